@@ -1,0 +1,118 @@
+# mailpulse - build, run and test.  See README.md.
+#
+# `make run` and `make test` first install what is missing (scripts/setup.sh), then call
+# make again, so that pkg-config is asked only once the libraries are there.
+
+CC      ?= cc
+BUILD   ?= build
+PKGS     = libpq libmicrohttpd libcjson libpcap inih libsystemd zlib
+WARN     = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wformat=2 \
+           -Wstrict-prototypes -Wmissing-prototypes -Wvla -Wpointer-arith
+OPT     ?= -O2 -g
+SAN     ?=
+CFLAGS   = $(WARN) $(OPT) $(SAN) -I. $(shell pkg-config --cflags $(PKGS))
+LDLIBS   = $(shell pkg-config --libs $(PKGS)) -lm -lpthread
+LDFLAGS  = $(SAN)
+
+MODULES  = util parser collector db web
+SRC      = $(foreach m,$(MODULES),$(wildcard $(m)/*.c))
+OBJ      = $(SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/db/migrations_gen.o
+MAIN_OBJ = $(BUILD)/obj/mailpulse.o
+UNIT_SRC = $(wildcard tests/unit/test_*.c)
+UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+TOOL_SRC = $(wildcard tests/tools/*.c)
+TOOL_BIN = $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
+ALL_C    = $(SRC) mailpulse.c $(UNIT_SRC) $(TOOL_SRC)
+HDRS     = $(foreach m,$(MODULES),$(wildcard $(m)/*.h))
+
+.PHONY: all bins run test test-only asan format format-check lint check-deps bench clean setup \
+        pg-start pg-stop unit
+
+all: bins
+bins: $(BUILD)/mailpulse $(UNIT_BIN) $(TOOL_BIN)
+	@ln -sf $(BUILD)/mailpulse mailpulse
+
+$(BUILD)/obj/%.o: %.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/obj/db/migrations_gen.c: $(sort $(wildcard sql/*.sql)) scripts/embed-sql.sh
+	@mkdir -p $(dir $@)
+	sh scripts/embed-sql.sh $(sort $(wildcard sql/*.sql)) > $@
+
+$(BUILD)/obj/db/migrations_gen.o: $(BUILD)/obj/db/migrations_gen.c
+	$(CC) $(CFLAGS) -Wno-missing-prototypes -c $< -o $@
+
+$(BUILD)/mailpulse: $(MAIN_OBJ) $(OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# A unit test links only the modules it tests and those below them, so one module's tests
+# build while another module is half-written.
+mod_obj   = $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard $(1)/*.c)) \
+            $(if $(filter db,$(1)),$(BUILD)/obj/db/migrations_gen.o)
+deps_test_util      = util
+deps_test_parser    = util parser
+deps_test_collector = util collector
+deps_test_db        = util parser db
+deps_test_web       = util parser db web
+test_obj  = $(foreach m,$(or $(deps_$(1)),$(MODULES)),$(call mod_obj,$(m)))
+
+.SECONDEXPANSION:
+$(BUILD)/tests/%: tests/unit/%.c $$(call test_obj,$$*) $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(call test_obj,$*) $(LDLIBS) $(shell pkg-config --libs cmocka)
+
+$(BUILD)/tools/%: tests/tools/%.c $(OBJ) $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(OBJ) $(LDLIBS)
+
+setup:
+	@sh scripts/setup.sh
+
+# make run [LOG=/var/log/mail.log] [LISTEN=127.0.0.1:8025]
+LOG    ?= samples/mail.log
+LISTEN ?= 127.0.0.1:8025
+run: setup
+	@$(MAKE) --no-print-directory bins
+	@sh scripts/run.sh "$(LOG)" "$(LISTEN)"
+
+test: setup
+	@$(MAKE) --no-print-directory bins
+	@sh tests/run.sh
+
+# Tests without the set-up step, for a tree that is already set up.
+test-only: bins
+	@sh tests/run.sh
+
+asan: setup
+	@$(MAKE) --no-print-directory BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer" \
+		SAN="-fsanitize=address,undefined -fno-sanitize-recover=all" bins
+	@BUILD=build-asan ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 sh tests/run.sh
+
+format:
+	clang-format -i $(ALL_C) $(HDRS)
+
+format-check:
+	@clang-format --dry-run --Werror $(ALL_C) $(HDRS) && echo "format: clean"
+
+# Each library header belongs to one module (DESIGN.md section 1).
+check-deps:
+	@sh scripts/check-deps.sh
+
+lint: $(BUILD)/obj/db/migrations_gen.c
+	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
+		--inline-suppr -I. --suppress=missingIncludeSystem $(SRC) mailpulse.c
+	clang-tidy --quiet $(SRC) mailpulse.c -- $(WARN) -I. $(shell pkg-config --cflags $(PKGS))
+
+bench: setup
+	@$(MAKE) --no-print-directory bins
+	@sh tests/bench.sh
+
+pg-start:
+	@sh scripts/pg.sh start var
+pg-stop:
+	@sh scripts/pg.sh stop var
+
+clean:
+	rm -rf build build-asan mailpulse

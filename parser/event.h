@@ -1,0 +1,110 @@
+/*
+ * NAME
+ *	event - the value that flows from parser/ to db/ and web/
+ *
+ * SYNOPSIS
+ *	#include "parser/event.h"
+ *
+ *	void event_clear(struct event *ev);
+ *	void event_set(struct event *ev, char *field, size_t fieldlen, const char *s, size_t len);
+ *	const char *event_type_name(enum event_type);
+ *	const char *event_status_name(enum event_status);
+ *	const char *event_mta_name(enum event_mta);
+ *	const char *event_recipient_domain(const struct event *ev);
+ *	void event_format_json(const struct event *ev, struct buf *out);
+ *
+ * DESCRIPTION
+ *	struct event is a self-contained value type: fixed-size fields, no pointers, safe to copy,
+ *	zero and pass between threads. A string that is absent is empty, never NULL. A numeric
+ *	field that is unknown holds -1 (size, nrcpt, smtp_code) or has its has_ flag clear.
+ *
+ *	event_set() copies len bytes of s into a field and flags the event EVF_TRUNCATED when
+ *	they do not fit. Use the EVENT_SET(ev, field, s, len) macro.
+ *
+ *	event_format_json() appends the event as one JSON object (no newline) with the keys of
+ *	DESIGN.md section 3; those keys are a contract that outside tools read. Unknown values
+ *	are written as null. Time is UTC.
+ *
+ *	event_recipient_domain() returns the part of the recipient after the last '@', lower
+ *	case as logged, or "" when there is none; the pointer is into ev.
+ *
+ * OWNERSHIP
+ *	Events own nothing. event_format_json() only appends to the caller's buffer.
+ */
+#ifndef MAILPULSE_EVENT_H
+#define MAILPULSE_EVENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/util.h"
+
+enum event_type { EV_NONE, EV_MESSAGE, EV_DELIVERY, EV_REJECT, EV_BOUNCE_NOTICE, EV_SMTP };
+
+enum event_status { ST_NONE, ST_SENT, ST_DEFERRED, ST_BOUNCED, ST_EXPIRED };
+
+enum event_mta { MTA_UNKNOWN, MTA_POSTFIX, MTA_EXIM, MTA_SENDMAIL };
+
+/* event.flags */
+#define EVF_TRUNCATED 0x01 /* a field did not fit its array and was cut */
+#define EVF_BAD_BYTES 0x02 /* the line held NUL or invalid UTF-8; they were replaced */
+
+#define EV_HOST_LEN    64
+#define EV_QID_LEN     32
+#define EV_ADDR_LEN    320 /* RFC 5321: 64 local + @ + 255 domain */
+#define EV_MSGID_LEN   256
+#define EV_RELAY_LEN   256
+#define EV_CLIENT_LEN  256
+#define EV_HELO_LEN    256
+#define EV_SASL_LEN    128
+#define EV_DSN_LEN     16
+#define EV_REPLY_LEN   1024
+#define EV_REASON_LEN  24
+#define EV_STAGE_LEN   16
+
+struct event {
+    enum event_type type;
+    enum event_mta mta;
+    enum event_status status; /* delivery only */
+    unsigned flags;
+    int64_t time_us; /* UTC, microseconds since the epoch; 0 when unknown */
+    char host[EV_HOST_LEN];
+    char queue_id[EV_QID_LEN];
+    char notice_queue_id[EV_QID_LEN]; /* bounce_notice: the DSN's own queue id */
+    char message_id[EV_MSGID_LEN];
+    char sender[EV_ADDR_LEN];
+    char recipient[EV_ADDR_LEN];
+    char orig_recipient[EV_ADDR_LEN];
+    char relay[EV_RELAY_LEN];
+    char client[EV_CLIENT_LEN];
+    char server[EV_CLIENT_LEN]; /* smtp only: server ip:port */
+    char helo[EV_HELO_LEN];
+    char sasl_username[EV_SASL_LEN];
+    char dsn[EV_DSN_LEN];       /* "5.1.1", or "" */
+    char reply[EV_REPLY_LEN];   /* the text in parentheses / the server's reply */
+    char reason[EV_REASON_LEN]; /* Sisimai reason name for non-sent outcomes, or "" */
+    char stage[EV_STAGE_LEN];   /* smtp only */
+    int smtp_code;              /* -1 unknown */
+    bool hard;                  /* retrying cannot help */
+    bool tls;                   /* smtp only */
+    bool has_delay;
+    bool has_delays;
+    double delay;
+    double delays[4];
+    int64_t size;  /* -1 unknown */
+    int32_t nrcpt; /* -1 unknown */
+};
+
+void event_clear(struct event *ev);
+void event_set(struct event *ev, char *field, size_t fieldlen, const char *s, size_t len);
+#define EVENT_SET(ev, field, s, len) event_set((ev), (ev)->field, sizeof((ev)->field), (s), (len))
+
+const char *event_type_name(enum event_type type);
+const char *event_status_name(enum event_status status);
+const char *event_mta_name(enum event_mta mta);
+int event_status_parse(const char *s, size_t len, enum event_status *out);
+const char *event_recipient_domain(const struct event *ev);
+void event_format_json(const struct event *ev, struct buf *out);
+
+#endif

@@ -1,0 +1,136 @@
+/*
+ * NAME
+ *	parser - mail log lines in, struct event out
+ *
+ * SYNOPSIS
+ *	#include "parser/parser.h"
+ *
+ *	struct parser *parser_create(const struct parser_opts *opts);
+ *	void parser_free(struct parser *p);
+ *	enum parse_result parser_line(struct parser *p, const char *line, size_t len,
+ *				      struct event *ev);
+ *	const struct parser_stats *parser_stats(const struct parser *p);
+ *
+ *	int syslog_envelope(const char *line, size_t len, struct syslog_env *env,
+ *			    struct year_infer *yi);
+ *	void reason_classify(int smtp_code, const char *dsn, const char *text,
+ *			    enum event_status status, struct reason_result *out);
+ *
+ * DESCRIPTION
+ *	parser_line() reads one log line (without its newline; it need not be NUL-terminated)
+ *	and returns PARSE_EVENT when it filled *ev with an event, PARSE_SKIP when the line was
+ *	understood but produces no event (or is not from a mail program), and PARSE_MALFORMED
+ *	when it looked like a line of a known program but could not be read. The parser keeps a
+ *	bounded table of open queue ids per host (entries leave on "removed" or when the table
+ *	is full, oldest first) so delivery events carry the sender, size and message-id logged
+ *	on earlier lines. It does not allocate per line.
+ *
+ *	Years: RFC 3164 stamps carry none. The parser starts from opts->year (0: the current
+ *	year, or the previous one when the stamp would lie more than a day in the future) and
+ *	moves to the next year when the month steps back (a log that crosses New Year).
+ *	RFC 3164 stamps are local time of the TZ in force; RFC 3339 stamps carry their offset.
+ *
+ *	reason_classify() maps an outcome to a Sisimai reason name and whether it is hard, from a
+ *	rule table keyed on the enhanced status code, the SMTP code and words of the reply text.
+ *
+ *	Inside parser/ only (not for other modules): parser_queue_get() finds, and with create
+ *	set makes, the open-queue entry of (host, queue id); parser_queue_remove() drops it.
+ *	pfx_parse_line() reads the message text of one Postfix line (prefix pfx_, postfix.c).
+ *
+ * OWNERSHIP
+ *	The caller owns the line; the parser keeps no pointer into it. parser_free() releases
+ *	everything parser_create() made.
+ *
+ * DIAGNOSTICS
+ *	Malformed lines are counted in parser_stats(), never logged per line.
+ */
+#ifndef MAILPULSE_PARSER_H
+#define MAILPULSE_PARSER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "parser/event.h"
+
+enum parse_result { PARSE_EVENT, PARSE_SKIP, PARSE_MALFORMED };
+
+struct parser_opts {
+    int year;              /* 0: infer from the clock */
+    int64_t now_us;        /* 0: the clock; tests set it for year inference */
+    size_t max_open_queue; /* open queue ids kept for correlation; 0: 100000 */
+};
+
+struct parser_stats {
+    uint64_t lines;
+    uint64_t events;
+    uint64_t skipped;
+    uint64_t malformed;
+    uint64_t truncated;
+    uint64_t queue_evicted; /* open queue ids dropped because the table was full */
+};
+
+struct parser;
+
+struct parser *parser_create(const struct parser_opts *opts);
+void parser_free(struct parser *p);
+enum parse_result parser_line(struct parser *p, const char *line, size_t len, struct event *ev);
+const struct parser_stats *parser_stats(const struct parser *p);
+
+/* The syslog envelope: time, host, program, pid, and where the message text starts. */
+struct year_infer {
+    int year;        /* the year assumed for the last RFC 3164 stamp */
+    int last_mon;    /* 1..12, 0 before the first stamp */
+    int64_t now_us;  /* reference clock */
+    int fixed;       /* year given by the user: never move it */
+};
+
+struct syslog_env {
+    int64_t time_us;
+    const char *host;
+    size_t host_len;
+    const char *prog; /* "postfix/smtp", "postfix-out/qmgr", "sendmail" ... */
+    size_t prog_len;
+    long pid;         /* -1 when absent */
+    const char *msg;  /* the text after "prog[pid]: " */
+    size_t msg_len;
+};
+
+void year_infer_init(struct year_infer *yi, int year, int64_t now_us);
+int syslog_envelope(const char *line, size_t len, struct syslog_env *env, struct year_infer *yi);
+
+struct reason_result {
+    const char *reason; /* static string, never NULL; "" for sent */
+    bool hard;
+};
+
+void reason_classify(int smtp_code, const char *dsn, const char *text, enum event_status status,
+                     struct reason_result *out);
+
+/*
+ * Internal to parser/: the open-queue table that parser.c owns and the per-MTA readers use.
+ * A pointer returned by parser_queue_get() is valid until the next call that may create or
+ * remove an entry.
+ */
+struct pq_entry {
+    uint64_t hash;
+    uint32_t older, newer; /* insertion order, as index + 1; 0 ends the list */
+    bool live;
+    bool message_done; /* the message event has been emitted */
+    char host[EV_HOST_LEN];
+    char queue_id[EV_QID_LEN];
+    char sender[EV_ADDR_LEN];
+    bool has_sender; /* "" is a real sender (bounces): tell it from unknown */
+    char message_id[EV_MSGID_LEN];
+    char client[EV_CLIENT_LEN];
+    char sasl_username[EV_SASL_LEN];
+    int64_t size;
+    int32_t nrcpt;
+};
+
+struct pq_entry *parser_queue_get(struct parser *p, const char *host, size_t host_len,
+                                  const char *qid, size_t qid_len, bool create);
+void parser_queue_remove(struct parser *p, const char *host, size_t host_len, const char *qid,
+                         size_t qid_len);
+enum parse_result pfx_parse_line(struct parser *p, const struct syslog_env *env, struct event *ev);
+
+#endif

@@ -1,0 +1,50 @@
+#!/bin/sh
+# check-deps.sh - each library header is included by exactly one module (DESIGN.md section 1).
+# Prints every violation and exits 1 when there is any.
+set -u
+cd "$(dirname "$0")/.." || exit 2
+rc=0
+check() { # header, allowed directories...
+    header=$1
+    shift
+    files=$(grep -rlE "#[[:space:]]*include[[:space:]]*[<\"]$header[>\"]" util parser collector db web mailpulse.c 2>/dev/null)
+    for f in $files; do
+        ok=0
+        for dir in "$@"; do
+            case "$f" in "$dir"/*) ok=1 ;; esac
+        done
+        if [ $ok -eq 0 ]; then
+            echo "check-deps: $f includes <$header>, which belongs to $*" >&2
+            rc=1
+        fi
+    done
+}
+check 'libpq-fe\.h' db
+check 'microhttpd\.h' web
+check 'cjson/cJSON\.h' web
+check 'cJSON\.h' web
+check 'pcap\.h' collector
+check 'pcap/pcap\.h' collector
+check 'systemd/sd-journal\.h' collector
+check 'systemd/sd-daemon\.h' collector mailpulse.c
+check 'zlib\.h' collector
+check 'ini\.h' mailpulse.c
+
+# Dependencies point one way: util <- parser <- {collector, db, web}.
+for f in $(grep -lE '#include "(parser|collector|db|web)/' util/*.[ch] 2>/dev/null); do
+    echo "check-deps: $f (util) includes a higher module" >&2; rc=1
+done
+for f in $(grep -lE '#include "(collector|db|web)/' parser/*.[ch] 2>/dev/null); do
+    echo "check-deps: $f (parser) includes collector, db or web" >&2; rc=1
+done
+for f in $(grep -lE '#include "(db|web)/' collector/*.[ch] 2>/dev/null); do
+    echo "check-deps: $f (collector) includes db or web" >&2; rc=1
+done
+for f in $(grep -lE '#include "(collector|web)/' db/*.[ch] 2>/dev/null); do
+    echo "check-deps: $f (db) includes collector or web" >&2; rc=1
+done
+for f in $(grep -lE '#include "collector/' web/*.[ch] 2>/dev/null); do
+    echo "check-deps: $f (web) includes collector" >&2; rc=1
+done
+[ $rc -eq 0 ] && echo "check-deps: every library header stays in its module"
+exit $rc

@@ -1,0 +1,24 @@
+#!/bin/sh
+# run.sh LOG LISTEN - `make run`: private PostgreSQL under ./var, migrate, serve LOG.
+# Ctrl-C stops the daemon cleanly, then the database.
+set -eu
+cd "$(dirname "$0")/.."
+LOG=$1
+LISTEN=$2
+[ -r "$LOG" ] || { echo "run: cannot read log $LOG (make run LOG=/path/to/mail.log)" >&2; exit 1; }
+mkdir -p var
+DSN=$(sh scripts/pg.sh start "$(pwd)/var")
+trap 'sh scripts/pg.sh stop "$(pwd)/var"' EXIT
+trap ':' INT TERM
+./build/mailpulse db migrate --db "$DSN" >/dev/null
+echo
+echo "mailpulse is following $LOG; open:"
+if [ "$LOG" = samples/mail.log ]; then
+    echo "  http://$LISTEN/api/v1/summary?from=2026-11-27T00:00:00Z&to=2026-11-28T00:00:00Z"
+else
+    echo "  http://$LISTEN/api/v1/summary?from=-7d"
+fi
+echo "  http://$LISTEN/healthz"
+echo "database: psql '$DSN'   (Ctrl-C stops mailpulse and the database)"
+echo
+./build/mailpulse serve --db "$DSN" --log "$LOG" --listen "$LISTEN" || true

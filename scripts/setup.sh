@@ -1,0 +1,30 @@
+#!/bin/sh
+# setup.sh - install the Debian 12 packages mailpulse needs to build, run and test.
+# Idempotent and quiet when everything is present. Must run as root to install.
+set -eu
+
+pkgs="build-essential pkg-config libpq-dev postgresql-15 libmicrohttpd-dev libcjson-dev
+      libpcap-dev libinih-dev libsystemd-dev zlib1g-dev libcmocka-dev curl python3
+      clang clang-format clang-tidy cppcheck libclang-rt-14-dev procps util-linux"
+
+missing=""
+for p in $pkgs; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing="$missing $p"
+    fi
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "setup: missing packages:$missing" >&2
+    echo "setup: run as root (or: sudo apt-get install$missing)" >&2
+    exit 1
+fi
+echo "setup: installing$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+# The package lists of a fresh machine are empty; update once, quietly.
+apt-get update -qq >/dev/null
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $missing >/dev/null
+# Debian's postgresql package starts a system cluster; mailpulse runs its own under ./var.
+echo "setup: done" >&2

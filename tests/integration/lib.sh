@@ -1,0 +1,75 @@
+# lib.sh - helpers for integration tests (sourced). Each test prints "ok - name" or
+# "not ok - name" lines; tests/run.sh counts them.
+#
+# Needs: MAILPULSE_BIN, MAILPULSE_TEST_DSN (a throwaway cluster), MAILPULSE_TEST_TMP.
+
+BIN=$MAILPULSE_BIN
+WORK=$(mktemp -d "$MAILPULSE_TEST_TMP/it.XXXXXX")
+SERVE_PIDS=""
+
+lib_cleanup() {
+    for pid in $SERVE_PIDS; do
+        kill "$pid" 2>/dev/null
+    done
+}
+trap lib_cleanup EXIT
+
+ok() { echo "ok - $*"; }
+not_ok() { echo "not ok - $*"; }
+
+# check NAME COMMAND... : ok when the command succeeds
+check() {
+    name=$1
+    shift
+    if "$@"; then ok "$name"; else not_ok "$name"; fi
+}
+
+# check_eq NAME WANT GOT
+check_eq() {
+    if [ "$2" = "$3" ]; then
+        ok "$1"
+    else
+        not_ok "$1 (want '$2', got '$3')"
+    fi
+}
+
+# new_db NAME: create an empty database on the throwaway cluster, print its DSN
+new_db() {
+    psql "$MAILPULSE_TEST_DSN" -qAt -v ON_ERROR_STOP=1 -c "DROP DATABASE IF EXISTS $1" \
+        -c "CREATE DATABASE $1" >/dev/null || return 1
+    echo "$MAILPULSE_TEST_DSN" | sed "s/dbname=[^ ]*/dbname=$1/"
+}
+
+# free_port: a TCP port on 127.0.0.1 that nothing listens on
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# json_get JSON KEY: the value of a top-level key (numbers and strings as text)
+json_get() {
+    printf '%s' "$1" | python3 -c 'import json,sys; v=json.load(sys.stdin).get(sys.argv[1]); print("null" if v is None else v)' "$2"
+}
+
+# wait_http URL [SECONDS]: until the URL answers at all
+wait_http() {
+    n=0
+    while [ $n -lt $((${2:-10} * 10)) ]; do
+        curl -s -o /dev/null "$1" && return 0
+        sleep 0.1
+        n=$((n + 1))
+    done
+    return 1
+}
+
+# wait_for SECONDS COMMAND...: until the command succeeds
+wait_for() {
+    limit=$(($1 * 10))
+    shift
+    n=0
+    while [ $n -lt $limit ]; do
+        "$@" && return 0
+        sleep 0.1
+        n=$((n + 1))
+    done
+    return 1
+}

@@ -1,0 +1,171 @@
+/*
+ * test_util - util/: JSON string text, UTF-8 scrubbing, RFC 3339 times, bounded copies
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <cmocka.h>
+
+#include "util/util.h"
+
+static void test_json_string(void **state)
+{
+    static const struct {
+        const char *in;
+        const char *want;
+    } rows[] = {
+        {"", "\"\""},
+        {"plain", "\"plain\""},
+        {"q\"uote\\back", "\"q\\\"uote\\\\back\""},
+        {"tab\tnl\ncr\r", "\"tab\\tnl\\ncr\\r\""},
+        {"\x01\x1f", "\"\\u0001\\u001f\""},
+        {"caf\xc3\xa9", "\"caf\xc3\xa9\""},           /* valid UTF-8 kept */
+        {"bad\xff", "\"bad\xef\xbf\xbd\""},            /* invalid byte -> U+FFFD */
+        {"\xc0\xaf", "\"\xef\xbf\xbd\xef\xbf\xbd\""}, /* overlong form refused */
+        {"\xed\xa0\x80", "\"\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\""}, /* surrogate */
+        {"cut\xe2\x82", "\"cut\xef\xbf\xbd\xef\xbf\xbd\""},           /* truncated sequence */
+    };
+    struct buf b;
+
+    (void)state;
+    buf_init(&b);
+    for (size_t i = 0; i < ARRAY_LEN(rows); i++) {
+        buf_reset(&b);
+        buf_json_string(&b, rows[i].in);
+        assert_string_equal(b.data, rows[i].want);
+    }
+    buf_free(&b);
+}
+
+static void test_utf8_scrub(void **state)
+{
+    static const struct {
+        const char *in;
+        const char *want;
+        size_t bad;
+    } rows[] = {
+        {"ok", "ok", 0},
+        {"caf\xc3\xa9", "caf\xc3\xa9", 0},
+        {"a\xff" "b", "a?b", 1},
+        {"\xe2\x82", "??", 2},
+        {"\xf4\x90\x80\x80", "????", 4}, /* past U+10FFFF */
+    };
+    char s[32];
+
+    (void)state;
+    for (size_t i = 0; i < ARRAY_LEN(rows); i++) {
+        strcpy(s, rows[i].in);
+        assert_int_equal(utf8_scrub(s), rows[i].bad);
+        assert_string_equal(s, rows[i].want);
+    }
+}
+
+static void test_buf_grows(void **state)
+{
+    struct buf b;
+
+    (void)state;
+    buf_init(&b);
+    for (int i = 0; i < 10000; i++)
+        buf_printf(&b, "%d,", i);
+    assert_int_equal(b.len, strlen(b.data));
+    assert_memory_equal(b.data, "0,1,2,", 6);
+    buf_reset(&b);
+    assert_int_equal(b.len, 0);
+    assert_string_equal(b.data, "");
+    buf_free(&b);
+    buf_free(&b); /* a freed buffer is empty and may be freed again */
+}
+
+static void test_rfc3339(void **state)
+{
+    static const struct {
+        const char *in;
+        int ok;
+        int64_t us;
+        const char *back;
+    } rows[] = {
+        {"2026-11-28T17:30:17+00:00", 0, 1795887017000000LL, "2026-11-28T17:30:17+00:00"},
+        {"2026-11-28T17:30:17Z", 0, 1795887017000000LL, "2026-11-28T17:30:17+00:00"},
+        {"2026-11-28T18:30:17.5+01:00", 0, 1795887017500000LL,
+         "2026-11-28T17:30:17.500000+00:00"},
+        {"2026-11-28 17:30:17.123456-02:30", 0, 1795896017123456LL,
+         "2026-11-28T20:00:17.123456+00:00"},
+        {"1970-01-01T00:00:00Z", 0, 0, "1970-01-01T00:00:00+00:00"},
+        {"2024-02-29T00:00:00Z", 0, 1709164800000000LL, "2024-02-29T00:00:00+00:00"},
+        {"2026-11-28T17:30:17", -1, 0, NULL},         /* no offset */
+        {"2026-13-28T17:30:17Z", -1, 0, NULL},        /* month 13 */
+        {"2026-11-28T17:30:17+0000", -1, 0, NULL},    /* offset without colon */
+        {"2026-11-28T17:30:17Zjunk", -1, 0, NULL},
+        {"2026-11-28T17:30:17.Z", -1, 0, NULL},
+        {"yesterday", -1, 0, NULL},
+        {"", -1, 0, NULL},
+    };
+    char text[64];
+
+    (void)state;
+    for (size_t i = 0; i < ARRAY_LEN(rows); i++) {
+        int64_t us = -1;
+        int r = time_parse_rfc3339(rows[i].in, strlen(rows[i].in), &us);
+
+        assert_int_equal(r, rows[i].ok);
+        if (r != 0)
+            continue;
+        assert_int_equal(us, rows[i].us);
+        time_format_rfc3339(us, text, sizeof(text));
+        assert_string_equal(text, rows[i].back);
+    }
+}
+
+static void test_local_time(void **state)
+{
+    (void)state;
+    setenv("TZ", "UTC", 1);
+    tzset();
+    assert_int_equal(time_local_to_utc_us(2026, 11, 28, 17, 30, 17), 1795887017000000LL);
+    setenv("TZ", "Europe/Prague", 1);
+    tzset();
+    /* Winter: UTC+1. Summer: UTC+2. The hour cache must not carry one into the other. */
+    assert_int_equal(time_local_to_utc_us(2026, 11, 28, 18, 30, 17), 1795887017000000LL);
+    assert_int_equal(time_local_to_utc_us(2026, 7, 1, 12, 0, 0), 1782900000000000LL);
+    setenv("TZ", "UTC", 1);
+    tzset();
+}
+
+static void test_str_copy(void **state)
+{
+    char dst[6];
+
+    (void)state;
+    assert_int_equal(str_copy(dst, sizeof(dst), "abc", 3), 0);
+    assert_string_equal(dst, "abc");
+    assert_int_equal(str_copy(dst, sizeof(dst), "abcdefgh", 8), 3);
+    assert_string_equal(dst, "abcde");
+    assert_int_equal(str_copy(dst, sizeof(dst), "", 0), 0);
+    assert_string_equal(dst, "");
+}
+
+static void test_hash(void **state)
+{
+    (void)state;
+    /* Published FNV-1a 64-bit test vectors. */
+    assert_true(hash_fnv1a64("", 0) == 0xcbf29ce484222325ULL);
+    assert_true(hash_fnv1a64("a", 1) == 0xaf63dc4c8601ec8cULL);
+    assert_true(hash_fnv1a64("foobar", 6) == 0x85944171f73967e8ULL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_json_string), cmocka_unit_test(test_utf8_scrub),
+        cmocka_unit_test(test_buf_grows),   cmocka_unit_test(test_rfc3339),
+        cmocka_unit_test(test_local_time),  cmocka_unit_test(test_str_copy),
+        cmocka_unit_test(test_hash),
+    };
+
+    return cmocka_run_group_tests_name("util", tests, NULL, NULL);
+}

@@ -1,0 +1,139 @@
+/*
+ * time - UTC microsecond times: clock, RFC 3339 text, local wall-clock conversion
+ */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "util/util.h"
+
+/* time_now_us - the wall clock, UTC microseconds */
+int64_t time_now_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* days_from_civil - days since 1970-01-01 of a proleptic Gregorian date */
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+    int64_t era;
+    unsigned yoe, doy, doe;
+
+    y -= m <= 2;
+    era = (y >= 0 ? y : y - 399) / 400;
+    yoe = (unsigned)(y - era * 400);
+    doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (int64_t)doe - 719468;
+}
+
+/* time_format_rfc3339 - "2026-11-28T17:30:17[.123456]+00:00" */
+void time_format_rfc3339(int64_t us, char *out, size_t outlen)
+{
+    time_t secs = (time_t)(us >= 0 ? us / 1000000 : (us - 999999) / 1000000);
+    int64_t frac = us - (int64_t)secs * 1000000;
+    struct tm tm;
+
+    gmtime_r(&secs, &tm);
+    if (frac)
+        snprintf(out, outlen, "%04d-%02d-%02dT%02d:%02d:%02d.%06lld+00:00", tm.tm_year + 1900,
+                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (long long)frac);
+    else
+        snprintf(out, outlen, "%04d-%02d-%02dT%02d:%02d:%02d+00:00", tm.tm_year + 1900,
+                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+static int digits(const char *s, size_t n, int *out)
+{
+    int v = 0;
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    *out = v;
+    return 0;
+}
+
+/* time_parse_rfc3339 - "YYYY-MM-DD(T| )HH:MM:SS[.frac](Z|+HH:MM|-HH:MM)" to UTC us */
+int time_parse_rfc3339(const char *s, size_t len, int64_t *us)
+{
+    int y, mo, d, h, mi, sec, oh = 0, om = 0;
+    int64_t frac = 0, scale = 1000000, secs;
+    size_t i = 19;
+
+    if (len < 20 || digits(s, 4, &y) || s[4] != '-' || digits(s + 5, 2, &mo) || s[7] != '-' ||
+        digits(s + 8, 2, &d) || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') ||
+        digits(s + 11, 2, &h) || s[13] != ':' || digits(s + 14, 2, &mi) || s[16] != ':' ||
+        digits(s + 17, 2, &sec))
+        return -1;
+    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
+        return -1;
+    if (s[i] == '.') {
+        i++;
+        if (i >= len || s[i] < '0' || s[i] > '9')
+            return -1;
+        for (; i < len && s[i] >= '0' && s[i] <= '9'; i++) {
+            if (scale > 1) {
+                scale /= 10;
+                frac += (s[i] - '0') * scale;
+            }
+        }
+    }
+    if (i < len && (s[i] == 'Z' || s[i] == 'z')) {
+        i++;
+    } else if (i + 6 <= len && (s[i] == '+' || s[i] == '-') && !digits(s + i + 1, 2, &oh) &&
+               s[i + 3] == ':' && !digits(s + i + 4, 2, &om)) {
+        if (oh > 23 || om > 59)
+            return -1;
+        if (s[i] == '-') {
+            oh = -oh;
+            om = -om;
+        }
+        i += 6;
+    } else {
+        return -1;
+    }
+    if (i != len)
+        return -1;
+    if (sec == 60)
+        sec = 59; /* a leap second is not worth a wrong day */
+    secs = days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + sec;
+    secs -= oh * 3600 + om * 60;
+    *us = secs * 1000000 + frac;
+    return 0;
+}
+
+/*
+ * time_local_to_utc_us - wall-clock time of the TZ in force to UTC. mktime() is slow and
+ * the offset changes at most a few times a year, so it is cached per hour of the day.
+ */
+int64_t time_local_to_utc_us(int year, int mon, int mday, int hour, int min, int sec)
+{
+    static __thread int64_t cached_key = -1;
+    static __thread int64_t cached_offset;
+    int64_t naive = days_from_civil(year, (unsigned)mon, (unsigned)mday) * 86400 + hour * 3600 +
+                    min * 60 + sec;
+    int64_t key = naive / 3600;
+
+    if (key != cached_key) {
+        struct tm tm;
+        time_t t;
+
+        memset(&tm, 0, sizeof(tm));
+        tm.tm_year = year - 1900;
+        tm.tm_mon = mon - 1;
+        tm.tm_mday = mday;
+        tm.tm_hour = hour;
+        tm.tm_isdst = -1;
+        t = mktime(&tm);
+        cached_offset = (t == (time_t)-1) ? 0 : (int64_t)t - (naive - min * 60 - sec);
+        cached_key = key;
+    }
+    return (naive + cached_offset) * 1000000;
+}

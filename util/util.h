@@ -1,0 +1,114 @@
+/*
+ * NAME
+ *	util - tiny shared helpers: logging, allocation, byte buffers, time, JSON text
+ *
+ * SYNOPSIS
+ *	#include "util/util.h"
+ *
+ *	void log_set_level(enum log_level);
+ *	void log_debug(fmt, ...); log_info(fmt, ...); log_warn(fmt, ...);
+ *	void fatal(fmt, ...);			exits 1
+ *	ASSERT(cond)
+ *
+ *	void *xmalloc(size_t); void *xcalloc(size_t, size_t); void *xrealloc(void *, size_t);
+ *	char *xstrdup(const char *); void x_free(void *);
+ *
+ *	void buf_init(struct buf *); void buf_free(struct buf *); void buf_reset(struct buf *);
+ *	void buf_append(struct buf *, const void *, size_t); void buf_puts(struct buf *, const char *);
+ *	void buf_putc(struct buf *, int); void buf_printf(struct buf *, const char *fmt, ...);
+ *	void buf_json_string(struct buf *, const char *);
+ *	size_t utf8_scrub(char *);
+ *
+ *	int64_t time_now_us(void);
+ *	void time_format_rfc3339(int64_t us, char *out, size_t outlen);
+ *	int time_parse_rfc3339(const char *s, size_t len, int64_t *us);
+ *	int64_t time_local_to_utc_us(int year, int mon, int mday, int hour, int min, int sec);
+ *
+ *	size_t str_copy(char *dst, size_t dstlen, const char *src, size_t srclen);
+ *	uint64_t hash_fnv1a64(const void *, size_t);
+ *
+ * DESCRIPTION
+ *	Logging goes to stderr, one line per call, prefixed with the level; the format string is
+ *	printf-checked. fatal() is for start-up errors only: it logs and exits with status 1.
+ *
+ *	The x-allocators never return NULL: on exhaustion they log and abort. x_free(NULL) is a
+ *	no-op.
+ *
+ *	struct buf is a growable byte buffer that is always NUL-terminated (data[len] == 0 once
+ *	anything was appended). buf_reset() keeps the allocation, so a buffer reused per line costs
+ *	no allocation after it has grown once. buf_json_string() appends a quoted JSON string with
+ *	RFC 8259 escaping; bytes that are not valid UTF-8 become U+FFFD. utf8_scrub() replaces,
+ *	in place, every byte that is not part of valid UTF-8 with '?' and returns how many.
+ *
+ *	Times are microseconds since the Unix epoch, UTC. time_format_rfc3339() writes
+ *	"2026-11-28T17:30:17+00:00" (with ".123456" when the microseconds are non-zero).
+ *	time_parse_rfc3339() accepts "YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM|-HH:MM)" (a space
+ *	instead of T too) and returns 0, or -1 when the text is not such a time.
+ *	time_local_to_utc_us() converts a broken-down wall-clock time of the local time zone (TZ)
+ *	into UTC; it caches the zone offset per hour, so it is cheap to call per log line.
+ *
+ *	str_copy() copies at most dstlen-1 bytes, always terminates dst, and returns the number
+ *	of bytes of src that did not fit (0 when nothing was cut).
+ *
+ * OWNERSHIP
+ *	A struct buf owns its data; buf_free() releases it. Nothing else here keeps pointers.
+ *
+ * DIAGNOSTICS
+ *	Parsers return -1 on bad text; allocation failure aborts.
+ */
+#ifndef MAILPULSE_UTIL_H
+#define MAILPULSE_UTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+enum log_level { LOG_LEVEL_DEBUG, LOG_LEVEL_INFO, LOG_LEVEL_WARN, LOG_LEVEL_ERROR };
+
+void log_set_level(enum log_level level);
+enum log_level log_get_level(void);
+void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+void assert_fail(const char *expr, const char *file, int line) __attribute__((noreturn));
+
+#define log_debug(...) log_msg(LOG_LEVEL_DEBUG, __VA_ARGS__)
+#define log_info(...)  log_msg(LOG_LEVEL_INFO, __VA_ARGS__)
+#define log_warn(...)  log_msg(LOG_LEVEL_WARN, __VA_ARGS__)
+#define log_error(...) log_msg(LOG_LEVEL_ERROR, __VA_ARGS__)
+#define ASSERT(cond)   ((cond) ? (void)0 : assert_fail(#cond, __FILE__, __LINE__))
+
+void *xmalloc(size_t size);
+void *xcalloc(size_t nmemb, size_t size);
+void *xrealloc(void *ptr, size_t size);
+char *xstrdup(const char *s);
+void x_free(void *ptr);
+
+struct buf {
+    char *data;
+    size_t len;
+    size_t cap;
+};
+
+void buf_init(struct buf *b);
+void buf_free(struct buf *b);
+void buf_reset(struct buf *b);
+void buf_reserve(struct buf *b, size_t extra);
+void buf_append(struct buf *b, const void *data, size_t len);
+void buf_puts(struct buf *b, const char *s);
+void buf_putc(struct buf *b, int c);
+void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void buf_json_string(struct buf *b, const char *s);
+size_t utf8_scrub(char *s);
+
+int64_t time_now_us(void);
+void time_format_rfc3339(int64_t us, char *out, size_t outlen);
+int time_parse_rfc3339(const char *s, size_t len, int64_t *us);
+int64_t time_local_to_utc_us(int year, int mon, int mday, int hour, int min, int sec);
+
+size_t str_copy(char *dst, size_t dstlen, const char *src, size_t srclen);
+uint64_t hash_fnv1a64(const void *data, size_t len);
+
+#endif

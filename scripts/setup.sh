@@ -5,7 +5,7 @@ set -eu
 
 pkgs="build-essential pkg-config libpq-dev postgresql-15 libmicrohttpd-dev libcjson-dev
       libpcap-dev libinih-dev libsystemd-dev zlib1g-dev libcmocka-dev curl python3
-      clang clang-format clang-tidy cppcheck libclang-rt-14-dev procps util-linux"
+      clang clang-format clang-tidy cppcheck libclang-rt-14-dev procps util-linux bc"
 
 missing=""
 for p in $pkgs; do

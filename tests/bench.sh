@@ -1,0 +1,74 @@
+#!/bin/sh
+# bench.sh - `make bench`: mailpulse beside the peer tool on the same input, as ratios
+# (this machine is shared and noisy; absolute figures move, ratios much less).
+#
+#   parse:  `mailpulse parse` vs pflogsumm over the same Postfix log (the FgForrest corpus,
+#           repeated to about 1M lines), wall time (best of 3) and peak memory.
+#   import: `mailpulse import` vs psql \copy of the same rows into a throwaway PostgreSQL.
+set -eu
+cd "$(dirname "$0")/.."
+BIN=./build/mailpulse
+CORPORA=${MAILPULSE_CORPORA:-../shared/corpora}
+TMP=$(mktemp -d /tmp/mailpulse-bench.XXXXXX)
+chmod 755 "$TMP"
+trap 'sh scripts/pg.sh stop "$TMP/pg" >/dev/null 2>&1; rm -rf "$TMP"' EXIT
+export TZ=UTC
+
+for p in pflogsumm time; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+        apt-get install -y -qq "$p" >/dev/null
+done
+
+src="$CORPORA/fgforrest-postfix-pda/real/mail.log.2.gz"
+zcat "$src" >"$TMP/one.log"
+: >"$TMP/mail.log"
+for _ in 1 2 3 4 5 6 7 8 9 10 11; do cat "$TMP/one.log" >>"$TMP/mail.log"; done
+lines=$(wc -l <"$TMP/mail.log")
+bytes=$(wc -c <"$TMP/mail.log")
+
+# best_of3 CMD...: prints "seconds peak_kib" of the fastest of three runs
+best_of3() {
+    best=""
+    for _ in 1 2 3; do
+        /usr/bin/time -f '%e %M' -o "$TMP/time" "$@" >/dev/null 2>"$TMP/stderr" || {
+            cat "$TMP/stderr" >&2
+            return 1
+        }
+        read -r s kib <"$TMP/time"
+        if [ -z "$best" ] || [ "$(echo "$s < $best" | bc)" = 1 ]; then best=$s bestkib=$kib; fi
+    done
+    echo "$best $bestkib"
+}
+
+echo "input: $lines lines, $bytes bytes (FgForrest Postfix log x11)"
+set -- $(best_of3 "$BIN" parse --year 2013 "$TMP/mail.log")
+mp_s=$1 mp_kib=$2
+set -- $(best_of3 pflogsumm "$TMP/mail.log")
+pf_s=$1 pf_kib=$2
+printf '%-34s %10s %12s %10s\n' "parse" "seconds" "lines/s" "peak MiB"
+printf '%-34s %10s %12.0f %10.1f\n' "mailpulse parse" "$mp_s" "$(echo "$lines / ($mp_s + 0.001)" | bc -l)" "$(echo "$mp_kib / 1024" | bc -l)"
+printf '%-34s %10s %12.0f %10.1f\n' "pflogsumm" "$pf_s" "$(echo "$lines / ($pf_s + 0.001)" | bc -l)" "$(echo "$pf_kib / 1024" | bc -l)"
+printf 'ratio: mailpulse is %.1fx faster than pflogsumm, with %.2fx its peak memory\n' \
+    "$(echo "$pf_s / ($mp_s + 0.001)" | bc -l)" "$(echo "$mp_kib / $pf_kib" | bc -l)"
+
+echo
+DSN=$(sh scripts/pg.sh start "$TMP/pg")
+"$BIN" db migrate --db "$DSN" >/dev/null
+"$BIN" parse --year 2013 "$TMP/mail.log" >"$TMP/events.ndjson"
+events=$(wc -l <"$TMP/events.ndjson")
+start=$(date +%s.%N)
+"$BIN" import --db "$DSN" --year 2013 "$TMP/mail.log" >/dev/null
+end=$(date +%s.%N)
+imp_s=$(echo "$end - $start" | bc -l)
+# The peer: the same number of rows, as plain text, with psql \copy into a bare table.
+psql "$DSN" -qAt -c "create table bench_copy (j text)" >/dev/null
+sed 's/\\/\\\\/g' "$TMP/events.ndjson" >"$TMP/events.copy"
+start=$(date +%s.%N)
+psql "$DSN" -qAt -c "\\copy bench_copy from '$TMP/events.copy'" >/dev/null
+end=$(date +%s.%N)
+cp_s=$(echo "$end - $start" | bc -l)
+printf '%-34s %10s %12s\n' "import ($events events)" "seconds" "rows/s"
+printf '%-34s %10.2f %12.0f\n' "mailpulse import" "$imp_s" "$(echo "$events / $imp_s" | bc -l)"
+printf '%-34s %10.2f %12.0f\n' "psql \\copy (one text column)" "$cp_s" "$(echo "$events / $cp_s" | bc -l)"
+printf 'ratio: mailpulse import takes %.1fx the time of a bare \\copy of the same rows\n' \
+    "$(echo "$imp_s / $cp_s" | bc -l)"

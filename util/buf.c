@@ -71,19 +71,24 @@ void buf_putc(struct buf *b, int c)
 /* buf_printf - append formatted text */
 void buf_printf(struct buf *b, const char *fmt, ...)
 {
-    va_list ap;
+    va_list ap, again;
+    size_t room;
     int n;
 
+    buf_reserve(b, 64);
+    room = b->cap - b->len;
     va_start(ap, fmt);
-    n = vsnprintf(NULL, 0, fmt, ap);
+    va_copy(again, ap);
+    n = vsnprintf(b->data + b->len, room, fmt, ap);
     va_end(ap);
-    if (n <= 0)
-        return;
-    buf_reserve(b, (size_t)n);
-    va_start(ap, fmt);
-    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
+    if (n > 0 && (size_t)n >= room) {
+        buf_reserve(b, (size_t)n);
+        vsnprintf(b->data + b->len, (size_t)n + 1, fmt, again);
+    }
+    va_end(again);
+    if (n > 0)
+        b->len += (size_t)n;
+    b->data[b->len] = 0;
 }
 
 /*

@@ -1,0 +1,562 @@
+/*
+ * postfix - the message text of Postfix log lines (prefix pfx_)
+ *
+ * The daemon is the last component of the program name ("postfix/submission/smtpd" is
+ * smtpd); the first component must start with "postfix" (postfix-out, postfix-239.58.50.50).
+ * What each daemon says that matters:
+ *
+ *	smtp lmtp local virtual pipe error retry discard
+ *			QID: to=<r>, [orig_to=<o>,] relay=..., delay=..., delays=a/b/c/d,
+ *			dsn=X.Y.Z, status=S (reply)			-> delivery
+ *	qmgr		QID: from=<s>, size=N, nrcpt=N (queue active)	-> message (first time)
+ *			QID: from=<s>, status=expired, returned to sender -> delivery (expired)
+ *			QID: removed					-> forget QID
+ *	cleanup		QID: message-id=<m>				-> remember
+ *	smtpd		QID: client=h[ip][, sasl_username=u]		-> remember
+ *	smtpd cleanup	NOQUEUE: reject: ... / QID: milter-reject: ...	-> reject
+ *	bounce		QID: sender non-delivery notification: QID2	-> bounce_notice
+ *
+ * The field tail is read as "key=value, " pairs and keys not known here are skipped: Postfix
+ * adds fields over time (conn_use=, tls=). The status word ends at a space or comma; the
+ * reply is what the outer parentheses hold, up to the last ')' of the line.
+ */
+#include <string.h>
+
+#include "parser/parser.h"
+
+enum pfx_daemon { D_OTHER, D_DELIVERY, D_QMGR, D_CLEANUP, D_SMTPD, D_BOUNCE };
+
+static const struct {
+    const char *name;
+    enum pfx_daemon daemon;
+} daemons[] = {
+    {"smtp", D_DELIVERY}, {"lmtp", D_DELIVERY},   {"local", D_DELIVERY}, {"virtual", D_DELIVERY},
+    {"pipe", D_DELIVERY}, {"error", D_DELIVERY},  {"retry", D_DELIVERY}, {"discard", D_DELIVERY},
+    {"qmgr", D_QMGR},     {"cleanup", D_CLEANUP}, {"smtpd", D_SMTPD},    {"bounce", D_BOUNCE},
+};
+
+/* One "key=value" of a field tail; both point into the line. */
+struct kv {
+    const char *key;
+    size_t key_len;
+    const char *val;
+    size_t val_len;
+};
+
+/* daemon_of - the daemon kind of a program name */
+static enum pfx_daemon daemon_of(const char *prog, size_t len)
+{
+    const char *slash = memrchr(prog, '/', len);
+    const char *name = slash ? slash + 1 : prog;
+    size_t n = (size_t)(prog + len - name), i;
+
+    for (i = 0; i < ARRAY_LEN(daemons); i++) {
+        if (strlen(daemons[i].name) == n && memcmp(daemons[i].name, name, n) == 0)
+            return daemons[i].daemon;
+    }
+    return D_OTHER;
+}
+
+/* has_prefix - does [s, end) start with the C string pfx? */
+static bool has_prefix(const char *s, const char *end, const char *pfx)
+{
+    size_t n = strlen(pfx);
+
+    return (size_t)(end - s) >= n && memcmp(s, pfx, n) == 0;
+}
+
+/* key_is - is the kv's key the C string name? */
+static bool key_is(const struct kv *kv, const char *name)
+{
+    return strlen(name) == kv->key_len && memcmp(kv->key, name, kv->key_len) == 0;
+}
+
+/*
+ * read_qid - the queue id at the start of the text, followed by ": ". Short ids are upper
+ * case hex, long ids mix digits and letters; "warning:" and "NOQUEUE:" are not ids.
+ * Returns the id length, or 0.
+ */
+static size_t read_qid(const char *s, const char *end)
+{
+    const char *p = s;
+    bool digit = false, lower = false;
+
+    for (; p < end; p++) {
+        char c = *p;
+
+        if (c >= '0' && c <= '9')
+            digit = true;
+        else if (c >= 'a' && c <= 'z')
+            lower = true;
+        else if (!(c >= 'A' && c <= 'Z'))
+            break;
+    }
+    if (p - s < 5 || p - s >= EV_QID_LEN || end - p < 2 || p[0] != ':' || p[1] != ' ')
+        return 0;
+    if (!digit && (lower || memcmp(s, "NOQUEUE", 7) == 0))
+        return 0;
+    return (size_t)(p - s);
+}
+
+/*
+ * kv_next - read the next "key=value" at *pp. A value in <> ends at the '>' that is followed
+ * by ',', ' ' or the end; the status word ends at ' ' or ','; other values end at ','.
+ * Returns 1 with *kv filled, 0 at the end of the text, -1 when it is not key=value.
+ */
+static int kv_next(const char **pp, const char *end, struct kv *kv)
+{
+    const char *p = *pp, *q;
+
+    while (p < end && (*p == ',' || *p == ' '))
+        p++;
+    if (p == end) {
+        *pp = p;
+        return 0;
+    }
+    kv->key = p;
+    while (p < end && *p != '=' && *p != ' ' && *p != ',')
+        p++;
+    if (p == end || *p != '=' || p == kv->key)
+        return -1;
+    kv->key_len = (size_t)(p - kv->key);
+    p++;
+    if (p < end && *p == '<') {
+        for (q = p + 1; (q = memchr(q, '>', (size_t)(end - q))) != NULL; q++) {
+            if (q + 1 == end || q[1] == ',' || q[1] == ' ')
+                break;
+        }
+        if (q == NULL)
+            return -1;
+        kv->val = p + 1;
+        kv->val_len = (size_t)(q - p - 1);
+        *pp = q + 1;
+        return 1;
+    }
+    kv->val = p;
+    if (key_is(kv, "status")) {
+        while (p < end && *p != ' ' && *p != ',')
+            p++;
+    } else {
+        q = memchr(p, ',', (size_t)(end - p));
+        p = q ? q : end;
+    }
+    kv->val_len = (size_t)(p - kv->val);
+    *pp = p;
+    return 1;
+}
+
+/* parse_decimal - "0.27" to a double, exactly as the nearest double; 0, or -1 */
+static int parse_decimal(const char *s, size_t len, double *out)
+{
+    static const double pow10[] = {1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9};
+    uint64_t mant = 0;
+    size_t i = 0, ndig = 0, frac = 0;
+    bool dot = false;
+
+    for (; i < len; i++) {
+        if (s[i] >= '0' && s[i] <= '9') {
+            if (ndig >= 17)
+                return -1;
+            mant = mant * 10 + (uint64_t)(s[i] - '0');
+            ndig++;
+            if (dot)
+                frac++;
+        } else if (s[i] == '.' && !dot) {
+            dot = true;
+        } else {
+            return -1;
+        }
+    }
+    if (ndig == 0 || frac >= ARRAY_LEN(pow10))
+        return -1;
+    *out = (double)mant / pow10[frac];
+    return 0;
+}
+
+/* parse_count - leading digits of s ("1 (queue active)") to a number; 0, or -1 */
+static int parse_count(const char *s, size_t len, int64_t *out)
+{
+    int64_t v = 0;
+    size_t i;
+
+    for (i = 0; i < len && s[i] >= '0' && s[i] <= '9'; i++) {
+        if (v > (INT64_MAX - 9) / 10)
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    if (i == 0)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* parse_delays - "a/b/c/d" into ev->delays; 0, or -1 */
+static int parse_delays(const char *s, size_t len, struct event *ev)
+{
+    const char *end = s + len, *p = s;
+    int i;
+
+    for (i = 0; i < 4; i++) {
+        const char *slash = memchr(p, '/', (size_t)(end - p));
+        const char *stop = (i < 3 && slash) ? slash : end;
+
+        if ((i < 3 && slash == NULL) || parse_decimal(p, (size_t)(stop - p), &ev->delays[i]))
+            return -1;
+        p = stop + 1;
+    }
+    return 0;
+}
+
+/* reply_code - a 2xx/4xx/5xx code at s followed by ' ', '-' or the end; or -1 */
+static int reply_code(const char *s, const char *end)
+{
+    if (end - s < 3 || s[0] < '2' || s[0] > '5' || s[0] == '3' || s[1] < '0' || s[1] > '9' ||
+        s[2] < '0' || s[2] > '9')
+        return -1;
+    if (end - s > 3 && s[3] != ' ' && s[3] != '-')
+        return -1;
+    return (s[0] - '0') * 100 + (s[1] - '0') * 10 + (s[2] - '0');
+}
+
+/* dsn_len - length of an enhanced status code "X.Y.Z" at s ending at a space or the end */
+static size_t dsn_len(const char *s, const char *end)
+{
+    const char *p = s;
+    int part;
+
+    if (p >= end || (*p != '2' && *p != '4' && *p != '5'))
+        return 0;
+    p++;
+    for (part = 0; part < 2; part++) {
+        const char *d;
+
+        if (p >= end || *p != '.')
+            return 0;
+        d = ++p;
+        while (p < end && *p >= '0' && *p <= '9' && p - d < 3)
+            p++;
+        if (p == d)
+            return 0;
+    }
+    if (p < end && *p != ' ')
+        return 0;
+    return (size_t)(p - s);
+}
+
+/* trim_end - drop trailing spaces, tabs and CR */
+static const char *trim_end(const char *s, const char *end)
+{
+    while (end > s && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r'))
+        end--;
+    return end;
+}
+
+/* set_common - the envelope part of every Postfix event */
+static void set_common(struct event *ev, enum event_type type, const struct syslog_env *env,
+                       const char *qid, size_t qid_len)
+{
+    ev->type = type;
+    ev->mta = MTA_POSTFIX;
+    ev->time_us = env->time_us;
+    EVENT_SET(ev, host, env->host, env->host_len);
+    if (qid_len)
+        EVENT_SET(ev, queue_id, qid, qid_len);
+}
+
+/* add_correlation - copy what earlier lines said about the queue id into a delivery */
+static void add_correlation(struct parser *p, const struct syslog_env *env, const char *qid,
+                            size_t qid_len, struct event *ev)
+{
+    const struct pq_entry *e = parser_queue_get(p, env->host, env->host_len, qid, qid_len, false);
+
+    if (e == NULL)
+        return;
+    if (ev->sender[0] == 0 && e->has_sender)
+        EVENT_SET(ev, sender, e->sender, strlen(e->sender));
+    EVENT_SET(ev, message_id, e->message_id, strlen(e->message_id));
+}
+
+/* classify - reason and hardness of a non-sent delivery */
+static void classify(struct event *ev)
+{
+    struct reason_result rr;
+
+    reason_classify(ev->smtp_code, ev->dsn, ev->reply, ev->status, &rr);
+    EVENT_SET(ev, reason, rr.reason, strlen(rr.reason));
+    ev->hard = rr.hard;
+}
+
+/* parse_delivery - "to=<r>, ..., status=S (reply)" of a delivery agent */
+static enum parse_result parse_delivery(struct parser *p, const struct syslog_env *env,
+                                        const char *qid, size_t qid_len, const char *s,
+                                        const char *end, struct event *ev)
+{
+    struct kv kv;
+    const char *reply, *rend, *said;
+    bool have_status = false;
+    int r;
+
+    set_common(ev, EV_DELIVERY, env, qid, qid_len);
+    while ((r = kv_next(&s, end, &kv)) == 1) {
+        if (key_is(&kv, "to")) {
+            EVENT_SET(ev, recipient, kv.val, kv.val_len);
+        } else if (key_is(&kv, "orig_to")) {
+            EVENT_SET(ev, orig_recipient, kv.val, kv.val_len);
+        } else if (key_is(&kv, "relay")) {
+            EVENT_SET(ev, relay, kv.val, kv.val_len);
+        } else if (key_is(&kv, "delay")) {
+            ev->has_delay = parse_decimal(kv.val, kv.val_len, &ev->delay) == 0;
+        } else if (key_is(&kv, "delays")) {
+            ev->has_delays = parse_delays(kv.val, kv.val_len, ev) == 0;
+        } else if (key_is(&kv, "dsn")) {
+            EVENT_SET(ev, dsn, kv.val, kv.val_len);
+        } else if (key_is(&kv, "status")) {
+            if (event_status_parse(kv.val, kv.val_len, &ev->status) != 0)
+                return PARSE_SKIP; /* deliverable/undeliverable: address probes */
+            have_status = true;
+            break;
+        }
+    }
+    if (!have_status)
+        return PARSE_MALFORMED;
+
+    /* The reply: the outer parentheses, up to the last ')' of the line. */
+    while (s < end && *s == ' ')
+        s++;
+    rend = trim_end(s, end);
+    reply = s;
+    if (reply < rend && *reply == '(') {
+        reply++;
+        if (rend > reply && rend[-1] == ')')
+            rend--;
+    }
+    EVENT_SET(ev, reply, reply, (size_t)(rend - reply));
+
+    said = memmem(reply, (size_t)(rend - reply), "said: ", 6);
+    ev->smtp_code = reply_code(said ? said + 6 : reply, rend);
+
+    add_correlation(p, env, qid, qid_len, ev);
+    if (ev->status != ST_SENT)
+        classify(ev);
+    return PARSE_EVENT;
+}
+
+/* parse_qmgr_from - "from=<s>, size=N, nrcpt=N (queue active)" or "..., status=expired" */
+static enum parse_result parse_qmgr_from(struct parser *p, const struct syslog_env *env,
+                                         const char *qid, size_t qid_len, const char *s,
+                                         const char *end, struct event *ev)
+{
+    struct kv kv, from = {0};
+    int64_t size = -1, nrcpt = -1;
+    bool expired = false;
+    struct pq_entry *e;
+
+    while (kv_next(&s, end, &kv) == 1) {
+        if (key_is(&kv, "from")) {
+            from = kv;
+        } else if (key_is(&kv, "size")) {
+            if (parse_count(kv.val, kv.val_len, &size))
+                return PARSE_MALFORMED;
+        } else if (key_is(&kv, "nrcpt")) {
+            if (parse_count(kv.val, kv.val_len, &nrcpt))
+                return PARSE_MALFORMED;
+        } else if (key_is(&kv, "status")) {
+            if ((kv.val_len == 7 && memcmp(kv.val, "expired", 7) == 0) ||
+                (kv.val_len == 13 && memcmp(kv.val, "force-expired", 13) == 0))
+                expired = true;
+            break;
+        }
+    }
+    if (from.key == NULL)
+        return PARSE_MALFORMED;
+
+    if (expired) {
+        set_common(ev, EV_DELIVERY, env, qid, qid_len);
+        EVENT_SET(ev, sender, from.val, from.val_len);
+        ev->status = ST_EXPIRED;
+        add_correlation(p, env, qid, qid_len, ev);
+        classify(ev);
+        return PARSE_EVENT;
+    }
+    if (size < 0)
+        return PARSE_SKIP;
+
+    e = parser_queue_get(p, env->host, env->host_len, qid, qid_len, true);
+    str_copy(e->sender, sizeof(e->sender), from.val, from.val_len);
+    e->has_sender = true;
+    e->size = size;
+    e->nrcpt = nrcpt > INT32_MAX ? -1 : (int32_t)nrcpt;
+    if (e->message_done)
+        return PARSE_SKIP; /* the message comes back from the deferred queue */
+    e->message_done = true;
+
+    set_common(ev, EV_MESSAGE, env, qid, qid_len);
+    EVENT_SET(ev, sender, from.val, from.val_len);
+    EVENT_SET(ev, message_id, e->message_id, strlen(e->message_id));
+    EVENT_SET(ev, client, e->client, strlen(e->client));
+    EVENT_SET(ev, sasl_username, e->sasl_username, strlen(e->sasl_username));
+    ev->size = size;
+    ev->nrcpt = e->nrcpt;
+    return PARSE_EVENT;
+}
+
+/* remember_client - smtpd "client=h[ip], sasl_method=..., sasl_username=u" */
+static enum parse_result remember_client(struct parser *p, const struct syslog_env *env,
+                                         const char *qid, size_t qid_len, const char *s,
+                                         const char *end)
+{
+    struct pq_entry *e = parser_queue_get(p, env->host, env->host_len, qid, qid_len, true);
+    struct kv kv;
+
+    while (kv_next(&s, end, &kv) == 1) {
+        if (key_is(&kv, "client"))
+            str_copy(e->client, sizeof(e->client), kv.val, kv.val_len);
+        else if (key_is(&kv, "sasl_username"))
+            str_copy(e->sasl_username, sizeof(e->sasl_username), kv.val, kv.val_len);
+    }
+    return PARSE_SKIP;
+}
+
+/* remember_message_id - cleanup "message-id=<m>"; an empty "<>" is no message-id */
+static enum parse_result remember_message_id(struct parser *p, const struct syslog_env *env,
+                                             const char *qid, size_t qid_len, const char *s,
+                                             const char *end)
+{
+    struct pq_entry *e = parser_queue_get(p, env->host, env->host_len, qid, qid_len, true);
+
+    end = trim_end(s, end);
+    if (end - s == 2 && s[0] == '<' && s[1] == '>')
+        end = s;
+    str_copy(e->message_id, sizeof(e->message_id), s, (size_t)(end - s));
+    return PARSE_SKIP;
+}
+
+/*
+ * parse_reject - "reject: RCPT from h[ip]: 554 5.7.1 <r>: text; from=<s> to=<r> proto=P
+ * helo=<h>" (smtpd) or "milter-reject: END-OF-MESSAGE from h[ip]: 5.7.1 text; from=..."
+ */
+static enum parse_result parse_reject(const struct syslog_env *env, const char *s, const char *end,
+                                      struct event *ev)
+{
+    const char *from, *colon, *reply, *rend, *f;
+    struct reason_result rr;
+    size_t n;
+
+    from = memmem(s, (size_t)(end - s), " from ", 6);
+    if (from == NULL)
+        return PARSE_MALFORMED;
+    from += 6;
+    colon = memmem(from, (size_t)(end - from), ": ", 2);
+    if (colon == NULL)
+        return PARSE_MALFORMED;
+    set_common(ev, EV_REJECT, env, "", 0);
+    EVENT_SET(ev, client, from, (size_t)(colon - from));
+
+    reply = colon + 2;
+    rend = end;
+    for (f = reply; (f = memmem(f, (size_t)(end - f), "; from=<", 8)) != NULL; f++)
+        rend = f;
+    EVENT_SET(ev, reply, reply, (size_t)(trim_end(reply, rend) - reply));
+
+    ev->smtp_code = reply_code(reply, rend);
+    f = ev->smtp_code > 0 ? reply + 4 : reply;
+    n = f < rend ? dsn_len(f, rend) : 0;
+    if (n)
+        EVENT_SET(ev, dsn, f, n);
+
+    /* The tail is space separated: from=<s> to=<r> proto=ESMTP helo=<h> */
+    for (f = rend + 2; f < end;) {
+        struct kv kv;
+
+        if (kv_next(&f, end, &kv) != 1)
+            break;
+        if (key_is(&kv, "from"))
+            EVENT_SET(ev, sender, kv.val, kv.val_len);
+        else if (key_is(&kv, "to"))
+            EVENT_SET(ev, recipient, kv.val, kv.val_len);
+        else if (key_is(&kv, "helo"))
+            EVENT_SET(ev, helo, kv.val, kv.val_len);
+        if (kv.val[-1] != '<') {
+            /* an unbracketed value ran to the next ','; step to its next word instead */
+            const char *sp = memchr(kv.val, ' ', (size_t)(end - kv.val));
+
+            f = sp ? sp : end;
+        }
+    }
+    reason_classify(ev->smtp_code, ev->dsn, ev->reply, ST_NONE, &rr);
+    EVENT_SET(ev, reason, rr.reason, strlen(rr.reason));
+    return PARSE_EVENT;
+}
+
+/* parse_bounce - bounce "QID: sender non-delivery notification: QID2" */
+static enum parse_result parse_bounce(const struct syslog_env *env, const char *qid, size_t qid_len,
+                                      const char *s, const char *end, struct event *ev)
+{
+    const char *n = memmem(s, (size_t)(end - s), "notification: ", 14);
+    const char *id;
+
+    if (n == NULL)
+        return PARSE_SKIP;
+    id = n + 14;
+    end = trim_end(id, end);
+    if (id == end)
+        return PARSE_MALFORMED;
+    set_common(ev, EV_BOUNCE_NOTICE, env, qid, qid_len);
+    EVENT_SET(ev, notice_queue_id, id, (size_t)(end - id));
+    return PARSE_EVENT;
+}
+
+/* pfx_parse_line - the message text of one Postfix line */
+enum parse_result pfx_parse_line(struct parser *p, const struct syslog_env *env, struct event *ev)
+{
+    enum pfx_daemon daemon = daemon_of(env->prog, env->prog_len);
+    const char *s = env->msg, *end = env->msg + env->msg_len, *rest;
+    size_t qid_len;
+
+    if (daemon == D_OTHER)
+        return PARSE_SKIP;
+    end = trim_end(s, end);
+    if (daemon == D_SMTPD && has_prefix(s, end, "NOQUEUE: reject: "))
+        return parse_reject(env, s + 17, end, ev);
+    qid_len = read_qid(s, end);
+    if (qid_len == 0)
+        return PARSE_SKIP;
+    rest = s + qid_len + 2;
+
+    switch (daemon) {
+    case D_DELIVERY:
+        if (has_prefix(rest, end, "to=<"))
+            return parse_delivery(p, env, s, qid_len, rest, end, ev);
+        return PARSE_SKIP;
+    case D_QMGR:
+        if (end - rest == 7 && memcmp(rest, "removed", 7) == 0) {
+            parser_queue_remove(p, env->host, env->host_len, s, qid_len);
+            return PARSE_SKIP;
+        }
+        if (has_prefix(rest, end, "from=<"))
+            return parse_qmgr_from(p, env, s, qid_len, rest, end, ev);
+        return PARSE_SKIP;
+    case D_CLEANUP:
+        if (has_prefix(rest, end, "message-id="))
+            return remember_message_id(p, env, s, qid_len, rest + 11, end);
+        if (has_prefix(rest, end, "milter-reject: ")) {
+            enum parse_result r = parse_reject(env, rest + 15, end, ev);
+
+            if (r == PARSE_EVENT)
+                EVENT_SET(ev, queue_id, s, qid_len);
+            return r;
+        }
+        return PARSE_SKIP;
+    case D_SMTPD:
+        if (has_prefix(rest, end, "client="))
+            return remember_client(p, env, s, qid_len, rest, end);
+        if (has_prefix(rest, end, "reject: "))
+            return parse_reject(env, rest + 8, end, ev);
+        return PARSE_SKIP;
+    case D_BOUNCE:
+        return parse_bounce(env, s, qid_len, rest, end, ev);
+    case D_OTHER:
+        break;
+    }
+    return PARSE_SKIP;
+}

@@ -34,17 +34,19 @@ bins: $(BUILD)/mailpulse $(UNIT_BIN) $(TOOL_BIN)
 
 $(BUILD)/obj/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c $< -o $@
+	@echo "  CC      $<"
+	@$(CC) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/obj/db/migrations_gen.c: $(sort $(wildcard sql/*.sql)) scripts/embed-sql.sh
 	@mkdir -p $(dir $@)
-	sh scripts/embed-sql.sh $(sort $(wildcard sql/*.sql)) > $@
+	@sh scripts/embed-sql.sh $(sort $(wildcard sql/*.sql)) > $@
 
 $(BUILD)/obj/db/migrations_gen.o: $(BUILD)/obj/db/migrations_gen.c
-	$(CC) $(CFLAGS) -Wno-missing-prototypes -c $< -o $@
+	@$(CC) $(CFLAGS) -Wno-missing-prototypes -c $< -o $@
 
 $(BUILD)/mailpulse: $(MAIN_OBJ) $(OBJ)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	@echo "  LINK    $@"
+	@$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # A unit test links only the modules it tests and those below them, so one module's tests
 # build while another module is half-written.
@@ -60,11 +62,13 @@ test_obj  = $(foreach m,$(or $(deps_$(1)),$(MODULES)),$(call mod_obj,$(m)))
 .SECONDEXPANSION:
 $(BUILD)/tests/%: tests/unit/%.c $$(call test_obj,$$*) $(HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $< $(call test_obj,$*) $(LDLIBS) $(shell pkg-config --libs cmocka)
+	@echo "  LINK    $@"
+	@$(CC) $(CFLAGS) -o $@ $< $(call test_obj,$*) $(LDLIBS) $(shell pkg-config --libs cmocka)
 
 $(BUILD)/tools/%: tests/tools/%.c $(OBJ) $(HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $< $(OBJ) $(LDLIBS)
+	@echo "  LINK    $@"
+	@$(CC) $(CFLAGS) -o $@ $< $(OBJ) $(LDLIBS)
 
 setup:
 	@sh scripts/setup.sh

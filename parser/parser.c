@@ -13,7 +13,7 @@
  */
 #include <string.h>
 
-#include "parser/parser.h"
+#include "parser/parser_int.h"
 
 #define DEFAULT_MAX_OPEN_QUEUE 100000
 

@@ -22,7 +22,7 @@
  */
 #include <string.h>
 
-#include "parser/parser.h"
+#include "parser/parser_int.h"
 
 enum pfx_daemon { D_OTHER, D_DELIVERY, D_QMGR, D_CLEANUP, D_SMTPD, D_BOUNCE };
 

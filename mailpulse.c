@@ -91,8 +91,7 @@ struct cli {
 };
 
 /* cli_parse - the options shared by all subcommands; returns the index of the first operand */
-static int cli_parse(int argc, char **argv, const char *usage, const char *allowed,
-                     struct cli *cli)
+static int cli_parse(int argc, char **argv, const char *usage, const char *allowed, struct cli *cli)
 {
     int c;
 
@@ -170,8 +169,7 @@ static void print_stats(const struct parser *p)
 {
     const struct parser_stats *st = parser_stats(p);
 
-    fprintf(stderr,
-            "lines %llu, events %llu, skipped %llu, not understood %llu, truncated %llu\n",
+    fprintf(stderr, "lines %llu, events %llu, skipped %llu, not understood %llu, truncated %llu\n",
             (unsigned long long)st->lines, (unsigned long long)st->events,
             (unsigned long long)st->skipped, (unsigned long long)st->malformed,
             (unsigned long long)st->truncated);
@@ -341,8 +339,8 @@ static int cmd_db(int argc, char **argv)
     struct db *db;
     int rc;
 
-    if (first >= argc || (strcmp(argv[first], "migrate") != 0 &&
-                          strcmp(argv[first], "status") != 0)) {
+    if (first >= argc ||
+        (strcmp(argv[first], "migrate") != 0 && strcmp(argv[first], "status") != 0)) {
         fputs(usage_db, stderr);
         return 2;
     }
@@ -553,7 +551,10 @@ int main(int argc, char **argv)
         const char *name;
         int (*fn)(int, char **);
     } cmds[] = {
-        {"parse", cmd_parse}, {"import", cmd_import}, {"serve", cmd_serve}, {"db", cmd_db},
+        {"parse", cmd_parse},
+        {"import", cmd_import},
+        {"serve", cmd_serve},
+        {"db", cmd_db},
     };
 
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {

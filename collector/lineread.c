@@ -20,9 +20,9 @@
 
 struct lineread {
     char *path;
-    int fd;      /* plain file or stdin */
-    gzFile gz;   /* gzip, or NULL */
-    char *data;  /* read buffer */
+    int fd;       /* plain file or stdin */
+    gzFile gz;    /* gzip, or NULL */
+    char *data;   /* read buffer */
     size_t start; /* first unconsumed byte */
     size_t end;   /* end of valid bytes */
     size_t cap;
@@ -146,8 +146,8 @@ int lr_next(struct lineread *lr, const char **line, size_t *len, int64_t *pos)
             *line = s;
             *len = COLLECT_MAX_LINE;
             *pos = lr->base + (int64_t)(s - lr->data);
-            log_warn("%s: line at offset %lld longer than %d bytes, cut", lr->path,
-                     (long long)*pos, COLLECT_MAX_LINE);
+            log_warn("%s: line at offset %lld longer than %d bytes, cut", lr->path, (long long)*pos,
+                     COLLECT_MAX_LINE);
             ident_feed(&lr->ident, s, COLLECT_MAX_LINE, 1);
             return 1;
         }

@@ -135,8 +135,8 @@ int tail_next(struct tail *t, const char **line, size_t *len, int64_t *pos)
             *line = s;
             *len = COLLECT_MAX_LINE;
             *pos = t->base + (int64_t)(s - t->data);
-            log_warn("%s: line at offset %lld longer than %d bytes, cut", t->path,
-                     (long long)*pos, COLLECT_MAX_LINE);
+            log_warn("%s: line at offset %lld longer than %d bytes, cut", t->path, (long long)*pos,
+                     COLLECT_MAX_LINE);
             return 1;
         }
         if (t->start > 0) {

@@ -46,8 +46,21 @@
  *	After a successful commit the batch is empty. Strings with bytes PostgreSQL would refuse
  *	(NUL, invalid UTF-8) are repaired and counted in res->repaired.
  *
+ *	Several events of one line (the same source id and position, added one after the other)
+ *	are numbered 0, 1, ... in the order added, and that number is part of the unique key, so
+ *	a line may yield several rows and still replay as duplicates. db_batch_add() copies the
+ *	event (repairing the copy, never the caller's) and ignores events that have no table:
+ *	smtp events, and deliveries without a status. res->repaired counts the strings repaired
+ *	here, plus one for each event the parser had flagged EVF_BAD_BYTES; res is filled only
+ *	when the commit succeeds. The checkpoint never moves back (GREATEST of old and new);
+ *	source_id 0 commits the events without touching any checkpoint, and an unknown
+ *	source_id fails the commit. A connection that went bad is reset once at the start of
+ *	the next commit (or query).
+ *
  *	db_summary() counts, over [from, to), messages received and delivery attempts by status,
- *	and rejects, optionally for one host ("" for all).
+ *	and rejects, optionally for one host ("" for all). from_us <= 0 leaves the range open
+ *	at the start and to_us == INT64_MAX at the end. Rows whose time is unknown (NULL) fall
+ *	in no range.
  *
  * OWNERSHIP
  *	struct db and struct db_batch belong to the caller that created them; a batch borrows
@@ -75,8 +88,8 @@ struct db_batch_result {
 };
 
 struct db_range {
-    int64_t from_us; /* inclusive */
-    int64_t to_us;   /* exclusive */
+    int64_t from_us;        /* inclusive */
+    int64_t to_us;          /* exclusive */
     char host[EV_HOST_LEN]; /* "" for all hosts */
 };
 

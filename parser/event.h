@@ -50,18 +50,18 @@ enum event_mta { MTA_UNKNOWN, MTA_POSTFIX, MTA_EXIM, MTA_SENDMAIL };
 #define EVF_TRUNCATED 0x01 /* a field did not fit its array and was cut */
 #define EVF_BAD_BYTES 0x02 /* the line held NUL or invalid UTF-8; they were replaced */
 
-#define EV_HOST_LEN    64
-#define EV_QID_LEN     32
-#define EV_ADDR_LEN    320 /* RFC 5321: 64 local + @ + 255 domain */
-#define EV_MSGID_LEN   256
-#define EV_RELAY_LEN   256
-#define EV_CLIENT_LEN  256
-#define EV_HELO_LEN    256
-#define EV_SASL_LEN    128
-#define EV_DSN_LEN     16
-#define EV_REPLY_LEN   1024
-#define EV_REASON_LEN  24
-#define EV_STAGE_LEN   16
+#define EV_HOST_LEN   64
+#define EV_QID_LEN    32
+#define EV_ADDR_LEN   320 /* RFC 5321: 64 local + @ + 255 domain */
+#define EV_MSGID_LEN  256
+#define EV_RELAY_LEN  256
+#define EV_CLIENT_LEN 256
+#define EV_HELO_LEN   256
+#define EV_SASL_LEN   128
+#define EV_DSN_LEN    16
+#define EV_REPLY_LEN  1024
+#define EV_REASON_LEN 24
+#define EV_STAGE_LEN  16
 
 struct event {
     enum event_type type;

@@ -74,10 +74,10 @@ const struct parser_stats *parser_stats(const struct parser *p);
 
 /* The syslog envelope: time, host, program, pid, and where the message text starts. */
 struct year_infer {
-    int year;        /* the year assumed for the last RFC 3164 stamp */
-    int last_mon;    /* 1..12, 0 before the first stamp */
-    int64_t now_us;  /* reference clock */
-    int fixed;       /* year given by the user: never move it */
+    int year;       /* the year assumed for the last RFC 3164 stamp */
+    int last_mon;   /* 1..12, 0 before the first stamp */
+    int64_t now_us; /* reference clock */
+    int fixed;      /* year given by the user: never move it */
 };
 
 struct syslog_env {
@@ -86,8 +86,8 @@ struct syslog_env {
     size_t host_len;
     const char *prog; /* "postfix/smtp", "postfix-out/qmgr", "sendmail" ... */
     size_t prog_len;
-    long pid;         /* -1 when absent */
-    const char *msg;  /* the text after "prog[pid]: " */
+    long pid;        /* -1 when absent */
+    const char *msg; /* the text after "prog[pid]: " */
     size_t msg_len;
 };
 

@@ -117,8 +117,8 @@ int64_t time_local_to_utc_us(int year, int mon, int mday, int hour, int min, int
 {
     static __thread int64_t cached_key = -1;
     static __thread int64_t cached_offset;
-    int64_t naive = days_from_civil(year, (unsigned)mon, (unsigned)mday) * 86400 + hour * 3600 +
-                    min * 60 + sec;
+    int64_t naive =
+        days_from_civil(year, (unsigned)mon, (unsigned)mday) * 86400 + hour * 3600 + min * 60 + sec;
     int64_t key = naive / 3600;
 
     if (key != cached_key) {

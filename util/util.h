@@ -14,10 +14,9 @@
  *	char *xstrdup(const char *); void x_free(void *);
  *
  *	void buf_init(struct buf *); void buf_free(struct buf *); void buf_reset(struct buf *);
- *	void buf_append(struct buf *, const void *, size_t); void buf_puts(struct buf *, const char *);
- *	void buf_putc(struct buf *, int); void buf_printf(struct buf *, const char *fmt, ...);
- *	void buf_json_string(struct buf *, const char *);
- *	size_t utf8_scrub(char *);
+ *	void buf_append(struct buf *, const void *, size_t); void buf_puts(struct buf *, const char
+ **); void buf_putc(struct buf *, int); void buf_printf(struct buf *, const char *fmt, ...); void
+ *buf_json_string(struct buf *, const char *); size_t utf8_scrub(char *);
  *
  *	int64_t time_now_us(void);
  *	void time_format_rfc3339(int64_t us, char *out, size_t outlen);

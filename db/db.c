@@ -1,0 +1,148 @@
+/*
+ * db - the connection: open, close, ping, reconnect, and the helpers the rest of db/ shares
+ *
+ * The connection always runs with application_name=mailpulse and client_encoding=UTF8 (the
+ * ingest path sends UTF-8 it has checked), whatever the DSN says. Server notices (such as
+ * "relation already exists, skipping") go to the debug log rather than to stderr.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "db/db_int.h"
+#include "util/util.h"
+
+/* db_first_line - the first line of a libpq message, without its severity prefix */
+void db_first_line(const char *msg, char *out, size_t outlen)
+{
+    size_t n;
+
+    if (outlen == 0)
+        return;
+    if (msg == NULL)
+        msg = "";
+    if (strncmp(msg, "ERROR:  ", 8) == 0 || strncmp(msg, "FATAL:  ", 8) == 0)
+        msg += 8;
+    n = strcspn(msg, "\r\n");
+    str_copy(out, outlen, msg, n);
+    if (out[0] == 0)
+        str_copy(out, outlen, "unknown error", 13);
+}
+
+/* db_notice - libpq notice processor: server notices are debug chatter */
+static void db_notice(void *arg, const char *message)
+{
+    char line[256];
+
+    (void)arg;
+    db_first_line(message, line, sizeof(line));
+    log_debug("db: server: %s", line);
+}
+
+/* db_open - connect with a libpq connection string ("" means the PG* environment) */
+struct db *db_open(const char *dsn, char *err, size_t errlen)
+{
+    /* The DSN is expanded first, so that the fixed settings after it win. */
+    const char *keys[] = {"dbname", "application_name", "client_encoding", NULL};
+    const char *vals[] = {dsn ? dsn : "", "mailpulse", "UTF8", NULL};
+    struct db *db = NULL;
+    PGconn *conn;
+
+    if (errlen)
+        err[0] = 0;
+    conn = PQconnectdbParams(keys, vals, 1);
+    if (conn == NULL) {
+        if (errlen)
+            str_copy(err, errlen, "out of memory", 13);
+        goto out;
+    }
+    if (PQstatus(conn) != CONNECTION_OK) {
+        if (errlen)
+            db_first_line(PQerrorMessage(conn), err, errlen);
+        PQfinish(conn);
+        goto out;
+    }
+    PQsetNoticeProcessor(conn, db_notice, NULL);
+    db = xcalloc(1, sizeof(*db));
+    db->conn = conn;
+out:
+    return db;
+}
+
+/* db_close - disconnect and free; db_close(NULL) is a no-op */
+void db_close(struct db *db)
+{
+    if (db == NULL)
+        return;
+    PQfinish(db->conn);
+    x_free(db);
+}
+
+/* db_reconnect - reset a connection that went bad, once */
+int db_reconnect(struct db *db)
+{
+    char line[256];
+
+    if (PQstatus(db->conn) == CONNECTION_OK)
+        return 0;
+    db->staging_ready = false; /* temporary tables die with the session */
+    PQreset(db->conn);
+    if (PQstatus(db->conn) != CONNECTION_OK) {
+        db_first_line(PQerrorMessage(db->conn), line, sizeof(line));
+        log_warn("db: reconnect failed: %s", line);
+        return -1;
+    }
+    /* PQreset keeps the notice processor; say that the connection is back. */
+    log_info("db: reconnected");
+    return 0;
+}
+
+/* db_warn_res - log one warning with the server's message for a failed result */
+void db_warn_res(struct db *db, const PGresult *res, const char *what)
+{
+    char line[512];
+    const char *msg = NULL;
+
+    if (res != NULL)
+        msg = PQresultErrorMessage(res);
+    if (msg == NULL || msg[0] == 0)
+        msg = PQerrorMessage(db->conn);
+    db_first_line(msg, line, sizeof(line));
+    log_warn("db: %s: %s", what, line);
+}
+
+/* db_exec - run sql, expect a status; NULL and one warning otherwise */
+PGresult *db_exec(struct db *db, const char *sql, ExecStatusType expect, const char *what)
+{
+    PGresult *res = PQexec(db->conn, sql);
+
+    if (res != NULL && PQresultStatus(res) == expect)
+        return res;
+    db_warn_res(db, res, what);
+    PQclear(res);
+    return NULL;
+}
+
+/* db_rollback - abandon an open or failed transaction, quietly */
+void db_rollback(struct db *db)
+{
+    PGTransactionStatusType ts = PQtransactionStatus(db->conn);
+
+    if (ts == PQTRANS_INTRANS || ts == PQTRANS_INERROR || ts == PQTRANS_ACTIVE)
+        PQclear(PQexec(db->conn, "ROLLBACK"));
+}
+
+/* db_ping - 0 when the server answers a trivial query (reconnecting once if needed) */
+int db_ping(struct db *db)
+{
+    PGresult *res;
+    int rc = -1;
+
+    if (db_reconnect(db) < 0)
+        goto out;
+    res = PQexec(db->conn, "SELECT 1");
+    if (res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK)
+        rc = 0;
+    PQclear(res);
+out:
+    return rc;
+}

@@ -1,0 +1,33 @@
+/*
+ * db_int - what the files of db/ share; private to db/ (the public API is db/db.h)
+ *
+ *	struct db: the libpq connection and per-connection state.
+ *	db_reconnect(db): PQreset once when the connection is bad; 0 when it is usable.
+ *	db_exec(db, sql, expect, what): PQexec and check the status; on failure log one warning
+ *		"db: WHAT: server message" and return NULL, else the result (caller PQclear()s).
+ *	db_rollback(db): ROLLBACK when a transaction is open or failed; never logs.
+ *	db_warn_res(db, res, what): the warning of db_exec for a result the caller checked.
+ *	db_first_line(msg, out, outlen): the first line of a libpq message, without "ERROR:  ".
+ */
+#ifndef MAILPULSE_DB_INT_H
+#define MAILPULSE_DB_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <libpq-fe.h>
+
+#include "db/db.h"
+
+struct db {
+    PGconn *conn;
+    bool staging_ready; /* the temporary staging tables exist on this connection */
+};
+
+int db_reconnect(struct db *db);
+PGresult *db_exec(struct db *db, const char *sql, ExecStatusType expect, const char *what);
+void db_rollback(struct db *db);
+void db_warn_res(struct db *db, const PGresult *res, const char *what);
+void db_first_line(const char *msg, char *out, size_t outlen);
+
+#endif

@@ -1,0 +1,593 @@
+/*
+ * ingest - sources and their checkpoints; batched, exactly-once insertion of events
+ *
+ * A batch holds copies of the events with their source position. db_batch_add() repairs the
+ * copy at once (utf8_scrub on every string), so a commit that is retried sends the same bytes
+ * and counts the same repairs. One commit is one transaction:
+ *
+ *	BEGIN
+ *	CREATE TEMP TABLE IF NOT EXISTS stg_<table> (LIKE <table>) ON COMMIT DELETE ROWS
+ *	COPY stg_<table> (...) FROM STDIN		text format, for each kind of event present
+ *	INSERT INTO <table> SELECT ... FROM stg_<table> ON CONFLICT (source_id, pos, seq) DO NOTHING
+ *	UPDATE sources SET checkpoint = GREATEST(checkpoint, $2) WHERE id = $1
+ *	COMMIT
+ *
+ * Rows are keyed by (source_id, pos, seq): seq numbers the events one line produced, in the
+ * order they were added, and continues across commits, so a line whose events are split over
+ * two batches still numbers them the same way as a replay does.
+ *
+ * The staging rows vanish at COMMIT and at ROLLBACK alike, so a failed commit leaves nothing
+ * behind, and the temporary tables live as long as the session (they are created again after
+ * a reconnect).
+ */
+#include <math.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db/db_int.h"
+#include "util/util.h"
+
+/* Hand COPY data to libpq in pieces of about this size. */
+#define COPY_CHUNK ((size_t)64 * 1024)
+
+/* 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z */
+#define TIME_MIN_US (-62135596800LL * 1000000)
+#define TIME_MAX_US (253402300799LL * 1000000)
+
+struct entry {
+    int64_t source_id;
+    int64_t pos;
+    int32_t seq;
+    uint32_t repaired; /* strings repaired (or 1 when the parser had flagged bad bytes) */
+    struct event ev;
+};
+
+struct db_batch {
+    struct db *db;
+    struct entry *v;
+    size_t n, cap;
+    bool have_last; /* the position of the last event added, for seq */
+    int64_t last_source, last_pos;
+    int32_t last_seq;
+    struct buf copy; /* COPY data, reused */
+    struct buf sql;  /* statement text, reused */
+};
+
+/* The string fields of struct event, for repair. */
+static const size_t string_fields[][2] = {
+    {offsetof(struct event, host), EV_HOST_LEN},
+    {offsetof(struct event, queue_id), EV_QID_LEN},
+    {offsetof(struct event, notice_queue_id), EV_QID_LEN},
+    {offsetof(struct event, message_id), EV_MSGID_LEN},
+    {offsetof(struct event, sender), EV_ADDR_LEN},
+    {offsetof(struct event, recipient), EV_ADDR_LEN},
+    {offsetof(struct event, orig_recipient), EV_ADDR_LEN},
+    {offsetof(struct event, relay), EV_RELAY_LEN},
+    {offsetof(struct event, client), EV_CLIENT_LEN},
+    {offsetof(struct event, server), EV_CLIENT_LEN},
+    {offsetof(struct event, helo), EV_HELO_LEN},
+    {offsetof(struct event, sasl_username), EV_SASL_LEN},
+    {offsetof(struct event, dsn), EV_DSN_LEN},
+    {offsetof(struct event, reply), EV_REPLY_LEN},
+    {offsetof(struct event, reason), EV_REASON_LEN},
+    {offsetof(struct event, stage), EV_STAGE_LEN},
+};
+
+/* put_escaped - append s in COPY text form: backslash, tab, newline and CR escaped */
+static void put_escaped(struct buf *o, const char *s)
+{
+    const char *run = s;
+
+    for (;; s++) {
+        const char *esc;
+
+        switch (*s) {
+        case '\\':
+            esc = "\\\\";
+            break;
+        case '\t':
+            esc = "\\t";
+            break;
+        case '\n':
+            esc = "\\n";
+            break;
+        case '\r':
+            esc = "\\r";
+            break;
+        case 0:
+            buf_append(o, run, (size_t)(s - run));
+            return;
+        default:
+            continue;
+        }
+        buf_append(o, run, (size_t)(s - run));
+        buf_puts(o, esc);
+        run = s + 1;
+    }
+}
+
+/* put_text - a text column; "" is NULL */
+static void put_text(struct buf *o, const char *s)
+{
+    buf_putc(o, '\t');
+    if (s[0] == 0)
+        buf_puts(o, "\\N");
+    else
+        put_escaped(o, s);
+}
+
+/* put_lower - a text column folded to ASCII lower case; "" is NULL */
+static void put_lower(struct buf *o, const char *s)
+{
+    unsigned char tmp[EV_ADDR_LEN];
+    size_t i;
+
+    for (i = 0; s[i] != 0 && i + 1 < sizeof(tmp); i++) {
+        tmp[i] = (unsigned char)s[i];
+        if (tmp[i] >= 'A' && tmp[i] <= 'Z')
+            tmp[i] = (unsigned char)(tmp[i] + ('a' - 'A'));
+    }
+    tmp[i] = 0;
+    put_text(o, (const char *)tmp);
+}
+
+/* put_int - an integer column; NULL unless known */
+static void put_int(struct buf *o, int64_t v, bool known)
+{
+    if (known)
+        buf_printf(o, "\t%lld", (long long)v);
+    else
+        buf_puts(o, "\t\\N");
+}
+
+/* put_double - a float column; NULL unless known and finite */
+static void put_double(struct buf *o, double d, bool known)
+{
+    if (known && isfinite(d))
+        buf_printf(o, "\t%.17g", d);
+    else
+        buf_puts(o, "\t\\N");
+}
+
+/* put_bool - a boolean column */
+static void put_bool(struct buf *o, bool v)
+{
+    buf_puts(o, v ? "\tt" : "\tf");
+}
+
+/* put_head - the leading columns every event table has: time, host, mta */
+static void put_head(struct buf *o, const struct event *ev)
+{
+    char t[48];
+
+    /* 0 is unknown; outside years 1..9999 the text would not be a timestamptz at all. */
+    if (ev->time_us == 0 || ev->time_us < TIME_MIN_US || ev->time_us > TIME_MAX_US) {
+        buf_puts(o, "\\N");
+    } else {
+        time_format_rfc3339(ev->time_us, t, sizeof(t));
+        buf_puts(o, t);
+    }
+    buf_putc(o, '\t');
+    put_escaped(o, ev->host); /* NOT NULL: "" stays "" */
+    put_text(o, event_mta_name(ev->mta));
+}
+
+/* put_tail - the trailing columns every event table has, and the end of the row */
+static void put_tail(struct buf *o, const struct entry *e)
+{
+    put_bool(o, (e->ev.flags & EVF_TRUNCATED) != 0);
+    buf_printf(o, "\t%lld\t%lld\t%ld\n", (long long)e->source_id, (long long)e->pos, (long)e->seq);
+}
+
+/* row_message - one messages row */
+static void row_message(struct buf *o, const struct entry *e)
+{
+    const struct event *ev = &e->ev;
+
+    put_head(o, ev);
+    put_text(o, ev->queue_id);
+    put_text(o, ev->message_id);
+    put_text(o, ev->sender);
+    put_int(o, ev->size, ev->size >= 0);
+    put_int(o, ev->nrcpt, ev->nrcpt >= 0);
+    put_text(o, ev->client);
+    put_text(o, ev->sasl_username);
+    put_tail(o, e);
+}
+
+/* row_delivery - one deliveries row */
+static void row_delivery(struct buf *o, const struct entry *e)
+{
+    const struct event *ev = &e->ev;
+    int i;
+
+    put_head(o, ev);
+    put_text(o, ev->queue_id);
+    put_text(o, ev->message_id);
+    put_text(o, ev->sender);
+    put_text(o, ev->recipient);
+    put_text(o, ev->orig_recipient);
+    put_lower(o, event_recipient_domain(ev));
+    put_text(o, ev->relay);
+    put_double(o, ev->delay, ev->has_delay);
+    if (ev->has_delays) {
+        /* An array literal; a non-finite element becomes NULL. */
+        buf_puts(o, "\t{");
+        for (i = 0; i < 4; i++) {
+            if (i)
+                buf_putc(o, ',');
+            if (isfinite(ev->delays[i]))
+                buf_printf(o, "%.17g", ev->delays[i]);
+            else
+                buf_puts(o, "NULL");
+        }
+        buf_putc(o, '}');
+    } else {
+        buf_puts(o, "\t\\N");
+    }
+    put_text(o, event_status_name(ev->status));
+    put_text(o, ev->dsn);
+    put_int(o, ev->smtp_code, ev->smtp_code >= 0);
+    put_text(o, ev->reply);
+    put_text(o, ev->reason);
+    put_bool(o, ev->hard);
+    put_tail(o, e);
+}
+
+/* row_reject - one rejects row */
+static void row_reject(struct buf *o, const struct entry *e)
+{
+    const struct event *ev = &e->ev;
+
+    put_head(o, ev);
+    put_text(o, ev->queue_id);
+    put_text(o, ev->client);
+    put_text(o, ev->helo);
+    put_text(o, ev->sender);
+    put_text(o, ev->recipient);
+    put_int(o, ev->smtp_code, ev->smtp_code >= 0);
+    put_text(o, ev->dsn);
+    put_text(o, ev->reply);
+    put_text(o, ev->reason);
+    put_tail(o, e);
+}
+
+/* row_bounce_notice - one bounce_notices row */
+static void row_bounce_notice(struct buf *o, const struct entry *e)
+{
+    const struct event *ev = &e->ev;
+
+    put_head(o, ev);
+    put_text(o, ev->queue_id);
+    put_text(o, ev->notice_queue_id);
+    put_tail(o, e);
+}
+
+/* What each kind of event becomes: its table, its columns in COPY order, its row writer. */
+static const struct table {
+    enum event_type type;
+    const char *name;
+    const char *cols;
+    void (*row)(struct buf *, const struct entry *);
+} tables[] = {
+    {EV_MESSAGE, "messages",
+     "time, host, mta, queue_id, message_id, sender, size, nrcpt, client, sasl_username, "
+     "truncated, source_id, pos, seq",
+     row_message},
+    {EV_DELIVERY, "deliveries",
+     "time, host, mta, queue_id, message_id, sender, recipient, orig_recipient, "
+     "recipient_domain, relay, delay, delays, status, dsn, smtp_code, reply, reason, hard, "
+     "truncated, source_id, pos, seq",
+     row_delivery},
+    {EV_REJECT, "rejects",
+     "time, host, mta, queue_id, client, helo, sender, recipient, smtp_code, dsn, reply, "
+     "reason, truncated, source_id, pos, seq",
+     row_reject},
+    {EV_BOUNCE_NOTICE, "bounce_notices",
+     "time, host, mta, queue_id, notice_queue_id, truncated, source_id, pos, seq",
+     row_bounce_notice},
+};
+
+/* db_source_open - find or create the source with this identity; its id and checkpoint */
+int db_source_open(struct db *db, const char *name, const char *identity, int64_t *source_id,
+                   int64_t *checkpoint)
+{
+    char *n = xstrdup(name), *id = xstrdup(identity);
+    const char *params[2] = {n, id};
+    PGresult *res = NULL;
+    int rc = -1;
+
+    /* Parameters must be valid UTF-8 too; a path may hold any bytes. */
+    utf8_scrub(n);
+    utf8_scrub(id);
+    if (db_reconnect(db) < 0)
+        goto out;
+    /* DO UPDATE rather than DO NOTHING, so that RETURNING yields the existing row. */
+    res = PQexecParams(db->conn,
+                       "INSERT INTO sources (name, identity, updated_at) VALUES ($1, $2, now())"
+                       " ON CONFLICT (identity) DO UPDATE SET name = EXCLUDED.name"
+                       " RETURNING id, checkpoint",
+                       2, NULL, params, NULL, NULL, 0);
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+        db_warn_res(db, res, "opening a source");
+        goto out;
+    }
+    *source_id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    *checkpoint = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+    rc = 0;
+out:
+    PQclear(res);
+    x_free(n);
+    x_free(id);
+    return rc;
+}
+
+/* db_batch_create - an empty batch that will write through db */
+struct db_batch *db_batch_create(struct db *db)
+{
+    struct db_batch *b = xcalloc(1, sizeof(*b));
+
+    b->db = db;
+    buf_init(&b->copy);
+    buf_init(&b->sql);
+    return b;
+}
+
+/* db_batch_free - release the batch and the events it still holds; NULL is a no-op */
+void db_batch_free(struct db_batch *b)
+{
+    if (b == NULL)
+        return;
+    x_free(b->v);
+    buf_free(&b->copy);
+    buf_free(&b->sql);
+    x_free(b);
+}
+
+/* db_batch_count - events waiting for a commit */
+size_t db_batch_count(const struct db_batch *b)
+{
+    return b->n;
+}
+
+/* db_batch_add - copy ev into the batch (repaired); events that are not stored are skipped */
+void db_batch_add(struct db_batch *b, int64_t source_id, int64_t pos, const struct event *ev)
+{
+    struct entry *e;
+    size_t i;
+
+    switch (ev->type) {
+    case EV_MESSAGE:
+    case EV_REJECT:
+    case EV_BOUNCE_NOTICE:
+        break;
+    case EV_DELIVERY:
+        /* Only the four outcomes the table accepts: one bad row would fail the batch. */
+        if (event_status_name(ev->status)[0] != 0)
+            break;
+        log_debug("db: delivery event without a status at %lld ignored", (long long)pos);
+        return;
+    case EV_SMTP:
+    case EV_NONE:
+    default:
+        return;
+    }
+    if (b->n == b->cap) {
+        b->cap = b->cap ? b->cap * 2 : 64;
+        b->v = xrealloc(b->v, b->cap * sizeof(*b->v));
+    }
+    e = &b->v[b->n++];
+    e->source_id = source_id;
+    e->pos = pos;
+    if (b->have_last && b->last_source == source_id && b->last_pos == pos)
+        e->seq = b->last_seq + 1;
+    else
+        e->seq = 0;
+    b->have_last = true;
+    b->last_source = source_id;
+    b->last_pos = pos;
+    b->last_seq = e->seq;
+
+    e->ev = *ev;
+    e->repaired = 0;
+    for (i = 0; i < ARRAY_LEN(string_fields); i++) {
+        char *s = (char *)&e->ev + string_fields[i][0];
+
+        s[string_fields[i][1] - 1] = 0; /* never trust a fixed array to be terminated */
+        if (utf8_scrub(s) > 0)
+            e->repaired++;
+    }
+    if (e->repaired > 0)
+        e->ev.flags |= EVF_BAD_BYTES;
+    else if (ev->flags & EVF_BAD_BYTES)
+        e->repaired = 1;
+}
+
+/* copy_flush - hand the buffered COPY data to libpq */
+static int copy_flush(struct db_batch *b)
+{
+    if (b->copy.len == 0)
+        return 0;
+    if (PQputCopyData(b->db->conn, b->copy.data, (int)b->copy.len) != 1)
+        return -1;
+    buf_reset(&b->copy);
+    return 0;
+}
+
+/* stage_table - COPY the batch's events of one kind into the staging table */
+static int stage_table(struct db_batch *b, const struct table *t)
+{
+    PGconn *conn = b->db->conn;
+    PGresult *res;
+    char what[64];
+    bool failed = false;
+    size_t i;
+    int guard = 0;
+
+    snprintf(what, sizeof(what), "COPY into %s", t->name);
+    buf_reset(&b->sql);
+    buf_printf(&b->sql, "COPY stg_%s (%s) FROM STDIN", t->name, t->cols);
+    res = db_exec(b->db, b->sql.data, PGRES_COPY_IN, what);
+    if (res == NULL)
+        return -1;
+    PQclear(res);
+
+    buf_reset(&b->copy);
+    for (i = 0; i < b->n && !failed; i++) {
+        if (b->v[i].ev.type != t->type)
+            continue;
+        t->row(&b->copy, &b->v[i]);
+        if (b->copy.len >= COPY_CHUNK && copy_flush(b) < 0)
+            failed = true;
+    }
+    if (!failed && copy_flush(b) < 0)
+        failed = true;
+    if (failed)
+        db_warn_res(b->db, NULL, what);
+    if (PQputCopyEnd(conn, failed ? "mailpulse: sending COPY data failed" : NULL) != 1 && !failed) {
+        db_warn_res(b->db, NULL, what);
+        failed = true;
+    }
+    /*
+     * Read every result, so that the connection is ready for the next command. The guard
+     * stops the loop should libpq keep reporting the COPY as in progress after an error.
+     */
+    while ((res = PQgetResult(conn)) != NULL) {
+        if (PQresultStatus(res) != PGRES_COMMAND_OK && !failed) {
+            db_warn_res(b->db, res, what);
+            failed = true;
+        }
+        PQclear(res);
+        if (++guard > 8)
+            break;
+    }
+    buf_reset(&b->copy);
+    return failed ? -1 : 0;
+}
+
+/* move_table - INSERT the staged rows of one table; count new rows and duplicates */
+static int move_table(struct db_batch *b, const struct table *t, uint64_t staged,
+                      struct db_batch_result *res)
+{
+    PGresult *r;
+    char what[64];
+    uint64_t n;
+
+    snprintf(what, sizeof(what), "inserting into %s", t->name);
+    buf_reset(&b->sql);
+    buf_printf(&b->sql,
+               "INSERT INTO %s (%s) SELECT %s FROM stg_%s"
+               " ON CONFLICT (source_id, pos, seq) DO NOTHING",
+               t->name, t->cols, t->cols, t->name);
+    r = db_exec(b->db, b->sql.data, PGRES_COMMAND_OK, what);
+    if (r == NULL)
+        return -1;
+    n = strtoull(PQcmdTuples(r), NULL, 10);
+    PQclear(r);
+    res->inserted += n;
+    res->duplicates += staged > n ? staged - n : 0;
+    return 0;
+}
+
+/* create_staging - the session's temporary staging tables, once per connection */
+static int create_staging(struct db_batch *b)
+{
+    PGresult *r;
+    size_t i;
+
+    if (b->db->staging_ready)
+        return 0;
+    for (i = 0; i < ARRAY_LEN(tables); i++) {
+        buf_reset(&b->sql);
+        buf_printf(&b->sql,
+                   "CREATE TEMP TABLE IF NOT EXISTS stg_%s (LIKE %s INCLUDING DEFAULTS)"
+                   " ON COMMIT DELETE ROWS",
+                   tables[i].name, tables[i].name);
+        r = db_exec(b->db, b->sql.data, PGRES_COMMAND_OK, "creating staging tables");
+        if (r == NULL)
+            return -1;
+        PQclear(r);
+    }
+    b->db->staging_ready = true;
+    return 0;
+}
+
+/* update_checkpoint - move the source's checkpoint forward, never back */
+static int update_checkpoint(struct db_batch *b, int64_t source_id, int64_t checkpoint)
+{
+    char idbuf[24], cpbuf[24];
+    const char *params[2] = {idbuf, cpbuf};
+    PGresult *r;
+    int rc = -1;
+
+    snprintf(idbuf, sizeof(idbuf), "%lld", (long long)source_id);
+    snprintf(cpbuf, sizeof(cpbuf), "%lld", (long long)checkpoint);
+    r = PQexecParams(b->db->conn,
+                     "UPDATE sources SET checkpoint = GREATEST(checkpoint, $2::bigint),"
+                     " updated_at = now() WHERE id = $1::bigint",
+                     2, NULL, params, NULL, NULL, 0);
+    if (r == NULL || PQresultStatus(r) != PGRES_COMMAND_OK) {
+        db_warn_res(b->db, r, "updating the checkpoint");
+        goto out;
+    }
+    if (strcmp(PQcmdTuples(r), "1") != 0) {
+        log_warn("db: updating the checkpoint: no source with id %lld", (long long)source_id);
+        goto out;
+    }
+    rc = 0;
+out:
+    PQclear(r);
+    return rc;
+}
+
+/* db_batch_commit - send the batch and the checkpoint in one transaction */
+int db_batch_commit(struct db_batch *b, int64_t source_id, int64_t checkpoint,
+                    struct db_batch_result *res)
+{
+    struct db_batch_result tmp;
+    uint64_t staged[ARRAY_LEN(tables)] = {0};
+    PGresult *r;
+    size_t i, j;
+
+    if (res == NULL)
+        res = &tmp;
+    memset(res, 0, sizeof(*res));
+    if (b->n == 0 && source_id <= 0)
+        return 0;
+    if (db_reconnect(b->db) < 0)
+        goto failed;
+    r = db_exec(b->db, "BEGIN", PGRES_COMMAND_OK, "BEGIN");
+    if (r == NULL)
+        goto failed;
+    PQclear(r);
+    if (create_staging(b) < 0)
+        goto failed;
+    for (i = 0; i < b->n; i++) {
+        for (j = 0; j < ARRAY_LEN(tables); j++)
+            staged[j] += b->v[i].ev.type == tables[j].type;
+        res->repaired += b->v[i].repaired;
+    }
+    for (j = 0; j < ARRAY_LEN(tables); j++) {
+        if (staged[j] == 0)
+            continue;
+        if (stage_table(b, &tables[j]) < 0 || move_table(b, &tables[j], staged[j], res) < 0)
+            goto failed;
+    }
+    if (source_id > 0 && update_checkpoint(b, source_id, checkpoint) < 0)
+        goto failed;
+    r = db_exec(b->db, "COMMIT", PGRES_COMMAND_OK, "COMMIT");
+    if (r == NULL)
+        goto failed;
+    PQclear(r);
+    b->n = 0;
+    return 0;
+
+failed:
+    db_rollback(b->db);
+    /* The staging tables may have been created in the transaction just rolled back. */
+    b->db->staging_ready = false;
+    memset(res, 0, sizeof(*res));
+    return -1;
+}

@@ -41,9 +41,12 @@ static void db_notice(void *arg, const char *message)
 /* db_open - connect with a libpq connection string ("" means the PG* environment) */
 struct db *db_open(const char *dsn, char *err, size_t errlen)
 {
-    /* The DSN is expanded first, so that the fixed settings after it win. */
-    const char *keys[] = {"dbname", "application_name", "client_encoding", NULL};
-    const char *vals[] = {dsn ? dsn : "", "mailpulse", "UTF8", NULL};
+    /*
+     * Settings before the DSN are defaults it may override (a connect that hangs would stall
+     * the web thread and the ingest loop); those after it always win.
+     */
+    const char *keys[] = {"connect_timeout", "dbname", "application_name", "client_encoding", NULL};
+    const char *vals[] = {"5", dsn ? dsn : "", "mailpulse", "UTF8", NULL};
     struct db *db = NULL;
     PGconn *conn;
 

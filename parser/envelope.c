@@ -30,11 +30,13 @@ void year_infer_init(struct year_infer *yi, int year, int64_t now_us)
 static int month_number(const char *s)
 {
     static const char names[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
-    int i;
+    size_t i;
 
     for (i = 0; i < 12; i++) {
-        if (s[0] == names[i * 3] && s[1] == names[i * 3 + 1] && s[2] == names[i * 3 + 2])
-            return i + 1;
+        const char *n = names + i * 3;
+
+        if (s[0] == n[0] && s[1] == n[1] && s[2] == n[2])
+            return (int)i + 1;
     }
     return 0;
 }

@@ -294,10 +294,9 @@ static enum parse_result parse_delivery(struct parser *p, const struct syslog_en
     struct kv kv;
     const char *reply, *rend, *said;
     bool have_status = false;
-    int r;
 
     set_common(ev, EV_DELIVERY, env, qid, qid_len);
-    while ((r = kv_next(&s, end, &kv)) == 1) {
+    while (kv_next(&s, end, &kv) == 1) {
         if (key_is(&kv, "to")) {
             EVENT_SET(ev, recipient, kv.val, kv.val_len);
         } else if (key_is(&kv, "orig_to")) {

@@ -46,6 +46,14 @@ void time_format_rfc3339(int64_t us, char *out, size_t outlen)
                  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
+static int days_in_month(int y, int m)
+{
+    static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+
+    return days[m - 1] + (m == 2 && leap);
+}
+
 static int digits(const char *s, size_t n, int *out)
 {
     int v = 0;
@@ -72,7 +80,7 @@ int time_parse_rfc3339(const char *s, size_t len, int64_t *us)
         digits(s + 11, 2, &h) || s[13] != ':' || digits(s + 14, 2, &mi) || s[16] != ':' ||
         digits(s + 17, 2, &sec))
         return -1;
-    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
+    if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || sec > 60)
         return -1;
     if (s[i] == '.') {
         i++;
@@ -103,8 +111,9 @@ int time_parse_rfc3339(const char *s, size_t len, int64_t *us)
         return -1;
     if (sec == 60)
         sec = 59; /* a leap second is not worth a wrong day */
-    secs = days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + sec;
-    secs -= oh * 3600 + om * 60;
+    secs = days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + (int64_t)h * 3600 +
+           (int64_t)mi * 60 + sec;
+    secs -= (int64_t)oh * 3600 + (int64_t)om * 60;
     *us = secs * 1000000 + frac;
     return 0;
 }
@@ -117,8 +126,8 @@ int64_t time_local_to_utc_us(int year, int mon, int mday, int hour, int min, int
 {
     static __thread int64_t cached_key = -1;
     static __thread int64_t cached_offset;
-    int64_t naive =
-        days_from_civil(year, (unsigned)mon, (unsigned)mday) * 86400 + hour * 3600 + min * 60 + sec;
+    int64_t naive = days_from_civil(year, (unsigned)mon, (unsigned)mday) * 86400 +
+                    (int64_t)hour * 3600 + (int64_t)min * 60 + sec;
     int64_t key = naive / 3600;
 
     if (key != cached_key) {
@@ -132,7 +141,7 @@ int64_t time_local_to_utc_us(int year, int mon, int mday, int hour, int min, int
         tm.tm_hour = hour;
         tm.tm_isdst = -1;
         t = mktime(&tm);
-        cached_offset = (t == (time_t)-1) ? 0 : (int64_t)t - (naive - min * 60 - sec);
+        cached_offset = (t == (time_t)-1) ? 0 : (int64_t)t - (naive - (int64_t)min * 60 - sec);
         cached_key = key;
     }
     return (naive + cached_offset) * 1000000;

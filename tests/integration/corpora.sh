@@ -5,6 +5,10 @@ set -u
 . "$(dirname "$0")/lib.sh"
 
 C=$MAILPULSE_CORPORA
+if [ ! -d "$C/lightmeter-postfix" ]; then
+    not_ok "corpora not found at $C (set MAILPULSE_CORPORA)"
+    exit 0
+fi
 for f in "$C"/lightmeter-postfix/individual_files/*.log "$C"/lightmeter-postfix/go_test_lines/*.log \
     "$C"/lightmeter-postfix/complete/logs_sample/mail* "$C"/lightmeter-postfix/logparser_corpus/* \
     "$C"/kumina-postfix-exporter/*.log; do

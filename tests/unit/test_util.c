@@ -23,9 +23,9 @@ static void test_json_string(void **state)
         {"q\"uote\\back", "\"q\\\"uote\\\\back\""},
         {"tab\tnl\ncr\r", "\"tab\\tnl\\ncr\\r\""},
         {"\x01\x1f", "\"\\u0001\\u001f\""},
-        {"caf\xc3\xa9", "\"caf\xc3\xa9\""},           /* valid UTF-8 kept */
-        {"bad\xff", "\"bad\xef\xbf\xbd\""},            /* invalid byte -> U+FFFD */
-        {"\xc0\xaf", "\"\xef\xbf\xbd\xef\xbf\xbd\""}, /* overlong form refused */
+        {"caf\xc3\xa9", "\"caf\xc3\xa9\""},                           /* valid UTF-8 kept */
+        {"bad\xff", "\"bad\xef\xbf\xbd\""},                           /* invalid byte -> U+FFFD */
+        {"\xc0\xaf", "\"\xef\xbf\xbd\xef\xbf\xbd\""},                 /* overlong form refused */
         {"\xed\xa0\x80", "\"\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\""}, /* surrogate */
         {"cut\xe2\x82", "\"cut\xef\xbf\xbd\xef\xbf\xbd\""},           /* truncated sequence */
     };
@@ -50,7 +50,9 @@ static void test_utf8_scrub(void **state)
     } rows[] = {
         {"ok", "ok", 0},
         {"caf\xc3\xa9", "caf\xc3\xa9", 0},
-        {"a\xff" "b", "a?b", 1},
+        {"a\xff"
+         "b",
+         "a?b", 1},
         {"\xe2\x82", "??", 2},
         {"\xf4\x90\x80\x80", "????", 4}, /* past U+10FFFF */
     };
@@ -91,15 +93,14 @@ static void test_rfc3339(void **state)
     } rows[] = {
         {"2026-11-28T17:30:17+00:00", 0, 1795887017000000LL, "2026-11-28T17:30:17+00:00"},
         {"2026-11-28T17:30:17Z", 0, 1795887017000000LL, "2026-11-28T17:30:17+00:00"},
-        {"2026-11-28T18:30:17.5+01:00", 0, 1795887017500000LL,
-         "2026-11-28T17:30:17.500000+00:00"},
+        {"2026-11-28T18:30:17.5+01:00", 0, 1795887017500000LL, "2026-11-28T17:30:17.500000+00:00"},
         {"2026-11-28 17:30:17.123456-02:30", 0, 1795896017123456LL,
          "2026-11-28T20:00:17.123456+00:00"},
         {"1970-01-01T00:00:00Z", 0, 0, "1970-01-01T00:00:00+00:00"},
         {"2024-02-29T00:00:00Z", 0, 1709164800000000LL, "2024-02-29T00:00:00+00:00"},
-        {"2026-11-28T17:30:17", -1, 0, NULL},         /* no offset */
-        {"2026-13-28T17:30:17Z", -1, 0, NULL},        /* month 13 */
-        {"2026-11-28T17:30:17+0000", -1, 0, NULL},    /* offset without colon */
+        {"2026-11-28T17:30:17", -1, 0, NULL},      /* no offset */
+        {"2026-13-28T17:30:17Z", -1, 0, NULL},     /* month 13 */
+        {"2026-11-28T17:30:17+0000", -1, 0, NULL}, /* offset without colon */
         {"2026-11-28T17:30:17Zjunk", -1, 0, NULL},
         {"2026-11-28T17:30:17.Z", -1, 0, NULL},
         {"yesterday", -1, 0, NULL},

@@ -20,7 +20,9 @@ for p in pflogsumm time; do
 done
 
 src="$CORPORA/fgforrest-postfix-pda/real/mail.log.2.gz"
-zcat "$src" >"$TMP/one.log"
+# pflogsumm reads only RFC 3164 stamps, and skips the corpus's "2013 Jun 10 06:27:30.123"
+# lines without a word: turn them into "Jun 10 06:27:30" so both tools read every line.
+zcat "$src" | sed -E 's/^[0-9]{4} ([A-Z][a-z]{2} [ 0-9][0-9] [0-9:]{8})\.[0-9]+/\1/' >"$TMP/one.log"
 : >"$TMP/mail.log"
 for _ in 1 2 3 4 5 6 7 8 9 10 11; do cat "$TMP/one.log" >>"$TMP/mail.log"; done
 lines=$(wc -l <"$TMP/mail.log")
@@ -40,7 +42,11 @@ best_of3() {
     echo "$best $bestkib"
 }
 
-echo "input: $lines lines, $bytes bytes (FgForrest Postfix log x11)"
+echo "input: $lines lines, $bytes bytes (FgForrest Postfix log x11, RFC 3164 stamps)"
+# Both must have read the log: pflogsumm's delivered count against mailpulse's sent events.
+pf_sent=$(pflogsumm "$TMP/one.log" | awk '/ delivered$/ {print $1; exit}')
+mp_sent=$("$BIN" parse --year 2013 "$TMP/one.log" | grep -c '"status":"sent"')
+echo "sanity: one copy, pflogsumm delivered $pf_sent, mailpulse sent events $mp_sent"
 set -- $(best_of3 "$BIN" parse --year 2013 "$TMP/mail.log")
 mp_s=$1 mp_kib=$2
 set -- $(best_of3 pflogsumm "$TMP/mail.log")

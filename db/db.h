@@ -88,9 +88,10 @@ struct db_batch_result {
 };
 
 struct db_range {
-    int64_t from_us;        /* inclusive */
-    int64_t to_us;          /* exclusive */
-    char host[EV_HOST_LEN]; /* "" for all hosts */
+    int64_t from_us;                 /* inclusive */
+    int64_t to_us;                   /* exclusive */
+    char host[EV_HOST_LEN];          /* "" for all hosts */
+    char sender_domain[EV_ADDR_LEN]; /* "" for all */
 };
 
 struct db_summary {
@@ -121,5 +122,93 @@ int db_batch_commit(struct db_batch *b, int64_t source_id, int64_t checkpoint,
 void db_batch_free(struct db_batch *b);
 
 int db_summary(struct db *db, const struct db_range *r, struct db_summary *out);
+
+/*
+ * Read side: the queries of DESIGN.md section 5, for web/ and `mailpulse report`.
+ *
+ * Every query takes a struct db_query (the range plus optional filters; "" and ST_NONE mean
+ * "any"), runs with PQexecParams only, and hands each row to a callback that returns 0 to
+ * go on or -1 to stop early (then the query returns 0 too). Aggregates (summary,
+ * timeseries, domains, reasons, metric counts) read the rollup tables where those answer;
+ * lists (bounces, message trail, export) read the attempt tables.
+ *
+ * db_bounces() lists non-sent delivery attempts (status ST_NONE: deferred, bounced and
+ * expired; or one status), newest first, at most limit rows. cursor_in is "" for the first
+ * page or the cursor_out of the previous page; cursor_out (DB_CURSOR_LEN) is "" after the
+ * last page. A cursor is opaque text to clients; a malformed one gives -1 with err set.
+ *
+ * db_message_trail() gives every stored event (message, delivery, reject, bounce_notice) of
+ * the messages matching one key (queue id, message-id or recipient; the first non-empty),
+ * oldest first, at most limit events.
+ *
+ * db_export_open() starts a server-side cursor (a transaction of its own on db, so give it
+ * a connection of its own) over deliveries or bounces in the range; db_export_next() returns
+ * 1 and the next event, 0 at the end, -1 on error; rows come in batches, so memory stays flat
+ * however many there are. db_export_close() ends the transaction and frees the cursor.
+ */
+#define DB_CURSOR_LEN 64
+
+enum db_bucket { DB_BUCKET_MINUTE, DB_BUCKET_HOUR, DB_BUCKET_DAY };
+enum db_domain_order { DB_ORDER_VOLUME, DB_ORDER_BOUNCE_RATE, DB_ORDER_DEFERRAL_RATE };
+enum db_export_what { DB_EXPORT_DELIVERIES, DB_EXPORT_BOUNCES };
+
+struct db_query {
+    struct db_range range;
+    char domain[EV_ADDR_LEN]; /* recipient domain */
+    char reason[EV_REASON_LEN];
+    char dsn[EV_DSN_LEN];
+    enum event_status status;  /* ST_NONE: any */
+    char queue_id[EV_QID_LEN]; /* message trail keys */
+    char message_id[EV_MSGID_LEN];
+    char recipient[EV_ADDR_LEN];
+};
+
+struct db_point { /* one timeseries bucket */
+    int64_t bucket_us;
+    int64_t received, sent, deferred, bounced, expired, rejected;
+};
+
+struct db_domain_row {
+    char domain[EV_ADDR_LEN];
+    int64_t sent, deferred, bounced, expired;
+    double bounce_rate;   /* bounced / attempts */
+    double deferral_rate; /* deferred / attempts */
+};
+
+struct db_reason_row {
+    char reason[EV_REASON_LEN];
+    char dsn[EV_DSN_LEN];
+    enum event_status status;
+    int64_t count;
+    char example[EV_REPLY_LEN]; /* one reply text with this reason and code */
+};
+
+struct db_metric_row { /* for /metrics: all-time counts, bounded labels */
+    char host[EV_HOST_LEN];
+    enum event_type type;     /* EV_DELIVERY or EV_REJECT */
+    enum event_status status; /* deliveries */
+    char reason[EV_REASON_LEN];
+    char dsn_class[4]; /* "2", "4", "5" or "" */
+    int64_t count;
+};
+
+struct db_export;
+
+int db_timeseries(struct db *db, const struct db_query *q, enum db_bucket bucket,
+                  int (*fn)(void *arg, const struct db_point *p), void *arg);
+int db_domains(struct db *db, const struct db_query *q, enum db_domain_order order, int limit,
+               int (*fn)(void *arg, const struct db_domain_row *r), void *arg);
+int db_reasons(struct db *db, const struct db_query *q, int limit,
+               int (*fn)(void *arg, const struct db_reason_row *r), void *arg);
+int db_bounces(struct db *db, const struct db_query *q, int limit, const char *cursor_in,
+               char *cursor_out, int (*fn)(void *arg, const struct event *ev), void *arg, char *err,
+               size_t errlen);
+int db_message_trail(struct db *db, const struct db_query *q, int limit,
+                     int (*fn)(void *arg, const struct event *ev), void *arg);
+int db_metric_counts(struct db *db, int (*fn)(void *arg, const struct db_metric_row *r), void *arg);
+
+struct db_export *db_export_open(struct db *db, enum db_export_what what, const struct db_query *q);
+int db_export_next(struct db_export *x, struct event *ev);
+void db_export_close(struct db_export *x);
 
 #endif

@@ -22,14 +22,16 @@ UNIT_SRC = $(wildcard tests/unit/test_*.c)
 UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TOOL_SRC = $(wildcard tests/tools/*.c)
 TOOL_BIN = $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
-ALL_C    = $(SRC) mailpulse.c $(UNIT_SRC) $(TOOL_SRC)
+FUZZ_SRC = $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN = $(FUZZ_SRC:tests/fuzz/fuzz_%.c=$(BUILD)/fuzz/replay_%)
+ALL_C    = $(SRC) mailpulse.c $(UNIT_SRC) $(TOOL_SRC) $(FUZZ_SRC) tests/fuzz/replay_main.c
 HDRS     = $(foreach m,$(MODULES),$(wildcard $(m)/*.h))
 
 .PHONY: all bins run test test-only asan format format-check lint check-deps bench clean setup \
-        pg-start pg-stop unit
+        pg-start pg-stop fuzz
 
 all: bins
-bins: $(BUILD)/mailpulse $(UNIT_BIN) $(TOOL_BIN)
+bins: $(BUILD)/mailpulse $(UNIT_BIN) $(TOOL_BIN) $(FUZZ_BIN)
 	@ln -sf $(BUILD)/mailpulse mailpulse
 
 $(BUILD)/obj/%.o: %.c $(HDRS)
@@ -64,6 +66,25 @@ $(BUILD)/tests/%: tests/unit/%.c $$(call test_obj,$$*) $(HDRS)
 	@mkdir -p $(dir $@)
 	@echo "  LINK    $@"
 	@$(CC) $(CFLAGS) -o $@ $< $(call test_obj,$*) $(LDLIBS) $(shell pkg-config --libs cmocka)
+
+# Fuzz targets: tests/fuzz/fuzz_NAME.c defines LLVMFuzzerTestOneInput. The replay build runs
+# the seeds of tests/fuzz/corpus_NAME/ in `make test`; `make fuzz NAME=x SECONDS=600` searches.
+$(BUILD)/fuzz/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay_main.c $(OBJ) $(HDRS)
+	@mkdir -p $(dir $@)
+	@echo "  LINK    $@"
+	@$(CC) $(CFLAGS) -o $@ $< tests/fuzz/replay_main.c $(OBJ) $(LDLIBS)
+
+NAME    ?= postfix
+SECONDS ?= 60
+fuzz: setup
+	@mkdir -p build-fuzz/obj build-fuzz/found-$(NAME)
+	@$(MAKE) --no-print-directory BUILD=build-fuzz CC=clang OPT="-O1 -g" \
+		SAN="-fsanitize=fuzzer-no-link,address,undefined" build-fuzz/obj/db/migrations_gen.o \
+		$(patsubst $(BUILD)/%,build-fuzz/%,$(OBJ))
+	clang $(WARN) -O1 -g -fsanitize=fuzzer,address,undefined -I. -o build-fuzz/fuzz_$(NAME) \
+		tests/fuzz/fuzz_$(NAME).c $(patsubst $(BUILD)/%,build-fuzz/%,$(OBJ)) $(LDLIBS)
+	build-fuzz/fuzz_$(NAME) -max_total_time=$(SECONDS) -artifact_prefix=build-fuzz/found-$(NAME)/ \
+		build-fuzz/found-$(NAME) tests/fuzz/corpus_$(NAME)
 
 $(BUILD)/tools/%: tests/tools/%.c $(OBJ) $(HDRS)
 	@mkdir -p $(dir $@)
@@ -111,7 +132,7 @@ lint: $(BUILD)/obj/db/migrations_gen.c
 
 bench: setup
 	@$(MAKE) --no-print-directory bins
-	@sh tests/bench.sh
+	@for b in tests/bench/*.sh; do echo "== $$b"; sh $$b || exit 1; done
 
 pg-start:
 	@sh scripts/pg.sh start var
@@ -119,4 +140,4 @@ pg-stop:
 	@sh scripts/pg.sh stop var
 
 clean:
-	rm -rf build build-asan mailpulse
+	rm -rf build build-asan build-fuzz mailpulse

@@ -83,6 +83,20 @@ for log in tests/golden/*.log; do
     fi
 done
 
+echo "== fuzz seed replay (tests/fuzz/corpus_NAME through each target)"
+for r in "$BUILD"/fuzz/replay_*; do
+    [ -x "$r" ] || continue
+    name=${r##*/replay_}
+    if [ -d "tests/fuzz/corpus_$name" ] && "$r" "tests/fuzz/corpus_$name" >"$TMP/fuzz_$name.out" 2>&1; then
+        echo "ok - fuzz replay $name ($(tail -1 "$TMP/fuzz_$name.out"))"
+        record pass
+    else
+        tail -30 "$TMP/fuzz_$name.out"
+        echo "not ok - fuzz replay $name"
+        record fail "fuzz replay $name"
+    fi
+done
+
 echo "== integration tests (tests/integration/*.sh)"
 for s in tests/integration/*.sh; do
     [ -f "$s" ] || continue

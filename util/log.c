@@ -23,6 +23,9 @@ enum log_level log_get_level(void)
 }
 
 static void log_vmsg(enum log_level level, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+
+static void log_vmsg(enum log_level level, const char *fmt, va_list ap)
 {
     char line[2048];
 

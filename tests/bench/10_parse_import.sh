@@ -6,7 +6,7 @@
 #           repeated to about 1M lines), wall time (best of 3) and peak memory.
 #   import: `mailpulse import` vs psql \copy of the same rows into a throwaway PostgreSQL.
 set -eu
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 BIN=./build/mailpulse
 CORPORA=${MAILPULSE_CORPORA:-../shared/corpora}
 TMP=$(mktemp -d /tmp/mailpulse-bench.XXXXXX)

@@ -28,7 +28,7 @@ ALL_C    = $(SRC) mailpulse.c $(UNIT_SRC) $(TOOL_SRC) $(FUZZ_SRC) tests/fuzz/rep
 HDRS     = $(foreach m,$(MODULES),$(wildcard $(m)/*.h))
 
 .PHONY: all bins run test test-only asan format format-check lint check-deps bench clean setup \
-        pg-start pg-stop fuzz
+        pg-start pg-stop fuzz soak
 
 all: bins
 bins: $(BUILD)/mailpulse $(UNIT_BIN) $(TOOL_BIN) $(FUZZ_BIN)
@@ -56,7 +56,10 @@ mod_obj   = $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard $(1)/*.c)) \
             $(if $(filter db,$(1)),$(BUILD)/obj/db/migrations_gen.o)
 deps_test_util      = util
 deps_test_parser    = util parser
-deps_test_collector = util collector
+deps_test_exim      = util parser
+deps_test_sendmail  = util parser
+deps_test_collector = util parser collector
+deps_test_sniff     = util parser collector
 deps_test_db        = util parser db
 deps_test_web       = util parser db web
 test_obj  = $(foreach m,$(or $(deps_$(1)),$(MODULES)),$(call mod_obj,$(m)))
@@ -86,10 +89,14 @@ fuzz: setup
 	build-fuzz/fuzz_$(NAME) -max_total_time=$(SECONDS) -artifact_prefix=build-fuzz/found-$(NAME)/ \
 		build-fuzz/found-$(NAME) tests/fuzz/corpus_$(NAME)
 
-$(BUILD)/tools/%: tests/tools/%.c $(OBJ) $(HDRS)
+# A tool links the modules named by deps_tool_NAME (default: all of them).
+deps_tool_genlog = util
+deps_tool_dbbench = util parser db
+tool_obj  = $(foreach m,$(or $(deps_tool_$(1)),$(MODULES)),$(call mod_obj,$(m)))
+$(BUILD)/tools/%: tests/tools/%.c $$(call tool_obj,$$*) $(HDRS)
 	@mkdir -p $(dir $@)
 	@echo "  LINK    $@"
-	@$(CC) $(CFLAGS) -o $@ $< $(OBJ) $(LDLIBS)
+	@$(CC) $(CFLAGS) -o $@ $< $(call tool_obj,$*) $(LDLIBS)
 
 setup:
 	@sh scripts/setup.sh
@@ -133,6 +140,11 @@ lint: $(BUILD)/obj/db/migrations_gen.c
 bench: setup
 	@$(MAKE) --no-print-directory bins
 	@for b in tests/bench/*.sh; do echo "== $$b"; sh $$b || exit 1; done
+
+# The long fault test of the collector daemon (1M lines through rotations, kills, restarts).
+soak: setup
+	@$(MAKE) --no-print-directory bins
+	@sh tests/soak/soak.sh
 
 pg-start:
 	@sh scripts/pg.sh start var

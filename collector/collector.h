@@ -15,7 +15,34 @@
  *	void tail_seek(struct tail *t, int64_t offset);
  *	int tail_next(struct tail *t, const char **line, size_t *len, int64_t *pos);
  *	int64_t tail_lag(struct tail *t);
+ *	void tail_set_rotate_wait(struct tail *t, int64_t us);
+ *	uint64_t tail_cut(const struct tail *t);
+ *	int64_t tail_position(const struct tail *t);
  *	void tail_close(struct tail *t);
+ *
+ *	struct follow *follow_open(const struct follow_opts *opts);
+ *	int follow_next(struct follow *f, struct follow_line *out);
+ *	void follow_reopen(struct follow *f);
+ *	int64_t follow_lag(struct follow *f);
+ *	uint64_t follow_cut(const struct follow *f);
+ *	int follow_rotated_name(const char *path);
+ *	void follow_close(struct follow *f);
+ *
+ *	struct journal_in *journal_open(const struct journal_opts *o, char *err, size_t errlen);
+ *	int journal_next(struct journal_in *j, struct follow_line *out);
+ *	void journal_close(struct journal_in *j);
+ *
+ *	struct syslog_in *syslog_open(const struct syslog_opts *o, char *err, size_t errlen);
+ *	void syslog_watch(struct syslog_in *s, struct notify *n);
+ *	int syslog_next(struct syslog_in *s, struct follow_line *out);
+ *	void syslog_convert(struct buf *line, const char *msg, size_t len);
+ *	void syslog_close(struct syslog_in *s);
+ *
+ *	struct notify *notify_open(void);
+ *	void notify_watch(struct notify *n, const char *path);
+ *	void notify_add_fd(struct notify *n, int fd);
+ *	int notify_wait(struct notify *n, int timeout_ms);
+ *	void notify_close(struct notify *n);
  *
  * DESCRIPTION
  *	lr_open() opens a whole file for one pass ("-" is standard input); gzip files are
@@ -34,12 +61,58 @@
  *	offset (a committed checkpoint). tail_next() returns 1 and a complete line, 0 when
  *	there is none yet (a partial last line waits for its newline), -1 on a read error, and
  *	-2 when the file was replaced (the path names another inode, once the old one is read
- *	to its end) or truncated below the position: the caller then closes it and opens the
- *	path again as a new source. tail_lag() is the number of bytes in the file after the
- *	position.
+ *	to its end after the replacement was seen, and tail_set_rotate_wait() has passed), -3
+ *	when it was truncated below the position or the offset marker (the 32 bytes before the
+ *	position, compared whenever the reader is idle) changed: the caller then closes it and
+ *	opens the path again as a new source. tail_lag() is the number of bytes in the file
+ *	after the position; tail_cut() counts overlong lines cut; tail_position() is the offset
+ *	after the last line handed out.
+ *
+ *	follow_open() follows one log path across rotations (see collector/follow.c for the
+ *	rules). The caller's opts->open_source maps a file's content identity to a database
+ *	source id and its checkpoint (0 or -1, retried later). follow_next() returns 1 and a
+ *	line in out (out->store is 0 for lines before the checkpoint, read only to rebuild the
+ *	parser's context), 0 when nothing is to be read now, 2 when a segment (one file) is
+ *	finished: out->source_id and out->next name the segment and its final checkpoint,
+ *	which the caller commits before it calls again. out->next is always the checkpoint
+ *	after the line (or segment). follow_reopen() (SIGHUP) closes the live file and opens
+ *	the path again. follow_lag() is the bytes not yet read (the live file and a
+ *	rotated file being finished); follow_cut() counts overlong lines.
+ *	follow_rotated_name() is 1 for names of rotated files (mail.log.1, mail.log.2.gz,
+ *	maillog-20261128), which a glob of live files leaves out.
+ *
+ *	journal_open() opens the local journal, or the journal files in o->directory, filtered
+ *	by o->matches (FIELD=value, OR-ed; default: the syslog identifiers of Postfix, Exim and
+ *	Sendmail); NULL and a message when it cannot. journal_next() returns 1 and the next
+ *	entry as a syslog-style line (positions are sequence numbers, the source is one per
+ *	sequence-number id: see collector/journal.c), 0 when there is none now, -1 to retry.
+ *
+ *	syslog_open() binds o->listen ("udp://127.0.0.1:514 tcp://[::1]:514"); NULL and a
+ *	message when an address is malformed or cannot be bound. syslog_watch() adds its
+ *	sockets to a notify. syslog_next() returns 1 and the next message received as a line
+ *	(RFC 3164 and RFC 5424, octet counting or newlines on TCP), 0 when there is none now.
+ *	syslog_convert() turns one message into the log-file line format.
+ *
+ *	notify_open() makes an inotify instance (without inotify it only sleeps: the caller
+ *	polls anyway); notify_watch() watches the directory of path for changes of its files;
+ *	notify_add_fd() adds a socket to wake on; notify_wait() sleeps until something changes
+ *	or timeout_ms passes: 1, 0, or -1 (a signal).
+ *
+ *	Identity and checkpoint, for every reader: a database source is named by an identity
+ *	text and holds one bigint checkpoint. Files: the content identity above (the same as
+ *	`mailpulse import` gives, so a rotated or gzipped copy is the same source) and the byte
+ *	offset after the last committed line; device and inode and the offset marker are
+ *	checked in the running process only. journald: "journal:NAME:SEQNUM_ID" and the next
+ *	sequence number (the cursor's s= and i=). syslog: "syslog:NAME:START_US" and a message
+ *	count (no resume is possible).
  *
  * OWNERSHIP
- *	The line pointer is valid until the next call on the same reader.
+ *	The line pointer (also out->line) is valid until the next call on the same reader.
+ *	follow, journal and syslog readers copy their options' strings.
+ *
+ * DIAGNOSTICS
+ *	Read errors, cut lines, rotations and truncations are logged (info or warning) once
+ *	per event; nothing is logged per line.
  */
 #ifndef MAILPULSE_COLLECTOR_H
 #define MAILPULSE_COLLECTOR_H
@@ -51,6 +124,29 @@
 
 struct lineread;
 struct tail;
+struct follow;
+struct notify;
+
+struct follow_opts {
+    const char *name;       /* the source name, for messages */
+    const char *path;       /* the live log file */
+    const char *state_path; /* remembers the live file's identity across restarts; "" none */
+    int backfill;           /* on first start read rotated files (mail.log.1, .2.gz, -DATE) */
+    int64_t rotate_wait_us; /* keep reading a replaced file this long */
+    int (*open_source)(void *arg, const char *path, const char *identity, int64_t *source_id,
+                       int64_t *checkpoint);
+    void *arg;
+};
+
+struct follow_line {
+    const char *line;
+    size_t len;
+    int64_t pos;       /* where the line starts */
+    int64_t next;      /* the checkpoint after it */
+    int64_t source_id; /* the segment's source */
+    int store;         /* 0: before the checkpoint, parse only */
+    int cut;           /* the line was longer than COLLECT_MAX_LINE and was cut */
+};
 
 struct lineread *lr_open(const char *path, char *err, size_t errlen);
 int lr_next(struct lineread *lr, const char **line, size_t *len, int64_t *pos);
@@ -62,6 +158,55 @@ const char *tail_identity(struct tail *t);
 void tail_seek(struct tail *t, int64_t offset);
 int tail_next(struct tail *t, const char **line, size_t *len, int64_t *pos);
 int64_t tail_lag(struct tail *t);
+void tail_set_rotate_wait(struct tail *t, int64_t us);
+uint64_t tail_cut(const struct tail *t);
+int64_t tail_position(const struct tail *t);
 void tail_close(struct tail *t);
+
+struct journal_in;
+struct syslog_in;
+struct buf;
+
+struct journal_opts {
+    const char *name;
+    const char *directory; /* NULL or "": the local journal */
+    char *const *matches;  /* FIELD=value */
+    size_t nmatches;       /* 0: the default MTA identifiers */
+    int (*open_source)(void *arg, const char *name, const char *identity, int64_t *source_id,
+                       int64_t *checkpoint);
+    void *arg;
+};
+
+struct syslog_opts {
+    const char *name;
+    const char *listen;
+    int (*open_source)(void *arg, const char *name, const char *identity, int64_t *source_id,
+                       int64_t *checkpoint);
+    void *arg;
+};
+
+struct follow *follow_open(const struct follow_opts *opts);
+int follow_next(struct follow *f, struct follow_line *out);
+void follow_reopen(struct follow *f);
+int64_t follow_lag(struct follow *f);
+uint64_t follow_cut(const struct follow *f);
+int follow_rotated_name(const char *path);
+void follow_close(struct follow *f);
+
+struct journal_in *journal_open(const struct journal_opts *o, char *err, size_t errlen);
+int journal_next(struct journal_in *j, struct follow_line *out);
+void journal_close(struct journal_in *j);
+
+struct syslog_in *syslog_open(const struct syslog_opts *o, char *err, size_t errlen);
+void syslog_watch(struct syslog_in *s, struct notify *n);
+int syslog_next(struct syslog_in *s, struct follow_line *out);
+void syslog_convert(struct buf *line, const char *msg, size_t len);
+void syslog_close(struct syslog_in *s);
+
+struct notify *notify_open(void);
+void notify_watch(struct notify *n, const char *path);
+void notify_add_fd(struct notify *n, int fd);
+int notify_wait(struct notify *n, int timeout_ms);
+void notify_close(struct notify *n);
 
 #endif

@@ -131,6 +131,11 @@ int lr_next(struct lineread *lr, const char **line, size_t *len, int64_t *pos)
                 lr->skipping = 0;
                 continue;
             }
+            if (n > COLLECT_MAX_LINE) { /* arrived whole in one read: cut it here */
+                log_warn("%s: line at offset %lld longer than %d bytes, cut", lr->path,
+                         (long long)(lr->base + (int64_t)(s - lr->data)), COLLECT_MAX_LINE);
+                n = COLLECT_MAX_LINE;
+            }
             *line = s;
             *len = n;
             *pos = lr->base + (int64_t)(s - lr->data);

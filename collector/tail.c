@@ -3,9 +3,13 @@
  *
  * The reader never returns a partial last line: bytes after the last newline stay in the
  * buffer until the newline arrives. A line longer than COLLECT_MAX_LINE is cut, handed out
- * once, and the rest up to its newline skipped. Replacement of the file (rename or delete
- * and create) and truncation are reported as -2 so the caller opens the path again as a new
- * source; full rotation handling belongs to a later step.
+ * once, and the rest up to its newline skipped (and counted). Replacement of the file (rename
+ * or delete and create) is reported as -2, but only after the old file was read to its end once
+ * more after the replacement was seen (a writer may have appended between our last read and its
+ * rename) and, when set, the rotate wait has passed (writers that reopen late, on a HUP).
+ * Truncation, and a rewrite seen through the offset marker (the bytes just before the position
+ * no longer being what they were), are reported as -3; collector/follow.c decides what to read
+ * next.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -18,7 +22,8 @@
 #include "collector/ident.h"
 #include "util/util.h"
 
-#define TAIL_CHUNK 65536
+#define TAIL_CHUNK  65536
+#define TAIL_MARKER 32
 
 struct tail {
     char *path;
@@ -30,6 +35,13 @@ struct tail {
     int64_t base; /* file offset of data[0] */
     int skipping;
     struct ident ident;
+    int64_t rotate_wait_us; /* keep reading a replaced file this long */
+    int64_t replaced_at;    /* when the replacement was seen, 0 before */
+    uint64_t cut;           /* overlong lines cut */
+    int idle;               /* the last call found no more bytes */
+    int64_t marker_off;     /* offset the marker bytes end at; -1 none */
+    size_t marker_len;
+    char marker[TAIL_MARKER];
 };
 
 /* tail_open - open path for following, at offset 0 */
@@ -55,26 +67,31 @@ struct tail *tail_open(const char *path, char *err, size_t errlen)
     t->ino = st.st_ino;
     t->cap = COLLECT_MAX_LINE + TAIL_CHUNK;
     t->data = xmalloc(t->cap + 1);
+    t->marker_off = -1;
     return t;
 }
 
 /* tail_identity - the identity from the file's first line; "" while it has none */
 const char *tail_identity(struct tail *t)
 {
-    char head[4096];
+    char *head;
     ssize_t n;
     char *nl;
 
     if (t->ident.text[0])
         return t->ident.text;
-    n = pread(t->fd, head, sizeof(head), 0);
-    if (n <= 0)
-        return "";
-    nl = memchr(head, '\n', (size_t)n);
-    if (nl)
-        ident_feed(&t->ident, head, (size_t)(nl - head), 1);
-    else if (n == (ssize_t)sizeof(head))
-        ident_feed(&t->ident, head, sizeof(head), 1); /* an overlong first line */
+    /* Up to one byte past the longest line, so that an overlong first line gets the same
+     * identity as lineread gives it (its first COLLECT_MAX_LINE bytes). */
+    head = xmalloc(COLLECT_MAX_LINE + 1);
+    n = pread(t->fd, head, COLLECT_MAX_LINE + 1, 0);
+    if (n > 0) {
+        nl = memchr(head, '\n', (size_t)n);
+        if (nl)
+            ident_feed(&t->ident, head, (size_t)(nl - head), 1);
+        else if (n == COLLECT_MAX_LINE + 1)
+            ident_feed(&t->ident, head, COLLECT_MAX_LINE, 1); /* an overlong first line */
+    }
+    x_free(head);
     return t->ident.text;
 }
 
@@ -84,9 +101,57 @@ void tail_seek(struct tail *t, int64_t offset)
     t->base = offset;
     t->start = t->end = 0;
     t->skipping = 0;
+    t->idle = 0;
+    t->marker_off = -1;
 }
 
-/* tail_replaced - 1 when the path now names another file, or the file shrank */
+/* tail_set_rotate_wait - how long a replaced file is still read before -2 */
+void tail_set_rotate_wait(struct tail *t, int64_t us)
+{
+    t->rotate_wait_us = us;
+}
+
+/* tail_cut - how many overlong lines were cut */
+uint64_t tail_cut(const struct tail *t)
+{
+    return t->cut;
+}
+
+/* tail_position - the offset of the first byte not yet handed out as a line */
+int64_t tail_position(const struct tail *t)
+{
+    return t->base + (int64_t)t->start;
+}
+
+/* tail_marker - 1 when the bytes before the position changed since the last idle look */
+static int tail_marker(struct tail *t)
+{
+    int64_t end = t->base + (int64_t)t->start;
+    int64_t from = end > TAIL_MARKER ? end - TAIL_MARKER : 0;
+    char now[TAIL_MARKER];
+    ssize_t n;
+
+    if (end == 0)
+        return 0;
+    n = pread(t->fd, now, (size_t)(end - from), from);
+    if (n < 0)
+        return 0;
+    if (t->marker_off != end) {
+        memcpy(t->marker, now, (size_t)n);
+        t->marker_len = (size_t)n;
+        t->marker_off = end;
+        return 0;
+    }
+    if ((size_t)n != t->marker_len || memcmp(now, t->marker, (size_t)n) != 0) {
+        log_warn("%s: the bytes before offset %lld changed (truncated and rewritten); "
+                 "reopening",
+                 t->path, (long long)end);
+        return 1;
+    }
+    return 0;
+}
+
+/* tail_replaced - 3 when the file shrank, 2 when the path names another file, else 0 */
 static int tail_replaced(struct tail *t)
 {
     struct stat st, fst;
@@ -94,18 +159,19 @@ static int tail_replaced(struct tail *t)
     if (fstat(t->fd, &fst) == 0 && fst.st_size < t->base + (int64_t)t->end) {
         log_warn("%s: file truncated (size %lld, position %lld); reopening", t->path,
                  (long long)fst.st_size, (long long)(t->base + (int64_t)t->end));
-        return 1;
+        return 3;
     }
     if (stat(t->path, &st) < 0)
         return 0; /* deleted and not yet recreated: keep reading the old one */
     if (st.st_dev != t->dev || st.st_ino != t->ino) {
-        log_info("%s: file was replaced; following the new one", t->path);
-        return 1;
+        if (t->replaced_at == 0)
+            log_info("%s: file was replaced; finishing the old one", t->path);
+        return 2;
     }
     return 0;
 }
 
-/* tail_next - the next complete line: 1 line, 0 none yet, -1 error, -2 reopen */
+/* tail_next - the next complete line: 1 line, 0 none yet, -1 error, -2 replaced, -3 truncated */
 int tail_next(struct tail *t, const char **line, size_t *len, int64_t *pos)
 {
     for (;;) {
@@ -125,6 +191,12 @@ int tail_next(struct tail *t, const char **line, size_t *len, int64_t *pos)
             *line = s;
             *len = linelen;
             *pos = t->base + (int64_t)(s - t->data);
+            if (linelen > COLLECT_MAX_LINE) { /* arrived whole in one read: cut it here */
+                *len = COLLECT_MAX_LINE;
+                t->cut++;
+                log_warn("%s: line at offset %lld longer than %d bytes, cut", t->path,
+                         (long long)*pos, COLLECT_MAX_LINE);
+            }
             return 1;
         }
         if (avail >= COLLECT_MAX_LINE) {
@@ -132,6 +204,7 @@ int tail_next(struct tail *t, const char **line, size_t *len, int64_t *pos)
             if (t->skipping)
                 continue;
             t->skipping = 1;
+            t->cut++;
             *line = s;
             *len = COLLECT_MAX_LINE;
             *pos = t->base + (int64_t)(s - t->data);
@@ -145,6 +218,18 @@ int tail_next(struct tail *t, const char **line, size_t *len, int64_t *pos)
             t->end = avail;
             t->start = 0;
         }
+        if (t->idle) {
+            /* New bytes after a pause: first make sure they continue the same file. A
+             * truncation followed by new writes past the position would otherwise be
+             * read as the rest of a line. */
+            int why = tail_replaced(t);
+
+            t->idle = 0;
+            if (why == 3 || tail_marker(t))
+                return -3;
+            if (why == 2 && t->replaced_at == 0)
+                t->replaced_at = time_now_us(); /* the read below is the one after it */
+        }
         do
             n = pread(t->fd, t->data + t->end, t->cap - t->end, t->base + (int64_t)t->end);
         while (n < 0 && errno == EINTR);
@@ -152,8 +237,23 @@ int tail_next(struct tail *t, const char **line, size_t *len, int64_t *pos)
             log_warn("%s: read error: %s", t->path, strerror(errno));
             return -1;
         }
-        if (n == 0)
-            return tail_replaced(t) ? -2 : 0;
+        if (n == 0) {
+            int why = tail_replaced(t);
+
+            if (why == 3)
+                return -3;
+            if (why == 2) {
+                if (t->replaced_at == 0) {
+                    t->replaced_at = time_now_us(); /* read to the end once more */
+                    continue;
+                }
+                return time_now_us() - t->replaced_at >= t->rotate_wait_us ? -2 : 0;
+            }
+            if (tail_marker(t))
+                return -3;
+            t->idle = 1;
+            return 0;
+        }
         t->end += (size_t)n;
     }
 }

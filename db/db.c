@@ -91,11 +91,13 @@ int db_reconnect(struct db *db)
     PQreset(db->conn);
     if (PQstatus(db->conn) != CONNECTION_OK) {
         db_first_line(PQerrorMessage(db->conn), line, sizeof(line));
-        log_warn("db: reconnect failed: %s", line);
+        snprintf(db->error, sizeof(db->error), "reconnect failed: %.500s", line);
+        db->sqlstate[0] = 0;
+        log_msg(db->quiet ? LOG_LEVEL_DEBUG : LOG_LEVEL_WARN, "db: %s", db->error);
         return -1;
     }
     /* PQreset keeps the notice processor; say that the connection is back. */
-    log_info("db: reconnected");
+    log_msg(db->quiet ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO, "db: reconnected");
     return 0;
 }
 
@@ -103,14 +105,44 @@ int db_reconnect(struct db *db)
 void db_warn_res(struct db *db, const PGresult *res, const char *what)
 {
     char line[512];
-    const char *msg = NULL;
+    const char *msg = NULL, *state = NULL;
 
-    if (res != NULL)
+    if (res != NULL) {
         msg = PQresultErrorMessage(res);
+        state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    }
+    snprintf(db->sqlstate, sizeof(db->sqlstate), "%s", state != NULL ? state : "");
     if (msg == NULL || msg[0] == 0)
         msg = PQerrorMessage(db->conn);
     db_first_line(msg, line, sizeof(line));
-    log_warn("db: %s: %s", what, line);
+    snprintf(db->error, sizeof(db->error), "%.64s: %.500s", what, line);
+    log_msg(db->quiet ? LOG_LEVEL_DEBUG : LOG_LEVEL_WARN, "db: %s", db->error);
+}
+
+/*
+ * db_transient - the last failure may pass if the work is simply tried again: a deadlock or
+ * serialization failure (class 40), a lock not available (55P03), an operator intervention
+ * such as a shutdown or pg_terminate_backend (class 57), a connection failure (class 08),
+ * or no SQLSTATE at all (the connection broke before the server said anything)
+ */
+int db_transient(const struct db *db)
+{
+    const char *s = db->sqlstate;
+
+    return s[0] == 0 || strncmp(s, "40", 2) == 0 || strcmp(s, "55P03") == 0 ||
+           strncmp(s, "57", 2) == 0 || strncmp(s, "08", 2) == 0;
+}
+
+/* db_error - the text of the last warning of db/ (logged or quiet), "" when none */
+const char *db_error(const struct db *db)
+{
+    return db->error;
+}
+
+/* db_quiet - while quiet, the warnings of db/ go to the debug log */
+void db_quiet(struct db *db, int quiet)
+{
+    db->quiet = quiet != 0;
 }
 
 /* db_exec - run sql, expect a status; NULL and one warning otherwise */
@@ -148,4 +180,20 @@ int db_ping(struct db *db)
     PQclear(res);
 out:
     return rc;
+}
+
+/* db_state - whether the server answers, and whether the connection had to be reset */
+enum db_state db_state(struct db *db)
+{
+    bool was_bad = PQstatus(db->conn) != CONNECTION_OK;
+
+    if (db_ping(db) != 0)
+        return DB_DOWN;
+    return was_bad ? DB_RESET : DB_UP;
+}
+
+/* db_async_commit - batch commits with synchronous_commit off (see db.h) */
+void db_async_commit(struct db *db, int on)
+{
+    db->async_commit = on != 0;
 }

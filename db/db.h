@@ -2,6 +2,10 @@
  * NAME
  *	db - PostgreSQL: connection, migrations, batched exactly-once ingest, report queries
  *
+ *	Changes of issue 4 (S), all additive: the read side below is implemented; new are
+ *	db_ensure_partitions, db_retention, db_rebuild_rollups, db_state (enum db_state),
+ *	db_quiet, db_error and db_async_commit; smtp events are now stored (smtp_events).
+ *
  * SYNOPSIS
  *	#include "db/db.h"
  *
@@ -24,6 +28,15 @@
  *	void db_batch_free(struct db_batch *b);
  *
  *	int db_summary(struct db *db, const struct db_range *r, struct db_summary *out);
+ *
+ *	int db_ensure_partitions(struct db *db);
+ *	int db_retention(struct db *db, int days, int *dropped);
+ *	int db_rebuild_rollups(struct db *db, int64_t *rows);
+ *	enum db_state db_state(struct db *db);
+ *	void db_quiet(struct db *db, int quiet);
+ *	const char *db_error(const struct db *db);
+ *	int db_transient(const struct db *db);
+ *	void db_async_commit(struct db *db, int on);
  *
  * DESCRIPTION
  *	db_open() connects with a libpq connection string ("" means the PG* environment) and
@@ -49,18 +62,50 @@
  *	Several events of one line (the same source id and position, added one after the other)
  *	are numbered 0, 1, ... in the order added, and that number is part of the unique key, so
  *	a line may yield several rows and still replay as duplicates. db_batch_add() copies the
- *	event (repairing the copy, never the caller's) and ignores events that have no table:
- *	smtp events, and deliveries without a status. res->repaired counts the strings repaired
- *	here, plus one for each event the parser had flagged EVF_BAD_BYTES; res is filled only
- *	when the commit succeeds. The checkpoint never moves back (GREATEST of old and new);
- *	source_id 0 commits the events without touching any checkpoint, and an unknown
- *	source_id fails the commit. A connection that went bad is reset once at the start of
- *	the next commit (or query).
+ *	event (repairing the copy, never the caller's) and ignores deliveries without a status
+ *	(smtp events go to smtp_events). res->repaired counts the strings repaired here, plus
+ *	one for each event the parser had flagged EVF_BAD_BYTES; res is filled only when the
+ *	commit succeeds. The checkpoint never moves back (GREATEST of old and new); source_id 0
+ *	commits the events without touching any checkpoint, and an unknown source_id fails the
+ *	commit. A connection that went bad is reset once at the start of the next commit (or
+ *	query). The unique key is (source id, position, number, time): a replayed line parses
+ *	to the same time, so it still meets its first copy.
  *
  *	db_summary() counts, over [from, to), messages received and delivery attempts by status,
  *	and rejects, optionally for one host ("" for all). from_us <= 0 leaves the range open
  *	at the start and to_us == INT64_MAX at the end. Rows whose time is unknown (NULL) fall
- *	in no range.
+ *	in no range. Like every aggregate it reads the hourly rollups for the whole hours of the
+ *	range and the events for the partial hours at its ends, so any range is exact.
+ *
+ *	Storage (sql/002, sql/003): the event tables are partitioned by month of their time; a batch
+ *	commit creates the partitions its events need (and, once an hour, this month's and the
+ *	next), and db_ensure_partitions() does the latter at startup. db_retention() drops the
+ *	partitions that ended more than days ago (rollups stay) and says how many. Every commit
+ *	adds what it really inserted to the hourly rollups (rollups: per host, sender domain,
+ *	recipient domain, kind, reason and DSN; rollups_host: without the two domains, for
+ *	reports that filter on neither) in the same transaction;
+ *	db_rebuild_rollups() recomputes them from the events that are left (hours older than the
+ *	oldest event keep their rollups) and gives the number of rollup rows. smtp events (from
+ *	the sniffer) are stored in smtp_events.
+ *
+ *	db_state() says whether the server answers: DB_UP; DB_RESET when the connection had
+ *	broken (a restart, pg_terminate_backend) and has just been reset, so whatever was in
+ *	flight on it was lost; DB_DOWN when one reset attempt failed (it waits at most
+ *	connect_timeout, 5 s). A writer that sees db_batch_commit() fail keeps its batch and
+ *	positions, stops reading, and retries with backoff (as cmd_import in mailpulse.c does):
+ *	the batch is sent again whole, and rows an earlier attempt did commit are absorbed as
+ *	duplicates. db_quiet() turns the warnings of db/ into debug messages while such a loop
+ *	retries, so that an outage costs one warning (the caller's), not one per attempt.
+ *	db_error() is the text of the last warning, logged or not ("what: server message").
+ *	db_transient() is 1 when that failure may pass on a plain retry (a deadlock, a
+ *	serialization failure, a lock timeout, a shutdown, a broken connection), 0 when it is
+ *	about the data or the schema and would fail again.
+ *
+ *	db_async_commit() makes batch commits use synchronous_commit = off: faster, and still
+ *	exactly once (rows and checkpoint commit together), but a server crash may take back
+ *	the last commits after they were acknowledged. A writer that turns it on must, after
+ *	every outage, read the checkpoint again (db_source_open) and go back to it when it is
+ *	behind what the writer saw committed. mailpulse import does; the daemon leaves it off.
  *
  * OWNERSHIP
  *	struct db and struct db_batch belong to the caller that created them; a batch borrows
@@ -123,6 +168,17 @@ void db_batch_free(struct db_batch *b);
 
 int db_summary(struct db *db, const struct db_range *r, struct db_summary *out);
 
+enum db_state { DB_UP, DB_DOWN, DB_RESET };
+
+int db_ensure_partitions(struct db *db);
+int db_retention(struct db *db, int days, int *dropped);
+int db_rebuild_rollups(struct db *db, int64_t *rows);
+enum db_state db_state(struct db *db);
+void db_quiet(struct db *db, int quiet);
+const char *db_error(const struct db *db);
+int db_transient(const struct db *db);
+void db_async_commit(struct db *db, int on);
+
 /*
  * Read side: the queries of DESIGN.md section 5, for web/ and `mailpulse report`.
  *
@@ -131,6 +187,15 @@ int db_summary(struct db *db, const struct db_range *r, struct db_summary *out);
  * go on or -1 to stop early (then the query returns 0 too). Aggregates (summary,
  * timeseries, domains, reasons, metric counts) read the rollup tables where those answer;
  * lists (bounces, message trail, export) read the attempt tables.
+ *
+ * Implemented (S, issue 4). Notes for callers: db_timeseries() returns only buckets that
+ * have rows (sparse, oldest first; fill gaps yourself), bucketed in UTC. The status filter
+ * (q->status) and the recipient-domain, reason and dsn filters leave out "received" (messages
+ * have none of these); "rejected" is counted with the recipient-domain, reason and dsn
+ * filters but not with a status filter. db_reasons() counts delivery attempts only (not
+ * rejects), non-sent unless q->status names one. db_message_trail() ignores the range: a
+ * queue id names every message that used it, on every host. db_metric_counts() leaves out
+ * rows whose time is unknown.
  *
  * db_bounces() lists non-sent delivery attempts (status ST_NONE: deferred, bounced and
  * expired; or one status), newest first, at most limit rows. cursor_in is "" for the first

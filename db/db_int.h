@@ -21,7 +21,12 @@
 
 struct db {
     PGconn *conn;
-    bool staging_ready; /* the temporary staging tables exist on this connection */
+    bool staging_ready;       /* the temporary staging tables exist on this connection */
+    int64_t ahead_checked_us; /* when partitions ahead of now were last ensured */
+    bool quiet;               /* warnings go to the debug log (a caller in a retry loop) */
+    bool async_commit;        /* batch commits with synchronous_commit = off */
+    char error[600];          /* the last warning's text, for db_error() */
+    char sqlstate[6];         /* and its SQLSTATE, "" when there was none */
 };
 
 int db_reconnect(struct db *db);

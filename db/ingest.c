@@ -7,12 +7,15 @@
  *
  *	BEGIN
  *	CREATE TEMP TABLE IF NOT EXISTS stg_<table> (LIKE <table>) ON COMMIT DELETE ROWS
+ *	SELECT mailpulse_ensure_partitions(...)	the months of the batch (see ensure_partitions)
  *	COPY stg_<table> (...) FROM STDIN		text format, for each kind of event present
- *	INSERT INTO <table> SELECT ... FROM stg_<table> ON CONFLICT (source_id, pos, seq) DO NOTHING
+ *	INSERT INTO <table> SELECT ... FROM stg_<table>
+ *	    ON CONFLICT (source_id, pos, seq, time) DO NOTHING
+ *	INSERT INTO rollups, rollups_host ... ON CONFLICT DO UPDATE	(see move_table)
  *	UPDATE sources SET checkpoint = GREATEST(checkpoint, $2) WHERE id = $1
  *	COMMIT
  *
- * Rows are keyed by (source_id, pos, seq): seq numbers the events one line produced, in the
+ * Rows are keyed by (source_id, pos, seq, time): seq numbers the events one line produced, in the
  * order they were added, and continues across commits, so a line whose events are split over
  * two batches still numbers them the same way as a replay does.
  *
@@ -25,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "db/db_int.h"
 #include "util/util.h"
@@ -157,13 +161,27 @@ static void put_bool(struct buf *o, bool v)
     buf_puts(o, v ? "\tt" : "\tf");
 }
 
-/* put_head - the leading columns every event table has: time, host, mta */
-static void put_head(struct buf *o, const struct event *ev)
+/* put_domain - the lower-case domain of an address (after its last '@'); NULL when none */
+static void put_domain(struct buf *o, const char *addr)
+{
+    const char *at = strrchr(addr, '@');
+
+    put_lower(o, at != NULL ? at + 1 : "");
+}
+
+/* time_known - the event's time is one PostgreSQL can store (0 is unknown) */
+static bool time_known(int64_t us)
+{
+    return us != 0 && us >= TIME_MIN_US && us <= TIME_MAX_US;
+}
+
+/* put_time_host - the leading columns every event table has: time, host */
+static void put_time_host(struct buf *o, const struct event *ev)
 {
     char t[48];
 
-    /* 0 is unknown; outside years 1..9999 the text would not be a timestamptz at all. */
-    if (ev->time_us == 0 || ev->time_us < TIME_MIN_US || ev->time_us > TIME_MAX_US) {
+    /* Outside years 1..9999 the text would not be a timestamptz at all. */
+    if (!time_known(ev->time_us)) {
         buf_puts(o, "\\N");
     } else {
         time_format_rfc3339(ev->time_us, t, sizeof(t));
@@ -171,6 +189,12 @@ static void put_head(struct buf *o, const struct event *ev)
     }
     buf_putc(o, '\t');
     put_escaped(o, ev->host); /* NOT NULL: "" stays "" */
+}
+
+/* put_head - the leading columns of the log event tables: time, host, mta */
+static void put_head(struct buf *o, const struct event *ev)
+{
+    put_time_host(o, ev);
     put_text(o, event_mta_name(ev->mta));
 }
 
@@ -190,6 +214,7 @@ static void row_message(struct buf *o, const struct entry *e)
     put_text(o, ev->queue_id);
     put_text(o, ev->message_id);
     put_text(o, ev->sender);
+    put_domain(o, ev->sender);
     put_int(o, ev->size, ev->size >= 0);
     put_int(o, ev->nrcpt, ev->nrcpt >= 0);
     put_text(o, ev->client);
@@ -207,6 +232,7 @@ static void row_delivery(struct buf *o, const struct entry *e)
     put_text(o, ev->queue_id);
     put_text(o, ev->message_id);
     put_text(o, ev->sender);
+    put_domain(o, ev->sender);
     put_text(o, ev->recipient);
     put_text(o, ev->orig_recipient);
     put_lower(o, event_recipient_domain(ev));
@@ -246,11 +272,33 @@ static void row_reject(struct buf *o, const struct entry *e)
     put_text(o, ev->client);
     put_text(o, ev->helo);
     put_text(o, ev->sender);
+    put_domain(o, ev->sender);
     put_text(o, ev->recipient);
+    put_domain(o, ev->recipient);
     put_int(o, ev->smtp_code, ev->smtp_code >= 0);
     put_text(o, ev->dsn);
     put_text(o, ev->reply);
     put_text(o, ev->reason);
+    put_tail(o, e);
+}
+
+/* row_smtp - one smtp_events row */
+static void row_smtp(struct buf *o, const struct entry *e)
+{
+    const struct event *ev = &e->ev;
+
+    put_time_host(o, ev);
+    put_text(o, ev->client);
+    put_text(o, ev->server);
+    put_text(o, ev->helo);
+    put_text(o, ev->sender);
+    put_text(o, ev->recipient);
+    put_text(o, ev->stage);
+    put_int(o, ev->smtp_code, ev->smtp_code >= 0);
+    put_text(o, ev->dsn);
+    put_text(o, ev->reply);
+    put_text(o, ev->queue_id);
+    put_bool(o, ev->tls);
     put_tail(o, e);
 }
 
@@ -265,29 +313,43 @@ static void row_bounce_notice(struct buf *o, const struct entry *e)
     put_tail(o, e);
 }
 
-/* What each kind of event becomes: its table, its columns in COPY order, its row writer. */
+/*
+ * What each kind of event becomes: its table, its columns in COPY order, its row writer, and
+ * for the tables that feed the rollups, the rollup row of one inserted row (the expressions
+ * over the RETURNING columns: hour, host, sender domain, recipient domain, kind, reason, dsn,
+ * example reply), as the view "facts" of sql/002 has them.
+ */
 static const struct table {
     enum event_type type;
     const char *name;
     const char *cols;
     void (*row)(struct buf *, const struct entry *);
+    const char *facts; /* NULL: no rollups */
 } tables[] = {
     {EV_MESSAGE, "messages",
-     "time, host, mta, queue_id, message_id, sender, size, nrcpt, client, sasl_username, "
-     "truncated, source_id, pos, seq",
-     row_message},
+     "time, host, mta, queue_id, message_id, sender, sender_domain, size, nrcpt, client, "
+     "sasl_username, truncated, source_id, pos, seq",
+     row_message, "time, host, coalesce(sender_domain, ''), '', 'received', '', '', NULL::text"},
     {EV_DELIVERY, "deliveries",
-     "time, host, mta, queue_id, message_id, sender, recipient, orig_recipient, "
+     "time, host, mta, queue_id, message_id, sender, sender_domain, recipient, orig_recipient, "
      "recipient_domain, relay, delay, delays, status, dsn, smtp_code, reply, reason, hard, "
      "truncated, source_id, pos, seq",
-     row_delivery},
+     row_delivery,
+     "time, host, coalesce(sender_domain, ''), coalesce(recipient_domain, ''), status,"
+     " coalesce(reason, ''), coalesce(dsn, ''), CASE WHEN status <> 'sent' THEN reply END"},
     {EV_REJECT, "rejects",
-     "time, host, mta, queue_id, client, helo, sender, recipient, smtp_code, dsn, reply, "
-     "reason, truncated, source_id, pos, seq",
-     row_reject},
+     "time, host, mta, queue_id, client, helo, sender, sender_domain, recipient, "
+     "recipient_domain, smtp_code, dsn, reply, reason, truncated, source_id, pos, seq",
+     row_reject,
+     "time, host, coalesce(sender_domain, ''), coalesce(recipient_domain, ''), 'rejected',"
+     " coalesce(reason, ''), coalesce(dsn, ''), reply"},
     {EV_BOUNCE_NOTICE, "bounce_notices",
      "time, host, mta, queue_id, notice_queue_id, truncated, source_id, pos, seq",
-     row_bounce_notice},
+     row_bounce_notice, NULL},
+    {EV_SMTP, "smtp_events",
+     "time, host, client, server, helo, sender, recipient, stage, smtp_code, dsn, reply, "
+     "queue_id, tls, truncated, source_id, pos, seq",
+     row_smtp, NULL},
 };
 
 /* db_source_open - find or create the source with this identity; its id and checkpoint */
@@ -362,6 +424,7 @@ void db_batch_add(struct db_batch *b, int64_t source_id, int64_t pos, const stru
     case EV_MESSAGE:
     case EV_REJECT:
     case EV_BOUNCE_NOTICE:
+    case EV_SMTP:
         break;
     case EV_DELIVERY:
         /* Only the four outcomes the table accepts: one bad row would fail the batch. */
@@ -369,7 +432,6 @@ void db_batch_add(struct db_batch *b, int64_t source_id, int64_t pos, const stru
             break;
         log_debug("db: delivery event without a status at %lld ignored", (long long)pos);
         return;
-    case EV_SMTP:
     case EV_NONE:
     default:
         return;
@@ -467,25 +529,94 @@ static int stage_table(struct db_batch *b, const struct table *t)
     return failed ? -1 : 0;
 }
 
-/* move_table - INSERT the staged rows of one table; count new rows and duplicates */
+/*
+ * The rollup upserts of one table, after a first CTE "ins" that yields the new rows' facts
+ * (see tables[]). The groups go in key order, so that two writers lock shared rollup rows
+ * in the same order and wait rather than deadlock.
+ */
+#define ROLLUP_UPSERTS                                                                             \
+    " up AS (INSERT INTO rollups (hour, host, sender_domain, recipient_domain,"                    \
+    "  kind, reason, dsn, n, example)"                                                             \
+    "  SELECT date_trunc('hour', time, 'UTC'), host, sd, rd, kind, reason, dsn,"                   \
+    "  count(*), min(reply)"                                                                       \
+    "  FROM ins f (time, host, sd, rd, kind, reason, dsn, reply)"                                  \
+    "  WHERE time IS NOT NULL GROUP BY 1, 2, 3, 4, 5, 6, 7"                                        \
+    "  ORDER BY 1, 2, 3, 4, 5, 6, 7"                                                               \
+    "  ON CONFLICT (hour, host, sender_domain, recipient_domain, kind, reason, dsn)"               \
+    "  DO UPDATE SET n = rollups.n + EXCLUDED.n,"                                                  \
+    "  example = coalesce(rollups.example, EXCLUDED.example)),"                                    \
+    " uph AS (INSERT INTO rollups_host (hour, host, kind, reason, dsn, n, example)"                \
+    "  SELECT date_trunc('hour', time, 'UTC'), host, kind, reason, dsn,"                           \
+    "  count(*), min(reply)"                                                                       \
+    "  FROM ins f (time, host, sd, rd, kind, reason, dsn, reply)"                                  \
+    "  WHERE time IS NOT NULL GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5"                       \
+    "  ON CONFLICT (hour, host, kind, reason, dsn)"                                                \
+    "  DO UPDATE SET n = rollups_host.n + EXCLUDED.n,"                                             \
+    "  example = coalesce(rollups_host.example, EXCLUDED.example))"                                \
+    " SELECT count(*) FROM ins"
+
+/* exec_count - run sql expecting status; the count it reports (rows or its one value) */
+static int exec_count(struct db_batch *b, const char *what, ExecStatusType st, uint64_t *n)
+{
+    PGresult *r = db_exec(b->db, b->sql.data, st, what);
+
+    if (r == NULL)
+        return -1;
+    *n = strtoull(st == PGRES_TUPLES_OK ? PQgetvalue(r, 0, 0) : PQcmdTuples(r), NULL, 10);
+    PQclear(r);
+    return 0;
+}
+
+/*
+ * move_table - INSERT the staged rows of one table; count new rows and duplicates.
+ *
+ * Only the rows really inserted may reach the rollups (a replay adds nothing). Usually that
+ * is all of them: the rows are inserted plainly, and when every staged row went in, the
+ * rollups are added up from the staging table. When some were already there, the insert is
+ * undone (to a savepoint) and done again with RETURNING, and the rollups come from what it
+ * returns: slower, and only on a replay.
+ */
 static int move_table(struct db_batch *b, const struct table *t, uint64_t staged,
                       struct db_batch_result *res)
 {
-    PGresult *r;
     char what[64];
-    uint64_t n;
+    uint64_t n, m;
+    PGresult *r;
 
     snprintf(what, sizeof(what), "inserting into %s", t->name);
+    if (t->facts != NULL) {
+        r = db_exec(b->db, "SAVEPOINT mailpulse_move", PGRES_COMMAND_OK, what);
+        if (r == NULL)
+            return -1;
+        PQclear(r);
+    }
     buf_reset(&b->sql);
     buf_printf(&b->sql,
                "INSERT INTO %s (%s) SELECT %s FROM stg_%s"
-               " ON CONFLICT (source_id, pos, seq) DO NOTHING",
+               " ON CONFLICT (source_id, pos, seq, time) DO NOTHING",
                t->name, t->cols, t->cols, t->name);
-    r = db_exec(b->db, b->sql.data, PGRES_COMMAND_OK, what);
-    if (r == NULL)
+    if (exec_count(b, what, PGRES_COMMAND_OK, &n) < 0)
         return -1;
-    n = strtoull(PQcmdTuples(r), NULL, 10);
-    PQclear(r);
+    if (t->facts != NULL && n == staged) {
+        buf_reset(&b->sql);
+        buf_printf(&b->sql, "WITH ins AS (SELECT %s FROM stg_%s)," ROLLUP_UPSERTS, t->facts,
+                   t->name);
+        if (exec_count(b, what, PGRES_TUPLES_OK, &m) < 0)
+            return -1;
+    } else if (t->facts != NULL) {
+        r = db_exec(b->db, "ROLLBACK TO SAVEPOINT mailpulse_move", PGRES_COMMAND_OK, what);
+        if (r == NULL)
+            return -1;
+        PQclear(r);
+        buf_reset(&b->sql);
+        buf_printf(
+            &b->sql,
+            "WITH ins AS (INSERT INTO %s (%s) SELECT %s FROM stg_%s"
+            " ON CONFLICT (source_id, pos, seq, time) DO NOTHING RETURNING %s)," ROLLUP_UPSERTS,
+            t->name, t->cols, t->cols, t->name, t->facts);
+        if (exec_count(b, what, PGRES_TUPLES_OK, &n) < 0)
+            return -1;
+    }
     res->inserted += n;
     res->duplicates += staged > n ? staged - n : 0;
     return 0;
@@ -542,6 +673,88 @@ out:
     return rc;
 }
 
+/* Distinct months sent to the server per statement. */
+#define MAX_MONTHS 64
+
+/* ensure_months - the partitions of months (year * 12 + month - 1) */
+static int ensure_months(struct db_batch *b, const int *months, int nm)
+{
+    struct buf *o = &b->copy; /* free between the COPYs of a commit */
+    const char *params[1];
+    PGresult *r;
+    int k, rc = 0;
+
+    if (nm == 0)
+        return 0;
+    buf_reset(o);
+    buf_putc(o, '{');
+    for (k = 0; k < nm; k++)
+        buf_printf(o, "%s%04d-%02d-01T00:00:00Z", k ? "," : "", months[k] / 12, months[k] % 12 + 1);
+    buf_putc(o, '}');
+    params[0] = o->data;
+    r = PQexecParams(b->db->conn,
+                     "SELECT sum(mailpulse_ensure_partitions(m, m))"
+                     " FROM unnest($1::timestamptz[]) m",
+                     1, NULL, params, NULL, NULL, 0);
+    if (r == NULL || PQresultStatus(r) != PGRES_TUPLES_OK) {
+        db_warn_res(b->db, r, "creating partitions");
+        rc = -1;
+    }
+    PQclear(r);
+    buf_reset(o);
+    return rc;
+}
+
+/* month_of - year * 12 + month - 1 of a time in microseconds (UTC) */
+static int month_of(int64_t us)
+{
+    time_t secs = (time_t)(us / 1000000 - (us % 1000000 < 0));
+    struct tm tm;
+
+    if (gmtime_r(&secs, &tm) == NULL)
+        return 0;
+    return (tm.tm_year + 1900) * 12 + tm.tm_mon;
+}
+
+/*
+ * ensure_partitions - the monthly partitions for the months the batch's events fall in, and
+ * (once an hour) this month's and the next, so that live data finds its partition ready.
+ * Inside the batch's transaction; the SQL function takes no lock when they all exist. A
+ * batch usually spans one month; one spanning more than MAX_MONTHS takes several statements.
+ */
+static int ensure_partitions(struct db_batch *b)
+{
+    int months[MAX_MONTHS], nm = 0, k, m;
+    int64_t now = time_now_us();
+    bool ahead = now - b->db->ahead_checked_us > 3600 * 1000000LL;
+    size_t i;
+
+    if (ahead) {
+        months[nm++] = month_of(now);
+        months[nm++] = month_of(now) + 1;
+    }
+    for (i = 0; i < b->n; i++) {
+        if (!time_known(b->v[i].ev.time_us))
+            continue;
+        m = month_of(b->v[i].ev.time_us);
+        for (k = 0; k < nm && months[k] != m; k++)
+            ;
+        if (k < nm)
+            continue;
+        if (nm == MAX_MONTHS) {
+            if (ensure_months(b, months, nm) < 0)
+                return -1;
+            nm = 0;
+        }
+        months[nm++] = m;
+    }
+    if (ensure_months(b, months, nm) < 0)
+        return -1;
+    if (ahead)
+        b->db->ahead_checked_us = now;
+    return 0;
+}
+
 /* db_batch_commit - send the batch and the checkpoint in one transaction */
 int db_batch_commit(struct db_batch *b, int64_t source_id, int64_t checkpoint,
                     struct db_batch_result *res)
@@ -558,11 +771,12 @@ int db_batch_commit(struct db_batch *b, int64_t source_id, int64_t checkpoint,
         return 0;
     if (db_reconnect(b->db) < 0)
         goto failed;
-    r = db_exec(b->db, "BEGIN", PGRES_COMMAND_OK, "BEGIN");
+    r = db_exec(b->db, b->db->async_commit ? "BEGIN; SET LOCAL synchronous_commit = off" : "BEGIN",
+                PGRES_COMMAND_OK, "BEGIN");
     if (r == NULL)
         goto failed;
     PQclear(r);
-    if (create_staging(b) < 0)
+    if (create_staging(b) < 0 || ensure_partitions(b) < 0)
         goto failed;
     for (i = 0; i < b->n; i++) {
         for (j = 0; j < ARRAY_LEN(tables); j++)
@@ -586,8 +800,9 @@ int db_batch_commit(struct db_batch *b, int64_t source_id, int64_t checkpoint,
 
 failed:
     db_rollback(b->db);
-    /* The staging tables may have been created in the transaction just rolled back. */
+    /* The staging tables and partitions may have been created in the rolled back work. */
     b->db->staging_ready = false;
+    b->db->ahead_checked_us = 0;
     memset(res, 0, sizeof(*res));
     return -1;
 }

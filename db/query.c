@@ -4,30 +4,20 @@
  * Times are sent as RFC 3339 text cast to timestamptz. A from_us of 0 or less means "from
  * the beginning" and a to_us of INT64_MAX means "until the end" (PostgreSQL's -infinity and
  * infinity), so a caller can leave either side of a range open.
+ *
+ * Aggregates read the hourly rollups for the whole hours of a range and the view "facts"
+ * (the events themselves) for the partial hours at its two ends, so any range is exact and
+ * no more than two hours of events are scanned. Minute buckets read the events only.
+ * Lists (bounces, trail, export) read the event tables.
  */
+#include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "db/db_int.h"
 #include "util/util.h"
-
-static const char summary_sql[] = "SELECT"
-                                  " (SELECT count(*) FROM messages"
-                                  "   WHERE time >= $1::timestamptz AND time < $2::timestamptz"
-                                  "   AND ($3::text = '' OR host = $3::text)),"
-                                  " d.sent, d.deferred, d.bounced, d.expired,"
-                                  " (SELECT count(*) FROM rejects"
-                                  "   WHERE time >= $1::timestamptz AND time < $2::timestamptz"
-                                  "   AND ($3::text = '' OR host = $3::text))"
-                                  " FROM (SELECT"
-                                  "   count(*) FILTER (WHERE status = 'sent') AS sent,"
-                                  "   count(*) FILTER (WHERE status = 'deferred') AS deferred,"
-                                  "   count(*) FILTER (WHERE status = 'bounced') AS bounced,"
-                                  "   count(*) FILTER (WHERE status = 'expired') AS expired"
-                                  "   FROM deliveries"
-                                  "   WHERE time >= $1::timestamptz AND time < $2::timestamptz"
-                                  "   AND ($3::text = '' OR host = $3::text)) d";
 
 /* range_time - a range end as timestamptz text */
 static void range_time(int64_t us, bool is_from, char *out, size_t outlen)
@@ -40,32 +30,742 @@ static void range_time(int64_t us, bool is_from, char *out, size_t outlen)
         time_format_rfc3339(us, out, outlen);
 }
 
+/*
+ * The read side. Every query's first eight parameters are the same (struct qparams), so that
+ * the SQL fragments below can share them:
+ *
+ *	$1 from  $2 to  $3 host  $4 sender domain  $5 recipient domain  $6 reason  $7 dsn  $8 status
+ *
+ * Strings are "" for "any". Domains are compared in lower case (the ingest folds
+ * recipient_domain; the sender's domain is folded in the query).
+ */
+#define NQP 8
+
+struct qparams {
+    char from[48], to[48];
+    char host[EV_HOST_LEN];
+    char sender_domain[EV_ADDR_LEN];
+    char domain[EV_ADDR_LEN];
+    char reason[EV_REASON_LEN];
+    char dsn[EV_DSN_LEN];
+    char status[16];
+    char h1[48], h2[48];    /* aggregates: the whole hours [h1, h2) the rollups answer */
+    const char *v[NQP + 8]; /* the eight, and room for a query's own */
+};
+
+/* The sender's domain, folded: what $4 is compared with. */
+#define SENDER_DOMAIN "sender_domain"
+
+/* The filters of a deliveries query; $8 "" means any status. */
+#define WHERE_DELIVERIES                                                                           \
+    " time >= $1::timestamptz AND time < $2::timestamptz"                                          \
+    " AND ($3::text = '' OR host = $3::text)"                                                      \
+    " AND ($4::text = '' OR " SENDER_DOMAIN " = $4::text)"                                         \
+    " AND ($5::text = '' OR recipient_domain = $5::text)"                                          \
+    " AND ($6::text = '' OR reason = $6::text)"                                                    \
+    " AND ($7::text = '' OR dsn = $7::text)"
+
+/* A fixed-size copy of a caller's string, repaired so that the server accepts it. */
+#define QCOPY(dst, src)                                                                            \
+    do {                                                                                           \
+        str_copy((dst), sizeof(dst), (src), strnlen((src), sizeof(src)));                          \
+        utf8_scrub(dst);                                                                           \
+    } while (0)
+
+/* fold_lower - ASCII lower case in place */
+static void fold_lower(char *s)
+{
+    for (; *s; s++)
+        if (*s >= 'A' && *s <= 'Z')
+            *s = (char)(*s + ('a' - 'A'));
+}
+
+/* qparams_set - the eight shared parameters from a query (or a bare range when q is NULL) */
+static void qparams_set(struct qparams *p, const struct db_range *r, const struct db_query *q)
+{
+    memset(p, 0, sizeof(*p));
+    range_time(r->from_us, true, p->from, sizeof(p->from));
+    range_time(r->to_us, false, p->to, sizeof(p->to));
+    QCOPY(p->host, r->host);
+    QCOPY(p->sender_domain, r->sender_domain);
+    fold_lower(p->sender_domain);
+    if (q != NULL) {
+        QCOPY(p->domain, q->domain);
+        fold_lower(p->domain);
+        QCOPY(p->reason, q->reason);
+        QCOPY(p->dsn, q->dsn);
+        str_copy(p->status, sizeof(p->status), event_status_name(q->status),
+                 strlen(event_status_name(q->status)));
+    }
+    p->v[0] = p->from;
+    p->v[1] = p->to;
+    p->v[2] = p->host;
+    p->v[3] = p->sender_domain;
+    p->v[4] = p->domain;
+    p->v[5] = p->reason;
+    p->v[6] = p->dsn;
+    p->v[7] = p->status;
+}
+
+#define HOUR_US (3600 * 1000000LL)
+
+/* floor_hour - the start of the hour holding us */
+static int64_t floor_hour(int64_t us)
+{
+    return us - (((us % HOUR_US) + HOUR_US) % HOUR_US);
+}
+
+/*
+ * qparams_hours - $9 and $10 of an aggregate: the whole hours inside the range, or an empty
+ * span at its end when there are none (or when the rollups must not be used at all).
+ */
+static void qparams_hours(struct qparams *p, const struct db_range *r, bool use_rollups)
+{
+    bool from_open = r->from_us <= 0, to_open = r->to_us == INT64_MAX;
+    int64_t h1 = 0, h2 = 0;
+
+    if (!from_open)
+        h1 = r->from_us == floor_hour(r->from_us) ? r->from_us : floor_hour(r->from_us) + HOUR_US;
+    if (!to_open)
+        h2 = floor_hour(r->to_us);
+    if (!use_rollups || (!from_open && !to_open && h1 >= h2)) {
+        snprintf(p->h1, sizeof(p->h1), "%s", p->to);
+        snprintf(p->h2, sizeof(p->h2), "%s", p->to);
+    } else {
+        range_time(from_open ? 0 : h1, true, p->h1, sizeof(p->h1));
+        range_time(to_open ? INT64_MAX : h2, false, p->h2, sizeof(p->h2));
+    }
+    p->v[NQP] = p->h1;
+    p->v[NQP + 1] = p->h2;
+}
+
+/* run - PQexecParams expecting rows; NULL after one warning */
+static PGresult *run(struct db *db, const char *sql, int n, const char *const *v, const char *what)
+{
+    PGresult *res;
+
+    if (db_reconnect(db) < 0)
+        return NULL;
+    res = PQexecParams(db->conn, sql, n, NULL, v, NULL, NULL, 0);
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        db_warn_res(db, res, what);
+        PQclear(res);
+        return NULL;
+    }
+    return res;
+}
+
+/* get_i64 - an integer column; 0 when NULL */
+static int64_t get_i64(const PGresult *res, int row, int col)
+{
+    return PQgetisnull(res, row, col) ? 0 : strtoll(PQgetvalue(res, row, col), NULL, 10);
+}
+
+/* get_str - a text column into a fixed array; "" when NULL */
+static void get_str(const PGresult *res, int row, int col, char *out, size_t outlen)
+{
+    const char *s = PQgetvalue(res, row, col);
+
+    str_copy(out, outlen, s, (size_t)PQgetlength(res, row, col));
+}
+
+/* The time of a row as microseconds since the epoch (exact: numeric arithmetic). */
+#define TIME_US(col) "(extract(epoch FROM " col ") * 1000000)::bigint"
+
+/*
+ * Events read back: every event table as the same 28 columns, in this order, so that one
+ * function turns any of them into a struct event.
+ */
+enum ecol {
+    C_TYPE,
+    C_TIME,
+    C_HOST,
+    C_MTA,
+    C_QID,
+    C_NQID,
+    C_MSGID,
+    C_SENDER,
+    C_RCPT,
+    C_ORCPT,
+    C_RELAY,
+    C_CLIENT,
+    C_HELO,
+    C_SASL,
+    C_DSN,
+    C_REPLY,
+    C_REASON,
+    C_STATUS,
+    C_CODE,
+    C_HARD,
+    C_DELAY,
+    C_DELAYS,
+    C_SIZE,
+    C_NRCPT,
+    C_TRUNC,
+    C_SRC,
+    C_POS,
+    C_SEQ,
+    C_NCOLS
+};
+
+#define EV_COLS_TAIL " truncated, source_id, pos, seq"
+
+#define EV_COLS_DELIVERY                                                                           \
+    " 2, " TIME_US("time") ", host, mta, queue_id, NULL, message_id, sender, recipient,"           \
+                           " orig_recipient, relay, NULL, NULL, NULL, dsn, reply, reason, "        \
+                           "status, smtp_code, hard,"                                              \
+                           " delay, delays::text, NULL::bigint, NULL::integer," EV_COLS_TAIL
+#define EV_COLS_MESSAGE                                                                            \
+    " 1, " TIME_US(                                                                                \
+        "time") ", host, mta, queue_id, NULL, message_id, sender, NULL, NULL, NULL,"               \
+                " client, NULL, sasl_username, NULL, NULL, NULL, NULL, NULL::integer, false,"      \
+                " NULL::double precision, NULL, size, nrcpt," EV_COLS_TAIL
+#define EV_COLS_REJECT                                                                             \
+    " 3, " TIME_US("time") ", host, mta, queue_id, NULL, NULL, sender, recipient, NULL, NULL,"     \
+                           " client, helo, NULL, dsn, reply, reason, NULL, smtp_code, false, "     \
+                           "NULL::double precision,"                                               \
+                           " NULL, NULL::bigint, NULL::integer," EV_COLS_TAIL
+#define EV_COLS_BOUNCE_NOTICE                                                                      \
+    " 4, " TIME_US(                                                                                \
+        "time") ", host, mta, queue_id, notice_queue_id, NULL, NULL, NULL, NULL,"                  \
+                " NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL::integer, false,"           \
+                " NULL::double precision, NULL, NULL::bigint, NULL::integer," EV_COLS_TAIL
+
+/* parse_delays - "{0.1,0,NULL,0.8}" into four doubles (NaN for NULL) */
+static void parse_delays(const char *s, double d[4])
+{
+    int i;
+
+    if (*s == '{')
+        s++;
+    for (i = 0; i < 4; i++) {
+        char *end;
+
+        d[i] = strtod(s, &end);
+        if (end == s)
+            d[i] = NAN;
+        s = end + strcspn(end, ",}");
+        if (*s == ',')
+            s++;
+    }
+}
+
+/* row_event - row i of an event result (the 28 columns) as a struct event */
+static void row_event(const PGresult *res, int i, struct event *ev)
+{
+    static const enum event_mta mtas[] = {MTA_POSTFIX, MTA_EXIM, MTA_SENDMAIL};
+    const char *s;
+    size_t k;
+
+    event_clear(ev);
+    ev->type = (enum event_type)get_i64(res, i, C_TYPE);
+    ev->time_us = get_i64(res, i, C_TIME);
+    get_str(res, i, C_HOST, ev->host, sizeof(ev->host));
+    s = PQgetvalue(res, i, C_MTA);
+    for (k = 0; k < ARRAY_LEN(mtas); k++)
+        if (strcmp(s, event_mta_name(mtas[k])) == 0)
+            ev->mta = mtas[k];
+    get_str(res, i, C_QID, ev->queue_id, sizeof(ev->queue_id));
+    get_str(res, i, C_NQID, ev->notice_queue_id, sizeof(ev->notice_queue_id));
+    get_str(res, i, C_MSGID, ev->message_id, sizeof(ev->message_id));
+    get_str(res, i, C_SENDER, ev->sender, sizeof(ev->sender));
+    get_str(res, i, C_RCPT, ev->recipient, sizeof(ev->recipient));
+    get_str(res, i, C_ORCPT, ev->orig_recipient, sizeof(ev->orig_recipient));
+    get_str(res, i, C_RELAY, ev->relay, sizeof(ev->relay));
+    get_str(res, i, C_CLIENT, ev->client, sizeof(ev->client));
+    get_str(res, i, C_HELO, ev->helo, sizeof(ev->helo));
+    get_str(res, i, C_SASL, ev->sasl_username, sizeof(ev->sasl_username));
+    get_str(res, i, C_DSN, ev->dsn, sizeof(ev->dsn));
+    get_str(res, i, C_REPLY, ev->reply, sizeof(ev->reply));
+    get_str(res, i, C_REASON, ev->reason, sizeof(ev->reason));
+    s = PQgetvalue(res, i, C_STATUS);
+    if (event_status_parse(s, strlen(s), &ev->status) < 0)
+        ev->status = ST_NONE;
+    if (!PQgetisnull(res, i, C_CODE))
+        ev->smtp_code = (int)get_i64(res, i, C_CODE);
+    ev->hard = PQgetvalue(res, i, C_HARD)[0] == 't';
+    if (!PQgetisnull(res, i, C_DELAY)) {
+        ev->has_delay = true;
+        ev->delay = strtod(PQgetvalue(res, i, C_DELAY), NULL);
+    }
+    if (!PQgetisnull(res, i, C_DELAYS)) {
+        ev->has_delays = true;
+        parse_delays(PQgetvalue(res, i, C_DELAYS), ev->delays);
+    }
+    if (!PQgetisnull(res, i, C_SIZE))
+        ev->size = get_i64(res, i, C_SIZE);
+    if (!PQgetisnull(res, i, C_NRCPT))
+        ev->nrcpt = (int32_t)get_i64(res, i, C_NRCPT);
+    if (PQgetvalue(res, i, C_TRUNC)[0] == 't')
+        ev->flags |= EVF_TRUNCATED;
+}
+
+/* bucket_name - the date_trunc unit of a bucket */
+static const char *bucket_name(enum db_bucket bucket)
+{
+    switch (bucket) {
+    case DB_BUCKET_MINUTE:
+        return "minute";
+    case DB_BUCKET_DAY:
+        return "day";
+    case DB_BUCKET_HOUR:
+        break;
+    }
+    return "hour";
+}
+
+/*
+ * The rows an aggregate adds up: rollup rows for the whole hours [$9, $10), event rows (n = 1)
+ * for [$1, $9) and [$10, $2), filtered by the eight shared parameters. A status filter keeps
+ * only that kind, so it leaves out received and rejected.
+ *
+ * The rollup rows come from rollups_host (no domains, far fewer rows) when neither domain
+ * filter is set, else from rollups; the planner drops the branch whose condition is false
+ * before it runs. db_domains() needs the recipient domain and always reads rollups.
+ */
+#define ROLLUPS_FULL(cond)                                                                         \
+    " SELECT hour AS t, host, sender_domain, recipient_domain, kind, reason, dsn, n, example"      \
+    " FROM rollups WHERE hour >= $9::timestamptz AND hour < $10::timestamptz AND " cond
+#define ROLLUPS_HOST                                                                               \
+    " SELECT hour, host, '', '', kind, reason, dsn, n, example FROM rollups_host"                  \
+    " WHERE hour >= $9::timestamptz AND hour < $10::timestamptz"                                   \
+    " AND $4::text = '' AND $5::text = ''"
+#define FACTS_CTE_WITH(rollup_rows)                                                                \
+    "WITH f AS (" rollup_rows " UNION ALL"                                                         \
+    " SELECT time, host, sender_domain, recipient_domain, kind, reason, dsn, 1, reply FROM facts"  \
+    " WHERE (time >= $1::timestamptz AND time < $9::timestamptz)"                                  \
+    "  OR (time >= $10::timestamptz AND time < $2::timestamptz))"
+#define FACTS_CTE                                                                                  \
+    FACTS_CTE_WITH(ROLLUPS_FULL("NOT ($4::text = '' AND $5::text = '')") " UNION "                 \
+                                                                         "ALL" ROLLUPS_HOST)
+#define FACTS_CTE_DOMAINS FACTS_CTE_WITH(ROLLUPS_FULL("true"))
+#define FACTS_WHERE                                                                                \
+    " ($3::text = '' OR host = $3::text)"                                                          \
+    " AND ($4::text = '' OR sender_domain = $4::text)"                                             \
+    " AND ($5::text = '' OR recipient_domain = $5::text)"                                          \
+    " AND ($6::text = '' OR reason = $6::text)"                                                    \
+    " AND ($7::text = '' OR dsn = $7::text)"                                                       \
+    " AND ($8::text = '' OR kind = $8::text)"
+/* Sums that are 0, not NULL, when no row has the kind (a NULL rate would sort first). */
+#define KIND_SUM(k) " coalesce(sum(n) FILTER (WHERE kind = '" k "'), 0)"
+#define KIND_SUMS_ATTEMPTS                                                                         \
+    KIND_SUM("sent") "," KIND_SUM("deferred") "," KIND_SUM("bounced") "," KIND_SUM("expired")
+#define KIND_SUMS     KIND_SUM("received") "," KIND_SUMS_ATTEMPTS "," KIND_SUM("rejected")
+#define ATTEMPT_KINDS " kind IN ('sent', 'deferred', 'bounced', 'expired')"
+
+static const char summary_sql[] = FACTS_CTE " SELECT" KIND_SUMS " FROM f WHERE" FACTS_WHERE;
+
 /* db_summary - totals over [from, to), for one host or all */
 int db_summary(struct db *db, const struct db_range *r, struct db_summary *out)
 {
-    char from[48], to[48], host[EV_HOST_LEN];
-    const char *params[3] = {from, to, host};
+    struct qparams p;
     int64_t *fields[6] = {&out->received, &out->sent,    &out->deferred,
                           &out->bounced,  &out->expired, &out->rejected};
-    PGresult *res = NULL;
-    int rc = -1, i;
+    PGresult *res;
+    int i;
 
     memset(out, 0, sizeof(*out));
-    range_time(r->from_us, true, from, sizeof(from));
-    range_time(r->to_us, false, to, sizeof(to));
-    str_copy(host, sizeof(host), r->host, strnlen(r->host, sizeof(r->host)));
-    utf8_scrub(host);
-    if (db_reconnect(db) < 0)
-        goto out;
-    res = PQexecParams(db->conn, summary_sql, 3, NULL, params, NULL, NULL, 0);
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
-        db_warn_res(db, res, "summary");
-        goto out;
-    }
-    for (i = 0; i < 6; i++)
-        *fields[i] = strtoll(PQgetvalue(res, 0, i), NULL, 10);
-    rc = 0;
-out:
+    qparams_set(&p, r, NULL);
+    qparams_hours(&p, r, true);
+    res = run(db, summary_sql, NQP + 2, p.v, "summary");
+    if (res == NULL)
+        return -1;
+    for (i = 0; i < 6 && PQntuples(res) == 1; i++)
+        *fields[i] = get_i64(res, 0, i);
     PQclear(res);
-    return rc;
+    return 0;
+}
+
+/* $11: the date_trunc unit (from a fixed list, never from a request). */
+static const char timeseries_sql[] = FACTS_CTE
+    " SELECT " TIME_US("date_trunc($11::text, t, 'UTC')") "," KIND_SUMS " FROM f WHERE" FACTS_WHERE
+                                                          " GROUP BY 1 ORDER BY 1";
+
+/* db_timeseries - counts per bucket over the range, oldest first; empty buckets are absent */
+int db_timeseries(struct db *db, const struct db_query *q, enum db_bucket bucket,
+                  int (*fn)(void *arg, const struct db_point *p), void *arg)
+{
+    struct qparams p;
+    struct db_point pt;
+    PGresult *res;
+    int i;
+
+    qparams_set(&p, &q->range, q);
+    qparams_hours(&p, &q->range, bucket != DB_BUCKET_MINUTE);
+    p.v[NQP + 2] = bucket_name(bucket);
+    res = run(db, timeseries_sql, NQP + 3, p.v, "timeseries");
+    if (res == NULL)
+        return -1;
+    for (i = 0; i < PQntuples(res); i++) {
+        pt.bucket_us = get_i64(res, i, 0);
+        pt.received = get_i64(res, i, 1);
+        pt.sent = get_i64(res, i, 2);
+        pt.deferred = get_i64(res, i, 3);
+        pt.bounced = get_i64(res, i, 4);
+        pt.expired = get_i64(res, i, 5);
+        pt.rejected = get_i64(res, i, 6);
+        if (fn(arg, &pt) < 0)
+            break;
+    }
+    PQclear(res);
+    return 0;
+}
+
+/* The ORDER BY of db_domains, by enum: a fixed list, so no request text reaches the SQL. */
+#define DOMAINS_SQL(order)                                                                         \
+    FACTS_CTE_DOMAINS " SELECT recipient_domain, st, df, bo, ex,"                                  \
+                      " bo::float8 / greatest(total, 1), df::float8 / greatest(total, 1) FROM ("   \
+                      " SELECT recipient_domain," KIND_SUMS_ATTEMPTS                               \
+                      ", sum(n) FROM f WHERE" FACTS_WHERE " AND" ATTEMPT_KINDS                     \
+                      " AND recipient_domain <> '' GROUP BY 1)"                                    \
+                      " d (recipient_domain, st, df, bo, ex, total)"                               \
+                      " ORDER BY " order ", recipient_domain LIMIT $11::integer"
+
+static const char *const domains_sql[] = {
+    [DB_ORDER_VOLUME] = DOMAINS_SQL("total DESC"),
+    [DB_ORDER_BOUNCE_RATE] = DOMAINS_SQL("6 DESC, total DESC"),
+    [DB_ORDER_DEFERRAL_RATE] = DOMAINS_SQL("7 DESC, total DESC"),
+};
+
+/* db_domains - per recipient domain: counts by status and rates, in the order asked */
+int db_domains(struct db *db, const struct db_query *q, enum db_domain_order order, int limit,
+               int (*fn)(void *arg, const struct db_domain_row *r), void *arg)
+{
+    struct qparams p;
+    struct db_domain_row row;
+    char lim[16];
+    PGresult *res;
+    int i;
+
+    if ((unsigned)order >= ARRAY_LEN(domains_sql))
+        order = DB_ORDER_VOLUME;
+    qparams_set(&p, &q->range, q);
+    qparams_hours(&p, &q->range, true);
+    snprintf(lim, sizeof(lim), "%d", limit > 0 ? limit : 0);
+    p.v[NQP + 2] = lim;
+    res = run(db, domains_sql[order], NQP + 3, p.v, "domains");
+    if (res == NULL)
+        return -1;
+    for (i = 0; i < PQntuples(res); i++) {
+        memset(&row, 0, sizeof(row));
+        get_str(res, i, 0, row.domain, sizeof(row.domain));
+        row.sent = get_i64(res, i, 1);
+        row.deferred = get_i64(res, i, 2);
+        row.bounced = get_i64(res, i, 3);
+        row.expired = get_i64(res, i, 4);
+        row.bounce_rate = strtod(PQgetvalue(res, i, 5), NULL);
+        row.deferral_rate = strtod(PQgetvalue(res, i, 6), NULL);
+        if (fn(arg, &row) < 0)
+            break;
+    }
+    PQclear(res);
+    return 0;
+}
+
+/* Non-sent attempts unless one status is asked for. */
+#define WHERE_NOT_SENT " AND (($8::text = '' AND status <> 'sent') OR status = $8::text)"
+
+static const char reasons_sql[] =
+    FACTS_CTE " SELECT reason, dsn, kind, sum(n), coalesce(min(example), '') FROM f"
+              " WHERE" FACTS_WHERE " AND" ATTEMPT_KINDS " AND ($8::text <> '' OR kind <> 'sent')"
+              " GROUP BY 1, 2, 3 ORDER BY 4 DESC, 1, 2, 3 LIMIT $11::integer";
+
+/* db_reasons - non-sent attempts counted by reason, DSN code and status, most frequent first */
+int db_reasons(struct db *db, const struct db_query *q, int limit,
+               int (*fn)(void *arg, const struct db_reason_row *r), void *arg)
+{
+    struct qparams p;
+    struct db_reason_row row;
+    char lim[16];
+    PGresult *res;
+    const char *s;
+    int i;
+
+    qparams_set(&p, &q->range, q);
+    qparams_hours(&p, &q->range, true);
+    snprintf(lim, sizeof(lim), "%d", limit > 0 ? limit : 0);
+    p.v[NQP + 2] = lim;
+    res = run(db, reasons_sql, NQP + 3, p.v, "reasons");
+    if (res == NULL)
+        return -1;
+    for (i = 0; i < PQntuples(res); i++) {
+        memset(&row, 0, sizeof(row));
+        get_str(res, i, 0, row.reason, sizeof(row.reason));
+        get_str(res, i, 1, row.dsn, sizeof(row.dsn));
+        s = PQgetvalue(res, i, 2);
+        if (event_status_parse(s, strlen(s), &row.status) < 0)
+            row.status = ST_NONE;
+        row.count = get_i64(res, i, 3);
+        get_str(res, i, 4, row.example, sizeof(row.example));
+        if (fn(arg, &row) < 0)
+            break;
+    }
+    PQclear(res);
+    return 0;
+}
+
+/*
+ * Bounces, newest first, paged by keyset: the cursor is the position of the last row shown,
+ * "TIME_US.SOURCE.POS.SEQ", and the next page starts strictly after it. $9..$12 are NULL on
+ * the first page; $13 is the limit plus one, which tells whether a next page exists.
+ */
+static const char bounces_sql[] =
+    "SELECT" EV_COLS_DELIVERY " FROM deliveries WHERE" WHERE_DELIVERIES WHERE_NOT_SENT
+    " AND ($9::bigint IS NULL OR (time, source_id, pos, seq) <"
+    "  ('epoch'::timestamptz + $9::bigint * interval '1 microsecond', $10::bigint, $11::bigint,"
+    "   $12::integer))"
+    " ORDER BY time DESC, source_id DESC, pos DESC, seq DESC LIMIT $13::integer";
+
+/* parse_cursor - "T.S.P.Q" into four numbers; -1 when it is anything else */
+static int parse_cursor(const char *s, long long out[4])
+{
+    int i;
+
+    for (i = 0; i < 4; i++) {
+        char *end;
+
+        if (!(*s == '-' || (*s >= '0' && *s <= '9')))
+            return -1;
+        errno = 0;
+        out[i] = strtoll(s, &end, 10);
+        if (errno != 0 || end == s || (i < 3 && *end != '.') || (i == 3 && *end != 0))
+            return -1;
+        s = end + (i < 3);
+    }
+    return out[1] > 0 && out[2] >= 0 && out[3] >= 0 && out[3] <= INT32_MAX ? 0 : -1;
+}
+
+/* db_bounces - one page of non-sent attempts, newest first, and the cursor of the next */
+int db_bounces(struct db *db, const struct db_query *q, int limit, const char *cursor_in,
+               char *cursor_out, int (*fn)(void *arg, const struct event *ev), void *arg, char *err,
+               size_t errlen)
+{
+    struct qparams p;
+    struct event ev;
+    char cur[4][24], lim[16];
+    long long c[4];
+    PGresult *res;
+    int i, n, k;
+
+    if (errlen)
+        err[0] = 0;
+    cursor_out[0] = 0;
+    qparams_set(&p, &q->range, q);
+    if (cursor_in != NULL && cursor_in[0] != 0) {
+        if (strlen(cursor_in) >= DB_CURSOR_LEN || parse_cursor(cursor_in, c) < 0) {
+            snprintf(err, errlen, "malformed cursor");
+            return -1;
+        }
+        for (k = 0; k < 4; k++) {
+            snprintf(cur[k], sizeof(cur[k]), "%lld", c[k]);
+            p.v[NQP + k] = cur[k];
+        }
+    }
+    if (limit < 1)
+        limit = 1;
+    if (limit > 100000)
+        limit = 100000;
+    snprintf(lim, sizeof(lim), "%d", limit + 1);
+    {
+        const char *v[NQP + 5];
+
+        memcpy(v, p.v, sizeof(*v) * (NQP + 4));
+        v[NQP + 4] = lim;
+        res = run(db, bounces_sql, NQP + 5, v, "bounces");
+    }
+    if (res == NULL) {
+        snprintf(err, errlen, "database error");
+        return -1;
+    }
+    n = PQntuples(res);
+    for (i = 0; i < n && i < limit; i++) {
+        row_event(res, i, &ev);
+        if (fn(arg, &ev) < 0) {
+            n = 0; /* stopped early: no next page to offer */
+            break;
+        }
+    }
+    if (n > limit)
+        snprintf(
+            cursor_out, DB_CURSOR_LEN, "%lld.%lld.%lld.%lld",
+            (long long)get_i64(res, limit - 1, C_TIME), (long long)get_i64(res, limit - 1, C_SRC),
+            (long long)get_i64(res, limit - 1, C_POS), (long long)get_i64(res, limit - 1, C_SEQ));
+    PQclear(res);
+    return 0;
+}
+
+/*
+ * A message trail: the (host, queue id) pairs the key names, then every event of those
+ * pairs. $1 queue id, $2 message-id, $3 recipient: exactly one is non-empty. Rejects have no
+ * queue id as a rule (NOQUEUE), so for a recipient they are matched directly.
+ */
+static const char trail_sql[] =
+    "WITH k AS ("
+    " SELECT host, queue_id FROM messages WHERE queue_id IS NOT NULL"
+    "  AND (queue_id = $1::text OR message_id = $2::text)"
+    " UNION SELECT host, queue_id FROM deliveries WHERE queue_id IS NOT NULL"
+    "  AND (queue_id = $1::text OR message_id = $2::text OR recipient = $3::text)"
+    " UNION SELECT host, queue_id FROM rejects WHERE queue_id = $1::text"
+    " UNION SELECT host, queue_id FROM bounce_notices WHERE queue_id = $1::text)"
+    "SELECT * FROM ("
+    " SELECT" EV_COLS_MESSAGE " FROM messages WHERE (host, queue_id) IN (SELECT * FROM k)"
+    " UNION ALL SELECT" EV_COLS_DELIVERY " FROM deliveries"
+    "  WHERE (host, queue_id) IN (SELECT * FROM k)"
+    " UNION ALL SELECT" EV_COLS_REJECT " FROM rejects"
+    "  WHERE (host, queue_id) IN (SELECT * FROM k) OR recipient = $3::text"
+    " UNION ALL SELECT" EV_COLS_BOUNCE_NOTICE " FROM bounce_notices"
+    "  WHERE (host, queue_id) IN (SELECT * FROM k)"
+    ") e ORDER BY 2 NULLS FIRST, 26, 27, 28 LIMIT $4::integer";
+
+/* db_message_trail - every event of the messages one key names, oldest first */
+int db_message_trail(struct db *db, const struct db_query *q, int limit,
+                     int (*fn)(void *arg, const struct event *ev), void *arg)
+{
+    char qid[EV_QID_LEN] = "", msgid[EV_MSGID_LEN] = "", rcpt[EV_ADDR_LEN] = "", lim[16];
+    const char *v[4] = {qid, msgid, rcpt, lim};
+    struct event ev;
+    PGresult *res;
+    int i;
+
+    /* The first non-empty key; "" never matches a stored value (absent strings are NULL). */
+    if (q->queue_id[0] != 0)
+        QCOPY(qid, q->queue_id);
+    else if (q->message_id[0] != 0)
+        QCOPY(msgid, q->message_id);
+    else
+        QCOPY(rcpt, q->recipient);
+    snprintf(lim, sizeof(lim), "%d", limit > 0 ? limit : 0);
+    res = run(db, trail_sql, 4, v, "message trail");
+    if (res == NULL)
+        return -1;
+    for (i = 0; i < PQntuples(res); i++) {
+        row_event(res, i, &ev);
+        if (fn(arg, &ev) < 0)
+            break;
+    }
+    PQclear(res);
+    return 0;
+}
+
+#define DSN_CLASS "CASE WHEN left(dsn, 1) IN ('2', '4', '5') THEN left(dsn, 1) ELSE '' END"
+
+static const char metric_sql[] =
+    "SELECT host, CASE WHEN kind = 'rejected' THEN 3 ELSE 2 END,"
+    " CASE WHEN kind = 'rejected' THEN '' ELSE kind END, reason, " DSN_CLASS ", sum(n)"
+    " FROM rollups_host WHERE kind <> 'received' GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5";
+
+/* db_metric_counts - all-time counts by host, kind, status, reason and DSN class */
+int db_metric_counts(struct db *db, int (*fn)(void *arg, const struct db_metric_row *r), void *arg)
+{
+    struct db_metric_row row;
+    PGresult *res;
+    const char *s;
+    int i;
+
+    res = run(db, metric_sql, 0, NULL, "metric counts");
+    if (res == NULL)
+        return -1;
+    for (i = 0; i < PQntuples(res); i++) {
+        memset(&row, 0, sizeof(row));
+        get_str(res, i, 0, row.host, sizeof(row.host));
+        row.type = (enum event_type)get_i64(res, i, 1);
+        s = PQgetvalue(res, i, 2);
+        if (event_status_parse(s, strlen(s), &row.status) < 0)
+            row.status = ST_NONE;
+        get_str(res, i, 3, row.reason, sizeof(row.reason));
+        get_str(res, i, 4, row.dsn_class, sizeof(row.dsn_class));
+        row.count = get_i64(res, i, 5);
+        if (fn(arg, &row) < 0)
+            break;
+    }
+    PQclear(res);
+    return 0;
+}
+
+/*
+ * Export: a server-side cursor in a transaction of its own, fetched EXPORT_FETCH rows at a
+ * time, so that memory stays flat however many rows there are.
+ */
+#define EXPORT_FETCH 1000 /* as in the FETCH statement below */
+
+struct db_export {
+    struct db *db;
+    PGresult *res; /* the current batch */
+    int row;       /* next row of res */
+    bool done;     /* the cursor is exhausted, or failed */
+};
+
+static const char *const export_sql[] = {
+    [DB_EXPORT_DELIVERIES] =
+        "DECLARE mailpulse_export NO SCROLL CURSOR FOR SELECT" EV_COLS_DELIVERY
+        " FROM deliveries WHERE" WHERE_DELIVERIES " AND ($8::text = '' OR status = $8::text)"
+        " ORDER BY time, source_id, pos, seq",
+    [DB_EXPORT_BOUNCES] = "DECLARE mailpulse_export NO SCROLL CURSOR FOR SELECT" EV_COLS_DELIVERY
+                          " FROM deliveries WHERE" WHERE_DELIVERIES WHERE_NOT_SENT
+                          " ORDER BY time, source_id, pos, seq",
+};
+
+/* db_export_open - begin a transaction and declare the export cursor; NULL on failure */
+struct db_export *db_export_open(struct db *db, enum db_export_what what, const struct db_query *q)
+{
+    struct db_export *x;
+    struct qparams p;
+    PGresult *res;
+
+    if ((unsigned)what >= ARRAY_LEN(export_sql))
+        return NULL;
+    qparams_set(&p, &q->range, q);
+    if (db_reconnect(db) < 0)
+        return NULL;
+    res =
+        db_exec(db, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", PGRES_COMMAND_OK, "export");
+    if (res == NULL)
+        return NULL;
+    PQclear(res);
+    res = PQexecParams(db->conn, export_sql[what], NQP, NULL, p.v, NULL, NULL, 0);
+    if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
+        db_warn_res(db, res, "export");
+        PQclear(res);
+        db_rollback(db);
+        return NULL;
+    }
+    PQclear(res);
+    x = xcalloc(1, sizeof(*x));
+    x->db = db;
+    return x;
+}
+
+/* db_export_next - the next row: 1 and ev, 0 at the end, -1 on error */
+int db_export_next(struct db_export *x, struct event *ev)
+{
+    if (x->res != NULL && x->row < PQntuples(x->res)) {
+        row_event(x->res, x->row++, ev);
+        return 1;
+    }
+    PQclear(x->res);
+    x->res = NULL;
+    if (x->done)
+        return 0;
+    x->res = db_exec(x->db, "FETCH 1000 FROM mailpulse_export", PGRES_TUPLES_OK, "export");
+    if (x->res == NULL) {
+        x->done = true;
+        return -1;
+    }
+    x->row = 0;
+    if (PQntuples(x->res) < EXPORT_FETCH)
+        x->done = true;
+    if (PQntuples(x->res) == 0)
+        return 0;
+    row_event(x->res, x->row++, ev);
+    return 1;
+}
+
+/* db_export_close - end the export's transaction and free it; NULL is a no-op */
+void db_export_close(struct db_export *x)
+{
+    if (x == NULL)
+        return;
+    PQclear(x->res);
+    db_rollback(x->db); /* read only: nothing to keep */
+    x_free(x);
 }

@@ -10,6 +10,7 @@
  *	enum parse_result parser_line(struct parser *p, const char *line, size_t len,
  *				      struct event *ev);
  *	const struct parser_stats *parser_stats(const struct parser *p);
+ *	size_t parser_prog_stats(const struct parser *p, const struct parser_prog_stats **out);
  *
  *	int syslog_envelope(const char *line, size_t len, struct syslog_env *env,
  *			    struct year_infer *yi);
@@ -21,9 +22,15 @@
  *	and returns PARSE_EVENT when it filled *ev with an event, PARSE_SKIP when the line was
  *	understood but produces no event (or is not from a mail program), and PARSE_MALFORMED
  *	when it looked like a line of a known program but could not be read. The parser keeps a
- *	bounded table of open queue ids per host (entries leave on "removed" or when the table
- *	is full, oldest first) so delivery events carry the sender, size and message-id logged
- *	on earlier lines. It does not allocate per line.
+ *	bounded table of open queue ids per host (entries leave on "removed", when the table
+ *	is full, oldest first, or when they are older than opts->max_queue_age_s in log time) so
+ *	delivery events carry the sender, size and message-id logged on earlier lines. A
+ *	content-filter hop (a "sent" to a loopback relay whose reply says "queued as QID2") is
+ *	not an event: the message is counted once, by its first queue id, and delivered by QID2.
+ *	It does not allocate per line.
+ *
+ *	parser_prog_stats() returns the per-program-name counters (lines, events, skipped, not
+ *	understood, with the first few not-understood lines) in first-seen order.
  *
  *	Years: RFC 3164 stamps carry none. The parser starts from opts->year (0: the current
  *	year, or the previous one when the stamp would lie more than a day in the future) and
@@ -51,9 +58,11 @@
 enum parse_result { PARSE_EVENT, PARSE_SKIP, PARSE_MALFORMED };
 
 struct parser_opts {
-    int year;              /* 0: infer from the clock */
-    int64_t now_us;        /* 0: the clock; tests set it for year inference */
-    size_t max_open_queue; /* open queue ids kept for correlation; 0: 100000 */
+    int year;                /* 0: infer from the clock */
+    int64_t now_us;          /* 0: the clock; tests set it for year inference */
+    size_t max_open_queue;   /* open queue ids kept for correlation; 0: 100000 */
+    int64_t max_queue_age_s; /* an open queue id older than this (log time) is dropped; 0: 7 days */
+    enum event_mta mta;      /* MTA_UNKNOWN: decide per line; else read only that MTA's lines */
 };
 
 struct parser_stats {
@@ -63,6 +72,21 @@ struct parser_stats {
     uint64_t malformed;
     uint64_t truncated;
     uint64_t queue_evicted; /* open queue ids dropped because the table was full */
+    uint64_t queue_aged;    /* open queue ids dropped because they outlived max_queue_age_s */
+    uint64_t reinjected;    /* content-filter hops folded into the message they carry */
+};
+
+/* Per program name ("postfix/smtp", "postfix-out/qmgr", "dovecot"): what became of its lines. */
+#define PARSER_PROG_MAX     64 /* distinct names kept; later ones count under "(other)" */
+#define PARSER_PROG_SAMPLES 3  /* not-understood lines kept per name, the first ones */
+struct parser_prog_stats {
+    char prog[48];
+    uint64_t lines;
+    uint64_t events;
+    uint64_t skipped;   /* understood, nothing to say about delivery */
+    uint64_t malformed; /* not understood */
+    unsigned nsamples;
+    char samples[PARSER_PROG_SAMPLES][200];
 };
 
 struct parser;
@@ -71,6 +95,7 @@ struct parser *parser_create(const struct parser_opts *opts);
 void parser_free(struct parser *p);
 enum parse_result parser_line(struct parser *p, const char *line, size_t len, struct event *ev);
 const struct parser_stats *parser_stats(const struct parser *p);
+size_t parser_prog_stats(const struct parser *p, const struct parser_prog_stats **out);
 
 /* The syslog envelope: time, host, program, pid, and where the message text starts. */
 struct year_infer {

@@ -29,6 +29,9 @@ struct pq_entry {
     char sasl_username[EV_SASL_LEN];
     int64_t size;
     int32_t nrcpt;
+    int64_t created_us;  /* log time of the first line about it */
+    uint64_t msgid_hash; /* of message_id, 0 when none: finds a content filter's re-injection */
+    bool msgid_seen;     /* another open entry of this host had the same message-id before */
 };
 
 struct pq_entry *parser_queue_get(struct parser *p, const char *host, size_t host_len,
@@ -36,5 +39,15 @@ struct pq_entry *parser_queue_get(struct parser *p, const char *host, size_t hos
 void parser_queue_remove(struct parser *p, const char *host, size_t host_len, const char *qid,
                          size_t qid_len);
 enum parse_result pfx_parse_line(struct parser *p, const struct syslog_env *env, struct event *ev);
+bool parser_queue_note_msgid(struct parser *p, struct pq_entry *e);
+void parser_count_reinjected(struct parser *p);
+void parser_classify(struct parser *p, int smtp_code, const char *dsn, const char *text,
+                     enum event_status status, struct reason_result *out);
+
+/* Exim (exim.c): the stamp of a native mainlog line; the text after a stamp or envelope. */
+int exim_envelope(const char *line, size_t len, struct syslog_env *env);
+enum parse_result exim_parse_line(struct parser *p, const struct syslog_env *env, struct event *ev);
+/* Sendmail (sendmail.c): the message text of a sendmail/sm-mta line. */
+enum parse_result sm_parse_line(struct parser *p, const struct syslog_env *env, struct event *ev);
 
 #endif

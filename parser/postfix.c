@@ -24,15 +24,133 @@
 
 #include "parser/parser_int.h"
 
-enum pfx_daemon { D_OTHER, D_DELIVERY, D_QMGR, D_CLEANUP, D_SMTPD, D_BOUNCE };
+enum pfx_daemon {
+    D_OTHER, /* a name not known here: read by what the text looks like */
+    D_DELIVERY,
+    D_QMGR,
+    D_CLEANUP,
+    D_SMTPD,
+    D_BOUNCE,
+    D_PICKUP,
+    D_POSTSCREEN,
+    D_POSTSUPER,
+    D_QUIET, /* daemons that never log about one message's delivery */
+};
 
 static const struct {
     const char *name;
     enum pfx_daemon daemon;
 } daemons[] = {
-    {"smtp", D_DELIVERY}, {"lmtp", D_DELIVERY},   {"local", D_DELIVERY}, {"virtual", D_DELIVERY},
-    {"pipe", D_DELIVERY}, {"error", D_DELIVERY},  {"retry", D_DELIVERY}, {"discard", D_DELIVERY},
-    {"qmgr", D_QMGR},     {"cleanup", D_CLEANUP}, {"smtpd", D_SMTPD},    {"bounce", D_BOUNCE},
+    {"smtp", D_DELIVERY},       {"lmtp", D_DELIVERY},
+    {"local", D_DELIVERY},      {"virtual", D_DELIVERY},
+    {"pipe", D_DELIVERY},       {"error", D_DELIVERY},
+    {"retry", D_DELIVERY},      {"discard", D_DELIVERY},
+    {"qmgr", D_QMGR},           {"cleanup", D_CLEANUP},
+    {"smtpd", D_SMTPD},         {"bounce", D_BOUNCE},
+    {"oqmgr", D_QMGR},          {"nqmgr", D_QMGR},
+    {"pickup", D_PICKUP},       {"defer", D_BOUNCE},
+    {"trace", D_BOUNCE},        {"postscreen", D_POSTSCREEN},
+    {"postsuper", D_POSTSUPER}, {"anvil", D_QUIET},
+    {"scache", D_QUIET},        {"master", D_QUIET},
+    {"tlsmgr", D_QUIET},        {"dnsblog", D_QUIET},
+    {"tlsproxy", D_QUIET},      {"verify", D_QUIET},
+    {"proxymap", D_QUIET},      {"trivial-rewrite", D_QUIET},
+    {"postdrop", D_QUIET},      {"sendmail", D_QUIET},
+    {"flush", D_QUIET},         {"showq", D_QUIET},
+    {"postqueue", D_QUIET},     {"postlog", D_QUIET},
+    {"spawn", D_QUIET},         {"postfix-script", D_QUIET},
+    {"script", D_QUIET},        {"postmap", D_QUIET},
+    {"postconf", D_QUIET},      {"postmulti", D_QUIET},
+    {"policy-spf", D_QUIET},    {"local-dkim", D_QUIET},
+};
+
+/*
+ * What Postfix daemons say that is understood and has nothing to do with one message's
+ * delivery: connections, TLS, per-attempt chatter of the smtp client before the status line,
+ * header/body actions that do not refuse mail. Checked only after the lines that matter.
+ */
+static const char *const quiet_prefixes[] = {
+    "connect from ",
+    "disconnect from ",
+    "lost connection ",
+    "timeout after ",
+    "warning: ",
+    "error: ",
+    "fatal: ",
+    "panic: ",
+    "statistics: ",
+    "Anonymous TLS ",
+    "Trusted TLS ",
+    "Untrusted TLS ",
+    "Verified TLS ",
+    "SSL_accept error ",
+    "SSL_connect error ",
+    "TLS ",
+    "improper command pipelining ",
+    "too many errors ",
+    "Host offered STARTTLS",
+    "host ",
+    "connect to ",
+    "enabling PIX workarounds",
+    "discarding EHLO keywords",
+    "SASL authentication failed",
+    "SASL ",
+    "bare <LF> received",
+    "conversation with ",
+    "lost connection with ",
+    "reject_warning: ",
+    "hold: ",
+    "discard: ",
+    "redirect: ",
+    "filter: ",
+    "replace: ",
+    "prepend: ",
+    "info: ",
+    "skipped, still being delivered",
+    "resent-message-id=",
+    "proxy-accept: ",
+    "proxy-reject: ",
+    "client=",
+    "sender non-delivery",
+    "breakdown ",
+    "daemon started",
+    "reload ",
+    "terminating on signal",
+    "refreshing the Postfix",
+    "starting the Postfix",
+    "stopping the Postfix",
+    "Postfix is ",
+    "mail system is ",
+    "cannot ",
+    "dict_",
+    "table ",
+    "using backwards-compatible",
+    "To disable backwards",
+    "Deleted: ",
+    "Requeued: ",
+    "Placed on hold: ",
+    "Released from hold: ",
+    "placed on hold",
+    "released from hold",
+    "requeued",
+    "uid=",
+    "sender=",
+    "message-id=",
+    "milter-",
+    "reject: ",
+    "NOQUEUE: ",
+    "queue file size limit exceeded",
+    "bad address syntax",
+    "address not listed ",
+    "Server certificate ",
+    "server certificate ",
+    "certificate ",
+    "setting up TLS",
+    "initializing the ",
+    "unknown ",
+    "input attribute name",
+    "verify ",
+    "passed ",
 };
 
 /* One "key=value" of a field tail; both point into the line. */
@@ -51,7 +169,8 @@ static enum pfx_daemon daemon_of(const char *prog, size_t len)
     size_t n = (size_t)(prog + len - name), i;
 
     for (i = 0; i < ARRAY_LEN(daemons); i++) {
-        if (strlen(daemons[i].name) == n && memcmp(daemons[i].name, name, n) == 0)
+        if (n && daemons[i].name[0] == name[0] && strlen(daemons[i].name) == n &&
+            memcmp(daemons[i].name, name, n) == 0)
             return daemons[i].daemon;
     }
     return D_OTHER;
@@ -251,6 +370,28 @@ static const char *trim_end(const char *s, const char *end)
     return end;
 }
 
+/* is_quiet - a message text (after the queue id, if any) known to be about nothing we count */
+static bool is_quiet(const char *s, const char *end)
+{
+    size_t i;
+
+    if (s == end)
+        return false;
+    for (i = 0; i < ARRAY_LEN(quiet_prefixes); i++)
+        if (quiet_prefixes[i][0] == s[0] && has_prefix(s, end, quiet_prefixes[i]))
+            return true;
+    return false;
+}
+
+/* is_loopback - does a relay or client "name[ip]:port" name a loopback address? */
+static bool is_loopback(const char *s)
+{
+    const char *b = strchr(s, '[');
+
+    return b != NULL && (strncmp(b + 1, "127.", 4) == 0 || strncmp(b + 1, "::1]", 4) == 0 ||
+                         strncmp(b + 1, "ipv6:::1]", 9) == 0);
+}
+
 /* set_common - the envelope part of every Postfix event */
 static void set_common(struct event *ev, enum event_type type, const struct syslog_env *env,
                        const char *qid, size_t qid_len)
@@ -277,11 +418,11 @@ static void add_correlation(struct parser *p, const struct syslog_env *env, cons
 }
 
 /* classify - reason and hardness of a non-sent delivery */
-static void classify(struct event *ev)
+static void classify(struct parser *p, struct event *ev)
 {
     struct reason_result rr;
 
-    reason_classify(ev->smtp_code, ev->dsn, ev->reply, ev->status, &rr);
+    parser_classify(p, ev->smtp_code, ev->dsn, ev->reply, ev->status, &rr);
     EVENT_SET(ev, reason, rr.reason, strlen(rr.reason));
     ev->hard = rr.hard;
 }
@@ -334,9 +475,16 @@ static enum parse_result parse_delivery(struct parser *p, const struct syslog_en
     said = memmem(reply, (size_t)(rend - reply), "said: ", 6);
     ev->smtp_code = reply_code(said ? said + 6 : reply, rend);
 
+    /* A content filter's hop: the filter took the message and handed it back to Postfix
+     * under a new queue id. That message is delivered later; this line is not a delivery. */
+    if (ev->status == ST_SENT && is_loopback(ev->relay) &&
+        memmem(ev->reply, strlen(ev->reply), "queued as ", 10) != NULL) {
+        parser_count_reinjected(p);
+        return PARSE_SKIP;
+    }
     add_correlation(p, env, qid, qid_len, ev);
     if (ev->status != ST_SENT)
-        classify(ev);
+        classify(p, ev);
     return PARSE_EVENT;
 }
 
@@ -374,7 +522,7 @@ static enum parse_result parse_qmgr_from(struct parser *p, const struct syslog_e
         EVENT_SET(ev, sender, from.val, from.val_len);
         ev->status = ST_EXPIRED;
         add_correlation(p, env, qid, qid_len, ev);
-        classify(ev);
+        classify(p, ev);
         return PARSE_EVENT;
     }
     if (size < 0)
@@ -388,6 +536,9 @@ static enum parse_result parse_qmgr_from(struct parser *p, const struct syslog_e
     if (e->message_done)
         return PARSE_SKIP; /* the message comes back from the deferred queue */
     e->message_done = true;
+    /* The same message handed back by a content filter: counted once, by its first id. */
+    if (e->msgid_seen && is_loopback(e->client))
+        return PARSE_SKIP;
 
     set_common(ev, EV_MESSAGE, env, qid, qid_len);
     EVENT_SET(ev, sender, from.val, from.val_len);
@@ -427,6 +578,8 @@ static enum parse_result remember_message_id(struct parser *p, const struct sysl
     if (end - s == 2 && s[0] == '<' && s[1] == '>')
         end = s;
     str_copy(e->message_id, sizeof(e->message_id), s, (size_t)(end - s));
+    e->msgid_hash = e->message_id[0] ? hash_fnv1a64(e->message_id, strlen(e->message_id)) | 1 : 0;
+    e->msgid_seen = parser_queue_note_msgid(p, e);
     return PARSE_SKIP;
 }
 
@@ -451,10 +604,18 @@ static enum parse_result parse_reject(const struct syslog_env *env, const char *
     set_common(ev, EV_REJECT, env, "", 0);
     EVENT_SET(ev, client, from, (size_t)(colon - from));
 
+    /* The envelope tail starts at the last "; from=<" (or "; to=<" / "; proto=" when the
+     * command had no sender: VRFY, CONNECT). */
     reply = colon + 2;
     rend = end;
     for (f = reply; (f = memmem(f, (size_t)(end - f), "; from=<", 8)) != NULL; f++)
         rend = f;
+    if (rend == end)
+        for (f = reply; (f = memmem(f, (size_t)(end - f), "; to=<", 6)) != NULL; f++)
+            rend = f;
+    if (rend == end)
+        for (f = reply; (f = memmem(f, (size_t)(end - f), "; proto=", 8)) != NULL; f++)
+            rend = f;
     EVENT_SET(ev, reply, reply, (size_t)(trim_end(reply, rend) - reply));
 
     ev->smtp_code = reply_code(reply, rend);
@@ -487,6 +648,89 @@ static enum parse_result parse_reject(const struct syslog_env *env, const char *
     return PARSE_EVENT;
 }
 
+/*
+ * parse_content_reject - cleanup "reject: header Subject: x from h[ip]; from=<s> to=<r>
+ * proto=ESMTP helo=<h>: 5.7.1 text" (also "body"); the reply comes last, after the helo.
+ */
+static enum parse_result parse_content_reject(const struct syslog_env *env, const char *qid,
+                                              size_t qid_len, const char *s, const char *end,
+                                              struct event *ev)
+{
+    const char *semi = NULL, *f, *from, *reply = NULL;
+    struct reason_result rr;
+    size_t n;
+
+    for (f = s; (f = memmem(f, (size_t)(end - f), "; from=<", 8)) != NULL; f++)
+        semi = f;
+    if (semi == NULL)
+        return PARSE_MALFORMED;
+    set_common(ev, EV_REJECT, env, qid, qid_len);
+    /* the client: the last " from " before the envelope */
+    for (f = s, from = NULL; (f = memmem(f, (size_t)(semi - f), " from ", 6)) != NULL; f++)
+        from = f + 6;
+    if (from != NULL)
+        EVENT_SET(ev, client, from, (size_t)(semi - from));
+    for (f = semi + 2; f < end;) {
+        struct kv kv;
+
+        if (kv_next(&f, end, &kv) != 1)
+            break;
+        if (key_is(&kv, "from"))
+            EVENT_SET(ev, sender, kv.val, kv.val_len);
+        else if (key_is(&kv, "to"))
+            EVENT_SET(ev, recipient, kv.val, kv.val_len);
+        else if (key_is(&kv, "helo"))
+            EVENT_SET(ev, helo, kv.val, kv.val_len);
+        if (f + 1 < end && f[0] == ':' && f[1] == ' ') {
+            reply = f + 2;
+            break;
+        }
+        if (kv.val[-1] != '<') {
+            const char *sp = memchr(kv.val, ' ', (size_t)(end - kv.val));
+
+            f = sp ? sp : end;
+            if (f - 1 > kv.val && f[-1] == ':') {
+                reply = f + 1;
+                break;
+            }
+        }
+    }
+    if (reply != NULL && reply < end) {
+        EVENT_SET(ev, reply, reply, (size_t)(end - reply));
+        ev->smtp_code = reply_code(reply, end);
+        f = ev->smtp_code > 0 ? reply + 4 : reply;
+        n = f < end ? dsn_len(f, end) : 0;
+        if (n)
+            EVENT_SET(ev, dsn, f, n);
+    }
+    reason_classify(ev->smtp_code, ev->dsn, ev->reply[0] ? ev->reply : "content rejected", ST_NONE,
+                    &rr);
+    EVENT_SET(ev, reason, rr.reason, strlen(rr.reason));
+    return PARSE_EVENT;
+}
+
+/* remember_pickup - pickup "QID: uid=0 from=<s>" or "QID: sender=<s>, uid=0" */
+static enum parse_result remember_pickup(struct parser *p, const struct syslog_env *env,
+                                         const char *qid, size_t qid_len, const char *s,
+                                         const char *end)
+{
+    struct pq_entry *e = parser_queue_get(p, env->host, env->host_len, qid, qid_len, true);
+    struct kv kv;
+
+    while (kv_next(&s, end, &kv) == 1) {
+        if (key_is(&kv, "from") || key_is(&kv, "sender")) {
+            str_copy(e->sender, sizeof(e->sender), kv.val, kv.val_len);
+            e->has_sender = true;
+        }
+        if (kv.val[-1] != '<') {
+            const char *sp = memchr(kv.val, ' ', (size_t)(end - kv.val));
+
+            s = sp ? sp : end;
+        }
+    }
+    return PARSE_SKIP;
+}
+
 /* parse_bounce - bounce "QID: sender non-delivery notification: QID2" */
 static enum parse_result parse_bounce(const struct syslog_env *env, const char *qid, size_t qid_len,
                                       const char *s, const char *end, struct event *ev)
@@ -505,6 +749,12 @@ static enum parse_result parse_bounce(const struct syslog_env *env, const char *
     return PARSE_EVENT;
 }
 
+/* unknown - a line of a Postfix daemon that is neither read here nor known to be quiet */
+static enum parse_result unknown(const char *s, const char *end)
+{
+    return is_quiet(s, end) ? PARSE_SKIP : PARSE_MALFORMED;
+}
+
 /* pfx_parse_line - the message text of one Postfix line */
 enum parse_result pfx_parse_line(struct parser *p, const struct syslog_env *env, struct event *ev)
 {
@@ -512,21 +762,30 @@ enum parse_result pfx_parse_line(struct parser *p, const struct syslog_env *env,
     const char *s = env->msg, *end = env->msg + env->msg_len, *rest;
     size_t qid_len;
 
-    if (daemon == D_OTHER)
+    if (daemon == D_QUIET)
         return PARSE_SKIP;
     end = trim_end(s, end);
-    if (daemon == D_SMTPD && has_prefix(s, end, "NOQUEUE: reject: "))
-        return parse_reject(env, s + 17, end, ev);
+    if (has_prefix(s, end, "NOQUEUE: ")) {
+        rest = s + 9;
+        if (has_prefix(rest, end, "reject: ") &&
+            (daemon == D_SMTPD || daemon == D_POSTSCREEN || daemon == D_OTHER))
+            return parse_reject(env, rest + 8, end, ev);
+        if (has_prefix(rest, end, "milter-reject: ") && (daemon == D_SMTPD || daemon == D_OTHER))
+            return parse_reject(env, rest + 15, end, ev);
+        return unknown(rest, end);
+    }
+    if (daemon == D_POSTSCREEN)
+        return PARSE_SKIP; /* CONNECT, PASS, DNSBL rank, HANGUP, PREGREET ... */
     qid_len = read_qid(s, end);
     if (qid_len == 0)
-        return PARSE_SKIP;
+        return unknown(s, end);
     rest = s + qid_len + 2;
 
     switch (daemon) {
     case D_DELIVERY:
-        if (has_prefix(rest, end, "to=<"))
+        if (has_prefix(rest, end, "to="))
             return parse_delivery(p, env, s, qid_len, rest, end, ev);
-        return PARSE_SKIP;
+        break;
     case D_QMGR:
         if (end - rest == 7 && memcmp(rest, "removed", 7) == 0) {
             parser_queue_remove(p, env->host, env->host_len, s, qid_len);
@@ -534,7 +793,9 @@ enum parse_result pfx_parse_line(struct parser *p, const struct syslog_env *env,
         }
         if (has_prefix(rest, end, "from=<"))
             return parse_qmgr_from(p, env, s, qid_len, rest, end, ev);
-        return PARSE_SKIP;
+        if (has_prefix(rest, end, "to=<")) /* qmgr's own bounces: "status=bounced" etc. */
+            return parse_delivery(p, env, s, qid_len, rest, end, ev);
+        break;
     case D_CLEANUP:
         if (has_prefix(rest, end, "message-id="))
             return remember_message_id(p, env, s, qid_len, rest + 11, end);
@@ -545,17 +806,45 @@ enum parse_result pfx_parse_line(struct parser *p, const struct syslog_env *env,
                 EVENT_SET(ev, queue_id, s, qid_len);
             return r;
         }
-        return PARSE_SKIP;
+        if (has_prefix(rest, end, "reject: "))
+            return parse_content_reject(env, s, qid_len, rest + 8, end, ev);
+        break;
     case D_SMTPD:
         if (has_prefix(rest, end, "client="))
             return remember_client(p, env, s, qid_len, rest, end);
-        if (has_prefix(rest, end, "reject: "))
-            return parse_reject(env, rest + 8, end, ev);
-        return PARSE_SKIP;
-    case D_BOUNCE:
-        return parse_bounce(env, s, qid_len, rest, end, ev);
-    case D_OTHER:
+        if (has_prefix(rest, end, "reject: ") || has_prefix(rest, end, "milter-reject: ")) {
+            const char *r0 = rest[0] == 'r' ? rest + 8 : rest + 15;
+            enum parse_result r = parse_reject(env, r0, end, ev);
+
+            if (r == PARSE_EVENT)
+                EVENT_SET(ev, queue_id, s, qid_len);
+            return r;
+        }
         break;
+    case D_BOUNCE:
+        if (memmem(rest, (size_t)(end - rest), "notification: ", 14) != NULL)
+            return parse_bounce(env, s, qid_len, rest, end, ev);
+        break;
+    case D_PICKUP:
+        if (has_prefix(rest, end, "uid=") || has_prefix(rest, end, "sender="))
+            return remember_pickup(p, env, s, qid_len, rest, end);
+        break;
+    case D_POSTSUPER:
+        if (end - rest == 7 && memcmp(rest, "removed", 7) == 0)
+            parser_queue_remove(p, env->host, env->host_len, s, qid_len);
+        return PARSE_SKIP;
+    case D_OTHER:
+        /* a service with its own name in master.cf: go by what the text says */
+        if (has_prefix(rest, end, "to=<"))
+            return parse_delivery(p, env, s, qid_len, rest, end, ev);
+        if (has_prefix(rest, end, "client="))
+            return remember_client(p, env, s, qid_len, rest, end);
+        if (has_prefix(rest, end, "message-id="))
+            return remember_message_id(p, env, s, qid_len, rest + 11, end);
+        break;
+    case D_POSTSCREEN:
+    case D_QUIET:
+        return PARSE_SKIP;
     }
-    return PARSE_SKIP;
+    return unknown(rest, end);
 }

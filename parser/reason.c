@@ -148,6 +148,14 @@ static const struct reason_rule rules[] = {
     {RK_TEXT, "timed out", "networkerror", false},
     {RK_TEXT, "sender address rejected", "rejected", false},
     {RK_TEXT, "try again later", "speeding", false},
+    /* Exim/Sendmail rows: wordings of their own logs (X, issue 7). */
+    {RK_TEXT, "sender verify failed", "rejected", false},
+    {RK_TEXT, "host unknown", "hostunknown", true},
+    {RK_TEXT, "ratelimited", "speeding", false},
+    {RK_TEXT, "auth is required", "securityerror", false},
+    {RK_TEXT, "remote host closed connection", "networkerror", false},
+    {RK_TEXT, "connection closed", "networkerror", false},
+    {RK_TEXT, "domain is held", "onhold", false},
     /* Enhanced status codes, RFC 3463 and its registry: exact subject.detail. */
     {RK_DSN, "1.1", "userunknown", true},
     {RK_DSN, "1.2", "hostunknown", true},
@@ -189,21 +197,6 @@ static const struct reason_rule rules[] = {
     {RK_CODE, "553", "rejected", false},
 };
 
-/* lower_copy - ASCII lower-case copy of s into out (cut to outlen-1 bytes) */
-static void lower_copy(char *out, size_t outlen, const char *s)
-{
-    size_t i;
-
-    /* cppcheck reads s as the 1-byte "" of one caller; the loop stops at its NUL. */
-    // cppcheck-suppress arrayIndexOutOfBoundsCond
-    for (i = 0; i + 1 < outlen && s[i]; i++) {
-        unsigned char c = (unsigned char)s[i];
-
-        out[i] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
-    }
-    out[i] = 0;
-}
-
 /* dsn_matches - does the enhanced code ("5.1.1") fit the rule pattern ("1.1" or "1.")? */
 static bool dsn_matches(const char *dsn, const char *pattern)
 {
@@ -226,9 +219,61 @@ static bool code_matches(int code, const char *pattern)
     return code == want;
 }
 
+/*
+ * A set of the byte pairs of the lowered reply, as a 1024-entry filter: a text row whose
+ * pattern has a pair the reply lacks cannot match, so strstr() runs only for the few rows
+ * that may. (Without it, the text rows were an eighth of `mailpulse parse`'s time on a log
+ * with many failures.) One byte per entry, not one bit: plain stores, no read-modify-write
+ * chain through the same word.
+ */
+#define PAIR_BITS 1024
+
+/* pair_hash - the filter bit of a byte pair */
+static inline unsigned pair_hash(unsigned char a, unsigned char b)
+{
+    return ((unsigned)a * 31u + b) & (PAIR_BITS - 1);
+}
+
+/* lower_pairs - lower_copy() and pairs_of() in one pass */
+static void lower_pairs(char *out, size_t outlen, const char *s, unsigned char *bits)
+{
+    unsigned char prev = 0;
+    size_t i;
+
+    memset(bits, 0, PAIR_BITS);
+    // cppcheck-suppress arrayIndexOutOfBoundsCond
+    for (i = 0; i + 1 < outlen && s[i]; i++) {
+        unsigned char c = (unsigned char)s[i];
+
+        c = (unsigned char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+        out[i] = (char)c;
+        if (i) {
+            unsigned h = pair_hash(prev, c);
+
+            bits[h] = 1;
+        }
+        prev = c;
+    }
+    out[i] = 0;
+}
+
+/* may_contain - could the text of the filter contain the pattern? */
+static bool may_contain(const unsigned char *bits, const char *pattern)
+{
+    const unsigned char *t = (const unsigned char *)pattern;
+
+    for (; t[0] && t[1]; t++) {
+        unsigned h = pair_hash(t[0], t[1]);
+
+        if (!bits[h])
+            return false;
+    }
+    return true;
+}
+
 /* find_rule - the first rule of kind that matches, or NULL */
 static const struct reason_rule *find_rule(enum rule_kind kind, int smtp_code, const char *dsn,
-                                           const char *lowered)
+                                           const char *lowered, const unsigned char *pairs)
 {
     size_t i;
 
@@ -237,7 +282,7 @@ static const struct reason_rule *find_rule(enum rule_kind kind, int smtp_code, c
 
         if (r->kind != kind)
             continue;
-        if ((kind == RK_TEXT && strstr(lowered, r->pattern)) ||
+        if ((kind == RK_TEXT && may_contain(pairs, r->pattern) && strstr(lowered, r->pattern)) ||
             (kind == RK_DSN && dsn_matches(dsn, r->pattern)) ||
             (kind == RK_CODE && code_matches(smtp_code, r->pattern)))
             return r;
@@ -250,6 +295,7 @@ void reason_classify(int smtp_code, const char *dsn, const char *text, enum even
                      struct reason_result *out)
 {
     char lowered[EV_REPLY_LEN];
+    unsigned char pairs[PAIR_BITS];
     const struct reason_rule *r;
     bool permanent;
 
@@ -265,12 +311,12 @@ void reason_classify(int smtp_code, const char *dsn, const char *text, enum even
         dsn = "";
     if (text == NULL)
         text = "";
-    lower_copy(lowered, sizeof(lowered), text);
-    r = find_rule(RK_TEXT, smtp_code, dsn, lowered);
+    lower_pairs(lowered, sizeof(lowered), text, pairs);
+    r = find_rule(RK_TEXT, smtp_code, dsn, lowered, pairs);
     if (r == NULL)
-        r = find_rule(RK_DSN, smtp_code, dsn, lowered);
+        r = find_rule(RK_DSN, smtp_code, dsn, lowered, pairs);
     if (r == NULL && smtp_code >= 400 && smtp_code <= 599)
-        r = find_rule(RK_CODE, smtp_code, dsn, lowered);
+        r = find_rule(RK_CODE, smtp_code, dsn, lowered, pairs);
     if (r == NULL) {
         out->reason = "undefined";
         return;

@@ -11,7 +11,7 @@ check() { # header, allowed directories...
     for f in $files; do
         ok=0
         for dir in "$@"; do
-            case "$f" in "$dir"/*) ok=1 ;; esac
+            case "$f" in "$dir" | "$dir"/*) ok=1 ;; esac # a module or a single file
         done
         if [ $ok -eq 0 ]; then
             echo "check-deps: $f includes <$header>, which belongs to $*" >&2

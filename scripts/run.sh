@@ -12,13 +12,20 @@ trap 'sh scripts/pg.sh stop "$(pwd)/var"' EXIT
 trap ':' INT TERM
 ./build/mailpulse db migrate --db "$DSN" >/dev/null
 echo
-echo "mailpulse is following $LOG; open:"
+# The sample is from 2026-11-27: open the dashboard on the hours that hold it.
 if [ "$LOG" = samples/mail.log ]; then
-    echo "  http://$LISTEN/api/v1/summary?from=2026-11-27T00:00:00Z&to=2026-11-28T00:00:00Z"
+    RANGE="?from=2026-11-27T08:00:00Z&to=2026-11-27T16:00:00Z"
 else
-    echo "  http://$LISTEN/api/v1/summary?from=-7d"
+    RANGE="?from=-24h"
 fi
-echo "  http://$LISTEN/healthz"
+echo "mailpulse is following $LOG. Open the dashboard:"
+echo
+echo "  http://$LISTEN/$RANGE"
+echo
+echo "  delivery errors  http://$LISTEN/bounces$RANGE"
+echo "  JSON API         http://$LISTEN/api/v1/summary$RANGE"
+echo "  Prometheus       http://$LISTEN/metrics"
+echo "  health           http://$LISTEN/healthz"
 echo "database: psql '$DSN'   (Ctrl-C stops mailpulse and the database)"
 echo
 ./build/mailpulse serve --db "$DSN" --log "$LOG" --listen "$LISTEN" || true

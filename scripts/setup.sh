@@ -5,7 +5,10 @@ set -eu
 
 pkgs="build-essential pkg-config libpq-dev postgresql-15 libmicrohttpd-dev libcjson-dev
       libpcap-dev libinih-dev libsystemd-dev zlib1g-dev libcmocka-dev curl python3
-      clang clang-format clang-tidy cppcheck libclang-rt-14-dev procps util-linux bc"
+      clang clang-format clang-tidy cppcheck libclang-rt-14-dev procps util-linux bc
+      systemd-journal-remote pflogsumm python3-yaml
+      python3-scapy tshark swaks chromium wrk openssl fonts-dejavu-core
+      m4 libidn12 libwrap0 libgnutls-dane0 liblockfile1 libldap-2.5-0 libsasl2-2 libdb5.3"
 
 missing=""
 for p in $pkgs; do

@@ -100,10 +100,13 @@ done
 echo "== integration tests (tests/integration/*.sh)"
 for s in tests/integration/*.sh; do
     [ -f "$s" ] || continue
+    [ "$(basename "$s")" = lib.sh ] && continue # sourced by the others
     out="$TMP/$(basename "$s").out"
+    t0=$(date +%s)
     sh "$s" >"$out" 2>&1
     rc=$?
     cat "$out"
+    echo "   ($(basename "$s"): $(($(date +%s) - t0)) s)"
     p=$(grep -c '^ok - ' "$out")
     f=$(grep -c '^not ok - ' "$out")
     if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then

@@ -1,16 +1,21 @@
 /*
- * web - the HTTP server: libmicrohttpd daemon, routing, JSON replies, query parameters
+ * web - the HTTP server: libmicrohttpd daemon, routing, replies, the database connections
  *
- * One internal polling thread serves every connection in turn, so the request handlers run
- * one at a time and share a single database connection owned by that thread (w->db). The
- * connection is opened on first use, checked with db_ping() before each use, and reopened
- * when it was lost; failed attempts are spaced by WEB_DB_RETRY_US so that an outage costs
- * one connection attempt per second, not one per request.
+ * libmicrohttpd runs a pool of WEB_THREADS polling threads; each connection stays on one of
+ * them. Each thread has a database connection of its own (struct web_worker, taken on the
+ * thread's first use of web_db()), opened on first use, pinged before use when it has not
+ * answered for a second or a query on it failed, and reopened when it was lost; failed
+ * attempts are spaced by WEB_DB_RETRY_US so that an outage costs one connection attempt per
+ * second and thread, not one per request. A slow report on one thread does not hold up the
+ * others. Exports have a connection of their own (export.c), because the cursor lives in a
+ * transaction for as long as the stream runs.
  *
- * Every reply is JSON built with cJSON and carries the same three headers (content type,
- * no-store, nosniff). No route takes a request body: a request that announces one is
- * answered as soon as its headers are in, and libmicrohttpd discards the body and closes
- * the connection; other requests keep the connection alive.
+ * Routing is one table, path -> handler, matched exactly against the decoded path. Before
+ * any route runs the request must pass the access check (auth.c) when a token is set, and
+ * its raw target must hold no encoded NUL (libmicrohttpd decodes "%00" and would cut the
+ * path there). No route takes a request body: a request that announces one is answered as
+ * soon as its headers are in, and libmicrohttpd discards the body and closes the
+ * connection; other requests keep the connection alive.
  * Errors that libmicrohttpd answers by itself (a request line or headers larger than the
  * connection memory limit, a malformed request) get its own short replies.
  */
@@ -21,6 +26,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 #include <cjson/cJSON.h>
@@ -30,49 +36,45 @@
 #include "parser/event.h"
 #include "util/util.h"
 #include "web/web.h"
+#include "web/web_int.h"
 
-#define WEB_DEFAULT_LISTEN  "127.0.0.1:8025"
-#define WEB_CONN_LIMIT      64u
-#define WEB_PER_IP_LIMIT    16u
-#define WEB_CONN_TIMEOUT_S  10u
-#define WEB_CONN_MEMORY     ((size_t)32 * 1024)
-#define WEB_DB_RETRY_US     ((int64_t)1000000)
-#define WEB_DEFAULT_SPAN_US ((int64_t)24 * 3600 * 1000000)
-#define WEB_TIME_MIN_US     ((int64_t)-62135596800 * 1000000) /* 0001-01-01T00:00:00Z */
-#define WEB_TIME_MAX_US     ((int64_t)253402300799 * 1000000) /* 9999-12-31T23:59:59Z */
-#define WEB_MAX_PARAMS      4
+#define WEB_DEFAULT_LISTEN "127.0.0.1:8025"
+#define WEB_CONN_LIMIT     256u
+#define WEB_PER_IP_LIMIT   128u
+#define WEB_CONN_TIMEOUT_S 10u
+#define WEB_CONN_MEMORY    ((size_t)32 * 1024)
+#define WEB_DB_RETRY_US    ((int64_t)1000000)
+#define WEB_TIME_MIN_US    ((int64_t)-62135596800 * 1000000) /* 0001-01-01T00:00:00Z */
+#define WEB_TIME_MAX_US    ((int64_t)253402300799 * 1000000) /* 9999-12-31T23:59:59Z */
 
-struct web {
-    struct MHD_Daemon *daemon;
-    int port;
-    char *dsn;
-    void (*ingest)(void *arg, struct web_ingest_status *out);
-    void *ingest_arg;
+/*
+ * Request markers, kept in libmicrohttpd's per-request pointer: whether the handler has
+ * been called once, and whether the raw target carried an encoded NUL in its path.
+ */
+static int mark_new_ok, mark_new_bad, mark_seen_ok, mark_seen_bad;
 
-    /* Used only by the web thread once the daemon runs. */
-    struct db *db;
-    int64_t db_retry_us; /* no connection attempt before this time */
-    int db_down;         /* the last attempt failed and was logged */
-
-    /* The last message libmicrohttpd logged while web_start() was starting it. */
-    atomic_int starting;
-    char start_err[256];
+/* A cached route's 200 replies are served from cache.c for up to WEB_CACHE_TTL_US. */
+struct web_route {
+    const char *path;
+    enum MHD_Result (*fn)(struct web_req *r);
+    int cached;
 };
 
-/* The query parameters a route accepts, and what a request gave for each. */
-struct web_params {
-    const char *const *names; /* NULL-terminated */
-    const char *allowed;      /* the names for error messages: "from, to, host" */
-    const char *value[WEB_MAX_PARAMS];
-    size_t len[WEB_MAX_PARAMS];
-    int seen[WEB_MAX_PARAMS];
-    char error[160]; /* "" while the parameters are acceptable */
+static const struct web_route web_routes[] = {
+    {"/", web_page_dashboard, 1},
+    {"/bounces", web_page_bounces, 0},
+    {"/message", web_page_message, 0},
+    {"/static/style.css", web_page_style, 0},
+    {"/api/v1/summary", web_api_summary, 1},
+    {"/api/v1/timeseries", web_api_timeseries, 1},
+    {"/api/v1/domains", web_api_domains, 1},
+    {"/api/v1/bounces", web_api_bounces, 0},
+    {"/api/v1/reasons", web_api_reasons, 1},
+    {"/api/v1/messages", web_api_messages, 0},
+    {"/api/v1/export", web_export, 0},
+    {"/metrics", web_metrics, 0},
+    {"/healthz", web_api_healthz, 0},
 };
-
-static const char *const summary_params[] = {"from", "to", "host", NULL};
-static const char *const healthz_params[] = {NULL};
-
-enum { P_FROM, P_TO, P_HOST };
 
 static pthread_once_t web_cjson_once = PTHREAD_ONCE_INIT;
 
@@ -153,179 +155,127 @@ int web_port(const struct web *w)
     return w ? w->port : -1;
 }
 
-/* web_reply - queue a JSON reply with the headers every reply carries */
-static enum MHD_Result web_reply(struct MHD_Connection *conn, unsigned int status,
-                                 const cJSON *body)
+/*
+ * web_reply_buf - queue a reply body (copied) with the headers every reply carries. ctype
+ * must be a string literal: the cache keeps the pointer.
+ */
+enum MHD_Result web_reply_buf(struct MHD_Connection *conn, unsigned int status, const char *ctype,
+                              const char *data, size_t len)
 {
-    static const char fallback[] = "{\"error\":\"internal error\"}";
     struct MHD_Response *resp;
     enum MHD_Result ret;
-    char *text = cJSON_PrintUnformatted(body);
 
-    if (text == NULL) {
-        status = MHD_HTTP_INTERNAL_SERVER_ERROR;
-        resp = MHD_create_response_from_buffer(sizeof(fallback) - 1, (void *)fallback,
-                                               MHD_RESPMEM_MUST_COPY);
-    } else {
-        resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_COPY);
-        cJSON_free(text);
-    }
+    resp = MHD_create_response_from_buffer(len, (void *)data, MHD_RESPMEM_MUST_COPY);
     if (resp == NULL)
         return MHD_NO;
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json; charset=utf-8");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(resp, "X-Frame-Options", "DENY");
     if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+    if (status == MHD_HTTP_UNAUTHORIZED)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+                                "Basic realm=\"mailpulse\", charset=\"UTF-8\"");
+    web_cache_capture(status, ctype, data, len);
     ret = MHD_queue_response(conn, status, resp);
     MHD_destroy_response(resp);
     return ret;
 }
 
+/* web_reply_json - queue a JSON reply */
+enum MHD_Result web_reply_json(struct MHD_Connection *conn, unsigned int status, const cJSON *body)
+{
+    static const char fallback[] = "{\"error\":\"internal error\"}";
+    const char *ctype = "application/json; charset=utf-8";
+    char *text = cJSON_PrintUnformatted(body);
+    enum MHD_Result ret;
+
+    if (text == NULL)
+        return web_reply_buf(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, ctype, fallback,
+                             sizeof(fallback) - 1);
+    ret = web_reply_buf(conn, status, ctype, text, strlen(text));
+    cJSON_free(text);
+    return ret;
+}
+
 /* web_reply_error - {"error":"msg"} with the given status */
-static enum MHD_Result web_reply_error(struct MHD_Connection *conn, unsigned int status,
-                                       const char *msg)
+enum MHD_Result web_reply_error(struct MHD_Connection *conn, unsigned int status, const char *msg)
 {
     cJSON *body = cJSON_CreateObject();
     enum MHD_Result ret;
 
     cJSON_AddStringToObject(body, "error", msg);
-    ret = web_reply(conn, status, body);
+    ret = web_reply_json(conn, status, body);
     cJSON_Delete(body);
     return ret;
 }
 
-/* web_plain_name - true when a parameter name is short and harmless to echo in a message */
-static int web_plain_name(const char *s, size_t len)
+/* The worker of the calling server thread; NULL until the thread takes one. */
+static _Thread_local struct web_worker *web_me;
+
+/* web_worker_self - this thread's worker, taken from w->workers on first use */
+static struct web_worker *web_worker_self(struct web *w)
 {
-    size_t i;
+    if (web_me == NULL) {
+        int i = atomic_fetch_add(&w->nworkers, 1);
 
-    if (len == 0 || len > 32)
-        return 0;
-    for (i = 0; i < len; i++) {
-        char c = s[i];
-
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '_' || c == '-' || c == '.'))
-            return 0;
+        ASSERT(i < (int)ARRAY_LEN(w->workers));
+        web_me = &w->workers[i];
     }
-    return 1;
+    return web_me;
 }
 
-/* web_param_iter - record one query parameter, or stop at the first unacceptable one */
-static enum MHD_Result web_param_iter(void *cls, enum MHD_ValueKind kind, const char *key,
-                                      size_t key_size, const char *value, size_t value_size)
+/* web_db - this thread's database connection, (re)opened as needed; NULL when down */
+struct db *web_db(struct web *w)
 {
-    struct web_params *p = cls;
-    size_t i;
-
-    (void)kind;
-    for (i = 0; p->names[i] != NULL; i++)
-        if (strlen(p->names[i]) == key_size && memcmp(p->names[i], key, key_size) == 0)
-            break;
-    if (p->names[i] == NULL) {
-        if (p->names[0] == NULL)
-            snprintf(p->error, sizeof(p->error), "this endpoint takes no parameters");
-        else if (web_plain_name(key, key_size))
-            snprintf(p->error, sizeof(p->error), "unknown parameter '%.*s'; allowed: %s",
-                     (int)key_size, key, p->allowed);
-        else
-            snprintf(p->error, sizeof(p->error), "unknown parameter; allowed: %s", p->allowed);
-        return MHD_NO;
-    }
-    if (p->seen[i]) {
-        snprintf(p->error, sizeof(p->error), "parameter '%s' given more than once", p->names[i]);
-        return MHD_NO;
-    }
-    if (value == NULL) {
-        value = "";
-        value_size = 0;
-    }
-    if (strlen(value) != value_size) {
-        snprintf(p->error, sizeof(p->error), "parameter '%s' contains a NUL byte", p->names[i]);
-        return MHD_NO;
-    }
-    p->seen[i] = 1;
-    p->value[i] = value;
-    p->len[i] = value_size;
-    return MHD_YES;
-}
-
-/* web_params_read - fill p from the request's query string; -1 with p->error when bad */
-static int web_params_read(struct MHD_Connection *conn, struct web_params *p)
-{
-    p->error[0] = 0;
-    MHD_get_connection_values_n(conn, MHD_GET_ARGUMENT_KIND, web_param_iter, p);
-    return p->error[0] ? -1 : 0;
-}
-
-/*
- * web_time_param - parse from= or to=. An unencoded '+' in a query string means a space,
- * so "...T10:00:00+02:00" arrives as "...T10:00:00 02:00"; the offset's sign is put back.
- */
-static int web_time_param(const char *s, size_t len, int64_t now_us, int64_t *out_us)
-{
-    char tmp[64];
-
-    if (len >= sizeof(tmp))
-        return -1;
-    memcpy(tmp, s, len + 1);
-    if (len >= 25 && tmp[len - 6] == ' ' && tmp[len - 3] == ':')
-        tmp[len - 6] = '+';
-    return web_parse_time(tmp, now_us, out_us);
-}
-
-/* web_host_ok - a host label fits a struct event field and is printable UTF-8 */
-static int web_host_ok(const char *s, size_t len)
-{
-    char tmp[EV_HOST_LEN];
-    size_t i;
-
-    if (len > EV_HOST_LEN - 1)
-        return 0;
-    for (i = 0; i < len; i++)
-        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-            return 0;
-    memcpy(tmp, s, len + 1);
-    return utf8_scrub(tmp) == 0;
-}
-
-/* web_db - the web thread's database connection, (re)opened as needed; NULL when down */
-static struct db *web_db(struct web *w)
-{
+    struct web_worker *me = web_worker_self(w);
     char err[256];
     int64_t now;
 
-    if (w->db != NULL) {
-        if (db_ping(w->db) == 0)
-            return w->db;
-        log_warn("web: database connection lost; reconnecting");
-        db_close(w->db);
-        w->db = NULL;
-        w->db_retry_us = 0;
-    }
     now = time_now_us();
-    if (now < w->db_retry_us)
+    if (me->db != NULL) {
+        /* A connection that answered within the last second is taken as it is: a ping per
+         * request would double the round trips. A failed query calls web_db_failed(). */
+        if (now - me->db_checked_us < WEB_DB_RETRY_US)
+            return me->db;
+        if (db_ping(me->db) == 0) {
+            me->db_checked_us = now;
+            return me->db;
+        }
+        log_warn("web: database connection lost; reconnecting");
+        db_close(me->db);
+        me->db = NULL;
+        me->db_retry_us = 0;
+    }
+    if (now < me->db_retry_us)
         return NULL;
     err[0] = 0;
-    w->db = db_open(w->dsn, err, sizeof(err));
-    if (w->db == NULL) {
-        if (!w->db_down)
+    me->db = db_open(w->dsn, err, sizeof(err));
+    if (me->db == NULL) {
+        if (!me->db_down)
             log_warn("web: database unavailable: %s", err);
         else
             log_debug("web: database still unavailable: %s", err);
-        w->db_down = 1;
-        w->db_retry_us = now + WEB_DB_RETRY_US;
+        me->db_down = 1;
+        me->db_retry_us = now + WEB_DB_RETRY_US;
         return NULL;
     }
-    if (w->db_down)
+    if (me->db_down)
         log_info("web: database connection restored");
-    w->db_down = 0;
-    return w->db;
+    me->db_down = 0;
+    me->db_checked_us = now;
+    return me->db;
+}
+
+/* web_db_failed - a query failed: check the connection before its next use */
+void web_db_failed(struct web *w)
+{
+    web_worker_self(w)->db_checked_us = 0;
 }
 
 /* web_add_time - a time as RFC 3339 text, or null when unknown (<= 0) */
-static void web_add_time(cJSON *obj, const char *name, int64_t us, int null_when_unset)
+void web_add_time(cJSON *obj, const char *name, int64_t us, int null_when_unset)
 {
     char text[40];
 
@@ -335,106 +285,6 @@ static void web_add_time(cJSON *obj, const char *name, int64_t us, int null_when
     }
     time_format_rfc3339(us, text, sizeof(text));
     cJSON_AddStringToObject(obj, name, text);
-}
-
-/* web_summary - GET /api/v1/summary?from=&to=&host= */
-static enum MHD_Result web_summary(struct web *w, struct MHD_Connection *conn)
-{
-    struct web_params p = {.names = summary_params, .allowed = "from, to, host"};
-    struct db_range r;
-    struct db_summary s;
-    struct db *db;
-    int64_t now = time_now_us(), attempts;
-    double rate = 0;
-    cJSON *body;
-    enum MHD_Result ret;
-
-    if (web_params_read(conn, &p) != 0)
-        return web_reply_error(conn, MHD_HTTP_BAD_REQUEST, p.error);
-    memset(&r, 0, sizeof(r));
-    r.to_us = now;
-    if (p.seen[P_TO] && web_time_param(p.value[P_TO], p.len[P_TO], now, &r.to_us) != 0)
-        return web_reply_error(conn, MHD_HTTP_BAD_REQUEST,
-                               "'to' is not an RFC 3339 time or a relative time like -24h");
-    r.from_us = r.to_us - WEB_DEFAULT_SPAN_US;
-    if (p.seen[P_FROM] && web_time_param(p.value[P_FROM], p.len[P_FROM], now, &r.from_us) != 0)
-        return web_reply_error(conn, MHD_HTTP_BAD_REQUEST,
-                               "'from' is not an RFC 3339 time or a relative time like -24h");
-    if (r.from_us >= r.to_us)
-        return web_reply_error(conn, MHD_HTTP_BAD_REQUEST, "'from' must be earlier than 'to'");
-    if (p.seen[P_HOST]) {
-        if (!web_host_ok(p.value[P_HOST], p.len[P_HOST]))
-            return web_reply_error(conn, MHD_HTTP_BAD_REQUEST,
-                                   "'host' must be at most 63 bytes of printable UTF-8");
-        memcpy(r.host, p.value[P_HOST], p.len[P_HOST] + 1);
-    }
-
-    db = web_db(w);
-    if (db == NULL)
-        return web_reply_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "database unavailable");
-    memset(&s, 0, sizeof(s));
-    if (db_summary(db, &r, &s) != 0) {
-        /* db_summary() logged the server's message; the client learns nothing of it. */
-        log_debug("web: summary query failed");
-        return web_reply_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "database unavailable");
-    }
-
-    attempts = s.sent + s.deferred + s.bounced + s.expired;
-    if (attempts > 0)
-        rate = (double)s.bounced / (double)attempts;
-    body = cJSON_CreateObject();
-    web_add_time(body, "from", r.from_us, 0);
-    web_add_time(body, "to", r.to_us, 0);
-    if (r.host[0])
-        cJSON_AddStringToObject(body, "host", r.host);
-    else
-        cJSON_AddNullToObject(body, "host");
-    cJSON_AddNumberToObject(body, "received", (double)s.received);
-    cJSON_AddNumberToObject(body, "sent", (double)s.sent);
-    cJSON_AddNumberToObject(body, "deferred", (double)s.deferred);
-    cJSON_AddNumberToObject(body, "bounced", (double)s.bounced);
-    cJSON_AddNumberToObject(body, "expired", (double)s.expired);
-    cJSON_AddNumberToObject(body, "rejected", (double)s.rejected);
-    cJSON_AddNumberToObject(body, "bounce_rate", rate);
-    ret = web_reply(conn, MHD_HTTP_OK, body);
-    cJSON_Delete(body);
-    return ret;
-}
-
-/* web_healthz - GET /healthz: database reachability and the ingest figures */
-static enum MHD_Result web_healthz(struct web *w, struct MHD_Connection *conn)
-{
-    struct web_params p = {.names = healthz_params, .allowed = ""};
-    int up;
-    cJSON *body, *ing;
-    enum MHD_Result ret;
-
-    if (web_params_read(conn, &p) != 0)
-        return web_reply_error(conn, MHD_HTTP_BAD_REQUEST, p.error);
-    up = web_db(w) != NULL;
-    body = cJSON_CreateObject();
-    cJSON_AddStringToObject(body, "status", up ? "ok" : "unavailable");
-    cJSON_AddStringToObject(body, "database", up ? "up" : "down");
-    if (w->ingest != NULL) {
-        struct web_ingest_status st;
-
-        memset(&st, 0, sizeof(st));
-        st.lag_bytes = -1;
-        w->ingest(w->ingest_arg, &st);
-        ing = cJSON_AddObjectToObject(body, "ingest");
-        cJSON_AddNumberToObject(ing, "lines", (double)st.lines);
-        cJSON_AddNumberToObject(ing, "events", (double)st.events);
-        cJSON_AddNumberToObject(ing, "malformed", (double)st.malformed);
-        if (st.lag_bytes < 0)
-            cJSON_AddNullToObject(ing, "lag_bytes");
-        else
-            cJSON_AddNumberToObject(ing, "lag_bytes", (double)st.lag_bytes);
-        cJSON_AddBoolToObject(ing, "db_up", st.db_up != 0);
-        web_add_time(ing, "last_commit", st.last_commit_us, 1);
-    }
-    ret = web_reply(conn, up ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, body);
-    cJSON_Delete(body);
-    return ret;
 }
 
 /* web_has_body - the request announces a body */
@@ -449,6 +299,26 @@ static int web_has_body(struct MHD_Connection *conn)
 }
 
 /*
+ * web_uri_log - libmicrohttpd shows us the raw request target before it decodes it; an
+ * encoded NUL in the path would cut the decoded path short, so such a request is marked
+ * and refused by the handler.
+ */
+static void *web_uri_log(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    const char *q, *p;
+
+    (void)cls;
+    (void)conn;
+    if (uri == NULL)
+        return &mark_new_ok;
+    q = strchr(uri, '?');
+    for (p = uri; *p && (q == NULL || p < q); p++)
+        if (p[0] == '%' && p[1] == '0' && p[2] == '0')
+            return &mark_new_bad;
+    return &mark_new_ok;
+}
+
+/*
  * web_handler - route one request. libmicrohttpd calls it once the headers are in and again
  * once the request is complete. A request without a body is answered on the second call,
  * so the connection can be kept alive; one with a body (no route takes one) is answered
@@ -458,13 +328,15 @@ static enum MHD_Result web_handler(void *cls, struct MHD_Connection *conn, const
                                    const char *method, const char *version, const char *upload_data,
                                    size_t *upload_data_size, void **req_cls)
 {
-    static int seen_marker;
     struct web *w = cls;
+    struct web_req r;
+    int bad_path;
+    size_t i;
 
     (void)version;
     (void)upload_data;
-    if (*req_cls == NULL) {
-        *req_cls = &seen_marker;
+    if (*req_cls == &mark_new_ok || *req_cls == &mark_new_bad || *req_cls == NULL) {
+        *req_cls = *req_cls == &mark_new_bad ? &mark_seen_bad : &mark_seen_ok;
         if (strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0) {
             if (!web_has_body(conn))
                 return MHD_YES;
@@ -473,12 +345,40 @@ static enum MHD_Result web_handler(void *cls, struct MHD_Connection *conn, const
         *upload_data_size = 0; /* not reached: a body is answered on the first call */
         return MHD_YES;
     }
+    bad_path = *req_cls == &mark_seen_bad;
+    if (w->token != NULL && !web_auth_check(w, conn)) {
+        atomic_fetch_add(&w->unauthorized, 1);
+        return web_reply_error(conn, MHD_HTTP_UNAUTHORIZED, "access token required");
+    }
     if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
         return web_reply_error(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed");
-    if (strcmp(url, "/api/v1/summary") == 0)
-        return web_summary(w, conn);
-    if (strcmp(url, "/healthz") == 0)
-        return web_healthz(w, conn);
+    if (bad_path)
+        return web_reply_error(conn, MHD_HTTP_BAD_REQUEST, "bad request path");
+    for (i = 0; i < ARRAY_LEN(web_routes); i++) {
+        if (strcmp(url, web_routes[i].path) == 0) {
+            struct web_capture cap;
+            enum MHD_Result ret;
+            int c = -1;
+
+            r.w = w;
+            r.conn = conn;
+            r.url = url;
+            r.now_us = time_now_us();
+            atomic_fetch_add(&w->requests, 1);
+            if (web_routes[i].cached)
+                c = web_cache_lookup(w->cache, conn, url, r.now_us, &cap, &ret);
+            if (c == 1) {
+                atomic_fetch_add(&w->cache_hits, 1);
+                return ret;
+            }
+            if (c == 0)
+                web_cache_arm(&cap);
+            ret = web_routes[i].fn(&r);
+            if (c == 0)
+                web_cache_done(&cap);
+            return ret;
+        }
+    }
     return web_reply_error(conn, MHD_HTTP_NOT_FOUND, "not found");
 }
 
@@ -571,20 +471,62 @@ struct web *web_start(const struct web_opts *opts, char *err, size_t errlen)
     pthread_once(&web_cjson_once, web_cjson_hooks);
 
     w = xcalloc(1, sizeof(*w));
+    if (web_auth_load(w, opts, err, errlen) != 0) {
+        x_free(w);
+        return NULL;
+    }
+    if (w->token == NULL && !web_listen_loopback(listen)) {
+        snprintf(err, errlen,
+                 "refusing to listen on %s without an access token: set a token file "
+                 "(--token-file, [web] token_file) or listen on 127.0.0.1",
+                 listen);
+        web_auth_free(w);
+        x_free(w);
+        return NULL;
+    }
+    if (w->tls_cert != NULL) {
+        if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+            snprintf(err, errlen, "this libmicrohttpd was built without TLS");
+            web_auth_free(w);
+            x_free(w);
+            return NULL;
+        }
+        flags |= MHD_USE_TLS;
+    }
     w->dsn = xstrdup(opts->dsn ? opts->dsn : "");
     w->ingest = opts->ingest;
     w->ingest_arg = opts->ingest_arg;
     atomic_init(&w->starting, 1);
+    atomic_init(&w->exports, 0);
+    atomic_init(&w->nworkers, 0);
+    atomic_init(&w->requests, 0);
+    atomic_init(&w->cache_hits, 0);
+    atomic_init(&w->unauthorized, 0);
+    w->cache = web_cache_create();
     /* The logger comes first so that it also hears about the options that follow. */
-    w->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, web_handler, w, MHD_OPTION_EXTERNAL_LOGGER, web_mhd_log, w,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT, WEB_CONN_LIMIT,
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, WEB_PER_IP_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
-        WEB_CONN_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT, WEB_CONN_MEMORY, MHD_OPTION_END);
+    if (w->tls_cert != NULL)
+        w->daemon = MHD_start_daemon(
+            flags, 0, NULL, NULL, web_handler, w, MHD_OPTION_EXTERNAL_LOGGER, web_mhd_log, w,
+            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT,
+            WEB_CONN_LIMIT, MHD_OPTION_PER_IP_CONNECTION_LIMIT, WEB_PER_IP_LIMIT,
+            MHD_OPTION_CONNECTION_TIMEOUT, WEB_CONN_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+            WEB_CONN_MEMORY, MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)WEB_THREADS,
+            MHD_OPTION_URI_LOG_CALLBACK, web_uri_log, w, MHD_OPTION_HTTPS_MEM_CERT, w->tls_cert,
+            MHD_OPTION_HTTPS_MEM_KEY, w->tls_key, MHD_OPTION_END);
+    else
+        w->daemon = MHD_start_daemon(
+            flags, 0, NULL, NULL, web_handler, w, MHD_OPTION_EXTERNAL_LOGGER, web_mhd_log, w,
+            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT,
+            WEB_CONN_LIMIT, MHD_OPTION_PER_IP_CONNECTION_LIMIT, WEB_PER_IP_LIMIT,
+            MHD_OPTION_CONNECTION_TIMEOUT, WEB_CONN_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+            WEB_CONN_MEMORY, MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)WEB_THREADS,
+            MHD_OPTION_URI_LOG_CALLBACK, web_uri_log, w, MHD_OPTION_END);
     if (w->daemon == NULL) {
         /* No daemon thread is running now, so start_err is ours to read. */
         snprintf(err, errlen, "cannot listen on %s: %s", listen,
                  w->start_err[0] ? w->start_err : "libmicrohttpd failed to start");
+        web_auth_free(w);
+        web_cache_free(w->cache);
         x_free(w->dsn);
         x_free(w);
         return NULL;
@@ -592,18 +534,23 @@ struct web *web_start(const struct web_opts *opts, char *err, size_t errlen)
     atomic_store(&w->starting, 0);
     info = MHD_get_daemon_info(w->daemon, MHD_DAEMON_INFO_BIND_PORT);
     w->port = info ? info->port : -1;
-    log_debug("web: listening on %s (port %d)", listen, w->port);
+    log_debug("web: listening on %s (port %d%s%s)", listen, w->port, w->tls_cert ? ", TLS" : "",
+              w->token ? ", token required" : "");
     return w;
 }
 
 /* web_stop - stop the thread, then close the database connection it used */
 void web_stop(struct web *w)
 {
+    size_t i;
+
     if (w == NULL)
         return;
     MHD_stop_daemon(w->daemon);
-    if (w->db != NULL)
-        db_close(w->db);
+    for (i = 0; i < ARRAY_LEN(w->workers); i++)
+        db_close(w->workers[i].db);
+    web_auth_free(w);
+    web_cache_free(w->cache);
     x_free(w->dsn);
     x_free(w);
 }

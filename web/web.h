@@ -1,6 +1,6 @@
 /*
  * NAME
- *	web - the HTTP server: JSON API and health
+ *	web - the HTTP server: JSON API, exports, Prometheus metrics, HTML pages
  *
  * SYNOPSIS
  *	#include "web/web.h"
@@ -13,14 +13,24 @@
  * DESCRIPTION
  *	web_start() binds opts->listen ("127.0.0.1:8025", "[::1]:8025", "[::]:8025" for both
  *	families; numeric addresses only; NULL or "" means 127.0.0.1:8025; port 0 picks a free
- *	port) and serves requests on libmicrohttpd's own thread, with its own database
- *	connection (opts->dsn), opened on first use and reopened when it is lost (at most one
- *	attempt a second). It returns NULL and a one-line message when the address is malformed
- *	or cannot be bound.
- *	Endpoints: GET /api/v1/summary?from=&to=&host=, GET /healthz. Bad parameters get 400
- *	with {"error":"..."}; unknown paths 404; methods other than GET and HEAD 405; the
- *	database being unreachable 503 (/healthz answers 503 with "database":"down").
- *	/api/v1/summary defaults to=now and from=to-24h.
+ *	port) and serves requests on a pool of libmicrohttpd threads, each with its own
+ *	database connection (opts->dsn), opened on first use and reopened when it is lost (at
+ *	most one attempt a second per thread). It returns NULL and a one-line message when the
+ *address is malformed or cannot be bound. Endpoints (DESIGN.md section 5): the HTML pages /,
+ * /bounces, /message and /static/style.css; /api/v1/summary, timeseries, domains, bounces (cursor
+ *paging), reasons, messages, export (streamed JSON, NDJSON or CSV); /metrics (Prometheus text);
+ *	/healthz. Bad parameters get 400 with {"error":"..."} (an HTML page on the HTML
+ *	routes); unknown paths 404; methods other than GET and HEAD 405; the database being
+ *	unreachable 503 (/healthz answers 503 with "database":"down"). Ranges default to
+ *	to=now and from=to-24h. The aggregate routes (/, summary, timeseries, domains,
+ *	reasons) answer a repeated request from a reply cache, so their figures may be up to
+ *	2 seconds old.
+ *
+ *	Access: opts->token_file names a file whose first line is the access token (at least
+ *	16 bytes). With a token every request must carry "Authorization: Bearer TOKEN" or HTTP
+ *	basic credentials whose password is TOKEN (any user name), else 401. Binding anything
+ *	but 127.0.0.1 or [::1] without a token fails. opts->tls_cert and opts->tls_key (PEM
+ *	files, both or neither) make the server speak HTTPS only.
  *
  *	web_port() returns the port the server listens on (the real one when 0 was asked for).
  *
@@ -28,11 +38,14 @@
  *	"-90s", "-2w", "now") against now_us; it returns 0, or -1 when the text is neither, has
  *	trailing bytes, overflows, or falls outside the years 0001-9999.
  *
- *	opts->ingest, when set, is called (from the web thread) to fill the daemon's ingest
- *	figures for /healthz (lag_bytes < 0 and last_commit_us <= 0 are shown as null).
+ *	opts->ingest, when set, is called (from any server thread) to fill the daemon's ingest
+ *	figures for /healthz and /metrics (lag_bytes < 0, pcap_drops < 0 and last_commit_us <= 0
+ *	are shown as null, or left out of /metrics). The server sets lag_bytes and
+ *	pcap_drops to -1 before the call, so a caller that does not know them leaves them.
  *
  * OWNERSHIP
- *	The strings in opts are copied. web_stop() stops the thread and frees everything.
+ *	The strings in opts are copied; the token and certificate files are read once, in
+ *	web_start(). web_stop() stops the threads and frees everything.
  *
  * DIAGNOSTICS
  *	Nothing is logged per request above debug level. A lost database is one warning (the
@@ -51,6 +64,12 @@ struct web_ingest_status {
     int64_t lag_bytes; /* bytes written to the log and not yet committed; -1 unknown */
     int db_up;         /* the ingest connection's state */
     int64_t last_commit_us;
+    int64_t pcap_drops; /* packets the capture dropped; -1 when no capture runs */
+    /* Added by the collector (issue 5): the daemon's own figures for /metrics. */
+    uint64_t batches;   /* batches committed */
+    uint64_t retries;   /* commits that failed and were retried */
+    uint64_t cut_lines; /* lines over the maximum length, cut */
+    uint64_t sources;   /* readers running (followed files, journals, listeners) */
 };
 
 struct web_opts {
@@ -58,6 +77,9 @@ struct web_opts {
     const char *dsn;
     void (*ingest)(void *arg, struct web_ingest_status *out);
     void *ingest_arg;
+    const char *token_file; /* NULL or "": no token (loopback binds only) */
+    const char *tls_cert;   /* PEM certificate file; NULL or "": plain HTTP */
+    const char *tls_key;    /* PEM private key file */
 };
 
 struct web;

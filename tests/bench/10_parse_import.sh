@@ -4,14 +4,14 @@
 #
 #   parse:  `mailpulse parse` vs pflogsumm over the same Postfix log (the FgForrest corpus,
 #           repeated to about 1M lines), wall time (best of 3) and peak memory.
-#   import: `mailpulse import` vs psql \copy of the same rows into a throwaway PostgreSQL.
+#   (import vs psql \copy: tests/bench/40_storage.sh)
 set -eu
 cd "$(dirname "$0")/../.."
 BIN=./build/mailpulse
 CORPORA=${MAILPULSE_CORPORA:-../shared/corpora}
 TMP=$(mktemp -d /tmp/mailpulse-bench.XXXXXX)
 chmod 755 "$TMP"
-trap 'sh scripts/pg.sh stop "$TMP/pg" >/dev/null 2>&1; rm -rf "$TMP"' EXIT
+trap 'rm -rf "$TMP"' EXIT
 export TZ=UTC
 
 for p in pflogsumm time; do
@@ -57,24 +57,4 @@ printf '%-34s %10s %12.0f %10.1f\n' "pflogsumm" "$pf_s" "$(echo "$lines / ($pf_s
 printf 'ratio: mailpulse is %.1fx faster than pflogsumm, with %.2fx its peak memory\n' \
     "$(echo "$pf_s / ($mp_s + 0.001)" | bc -l)" "$(echo "$mp_kib / $pf_kib" | bc -l)"
 
-echo
-DSN=$(sh scripts/pg.sh start "$TMP/pg")
-"$BIN" db migrate --db "$DSN" >/dev/null
-"$BIN" parse --year 2013 "$TMP/mail.log" >"$TMP/events.ndjson"
-events=$(wc -l <"$TMP/events.ndjson")
-start=$(date +%s.%N)
-"$BIN" import --db "$DSN" --year 2013 "$TMP/mail.log" >/dev/null
-end=$(date +%s.%N)
-imp_s=$(echo "$end - $start" | bc -l)
-# The peer: the same number of rows, as plain text, with psql \copy into a bare table.
-psql "$DSN" -qAt -c "create table bench_copy (j text)" >/dev/null
-sed 's/\\/\\\\/g' "$TMP/events.ndjson" >"$TMP/events.copy"
-start=$(date +%s.%N)
-psql "$DSN" -qAt -c "\\copy bench_copy from '$TMP/events.copy'" >/dev/null
-end=$(date +%s.%N)
-cp_s=$(echo "$end - $start" | bc -l)
-printf '%-34s %10s %12s\n' "import ($events events)" "seconds" "rows/s"
-printf '%-34s %10.2f %12.0f\n' "mailpulse import" "$imp_s" "$(echo "$events / $imp_s" | bc -l)"
-printf '%-34s %10.2f %12.0f\n' "psql \\copy (one text column)" "$cp_s" "$(echo "$events / $cp_s" | bc -l)"
-printf 'ratio: mailpulse import takes %.1fx the time of a bare \\copy of the same rows\n' \
-    "$(echo "$imp_s / $cp_s" | bc -l)"
+# The import half (mailpulse import against psql \copy) is in 40_storage.sh.

@@ -104,10 +104,12 @@ kill -TERM "$SPID"
 wait "$SPID"
 
 # A second port in use: serve refuses with a clear message and non-zero status.
-python3 -c 'import socket,time; s=socket.socket(); s.bind(("127.0.0.1",'"$PORT"')); s.listen(); time.sleep(5)' &
+# The holder says when it listens (python can take longer than a fixed sleep to start on a
+# busy machine, and serve would then take the port itself and never exit).
+python3 -c 'import socket,sys,time; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1",'"$PORT"')); s.listen(); open(sys.argv[1], "w").close(); time.sleep(10)' "$WORK/held" &
 HOLD=$!
-sleep 0.3
-"$BIN" serve --db "$DSN" --log "$LOG" --listen "127.0.0.1:$PORT" 2>"$WORK/busy.err"
+wait_for 10 test -f "$WORK/held"
+timeout 20 "$BIN" serve --db "$DSN" --log "$LOG" --listen "127.0.0.1:$PORT" 2>"$WORK/busy.err"
 check "serve refuses a port in use" [ $? -ne 0 ]
 kill "$HOLD" 2>/dev/null
 check "serve's log has no error line from normal operation" \

@@ -149,6 +149,41 @@ static void test_overlong_line(void **state)
     x_free(data);
 }
 
+/* An overlong line that arrives whole in one read is cut as well, and the live reader and the
+ * whole-file reader give a file with such a first line the same identity. */
+static void test_overlong_whole(void **state)
+{
+    char path[256], err[256], id[64];
+    size_t big = COLLECT_MAX_LINE + 5000;
+    char *data = xmalloc(big + 16);
+    struct tail *t;
+    struct lineread *lr;
+    const char *line;
+    size_t len;
+    int64_t pos;
+
+    (void)state;
+    memset(data, 'y', big);
+    memcpy(data + big, "\nnext\n", 6);
+    path_of(path, sizeof(path), "whole.log");
+    write_file(path, "w", data, big + 6);
+    t = tail_open(path, err, sizeof(err));
+    snprintf(id, sizeof(id), "%s", tail_identity(t));
+    assert_int_equal(tail_next(t, &line, &len, &pos), 1);
+    assert_int_equal(len, COLLECT_MAX_LINE);
+    assert_int_equal(tail_cut(t), 1);
+    assert_int_equal(tail_next(t, &line, &len, &pos), 1);
+    assert_memory_equal(line, "next", 4);
+    assert_int_equal(pos, (int64_t)big + 1);
+    tail_close(t);
+    lr = lr_open(path, err, sizeof(err));
+    assert_int_equal(lr_next(lr, &line, &len, &pos), 1);
+    assert_int_equal(len, COLLECT_MAX_LINE);
+    assert_string_equal(lr_identity(lr), id);
+    lr_close(lr);
+    x_free(data);
+}
+
 static void test_tail_partial_and_growth(void **state)
 {
     char path[256], err[256], id[64];
@@ -211,7 +246,7 @@ static void test_tail_truncated_and_replaced(void **state)
     assert_int_equal(tail_next(t, &line, &len, &pos), 1);
     assert_int_equal(tail_next(t, &line, &len, &pos), 0);
     write_file(path, "w", "", 0); /* copytruncate */
-    assert_int_equal(tail_next(t, &line, &len, &pos), -2);
+    assert_int_equal(tail_next(t, &line, &len, &pos), -3);
     tail_close(t);
 
     write_file(path, "w", "a\nb\n", 4);
@@ -229,6 +264,240 @@ static void test_tail_truncated_and_replaced(void **state)
     tail_close(t);
 }
 
+/* Truncated and rewritten past the position while the reader was idle: the offset marker
+ * (the bytes before the position) notices, and no half line is handed out. */
+static void test_tail_marker(void **state)
+{
+    char path[256], err[256];
+    struct tail *t;
+    const char *line;
+    size_t len;
+    int64_t pos;
+
+    (void)state;
+    path_of(path, sizeof(path), "marker.log");
+    write_file(path, "w", "line one\nline two\n", 18);
+    t = tail_open(path, err, sizeof(err));
+    assert_int_equal(tail_next(t, &line, &len, &pos), 1);
+    assert_int_equal(tail_next(t, &line, &len, &pos), 1);
+    assert_int_equal(tail_next(t, &line, &len, &pos), 0); /* idle at 18 */
+    write_file(path, "w", "another first line\nand more text\n", 33);
+    assert_int_equal(tail_next(t, &line, &len, &pos), -3);
+    tail_close(t);
+}
+
+/* The test's source table: identity -> (id, checkpoint), as the database would keep it. */
+struct fake_db {
+    char ident[8][64];
+    int64_t ckpt[8];
+    int n;
+};
+
+static int fake_open(void *arg, const char *path, const char *identity, int64_t *id, int64_t *ckpt)
+{
+    struct fake_db *db = arg;
+
+    (void)path;
+    for (int i = 0; i < db->n; i++)
+        if (strcmp(db->ident[i], identity) == 0) {
+            *id = i + 1;
+            *ckpt = db->ckpt[i];
+            return 0;
+        }
+    snprintf(db->ident[db->n], sizeof(db->ident[0]), "%s", identity);
+    db->ckpt[db->n] = 0;
+    *id = ++db->n;
+    *ckpt = 0;
+    return 0;
+}
+
+/* drain - read what the follower has now; stored lines are appended to got (space
+ * separated), segment ends commit their checkpoint to the fake db */
+static void drain(struct follow *f, struct fake_db *db, char *got, size_t gotlen)
+{
+    struct follow_line ln;
+    int r;
+
+    while ((r = follow_next(f, &ln)) != 0) {
+        assert_true(r == 1 || r == 2);
+        if (r == 1 && ln.store) {
+            snprintf(got + strlen(got), gotlen - strlen(got), "%s%.*s", got[0] ? " " : "",
+                     (int)ln.len, ln.line);
+        }
+        db->ckpt[ln.source_id - 1] = ln.next; /* commit at once */
+    }
+}
+
+static void follow_setup(struct follow_opts *fo, struct fake_db *db, const char *log,
+                         const char *st, int backfill)
+{
+    memset(fo, 0, sizeof(*fo));
+    fo->name = "test";
+    fo->path = log;
+    fo->state_path = st;
+    fo->backfill = backfill;
+    fo->open_source = fake_open;
+    fo->arg = db;
+}
+
+/* Table: what a follower stores through each kind of rotation. */
+static void test_follow_rotations(void **state)
+{
+    char log[256], rot[256], rot2[256], st[256], got[512];
+    struct fake_db db;
+    struct follow_opts fo;
+    struct follow *f;
+    FILE *fp;
+
+    (void)state;
+    memset(&db, 0, sizeof(db));
+    path_of(log, sizeof(log), "f.log");
+    path_of(rot, sizeof(rot), "f.log.1");
+    path_of(rot2, sizeof(rot2), "f.log.2");
+    path_of(st, sizeof(st), "f.state");
+    unlink(st);
+    write_file(log, "w", "a1\na2\n", 6);
+    follow_setup(&fo, &db, log, st, 0);
+    f = follow_open(&fo);
+    got[0] = 0;
+    drain(f, &db, got, sizeof(got));
+    assert_string_equal(got, "a1 a2");
+
+    /* rename + create, with a line written to the old file after the rename */
+    assert_int_equal(rename(log, rot), 0);
+    write_file(rot, "a", "a3\n", 3);
+    write_file(log, "w", "b1\n", 3);
+    got[0] = 0;
+    drain(f, &db, got, sizeof(got));
+    assert_string_equal(got, "a3 b1");
+
+    /* copytruncate: a line the reader had not read is in the copy only */
+    write_file(log, "a", "b2\n", 3);
+    fp = fopen(log, "r");
+    {
+        char buf[64];
+        size_t n = fread(buf, 1, sizeof(buf), fp);
+
+        fclose(fp);
+        assert_int_equal(rename(rot, rot2), 0);
+        write_file(rot, "w", buf, n);
+    }
+    write_file(log, "w", "", 0);
+    got[0] = 0;
+    drain(f, &db, got, sizeof(got));
+    assert_string_equal(got, "b2");
+    write_file(log, "a", "c1\n", 3);
+    drain(f, &db, got, sizeof(got));
+    assert_string_equal(got, "b2 c1");
+    follow_close(f);
+
+    /* rotation while stopped: finish the old file from its checkpoint, then the new one */
+    write_file(log, "a", "c2\n", 3);
+    unlink(rot2);
+    assert_int_equal(rename(rot, rot2), 0);
+    assert_int_equal(rename(log, rot), 0);
+    write_file(log, "w", "d1\n", 3);
+    f = follow_open(&fo);
+    got[0] = 0;
+    drain(f, &db, got, sizeof(got));
+    assert_string_equal(got, "c2 d1");
+
+    /* delete + recreate while running */
+    write_file(log, "a", "d2\n", 3);
+    drain(f, &db, got, sizeof(got));
+    unlink(log);
+    write_file(log, "w", "e1\n", 3);
+    got[0] = 0;
+    drain(f, &db, got, sizeof(got));
+    assert_string_equal(got, "e1");
+    follow_close(f);
+}
+
+/* First start with backfill: rotated files oldest first (by time), .gz included. */
+static void test_follow_backfill(void **state)
+{
+    char log[256], r1[256], r2[256], st[256], got[512], cmd[1024];
+    struct fake_db db;
+    struct follow_opts fo;
+    struct follow *f;
+
+    (void)state;
+    memset(&db, 0, sizeof(db));
+    path_of(log, sizeof(log), "bf.log");
+    path_of(r1, sizeof(r1), "bf.log-20261127");
+    path_of(r2, sizeof(r2), "bf.log-20261126.gz");
+    path_of(st, sizeof(st), "bf.state");
+    write_file(log, "w", "new\n", 4);
+    write_file(r1, "w", "mid\n", 4);
+    snprintf(cmd, sizeof(cmd),
+             "printf 'old\\n' | gzip -c > %s && touch -d '2026-11-26' %s && "
+             "touch -d '2026-11-27' %s",
+             r2, r2, r1);
+    assert_int_equal(system(cmd), 0);
+    follow_setup(&fo, &db, log, st, 1);
+    f = follow_open(&fo);
+    got[0] = 0;
+    drain(f, &db, got, sizeof(got));
+    assert_string_equal(got, "old mid new");
+    follow_close(f);
+    /* Again: everything is behind its checkpoint. */
+    f = follow_open(&fo);
+    got[0] = 0;
+    drain(f, &db, got, sizeof(got));
+    assert_string_equal(got, "");
+    follow_close(f);
+}
+
+static void test_rotated_names(void **state)
+{
+    static const struct {
+        const char *name;
+        int rotated;
+    } rows[] = {
+        {"/var/log/mail.log", 0},      {"/var/log/mail.log.1", 1},
+        {"/var/log/mail.log.2.gz", 1}, {"/var/log/maillog-20261128", 1},
+        {"/var/log/maillog", 0},       {"/var/log/mail.err", 0},
+        {"/var/log/mail.log.gz", 1},   {"/var/log/2026", 0},
+        {"/var/log/mail-x.log", 0},    {"mail.log.10", 1},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < ARRAY_LEN(rows); i++) {
+        if (follow_rotated_name(rows[i].name) != rows[i].rotated)
+            fail_msg("%s: want %d", rows[i].name, rows[i].rotated);
+    }
+}
+
+static void test_syslog_convert(void **state)
+{
+    static const struct {
+        const char *in;
+        const char *out;
+    } rows[] = {
+        {"<22>Nov 28 10:00:00 mx postfix/smtp[9]: A1: to=<a@b>",
+         "Nov 28 10:00:00 mx postfix/smtp[9]: A1: to=<a@b>"},
+        {"<22>1 2026-11-28T10:00:00Z mx postfix/smtp 9 - - A1: x",
+         "2026-11-28T10:00:00Z mx postfix/smtp[9]: A1: x"},
+        {"<22>1 2026-11-28T10:00:00Z mx postfix/smtp - ID1 [a b=\"c\\]\"][d] msg\n",
+         "2026-11-28T10:00:00Z mx postfix/smtp: msg"},
+        {"<22>1 2026-11-28T10:00:00Z mx app 1 - - \xef\xbb\xbf"
+         "bom",
+         "2026-11-28T10:00:00Z mx app[1]: bom"},
+        {"<13>no header at all", "no header at all"},
+        {"", ""},
+    };
+    struct buf b;
+
+    (void)state;
+    buf_init(&b);
+    for (size_t i = 0; i < ARRAY_LEN(rows); i++) {
+        syslog_convert(&b, rows[i].in, strlen(rows[i].in));
+        if (b.len != strlen(rows[i].out) || memcmp(b.data ? b.data : "", rows[i].out, b.len))
+            fail_msg("row %zu: got \"%.*s\"", i, (int)b.len, b.data ? b.data : "");
+    }
+    buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -238,6 +507,12 @@ int main(void)
         cmocka_unit_test(test_overlong_line),
         cmocka_unit_test(test_tail_partial_and_growth),
         cmocka_unit_test(test_tail_truncated_and_replaced),
+        cmocka_unit_test(test_tail_marker),
+        cmocka_unit_test(test_overlong_whole),
+        cmocka_unit_test(test_follow_rotations),
+        cmocka_unit_test(test_follow_backfill),
+        cmocka_unit_test(test_rotated_names),
+        cmocka_unit_test(test_syslog_convert),
     };
 
     return cmocka_run_group_tests_name("collector", tests, setup, teardown);

@@ -364,13 +364,19 @@ static void test_batch_insert(void **state)
 
     assert_int_equal(db_source_open(f->db, "mail.log", "id-1", &src, &cp), 0);
     add_sample(b, src);
-    mk_event(&smtp, EV_SMTP, T0, "mx1"); /* not stored */
+    mk_event(&smtp, EV_SMTP, T0, ""); /* sniffed: smtp_events */
+    EVENT_SET(&smtp, client, "192.0.2.7:53211", 15);
+    EVENT_SET(&smtp, server, "198.51.100.2:25", 15);
+    EVENT_SET(&smtp, stage, "rcpt", 4);
+    EVENT_SET(&smtp, recipient, "x@example.com", 13);
+    smtp.smtp_code = 550;
+    smtp.tls = true;
     db_batch_add(b, src, 700, &smtp);
     mk_event(&smtp, EV_DELIVERY, T0, "mx1"); /* no status: not stored */
     db_batch_add(b, src, 710, &smtp);
-    assert_int_equal(db_batch_count(b), 7);
+    assert_int_equal(db_batch_count(b), 8);
     assert_int_equal(db_batch_commit(b, src, 701, &res), 0);
-    assert_int_equal(res.inserted, 7);
+    assert_int_equal(res.inserted, 8);
     assert_int_equal(res.duplicates, 0);
     assert_int_equal(res.repaired, 0);
     assert_int_equal(db_batch_count(b), 0);
@@ -408,6 +414,21 @@ static void test_batch_insert(void **state)
     sql_str(f->admin, "SELECT concat_ws('|', queue_id, notice_queue_id) FROM bounce_notices", v,
             sizeof(v));
     assert_string_equal(v, "4ZxY2l3Xr9z1|4ZxY2l3Xr9z2");
+    sql_str(f->admin,
+            "SELECT concat_ws('|', host, client, server, stage, recipient, smtp_code, tls)"
+            " FROM smtp_events",
+            v, sizeof(v));
+    assert_string_equal(v, "|192.0.2.7:53211|198.51.100.2:25|rcpt|x@example.com|550|t");
+    /* The rollups of the same transaction: 2 received, 3 attempts, 1 reject in one hour. */
+    sql_str(f->admin,
+            "SELECT string_agg(concat_ws(':', kind, sender_domain, recipient_domain, reason, dsn,"
+            " n, coalesce(example, '-')), ' ' ORDER BY kind, recipient_domain) FROM rollups"
+            " WHERE hour = '2025-11-28 17:00:00+00'",
+            v, sizeof(v));
+    assert_string_equal(v, "bounced::example.com:userunknown:5.1.1:1:550 5.1.1 unknown "
+                           "deferred::example.com:::1:451 try later "
+                           "received:::::1:- received:example.org::::1:- "
+                           "rejected:::::1:- sent::gmail.com::2.0.0:1:-");
     db_batch_free(b);
 }
 
@@ -637,6 +658,663 @@ static void test_summary(void **state)
     db_batch_free(b);
 }
 
+/*
+ * The read side. One data set for all of it: rows[] below, loaded by load_read_set().
+ * Times are T0 + minutes; hosts mx1/mx2; queue ids Q1.. name messages.
+ */
+static const struct read_row {
+    enum event_type type;
+    enum event_status st;
+    int64_t t;
+    const char *host, *qid, *msgid, *sender, *rcpt, *reason, *dsn, *reply;
+} read_rows[] = {
+    {EV_MESSAGE, ST_NONE, T0, "mx1", "Q1", "<m1@x>", "a@Sender.org", "", "", "", ""},
+    {EV_DELIVERY, ST_SENT, T0 + 1 * SEC, "mx1", "Q1", "<m1@x>", "a@sender.org", "u1@gmail.com", "",
+     "2.0.0", "250 ok"},
+    {EV_DELIVERY, ST_BOUNCED, T0 + 2 * SEC, "mx1", "Q1", "<m1@x>", "a@sender.org", "u2@Gmail.com",
+     "userunknown", "5.1.1", "550 5.1.1 no such user"},
+    {EV_MESSAGE, ST_NONE, T0 + 60 * SEC, "mx1", "Q2", "<m2@x>", "b@other.org", "", "", "", ""},
+    {EV_DELIVERY, ST_DEFERRED, T0 + 61 * SEC, "mx1", "Q2", "<m2@x>", "b@other.org", "v@yahoo.com",
+     "blocked", "4.7.0", "421 4.7.0 try later"},
+    {EV_DELIVERY, ST_DEFERRED, T0 + 3600 * SEC, "mx1", "Q2", "<m2@x>", "b@other.org", "v@yahoo.com",
+     "blocked", "4.7.0", "421 4.7.0 still no"},
+    {EV_DELIVERY, ST_EXPIRED, T0 + 7200 * SEC, "mx1", "Q2", "<m2@x>", "b@other.org", "v@yahoo.com",
+     "expired", "4.4.7", "gave up"},
+    {EV_BOUNCE_NOTICE, ST_NONE, T0 + 7201 * SEC, "mx1", "Q2", "", "", "", "", "", ""},
+    {EV_MESSAGE, ST_NONE, T0 + 3 * SEC, "mx2", "Q1", "<m3@x>", "c@sender.org", "", "", "", ""},
+    {EV_DELIVERY, ST_SENT, T0 + 4 * SEC, "mx2", "Q1", "<m3@x>", "c@sender.org", "w@gmail.com", "",
+     "2.0.0", "250 ok"},
+    {EV_DELIVERY, ST_BOUNCED, T0 + 5 * SEC, "mx2", "Q1", "<m3@x>", "c@sender.org", "z@yahoo.com",
+     "userunknown", "5.1.1", "550 unknown"},
+    {EV_REJECT, ST_NONE, T0 + 6 * SEC, "mx2", "", "", "spam@bad.org", "u2@Gmail.com", "blocked",
+     "5.7.1", "554 go away"},
+};
+
+/* ss - EVENT_SET for a C string */
+#define SS(ev, field, s) EVENT_SET((ev), field, (s), strlen(s))
+
+/* load_read_set - read_rows[] into the database, one line each */
+static void load_read_set(struct fixture *f)
+{
+    struct db_batch *b = db_batch_create(f->db);
+    struct event ev;
+    int64_t src, cp;
+    size_t i;
+
+    assert_int_equal(db_source_open(f->db, "mail.log", "read-set", &src, &cp), 0);
+    for (i = 0; i < ARRAY_LEN(read_rows); i++) {
+        const struct read_row *r = &read_rows[i];
+
+        mk_event(&ev, r->type, r->t, r->host);
+        ev.status = r->st;
+        SS(&ev, queue_id, r->qid);
+        SS(&ev, message_id, r->msgid);
+        SS(&ev, sender, r->sender);
+        SS(&ev, recipient, r->rcpt);
+        SS(&ev, reason, r->reason);
+        SS(&ev, dsn, r->dsn);
+        SS(&ev, reply, r->reply);
+        if (r->type == EV_BOUNCE_NOTICE)
+            SS(&ev, notice_queue_id, "QN");
+        db_batch_add(b, src, (int64_t)i * 100, &ev);
+    }
+    assert_int_equal(db_batch_commit(b, src, 10000, NULL), 0);
+    db_batch_free(b);
+}
+
+/* query_all - a query over all time and all hosts */
+static void query_all(struct db_query *q)
+{
+    memset(q, 0, sizeof(*q));
+    q->range.from_us = 0;
+    q->range.to_us = INT64_MAX;
+}
+
+struct collect {
+    int n, stop_after;
+    struct db_point pts[16];
+    struct db_domain_row doms[16];
+    struct db_reason_row reasons[16];
+    struct db_metric_row metrics[32];
+    struct event evs[32];
+};
+
+static int got_point(void *arg, const struct db_point *p)
+{
+    struct collect *c = arg;
+
+    if (c->n < 16)
+        c->pts[c->n] = *p;
+    return ++c->n == c->stop_after ? -1 : 0;
+}
+
+static int got_domain(void *arg, const struct db_domain_row *r)
+{
+    struct collect *c = arg;
+
+    if (c->n < 16)
+        c->doms[c->n] = *r;
+    c->n++;
+    return 0;
+}
+
+static int got_reason(void *arg, const struct db_reason_row *r)
+{
+    struct collect *c = arg;
+
+    if (c->n < 16)
+        c->reasons[c->n] = *r;
+    c->n++;
+    return 0;
+}
+
+static int got_metric(void *arg, const struct db_metric_row *r)
+{
+    struct collect *c = arg;
+
+    if (c->n < 32)
+        c->metrics[c->n] = *r;
+    c->n++;
+    return 0;
+}
+
+static int got_event(void *arg, const struct event *ev)
+{
+    struct collect *c = arg;
+
+    if (c->n < 32)
+        c->evs[c->n] = *ev;
+    return ++c->n == c->stop_after ? -1 : 0;
+}
+
+/* test_read_timeseries - buckets by hour, minute and day; filters; stopping early */
+static void test_read_timeseries(void **state)
+{
+    struct fixture *f = *state;
+    struct db_query q;
+    struct collect c;
+
+    load_read_set(f);
+    query_all(&q);
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(db_timeseries(f->db, &q, DB_BUCKET_HOUR, got_point, &c), 0);
+    /* T0 is 17:13:20: hours 17 (most), 18 (one deferral), 19 (expired). */
+    assert_int_equal(c.n, 3);
+    assert_int_equal(c.pts[0].bucket_us, T0 - 800 * SEC);
+    assert_int_equal(c.pts[0].received, 3);
+    assert_int_equal(c.pts[0].sent, 2);
+    assert_int_equal(c.pts[0].bounced, 2);
+    assert_int_equal(c.pts[0].deferred, 1);
+    assert_int_equal(c.pts[0].rejected, 1);
+    assert_int_equal(c.pts[1].bucket_us, T0 - 800 * SEC + 3600 * SEC);
+    assert_int_equal(c.pts[1].deferred, 1);
+    assert_int_equal(c.pts[2].expired, 1);
+
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(db_timeseries(f->db, &q, DB_BUCKET_MINUTE, got_point, &c), 0);
+    assert_int_equal(c.n, 4); /* 17:13, 17:14, 18:13, 19:13 */
+    assert_int_equal(c.pts[0].bucket_us, T0 - 20 * SEC);
+
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(db_timeseries(f->db, &q, DB_BUCKET_DAY, got_point, &c), 0);
+    assert_int_equal(c.n, 1);
+    assert_int_equal(c.pts[0].bucket_us, T0 - (17 * 3600 + 800) * SEC);
+    assert_int_equal(c.pts[0].sent + c.pts[0].deferred + c.pts[0].bounced + c.pts[0].expired, 7);
+
+    /* Filters: one host; a recipient domain (messages have none); a status. */
+    memset(&c, 0, sizeof(c));
+    strcpy(q.range.host, "mx2");
+    assert_int_equal(db_timeseries(f->db, &q, DB_BUCKET_DAY, got_point, &c), 0);
+    assert_int_equal(c.pts[0].received, 1);
+    assert_int_equal(c.pts[0].sent + c.pts[0].bounced, 2);
+    assert_int_equal(c.pts[0].rejected, 1);
+    q.range.host[0] = 0;
+    strcpy(q.domain, "GMAIL.com");
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(db_timeseries(f->db, &q, DB_BUCKET_DAY, got_point, &c), 0);
+    assert_int_equal(c.pts[0].received, 0);
+    assert_int_equal(c.pts[0].sent, 2);
+    assert_int_equal(c.pts[0].bounced, 1);
+    assert_int_equal(c.pts[0].rejected, 1);
+    q.domain[0] = 0;
+    strcpy(q.range.sender_domain, "sender.org");
+    q.status = ST_BOUNCED;
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(db_timeseries(f->db, &q, DB_BUCKET_DAY, got_point, &c), 0);
+    assert_int_equal(c.pts[0].bounced, 2);
+    assert_int_equal(c.pts[0].received + c.pts[0].sent + c.pts[0].rejected, 0);
+
+    /* The callback stops the walk; that is not an error. */
+    query_all(&q);
+    memset(&c, 0, sizeof(c));
+    c.stop_after = 1;
+    assert_int_equal(db_timeseries(f->db, &q, DB_BUCKET_HOUR, got_point, &c), 0);
+    assert_int_equal(c.n, 1);
+
+    /* A range that ends before the data. */
+    q.range.to_us = T0;
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(db_timeseries(f->db, &q, DB_BUCKET_HOUR, got_point, &c), 0);
+    assert_int_equal(c.n, 0);
+}
+
+/* test_read_domains - per domain counts, rates, the three orders, the limit */
+static void test_read_domains(void **state)
+{
+    struct fixture *f = *state;
+    struct db_query q;
+    struct collect c;
+
+    load_read_set(f);
+    query_all(&q);
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(db_domains(f->db, &q, DB_ORDER_VOLUME, 10, got_domain, &c), 0);
+    assert_int_equal(c.n, 2);
+    /* yahoo.com: 4 attempts (2 deferred, 1 expired, 1 bounced); gmail.com: 3 (2 sent). */
+    assert_string_equal(c.doms[0].domain, "yahoo.com");
+    assert_int_equal(c.doms[0].deferred, 2);
+    assert_int_equal(c.doms[0].expired, 1);
+    assert_int_equal(c.doms[0].bounced, 1);
+    assert_true(c.doms[0].deferral_rate > 0.49 && c.doms[0].deferral_rate < 0.51);
+    assert_string_equal(c.doms[1].domain, "gmail.com");
+    assert_int_equal(c.doms[1].sent, 2);
+    assert_int_equal(c.doms[1].bounced, 1);
+    assert_true(c.doms[1].bounce_rate > 0.33 && c.doms[1].bounce_rate < 0.34);
+
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(db_domains(f->db, &q, DB_ORDER_BOUNCE_RATE, 1, got_domain, &c), 0);
+    assert_int_equal(c.n, 1);
+    assert_string_equal(c.doms[0].domain, "gmail.com");
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(db_domains(f->db, &q, DB_ORDER_DEFERRAL_RATE, 10, got_domain, &c), 0);
+    assert_string_equal(c.doms[0].domain, "yahoo.com");
+
+    strcpy(q.range.host, "mx2");
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(db_domains(f->db, &q, DB_ORDER_VOLUME, 10, got_domain, &c), 0);
+    assert_int_equal(c.n, 2);
+    assert_int_equal(c.doms[0].sent + c.doms[0].bounced + c.doms[1].sent + c.doms[1].bounced, 2);
+}
+
+/* test_read_reasons - counts by reason, DSN and status, with an example reply */
+static void test_read_reasons(void **state)
+{
+    struct fixture *f = *state;
+    struct db_query q;
+    struct collect c;
+
+    load_read_set(f);
+    query_all(&q);
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(db_reasons(f->db, &q, 10, got_reason, &c), 0);
+    assert_int_equal(c.n, 3);
+    /* Two of each of the first two (ties by name), sent attempts never appear. */
+    assert_string_equal(c.reasons[0].reason, "blocked");
+    assert_string_equal(c.reasons[0].dsn, "4.7.0");
+    assert_int_equal(c.reasons[0].status, ST_DEFERRED);
+    assert_int_equal(c.reasons[0].count, 2);
+    assert_non_null(strstr(c.reasons[0].example, "421 4.7.0"));
+    assert_string_equal(c.reasons[1].reason, "userunknown");
+    assert_int_equal(c.reasons[1].count, 2);
+    assert_int_equal(c.reasons[1].status, ST_BOUNCED);
+    assert_string_equal(c.reasons[2].reason, "expired");
+    assert_int_equal(c.reasons[2].count, 1);
+
+    strcpy(q.reason, "userunknown");
+    strcpy(q.domain, "gmail.com");
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(db_reasons(f->db, &q, 10, got_reason, &c), 0);
+    assert_int_equal(c.n, 1);
+    assert_int_equal(c.reasons[0].count, 1);
+    assert_string_equal(c.reasons[0].example, "550 5.1.1 no such user");
+}
+
+/* test_read_bounces - cursor paging visits every non-sent attempt once, newest first */
+static void test_read_bounces(void **state)
+{
+    struct fixture *f = *state;
+    char cur[DB_CURSOR_LEN], next[DB_CURSOR_LEN], err[128];
+    static const char *const bad[] = {
+        "x", "1.2.3", "1.2.3.4.5", "1.0.3.4", "1.2.3.4x", "99999999999999999999.1.1.1", "1..3.4"};
+    struct db_query q;
+    struct collect c;
+    int pages = 0;
+    size_t i;
+
+    load_read_set(f);
+    query_all(&q);
+    memset(&c, 0, sizeof(c));
+    cur[0] = 0;
+    do {
+        assert_int_equal(db_bounces(f->db, &q, 2, cur, next, got_event, &c, err, sizeof(err)), 0);
+        strcpy(cur, next);
+        pages++;
+    } while (cur[0] != 0 && pages < 10);
+    /* 2 bounced, 2 deferred, 1 expired: pages of 2, 2, 1. */
+    assert_int_equal(pages, 3);
+    assert_int_equal(c.n, 5);
+    for (i = 1; i < 5; i++)
+        assert_true(c.evs[i - 1].time_us > c.evs[i].time_us);
+    assert_int_equal(c.evs[0].status, ST_EXPIRED);
+    assert_string_equal(c.evs[0].reply, "gave up");
+    assert_string_equal(c.evs[4].recipient, "u2@Gmail.com");
+    assert_string_equal(c.evs[4].dsn, "5.1.1");
+    assert_int_equal(c.evs[4].mta, MTA_POSTFIX);
+    assert_int_equal(c.evs[4].type, EV_DELIVERY);
+
+    /* Exactly one page: no cursor. One status; one domain. */
+    memset(&c, 0, sizeof(c));
+    q.status = ST_DEFERRED;
+    assert_int_equal(db_bounces(f->db, &q, 2, "", next, got_event, &c, err, sizeof(err)), 0);
+    assert_int_equal(c.n, 2);
+    assert_string_equal(next, "");
+    q.status = ST_NONE;
+    strcpy(q.domain, "gmail.com");
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(db_bounces(f->db, &q, 10, "", next, got_event, &c, err, sizeof(err)), 0);
+    assert_int_equal(c.n, 1);
+
+    for (i = 0; i < ARRAY_LEN(bad); i++) {
+        err[0] = 0;
+        assert_int_equal(db_bounces(f->db, &q, 2, bad[i], next, got_event, &c, err, sizeof(err)),
+                         -1);
+        assert_true(err[0] != 0);
+    }
+}
+
+/* test_read_trail - by queue id, message-id and recipient; queue id reuse across hosts */
+static void test_read_trail(void **state)
+{
+    struct fixture *f = *state;
+    struct db_query q;
+    struct collect c;
+
+    load_read_set(f);
+    memset(&q, 0, sizeof(q));
+    strcpy(q.message_id, "<m2@x>");
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(db_message_trail(f->db, &q, 100, got_event, &c), 0);
+    /* Q2: message, 3 deliveries, bounce notice, oldest first. */
+    assert_int_equal(c.n, 5);
+    assert_int_equal(c.evs[0].type, EV_MESSAGE);
+    assert_string_equal(c.evs[0].sender, "b@other.org");
+    assert_int_equal(c.evs[3].status, ST_EXPIRED);
+    assert_int_equal(c.evs[4].type, EV_BOUNCE_NOTICE);
+    assert_string_equal(c.evs[4].notice_queue_id, "QN");
+
+    /* Q1 exists on both hosts: both messages' events. */
+    memset(&q, 0, sizeof(q));
+    strcpy(q.queue_id, "Q1");
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(db_message_trail(f->db, &q, 100, got_event, &c), 0);
+    assert_int_equal(c.n, 6);
+
+    /* By recipient: the message it belongs to, and the reject of that address. */
+    memset(&q, 0, sizeof(q));
+    strcpy(q.recipient, "u2@Gmail.com");
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(db_message_trail(f->db, &q, 100, got_event, &c), 0);
+    assert_int_equal(c.n, 4);
+    assert_int_equal(c.evs[3].type, EV_REJECT);
+    assert_string_equal(c.evs[3].reason, "blocked");
+    assert_int_equal(c.evs[3].smtp_code, -1);
+
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(db_message_trail(f->db, &q, 2, got_event, &c), 0);
+    assert_int_equal(c.n, 2);
+    memset(&q, 0, sizeof(q));
+    strcpy(q.queue_id, "NOPE");
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(db_message_trail(f->db, &q, 100, got_event, &c), 0);
+    assert_int_equal(c.n, 0);
+}
+
+/* test_read_metrics - all-time counts with DSN classes */
+static void test_read_metrics(void **state)
+{
+    struct fixture *f = *state;
+    struct collect c;
+    int64_t total = 0, bounced_5 = 0, rejects = 0;
+    int i;
+
+    load_read_set(f);
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(db_metric_counts(f->db, got_metric, &c), 0);
+    assert_true(c.n > 0 && c.n <= 32);
+    for (i = 0; i < c.n; i++) {
+        total += c.metrics[i].count;
+        if (c.metrics[i].type == EV_DELIVERY && c.metrics[i].status == ST_BOUNCED &&
+            strcmp(c.metrics[i].dsn_class, "5") == 0)
+            bounced_5 += c.metrics[i].count;
+        if (c.metrics[i].type == EV_REJECT)
+            rejects += c.metrics[i].count;
+    }
+    assert_int_equal(total, 8); /* 7 deliveries + 1 reject */
+    assert_int_equal(bounced_5, 2);
+    assert_int_equal(rejects, 1);
+}
+
+/* test_read_export - more rows than one FETCH, in time order, memory per batch */
+static void test_read_export(void **state)
+{
+    struct fixture *f = *state;
+    struct db_batch *b = db_batch_create(f->db);
+    struct db_export *x;
+    struct db_query q;
+    struct event ev;
+    int64_t src, cp, last = 0;
+    int i, n = 0, nb = 0, rc;
+
+    assert_int_equal(db_source_open(f->db, "mail.log", "export", &src, &cp), 0);
+    for (i = 0; i < 2500; i++) {
+        mk_delivery(&ev, T0 + (2500 - i) * SEC, "mx1", "r@example.com",
+                    i % 5 == 0 ? ST_BOUNCED : ST_SENT, "x");
+        db_batch_add(b, src, i, &ev);
+    }
+    assert_int_equal(db_batch_commit(b, src, 2500, NULL), 0);
+    db_batch_free(b);
+    query_all(&q);
+    x = db_export_open(f->db, DB_EXPORT_DELIVERIES, &q);
+    assert_non_null(x);
+    while ((rc = db_export_next(x, &ev)) == 1) {
+        assert_true(ev.time_us > last);
+        last = ev.time_us;
+        n++;
+    }
+    assert_int_equal(rc, 0);
+    assert_int_equal(db_export_next(x, &ev), 0);
+    db_export_close(x);
+    assert_int_equal(n, 2500);
+
+    x = db_export_open(f->db, DB_EXPORT_BOUNCES, &q);
+    assert_non_null(x);
+    while (db_export_next(x, &ev) == 1) {
+        assert_int_equal(ev.status, ST_BOUNCED);
+        nb++;
+    }
+    db_export_close(x);
+    assert_int_equal(nb, 500);
+    /* The connection is usable afterwards. */
+    assert_int_equal(db_ping(f->db), 0);
+}
+
+/* facts_count - the events of a kind in [a, b) counted directly, to check the reports by */
+static long long facts_count(struct fixture *f, const char *kind, int64_t a, int64_t b)
+{
+    char ta[48], tb[48], sql[256];
+
+    time_format_rfc3339(a, ta, sizeof(ta));
+    time_format_rfc3339(b, tb, sizeof(tb));
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM facts WHERE kind = '%s' AND time >= '%s' AND time < '%s'", kind,
+             ta, tb);
+    return sql_int(f->admin, sql);
+}
+
+/* test_rollup_ranges - any range, hour-aligned or not, adds up exactly like the events */
+static void test_rollup_ranges(void **state)
+{
+    struct fixture *f = *state;
+    static const int64_t H = 3600 * SEC, h0 = T0 - 800 * SEC; /* the hour of T0 */
+    static const int64_t ranges[][2] = {
+        {T0, T0 + 60 * SEC},                    /* inside one hour: events only */
+        {h0, h0 + H},                           /* one whole hour: rollups only */
+        {h0 - H, h0 + 3 * H},                   /* whole hours around everything */
+        {T0 + 2 * SEC, T0 + 7201 * SEC},        /* partial at both ends, whole hours between */
+        {h0 + 30 * SEC, h0 + 2 * H},            /* partial start */
+        {h0, T0 + 3600 * SEC},                  /* partial end: the deferral at T0+1h is out */
+        {T0 + 7200 * SEC, T0 + 7200 * SEC + 1}, /* one microsecond */
+    };
+    struct db_summary s;
+    struct db_range r;
+    size_t i;
+
+    load_read_set(f);
+    for (i = 0; i < ARRAY_LEN(ranges); i++) {
+        memset(&r, 0, sizeof(r));
+        r.from_us = ranges[i][0];
+        r.to_us = ranges[i][1];
+        assert_int_equal(db_summary(f->db, &r, &s), 0);
+        assert_int_equal(s.received, facts_count(f, "received", r.from_us, r.to_us));
+        assert_int_equal(s.sent, facts_count(f, "sent", r.from_us, r.to_us));
+        assert_int_equal(s.deferred, facts_count(f, "deferred", r.from_us, r.to_us));
+        assert_int_equal(s.bounced, facts_count(f, "bounced", r.from_us, r.to_us));
+        assert_int_equal(s.expired, facts_count(f, "expired", r.from_us, r.to_us));
+        assert_int_equal(s.rejected, facts_count(f, "rejected", r.from_us, r.to_us));
+    }
+}
+
+/* test_rollups_read_and_rebuilt - whole hours come from rollups; rebuild restores them */
+static void test_rollups_read_and_rebuilt(void **state)
+{
+    struct fixture *f = *state;
+    struct db_summary s;
+    struct db_range r;
+    struct db_query q;
+    struct collect c;
+    long long before;
+    int64_t rows = 0;
+
+    load_read_set(f);
+    before = sql_int(f->admin, "SELECT count(*) FROM rollups");
+    /* Spoil the rollups: the whole-hour reports show it, a sub-hour range does not. */
+    sql_exec(f->admin, "UPDATE rollups SET n = n + 1000 WHERE kind = 'sent'");
+    sql_exec(f->admin, "UPDATE rollups_host SET n = n + 1000 WHERE kind = 'sent'");
+    memset(&r, 0, sizeof(r));
+    r.to_us = INT64_MAX;
+    assert_int_equal(db_summary(f->db, &r, &s), 0);
+    assert_int_equal(s.sent, 2002);
+    r.from_us = T0;
+    r.to_us = T0 + 60 * SEC;
+    assert_int_equal(db_summary(f->db, &r, &s), 0);
+    assert_int_equal(s.sent, 2);
+    query_all(&q);
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(db_domains(f->db, &q, DB_ORDER_VOLUME, 10, got_domain, &c), 0);
+    assert_string_equal(c.doms[0].domain, "gmail.com");
+    assert_int_equal(c.doms[0].sent, 2002); /* two rollup rows: mx1 and mx2 */
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(db_metric_counts(f->db, got_metric, &c), 0);
+
+    assert_int_equal(db_rebuild_rollups(f->db, &rows), 0);
+    assert_int_equal(rows, before);
+    memset(&r, 0, sizeof(r));
+    r.to_us = INT64_MAX;
+    assert_int_equal(db_summary(f->db, &r, &s), 0);
+    assert_int_equal(s.sent, 2);
+    assert_int_equal(s.received, 3);
+    assert_int_equal(sql_int(f->admin, "SELECT sum(n) FROM rollups"), 11); /* not the notice */
+    assert_int_equal(sql_int(f->admin, "SELECT sum(n) FROM rollups_host"), 11);
+
+    /* A replay of the whole set adds nothing to the rollups. */
+    load_read_set(f);
+    assert_int_equal(sql_int(f->admin, "SELECT sum(n) FROM rollups"), 11);
+    assert_int_equal(sql_int(f->admin, "SELECT sum(n) FROM rollups_host"), 11);
+    /* With a domain filter the domain rollups answer: they are spoiled, the others not. */
+    sql_exec(f->admin, "UPDATE rollups SET n = n + 1000 WHERE kind = 'sent'");
+    strcpy(r.sender_domain, "sender.org");
+    assert_int_equal(db_summary(f->db, &r, &s), 0);
+    assert_int_equal(s.sent, 2002);
+    r.sender_domain[0] = 0;
+    assert_int_equal(db_summary(f->db, &r, &s), 0);
+    assert_int_equal(s.sent, 2);
+    assert_int_equal(db_summary(f->db, &r, &s), 0);
+    assert_int_equal(s.sent, 2);
+}
+
+/* test_null_time_replay - an event without a time is stored once, and replays as a duplicate */
+static void test_null_time_replay(void **state)
+{
+    struct fixture *f = *state;
+    struct db_batch *b = db_batch_create(f->db);
+    struct db_batch_result res;
+    struct event ev;
+    int64_t src, cp;
+    int round;
+
+    assert_int_equal(db_source_open(f->db, "mail.log", "id-null", &src, &cp), 0);
+    for (round = 0; round < 2; round++) {
+        mk_delivery(&ev, 0, "mx1", "a@example.com", ST_SENT, "250 ok");
+        db_batch_add(b, src, 10, &ev);
+        mk_event(&ev, EV_MESSAGE, 0, "mx1");
+        db_batch_add(b, src, 20, &ev);
+        assert_int_equal(db_batch_commit(b, src, 30, &res), 0);
+        assert_int_equal(res.inserted, round == 0 ? 2 : 0);
+        assert_int_equal(res.duplicates, round == 0 ? 0 : 2);
+    }
+    assert_int_equal(sql_int(f->admin, "SELECT count(*) FROM deliveries_pnull"), 1);
+    assert_int_equal(sql_int(f->admin, "SELECT count(*) FROM rollups"), 0);
+    db_batch_free(b);
+}
+
+/* test_partitions_retention - partitions appear for old and current months; retention drops */
+static void test_partitions_retention(void **state)
+{
+    struct fixture *f = *state;
+    struct db_batch *b = db_batch_create(f->db);
+    struct event ev;
+    int64_t src, cp, now = time_now_us();
+    static const int64_t old = 1548979200LL * SEC; /* 2019-02-01T00:00:00Z: on a boundary */
+    int dropped = -1;
+
+    assert_int_equal(db_source_open(f->db, "mail.log", "id-part", &src, &cp), 0);
+    mk_delivery(&ev, old, "mx1", "a@example.com", ST_SENT, "250 ok");
+    db_batch_add(b, src, 10, &ev);
+    mk_delivery(&ev, old - 1, "mx1", "a@example.com", ST_SENT, "250 ok"); /* January */
+    db_batch_add(b, src, 20, &ev);
+    mk_delivery(&ev, now, "mx1", "a@example.com", ST_SENT, "250 ok");
+    db_batch_add(b, src, 30, &ev);
+    assert_int_equal(db_batch_commit(b, src, 40, NULL), 0);
+    assert_int_equal(sql_int(f->admin, "SELECT count(*) FROM deliveries_p201902"), 1);
+    assert_int_equal(sql_int(f->admin, "SELECT count(*) FROM deliveries_p201901"), 1);
+    assert_int_equal(sql_int(f->admin, "SELECT count(*) FROM deliveries_pnull"), 0);
+    /* This month and the next exist for every event table. */
+    assert_int_equal(sql_int(f->admin,
+                             "SELECT count(*) FROM pg_class WHERE relname IN ("
+                             " 'messages_p' || to_char(now() AT TIME ZONE 'UTC', 'YYYYMM'),"
+                             " 'smtp_events_p' || to_char(now() AT TIME ZONE 'UTC', 'YYYYMM'),"
+                             " 'rejects_p' || to_char((now() AT TIME ZONE 'UTC')"
+                             "  + interval '1 month', 'YYYYMM'))"
+                             " AND relnamespace = current_schema()::regnamespace"),
+                     3);
+    assert_int_equal(db_ensure_partitions(f->db), 0);
+
+    /* Keep 30 days: the 2019 months go (5 tables x 2 months), this month stays. */
+    assert_int_equal(db_retention(f->db, 30, &dropped), 0);
+    assert_int_equal(dropped, 10);
+    assert_int_equal(sql_int(f->admin, "SELECT count(*) FROM deliveries"), 1);
+    assert_int_equal(sql_int(f->admin, "SELECT to_regclass('deliveries_p201902') IS NULL::int"
+                                       " FROM (SELECT 1) x"),
+                     1);
+    /* The rollups of the dropped months stay, and a rebuild keeps them. */
+    assert_int_equal(sql_int(f->admin, "SELECT sum(n) FROM rollups WHERE hour < '2020-01-01'"), 2);
+    assert_int_equal(db_rebuild_rollups(f->db, NULL), 0);
+    assert_int_equal(sql_int(f->admin, "SELECT sum(n) FROM rollups"), 3);
+    assert_int_equal(db_retention(f->db, 0, &dropped), -1);
+    /* Only the months that have events were created, not the years between. */
+    assert_int_equal(sql_int(f->admin, "SELECT count(*) FROM pg_class WHERE relname ~ "
+                                       "'^deliveries_p20(19|20|21)'"
+                                       " AND relnamespace = current_schema()::regnamespace"),
+                     0);
+    db_batch_free(b);
+}
+
+/* test_migrate_from_001 - rows stored under 001 move into the partitioned tables */
+static void test_migrate_from_001(void **state)
+{
+    struct fixture *f = *state;
+    struct db_summary s;
+    struct db_range r;
+
+    assert_true(migrations_count >= 2);
+    sql_exec(f->admin, "CREATE TABLE schema_migrations (version integer PRIMARY KEY,"
+                       " name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())");
+    sql_exec(f->admin, migrations[0].sql);
+    sql_exec(f->admin, "INSERT INTO schema_migrations (version, name) VALUES (1, 'initial')");
+    sql_exec(f->admin, "INSERT INTO sources (name, identity) VALUES ('l', 'i')");
+    sql_exec(f->admin,
+             "INSERT INTO deliveries (time, host, sender, recipient, recipient_domain, status,"
+             " source_id, pos, seq) VALUES"
+             " ('2025-11-28 17:13:20+00', 'mx1', 'a@Ex.org', 'b@y.com', 'y.com', 'sent', 1, 0, 0),"
+             " ('2025-10-01 00:00:00+00', 'mx1', 'a@ex.org', 'b@y.com', 'y.com', 'bounced', 1,"
+             " 10, 0), (NULL, 'mx1', NULL, NULL, NULL, 'sent', 1, 20, 0)");
+    sql_exec(f->admin, "INSERT INTO messages (time, host, sender, source_id, pos)"
+                       " VALUES ('2025-11-28 17:13:00+00', 'mx1', 'a@ex.org', 1, 30)");
+    assert_int_equal(db_migrate(f->db, NULL), 0);
+    assert_int_equal(sql_int(f->admin, "SELECT count(*) FROM deliveries"), 3);
+    assert_int_equal(sql_int(f->admin, "SELECT count(*) FROM deliveries_p202510"), 1);
+    assert_int_equal(sql_int(f->admin, "SELECT count(*) FROM deliveries WHERE sender_domain"
+                                       " = 'ex.org'"),
+                     2);
+    memset(&r, 0, sizeof(r));
+    r.to_us = INT64_MAX;
+    strcpy(r.sender_domain, "EX.org");
+    assert_int_equal(db_summary(f->db, &r, &s), 0);
+    assert_int_equal(s.sent, 1);
+    assert_int_equal(s.bounced, 1);
+    assert_int_equal(s.received, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -652,6 +1330,18 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_killed_connection, setup_migrated, teardown),
         cmocka_unit_test_setup_teardown(test_commit_error_keeps_batch, setup_migrated, teardown),
         cmocka_unit_test_setup_teardown(test_summary, setup_migrated, teardown),
+        cmocka_unit_test_setup_teardown(test_read_timeseries, setup_migrated, teardown),
+        cmocka_unit_test_setup_teardown(test_read_domains, setup_migrated, teardown),
+        cmocka_unit_test_setup_teardown(test_read_reasons, setup_migrated, teardown),
+        cmocka_unit_test_setup_teardown(test_read_bounces, setup_migrated, teardown),
+        cmocka_unit_test_setup_teardown(test_read_trail, setup_migrated, teardown),
+        cmocka_unit_test_setup_teardown(test_read_metrics, setup_migrated, teardown),
+        cmocka_unit_test_setup_teardown(test_read_export, setup_migrated, teardown),
+        cmocka_unit_test_setup_teardown(test_rollup_ranges, setup_migrated, teardown),
+        cmocka_unit_test_setup_teardown(test_rollups_read_and_rebuilt, setup_migrated, teardown),
+        cmocka_unit_test_setup_teardown(test_null_time_replay, setup_migrated, teardown),
+        cmocka_unit_test_setup_teardown(test_partitions_retention, setup_migrated, teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_from_001, setup_empty, teardown),
     };
 
     dsn = getenv("MAILPULSE_TEST_DSN");

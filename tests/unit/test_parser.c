@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "parser/parser.h"
+#include "parser/tally.h"
 
 /* The share of Sisimai's verdicts that reason_classify() must reproduce, in percent. */
 #define REASON_AGREEMENT_MIN      48 /* all rows; measured 50.2% */
@@ -407,6 +408,231 @@ static void test_eviction(void **state)
     parser_free(p);
 }
 
+/* ---- telemetry, aging, content filters ---- */
+
+/* test_prog_stats - per program name: lines, parsed, skipped, not understood, samples */
+static void test_prog_stats(void **state)
+{
+    static const struct {
+        const char *line;
+        enum parse_result r;
+    } rows[] = {
+        {P "postfix/smtpd[1]: connect from a[1.2.3.4]", PARSE_SKIP},
+        {P "postfix/smtpd[1]: ABCDE12345: client=a[1.2.3.4]", PARSE_SKIP},
+        {P "postfix/smtpd[1]: something Postfix never says", PARSE_MALFORMED},
+        {P "postfix/smtpd[1]: NOQUEUE: reject: RCPT from a[1.2.3.4]: 554 5.7.1 <x@y>: Relay "
+           "access denied; from=<s@t> to=<x@y> proto=ESMTP helo=<h>",
+         PARSE_EVENT},
+        {P "postfix-out/smtp[2]: ABCDE12345: to=<x@y>, relay=none, delay=1, delays=1/0/0/0, "
+           "dsn=4.4.1, status=deferred (connect to y[1.1.1.1]:25: Connection refused)",
+         PARSE_EVENT},
+        {P "postfix-out/smtp[2]: connect to y[1.1.1.1]:25: Connection refused", PARSE_SKIP},
+        {P "postfix/postscreen[3]: PASS OLD [1.2.3.4]:5", PARSE_SKIP},
+        {P "dovecot: imap-login: Login: user=<a>", PARSE_SKIP},
+    };
+    struct parser *p = new_parser();
+    const struct parser_prog_stats *ps;
+    struct event ev;
+    size_t i, n;
+
+    (void)state;
+    for (i = 0; i < ARRAY_LEN(rows); i++)
+        assert_int_equal(line_of(p, rows[i].line, &ev), rows[i].r);
+    n = parser_prog_stats(p, &ps);
+    assert_int_equal(n, 4);
+    assert_string_equal(ps[0].prog, "postfix/smtpd");
+    assert_int_equal(ps[0].lines, 4);
+    assert_int_equal(ps[0].events, 1);
+    assert_int_equal(ps[0].skipped, 2);
+    assert_int_equal(ps[0].malformed, 1);
+    assert_int_equal(ps[0].nsamples, 1);
+    assert_non_null(strstr(ps[0].samples[0], "something Postfix never says"));
+    assert_string_equal(ps[1].prog, "postfix-out/smtp");
+    assert_int_equal(ps[1].events, 1);
+    assert_int_equal(ps[1].skipped, 1);
+    assert_string_equal(ps[3].prog, "dovecot");
+    assert_int_equal(ps[3].skipped, 1);
+    parser_free(p);
+}
+
+/* test_queue_age - an entry whose "removed" was lost leaves after max_queue_age_s */
+static void test_queue_age(void **state)
+{
+    struct parser_opts o = {.year = 2026, .max_queue_age_s = 3600};
+    struct parser *p = parser_create(&o);
+    struct event ev;
+
+    (void)state;
+    line_of(p, "Nov 28 10:00:00 mx postfix/cleanup[1]: AAAAA11111: message-id=<old@x>", &ev);
+    line_of(p, "Nov 28 10:30:00 mx postfix/cleanup[1]: BBBBB22222: message-id=<mid@x>", &ev);
+    /* 11:10: AAAAA11111 is 70 minutes old and goes when the next entry is made */
+    line_of(p, "Nov 28 11:10:00 mx postfix/cleanup[1]: CCCCC33333: message-id=<new@x>", &ev);
+    assert_int_equal(parser_stats(p)->queue_aged, 1);
+    assert_int_equal(line_of(p,
+                             "Nov 28 11:10:01 mx postfix/smtp[1]: AAAAA11111: to=<a@b>, relay=r, "
+                             "delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (ok)",
+                             &ev),
+                     PARSE_EVENT);
+    assert_string_equal(ev.message_id, "");
+    assert_int_equal(line_of(p,
+                             "Nov 28 11:10:01 mx postfix/smtp[1]: BBBBB22222: to=<a@b>, relay=r, "
+                             "delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (ok)",
+                             &ev),
+                     PARSE_EVENT);
+    assert_string_equal(ev.message_id, "<mid@x>");
+    parser_free(p);
+}
+
+/* test_content_filter - amavis: the hop is no delivery, the re-injection no new message */
+static void test_content_filter(void **state)
+{
+    static const struct {
+        const char *line;
+        enum parse_result r;
+        enum event_type type;
+    } rows[] = {
+        {P "postfix/smtpd[1]: 4AA091855DA0: client=c.example[1.2.3.4]", PARSE_SKIP, EV_NONE},
+        {P "postfix/cleanup[2]: 4AA091855DA0: message-id=<m1@x>", PARSE_SKIP, EV_NONE},
+        {P "postfix/qmgr[3]: 4AA091855DA0: from=<u@s.com>, size=391, nrcpt=1 (queue active)",
+         PARSE_EVENT, EV_MESSAGE},
+        {P "postfix/smtpd[4]: 776E41855DB2: client=localhost[127.0.0.1]", PARSE_SKIP, EV_NONE},
+        {P "postfix/cleanup[2]: 776E41855DB2: message-id=<m1@x>", PARSE_SKIP, EV_NONE},
+        /* the same message back from amavis: not a second message */
+        {P "postfix/qmgr[3]: 776E41855DB2: from=<u@s.com>, size=1111, nrcpt=1 (queue active)",
+         PARSE_SKIP, EV_NONE},
+        /* the hop: not a delivery */
+        {P "postfix/smtp[5]: 4AA091855DA0: to=<i@e.com>, relay=127.0.0.1[127.0.0.1]:10024, "
+           "delay=0.23, delays=0.15/0/0/0.08, dsn=2.0.0, status=sent (250 2.0.0 from "
+           "MTA(smtp:[127.0.0.1]:10025): 250 2.0.0 Ok: queued as 776E41855DB2)",
+         PARSE_SKIP, EV_NONE},
+        /* the real delivery, with the message's sender and message-id */
+        {P "postfix/smtp[6]: 776E41855DB2: to=<i@e.com>, relay=mx.e.com[11.22.33.44]:25, "
+           "delay=1.9, delays=0/0/1.5/0.37, dsn=2.0.0, status=sent (250 ok)",
+         PARSE_EVENT, EV_DELIVERY},
+        /* a local app submitting through localhost with a fresh message-id is a message */
+        {P "postfix/smtpd[4]: 9C0FFEE0001: client=localhost[127.0.0.1]", PARSE_SKIP, EV_NONE},
+        {P "postfix/cleanup[2]: 9C0FFEE0001: message-id=<app@x>", PARSE_SKIP, EV_NONE},
+        {P "postfix/qmgr[3]: 9C0FFEE0001: from=<app@s.com>, size=5, nrcpt=1 (queue active)",
+         PARSE_EVENT, EV_MESSAGE},
+    };
+    struct parser *p = new_parser();
+    struct event ev;
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < ARRAY_LEN(rows); i++) {
+        assert_int_equal(line_of(p, rows[i].line, &ev), rows[i].r);
+        if (rows[i].r == PARSE_EVENT)
+            assert_int_equal(ev.type, rows[i].type);
+        if (rows[i].type == EV_DELIVERY) {
+            assert_string_equal(ev.message_id, "<m1@x>");
+            assert_string_equal(ev.sender, "u@s.com");
+        }
+    }
+    assert_int_equal(parser_stats(p)->reinjected, 1);
+    parser_free(p);
+}
+
+/* ---- tally ---- */
+
+/* tally_line - parse one line into the tally */
+static void tally_line(struct parser *p, struct tally *t, const char *line)
+{
+    struct event ev;
+
+    if (line_of(p, line, &ev) == PARSE_EVENT)
+        tally_add(t, &ev);
+}
+
+/* test_tally - pflogsumm's counts, distinct deferrals, caps and the three formats */
+static void test_tally(void **state)
+{
+    static const char *const lines[] = {
+        P "postfix/smtpd[1]: AAAAA11111: client=a[1.2.3.4]",
+        P "postfix/qmgr[1]: AAAAA11111: from=<s@x.com>, size=1000, nrcpt=3 (queue active)",
+        P "postfix/smtp[1]: AAAAA11111: to=<a@gmail.com>, relay=g[1.1.1.1]:25, delay=1, "
+          "delays=0/0/0/1, dsn=2.0.0, status=sent (250 ok)",
+        P "postfix/smtp[1]: AAAAA11111: to=<b@yahoo.com>, relay=y[1.1.1.2]:25, delay=1, "
+          "delays=0/0/0/1, dsn=4.7.0, status=deferred (host y said: 421 4.7.0 try later)",
+        P "postfix/smtp[1]: AAAAA11111: to=<c@other.org>, relay=o[1.1.1.3]:25, delay=1, "
+          "delays=0/0/0/1, dsn=5.1.1, status=bounced (host o said: 550 5.1.1 no such user)",
+        "Nov 28 17:40:17 mx1 postfix/smtp[1]: AAAAA11111: to=<b@yahoo.com>, relay=y[1.1.1.2]:25, "
+        "delay=600, delays=599/0/0/1, dsn=4.7.0, status=deferred (host y said: 421 4.7.0 again)",
+        "Nov 28 18:40:17 mx1 postfix/local[1]: AAAAA11111: to=<b@yahoo.com>, relay=local, "
+        "delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (forwarded as BBBBB22222)",
+        P "postfix/bounce[1]: AAAAA11111: sender non-delivery notification: CCCCC33333",
+        P "postfix/qmgr[1]: CCCCC33333: from=<>, size=2000, nrcpt=1 (queue active)",
+        P "postfix/smtpd[1]: NOQUEUE: reject: RCPT from u[9.9.9.9]: 554 5.7.1 <v@w>: Relay access "
+          "denied; from=<s@t> to=<v@w> proto=ESMTP helo=<h>",
+        P "postfix/qmgr[1]: DDDDD44444: from=<s@x.com>, status=expired, returned to sender",
+    };
+    struct tally_opts o = {.max_domains = 2};
+    struct tally *t = tally_create(&o);
+    struct parser *p = new_parser();
+    struct tally_report r;
+    struct buf b;
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < ARRAY_LEN(lines); i++)
+        tally_line(p, t, lines[i]);
+    tally_report(t, &r);
+    assert_int_equal(r.totals.received, 1); /* the notice from <> without a client is not */
+    assert_int_equal(r.totals.bytes_received, 1000);
+    assert_int_equal(r.totals.delivered, 1);
+    assert_int_equal(r.totals.forwarded, 1);
+    assert_int_equal(r.totals.deferrals, 2);
+    assert_int_equal(r.totals.deferred, 1);
+    assert_int_equal(r.totals.bounced, 1);
+    assert_int_equal(r.totals.expired, 1);
+    assert_int_equal(r.totals.rejected, 1);
+    assert_int_equal(r.totals.notices, 1);
+    /* two domain rows, then "(other)" takes the rest */
+    assert_true(r.approximate);
+    assert_int_equal(r.ndomains, 3);
+    assert_int_equal(r.nhours, 2);
+    assert_int_equal(r.hours[0].delivered, 1);
+    buf_init(&b);
+    tally_format(&r, TALLY_CSV, 0, &b);
+    assert_non_null(strstr(b.data, "totals,,delivered,1\n"));
+    assert_non_null(strstr(b.data, "domain,(other),"));
+    buf_reset(&b);
+    tally_format(&r, TALLY_JSON, 0, &b);
+    assert_non_null(strstr(b.data, "\"totals\":{\"received\":1,\"delivered\":1,"));
+    buf_reset(&b);
+    tally_format(&r, TALLY_TEXT, 0, &b);
+    assert_non_null(strstr(b.data, "deferred  (2 deferrals)"));
+    buf_free(&b);
+    tally_free(t);
+    parser_free(p);
+}
+
+/* test_tally_deferred_set - distinct deferred messages with a tiny set: sweeps, no crash */
+static void test_tally_deferred_set(void **state)
+{
+    struct tally_opts o = {.max_deferred = 8};
+    struct tally *t = tally_create(&o);
+    struct tally_report r;
+    struct event ev;
+    int i;
+
+    (void)state;
+    for (i = 0; i < 100; i++) {
+        event_clear(&ev);
+        ev.type = EV_DELIVERY;
+        ev.status = ST_DEFERRED;
+        ev.time_us = 1800000000000000LL + (int64_t)i * 8 * 86400 * 1000000LL; /* 8 days apart */
+        snprintf(ev.queue_id, sizeof(ev.queue_id), "Q%d", i % 10);
+        snprintf(ev.host, sizeof(ev.host), "mx");
+        tally_add(t, &ev);
+    }
+    tally_report(t, &r);
+    /* every deferral is 8 days after the last one of its id: a new message each time */
+    assert_int_equal(r.totals.deferrals, 100);
+    assert_int_equal(r.totals.deferred, 100);
+    tally_free(t);
+}
+
 /* ---- JSON ---- */
 
 /* test_json_delivery - the exact NDJSON of a bounced delivery */
@@ -600,6 +826,14 @@ static bool is_delivery_line(const char *line)
         return false;
     for (i = 0; i < ARRAY_LEN(agents); i++)
         agent = agent || strstr(line, agents[i]) != NULL;
+    /* a content filter's hop (sent to a loopback relay, "queued as" a new id) is no delivery */
+    const char *relay = strstr(line, ", relay=");
+    const char *comma = relay ? strchr(relay + 8, ',') : NULL;
+
+    if (strstr(line, "status=sent ") && strstr(line, "queued as ") && comma &&
+        ((memmem(relay, (size_t)(comma - relay), "[127.", 5) != NULL) ||
+         memmem(relay, (size_t)(comma - relay), "[::1]", 5) != NULL))
+        return false;
     return agent && strstr(line, ": to=<") &&
            (strstr(line, "status=sent ") || strstr(line, "status=deferred ") ||
             strstr(line, "status=bounced "));
@@ -846,17 +1080,14 @@ static void test_reason_sisimai(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_envelope),
-        cmocka_unit_test(test_year_inference),
-        cmocka_unit_test(test_lines),
-        cmocka_unit_test(test_correlation),
-        cmocka_unit_test(test_eviction),
-        cmocka_unit_test(test_json_delivery),
-        cmocka_unit_test(test_json_other_types),
-        cmocka_unit_test(test_bad_bytes),
-        cmocka_unit_test(test_corpora),
-        cmocka_unit_test(test_reason_rows),
-        cmocka_unit_test(test_reason_sisimai),
+        cmocka_unit_test(test_envelope),      cmocka_unit_test(test_year_inference),
+        cmocka_unit_test(test_lines),         cmocka_unit_test(test_correlation),
+        cmocka_unit_test(test_eviction),      cmocka_unit_test(test_prog_stats),
+        cmocka_unit_test(test_queue_age),     cmocka_unit_test(test_content_filter),
+        cmocka_unit_test(test_tally),         cmocka_unit_test(test_tally_deferred_set),
+        cmocka_unit_test(test_json_delivery), cmocka_unit_test(test_json_other_types),
+        cmocka_unit_test(test_bad_bytes),     cmocka_unit_test(test_corpora),
+        cmocka_unit_test(test_reason_rows),   cmocka_unit_test(test_reason_sisimai),
     };
 
     return cmocka_run_group_tests(tests, utc, NULL);

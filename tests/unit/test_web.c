@@ -301,8 +301,74 @@ static void test_not_found(void **state)
     assert_error_reply(&l->r, 404, "not found");
     http_req(l->port, "GET", "/api/v1/summary/", &l->r);
     assert_error_reply(&l->r, 404, "not found");
-    http_req(l->port, "GET", "/", &l->r);
+    http_req(l->port, "GET", "/index.html", &l->r);
     assert_error_reply(&l->r, 404, "not found");
+}
+
+/* test_path_tricks - dot segments, encoded variants and NUL never reach a route */
+static void test_path_tricks(void **state)
+{
+    static const struct {
+        const char *target;
+        int status;
+    } cases[] = {
+        {"/../etc/passwd", 404},
+        {"/api/v1/../../etc/passwd", 404},
+        {"/%2e%2e/%2e%2e/etc/passwd", 404},
+        {"/%2E%2E%2Fetc%2Fpasswd", 404},
+        {"/static/../web/web.c", 404},
+        {"/static/%2e%2e/web/web.c", 404},
+        {"/static/style.css/..", 404},
+        {"/static/", 404},
+        {"/api/v1/summary%00", 400},
+        {"/healthz%00.html", 400},
+        {"/%00", 400},
+        {"/api/v1/summary%2500", 404},
+        {"//etc/passwd", 404},
+        {"/healthz/", 404},
+        {"/HEALTHZ", 404},
+    };
+    struct live *l = *state;
+    size_t i;
+
+    for (i = 0; i < ARRAY_LEN(cases); i++) {
+        http_req(l->port, "GET", cases[i].target, &l->r);
+        if (l->r.status != cases[i].status)
+            fail_msg("%s: status %d, want %d", cases[i].target, l->r.status, cases[i].status);
+        assert_error_reply(&l->r, cases[i].status,
+                           cases[i].status == 404 ? "not found" : "bad request path");
+        assert_null(strstr(l->r.body, "root:"));
+    }
+}
+
+/* test_pages_database_down - the HTML pages answer 503 as a page; the stylesheet needs no db */
+static void test_pages_database_down(void **state)
+{
+    static const char *const pages[] = {"/", "/bounces", "/message?queue_id=ABC123"};
+    struct live *l = *state;
+    size_t i;
+
+    for (i = 0; i < ARRAY_LEN(pages); i++) {
+        http_req(l->port, "GET", pages[i], &l->r);
+        assert_int_equal(l->r.status, 503);
+        assert_true(has_header(&l->r, "Content-Type", "text/html; charset=utf-8"));
+        assert_non_null(strstr(l->r.body, "database unavailable"));
+    }
+    /* without a key the trail page is just its form */
+    http_req(l->port, "GET", "/message", &l->r);
+    assert_int_equal(l->r.status, 200);
+    assert_non_null(strstr(l->r.body, "id=\"trail-form\""));
+    http_req(l->port, "GET", "/static/style.css", &l->r);
+    assert_int_equal(l->r.status, 200);
+    assert_true(has_header(&l->r, "Content-Type", "text/css; charset=utf-8"));
+    assert_non_null(strstr(l->r.body, ".kpi"));
+    /* a bad parameter on a page is a 400 page that shows the message, escaped */
+    http_req(l->port, "GET", "/bounces?domain=%3Cscript%3E", &l->r);
+    assert_int_equal(l->r.status, 400);
+    assert_non_null(strstr(l->r.body, "&#39;domain&#39; must be a domain name"));
+    http_req(l->port, "GET", "/?%3Cscript%3Ealert(1)%3C/script%3E=1", &l->r);
+    assert_int_equal(l->r.status, 400);
+    assert_null(strstr(l->r.body, "<script>"));
 }
 
 /* test_method_not_allowed - POST, DELETE, OPTIONS get 405 with Allow */
@@ -353,6 +419,50 @@ static void test_bad_parameters(void **state)
         {"/api/v1/summary?host=1234567890123456789012345678901234567890123456789012345678901234",
          "'host'"},
         {"/healthz?verbose=1", "no parameters"},
+        {"/metrics?x=1", "no parameters"},
+        {"/api/v1/summary?sender_domain=a%20b", "'sender_domain'"},
+        {"/api/v1/timeseries?bucket=week", "'bucket'"},
+        {"/api/v1/timeseries?by=domain", "'by'"},
+        {"/api/v1/timeseries?from=-30d&bucket=minute", "more than 5000 minute buckets"},
+        {"/api/v1/timeseries?from=-20y", "'from'"},
+        {"/api/v1/timeseries?from=-1h&to=-2h", "earlier"},
+        {"/api/v1/domains?limit=0", "'limit'"},
+        {"/api/v1/domains?limit=1001", "'limit'"},
+        {"/api/v1/domains?limit=99999999999999999999", "'limit'"},
+        {"/api/v1/domains?limit=-5", "'limit'"},
+        {"/api/v1/domains?limit=10abc", "'limit'"},
+        {"/api/v1/domains?limit=", "'limit'"},
+        {"/api/v1/domains?order=random", "'order'"},
+        {"/api/v1/domains?order=domain%3BDROP%20TABLE%20deliveries", "'order'"},
+        {"/api/v1/domains?domain=gmail.com", "unknown parameter 'domain'"},
+        {"/api/v1/bounces?reason=nosuchreason", "'reason'"},
+        {"/api/v1/bounces?reason=userunknown'%20OR%20'1'='1", "'reason'"},
+        {"/api/v1/bounces?dsn=5.1", "'dsn'"},
+        {"/api/v1/bounces?dsn=6.1.1", "'dsn'"},
+        {"/api/v1/bounces?dsn=5.1.1.1", "'dsn'"},
+        {"/api/v1/bounces?dsn=5.1111.1", "'dsn'"},
+        {"/api/v1/bounces?status=sent", "'status'"},
+        {"/api/v1/bounces?status=lost", "'status'"},
+        {"/api/v1/bounces?domain=gmail.com'--", "'domain'"},
+        {"/api/v1/bounces?domain=%3Cscript%3E", "'domain'"},
+        {"/api/v1/bounces?cursor=abc", "'cursor'"},
+        {"/api/v1/bounces?cursor=1.2.3.4%27", "'cursor'"},
+        {"/api/v1/bounces?limit=100000", "'limit'"},
+        {"/api/v1/bounces?from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z", "earlier"},
+        {"/api/v1/reasons?limit=0", "'limit'"},
+        {"/api/v1/reasons?from=junk", "'from'"},
+        {"/api/v1/messages", "exactly one of"},
+        {"/api/v1/messages?queue_id=", "exactly one of"},
+        {"/api/v1/messages?queue_id=A&recipient=b@c", "exactly one of"},
+        {"/api/v1/messages?queue_id=A%20B", "'queue_id'"},
+        {"/api/v1/messages?queue_id=ABC'%20OR%201=1--", "'queue_id'"},
+        {"/api/v1/messages?recipient=a%0ab", "'recipient'"},
+        {"/api/v1/messages?message_id=%ff%fe", "'message_id'"},
+        {"/api/v1/export?what=everything", "'what'"},
+        {"/api/v1/export?format=xml", "'format'"},
+        {"/api/v1/export?what=bounces&status=sent", "'status'"},
+        {"/api/v1/export?from=-1h&to=-2h", "earlier"},
+        {"/api/v1/export?limit=5", "unknown parameter 'limit'"},
     };
     struct live *l = *state;
     size_t i;
@@ -519,6 +629,47 @@ static void test_hostile_requests(void **state)
     assert_int_equal(l->r.status, 503);
 }
 
+/*
+ * test_slow_headers - a client that sends half a request and waits is cut off after the
+ * connection timeout, and other clients are served meanwhile
+ */
+static void test_slow_headers(void **state)
+{
+    struct live *l = *state;
+    struct sockaddr_in sin;
+    struct timeval tv = {20, 0};
+    int64_t start, took;
+    char buf[256];
+    ssize_t n;
+    int fd[8], i;
+
+    for (i = 0; i < 8; i++) {
+        fd[i] = socket(AF_INET, SOCK_STREAM, 0);
+        memset(&sin, 0, sizeof(sin));
+        sin.sin_family = AF_INET;
+        sin.sin_port = htons((uint16_t)l->port);
+        sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        assert_int_equal(connect(fd[i], (struct sockaddr *)&sin, sizeof(sin)), 0);
+        setsockopt(fd[i], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        assert_true(write(fd[i], "GET /healthz HTTP/1.1\r\nHost: sl", 32) == 32);
+    }
+    start = time_now_us();
+    for (i = 0; i < 20; i++) {
+        http_req(l->port, "GET", "/static/style.css", &l->r);
+        assert_int_equal(l->r.status, 200);
+    }
+    /* the server closes the slow ones: read() returns 0 (or an error), never a response */
+    for (i = 0; i < 8; i++) {
+        n = read(fd[i], buf, sizeof(buf));
+        assert_true(n <= 0);
+        close(fd[i]);
+    }
+    took = time_now_us() - start;
+    if (took > 15 * SEC || took < 5 * SEC)
+        fail_msg("slow connections closed after %lld ms; want about the 10 s timeout",
+                 (long long)(took / 1000));
+}
+
 /* test_listen_errors - malformed addresses and a port already taken */
 static void test_listen_errors(void **state)
 {
@@ -578,6 +729,223 @@ static void test_ipv6(void **state)
     buf[n] = 0;
     assert_memory_equal(buf + 9, "404", 3);
     web_stop(w);
+}
+
+/* ---- access token and TLS ---- */
+
+#define TOKEN "s3cret-token-0123456789abcdef"
+
+/* write_file - a file under the temporary directory with the given text; its path */
+static const char *write_file(const char *name, const char *text)
+{
+    static char path[4][256];
+    static int next;
+    const char *dir = getenv("MAILPULSE_TEST_TMP") ? getenv("MAILPULSE_TEST_TMP") : "/tmp";
+    char *out = path[next++ % 4];
+    FILE *f;
+
+    snprintf(out, sizeof(path[0]), "%s/test_web.%d.%s", dir, (int)getpid(), name);
+    f = fopen(out, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    return out;
+}
+
+/* http_auth - GET target with an Authorization header (NULL: none) */
+static void http_auth(int port, const char *target, const char *auth, struct resp *r)
+{
+    char req[1024];
+    int n;
+
+    if (auth != NULL)
+        n = snprintf(req, sizeof(req),
+                     "GET %s HTTP/1.1\r\nHost: t\r\nAuthorization: %s\r\nConnection: close\r\n\r\n",
+                     target, auth);
+    else
+        n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+                     target);
+    http_raw(port, req, (size_t)n, r);
+}
+
+/* test_token_required_off_loopback - any bind but 127.0.0.1 / [::1] needs a token */
+static void test_token_required_off_loopback(void **state)
+{
+    static const char *const refused[] = {"0.0.0.0:0", "127.0.0.2:0", "[::]:0"};
+    struct web_opts o = {.dsn = DSN_NONE};
+    struct web *w;
+    char err[256];
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < ARRAY_LEN(refused); i++) {
+        o.listen = refused[i];
+        err[0] = 0;
+        w = web_start(&o, err, sizeof(err));
+        if (w != NULL)
+            fail_msg("web_start(%s) without a token started", refused[i]);
+        assert_non_null(strstr(err, "without an access token"));
+    }
+    /* a token file that is missing, or whose token is too short, is an error too */
+    o.listen = "127.0.0.1:0";
+    o.token_file = "/nonexistent/token";
+    assert_null(web_start(&o, err, sizeof(err)));
+    assert_non_null(strstr(err, "cannot read token file"));
+    o.token_file = write_file("short", "abc\n");
+    assert_null(web_start(&o, err, sizeof(err)));
+    assert_non_null(strstr(err, "must be 16 to 256 bytes"));
+    /* TLS wants both files */
+    o.token_file = NULL;
+    o.tls_cert = "/nonexistent/cert.pem";
+    assert_null(web_start(&o, err, sizeof(err)));
+    assert_non_null(strstr(err, "both a certificate and a key"));
+}
+
+/* test_token - 127.0.0.2 with a token: 401 without or with a wrong one, served with it */
+static void test_token(void **state)
+{
+    static const struct {
+        const char *auth;
+        int status;
+    } cases[] = {
+        {NULL, 401},
+        {"Bearer", 401},
+        {"Bearer ", 401},
+        {"Bearer wrong", 401},
+        {"Bearer " TOKEN "x", 401},
+        {"Bearer s3cret-token-0123456789abcdeF", 401},
+        {"Bearer s3cret-token-0123456789abcde", 401},
+        {"Token " TOKEN, 401},
+        {"Basic !!!!", 401},
+        {"Basic dXNlcg==", 401},         /* "user" */
+        {"Basic dXNlcjp3cm9uZw==", 401}, /* user:wrong */
+        {"Bearer " TOKEN, 503},          /* in: the db is down */
+        {"bearer   " TOKEN, 503},
+        {"Basic YWRtaW46czNjcmV0LXRva2VuLTAxMjM0NTY3ODlhYmNkZWY=", 503}, /* admin:TOKEN */
+        {"Basic OnMzY3JldC10b2tlbi0wMTIzNDU2Nzg5YWJjZGVm", 503},         /* :TOKEN */
+    };
+    struct web_opts o = {.listen = "127.0.0.2:0", .dsn = DSN_NONE};
+    struct resp *r = xmalloc(sizeof(*r));
+    struct sockaddr_in sin;
+    struct web *w;
+    char err[256] = "";
+    size_t i;
+    int fd;
+
+    (void)state;
+    o.token_file = write_file("token", "  " TOKEN "  \nsecond line ignored\n");
+    w = web_start(&o, err, sizeof(err));
+    if (w == NULL)
+        fail_msg("web_start(127.0.0.2) with a token: %s", err);
+    /* the raw client speaks to 127.0.0.1; this server is on 127.0.0.2 */
+    for (i = 0; i < ARRAY_LEN(cases); i++) {
+        char req[512];
+        int n;
+
+        if (cases[i].auth != NULL)
+            n = snprintf(req, sizeof(req),
+                         "GET /api/v1/summary HTTP/1.1\r\nHost: t\r\nAuthorization: %s\r\n"
+                         "Connection: close\r\n\r\n",
+                         cases[i].auth);
+        else
+            n = snprintf(req, sizeof(req),
+                         "GET /api/v1/summary HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+        fd = socket(AF_INET, SOCK_STREAM, 0);
+        memset(&sin, 0, sizeof(sin));
+        sin.sin_family = AF_INET;
+        sin.sin_port = htons((uint16_t)web_port(w));
+        inet_pton(AF_INET, "127.0.0.2", &sin.sin_addr);
+        assert_int_equal(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+        assert_true(write(fd, req, (size_t)n) == n);
+        memset(r->raw, 0, 16);
+        n = (int)read(fd, r->raw, sizeof(r->raw) - 1);
+        close(fd);
+        assert_true(n > 12);
+        r->raw[n] = 0;
+        if (atoi(r->raw + 9) != cases[i].status)
+            fail_msg("Authorization: %s -> %.40s, want %d",
+                     cases[i].auth ? cases[i].auth : "(none)", r->raw, cases[i].status);
+        if (cases[i].status == 401) {
+            assert_non_null(strstr(r->raw, "WWW-Authenticate: Basic realm=\"mailpulse\""));
+            assert_null(strstr(r->raw, TOKEN));
+        }
+    }
+    web_stop(w);
+
+    /* a token on a loopback bind is enforced too */
+    o.listen = "127.0.0.1:0";
+    w = web_start(&o, err, sizeof(err));
+    assert_non_null(w);
+    http_auth(web_port(w), "/healthz", NULL, r);
+    assert_error_reply(r, 401, "access token required");
+    http_auth(web_port(w), "/static/style.css", "Bearer nope", r);
+    assert_int_equal(r->status, 401);
+    http_auth(web_port(w), "/static/style.css", "Bearer " TOKEN, r);
+    assert_int_equal(r->status, 200);
+    web_stop(w);
+    x_free(r);
+}
+
+/* run_capture - the first line a shell command prints */
+static void run_capture(const char *cmd, char *out, size_t outlen)
+{
+    FILE *p = popen(cmd, "r");
+
+    out[0] = 0;
+    assert_non_null(p);
+    if (fgets(out, (int)outlen, p) == NULL)
+        out[0] = 0;
+    pclose(p);
+    out[strcspn(out, "\n")] = 0;
+}
+
+/* test_tls - a throwaway certificate: HTTPS is served, plain HTTP is not */
+static void test_tls(void **state)
+{
+    const char *dir = getenv("MAILPULSE_TEST_TMP") ? getenv("MAILPULSE_TEST_TMP") : "/tmp";
+    struct web_opts o = {.listen = "127.0.0.1:0", .dsn = DSN_NONE};
+    struct resp *r = xmalloc(sizeof(*r));
+    char cert[256], key[256], cmd[1024], got[256], err[256] = "";
+    struct web *w;
+
+    (void)state;
+    snprintf(cert, sizeof(cert), "%s/test_web.%d.cert.pem", dir, (int)getpid());
+    snprintf(key, sizeof(key), "%s/test_web.%d.key.pem", dir, (int)getpid());
+    snprintf(cmd, sizeof(cmd),
+             "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 "
+             "-keyout %s -out %s >/dev/null 2>&1 && echo made",
+             key, cert);
+    run_capture(cmd, got, sizeof(got));
+    if (strcmp(got, "made") != 0) {
+        fprintf(stderr, "openssl could not make a certificate; TLS test SKIPPED\n");
+        x_free(r);
+        skip();
+    }
+    o.tls_cert = cert;
+    o.tls_key = key;
+    o.tls_key = "/nonexistent/key.pem";
+    assert_null(web_start(&o, err, sizeof(err)));
+    assert_non_null(strstr(err, "cannot read TLS key"));
+    o.tls_key = key;
+    w = web_start(&o, err, sizeof(err));
+    if (w == NULL)
+        fail_msg("web_start with TLS: %s", err);
+    snprintf(cmd, sizeof(cmd),
+             "curl -s --cacert %s -o /dev/null -w '%%{http_code} %%{ssl_verify_result}' "
+             "https://127.0.0.1:%d/static/style.css",
+             cert, web_port(w));
+    run_capture(cmd, got, sizeof(got));
+    assert_string_equal(got, "200 0");
+    snprintf(cmd, sizeof(cmd), "curl -sk https://127.0.0.1:%d/healthz", web_port(w));
+    run_capture(cmd, got, sizeof(got));
+    assert_non_null(strstr(got, "\"database\":\"down\""));
+    /* plain HTTP to the TLS port gets no HTTP answer */
+    http_req(web_port(w), "GET", "/healthz", r);
+    assert_int_equal(r->status, -1);
+    web_stop(w);
+    unlink(cert);
+    unlink(key);
+    x_free(r);
 }
 
 /* ---- with PostgreSQL ---- */
@@ -657,6 +1025,166 @@ static void test_pg_summary_zeros(void **state)
     x_free(r);
 }
 
+/* pg_migrated - a migrated database's DSN, or skip */
+static const char *pg_migrated(void)
+{
+    const char *dsn = pg_dsn();
+    char err[256] = "";
+    struct db *db = db_open(dsn, err, sizeof(err));
+
+    if (db == NULL)
+        fail_msg("db_open(%s): %s", dsn, err);
+    assert_int_equal(db_migrate(db, stderr), 0);
+    db_close(db);
+    return dsn;
+}
+
+/* test_pg_hostile_strings - what a log says comes back escaped in HTML, quoted in CSV */
+static void test_pg_hostile_strings(void **state)
+{
+    static const char sender[] = "\"<script>alert(1)</script>\"@evil.example";
+    static const char reply[] = "550 5.1.1 <img src=x onerror=alert(2)> \"quoted\", comma";
+    const char *dsn = pg_migrated();
+    struct web_opts o = {.listen = "127.0.0.1:0", .dsn = dsn};
+    struct resp *r = xmalloc(sizeof(*r));
+    struct db_batch_result res;
+    struct db_batch *b;
+    struct event ev;
+    struct web *w;
+    struct db *db;
+    char err[256] = "";
+
+    (void)state;
+    db = db_open(dsn, err, sizeof(err));
+    assert_non_null(db);
+    b = db_batch_create(db);
+    event_clear(&ev);
+    ev.type = EV_DELIVERY;
+    ev.mta = MTA_POSTFIX;
+    ev.status = ST_BOUNCED;
+    ev.time_us = (int64_t)68256000 * 1000000 + 3600 * SEC; /* 1972-03-01T01:00:00Z */
+    EVENT_SET(&ev, host, "mx-test", 7);
+    EVENT_SET(&ev, queue_id, "XSS1Q", 5);
+    EVENT_SET(&ev, sender, sender, strlen(sender));
+    EVENT_SET(&ev, recipient, "victim@xss.example", 18);
+    EVENT_SET(&ev, dsn, "5.1.1", 5);
+    EVENT_SET(&ev, reply, reply, strlen(reply));
+    EVENT_SET(&ev, reason, "userunknown", 11);
+    ev.smtp_code = 550;
+    db_batch_add(b, 0, 1000001, &ev);
+    assert_int_equal(db_batch_commit(b, 0, 0, &res), 0);
+    db_batch_free(b);
+    db_close(db);
+
+    w = web_start(&o, err, sizeof(err));
+    assert_non_null(w);
+    http_req(web_port(w), "GET", "/bounces?from=1972-03-01T00:00:00Z&to=1972-03-02T00:00:00Z", r);
+    assert_int_equal(r->status, 200);
+    assert_non_null(
+        strstr(r->body, "&quot;&lt;script&gt;alert(1)&lt;/script&gt;&quot;@evil.example"));
+    assert_non_null(strstr(r->body, "&lt;img src=x onerror=alert(2)&gt;"));
+    assert_null(strstr(r->body, "<script"));
+    assert_null(strstr(r->body, "<img"));
+    http_req(web_port(w), "GET", "/message?queue_id=XSS1Q", r);
+    assert_int_equal(r->status, 200);
+    assert_non_null(strstr(r->body, "&lt;img src=x onerror=alert(2)&gt;"));
+    assert_null(strstr(r->body, "<script"));
+    assert_null(strstr(r->body, "<img"));
+    http_req(web_port(w), "GET", "/?from=1972-03-01T00:00:00Z&to=1972-03-02T00:00:00Z", r);
+    assert_int_equal(r->status, 200);
+    assert_null(strstr(r->body, "<img"));
+    assert_non_null(strstr(r->body, "data-domain=\"xss.example\""));
+    http_req(
+        web_port(w), "GET",
+        "/api/v1/export?what=bounces&format=csv&from=1972-03-01T00:00:00Z&to=1972-03-02T00:00:00Z",
+        r);
+    assert_int_equal(r->status, 200);
+    assert_non_null(strstr(r->body, ",\"\"\"<script>alert(1)</script>\"\"@evil.example\","));
+    assert_non_null(
+        strstr(r->body, ",\"550 5.1.1 <img src=x onerror=alert(2)> \"\"quoted\"\", comma\"\r\n"));
+    web_stop(w);
+    x_free(r);
+}
+
+/* add_bounce - store one bounced attempt at time t (source 0, position pos) */
+static void add_bounce(const char *dsn, int64_t t, int64_t pos)
+{
+    struct db_batch_result res;
+    struct db_batch *b;
+    struct event ev;
+    char err[256] = "";
+    struct db *db = db_open(dsn, err, sizeof(err));
+
+    assert_non_null(db);
+    b = db_batch_create(db);
+    event_clear(&ev);
+    ev.type = EV_DELIVERY;
+    ev.mta = MTA_POSTFIX;
+    ev.status = ST_BOUNCED;
+    ev.time_us = t;
+    EVENT_SET(&ev, host, "mx-cache", 8);
+    EVENT_SET(&ev, recipient, "a@cache.example", 15);
+    db_batch_add(b, 0, pos, &ev);
+    assert_int_equal(db_batch_commit(b, 0, 0, &res), 0);
+    db_batch_free(b);
+    db_close(db);
+}
+
+/* bounced_now - the "bounced" figure a summary request answers */
+static int bounced_now(int port, struct resp *r)
+{
+    cJSON *json;
+    int n;
+
+    http_req(port, "GET",
+             "/api/v1/summary?from=1973-05-01T00:00:00Z&to=1973-05-02T00:00:00Z&host=mx-cache", r);
+    json = assert_json_reply(r, 200);
+    n = (int)cJSON_GetObjectItem(json, "bounced")->valuedouble;
+    cJSON_Delete(json);
+    return n;
+}
+
+/* test_pg_reply_cache - a report is answered from the cache for at most its 2 s */
+static void test_pg_reply_cache(void **state)
+{
+    const char *dsn = pg_migrated();
+    struct web_opts o = {.listen = "127.0.0.1:0", .dsn = dsn};
+    struct resp *r = xmalloc(sizeof(*r));
+    int64_t t = (int64_t)105062400 * 1000000 + 7200 * SEC; /* 1973-05-01T02:00:00Z */
+    int64_t start;
+    char err[256] = "";
+    struct web *w;
+    int n0, n;
+
+    (void)state;
+    w = web_start(&o, err, sizeof(err));
+    assert_non_null(w);
+    start = time_now_us();
+    n0 = bounced_now(web_port(w), r);
+    add_bounce(dsn, t, 2000000 + time_now_us() % 1000000);
+    n = bounced_now(web_port(w), r);
+    /* within the TTL the old answer may come back; after it, the new one must */
+    if (time_now_us() - start < 1500000)
+        assert_int_equal(n, n0);
+    usleep(2100000);
+    assert_int_equal(bounced_now(web_port(w), r), n0 + 1);
+    /* another parameter order is another key, answered fresh */
+    http_req(web_port(w), "GET",
+             "/api/v1/summary?host=mx-cache&from=1973-05-01T00:00:00Z&to=1973-05-02T00:00:00Z", r);
+    assert_non_null(strstr(r->body, "\"bounced\":"));
+    /* a NUL byte never reads as the cached shorter request */
+    http_req(web_port(w), "GET",
+             "/api/v1/summary?from=1973-05-01T00:00:00Z&to=1973-05-02T00:00:00Z&host=mx-cache%00x",
+             r);
+    assert_error_reply(r, 400, "NUL");
+    /* the cache hits are counted */
+    http_req(web_port(w), "GET", "/metrics", r);
+    assert_non_null(strstr(r->body, "\nmailpulse_http_cache_hits_total "));
+    assert_null(strstr(r->body, "\nmailpulse_http_cache_hits_total 0\n"));
+    web_stop(w);
+    x_free(r);
+}
+
 /* main - three groups; the PostgreSQL one skips without MAILPULSE_TEST_DSN */
 int main(void)
 {
@@ -665,25 +1193,29 @@ int main(void)
         cmocka_unit_test(test_parse_time_null),
     };
     const struct CMUnitTest live_tests[] = {
-        cmocka_unit_test(test_not_found),
-        cmocka_unit_test(test_method_not_allowed),
-        cmocka_unit_test(test_bad_parameters),
-        cmocka_unit_test(test_summary_database_down),
-        cmocka_unit_test(test_healthz_down),
-        cmocka_unit_test(test_head),
-        cmocka_unit_test(test_get_with_body),
-        cmocka_unit_test(test_keep_alive),
-        cmocka_unit_test(test_hostile_requests),
-        cmocka_unit_test(test_listen_errors),
-        cmocka_unit_test(test_ipv6),
+        cmocka_unit_test(test_not_found),           cmocka_unit_test(test_path_tricks),
+        cmocka_unit_test(test_pages_database_down), cmocka_unit_test(test_method_not_allowed),
+        cmocka_unit_test(test_bad_parameters),      cmocka_unit_test(test_summary_database_down),
+        cmocka_unit_test(test_healthz_down),        cmocka_unit_test(test_head),
+        cmocka_unit_test(test_get_with_body),       cmocka_unit_test(test_keep_alive),
+        cmocka_unit_test(test_hostile_requests),    cmocka_unit_test(test_slow_headers),
+        cmocka_unit_test(test_listen_errors),       cmocka_unit_test(test_ipv6),
+    };
+    const struct CMUnitTest auth_tests[] = {
+        cmocka_unit_test(test_token_required_off_loopback),
+        cmocka_unit_test(test_token),
+        cmocka_unit_test(test_tls),
     };
     const struct CMUnitTest pg_tests[] = {
         cmocka_unit_test(test_pg_summary_zeros),
+        cmocka_unit_test(test_pg_hostile_strings),
+        cmocka_unit_test(test_pg_reply_cache),
     };
     int failed = 0;
 
     failed += cmocka_run_group_tests_name("web_parse_time", parse_tests, NULL, NULL);
     failed += cmocka_run_group_tests_name("web_live", live_tests, live_setup, live_teardown);
+    failed += cmocka_run_group_tests_name("web_auth", auth_tests, NULL, NULL);
     failed += cmocka_run_group_tests_name("web_pg", pg_tests, NULL, NULL);
     return failed ? 1 : 0;
 }

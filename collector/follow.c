@@ -1,0 +1,527 @@
+/*
+ * follow - one log path followed across rotations, restarts and truncation
+ *
+ * A followed path is a sequence of segments, one per file that was ever at that path. Each
+ * segment is a database source named by its content identity (the hash of its first line, the
+ * same identity `mailpulse import` gives the file, so importing mail.log.1.gz later adds
+ * nothing), with its own checkpoint. Inside the running process the live file is also known
+ * by device and inode (tail.c notices the path naming another file) and by an offset marker
+ * (the bytes before the position, which tail.c compares while idle, so a file truncated and
+ * rewritten past the position is noticed).
+ *
+ * Rotations:
+ *   rename + create     the old file is read to its end (and for rotate_wait longer) through
+ *                       the open descriptor, then the new one from 0.
+ *   delete + recreate   the same: the descriptor still reads the deleted file.
+ *   copytruncate        the truncation is seen; the rotated copy with the same identity is
+ *                       finished from the checkpoint, then the live file from 0. Lines
+ *                       written between the copy and the truncation are lost for any tailer.
+ *   while stopped       the state file names the identity of the last live file; at start
+ *                       the rotated file with that identity (mail.log.1, .1.gz, -DATE) is
+ *                       finished, then every rotated file newer than it, then the live one.
+ *   first start         with backfill, every rotated file oldest first, then the live one.
+ *
+ * Lines before a segment's checkpoint are handed out with store = 0: the caller parses them
+ * to rebuild the queue-id context and stores nothing.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "collector/collector.h"
+#include "util/util.h"
+
+#define IDENT_LEN 48
+
+struct seg {
+    char *path;
+    char ident[IDENT_LEN];
+    int64_t mtime_ns;
+};
+
+enum cur_kind { CUR_NONE, CUR_LR, CUR_TAIL };
+
+struct follow {
+    char *name, *path, *state_path;
+    int backfill;
+    int64_t rotate_wait_us;
+    int (*open_source)(void *, const char *, const char *, int64_t *, int64_t *);
+    void *arg;
+
+    struct seg *pending;
+    size_t npending, ipending;
+    int discovered;
+
+    enum cur_kind cur;
+    struct lineread *lr;
+    struct tail *t;
+    char *cur_path;
+    char ident[IDENT_LEN];
+    char expect[IDENT_LEN]; /* the identity a queued rotated file had when it was found */
+    int opened;
+    int64_t source_id, checkpoint, next;
+    int reopen;
+
+    int held; /* the first line of a rotated file, read to learn its identity */
+    const char *held_line;
+    size_t held_len;
+    int64_t held_pos;
+
+    uint64_t cut; /* cut lines of files no longer open */
+    int warned_missing;
+    char state_ident[IDENT_LEN];
+};
+
+/* rotated_suffix - 1 when suffix is ".N", "-YYYYMMDD" or either with ".gz" */
+static int rotated_suffix(const char *s)
+{
+    size_t digits = 0;
+
+    if (*s != '.' && *s != '-')
+        return 0;
+    s++;
+    while (s[digits] >= '0' && s[digits] <= '9')
+        digits++;
+    if (digits == 0)
+        return 0;
+    s += digits;
+    return *s == 0 || strcmp(s, ".gz") == 0;
+}
+
+/* follow_rotated_name - 1 when the file name looks rotated (mail.log.1, .2.gz, -20261128) */
+int follow_rotated_name(const char *path)
+{
+    const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    size_t n = strlen(base);
+
+    if (n > 3 && strcmp(base + n - 3, ".gz") == 0)
+        return 1;
+    while (n > 0 && base[n - 1] >= '0' && base[n - 1] <= '9')
+        n--;
+    return n > 1 && n < strlen(base) && (base[n - 1] == '.' || base[n - 1] == '-');
+}
+
+/* file_identity - the content identity of a file (plain or gzip); "" when it has no line */
+static void file_identity(const char *path, char *out)
+{
+    char err[256];
+    struct lineread *lr = lr_open(path, err, sizeof(err));
+    const char *line;
+    size_t len;
+    int64_t pos;
+
+    out[0] = 0;
+    if (lr == NULL)
+        return;
+    if (lr_next(lr, &line, &len, &pos) == 1)
+        snprintf(out, IDENT_LEN, "%s", lr_identity(lr));
+    lr_close(lr);
+}
+
+static int seg_cmp(const void *a, const void *b)
+{
+    const struct seg *x = a, *y = b;
+
+    if (x->mtime_ns != y->mtime_ns)
+        return x->mtime_ns < y->mtime_ns ? -1 : 1;
+    return strcmp(y->path, x->path); /* same time: mail.log.2 before mail.log.1 */
+}
+
+static void pending_free(struct follow *f)
+{
+    for (size_t i = 0; i < f->npending; i++)
+        x_free(f->pending[i].path);
+    x_free(f->pending);
+    f->pending = NULL;
+    f->npending = f->ipending = 0;
+}
+
+/* follow_discover - queue the rotated files to read before the live one, after `last` */
+static void follow_discover(struct follow *f, const char *last, int include_last)
+{
+    char *dir = xstrdup(f->path), *slash = strrchr(dir, '/');
+    const char *base = slash ? slash + 1 : f->path;
+    size_t blen = strlen(base), n = 0, cap = 8, keep = 0;
+    struct seg *s = xcalloc(cap, sizeof(*s));
+    char live[IDENT_LEN];
+    struct dirent *de;
+    DIR *d;
+    size_t from = 0;
+    int found = 0;
+
+    pending_free(f);
+    if (slash)
+        *slash = 0;
+    d = opendir(slash ? (dir[0] ? dir : "/") : ".");
+    file_identity(f->path, live);
+    while (d && (de = readdir(d)) != NULL) {
+        struct stat st;
+        char full[4096];
+
+        if (strncmp(de->d_name, base, blen) != 0 || !rotated_suffix(de->d_name + blen))
+            continue;
+        snprintf(full, sizeof(full), "%s/%s", slash ? (dir[0] ? dir : "") : ".", de->d_name);
+        if (stat(full, &st) != 0 || !S_ISREG(st.st_mode))
+            continue;
+        if (n == cap) {
+            cap *= 2;
+            s = xrealloc(s, cap * sizeof(*s));
+        }
+        s[n].path = xstrdup(full);
+        file_identity(full, s[n].ident);
+        s[n].mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+        n++;
+    }
+    if (d)
+        closedir(d);
+    qsort(s, n, sizeof(*s), seg_cmp);
+
+    /* Which rotated files come before the live one. */
+    if (last[0] == 0) {
+        from = f->backfill ? 0 : n;
+    } else if (strcmp(last, live) == 0 && include_last) {
+        from = n; /* the live file is still the one we followed */
+    } else {
+        from = n;
+        for (size_t i = 0; i < n; i++)
+            if (strcmp(s[i].ident, last) == 0) {
+                from = include_last ? i : i + 1;
+                found = 1;
+                break;
+            }
+        if (!found && include_last && !f->discovered)
+            log_warn("%s: the file last followed (%s) is gone; lines it had after the "
+                     "checkpoint cannot be read",
+                     f->name, last);
+    }
+    for (size_t i = 0; i < n; i++) {
+        int dup = s[i].ident[0] == 0 || strcmp(s[i].ident, live) == 0;
+
+        for (size_t j = 0; j < keep && !dup; j++)
+            dup = strcmp(s[j].ident, s[i].ident) == 0;
+        if (i < from || dup) {
+            x_free(s[i].path);
+            continue;
+        }
+        s[keep++] = s[i];
+    }
+    f->pending = s;
+    f->npending = keep;
+    for (size_t i = 0; i < keep; i++)
+        log_info("%s: reading rotated file %s first", f->name, s[i].path);
+    x_free(dir);
+}
+
+/* state_read - the identity of the live file when the last run stopped; "" unknown */
+static void state_read(struct follow *f, char *out)
+{
+    FILE *fp;
+
+    out[0] = 0;
+    if (f->state_path[0] == 0 || (fp = fopen(f->state_path, "r")) == NULL)
+        return;
+    if (fgets(out, IDENT_LEN, fp) == NULL)
+        out[0] = 0;
+    out[strcspn(out, "\n")] = 0;
+    fclose(fp);
+}
+
+/* state_write - remember the live file's identity (write and rename: never half a file) */
+static void state_write(struct follow *f)
+{
+    char tmp[4096];
+    FILE *fp;
+
+    if (f->state_path[0] == 0 || strcmp(f->state_ident, f->ident) == 0)
+        return;
+    snprintf(tmp, sizeof(tmp), "%s.tmp", f->state_path);
+    fp = fopen(tmp, "w");
+    if (fp == NULL || fprintf(fp, "%s\n", f->ident) < 0 || fflush(fp) != 0 ||
+        fsync(fileno(fp)) != 0) {
+        log_warn("%s: cannot write %s: %s", f->name, tmp, strerror(errno));
+        if (fp)
+            fclose(fp);
+        return;
+    }
+    fclose(fp);
+    if (rename(tmp, f->state_path) != 0) {
+        log_warn("%s: cannot rename %s: %s", f->name, tmp, strerror(errno));
+        return;
+    }
+    snprintf(f->state_ident, sizeof(f->state_ident), "%s", f->ident);
+}
+
+/* follow_open - set up following opts->path; nothing is opened before follow_next */
+struct follow *follow_open(const struct follow_opts *opts)
+{
+    struct follow *f = xcalloc(1, sizeof(*f));
+
+    f->name = xstrdup(opts->name ? opts->name : opts->path);
+    f->path = xstrdup(opts->path);
+    f->state_path = xstrdup(opts->state_path ? opts->state_path : "");
+    f->backfill = opts->backfill;
+    f->rotate_wait_us = opts->rotate_wait_us;
+    f->open_source = opts->open_source;
+    f->arg = opts->arg;
+    return f;
+}
+
+/* follow_finish - close the current file; 2 and the segment's end when it has one */
+static int follow_finish(struct follow *f, struct follow_line *out)
+{
+    int had = f->opened;
+
+    if (f->t)
+        f->cut += tail_cut(f->t);
+    lr_close(f->lr);
+    tail_close(f->t);
+    f->lr = NULL;
+    f->t = NULL;
+    x_free(f->cur_path);
+    f->cur_path = NULL;
+    f->cur = CUR_NONE;
+    f->opened = 0;
+    f->held = 0;
+    if (!had)
+        return 0;
+    out->source_id = f->source_id;
+    out->next = f->next;
+    out->line = NULL;
+    out->len = 0;
+    return 2;
+}
+
+/* follow_start - open the next file: a queued rotated one, else the live path */
+static int follow_start(struct follow *f)
+{
+    char err[512];
+
+    if (f->ipending < f->npending) {
+        const char *p = f->pending[f->ipending].path;
+
+        snprintf(f->expect, sizeof(f->expect), "%s", f->pending[f->ipending++].ident);
+        f->lr = lr_open(p, err, sizeof(err));
+        if (f->lr == NULL) {
+            log_warn("%s: %s; skipped", f->name, err);
+            return -1;
+        }
+        f->cur = CUR_LR;
+        f->cur_path = xstrdup(p);
+        return 0;
+    }
+    pending_free(f);
+    f->t = tail_open(f->path, err, sizeof(err));
+    if (f->t == NULL) {
+        if (!f->warned_missing)
+            log_warn("%s: %s; waiting for it", f->name, err);
+        f->warned_missing = 1;
+        return -1;
+    }
+    f->warned_missing = 0;
+    tail_set_rotate_wait(f->t, f->rotate_wait_us);
+    f->cur = CUR_TAIL;
+    f->cur_path = xstrdup(f->path);
+    return 0;
+}
+
+/* follow_source - learn the segment's source and checkpoint; 0, or -1 to retry later */
+static int follow_source(struct follow *f, const char *ident)
+{
+    if (f->open_source(f->arg, f->cur_path, ident, &f->source_id, &f->checkpoint) != 0)
+        return -1;
+    snprintf(f->ident, sizeof(f->ident), "%s", ident);
+    f->opened = 1;
+    f->next = 0;
+    log_info("%s: reading %s (%s) from byte %lld", f->name, f->cur_path, ident,
+             (long long)f->checkpoint);
+    return 0;
+}
+
+static int emit(struct follow *f, struct follow_line *out, const char *line, size_t len,
+                int64_t pos)
+{
+    out->line = line;
+    out->len = len;
+    out->pos = pos;
+    out->next = f->next = pos + (int64_t)len + 1;
+    out->source_id = f->source_id;
+    out->store = pos >= f->checkpoint;
+    out->cut = len >= COLLECT_MAX_LINE;
+    if (out->cut && f->cur == CUR_LR)
+        f->cut++;
+    return 1;
+}
+
+/* follow_next_lr - the next line of a rotated file being finished */
+static int follow_next_lr(struct follow *f, struct follow_line *out)
+{
+    const char *line;
+    size_t len;
+    int64_t pos;
+    int r;
+
+    if (!f->opened) {
+        if (!f->held) {
+            r = lr_next(f->lr, &f->held_line, &f->held_len, &f->held_pos);
+            if (r != 1)
+                return follow_finish(f, out); /* empty or unreadable: nothing to do */
+            f->held = 1;
+            if (strcmp(lr_identity(f->lr), f->expect) != 0) {
+                char expect[IDENT_LEN];
+
+                /* Rotated again since it was found (mail.log.1 became mail.log.2). */
+                snprintf(expect, sizeof(expect), "%s", f->expect);
+                log_info("%s: %s was renamed meanwhile; looking again", f->name, f->cur_path);
+                follow_finish(f, out);
+                follow_discover(f, expect, 1);
+                return 0;
+            }
+        }
+        if (follow_source(f, lr_identity(f->lr)) != 0)
+            return -1;
+    }
+    if (f->held) {
+        f->held = 0;
+        return emit(f, out, f->held_line, f->held_len, f->held_pos);
+    }
+    r = lr_next(f->lr, &line, &len, &pos);
+    if (r == 1)
+        return emit(f, out, line, len, pos);
+    log_info("%s: finished %s", f->name, f->cur_path);
+    return follow_finish(f, out);
+}
+
+/* follow_hup - after SIGHUP: the path opened again; the same file continues where it was */
+static void follow_hup(struct follow *f)
+{
+    char err[512];
+    struct tail *t2 = tail_open(f->path, err, sizeof(err));
+
+    f->reopen = 0;
+    if (t2 == NULL)
+        return;
+    if (strcmp(tail_identity(t2), f->ident) != 0) {
+        tail_close(t2); /* another file: tail_next reports the replacement */
+        return;
+    }
+    tail_set_rotate_wait(t2, f->rotate_wait_us);
+    tail_seek(t2, tail_position(f->t));
+    f->cut += tail_cut(f->t);
+    tail_close(f->t);
+    f->t = t2;
+}
+
+/* follow_next_tail - the next line of the live file */
+static int follow_next_tail(struct follow *f, struct follow_line *out)
+{
+    const char *line;
+    size_t len;
+    int64_t pos;
+    int r;
+
+    if (!f->opened) {
+        const char *id = tail_identity(f->t);
+
+        if (id[0] == 0) {
+            r = tail_next(f->t, &line, &len, &pos); /* only to notice a replacement */
+            if (r == -2 || r == -3)
+                return follow_finish(f, out);
+            if (r == 1)
+                tail_seek(f->t, 0); /* the first line just completed: read it as a segment */
+            return 0;
+        }
+        if (follow_source(f, id) != 0)
+            return -1;
+        state_write(f);
+    }
+    if (f->reopen)
+        follow_hup(f);
+    r = tail_next(f->t, &line, &len, &pos);
+    if (r == 1)
+        return emit(f, out, line, len, pos);
+    if (r == 0)
+        return 0;
+    {
+        char last[IDENT_LEN];
+
+        snprintf(last, sizeof(last), "%s", f->ident);
+        r = r == -1 ? -1 : r == -2 ? 0 : 1; /* error, replaced, truncated */
+        if (r >= 0)
+            follow_discover(f, last, r);
+    }
+    return follow_finish(f, out);
+}
+
+/* follow_next - 1 a line, 0 nothing now, 2 a segment finished (commit it), -1 retry later */
+int follow_next(struct follow *f, struct follow_line *out)
+{
+    for (;;) {
+        int r;
+
+        if (!f->discovered) {
+            char last[IDENT_LEN];
+
+            state_read(f, last);
+            snprintf(f->state_ident, sizeof(f->state_ident), "%s", last);
+            follow_discover(f, last, 1);
+            f->discovered = 1;
+        }
+        if (f->cur == CUR_NONE) {
+            if (follow_start(f) != 0) {
+                if (f->ipending < f->npending)
+                    continue;
+                return 0;
+            }
+        }
+        r = f->cur == CUR_LR ? follow_next_lr(f, out) : follow_next_tail(f, out);
+        if (r == 0 && f->cur == CUR_NONE)
+            continue; /* a file ended without a segment: go on with the next one */
+        return r;
+    }
+}
+
+/* follow_reopen - SIGHUP: open the path again at the next call */
+void follow_reopen(struct follow *f)
+{
+    f->reopen = f->cur == CUR_TAIL && f->opened;
+}
+
+/* follow_lag - bytes not yet read: of the live file, and of a plain rotated one in progress */
+int64_t follow_lag(struct follow *f)
+{
+    struct stat st;
+    int64_t lag = 0;
+
+    if (f->cur == CUR_TAIL)
+        return tail_lag(f->t);
+    if (stat(f->path, &st) == 0)
+        lag += st.st_size;
+    if (f->cur == CUR_LR && stat(f->cur_path, &st) == 0 && st.st_size > f->next)
+        lag += st.st_size - f->next; /* for a .gz file this is only an estimate */
+    return lag;
+}
+
+/* follow_cut - overlong lines cut so far */
+uint64_t follow_cut(const struct follow *f)
+{
+    return f->cut + (f->t ? tail_cut(f->t) : 0);
+}
+
+/* follow_close - close and free */
+void follow_close(struct follow *f)
+{
+    if (f == NULL)
+        return;
+    lr_close(f->lr);
+    tail_close(f->t);
+    pending_free(f);
+    x_free(f->cur_path);
+    x_free(f->name);
+    x_free(f->path);
+    x_free(f->state_path);
+    x_free(f);
+}

@@ -1,0 +1,734 @@
+/*
+ * exim - the lines of Exim's main log (prefix exim_)
+ *
+ * A mainlog line is "2026-11-28 17:30:17[.123][ +0100][ [pid]] text": local time unless the
+ * offset is logged. Behind syslog the same text follows "host exim[pid]: " (or exim4). Most
+ * text starts with the message id: 1rAbCd-000ABC-Xy (before 4.97) or 1rAbCd-00000000ABC-Xyzw,
+ * which is the queue id of the events. What the markers after it mean:
+ *
+ *	ID <= sender H=name (helo) [ip]:port A=auth:user P=esmtp S=size id=msgid [for r1 r2]
+ *						-> message, remembered for the deliveries
+ *	ID <= <> R=PARENT U=Debian-exim P=local S=size	-> bounce_notice: Exim wrote a
+ *						   DSN about PARENT (queue_id PARENT,
+ *						   notice_queue_id ID)
+ *	ID => rcpt [<orig>] R=router T=transport H=host [ip]:port X=tls C="250 ..."
+ *	ID -> rcpt ...		(another address of the same delivery)
+ *	ID >> rcpt ...		(cutthrough delivery)	-> delivery sent
+ *	ID == rcpt R=.. T=.. defer (-44) H=..: SMTP error ... : 451 ...	-> delivery deferred
+ *	ID ** rcpt ...: error text			-> delivery bounced; "retry timeout
+ *						   exceeded" is expired
+ *	ID *> rcpt ...			delivery suppressed (-N): nothing was delivered, no event
+ *	ID Completed			-> forget ID
+ *	[ID] H=... F=<s> [temporarily] rejected RCPT <r>: text	(also MAIL, after DATA,
+ *	    EHLO/HELO, connection, by local_scan(), by non-SMTP ACL)	-> reject
+ *	ID local_scan() function timed out - message temporarily rejected	-> reject
+ *
+ * Fields are "KEY=value" words; a value in double quotes runs to the closing quote, and H=
+ * takes the "(helo)" and "[ip]:port" words that follow the name. Words that are neither
+ * (flags such as K or PRDR, "defer (-44)") are stepped over. In == and ** lines the error
+ * text starts after the first word that ends in ':' outside quotes. The SMTP code and the
+ * enhanced status code come from the first ": NNN " of the text, or from C="...".
+ *
+ * Exim logs message-ids without angle brackets; they are stored with them, as Postfix
+ * logs them, so one message has one id across a mixed fleet.
+ */
+#include <string.h>
+
+#include "parser/parser_int.h"
+
+/* One "KEY=value" word group; the pointers are into the line. */
+struct efield {
+    const char *key;
+    size_t key_len;
+    const char *val;
+    size_t val_len;
+    bool colon_end; /* the value ended in ':', which ends the field list */
+};
+
+/* A host as H= logs it: name (helo) [ip]:port; absent parts are empty. */
+struct ehost {
+    const char *name, *helo, *ip, *port;
+    size_t name_len, helo_len, ip_len, port_len;
+};
+
+/* digits_at - n decimal digits at s as a number, or -1 */
+static int digits_at(const char *s, int n)
+{
+    int v = 0, i;
+
+    for (i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    return v;
+}
+
+/* civil_days - days from 1970-01-01 to a date of the proleptic Gregorian calendar */
+static int64_t civil_days(int y, int m, int d)
+{
+    int64_t era, yoe, doy, doe;
+
+    y -= m <= 2;
+    era = (y >= 0 ? y : y - 399) / 400;
+    yoe = y - era * 400;
+    doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+/* skip_spaces - the first byte at or after s that is not a space */
+static const char *skip_spaces(const char *s, const char *end)
+{
+    while (s < end && *s == ' ')
+        s++;
+    return s;
+}
+
+/* word_end - the first space at or after s, or end */
+static const char *word_end(const char *s, const char *end)
+{
+    const char *sp = memchr(s, ' ', (size_t)(end - s));
+
+    return sp ? sp : end;
+}
+
+/* trim_right - drop trailing spaces, tabs and CR */
+static const char *trim_right(const char *s, const char *end)
+{
+    while (end > s && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r'))
+        end--;
+    return end;
+}
+
+/* starts - does [s, end) start with the C string pfx? */
+static bool starts(const char *s, const char *end, const char *pfx)
+{
+    size_t n = strlen(pfx);
+
+    return (size_t)(end - s) >= n && memcmp(s, pfx, n) == 0;
+}
+
+/* is_key - is the field's key the C string name? */
+static bool is_key(const struct efield *f, const char *name)
+{
+    return strlen(name) == f->key_len && memcmp(f->key, name, f->key_len) == 0;
+}
+
+/*
+ * exim_envelope - the stamp of a native mainlog line, and the syslog-like "host exim[pid]: "
+ * that some setups write after it; 0, or -1 when the line does not start with such a stamp
+ */
+int exim_envelope(const char *line, size_t len, struct syslog_env *env)
+{
+    const char *p = line + 19, *end = line + len, *q;
+    int year, mon, mday, hour, min, sec;
+    int64_t frac = 0, scale = 1000000, us;
+
+    if (len < 21 || line[4] != '-' || line[7] != '-' || line[10] != ' ' || line[13] != ':' ||
+        line[16] != ':')
+        return -1;
+    year = digits_at(line, 4);
+    mon = digits_at(line + 5, 2);
+    mday = digits_at(line + 8, 2);
+    hour = digits_at(line + 11, 2);
+    min = digits_at(line + 14, 2);
+    sec = digits_at(line + 17, 2);
+    if (year < 1970 || mon < 1 || mon > 12 || mday < 1 || mday > 31 || hour < 0 || hour > 23 ||
+        min < 0 || min > 59 || sec < 0 || sec > 60)
+        return -1;
+    if (sec == 60)
+        sec = 59;
+    if (p < end && *p == '.') {
+        for (p++; p < end && *p >= '0' && *p <= '9'; p++) {
+            if (scale > 1) {
+                scale /= 10;
+                frac += (*p - '0') * scale;
+            }
+        }
+    }
+    if (p >= end || *p != ' ')
+        return -1;
+    p++;
+    if (end - p >= 6 && (p[0] == '+' || p[0] == '-') && digits_at(p + 1, 4) >= 0 &&
+        (p + 5 == end || p[5] == ' ')) {
+        /* log_timezone: the stamp is in the logged offset, not in TZ */
+        int64_t off = digits_at(p + 1, 2) * 3600 + digits_at(p + 3, 2) * 60;
+        int64_t naive =
+            civil_days(year, mon, mday) * 86400 + (int64_t)hour * 3600 + (int64_t)min * 60 + sec;
+
+        us = (naive - (p[0] == '-' ? -off : off)) * 1000000;
+        p = skip_spaces(p + 5, end);
+    } else {
+        us = time_local_to_utc_us(year, mon, mday, hour, min, sec);
+    }
+    env->time_us = us + frac;
+    env->host = "";
+    env->host_len = 0;
+    env->prog = "exim";
+    env->prog_len = 4;
+    env->pid = -1;
+    if (p < end && *p == '[') {
+        long pid = 0;
+
+        for (q = p + 1; q < end && *q >= '0' && *q <= '9'; q++) {
+            if (pid < 100000000L)
+                pid = pid * 10 + (*q - '0');
+        }
+        if (q < end && *q == ']' && q > p + 1) {
+            env->pid = pid;
+            p = skip_spaces(q + 1, end);
+        }
+    }
+    /* "host exim[pid]: " after the stamp, as some syslog templates write it */
+    q = word_end(p, end);
+    if (q < end && starts(q + 1, end, "exim")) {
+        const char *r = q + 5, *host = p;
+
+        if (r < end && *r == '4')
+            r++;
+        if (r < end && *r == '[') {
+            const char *close = memchr(r, ']', (size_t)(end - r));
+
+            r = close ? close + 1 : end;
+        }
+        if (r + 1 < end && r[0] == ':' && r[1] == ' ') {
+            env->host = host;
+            env->host_len = (size_t)(q - host);
+            p = r + 2;
+        }
+    }
+    env->msg = p;
+    env->msg_len = (size_t)(end - p);
+    return 0;
+}
+
+/* msgid_len - the length of an Exim message id at s followed by a space or the end; or 0 */
+static size_t msgid_len(const char *s, const char *end)
+{
+    static const unsigned char min_len[3] = {6, 6, 2}, max_len[3] = {6, 11, 4};
+    const char *p = s;
+    int part;
+
+    for (part = 0; part < 3; part++) {
+        const char *b = p;
+
+        while (p < end &&
+               ((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')))
+            p++;
+        if (p - b < min_len[part] || p - b > max_len[part])
+            return 0;
+        if (part < 2) {
+            if (p >= end || *p != '-')
+                return 0;
+            p++;
+        }
+    }
+    if (p < end && *p != ' ')
+        return 0;
+    return (size_t)(p - s);
+}
+
+/*
+ * field_next - read the "KEY=value" group at *pp (spaces before it skipped). Returns 1 with
+ * *f filled and *pp after it, 0 when the word there is not a field (*pp at that word), -1 at
+ * the end of the text.
+ */
+static int field_next(const char **pp, const char *end, struct efield *f)
+{
+    const char *p = skip_spaces(*pp, end), *k = p, *v;
+
+    *pp = p;
+    if (p == end)
+        return -1;
+    while (p < end && ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || *p == '_'))
+        p++;
+    if (p == k || p == end || *p != '=')
+        return 0;
+    f->key = k;
+    f->key_len = (size_t)(p - k);
+    v = ++p;
+    if (p < end && *p == '"') {
+        for (p++; p < end && *p != '"'; p++) {
+            if (*p == '\\' && p + 1 < end)
+                p++;
+        }
+        f->val = v + 1;
+        f->val_len = (size_t)((p < end ? p : end) - f->val);
+        p = p < end ? p + 1 : end;
+    } else {
+        p = word_end(p, end);
+        if (f->key_len == 1 && *k == 'H') {
+            /* the "(helo)" and "[ip]:port" words that belong to H= */
+            for (;;) {
+                const char *w = skip_spaces(p, end), *close;
+
+                if (w == end || (*w != '(' && *w != '['))
+                    break;
+                if (*w == '(') {
+                    close = memchr(w, ')', (size_t)(end - w));
+                    if (close == NULL)
+                        break;
+                    p = word_end(close, end);
+                } else {
+                    p = word_end(w, end);
+                }
+            }
+        }
+        f->val = v;
+        f->val_len = (size_t)(p - v);
+    }
+    f->colon_end = f->val_len > 0 && f->val[f->val_len - 1] == ':' && v[0] != '"';
+    if (f->colon_end)
+        f->val_len--;
+    *pp = p;
+    return 1;
+}
+
+/* host_split - an H= value into its name, (helo) and [ip]:port */
+static void host_split(const char *s, size_t len, struct ehost *h)
+{
+    const char *end = s + len, *p = s;
+
+    memset(h, 0, sizeof(*h));
+    while (p < end) {
+        const char *w = p, *we;
+
+        if (*w == '(') {
+            const char *close = memchr(w, ')', (size_t)(end - w));
+
+            we = close ? close : end;
+            h->helo = w + 1;
+            h->helo_len = (size_t)(we - w - 1);
+            we = word_end(we, end);
+        } else if (*w == '[') {
+            const char *close = memchr(w, ']', (size_t)(end - w));
+
+            we = word_end(w, end);
+            if (close && close < we) {
+                h->ip = w + 1;
+                h->ip_len = (size_t)(close - w - 1);
+                if (close + 1 < we && close[1] == ':') {
+                    h->port = close + 2;
+                    h->port_len = (size_t)(we - close - 2);
+                }
+            }
+        } else {
+            we = word_end(w, end);
+            if (h->name == NULL) {
+                h->name = w;
+                h->name_len = (size_t)(we - w);
+            }
+        }
+        p = skip_spaces(we, end);
+    }
+}
+
+/* append - add len bytes of s at out[*n], cut to fit outlen with the NUL; *n moves on */
+static void append(char *out, size_t outlen, size_t *n, const char *s, size_t len)
+{
+    if (*n + 1 >= outlen)
+        return;
+    if (len > outlen - 1 - *n)
+        len = outlen - 1 - *n;
+    memcpy(out + *n, s, len);
+    *n += len;
+    out[*n] = 0;
+}
+
+/* host_format - "name[ip]" (":port" too when with_port), as Postfix writes client and relay */
+static void host_format(const struct ehost *h, bool with_port, char *out, size_t outlen)
+{
+    size_t n = 0;
+
+    out[0] = 0;
+    if (h->name_len)
+        append(out, outlen, &n, h->name, h->name_len);
+    else if (h->ip_len)
+        append(out, outlen, &n, "unknown", 7);
+    if (h->ip_len) {
+        append(out, outlen, &n, "[", 1);
+        append(out, outlen, &n, h->ip, h->ip_len);
+        append(out, outlen, &n, "]", 1);
+        if (with_port && h->port_len && h->port_len <= 5 &&
+            digits_at(h->port, (int)h->port_len) >= 0) {
+            append(out, outlen, &n, ":", 1);
+            append(out, outlen, &n, h->port, h->port_len);
+        }
+    }
+}
+
+/* reply_code - a 2xx/4xx/5xx code at s followed by ' ', '-' or the end; or -1 */
+static int reply_code(const char *s, const char *end)
+{
+    if (end - s < 3 || s[0] < '2' || s[0] > '5' || s[0] == '3' || s[1] < '0' || s[1] > '9' ||
+        s[2] < '0' || s[2] > '9')
+        return -1;
+    if (end - s > 3 && s[3] != ' ' && s[3] != '-')
+        return -1;
+    return (s[0] - '0') * 100 + (s[1] - '0') * 10 + (s[2] - '0');
+}
+
+/* dsn_at - the length of an enhanced status code "X.Y.Z" at s ending at a space or the end */
+static size_t dsn_at(const char *s, const char *end)
+{
+    const char *p = s;
+    int part;
+
+    if (p >= end || (*p != '2' && *p != '4' && *p != '5'))
+        return 0;
+    p++;
+    for (part = 0; part < 2; part++) {
+        const char *d;
+
+        if (p >= end || *p != '.')
+            return 0;
+        d = ++p;
+        while (p < end && *p >= '0' && *p <= '9' && p - d < 3)
+            p++;
+        if (p == d)
+            return 0;
+    }
+    if (p < end && *p != ' ')
+        return 0;
+    return (size_t)(p - s);
+}
+
+/* take_reply - the SMTP code and enhanced code at s (a reply) into ev; true when found */
+static bool take_reply(const char *s, const char *end, struct event *ev)
+{
+    int code = reply_code(s, end);
+    size_t n;
+
+    if (code < 0)
+        return false;
+    ev->smtp_code = code;
+    s += 4;
+    n = s < end ? dsn_at(s, end) : 0;
+    if (n)
+        EVENT_SET(ev, dsn, s, n);
+    return true;
+}
+
+/* find_reply - the first ": NNN " of an error text gives the SMTP code and enhanced code */
+static void find_reply(const char *s, const char *end, struct event *ev)
+{
+    const char *p = s;
+
+    if (take_reply(s, end, ev))
+        return;
+    while ((p = memmem(p, (size_t)(end - p), ": ", 2)) != NULL) {
+        p += 2;
+        if (take_reply(p, end, ev))
+            return;
+    }
+}
+
+/* classify - reason and hardness of an outcome */
+static void classify(struct parser *p, struct event *ev, enum event_status status)
+{
+    struct reason_result rr;
+
+    parser_classify(p, ev->smtp_code, ev->dsn, ev->reply, status, &rr);
+    EVENT_SET(ev, reason, rr.reason, strlen(rr.reason));
+    ev->hard = rr.hard;
+}
+
+/* set_common - the envelope part of every Exim event */
+static void set_common(struct event *ev, enum event_type type, const struct syslog_env *env,
+                       const char *qid, size_t qid_len)
+{
+    ev->type = type;
+    ev->mta = MTA_EXIM;
+    ev->time_us = env->time_us;
+    EVENT_SET(ev, host, env->host, env->host_len);
+    if (qid_len)
+        EVENT_SET(ev, queue_id, qid, qid_len);
+}
+
+/* set_msgid - "abc@x" as "<abc@x>" into a field of size outlen */
+static void set_msgid(char *out, size_t outlen, const char *s, size_t len)
+{
+    size_t n = 0;
+
+    out[0] = 0;
+    if (len == 0)
+        return;
+    append(out, outlen, &n, "<", 1);
+    append(out, outlen, &n, s, len);
+    append(out, outlen, &n, ">", 1);
+}
+
+/* parse_arrival - "<= sender H=... S=... id=... [for r ...]" */
+static enum parse_result parse_arrival(struct parser *p, const struct syslog_env *env,
+                                       const char *qid, size_t qid_len, const char *s,
+                                       const char *end, struct event *ev)
+{
+    const char *w = skip_spaces(s, end), *we = word_end(w, end), *parent = NULL;
+    size_t parent_len = 0;
+    struct pq_entry *e;
+    struct efield f;
+    int r;
+
+    if (w == end)
+        return PARSE_MALFORMED;
+    set_common(ev, EV_MESSAGE, env, qid, qid_len);
+    if (!(we - w == 2 && w[0] == '<' && w[1] == '>'))
+        EVENT_SET(ev, sender, w, (size_t)(we - w));
+    s = we;
+    while ((r = field_next(&s, end, &f)) >= 0) {
+        if (r == 0) {
+            const char *e2 = word_end(s, end);
+
+            if (e2 - s == 3 && memcmp(s, "for", 3) == 0) {
+                int32_t n = 0;
+
+                for (s = skip_spaces(e2, end); s < end; s = skip_spaces(word_end(s, end), end))
+                    n++;
+                ev->nrcpt = n;
+                break;
+            }
+            s = e2;
+            continue;
+        }
+        if (is_key(&f, "H")) {
+            struct ehost h;
+
+            host_split(f.val, f.val_len, &h);
+            host_format(&h, false, ev->client, sizeof(ev->client));
+            EVENT_SET(ev, helo, h.helo ? h.helo : "", h.helo_len);
+        } else if (is_key(&f, "S")) {
+            int64_t v = 0;
+            size_t i;
+
+            for (i = 0; i < f.val_len && f.val[i] >= '0' && f.val[i] <= '9' && v < INT64_MAX / 10;
+                 i++)
+                v = v * 10 + (f.val[i] - '0');
+            ev->size = i == f.val_len && i > 0 ? v : -1;
+        } else if (is_key(&f, "id")) {
+            set_msgid(ev->message_id, sizeof(ev->message_id), f.val, f.val_len);
+        } else if (is_key(&f, "A")) {
+            const char *colon = memchr(f.val, ':', f.val_len);
+            const char *u = colon ? colon + 1 : f.val;
+
+            EVENT_SET(ev, sasl_username, u, (size_t)(f.val + f.val_len - u));
+        } else if (is_key(&f, "R") && msgid_len(f.val, f.val + f.val_len) == f.val_len) {
+            parent = f.val;
+            parent_len = f.val_len;
+        }
+    }
+    e = parser_queue_get(p, env->host, env->host_len, qid, qid_len, true);
+    str_copy(e->sender, sizeof(e->sender), ev->sender, strlen(ev->sender));
+    e->has_sender = true;
+    str_copy(e->message_id, sizeof(e->message_id), ev->message_id, strlen(ev->message_id));
+    str_copy(e->client, sizeof(e->client), ev->client, strlen(ev->client));
+    str_copy(e->sasl_username, sizeof(e->sasl_username), ev->sasl_username,
+             strlen(ev->sasl_username));
+    e->size = ev->size;
+    e->nrcpt = ev->nrcpt;
+    e->message_done = true;
+    if (ev->sender[0] == 0 && parent) {
+        /* "<= <> R=parent": Exim wrote a bounce or delay notice about message parent */
+        event_clear(ev);
+        set_common(ev, EV_BOUNCE_NOTICE, env, parent, parent_len);
+        EVENT_SET(ev, notice_queue_id, qid, qid_len);
+    }
+    return PARSE_EVENT;
+}
+
+/*
+ * parse_delivery - "=> rcpt [<orig>] fields [C="..."]", "== rcpt fields: text" or
+ * "** rcpt fields: text"; status is what the marker says
+ */
+static enum parse_result parse_delivery(struct parser *p, const struct syslog_env *env,
+                                        const char *qid, size_t qid_len, const char *s,
+                                        const char *end, enum event_status status, struct event *ev)
+{
+    const char *w = skip_spaces(s, end), *we = word_end(w, end), *text = NULL;
+    const struct pq_entry *e;
+    struct efield f;
+    int r;
+
+    if (w == end)
+        return PARSE_MALFORMED;
+    set_common(ev, EV_DELIVERY, env, qid, qid_len);
+    if (we[-1] == ':' && we - w > 1) {
+        EVENT_SET(ev, recipient, w, (size_t)(we - w - 1));
+        text = we;
+    } else {
+        EVENT_SET(ev, recipient, w, (size_t)(we - w));
+    }
+    for (s = we; text == NULL && (r = field_next(&s, end, &f)) >= 0;) {
+        if (r == 0) {
+            const char *e2 = word_end(s, end);
+
+            if (*s == '<' && e2[-1] == '>' && e2 - s > 2) {
+                /*
+                 * The address as it was before routing. A local delivery logs only the local
+                 * part ("=> bob <bob@example.org>"), a pipe or file its command or path: then
+                 * the bracketed address is the recipient.
+                 */
+                if (memchr(ev->recipient, '@', strlen(ev->recipient)) == NULL) {
+                    EVENT_SET(ev, recipient, s + 1, (size_t)(e2 - s - 2));
+                } else if (ev->orig_recipient[0] == 0) {
+                    EVENT_SET(ev, orig_recipient, s + 1, (size_t)(e2 - s - 2));
+                }
+            } else if (*s == '(') {
+                const char *close = memchr(s, ')', (size_t)(end - s));
+
+                e2 = close ? word_end(close, end) : e2;
+            }
+            if (e2[-1] == ':')
+                text = e2;
+            s = e2;
+            continue;
+        }
+        if (is_key(&f, "H")) {
+            struct ehost h;
+
+            host_split(f.val, f.val_len, &h);
+            host_format(&h, true, ev->relay, sizeof(ev->relay));
+        } else if (is_key(&f, "C")) {
+            EVENT_SET(ev, reply, f.val, f.val_len);
+            take_reply(f.val, f.val + f.val_len, ev);
+        } else if (is_key(&f, "T") && ev->relay[0] == 0) {
+            EVENT_SET(ev, relay, f.val, f.val_len); /* a local transport: no host */
+        }
+        if (f.colon_end)
+            text = s;
+    }
+    if (text) {
+        text = skip_spaces(text, end);
+        EVENT_SET(ev, reply, text, (size_t)(end - text));
+        find_reply(text, end, ev);
+        if (status == ST_BOUNCED &&
+            memmem(text, (size_t)(end - text), "retry timeout exceeded", 22) != NULL)
+            status = ST_EXPIRED;
+    }
+    ev->status = status;
+    e = parser_queue_get(p, env->host, env->host_len, qid, qid_len, false);
+    if (e) {
+        if (e->has_sender)
+            EVENT_SET(ev, sender, e->sender, strlen(e->sender));
+        EVENT_SET(ev, message_id, e->message_id, strlen(e->message_id));
+    }
+    if (status != ST_SENT)
+        classify(p, ev, status);
+    return PARSE_EVENT;
+}
+
+/*
+ * parse_reject - "H=... F=<s> [temporarily] rejected RCPT <r>: text" and its kin; PARSE_SKIP
+ * when the line is something else
+ */
+static enum parse_result parse_reject(struct parser *p, const struct syslog_env *env,
+                                      const char *qid, size_t qid_len, const char *s,
+                                      const char *end, struct event *ev)
+{
+    static const char *const kinds[] = {
+        "RCPT ",      "MAIL ",      "after DATA", "EHLO ",         "HELO ",           "connection",
+        "after MAIL", "after RCPT", "non-SMTP ",  "by local_scan", "by non-SMTP ACL",
+    };
+    const char *colon;
+    struct efield f;
+    struct ehost h = {0};
+    const char *sender = NULL;
+    size_t sender_len = 0, i;
+    bool temp = false;
+    int r;
+
+    while ((r = field_next(&s, end, &f)) == 1) {
+        if (is_key(&f, "H"))
+            host_split(f.val, f.val_len, &h);
+        else if (is_key(&f, "F")) {
+            /* F=<s> in SMTP-time lines, F=s in local_scan() ones */
+            bool br = f.val_len >= 2 && f.val[0] == '<' && f.val[f.val_len - 1] == '>';
+
+            sender = br ? f.val + 1 : f.val;
+            sender_len = br ? f.val_len - 2 : f.val_len;
+        }
+    }
+    if (r < 0)
+        return PARSE_SKIP;
+    if (starts(s, end, "local_scan() function ") &&
+        memmem(s, (size_t)(end - s), " - message temporarily rejected", 31) != NULL) {
+        /* "local_scan() function timed out - message temporarily rejected (size 29)" */
+        set_common(ev, EV_REJECT, env, qid, qid_len);
+        EVENT_SET(ev, reply, s, (size_t)(end - s));
+        classify(p, ev, ST_DEFERRED);
+        ev->hard = false;
+        return PARSE_EVENT;
+    }
+    if (starts(s, end, "temporarily ")) {
+        temp = true;
+        s += 12;
+    }
+    if (!starts(s, end, "rejected "))
+        return PARSE_SKIP;
+    s += 9;
+    for (i = 0; i < ARRAY_LEN(kinds); i++) {
+        if (starts(s, end, kinds[i]))
+            break;
+    }
+    if (i == ARRAY_LEN(kinds))
+        return PARSE_SKIP;
+    set_common(ev, EV_REJECT, env, qid, qid_len);
+    host_format(&h, false, ev->client, sizeof(ev->client));
+    EVENT_SET(ev, helo, h.helo ? h.helo : "", h.helo_len);
+    if (sender)
+        EVENT_SET(ev, sender, sender, sender_len);
+    if (i <= 1 && s + 5 < end && s[5] == '<') {
+        const char *a = s + 6, *close = memchr(a, '>', (size_t)(end - a));
+
+        if (close) {
+            if (i == 0)
+                EVENT_SET(ev, recipient, a, (size_t)(close - a));
+            else
+                EVENT_SET(ev, sender, a, (size_t)(close - a));
+            s = close + 1;
+        }
+    }
+    colon = memmem(s, (size_t)(end - s), ": ", 2);
+    if (colon) {
+        const char *t = colon + 2;
+
+        if (t < end && *t == '"' && end[-1] == '"' && end - t >= 2) {
+            t++;
+            end--;
+        }
+        EVENT_SET(ev, reply, t, (size_t)(end - t));
+        find_reply(t, end, ev);
+    }
+    classify(p, ev, temp ? ST_DEFERRED : ST_NONE);
+    if (temp)
+        ev->hard = false;
+    return PARSE_EVENT;
+}
+
+/* exim_parse_line - the text of one Exim line, after its stamp or syslog envelope */
+enum parse_result exim_parse_line(struct parser *p, const struct syslog_env *env, struct event *ev)
+{
+    const char *s = env->msg, *end = trim_right(env->msg, env->msg + env->msg_len), *m;
+    size_t qid_len = msgid_len(s, end);
+
+    if (qid_len == 0)
+        return parse_reject(p, env, "", 0, s, end, ev);
+    m = skip_spaces(s + qid_len, end);
+    if (end - m >= 3 && m[2] == ' ') {
+        if (m[0] == '<' && m[1] == '=')
+            return parse_arrival(p, env, s, qid_len, m + 3, end, ev);
+        if ((m[0] == '=' || m[0] == '-' || m[0] == '>') && m[1] == '>')
+            return parse_delivery(p, env, s, qid_len, m + 3, end, ST_SENT, ev);
+        if (m[0] == '=' && m[1] == '=')
+            return parse_delivery(p, env, s, qid_len, m + 3, end, ST_DEFERRED, ev);
+        if (m[0] == '*' && m[1] == '*')
+            return parse_delivery(p, env, s, qid_len, m + 3, end, ST_BOUNCED, ev);
+        if (m[0] == '*' && m[1] == '>')
+            return PARSE_SKIP;
+    }
+    if (starts(m, end, "Completed")) {
+        parser_queue_remove(p, env->host, env->host_len, s, qid_len);
+        return PARSE_SKIP;
+    }
+    return parse_reject(p, env, s, qid_len, m, end, ev);
+}

@@ -1,0 +1,452 @@
+/*
+ * sendmail - the message text of Sendmail log lines (prefix sm_)
+ *
+ * The program is sendmail, sm-mta, sm-msp-queue (or the process title sendmail sets, such
+ * as sm-acceptingconnections); parser.c dispatches them here. What matters:
+ *
+ *	QID: from=<s>, size=N, class=0, nrcpts=N, msgid=<m>, proto=ESMTP, daemon=MTA,
+ *	     relay=name [ip]					-> message, remembered
+ *	QID: to=<r>[,<r2>...], [ctladdr=<c> (u/g),] delay=hh:mm:ss, xdelay=..., mailer=esmtp,
+ *	     pri=N, relay=name. [ip], dsn=X.Y.Z, [reply=NNN X.Y.Z text, ]stat=Sent (reply)
+ *								-> delivery
+ *	QID: QID2: DSN: text					-> bounce_notice
+ *	[QID: ]ruleset=check_rcpt, arg1=<r>, relay=name [ip], reject=550 5.7.1 <r>... text
+ *	QID: Milter: from=<s>, reject=554 5.7.1 text		-> reject
+ *
+ * Fields are "key=value" separated by ", "; a value runs to the next ", key=" (values such
+ * as "name [ip] (may be forged)" hold spaces, ctladdr= holds "<c> (0/0)" and reply= the
+ * server's text, commas and all), and stat= and
+ * reject= run to the end of the line. The status of a delivery follows the dsn= class
+ * (2 sent, 4 deferred, 5 bounced) and, when there is none, the stat= word: Sent, Deferred
+ * (and queued, which is not counted), anything else a bounce (User unknown, Service
+ * unavailable, Host unknown ...). Sendmail lists the recipients that shared one delivery on
+ * one to= line; the event carries the first of them.
+ */
+#include <string.h>
+
+#include "parser/parser_int.h"
+
+/* One "key=value" of a field list; the pointers are into the line. */
+struct smkv {
+    const char *key;
+    size_t key_len;
+    const char *val;
+    size_t val_len;
+};
+
+/* trim_right - drop trailing spaces, tabs and CR */
+static const char *trim_right(const char *s, const char *end)
+{
+    while (end > s && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r'))
+        end--;
+    return end;
+}
+
+/* begins - does [s, end) start with the C string pfx? */
+static bool begins(const char *s, const char *end, const char *pfx)
+{
+    size_t n = strlen(pfx);
+
+    return (size_t)(end - s) >= n && memcmp(s, pfx, n) == 0;
+}
+
+/* key_eq - is the field's key the C string name? */
+static bool key_eq(const struct smkv *kv, const char *name)
+{
+    return strlen(name) == kv->key_len && memcmp(kv->key, name, kv->key_len) == 0;
+}
+
+/* key_len_at - the length of a lower-case "key=" at s (without '='), or 0 */
+static size_t key_len_at(const char *s, const char *end)
+{
+    const char *p = s;
+
+    while (p < end && ((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_'))
+        p++;
+    return (p > s && p < end && *p == '=') ? (size_t)(p - s) : 0;
+}
+
+/*
+ * kv_next - the field at *pp; a value ends at the ", " that starts the next "key=", and
+ * stat= and reject= at the end of the text. 1 with *kv filled, 0 at the end, -1 when the
+ * text there is not key=value.
+ */
+static int kv_next(const char **pp, const char *end, struct smkv *kv)
+{
+    const char *p = *pp, *q;
+    size_t n;
+
+    while (p < end && (*p == ' ' || *p == ','))
+        p++;
+    if (p == end)
+        return 0;
+    n = key_len_at(p, end);
+    if (n == 0)
+        return -1;
+    kv->key = p;
+    kv->key_len = n;
+    kv->val = p + n + 1;
+    if (key_eq(kv, "stat") || key_eq(kv, "reject")) {
+        kv->val_len = (size_t)(end - kv->val);
+        *pp = end;
+        return 1;
+    }
+    for (q = kv->val; (q = memmem(q, (size_t)(end - q), ", ", 2)) != NULL; q += 2) {
+        if (key_len_at(q + 2, end))
+            break;
+    }
+    q = q ? q : end;
+    kv->val_len = (size_t)(q - kv->val);
+    *pp = q;
+    return 1;
+}
+
+/* read_qid - the length of a queue id ("s1GNXHYB005133") at s followed by ": ", or 0 */
+static size_t read_qid(const char *s, const char *end)
+{
+    const char *p = s;
+    bool digit = false;
+
+    while (p < end &&
+           ((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z'))) {
+        digit |= *p >= '0' && *p <= '9';
+        p++;
+    }
+    if (p - s < 6 || p - s >= EV_QID_LEN || !digit || end - p < 2 || p[0] != ':' || p[1] != ' ')
+        return 0;
+    return (size_t)(p - s);
+}
+
+/* unbracket - "<a@b>" to "a@b" in place of the pointer pair */
+static void unbracket(const char **s, size_t *len)
+{
+    if (*len >= 2 && (*s)[0] == '<' && (*s)[*len - 1] == '>') {
+        (*s)++;
+        *len -= 2;
+    }
+}
+
+/*
+ * relay_format - "name. [ip] (may be forged)" as "name[ip]", "[ip] [ip]" and "[ip]" as
+ * "unknown[ip]", as Postfix writes a client; anything else ("local", "x.test.") as it is
+ */
+static void relay_format(const char *s, size_t len, char *out, size_t outlen)
+{
+    const char *end = s + len, *sp = memchr(s, ' ', len), *ip, *cb;
+    size_t n;
+
+    ip = (s[0] == '[') ? s : (sp ? memchr(sp, '[', (size_t)(end - sp)) : NULL);
+    cb = ip ? memchr(ip, ']', (size_t)(end - ip)) : NULL;
+    if (cb == NULL) {
+        str_copy(out, outlen, s, len);
+        return;
+    }
+    if (s[0] == '[') {
+        n = 7;
+        memcpy(out, "unknown", n); /* outlen is a struct event field, far above 8 */
+    } else {
+        n = (size_t)(sp - s - (sp[-1] == '.' && sp - s > 1));
+        n -= str_copy(out, outlen, s, n);
+    }
+    str_copy(out + n, outlen - n, ip, (size_t)(cb - ip + 1));
+}
+
+/* reply_code - a 2xx/4xx/5xx code at s followed by ' ', '-' or the end; or -1 */
+static int reply_code(const char *s, const char *end)
+{
+    if (end - s < 3 || s[0] < '2' || s[0] > '5' || s[0] == '3' || s[1] < '0' || s[1] > '9' ||
+        s[2] < '0' || s[2] > '9')
+        return -1;
+    if (end - s > 3 && s[3] != ' ' && s[3] != '-')
+        return -1;
+    return (s[0] - '0') * 100 + (s[1] - '0') * 10 + (s[2] - '0');
+}
+
+/* dsn_at - the length of an enhanced status code "X.Y.Z" at s ending at a space or the end */
+static size_t dsn_at(const char *s, const char *end)
+{
+    const char *p = s;
+    int part;
+
+    if (p >= end || (*p != '2' && *p != '4' && *p != '5'))
+        return 0;
+    p++;
+    for (part = 0; part < 2; part++) {
+        const char *d;
+
+        if (p >= end || *p != '.')
+            return 0;
+        d = ++p;
+        while (p < end && *p >= '0' && *p <= '9' && p - d < 3)
+            p++;
+        if (p == d)
+            return 0;
+    }
+    if (p < end && *p != ' ')
+        return 0;
+    return (size_t)(p - s);
+}
+
+/* take_reply - "550 5.7.1 text" at s: the codes into ev (a dsn= already set wins) */
+static void take_reply(const char *s, const char *end, struct event *ev)
+{
+    int code = reply_code(s, end);
+    size_t n;
+
+    if (code < 0)
+        return;
+    ev->smtp_code = code;
+    s += 4;
+    n = s < end ? dsn_at(s, end) : 0;
+    if (n && ev->dsn[0] == 0)
+        EVENT_SET(ev, dsn, s, n);
+}
+
+/* parse_delay - "1+02:03:04" or "02:03:04" to seconds; 0, or -1 */
+static int parse_delay(const char *s, size_t len, double *out)
+{
+    const char *end = s + len;
+    long days = 0, v = 0, total = 0;
+    int parts = 0;
+
+    for (; s < end; s++) {
+        if (*s >= '0' && *s <= '9') {
+            if (v > 100000)
+                return -1;
+            v = v * 10 + (*s - '0');
+        } else if (*s == '+' && parts == 0) {
+            days = v;
+            v = 0;
+        } else if (*s == ':' && parts < 2) {
+            total = total * 60 + v;
+            v = 0;
+            parts++;
+        } else {
+            return -1;
+        }
+    }
+    if (parts != 2)
+        return -1;
+    *out = (double)(days * 86400 + total * 60 + v);
+    return 0;
+}
+
+/* set_common - the envelope part of every Sendmail event */
+static void set_common(struct event *ev, enum event_type type, const struct syslog_env *env,
+                       const char *qid, size_t qid_len)
+{
+    ev->type = type;
+    ev->mta = MTA_SENDMAIL;
+    ev->time_us = env->time_us;
+    EVENT_SET(ev, host, env->host, env->host_len);
+    if (qid_len)
+        EVENT_SET(ev, queue_id, qid, qid_len);
+}
+
+/* parse_from - "from=<s>, size=N, ..., msgid=<m>, ..., relay=h [ip]" */
+static enum parse_result parse_from(struct parser *p, const struct syslog_env *env, const char *qid,
+                                    size_t qid_len, const char *s, const char *end,
+                                    struct event *ev)
+{
+    struct pq_entry *e;
+    struct smkv kv;
+
+    set_common(ev, EV_MESSAGE, env, qid, qid_len);
+    while (kv_next(&s, end, &kv) == 1) {
+        if (key_eq(&kv, "from")) {
+            unbracket(&kv.val, &kv.val_len);
+            EVENT_SET(ev, sender, kv.val, kv.val_len);
+        } else if (key_eq(&kv, "size") || key_eq(&kv, "nrcpts")) {
+            int64_t v = 0;
+            size_t i;
+
+            for (i = 0;
+                 i < kv.val_len && kv.val[i] >= '0' && kv.val[i] <= '9' && v < INT32_MAX / 10; i++)
+                v = v * 10 + (kv.val[i] - '0');
+            if (i != kv.val_len || i == 0)
+                return PARSE_MALFORMED;
+            if (kv.key[0] == 's')
+                ev->size = v;
+            else
+                ev->nrcpt = (int32_t)v;
+        } else if (key_eq(&kv, "msgid")) {
+            EVENT_SET(ev, message_id, kv.val, kv.val_len);
+        } else if (key_eq(&kv, "relay")) {
+            relay_format(kv.val, kv.val_len, ev->client, sizeof(ev->client));
+        } else if (key_eq(&kv, "auth")) {
+            EVENT_SET(ev, sasl_username, kv.val, kv.val_len);
+        }
+    }
+    if (ev->size < 0)
+        return PARSE_SKIP; /* "from=" without size: a milter or a notice line */
+    e = parser_queue_get(p, env->host, env->host_len, qid, qid_len, true);
+    if (e->message_done)
+        return PARSE_SKIP; /* the same queue id logs its from= line again on a retry */
+    str_copy(e->sender, sizeof(e->sender), ev->sender, strlen(ev->sender));
+    e->has_sender = true;
+    str_copy(e->message_id, sizeof(e->message_id), ev->message_id, strlen(ev->message_id));
+    e->size = ev->size;
+    e->nrcpt = ev->nrcpt;
+    e->message_done = true;
+    return PARSE_EVENT;
+}
+
+/* parse_to - "to=<r>, ..., relay=..., dsn=X.Y.Z, stat=Word (reply)" */
+static enum parse_result parse_to(struct parser *p, const struct syslog_env *env, const char *qid,
+                                  size_t qid_len, const char *s, const char *end, struct event *ev)
+{
+    const struct pq_entry *e;
+    struct reason_result rr;
+    struct smkv kv, stat = {0}, reply = {0};
+    const char *stat_end;
+    char sm_dsn[EV_DSN_LEN] = "";
+
+    set_common(ev, EV_DELIVERY, env, qid, qid_len);
+    while (kv_next(&s, end, &kv) == 1) {
+        if (key_eq(&kv, "to")) {
+            const char *comma = memchr(kv.val, ',', kv.val_len);
+            size_t n = comma ? (size_t)(comma - kv.val) : kv.val_len;
+            const char *v = kv.val;
+
+            unbracket(&v, &n);
+            EVENT_SET(ev, recipient, v, n);
+        } else if (key_eq(&kv, "relay")) {
+            relay_format(kv.val, kv.val_len, ev->relay, sizeof(ev->relay));
+        } else if (key_eq(&kv, "dsn")) {
+            str_copy(sm_dsn, sizeof(sm_dsn), kv.val, kv.val_len);
+        } else if (key_eq(&kv, "reply")) {
+            reply = kv;
+        } else if (key_eq(&kv, "delay")) {
+            ev->has_delay = parse_delay(kv.val, kv.val_len, &ev->delay) == 0;
+        } else if (key_eq(&kv, "stat")) {
+            stat = kv;
+        }
+    }
+    if (stat.key == NULL || ev->recipient[0] == 0)
+        return PARSE_MALFORMED;
+
+    /* The status is what Sendmail decided: its own dsn=, else the stat= word. */
+    stat_end = stat.val + stat.val_len;
+    if (sm_dsn[0] == '2' || (sm_dsn[0] == 0 && begins(stat.val, stat_end, "Sent")))
+        ev->status = ST_SENT;
+    else if (sm_dsn[0] == '4' || (sm_dsn[0] == 0 && begins(stat.val, stat_end, "Deferred")))
+        ev->status = ST_DEFERRED;
+    else if (sm_dsn[0] == 0 && begins(stat.val, stat_end, "queued"))
+        return PARSE_SKIP; /* accepted into the queue only, no attempt yet */
+    else
+        ev->status = ST_BOUNCED;
+
+    /*
+     * The reply: the server's own words in reply= (8.17 logs it), whose enhanced code is
+     * the DSN the server gave; Sendmail's dsn= maps it to its own class (4.2.0 for a 4.2.2).
+     * Without reply=: "Sent (text)" -> text; "Deferred: 450 4.2.2 text" -> after ": ".
+     */
+    if (reply.key) {
+        EVENT_SET(ev, reply, reply.val, reply.val_len);
+        take_reply(reply.val, reply.val + reply.val_len, ev);
+        if (ev->dsn[0] == 0)
+            EVENT_SET(ev, dsn, sm_dsn, strlen(sm_dsn));
+    } else {
+        const char *r = stat.val, *rend = stat.val + stat.val_len;
+        const char *open = memchr(r, '(', (size_t)(rend - r));
+        const char *colon = memmem(r, (size_t)(rend - r), ": ", 2);
+
+        if (ev->status == ST_SENT && open && rend[-1] == ')') {
+            r = open + 1;
+            rend--;
+        } else if (colon) {
+            r = colon + 2;
+        }
+        EVENT_SET(ev, dsn, sm_dsn, strlen(sm_dsn));
+        EVENT_SET(ev, reply, r, (size_t)(rend - r));
+        take_reply(r, rend, ev);
+    }
+    e = parser_queue_get(p, env->host, env->host_len, qid, qid_len, false);
+    if (e) {
+        if (e->has_sender)
+            EVENT_SET(ev, sender, e->sender, strlen(e->sender));
+        EVENT_SET(ev, message_id, e->message_id, strlen(e->message_id));
+    }
+    if (ev->status != ST_SENT) {
+        parser_classify(p, ev->smtp_code, ev->dsn, ev->reply, ev->status, &rr);
+        EVENT_SET(ev, reason, rr.reason, strlen(rr.reason));
+        ev->hard = rr.hard;
+    }
+    return PARSE_EVENT;
+}
+
+/* parse_reject - "ruleset=check_rcpt, arg1=<r>, relay=..., reject=550 5.7.1 ..." or Milter */
+static enum parse_result parse_reject(struct parser *p, const struct syslog_env *env,
+                                      const char *qid, size_t qid_len, const char *s,
+                                      const char *end, struct event *ev)
+{
+    struct smkv kv, ruleset = {0}, arg1 = {0}, reject = {0};
+    struct reason_result rr;
+    const char *r, *rend;
+
+    set_common(ev, EV_REJECT, env, qid, qid_len);
+    while (kv_next(&s, end, &kv) == 1) {
+        if (key_eq(&kv, "ruleset"))
+            ruleset = kv;
+        else if (key_eq(&kv, "arg1"))
+            arg1 = kv;
+        else if (key_eq(&kv, "from")) {
+            unbracket(&kv.val, &kv.val_len);
+            EVENT_SET(ev, sender, kv.val, kv.val_len);
+        } else if (key_eq(&kv, "relay"))
+            relay_format(kv.val, kv.val_len, ev->client, sizeof(ev->client));
+        else if (key_eq(&kv, "reject"))
+            reject = kv;
+    }
+    if (reject.key == NULL)
+        return PARSE_SKIP; /* "discard=", "quarantine=": not refused at SMTP time */
+    if (arg1.key) {
+        unbracket(&arg1.val, &arg1.val_len);
+        if (ruleset.val_len == 10 && memcmp(ruleset.val, "check_rcpt", 10) == 0)
+            EVENT_SET(ev, recipient, arg1.val, arg1.val_len);
+        else if (ruleset.val_len == 10 && memcmp(ruleset.val, "check_mail", 10) == 0)
+            EVENT_SET(ev, sender, arg1.val, arg1.val_len);
+    }
+    r = reject.val;
+    rend = reject.val + reject.val_len;
+    EVENT_SET(ev, reply, r, (size_t)(rend - r));
+    take_reply(r, rend, ev);
+    parser_classify(p, ev->smtp_code, ev->dsn, ev->reply, ST_NONE, &rr);
+    EVENT_SET(ev, reason, rr.reason, strlen(rr.reason));
+    ev->hard = rr.hard;
+    return PARSE_EVENT;
+}
+
+/* sm_parse_line - the message text of one Sendmail line */
+enum parse_result sm_parse_line(struct parser *p, const struct syslog_env *env, struct event *ev)
+{
+    const char *s = env->msg, *end = trim_right(env->msg, env->msg + env->msg_len), *rest;
+    size_t qid_len = read_qid(s, end), qid2;
+
+    if (qid_len == 0) {
+        if (begins(s, end, "ruleset="))
+            return parse_reject(p, env, "", 0, s, end, ev);
+        return PARSE_SKIP;
+    }
+    rest = s + qid_len + 2;
+    if (begins(rest, end, "from="))
+        return parse_from(p, env, s, qid_len, rest, end, ev);
+    if (begins(rest, end, "to="))
+        return parse_to(p, env, s, qid_len, rest, end, ev);
+    if (begins(rest, end, "ruleset="))
+        return parse_reject(p, env, s, qid_len, rest, end, ev);
+    if (begins(rest, end, "Milter: ") && memmem(rest, (size_t)(end - rest), "reject=", 7))
+        return parse_reject(p, env, s, qid_len, rest + 8, end, ev);
+    if (begins(rest, end, "done") || begins(rest, end, "removed")) {
+        parser_queue_remove(p, env->host, env->host_len, s, qid_len);
+        return PARSE_SKIP;
+    }
+    qid2 = read_qid(rest, end);
+    if (qid2 && (begins(rest + qid2 + 2, end, "DSN: ") ||
+                 begins(rest + qid2 + 2, end, "return to sender: "))) {
+        set_common(ev, EV_BOUNCE_NOTICE, env, s, qid_len);
+        EVENT_SET(ev, notice_queue_id, rest, qid2);
+        return PARSE_EVENT;
+    }
+    return PARSE_SKIP;
+}

@@ -1,0 +1,95 @@
+#!/usr/bin/env python3
+"""eximstats_compare.py - `mailpulse report` beside Debian's eximstats, log by log.
+
+usage: eximstats_compare.py MAILPULSE EXIMSTATS LOG...
+
+For each Exim main log, runs `perl EXIMSTATS -nr -t0 -h0 LOG` (its "Grand total summary") and
+`MAILPULSE report --format json --year 2026 LOG`, and prints an "ok - " / "not ok - " line per
+count. The counts must agree; where the two tools count differently on purpose, the
+difference is computed from the log and the rest must agree:
+
+  received   eximstats counts every "<=" line; mailpulse reads the "<= <> R=parent" lines Exim
+             writes for its own bounces as bounce notices, so received + notices must match.
+  delivered  messages with a "=>" delivery: the same.
+  delayed    eximstats: messages with at least one "==" line; mailpulse: distinct deferred
+             messages. The same.
+  failed     eximstats: messages with at least one "**" line; mailpulse splits them into
+             bounced and expired ("retry timeout exceeded"): the sum must match, as long as
+             no message has both.
+  rejects    eximstats counts any other line that says "rejected", "refused" or "dropped";
+             lines that only say "refused" or "dropped" (a remote host refusing the
+             connection during delivery, "Connection refused") are delivery trouble that
+             mailpulse reports as deferrals of that delivery. eximstats also counts each
+             "=> blackhole" line (recipients an ACL discarded) as a reject besides a delivery;
+             mailpulse, like eximstats' Delivered, sees a delivery. Without both the counts
+             match.
+"""
+import json
+import re
+import subprocess
+import sys
+
+MARKERS = ("<=", "=>", "->", "==", "**", "*>", ">>")
+STAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d+)?( [-+]\d{4})?( \[\d+\])? ")
+
+
+def eximstats(tool, log):
+    out = subprocess.run(["perl", tool, "-nr", "-t0", "-h0", log], capture_output=True,
+                         text=True, check=True).stdout
+    got = {"received": 0, "delivered": 0, "delayed": 0, "failed": 0, "rejects": 0}
+    m = re.search(r"^\s*Received\s+\S+\s+(\d+)\s+\d+\s+(\d+)\s+[\d.]+%\s+(\d+)", out, re.M)
+    if m:
+        got["received"], got["delayed"], got["failed"] = map(int, m.groups())
+    m = re.search(r"^\s*Delivered\s+\S+\s+(\d+)", out, re.M)
+    if m:
+        got["delivered"] = int(m.group(1))
+    m = re.search(r"^\s*Rejects\s+(\d+)", out, re.M)
+    if m:
+        got["rejects"] = int(m.group(1))
+    return got
+
+
+def not_rejects(log):
+    """Lines eximstats takes for rejects that are not: delivery errors, blackhole deliveries."""
+    n = 0
+    with open(log, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            rest = STAMP.sub("", line, count=1).split(" ", 3)
+            if len(rest) > 2 and rest[1] == "=>" and rest[2] == "blackhole":
+                n += 1
+                continue
+            if len(rest) > 1 and rest[1] in MARKERS:
+                continue
+            if "rejected" not in line and ("refused" in line or "dropped" in line):
+                n += 1
+    return n
+
+
+def main():
+    bin_, tool = sys.argv[1], sys.argv[2]
+    bad = 0
+    for log in sys.argv[3:]:
+        es = eximstats(tool, log)
+        rep = subprocess.run([bin_, "report", "--format", "json", "--year", "2026", log],
+                             capture_output=True, text=True, check=True).stdout
+        t = json.loads(rep)["totals"]
+        pairs = [
+            ("received", es["received"], t["received"] + t["notices"]),
+            ("delivered", es["delivered"], t["delivered"]),
+            ("delayed", es["delayed"], t["deferred"]),
+            ("failed", es["failed"], t["bounced"] + t["expired"]),
+            ("rejects", es["rejects"] - not_rejects(log), t["rejected"]),
+        ]
+        name = log.rsplit("/", 1)[-1]
+        for what, want, got in pairs:
+            if want == got:
+                print("ok - eximstats %s: %s %d" % (name, what, got))
+            else:
+                bad += 1
+                print("not ok - eximstats %s: %s: eximstats %d, mailpulse %d"
+                      % (name, what, want, got))
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,551 @@
+/*
+ * api - the JSON endpoints of DESIGN.md section 5 and /healthz
+ *
+ * Each handler reads its parameters (a fixed list per route), checks them, asks db/ and
+ * builds the body. Aggregates are built with cJSON; lists of events (bounces, a message's
+ * trail) are written with event_format_json(), the same serializer as `mailpulse parse`,
+ * so an event has the same keys everywhere. A database error is logged by db/ and the
+ * client sees only {"error":"database unavailable"} and 503.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+#include <microhttpd.h>
+
+#include "db/db.h"
+#include "parser/event.h"
+#include "util/util.h"
+#include "web/web_int.h"
+
+#define JSON_CT "application/json; charset=utf-8"
+
+static const char *const summary_params[] = {"from", "to", "host", "sender_domain", NULL};
+static const char *const timeseries_params[] = {"from", "to", "host", "bucket", "by", NULL};
+static const char *const domains_params[] = {"from", "to", "host", "limit", "order", NULL};
+static const char *const bounces_params[] = {"from", "to",     "host",  "domain", "reason",
+                                             "dsn",  "status", "limit", "cursor", NULL};
+static const char *const reasons_params[] = {"from", "to", "host", "limit", NULL};
+static const char *const messages_params[] = {"queue_id", "message_id", "recipient", "limit", NULL};
+static const char *const healthz_params[] = {NULL};
+
+/* ---- collecting rows ---- */
+
+/* web_rows_init - an empty list of rows of the given size */
+void web_rows_init(struct web_rows *rows, size_t size)
+{
+    memset(rows, 0, sizeof(*rows));
+    rows->size = size;
+}
+
+/* web_rows_free - free the rows */
+void web_rows_free(struct web_rows *rows)
+{
+    x_free(rows->data);
+    memset(rows, 0, sizeof(*rows));
+}
+
+/* web_rows_add - append one row (copied) */
+static void web_rows_add(struct web_rows *rows, const void *row)
+{
+    if (rows->n == rows->cap) {
+        rows->cap = rows->cap ? rows->cap * 2 : 16;
+        rows->data = xrealloc(rows->data, rows->cap * rows->size);
+    }
+    memcpy(rows->data + rows->n * rows->size, row, rows->size);
+    rows->n++;
+}
+
+/* web_rows_domain - db_domains() callback that collects */
+int web_rows_domain(void *arg, const struct db_domain_row *r)
+{
+    web_rows_add(arg, r);
+    return 0;
+}
+
+/* web_rows_reason - db_reasons() callback that collects */
+int web_rows_reason(void *arg, const struct db_reason_row *r)
+{
+    web_rows_add(arg, r);
+    return 0;
+}
+
+/* The timeseries being filled: every bucket of the range, empty ones included. */
+struct web_series_fill {
+    struct db_point *pts;
+    size_t n;
+    int64_t first_us, width_us;
+};
+
+/* web_series_point - db_timeseries() callback: add a point into its bucket */
+static int web_series_point(void *arg, const struct db_point *p)
+{
+    struct web_series_fill *f = arg;
+    int64_t i;
+    struct db_point *d;
+
+    if (p->bucket_us < f->first_us)
+        return 0;
+    i = (p->bucket_us - f->first_us) / f->width_us;
+    if (i < 0 || (size_t)i >= f->n)
+        return 0;
+    d = &f->pts[i];
+    d->received += p->received;
+    d->sent += p->sent;
+    d->deferred += p->deferred;
+    d->bounced += p->bounced;
+    d->expired += p->expired;
+    d->rejected += p->rejected;
+    return 0;
+}
+
+/*
+ * web_series - every bucket from the one holding q's from up to to, zeros where the
+ * database has no row. *out is allocated (free with x_free); -1 when the query failed.
+ */
+int web_series(struct db *db, const struct db_query *q, enum db_bucket b, struct db_point **out,
+               size_t *n, int64_t *first_us)
+{
+    struct web_series_fill f;
+    int64_t w = web_bucket_us(b), from = q->range.from_us, i;
+
+    f.width_us = w;
+    f.first_us = from / w * w;
+    if (from < 0 && from % w != 0)
+        f.first_us -= w;
+    f.n = (size_t)((q->range.to_us - 1 - f.first_us) / w + 1);
+    f.pts = xcalloc(f.n, sizeof(*f.pts));
+    for (i = 0; (size_t)i < f.n; i++)
+        f.pts[i].bucket_us = f.first_us + i * w;
+    if (db_timeseries(db, q, b, web_series_point, &f) != 0) {
+        x_free(f.pts);
+        return -1;
+    }
+    *out = f.pts;
+    *n = f.n;
+    *first_us = f.first_us;
+    return 0;
+}
+
+/* ---- helpers ---- */
+
+/* web_bad - 400 with the message the parameter checks wrote */
+static enum MHD_Result web_bad(struct web_req *r, const char *msg)
+{
+    return web_reply_error(r->conn, MHD_HTTP_BAD_REQUEST, msg);
+}
+
+/* web_unavailable - 503, the database did not answer */
+static enum MHD_Result web_unavailable(struct web_req *r)
+{
+    web_db_failed(r->w);
+    return web_reply_error(r->conn, MHD_HTTP_SERVICE_UNAVAILABLE, "database unavailable");
+}
+
+/* web_add_str_or_null - a string member, null when empty */
+static void web_add_str_or_null(cJSON *obj, const char *name, const char *s)
+{
+    if (s[0])
+        cJSON_AddStringToObject(obj, name, s);
+    else
+        cJSON_AddNullToObject(obj, name);
+}
+
+/* web_add_range - "from" and "to" of a query */
+static void web_add_range(cJSON *obj, const struct db_query *q)
+{
+    web_add_time(obj, "from", q->range.from_us, 0);
+    web_add_time(obj, "to", q->range.to_us, 0);
+}
+
+/* web_rate - part / whole, 0 when whole is 0 */
+static double web_rate(int64_t part, int64_t whole)
+{
+    return whole > 0 ? (double)part / (double)whole : 0.0;
+}
+
+/* ---- the endpoints ---- */
+
+/* web_api_summary - GET /api/v1/summary?from=&to=&host=&sender_domain= */
+enum MHD_Result web_api_summary(struct web_req *r)
+{
+    struct web_params p = {.names = summary_params, .allowed = "from, to, host, sender_domain"};
+    struct db_query q;
+    struct db_summary s;
+    struct db *db;
+    int64_t attempts;
+    char err[192];
+    cJSON *body;
+    enum MHD_Result ret;
+
+    if (web_params_read(r->conn, &p) != 0)
+        return web_bad(r, p.error);
+    if (web_query_read(&p, r->now_us, &q, err, sizeof(err)) != 0)
+        return web_bad(r, err);
+    db = web_db(r->w);
+    if (db == NULL)
+        return web_unavailable(r);
+    memset(&s, 0, sizeof(s));
+    if (db_summary(db, &q.range, &s) != 0) {
+        /* db_summary() logged the server's message; the client learns nothing of it. */
+        log_debug("web: summary query failed");
+        return web_unavailable(r);
+    }
+    attempts = s.sent + s.deferred + s.bounced + s.expired;
+    body = cJSON_CreateObject();
+    web_add_range(body, &q);
+    web_add_str_or_null(body, "host", q.range.host);
+    web_add_str_or_null(body, "sender_domain", q.range.sender_domain);
+    cJSON_AddNumberToObject(body, "received", (double)s.received);
+    cJSON_AddNumberToObject(body, "attempts", (double)attempts);
+    cJSON_AddNumberToObject(body, "sent", (double)s.sent);
+    cJSON_AddNumberToObject(body, "deferred", (double)s.deferred);
+    cJSON_AddNumberToObject(body, "bounced", (double)s.bounced);
+    cJSON_AddNumberToObject(body, "expired", (double)s.expired);
+    cJSON_AddNumberToObject(body, "rejected", (double)s.rejected);
+    cJSON_AddNumberToObject(body, "bounce_rate", web_rate(s.bounced, attempts));
+    cJSON_AddNumberToObject(body, "deferral_rate", web_rate(s.deferred, attempts));
+    ret = web_reply_json(r->conn, MHD_HTTP_OK, body);
+    cJSON_Delete(body);
+    return ret;
+}
+
+/* web_api_timeseries - GET /api/v1/timeseries?from=&to=&host=&bucket=&by=status */
+enum MHD_Result web_api_timeseries(struct web_req *r)
+{
+    struct web_params p = {.names = timeseries_params, .allowed = "from, to, host, bucket, by"};
+    struct db_query q;
+    enum db_bucket bucket;
+    struct db_point *pts;
+    struct db *db;
+    size_t n, i;
+    int64_t first;
+    const char *by;
+    size_t bylen;
+    char err[192];
+    cJSON *body, *arr;
+    enum MHD_Result ret;
+
+    if (web_params_read(r->conn, &p) != 0)
+        return web_bad(r, p.error);
+    if (web_query_read(&p, r->now_us, &q, err, sizeof(err)) != 0)
+        return web_bad(r, err);
+    if (web_bucket_read(&p, &q, &bucket, err, sizeof(err)) != 0)
+        return web_bad(r, err);
+    by = web_param(&p, "by", &bylen);
+    if (by != NULL && strcmp(by, "status") != 0)
+        return web_bad(r, "'by' must be status");
+    db = web_db(r->w);
+    if (db == NULL)
+        return web_unavailable(r);
+    if (web_series(db, &q, bucket, &pts, &n, &first) != 0)
+        return web_unavailable(r);
+    body = cJSON_CreateObject();
+    web_add_range(body, &q);
+    web_add_str_or_null(body, "host", q.range.host);
+    cJSON_AddStringToObject(body, "bucket", web_bucket_name(bucket));
+    cJSON_AddStringToObject(body, "by", "status");
+    arr = cJSON_AddArrayToObject(body, "points");
+    for (i = 0; i < n; i++) {
+        cJSON *o = cJSON_CreateObject();
+
+        web_add_time(o, "time", pts[i].bucket_us, 0);
+        cJSON_AddNumberToObject(o, "received", (double)pts[i].received);
+        cJSON_AddNumberToObject(o, "sent", (double)pts[i].sent);
+        cJSON_AddNumberToObject(o, "deferred", (double)pts[i].deferred);
+        cJSON_AddNumberToObject(o, "bounced", (double)pts[i].bounced);
+        cJSON_AddNumberToObject(o, "expired", (double)pts[i].expired);
+        cJSON_AddNumberToObject(o, "rejected", (double)pts[i].rejected);
+        cJSON_AddItemToArray(arr, o);
+    }
+    x_free(pts);
+    ret = web_reply_json(r->conn, MHD_HTTP_OK, body);
+    cJSON_Delete(body);
+    return ret;
+}
+
+/* web_order_read - order=volume|bounce_rate|deferral_rate */
+static int web_order_read(const struct web_params *p, enum db_domain_order *out)
+{
+    const char *v = web_param(p, "order", NULL);
+
+    *out = DB_ORDER_VOLUME;
+    if (v == NULL || strcmp(v, "volume") == 0)
+        return 0;
+    if (strcmp(v, "bounce_rate") == 0)
+        *out = DB_ORDER_BOUNCE_RATE;
+    else if (strcmp(v, "deferral_rate") == 0)
+        *out = DB_ORDER_DEFERRAL_RATE;
+    else
+        return -1;
+    return 0;
+}
+
+/* web_api_domains - GET /api/v1/domains?from=&to=&host=&limit=&order= */
+enum MHD_Result web_api_domains(struct web_req *r)
+{
+    struct web_params p = {.names = domains_params, .allowed = "from, to, host, limit, order"};
+    struct db_query q;
+    enum db_domain_order order;
+    struct web_rows rows;
+    struct db *db;
+    int limit;
+    size_t i;
+    char err[192];
+    cJSON *body, *arr;
+    enum MHD_Result ret;
+
+    if (web_params_read(r->conn, &p) != 0)
+        return web_bad(r, p.error);
+    if (web_query_read(&p, r->now_us, &q, err, sizeof(err)) != 0 ||
+        web_limit_read(&p, 20, &limit, err, sizeof(err)) != 0)
+        return web_bad(r, err);
+    if (web_order_read(&p, &order) != 0)
+        return web_bad(r, "'order' must be volume, bounce_rate or deferral_rate");
+    db = web_db(r->w);
+    if (db == NULL)
+        return web_unavailable(r);
+    web_rows_init(&rows, sizeof(struct db_domain_row));
+    if (db_domains(db, &q, order, limit, web_rows_domain, &rows) != 0) {
+        web_rows_free(&rows);
+        return web_unavailable(r);
+    }
+    body = cJSON_CreateObject();
+    web_add_range(body, &q);
+    arr = cJSON_AddArrayToObject(body, "domains");
+    for (i = 0; i < rows.n; i++) {
+        const struct db_domain_row *d = (const void *)(rows.data + i * rows.size);
+        cJSON *o = cJSON_CreateObject();
+
+        cJSON_AddStringToObject(o, "domain", d->domain);
+        cJSON_AddNumberToObject(o, "attempts",
+                                (double)(d->sent + d->deferred + d->bounced + d->expired));
+        cJSON_AddNumberToObject(o, "sent", (double)d->sent);
+        cJSON_AddNumberToObject(o, "deferred", (double)d->deferred);
+        cJSON_AddNumberToObject(o, "bounced", (double)d->bounced);
+        cJSON_AddNumberToObject(o, "expired", (double)d->expired);
+        cJSON_AddNumberToObject(o, "bounce_rate", d->bounce_rate);
+        cJSON_AddNumberToObject(o, "deferral_rate", d->deferral_rate);
+        cJSON_AddItemToArray(arr, o);
+    }
+    web_rows_free(&rows);
+    ret = web_reply_json(r->conn, MHD_HTTP_OK, body);
+    cJSON_Delete(body);
+    return ret;
+}
+
+/* The JSON array being written by an event callback. */
+struct web_event_list {
+    struct buf *b;
+    size_t n;
+};
+
+/* web_event_json - db_bounces()/db_message_trail() callback: one more array element */
+static int web_event_json(void *arg, const struct event *ev)
+{
+    struct web_event_list *l = arg;
+
+    if (l->n++ > 0)
+        buf_putc(l->b, ',');
+    event_format_json(ev, l->b);
+    return 0;
+}
+
+/* web_cursor_ok - a cursor is what db_bounces() hands out: digits, '.', '-', short */
+int web_cursor_ok(const char *s, size_t len)
+{
+    size_t i;
+
+    if (len >= DB_CURSOR_LEN)
+        return 0;
+    for (i = 0; i < len; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || s[i] == '.' || s[i] == '-'))
+            return 0;
+    return 1;
+}
+
+/* web_api_bounces - GET /api/v1/bounces?from&to&host&domain&reason&dsn&status&limit&cursor */
+enum MHD_Result web_api_bounces(struct web_req *r)
+{
+    struct web_params p = {.names = bounces_params,
+                           .allowed = "from, to, host, domain, reason, dsn, status, limit, cursor"};
+    struct db_query q;
+    struct web_event_list l;
+    struct buf b;
+    struct db *db;
+    const char *cursor;
+    size_t clen = 0;
+    int limit;
+    char err[192], next[DB_CURSOR_LEN];
+    enum MHD_Result ret;
+
+    if (web_params_read(r->conn, &p) != 0)
+        return web_bad(r, p.error);
+    if (web_query_read(&p, r->now_us, &q, err, sizeof(err)) != 0 ||
+        web_limit_read(&p, 100, &limit, err, sizeof(err)) != 0)
+        return web_bad(r, err);
+    if (q.status == ST_SENT)
+        return web_bad(r, "'status' must be deferred, bounced or expired here");
+    cursor = web_param(&p, "cursor", &clen);
+    if (cursor == NULL)
+        cursor = "";
+    if (!web_cursor_ok(cursor, clen))
+        return web_bad(r, "'cursor' is not a cursor this server gave");
+    db = web_db(r->w);
+    if (db == NULL)
+        return web_unavailable(r);
+    buf_init(&b);
+    buf_puts(&b, "{\"bounces\":[");
+    l.b = &b;
+    l.n = 0;
+    err[0] = 0;
+    next[0] = 0;
+    if (db_bounces(db, &q, limit, cursor, next, web_event_json, &l, err, sizeof(err)) != 0) {
+        buf_free(&b);
+        if (strstr(err, "cursor") != NULL)
+            return web_bad(r, "'cursor' is not a cursor this server gave");
+        return web_unavailable(r);
+    }
+    buf_printf(&b, "],\"count\":%zu,\"next_cursor\":", l.n);
+    if (next[0])
+        buf_json_string(&b, next);
+    else
+        buf_puts(&b, "null");
+    buf_putc(&b, '}');
+    ret = web_reply_buf(r->conn, MHD_HTTP_OK, JSON_CT, b.data, b.len);
+    buf_free(&b);
+    return ret;
+}
+
+/* web_api_reasons - GET /api/v1/reasons?from=&to=&host=&limit= */
+enum MHD_Result web_api_reasons(struct web_req *r)
+{
+    struct web_params p = {.names = reasons_params, .allowed = "from, to, host, limit"};
+    struct db_query q;
+    struct web_rows rows;
+    struct db *db;
+    int limit;
+    size_t i;
+    char err[192];
+    cJSON *body, *arr;
+    enum MHD_Result ret;
+
+    if (web_params_read(r->conn, &p) != 0)
+        return web_bad(r, p.error);
+    if (web_query_read(&p, r->now_us, &q, err, sizeof(err)) != 0 ||
+        web_limit_read(&p, 50, &limit, err, sizeof(err)) != 0)
+        return web_bad(r, err);
+    db = web_db(r->w);
+    if (db == NULL)
+        return web_unavailable(r);
+    web_rows_init(&rows, sizeof(struct db_reason_row));
+    if (db_reasons(db, &q, limit, web_rows_reason, &rows) != 0) {
+        web_rows_free(&rows);
+        return web_unavailable(r);
+    }
+    body = cJSON_CreateObject();
+    web_add_range(body, &q);
+    arr = cJSON_AddArrayToObject(body, "reasons");
+    for (i = 0; i < rows.n; i++) {
+        const struct db_reason_row *x = (const void *)(rows.data + i * rows.size);
+        cJSON *o = cJSON_CreateObject();
+
+        web_add_str_or_null(o, "reason", x->reason);
+        web_add_str_or_null(o, "dsn", x->dsn);
+        if (x->status != ST_NONE)
+            cJSON_AddStringToObject(o, "status", event_status_name(x->status));
+        else
+            cJSON_AddNullToObject(o, "status");
+        cJSON_AddNumberToObject(o, "count", (double)x->count);
+        web_add_str_or_null(o, "example", x->example);
+        cJSON_AddItemToArray(arr, o);
+    }
+    web_rows_free(&rows);
+    ret = web_reply_json(r->conn, MHD_HTTP_OK, body);
+    cJSON_Delete(body);
+    return ret;
+}
+
+/* web_api_messages - GET /api/v1/messages?queue_id=|message_id=|recipient=[&limit=] */
+enum MHD_Result web_api_messages(struct web_req *r)
+{
+    struct web_params p = {.names = messages_params,
+                           .allowed = "queue_id, message_id, recipient, limit"};
+    struct db_query q;
+    struct web_event_list l;
+    struct buf b;
+    struct db *db;
+    int limit;
+    char err[192];
+    enum MHD_Result ret;
+
+    if (web_params_read(r->conn, &p) != 0)
+        return web_bad(r, p.error);
+    if (web_trail_read(&p, &q, err, sizeof(err)) != 0 ||
+        web_limit_read(&p, 200, &limit, err, sizeof(err)) != 0)
+        return web_bad(r, err);
+    db = web_db(r->w);
+    if (db == NULL)
+        return web_unavailable(r);
+    buf_init(&b);
+    buf_puts(&b, "{\"events\":[");
+    l.b = &b;
+    l.n = 0;
+    if (db_message_trail(db, &q, limit, web_event_json, &l) != 0) {
+        buf_free(&b);
+        return web_unavailable(r);
+    }
+    buf_printf(&b, "],\"count\":%zu}", l.n);
+    ret = web_reply_buf(r->conn, MHD_HTTP_OK, JSON_CT, b.data, b.len);
+    buf_free(&b);
+    return ret;
+}
+
+/* web_ingest_read - the daemon's figures; lag and pcap drops are -1 unless it knows them */
+void web_ingest_read(struct web *w, struct web_ingest_status *st)
+{
+    memset(st, 0, sizeof(*st));
+    st->lag_bytes = -1;
+    st->pcap_drops = -1;
+    if (w->ingest != NULL)
+        w->ingest(w->ingest_arg, st);
+}
+
+/* web_api_healthz - GET /healthz: database reachability and the ingest figures */
+enum MHD_Result web_api_healthz(struct web_req *r)
+{
+    struct web_params p = {.names = healthz_params, .allowed = ""};
+    int up;
+    cJSON *body, *ing;
+    enum MHD_Result ret;
+
+    if (web_params_read(r->conn, &p) != 0)
+        return web_bad(r, p.error);
+    web_db_failed(r->w); /* a health check always asks the server */
+    up = web_db(r->w) != NULL;
+    body = cJSON_CreateObject();
+    cJSON_AddStringToObject(body, "status", up ? "ok" : "unavailable");
+    cJSON_AddStringToObject(body, "database", up ? "up" : "down");
+    if (r->w->ingest != NULL) {
+        struct web_ingest_status st;
+
+        web_ingest_read(r->w, &st);
+        ing = cJSON_AddObjectToObject(body, "ingest");
+        cJSON_AddNumberToObject(ing, "lines", (double)st.lines);
+        cJSON_AddNumberToObject(ing, "events", (double)st.events);
+        cJSON_AddNumberToObject(ing, "malformed", (double)st.malformed);
+        if (st.lag_bytes < 0)
+            cJSON_AddNullToObject(ing, "lag_bytes");
+        else
+            cJSON_AddNumberToObject(ing, "lag_bytes", (double)st.lag_bytes);
+        cJSON_AddBoolToObject(ing, "db_up", st.db_up != 0);
+        web_add_time(ing, "last_commit", st.last_commit_us, 1);
+        if (st.pcap_drops < 0)
+            cJSON_AddNullToObject(ing, "pcap_drops");
+        else
+            cJSON_AddNumberToObject(ing, "pcap_drops", (double)st.pcap_drops);
+    }
+    ret = web_reply_json(r->conn, up ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, body);
+    cJSON_Delete(body);
+    return ret;
+}

@@ -1,0 +1,272 @@
+/*
+ * export - GET /api/v1/export: deliveries or bounces over a range, streamed
+ *
+ * The reply is a libmicrohttpd callback response: each time the socket can take more, the
+ * callback turns the next rows of a server-side cursor (db_export_*, on a database
+ * connection of its own, opened for this stream and closed when it ends) into text until
+ * the block is full. The text waiting to be sent never holds more than one block plus one
+ * row, so memory stays flat however many rows there are. At most WEB_MAX_EXPORTS streams
+ * run at once; more get 503.
+ *
+ * Formats: json (one array), ndjson (one event per line; the keys of DESIGN.md section 3)
+ * and csv (RFC 4180: a header line, CRLF line ends, fields with a comma, quote, CR or LF
+ * quoted and their quotes doubled). A database error in the middle of a stream can only
+ * cut the stream short: the status line has gone out already; the connection is closed
+ * without the final chunk, so a client sees an incomplete transfer, never a clean end.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <microhttpd.h>
+
+#include "db/db.h"
+#include "parser/event.h"
+#include "util/util.h"
+#include "web/web_int.h"
+
+#define WEB_EXPORT_BLOCK ((size_t)32 * 1024)
+
+enum web_format { FMT_JSON, FMT_NDJSON, FMT_CSV };
+
+static const char *const export_params[] = {"what",   "format", "from", "to",     "host",
+                                            "domain", "reason", "dsn",  "status", NULL};
+
+struct web_export {
+    struct web *w;
+    struct db *db;
+    struct db_export *x;
+    enum web_format fmt;
+    struct buf out; /* text made and not yet handed to libmicrohttpd */
+    size_t off;
+    uint64_t rows;
+    int done; /* the cursor is exhausted and the closing text is in out */
+    struct event ev;
+};
+
+/* web_csv_field - one RFC 4180 field */
+void web_csv_field(struct buf *b, const char *s)
+{
+    const char *c;
+
+    if (strpbrk(s, ",\"\r\n") == NULL) {
+        buf_puts(b, s);
+        return;
+    }
+    buf_putc(b, '"');
+    for (c = s; *c; c++) {
+        if (*c == '"')
+            buf_putc(b, '"');
+        buf_putc(b, *c);
+    }
+    buf_putc(b, '"');
+}
+
+static const char csv_header[] =
+    "time,type,host,mta,queue_id,message_id,sender,recipient,recipient_domain,relay,delay,"
+    "status,dsn,smtp_code,reason,hard,reply\r\n";
+
+/* web_csv_row - one delivery as a CSV line in the columns of csv_header */
+static void web_csv_row(struct buf *b, const struct event *ev)
+{
+    char t[40];
+
+    if (ev->time_us > 0)
+        time_format_rfc3339(ev->time_us, t, sizeof(t));
+    else
+        t[0] = 0;
+    buf_puts(b, t);
+    buf_putc(b, ',');
+    buf_puts(b, event_type_name(ev->type));
+    buf_putc(b, ',');
+    web_csv_field(b, ev->host);
+    buf_putc(b, ',');
+    buf_puts(b, event_mta_name(ev->mta));
+    buf_putc(b, ',');
+    web_csv_field(b, ev->queue_id);
+    buf_putc(b, ',');
+    web_csv_field(b, ev->message_id);
+    buf_putc(b, ',');
+    web_csv_field(b, ev->sender);
+    buf_putc(b, ',');
+    web_csv_field(b, ev->recipient);
+    buf_putc(b, ',');
+    web_csv_field(b, event_recipient_domain(ev));
+    buf_putc(b, ',');
+    web_csv_field(b, ev->relay);
+    buf_putc(b, ',');
+    if (ev->has_delay)
+        buf_printf(b, "%.3f", ev->delay);
+    buf_putc(b, ',');
+    if (ev->status != ST_NONE)
+        buf_puts(b, event_status_name(ev->status));
+    buf_putc(b, ',');
+    web_csv_field(b, ev->dsn);
+    buf_putc(b, ',');
+    if (ev->smtp_code >= 0)
+        buf_printf(b, "%d", ev->smtp_code);
+    buf_putc(b, ',');
+    web_csv_field(b, ev->reason);
+    buf_putc(b, ',');
+    buf_puts(b, ev->hard ? "true" : "false");
+    buf_putc(b, ',');
+    web_csv_field(b, ev->reply);
+    buf_puts(b, "\r\n");
+}
+
+/* web_export_fill - make text until out holds at least want bytes or the rows end */
+static int web_export_fill(struct web_export *e, size_t want)
+{
+    while (!e->done && e->out.len - e->off < want) {
+        int r = db_export_next(e->x, &e->ev);
+
+        if (r < 0)
+            return -1;
+        if (r == 0) {
+            if (e->fmt == FMT_JSON)
+                buf_puts(&e->out, e->rows ? "\n]\n" : "]\n");
+            e->done = 1;
+            break;
+        }
+        switch (e->fmt) {
+        case FMT_JSON:
+            buf_puts(&e->out, e->rows ? ",\n" : "\n");
+            event_format_json(&e->ev, &e->out);
+            break;
+        case FMT_NDJSON:
+            event_format_json(&e->ev, &e->out);
+            buf_putc(&e->out, '\n');
+            break;
+        case FMT_CSV:
+            web_csv_row(&e->out, &e->ev);
+            break;
+        }
+        e->rows++;
+    }
+    return 0;
+}
+
+/* web_export_read - libmicrohttpd asks for up to max more bytes */
+static ssize_t web_export_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    struct web_export *e = cls;
+    size_t n;
+
+    (void)pos;
+    if (e->off == e->out.len) {
+        buf_reset(&e->out);
+        e->off = 0;
+    } else if (e->off > WEB_EXPORT_BLOCK) {
+        memmove(e->out.data, e->out.data + e->off, e->out.len - e->off);
+        e->out.len -= e->off;
+        e->off = 0;
+    }
+    if (web_export_fill(e, max) != 0) {
+        log_warn("web: export stopped after %llu rows: database error",
+                 (unsigned long long)e->rows);
+        return MHD_CONTENT_READER_END_WITH_ERROR;
+    }
+    n = e->out.len - e->off;
+    if (n == 0)
+        return e->done ? MHD_CONTENT_READER_END_OF_STREAM : 0;
+    if (n > max)
+        n = max;
+    memcpy(buf, e->out.data + e->off, n);
+    e->off += n;
+    return (ssize_t)n;
+}
+
+/* web_export_free - the stream ended (or the client went away): close everything */
+static void web_export_free(void *cls)
+{
+    struct web_export *e = cls;
+
+    db_export_close(e->x);
+    db_close(e->db);
+    buf_free(&e->out);
+    atomic_fetch_sub(&e->w->exports, 1);
+    log_debug("web: export done, %llu rows", (unsigned long long)e->rows);
+    x_free(e);
+}
+
+/* web_export - GET /api/v1/export?what=deliveries|bounces&format=json|ndjson|csv&from&to... */
+enum MHD_Result web_export(struct web_req *r)
+{
+    static const char *const ctypes[] = {"application/json; charset=utf-8",
+                                         "application/x-ndjson; charset=utf-8",
+                                         "text/csv; charset=utf-8; header=present"};
+    static const char *const exts[] = {"json", "ndjson", "csv"};
+    struct web_params p = {.names = export_params,
+                           .allowed = "what, format, from, to, host, domain, reason, dsn, status"};
+    struct db_query q;
+    enum db_export_what what = DB_EXPORT_DELIVERIES;
+    enum web_format fmt = FMT_JSON;
+    struct MHD_Response *resp;
+    struct web_export *e;
+    const char *v;
+    char err[256], disp[128], from[40];
+    enum MHD_Result ret;
+
+    if (web_params_read(r->conn, &p) != 0)
+        return web_reply_error(r->conn, MHD_HTTP_BAD_REQUEST, p.error);
+    if (web_query_read(&p, r->now_us, &q, err, sizeof(err)) != 0)
+        return web_reply_error(r->conn, MHD_HTTP_BAD_REQUEST, err);
+    v = web_param(&p, "what", NULL);
+    if (v != NULL && strcmp(v, "bounces") == 0)
+        what = DB_EXPORT_BOUNCES;
+    else if (v != NULL && strcmp(v, "deliveries") != 0)
+        return web_reply_error(r->conn, MHD_HTTP_BAD_REQUEST,
+                               "'what' must be deliveries or bounces");
+    v = web_param(&p, "format", NULL);
+    if (v != NULL && strcmp(v, "ndjson") == 0)
+        fmt = FMT_NDJSON;
+    else if (v != NULL && strcmp(v, "csv") == 0)
+        fmt = FMT_CSV;
+    else if (v != NULL && strcmp(v, "json") != 0)
+        return web_reply_error(r->conn, MHD_HTTP_BAD_REQUEST,
+                               "'format' must be json, ndjson or csv");
+    if (what == DB_EXPORT_BOUNCES && q.status == ST_SENT)
+        return web_reply_error(r->conn, MHD_HTTP_BAD_REQUEST,
+                               "'status' must be deferred, bounced or expired for bounces");
+
+    if (atomic_fetch_add(&r->w->exports, 1) >= WEB_MAX_EXPORTS) {
+        atomic_fetch_sub(&r->w->exports, 1);
+        return web_reply_error(r->conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+                               "too many exports running; try again later");
+    }
+    e = xcalloc(1, sizeof(*e));
+    e->w = r->w;
+    e->fmt = fmt;
+    buf_init(&e->out);
+    err[0] = 0;
+    e->db = db_open(r->w->dsn, err, sizeof(err));
+    if (e->db != NULL)
+        e->x = db_export_open(e->db, what, &q);
+    if (e->x == NULL) {
+        if (e->db == NULL)
+            log_warn("web: export: database unavailable: %s", err);
+        web_export_free(e);
+        return web_reply_error(r->conn, MHD_HTTP_SERVICE_UNAVAILABLE, "database unavailable");
+    }
+    if (fmt == FMT_JSON)
+        buf_putc(&e->out, '[');
+    else if (fmt == FMT_CSV)
+        buf_puts(&e->out, csv_header);
+
+    resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, WEB_EXPORT_BLOCK, web_export_read, e,
+                                             web_export_free);
+    if (resp == NULL) {
+        web_export_free(e);
+        return MHD_NO;
+    }
+    time_format_rfc3339(q.range.from_us, from, sizeof(from));
+    from[10] = 0; /* the date is enough for a file name */
+    snprintf(disp, sizeof(disp), "attachment; filename=\"mailpulse-%s-%s.%s\"",
+             what == DB_EXPORT_BOUNCES ? "bounces" : "deliveries", from, exts[fmt]);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctypes[fmt]);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_DISPOSITION, disp);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    ret = MHD_queue_response(r->conn, MHD_HTTP_OK, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}

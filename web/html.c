@@ -1,0 +1,1018 @@
+/*
+ * html - the pages a person reads: dashboard (/), delivery errors (/bounces), message trail
+ * (/message), and the one stylesheet (/static/style.css)
+ *
+ * Server-rendered HTML5 that works without JavaScript; charts are inline SVG with a
+ * <title> on every bar, so a browser shows the exact numbers on hover. Every string that
+ * came from a log, the wire or the request goes through web_html_esc() (text and attribute
+ * values alike) or web_url_esc() (inside a link's query string), nothing else reaches the
+ * page. Elements that tests look for carry stable ids and data- attributes.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <microhttpd.h>
+
+#include "db/db.h"
+#include "parser/event.h"
+#include "util/util.h"
+#include "web/web_int.h"
+
+#define HTML_CT "text/html; charset=utf-8"
+
+static const char *const dash_params[] = {"from", "to", "host", "bucket", NULL};
+static const char *const bounces_params[] = {"from", "to",     "host",  "domain", "reason",
+                                             "dsn",  "status", "limit", "cursor", NULL};
+static const char *const message_params[] = {"queue_id", "message_id", "recipient", NULL};
+static const char *const style_params[] = {NULL};
+
+static const char style_css[] =
+    ":root{--bg:#f5f6f8;--card:#fff;--line:#e2e5ea;--text:#1d2330;--muted:#667085;"
+    "--accent:#2952cc;--sent:#2f8f5b;--deferred:#d99a1e;--bounced:#c9372c;--expired:#8a94a6;"
+    "--rejected:#6b4fbb}\n"
+    "*{box-sizing:border-box}\n"
+    "body{margin:0;background:var(--bg);color:var(--text);font:14px/1.45 system-ui,-apple-system,"
+    "'Segoe UI',Roboto,'DejaVu Sans',sans-serif}\n"
+    "a{color:var(--accent);text-decoration:none}a:hover{text-decoration:underline}\n"
+    ".wrap{max-width:1180px;margin:0 auto;padding:0 20px}\n"
+    "header.top{background:#111827;color:#fff}\n"
+    "header.top .wrap{display:flex;align-items:center;gap:28px;height:52px}\n"
+    ".brand{color:#fff;font-weight:700;font-size:16px;letter-spacing:.2px}\n"
+    ".brand span{color:#7aa2ff}\n"
+    "nav a{color:#c8cfdb;margin-right:18px;padding:15px 0;border-bottom:2px solid transparent}\n"
+    "nav a.on{color:#fff;border-bottom-color:#7aa2ff}nav a:hover{color:#fff;text-decoration:none}\n"
+    "h1{font-size:20px;margin:22px 0 4px}h2{font-size:15px;margin:0 0 12px}\n"
+    ".sub{color:var(--muted);margin:0 0 16px}\n"
+    ".card{background:var(--card);border:1px solid var(--line);border-radius:8px;padding:16px 18px;"
+    "margin-bottom:16px}\n"
+    "form.bar{display:flex;flex-wrap:wrap;gap:10px;align-items:flex-end}\n"
+    "form.bar label{display:flex;flex-direction:column;font-size:12px;color:var(--muted);gap:3px}\n"
+    "input,select{font:inherit;padding:6px 8px;border:1px solid #c9ced6;border-radius:6px;"
+    "background:#fff}\n"
+    "input{width:165px}select{min-width:100px}input[name=dsn]{width:80px}\n"
+    "button,.btn{font:inherit;padding:6px 14px;border-radius:6px;border:1px solid var(--accent);"
+    "background:var(--accent);color:#fff;cursor:pointer}\n"
+    ".btn.ghost{background:#fff;color:var(--accent)}\n"
+    ".presets{display:flex;gap:6px;margin-left:auto}\n"
+    ".presets a{padding:6px 10px;border:1px solid var(--line);border-radius:6px;background:#fff;"
+    "color:var(--text)}\n"
+    ".presets a:hover{border-color:var(--accent);text-decoration:none}\n"
+    ".kpis{display:grid;grid-template-columns:repeat(auto-fit,minmax(112px,1fr));gap:10px;"
+    "margin-bottom:16px}\n"
+    ".kpi{background:var(--card);border:1px solid var(--line);border-radius:8px;padding:12px "
+    "12px}\n"
+    ".kpi .label{display:block;color:var(--muted);font-size:11px;text-transform:uppercase;"
+    "letter-spacing:.3px;white-space:nowrap}\n"
+    ".kpi .value{display:block;font-size:24px;font-weight:650;font-variant-numeric:tabular-nums}\n"
+    ".kpi.sent .value{color:var(--sent)}.kpi.deferred .value{color:var(--deferred)}"
+    ".kpi.bounced .value{color:var(--bounced)}.kpi.expired .value{color:var(--expired)}"
+    ".kpi.rejected .value{color:var(--rejected)}\n"
+    ".grid2{display:grid;grid-template-columns:2fr 3fr;gap:16px}\n"
+    "@media(max-width:900px){.grid2{grid-template-columns:1fr}}\n"
+    "table{width:100%;border-collapse:collapse;font-variant-numeric:tabular-nums}\n"
+    ".scroll{overflow-x:auto}\n"
+    "th{text-align:left;font-weight:600;color:var(--muted);font-size:12px;text-transform:uppercase;"
+    "letter-spacing:.3px;border-bottom:1px solid var(--line);padding:6px 8px}\n"
+    "td{border-bottom:1px solid #eef0f3;padding:7px 8px;vertical-align:top}\n"
+    "tr:last-child td{border-bottom:0}\n"
+    "td.n,th.n{text-align:right;white-space:nowrap}\n"
+    "td.reply{color:#475467;font-size:12.5px;max-width:420px;overflow-wrap:anywhere}\n"
+    "td.addr{overflow-wrap:break-word;max-width:260px}\n"
+    "td.t{white-space:nowrap}\n"
+    ".pager h2{margin:0}.card>.pager:first-child{margin:0 0 10px}\n"
+    "code,.mono{font-family:ui-monospace,'DejaVu Sans Mono',monospace;font-size:12.5px}\n"
+    ".badge{display:inline-block;padding:1px 8px;border-radius:10px;font-size:12px;"
+    "font-weight:600;color:#fff}\n"
+    ".badge.sent{background:var(--sent)}.badge.deferred{background:var(--deferred)}"
+    ".badge.bounced{background:var(--bounced)}.badge.expired{background:var(--expired)}"
+    ".badge.reject{background:var(--rejected)}\n"
+    ".badge.message,.badge.bounce_notice{background:#475467}\n"
+    ".meter{display:inline-block;width:60px;height:6px;background:#eef0f3;border-radius:3px;"
+    "vertical-align:middle;margin-left:6px;overflow:hidden}\n"
+    ".meter i{display:block;height:100%;background:var(--bounced)}\n"
+    ".meter.d i{background:var(--deferred)}\n"
+    ".legend{display:flex;gap:16px;font-size:12px;color:var(--muted);margin-top:6px}\n"
+    ".legend i{display:inline-block;width:10px;height:10px;border-radius:2px;margin-right:5px;"
+    "vertical-align:-1px}\n"
+    ".stack{display:flex;height:14px;border-radius:4px;overflow:hidden;background:#eef0f3;"
+    "margin:6px 0 12px}\n"
+    ".stack span{display:block;height:100%}\n"
+    "svg.chart{width:100%;height:auto;display:block}\n"
+    "svg.chart text{font-size:11px;fill:#667085}\n"
+    "svg.chart rect.bar:hover{opacity:.8}\n"
+    ".empty{color:var(--muted);padding:18px 0;text-align:center}\n"
+    ".error{background:#fdecea;border:1px solid #f5c2bd;color:#8a1c12;border-radius:8px;"
+    "padding:12px 16px;margin:16px 0}\n"
+    ".pager{display:flex;justify-content:space-between;align-items:center;margin-top:12px}\n"
+    ".links a{margin-left:12px}\n"
+    "dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:4px 18px;margin:0}\n"
+    "dl.facts dt{color:var(--muted)}dl.facts dd{margin:0;overflow-wrap:anywhere}\n"
+    "footer{color:var(--muted);font-size:12px;padding:10px 20px 30px}\n";
+
+/* web_html_esc - text or attribute value: & < > " ' escaped */
+void web_html_esc(struct buf *b, const char *s)
+{
+    const char *run = s;
+
+    for (; *s; s++) {
+        const char *rep;
+
+        switch (*s) {
+        case '&':
+            rep = "&amp;";
+            break;
+        case '<':
+            rep = "&lt;";
+            break;
+        case '>':
+            rep = "&gt;";
+            break;
+        case '"':
+            rep = "&quot;";
+            break;
+        case '\'':
+            rep = "&#39;";
+            break;
+        default:
+            continue;
+        }
+        buf_append(b, run, (size_t)(s - run));
+        buf_puts(b, rep);
+        run = s + 1;
+    }
+    buf_append(b, run, (size_t)(s - run));
+}
+
+/* web_url_esc - percent-encode everything but unreserved characters (RFC 3986) */
+void web_url_esc(struct buf *b, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+            c == '-' || c == '_' || c == '.' || c == '~') {
+            buf_putc(b, c);
+        } else {
+            buf_putc(b, '%');
+            buf_putc(b, hex[c >> 4]);
+            buf_putc(b, hex[c & 15]);
+        }
+    }
+}
+
+/* html_int - a count with thousands separators */
+static void html_int(struct buf *b, int64_t v)
+{
+    char digits[32];
+    size_t n, i;
+
+    if (v < 0) {
+        buf_putc(b, '-');
+        v = -v;
+    }
+    n = (size_t)snprintf(digits, sizeof(digits), "%lld", (long long)v);
+    for (i = 0; i < n; i++) {
+        if (i > 0 && (n - i) % 3 == 0)
+            buf_putc(b, ',');
+        buf_putc(b, digits[i]);
+    }
+}
+
+/* html_pct - a rate as a percentage with one decimal */
+static void html_pct(struct buf *b, double rate)
+{
+    buf_printf(b, "%.1f%%", rate * 100.0);
+}
+
+/* html_time - "2026-11-27 09:00:01" (UTC); "" when unknown; minutes only when short */
+static void html_time(struct buf *b, int64_t us, int minutes)
+{
+    char t[40];
+
+    if (us <= 0 && !minutes)
+        return;
+    time_format_rfc3339(us, t, sizeof(t));
+    t[10] = ' ';
+    t[minutes ? 16 : 19] = 0;
+    buf_puts(b, t);
+}
+
+/* html_rate - part/whole */
+static double html_rate(int64_t part, int64_t whole)
+{
+    return whole > 0 ? (double)part / (double)whole : 0.0;
+}
+
+/* The request's range and filters as text, to carry them over into links and forms. */
+struct page_ctx {
+    const struct web_params *p;
+    struct buf keep; /* "from=..&to=..&host=.." URL-escaped, "" when none was given */
+};
+
+/* page_param - the raw text of a parameter, "" when absent */
+static const char *page_param(const struct page_ctx *c, const char *name)
+{
+    const char *v = c->p ? web_param(c->p, name, NULL) : NULL;
+
+    return v ? v : "";
+}
+
+/* page_keep - collect the range parameters given, for links to other pages */
+static void page_keep(struct page_ctx *c)
+{
+    static const char *const names[] = {"from", "to", "host"};
+    size_t i;
+
+    buf_init(&c->keep);
+    buf_putc(&c->keep, 0);
+    c->keep.len = 0;
+    for (i = 0; i < ARRAY_LEN(names); i++) {
+        const char *v = page_param(c, names[i]);
+
+        if (!v[0])
+            continue;
+        if (c->keep.len)
+            buf_putc(&c->keep, '&');
+        buf_printf(&c->keep, "%s=", names[i]);
+        web_url_esc(&c->keep, v);
+    }
+    buf_putc(&c->keep, 0);
+    c->keep.len--;
+}
+
+/* page_begin - doctype, head, the top bar with the active page marked */
+static void page_begin(struct buf *b, const char *title, const char *active, const char *keep)
+{
+    static const struct {
+        const char *path, *label;
+    } nav[] = {{"/", "Dashboard"}, {"/bounces", "Delivery errors"}, {"/message", "Message trail"}};
+    size_t i;
+
+    buf_puts(b, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+                "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+                "<title>");
+    web_html_esc(b, title);
+    buf_puts(b, " · mailpulse</title><link rel=\"stylesheet\" href=\"/static/style.css\">"
+                "</head><body><header class=\"top\"><div class=\"wrap\">"
+                "<a class=\"brand\" href=\"/\">mail<span>pulse</span></a><nav>");
+    for (i = 0; i < ARRAY_LEN(nav); i++) {
+        buf_printf(b, "<a href=\"%s", nav[i].path);
+        if (keep[0] && i < 2) {
+            buf_putc(b, '?');
+            web_html_esc(b, keep);
+        }
+        buf_printf(b, "\"%s>%s</a>", strcmp(active, nav[i].path) == 0 ? " class=\"on\"" : "",
+                   nav[i].label);
+    }
+    buf_puts(b, "</nav></div></header><main class=\"wrap\">");
+}
+
+/* page_end - footer and closing tags */
+static void page_end(struct buf *b)
+{
+    buf_puts(b, "</main><footer class=\"wrap\">All times UTC · <a href=\"/metrics\">metrics</a> · "
+                "<a href=\"/healthz\">health</a> · JSON API under <code>/api/v1/</code></footer>"
+                "</body></html>\n");
+}
+
+/* page_send - queue the page */
+static enum MHD_Result page_send(struct web_req *r, unsigned int status, struct buf *b)
+{
+    enum MHD_Result ret = web_reply_buf(r->conn, status, HTML_CT, b->data, b->len);
+
+    buf_free(b);
+    return ret;
+}
+
+/* web_page_error - a page with just the error (bad parameters, database down) */
+enum MHD_Result web_page_error(struct MHD_Connection *conn, unsigned int status, const char *msg)
+{
+    struct buf b;
+    enum MHD_Result ret;
+
+    buf_init(&b);
+    page_begin(&b, status == MHD_HTTP_BAD_REQUEST ? "Bad request" : "Unavailable", "", "");
+    buf_printf(&b, "<h1>%s</h1><div class=\"error\" id=\"error\">",
+               status == MHD_HTTP_BAD_REQUEST ? "That request cannot be answered"
+                                              : "The database is not answering");
+    web_html_esc(&b, msg);
+    buf_puts(&b, "</div><p><a href=\"/\">Back to the dashboard</a></p>");
+    page_end(&b);
+    ret = web_reply_buf(conn, status, HTML_CT, b.data, b.len);
+    buf_free(&b);
+    return ret;
+}
+
+/* html_input - a labelled text input holding the request's value */
+static void html_input(struct buf *b, const struct page_ctx *c, const char *name, const char *label,
+                       const char *placeholder, const char *type)
+{
+    buf_printf(b, "<label>%s<input type=\"%s\" name=\"%s\" value=\"", label, type, name);
+    web_html_esc(b, page_param(c, name));
+    buf_printf(b, "\" placeholder=\"%s\"></label>", placeholder);
+}
+
+/* html_range_line - "2026-11-27 00:00 – 2026-11-28 00:00 UTC" */
+static void html_range_line(struct buf *b, const struct db_query *q)
+{
+    buf_puts(b, "<p class=\"sub\" id=\"range\">");
+    html_time(b, q->range.from_us, 1);
+    buf_puts(b, " – ");
+    html_time(b, q->range.to_us, 1);
+    buf_puts(b, " UTC");
+    if (q->range.host[0]) {
+        buf_puts(b, " · host ");
+        web_html_esc(b, q->range.host);
+    }
+    buf_puts(b, "</p>");
+}
+
+/* html_kpi - one figure card */
+static void html_kpi(struct buf *b, const char *id, const char *cls, const char *label, int64_t v)
+{
+    buf_printf(b,
+               "<div class=\"kpi %s\" id=\"kpi-%s\"><span class=\"label\">%s</span>"
+               "<span class=\"value\" data-value=\"%lld\">",
+               cls, id, label, (long long)v);
+    html_int(b, v);
+    buf_puts(b, "</span></div>");
+}
+
+/* html_kpi_rate - one rate card */
+static void html_kpi_rate(struct buf *b, const char *id, const char *cls, const char *label,
+                          double rate)
+{
+    buf_printf(b,
+               "<div class=\"kpi %s\" id=\"kpi-%s\"><span class=\"label\">%s</span>"
+               "<span class=\"value\" data-value=\"%.6f\">",
+               cls, id, label, rate);
+    html_pct(b, rate);
+    buf_puts(b, "</span></div>");
+}
+
+/* html_nice_step - a round grid step (1, 2 or 5 times a power of ten) at or above v */
+static int64_t html_nice_step(int64_t v)
+{
+    int64_t step = 1;
+
+    for (;;) {
+        if (v <= step)
+            return step;
+        if (v <= step * 2)
+            return step * 2;
+        if (v <= step * 5)
+            return step * 5;
+        step *= 10;
+    }
+}
+
+/*
+ * html_chart - stacked bars of sent, deferred, bounced, expired per bucket, with a <title>
+ * per bucket, a horizontal grid with counts, and the first, middle and last bucket times.
+ */
+static void html_chart(struct buf *b, const struct db_point *pts, size_t n, enum db_bucket bucket)
+{
+    const double W = 1000, H = 240, L = 48, R = 8, T = 10, B = 26;
+    const double pw = W - L - R, ph = H - T - B;
+    int64_t max = 0, top, total = 0;
+    double bw;
+    size_t i;
+    int g;
+
+    for (i = 0; i < n; i++) {
+        int64_t s = pts[i].sent + pts[i].deferred + pts[i].bounced + pts[i].expired;
+
+        if (s > max)
+            max = s;
+        total += s;
+    }
+    top = 4 * html_nice_step((max + 3) / 4);
+    bw = pw / (double)(n ? n : 1);
+    buf_printf(b,
+               "<svg class=\"chart\" id=\"volume-chart\" viewBox=\"0 0 %.0f %.0f\" role=\"img\" "
+               "aria-label=\"Delivery attempts per %s\" data-total=\"%lld\" data-buckets=\"%zu\">",
+               W, H, web_bucket_name(bucket), (long long)total, n);
+    for (g = 0; g <= 4; g++) {
+        double y = T + ph - ph * g / 4.0;
+
+        buf_printf(b, "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"%s\"/>", L,
+                   W - R, y, y, g == 0 ? "#c9ced6" : "#eef0f3");
+        buf_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">", L - 6, y + 4);
+        html_int(b, top * g / 4);
+        buf_puts(b, "</text>");
+    }
+    for (i = 0; i < n; i++) {
+        static const char *const colors[] = {"var(--sent)", "var(--deferred)", "var(--bounced)",
+                                             "var(--expired)"};
+        int64_t v[4] = {pts[i].sent, pts[i].deferred, pts[i].bounced, pts[i].expired};
+        double x = L + bw * (double)i, y = T + ph, gap = bw > 4 ? bw * 0.18 : 0;
+        double barw = bw - gap > 56 ? 56 : bw - gap; /* a few wide buckets: slim bars */
+        int k;
+
+        buf_puts(b, "<g class=\"bucket\"><title>");
+        html_time(b, pts[i].bucket_us, 1);
+        buf_printf(b, " UTC — %lld sent, %lld deferred, %lld bounced, %lld expired",
+                   (long long)v[0], (long long)v[1], (long long)v[2], (long long)v[3]);
+        buf_puts(b, "</title>");
+        /* an invisible full-height bar so that hovering an empty bucket shows its title */
+        buf_printf(
+            b, "<rect x=\"%.2f\" y=\"%.1f\" width=\"%.2f\" height=\"%.1f\" fill=\"transparent\"/>",
+            x, T, bw, ph);
+        for (k = 0; k < 4; k++) {
+            double h = top > 0 ? ph * (double)v[k] / (double)top : 0;
+
+            if (v[k] == 0)
+                continue;
+            if (h < 1)
+                h = 1;
+            y -= h;
+            buf_printf(b,
+                       "<rect class=\"bar\" x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\" "
+                       "fill=\"%s\"/>",
+                       x + (bw - barw) / 2, y, barw, h, colors[k]);
+        }
+        buf_puts(b, "</g>");
+    }
+    if (n > 0) {
+        size_t at[3] = {0, n / 2, n - 1};
+        const char *anchor[3] = {"start", "middle", "end"};
+        int k;
+
+        for (k = 0; k < 3; k++) {
+            if (k > 0 && at[k] == at[k - 1])
+                continue;
+            buf_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"%s\">",
+                       k == 0   ? L
+                       : k == 2 ? W - R
+                                : L + bw * ((double)at[k] + 0.5),
+                       H - 8, anchor[k]);
+            html_time(b, pts[at[k]].bucket_us, 1);
+            buf_puts(b, "</text>");
+        }
+    }
+    buf_puts(b, "</svg><div class=\"legend\"><span><i style=\"background:var(--sent)\"></i>sent"
+                "</span><span><i style=\"background:var(--deferred)\"></i>deferred</span><span>"
+                "<i style=\"background:var(--bounced)\"></i>bounced</span><span>"
+                "<i style=\"background:var(--expired)\"></i>expired</span></div>");
+}
+
+/* html_breakdown - one stacked bar of the outcomes and a small table */
+static void html_breakdown(struct buf *b, const struct db_summary *s)
+{
+    static const char *const names[] = {"sent", "deferred", "bounced", "expired"};
+    int64_t v[4] = {s->sent, s->deferred, s->bounced, s->expired};
+    int64_t all = v[0] + v[1] + v[2] + v[3];
+    int k;
+
+    buf_puts(b, "<div class=\"stack\" id=\"outcome-bar\">");
+    for (k = 0; k < 4 && all > 0; k++)
+        if (v[k] > 0)
+            buf_printf(b,
+                       "<span style=\"width:%.3f%%;background:var(--%s)\" title=\"%s: %lld\">"
+                       "</span>",
+                       100.0 * (double)v[k] / (double)all, names[k], names[k], (long long)v[k]);
+    buf_puts(b, "</div><table id=\"outcomes\"><thead><tr><th>Outcome</th><th class=\"n\">Attempts"
+                "</th><th class=\"n\">Share</th></tr></thead><tbody>");
+    for (k = 0; k < 4; k++) {
+        buf_printf(b,
+                   "<tr data-status=\"%s\"><td><span class=\"badge %s\">%s</span></td>"
+                   "<td class=\"n\">",
+                   names[k], names[k], names[k]);
+        html_int(b, v[k]);
+        buf_puts(b, "</td><td class=\"n\">");
+        html_pct(b, html_rate(v[k], all));
+        buf_puts(b, "</td></tr>");
+    }
+    buf_puts(b, "<tr data-status=\"rejected\"><td><span class=\"badge reject\">rejected at SMTP"
+                "</span></td><td class=\"n\">");
+    html_int(b, s->rejected);
+    buf_puts(b, "</td><td class=\"n\">—</td></tr></tbody></table>");
+}
+
+/* html_meter - a small bar for a rate */
+static void html_meter(struct buf *b, double rate, int deferral)
+{
+    buf_printf(b, "<span class=\"meter%s\"><i style=\"width:%.1f%%\"></i></span>",
+               deferral ? " d" : "", rate > 1 ? 100.0 : rate * 100.0);
+}
+
+/* html_domains - the top recipient domains table */
+static void html_domains(struct buf *b, const struct web_rows *rows, const char *keep)
+{
+    size_t i;
+
+    if (rows->n == 0) {
+        buf_puts(b, "<p class=\"empty\">No delivery attempts in this range.</p>");
+        return;
+    }
+    buf_puts(b, "<table id=\"domains\"><thead><tr><th>Domain</th><th class=\"n\">Attempts</th>"
+                "<th class=\"n\">Sent</th><th class=\"n\">Bounced</th><th class=\"n\">Bounce rate"
+                "</th><th class=\"n\">Deferral rate</th></tr></thead><tbody>");
+    for (i = 0; i < rows->n; i++) {
+        const struct db_domain_row *d = (const void *)(rows->data + i * rows->size);
+        int64_t att = d->sent + d->deferred + d->bounced + d->expired;
+
+        buf_puts(b, "<tr data-domain=\"");
+        web_html_esc(b, d->domain);
+        buf_printf(b,
+                   "\" data-attempts=\"%lld\" data-bounced=\"%lld\"><td class=\"addr\">"
+                   "<a href=\"/bounces?domain=",
+                   (long long)att, (long long)d->bounced);
+        web_url_esc(b, d->domain);
+        if (keep[0]) {
+            buf_puts(b, "&amp;");
+            web_html_esc(b, keep);
+        }
+        buf_puts(b, "\">");
+        web_html_esc(b, d->domain);
+        buf_puts(b, "</a></td><td class=\"n\">");
+        html_int(b, att);
+        buf_puts(b, "</td><td class=\"n\">");
+        html_int(b, d->sent);
+        buf_puts(b, "</td><td class=\"n\">");
+        html_int(b, d->bounced);
+        buf_puts(b, "</td><td class=\"n\">");
+        html_pct(b, d->bounce_rate);
+        html_meter(b, d->bounce_rate, 0);
+        buf_puts(b, "</td><td class=\"n\">");
+        html_pct(b, d->deferral_rate);
+        html_meter(b, d->deferral_rate, 1);
+        buf_puts(b, "</td></tr>");
+    }
+    buf_puts(b, "</tbody></table>");
+}
+
+/* html_cut - at most max bytes of s, cut on a UTF-8 boundary, with an ellipsis */
+static void html_cut(struct buf *b, const char *s, size_t max)
+{
+    char tmp[EV_REPLY_LEN + 4];
+    size_t n = strlen(s);
+
+    if (n <= max) {
+        web_html_esc(b, s);
+        return;
+    }
+    while (max > 0 && ((unsigned char)s[max] & 0xc0) == 0x80)
+        max--;
+    memcpy(tmp, s, max);
+    tmp[max] = 0;
+    web_html_esc(b, tmp);
+    buf_puts(b, "…");
+}
+
+/* html_reasons - the top bounce reasons table */
+static void html_reasons(struct buf *b, const struct web_rows *rows, const char *keep)
+{
+    size_t i;
+
+    if (rows->n == 0) {
+        buf_puts(b, "<p class=\"empty\">No failed deliveries in this range.</p>");
+        return;
+    }
+    buf_puts(b, "<table id=\"reasons\"><thead><tr><th>Reason</th><th>DSN</th><th>Status</th>"
+                "<th class=\"n\">Count</th><th>Example reply</th></tr></thead><tbody>");
+    for (i = 0; i < rows->n; i++) {
+        const struct db_reason_row *x = (const void *)(rows->data + i * rows->size);
+        const char *st = x->status != ST_NONE ? event_status_name(x->status) : "";
+
+        buf_puts(b, "<tr data-reason=\"");
+        web_html_esc(b, x->reason);
+        buf_puts(b, "\" data-dsn=\"");
+        web_html_esc(b, x->dsn);
+        buf_printf(b, "\" data-count=\"%lld\"><td><a href=\"/bounces?reason=", (long long)x->count);
+        web_url_esc(b, x->reason);
+        if (keep[0]) {
+            buf_puts(b, "&amp;");
+            web_html_esc(b, keep);
+        }
+        buf_puts(b, "\">");
+        web_html_esc(b, x->reason[0] ? x->reason : "(none)");
+        buf_puts(b, "</a></td><td><code>");
+        web_html_esc(b, x->dsn);
+        buf_printf(b, "</code></td><td><span class=\"badge %s\">%s</span></td><td class=\"n\">", st,
+                   st);
+        html_int(b, x->count);
+        buf_puts(b, "</td><td class=\"reply\" title=\"");
+        web_html_esc(b, x->example);
+        buf_puts(b, "\">");
+        html_cut(b, x->example, 110);
+        buf_puts(b, "</td></tr>");
+    }
+    buf_puts(b, "</tbody></table>");
+}
+
+/* html_range_form - the range picker: from, to, host, and preset ranges */
+static void html_range_form(struct buf *b, const struct page_ctx *c, const char *action)
+{
+    static const struct {
+        const char *from, *label;
+    } presets[] = {{"-1h", "1 hour"}, {"-24h", "24 hours"}, {"-7d", "7 days"}, {"-30d", "30 days"}};
+    size_t i;
+
+    buf_printf(b, "<form class=\"card bar\" method=\"get\" action=\"%s\" id=\"range-form\">",
+               action);
+    html_input(b, c, "from", "From", "-24h or 2026-11-27T00:00:00Z", "text");
+    html_input(b, c, "to", "To", "now", "text");
+    html_input(b, c, "host", "Host", "all hosts", "text");
+    buf_puts(b, "<button type=\"submit\">Show</button><div class=\"presets\">");
+    for (i = 0; i < ARRAY_LEN(presets); i++)
+        buf_printf(b, "<a href=\"%s?from=%s\">%s</a>", action, presets[i].from, presets[i].label);
+    buf_puts(b, "</div></form>");
+}
+
+/* web_page_dashboard - GET / */
+enum MHD_Result web_page_dashboard(struct web_req *r)
+{
+    struct web_params p = {.names = dash_params, .allowed = "from, to, host, bucket"};
+    struct page_ctx c = {.p = &p};
+    struct db_query q;
+    struct db_summary s;
+    struct web_rows doms, reasons;
+    struct db_point *pts = NULL;
+    enum db_bucket bucket;
+    struct db *db;
+    struct buf b;
+    size_t n = 0;
+    int64_t first, att;
+    char err[192];
+    int ok;
+
+    if (web_params_read(r->conn, &p) != 0)
+        return web_page_error(r->conn, MHD_HTTP_BAD_REQUEST, p.error);
+    if (web_query_read(&p, r->now_us, &q, err, sizeof(err)) != 0 ||
+        web_bucket_read(&p, &q, &bucket, err, sizeof(err)) != 0)
+        return web_page_error(r->conn, MHD_HTTP_BAD_REQUEST, err);
+    db = web_db(r->w);
+    if (db == NULL)
+        return web_page_error(r->conn, MHD_HTTP_SERVICE_UNAVAILABLE, "database unavailable");
+    web_rows_init(&doms, sizeof(struct db_domain_row));
+    web_rows_init(&reasons, sizeof(struct db_reason_row));
+    memset(&s, 0, sizeof(s));
+    ok = db_summary(db, &q.range, &s) == 0 && web_series(db, &q, bucket, &pts, &n, &first) == 0 &&
+         db_domains(db, &q, DB_ORDER_VOLUME, 10, web_rows_domain, &doms) == 0 &&
+         db_reasons(db, &q, 10, web_rows_reason, &reasons) == 0;
+    if (!ok) {
+        web_db_failed(r->w);
+        x_free(pts);
+        web_rows_free(&doms);
+        web_rows_free(&reasons);
+        return web_page_error(r->conn, MHD_HTTP_SERVICE_UNAVAILABLE, "database unavailable");
+    }
+    page_keep(&c);
+    att = s.sent + s.deferred + s.bounced + s.expired;
+    buf_init(&b);
+    page_begin(&b, "Dashboard", "/", c.keep.data);
+    buf_puts(&b, "<h1>Deliverability</h1>");
+    html_range_line(&b, &q);
+    html_range_form(&b, &c, "/");
+    buf_puts(&b, "<section class=\"kpis\" id=\"kpis\">");
+    html_kpi(&b, "received", "", "Received", s.received);
+    html_kpi(&b, "attempts", "", "Attempts", att);
+    html_kpi(&b, "sent", "sent", "Sent", s.sent);
+    html_kpi(&b, "deferred", "deferred", "Deferred", s.deferred);
+    html_kpi(&b, "bounced", "bounced", "Bounced", s.bounced);
+    html_kpi(&b, "expired", "expired", "Expired", s.expired);
+    html_kpi(&b, "rejected", "rejected", "Rejected", s.rejected);
+    html_kpi_rate(&b, "bounce-rate", "bounced", "Bounce rate", html_rate(s.bounced, att));
+    html_kpi_rate(&b, "deferral-rate", "deferred", "Deferral rate", html_rate(s.deferred, att));
+    buf_printf(&b, "</section><section class=\"card\"><h2>Delivery attempts per %s</h2>",
+               web_bucket_name(bucket));
+    html_chart(&b, pts, n, bucket);
+    buf_puts(&b, "</section><div class=\"grid2\"><section class=\"card\"><h2>Outcomes</h2>");
+    html_breakdown(&b, &s);
+    buf_puts(&b, "</section><section class=\"card\"><h2>Top recipient domains</h2>");
+    html_domains(&b, &doms, c.keep.data);
+    buf_puts(&b,
+             "</section></div><section class=\"card\"><h2>Top bounce and deferral reasons</h2>");
+    html_reasons(&b, &reasons, c.keep.data);
+    buf_puts(&b, "</section>");
+    page_end(&b);
+    x_free(pts);
+    web_rows_free(&doms);
+    web_rows_free(&reasons);
+    buf_free(&c.keep);
+    return page_send(r, MHD_HTTP_OK, &b);
+}
+
+/* html_event_row - one attempt or event in a table (bounces list, message trail) */
+static void html_event_row(struct buf *b, const struct event *ev, int trail)
+{
+    const char *st = ev->type == EV_DELIVERY && ev->status != ST_NONE
+                         ? event_status_name(ev->status)
+                     : ev->type == EV_REJECT ? "reject"
+                                             : event_type_name(ev->type);
+
+    buf_printf(b, "<tr class=\"ev\" data-type=\"%s\" data-status=\"%s\"><td class=\"mono t\">",
+               event_type_name(ev->type), st);
+    html_time(b, ev->time_us, 0);
+    buf_printf(b, "</td><td><span class=\"badge %s\">%s</span></td><td class=\"addr\">", st,
+               ev->type == EV_MESSAGE         ? "queued"
+               : ev->type == EV_BOUNCE_NOTICE ? "bounce notice"
+                                              : st);
+    if (ev->type == EV_MESSAGE) {
+        buf_puts(b, "from ");
+        web_html_esc(b, ev->sender);
+    } else if (ev->type == EV_BOUNCE_NOTICE) {
+        buf_puts(b, "bounce notice <a class=\"mono\" href=\"/message?queue_id=");
+        web_url_esc(b, ev->notice_queue_id);
+        buf_puts(b, "\">");
+        web_html_esc(b, ev->notice_queue_id);
+        buf_puts(b, "</a>");
+    } else if (ev->recipient[0]) {
+        web_html_esc(b, ev->recipient);
+    } else {
+        buf_puts(b, "—");
+    }
+    buf_puts(b, "</td>");
+    if (!trail) {
+        buf_puts(b, "<td class=\"addr\">");
+        web_html_esc(b, ev->sender);
+        buf_puts(b, "</td>");
+    }
+    buf_puts(b, "<td><code>");
+    web_html_esc(b, ev->dsn);
+    buf_puts(b, "</code></td><td>");
+    web_html_esc(b, ev->reason);
+    buf_puts(b, "</td><td class=\"reply\">");
+    if (ev->type == EV_MESSAGE) {
+        web_html_esc(b, ev->client);
+    } else {
+        if (ev->relay[0] && strcmp(ev->relay, "none") != 0) {
+            buf_puts(b, "<span class=\"mono\">");
+            web_html_esc(b, ev->relay);
+            buf_puts(b, "</span><br>");
+        }
+        buf_puts(b, "<span title=\"");
+        web_html_esc(b, ev->reply);
+        buf_puts(b, "\">");
+        html_cut(b, ev->reply, trail ? 400 : 160);
+        buf_puts(b, "</span>");
+    }
+    buf_puts(b, "</td>");
+    if (!trail) {
+        buf_puts(b, "<td>");
+        if (ev->queue_id[0]) {
+            buf_puts(b, "<a class=\"mono\" href=\"/message?queue_id=");
+            web_url_esc(b, ev->queue_id);
+            buf_puts(b, "\">");
+            web_html_esc(b, ev->queue_id);
+            buf_puts(b, "</a>");
+        }
+        buf_puts(b, "</td>");
+    }
+    buf_puts(b, "</tr>");
+}
+
+/* The table being written by an event callback. */
+struct html_list {
+    struct buf *b;
+    size_t n;
+    int trail;
+    struct event first_msg; /* trail: the message event, when one came */
+    int have_msg;
+};
+
+/* html_list_event - db_bounces()/db_message_trail() callback */
+static int html_list_event(void *arg, const struct event *ev)
+{
+    struct html_list *l = arg;
+
+    if (l->trail && ev->type == EV_MESSAGE && !l->have_msg) {
+        l->first_msg = *ev;
+        l->have_msg = 1;
+    }
+    html_event_row(l->b, ev, l->trail);
+    l->n++;
+    return 0;
+}
+
+/*
+ * html_filter_query - the current filters as a query string, HTML-escaped for an href;
+ * after_other says a parameter precedes them (so the first one gets a separator too).
+ */
+static void html_filter_query(struct buf *b, const struct page_ctx *c, int after_other)
+{
+    static const char *const names[] = {"from", "to", "host", "domain", "reason", "dsn", "status"};
+    size_t i;
+    int n = after_other;
+
+    for (i = 0; i < ARRAY_LEN(names); i++) {
+        const char *v = page_param(c, names[i]);
+
+        if (!v[0])
+            continue;
+        buf_printf(b, "%s%s=", n++ ? "&amp;" : "", names[i]);
+        web_url_esc(b, v);
+    }
+}
+
+/* web_page_bounces - GET /bounces: the delivery-error report */
+enum MHD_Result web_page_bounces(struct web_req *r)
+{
+    static const char *const statuses[] = {"deferred", "bounced", "expired"};
+    struct web_params p = {.names = bounces_params,
+                           .allowed = "from, to, host, domain, reason, dsn, status, limit, cursor"};
+    struct page_ctx c = {.p = &p};
+    struct html_list l;
+    struct db_query q;
+    struct db *db;
+    struct buf b, rows;
+    const char *cursor, *v;
+    size_t clen = 0, i;
+    int limit;
+    char err[192], next[DB_CURSOR_LEN];
+
+    if (web_params_read(r->conn, &p) != 0)
+        return web_page_error(r->conn, MHD_HTTP_BAD_REQUEST, p.error);
+    if (web_query_read(&p, r->now_us, &q, err, sizeof(err)) != 0 ||
+        web_limit_read(&p, 50, &limit, err, sizeof(err)) != 0)
+        return web_page_error(r->conn, MHD_HTTP_BAD_REQUEST, err);
+    if (q.status == ST_SENT)
+        return web_page_error(r->conn, MHD_HTTP_BAD_REQUEST,
+                              "'status' must be deferred, bounced or expired here");
+    cursor = web_param(&p, "cursor", &clen);
+    if (cursor == NULL)
+        cursor = "";
+    if (!web_cursor_ok(cursor, clen))
+        return web_page_error(r->conn, MHD_HTTP_BAD_REQUEST, "bad cursor");
+    db = web_db(r->w);
+    if (db == NULL)
+        return web_page_error(r->conn, MHD_HTTP_SERVICE_UNAVAILABLE, "database unavailable");
+    buf_init(&rows);
+    memset(&l, 0, sizeof(l));
+    l.b = &rows;
+    err[0] = 0;
+    next[0] = 0;
+    if (db_bounces(db, &q, limit, cursor, next, html_list_event, &l, err, sizeof(err)) != 0) {
+        buf_free(&rows);
+        if (strstr(err, "cursor") != NULL)
+            return web_page_error(r->conn, MHD_HTTP_BAD_REQUEST, "bad cursor");
+        web_db_failed(r->w);
+        return web_page_error(r->conn, MHD_HTTP_SERVICE_UNAVAILABLE, "database unavailable");
+    }
+    page_keep(&c);
+    buf_init(&b);
+    page_begin(&b, "Delivery errors", "/bounces", c.keep.data);
+    buf_puts(&b, "<h1>Delivery errors</h1>");
+    html_range_line(&b, &q);
+    buf_puts(&b, "<form class=\"card bar\" method=\"get\" action=\"/bounces\" id=\"filter-form\">");
+    html_input(&b, &c, "from", "From", "-24h", "text");
+    html_input(&b, &c, "to", "To", "now", "text");
+    html_input(&b, &c, "domain", "Recipient domain", "gmail.com", "text");
+    buf_puts(&b, "<label>Reason<select name=\"reason\"><option value=\"\">any</option>");
+    v = page_param(&c, "reason");
+    for (i = 0; web_reason_names[i] != NULL; i++)
+        buf_printf(&b, "<option%s>%s</option>",
+                   strcmp(v, web_reason_names[i]) == 0 ? " selected" : "", web_reason_names[i]);
+    buf_puts(&b, "</select></label>");
+    html_input(&b, &c, "dsn", "DSN", "5.1.1", "text");
+    buf_puts(&b, "<label>Status<select name=\"status\"><option value=\"\">all failures</option>");
+    v = page_param(&c, "status");
+    for (i = 0; i < ARRAY_LEN(statuses); i++)
+        buf_printf(&b, "<option%s>%s</option>", strcmp(v, statuses[i]) == 0 ? " selected" : "",
+                   statuses[i]);
+    buf_puts(&b, "</select></label><button type=\"submit\">Filter</button>"
+                 "<a class=\"btn ghost\" href=\"/bounces\">Reset</a></form>");
+
+    buf_puts(&b, "<section class=\"card\"><div class=\"pager\"><h2>Failed attempts, newest first"
+                 "</h2><span class=\"links\"><a id=\"csv-link\" href=\"/api/v1/export?what=bounces"
+                 "&amp;format=csv");
+    html_filter_query(&b, &c, 1);
+    buf_puts(&b, "\">Download CSV</a><a href=\"/api/v1/bounces?");
+    html_filter_query(&b, &c, 0);
+    buf_puts(&b, "\">JSON</a></span></div>");
+    if (l.n == 0) {
+        buf_puts(&b, "<p class=\"empty\" id=\"no-rows\">No failed deliveries match.</p>");
+    } else {
+        buf_printf(
+            &b,
+            "<div class=\"scroll\"><table id=\"bounces\" data-rows=\"%zu\"><thead><tr><th>Time</th>"
+            "<th>Status</th><th>Recipient</th><th>Sender</th><th>DSN</th><th>Reason"
+            "</th><th>Relay / reply</th><th>Queue id</th></tr></thead><tbody>",
+            l.n);
+        buf_append(&b, rows.data, rows.len);
+        buf_puts(&b, "</tbody></table></div>");
+    }
+    buf_printf(&b, "<div class=\"pager\"><span class=\"sub\">%zu shown</span>", l.n);
+    if (next[0]) {
+        buf_puts(&b, "<a class=\"btn ghost\" id=\"next-page\" href=\"/bounces?cursor=");
+        web_url_esc(&b, next);
+        html_filter_query(&b, &c, 1);
+        if (web_param(&p, "limit", NULL) != NULL)
+            buf_printf(&b, "&amp;limit=%d", limit);
+        buf_puts(&b, "\">Older →</a>");
+    }
+    buf_puts(&b, "</div></section>");
+    page_end(&b);
+    buf_free(&rows);
+    buf_free(&c.keep);
+    return page_send(r, MHD_HTTP_OK, &b);
+}
+
+/* html_fact - one dt/dd pair, skipped when empty */
+static void html_fact(struct buf *b, const char *label, const char *value)
+{
+    if (!value[0])
+        return;
+    buf_printf(b, "<dt>%s</dt><dd>", label);
+    web_html_esc(b, value);
+    buf_puts(b, "</dd>");
+}
+
+/* web_page_message - GET /message?queue_id=|message_id=|recipient= */
+enum MHD_Result web_page_message(struct web_req *r)
+{
+    struct web_params p = {.names = message_params, .allowed = "queue_id, message_id, recipient"};
+    struct page_ctx c = {.p = &p};
+    struct html_list *l;
+    struct db_query q;
+    struct db *db;
+    struct buf b, rows;
+    char err[192];
+    int asked;
+
+    if (web_params_read(r->conn, &p) != 0)
+        return web_page_error(r->conn, MHD_HTTP_BAD_REQUEST, p.error);
+    asked = page_param(&c, "queue_id")[0] || page_param(&c, "message_id")[0] ||
+            page_param(&c, "recipient")[0];
+    if (asked && web_trail_read(&p, &q, err, sizeof(err)) != 0)
+        return web_page_error(r->conn, MHD_HTTP_BAD_REQUEST, err);
+    l = xcalloc(1, sizeof(*l));
+    buf_init(&rows);
+    l->b = &rows;
+    l->trail = 1;
+    if (asked) {
+        db = web_db(r->w);
+        if (db == NULL || db_message_trail(db, &q, 500, html_list_event, l) != 0) {
+            web_db_failed(r->w);
+            x_free(l);
+            buf_free(&rows);
+            return web_page_error(r->conn, MHD_HTTP_SERVICE_UNAVAILABLE, "database unavailable");
+        }
+    }
+    buf_init(&b);
+    page_begin(&b, "Message trail", "/message", "");
+    buf_puts(&b, "<h1>Message trail</h1><p class=\"sub\">Every stored event of one message: "
+                 "queued, each delivery attempt, rejects and bounce notices. Give one key.</p>");
+    buf_puts(&b, "<form class=\"card bar\" method=\"get\" action=\"/message\" id=\"trail-form\">");
+    html_input(&b, &c, "queue_id", "Queue id", "4ZxY2l3Xr9z1", "text");
+    html_input(&b, &c, "message_id", "Message-ID", "<id@example.org>", "text");
+    html_input(&b, &c, "recipient", "Recipient", "bob@example.com", "text");
+    buf_puts(&b, "<button type=\"submit\">Find</button></form>");
+    if (asked) {
+        buf_puts(&b, "<section class=\"card\">");
+        if (l->have_msg) {
+            char size[32] = "";
+
+            if (l->first_msg.size >= 0)
+                snprintf(size, sizeof(size), "%lld bytes", (long long)l->first_msg.size);
+            buf_puts(&b, "<h2>Message</h2><dl class=\"facts\" id=\"message-facts\">");
+            html_fact(&b, "Queue id", l->first_msg.queue_id);
+            html_fact(&b, "Message-ID", l->first_msg.message_id);
+            html_fact(&b, "Sender", l->first_msg.sender);
+            html_fact(&b, "Size", size);
+            html_fact(&b, "Client", l->first_msg.client);
+            html_fact(&b, "Host", l->first_msg.host);
+            buf_puts(&b, "</dl></section><section class=\"card\">");
+        }
+        if (l->n == 0) {
+            buf_puts(&b, "<p class=\"empty\" id=\"no-rows\">No stored event matches.</p>");
+        } else {
+            buf_printf(&b,
+                       "<h2>Events, oldest first</h2><table id=\"trail\" data-rows=\"%zu\">"
+                       "<thead><tr><th>Time</th><th>Event</th><th>Recipient / detail</th>"
+                       "<th>DSN</th><th>Reason</th><th>Relay / reply</th></tr></thead><tbody>",
+                       l->n);
+            buf_append(&b, rows.data, rows.len);
+            buf_puts(&b, "</tbody></table>");
+        }
+        buf_puts(&b, "</section>");
+    }
+    page_end(&b);
+    x_free(l);
+    buf_free(&rows);
+    return page_send(r, MHD_HTTP_OK, &b);
+}
+
+/* web_page_style - GET /static/style.css */
+enum MHD_Result web_page_style(struct web_req *r)
+{
+    struct web_params p = {.names = style_params, .allowed = ""};
+    struct MHD_Response *resp;
+    enum MHD_Result ret;
+
+    if (web_params_read(r->conn, &p) != 0)
+        return web_reply_error(r->conn, MHD_HTTP_BAD_REQUEST, p.error);
+    resp = MHD_create_response_from_buffer(sizeof(style_css) - 1, (void *)style_css,
+                                           MHD_RESPMEM_PERSISTENT);
+    if (resp == NULL)
+        return MHD_NO;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/css; charset=utf-8");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "public, max-age=3600");
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    ret = MHD_queue_response(r->conn, MHD_HTTP_OK, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}

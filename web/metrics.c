@@ -1,0 +1,196 @@
+/*
+ * metrics - GET /metrics: Prometheus text exposition format (version 0.0.4)
+ *
+ * Stored outcomes come from db_metric_counts() (all-time counts, which is what a Prometheus
+ * counter is); the daemon's own figures from the ingest callback; the server's own from
+ * struct web. Label values are bounded sets: status (four values), reason (the fixed list
+ * of names; anything else becomes "other"), DSN class (2, 4, 5 or ""), and host, the MTA
+ * host label, of which at most WEB_METRIC_HOSTS distinct values are shown (the rest are
+ * summed under host="other") so that a flood of odd host names cannot blow up a scrape.
+ * No domain or address is ever a label.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <microhttpd.h>
+
+#include "db/db.h"
+#include "parser/event.h"
+#include "util/util.h"
+#include "web/web_int.h"
+
+#define WEB_METRIC_HOSTS 64
+#define WEB_METRIC_ROWS  4096
+
+static const char *const metrics_params[] = {NULL};
+
+struct web_metric_acc {
+    struct web_rows rows;
+    char hosts[WEB_METRIC_HOSTS][EV_HOST_LEN];
+    size_t nhosts;
+};
+
+/* web_label - append a label value, escaped as the format wants (\\, \", \n) */
+static void web_label(struct buf *b, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '\\' || *s == '"')
+            buf_putc(b, '\\');
+        if (*s == '\n')
+            buf_puts(b, "\\n");
+        else
+            buf_putc(b, *s);
+    }
+}
+
+/* web_metric_row - db_metric_counts() callback: bound the labels, merge equal rows */
+static int web_metric_row(void *arg, const struct db_metric_row *in)
+{
+    struct web_metric_acc *acc = arg;
+    struct db_metric_row r = *in;
+    size_t i;
+
+    if (r.reason[0] && !web_reason_known(r.reason))
+        str_copy(r.reason, sizeof(r.reason), "other", 5);
+    if (strcmp(r.dsn_class, "2") != 0 && strcmp(r.dsn_class, "4") != 0 &&
+        strcmp(r.dsn_class, "5") != 0)
+        r.dsn_class[0] = 0;
+    for (i = 0; i < acc->nhosts; i++)
+        if (strcmp(acc->hosts[i], r.host) == 0)
+            break;
+    if (i == acc->nhosts) {
+        if (acc->nhosts < WEB_METRIC_HOSTS)
+            memcpy(acc->hosts[acc->nhosts++], r.host, sizeof(r.host));
+        else
+            str_copy(r.host, sizeof(r.host), "other", 5);
+    }
+    for (i = 0; i < acc->rows.n; i++) {
+        struct db_metric_row *m = (void *)(acc->rows.data + i * acc->rows.size);
+
+        if (m->type == r.type && m->status == r.status && strcmp(m->host, r.host) == 0 &&
+            strcmp(m->reason, r.reason) == 0 && strcmp(m->dsn_class, r.dsn_class) == 0) {
+            m->count += r.count;
+            return 0;
+        }
+    }
+    if (acc->rows.n >= WEB_METRIC_ROWS)
+        return -1;
+    if (acc->rows.n == acc->rows.cap) {
+        acc->rows.cap = acc->rows.cap ? acc->rows.cap * 2 : 64;
+        acc->rows.data = xrealloc(acc->rows.data, acc->rows.cap * acc->rows.size);
+    }
+    memcpy(acc->rows.data + acc->rows.n * acc->rows.size, &r, sizeof(r));
+    acc->rows.n++;
+    return 0;
+}
+
+/* web_metric_head - # HELP and # TYPE lines */
+static void web_metric_head(struct buf *b, const char *name, const char *type, const char *help)
+{
+    buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* web_metrics - GET /metrics */
+enum MHD_Result web_metrics(struct web_req *r)
+{
+    struct web_params p = {.names = metrics_params, .allowed = ""};
+    struct web_metric_acc *acc;
+    struct web_ingest_status st;
+    struct db *db;
+    struct buf b;
+    size_t i;
+    int up, kind;
+    enum MHD_Result ret;
+
+    if (web_params_read(r->conn, &p) != 0)
+        return web_reply_error(r->conn, MHD_HTTP_BAD_REQUEST, p.error);
+    acc = xcalloc(1, sizeof(*acc));
+    web_rows_init(&acc->rows, sizeof(struct db_metric_row));
+    db = web_db(r->w);
+    up = db != NULL && db_metric_counts(db, web_metric_row, acc) == 0;
+    if (!up)
+        web_db_failed(r->w);
+    buf_init(&b);
+
+    web_metric_head(&b, "mailpulse_up", "gauge",
+                    "1 when the web server could read the database for this scrape.");
+    buf_printf(&b, "mailpulse_up %d\n", up);
+    for (kind = 0; up && kind < 2; kind++) {
+        enum event_type type = kind == 0 ? EV_DELIVERY : EV_REJECT;
+
+        if (kind == 0)
+            web_metric_head(&b, "mailpulse_delivery_attempts_total", "counter",
+                            "Delivery attempts stored, by host, status, reason and DSN class.");
+        else
+            web_metric_head(&b, "mailpulse_rejects_total", "counter",
+                            "SMTP-time rejects stored, by host, reason and DSN class.");
+        for (i = 0; i < acc->rows.n; i++) {
+            const struct db_metric_row *m = (const void *)(acc->rows.data + i * acc->rows.size);
+
+            if (m->type != type)
+                continue;
+            buf_puts(&b, kind == 0 ? "mailpulse_delivery_attempts_total{host=\""
+                                   : "mailpulse_rejects_total{host=\"");
+            web_label(&b, m->host);
+            if (kind == 0)
+                buf_printf(&b, "\",status=\"%s",
+                           m->status != ST_NONE ? event_status_name(m->status) : "");
+            buf_puts(&b, "\",reason=\"");
+            web_label(&b, m->reason);
+            buf_printf(&b, "\",dsn_class=\"%s\"} %lld\n", m->dsn_class, (long long)m->count);
+        }
+    }
+    web_rows_free(&acc->rows);
+    x_free(acc);
+
+    if (r->w->ingest != NULL) {
+        web_ingest_read(r->w, &st);
+        web_metric_head(&b, "mailpulse_ingest_lines_total", "counter", "Log lines read.");
+        buf_printf(&b, "mailpulse_ingest_lines_total %llu\n", (unsigned long long)st.lines);
+        web_metric_head(&b, "mailpulse_ingest_events_total", "counter",
+                        "Events the parser made from the lines.");
+        buf_printf(&b, "mailpulse_ingest_events_total %llu\n", (unsigned long long)st.events);
+        web_metric_head(&b, "mailpulse_ingest_parse_failures_total", "counter",
+                        "Lines a parser claimed but could not read.");
+        buf_printf(&b, "mailpulse_ingest_parse_failures_total %llu\n",
+                   (unsigned long long)st.malformed);
+        web_metric_head(&b, "mailpulse_ingest_db_up", "gauge",
+                        "1 when the ingest connection's last commit worked.");
+        buf_printf(&b, "mailpulse_ingest_db_up %d\n", st.db_up != 0);
+        if (st.lag_bytes >= 0) {
+            web_metric_head(&b, "mailpulse_ingest_lag_bytes", "gauge",
+                            "Bytes written to the log and not yet committed.");
+            buf_printf(&b, "mailpulse_ingest_lag_bytes %lld\n", (long long)st.lag_bytes);
+        }
+        if (st.last_commit_us > 0) {
+            web_metric_head(&b, "mailpulse_ingest_last_commit_timestamp_seconds", "gauge",
+                            "When the last batch was committed.");
+            buf_printf(&b, "mailpulse_ingest_last_commit_timestamp_seconds %.3f\n",
+                       (double)st.last_commit_us / 1e6);
+        }
+        if (st.pcap_drops >= 0) {
+            web_metric_head(&b, "mailpulse_pcap_dropped_packets_total", "counter",
+                            "Packets the capture dropped.");
+            buf_printf(&b, "mailpulse_pcap_dropped_packets_total %lld\n", (long long)st.pcap_drops);
+        }
+    }
+    web_metric_head(&b, "mailpulse_http_requests_total", "counter",
+                    "Requests answered by a route of this server.");
+    buf_printf(&b, "mailpulse_http_requests_total %llu\n",
+               (unsigned long long)atomic_load(&r->w->requests));
+    web_metric_head(&b, "mailpulse_http_cache_hits_total", "counter",
+                    "Report requests answered from the short-lived reply cache.");
+    buf_printf(&b, "mailpulse_http_cache_hits_total %llu\n",
+               (unsigned long long)atomic_load(&r->w->cache_hits));
+    web_metric_head(&b, "mailpulse_http_unauthorized_total", "counter",
+                    "Requests refused for a missing or wrong access token.");
+    buf_printf(&b, "mailpulse_http_unauthorized_total %llu\n",
+               (unsigned long long)atomic_load(&r->w->unauthorized));
+    web_metric_head(&b, "mailpulse_http_exports_running", "gauge", "Export streams running.");
+    buf_printf(&b, "mailpulse_http_exports_running %d\n", atomic_load(&r->w->exports));
+
+    ret = web_reply_buf(r->conn, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", b.data,
+                        b.len);
+    buf_free(&b);
+    return ret;
+}

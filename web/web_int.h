@@ -1,0 +1,185 @@
+/*
+ * NAME
+ *	web_int - what the files of web/ share: the server state, a request, replies, parameters
+ *
+ * SYNOPSIS
+ *	#include "web/web_int.h"
+ *
+ * DESCRIPTION
+ *	Private to web/. web.c owns struct web and the routing; api.c, export.c, metrics.c and
+ *	html.c answer routes; params.c reads and checks query parameters; auth.c holds the
+ *	access token check and the file loading for TLS; cache.c keeps report replies for
+ *	a couple of seconds.
+ *
+ *	A handler gets a struct web_req and returns what MHD_queue_response() returned. Every
+ *	query parameter a route accepts is named in its WEB_PARAMS list; anything else is a 400.
+ *	web_query_read() turns the common parameters (range and filters) into a struct db_query
+ *	and writes a message for the client into p->error when one is bad.
+ *
+ * OWNERSHIP
+ *	A web_req and the parameter values it points to live for one handler call. Buffers
+ *	given to web_reply_buf() are copied.
+ */
+#ifndef MAILPULSE_WEB_INT_H
+#define MAILPULSE_WEB_INT_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+#include <microhttpd.h>
+
+#include "db/db.h"
+#include "util/util.h"
+#include "web/web.h"
+
+#define WEB_MAX_PARAMS      16
+#define WEB_DEFAULT_SPAN_US ((int64_t)24 * 3600 * 1000000)
+#define WEB_MAX_LIMIT       1000
+#define WEB_MAX_BUCKETS     5000
+#define WEB_MAX_EXPORTS     4
+#define WEB_THREADS         4
+#define WEB_CACHE_SLOTS     64
+#define WEB_CACHE_MAX_BODY  ((size_t)256 * 1024)
+#define WEB_CACHE_TTL_US    ((int64_t)2 * 1000000)
+#define WEB_CACHE_STALE_US  ((int64_t)30 * 1000000)
+
+/* What one server thread owns: its database connection and the state of that. */
+struct web_worker {
+    struct db *db;
+    int64_t db_retry_us;   /* no connection attempt before this time */
+    int db_down;           /* the last attempt failed and was logged */
+    int64_t db_checked_us; /* when the connection last answered */
+};
+
+struct web {
+    struct MHD_Daemon *daemon;
+    int port;
+    char *dsn;
+    void (*ingest)(void *arg, struct web_ingest_status *out);
+    void *ingest_arg;
+    char *token; /* NULL: no token needed */
+    size_t token_len;
+    char *tls_cert; /* PEM text, kept for libmicrohttpd's lifetime */
+    char *tls_key;
+
+    /* One per libmicrohttpd thread, each taken by its thread on first use. */
+    struct web_worker workers[2 * WEB_THREADS]; /* room to spare: libmicrohttpd's own */
+    atomic_int nworkers;
+    atomic_int exports;         /* export streams running */
+    atomic_ullong requests;     /* answered by a route */
+    atomic_ullong cache_hits;   /* of those, answered from the cache */
+    atomic_ullong unauthorized; /* refused for want of the token */
+    struct web_cache *cache;
+
+    /* The last message libmicrohttpd logged while web_start() was starting it. */
+    atomic_int starting;
+    char start_err[256];
+};
+
+struct web_req {
+    struct web *w;
+    struct MHD_Connection *conn;
+    const char *url;
+    int64_t now_us;
+};
+
+/* The query parameters a route accepts, and what a request gave for each. */
+struct web_params {
+    const char *const *names; /* NULL-terminated */
+    const char *allowed;      /* the names for error messages: "from, to, host" */
+    const char *value[WEB_MAX_PARAMS];
+    size_t len[WEB_MAX_PARAMS];
+    int seen[WEB_MAX_PARAMS];
+    char error[192]; /* "" while the parameters are acceptable */
+};
+
+/* web.c */
+struct db *web_db(struct web *w);
+void web_db_failed(struct web *w);
+enum MHD_Result web_reply_json(struct MHD_Connection *conn, unsigned int status, const cJSON *body);
+enum MHD_Result web_reply_error(struct MHD_Connection *conn, unsigned int status, const char *msg);
+enum MHD_Result web_reply_buf(struct MHD_Connection *conn, unsigned int status, const char *ctype,
+                              const char *data, size_t len);
+void web_add_time(cJSON *obj, const char *name, int64_t us, int null_when_unset);
+
+/* cache.c: the capture of one request's reply, armed by web_handler() */
+struct web_capture {
+    struct web_cache *cache;
+    struct buf key;
+    uint64_t hash;
+    int64_t now_us;
+    int refreshing; /* this request refreshes an expired entry */
+};
+
+struct web_cache *web_cache_create(void);
+void web_cache_free(struct web_cache *c);
+int web_cache_lookup(struct web_cache *c, struct MHD_Connection *conn, const char *url,
+                     int64_t now_us, struct web_capture *cap, enum MHD_Result *ret);
+void web_cache_arm(struct web_capture *cap);
+void web_cache_capture(unsigned int status, const char *ctype, const char *data, size_t len);
+void web_cache_done(struct web_capture *cap);
+
+/* params.c */
+int web_params_read(struct MHD_Connection *conn, struct web_params *p);
+const char *web_param(const struct web_params *p, const char *name, size_t *len);
+int web_query_read(const struct web_params *p, int64_t now_us, struct db_query *q, char *err,
+                   size_t errlen);
+int web_limit_read(const struct web_params *p, int def, int *out, char *err, size_t errlen);
+int web_bucket_read(const struct web_params *p, const struct db_query *q, enum db_bucket *out,
+                    char *err, size_t errlen);
+int64_t web_bucket_us(enum db_bucket b);
+const char *web_bucket_name(enum db_bucket b);
+int web_reason_known(const char *s);
+extern const char *const web_reason_names[];
+int web_trail_read(const struct web_params *p, struct db_query *q, char *err, size_t errlen);
+
+/* Rows collected from a db_* callback, for pages that need them all before rendering. */
+struct web_rows {
+    char *data;
+    size_t n, cap, size;
+};
+
+/* api.c */
+void web_rows_init(struct web_rows *rows, size_t size);
+void web_rows_free(struct web_rows *rows);
+int web_cursor_ok(const char *s, size_t len);
+int web_rows_domain(void *arg, const struct db_domain_row *r);
+int web_rows_reason(void *arg, const struct db_reason_row *r);
+int web_series(struct db *db, const struct db_query *q, enum db_bucket b, struct db_point **out,
+               size_t *n, int64_t *first_us);
+enum MHD_Result web_api_summary(struct web_req *r);
+enum MHD_Result web_api_timeseries(struct web_req *r);
+enum MHD_Result web_api_domains(struct web_req *r);
+enum MHD_Result web_api_bounces(struct web_req *r);
+enum MHD_Result web_api_reasons(struct web_req *r);
+enum MHD_Result web_api_messages(struct web_req *r);
+enum MHD_Result web_api_healthz(struct web_req *r);
+void web_ingest_read(struct web *w, struct web_ingest_status *st);
+
+/* export.c */
+enum MHD_Result web_export(struct web_req *r);
+void web_csv_field(struct buf *b, const char *s);
+
+/* metrics.c */
+enum MHD_Result web_metrics(struct web_req *r);
+
+/* html.c */
+enum MHD_Result web_page_dashboard(struct web_req *r);
+enum MHD_Result web_page_bounces(struct web_req *r);
+enum MHD_Result web_page_message(struct web_req *r);
+enum MHD_Result web_page_style(struct web_req *r);
+enum MHD_Result web_page_error(struct MHD_Connection *conn, unsigned int status, const char *msg);
+void web_html_esc(struct buf *b, const char *s);
+void web_url_esc(struct buf *b, const char *s);
+
+/* auth.c */
+int web_auth_load(struct web *w, const struct web_opts *opts, char *err, size_t errlen);
+int web_auth_check(const struct web *w, struct MHD_Connection *conn);
+int web_token_equal(const char *a, size_t alen, const char *b, size_t blen);
+int web_base64_decode(const char *in, size_t inlen, char *out, size_t outlen, size_t *got);
+int web_listen_loopback(const char *listen);
+void web_auth_free(struct web *w);
+
+#endif

@@ -1102,8 +1102,9 @@ struct src_conf {
 
 struct serve_conf {
     char *config_path;
-    int config_given; /* --config named it: it must exist */
-    int check_only;   /* --check-config */
+    int config_given;    /* --config named it: it must exist */
+    int check_only;      /* --check-config */
+    int state_dir_given; /* state_dir= or --state-dir: no fallback */
     char *dsn, *listen, *state_dir;
     char *token_file, *tls_cert, *tls_key;
     int year;
@@ -1280,9 +1281,10 @@ static int conf_global(struct serve_conf *c, const char *key, const char *value)
         conf_set(&c->dsn, value);
     else if (strcmp(key, "listen") == 0)
         conf_set(&c->listen, value);
-    else if (strcmp(key, "state_dir") == 0)
+    else if (strcmp(key, "state_dir") == 0) {
         conf_set(&c->state_dir, value);
-    else if (strcmp(key, "token_file") == 0)
+        c->state_dir_given = 1;
+    } else if (strcmp(key, "token_file") == 0)
         conf_set(&c->token_file, value);
     else if (strcmp(key, "tls_cert") == 0)
         conf_set(&c->tls_cert, value);
@@ -1478,6 +1480,7 @@ static int conf_cli(struct serve_conf *c, int argc, char **argv, int pass)
             break;
         case SO_STATE:
             conf_set(&c->state_dir, optarg);
+            c->state_dir_given = 1;
             break;
         case SO_YEAR:
             rc |= conf_int("--year", optarg, 1970, 9999, &c->year);
@@ -2195,6 +2198,30 @@ static int serve_sniff_step(struct serve *s)
     return any;
 }
 
+/* serve_state_dir - make the state directory; a user who cannot write the default one (a
+ * development run, not as root) gets ~/.local/state/mailpulse instead. 0 or -1 (errno). */
+static int serve_state_dir(struct serve_conf *c)
+{
+    const char *home = getenv("HOME");
+    char alt[4096];
+
+    if ((mkdir(c->state_dir, 0750) == 0 || errno == EEXIST) && access(c->state_dir, W_OK) == 0)
+        return 0;
+    if (c->state_dir_given || home == NULL || home[0] != '/')
+        return -1;
+    snprintf(alt, sizeof(alt), "%s/.local/state/mailpulse", home);
+    for (char *p = alt + strlen(home) + 1; (p = strchr(p, '/')) != NULL; p++) {
+        *p = 0;
+        mkdir(alt, 0755); /* .local, .local/state: fails harmlessly when present */
+        *p = '/';
+    }
+    if ((mkdir(alt, 0750) != 0 && errno != EEXIST) || access(alt, W_OK) != 0)
+        return -1;
+    log_info("%s is not writable; keeping state in %s", c->state_dir, alt);
+    conf_set(&c->state_dir, alt);
+    return 0;
+}
+
 /* cmd_serve - the daemon */
 static int cmd_serve(int argc, char **argv)
 {
@@ -2243,7 +2270,7 @@ static int cmd_serve(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     srandom((unsigned)time_now_us());
 
-    if (mkdir(s.conf.state_dir, 0750) != 0 && errno != EEXIST)
+    if (serve_state_dir(&s.conf) != 0)
         fatal("cannot make the state directory %s: %s (set state_dir or --state-dir)",
               s.conf.state_dir, strerror(errno));
     s.db = open_db(s.conf.dsn, 1);

@@ -24,6 +24,10 @@ TMP=$(mktemp -d /tmp/mailpulse-bench40.XXXXXX)
 chmod 755 "$TMP"
 trap 'sh scripts/pg.sh stop "$TMP/pg" >/dev/null 2>&1; rm -rf "$TMP"' EXIT
 export TZ=UTC
+for p in time bc; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+        apt-get install -y -qq "$p" >/dev/null
+done
 for t in "$BIN" "$GENLOG" "$DBBENCH"; do
     [ -x "$t" ] || { echo "40_storage: $t is not built (make bins)" >&2; exit 1; }
 done

@@ -39,7 +39,8 @@
 static const char usage_main[] =
     "usage: mailpulse COMMAND [OPTIONS] [ARGS]\n"
     "\n"
-    "Mail deliverability statistics from Postfix logs, kept in PostgreSQL.\n"
+    "Mail deliverability statistics from Postfix, Exim and Sendmail logs and SMTP captures,\n"
+    "kept in PostgreSQL.\n"
     "\n"
     "commands:\n"
     "  parse [FILE...]        print one JSON event per line (stdin when no FILE); no database\n"
@@ -1111,6 +1112,7 @@ struct serve_conf {
     enum event_mta mta;
     int level;
     int poll_ms, rotate_wait_ms, stop_timeout_s;
+    int retention_days; /* 0: keep everything */
     struct src_conf src[SERVE_MAX_SRC];
     int nsrc;
     char *sniff_iface, *sniff_ports; /* [sniff] interface=, ports= (issue 8) */
@@ -1123,6 +1125,7 @@ static const char usage_serve[] =
     "                       [--journal-match FIELD=VALUE]... [--syslog-listen URL...]\n"
     "                       [--state-dir DIR] [--year Y] [--mta M] [--log-level LEVEL]\n"
     "                       [--poll-interval MS] [--rotate-wait MS] [--stop-timeout S]\n"
+    "                       [--retention-days N]\n"
     "                       [--token-file FILE] [--tls-cert FILE --tls-key FILE] [--foreground]\n"
     "                       [--check-config]\n"
     "                       [--sniff IFACE] [--sniff-ports 25,465,587,2525]\n"
@@ -1153,6 +1156,7 @@ enum serve_opt {
     SO_POLL,
     SO_RWAIT,
     SO_STOPT,
+    SO_RETENTION,
     SO_TOKEN,
     SO_CERT,
     SO_KEY,
@@ -1179,6 +1183,7 @@ static const struct option serve_opts[] = {
     {"poll-interval", required_argument, NULL, SO_POLL},
     {"rotate-wait", required_argument, NULL, SO_RWAIT},
     {"stop-timeout", required_argument, NULL, SO_STOPT},
+    {"retention-days", required_argument, NULL, SO_RETENTION},
     {"token-file", required_argument, NULL, SO_TOKEN},
     {"tls-cert", required_argument, NULL, SO_CERT},
     {"tls-key", required_argument, NULL, SO_KEY},
@@ -1298,6 +1303,8 @@ static int conf_global(struct serve_conf *c, const char *key, const char *value)
         return conf_level(value, &c->level);
     else if (strcmp(key, "poll_interval_ms") == 0)
         return conf_int("poll_interval_ms", value, 10, 60000, &c->poll_ms);
+    else if (strcmp(key, "retention_days") == 0)
+        return conf_int("retention_days", value, 0, 36500, &c->retention_days);
     else if (strcmp(key, "rotate_wait_ms") == 0)
         return conf_int("rotate_wait_ms", value, 0, 3600000, &c->rotate_wait_ms);
     else if (strcmp(key, "stop_timeout") == 0)
@@ -1500,6 +1507,9 @@ static int conf_cli(struct serve_conf *c, int argc, char **argv, int pass)
         case SO_STOPT:
             rc |= conf_int("--stop-timeout", optarg, 1, 3600, &c->stop_timeout_s);
             break;
+        case SO_RETENTION:
+            rc |= conf_int("--retention-days", optarg, 0, 36500, &c->retention_days);
+            break;
         case SO_TOKEN:
             conf_set(&c->token_file, optarg);
             break;
@@ -1621,6 +1631,7 @@ struct serve {
     int open_failing; /* db_source_open failed: quiet until it works again */
     uint64_t batches, retries;
     struct serve_sniff *sniff; /* the [sniff] capture, NULL when off (issue 8) */
+    int64_t retention_due_us;  /* when retention runs next */
 };
 
 static volatile sig_atomic_t stop_requested, reload_requested, stop_timeout_s = 10;
@@ -2223,6 +2234,25 @@ static int serve_state_dir(struct serve_conf *c)
 }
 
 /* cmd_serve - the daemon */
+/*
+ * serve_retention - with retention_days set, drop the months that ended longer ago than that,
+ * at start and then daily. A failure (the database away) is retried at the next round.
+ */
+static void serve_retention(struct serve *s)
+{
+    int64_t now = time_now_us();
+    int dropped = 0;
+
+    if (s->conf.retention_days <= 0 || now < s->retention_due_us)
+        return;
+    s->retention_due_us = now + (int64_t)86400 * 1000000;
+    if (db_retention(s->db, s->conf.retention_days, &dropped) != 0)
+        return;
+    if (dropped > 0)
+        log_info("retention: dropped %d monthly partition%s older than %d days", dropped,
+                 dropped == 1 ? "" : "s", s->conf.retention_days);
+}
+
 static int cmd_serve(int argc, char **argv)
 {
     struct serve s;
@@ -2311,6 +2341,7 @@ static int cmd_serve(int argc, char **argv)
             any |= run_step(&s, s.runs[i]);
         any |= serve_sniff_step(&s);
         serve_metrics(&s);
+        serve_retention(&s);
         if (!any)
             notify_wait(s.notify, s.conf.poll_ms);
     }

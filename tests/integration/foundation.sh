@@ -103,6 +103,24 @@ check_eq "healthz says the database is up" up "$(json_get "$body" database)"
 kill -TERM "$SPID"
 wait "$SPID"
 
+# retention_days: serve drops the months that ended longer ago, and nothing newer.
+cat >"$WORK/old.log" <<'LINES'
+2020-01-05T10:00:00.000001+00:00 old postfix/smtp[9]: 0123ABCDEF: to=<o@example.com>, relay=mx.example.com[192.0.2.1]:25, delay=1, delays=0/0/0.5/0.5, dsn=2.0.0, status=sent (250 ok)
+LINES
+"$BIN" import --db "$DSN" "$WORK/old.log" >/dev/null
+check_eq "an old row is there before retention" 1 "$(count "select count(*) from deliveries where host='old'")"
+before=$(count "select count(*) from deliveries where host<>'old'")
+"$BIN" serve --db "$DSN" --log "$LOG" --listen "127.0.0.1:$PORT" --retention-days 1500 \
+    2>"$WORK/retention.err" &
+SERVE_PIDS="$SERVE_PIDS $!"
+SPID=$!
+old_gone() { [ "$(count "select count(*) from deliveries where host='old'")" = 0 ]; }
+check "serve --retention-days drops the 2020 partition" wait_for 10 old_gone
+kill -TERM "$SPID"
+wait "$SPID"
+check_eq "  ... and keeps every newer row" "$before" \
+    "$(count "select count(*) from deliveries where host<>'old'")"
+
 # A second port in use: serve refuses with a clear message and non-zero status.
 # The holder says when it listens (python can take longer than a fixed sleep to start on a
 # busy machine, and serve would then take the port itself and never exit).

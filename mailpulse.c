@@ -1992,10 +1992,11 @@ static int run_step(struct serve *s, struct run *r)
         }
         break; /* 0: nothing now; -1: retried at the next round */
     }
-    if (db_batch_count(r->b) > 0 && (!any || time_now_us() - r->batch_start > BATCH_MAX_AGE_US))
+    /* Commit a batch when idle or old; when idle, lines without events still move the
+     * checkpoint. */
+    if ((db_batch_count(r->b) > 0 && (!any || time_now_us() - r->batch_start > BATCH_MAX_AGE_US)) ||
+        (!any && r->next > r->committed))
         serve_commit(s, r);
-    else if (!any && r->next > r->committed)
-        serve_commit(s, r); /* lines without events still move the checkpoint */
     return any;
 }
 

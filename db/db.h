@@ -210,6 +210,18 @@ void db_async_commit(struct db *db, int on);
  * a connection of its own) over deliveries or bounces in the range; db_export_next() returns
  * 1 and the next event, 0 at the end, -1 on error; rows come in batches, so memory stays flat
  * however many there are. db_export_close() ends the transaction and frees the cursor.
+ *
+ * db_wire() (issue 8) reports what the sniffer saw on the wire (smtp_events) in the range,
+ * optionally for one host; the other filters of q do not apply. A session is one connect
+ * event (a greeting seen, or an implicit-TLS session); greeting_rejected counts greetings
+ * with a 4xx or 5xx code. RCPT and DATA replies count as accepted (2xx, 3xx) or rejected
+ * (4xx and 5xx apart); steps whose reply was not seen count in neither. A session used TLS
+ * when any event of its TCP connection (host, client ip:port, server ip:port) says tls (a
+ * 220 to STARTTLS, or implicit TLS); tls_share is tls_sessions / sessions (0 without
+ * sessions). out gets the totals; fn gets the same counts per source IP (the client's IP
+ * without its port: the side that sent the mail, our own address for outbound mail), at
+ * most limit rows, most sessions first (then by IP). Rows are read from the event table
+ * (no rollup): the range should stay within what the partitions keep.
  */
 #define DB_CURSOR_LEN 64
 
@@ -257,6 +269,22 @@ struct db_metric_row { /* for /metrics: all-time counts, bounded labels */
     int64_t count;
 };
 
+struct db_wire { /* wire-level outcomes (db_wire) */
+    int64_t sessions;
+    int64_t greeting_rejected;
+    int64_t rcpt_accepted, rcpt_rejected_4xx, rcpt_rejected_5xx;
+    int64_t data_accepted, data_rejected_4xx, data_rejected_5xx;
+    int64_t tls_sessions;
+    double tls_share; /* tls_sessions / sessions */
+};
+
+#define DB_IP_LEN 64
+
+struct db_wire_ip {
+    char ip[DB_IP_LEN]; /* the client's IP, no port; "" when unknown */
+    struct db_wire w;
+};
+
 struct db_export;
 
 int db_timeseries(struct db *db, const struct db_query *q, enum db_bucket bucket,
@@ -271,6 +299,8 @@ int db_bounces(struct db *db, const struct db_query *q, int limit, const char *c
 int db_message_trail(struct db *db, const struct db_query *q, int limit,
                      int (*fn)(void *arg, const struct event *ev), void *arg);
 int db_metric_counts(struct db *db, int (*fn)(void *arg, const struct db_metric_row *r), void *arg);
+int db_wire(struct db *db, const struct db_query *q, int limit, struct db_wire *out,
+            int (*fn)(void *arg, const struct db_wire_ip *r), void *arg);
 
 struct db_export *db_export_open(struct db *db, enum db_export_what what, const struct db_query *q);
 int db_export_next(struct db_export *x, struct event *ev);

@@ -769,3 +769,84 @@ void db_export_close(struct db_export *x)
     db_rollback(x->db); /* read only: nothing to keep */
     x_free(x);
 }
+
+/*
+ * Wire-level outcomes (issue 8): the sniffer's smtp_events in the range, per TCP session
+ * (host, client ip:port, server ip:port) first, then per client IP without its port, and
+ * all of them together (the ROLLUP row, whose ip is NULL; it comes first). A session is a
+ * connect event (greeting seen, or an implicit-TLS session); it used TLS when any of its
+ * events says tls (a 220 to STARTTLS, or implicit TLS). Replies: 2xx/3xx accepted, 4xx and
+ * 5xx rejected; steps without a reply count in neither. $4 is the limit plus one (the
+ * total row). An IPv6 client is "[addr]:port"; an IPv4 one "addr:port".
+ */
+static const char wire_sql[] =
+    "WITH f AS (SELECT CASE WHEN client LIKE '[%' THEN substring(client FROM '^\\[([^]]*)\\]')"
+    "   ELSE regexp_replace(coalesce(client, ''), ':[0-9]+$', '') END AS ip,"
+    "  count(*) FILTER (WHERE stage = 'connect') AS sessions,"
+    "  count(*) FILTER (WHERE stage = 'connect' AND smtp_code >= 400) AS greet_rej,"
+    "  count(*) FILTER (WHERE stage = 'rcpt' AND smtp_code BETWEEN 200 AND 399) AS rcpt_ok,"
+    "  count(*) FILTER (WHERE stage = 'rcpt' AND smtp_code BETWEEN 400 AND 499) AS rcpt_4,"
+    "  count(*) FILTER (WHERE stage = 'rcpt' AND smtp_code >= 500) AS rcpt_5,"
+    "  count(*) FILTER (WHERE stage = 'data' AND smtp_code BETWEEN 200 AND 399) AS data_ok,"
+    "  count(*) FILTER (WHERE stage = 'data' AND smtp_code BETWEEN 400 AND 499) AS data_4,"
+    "  count(*) FILTER (WHERE stage = 'data' AND smtp_code >= 500) AS data_5,"
+    "  bool_or(tls) AS tls"
+    " FROM smtp_events WHERE time >= $1::timestamptz AND time < $2::timestamptz"
+    "  AND ($3::text = '' OR host = $3::text)"
+    " GROUP BY host, client, server)"
+    " SELECT coalesce(ip, '') AS ip, GROUPING(ip) AS total, sum(sessions), sum(greet_rej),"
+    "  sum(rcpt_ok), sum(rcpt_4), sum(rcpt_5), sum(data_ok), sum(data_4), sum(data_5),"
+    "  coalesce(sum(sessions) FILTER (WHERE tls), 0)"
+    " FROM f GROUP BY ROLLUP (ip)"
+    " ORDER BY GROUPING(ip) DESC, sum(sessions) DESC, ip LIMIT $4::integer";
+
+/* wire_row - columns 2.. of a wire row as counts */
+static void wire_row(const PGresult *res, int i, struct db_wire *w)
+{
+    w->sessions = get_i64(res, i, 2);
+    w->greeting_rejected = get_i64(res, i, 3);
+    w->rcpt_accepted = get_i64(res, i, 4);
+    w->rcpt_rejected_4xx = get_i64(res, i, 5);
+    w->rcpt_rejected_5xx = get_i64(res, i, 6);
+    w->data_accepted = get_i64(res, i, 7);
+    w->data_rejected_4xx = get_i64(res, i, 8);
+    w->data_rejected_5xx = get_i64(res, i, 9);
+    w->tls_sessions = get_i64(res, i, 10);
+    w->tls_share = w->sessions > 0 ? (double)w->tls_sessions / (double)w->sessions : 0.0;
+}
+
+/* db_wire - totals of the sniffed sessions in the range, and the top source IPs */
+int db_wire(struct db *db, const struct db_query *q, int limit, struct db_wire *out,
+            int (*fn)(void *arg, const struct db_wire_ip *r), void *arg)
+{
+    struct qparams p;
+    struct db_wire_ip row;
+    char lim[16];
+    const char *v[4];
+    PGresult *res;
+    int i;
+
+    memset(out, 0, sizeof(*out));
+    qparams_set(&p, &q->range, q);
+    snprintf(lim, sizeof(lim), "%d", (limit > 0 ? limit : 0) + 1);
+    v[0] = p.from;
+    v[1] = p.to;
+    v[2] = p.host;
+    v[3] = lim;
+    res = run(db, wire_sql, 4, v, "wire");
+    if (res == NULL)
+        return -1;
+    for (i = 0; i < PQntuples(res); i++) {
+        if (get_i64(res, i, 1) == 1) {
+            wire_row(res, i, out);
+            continue;
+        }
+        memset(&row, 0, sizeof(row));
+        get_str(res, i, 0, row.ip, sizeof(row.ip));
+        wire_row(res, i, &row.w);
+        if (fn != NULL && fn(arg, &row) < 0)
+            break;
+    }
+    PQclear(res);
+    return 0;
+}

@@ -27,6 +27,7 @@ static const char *const bounces_params[] = {"from", "to",     "host",  "domain"
                                              "dsn",  "status", "limit", "cursor", NULL};
 static const char *const reasons_params[] = {"from", "to", "host", "limit", NULL};
 static const char *const messages_params[] = {"queue_id", "message_id", "recipient", "limit", NULL};
+static const char *const wire_params[] = {"from", "to", "host", "limit", NULL};
 static const char *const healthz_params[] = {NULL};
 
 /* ---- collecting rows ---- */
@@ -498,6 +499,74 @@ enum MHD_Result web_api_messages(struct web_req *r)
     buf_printf(&b, "],\"count\":%zu}", l.n);
     ret = web_reply_buf(r->conn, MHD_HTTP_OK, JSON_CT, b.data, b.len);
     buf_free(&b);
+    return ret;
+}
+
+/* web_rows_wire - db_wire() callback that collects */
+int web_rows_wire(void *arg, const struct db_wire_ip *r)
+{
+    web_rows_add(arg, r);
+    return 0;
+}
+
+/* web_wire_counts - the counts of db_wire() as members of obj */
+static void web_wire_counts(cJSON *obj, const struct db_wire *w)
+{
+    cJSON_AddNumberToObject(obj, "sessions", (double)w->sessions);
+    cJSON_AddNumberToObject(obj, "greeting_rejected", (double)w->greeting_rejected);
+    cJSON_AddNumberToObject(obj, "rcpt_accepted", (double)w->rcpt_accepted);
+    cJSON_AddNumberToObject(obj, "rcpt_rejected_4xx", (double)w->rcpt_rejected_4xx);
+    cJSON_AddNumberToObject(obj, "rcpt_rejected_5xx", (double)w->rcpt_rejected_5xx);
+    cJSON_AddNumberToObject(obj, "data_accepted", (double)w->data_accepted);
+    cJSON_AddNumberToObject(obj, "data_rejected_4xx", (double)w->data_rejected_4xx);
+    cJSON_AddNumberToObject(obj, "data_rejected_5xx", (double)w->data_rejected_5xx);
+    cJSON_AddNumberToObject(obj, "tls_sessions", (double)w->tls_sessions);
+    cJSON_AddNumberToObject(obj, "tls_share", w->tls_share);
+}
+
+/* web_api_wire - GET /api/v1/wire?from=&to=&host=&limit=: sniffed SMTP outcomes (issue 8) */
+enum MHD_Result web_api_wire(struct web_req *r)
+{
+    struct web_params p = {.names = wire_params, .allowed = "from, to, host, limit"};
+    struct db_query q;
+    struct db_wire tot;
+    struct web_rows rows;
+    struct db *db;
+    int limit;
+    size_t i;
+    char err[192];
+    cJSON *body, *arr;
+    enum MHD_Result ret;
+
+    if (web_params_read(r->conn, &p) != 0)
+        return web_bad(r, p.error);
+    if (web_query_read(&p, r->now_us, &q, err, sizeof(err)) != 0 ||
+        web_limit_read(&p, 20, &limit, err, sizeof(err)) != 0)
+        return web_bad(r, err);
+    db = web_db(r->w);
+    if (db == NULL)
+        return web_unavailable(r);
+    web_rows_init(&rows, sizeof(struct db_wire_ip));
+    if (db_wire(db, &q, limit, &tot, web_rows_wire, &rows) != 0) {
+        web_rows_free(&rows);
+        return web_unavailable(r);
+    }
+    body = cJSON_CreateObject();
+    web_add_range(body, &q);
+    web_add_str_or_null(body, "host", q.range.host);
+    web_wire_counts(cJSON_AddObjectToObject(body, "totals"), &tot);
+    arr = cJSON_AddArrayToObject(body, "sources");
+    for (i = 0; i < rows.n; i++) {
+        const struct db_wire_ip *x = (const void *)(rows.data + i * rows.size);
+        cJSON *o = cJSON_CreateObject();
+
+        web_add_str_or_null(o, "ip", x->ip);
+        web_wire_counts(o, &x->w);
+        cJSON_AddItemToArray(arr, o);
+    }
+    web_rows_free(&rows);
+    ret = web_reply_json(r->conn, MHD_HTTP_OK, body);
+    cJSON_Delete(body);
     return ret;
 }
 

@@ -603,6 +603,78 @@ static void html_reasons(struct buf *b, const struct web_rows *rows, const char 
     buf_puts(b, "</tbody></table>");
 }
 
+/* html_wire_kpis - the wire-level totals as figure cards (issue 8) */
+static void html_wire_kpis(struct buf *b, const struct db_wire *w)
+{
+    buf_puts(b, "<div class=\"kpis\" id=\"wire-kpis\">");
+    html_kpi(b, "wire-sessions", "", "Sessions", w->sessions);
+    html_kpi(b, "wire-greeting-rejected", "rejected", "Greeting rejected", w->greeting_rejected);
+    html_kpi(b, "wire-rcpt-accepted", "sent", "RCPT accepted", w->rcpt_accepted);
+    html_kpi(b, "wire-rcpt-4xx", "deferred", "RCPT 4xx", w->rcpt_rejected_4xx);
+    html_kpi(b, "wire-rcpt-5xx", "bounced", "RCPT 5xx", w->rcpt_rejected_5xx);
+    html_kpi(b, "wire-data-accepted", "sent", "DATA accepted", w->data_accepted);
+    html_kpi(b, "wire-data-rejected", "bounced", "DATA rejected",
+             w->data_rejected_4xx + w->data_rejected_5xx);
+    html_kpi_rate(b, "wire-tls-share", "", "TLS share", w->tls_share);
+    buf_puts(b, "</div>");
+}
+
+/* html_wire_sources - the per source IP table of the wire section */
+static void html_wire_sources(struct buf *b, const struct web_rows *rows)
+{
+    size_t i;
+
+    buf_puts(b, "<table id=\"wire-sources\"><thead><tr><th>Source IP</th>"
+                "<th class=\"n\">Sessions</th><th class=\"n\">Greeting rejected</th>"
+                "<th class=\"n\">RCPT accepted</th><th class=\"n\">RCPT 4xx</th>"
+                "<th class=\"n\">RCPT 5xx</th><th class=\"n\">DATA accepted</th>"
+                "<th class=\"n\">DATA rejected</th><th class=\"n\">TLS share</th></tr></thead>"
+                "<tbody>");
+    for (i = 0; i < rows->n; i++) {
+        const struct db_wire_ip *x = (const void *)(rows->data + i * rows->size);
+        const struct db_wire *w = &x->w;
+
+        buf_puts(b, "<tr data-ip=\"");
+        web_html_esc(b, x->ip);
+        buf_printf(b, "\" data-sessions=\"%lld\"><td class=\"addr\">", (long long)w->sessions);
+        web_html_esc(b, x->ip[0] ? x->ip : "(unknown)");
+        buf_puts(b, "</td><td class=\"n\">");
+        html_int(b, w->sessions);
+        buf_puts(b, "</td><td class=\"n\">");
+        html_int(b, w->greeting_rejected);
+        buf_puts(b, "</td><td class=\"n\">");
+        html_int(b, w->rcpt_accepted);
+        buf_puts(b, "</td><td class=\"n\">");
+        html_int(b, w->rcpt_rejected_4xx);
+        buf_puts(b, "</td><td class=\"n\">");
+        html_int(b, w->rcpt_rejected_5xx);
+        buf_puts(b, "</td><td class=\"n\">");
+        html_int(b, w->data_accepted);
+        buf_puts(b, "</td><td class=\"n\">");
+        html_int(b, w->data_rejected_4xx + w->data_rejected_5xx);
+        buf_puts(b, "</td><td class=\"n\">");
+        html_pct(b, w->tls_share);
+        buf_puts(b, "</td></tr>");
+    }
+    buf_puts(b, "</tbody></table>");
+}
+
+/*
+ * html_wire - the "On the wire" section: what the sniffer saw (smtp_events), beside the
+ * log-level figures above; nothing at all when the range holds no sniffed event.
+ */
+static void html_wire(struct buf *b, const struct db_wire *w, const struct web_rows *rows)
+{
+    if (w->sessions == 0 && rows->n == 0)
+        return;
+    buf_puts(b, "<section class=\"card\" id=\"wire\"><h2>On the wire</h2>"
+                "<p class=\"sub\">SMTP sessions seen by the capture ([sniff]), by the "
+                "sending IP.</p>");
+    html_wire_kpis(b, w);
+    html_wire_sources(b, rows);
+    buf_puts(b, "</section>");
+}
+
 /* html_range_form - the range picker: from, to, host, and preset ranges */
 static void html_range_form(struct buf *b, const struct page_ctx *c, const char *action)
 {
@@ -629,7 +701,8 @@ enum MHD_Result web_page_dashboard(struct web_req *r)
     struct page_ctx c = {.p = &p};
     struct db_query q;
     struct db_summary s;
-    struct web_rows doms, reasons;
+    struct web_rows doms, reasons, wire;
+    struct db_wire wtot;
     struct db_point *pts = NULL;
     enum db_bucket bucket;
     struct db *db;
@@ -649,15 +722,18 @@ enum MHD_Result web_page_dashboard(struct web_req *r)
         return web_page_error(r->conn, MHD_HTTP_SERVICE_UNAVAILABLE, "database unavailable");
     web_rows_init(&doms, sizeof(struct db_domain_row));
     web_rows_init(&reasons, sizeof(struct db_reason_row));
+    web_rows_init(&wire, sizeof(struct db_wire_ip));
     memset(&s, 0, sizeof(s));
     ok = db_summary(db, &q.range, &s) == 0 && web_series(db, &q, bucket, &pts, &n, &first) == 0 &&
          db_domains(db, &q, DB_ORDER_VOLUME, 10, web_rows_domain, &doms) == 0 &&
-         db_reasons(db, &q, 10, web_rows_reason, &reasons) == 0;
+         db_reasons(db, &q, 10, web_rows_reason, &reasons) == 0 &&
+         db_wire(db, &q, 10, &wtot, web_rows_wire, &wire) == 0;
     if (!ok) {
         web_db_failed(r->w);
         x_free(pts);
         web_rows_free(&doms);
         web_rows_free(&reasons);
+        web_rows_free(&wire);
         return web_page_error(r->conn, MHD_HTTP_SERVICE_UNAVAILABLE, "database unavailable");
     }
     page_keep(&c);
@@ -688,10 +764,12 @@ enum MHD_Result web_page_dashboard(struct web_req *r)
              "</section></div><section class=\"card\"><h2>Top bounce and deferral reasons</h2>");
     html_reasons(&b, &reasons, c.keep.data);
     buf_puts(&b, "</section>");
+    html_wire(&b, &wtot, &wire);
     page_end(&b);
     x_free(pts);
     web_rows_free(&doms);
     web_rows_free(&reasons);
+    web_rows_free(&wire);
     buf_free(&c.keep);
     return page_send(r, MHD_HTTP_OK, &b);
 }

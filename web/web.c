@@ -71,6 +71,7 @@ static const struct web_route web_routes[] = {
     {"/api/v1/bounces", web_api_bounces, 0},
     {"/api/v1/reasons", web_api_reasons, 1},
     {"/api/v1/messages", web_api_messages, 0},
+    {"/api/v1/wire", web_api_wire, 1},
     {"/api/v1/export", web_export, 0},
     {"/metrics", web_metrics, 0},
     {"/healthz", web_api_healthz, 0},

@@ -147,6 +147,7 @@ void web_rows_free(struct web_rows *rows);
 int web_cursor_ok(const char *s, size_t len);
 int web_rows_domain(void *arg, const struct db_domain_row *r);
 int web_rows_reason(void *arg, const struct db_reason_row *r);
+int web_rows_wire(void *arg, const struct db_wire_ip *r);
 int web_series(struct db *db, const struct db_query *q, enum db_bucket b, struct db_point **out,
                size_t *n, int64_t *first_us);
 enum MHD_Result web_api_summary(struct web_req *r);
@@ -156,6 +157,7 @@ enum MHD_Result web_api_bounces(struct web_req *r);
 enum MHD_Result web_api_reasons(struct web_req *r);
 enum MHD_Result web_api_messages(struct web_req *r);
 enum MHD_Result web_api_healthz(struct web_req *r);
+enum MHD_Result web_api_wire(struct web_req *r); /* issue 8 */
 void web_ingest_read(struct web *w, struct web_ingest_status *st);
 
 /* export.c */

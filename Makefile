@@ -72,7 +72,7 @@ $(BUILD)/tests/%: tests/unit/%.c $$(call test_obj,$$*) $(HDRS)
 
 # Fuzz targets: tests/fuzz/fuzz_NAME.c defines LLVMFuzzerTestOneInput. The replay build runs
 # the seeds of tests/fuzz/corpus_NAME/ in `make test`; `make fuzz NAME=x SECONDS=600` searches.
-$(BUILD)/fuzz/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay_main.c $(OBJ) $(HDRS)
+$(BUILD)/fuzz/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay_main.c $(wildcard tests/fuzz/*.h) $(OBJ) $(HDRS)
 	@mkdir -p $(dir $@)
 	@echo "  LINK    $@"
 	@$(CC) $(CFLAGS) -o $@ $< tests/fuzz/replay_main.c $(OBJ) $(LDLIBS)

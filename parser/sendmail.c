@@ -151,53 +151,17 @@ static void relay_format(const char *s, size_t len, char *out, size_t outlen)
     str_copy(out + n, outlen - n, ip, (size_t)(cb - ip + 1));
 }
 
-/* reply_code - a 2xx/4xx/5xx code at s followed by ' ', '-' or the end; or -1 */
-static int reply_code(const char *s, const char *end)
-{
-    if (end - s < 3 || s[0] < '2' || s[0] > '5' || s[0] == '3' || s[1] < '0' || s[1] > '9' ||
-        s[2] < '0' || s[2] > '9')
-        return -1;
-    if (end - s > 3 && s[3] != ' ' && s[3] != '-')
-        return -1;
-    return (s[0] - '0') * 100 + (s[1] - '0') * 10 + (s[2] - '0');
-}
-
-/* dsn_at - the length of an enhanced status code "X.Y.Z" at s ending at a space or the end */
-static size_t dsn_at(const char *s, const char *end)
-{
-    const char *p = s;
-    int part;
-
-    if (p >= end || (*p != '2' && *p != '4' && *p != '5'))
-        return 0;
-    p++;
-    for (part = 0; part < 2; part++) {
-        const char *d;
-
-        if (p >= end || *p != '.')
-            return 0;
-        d = ++p;
-        while (p < end && *p >= '0' && *p <= '9' && p - d < 3)
-            p++;
-        if (p == d)
-            return 0;
-    }
-    if (p < end && *p != ' ')
-        return 0;
-    return (size_t)(p - s);
-}
-
 /* take_reply - "550 5.7.1 text" at s: the codes into ev (a dsn= already set wins) */
 static void take_reply(const char *s, const char *end, struct event *ev)
 {
-    int code = reply_code(s, end);
+    int code = smtp_reply_code(s, end);
     size_t n;
 
     if (code < 0)
         return;
     ev->smtp_code = code;
     s += 4;
-    n = s < end ? dsn_at(s, end) : 0;
+    n = s < end ? smtp_dsn_len(s, end) : 0;
     if (n && ev->dsn[0] == 0)
         EVENT_SET(ev, dsn, s, n);
 }

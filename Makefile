@@ -32,7 +32,7 @@ HDRS     = $(foreach m,$(MODULES),$(wildcard $(m)/*.h))
 
 all: bins
 bins: $(BUILD)/mailpulse $(UNIT_BIN) $(TOOL_BIN) $(FUZZ_BIN)
-	@ln -sf $(BUILD)/mailpulse mailpulse
+	@if [ "$(BUILD)" = build ]; then ln -sf build/mailpulse mailpulse; fi
 
 $(BUILD)/obj/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)

@@ -84,12 +84,43 @@ static int year_for(struct year_infer *yi, int mon, int mday, int hour, int min,
  */
 static size_t stamp_3164(const char *s, size_t len, int year, struct year_infer *yi, int64_t *us)
 {
+    /* The last whole-second stamp read (its 15 bytes, the year asked for, the year used and
+     * its UTC time): consecutive lines mostly share their second, and then neither the
+     * fields nor the local-time conversion need doing again. Per thread, so no locking. */
+    static _Thread_local struct {
+        uint64_t a, b;
+        int year_arg, year, mon;
+        int64_t base;
+    } last;
     int mon, mday, hour, min, sec;
     size_t i;
     int64_t frac = 0, scale = 1000000;
+    uint64_t a, b;
 
     if (len < 15 || s[3] != ' ')
         return 0;
+    memcpy(&a, s, 8);
+    memcpy(&b, s + 7, 8);
+    if (a == last.a && b == last.b && year == last.year_arg && last.mon != 0 &&
+        (year != 0 || (yi->last_mon == last.mon && yi->year == last.year && yi->year != 0))) {
+        /* What the slow path below would do with the same stamp and state: year_for()
+         * returns yi->year unchanged, and last_mon is set to the same month. */
+        if (yi)
+            yi->last_mon = last.mon;
+        i = 15;
+        if (i < len && s[i] == '.') {
+            for (i++; i < len && s[i] >= '0' && s[i] <= '9'; i++) {
+                if (scale > 1) {
+                    scale /= 10;
+                    frac += (s[i] - '0') * scale;
+                }
+            }
+        }
+        if (i >= len || s[i] != ' ')
+            return 0;
+        *us = last.base + frac;
+        return i;
+    }
     mon = month_number(s);
     if (mon == 0)
         return 0;
@@ -118,13 +149,22 @@ static size_t stamp_3164(const char *s, size_t len, int year, struct year_infer 
         return 0;
     if (sec == 60)
         sec = 59;
+    last.year_arg = year;
     if (year == 0)
         year = year_for(yi, mon, mday, hour, min, sec);
     else if (yi)
         yi->last_mon = mon;
-    *us = time_local_to_utc_us(year, mon, mday, hour, min, sec) + frac;
+    last.a = a;
+    last.b = b;
+    last.year = year;
+    last.mon = mon;
+    last.base = time_local_to_utc_us(year, mon, mday, hour, min, sec);
+    *us = last.base + frac;
     return i;
 }
+
+/* prog_stop - the bytes that end a program name: '[', ':' and ' ' */
+static const bool prog_stop[256] = {['['] = true, [':'] = true, [' '] = true};
 
 /* syslog_envelope - split a line into its envelope; 0, or -1 when it has none */
 int syslog_envelope(const char *line, size_t len, struct syslog_env *env, struct year_infer *yi)
@@ -173,7 +213,7 @@ int syslog_envelope(const char *line, size_t len, struct syslog_env *env, struct
 
     /* "prog[pid]: " or "prog: " */
     p = sp + 1;
-    for (q = p; q < end && *q != '[' && *q != ':' && *q != ' '; q++)
+    for (q = p; q < end && !prog_stop[(unsigned char)*q]; q++)
         ;
     if (q == p || q == end || *q == ' ')
         return -1;

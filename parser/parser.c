@@ -29,8 +29,12 @@ struct parser {
     uint32_t free_head; /* free list through entries[].newer, index + 1 */
     uint32_t live;
     uint32_t oldest, newest; /* insertion order, index + 1 */
-    uint32_t *index;         /* entry index + 1, 0 empty */
-    uint32_t *index_tag;     /* the high half of each slot's hash: most probes end here */
+    /* entry index + 1 (0 empty) and the high half of its hash, side by side: a probe,
+     * which mostly ends at the tag, touches one cache line where two arrays took two */
+    struct pq_slot {
+        uint32_t entry;
+        uint32_t tag;
+    } * index;
     uint32_t index_mask;
     enum event_mta mta; /* opts->mta: MTA_UNKNOWN reads every MTA */
     int64_t max_age_us;
@@ -61,7 +65,6 @@ struct parser *parser_create(const struct parser_opts *opts)
     p->cap = (uint32_t)cap;
     p->entries = xcalloc(cap, sizeof(*p->entries));
     p->index = xcalloc(slots, sizeof(*p->index));
-    p->index_tag = xcalloc(slots, sizeof(*p->index_tag));
     p->index_mask = (uint32_t)(slots - 1);
     year_infer_init(&p->yi, opts ? opts->year : 0, opts ? opts->now_us : 0);
     p->mta = opts ? opts->mta : MTA_UNKNOWN;
@@ -79,7 +82,6 @@ void parser_free(struct parser *p)
         return;
     x_free(p->entries);
     x_free(p->index);
-    x_free(p->index_tag);
     x_free(p);
 }
 
@@ -106,11 +108,14 @@ static struct parser_prog_stats *prog_slot(struct parser *p, const char *prog, s
 
     if (len >= sizeof(ps->prog))
         len = sizeof(ps->prog) - 1;
-    if (p->nprogs && memcmp(ps->prog, prog, len) == 0 && ps->prog[len] == 0)
+    /* the last byte first: "postfix/smtp" and "postfix/qmgr" differ only at the end */
+    if (p->nprogs && ps->prog[len] == 0 && (len == 0 || ps->prog[len - 1] == prog[len - 1]) &&
+        memcmp(ps->prog, prog, len) == 0)
         return ps;
     for (i = 0; i < p->nprogs; i++) {
         ps = &p->progs[i];
-        if (ps->prog[len] == 0 && memcmp(ps->prog, prog, len) == 0) {
+        if (ps->prog[len] == 0 && (len == 0 || ps->prog[len - 1] == prog[len - 1]) &&
+            memcmp(ps->prog, prog, len) == 0) {
             p->last_prog = i;
             return ps;
         }
@@ -172,11 +177,11 @@ static uint32_t find_slot(const struct parser *p, uint64_t h, const char *host, 
     uint32_t i = (uint32_t)h & p->index_mask;
 
     for (;;) {
-        uint32_t v = p->index[i];
+        uint32_t v = p->index[i].entry;
 
         if (v == 0)
             return i;
-        if (p->index_tag[i] == (uint32_t)(h >> 32) && p->entries[v - 1].hash == h &&
+        if (p->index[i].tag == (uint32_t)(h >> 32) && p->entries[v - 1].hash == h &&
             key_equal(&p->entries[v - 1], host, host_len, qid, qid_len))
             return i;
         i = (i + 1) & p->index_mask;
@@ -188,33 +193,31 @@ static void index_delete(struct parser *p, uint32_t i)
 {
     uint32_t j = i;
 
-    p->index[i] = 0;
+    p->index[i].entry = 0;
     for (;;) {
         uint32_t home, v;
 
         j = (j + 1) & p->index_mask;
-        v = p->index[j];
+        v = p->index[j].entry;
         if (v == 0)
             return;
         home = (uint32_t)p->entries[v - 1].hash & p->index_mask;
         /* Move v back to i unless its home lies cyclically in (i, j]. */
         if ((i <= j) ? (home <= i || home > j) : (home <= i && home > j)) {
-            p->index[i] = v;
-            p->index_tag[i] = p->index_tag[j];
-            p->index[j] = 0;
+            p->index[i] = p->index[j];
+            p->index[j].entry = 0;
             i = j;
         }
     }
 }
 
-/* entry_unlink - take entry n (index + 1) out of the insertion-order list and the index */
-static void entry_drop(struct parser *p, uint32_t n)
+/* entry_drop_at - take entry n (index + 1), found at index slot, out of the insertion-order
+ * list and the index */
+static void entry_drop_at(struct parser *p, uint32_t n, uint32_t slot)
 {
     struct pq_entry *e = &p->entries[n - 1];
-    uint32_t slot =
-        find_slot(p, e->hash, e->host, strlen(e->host), e->queue_id, strlen(e->queue_id));
 
-    if (p->index[slot] == n)
+    if (p->index[slot].entry == n)
         index_delete(p, slot);
     if (e->older)
         p->entries[e->older - 1].newer = e->newer;
@@ -231,6 +234,15 @@ static void entry_drop(struct parser *p, uint32_t n)
     p->live--;
 }
 
+/* entry_drop - take entry n (index + 1) out of the insertion-order list and the index */
+static void entry_drop(struct parser *p, uint32_t n)
+{
+    const struct pq_entry *e = &p->entries[n - 1];
+
+    entry_drop_at(
+        p, n, find_slot(p, e->hash, e->host, strlen(e->host), e->queue_id, strlen(e->queue_id)));
+}
+
 /* parser_queue_get - the entry of (host, queue id); made (evicting the oldest) when create */
 struct pq_entry *parser_queue_get(struct parser *p, const char *host, size_t host_len,
                                   const char *qid, size_t qid_len, bool create)
@@ -240,8 +252,8 @@ struct pq_entry *parser_queue_get(struct parser *p, const char *host, size_t hos
     struct pq_entry *e;
     uint32_t n;
 
-    if (p->index[slot])
-        return &p->entries[p->index[slot] - 1];
+    if (p->index[slot].entry)
+        return &p->entries[p->index[slot].entry - 1];
     if (!create)
         return NULL;
     /* Entries that outlived any queue lifetime leave first: their "removed" line was lost
@@ -285,8 +297,8 @@ struct pq_entry *parser_queue_get(struct parser *p, const char *host, size_t hos
     else
         p->oldest = n;
     p->newest = n;
-    p->index[slot] = n;
-    p->index_tag[slot] = (uint32_t)(h >> 32);
+    p->index[slot].entry = n;
+    p->index[slot].tag = (uint32_t)(h >> 32);
     p->live++;
     return e;
 }
@@ -355,8 +367,8 @@ void parser_queue_remove(struct parser *p, const char *host, size_t host_len, co
     uint64_t h = key_hash(host, host_len, qid, qid_len);
     uint32_t slot = find_slot(p, h, host, host_len, qid, qid_len);
 
-    if (p->index[slot])
-        entry_drop(p, p->index[slot]);
+    if (p->index[slot].entry)
+        entry_drop_at(p, p->index[slot].entry, slot);
 }
 
 /* is_postfix - does the program name look like postfix/..., postfix-out/..., ...? */

@@ -37,32 +37,41 @@ enum pfx_daemon {
     D_QUIET, /* daemons that never log about one message's delivery */
 };
 
+/* D - a daemons[] row: the name, its length and its kind */
+#define D(name, kind)                                                                              \
+    {                                                                                              \
+        name, sizeof(name) - 1, kind                                                               \
+    }
+
 static const struct {
     const char *name;
+    size_t len;
     enum pfx_daemon daemon;
 } daemons[] = {
-    {"smtp", D_DELIVERY},       {"lmtp", D_DELIVERY},
-    {"local", D_DELIVERY},      {"virtual", D_DELIVERY},
-    {"pipe", D_DELIVERY},       {"error", D_DELIVERY},
-    {"retry", D_DELIVERY},      {"discard", D_DELIVERY},
-    {"qmgr", D_QMGR},           {"cleanup", D_CLEANUP},
-    {"smtpd", D_SMTPD},         {"bounce", D_BOUNCE},
-    {"oqmgr", D_QMGR},          {"nqmgr", D_QMGR},
-    {"pickup", D_PICKUP},       {"defer", D_BOUNCE},
-    {"trace", D_BOUNCE},        {"postscreen", D_POSTSCREEN},
-    {"postsuper", D_POSTSUPER}, {"anvil", D_QUIET},
-    {"scache", D_QUIET},        {"master", D_QUIET},
-    {"tlsmgr", D_QUIET},        {"dnsblog", D_QUIET},
-    {"tlsproxy", D_QUIET},      {"verify", D_QUIET},
-    {"proxymap", D_QUIET},      {"trivial-rewrite", D_QUIET},
-    {"postdrop", D_QUIET},      {"sendmail", D_QUIET},
-    {"flush", D_QUIET},         {"showq", D_QUIET},
-    {"postqueue", D_QUIET},     {"postlog", D_QUIET},
-    {"spawn", D_QUIET},         {"postfix-script", D_QUIET},
-    {"script", D_QUIET},        {"postmap", D_QUIET},
-    {"postconf", D_QUIET},      {"postmulti", D_QUIET},
-    {"policy-spf", D_QUIET},    {"local-dkim", D_QUIET},
+    D("smtp", D_DELIVERY),       D("lmtp", D_DELIVERY),
+    D("local", D_DELIVERY),      D("virtual", D_DELIVERY),
+    D("pipe", D_DELIVERY),       D("error", D_DELIVERY),
+    D("retry", D_DELIVERY),      D("discard", D_DELIVERY),
+    D("qmgr", D_QMGR),           D("cleanup", D_CLEANUP),
+    D("smtpd", D_SMTPD),         D("bounce", D_BOUNCE),
+    D("oqmgr", D_QMGR),          D("nqmgr", D_QMGR),
+    D("pickup", D_PICKUP),       D("defer", D_BOUNCE),
+    D("trace", D_BOUNCE),        D("postscreen", D_POSTSCREEN),
+    D("postsuper", D_POSTSUPER), D("anvil", D_QUIET),
+    D("scache", D_QUIET),        D("master", D_QUIET),
+    D("tlsmgr", D_QUIET),        D("dnsblog", D_QUIET),
+    D("tlsproxy", D_QUIET),      D("verify", D_QUIET),
+    D("proxymap", D_QUIET),      D("trivial-rewrite", D_QUIET),
+    D("postdrop", D_QUIET),      D("sendmail", D_QUIET),
+    D("flush", D_QUIET),         D("showq", D_QUIET),
+    D("postqueue", D_QUIET),     D("postlog", D_QUIET),
+    D("spawn", D_QUIET),         D("postfix-script", D_QUIET),
+    D("script", D_QUIET),        D("postmap", D_QUIET),
+    D("postconf", D_QUIET),      D("postmulti", D_QUIET),
+    D("policy-spf", D_QUIET),    D("local-dkim", D_QUIET),
 };
+
+#undef D
 
 /*
  * What Postfix daemons say that is understood and has nothing to do with one message's
@@ -169,7 +178,7 @@ static enum pfx_daemon daemon_of(const char *prog, size_t len)
     size_t n = (size_t)(prog + len - name), i;
 
     for (i = 0; i < ARRAY_LEN(daemons); i++) {
-        if (n && daemons[i].name[0] == name[0] && strlen(daemons[i].name) == n &&
+        if (daemons[i].len == n && daemons[i].name[0] == name[0] &&
             memcmp(daemons[i].name, name, n) == 0)
             return daemons[i].daemon;
     }
@@ -197,25 +206,35 @@ static bool key_is(const struct kv *kv, const char *name)
  */
 static size_t read_qid(const char *s, const char *end)
 {
+    enum { DIGIT = 1, LOWER = 2, UPPER = 4 };
+    /* qid_class - the kind of each byte that may be in a queue id, 0 for the others */
+    static const unsigned char qid_class[256] = {
+        ['0'] = DIGIT, ['1'] = DIGIT, ['2'] = DIGIT, ['3'] = DIGIT, ['4'] = DIGIT, ['5'] = DIGIT,
+        ['6'] = DIGIT, ['7'] = DIGIT, ['8'] = DIGIT, ['9'] = DIGIT, ['a'] = LOWER, ['b'] = LOWER,
+        ['c'] = LOWER, ['d'] = LOWER, ['e'] = LOWER, ['f'] = LOWER, ['g'] = LOWER, ['h'] = LOWER,
+        ['i'] = LOWER, ['j'] = LOWER, ['k'] = LOWER, ['l'] = LOWER, ['m'] = LOWER, ['n'] = LOWER,
+        ['o'] = LOWER, ['p'] = LOWER, ['q'] = LOWER, ['r'] = LOWER, ['s'] = LOWER, ['t'] = LOWER,
+        ['u'] = LOWER, ['v'] = LOWER, ['w'] = LOWER, ['x'] = LOWER, ['y'] = LOWER, ['z'] = LOWER,
+        ['A'] = UPPER, ['B'] = UPPER, ['C'] = UPPER, ['D'] = UPPER, ['E'] = UPPER, ['F'] = UPPER,
+        ['G'] = UPPER, ['H'] = UPPER, ['I'] = UPPER, ['J'] = UPPER, ['K'] = UPPER, ['L'] = UPPER,
+        ['M'] = UPPER, ['N'] = UPPER, ['O'] = UPPER, ['P'] = UPPER, ['Q'] = UPPER, ['R'] = UPPER,
+        ['S'] = UPPER, ['T'] = UPPER, ['U'] = UPPER, ['V'] = UPPER, ['W'] = UPPER, ['X'] = UPPER,
+        ['Y'] = UPPER, ['Z'] = UPPER,
+    };
     const char *p = s;
-    bool digit = false, lower = false;
+    unsigned seen = 0, c;
 
-    for (; p < end; p++) {
-        char c = *p;
-
-        if (c >= '0' && c <= '9')
-            digit = true;
-        else if (c >= 'a' && c <= 'z')
-            lower = true;
-        else if (!(c >= 'A' && c <= 'Z'))
-            break;
-    }
+    for (; p < end && (c = qid_class[(unsigned char)*p]) != 0; p++)
+        seen |= c;
     if (p - s < 5 || p - s >= EV_QID_LEN || end - p < 2 || p[0] != ':' || p[1] != ' ')
         return 0;
-    if (!digit && (lower || memcmp(s, "NOQUEUE", 7) == 0))
+    if (!(seen & DIGIT) && ((seen & LOWER) || memcmp(s, "NOQUEUE", 7) == 0))
         return 0;
     return (size_t)(p - s);
 }
+
+/* key_stop - the bytes that end a key: '=', ' ' and ',' */
+static const bool key_stop[256] = {['='] = true, [' '] = true, [','] = true};
 
 /*
  * kv_next - read the next "key=value" at *pp. A value in <> ends at the '>' that is followed
@@ -233,7 +252,7 @@ static int kv_next(const char **pp, const char *end, struct kv *kv)
         return 0;
     }
     kv->key = p;
-    while (p < end && *p != '=' && *p != ' ' && *p != ',')
+    while (p < end && !key_stop[(unsigned char)*p])
         p++;
     if (p == end || *p != '=' || p == kv->key)
         return -1;
@@ -326,42 +345,6 @@ static int parse_delays(const char *s, size_t len, struct event *ev)
     return 0;
 }
 
-/* reply_code - a 2xx/4xx/5xx code at s followed by ' ', '-' or the end; or -1 */
-static int reply_code(const char *s, const char *end)
-{
-    if (end - s < 3 || s[0] < '2' || s[0] > '5' || s[0] == '3' || s[1] < '0' || s[1] > '9' ||
-        s[2] < '0' || s[2] > '9')
-        return -1;
-    if (end - s > 3 && s[3] != ' ' && s[3] != '-')
-        return -1;
-    return (s[0] - '0') * 100 + (s[1] - '0') * 10 + (s[2] - '0');
-}
-
-/* dsn_len - length of an enhanced status code "X.Y.Z" at s ending at a space or the end */
-static size_t dsn_len(const char *s, const char *end)
-{
-    const char *p = s;
-    int part;
-
-    if (p >= end || (*p != '2' && *p != '4' && *p != '5'))
-        return 0;
-    p++;
-    for (part = 0; part < 2; part++) {
-        const char *d;
-
-        if (p >= end || *p != '.')
-            return 0;
-        d = ++p;
-        while (p < end && *p >= '0' && *p <= '9' && p - d < 3)
-            p++;
-        if (p == d)
-            return 0;
-    }
-    if (p < end && *p != ' ')
-        return 0;
-    return (size_t)(p - s);
-}
-
 /* trim_end - drop trailing spaces, tabs and CR */
 static const char *trim_end(const char *s, const char *end)
 {
@@ -383,13 +366,22 @@ static bool is_quiet(const char *s, const char *end)
     return false;
 }
 
+/* starts_with - does the C string s start with lit? (stops at s's NUL: a mismatch) */
+static inline bool starts_with(const char *s, const char *lit)
+{
+    for (; *lit; s++, lit++)
+        if (*s != *lit)
+            return false;
+    return true;
+}
+
 /* is_loopback - does a relay or client "name[ip]:port" name a loopback address? */
 static bool is_loopback(const char *s)
 {
     const char *b = strchr(s, '[');
 
-    return b != NULL && (strncmp(b + 1, "127.", 4) == 0 || strncmp(b + 1, "::1]", 4) == 0 ||
-                         strncmp(b + 1, "ipv6:::1]", 9) == 0);
+    return b != NULL && (starts_with(b + 1, "127.") || starts_with(b + 1, "::1]") ||
+                         starts_with(b + 1, "ipv6:::1]"));
 }
 
 /* set_common - the envelope part of every Postfix event */
@@ -425,6 +417,21 @@ static void classify(struct parser *p, struct event *ev)
     parser_classify(p, ev->smtp_code, ev->dsn, ev->reply, ev->status, &rr);
     EVENT_SET(ev, reason, rr.reason, strlen(rr.reason));
     ev->hard = rr.hard;
+}
+
+/* find_said - the first "said: " in [s, end), or NULL; found by its ':', which is rare in a
+ * reply, instead of memmem() (a twentieth of the time of a delivery line) */
+static const char *find_said(const char *s, const char *end)
+{
+    const char *c;
+
+    if (end - s < 6)
+        return NULL;
+    for (c = s + 4; c + 1 < end && (c = memchr(c, ':', (size_t)(end - c - 1))) != NULL; c++) {
+        if (c[1] == ' ' && memcmp(c - 4, "said", 4) == 0)
+            return c - 4;
+    }
+    return NULL;
 }
 
 /* parse_delivery - "to=<r>, ..., status=S (reply)" of a delivery agent */
@@ -472,8 +479,8 @@ static enum parse_result parse_delivery(struct parser *p, const struct syslog_en
     }
     EVENT_SET(ev, reply, reply, (size_t)(rend - reply));
 
-    said = memmem(reply, (size_t)(rend - reply), "said: ", 6);
-    ev->smtp_code = reply_code(said ? said + 6 : reply, rend);
+    said = find_said(reply, rend);
+    ev->smtp_code = smtp_reply_code(said ? said + 6 : reply, rend);
 
     /* A content filter's hop: the filter took the message and handed it back to Postfix
      * under a new queue id. That message is delivered later; this line is not a delivery. */
@@ -618,9 +625,9 @@ static enum parse_result parse_reject(const struct syslog_env *env, const char *
             rend = f;
     EVENT_SET(ev, reply, reply, (size_t)(trim_end(reply, rend) - reply));
 
-    ev->smtp_code = reply_code(reply, rend);
+    ev->smtp_code = smtp_reply_code(reply, rend);
     f = ev->smtp_code > 0 ? reply + 4 : reply;
-    n = f < rend ? dsn_len(f, rend) : 0;
+    n = f < rend ? smtp_dsn_len(f, rend) : 0;
     if (n)
         EVENT_SET(ev, dsn, f, n);
 
@@ -697,9 +704,9 @@ static enum parse_result parse_content_reject(const struct syslog_env *env, cons
     }
     if (reply != NULL && reply < end) {
         EVENT_SET(ev, reply, reply, (size_t)(end - reply));
-        ev->smtp_code = reply_code(reply, end);
+        ev->smtp_code = smtp_reply_code(reply, end);
         f = ev->smtp_code > 0 ? reply + 4 : reply;
-        n = f < end ? dsn_len(f, end) : 0;
+        n = f < end ? smtp_dsn_len(f, end) : 0;
         if (n)
             EVENT_SET(ev, dsn, f, n);
     }

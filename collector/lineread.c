@@ -14,6 +14,7 @@
 
 #include "collector/collector.h"
 #include "collector/ident.h"
+#include "collector/linebuf.h"
 #include "util/util.h"
 
 /* Bytes read at a time. 1 MiB rather than 64 KiB: about a third less system time on a large
@@ -24,15 +25,10 @@
 
 struct lineread {
     char *path;
-    int fd;       /* plain file or stdin */
-    gzFile gz;    /* gzip, or NULL */
-    char *data;   /* read buffer */
-    size_t start; /* first unconsumed byte */
-    size_t end;   /* end of valid bytes */
-    size_t cap;
-    int64_t base; /* stream offset of data[0] */
+    int fd;    /* plain file or stdin */
+    gzFile gz; /* gzip, or NULL */
+    struct linebuf lb;
     int eof;
-    int skipping; /* in the rest of an overlong line */
     struct ident ident;
 };
 
@@ -74,26 +70,19 @@ struct lineread *lr_open(const char *path, char *err, size_t errlen)
         gzbuffer(lr->gz, LR_GZBUF);
         lr->fd = -1;
     }
-    lr->cap = COLLECT_MAX_LINE + LR_CHUNK;
-    lr->data = xmalloc(lr->cap + 1);
+    linebuf_init(&lr->lb, lr->path, LR_CHUNK);
     return lr;
 }
 
-/* lr_fill - read more bytes after end; 1 read some, 0 eof, -1 error */
+/* lr_fill - read more bytes after those held; 1 read some, 0 eof, -1 error */
 static int lr_fill(struct lineread *lr)
 {
+    char *at;
+    size_t room = linebuf_space(&lr->lb, &at);
     ssize_t n;
 
-    if (lr->start > 0) {
-        memmove(lr->data, lr->data + lr->start, lr->end - lr->start);
-        lr->base += (int64_t)lr->start;
-        lr->end -= lr->start;
-        lr->start = 0;
-    }
-    if (lr->end == lr->cap)
-        return 1; /* full: the caller cuts the line */
     if (lr->gz) {
-        int r = gzread(lr->gz, lr->data + lr->end, (unsigned)(lr->cap - lr->end));
+        int r = gzread(lr->gz, at, (unsigned)room);
 
         if (r < 0) {
             int zerr;
@@ -104,7 +93,7 @@ static int lr_fill(struct lineread *lr)
         n = r;
     } else {
         do
-            n = read(lr->fd, lr->data + lr->end, lr->cap - lr->end);
+            n = read(lr->fd, at, room);
         while (n < 0 && errno == EINTR);
         if (n < 0) {
             log_warn("%s: read error: %s", lr->path, strerror(errno));
@@ -115,7 +104,7 @@ static int lr_fill(struct lineread *lr)
         lr->eof = 1;
         return 0;
     }
-    lr->end += (size_t)n;
+    linebuf_added(&lr->lb, (size_t)n);
     return 1;
 }
 
@@ -123,56 +112,14 @@ static int lr_fill(struct lineread *lr)
 int lr_next(struct lineread *lr, const char **line, size_t *len, int64_t *pos)
 {
     for (;;) {
-        char *s = lr->data + lr->start;
-        size_t avail = lr->end - lr->start;
-        char *nl = avail ? memchr(s, '\n', avail) : NULL;
-
-        if (nl) {
-            size_t n = (size_t)(nl - s);
-
-            lr->start += n + 1;
-            if (lr->skipping) {
-                lr->skipping = 0;
-                continue;
-            }
-            if (n > COLLECT_MAX_LINE) { /* arrived whole in one read: cut it here */
-                log_warn("%s: line at offset %lld longer than %d bytes, cut", lr->path,
-                         (long long)(lr->base + (int64_t)(s - lr->data)), COLLECT_MAX_LINE);
-                n = COLLECT_MAX_LINE;
-            }
-            *line = s;
-            *len = n;
-            *pos = lr->base + (int64_t)(s - lr->data);
-            ident_feed(&lr->ident, s, n, 1);
+        /* At the end, the last line needs no newline: the file is read whole. */
+        if (linebuf_take(&lr->lb, line, len, pos) ||
+            (lr->eof && linebuf_rest(&lr->lb, line, len, pos))) {
+            ident_feed(&lr->ident, *line, *len, 1);
             return 1;
         }
-        if (avail >= COLLECT_MAX_LINE) {
-            /* An overlong line: hand out its head, skip the rest up to the newline. */
-            lr->start += avail;
-            if (lr->skipping)
-                continue;
-            lr->skipping = 1;
-            *line = s;
-            *len = COLLECT_MAX_LINE;
-            *pos = lr->base + (int64_t)(s - lr->data);
-            log_warn("%s: line at offset %lld longer than %d bytes, cut", lr->path, (long long)*pos,
-                     COLLECT_MAX_LINE);
-            ident_feed(&lr->ident, s, COLLECT_MAX_LINE, 1);
-            return 1;
-        }
-        if (lr->eof) {
-            if (avail == 0 || lr->skipping) {
-                lr->start = lr->end;
-                return 0;
-            }
-            /* The last line has no newline; it is complete since the file is read whole. */
-            lr->start = lr->end;
-            *line = s;
-            *len = avail;
-            *pos = lr->base + (int64_t)(s - lr->data);
-            ident_feed(&lr->ident, s, avail, 1);
-            return 1;
-        }
+        if (lr->eof)
+            return 0;
         if (lr_fill(lr) < 0)
             return -1;
     }
@@ -193,7 +140,7 @@ void lr_close(struct lineread *lr)
         gzclose(lr->gz);
     else if (lr->fd >= 0)
         close(lr->fd);
-    x_free(lr->data);
+    linebuf_free(&lr->lb);
     x_free(lr->path);
     x_free(lr);
 }

@@ -20,6 +20,7 @@
 
 #include "collector/collector.h"
 #include "collector/ident.h"
+#include "collector/linebuf.h"
 #include "util/util.h"
 
 #define TAIL_CHUNK  65536
@@ -30,14 +31,10 @@ struct tail {
     int fd;
     dev_t dev;
     ino_t ino;
-    char *data;
-    size_t start, end, cap;
-    int64_t base; /* file offset of data[0] */
-    int skipping;
+    struct linebuf lb;
     struct ident ident;
     int64_t rotate_wait_us; /* keep reading a replaced file this long */
     int64_t replaced_at;    /* when the replacement was seen, 0 before */
-    uint64_t cut;           /* overlong lines cut */
     int idle;               /* the last call found no more bytes */
     int64_t marker_off;     /* offset the marker bytes end at; -1 none */
     size_t marker_len;
@@ -65,8 +62,7 @@ struct tail *tail_open(const char *path, char *err, size_t errlen)
     t->fd = fd;
     t->dev = st.st_dev;
     t->ino = st.st_ino;
-    t->cap = COLLECT_MAX_LINE + TAIL_CHUNK;
-    t->data = xmalloc(t->cap + 1);
+    linebuf_init(&t->lb, t->path, TAIL_CHUNK);
     t->marker_off = -1;
     return t;
 }
@@ -98,9 +94,7 @@ const char *tail_identity(struct tail *t)
 /* tail_seek - continue from this byte offset */
 void tail_seek(struct tail *t, int64_t offset)
 {
-    t->base = offset;
-    t->start = t->end = 0;
-    t->skipping = 0;
+    linebuf_seek(&t->lb, offset);
     t->idle = 0;
     t->marker_off = -1;
 }
@@ -114,19 +108,19 @@ void tail_set_rotate_wait(struct tail *t, int64_t us)
 /* tail_cut - how many overlong lines were cut */
 uint64_t tail_cut(const struct tail *t)
 {
-    return t->cut;
+    return t->lb.cut;
 }
 
 /* tail_position - the offset of the first byte not yet handed out as a line */
 int64_t tail_position(const struct tail *t)
 {
-    return t->base + (int64_t)t->start;
+    return linebuf_position(&t->lb);
 }
 
 /* tail_marker - 1 when the bytes before the position changed since the last idle look */
 static int tail_marker(struct tail *t)
 {
-    int64_t end = t->base + (int64_t)t->start;
+    int64_t end = linebuf_position(&t->lb);
     int64_t from = end > TAIL_MARKER ? end - TAIL_MARKER : 0;
     char now[TAIL_MARKER];
     ssize_t n;
@@ -156,9 +150,9 @@ static int tail_replaced(struct tail *t)
 {
     struct stat st, fst;
 
-    if (fstat(t->fd, &fst) == 0 && fst.st_size < t->base + (int64_t)t->end) {
+    if (fstat(t->fd, &fst) == 0 && fst.st_size < linebuf_read_end(&t->lb)) {
         log_warn("%s: file truncated (size %lld, position %lld); reopening", t->path,
-                 (long long)fst.st_size, (long long)(t->base + (int64_t)t->end));
+                 (long long)fst.st_size, (long long)linebuf_read_end(&t->lb));
         return 3;
     }
     if (stat(t->path, &st) < 0)
@@ -175,49 +169,13 @@ static int tail_replaced(struct tail *t)
 int tail_next(struct tail *t, const char **line, size_t *len, int64_t *pos)
 {
     for (;;) {
-        char *s = t->data + t->start;
-        size_t avail = t->end - t->start;
-        char *nl = avail ? memchr(s, '\n', avail) : NULL;
+        char *at;
+        size_t room;
         ssize_t n;
 
-        if (nl) {
-            size_t linelen = (size_t)(nl - s);
-
-            t->start += linelen + 1;
-            if (t->skipping) {
-                t->skipping = 0;
-                continue;
-            }
-            *line = s;
-            *len = linelen;
-            *pos = t->base + (int64_t)(s - t->data);
-            if (linelen > COLLECT_MAX_LINE) { /* arrived whole in one read: cut it here */
-                *len = COLLECT_MAX_LINE;
-                t->cut++;
-                log_warn("%s: line at offset %lld longer than %d bytes, cut", t->path,
-                         (long long)*pos, COLLECT_MAX_LINE);
-            }
+        if (linebuf_take(&t->lb, line, len, pos))
             return 1;
-        }
-        if (avail >= COLLECT_MAX_LINE) {
-            t->start += avail;
-            if (t->skipping)
-                continue;
-            t->skipping = 1;
-            t->cut++;
-            *line = s;
-            *len = COLLECT_MAX_LINE;
-            *pos = t->base + (int64_t)(s - t->data);
-            log_warn("%s: line at offset %lld longer than %d bytes, cut", t->path, (long long)*pos,
-                     COLLECT_MAX_LINE);
-            return 1;
-        }
-        if (t->start > 0) {
-            memmove(t->data, s, avail);
-            t->base += (int64_t)t->start;
-            t->end = avail;
-            t->start = 0;
-        }
+        room = linebuf_space(&t->lb, &at);
         if (t->idle) {
             /* New bytes after a pause: first make sure they continue the same file. A
              * truncation followed by new writes past the position would otherwise be
@@ -231,7 +189,7 @@ int tail_next(struct tail *t, const char **line, size_t *len, int64_t *pos)
                 t->replaced_at = time_now_us(); /* the read below is the one after it */
         }
         do
-            n = pread(t->fd, t->data + t->end, t->cap - t->end, t->base + (int64_t)t->end);
+            n = pread(t->fd, at, room, linebuf_read_end(&t->lb));
         while (n < 0 && errno == EINTR);
         if (n < 0) {
             log_warn("%s: read error: %s", t->path, strerror(errno));
@@ -254,7 +212,7 @@ int tail_next(struct tail *t, const char **line, size_t *len, int64_t *pos)
             t->idle = 1;
             return 0;
         }
-        t->end += (size_t)n;
+        linebuf_added(&t->lb, (size_t)n);
     }
 }
 
@@ -266,7 +224,7 @@ int64_t tail_lag(struct tail *t)
 
     if (fstat(t->fd, &st) < 0)
         return -1;
-    lag = st.st_size - (t->base + (int64_t)t->start);
+    lag = st.st_size - linebuf_position(&t->lb);
     return lag > 0 ? lag : 0;
 }
 
@@ -276,7 +234,7 @@ void tail_close(struct tail *t)
     if (t == NULL)
         return;
     close(t->fd);
-    x_free(t->data);
+    linebuf_free(&t->lb);
     x_free(t->path);
     x_free(t);
 }

@@ -416,10 +416,7 @@ static int db_report_hour(void *arg, const struct db_point *pt)
     struct db_report *d = arg;
     struct tally_hour *h;
 
-    if (d->nhours == d->hcap) {
-        d->hcap = d->hcap ? d->hcap * 2 : 256;
-        d->hours = xrealloc(d->hours, d->hcap * sizeof(*d->hours));
-    }
+    d->hours = xgrow(d->hours, &d->hcap, d->nhours, sizeof(*d->hours), 256);
     h = &d->hours[d->nhours++];
     h->hour_us = pt->bucket_us;
     h->received = pt->received;
@@ -437,10 +434,7 @@ static int db_report_domain(void *arg, const struct db_domain_row *r)
     struct db_report *d = arg;
     struct tally_domain *x;
 
-    if (d->ndomains == d->dcap) {
-        d->dcap = d->dcap ? d->dcap * 2 : 64;
-        d->domains = xrealloc(d->domains, d->dcap * sizeof(*d->domains));
-    }
+    d->domains = xgrow(d->domains, &d->dcap, d->ndomains, sizeof(*d->domains), 64);
     x = &d->domains[d->ndomains++];
     str_copy(x->domain, sizeof(x->domain), r->domain, strlen(r->domain));
     x->sent = r->sent;
@@ -456,10 +450,7 @@ static int db_report_reason(void *arg, const struct db_reason_row *r)
     struct db_report *d = arg;
     struct tally_reason *x;
 
-    if (d->nreasons == d->rcap) {
-        d->rcap = d->rcap ? d->rcap * 2 : 64;
-        d->reasons = xrealloc(d->reasons, d->rcap * sizeof(*d->reasons));
-    }
+    d->reasons = xgrow(d->reasons, &d->rcap, d->nreasons, sizeof(*d->reasons), 64);
     x = &d->reasons[d->nreasons++];
     x->status = r->status;
     str_copy(x->reason, sizeof(x->reason), r->reason, strlen(r->reason));

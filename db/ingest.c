@@ -436,10 +436,7 @@ void db_batch_add(struct db_batch *b, int64_t source_id, int64_t pos, const stru
     default:
         return;
     }
-    if (b->n == b->cap) {
-        b->cap = b->cap ? b->cap * 2 : 64;
-        b->v = xrealloc(b->v, b->cap * sizeof(*b->v));
-    }
+    b->v = xgrow(b->v, &b->cap, b->n, sizeof(*b->v), 64);
     e = &b->v[b->n++];
     e->source_id = source_id;
     e->pos = pos;

@@ -12,6 +12,7 @@
  *
  *	void *xmalloc(size_t); void *xcalloc(size_t, size_t); void *xrealloc(void *, size_t);
  *	char *xstrdup(const char *); void x_free(void *);
+ *	void *xgrow(void *arr, size_t *cap, size_t n, size_t elem, size_t initial);
  *
  *	void buf_init(struct buf *); void buf_free(struct buf *); void buf_reset(struct buf *);
  *	void buf_append(struct buf *, const void *, size_t); void buf_puts(struct buf *, const char
@@ -31,7 +32,9 @@
  *	printf-checked. fatal() is for start-up errors only: it logs and exits with status 1.
  *
  *	The x-allocators never return NULL: on exhaustion they log and abort. x_free(NULL) is a
- *	no-op.
+ *	no-op. xgrow() makes room for element n of an array of *cap elements of elem bytes:
+ *	when n == *cap it doubles the array (to initial elements the first time) and updates
+ *	*cap; it returns the array, moved or not.
  *
  *	struct buf is a growable byte buffer that is always NUL-terminated (data[len] == 0 once
  *	anything was appended). buf_reset() keeps the allocation, so a buffer reused per line costs
@@ -84,6 +87,7 @@ void *xcalloc(size_t nmemb, size_t size);
 void *xrealloc(void *ptr, size_t size);
 char *xstrdup(const char *s);
 void x_free(void *ptr);
+void *xgrow(void *arr, size_t *cap, size_t n, size_t elem, size_t initial);
 
 struct buf {
     char *data;

@@ -58,3 +58,12 @@ void x_free(void *ptr)
 {
     free(ptr);
 }
+
+/* xgrow - room for element n of a doubling array: reallocate when it is full */
+void *xgrow(void *arr, size_t *cap, size_t n, size_t elem, size_t initial)
+{
+    if (n < *cap)
+        return arr;
+    *cap = *cap ? *cap * 2 : initial;
+    return xrealloc(arr, *cap * elem);
+}

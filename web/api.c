@@ -49,10 +49,7 @@ void web_rows_free(struct web_rows *rows)
 /* web_rows_add - append one row (copied) */
 static void web_rows_add(struct web_rows *rows, const void *row)
 {
-    if (rows->n == rows->cap) {
-        rows->cap = rows->cap ? rows->cap * 2 : 16;
-        rows->data = xrealloc(rows->data, rows->cap * rows->size);
-    }
+    rows->data = xgrow(rows->data, &rows->cap, rows->n, rows->size, 16);
     memcpy(rows->data + rows->n * rows->size, row, rows->size);
     rows->n++;
 }

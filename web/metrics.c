@@ -75,10 +75,7 @@ static int web_metric_row(void *arg, const struct db_metric_row *in)
     }
     if (acc->rows.n >= WEB_METRIC_ROWS)
         return -1;
-    if (acc->rows.n == acc->rows.cap) {
-        acc->rows.cap = acc->rows.cap ? acc->rows.cap * 2 : 64;
-        acc->rows.data = xrealloc(acc->rows.data, acc->rows.cap * acc->rows.size);
-    }
+    acc->rows.data = xgrow(acc->rows.data, &acc->rows.cap, acc->rows.n, acc->rows.size, 64);
     memcpy(acc->rows.data + acc->rows.n * acc->rows.size, &r, sizeof(r));
     acc->rows.n++;
     return 0;

@@ -150,6 +150,24 @@ static void test_str_copy(void **state)
     assert_string_equal(dst, "");
 }
 
+static void test_xgrow(void **state)
+{
+    int *v = NULL;
+    size_t n, cap = 0;
+
+    (void)state;
+    for (n = 0; n < 1000; n++) {
+        v = xgrow(v, &cap, n, sizeof(*v), 4);
+        assert_true(cap > n);
+        v[n] = (int)n;
+    }
+    assert_int_equal(cap, 1024); /* 4, 8, ... doubling */
+    for (n = 0; n < 1000; n++)
+        assert_int_equal(v[n], (int)n);
+    assert_ptr_equal(xgrow(v, &cap, 10, sizeof(*v), 4), v); /* room left: unchanged */
+    x_free(v);
+}
+
 static void test_hash(void **state)
 {
     (void)state;
@@ -165,7 +183,7 @@ int main(void)
         cmocka_unit_test(test_json_string), cmocka_unit_test(test_utf8_scrub),
         cmocka_unit_test(test_buf_grows),   cmocka_unit_test(test_rfc3339),
         cmocka_unit_test(test_local_time),  cmocka_unit_test(test_str_copy),
-        cmocka_unit_test(test_hash),
+        cmocka_unit_test(test_xgrow),       cmocka_unit_test(test_hash),
     };
 
     return cmocka_run_group_tests_name("util", tests, NULL, NULL);

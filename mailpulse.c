@@ -271,20 +271,16 @@ static void print_stats(const struct parser *p)
     }
 }
 
-/* cmd_parse - logs to NDJSON on stdout */
-static int cmd_parse(int argc, char **argv)
+/*
+ * each_event - every event of the files (gzip read transparently, "-" stdin), in order,
+ * through one parser, handed to fn; 0, or 1 when a file could not be opened or read
+ */
+static int each_event(struct parser *p, char **files, int nfiles,
+                      void (*fn)(void *arg, const struct event *ev), void *arg)
 {
-    struct cli cli;
-    int first = cli_parse(argc, argv, usage_parse, "format mta year stats", &cli);
-    char *stdin_only[] = {"-"};
-    char **files = first < argc ? argv + first : stdin_only;
-    int nfiles = first < argc ? argc - first : 1;
-    struct parser *p = make_parser(&cli);
     struct event ev;
-    struct buf out;
     int rc = 0;
 
-    buf_init(&out);
     for (int i = 0; i < nfiles; i++) {
         char err[512];
         struct lineread *lr = lr_open(files[i], err, sizeof(err));
@@ -298,20 +294,43 @@ static int cmd_parse(int argc, char **argv)
             rc = 1;
             continue;
         }
-        while ((r = lr_next(lr, &line, &len, &pos)) == 1) {
-            if (parser_line(p, line, len, &ev) != PARSE_EVENT)
-                continue;
-            event_format_json(&ev, &out);
-            buf_putc(&out, '\n');
-            if (out.len >= 65536) {
-                fwrite(out.data, 1, out.len, stdout);
-                buf_reset(&out);
-            }
-        }
+        while ((r = lr_next(lr, &line, &len, &pos)) == 1)
+            if (parser_line(p, line, len, &ev) == PARSE_EVENT)
+                fn(arg, &ev);
         if (r < 0)
             rc = 1;
         lr_close(lr);
     }
+    return rc;
+}
+
+/* parse_emit - one event as an NDJSON line, written out in 64 KiB pieces */
+static void parse_emit(void *arg, const struct event *ev)
+{
+    struct buf *out = arg;
+
+    event_format_json(ev, out);
+    buf_putc(out, '\n');
+    if (out->len >= 65536) {
+        fwrite(out->data, 1, out->len, stdout);
+        buf_reset(out);
+    }
+}
+
+/* cmd_parse - logs to NDJSON on stdout */
+static int cmd_parse(int argc, char **argv)
+{
+    struct cli cli;
+    int first = cli_parse(argc, argv, usage_parse, "format mta year stats", &cli);
+    char *stdin_only[] = {"-"};
+    char **files = first < argc ? argv + first : stdin_only;
+    int nfiles = first < argc ? argc - first : 1;
+    struct parser *p = make_parser(&cli);
+    struct buf out;
+    int rc;
+
+    buf_init(&out);
+    rc = each_event(p, files, nfiles, parse_emit, &out);
     fwrite(out.data ? out.data : "", 1, out.len, stdout);
     if (fflush(stdout) != 0) {
         log_error("writing output: %s", strerror(errno));
@@ -357,43 +376,30 @@ static int64_t report_time(const char *s, const char *what)
     return us;
 }
 
+/* What report_files counts into: the tally and the range kept. */
+struct report_sink {
+    struct tally *t;
+    int64_t from_us, to_us; /* 0: open */
+};
+
+/* report_add - one event into the tally when it falls in the range */
+static void report_add(void *arg, const struct event *ev)
+{
+    const struct report_sink *k = arg;
+
+    if ((k->from_us && ev->time_us < k->from_us) || (k->to_us && ev->time_us >= k->to_us))
+        return;
+    tally_add(k->t, ev);
+}
+
 /* report_files - count the events of log files in memory */
 static int report_files(const struct cli *cli, char **files, int nfiles, int64_t from_us,
                         int64_t to_us, struct tally *t)
 {
-    struct parser_opts opts;
-    struct parser *p;
-    struct event ev;
-    int rc = 0;
+    struct report_sink k = {t, from_us, to_us};
+    struct parser *p = make_parser(cli);
+    int rc = each_event(p, files, nfiles, report_add, &k);
 
-    memset(&opts, 0, sizeof(opts));
-    opts.year = cli->year;
-    opts.mta = cli->mta;
-    p = parser_create(&opts);
-    for (int i = 0; i < nfiles; i++) {
-        char err[512];
-        struct lineread *lr = lr_open(files[i], err, sizeof(err));
-        const char *line;
-        size_t len;
-        int64_t pos;
-        int r;
-
-        if (lr == NULL) {
-            log_error("%s", err);
-            rc = 1;
-            continue;
-        }
-        while ((r = lr_next(lr, &line, &len, &pos)) == 1) {
-            if (parser_line(p, line, len, &ev) != PARSE_EVENT)
-                continue;
-            if ((from_us && ev.time_us < from_us) || (to_us && ev.time_us >= to_us))
-                continue;
-            tally_add(t, &ev);
-        }
-        if (r < 0)
-            rc = 1;
-        lr_close(lr);
-    }
     if (cli->stats)
         print_stats(p);
     parser_free(p);

@@ -10,22 +10,24 @@ WARN     = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wformat=2 \
            -Wstrict-prototypes -Wmissing-prototypes -Wvla -Wpointer-arith
 OPT     ?= -O2 -g
 SAN     ?=
-CFLAGS   = $(WARN) $(OPT) $(SAN) -I. $(shell pkg-config --cflags $(PKGS))
+CFLAGS   = $(WARN) $(OPT) $(SAN) -MMD -MP -I. $(shell pkg-config --cflags $(PKGS))
 LDLIBS   = $(shell pkg-config --libs $(PKGS)) -lm -lpthread
 LDFLAGS  = $(SAN)
 
 MODULES  = util parser collector db web
 SRC      = $(foreach m,$(MODULES),$(wildcard $(m)/*.c))
 OBJ      = $(SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/db/migrations_gen.o
-MAIN_OBJ = $(BUILD)/obj/mailpulse.o
+# cmd/ is the command layer on top of the modules: the binary's main and one file per command.
+CMD_SRC  = $(wildcard cmd/*.c)
+CMD_OBJ  = $(CMD_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_SRC = $(wildcard tests/unit/test_*.c)
 UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TOOL_SRC = $(wildcard tests/tools/*.c)
 TOOL_BIN = $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 FUZZ_SRC = $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN = $(FUZZ_SRC:tests/fuzz/fuzz_%.c=$(BUILD)/fuzz/replay_%)
-ALL_C    = $(SRC) mailpulse.c $(UNIT_SRC) $(TOOL_SRC) $(FUZZ_SRC) tests/fuzz/replay_main.c
-HDRS     = $(foreach m,$(MODULES),$(wildcard $(m)/*.h))
+ALL_C    = $(SRC) $(CMD_SRC) $(UNIT_SRC) $(TOOL_SRC) $(FUZZ_SRC) tests/fuzz/replay_main.c
+HDRS     = $(foreach m,$(MODULES) cmd,$(wildcard $(m)/*.h)) $(wildcard tests/unit/*.h)
 
 .PHONY: all bins run test test-only asan format format-check lint check-deps bench clean setup \
         pg-start pg-stop fuzz soak
@@ -34,7 +36,7 @@ all: bins
 bins: $(BUILD)/mailpulse $(UNIT_BIN) $(TOOL_BIN) $(FUZZ_BIN)
 	@if [ "$(BUILD)" = build ]; then ln -sf build/mailpulse mailpulse; fi
 
-$(BUILD)/obj/%.o: %.c $(HDRS)
+$(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
 	@$(CC) $(CFLAGS) -c $< -o $@
@@ -46,7 +48,7 @@ $(BUILD)/obj/db/migrations_gen.c: $(sort $(wildcard sql/*.sql)) scripts/embed-sq
 $(BUILD)/obj/db/migrations_gen.o: $(BUILD)/obj/db/migrations_gen.c
 	@$(CC) $(CFLAGS) -Wno-missing-prototypes -c $< -o $@
 
-$(BUILD)/mailpulse: $(MAIN_OBJ) $(OBJ)
+$(BUILD)/mailpulse: $(CMD_OBJ) $(OBJ)
 	@echo "  LINK    $@"
 	@$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -62,17 +64,22 @@ deps_test_collector = util parser collector
 deps_test_sniff     = util parser collector
 deps_test_db        = util parser db
 deps_test_web       = util parser db web
-test_obj  = $(foreach m,$(or $(deps_$(1)),$(MODULES)),$(call mod_obj,$(m)))
+deps_test_conf      = util parser collector
+deps_test_retry     = util
+# The cmd/ objects a unit test of the command layer links (never main.o).
+cmd_test_conf       = $(BUILD)/obj/cmd/serve_conf.o $(BUILD)/obj/cmd/options.o
+cmd_test_retry      = $(BUILD)/obj/cmd/retry.o
+test_obj  = $(foreach m,$(or $(deps_$(1)),$(MODULES)),$(call mod_obj,$(m))) $(cmd_$(1))
 
 .SECONDEXPANSION:
-$(BUILD)/tests/%: tests/unit/%.c $$(call test_obj,$$*) $(HDRS)
+$(BUILD)/tests/%: tests/unit/%.c $$(call test_obj,$$*)
 	@mkdir -p $(dir $@)
 	@echo "  LINK    $@"
 	@$(CC) $(CFLAGS) -o $@ $< $(call test_obj,$*) $(LDLIBS) $(shell pkg-config --libs cmocka)
 
 # Fuzz targets: tests/fuzz/fuzz_NAME.c defines LLVMFuzzerTestOneInput. The replay build runs
 # the seeds of tests/fuzz/corpus_NAME/ in `make test`; `make fuzz NAME=x SECONDS=600` searches.
-$(BUILD)/fuzz/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay_main.c $(wildcard tests/fuzz/*.h) $(OBJ) $(HDRS)
+$(BUILD)/fuzz/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay_main.c $(OBJ)
 	@mkdir -p $(dir $@)
 	@echo "  LINK    $@"
 	@$(CC) $(CFLAGS) -o $@ $< tests/fuzz/replay_main.c $(OBJ) $(LDLIBS)
@@ -93,7 +100,7 @@ fuzz: setup
 deps_tool_genlog = util
 deps_tool_dbbench = util parser db
 tool_obj  = $(foreach m,$(or $(deps_tool_$(1)),$(MODULES)),$(call mod_obj,$(m)))
-$(BUILD)/tools/%: tests/tools/%.c $$(call tool_obj,$$*) $(HDRS)
+$(BUILD)/tools/%: tests/tools/%.c $$(call tool_obj,$$*)
 	@mkdir -p $(dir $@)
 	@echo "  LINK    $@"
 	@$(CC) $(CFLAGS) -o $@ $< $(call tool_obj,$*) $(LDLIBS)
@@ -128,14 +135,14 @@ format:
 format-check:
 	@clang-format --dry-run --Werror $(ALL_C) $(HDRS) && echo "format: clean"
 
-# Each library header belongs to one module (DESIGN.md section 1).
+# Each library header belongs to one module, and dependencies point one way (docs/architecture.md).
 check-deps:
 	@sh scripts/check-deps.sh
 
 lint: $(BUILD)/obj/db/migrations_gen.c
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
-		--inline-suppr -I. --suppress=missingIncludeSystem $(SRC) mailpulse.c
-	clang-tidy --quiet $(SRC) mailpulse.c -- $(WARN) -I. $(shell pkg-config --cflags $(PKGS))
+		--inline-suppr -I. --suppress=missingIncludeSystem $(SRC) $(CMD_SRC)
+	clang-tidy --quiet $(SRC) $(CMD_SRC) -- $(WARN) -I. $(shell pkg-config --cflags $(PKGS))
 
 bench: setup
 	@$(MAKE) --no-print-directory bins
@@ -153,3 +160,8 @@ pg-stop:
 
 clean:
 	rm -rf build build-asan build-fuzz mailpulse
+
+# Each object and binary depends on the headers it includes (-MMD -MP writes the lists);
+# included last, so that the first rule above stays the default goal.
+DEPS     = $(OBJ:.o=.d) $(CMD_OBJ:.o=.d) $(UNIT_BIN:=.d) $(TOOL_BIN:=.d) $(FUZZ_BIN:=.d)
+-include $(wildcard $(DEPS))

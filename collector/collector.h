@@ -38,6 +38,15 @@
  *	void syslog_convert(struct buf *line, const char *msg, size_t len);
  *	void syslog_close(struct syslog_in *s);
  *
+ *	struct source *source_open(const struct source_opts *o, char *err, size_t errlen);
+ *	int source_next(struct source *s, struct follow_line *out);
+ *	int64_t source_position(const struct source *s);
+ *	enum source_kind source_kind(const struct source *s);
+ *	void source_reopen(struct source *s);
+ *	int64_t source_lag(struct source *s);
+ *	uint64_t source_cut(const struct source *s);
+ *	void source_close(struct source *s);
+ *
  *	struct notify *notify_open(void);
  *	void notify_watch(struct notify *n, const char *path);
  *	void notify_add_fd(struct notify *n, int fd);
@@ -92,6 +101,16 @@
  *	sockets to a notify. syslog_next() returns 1 and the next message received as a line
  *	(RFC 3164 and RFC 5424, octet counting or newlines on TCP), 0 when there is none now.
  *	syslog_convert() turns one message into the log-file line format.
+ *
+ *	source_open() is the one way the daemon opens a source of any kind: a file followed
+ *	across rotations (follow_open), the journal (journal_open) or a syslog listener
+ *	(syslog_open), from the fields of o that the kind uses; with o->notify set, the file's
+ *	directory or the listener's sockets wake that notify. NULL and a message when it
+ *	cannot. source_next() returns what the kind's next function returns (1 a line, 2 a
+ *	segment's end, 0 nothing now, -1 try again later). source_position() is the
+ *	checkpoint after the last line or segment handed out. source_reopen() opens a file
+ *	source's path again (SIGHUP) and does nothing for the others; source_lag() is the
+ *	bytes not yet read (0 where the kind cannot tell), source_cut() the overlong lines cut.
  *
  *	notify_open() makes an inotify instance (without inotify it only sleeps: the caller
  *	polls anyway); notify_watch() watches the directory of path for changes of its files;
@@ -202,6 +221,36 @@ void syslog_watch(struct syslog_in *s, struct notify *n);
 int syslog_next(struct syslog_in *s, struct follow_line *out);
 void syslog_convert(struct buf *line, const char *msg, size_t len);
 void syslog_close(struct syslog_in *s);
+
+enum source_kind { SOURCE_FILE, SOURCE_JOURNAL, SOURCE_SYSLOG };
+
+struct source;
+
+struct source_opts {
+    enum source_kind kind;
+    const char *name;       /* the source name: messages, journal and syslog identities */
+    const char *path;       /* file: the live log file */
+    const char *state_path; /* file: see follow_opts */
+    int backfill;           /* file */
+    int64_t rotate_wait_us; /* file */
+    const char *directory;  /* journal: NULL or "" is the local journal */
+    char *const *matches;   /* journal: FIELD=value */
+    size_t nmatches;        /* journal */
+    const char *listen;     /* syslog: "udp://127.0.0.1:514 tcp://[::1]:514" */
+    struct notify *notify;  /* woken when the source may have something; may be NULL */
+    int (*open_source)(void *arg, const char *name, const char *identity, int64_t *source_id,
+                       int64_t *checkpoint);
+    void *arg;
+};
+
+struct source *source_open(const struct source_opts *o, char *err, size_t errlen);
+int source_next(struct source *s, struct follow_line *out);
+int64_t source_position(const struct source *s);
+enum source_kind source_kind(const struct source *s);
+void source_reopen(struct source *s);
+int64_t source_lag(struct source *s);
+uint64_t source_cut(const struct source *s);
+void source_close(struct source *s);
 
 struct notify *notify_open(void);
 void notify_watch(struct notify *n, const char *path);

@@ -2,10 +2,6 @@
  * NAME
  *	db - PostgreSQL: connection, migrations, batched exactly-once ingest, report queries
  *
- *	Changes of issue 4 (S), all additive: the read side below is implemented; new are
- *	db_ensure_partitions, db_retention, db_rebuild_rollups, db_state (enum db_state),
- *	db_quiet, db_error and db_async_commit; smtp events are now stored (smtp_events).
- *
  * SYNOPSIS
  *	#include "db/db.h"
  *
@@ -188,7 +184,7 @@ void db_async_commit(struct db *db, int on);
  * timeseries, domains, reasons, metric counts) read the rollup tables where those answer;
  * lists (bounces, message trail, export) read the attempt tables.
  *
- * Implemented (S, issue 4). Notes for callers: db_timeseries() returns only buckets that
+ * Notes for callers: db_timeseries() returns only buckets that
  * have rows (sparse, oldest first; fill gaps yourself), bucketed in UTC. The status filter
  * (q->status) and the recipient-domain, reason and dsn filters leave out "received" (messages
  * have none of these); "rejected" is counted with the recipient-domain, reason and dsn
@@ -211,7 +207,7 @@ void db_async_commit(struct db *db, int on);
  * 1 and the next event, 0 at the end, -1 on error; rows come in batches, so memory stays flat
  * however many there are. db_export_close() ends the transaction and frees the cursor.
  *
- * db_wire() (issue 8) reports what the sniffer saw on the wire (smtp_events) in the range,
+ * db_wire() reports what the sniffer saw on the wire (smtp_events) in the range,
  * optionally for one host; the other filters of q do not apply. A session is one connect
  * event (a greeting seen, or an implicit-TLS session); greeting_rejected counts greetings
  * with a 4xx or 5xx code. RCPT and DATA replies count as accepted (2xx, 3xx) or rejected

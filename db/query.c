@@ -771,7 +771,7 @@ void db_export_close(struct db_export *x)
 }
 
 /*
- * Wire-level outcomes (issue 8): the sniffer's smtp_events in the range, per TCP session
+ * Wire-level outcomes: the sniffer's smtp_events in the range, per TCP session
  * (host, client ip:port, server ip:port) first, then per client IP without its port, and
  * all of them together (the ROLLUP row, whose ip is NULL; it comes first). A session is a
  * connect event (greeting seen, or an implicit-TLS session); it used TLS when any of its

@@ -1,5 +1,6 @@
 #!/bin/sh
-# check-deps.sh - each library header is included by exactly one module (DESIGN.md section 1).
+# check-deps.sh - each library header is included by exactly one module, and the modules
+# depend on each other one way: util <- parser <- {collector, db, web} <- cmd.
 # Prints every violation and exits 1 when there is any.
 set -u
 cd "$(dirname "$0")/.." || exit 2
@@ -7,7 +8,7 @@ rc=0
 check() { # header, allowed directories...
     header=$1
     shift
-    files=$(grep -rlE "#[[:space:]]*include[[:space:]]*[<\"]$header[>\"]" util parser collector db web mailpulse.c 2>/dev/null)
+    files=$(grep -rlE "#[[:space:]]*include[[:space:]]*[<\"]$header[>\"]" util parser collector db web cmd 2>/dev/null)
     for f in $files; do
         ok=0
         for dir in "$@"; do
@@ -26,9 +27,9 @@ check 'cJSON\.h' web
 check 'pcap\.h' collector
 check 'pcap/pcap\.h' collector
 check 'systemd/sd-journal\.h' collector
-check 'systemd/sd-daemon\.h' collector mailpulse.c
+check 'systemd/sd-daemon\.h' collector cmd
 check 'zlib\.h' collector
-check 'ini\.h' mailpulse.c
+check 'ini\.h' cmd/serve_conf.c
 
 # Dependencies point one way: util <- parser <- {collector, db, web}.
 for f in $(grep -lE '#include "(parser|collector|db|web)/' util/*.[ch] 2>/dev/null); do
@@ -45,6 +46,10 @@ for f in $(grep -lE '#include "(collector|web)/' db/*.[ch] 2>/dev/null); do
 done
 for f in $(grep -lE '#include "collector/' web/*.[ch] 2>/dev/null); do
     echo "check-deps: $f (web) includes collector" >&2; rc=1
+done
+# cmd is the top: no module includes it.
+for f in $(grep -lE '#include "cmd/' util/*.[ch] parser/*.[ch] collector/*.[ch] db/*.[ch] web/*.[ch] 2>/dev/null); do
+    echo "check-deps: $f includes cmd (the command layer is above every module)" >&2; rc=1
 done
 [ $rc -eq 0 ] && echo "check-deps: every library header stays in its module"
 exit $rc

@@ -1,5 +1,5 @@
 #!/bin/sh
-# 40_storage.sh - `make bench`: storage throughput and report latency (issue 4).
+# 40_storage.sh - `make bench`: storage throughput and report latency.
 #
 #   import: `mailpulse import` of a large generated log (build/tools/genlog) against psql
 #           \copy of the same rows, pre-parsed (exported from the import's own tables), into

@@ -1,5 +1,5 @@
 #!/bin/sh
-# wire_report - the wire-level report (issue 8): GET /api/v1/wire and the dashboard's "On the
+# wire_report - the wire-level report: GET /api/v1/wire and the dashboard's "On the
 # wire" section. Two sets of smtp events in one database:
 #   - the events `mailpulse sniff -r` gives for corpus captures and a crafted implicit-TLS
 #     capture, stored into smtp_events with psql under two hosts; the expected counts are

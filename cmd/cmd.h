@@ -1,0 +1,200 @@
+/*
+ * NAME
+ *	cmd - the mailpulse command line: one file per command, and what they share
+ *
+ * SYNOPSIS
+ *	#include "cmd/cmd.h"
+ *
+ *	int cmd_options(int argc, char **argv, const struct cmd_opt *opts, const char *usage,
+ *	                int (*fn)(void *ctx, int key, const char *arg), void *ctx, int quiet);
+ *	void cli_init(struct cli *cli);
+ *	int cli_option(void *ctx, int key, const char *arg);
+ *	int cli_mta(const char *s, enum event_mta *out);
+ *
+ *	struct db *cmd_open_db(const char *dsn, int need_schema);
+ *	struct parser *cmd_parser(int year, enum event_mta mta);
+ *	int cmd_each_event(struct parser *p, char **files, int nfiles,
+ *	                   void (*fn)(void *arg, const struct event *ev), void *arg);
+ *	void cmd_print_stats(const struct parser *p);
+ *
+ *	void retry_init(struct retry *r, int64_t give_up_us);
+ *	int64_t retry_failed(struct retry *r, int64_t now_us);
+ *	int64_t retry_ok(struct retry *r, int64_t now_us);
+ *	int64_t retry_jitter(int64_t wait_us, uint64_t rnd);
+ *	void retry_sleep(int64_t us, volatile sig_atomic_t *stop);
+ *
+ *	int conf_load(struct serve_conf *c, int argc, char **argv);
+ *	void conf_free(struct serve_conf *c);
+ *	void conf_print(const struct serve_conf *c, FILE *fp);
+ *
+ *	int cmd_parse(int argc, char **argv);   (and cmd_report, cmd_import, cmd_serve,
+ *	                                          cmd_db, cmd_sniff)
+ *
+ * DESCRIPTION
+ *	Every command reads its options through cmd_options(): a table of the long options it
+ *	accepts (names match exactly, or as an unambiguous abbreviation the way getopt_long
+ *	does), each handed to fn with its key and argument. It returns the index of the first
+ *	operand; CMD_HELP after printing usage to stdout for -h/--help; CMD_USAGE after
+ *	printing what was wrong and the usage to stderr (an unknown option, a missing
+ *	argument, or fn returning -1); usage NULL prints no usage. quiet skips unknown options
+ *	and --help and prints nothing (a second pass over the same command line).
+ *
+ *	struct cli holds the options that parse, report, import and db share, and cli_option()
+ *	is their fn; a value out of range is fatal, with a message that names the option.
+ *
+ *	cmd_open_db() connects (and, with need_schema, refuses a schema that is not current);
+ *	failures are fatal. cmd_each_event() reads files ("-" is stdin, gzip transparently)
+ *	through one parser in order and hands every event to fn; 0, or 1 when a file could
+ *	not be opened or read. cmd_print_stats() prints a parser's line counts to stderr.
+ *
+ *	The retry rules, shared by import and serve: after a failure, wait RETRY_MIN_US, then
+ *	twice as long each time up to RETRY_MAX_US, each wait jittered to between half and all
+ *	of it; a success ends the outage. retry_failed() records a failure at now_us and
+ *	returns the wait before the next try, or -1 when the outage has lasted longer than the
+ *	give-up time (0: never give up). retry_ok() records a success and returns how long the
+ *	outage that it ends lasted (0 when there was none). retry_sleep() sleeps, and returns
+ *	early once *stop is set (stop may be NULL).
+ *
+ *	conf_load() builds the serve configuration: defaults, then the INI file (--config, or
+ *	/etc/mailpulse.conf when it exists), then the rest of the command line on top. 0, or
+ *	-1 after logging what is wrong.
+ *
+ * OWNERSHIP
+ *	cmd_options() keeps no pointer; fn's arg points into argv. conf_load() allocates every
+ *	string of the configuration; conf_free() frees them and zeroes it.
+ *
+ * DIAGNOSTICS
+ *	Usage errors print the command's usage and exit 2; start-up errors are fatal (exit 1).
+ */
+#ifndef MAILPULSE_CMD_H
+#define MAILPULSE_CMD_H
+
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "db/db.h"
+#include "parser/parser.h"
+
+#define CMD_HELP  (-2)
+#define CMD_USAGE (-1)
+
+#define CMD_ARG_NONE     0
+#define CMD_ARG_REQUIRED 1
+
+struct cmd_opt {
+    const char *name; /* the long name, without "--" */
+    int key;          /* a short option letter, or a number >= 256 */
+    int arg;          /* CMD_ARG_NONE or CMD_ARG_REQUIRED */
+};
+
+int cmd_options(int argc, char **argv, const struct cmd_opt *opts, const char *usage,
+                int (*fn)(void *ctx, int key, const char *arg), void *ctx, int quiet);
+
+/* The keys of the shared options (struct cli). */
+enum cli_key {
+    CLI_DB = 256,
+    CLI_YEAR,
+    CLI_FORMAT,
+    CLI_MTA,
+    CLI_STATS,
+    CLI_DAYS,
+    CLI_FROM,
+    CLI_TO,
+    CLI_TOP
+};
+
+struct cli {
+    const char *dsn; /* --db, else $MAILPULSE_DB, else "" (the PG* variables) */
+    int year;
+    int stats;
+    enum event_mta mta; /* --mta: MTA_UNKNOWN is auto */
+    int days;           /* db retention --days */
+    const char *format; /* --format as given; NULL when absent */
+    const char *from;   /* report --from, --to: RFC 3339 or -24h, -7d */
+    const char *to;
+    int top;       /* report --top: rows per table, 0 all */
+    int top_given; /* --top was on the command line */
+};
+
+void cli_init(struct cli *cli);
+int cli_option(void *ctx, int key, const char *arg);
+int cli_mta(const char *s, enum event_mta *out);
+
+struct db *cmd_open_db(const char *dsn, int need_schema);
+struct parser *cmd_parser(int year, enum event_mta mta);
+int cmd_each_event(struct parser *p, char **files, int nfiles,
+                   void (*fn)(void *arg, const struct event *ev), void *arg);
+void cmd_print_stats(const struct parser *p);
+
+/* The retry rules (cmd/retry.c). */
+#define RETRY_MIN_US 250000LL
+#define RETRY_MAX_US 10000000LL
+
+struct retry {
+    int64_t give_up_us; /* how long an outage may last; 0: for ever */
+    int64_t since_us;   /* when the outage began; 0: none */
+    int64_t backoff_us; /* the next wait before jitter */
+    uint64_t failures;  /* in this outage */
+};
+
+void retry_init(struct retry *r, int64_t give_up_us);
+int64_t retry_failed(struct retry *r, int64_t now_us);
+int64_t retry_ok(struct retry *r, int64_t now_us);
+int64_t retry_jitter(int64_t wait_us, uint64_t rnd);
+void retry_sleep(int64_t us, volatile sig_atomic_t *stop);
+
+/* The serve configuration (cmd/serve_conf.c). */
+#define SERVE_CONFIG    "/etc/mailpulse.conf"
+#define SERVE_STATE_DIR "/var/lib/mailpulse"
+#define SERVE_MAX_SRC   64
+#define SERVE_MAX_PATHS 16
+
+enum src_type { SRC_FILE, SRC_JOURNALD, SRC_SYSLOG };
+
+struct src_conf {
+    char *name;
+    enum src_type type;
+    char *paths[SERVE_MAX_PATHS]; /* file: globs */
+    int npaths;
+    int backfill;
+    char *matches[SERVE_MAX_PATHS]; /* journald: FIELD=value, OR-ed */
+    int nmatches;
+    char *journal_dir; /* journald: a directory of journal files; NULL: the local journal */
+    char *listen;      /* syslog: "udp://127.0.0.1:5514 tcp://127.0.0.1:5514" */
+};
+
+struct serve_conf {
+    char *config_path;
+    int config_given;    /* --config named it: it must exist */
+    int check_only;      /* --check-config */
+    int state_dir_given; /* state_dir= or --state-dir: no fallback */
+    char *dsn, *listen, *state_dir;
+    char *token_file, *tls_cert, *tls_key;
+    int year;
+    enum event_mta mta;
+    int level;
+    int poll_ms, rotate_wait_ms, stop_timeout_s;
+    int retention_days; /* 0: keep everything */
+    struct src_conf src[SERVE_MAX_SRC];
+    int nsrc;
+    char *sniff_iface, *sniff_ports; /* [sniff] interface=, ports= */
+    int sniff_promisc;               /* [sniff] promisc= */
+};
+
+extern const char usage_serve[];
+
+int conf_load(struct serve_conf *c, int argc, char **argv);
+void conf_free(struct serve_conf *c);
+void conf_set(char **dst, const char *value);
+void conf_print(const struct serve_conf *c, FILE *fp);
+
+/* The commands. */
+int cmd_parse(int argc, char **argv);
+int cmd_report(int argc, char **argv);
+int cmd_import(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
+int cmd_db(int argc, char **argv);
+int cmd_sniff(int argc, char **argv);
+
+#endif

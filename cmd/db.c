@@ -1,0 +1,69 @@
+/*
+ * db - `mailpulse db`: schema migrations and status, retention, rebuilding the rollups
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cmd/cmd.h"
+#include "util/util.h"
+
+static const char usage_db[] =
+    "usage: mailpulse db migrate|status|rebuild-rollups [--db DSN]\n"
+    "       mailpulse db retention --days N [--db DSN]\n"
+    "\n"
+    "migrate applies the schema migrations the database has not seen; status lists applied\n"
+    "and pending versions. retention drops the monthly partitions of events that ended more\n"
+    "than N days ago (the hourly rollups are kept). rebuild-rollups recomputes the hourly\n"
+    "rollups from the stored events.\n";
+
+static const struct cmd_opt db_opts[] = {
+    {"db", CLI_DB, CMD_ARG_REQUIRED},
+    {"days", CLI_DAYS, CMD_ARG_REQUIRED},
+    {NULL, 0, 0},
+};
+
+/* cmd_db - migrate, status, retention, rebuild-rollups */
+int cmd_db(int argc, char **argv)
+{
+    struct cli cli;
+    const char *what;
+    struct db *db;
+    int first, rc;
+
+    cli_init(&cli);
+    first = cmd_options(argc, argv, db_opts, usage_db, cli_option, &cli, 0);
+    if (first < 0)
+        return first == CMD_HELP ? 0 : 2;
+    what = first < argc ? argv[first] : "";
+
+    if (first + 1 != argc ||
+        (strcmp(what, "migrate") != 0 && strcmp(what, "status") != 0 &&
+         strcmp(what, "retention") != 0 && strcmp(what, "rebuild-rollups") != 0)) {
+        fputs(usage_db, stderr);
+        return 2;
+    }
+    if (strcmp(what, "retention") == 0 && cli.days < 1)
+        fatal("db retention wants --days N (N >= 1)");
+    db = cmd_open_db(cli.dsn,
+                     strcmp(what, "retention") == 0 || strcmp(what, "rebuild-rollups") == 0);
+    if (strcmp(what, "migrate") == 0) {
+        rc = db_migrate(db, stdout);
+    } else if (strcmp(what, "status") == 0) {
+        rc = db_status(db, stdout);
+    } else if (strcmp(what, "retention") == 0) {
+        int dropped = 0;
+
+        rc = db_retention(db, cli.days, &dropped);
+        if (rc == 0)
+            printf("dropped %d partition%s older than %d days\n", dropped, dropped == 1 ? "" : "s",
+                   cli.days);
+    } else {
+        int64_t rows = 0;
+
+        rc = db_rebuild_rollups(db, &rows);
+        if (rc == 0)
+            printf("rebuilt the rollups: %lld rows\n", (long long)rows);
+    }
+    db_close(db);
+    return rc == 0 ? 0 : 1;
+}

@@ -1,0 +1,460 @@
+/*
+ * import - `mailpulse import`: logs into the database, with a progress line on a terminal and
+ * a database outage waited out.
+ *
+ * Each file is one source (its identity is its content, so a renamed copy resumes too).
+ * Events go in batches of IMPORT_BATCH, each committed with the file's checkpoint; lines
+ * before the checkpoint are parsed only to rebuild the queue-id context. When a commit
+ * fails and the server does not answer, the import logs one warning, stops reading (the
+ * batch stays in memory, so memory stays flat), and retries the same batch by the retry
+ * rules (cmd/retry.c) for up to IMPORT_RETRY_S seconds; rows an interrupted attempt did
+ * commit come back as duplicates. A commit that fails while the server answers is an error
+ * in the data or the schema: the import stops at once (after a few tries when the server
+ * calls the failure transient, a deadlock say).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cmd/cmd.h"
+#include "collector/collector.h"
+#include "util/util.h"
+
+static const char usage_import[] =
+    "usage: mailpulse import [--db DSN] [--year Y] [--mta M] FILE...\n"
+    "\n"
+    "Load the events of each log (gzip read transparently) into PostgreSQL. Rows are keyed by\n"
+    "the file's content identity and the line's byte offset, so importing the same file again\n"
+    "adds nothing, a grown file adds only its new lines, and an import that was interrupted\n"
+    "continues where its last commit ended. On a terminal a progress line shows bytes,\n"
+    "events/s and the time left. When the database goes away the import waits (up to 15\n"
+    "minutes, retrying with backoff) and continues.\n";
+
+static const struct cmd_opt import_opts[] = {
+    {"db", CLI_DB, CMD_ARG_REQUIRED},
+    {"year", CLI_YEAR, CMD_ARG_REQUIRED},
+    {"mta", CLI_MTA, CMD_ARG_REQUIRED},
+    {NULL, 0, 0},
+};
+
+#define IMPORT_BATCH      5000 /* events; MAILPULSE_IMPORT_BATCH overrides (tests) */
+#define IMPORT_RETRY_S    900
+#define PROGRESS_EVERY_US 250000
+
+static size_t import_batch = IMPORT_BATCH;
+
+struct import_totals {
+    struct db_batch_result res;
+    uint64_t events;
+};
+
+struct progress {
+    int on;           /* stderr is a terminal */
+    const char *name; /* the file */
+    int64_t size;     /* bytes, or -1 when unknown (gzip, a pipe) */
+    int64_t start_us, last_us;
+    int shown; /* a line is on screen */
+};
+
+/* human_bytes - 123.4 MB style */
+static void human_bytes(double v, char *out, size_t outlen)
+{
+    static const char *const units[] = {"B", "kB", "MB", "GB", "TB"};
+    size_t u = 0;
+
+    while (v >= 1000 && u + 1 < sizeof(units) / sizeof(units[0])) {
+        v /= 1000;
+        u++;
+    }
+    snprintf(out, outlen, u == 0 ? "%.0f %s" : "%.1f %s", v, units[u]);
+}
+
+/* progress_show - redraw the progress line (at most every PROGRESS_EVERY_US unless final) */
+static void progress_show(struct progress *pg, int64_t done, uint64_t events, int final)
+{
+    int64_t now = time_now_us();
+    double secs, rate;
+    char d[32], t[32], eta[32] = "";
+
+    if (!pg->on || (!final && now - pg->last_us < PROGRESS_EVERY_US))
+        return;
+    pg->last_us = now;
+    secs = (double)(now - pg->start_us) / 1e6;
+    rate = secs > 0 ? (double)events / secs : 0;
+    human_bytes((double)done, d, sizeof(d));
+    if (pg->size > 0) {
+        double frac = (double)done / (double)pg->size;
+
+        human_bytes((double)pg->size, t, sizeof(t));
+        if (frac > 1)
+            frac = 1;
+        if (frac > 0 && !final) {
+            long left = (long)(secs / frac - secs + 0.5);
+
+            snprintf(eta, sizeof(eta), "  ETA %ld:%02ld", left / 60, left % 60);
+        }
+        fprintf(stderr, "\r\033[K%s  %3.0f%%  %s / %s  %.0f events/s%s", pg->name, frac * 100, d, t,
+                rate, eta);
+    } else {
+        fprintf(stderr, "\r\033[K%s  %s  %.0f events/s", pg->name, d, rate);
+    }
+    pg->shown = 1;
+}
+
+/* progress_clear - take the progress line off the screen */
+static void progress_clear(struct progress *pg)
+{
+    if (pg->on && pg->shown)
+        fputs("\r\033[K", stderr);
+    pg->shown = 0;
+}
+
+/*
+ * The import's writer: a thread that commits one batch while the reader parses the next,
+ * so that parsing and the server's work overlap. There are two batches; the reader hands a
+ * full one over and waits while the writer is still busy with the other, so at most two
+ * batches are in memory, also through an outage (the writer then retries, the reader waits).
+ *
+ * The import commits with synchronous_commit off: a server crash may then take back the
+ * last commits, rows and checkpoint together. So after any outage the writer reads the
+ * checkpoint again before it goes on; when it is behind the last commit the writer saw
+ * succeed, the file is read again from that checkpoint (IMPORT_REWIND).
+ */
+#define IMPORT_REWIND 1
+
+struct import_writer {
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    struct db *db;
+    const char *path, *identity;
+    struct db_batch *pending; /* handed over, not yet committed */
+    int64_t source_id, checkpoint;
+    int64_t committed; /* the checkpoint of the last commit that succeeded */
+    int result;        /* 0, -1 failed, IMPORT_REWIND */
+    int quit;
+    struct import_totals *tot;
+    struct progress *pg;
+};
+
+/*
+ * import_wait - after a failed call: 1 to try again (the connection broke or the server is
+ * away, and the wait is not over; this sleeps while the server is away), 0 to give up (the
+ * server answers on an intact connection, so the failure was not an outage; or too long).
+ * The first failure of an outage logs its one warning.
+ */
+static int import_wait(struct db *db, struct progress *pg, struct retry *rt, int *up_failures)
+{
+    int64_t wait;
+
+    if (db_state(db) == DB_UP) {
+        /* The server answers: retry a transient failure (a deadlock...) a few times only. */
+        if (!db_transient(db) || ++*up_failures > 3)
+            return 0;
+        if (rt->since_us == 0)
+            retry_sleep(retry_jitter(RETRY_MIN_US, (uint64_t)random()), NULL);
+        return 1;
+    }
+    *up_failures = 0;
+    if (rt->since_us == 0) {
+        progress_clear(pg);
+        log_warn("the database is unavailable (%s); reading paused, retrying for up to %d s",
+                 db_error(db), IMPORT_RETRY_S);
+    }
+    wait = retry_failed(rt, time_now_us());
+    if (wait < 0)
+        return 0;
+    retry_sleep(wait, NULL);
+    return 1;
+}
+
+/* import_over - after a success: say so once when there had been an outage */
+static void import_over(struct retry *rt)
+{
+    int64_t lasted = retry_ok(rt, time_now_us());
+
+    if (lasted > 0)
+        log_info("the database is back after %.1f s; import continues", (double)lasted / 1e6);
+}
+
+/* import_commit - commit b with its checkpoint, waiting out an outage; 0, -1, IMPORT_REWIND */
+static int import_commit(struct import_writer *w, struct db_batch *b, int64_t checkpoint)
+{
+    struct db_batch_result res;
+    struct retry rt;
+    int64_t id, cp = 0;
+    int up_failures = 0, rewind = 0;
+
+    retry_init(&rt, (int64_t)IMPORT_RETRY_S * 1000000);
+    for (;;) {
+        if (rt.since_us != 0) {
+            /* Back after an outage: did the server keep what it acknowledged? */
+            if (db_source_open(w->db, w->path, w->identity, &id, &cp) != 0) {
+                if (import_wait(w->db, w->pg, &rt, &up_failures))
+                    continue;
+                break;
+            }
+            if (cp < w->committed) {
+                rewind = 1;
+                break;
+            }
+        }
+        if (db_batch_commit(b, w->source_id, checkpoint, &res) == 0) {
+            import_over(&rt);
+            w->committed = checkpoint;
+            w->tot->res.inserted += res.inserted;
+            w->tot->res.duplicates += res.duplicates;
+            w->tot->res.repaired += res.repaired;
+            return 0;
+        }
+        if (!import_wait(w->db, w->pg, &rt, &up_failures))
+            break;
+    }
+    progress_clear(w->pg);
+    if (rewind) {
+        import_over(&rt);
+        log_info("%s: the server lost commits in the outage; reading again from byte %lld", w->path,
+                 (long long)cp);
+        return IMPORT_REWIND;
+    }
+    if (rt.since_us != 0)
+        log_error("import stopped: the database has been unavailable for %d s; run the import "
+                  "again to continue from the last committed line",
+                  IMPORT_RETRY_S);
+    else
+        log_error("import stopped: the batch could not be stored: %s; run the import again "
+                  "to continue from the last committed line",
+                  db_error(w->db));
+    return -1;
+}
+
+/* import_source - register the file as a source, waiting out an outage; 0 or -1 */
+static int import_source(struct db *db, const char *path, const char *identity, int64_t *id,
+                         int64_t *checkpoint, struct progress *pg)
+{
+    struct retry rt;
+    int up_failures = 0;
+
+    retry_init(&rt, (int64_t)IMPORT_RETRY_S * 1000000);
+    for (;;) {
+        if (db_source_open(db, path, identity, id, checkpoint) == 0) {
+            import_over(&rt);
+            return 0;
+        }
+        if (!import_wait(db, pg, &rt, &up_failures))
+            break;
+    }
+    log_error("cannot register %s as a source in the database: %s", path, db_error(db));
+    return -1;
+}
+
+/* writer_main - commit what is handed over until told to quit or a commit fails */
+static void *writer_main(void *arg)
+{
+    struct import_writer *w = arg;
+
+    pthread_mutex_lock(&w->lock);
+    for (;;) {
+        while (w->pending == NULL && !w->quit)
+            pthread_cond_wait(&w->cond, &w->lock);
+        if (w->pending == NULL)
+            break;
+        pthread_mutex_unlock(&w->lock);
+        /* The db and the totals are the writer's while a batch is pending. */
+        int rc = import_commit(w, w->pending, w->checkpoint);
+        pthread_mutex_lock(&w->lock);
+        w->result = rc;
+        w->pending = NULL;
+        pthread_cond_broadcast(&w->cond);
+        if (rc != 0)
+            break;
+    }
+    pthread_mutex_unlock(&w->lock);
+    return NULL;
+}
+
+/* writer_wait - until the writer is idle; its result (0, -1, IMPORT_REWIND) */
+static int writer_wait(struct import_writer *w)
+{
+    int rc;
+
+    pthread_mutex_lock(&w->lock);
+    while (w->pending != NULL)
+        pthread_cond_wait(&w->cond, &w->lock);
+    rc = w->result;
+    pthread_mutex_unlock(&w->lock);
+    return rc;
+}
+
+/* writer_hand - give the writer batch *b to commit; *b becomes the idle one */
+static int writer_hand(struct import_writer *w, struct db_batch **b, struct db_batch **spare,
+                       int64_t checkpoint)
+{
+    struct db_batch *t;
+    int rc = writer_wait(w);
+
+    if (rc != 0)
+        return rc;
+    pthread_mutex_lock(&w->lock);
+    w->pending = *b;
+    w->checkpoint = checkpoint;
+    pthread_cond_broadcast(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+    t = *b;
+    *b = *spare;
+    *spare = t;
+    return 0;
+}
+
+/*
+ * import_file - one file into the database, resuming after its checkpoint: 0, -1, or
+ * IMPORT_REWIND when it must be read again (with a fresh parser) from the checkpoint
+ */
+static int import_file(struct db *db, struct parser *p, const char *path)
+{
+    char err[512];
+    struct lineread *lr = lr_open(path, err, sizeof(err));
+    struct db_batch *b, *spare;
+    struct import_totals tot;
+    struct import_writer w;
+    struct progress pg;
+    struct event ev;
+    struct stat st;
+    int64_t source_id = 0, checkpoint = 0, pos, next = 0;
+    size_t plen = strlen(path);
+    const char *line;
+    size_t len;
+    int r, opened = 0, rc = 0;
+
+    if (lr == NULL) {
+        log_error("%s", err);
+        return -1;
+    }
+    memset(&tot, 0, sizeof(tot));
+    memset(&pg, 0, sizeof(pg));
+    pg.on = isatty(STDERR_FILENO) && log_get_level() > LOG_LEVEL_DEBUG;
+    pg.name = path;
+    pg.size = -1;
+    /* Positions count decompressed bytes: a gzip file's size says nothing about them. */
+    if (strcmp(path, "-") != 0 && stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+        !(plen > 3 && strcmp(path + plen - 3, ".gz") == 0))
+        pg.size = (int64_t)st.st_size;
+    pg.start_us = time_now_us();
+    pg.last_us = pg.start_us; /* the first line after PROGRESS_EVERY_US, with a real rate */
+    b = db_batch_create(db);
+    spare = db_batch_create(db);
+    memset(&w, 0, sizeof(w));
+    pthread_mutex_init(&w.lock, NULL);
+    pthread_cond_init(&w.cond, NULL);
+    w.db = db;
+    w.path = path;
+    w.tot = &tot;
+    w.pg = &pg;
+    while ((r = lr_next(lr, &line, &len, &pos)) == 1) {
+        if (!opened) {
+            if (import_source(db, path, lr_identity(lr), &source_id, &checkpoint, &pg) != 0) {
+                rc = -1;
+                break;
+            }
+            opened = 1;
+            w.identity = lr_identity(lr);
+            w.source_id = source_id;
+            w.committed = checkpoint;
+            if (pthread_create(&w.thread, NULL, writer_main, &w) != 0)
+                fatal("cannot start the writer thread");
+        }
+        next = pos + (int64_t)len + 1;
+        progress_show(&pg, next, tot.events, 0);
+        /* Lines before the checkpoint are parsed only to rebuild the queue-id context. */
+        if (parser_line(p, line, len, &ev) != PARSE_EVENT || pos < checkpoint)
+            continue;
+        db_batch_add(b, source_id, pos, &ev);
+        tot.events++;
+        if (db_batch_count(b) >= import_batch) {
+            rc = writer_hand(&w, &b, &spare, next);
+            if (rc != 0)
+                break;
+        }
+    }
+    if (opened) {
+        if (rc == 0 && next > checkpoint)
+            rc = writer_hand(&w, &b, &spare, next);
+        if (rc == 0)
+            rc = writer_wait(&w);
+        pthread_mutex_lock(&w.lock);
+        w.quit = 1;
+        pthread_cond_broadcast(&w.cond);
+        pthread_mutex_unlock(&w.lock);
+        pthread_join(w.thread, NULL);
+    }
+    pthread_mutex_destroy(&w.lock);
+    pthread_cond_destroy(&w.cond);
+    progress_clear(&pg);
+    db_batch_free(b);
+    db_batch_free(spare);
+    lr_close(lr);
+    if (rc != 0)
+        return rc;
+    if (r < 0)
+        return -1;
+    printf("%s: %llu events read after the checkpoint, %llu stored, %llu already present, "
+           "%llu strings repaired\n",
+           path, (unsigned long long)tot.events, (unsigned long long)tot.res.inserted,
+           (unsigned long long)tot.res.duplicates, (unsigned long long)tot.res.repaired);
+    fflush(stdout);
+    return 0;
+}
+
+/* cmd_import - load logs into the database */
+int cmd_import(int argc, char **argv)
+{
+    struct cli cli;
+    const char *batch_env = getenv("MAILPULSE_IMPORT_BATCH");
+    struct db *db;
+    int first, rc = 0;
+
+    cli_init(&cli);
+    first = cmd_options(argc, argv, import_opts, usage_import, cli_option, &cli, 0);
+    if (first < 0)
+        return first == CMD_HELP ? 0 : 2;
+    if (first >= argc) {
+        fputs(usage_import, stderr);
+        return 2;
+    }
+    /* A missing file is reported before anything is stored. */
+    for (int i = first; i < argc; i++) {
+        if (strcmp(argv[i], "-") != 0 && access(argv[i], R_OK) != 0)
+            fatal("cannot read %s: %s", argv[i], strerror(errno));
+    }
+    if (batch_env != NULL) {
+        long n = strtol(batch_env, NULL, 10);
+
+        if (n >= 1 && n <= 1000000)
+            import_batch = (size_t)n;
+    }
+    srandom((unsigned)(time_now_us() ^ getpid()));
+    db = cmd_open_db(cli.dsn, 1);
+    /* Safe here: after an outage the writer checks the checkpoint (see import_writer). */
+    db_async_commit(db, 1);
+    /* The import logs its own one line for an outage or a failure, with db_error()'s text. */
+    db_quiet(db, 1);
+    for (int i = first; i < argc && rc == 0; i++) {
+        int r, rewinds = 0;
+
+        do {
+            /* Each file gets a fresh parser: queue ids are correlated within one log. */
+            struct parser *p = cmd_parser(cli.year, cli.mta);
+
+            r = import_file(db, p, argv[i]);
+            parser_free(p);
+        } while (r == IMPORT_REWIND && strcmp(argv[i], "-") != 0 && ++rewinds < 10);
+        if (r != 0)
+            rc = 1;
+    }
+    db_close(db);
+    return rc;
+}

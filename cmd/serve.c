@@ -1,0 +1,733 @@
+/*
+ * serve - `mailpulse serve`, the daemon: one reader per source, batches committed with each
+ * source's checkpoint, signals, locks, readiness, metrics, and the HTTP server beside it.
+ *
+ * The configuration is cmd/serve_conf.c's. Every source is opened through the collector's
+ * one source interface (file, journald or syslog). Each file that a file source follows has
+ * its own parser (queue ids are correlated within one log) and its own batch, committed
+ * every BATCH_EVENTS events, after BATCH_MAX_AGE_US, when the reader is idle, and at each
+ * segment end (a rotated file finished). A commit that fails is retried by the retry rules
+ * (cmd/retry.c) while reading pauses; the rows come again from the checkpoint after a crash,
+ * and the unique (source, position) key makes a replay harmless.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <glob.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include "cmd/cmd.h"
+#include "collector/collector.h"
+#include "collector/sniff.h"
+#include "util/util.h"
+#include "web/web.h"
+
+#define BATCH_EVENTS     5000
+#define BATCH_MAX_AGE_US 1000000
+#define SERVE_MAX_RUNS   256
+#define SERVE_BURST      20000 /* lines read from one source before the next gets a turn */
+
+/* The daemon's state, shared with the web thread (under lock) for /healthz and /metrics. */
+struct ingest {
+    pthread_mutex_t lock;
+    struct web_ingest_status st;
+};
+
+/* One reader: a file a file source follows, a journal, or a syslog listener. */
+struct run {
+    char name[80]; /* the source name */
+    char path[4096];
+    struct source *src;
+    struct parser *p;
+    struct db_batch *b;
+    int64_t sid;       /* the database source the lines belong to; 0 before the first */
+    int64_t next;      /* its checkpoint after the last line read */
+    int64_t committed; /* the checkpoint last committed */
+    int64_t batch_start;
+};
+
+struct serve {
+    struct serve_conf conf;
+    struct db *db;
+    struct ingest in;
+    struct notify *notify;
+    struct run *runs[SERVE_MAX_RUNS];
+    int nruns;
+    int locks[SERVE_MAX_SRC];
+    char *lock_names[SERVE_MAX_SRC];
+    int nlocks;
+    struct retry retry; /* the commits' outage */
+    int open_failing;   /* db_source_open failed: quiet until it works again */
+    uint64_t batches, retries;
+    struct serve_sniff *sniff; /* the [sniff] capture, NULL when off */
+    int64_t retention_due_us;  /* when retention runs next */
+};
+
+static volatile sig_atomic_t stop_requested, reload_requested, stop_timeout_s = 10;
+
+/* on_stop - SIGTERM, SIGINT: stop reading, commit; the deadline covers a hung commit too */
+static void on_stop(int sig)
+{
+    (void)sig;
+    if (!stop_requested)
+        alarm((unsigned)stop_timeout_s);
+    stop_requested = 1;
+}
+
+static void on_hup(int sig)
+{
+    (void)sig;
+    reload_requested = 1;
+}
+
+/* on_deadline - the stop took longer than --stop-timeout: leave; the checkpoint is safe */
+static void on_deadline(int sig)
+{
+    static const char msg[] = "mailpulse: warning: stop deadline passed; uncommitted lines are "
+                              "read again at the next start\n";
+
+    (void)sig;
+    (void)!write(STDERR_FILENO, msg, sizeof(msg) - 1);
+    _exit(0);
+}
+
+static void ingest_status(void *arg, struct web_ingest_status *out)
+{
+    struct ingest *in = arg;
+
+    pthread_mutex_lock(&in->lock);
+    *out = in->st;
+    pthread_mutex_unlock(&in->lock);
+}
+
+/* serve_commit - store a run's batch and checkpoint; on failure back off and retry */
+static int serve_commit(struct serve *s, struct run *r)
+{
+    struct db_batch_result res;
+
+    if (r->sid == 0 || (db_batch_count(r->b) == 0 && r->next <= r->committed))
+        return 0;
+    memset(&res, 0, sizeof(res));
+    for (;;) {
+        int ok = db_batch_commit(r->b, r->sid, r->next, &res) == 0;
+
+        pthread_mutex_lock(&s->in.lock);
+        s->in.st.db_up = ok;
+        if (ok) {
+            s->in.st.last_commit_us = time_now_us();
+            s->in.st.batches = ++s->batches;
+        } else {
+            s->in.st.retries = ++s->retries;
+        }
+        pthread_mutex_unlock(&s->in.lock);
+        if (ok) {
+            if (retry_ok(&s->retry, time_now_us()) > 0) {
+                db_quiet(s->db, 0);
+                log_info("database is back; ingest resumed");
+            }
+            r->committed = r->next;
+            return 0;
+        }
+        if (stop_requested)
+            return -1; /* the rows stay uncommitted; the checkpoint makes them come again */
+        if (s->retry.since_us == 0) {
+            log_warn("cannot store events; reading paused, retrying with backoff");
+            db_quiet(s->db, 1); /* one warning per outage, not one per attempt */
+        }
+        retry_sleep(retry_failed(&s->retry, time_now_us()), &stop_requested);
+    }
+}
+
+/* serve_open_source - the callback readers use: content identity -> source and checkpoint */
+static int serve_open_source(void *arg, const char *name, const char *identity, int64_t *source_id,
+                             int64_t *checkpoint)
+{
+    struct serve *s = arg;
+
+    if (db_source_open(s->db, name, identity, source_id, checkpoint) == 0) {
+        if (s->open_failing) {
+            db_quiet(s->db, 0);
+            s->open_failing = 0;
+        }
+        return 0;
+    }
+    if (!s->open_failing) {
+        log_warn("cannot look up the source of %s; retrying", name);
+        db_quiet(s->db, 1);
+        s->open_failing = 1;
+    }
+    pthread_mutex_lock(&s->in.lock);
+    s->in.st.db_up = 0;
+    pthread_mutex_unlock(&s->in.lock);
+    return -1;
+}
+
+/* serve_lock - the advisory lock of one source: a second daemon on it refuses to start */
+static int serve_lock(struct serve *s, const char *name)
+{
+    char path[4096], pid[32];
+    int fd;
+    ssize_t n;
+
+    for (int i = 0; i < s->nlocks; i++)
+        if (strcmp(s->lock_names[i], name) == 0)
+            return 0;
+    snprintf(path, sizeof(path), "%s/%s.lock", s->conf.state_dir, name);
+    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        log_error("cannot open the lock %s: %s (set state_dir or --state-dir)", path,
+                  strerror(errno));
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        n = pread(fd, pid, sizeof(pid) - 1, 0);
+        pid[n > 0 ? n : 0] = 0;
+        pid[strcspn(pid, "\n")] = 0;
+        log_error("source %s is already being read by another mailpulse (pid %s, lock %s); "
+                  "refusing to read it twice",
+                  name, pid[0] ? pid : "unknown", path);
+        close(fd);
+        return -1;
+    }
+    snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, strlen(pid), 0) < 0)
+        log_warn("cannot write the pid into %s: %s", path, strerror(errno));
+    s->locks[s->nlocks] = fd;
+    s->lock_names[s->nlocks++] = xstrdup(name);
+    return 0;
+}
+
+/*
+ * run_open - a reader for one followed file (or the journal, or a listener) of a source: 0,
+ * also when that path is read already or the table is full (logged), -1 when it cannot start
+ */
+static int run_open(struct serve *s, const struct src_conf *sc, const char *path)
+{
+    struct source_opts so;
+    struct source *src;
+    char state[4096], err[512];
+    struct run *r;
+
+    for (int i = 0; i < s->nruns; i++) {
+        if (strcmp(s->runs[i]->path, path) != 0)
+            continue;
+        if (strcmp(s->runs[i]->name, sc->name) != 0)
+            log_warn("source %s: %s is already followed by source %s; not twice", sc->name, path,
+                     s->runs[i]->name);
+        return 0; /* already read (or a reload) */
+    }
+    if (s->nruns == SERVE_MAX_RUNS) {
+        log_warn("more than %d files to follow; %s is left out", SERVE_MAX_RUNS, path);
+        return 0;
+    }
+    memset(&so, 0, sizeof(so));
+    so.name = sc->name;
+    so.notify = s->notify;
+    so.open_source = serve_open_source;
+    so.arg = s;
+    switch (sc->type) {
+    case SRC_FILE:
+        /* The state file remembers which file was live, to finish it after a rotation. */
+        snprintf(state, sizeof(state), "%s/%s.%016llx.state", s->conf.state_dir, sc->name,
+                 (unsigned long long)hash_fnv1a64(path, strlen(path)));
+        so.kind = SOURCE_FILE;
+        so.path = path;
+        so.state_path = state;
+        so.backfill = sc->backfill;
+        so.rotate_wait_us = (int64_t)s->conf.rotate_wait_ms * 1000;
+        break;
+    case SRC_JOURNALD:
+        so.kind = SOURCE_JOURNAL;
+        so.directory = sc->journal_dir;
+        so.matches = sc->matches;
+        so.nmatches = (size_t)sc->nmatches;
+        break;
+    case SRC_SYSLOG:
+        so.kind = SOURCE_SYSLOG;
+        so.listen = sc->listen;
+        break;
+    }
+    src = source_open(&so, err, sizeof(err));
+    if (src == NULL) {
+        log_error("source %s: %s", sc->name, err);
+        return -1;
+    }
+    r = xcalloc(1, sizeof(*r));
+    snprintf(r->name, sizeof(r->name), "%s", sc->name);
+    snprintf(r->path, sizeof(r->path), "%s", path);
+    r->src = src;
+    r->p = cmd_parser(s->conf.year, s->conf.mta);
+    r->b = db_batch_create(s->db);
+    s->runs[s->nruns++] = r;
+    if (sc->type == SRC_FILE)
+        log_info("source %s: following %s%s", sc->name, path, sc->backfill ? " (backfill)" : "");
+    else if (sc->type == SRC_JOURNALD)
+        log_info("source %s: reading the journal%s%s", sc->name, sc->journal_dir ? " in " : "",
+                 sc->journal_dir ? sc->journal_dir : "");
+    return 0;
+}
+
+/* serve_files - a reader for every live file that a file source's paths name */
+static void serve_files(struct serve *s, const struct src_conf *sc)
+{
+    for (int k = 0; k < sc->npaths; k++) {
+        glob_t g;
+        int found = 0;
+
+        if (strpbrk(sc->paths[k], "*?[") == NULL) {
+            run_open(s, sc, sc->paths[k]); /* may not exist yet: waited for */
+            continue;
+        }
+        if (glob(sc->paths[k], 0, NULL, &g) == 0) {
+            for (size_t m = 0; m < g.gl_pathc; m++)
+                if (!follow_rotated_name(g.gl_pathv[m])) {
+                    run_open(s, sc, g.gl_pathv[m]);
+                    found = 1;
+                }
+            globfree(&g);
+        }
+        if (!found)
+            log_warn("source %s: nothing matches %s yet (looked again on SIGHUP)", sc->name,
+                     sc->paths[k]);
+    }
+}
+
+/* serve_sources - start a reader for every source (new ones only, after a reload) */
+static int serve_sources(struct serve *s)
+{
+    for (int i = 0; i < s->conf.nsrc; i++) {
+        const struct src_conf *sc = &s->conf.src[i];
+
+        if (serve_lock(s, sc->name) != 0)
+            return -1;
+        if (sc->type == SRC_FILE)
+            serve_files(s, sc);
+        else if (run_open(s, sc,
+                          sc->type == SRC_SYSLOG ? sc->listen
+                          : sc->journal_dir      ? sc->journal_dir
+                                                 : "journal") != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* run_line - one line read: parse, add its events, commit when the batch is full */
+static void run_line(struct serve *s, struct run *r, const struct follow_line *ln)
+{
+    struct event ev;
+    enum parse_result pr;
+
+    if (ln->source_id != r->sid) {
+        serve_commit(s, r); /* the rows of the previous source first */
+        r->sid = ln->source_id;
+        r->committed = 0;
+    }
+    pr = parser_line(r->p, ln->line, ln->len, &ev);
+    r->next = ln->next;
+    if (pr == PARSE_EVENT && ln->store) {
+        if (ln->cut)
+            ev.flags |= EVF_TRUNCATED;
+        if (db_batch_count(r->b) == 0)
+            r->batch_start = time_now_us();
+        db_batch_add(r->b, r->sid, ln->pos, &ev);
+    }
+    if (db_batch_count(r->b) >= BATCH_EVENTS)
+        serve_commit(s, r);
+}
+
+/* run_step - read what a source has now; 1 when it read something */
+static int run_step(struct serve *s, struct run *r)
+{
+    struct follow_line ln;
+    int any = 0;
+
+    for (int k = 0; k < SERVE_BURST && !stop_requested; k++) {
+        int rc;
+
+        rc = source_next(r->src, &ln);
+        if (rc == 1) {
+            run_line(s, r, &ln);
+            any = 1;
+            continue;
+        }
+        if (rc == 2) { /* a segment ended: commit it with its final checkpoint */
+            if (ln.source_id != r->sid) {
+                serve_commit(s, r);
+                r->sid = ln.source_id;
+            }
+            r->next = ln.next;
+            serve_commit(s, r);
+            r->sid = 0;
+            any = 1;
+            continue;
+        }
+        break; /* 0: nothing now; -1: retried at the next round */
+    }
+    /* Commit a batch when idle or old; when idle, lines without events still move the
+     * checkpoint. */
+    if ((db_batch_count(r->b) > 0 && (!any || time_now_us() - r->batch_start > BATCH_MAX_AGE_US)) ||
+        (!any && r->next > r->committed))
+        serve_commit(s, r);
+    return any;
+}
+
+/* serve_metrics - the figures /healthz and /metrics show */
+static void serve_metrics(struct serve *s)
+{
+    struct web_ingest_status st;
+
+    memset(&st, 0, sizeof(st));
+    for (int i = 0; i < s->nruns; i++) {
+        const struct parser_stats *ps = parser_stats(s->runs[i]->p);
+
+        st.lines += ps->lines;
+        st.events += ps->events;
+        st.malformed += ps->malformed;
+        st.lag_bytes += source_lag(s->runs[i]->src);
+        st.cut_lines += source_cut(s->runs[i]->src);
+    }
+    pthread_mutex_lock(&s->in.lock);
+    s->in.st.lines = st.lines;
+    s->in.st.events = st.events;
+    s->in.st.malformed = st.malformed;
+    s->in.st.lag_bytes = st.lag_bytes;
+    s->in.st.cut_lines = st.cut_lines;
+    s->in.st.sources = (uint64_t)s->nruns;
+    pthread_mutex_unlock(&s->in.lock);
+}
+
+/* serve_reload - SIGHUP: reopen the files, read the configuration again, add new sources */
+static void serve_reload(struct serve *s, int argc, char **argv)
+{
+    struct serve_conf nc;
+
+    sd_notify(0, "RELOADING=1");
+    log_info("SIGHUP: reopening files and reloading %s", s->conf.config_path);
+    for (int i = 0; i < s->nruns; i++)
+        source_reopen(s->runs[i]->src);
+    if (conf_load(&nc, argc, argv) != 0) { /* --help cannot reach a running daemon */
+        log_warn("the new configuration is wrong (see above); keeping the old one");
+        conf_free(&nc);
+    } else {
+        if (strcmp(nc.dsn, s->conf.dsn) != 0 || strcmp(nc.listen, s->conf.listen) != 0 ||
+            strcmp(nc.state_dir, s->conf.state_dir) != 0)
+            log_warn("db, listen and state_dir change only at a restart");
+        log_set_level((enum log_level)nc.level);
+        s->conf.level = nc.level;
+        s->conf.poll_ms = nc.poll_ms;
+        s->conf.rotate_wait_ms = nc.rotate_wait_ms;
+        s->conf.stop_timeout_s = nc.stop_timeout_s;
+        stop_timeout_s = nc.stop_timeout_s;
+        /* New sources (and new glob matches) start; a removed one needs a restart. */
+        for (int i = 0; i < nc.nsrc; i++) {
+            int known = 0;
+
+            for (int k = 0; k < s->conf.nsrc && !known; k++)
+                known = strcmp(s->conf.src[k].name, nc.src[i].name) == 0;
+            if (!known && s->conf.nsrc < SERVE_MAX_SRC) {
+                s->conf.src[s->conf.nsrc++] = nc.src[i];
+                memset(&nc.src[i], 0, sizeof(nc.src[i]));
+            }
+        }
+        conf_free(&nc);
+        if (serve_sources(s) != 0)
+            log_warn("a new source could not start (see above)");
+    }
+    sd_notify(0, "READY=1");
+}
+
+/*
+ * serve_sniff - the [sniff] section in the daemon: a live capture, non-blocking,
+ * polled in the main loop. Its smtp events are stored under the source "sniff:IFACE"; the
+ * position of an event is its time in microseconds, made strictly increasing, and the
+ * checkpoint is the last position stored, so a restart never reuses a key. A capture that
+ * cannot be opened, or fails later, turns sniffing off with one warning and the rest of the
+ * daemon carries on. While the database refuses a batch, no packets are read (the kernel
+ * buffer then drops, counted in pcap_drops) and the commit is tried again with backoff.
+ */
+struct serve_sniff {
+    struct sniff *cap;
+    struct db_batch *b;
+    char name[96];
+    int64_t sid, pos, batch_start, retry_at;
+    struct retry retry;
+};
+
+/* serve_sniff_commit - store the batch; 0, or -1 when it is kept for a later try */
+static int serve_sniff_commit(struct serve_sniff *z)
+{
+    struct db_batch_result res;
+    int64_t now = time_now_us();
+
+    if (db_batch_count(z->b) == 0)
+        return 0;
+    memset(&res, 0, sizeof(res));
+    if (db_batch_commit(z->b, z->sid, z->pos, &res) == 0) {
+        retry_ok(&z->retry, now);
+        z->retry_at = 0;
+        return 0;
+    }
+    z->retry_at = now + retry_failed(&z->retry, now);
+    return -1;
+}
+
+/* serve_sniff_close - flush the open flows, store what is left, end the capture */
+static void serve_sniff_close(struct serve *s)
+{
+    struct serve_sniff *z = s->sniff;
+    struct event ev;
+
+    if (z == NULL)
+        return;
+    sniff_flush(z->cap);
+    while (sniff_next(z->cap, &ev) == 1) {
+        z->pos = ev.time_us > z->pos ? ev.time_us : z->pos + 1;
+        db_batch_add(z->b, z->sid, z->pos, &ev);
+    }
+    if (serve_sniff_commit(z) != 0)
+        log_warn("sniff: %zu events could not be stored", db_batch_count(z->b));
+    {
+        const struct sniff_stats *st = sniff_stats(z->cap);
+
+        log_info("sniff: %llu packets, %llu sessions, %llu events, %llu gaps, %llu dropped",
+                 (unsigned long long)st->packets, (unsigned long long)st->sessions,
+                 (unsigned long long)st->events, (unsigned long long)st->tcp.gaps,
+                 (unsigned long long)(st->pcap_drop + st->pcap_ifdrop));
+    }
+    db_batch_free(z->b);
+    sniff_close(z->cap);
+    x_free(z);
+    s->sniff = NULL;
+}
+
+/* serve_sniff_open - start the configured capture; a failure only turns sniffing off */
+static void serve_sniff_open(struct serve *s)
+{
+    struct sniff_opts o;
+    struct serve_sniff *z;
+    char err[512];
+    int64_t checkpoint = 0;
+
+    if (s->conf.sniff_iface == NULL || s->conf.sniff_iface[0] == 0)
+        return;
+    memset(&o, 0, sizeof(o));
+    o.ports = s->conf.sniff_ports;
+    o.promisc = s->conf.sniff_promisc;
+    z = xcalloc(1, sizeof(*z));
+    z->cap = sniff_open_live(s->conf.sniff_iface, &o, err, sizeof(err));
+    if (z->cap == NULL) {
+        log_warn("sniff: %s; sniffing is off, the rest goes on", err);
+        x_free(z);
+        return;
+    }
+    if (sniff_drop_privileges() != 0)
+        log_warn("sniff: could not drop CAP_NET_RAW after opening %s", s->conf.sniff_iface);
+    snprintf(z->name, sizeof(z->name), "sniff:%s", s->conf.sniff_iface);
+    if (db_source_open(s->db, z->name, z->name, &z->sid, &checkpoint) != 0) {
+        log_warn("sniff: cannot register the source %s; sniffing is off", z->name);
+        sniff_close(z->cap);
+        x_free(z);
+        return;
+    }
+    z->pos = checkpoint;
+    z->b = db_batch_create(s->db);
+    retry_init(&z->retry, 0);
+    s->sniff = z;
+    pthread_mutex_lock(&s->in.lock);
+    s->in.st.pcap_drops = 0;
+    pthread_mutex_unlock(&s->in.lock);
+    log_info("sniff: capturing SMTP on %s (ports %s)", s->conf.sniff_iface,
+             s->conf.sniff_ports ? s->conf.sniff_ports : SNIFF_DEFAULT_PORTS);
+}
+
+/* serve_sniff_step - take the events the capture has now; 1 when there were any */
+static int serve_sniff_step(struct serve *s)
+{
+    struct serve_sniff *z = s->sniff;
+    const struct sniff_stats *st;
+    struct event ev;
+    int r = 0, any = 0;
+
+    if (z == NULL || (z->retry_at && time_now_us() < z->retry_at))
+        return 0;
+    if (z->retry_at && serve_sniff_commit(z) != 0)
+        return 0;
+    while (db_batch_count(z->b) < BATCH_EVENTS && (r = sniff_next(z->cap, &ev)) == 1) {
+        z->pos = ev.time_us > z->pos ? ev.time_us : z->pos + 1;
+        if (db_batch_count(z->b) == 0)
+            z->batch_start = time_now_us();
+        db_batch_add(z->b, z->sid, z->pos, &ev);
+        any = 1;
+    }
+    st = sniff_stats(z->cap);
+    pthread_mutex_lock(&s->in.lock);
+    s->in.st.pcap_drops = (int64_t)(st->pcap_drop + st->pcap_ifdrop);
+    pthread_mutex_unlock(&s->in.lock);
+    if (r < 0) {
+        log_warn("sniff: capture failed: %s; sniffing is off, the rest goes on",
+                 sniff_error(z->cap));
+        serve_sniff_close(s);
+        return any;
+    }
+    if (db_batch_count(z->b) >= BATCH_EVENTS ||
+        (db_batch_count(z->b) > 0 && (!any || time_now_us() - z->batch_start > BATCH_MAX_AGE_US)))
+        serve_sniff_commit(z);
+    return any;
+}
+
+/* serve_state_dir - make the state directory; a user who cannot write the default one (a
+ * development run, not as root) gets ~/.local/state/mailpulse instead. 0 or -1 (errno). */
+static int serve_state_dir(struct serve_conf *c)
+{
+    const char *home = getenv("HOME");
+    char alt[4096];
+
+    if ((mkdir(c->state_dir, 0750) == 0 || errno == EEXIST) && access(c->state_dir, W_OK) == 0)
+        return 0;
+    if (c->state_dir_given || home == NULL || home[0] != '/')
+        return -1;
+    snprintf(alt, sizeof(alt), "%s/.local/state/mailpulse", home);
+    for (char *p = alt + strlen(home) + 1; (p = strchr(p, '/')) != NULL; p++) {
+        *p = 0;
+        mkdir(alt, 0755); /* .local, .local/state: fails harmlessly when present */
+        *p = '/';
+    }
+    if ((mkdir(alt, 0750) != 0 && errno != EEXIST) || access(alt, W_OK) != 0)
+        return -1;
+    log_info("%s is not writable; keeping state in %s", c->state_dir, alt);
+    conf_set(&c->state_dir, alt);
+    return 0;
+}
+
+/*
+ * serve_retention - with retention_days set, drop the months that ended longer ago than that,
+ * at start and then daily. A failure (the database away) is retried at the next round.
+ */
+static void serve_retention(struct serve *s)
+{
+    int64_t now = time_now_us();
+    int dropped = 0;
+
+    if (s->conf.retention_days <= 0 || now < s->retention_due_us)
+        return;
+    s->retention_due_us = now + (int64_t)86400 * 1000000;
+    if (db_retention(s->db, s->conf.retention_days, &dropped) != 0)
+        return;
+    if (dropped > 0)
+        log_info("retention: dropped %d monthly partition%s older than %d days", dropped,
+                 dropped == 1 ? "" : "s", s->conf.retention_days);
+}
+
+/* cmd_serve - the daemon */
+int cmd_serve(int argc, char **argv)
+{
+    struct serve s;
+    struct web_opts wopts;
+    struct web *web;
+    struct sigaction sa;
+    char err[512];
+    int rc;
+
+    memset(&s, 0, sizeof(s));
+    rc = conf_load(&s.conf, argc, argv);
+    if (rc != 0) {
+        if (rc != CMD_HELP)
+            fputs(usage_serve, stderr);
+        conf_free(&s.conf);
+        return rc == CMD_HELP ? 0 : 2;
+    }
+    log_set_level((enum log_level)s.conf.level);
+    stop_timeout_s = s.conf.stop_timeout_s;
+    if (s.conf.check_only) {
+        conf_print(&s.conf, stdout);
+        conf_free(&s.conf);
+        return 0;
+    }
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_stop;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sa.sa_handler = on_hup;
+    sigaction(SIGHUP, &sa, NULL);
+    sa.sa_handler = on_deadline;
+    sigaction(SIGALRM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    srandom((unsigned)time_now_us());
+
+    if (serve_state_dir(&s.conf) != 0)
+        fatal("cannot make the state directory %s: %s (set state_dir or --state-dir)",
+              s.conf.state_dir, strerror(errno));
+    s.db = cmd_open_db(s.conf.dsn, 1);
+    if (db_ensure_partitions(s.db) != 0)
+        log_warn("cannot create this month's partitions now; the first commit will");
+    retry_init(&s.retry, 0);
+    s.notify = notify_open();
+    pthread_mutex_init(&s.in.lock, NULL);
+    s.in.st.db_up = 1;
+    s.in.st.lag_bytes = -1;
+    s.in.st.pcap_drops = -1;
+    if (serve_sources(&s) != 0)
+        fatal("cannot start the sources (see above)");
+    serve_sniff_open(&s);
+
+    memset(&wopts, 0, sizeof(wopts));
+    wopts.listen = s.conf.listen;
+    wopts.dsn = s.conf.dsn;
+    wopts.ingest = ingest_status;
+    wopts.ingest_arg = &s.in;
+    wopts.token_file = s.conf.token_file;
+    wopts.tls_cert = s.conf.tls_cert;
+    wopts.tls_key = s.conf.tls_key;
+    web = web_start(&wopts, err, sizeof(err));
+    if (web == NULL)
+        fatal("%s", err);
+    log_info("serving http://%s/ (API: /api/v1/summary, /healthz, /metrics)", s.conf.listen);
+    sd_notify(0, "READY=1");
+
+    while (!stop_requested) {
+        int any = 0;
+
+        if (reload_requested) {
+            reload_requested = 0;
+            serve_reload(&s, argc, argv);
+        }
+        for (int i = 0; i < s.nruns && !stop_requested; i++)
+            any |= run_step(&s, s.runs[i]);
+        any |= serve_sniff_step(&s);
+        serve_metrics(&s);
+        serve_retention(&s);
+        if (!any)
+            notify_wait(s.notify, s.conf.poll_ms);
+    }
+
+    log_info("stopping");
+    sd_notify(0, "STOPPING=1");
+    for (int i = 0; i < s.nruns; i++)
+        serve_commit(&s, s.runs[i]);
+    serve_sniff_close(&s);
+    web_stop(web);
+    for (int i = 0; i < s.nruns; i++) {
+        struct run *r = s.runs[i];
+
+        db_batch_free(r->b);
+        source_close(r->src);
+        parser_free(r->p);
+        x_free(r);
+    }
+    for (int i = 0; i < s.nlocks; i++) {
+        close(s.locks[i]);
+        x_free(s.lock_names[i]);
+    }
+    notify_close(s.notify);
+    db_close(s.db);
+    pthread_mutex_destroy(&s.in.lock);
+    conf_free(&s.conf);
+    return 0;
+}

@@ -676,6 +676,9 @@ int cmd_serve(int argc, char **argv)
     if (serve_sources(&s) != 0)
         fatal("cannot start the sources (see above)");
     serve_sniff_open(&s);
+    if (s.nruns == 0 && s.sniff == NULL)
+        log_info("no source to read: web-only mode, serving what other collectors store in the "
+                 "database");
 
     memset(&wopts, 0, sizeof(wopts));
     wopts.listen = s.conf.listen;

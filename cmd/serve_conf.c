@@ -4,7 +4,8 @@
  *
  * The file has a [serve] section (also [web], and keys before any section), a [source NAME]
  * section per source (type = file, journald or syslog) and a [sniff] section. --log,
- * --journal* and --syslog-listen add sources to the configured ones.
+ * --journal* and --syslog-listen add sources to the configured ones. No source at all is
+ * valid: the web-only mode, serving a database that collectors elsewhere fill.
  */
 #include <errno.h>
 #include <ini.h>
@@ -35,7 +36,9 @@ const char usage_serve[] =
     "SIGTERM or SIGINT commits what was read and exits 0 (within --stop-timeout seconds);\n"
     "SIGHUP reopens the log files and reloads the configuration. mailpulse never forks:\n"
     "--foreground is the only mode (run it from systemd, Type=notify). --check-config reads\n"
-    "the configuration, prints the sources and exits (0 when it is valid).\n";
+    "the configuration, prints the sources and exits (0 when it is valid).\n"
+    "With no source at all, serve only serves the database (web-only mode: the dashboard of\n"
+    "a fleet whose hosts each run their own collector into the same PostgreSQL).\n";
 
 enum serve_opt {
     SO_CONFIG = 512,
@@ -500,11 +503,6 @@ int conf_load(struct serve_conf *c, int argc, char **argv)
         if (s->type == SRC_SYSLOG && s->listen == NULL)
             s->listen = xstrdup("udp://127.0.0.1:514 tcp://127.0.0.1:514");
     }
-    if (c->nsrc == 0 && (c->sniff_iface == NULL || c->sniff_iface[0] == 0)) {
-        log_error("no source to read: give --log FILE, or [source NAME] sections in %s",
-                  c->config_path);
-        return -1;
-    }
     return 0;
 }
 
@@ -513,8 +511,11 @@ void conf_print(const struct serve_conf *c, FILE *fp)
 {
     static const char *const kinds[] = {"file", "journald", "syslog"};
 
-    fprintf(fp, "configuration %s: valid, %d source%s\n", c->config_path, c->nsrc,
-            c->nsrc == 1 ? "" : "s");
+    fprintf(fp, "configuration %s: valid, %d source%s%s\n", c->config_path, c->nsrc,
+            c->nsrc == 1 ? "" : "s",
+            c->nsrc == 0 && (c->sniff_iface == NULL || c->sniff_iface[0] == 0)
+                ? " (web only: serving what other collectors store)"
+                : "");
     for (int i = 0; i < c->nsrc; i++) {
         const struct src_conf *sc = &c->src[i];
 

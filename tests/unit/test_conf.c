@@ -325,7 +325,6 @@ static void test_conf_errors(void **state)
         {"[source a]\npath = /x\nbackfill = maybe\n", {NULL}},
         {"[elsewhere]\nx = 1\n", {NULL}},
         {"[sniff]\ninterface = lo\nports = 25,http\n", {NULL}},
-        {"[serve]\nlisten = 127.0.0.1:1\n", {NULL}}, /* no source at all */
         {"[source a]\npath = /x\n", {"stray-operand", NULL}},
         {"[source a]\npath = /x\n", {"--stop-timeout", "0", NULL}},
         {"[source a]\npath = /x\n", {"--year", "1969", NULL}},
@@ -347,6 +346,24 @@ static void test_conf_errors(void **state)
             fail_msg("row %zu was not refused", i);
         conf_free(&c);
     }
+}
+
+/* No source at all is the web-only mode: valid, and --check-config says so. */
+static void test_conf_web_only(void **state)
+{
+    const char *path = write_conf("web.conf", "[serve]\nlisten = 127.0.0.1:9300\n");
+    char *args[] = {"serve", "--config", (char *)path, NULL};
+    struct serve_conf c;
+    char out[512] = "";
+    FILE *fp = fmemopen(out, sizeof(out) - 1, "w");
+
+    (void)state;
+    assert_int_equal(load(&c, args), 0);
+    assert_int_equal(c.nsrc, 0);
+    conf_print(&c, fp);
+    fclose(fp);
+    assert_non_null(strstr(out, "valid, 0 sources (web only"));
+    conf_free(&c);
 }
 
 /* A named configuration that does not exist is an error, not an empty file. */
@@ -391,7 +408,8 @@ int main(void)
         cmocka_unit_test(test_cli_shared),        cmocka_unit_test(test_cli_mta),
         cmocka_unit_test(test_conf_file),         cmocka_unit_test(test_conf_cli_on_top),
         cmocka_unit_test(test_conf_environment),  cmocka_unit_test(test_conf_errors),
-        cmocka_unit_test(test_conf_missing_file), cmocka_unit_test(test_conf_print),
+        cmocka_unit_test(test_conf_missing_file), cmocka_unit_test(test_conf_web_only),
+        cmocka_unit_test(test_conf_print),
     };
 
     return cmocka_run_group_tests_name("conf", tests, setup, teardown);

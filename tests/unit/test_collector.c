@@ -498,6 +498,89 @@ static void test_syslog_convert(void **state)
     buf_free(&b);
 }
 
+/* The one source interface: a file through it reads as follow does, and positions advance. */
+static void test_source_file(void **state)
+{
+    char log[256], st[256], err[256] = "";
+    struct fake_db db;
+    struct source_opts so;
+    struct follow_line ln;
+    struct source *src;
+    int r, lines = 0, ends = 0;
+
+    (void)state;
+    memset(&db, 0, sizeof(db));
+    path_of(log, sizeof(log), "s.log");
+    path_of(st, sizeof(st), "s.state");
+    write_file(log, "w", "one\ntwo\n", 8);
+    memset(&so, 0, sizeof(so));
+    so.kind = SOURCE_FILE;
+    so.name = "s";
+    so.path = log;
+    so.state_path = st;
+    so.open_source = fake_open;
+    so.arg = &db;
+    src = source_open(&so, err, sizeof(err));
+    assert_non_null(src);
+    assert_int_equal(source_kind(src), SOURCE_FILE);
+    assert_int_equal(source_position(src), 0);
+    while ((r = source_next(src, &ln)) != 0) {
+        assert_int_equal(r, 1);
+        lines++;
+        assert_int_equal(source_position(src), ln.next);
+    }
+    assert_int_equal(lines, 2);
+    assert_int_equal(source_position(src), 8);
+    write_file(log, "a", "three\n", 6);
+    assert_int_equal(source_lag(src), 6);
+    source_reopen(src); /* SIGHUP: the same file again, nothing lost */
+    while ((r = source_next(src, &ln)) != 0) {
+        if (r == 1 && ln.store)
+            lines++;
+        else if (r == 2)
+            ends++;
+    }
+    assert_int_equal(lines, 3);
+    assert_int_equal(source_position(src), 14);
+    assert_int_equal(source_lag(src), 0);
+    assert_int_equal(source_cut(src), 0);
+    (void)ends;
+    source_close(src);
+    source_close(NULL);
+}
+
+/* A listener through the interface: no path to reopen, no lag; a bad address is refused. */
+static void test_source_syslog(void **state)
+{
+    char err[256] = "";
+    struct fake_db db;
+    struct source_opts so;
+    struct follow_line ln;
+    struct source *src;
+
+    (void)state;
+    memset(&db, 0, sizeof(db));
+    memset(&so, 0, sizeof(so));
+    so.arg = &db;
+    so.kind = SOURCE_SYSLOG;
+    so.name = "net";
+    so.listen = "udp://127.0.0.1:0";
+    so.open_source = fake_open;
+    src = source_open(&so, err, sizeof(err));
+    assert_non_null(src);
+    assert_int_equal(source_kind(src), SOURCE_SYSLOG);
+    assert_int_equal(source_next(src, &ln), 0);
+    source_reopen(src);
+    assert_int_equal(source_lag(src), 0);
+    assert_int_equal(source_cut(src), 0);
+    assert_int_equal(source_position(src), 0);
+    source_close(src);
+
+    so.listen = "carrier-pigeon://nowhere";
+    assert_null(source_open(&so, err, sizeof(err)));
+    assert_true(err[0] != 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -513,6 +596,8 @@ int main(void)
         cmocka_unit_test(test_follow_backfill),
         cmocka_unit_test(test_rotated_names),
         cmocka_unit_test(test_syslog_convert),
+        cmocka_unit_test(test_source_file),
+        cmocka_unit_test(test_source_syslog),
     };
 
     return cmocka_run_group_tests_name("collector", tests, setup, teardown);

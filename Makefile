@@ -66,6 +66,7 @@ deps_test_db        = util parser db
 deps_test_web       = util parser db web
 deps_test_conf      = util parser collector
 deps_test_retry     = util
+deps_test_provider  = util parser
 # The cmd/ objects a unit test of the command layer links (never main.o).
 cmd_test_conf       = $(BUILD)/obj/cmd/serve_conf.o $(BUILD)/obj/cmd/options.o
 cmd_test_retry      = $(BUILD)/obj/cmd/retry.o

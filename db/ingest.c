@@ -36,10 +36,6 @@
 /* Hand COPY data to libpq in pieces of about this size. */
 #define COPY_CHUNK ((size_t)64 * 1024)
 
-/* 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z */
-#define TIME_MIN_US (-62135596800LL * 1000000)
-#define TIME_MAX_US (253402300799LL * 1000000)
-
 struct entry {
     int64_t source_id;
     int64_t pos;

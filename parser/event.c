@@ -361,24 +361,15 @@ static inline void put_2d(char *w, unsigned v)
 
 /*
  * second_text - "\"2026-11-28T17:30:17" (20 bytes, no NUL) for a second since the epoch;
- * false when its year has not four digits. The civil date comes from the day count
- * (H. Hinnant's days-to-civil algorithm).
+ * false when its year has not four digits.
  */
 static bool second_text(int64_t secs, char *w)
 {
     int64_t days = secs >= 0 ? secs / 86400 : (secs - 86399) / 86400;
-    int64_t sod = secs - days * 86400;
-    int64_t z = days + 719468, era, doe, yoe, y, doy, mp, d, m;
+    int64_t sod = secs - days * 86400, y;
+    int m, d;
 
-    era = (z >= 0 ? z : z - 146096) / 146097;
-    doe = z - era * 146097;
-    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    y = yoe + era * 400;
-    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    mp = (5 * doy + 2) / 153;
-    d = doy - (153 * mp + 2) / 5 + 1;
-    m = mp < 10 ? mp + 3 : mp - 9;
-    y += m <= 2;
+    time_civil_from_days(days, &y, &m, &d);
     if (y < 0 || y > 9999)
         return false;
     w[0] = '"';

@@ -64,19 +64,6 @@ static int digits_at(const char *s, int n)
     return v;
 }
 
-/* civil_days - days from 1970-01-01 to a date of the proleptic Gregorian calendar */
-static int64_t civil_days(int y, int m, int d)
-{
-    int64_t era, yoe, doy, doe;
-
-    y -= m <= 2;
-    era = (y >= 0 ? y : y - 399) / 400;
-    yoe = y - era * 400;
-    doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
 /* skip_spaces - the first byte at or after s that is not a space */
 static const char *skip_spaces(const char *s, const char *end)
 {
@@ -154,8 +141,8 @@ int exim_envelope(const char *line, size_t len, struct syslog_env *env)
         (p + 5 == end || p[5] == ' ')) {
         /* log_timezone: the stamp is in the logged offset, not in TZ */
         int64_t off = digits_at(p + 1, 2) * 3600 + digits_at(p + 3, 2) * 60;
-        int64_t naive =
-            civil_days(year, mon, mday) * 86400 + (int64_t)hour * 3600 + (int64_t)min * 60 + sec;
+        int64_t naive = time_days_from_civil(year, mon, mday) * 86400 + (int64_t)hour * 3600 +
+                        (int64_t)min * 60 + sec;
 
         us = (naive - (p[0] == '-' ? -off : off)) * 1000000;
         p = skip_spaces(p + 5, end);

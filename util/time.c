@@ -1,5 +1,6 @@
 /*
- * time - UTC microsecond times: clock, RFC 3339 text, local wall-clock conversion
+ * time - UTC microsecond times: clock, civil dates, RFC 3339 and relative text, local
+ * wall-clock conversion
  */
 #include <stdio.h>
 #include <string.h>
@@ -16,8 +17,12 @@ int64_t time_now_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-/* days_from_civil - days since 1970-01-01 of a proleptic Gregorian date */
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+/*
+ * time_days_from_civil - days since 1970-01-01 of a proleptic Gregorian date. The era
+ * arithmetic (400-year cycles of 146097 days, years starting in March) is H. Hinnant's
+ * days_from_civil; it needs no table and no branch on leap years.
+ */
+int64_t time_days_from_civil(int64_t y, int m, int d)
 {
     int64_t era;
     unsigned yoe, doy, doe;
@@ -25,9 +30,24 @@ static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
     y -= m <= 2;
     era = (y >= 0 ? y : y - 399) / 400;
     yoe = (unsigned)(y - era * 400);
-    doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    doy = (unsigned)((153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1);
     doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     return era * 146097 + (int64_t)doe - 719468;
+}
+
+/* time_civil_from_days - the proleptic Gregorian date of a day count since 1970-01-01 */
+void time_civil_from_days(int64_t days, int64_t *y, int *m, int *d)
+{
+    int64_t z = days + 719468, era, doe, yoe, doy, mp;
+
+    era = (z >= 0 ? z : z - 146096) / 146097;
+    doe = z - era * 146097;
+    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    mp = (5 * doy + 2) / 153;
+    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
+    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
+    *y = yoe + era * 400 + (*m <= 2);
 }
 
 /* time_format_rfc3339 - "2026-11-28T17:30:17[.123456]+00:00" */
@@ -111,8 +131,7 @@ int time_parse_rfc3339(const char *s, size_t len, int64_t *us)
         return -1;
     if (sec == 60)
         sec = 59; /* a leap second is not worth a wrong day */
-    secs = days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + (int64_t)h * 3600 +
-           (int64_t)mi * 60 + sec;
+    secs = time_days_from_civil(y, mo, d) * 86400 + (int64_t)h * 3600 + (int64_t)mi * 60 + sec;
     secs -= (int64_t)oh * 3600 + (int64_t)om * 60;
     *us = secs * 1000000 + frac;
     return 0;
@@ -126,8 +145,8 @@ int64_t time_local_to_utc_us(int year, int mon, int mday, int hour, int min, int
 {
     static __thread int64_t cached_key = -1;
     static __thread int64_t cached_offset;
-    int64_t naive = days_from_civil(year, (unsigned)mon, (unsigned)mday) * 86400 +
-                    (int64_t)hour * 3600 + (int64_t)min * 60 + sec;
+    int64_t naive = time_days_from_civil(year, mon, mday) * 86400 + (int64_t)hour * 3600 +
+                    (int64_t)min * 60 + sec;
     int64_t key = naive / 3600;
 
     if (key != cached_key) {
@@ -145,4 +164,54 @@ int64_t time_local_to_utc_us(int year, int mon, int mday, int hour, int min, int
         cached_key = key;
     }
     return (naive + cached_offset) * 1000000;
+}
+
+/*
+ * time_parse_relative - an RFC 3339 time, "now", or "-N" and one of s m h d w before now_us.
+ * Both the result and now_us - N units are kept within the years 0001-9999, so the
+ * subtraction cannot overflow and the result can always be formatted back.
+ */
+int time_parse_relative(const char *s, int64_t now_us, int64_t *out_us)
+{
+    static const struct {
+        char unit;
+        int64_t us;
+    } units[] = {
+        {'s', (int64_t)1000000},          {'m', (int64_t)60 * 1000000},
+        {'h', (int64_t)3600 * 1000000},   {'d', (int64_t)86400 * 1000000},
+        {'w', (int64_t)604800 * 1000000},
+    };
+    size_t len, i, u;
+    int64_t n = 0, v;
+
+    if (s == NULL)
+        return -1;
+    len = strlen(s);
+    if (len == 3 && memcmp(s, "now", 3) == 0) {
+        v = now_us;
+    } else if (s[0] == '-') {
+        for (i = 1; s[i] >= '0' && s[i] <= '9'; i++) {
+            int d = s[i] - '0';
+
+            if (n > (INT64_MAX - d) / 10)
+                return -1;
+            n = n * 10 + d;
+        }
+        if (i == 1 || i + 1 != len)
+            return -1;
+        for (u = 0; u < ARRAY_LEN(units) && units[u].unit != s[i]; u++)
+            ;
+        if (u == ARRAY_LEN(units) || n > INT64_MAX / units[u].us)
+            return -1;
+        /* TIME_MIN_US + n * unit cannot overflow: TIME_MIN_US is negative */
+        if (now_us < TIME_MIN_US + n * units[u].us)
+            return -1;
+        v = now_us - n * units[u].us;
+    } else if (time_parse_rfc3339(s, len, &v) != 0) {
+        return -1;
+    }
+    if (v < TIME_MIN_US || v > TIME_MAX_US)
+        return -1;
+    *out_us = v;
+    return 0;
 }

@@ -23,6 +23,9 @@
  *	void time_format_rfc3339(int64_t us, char *out, size_t outlen);
  *	int time_parse_rfc3339(const char *s, size_t len, int64_t *us);
  *	int64_t time_local_to_utc_us(int year, int mon, int mday, int hour, int min, int sec);
+ *	int time_parse_relative(const char *s, int64_t now_us, int64_t *out_us);
+ *	int64_t time_days_from_civil(int64_t y, int m, int d);
+ *	void time_civil_from_days(int64_t days, int64_t *y, int *m, int *d);
  *
  *	size_t str_copy(char *dst, size_t dstlen, const char *src, size_t srclen);
  *	uint64_t hash_fnv1a64(const void *, size_t);
@@ -48,6 +51,14 @@
  *	instead of T too) and returns 0, or -1 when the text is not such a time.
  *	time_local_to_utc_us() converts a broken-down wall-clock time of the local time zone (TZ)
  *	into UTC; it caches the zone offset per hour, so it is cheap to call per log line.
+ *	time_parse_relative() reads an RFC 3339 time or one relative to now_us ("now", "-90s",
+ *	"-30m", "-24h", "-7d", "-2w"); it returns 0, or -1 when the text is neither, has
+ *	trailing bytes, overflows, or falls outside TIME_MIN_US..TIME_MAX_US (the years
+ *	0001-9999). On -1, *out_us is left alone.
+ *
+ *	time_days_from_civil() counts the days from 1970-01-01 to a date of the proleptic
+ *	Gregorian calendar (month 1-12, day 1-31; negative before 1970), and
+ *	time_civil_from_days() is its inverse.
  *
  *	str_copy() copies at most dstlen-1 bytes, always terminates dst, and returns the number
  *	of bytes of src that did not fit (0 when nothing was cut).
@@ -110,6 +121,12 @@ int64_t time_now_us(void);
 void time_format_rfc3339(int64_t us, char *out, size_t outlen);
 int time_parse_rfc3339(const char *s, size_t len, int64_t *us);
 int64_t time_local_to_utc_us(int year, int mon, int mday, int hour, int min, int sec);
+int time_parse_relative(const char *s, int64_t now_us, int64_t *out_us);
+int64_t time_days_from_civil(int64_t y, int m, int d);
+void time_civil_from_days(int64_t days, int64_t *y, int *m, int *d);
+
+#define TIME_MIN_US ((int64_t)-62135596800 * 1000000) /* 0001-01-01T00:00:00Z */
+#define TIME_MAX_US ((int64_t)253402300799 * 1000000) /* 9999-12-31T23:59:59Z */
 
 size_t str_copy(char *dst, size_t dstlen, const char *src, size_t srclen);
 uint64_t hash_fnv1a64(const void *data, size_t len);

@@ -137,7 +137,7 @@ static int web_time_param(const char *s, size_t len, int64_t now_us, int64_t *ou
     memcpy(tmp, s, len + 1);
     if (len >= 25 && tmp[len - 6] == ' ' && tmp[len - 3] == ':')
         tmp[len - 6] = '+';
-    return web_parse_time(tmp, now_us, out_us);
+    return time_parse_relative(tmp, now_us, out_us);
 }
 
 /* web_text_ok - fits in cap bytes (with the NUL) and is printable UTF-8 */

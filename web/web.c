@@ -44,8 +44,6 @@
 #define WEB_CONN_TIMEOUT_S 10u
 #define WEB_CONN_MEMORY    ((size_t)32 * 1024)
 #define WEB_DB_RETRY_US    ((int64_t)1000000)
-#define WEB_TIME_MIN_US    ((int64_t)-62135596800 * 1000000) /* 0001-01-01T00:00:00Z */
-#define WEB_TIME_MAX_US    ((int64_t)253402300799 * 1000000) /* 9999-12-31T23:59:59Z */
 
 /*
  * Request markers, kept in libmicrohttpd's per-request pointer: whether the handler has
@@ -102,52 +100,6 @@ __attribute__((format(printf, 2, 0))) static void web_mhd_log(void *cls, const c
     if (atomic_load(&w->starting))
         str_copy(w->start_err, sizeof(w->start_err), msg, n);
     log_debug("web: libmicrohttpd: %s", msg);
-}
-
-/* web_parse_time - RFC 3339, "now", or "-N" + s|m|h|d|w before now_us */
-int web_parse_time(const char *s, int64_t now_us, int64_t *out_us)
-{
-    static const struct {
-        char unit;
-        int64_t us;
-    } units[] = {
-        {'s', (int64_t)1000000},          {'m', (int64_t)60 * 1000000},
-        {'h', (int64_t)3600 * 1000000},   {'d', (int64_t)86400 * 1000000},
-        {'w', (int64_t)604800 * 1000000},
-    };
-    size_t len, i, u;
-    int64_t n = 0, v;
-
-    if (s == NULL)
-        return -1;
-    len = strlen(s);
-    if (len == 3 && memcmp(s, "now", 3) == 0) {
-        v = now_us;
-    } else if (s[0] == '-') {
-        for (i = 1; s[i] >= '0' && s[i] <= '9'; i++) {
-            int d = s[i] - '0';
-
-            if (n > (INT64_MAX - d) / 10)
-                return -1;
-            n = n * 10 + d;
-        }
-        if (i == 1 || i + 1 != len)
-            return -1;
-        for (u = 0; u < ARRAY_LEN(units) && units[u].unit != s[i]; u++)
-            ;
-        if (u == ARRAY_LEN(units) || n > INT64_MAX / units[u].us)
-            return -1;
-        /* now_us - n * unit, without overflow: WEB_TIME_MIN_US + delta cannot overflow */
-        if (now_us < WEB_TIME_MIN_US + n * units[u].us)
-            return -1;
-        v = now_us - n * units[u].us;
-    } else if (time_parse_rfc3339(s, len, &v) != 0) {
-        return -1;
-    }
-    if (v < WEB_TIME_MIN_US || v > WEB_TIME_MAX_US)
-        return -1;
-    *out_us = v;
-    return 0;
 }
 
 /* web_port - the port the daemon listens on */

@@ -8,7 +8,6 @@
  *	struct web *web_start(const struct web_opts *opts, char *err, size_t errlen);
  *	void web_stop(struct web *w);
  *	int web_port(const struct web *w);
- *	int web_parse_time(const char *s, int64_t now_us, int64_t *out_us);
  *
  * DESCRIPTION
  *	web_start() binds opts->listen ("127.0.0.1:8025", "[::1]:8025", "[::]:8025" for both
@@ -33,10 +32,6 @@
  *	files, both or neither) make the server speak HTTPS only.
  *
  *	web_port() returns the port the server listens on (the real one when 0 was asked for).
- *
- *	web_parse_time() reads an RFC 3339 time or a relative one ("-24h", "-7d", "-30m",
- *	"-90s", "-2w", "now") against now_us; it returns 0, or -1 when the text is neither, has
- *	trailing bytes, overflows, or falls outside the years 0001-9999.
  *
  *	opts->ingest, when set, is called (from any server thread) to fill the daemon's ingest
  *	figures for /healthz and /metrics (lag_bytes < 0, pcap_drops < 0 and last_commit_us <= 0
@@ -87,6 +82,5 @@ struct web;
 struct web *web_start(const struct web_opts *opts, char *err, size_t errlen);
 void web_stop(struct web *w);
 int web_port(const struct web *w);
-int web_parse_time(const char *s, int64_t now_us, int64_t *out_us);
 
 #endif

@@ -1,5 +1,6 @@
 /*
- * test_util - util/: JSON string text, UTF-8 scrubbing, RFC 3339 times, bounded copies
+ * test_util - util/: JSON string text, UTF-8 scrubbing, RFC 3339 and relative times, civil
+ * dates, bounded copies
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -177,13 +178,158 @@ static void test_hash(void **state)
     assert_true(hash_fnv1a64("foobar", 6) == 0x85944171f73967e8ULL);
 }
 
+#define NOW_US ((int64_t)1800000000 * 1000000) /* 2027-01-15T08:00:00Z */
+#define SEC    ((int64_t)1000000)
+
+/* ---- time_parse_relative ---- */
+
+struct time_case {
+    const char *in;
+    int ret;
+    int64_t want;
+};
+
+static const struct time_case time_cases[] = {
+    {"-1d", 0, NOW_US - 86400 * SEC},
+    {"now", 0, NOW_US},
+    {"-24h", 0, NOW_US - 24 * 3600 * SEC},
+    {"-7d", 0, NOW_US - 7 * 86400 * SEC},
+    {"-30m", 0, NOW_US - 30 * 60 * SEC},
+    {"-90s", 0, NOW_US - 90 * SEC},
+    {"-2w", 0, NOW_US - 2 * 604800 * SEC},
+    {"-0s", 0, NOW_US},
+    {"-0024h", 0, NOW_US - 24 * 3600 * SEC},
+    {"-1000w", 0, NOW_US - 1000 * 604800 * SEC},
+    {"2026-11-28T17:30:17Z", 0, 1795887017 * SEC},
+    {"2026-11-28T17:30:17+00:00", 0, 1795887017 * SEC},
+    {"2026-11-28T17:30:17+02:00", 0, 1795879817 * SEC},
+    {"2026-11-28 17:30:17.25Z", 0, 1795887017 * SEC + 250000},
+    {"1970-01-01T00:00:00Z", 0, 0},
+    {"0001-01-01T00:00:00Z", 0, TIME_MIN_US},
+    {"9999-12-31T23:59:59Z", 0, TIME_MAX_US},
+    {"0001-01-01T00:00:00+00:01", -1, 0}, /* a minute before year 1 */
+    {"", -1, 0},
+    {"-", -1, 0},
+    {"-h", -1, 0},
+    {"24h", -1, 0},
+    {"+24h", -1, 0},
+    {"-24", -1, 0},
+    {"-24x", -1, 0},
+    {"-24H", -1, 0},
+    {"-24hh", -1, 0},
+    {"-24h ", -1, 0},
+    {" -24h", -1, 0},
+    {"--24h", -1, 0},
+    {"-2.5h", -1, 0},
+    {"NOW", -1, 0},
+    {"now ", -1, 0},
+    {"nowx", -1, 0},
+    {"-9223372036854775808s", -1, 0}, /* the number overflows */
+    {"-99999999999999999999999h", -1, 0},
+    {"-9223372036854775807s", -1, 0}, /* the product overflows */
+    {"-15250284452w", -1, 0},
+    {"-9223372036854s", -1, 0}, /* fits, but lands before year 1 */
+    {"-2000000w", -1, 0},
+    {"2026-11-28T17:30:17", -1, 0},
+    {"2026-11-28T17:30:17Zjunk", -1, 0},
+    {"2026-11-28T17:30:17+02:00x", -1, 0},
+    {"2026-13-01T00:00:00Z", -1, 0},
+    {"2026-11-28", -1, 0},
+    {"yesterday", -1, 0},
+};
+
+/* test_parse_relative - every row of time_cases */
+static void test_parse_relative(void **state)
+{
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < ARRAY_LEN(time_cases); i++) {
+        const struct time_case *c = &time_cases[i];
+        int64_t got = -12345;
+        int ret = time_parse_relative(c->in, NOW_US, &got);
+
+        if (ret != c->ret || (ret == 0 && got != c->want))
+            fail_msg("time_parse_relative(\"%s\") = %d, %lld; want %d, %lld", c->in, ret,
+                     (long long)got, c->ret, (long long)c->want);
+        if (ret != 0 && got != -12345)
+            fail_msg("time_parse_relative(\"%s\") failed but wrote its result", c->in);
+    }
+}
+
+/* test_parse_relative_null - NULL is not a time */
+static void test_parse_relative_null(void **state)
+{
+    int64_t got;
+
+    (void)state;
+    assert_int_equal(time_parse_relative(NULL, NOW_US, &got), -1);
+}
+
+/* ---- civil dates ---- */
+
+/* test_civil_days - both directions of the civil-date routine, against known dates */
+static void test_civil_days(void **state)
+{
+    static const struct {
+        int y, m, d;
+        int64_t days;
+    } rows[] = {
+        {1970, 1, 1, 0},         {1969, 12, 31, -1},    {2000, 2, 29, 11016},  {2000, 3, 1, 11017},
+        {1900, 2, 28, -25509},   {1900, 3, 1, -25508},  {2100, 2, 28, 47540},  {2100, 3, 1, 47541},
+        {1600, 2, 29, -135081},  {2026, 11, 28, 20785}, {2024, 12, 31, 20088}, {1, 1, 1, -719162},
+        {9999, 12, 31, 2932896}, {1972, 3, 1, 790},     {2038, 1, 19, 24855},
+    };
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < ARRAY_LEN(rows); i++) {
+        int64_t y;
+        int m, d;
+
+        if (time_days_from_civil(rows[i].y, rows[i].m, rows[i].d) != rows[i].days)
+            fail_msg("time_days_from_civil(%d, %d, %d) = %lld; want %lld", rows[i].y, rows[i].m,
+                     rows[i].d, (long long)time_days_from_civil(rows[i].y, rows[i].m, rows[i].d),
+                     (long long)rows[i].days);
+        time_civil_from_days(rows[i].days, &y, &m, &d);
+        if (y != rows[i].y || m != rows[i].m || d != rows[i].d)
+            fail_msg("time_civil_from_days(%lld) = %lld-%d-%d; want %d-%d-%d",
+                     (long long)rows[i].days, (long long)y, m, d, rows[i].y, rows[i].m, rows[i].d);
+    }
+}
+
+/* test_civil_walk - day by day over 1899..2101, the date moves by one and reads back */
+static void test_civil_walk(void **state)
+{
+    int64_t day = time_days_from_civil(1899, 1, 1), last = time_days_from_civil(2101, 12, 31);
+    int64_t y, py;
+    int m, d, pm, pd;
+
+    (void)state;
+    time_civil_from_days(day, &py, &pm, &pd);
+    for (day++; day <= last; day++) {
+        time_civil_from_days(day, &y, &m, &d);
+        assert_int_equal(time_days_from_civil(y, m, d), day);
+        if (d == pd + 1)
+            assert_true(m == pm && y == py);
+        else
+            assert_true(d == 1 &&
+                        ((m == pm + 1 && y == py) || (m == 1 && pm == 12 && y == py + 1)));
+        py = y;
+        pm = m;
+        pd = d;
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_json_string), cmocka_unit_test(test_utf8_scrub),
-        cmocka_unit_test(test_buf_grows),   cmocka_unit_test(test_rfc3339),
-        cmocka_unit_test(test_local_time),  cmocka_unit_test(test_str_copy),
-        cmocka_unit_test(test_xgrow),       cmocka_unit_test(test_hash),
+        cmocka_unit_test(test_json_string),    cmocka_unit_test(test_utf8_scrub),
+        cmocka_unit_test(test_buf_grows),      cmocka_unit_test(test_rfc3339),
+        cmocka_unit_test(test_local_time),     cmocka_unit_test(test_str_copy),
+        cmocka_unit_test(test_xgrow),          cmocka_unit_test(test_hash),
+        cmocka_unit_test(test_parse_relative), cmocka_unit_test(test_parse_relative_null),
+        cmocka_unit_test(test_civil_days),     cmocka_unit_test(test_civil_walk),
     };
 
     return cmocka_run_group_tests_name("util", tests, NULL, NULL);

@@ -1,5 +1,5 @@
 /*
- * test_web - web_parse_time() as a table, and the HTTP server spoken to over a plain socket
+ * test_web - the HTTP server spoken to over a plain socket
  *
  * The live group needs no database: its DSN names one that cannot exist, so /healthz and a
  * valid summary request must answer 503. The "pg" group runs only when MAILPULSE_TEST_DSN
@@ -29,87 +29,6 @@
 #define NOW_US   ((int64_t)1800000000 * 1000000) /* 2027-01-15T08:00:00Z */
 #define SEC      ((int64_t)1000000)
 #define RESP_MAX (256 * 1024)
-
-/* ---- web_parse_time ---- */
-
-struct time_case {
-    const char *in;
-    int ret;
-    int64_t want;
-};
-
-static const struct time_case time_cases[] = {
-    {"now", 0, NOW_US},
-    {"-24h", 0, NOW_US - 24 * 3600 * SEC},
-    {"-7d", 0, NOW_US - 7 * 86400 * SEC},
-    {"-30m", 0, NOW_US - 30 * 60 * SEC},
-    {"-90s", 0, NOW_US - 90 * SEC},
-    {"-2w", 0, NOW_US - 2 * 604800 * SEC},
-    {"-0s", 0, NOW_US},
-    {"-0024h", 0, NOW_US - 24 * 3600 * SEC},
-    {"-1000w", 0, NOW_US - 1000 * 604800 * SEC},
-    {"2026-11-28T17:30:17Z", 0, 1795887017 * SEC},
-    {"2026-11-28T17:30:17+00:00", 0, 1795887017 * SEC},
-    {"2026-11-28T17:30:17+02:00", 0, 1795879817 * SEC},
-    {"2026-11-28 17:30:17.25Z", 0, 1795887017 * SEC + 250000},
-    {"1970-01-01T00:00:00Z", 0, 0},
-    {"", -1, 0},
-    {"-", -1, 0},
-    {"-h", -1, 0},
-    {"24h", -1, 0},
-    {"+24h", -1, 0},
-    {"-24", -1, 0},
-    {"-24x", -1, 0},
-    {"-24H", -1, 0},
-    {"-24hh", -1, 0},
-    {"-24h ", -1, 0},
-    {" -24h", -1, 0},
-    {"--24h", -1, 0},
-    {"-2.5h", -1, 0},
-    {"NOW", -1, 0},
-    {"now ", -1, 0},
-    {"nowx", -1, 0},
-    {"-9223372036854775808s", -1, 0}, /* the number overflows */
-    {"-99999999999999999999999h", -1, 0},
-    {"-9223372036854775807s", -1, 0}, /* the product overflows */
-    {"-15250284452w", -1, 0},
-    {"-9223372036854s", -1, 0}, /* fits, but lands before year 1 */
-    {"-2000000w", -1, 0},
-    {"2026-11-28T17:30:17", -1, 0},
-    {"2026-11-28T17:30:17Zjunk", -1, 0},
-    {"2026-11-28T17:30:17+02:00x", -1, 0},
-    {"2026-13-01T00:00:00Z", -1, 0},
-    {"2026-11-28", -1, 0},
-    {"yesterday", -1, 0},
-};
-
-/* test_parse_time - every row of time_cases */
-static void test_parse_time(void **state)
-{
-    size_t i;
-
-    (void)state;
-    for (i = 0; i < ARRAY_LEN(time_cases); i++) {
-        const struct time_case *c = &time_cases[i];
-        int64_t got = -12345;
-        int ret = web_parse_time(c->in, NOW_US, &got);
-
-        if (ret != c->ret || (ret == 0 && got != c->want))
-            fail_msg("web_parse_time(\"%s\") = %d, %lld; want %d, %lld", c->in, ret, (long long)got,
-                     c->ret, (long long)c->want);
-        if (ret != 0 && got != -12345)
-            fail_msg("web_parse_time(\"%s\") failed but wrote its result", c->in);
-    }
-}
-
-/* test_parse_time_null - NULL is not a time */
-static void test_parse_time_null(void **state)
-{
-    int64_t got;
-
-    (void)state;
-    assert_int_equal(web_parse_time(NULL, NOW_US, &got), -1);
-}
 
 /* ---- a raw HTTP client ---- */
 
@@ -1188,10 +1107,6 @@ static void test_pg_reply_cache(void **state)
 /* main - three groups; the PostgreSQL one skips without MAILPULSE_TEST_DSN */
 int main(void)
 {
-    const struct CMUnitTest parse_tests[] = {
-        cmocka_unit_test(test_parse_time),
-        cmocka_unit_test(test_parse_time_null),
-    };
     const struct CMUnitTest live_tests[] = {
         cmocka_unit_test(test_not_found),           cmocka_unit_test(test_path_tricks),
         cmocka_unit_test(test_pages_database_down), cmocka_unit_test(test_method_not_allowed),
@@ -1213,7 +1128,6 @@ int main(void)
     };
     int failed = 0;
 
-    failed += cmocka_run_group_tests_name("web_parse_time", parse_tests, NULL, NULL);
     failed += cmocka_run_group_tests_name("web_live", live_tests, live_setup, live_teardown);
     failed += cmocka_run_group_tests_name("web_auth", auth_tests, NULL, NULL);
     failed += cmocka_run_group_tests_name("web_pg", pg_tests, NULL, NULL);

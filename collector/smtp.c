@@ -105,8 +105,8 @@ void smtp_sess_free(struct smtp_sess *s)
 }
 
 /* emit_step - one event for a command and the reply it got (code -1: none seen) */
-static void emit_step(struct smtp_sess *s, const char *stage, const struct pending *p, int code,
-                      int64_t ts)
+static void emit_step(struct smtp_sess *s, enum event_stage stage, const struct pending *p,
+                      int code, int64_t ts)
 {
     struct event ev;
     const char *sender = p ? s->sender[p->txn % SMTP_TXNS] : "";
@@ -117,7 +117,7 @@ static void emit_step(struct smtp_sess *s, const char *stage, const struct pendi
     EVENT_SET(&ev, client, s->client, strlen(s->client));
     EVENT_SET(&ev, server, s->server, strlen(s->server));
     EVENT_SET(&ev, helo, s->helo, strlen(s->helo));
-    EVENT_SET(&ev, stage, stage, strlen(stage));
+    EVENT_SET(&ev, stage, event_stage_name(stage), strlen(event_stage_name(stage)));
     ev.tls = s->tls != 0;
     ev.smtp_code = code;
     if (p && (p->kind == C_MAIL || p->kind == C_RCPT || p->kind == C_DATA || p->kind == C_DOT ||
@@ -134,27 +134,27 @@ static void emit_step(struct smtp_sess *s, const char *stage, const struct pendi
     s->emit(s->arg, &ev);
 }
 
-/* stage_of - the event stage a command reports, or NULL when it reports none */
-static const char *stage_of(enum cmd_kind k)
+/* stage_of - the event stage a command reports, or STAGE_NONE when it reports none */
+static enum event_stage stage_of(enum cmd_kind k)
 {
     switch (k) {
     case C_CONNECT:
-        return "connect";
+        return STAGE_CONNECT;
     case C_HELO:
-        return "helo";
+        return STAGE_HELO;
     case C_MAIL:
-        return "mail";
+        return STAGE_MAIL;
     case C_RCPT:
-        return "rcpt";
+        return STAGE_RCPT;
     case C_DATA:
     case C_DOT:
     case C_BDAT:
     case C_BDAT_LAST:
-        return "data";
+        return STAGE_DATA;
     case C_STARTTLS:
-        return "starttls";
+        return STAGE_STARTTLS;
     default:
-        return NULL;
+        return STAGE_NONE;
     }
 }
 
@@ -162,9 +162,9 @@ static const char *stage_of(enum cmd_kind k)
 static void pop_unanswered(struct smtp_sess *s, int64_t ts)
 {
     const struct pending *p = &s->ring[s->head];
-    const char *stage = stage_of(p->kind);
+    enum event_stage stage = stage_of(p->kind);
 
-    if (stage && p->kind != C_DATA && p->kind != C_BDAT)
+    if (stage != STAGE_NONE && p->kind != C_DATA && p->kind != C_BDAT)
         emit_step(s, stage, p, -1, ts);
     s->head = (s->head + 1) % SMTP_PENDING;
     s->count--;
@@ -391,7 +391,7 @@ static void reply_done(struct smtp_sess *s, int64_t ts)
 {
     int code = s->reply_code;
     struct pending *p;
-    const char *stage;
+    enum event_stage stage;
 
     /* The first reply is the greeting when nothing waits for a reply, or when it is a 220
      * that does not answer STARTTLS (a client that talks first, as with PIPE_CONNECT). A
@@ -404,7 +404,7 @@ static void reply_done(struct smtp_sess *s, int64_t ts)
         g.kind = C_CONNECT;
         g.txn = s->txn;
         g.arg[0] = 0;
-        emit_step(s, "connect", &g, code, ts);
+        emit_step(s, STAGE_CONNECT, &g, code, ts);
         return;
     }
     if (s->count == 0 && s->cmode == CM_BODY && s->body_gap) {
@@ -413,7 +413,7 @@ static void reply_done(struct smtp_sess *s, int64_t ts)
         /* The end of the content was in the lost bytes: this reply is the result. */
         s->cmode = CM_CMD;
         s->body_gap = 0;
-        emit_step(s, "data", &d, code, ts);
+        emit_step(s, STAGE_DATA, &d, code, ts);
         return;
     }
     s->greeted = 1;
@@ -456,7 +456,7 @@ static void reply_done(struct smtp_sess *s, int64_t ts)
         break;
     }
     stage = stage_of(p->kind);
-    if (stage == NULL)
+    if (stage == STAGE_NONE)
         return;
     emit_step(s, stage, p, code, ts);
 }
@@ -598,7 +598,7 @@ void smtp_sess_data(struct smtp_sess *s, int from_client, const uint8_t *p, size
         if (s->implicit_tls && !(!from_client && isdigit(p[0]))) {
             s->tls = 1;
             s->stopped = 1;
-            emit_step(s, "connect", NULL, -1, ts_us);
+            emit_step(s, STAGE_CONNECT, NULL, -1, ts_us);
             return;
         }
     }

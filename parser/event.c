@@ -121,6 +121,123 @@ int event_status_parse(const char *s, size_t len, enum event_status *out)
     return -1;
 }
 
+/* The text of each reason; the order of enum event_reason. */
+static const char *const reason_names[EVENT_REASON_COUNT] = {
+    [REASON_NONE] = "",
+    [REASON_USERUNKNOWN] = "userunknown",
+    [REASON_HOSTUNKNOWN] = "hostunknown",
+    [REASON_MAILBOXFULL] = "mailboxfull",
+    [REASON_HASMOVED] = "hasmoved",
+    [REASON_SUSPEND] = "suspend",
+    [REASON_BLOCKED] = "blocked",
+    [REASON_BADREPUTATION] = "badreputation",
+    [REASON_SPAMDETECTED] = "spamdetected",
+    [REASON_VIRUSDETECTED] = "virusdetected",
+    [REASON_POLICYVIOLATION] = "policyviolation",
+    [REASON_AUTHFAILURE] = "authfailure",
+    [REASON_REJECTED] = "rejected",
+    [REASON_NORELAYING] = "norelaying",
+    [REASON_NOTACCEPT] = "notaccept",
+    [REASON_REQUIREPTR] = "requireptr",
+    [REASON_SPEEDING] = "speeding",
+    [REASON_TOOMANYCONN] = "toomanyconn",
+    [REASON_MESGTOOBIG] = "mesgtoobig",
+    [REASON_EXCEEDLIMIT] = "exceedlimit",
+    [REASON_CONTENTERROR] = "contenterror",
+    [REASON_NOTCOMPLIANTRFC] = "notcompliantrfc",
+    [REASON_FILTERED] = "filtered",
+    [REASON_SECURITYERROR] = "securityerror",
+    [REASON_FAILEDSTARTTLS] = "failedstarttls",
+    [REASON_SYSTEMERROR] = "systemerror",
+    [REASON_SYSTEMFULL] = "systemfull",
+    [REASON_MAILERERROR] = "mailererror",
+    [REASON_NETWORKERROR] = "networkerror",
+    [REASON_SYNTAXERROR] = "syntaxerror",
+    [REASON_EXPIRED] = "expired",
+    [REASON_ONHOLD] = "onhold",
+    [REASON_UNDEFINED] = "undefined",
+};
+
+/* event_reason_name - "userunknown", ..., "undefined"; "" for REASON_NONE */
+const char *event_reason_name(enum event_reason reason)
+{
+    if ((unsigned)reason >= EVENT_REASON_COUNT)
+        return "";
+    return reason_names[reason];
+}
+
+/* event_reason_parse - reason name to enum; 0, or -1 when it names no reason */
+int event_reason_parse(const char *s, size_t len, enum event_reason *out)
+{
+    unsigned i;
+
+    for (i = REASON_NONE + 1; i < EVENT_REASON_COUNT; i++) {
+        if (strlen(reason_names[i]) == len && memcmp(s, reason_names[i], len) == 0) {
+            *out = (enum event_reason)i;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* The text of each SMTP stage; the order of enum event_stage. */
+static const char *const stage_names[] = {
+    [STAGE_NONE] = "",
+    [STAGE_CONNECT] = "connect",
+    [STAGE_HELO] = "helo",
+    [STAGE_MAIL] = "mail",
+    [STAGE_RCPT] = "rcpt",
+    [STAGE_DATA] = "data",
+    [STAGE_STARTTLS] = "starttls",
+};
+
+/* event_stage_name - "connect", "helo", "mail", "rcpt", "data", "starttls", or "" */
+const char *event_stage_name(enum event_stage stage)
+{
+    if ((unsigned)stage >= ARRAY_LEN(stage_names))
+        return "";
+    return stage_names[stage];
+}
+
+/* event_stage_parse - stage name to enum; 0, or -1 when it names no stage */
+int event_stage_parse(const char *s, size_t len, enum event_stage *out)
+{
+    unsigned i;
+
+    for (i = STAGE_NONE + 1; i < ARRAY_LEN(stage_names); i++) {
+        if (strlen(stage_names[i]) == len && memcmp(s, stage_names[i], len) == 0) {
+            *out = (enum event_stage)i;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* event_dsn_len - the length of an enhanced code "X.Y.Z" at s ending at a space or the end */
+size_t event_dsn_len(const char *s, const char *end)
+{
+    const char *p = s;
+    int part;
+
+    if (p >= end || (*p != '2' && *p != '4' && *p != '5'))
+        return 0;
+    p++;
+    for (part = 0; part < 2; part++) {
+        const char *d;
+
+        if (p >= end || *p != '.')
+            return 0;
+        d = ++p;
+        while (p < end && *p >= '0' && *p <= '9' && p - d < 3)
+            p++;
+        if (p == d)
+            return 0;
+    }
+    if (p < end && *p != ' ')
+        return 0;
+    return (size_t)(p - s);
+}
+
 /* event_recipient_domain - the recipient's text after the last '@', or "" */
 const char *event_recipient_domain(const struct event *ev)
 {

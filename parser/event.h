@@ -10,6 +10,12 @@
  *	const char *event_type_name(enum event_type);
  *	const char *event_status_name(enum event_status);
  *	const char *event_mta_name(enum event_mta);
+ *	int event_status_parse(const char *s, size_t len, enum event_status *out);
+ *	const char *event_reason_name(enum event_reason);
+ *	int event_reason_parse(const char *s, size_t len, enum event_reason *out);
+ *	const char *event_stage_name(enum event_stage);
+ *	int event_stage_parse(const char *s, size_t len, enum event_stage *out);
+ *	size_t event_dsn_len(const char *s, const char *end);
  *	const char *event_recipient_domain(const struct event *ev);
  *	void event_format_json(const struct event *ev, struct buf *out);
  *
@@ -24,6 +30,18 @@
  *	event_format_json() appends the event as one JSON object (no newline) with the keys of
  *	DESIGN.md section 3; those keys are a contract that outside tools read. Unknown values
  *	are written as null. Time is UTC.
+ *
+ *	The closed sets of an event (type, status, MTA, reason, SMTP stage) are enums named
+ *	here once: *_name() gives the text that the NDJSON, the database and the web API use
+ *	("" for the NONE/UNKNOWN value, "none" for EV_NONE), and *_parse() reads that text back
+ *	(exactly, len bytes, case-sensitive) into *out, returning 0, or -1 when it names no value;
+ *	the NONE value is not parsed from "". The reason and stage fields of struct event hold
+ *	these names as text.
+ *
+ *	event_dsn_len() returns the length of an RFC 3463 enhanced status code "C.S.D" at s (class
+ *	2, 4 or 5; subject and detail of one to three digits) that ends at a space or at end, or 0
+ *	when there is none. A whole string s of len bytes is a code when
+ *	len > 0 && event_dsn_len(s, s + len) == len.
  *
  *	event_recipient_domain() returns the part of the recipient after the last '@', lower
  *	case as logged, or "" when there is none; the pointer is into ev.
@@ -45,6 +63,55 @@ enum event_type { EV_NONE, EV_MESSAGE, EV_DELIVERY, EV_REJECT, EV_BOUNCE_NOTICE,
 enum event_status { ST_NONE, ST_SENT, ST_DEFERRED, ST_BOUNCED, ST_EXPIRED };
 
 enum event_mta { MTA_UNKNOWN, MTA_POSTFIX, MTA_EXIM, MTA_SENDMAIL };
+
+/* The Sisimai reason names of DESIGN.md section 3, in the order the web pages list them. */
+enum event_reason {
+    REASON_NONE, /* "": sent, or not classified */
+    REASON_USERUNKNOWN,
+    REASON_HOSTUNKNOWN,
+    REASON_MAILBOXFULL,
+    REASON_HASMOVED,
+    REASON_SUSPEND,
+    REASON_BLOCKED,
+    REASON_BADREPUTATION,
+    REASON_SPAMDETECTED,
+    REASON_VIRUSDETECTED,
+    REASON_POLICYVIOLATION,
+    REASON_AUTHFAILURE,
+    REASON_REJECTED,
+    REASON_NORELAYING,
+    REASON_NOTACCEPT,
+    REASON_REQUIREPTR,
+    REASON_SPEEDING,
+    REASON_TOOMANYCONN,
+    REASON_MESGTOOBIG,
+    REASON_EXCEEDLIMIT,
+    REASON_CONTENTERROR,
+    REASON_NOTCOMPLIANTRFC,
+    REASON_FILTERED,
+    REASON_SECURITYERROR,
+    REASON_FAILEDSTARTTLS,
+    REASON_SYSTEMERROR,
+    REASON_SYSTEMFULL,
+    REASON_MAILERERROR,
+    REASON_NETWORKERROR,
+    REASON_SYNTAXERROR,
+    REASON_EXPIRED,
+    REASON_ONHOLD,
+    REASON_UNDEFINED,
+};
+#define EVENT_REASON_COUNT (REASON_UNDEFINED + 1)
+
+/* What an SMTP event (sniffed from the wire) reports on: the command and its reply. */
+enum event_stage {
+    STAGE_NONE,
+    STAGE_CONNECT,
+    STAGE_HELO,
+    STAGE_MAIL,
+    STAGE_RCPT,
+    STAGE_DATA,
+    STAGE_STARTTLS,
+};
 
 /* event.flags */
 #define EVF_TRUNCATED 0x01 /* a field did not fit its array and was cut */
@@ -104,6 +171,11 @@ const char *event_type_name(enum event_type type);
 const char *event_status_name(enum event_status status);
 const char *event_mta_name(enum event_mta mta);
 int event_status_parse(const char *s, size_t len, enum event_status *out);
+const char *event_reason_name(enum event_reason reason);
+int event_reason_parse(const char *s, size_t len, enum event_reason *out);
+const char *event_stage_name(enum event_stage stage);
+int event_stage_parse(const char *s, size_t len, enum event_stage *out);
+size_t event_dsn_len(const char *s, const char *end);
 const char *event_recipient_domain(const struct event *ev);
 void event_format_json(const struct event *ev, struct buf *out);
 

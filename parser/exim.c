@@ -355,7 +355,7 @@ static bool take_reply(const char *s, const char *end, struct event *ev)
         return false;
     ev->smtp_code = code;
     s += 4;
-    n = s < end ? smtp_dsn_len(s, end) : 0;
+    n = s < end ? event_dsn_len(s, end) : 0;
     if (n)
         EVENT_SET(ev, dsn, s, n);
     return true;

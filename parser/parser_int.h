@@ -44,9 +44,8 @@ void parser_count_reinjected(struct parser *p);
 void parser_classify(struct parser *p, int smtp_code, const char *dsn, const char *text,
                      enum event_status status, struct reason_result *out);
 
-/* SMTP replies (smtpcode.c): the code at s, or -1; the length of "X.Y.Z" at s, or 0. */
+/* SMTP replies (smtpcode.c): the code at s, or -1. */
 int smtp_reply_code(const char *s, const char *end);
-size_t smtp_dsn_len(const char *s, const char *end);
 
 /* Exim (exim.c): the stamp of a native mainlog line; the text after a stamp or envelope. */
 int exim_envelope(const char *line, size_t len, struct syslog_env *env);

@@ -627,7 +627,7 @@ static enum parse_result parse_reject(const struct syslog_env *env, const char *
 
     ev->smtp_code = smtp_reply_code(reply, rend);
     f = ev->smtp_code > 0 ? reply + 4 : reply;
-    n = f < rend ? smtp_dsn_len(f, rend) : 0;
+    n = f < rend ? event_dsn_len(f, rend) : 0;
     if (n)
         EVENT_SET(ev, dsn, f, n);
 
@@ -706,7 +706,7 @@ static enum parse_result parse_content_reject(const struct syslog_env *env, cons
         EVENT_SET(ev, reply, reply, (size_t)(end - reply));
         ev->smtp_code = smtp_reply_code(reply, end);
         f = ev->smtp_code > 0 ? reply + 4 : reply;
-        n = f < end ? smtp_dsn_len(f, end) : 0;
+        n = f < end ? event_dsn_len(f, end) : 0;
         if (n)
             EVENT_SET(ev, dsn, f, n);
     }

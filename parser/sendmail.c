@@ -161,7 +161,7 @@ static void take_reply(const char *s, const char *end, struct event *ev)
         return;
     ev->smtp_code = code;
     s += 4;
-    n = s < end ? smtp_dsn_len(s, end) : 0;
+    n = s < end ? event_dsn_len(s, end) : 0;
     if (n && ev->dsn[0] == 0)
         EVENT_SET(ev, dsn, s, n);
 }

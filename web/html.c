@@ -941,9 +941,11 @@ enum MHD_Result web_page_bounces(struct web_req *r)
     html_input(&b, &c, "domain", "Recipient domain", "gmail.com", "text");
     buf_puts(&b, "<label>Reason<select name=\"reason\"><option value=\"\">any</option>");
     v = page_param(&c, "reason");
-    for (i = 0; web_reason_names[i] != NULL; i++)
-        buf_printf(&b, "<option%s>%s</option>",
-                   strcmp(v, web_reason_names[i]) == 0 ? " selected" : "", web_reason_names[i]);
+    for (i = REASON_NONE + 1; i < EVENT_REASON_COUNT; i++) {
+        const char *name = event_reason_name((enum event_reason)i);
+
+        buf_printf(&b, "<option%s>%s</option>", strcmp(v, name) == 0 ? " selected" : "", name);
+    }
     buf_puts(&b, "</select></label>");
     html_input(&b, &c, "dsn", "DSN", "5.1.1", "text");
     buf_puts(&b, "<label>Status<select name=\"status\"><option value=\"\">all failures</option>");

@@ -48,9 +48,10 @@ static int web_metric_row(void *arg, const struct db_metric_row *in)
 {
     struct web_metric_acc *acc = arg;
     struct db_metric_row r = *in;
+    enum event_reason reason;
     size_t i;
 
-    if (r.reason[0] && !web_reason_known(r.reason))
+    if (r.reason[0] && event_reason_parse(r.reason, strlen(r.reason), &reason) != 0)
         str_copy(r.reason, sizeof(r.reason), "other", 5);
     if (strcmp(r.dsn_class, "2") != 0 && strcmp(r.dsn_class, "4") != 0 &&
         strcmp(r.dsn_class, "5") != 0)

@@ -6,6 +6,8 @@
  * by one against what they may be (a time, a known reason, a DSN code, a status, a domain,
  * a bounded number), never passed on as they came: what reaches the database is always a
  * bounded, validated string in a struct db_query, and it goes there as a bind parameter.
+ * The reason names and the DSN syntax are the event's (parser/event.h), the time syntax
+ * util's.
  */
 #include <stdio.h>
 #include <string.h>
@@ -15,32 +17,6 @@
 #include "parser/event.h"
 #include "util/util.h"
 #include "web/web_int.h"
-
-/* The reason names of DESIGN.md section 3 (Sisimai's), the only values reason= takes. */
-const char *const web_reason_names[] = {
-    "userunknown",     "hostunknown",   "mailboxfull",
-    "hasmoved",        "suspend",       "blocked",
-    "badreputation",   "spamdetected",  "virusdetected",
-    "policyviolation", "authfailure",   "rejected",
-    "norelaying",      "notaccept",     "requireptr",
-    "speeding",        "toomanyconn",   "mesgtoobig",
-    "exceedlimit",     "contenterror",  "notcompliantrfc",
-    "filtered",        "securityerror", "failedstarttls",
-    "systemerror",     "systemfull",    "mailererror",
-    "networkerror",    "syntaxerror",   "expired",
-    "onhold",          "undefined",     NULL,
-};
-
-/* web_reason_known - s is one of the reason names */
-int web_reason_known(const char *s)
-{
-    size_t i;
-
-    for (i = 0; web_reason_names[i] != NULL; i++)
-        if (strcmp(s, web_reason_names[i]) == 0)
-            return 1;
-    return 0;
-}
 
 /* web_plain_name - true when a parameter name is short and harmless to echo in a message */
 static int web_plain_name(const char *s, size_t len)
@@ -173,28 +149,6 @@ static int web_domain_ok(const char *s, size_t len)
     return 1;
 }
 
-/* web_dsn_ok - an enhanced status code "C.S.D" (RFC 3463): class 2, 4 or 5 */
-static int web_dsn_ok(const char *s, size_t len)
-{
-    size_t i = 0, part, digits;
-
-    if (len < 5 || len > 11 || (s[0] != '2' && s[0] != '4' && s[0] != '5') || s[1] != '.')
-        return 0;
-    i = 2;
-    for (part = 0; part < 2; part++) {
-        for (digits = 0; i < len && s[i] >= '0' && s[i] <= '9'; i++)
-            digits++;
-        if (digits == 0 || digits > 3)
-            return 0;
-        if (part == 0) {
-            if (i >= len || s[i] != '.')
-                return 0;
-            i++;
-        }
-    }
-    return i == len;
-}
-
 /* web_lower_copy - copy len bytes into dst, lower-casing ASCII */
 static void web_lower_copy(char *dst, const char *s, size_t len)
 {
@@ -260,7 +214,9 @@ int web_query_read(const struct web_params *p, int64_t now_us, struct db_query *
         web_lower_copy(q->domain, v, len);
     }
     if ((v = web_param(p, "reason", &len)) != NULL && len > 0) {
-        if (len >= sizeof(q->reason) || memchr(v, 0, len) != NULL || !web_reason_known(v)) {
+        enum event_reason reason;
+
+        if (len >= sizeof(q->reason) || event_reason_parse(v, len, &reason) != 0) {
             snprintf(err, errlen,
                      "'reason' must be one of the reason names (userunknown, "
                      "blocked, mailboxfull, ...)");
@@ -269,7 +225,7 @@ int web_query_read(const struct web_params *p, int64_t now_us, struct db_query *
         memcpy(q->reason, v, len + 1);
     }
     if ((v = web_param(p, "dsn", &len)) != NULL && len > 0) {
-        if (!web_dsn_ok(v, len)) {
+        if (event_dsn_len(v, v + len) != len) {
             snprintf(err, errlen, "'dsn' must be an enhanced status code like 5.1.1");
             return -1;
         }

@@ -131,8 +131,6 @@ int web_bucket_read(const struct web_params *p, const struct db_query *q, enum d
                     char *err, size_t errlen);
 int64_t web_bucket_us(enum db_bucket b);
 const char *web_bucket_name(enum db_bucket b);
-int web_reason_known(const char *s);
-extern const char *const web_reason_names[];
 int web_trail_read(const struct web_params *p, struct db_query *q, char *err, size_t errlen);
 
 /* Rows collected from a db_* callback, for pages that need them all before rendering. */

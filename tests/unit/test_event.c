@@ -1,0 +1,187 @@
+/*
+ * test_event - parser/event.c's vocabulary: the names of the closed sets and the DSN syntax
+ *
+ * Tables: each name with the value it must parse to, then texts that must name nothing, and
+ * enhanced status codes with the length event_dsn_len() must give.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "parser/event.h"
+
+/* test_reason_names - every reason by name, both ways, and texts that are no reason */
+static void test_reason_names(void **state)
+{
+    static const struct {
+        const char *name;
+        enum event_reason reason;
+    } rows[] = {
+        {"userunknown", REASON_USERUNKNOWN},
+        {"hostunknown", REASON_HOSTUNKNOWN},
+        {"mailboxfull", REASON_MAILBOXFULL},
+        {"hasmoved", REASON_HASMOVED},
+        {"suspend", REASON_SUSPEND},
+        {"blocked", REASON_BLOCKED},
+        {"badreputation", REASON_BADREPUTATION},
+        {"spamdetected", REASON_SPAMDETECTED},
+        {"virusdetected", REASON_VIRUSDETECTED},
+        {"policyviolation", REASON_POLICYVIOLATION},
+        {"authfailure", REASON_AUTHFAILURE},
+        {"rejected", REASON_REJECTED},
+        {"norelaying", REASON_NORELAYING},
+        {"notaccept", REASON_NOTACCEPT},
+        {"requireptr", REASON_REQUIREPTR},
+        {"speeding", REASON_SPEEDING},
+        {"toomanyconn", REASON_TOOMANYCONN},
+        {"mesgtoobig", REASON_MESGTOOBIG},
+        {"exceedlimit", REASON_EXCEEDLIMIT},
+        {"contenterror", REASON_CONTENTERROR},
+        {"notcompliantrfc", REASON_NOTCOMPLIANTRFC},
+        {"filtered", REASON_FILTERED},
+        {"securityerror", REASON_SECURITYERROR},
+        {"failedstarttls", REASON_FAILEDSTARTTLS},
+        {"systemerror", REASON_SYSTEMERROR},
+        {"systemfull", REASON_SYSTEMFULL},
+        {"mailererror", REASON_MAILERERROR},
+        {"networkerror", REASON_NETWORKERROR},
+        {"syntaxerror", REASON_SYNTAXERROR},
+        {"expired", REASON_EXPIRED},
+        {"onhold", REASON_ONHOLD},
+        {"undefined", REASON_UNDEFINED},
+    };
+    static const char *const bad[] = {
+        "", "UserUnknown", "userunknown ", " blocked", "block", "blockedx", "none", "other",
+    };
+    enum event_reason got;
+    size_t i;
+
+    (void)state;
+    /* one row per reason: the table above is the whole set */
+    assert_int_equal(ARRAY_LEN(rows), EVENT_REASON_COUNT - 1);
+    assert_string_equal(event_reason_name(REASON_NONE), "");
+    assert_string_equal(event_reason_name((enum event_reason)EVENT_REASON_COUNT), "");
+    for (i = 0; i < ARRAY_LEN(rows); i++) {
+        assert_string_equal(event_reason_name(rows[i].reason), rows[i].name);
+        got = REASON_NONE;
+        assert_int_equal(event_reason_parse(rows[i].name, strlen(rows[i].name), &got), 0);
+        assert_int_equal(got, rows[i].reason);
+    }
+    for (i = 0; i < ARRAY_LEN(bad); i++) {
+        got = REASON_ONHOLD;
+        if (event_reason_parse(bad[i], strlen(bad[i]), &got) != -1)
+            fail_msg("event_reason_parse(\"%s\") accepted it", bad[i]);
+        assert_int_equal(got, REASON_ONHOLD);
+    }
+    /* len bounds the text: a prefix of a longer buffer is read as itself */
+    assert_int_equal(event_reason_parse("blockedxyz", 7, &got), 0);
+    assert_int_equal(got, REASON_BLOCKED);
+}
+
+/* test_stage_names - every SMTP stage by name, both ways */
+static void test_stage_names(void **state)
+{
+    static const struct {
+        const char *name;
+        enum event_stage stage;
+    } rows[] = {
+        {"connect", STAGE_CONNECT}, {"helo", STAGE_HELO}, {"mail", STAGE_MAIL},
+        {"rcpt", STAGE_RCPT},       {"data", STAGE_DATA}, {"starttls", STAGE_STARTTLS},
+    };
+    static const char *const bad[] = {"", "HELO", "ehlo", "rcpt to", "dat", "quit"};
+    enum event_stage got;
+    size_t i;
+
+    (void)state;
+    assert_string_equal(event_stage_name(STAGE_NONE), "");
+    for (i = 0; i < ARRAY_LEN(rows); i++) {
+        assert_string_equal(event_stage_name(rows[i].stage), rows[i].name);
+        got = STAGE_NONE;
+        assert_int_equal(event_stage_parse(rows[i].name, strlen(rows[i].name), &got), 0);
+        assert_int_equal(got, rows[i].stage);
+    }
+    for (i = 0; i < ARRAY_LEN(bad); i++)
+        if (event_stage_parse(bad[i], strlen(bad[i]), &got) != -1)
+            fail_msg("event_stage_parse(\"%s\") accepted it", bad[i]);
+}
+
+/* test_status_mta_type_names - the older closed sets keep their names */
+static void test_status_mta_type_names(void **state)
+{
+    static const struct {
+        const char *name;
+        enum event_status status;
+    } rows[] = {
+        {"sent", ST_SENT},
+        {"deferred", ST_DEFERRED},
+        {"bounced", ST_BOUNCED},
+        {"expired", ST_EXPIRED},
+    };
+    enum event_status got;
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < ARRAY_LEN(rows); i++) {
+        assert_string_equal(event_status_name(rows[i].status), rows[i].name);
+        assert_int_equal(event_status_parse(rows[i].name, strlen(rows[i].name), &got), 0);
+        assert_int_equal(got, rows[i].status);
+    }
+    assert_int_equal(event_status_parse("", 0, &got), -1);
+    assert_int_equal(event_status_parse("Sent", 4, &got), -1);
+    assert_string_equal(event_status_name(ST_NONE), "");
+    assert_string_equal(event_mta_name(MTA_POSTFIX), "postfix");
+    assert_string_equal(event_mta_name(MTA_EXIM), "exim");
+    assert_string_equal(event_mta_name(MTA_SENDMAIL), "sendmail");
+    assert_string_equal(event_mta_name(MTA_UNKNOWN), "");
+    assert_string_equal(event_type_name(EV_BOUNCE_NOTICE), "bounce_notice");
+    assert_string_equal(event_type_name(EV_NONE), "none");
+}
+
+/* test_dsn_len - enhanced status codes at the head of a text, and whole-string checks */
+static void test_dsn_len(void **state)
+{
+    static const struct {
+        const char *in;
+        size_t want; /* the code's length at the head of in, 0 when there is none */
+    } rows[] = {
+        {"5.1.1", 5},     {"4.7.0", 5},   {"2.0.0", 5},     {"5.7.1 Service unavailable", 5},
+        {"5.7.26", 6},    {"4.4.7", 5},   {"5.123.456", 9}, {"5.123.456 x", 9},
+        {"5.1.10", 6},    {"3.1.1", 0}, /* class 2, 4 or 5 only */
+        {"1.1.1", 0},                   /* likewise */
+        {"5.1234.1", 0},                /* subject of at most three digits */
+        {"5.1.1234", 0},                /* detail likewise */
+        {"5.1.", 0},      {"5..1", 0},    {"5.1", 0},       {"5", 0},
+        {"", 0},          {"5.1.1,", 0}, /* a code ends at a space or the end */
+        {"5.1.1:", 0},    {"5.1.1.1", 0}, {"x5.1.1", 0},    {"5-1-1", 0},
+        {"550 5.1.1", 0}, /* the reply code comes first: not a DSN at the head */
+    };
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < ARRAY_LEN(rows); i++) {
+        const char *s = rows[i].in;
+        size_t got = event_dsn_len(s, s + strlen(s));
+
+        if (got != rows[i].want)
+            fail_msg("event_dsn_len(\"%s\") = %zu; want %zu", s, got, rows[i].want);
+    }
+    /* end bounds the scan: the same bytes cut short are read as what is left */
+    assert_int_equal(event_dsn_len("5.1.1", "5.1.1" + 4), 0);
+    assert_int_equal(event_dsn_len("5.1.12", "5.1.12" + 5), 5);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_reason_names),
+        cmocka_unit_test(test_stage_names),
+        cmocka_unit_test(test_status_mta_type_names),
+        cmocka_unit_test(test_dsn_len),
+    };
+
+    return cmocka_run_group_tests_name("event", tests, NULL, NULL);
+}

@@ -35,15 +35,7 @@
 #include <string.h>
 
 #include "parser/parser_int.h"
-
-/* One "KEY=value" word group; the pointers are into the line. */
-struct efield {
-    const char *key;
-    size_t key_len;
-    const char *val;
-    size_t val_len;
-    bool colon_end; /* the value ended in ':', which ends the field list */
-};
+#include "parser/scan.h"
 
 /* A host as H= logs it: name (helo) [ip]:port; absent parts are empty. */
 struct ehost {
@@ -64,42 +56,12 @@ static int digits_at(const char *s, int n)
     return v;
 }
 
-/* skip_spaces - the first byte at or after s that is not a space */
-static const char *skip_spaces(const char *s, const char *end)
-{
-    while (s < end && *s == ' ')
-        s++;
-    return s;
-}
-
 /* word_end - the first space at or after s, or end */
 static const char *word_end(const char *s, const char *end)
 {
     const char *sp = memchr(s, ' ', (size_t)(end - s));
 
     return sp ? sp : end;
-}
-
-/* trim_right - drop trailing spaces, tabs and CR */
-static const char *trim_right(const char *s, const char *end)
-{
-    while (end > s && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r'))
-        end--;
-    return end;
-}
-
-/* starts - does [s, end) start with the C string pfx? */
-static bool starts(const char *s, const char *end, const char *pfx)
-{
-    size_t n = strlen(pfx);
-
-    return (size_t)(end - s) >= n && memcmp(s, pfx, n) == 0;
-}
-
-/* is_key - is the field's key the C string name? */
-static bool is_key(const struct efield *f, const char *name)
-{
-    return strlen(name) == f->key_len && memcmp(f->key, name, f->key_len) == 0;
 }
 
 /*
@@ -145,7 +107,7 @@ int exim_envelope(const char *line, size_t len, struct syslog_env *env)
                         (int64_t)min * 60 + sec;
 
         us = (naive - (p[0] == '-' ? -off : off)) * 1000000;
-        p = skip_spaces(p + 5, end);
+        p = scan_skip_spaces(p + 5, end);
     } else {
         us = time_local_to_utc_us(year, mon, mday, hour, min, sec);
     }
@@ -164,12 +126,12 @@ int exim_envelope(const char *line, size_t len, struct syslog_env *env)
         }
         if (q < end && *q == ']' && q > p + 1) {
             env->pid = pid;
-            p = skip_spaces(q + 1, end);
+            p = scan_skip_spaces(q + 1, end);
         }
     }
     /* "host exim[pid]: " after the stamp, as some syslog templates write it */
     q = word_end(p, end);
-    if (q < end && starts(q + 1, end, "exim")) {
+    if (q < end && scan_starts(q + 1, end, "exim")) {
         const char *r = q + 5, *host = p;
 
         if (r < end && *r == '4')
@@ -219,11 +181,12 @@ static size_t msgid_len(const char *s, const char *end)
 /*
  * field_next - read the "KEY=value" group at *pp (spaces before it skipped). Returns 1 with
  * *f filled and *pp after it, 0 when the word there is not a field (*pp at that word), -1 at
- * the end of the text.
+ * the end of the text. *colon_end tells whether the value ended in ':', which ends the field
+ * list (the ':' is not part of the value).
  */
-static int field_next(const char **pp, const char *end, struct efield *f)
+static int field_next(const char **pp, const char *end, struct scan_kv *f, bool *colon_end)
 {
-    const char *p = skip_spaces(*pp, end), *k = p, *v;
+    const char *p = scan_skip_spaces(*pp, end), *k = p, *v;
 
     *pp = p;
     if (p == end)
@@ -248,7 +211,7 @@ static int field_next(const char **pp, const char *end, struct efield *f)
         if (f->key_len == 1 && *k == 'H') {
             /* the "(helo)" and "[ip]:port" words that belong to H= */
             for (;;) {
-                const char *w = skip_spaces(p, end), *close;
+                const char *w = scan_skip_spaces(p, end), *close;
 
                 if (w == end || (*w != '(' && *w != '['))
                     break;
@@ -265,8 +228,8 @@ static int field_next(const char **pp, const char *end, struct efield *f)
         f->val = v;
         f->val_len = (size_t)(p - v);
     }
-    f->colon_end = f->val_len > 0 && f->val[f->val_len - 1] == ':' && v[0] != '"';
-    if (f->colon_end)
+    *colon_end = f->val_len > 0 && f->val[f->val_len - 1] == ':' && v[0] != '"';
+    if (*colon_end)
         f->val_len--;
     *pp = p;
     return 1;
@@ -307,7 +270,7 @@ static void host_split(const char *s, size_t len, struct ehost *h)
                 h->name_len = (size_t)(we - w);
             }
         }
-        p = skip_spaces(we, end);
+        p = scan_skip_spaces(we, end);
     }
 }
 
@@ -375,28 +338,6 @@ static void find_reply(const char *s, const char *end, struct event *ev)
     }
 }
 
-/* classify - reason and hardness of an outcome */
-static void classify(struct parser *p, struct event *ev, enum event_status status)
-{
-    struct reason_result rr;
-
-    parser_classify(p, ev->smtp_code, ev->dsn, ev->reply, status, &rr);
-    EVENT_SET(ev, reason, rr.reason, strlen(rr.reason));
-    ev->hard = rr.hard;
-}
-
-/* set_common - the envelope part of every Exim event */
-static void set_common(struct event *ev, enum event_type type, const struct syslog_env *env,
-                       const char *qid, size_t qid_len)
-{
-    ev->type = type;
-    ev->mta = MTA_EXIM;
-    ev->time_us = env->time_us;
-    EVENT_SET(ev, host, env->host, env->host_len);
-    if (qid_len)
-        EVENT_SET(ev, queue_id, qid, qid_len);
-}
-
 /* set_msgid - "abc@x" as "<abc@x>" into a field of size outlen */
 static void set_msgid(char *out, size_t outlen, const char *s, size_t len)
 {
@@ -415,26 +356,28 @@ static enum parse_result parse_arrival(struct parser *p, const struct syslog_env
                                        const char *qid, size_t qid_len, const char *s,
                                        const char *end, struct event *ev)
 {
-    const char *w = skip_spaces(s, end), *we = word_end(w, end), *parent = NULL;
+    const char *w = scan_skip_spaces(s, end), *we = word_end(w, end), *parent = NULL;
     size_t parent_len = 0;
     struct pq_entry *e;
-    struct efield f;
+    struct scan_kv f;
+    bool colon_end;
     int r;
 
     if (w == end)
         return PARSE_MALFORMED;
-    set_common(ev, EV_MESSAGE, env, qid, qid_len);
+    scan_event_head(ev, MTA_EXIM, EV_MESSAGE, env, qid, qid_len);
     if (!(we - w == 2 && w[0] == '<' && w[1] == '>'))
         EVENT_SET(ev, sender, w, (size_t)(we - w));
     s = we;
-    while ((r = field_next(&s, end, &f)) >= 0) {
+    while ((r = field_next(&s, end, &f, &colon_end)) >= 0) {
         if (r == 0) {
             const char *e2 = word_end(s, end);
 
             if (e2 - s == 3 && memcmp(s, "for", 3) == 0) {
                 int32_t n = 0;
 
-                for (s = skip_spaces(e2, end); s < end; s = skip_spaces(word_end(s, end), end))
+                for (s = scan_skip_spaces(e2, end); s < end;
+                     s = scan_skip_spaces(word_end(s, end), end))
                     n++;
                 ev->nrcpt = n;
                 break;
@@ -442,13 +385,13 @@ static enum parse_result parse_arrival(struct parser *p, const struct syslog_env
             s = e2;
             continue;
         }
-        if (is_key(&f, "H")) {
+        if (scan_key_is(&f, "H")) {
             struct ehost h;
 
             host_split(f.val, f.val_len, &h);
             host_format(&h, false, ev->client, sizeof(ev->client));
             EVENT_SET(ev, helo, h.helo ? h.helo : "", h.helo_len);
-        } else if (is_key(&f, "S")) {
+        } else if (scan_key_is(&f, "S")) {
             int64_t v = 0;
             size_t i;
 
@@ -456,14 +399,14 @@ static enum parse_result parse_arrival(struct parser *p, const struct syslog_env
                  i++)
                 v = v * 10 + (f.val[i] - '0');
             ev->size = i == f.val_len && i > 0 ? v : -1;
-        } else if (is_key(&f, "id")) {
+        } else if (scan_key_is(&f, "id")) {
             set_msgid(ev->message_id, sizeof(ev->message_id), f.val, f.val_len);
-        } else if (is_key(&f, "A")) {
+        } else if (scan_key_is(&f, "A")) {
             const char *colon = memchr(f.val, ':', f.val_len);
             const char *u = colon ? colon + 1 : f.val;
 
             EVENT_SET(ev, sasl_username, u, (size_t)(f.val + f.val_len - u));
-        } else if (is_key(&f, "R") && msgid_len(f.val, f.val + f.val_len) == f.val_len) {
+        } else if (scan_key_is(&f, "R") && msgid_len(f.val, f.val + f.val_len) == f.val_len) {
             parent = f.val;
             parent_len = f.val_len;
         }
@@ -481,7 +424,7 @@ static enum parse_result parse_arrival(struct parser *p, const struct syslog_env
     if (ev->sender[0] == 0 && parent) {
         /* "<= <> R=parent": Exim wrote a bounce or delay notice about message parent */
         event_clear(ev);
-        set_common(ev, EV_BOUNCE_NOTICE, env, parent, parent_len);
+        scan_event_head(ev, MTA_EXIM, EV_BOUNCE_NOTICE, env, parent, parent_len);
         EVENT_SET(ev, notice_queue_id, qid, qid_len);
     }
     return PARSE_EVENT;
@@ -495,21 +438,22 @@ static enum parse_result parse_delivery(struct parser *p, const struct syslog_en
                                         const char *qid, size_t qid_len, const char *s,
                                         const char *end, enum event_status status, struct event *ev)
 {
-    const char *w = skip_spaces(s, end), *we = word_end(w, end), *text = NULL;
+    const char *w = scan_skip_spaces(s, end), *we = word_end(w, end), *text = NULL;
     const struct pq_entry *e;
-    struct efield f;
+    struct scan_kv f;
+    bool colon_end;
     int r;
 
     if (w == end)
         return PARSE_MALFORMED;
-    set_common(ev, EV_DELIVERY, env, qid, qid_len);
+    scan_event_head(ev, MTA_EXIM, EV_DELIVERY, env, qid, qid_len);
     if (we[-1] == ':' && we - w > 1) {
         EVENT_SET(ev, recipient, w, (size_t)(we - w - 1));
         text = we;
     } else {
         EVENT_SET(ev, recipient, w, (size_t)(we - w));
     }
-    for (s = we; text == NULL && (r = field_next(&s, end, &f)) >= 0;) {
+    for (s = we; text == NULL && (r = field_next(&s, end, &f, &colon_end)) >= 0;) {
         if (r == 0) {
             const char *e2 = word_end(s, end);
 
@@ -534,22 +478,22 @@ static enum parse_result parse_delivery(struct parser *p, const struct syslog_en
             s = e2;
             continue;
         }
-        if (is_key(&f, "H")) {
+        if (scan_key_is(&f, "H")) {
             struct ehost h;
 
             host_split(f.val, f.val_len, &h);
             host_format(&h, true, ev->relay, sizeof(ev->relay));
-        } else if (is_key(&f, "C")) {
+        } else if (scan_key_is(&f, "C")) {
             EVENT_SET(ev, reply, f.val, f.val_len);
             take_reply(f.val, f.val + f.val_len, ev);
-        } else if (is_key(&f, "T") && ev->relay[0] == 0) {
+        } else if (scan_key_is(&f, "T") && ev->relay[0] == 0) {
             EVENT_SET(ev, relay, f.val, f.val_len); /* a local transport: no host */
         }
-        if (f.colon_end)
+        if (colon_end)
             text = s;
     }
     if (text) {
-        text = skip_spaces(text, end);
+        text = scan_skip_spaces(text, end);
         EVENT_SET(ev, reply, text, (size_t)(end - text));
         find_reply(text, end, ev);
         if (status == ST_BOUNCED &&
@@ -564,7 +508,7 @@ static enum parse_result parse_delivery(struct parser *p, const struct syslog_en
         EVENT_SET(ev, message_id, e->message_id, strlen(e->message_id));
     }
     if (status != ST_SENT)
-        classify(p, ev, status);
+        scan_classify(p, ev, status);
     return PARSE_EVENT;
 }
 
@@ -581,17 +525,18 @@ static enum parse_result parse_reject(struct parser *p, const struct syslog_env 
         "after MAIL", "after RCPT", "non-SMTP ",  "by local_scan", "by non-SMTP ACL",
     };
     const char *colon;
-    struct efield f;
+    struct scan_kv f;
+    bool colon_end;
     struct ehost h = {0};
     const char *sender = NULL;
     size_t sender_len = 0, i;
     bool temp = false;
     int r;
 
-    while ((r = field_next(&s, end, &f)) == 1) {
-        if (is_key(&f, "H"))
+    while ((r = field_next(&s, end, &f, &colon_end)) == 1) {
+        if (scan_key_is(&f, "H"))
             host_split(f.val, f.val_len, &h);
-        else if (is_key(&f, "F")) {
+        else if (scan_key_is(&f, "F")) {
             /* F=<s> in SMTP-time lines, F=s in local_scan() ones */
             bool br = f.val_len >= 2 && f.val[0] == '<' && f.val[f.val_len - 1] == '>';
 
@@ -601,29 +546,29 @@ static enum parse_result parse_reject(struct parser *p, const struct syslog_env 
     }
     if (r < 0)
         return PARSE_SKIP;
-    if (starts(s, end, "local_scan() function ") &&
+    if (scan_starts(s, end, "local_scan() function ") &&
         memmem(s, (size_t)(end - s), " - message temporarily rejected", 31) != NULL) {
         /* "local_scan() function timed out - message temporarily rejected (size 29)" */
-        set_common(ev, EV_REJECT, env, qid, qid_len);
+        scan_event_head(ev, MTA_EXIM, EV_REJECT, env, qid, qid_len);
         EVENT_SET(ev, reply, s, (size_t)(end - s));
-        classify(p, ev, ST_DEFERRED);
+        scan_classify(p, ev, ST_DEFERRED);
         ev->hard = false;
         return PARSE_EVENT;
     }
-    if (starts(s, end, "temporarily ")) {
+    if (scan_starts(s, end, "temporarily ")) {
         temp = true;
         s += 12;
     }
-    if (!starts(s, end, "rejected "))
+    if (!scan_starts(s, end, "rejected "))
         return PARSE_SKIP;
     s += 9;
     for (i = 0; i < ARRAY_LEN(kinds); i++) {
-        if (starts(s, end, kinds[i]))
+        if (scan_starts(s, end, kinds[i]))
             break;
     }
     if (i == ARRAY_LEN(kinds))
         return PARSE_SKIP;
-    set_common(ev, EV_REJECT, env, qid, qid_len);
+    scan_event_head(ev, MTA_EXIM, EV_REJECT, env, qid, qid_len);
     host_format(&h, false, ev->client, sizeof(ev->client));
     EVENT_SET(ev, helo, h.helo ? h.helo : "", h.helo_len);
     if (sender)
@@ -650,7 +595,7 @@ static enum parse_result parse_reject(struct parser *p, const struct syslog_env 
         EVENT_SET(ev, reply, t, (size_t)(end - t));
         find_reply(t, end, ev);
     }
-    classify(p, ev, temp ? ST_DEFERRED : ST_NONE);
+    scan_classify(p, ev, temp ? ST_DEFERRED : ST_NONE);
     if (temp)
         ev->hard = false;
     return PARSE_EVENT;
@@ -659,12 +604,12 @@ static enum parse_result parse_reject(struct parser *p, const struct syslog_env 
 /* exim_parse_line - the text of one Exim line, after its stamp or syslog envelope */
 enum parse_result exim_parse_line(struct parser *p, const struct syslog_env *env, struct event *ev)
 {
-    const char *s = env->msg, *end = trim_right(env->msg, env->msg + env->msg_len), *m;
+    const char *s = env->msg, *end = scan_trim_end(env->msg, env->msg + env->msg_len), *m;
     size_t qid_len = msgid_len(s, end);
 
     if (qid_len == 0)
         return parse_reject(p, env, "", 0, s, end, ev);
-    m = skip_spaces(s + qid_len, end);
+    m = scan_skip_spaces(s + qid_len, end);
     if (end - m >= 3 && m[2] == ' ') {
         if (m[0] == '<' && m[1] == '=')
             return parse_arrival(p, env, s, qid_len, m + 3, end, ev);
@@ -677,7 +622,7 @@ enum parse_result exim_parse_line(struct parser *p, const struct syslog_env *env
         if (m[0] == '*' && m[1] == '>')
             return PARSE_SKIP;
     }
-    if (starts(m, end, "Completed")) {
+    if (scan_starts(m, end, "Completed")) {
         parser_queue_remove(p, env->host, env->host_len, s, qid_len);
         return PARSE_SKIP;
     }

@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "parser/parser_int.h"
+#include "parser/scan.h"
 
 enum pfx_daemon {
     D_OTHER, /* a name not known here: read by what the text looks like */
@@ -162,14 +163,6 @@ static const char *const quiet_prefixes[] = {
     "passed ",
 };
 
-/* One "key=value" of a field tail; both point into the line. */
-struct kv {
-    const char *key;
-    size_t key_len;
-    const char *val;
-    size_t val_len;
-};
-
 /* daemon_of - the daemon kind of a program name */
 static enum pfx_daemon daemon_of(const char *prog, size_t len)
 {
@@ -183,20 +176,6 @@ static enum pfx_daemon daemon_of(const char *prog, size_t len)
             return daemons[i].daemon;
     }
     return D_OTHER;
-}
-
-/* has_prefix - does [s, end) start with the C string pfx? */
-static bool has_prefix(const char *s, const char *end, const char *pfx)
-{
-    size_t n = strlen(pfx);
-
-    return (size_t)(end - s) >= n && memcmp(s, pfx, n) == 0;
-}
-
-/* key_is - is the kv's key the C string name? */
-static bool key_is(const struct kv *kv, const char *name)
-{
-    return strlen(name) == kv->key_len && memcmp(kv->key, name, kv->key_len) == 0;
 }
 
 /*
@@ -241,7 +220,7 @@ static const bool key_stop[256] = {['='] = true, [' '] = true, [','] = true};
  * by ',', ' ' or the end; the status word ends at ' ' or ','; other values end at ','.
  * Returns 1 with *kv filled, 0 at the end of the text, -1 when it is not key=value.
  */
-static int kv_next(const char **pp, const char *end, struct kv *kv)
+static int kv_next(const char **pp, const char *end, struct scan_kv *kv)
 {
     const char *p = *pp, *q;
 
@@ -271,7 +250,7 @@ static int kv_next(const char **pp, const char *end, struct kv *kv)
         return 1;
     }
     kv->val = p;
-    if (key_is(kv, "status")) {
+    if (scan_key_is(kv, "status")) {
         while (p < end && *p != ' ' && *p != ',')
             p++;
     } else {
@@ -345,14 +324,6 @@ static int parse_delays(const char *s, size_t len, struct event *ev)
     return 0;
 }
 
-/* trim_end - drop trailing spaces, tabs and CR */
-static const char *trim_end(const char *s, const char *end)
-{
-    while (end > s && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r'))
-        end--;
-    return end;
-}
-
 /* is_quiet - a message text (after the queue id, if any) known to be about nothing we count */
 static bool is_quiet(const char *s, const char *end)
 {
@@ -361,7 +332,7 @@ static bool is_quiet(const char *s, const char *end)
     if (s == end)
         return false;
     for (i = 0; i < ARRAY_LEN(quiet_prefixes); i++)
-        if (quiet_prefixes[i][0] == s[0] && has_prefix(s, end, quiet_prefixes[i]))
+        if (quiet_prefixes[i][0] == s[0] && scan_starts(s, end, quiet_prefixes[i]))
             return true;
     return false;
 }
@@ -384,18 +355,6 @@ static bool is_loopback(const char *s)
                          starts_with(b + 1, "ipv6:::1]"));
 }
 
-/* set_common - the envelope part of every Postfix event */
-static void set_common(struct event *ev, enum event_type type, const struct syslog_env *env,
-                       const char *qid, size_t qid_len)
-{
-    ev->type = type;
-    ev->mta = MTA_POSTFIX;
-    ev->time_us = env->time_us;
-    EVENT_SET(ev, host, env->host, env->host_len);
-    if (qid_len)
-        EVENT_SET(ev, queue_id, qid, qid_len);
-}
-
 /* add_correlation - copy what earlier lines said about the queue id into a delivery */
 static void add_correlation(struct parser *p, const struct syslog_env *env, const char *qid,
                             size_t qid_len, struct event *ev)
@@ -407,16 +366,6 @@ static void add_correlation(struct parser *p, const struct syslog_env *env, cons
     if (ev->sender[0] == 0 && e->has_sender)
         EVENT_SET(ev, sender, e->sender, strlen(e->sender));
     EVENT_SET(ev, message_id, e->message_id, strlen(e->message_id));
-}
-
-/* classify - reason and hardness of a non-sent delivery */
-static void classify(struct parser *p, struct event *ev)
-{
-    struct reason_result rr;
-
-    parser_classify(p, ev->smtp_code, ev->dsn, ev->reply, ev->status, &rr);
-    EVENT_SET(ev, reason, rr.reason, strlen(rr.reason));
-    ev->hard = rr.hard;
 }
 
 /* find_said - the first "said: " in [s, end), or NULL; found by its ':', which is rare in a
@@ -439,25 +388,25 @@ static enum parse_result parse_delivery(struct parser *p, const struct syslog_en
                                         const char *qid, size_t qid_len, const char *s,
                                         const char *end, struct event *ev)
 {
-    struct kv kv;
+    struct scan_kv kv;
     const char *reply, *rend, *said;
     bool have_status = false;
 
-    set_common(ev, EV_DELIVERY, env, qid, qid_len);
+    scan_event_head(ev, MTA_POSTFIX, EV_DELIVERY, env, qid, qid_len);
     while (kv_next(&s, end, &kv) == 1) {
-        if (key_is(&kv, "to")) {
+        if (scan_key_is(&kv, "to")) {
             EVENT_SET(ev, recipient, kv.val, kv.val_len);
-        } else if (key_is(&kv, "orig_to")) {
+        } else if (scan_key_is(&kv, "orig_to")) {
             EVENT_SET(ev, orig_recipient, kv.val, kv.val_len);
-        } else if (key_is(&kv, "relay")) {
+        } else if (scan_key_is(&kv, "relay")) {
             EVENT_SET(ev, relay, kv.val, kv.val_len);
-        } else if (key_is(&kv, "delay")) {
+        } else if (scan_key_is(&kv, "delay")) {
             ev->has_delay = parse_decimal(kv.val, kv.val_len, &ev->delay) == 0;
-        } else if (key_is(&kv, "delays")) {
+        } else if (scan_key_is(&kv, "delays")) {
             ev->has_delays = parse_delays(kv.val, kv.val_len, ev) == 0;
-        } else if (key_is(&kv, "dsn")) {
+        } else if (scan_key_is(&kv, "dsn")) {
             EVENT_SET(ev, dsn, kv.val, kv.val_len);
-        } else if (key_is(&kv, "status")) {
+        } else if (scan_key_is(&kv, "status")) {
             if (event_status_parse(kv.val, kv.val_len, &ev->status) != 0)
                 return PARSE_SKIP; /* deliverable/undeliverable: address probes */
             have_status = true;
@@ -468,9 +417,8 @@ static enum parse_result parse_delivery(struct parser *p, const struct syslog_en
         return PARSE_MALFORMED;
 
     /* The reply: the outer parentheses, up to the last ')' of the line. */
-    while (s < end && *s == ' ')
-        s++;
-    rend = trim_end(s, end);
+    s = scan_skip_spaces(s, end);
+    rend = scan_trim_end(s, end);
     reply = s;
     if (reply < rend && *reply == '(') {
         reply++;
@@ -491,7 +439,7 @@ static enum parse_result parse_delivery(struct parser *p, const struct syslog_en
     }
     add_correlation(p, env, qid, qid_len, ev);
     if (ev->status != ST_SENT)
-        classify(p, ev);
+        scan_classify(p, ev, ev->status);
     return PARSE_EVENT;
 }
 
@@ -500,21 +448,21 @@ static enum parse_result parse_qmgr_from(struct parser *p, const struct syslog_e
                                          const char *qid, size_t qid_len, const char *s,
                                          const char *end, struct event *ev)
 {
-    struct kv kv, from = {0};
+    struct scan_kv kv, from = {0};
     int64_t size = -1, nrcpt = -1;
     bool expired = false;
     struct pq_entry *e;
 
     while (kv_next(&s, end, &kv) == 1) {
-        if (key_is(&kv, "from")) {
+        if (scan_key_is(&kv, "from")) {
             from = kv;
-        } else if (key_is(&kv, "size")) {
+        } else if (scan_key_is(&kv, "size")) {
             if (parse_count(kv.val, kv.val_len, &size))
                 return PARSE_MALFORMED;
-        } else if (key_is(&kv, "nrcpt")) {
+        } else if (scan_key_is(&kv, "nrcpt")) {
             if (parse_count(kv.val, kv.val_len, &nrcpt))
                 return PARSE_MALFORMED;
-        } else if (key_is(&kv, "status")) {
+        } else if (scan_key_is(&kv, "status")) {
             if ((kv.val_len == 7 && memcmp(kv.val, "expired", 7) == 0) ||
                 (kv.val_len == 13 && memcmp(kv.val, "force-expired", 13) == 0))
                 expired = true;
@@ -525,11 +473,11 @@ static enum parse_result parse_qmgr_from(struct parser *p, const struct syslog_e
         return PARSE_MALFORMED;
 
     if (expired) {
-        set_common(ev, EV_DELIVERY, env, qid, qid_len);
+        scan_event_head(ev, MTA_POSTFIX, EV_DELIVERY, env, qid, qid_len);
         EVENT_SET(ev, sender, from.val, from.val_len);
         ev->status = ST_EXPIRED;
         add_correlation(p, env, qid, qid_len, ev);
-        classify(p, ev);
+        scan_classify(p, ev, ev->status);
         return PARSE_EVENT;
     }
     if (size < 0)
@@ -547,7 +495,7 @@ static enum parse_result parse_qmgr_from(struct parser *p, const struct syslog_e
     if (e->msgid_seen && is_loopback(e->client))
         return PARSE_SKIP;
 
-    set_common(ev, EV_MESSAGE, env, qid, qid_len);
+    scan_event_head(ev, MTA_POSTFIX, EV_MESSAGE, env, qid, qid_len);
     EVENT_SET(ev, sender, from.val, from.val_len);
     EVENT_SET(ev, message_id, e->message_id, strlen(e->message_id));
     EVENT_SET(ev, client, e->client, strlen(e->client));
@@ -563,12 +511,12 @@ static enum parse_result remember_client(struct parser *p, const struct syslog_e
                                          const char *end)
 {
     struct pq_entry *e = parser_queue_get(p, env->host, env->host_len, qid, qid_len, true);
-    struct kv kv;
+    struct scan_kv kv;
 
     while (kv_next(&s, end, &kv) == 1) {
-        if (key_is(&kv, "client"))
+        if (scan_key_is(&kv, "client"))
             str_copy(e->client, sizeof(e->client), kv.val, kv.val_len);
-        else if (key_is(&kv, "sasl_username"))
+        else if (scan_key_is(&kv, "sasl_username"))
             str_copy(e->sasl_username, sizeof(e->sasl_username), kv.val, kv.val_len);
     }
     return PARSE_SKIP;
@@ -581,7 +529,7 @@ static enum parse_result remember_message_id(struct parser *p, const struct sysl
 {
     struct pq_entry *e = parser_queue_get(p, env->host, env->host_len, qid, qid_len, true);
 
-    end = trim_end(s, end);
+    end = scan_trim_end(s, end);
     if (end - s == 2 && s[0] == '<' && s[1] == '>')
         end = s;
     str_copy(e->message_id, sizeof(e->message_id), s, (size_t)(end - s));
@@ -608,7 +556,7 @@ static enum parse_result parse_reject(const struct syslog_env *env, const char *
     colon = memmem(from, (size_t)(end - from), ": ", 2);
     if (colon == NULL)
         return PARSE_MALFORMED;
-    set_common(ev, EV_REJECT, env, "", 0);
+    scan_event_head(ev, MTA_POSTFIX, EV_REJECT, env, "", 0);
     EVENT_SET(ev, client, from, (size_t)(colon - from));
 
     /* The envelope tail starts at the last "; from=<" (or "; to=<" / "; proto=" when the
@@ -623,7 +571,7 @@ static enum parse_result parse_reject(const struct syslog_env *env, const char *
     if (rend == end)
         for (f = reply; (f = memmem(f, (size_t)(end - f), "; proto=", 8)) != NULL; f++)
             rend = f;
-    EVENT_SET(ev, reply, reply, (size_t)(trim_end(reply, rend) - reply));
+    EVENT_SET(ev, reply, reply, (size_t)(scan_trim_end(reply, rend) - reply));
 
     ev->smtp_code = smtp_reply_code(reply, rend);
     f = ev->smtp_code > 0 ? reply + 4 : reply;
@@ -633,15 +581,15 @@ static enum parse_result parse_reject(const struct syslog_env *env, const char *
 
     /* The tail is space separated: from=<s> to=<r> proto=ESMTP helo=<h> */
     for (f = rend + 2; f < end;) {
-        struct kv kv;
+        struct scan_kv kv;
 
         if (kv_next(&f, end, &kv) != 1)
             break;
-        if (key_is(&kv, "from"))
+        if (scan_key_is(&kv, "from"))
             EVENT_SET(ev, sender, kv.val, kv.val_len);
-        else if (key_is(&kv, "to"))
+        else if (scan_key_is(&kv, "to"))
             EVENT_SET(ev, recipient, kv.val, kv.val_len);
-        else if (key_is(&kv, "helo"))
+        else if (scan_key_is(&kv, "helo"))
             EVENT_SET(ev, helo, kv.val, kv.val_len);
         if (kv.val[-1] != '<') {
             /* an unbracketed value ran to the next ','; step to its next word instead */
@@ -671,22 +619,22 @@ static enum parse_result parse_content_reject(const struct syslog_env *env, cons
         semi = f;
     if (semi == NULL)
         return PARSE_MALFORMED;
-    set_common(ev, EV_REJECT, env, qid, qid_len);
+    scan_event_head(ev, MTA_POSTFIX, EV_REJECT, env, qid, qid_len);
     /* the client: the last " from " before the envelope */
     for (f = s, from = NULL; (f = memmem(f, (size_t)(semi - f), " from ", 6)) != NULL; f++)
         from = f + 6;
     if (from != NULL)
         EVENT_SET(ev, client, from, (size_t)(semi - from));
     for (f = semi + 2; f < end;) {
-        struct kv kv;
+        struct scan_kv kv;
 
         if (kv_next(&f, end, &kv) != 1)
             break;
-        if (key_is(&kv, "from"))
+        if (scan_key_is(&kv, "from"))
             EVENT_SET(ev, sender, kv.val, kv.val_len);
-        else if (key_is(&kv, "to"))
+        else if (scan_key_is(&kv, "to"))
             EVENT_SET(ev, recipient, kv.val, kv.val_len);
-        else if (key_is(&kv, "helo"))
+        else if (scan_key_is(&kv, "helo"))
             EVENT_SET(ev, helo, kv.val, kv.val_len);
         if (f + 1 < end && f[0] == ':' && f[1] == ' ') {
             reply = f + 2;
@@ -722,10 +670,10 @@ static enum parse_result remember_pickup(struct parser *p, const struct syslog_e
                                          const char *end)
 {
     struct pq_entry *e = parser_queue_get(p, env->host, env->host_len, qid, qid_len, true);
-    struct kv kv;
+    struct scan_kv kv;
 
     while (kv_next(&s, end, &kv) == 1) {
-        if (key_is(&kv, "from") || key_is(&kv, "sender")) {
+        if (scan_key_is(&kv, "from") || scan_key_is(&kv, "sender")) {
             str_copy(e->sender, sizeof(e->sender), kv.val, kv.val_len);
             e->has_sender = true;
         }
@@ -748,10 +696,10 @@ static enum parse_result parse_bounce(const struct syslog_env *env, const char *
     if (n == NULL)
         return PARSE_SKIP;
     id = n + 14;
-    end = trim_end(id, end);
+    end = scan_trim_end(id, end);
     if (id == end)
         return PARSE_MALFORMED;
-    set_common(ev, EV_BOUNCE_NOTICE, env, qid, qid_len);
+    scan_event_head(ev, MTA_POSTFIX, EV_BOUNCE_NOTICE, env, qid, qid_len);
     EVENT_SET(ev, notice_queue_id, id, (size_t)(end - id));
     return PARSE_EVENT;
 }
@@ -771,13 +719,13 @@ enum parse_result pfx_parse_line(struct parser *p, const struct syslog_env *env,
 
     if (daemon == D_QUIET)
         return PARSE_SKIP;
-    end = trim_end(s, end);
-    if (has_prefix(s, end, "NOQUEUE: ")) {
+    end = scan_trim_end(s, end);
+    if (scan_starts(s, end, "NOQUEUE: ")) {
         rest = s + 9;
-        if (has_prefix(rest, end, "reject: ") &&
+        if (scan_starts(rest, end, "reject: ") &&
             (daemon == D_SMTPD || daemon == D_POSTSCREEN || daemon == D_OTHER))
             return parse_reject(env, rest + 8, end, ev);
-        if (has_prefix(rest, end, "milter-reject: ") && (daemon == D_SMTPD || daemon == D_OTHER))
+        if (scan_starts(rest, end, "milter-reject: ") && (daemon == D_SMTPD || daemon == D_OTHER))
             return parse_reject(env, rest + 15, end, ev);
         return unknown(rest, end);
     }
@@ -790,7 +738,7 @@ enum parse_result pfx_parse_line(struct parser *p, const struct syslog_env *env,
 
     switch (daemon) {
     case D_DELIVERY:
-        if (has_prefix(rest, end, "to="))
+        if (scan_starts(rest, end, "to="))
             return parse_delivery(p, env, s, qid_len, rest, end, ev);
         break;
     case D_QMGR:
@@ -798,28 +746,28 @@ enum parse_result pfx_parse_line(struct parser *p, const struct syslog_env *env,
             parser_queue_remove(p, env->host, env->host_len, s, qid_len);
             return PARSE_SKIP;
         }
-        if (has_prefix(rest, end, "from=<"))
+        if (scan_starts(rest, end, "from=<"))
             return parse_qmgr_from(p, env, s, qid_len, rest, end, ev);
-        if (has_prefix(rest, end, "to=<")) /* qmgr's own bounces: "status=bounced" etc. */
+        if (scan_starts(rest, end, "to=<")) /* qmgr's own bounces: "status=bounced" etc. */
             return parse_delivery(p, env, s, qid_len, rest, end, ev);
         break;
     case D_CLEANUP:
-        if (has_prefix(rest, end, "message-id="))
+        if (scan_starts(rest, end, "message-id="))
             return remember_message_id(p, env, s, qid_len, rest + 11, end);
-        if (has_prefix(rest, end, "milter-reject: ")) {
+        if (scan_starts(rest, end, "milter-reject: ")) {
             enum parse_result r = parse_reject(env, rest + 15, end, ev);
 
             if (r == PARSE_EVENT)
                 EVENT_SET(ev, queue_id, s, qid_len);
             return r;
         }
-        if (has_prefix(rest, end, "reject: "))
+        if (scan_starts(rest, end, "reject: "))
             return parse_content_reject(env, s, qid_len, rest + 8, end, ev);
         break;
     case D_SMTPD:
-        if (has_prefix(rest, end, "client="))
+        if (scan_starts(rest, end, "client="))
             return remember_client(p, env, s, qid_len, rest, end);
-        if (has_prefix(rest, end, "reject: ") || has_prefix(rest, end, "milter-reject: ")) {
+        if (scan_starts(rest, end, "reject: ") || scan_starts(rest, end, "milter-reject: ")) {
             const char *r0 = rest[0] == 'r' ? rest + 8 : rest + 15;
             enum parse_result r = parse_reject(env, r0, end, ev);
 
@@ -833,7 +781,7 @@ enum parse_result pfx_parse_line(struct parser *p, const struct syslog_env *env,
             return parse_bounce(env, s, qid_len, rest, end, ev);
         break;
     case D_PICKUP:
-        if (has_prefix(rest, end, "uid=") || has_prefix(rest, end, "sender="))
+        if (scan_starts(rest, end, "uid=") || scan_starts(rest, end, "sender="))
             return remember_pickup(p, env, s, qid_len, rest, end);
         break;
     case D_POSTSUPER:
@@ -842,11 +790,11 @@ enum parse_result pfx_parse_line(struct parser *p, const struct syslog_env *env,
         return PARSE_SKIP;
     case D_OTHER:
         /* a service with its own name in master.cf: go by what the text says */
-        if (has_prefix(rest, end, "to=<"))
+        if (scan_starts(rest, end, "to=<"))
             return parse_delivery(p, env, s, qid_len, rest, end, ev);
-        if (has_prefix(rest, end, "client="))
+        if (scan_starts(rest, end, "client="))
             return remember_client(p, env, s, qid_len, rest, end);
-        if (has_prefix(rest, end, "message-id="))
+        if (scan_starts(rest, end, "message-id="))
             return remember_message_id(p, env, s, qid_len, rest + 11, end);
         break;
     case D_POSTSCREEN:

@@ -25,36 +25,7 @@
 #include <string.h>
 
 #include "parser/parser_int.h"
-
-/* One "key=value" of a field list; the pointers are into the line. */
-struct smkv {
-    const char *key;
-    size_t key_len;
-    const char *val;
-    size_t val_len;
-};
-
-/* trim_right - drop trailing spaces, tabs and CR */
-static const char *trim_right(const char *s, const char *end)
-{
-    while (end > s && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r'))
-        end--;
-    return end;
-}
-
-/* begins - does [s, end) start with the C string pfx? */
-static bool begins(const char *s, const char *end, const char *pfx)
-{
-    size_t n = strlen(pfx);
-
-    return (size_t)(end - s) >= n && memcmp(s, pfx, n) == 0;
-}
-
-/* key_eq - is the field's key the C string name? */
-static bool key_eq(const struct smkv *kv, const char *name)
-{
-    return strlen(name) == kv->key_len && memcmp(kv->key, name, kv->key_len) == 0;
-}
+#include "parser/scan.h"
 
 /* key_len_at - the length of a lower-case "key=" at s (without '='), or 0 */
 static size_t key_len_at(const char *s, const char *end)
@@ -71,7 +42,7 @@ static size_t key_len_at(const char *s, const char *end)
  * stat= and reject= at the end of the text. 1 with *kv filled, 0 at the end, -1 when the
  * text there is not key=value.
  */
-static int kv_next(const char **pp, const char *end, struct smkv *kv)
+static int kv_next(const char **pp, const char *end, struct scan_kv *kv)
 {
     const char *p = *pp, *q;
     size_t n;
@@ -86,7 +57,7 @@ static int kv_next(const char **pp, const char *end, struct smkv *kv)
     kv->key = p;
     kv->key_len = n;
     kv->val = p + n + 1;
-    if (key_eq(kv, "stat") || key_eq(kv, "reject")) {
+    if (scan_key_is(kv, "stat") || scan_key_is(kv, "reject")) {
         kv->val_len = (size_t)(end - kv->val);
         *pp = end;
         return 1;
@@ -195,32 +166,20 @@ static int parse_delay(const char *s, size_t len, double *out)
     return 0;
 }
 
-/* set_common - the envelope part of every Sendmail event */
-static void set_common(struct event *ev, enum event_type type, const struct syslog_env *env,
-                       const char *qid, size_t qid_len)
-{
-    ev->type = type;
-    ev->mta = MTA_SENDMAIL;
-    ev->time_us = env->time_us;
-    EVENT_SET(ev, host, env->host, env->host_len);
-    if (qid_len)
-        EVENT_SET(ev, queue_id, qid, qid_len);
-}
-
 /* parse_from - "from=<s>, size=N, ..., msgid=<m>, ..., relay=h [ip]" */
 static enum parse_result parse_from(struct parser *p, const struct syslog_env *env, const char *qid,
                                     size_t qid_len, const char *s, const char *end,
                                     struct event *ev)
 {
     struct pq_entry *e;
-    struct smkv kv;
+    struct scan_kv kv;
 
-    set_common(ev, EV_MESSAGE, env, qid, qid_len);
+    scan_event_head(ev, MTA_SENDMAIL, EV_MESSAGE, env, qid, qid_len);
     while (kv_next(&s, end, &kv) == 1) {
-        if (key_eq(&kv, "from")) {
+        if (scan_key_is(&kv, "from")) {
             unbracket(&kv.val, &kv.val_len);
             EVENT_SET(ev, sender, kv.val, kv.val_len);
-        } else if (key_eq(&kv, "size") || key_eq(&kv, "nrcpts")) {
+        } else if (scan_key_is(&kv, "size") || scan_key_is(&kv, "nrcpts")) {
             int64_t v = 0;
             size_t i;
 
@@ -233,11 +192,11 @@ static enum parse_result parse_from(struct parser *p, const struct syslog_env *e
                 ev->size = v;
             else
                 ev->nrcpt = (int32_t)v;
-        } else if (key_eq(&kv, "msgid")) {
+        } else if (scan_key_is(&kv, "msgid")) {
             EVENT_SET(ev, message_id, kv.val, kv.val_len);
-        } else if (key_eq(&kv, "relay")) {
+        } else if (scan_key_is(&kv, "relay")) {
             relay_format(kv.val, kv.val_len, ev->client, sizeof(ev->client));
-        } else if (key_eq(&kv, "auth")) {
+        } else if (scan_key_is(&kv, "auth")) {
             EVENT_SET(ev, sasl_username, kv.val, kv.val_len);
         }
     }
@@ -260,29 +219,28 @@ static enum parse_result parse_to(struct parser *p, const struct syslog_env *env
                                   size_t qid_len, const char *s, const char *end, struct event *ev)
 {
     const struct pq_entry *e;
-    struct reason_result rr;
-    struct smkv kv, stat = {0}, reply = {0};
+    struct scan_kv kv, stat = {0}, reply = {0};
     const char *stat_end;
     char sm_dsn[EV_DSN_LEN] = "";
 
-    set_common(ev, EV_DELIVERY, env, qid, qid_len);
+    scan_event_head(ev, MTA_SENDMAIL, EV_DELIVERY, env, qid, qid_len);
     while (kv_next(&s, end, &kv) == 1) {
-        if (key_eq(&kv, "to")) {
+        if (scan_key_is(&kv, "to")) {
             const char *comma = memchr(kv.val, ',', kv.val_len);
             size_t n = comma ? (size_t)(comma - kv.val) : kv.val_len;
             const char *v = kv.val;
 
             unbracket(&v, &n);
             EVENT_SET(ev, recipient, v, n);
-        } else if (key_eq(&kv, "relay")) {
+        } else if (scan_key_is(&kv, "relay")) {
             relay_format(kv.val, kv.val_len, ev->relay, sizeof(ev->relay));
-        } else if (key_eq(&kv, "dsn")) {
+        } else if (scan_key_is(&kv, "dsn")) {
             str_copy(sm_dsn, sizeof(sm_dsn), kv.val, kv.val_len);
-        } else if (key_eq(&kv, "reply")) {
+        } else if (scan_key_is(&kv, "reply")) {
             reply = kv;
-        } else if (key_eq(&kv, "delay")) {
+        } else if (scan_key_is(&kv, "delay")) {
             ev->has_delay = parse_delay(kv.val, kv.val_len, &ev->delay) == 0;
-        } else if (key_eq(&kv, "stat")) {
+        } else if (scan_key_is(&kv, "stat")) {
             stat = kv;
         }
     }
@@ -291,11 +249,11 @@ static enum parse_result parse_to(struct parser *p, const struct syslog_env *env
 
     /* The status is what Sendmail decided: its own dsn=, else the stat= word. */
     stat_end = stat.val + stat.val_len;
-    if (sm_dsn[0] == '2' || (sm_dsn[0] == 0 && begins(stat.val, stat_end, "Sent")))
+    if (sm_dsn[0] == '2' || (sm_dsn[0] == 0 && scan_starts(stat.val, stat_end, "Sent")))
         ev->status = ST_SENT;
-    else if (sm_dsn[0] == '4' || (sm_dsn[0] == 0 && begins(stat.val, stat_end, "Deferred")))
+    else if (sm_dsn[0] == '4' || (sm_dsn[0] == 0 && scan_starts(stat.val, stat_end, "Deferred")))
         ev->status = ST_DEFERRED;
-    else if (sm_dsn[0] == 0 && begins(stat.val, stat_end, "queued"))
+    else if (sm_dsn[0] == 0 && scan_starts(stat.val, stat_end, "queued"))
         return PARSE_SKIP; /* accepted into the queue only, no attempt yet */
     else
         ev->status = ST_BOUNCED;
@@ -332,9 +290,7 @@ static enum parse_result parse_to(struct parser *p, const struct syslog_env *env
         EVENT_SET(ev, message_id, e->message_id, strlen(e->message_id));
     }
     if (ev->status != ST_SENT) {
-        parser_classify(p, ev->smtp_code, ev->dsn, ev->reply, ev->status, &rr);
-        EVENT_SET(ev, reason, rr.reason, strlen(rr.reason));
-        ev->hard = rr.hard;
+        scan_classify(p, ev, ev->status);
     }
     return PARSE_EVENT;
 }
@@ -344,22 +300,21 @@ static enum parse_result parse_reject(struct parser *p, const struct syslog_env 
                                       const char *qid, size_t qid_len, const char *s,
                                       const char *end, struct event *ev)
 {
-    struct smkv kv, ruleset = {0}, arg1 = {0}, reject = {0};
-    struct reason_result rr;
+    struct scan_kv kv, ruleset = {0}, arg1 = {0}, reject = {0};
     const char *r, *rend;
 
-    set_common(ev, EV_REJECT, env, qid, qid_len);
+    scan_event_head(ev, MTA_SENDMAIL, EV_REJECT, env, qid, qid_len);
     while (kv_next(&s, end, &kv) == 1) {
-        if (key_eq(&kv, "ruleset"))
+        if (scan_key_is(&kv, "ruleset"))
             ruleset = kv;
-        else if (key_eq(&kv, "arg1"))
+        else if (scan_key_is(&kv, "arg1"))
             arg1 = kv;
-        else if (key_eq(&kv, "from")) {
+        else if (scan_key_is(&kv, "from")) {
             unbracket(&kv.val, &kv.val_len);
             EVENT_SET(ev, sender, kv.val, kv.val_len);
-        } else if (key_eq(&kv, "relay"))
+        } else if (scan_key_is(&kv, "relay"))
             relay_format(kv.val, kv.val_len, ev->client, sizeof(ev->client));
-        else if (key_eq(&kv, "reject"))
+        else if (scan_key_is(&kv, "reject"))
             reject = kv;
     }
     if (reject.key == NULL)
@@ -375,40 +330,38 @@ static enum parse_result parse_reject(struct parser *p, const struct syslog_env 
     rend = reject.val + reject.val_len;
     EVENT_SET(ev, reply, r, (size_t)(rend - r));
     take_reply(r, rend, ev);
-    parser_classify(p, ev->smtp_code, ev->dsn, ev->reply, ST_NONE, &rr);
-    EVENT_SET(ev, reason, rr.reason, strlen(rr.reason));
-    ev->hard = rr.hard;
+    scan_classify(p, ev, ST_NONE);
     return PARSE_EVENT;
 }
 
 /* sm_parse_line - the message text of one Sendmail line */
 enum parse_result sm_parse_line(struct parser *p, const struct syslog_env *env, struct event *ev)
 {
-    const char *s = env->msg, *end = trim_right(env->msg, env->msg + env->msg_len), *rest;
+    const char *s = env->msg, *end = scan_trim_end(env->msg, env->msg + env->msg_len), *rest;
     size_t qid_len = read_qid(s, end), qid2;
 
     if (qid_len == 0) {
-        if (begins(s, end, "ruleset="))
+        if (scan_starts(s, end, "ruleset="))
             return parse_reject(p, env, "", 0, s, end, ev);
         return PARSE_SKIP;
     }
     rest = s + qid_len + 2;
-    if (begins(rest, end, "from="))
+    if (scan_starts(rest, end, "from="))
         return parse_from(p, env, s, qid_len, rest, end, ev);
-    if (begins(rest, end, "to="))
+    if (scan_starts(rest, end, "to="))
         return parse_to(p, env, s, qid_len, rest, end, ev);
-    if (begins(rest, end, "ruleset="))
+    if (scan_starts(rest, end, "ruleset="))
         return parse_reject(p, env, s, qid_len, rest, end, ev);
-    if (begins(rest, end, "Milter: ") && memmem(rest, (size_t)(end - rest), "reject=", 7))
+    if (scan_starts(rest, end, "Milter: ") && memmem(rest, (size_t)(end - rest), "reject=", 7))
         return parse_reject(p, env, s, qid_len, rest + 8, end, ev);
-    if (begins(rest, end, "done") || begins(rest, end, "removed")) {
+    if (scan_starts(rest, end, "done") || scan_starts(rest, end, "removed")) {
         parser_queue_remove(p, env->host, env->host_len, s, qid_len);
         return PARSE_SKIP;
     }
     qid2 = read_qid(rest, end);
-    if (qid2 && (begins(rest + qid2 + 2, end, "DSN: ") ||
-                 begins(rest + qid2 + 2, end, "return to sender: "))) {
-        set_common(ev, EV_BOUNCE_NOTICE, env, s, qid_len);
+    if (qid2 && (scan_starts(rest + qid2 + 2, end, "DSN: ") ||
+                 scan_starts(rest + qid2 + 2, end, "return to sender: "))) {
+        scan_event_head(ev, MTA_SENDMAIL, EV_BOUNCE_NOTICE, env, s, qid_len);
         EVENT_SET(ev, notice_queue_id, rest, qid2);
         return PARSE_EVENT;
     }

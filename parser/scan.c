@@ -1,0 +1,28 @@
+/*
+ * scan - what every log reader fills the same way: the head of an event and its reason
+ * (see scan.h)
+ */
+#include "parser/parser_int.h"
+#include "parser/scan.h"
+
+/* scan_event_head - type, MTA, time, host and queue id of an event from a log line */
+void scan_event_head(struct event *ev, enum event_mta mta, enum event_type type,
+                     const struct syslog_env *env, const char *qid, size_t qid_len)
+{
+    ev->type = type;
+    ev->mta = mta;
+    ev->time_us = env->time_us;
+    EVENT_SET(ev, host, env->host, env->host_len);
+    if (qid_len)
+        EVENT_SET(ev, queue_id, qid, qid_len);
+}
+
+/* scan_classify - reason and hardness of an outcome, through the parser's cache */
+void scan_classify(struct parser *p, struct event *ev, enum event_status status)
+{
+    struct reason_result rr;
+
+    parser_classify(p, ev->smtp_code, ev->dsn, ev->reply, status, &rr);
+    EVENT_SET(ev, reason, rr.reason, strlen(rr.reason));
+    ev->hard = rr.hard;
+}

@@ -14,7 +14,7 @@ CFLAGS   = $(WARN) $(OPT) $(SAN) -MMD -MP -I. $(shell pkg-config --cflags $(PKGS
 LDLIBS   = $(shell pkg-config --libs $(PKGS)) -lm -lpthread
 LDFLAGS  = $(SAN)
 
-MODULES  = util parser collector db web
+MODULES  = util parser report collector db web
 SRC      = $(foreach m,$(MODULES),$(wildcard $(m)/*.c))
 OBJ      = $(SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/db/migrations_gen.o
 # cmd/ is the command layer on top of the modules: the binary's main and one file per command.
@@ -58,6 +58,9 @@ mod_obj   = $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard $(1)/*.c)) \
             $(if $(filter db,$(1)),$(BUILD)/obj/db/migrations_gen.o)
 deps_test_util      = util
 deps_test_parser    = util parser
+deps_test_postfix   = util parser
+deps_test_event     = util parser
+deps_test_tally     = util parser report
 deps_test_exim      = util parser
 deps_test_sendmail  = util parser
 deps_test_collector = util parser collector

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "cmd/cmd.h"
-#include "parser/tally.h"
+#include "report/tally.h"
 #include "util/util.h"
 
 static const char usage_report[] =

@@ -1,6 +1,6 @@
 #!/bin/sh
 # check-deps.sh - each library header is included by exactly one module, and the modules
-# depend on each other one way: util <- parser <- {collector, db, web} <- cmd.
+# depend on each other one way: util <- parser <- {report, collector, db, web} <- cmd.
 # Prints every violation and exits 1 when there is any.
 set -u
 cd "$(dirname "$0")/.." || exit 2
@@ -8,7 +8,7 @@ rc=0
 check() { # header, allowed directories...
     header=$1
     shift
-    files=$(grep -rlE "#[[:space:]]*include[[:space:]]*[<\"]$header[>\"]" util parser collector db web cmd 2>/dev/null)
+    files=$(grep -rlE "#[[:space:]]*include[[:space:]]*[<\"]$header[>\"]" util parser report collector db web cmd 2>/dev/null)
     for f in $files; do
         ok=0
         for dir in "$@"; do
@@ -31,24 +31,27 @@ check 'systemd/sd-daemon\.h' collector cmd
 check 'zlib\.h' collector
 check 'ini\.h' cmd/serve_conf.c
 
-# Dependencies point one way: util <- parser <- {collector, db, web}.
-for f in $(grep -lE '#include "(parser|collector|db|web)/' util/*.[ch] 2>/dev/null); do
+# Dependencies point one way: util <- parser <- {report, collector, db, web}.
+for f in $(grep -lE '#include "(parser|report|collector|db|web)/' util/*.[ch] 2>/dev/null); do
     echo "check-deps: $f (util) includes a higher module" >&2; rc=1
 done
-for f in $(grep -lE '#include "(collector|db|web)/' parser/*.[ch] 2>/dev/null); do
-    echo "check-deps: $f (parser) includes collector, db or web" >&2; rc=1
+for f in $(grep -lE '#include "(report|collector|db|web)/' parser/*.[ch] 2>/dev/null); do
+    echo "check-deps: $f (parser) includes report, collector, db or web" >&2; rc=1
 done
-for f in $(grep -lE '#include "(db|web)/' collector/*.[ch] 2>/dev/null); do
-    echo "check-deps: $f (collector) includes db or web" >&2; rc=1
+for f in $(grep -lE '#include "(collector|db|web)/' report/*.[ch] 2>/dev/null); do
+    echo "check-deps: $f (report) includes collector, db or web" >&2; rc=1
 done
-for f in $(grep -lE '#include "(collector|web)/' db/*.[ch] 2>/dev/null); do
-    echo "check-deps: $f (db) includes collector or web" >&2; rc=1
+for f in $(grep -lE '#include "(report|db|web)/' collector/*.[ch] 2>/dev/null); do
+    echo "check-deps: $f (collector) includes report, db or web" >&2; rc=1
 done
-for f in $(grep -lE '#include "collector/' web/*.[ch] 2>/dev/null); do
-    echo "check-deps: $f (web) includes collector" >&2; rc=1
+for f in $(grep -lE '#include "(report|collector|web)/' db/*.[ch] 2>/dev/null); do
+    echo "check-deps: $f (db) includes report, collector or web" >&2; rc=1
+done
+for f in $(grep -lE '#include "(report|collector)/' web/*.[ch] 2>/dev/null); do
+    echo "check-deps: $f (web) includes report or collector" >&2; rc=1
 done
 # cmd is the top: no module includes it.
-for f in $(grep -lE '#include "cmd/' util/*.[ch] parser/*.[ch] collector/*.[ch] db/*.[ch] web/*.[ch] 2>/dev/null); do
+for f in $(grep -lE '#include "cmd/' util/*.[ch] parser/*.[ch] report/*.[ch] collector/*.[ch] db/*.[ch] web/*.[ch] 2>/dev/null); do
     echo "check-deps: $f includes cmd (the command layer is above every module)" >&2; rc=1
 done
 [ $rc -eq 0 ] && echo "check-deps: every library header stays in its module"

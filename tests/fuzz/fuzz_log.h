@@ -15,7 +15,7 @@
 #include <string.h>
 
 #include "parser/parser.h"
-#include "parser/tally.h"
+#include "report/tally.h"
 #include "util/util.h"
 
 static inline void fuzz_log(const uint8_t *data, size_t size, enum event_mta mta)

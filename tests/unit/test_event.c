@@ -1,8 +1,9 @@
 /*
- * test_event - parser/event.c's vocabulary: the names of the closed sets and the DSN syntax
+ * test_event - parser/event.c: the names of the closed sets, the DSN syntax, the NDJSON form
  *
  * Tables: each name with the value it must parse to, then texts that must name nothing, and
- * enhanced status codes with the length event_dsn_len() must give.
+ * enhanced status codes with the length event_dsn_len() must give. The JSON tests parse
+ * Postfix lines and compare the exact text event_format_json() writes.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +14,10 @@
 #include <string.h>
 
 #include "parser/event.h"
+#include "parser/parser.h"
+#include "tests/unit/unit.h"
+
+#define P "Nov 28 17:30:17 mx1 "
 
 /* test_reason_names - every reason by name, both ways, and texts that are no reason */
 static void test_reason_names(void **state)
@@ -174,14 +179,98 @@ static void test_dsn_len(void **state)
     assert_int_equal(event_dsn_len("5.1.12", "5.1.12" + 5), 5);
 }
 
+/* ---- the NDJSON form ---- */
+
+/* test_json_delivery - the exact NDJSON of a bounced delivery */
+static void test_json_delivery(void **state)
+{
+    static const char *const lines[] = {
+        P "postfix/cleanup[2]: 4ZxY2l3Xr9z1: message-id=<a1@example.org>",
+        P "postfix/qmgr[3]: 4ZxY2l3Xr9z1: from=<news@example.org>, size=1234, nrcpt=1 (queue "
+          "active)",
+        P "postfix/smtp[4]: 4ZxY2l3Xr9z1: to=<bob@gmail.com>, relay=gmail-smtp-in.l.google.com"
+          "[142.250.1.26]:25, delay=1.3, delays=0.1/0/0.4/0.8, dsn=5.1.1, status=bounced (host "
+          "gmail-smtp-in.l.google.com[142.250.1.26] said: 550-5.1.1 The email account \"x\" "
+          "does not exist. (in reply to RCPT TO command))",
+    };
+    static const char want[] =
+        "{\"type\":\"delivery\",\"time\":\"2026-11-28T17:30:17+00:00\",\"host\":\"mx1\","
+        "\"mta\":\"postfix\",\"queue_id\":\"4ZxY2l3Xr9z1\",\"message_id\":\"<a1@example.org>\","
+        "\"sender\":\"news@example.org\",\"recipient\":\"bob@gmail.com\",\"orig_recipient\":null,"
+        "\"recipient_domain\":\"gmail.com\",\"relay\":\"gmail-smtp-in.l.google.com[142.250.1.26]"
+        ":25\",\"delay\":1.3,\"delays\":[0.1,0,0.4,0.8],\"status\":\"bounced\",\"dsn\":\"5.1.1\","
+        "\"smtp_code\":550,\"reply\":\"host gmail-smtp-in.l.google.com[142.250.1.26] said: "
+        "550-5.1.1 The email account \\\"x\\\" does not exist. (in reply to RCPT TO command)\","
+        "\"reason\":\"userunknown\",\"hard\":true}";
+    static const char want_message[] =
+        "{\"type\":\"message\",\"time\":\"2026-11-28T17:30:17+00:00\",\"host\":\"mx1\","
+        "\"mta\":\"postfix\",\"queue_id\":\"4ZxY2l3Xr9z1\",\"message_id\":\"<a1@example.org>\","
+        "\"sender\":\"news@example.org\",\"size\":1234,\"nrcpt\":1,\"client\":null,"
+        "\"sasl_username\":null}";
+    struct parser *p = new_parser();
+    struct event ev;
+    struct buf b;
+
+    (void)state;
+    buf_init(&b);
+    assert_int_equal(line_of(p, lines[0], &ev), PARSE_SKIP);
+    assert_int_equal(line_of(p, lines[1], &ev), PARSE_EVENT);
+    event_format_json(&ev, &b);
+    assert_string_equal(b.data, want_message);
+    assert_int_equal(line_of(p, lines[2], &ev), PARSE_EVENT);
+    buf_reset(&b);
+    event_format_json(&ev, &b);
+    assert_string_equal(b.data, want);
+    buf_free(&b);
+    parser_free(p);
+}
+
+/* test_json_other_types - the key sets of reject, bounce_notice, smtp and an empty event */
+static void test_json_other_types(void **state)
+{
+    struct event ev;
+    struct buf b;
+
+    (void)state;
+    buf_init(&b);
+    event_clear(&ev);
+    ev.type = EV_BOUNCE_NOTICE;
+    ev.mta = MTA_POSTFIX;
+    EVENT_SET(&ev, queue_id, "ABC", 3);
+    EVENT_SET(&ev, notice_queue_id, "DEF", 3);
+    event_format_json(&ev, &b);
+    assert_string_equal(b.data, "{\"type\":\"bounce_notice\",\"time\":null,\"host\":null,"
+                                "\"mta\":\"postfix\",\"queue_id\":\"ABC\","
+                                "\"notice_queue_id\":\"DEF\"}");
+    buf_reset(&b);
+    event_clear(&ev);
+    ev.type = EV_SMTP;
+    ev.tls = true;
+    ev.smtp_code = 250;
+    EVENT_SET(&ev, stage, "rcpt", 4);
+    event_format_json(&ev, &b);
+    assert_string_equal(b.data, "{\"type\":\"smtp\",\"time\":null,\"client\":null,\"server\":null,"
+                                "\"helo\":null,\"sender\":null,\"recipient\":null,"
+                                "\"stage\":\"rcpt\",\"smtp_code\":250,\"dsn\":null,"
+                                "\"reply\":null,\"queue_id\":null,\"tls\":true}");
+    buf_reset(&b);
+    event_clear(&ev);
+    ev.type = EV_REJECT;
+    event_format_json(&ev, &b);
+    assert_string_equal(b.data, "{\"type\":\"reject\",\"time\":null,\"host\":null,\"mta\":null,"
+                                "\"client\":null,\"helo\":null,\"sender\":null,"
+                                "\"recipient\":null,\"smtp_code\":null,\"dsn\":null,"
+                                "\"reply\":null,\"reason\":null}");
+    buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_reason_names),
-        cmocka_unit_test(test_stage_names),
-        cmocka_unit_test(test_status_mta_type_names),
-        cmocka_unit_test(test_dsn_len),
+        cmocka_unit_test(test_reason_names),          cmocka_unit_test(test_stage_names),
+        cmocka_unit_test(test_status_mta_type_names), cmocka_unit_test(test_dsn_len),
+        cmocka_unit_test(test_json_delivery),         cmocka_unit_test(test_json_other_types),
     };
 
-    return cmocka_run_group_tests_name("event", tests, NULL, NULL);
+    return cmocka_run_group_tests_name("event", tests, utc, NULL);
 }

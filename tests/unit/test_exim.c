@@ -3,9 +3,9 @@
  * correlation through the open-queue table, --mta forcing, and the Exim test-suite corpus
  *
  * Tests are tables: one row per input line with the fields it must give. The corpus test
- * reads ../shared/corpora/exim-testsuite (MAILPULSE_CORPORA) and checks, log by log, that the
- * events of each kind match the marker counts of its INDEX.tsv, which were counted by grep
- * independently of this parser.
+ * reads exim-testsuite/ of the corpora (corpora_dir(): MAILPULSE_CORPORA, default
+ * tests/corpora) and checks, log by log, that the events of each kind match the marker counts
+ * of its INDEX.tsv, which were counted by grep independently of this parser.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,46 +19,7 @@
 #include <time.h>
 
 #include "parser/parser.h"
-
-/* corpora_dir - where the shared corpora live */
-static const char *corpora_dir(void)
-{
-    const char *d = getenv("MAILPULSE_CORPORA");
-
-    return d && *d ? d : "../shared/corpora";
-}
-
-/* utc - stamps without an offset are read as UTC */
-static int utc(void **state)
-{
-    (void)state;
-    setenv("TZ", "UTC", 1);
-    tzset();
-    return 0;
-}
-
-/* fmt_time - an event time as RFC 3339 text */
-static const char *fmt_time(int64_t us)
-{
-    static char out[40];
-
-    time_format_rfc3339(us, out, sizeof(out));
-    return out;
-}
-
-/* new_parser - a parser fixed on 2026 reading the given MTA (MTA_UNKNOWN: auto) */
-static struct parser *new_parser(enum event_mta mta)
-{
-    struct parser_opts o = {.year = 2026, .mta = mta};
-
-    return parser_create(&o);
-}
-
-/* line_of - parser_line on a C string */
-static enum parse_result line_of(struct parser *p, const char *s, struct event *ev)
-{
-    return parser_line(p, s, strlen(s), ev);
-}
+#include "tests/unit/unit.h"
 
 /* ---- one line, one event ---- */
 
@@ -183,20 +144,13 @@ static const struct row {
     {"2026-13-28 17:30:17 " L_ID "<= a@b U=a P=local S=1", PARSE_SKIP, .type = EV_NONE},
 };
 
-/* check_str - a string field against the expectation (NULL: not checked) */
-static void check_str(size_t row, const char *what, const char *want, const char *got)
-{
-    if (want && strcmp(want, got) != 0)
-        fail_msg("row %zu %s: want \"%s\", got \"%s\"", row, what, want, got);
-}
-
 /* test_lines - every row of the table through a fresh parser */
 static void test_lines(void **state)
 {
     (void)state;
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
         const struct row *w = &rows[i];
-        struct parser *p = new_parser(MTA_UNKNOWN);
+        struct parser *p = new_parser_mta(MTA_UNKNOWN);
         struct event ev;
         enum parse_result r = line_of(p, w->line, &ev);
 
@@ -226,7 +180,7 @@ static void test_lines(void **state)
 /* test_hard - a 5.1.1 bounce is hard, a 4.2.2 deferral is not */
 static void test_hard(void **state)
 {
-    struct parser *p = new_parser(MTA_UNKNOWN);
+    struct parser *p = new_parser_mta(MTA_UNKNOWN);
     struct event ev;
 
     (void)state;
@@ -249,7 +203,7 @@ static void test_correlation(void **state)
         L_TIME L_ID "Completed",
         L_TIME L_ID "=> z@example.com R=r T=remote_smtp H=mx [203.0.113.1] C=\"250 ok\"",
     };
-    struct parser *p = new_parser(MTA_UNKNOWN);
+    struct parser *p = new_parser_mta(MTA_UNKNOWN);
     struct event ev;
 
     (void)state;
@@ -289,7 +243,7 @@ static void test_force(void **state)
 
     (void)state;
     for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
-        struct parser *p = new_parser(want[i].mta);
+        struct parser *p = new_parser_mta(want[i].mta);
 
         assert_int_equal(line_of(p, exim, &ev), want[i].exim);
         if (want[i].exim == PARSE_EVENT)
@@ -308,7 +262,7 @@ static void test_force(void **state)
 static void test_truncation(void **state)
 {
     static char line[8192];
-    struct parser *p = new_parser(MTA_UNKNOWN);
+    struct parser *p = new_parser_mta(MTA_UNKNOWN);
     struct event ev;
     size_t n;
 
@@ -374,7 +328,7 @@ static void test_corpus(void **state)
         snprintf(path, sizeof(path), "%s/exim-testsuite/log/%s", corpora_dir(), test);
         f = fopen(path, "r");
         assert_non_null(f);
-        p = new_parser(MTA_EXIM);
+        p = new_parser_mta(MTA_EXIM);
         while (fgets(line, sizeof(line), f)) {
             size_t len = strcspn(line, "\n");
             char m[16];

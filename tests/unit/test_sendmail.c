@@ -18,37 +18,7 @@
 #include <time.h>
 
 #include "parser/parser.h"
-
-/* corpora_dir - where the shared corpora live */
-static const char *corpora_dir(void)
-{
-    const char *d = getenv("MAILPULSE_CORPORA");
-
-    return d && *d ? d : "../shared/corpora";
-}
-
-/* utc - RFC 3164 stamps are read as UTC */
-static int utc(void **state)
-{
-    (void)state;
-    setenv("TZ", "UTC", 1);
-    tzset();
-    return 0;
-}
-
-/* new_parser - a parser fixed on 2026 */
-static struct parser *new_parser(void)
-{
-    struct parser_opts o = {.year = 2026};
-
-    return parser_create(&o);
-}
-
-/* line_of - parser_line on a C string */
-static enum parse_result line_of(struct parser *p, const char *s, struct event *ev)
-{
-    return parser_line(p, s, strlen(s), ev);
-}
+#include "tests/unit/unit.h"
 
 #define S_ENV "Nov 28 17:30:17 mx3 sm-mta[4242]: "
 #define S_QID "4ASHUHxT004242: "
@@ -151,13 +121,6 @@ static const struct row {
      "unknown[127.0.0.1]", "", "", "4.4.1", "networkerror",
      "421 4.4.1 Connection reset by [127.0.0.1]", 421, -1, false},
 };
-
-/* check_str - a string field against the expectation (NULL: not checked) */
-static void check_str(size_t row, const char *what, const char *want, const char *got)
-{
-    if (want && strcmp(want, got) != 0)
-        fail_msg("row %zu %s: want \"%s\", got \"%s\"", row, what, want, got);
-}
 
 /* test_lines - every row of the table through a fresh parser */
 static void test_lines(void **state)

@@ -3,7 +3,7 @@
  *	tally - events in, pflogsumm-style counts out, in bounded memory
  *
  * SYNOPSIS
- *	#include "parser/tally.h"
+ *	#include "report/tally.h"
  *
  *	struct tally *tally_create(const struct tally_opts *opts);
  *	void tally_free(struct tally *t);

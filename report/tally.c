@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "parser/tally.h"
+#include "report/tally.h"
 
 #define DEF_DOMAINS  2000
 #define DEF_SENDERS  2000

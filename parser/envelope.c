@@ -3,9 +3,10 @@
  *
  * Three stamp forms are read, each followed by " host prog[pid]: text" (the pid is optional):
  *
- *	Nov 28 17:30:17			RFC 3164, local time of TZ, no year ("Jun  3" pads with a
- *space) 2026-11-28T17:30:17.123+00:00	RFC 3339, as rsyslog writes it 2013 Jun 10 06:27:30.123	year
- *first, local time (some syslog-ng templates)
+ *	Nov 28 17:30:17			RFC 3164, local time of TZ, no year
+ *					("Jun  3" pads with a space)
+ *	2026-11-28T17:30:17.123+00:00	RFC 3339, as rsyslog writes it
+ *	2013 Jun 10 06:27:30.123	year first, local time (some syslog-ng templates)
  *
  * The year of an RFC 3164 stamp comes from struct year_infer (see parser.h). Everything is
  * pointer scanning over the caller's bytes; nothing is copied or allocated.

@@ -18,7 +18,8 @@
 void event_clear(struct event *ev)
 {
     /* Only what a reader looks at: the scalars and the first byte of each string. Clearing
-     * all 4.5 KB per line was a tenth of `mailpulse parse`'s time. */
+     * the whole struct (3,664 bytes on x86-64) per line was a tenth of `mailpulse parse`'s
+     * time. */
     ev->type = EV_NONE;
     ev->mta = MTA_UNKNOWN;
     ev->status = ST_NONE;

@@ -2,9 +2,10 @@
  * parser - one mail log line in, at most one struct event out
  *
  * parser_line() reads the syslog envelope, then dispatches on the program name so that a
- * format that does not apply costs nothing. The per-MTA readers (postfix.c) share the
- * open-queue table kept here, which lets a delivery event carry the sender and message-id
- * that Postfix logged on earlier lines.
+ * format that does not apply costs nothing. The per-MTA readers (postfix.c, exim.c,
+ * sendmail.c) share the open-queue table kept here, which lets a delivery event carry the
+ * sender and message-id that the MTA logged on earlier lines, and the scanning helpers of
+ * scan.h.
  *
  * The table is allocated once, in parser_create(): an array of entries (touched only as
  * they are first used), a free list, an insertion-order list for evicting the oldest entry

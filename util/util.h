@@ -15,9 +15,10 @@
  *	void *xgrow(void *arr, size_t *cap, size_t n, size_t elem, size_t initial);
  *
  *	void buf_init(struct buf *); void buf_free(struct buf *); void buf_reset(struct buf *);
- *	void buf_append(struct buf *, const void *, size_t); void buf_puts(struct buf *, const char
- **); void buf_putc(struct buf *, int); void buf_printf(struct buf *, const char *fmt, ...); void
- *buf_json_string(struct buf *, const char *); size_t utf8_scrub(char *);
+ *	void buf_reserve(struct buf *, size_t extra);
+ *	void buf_append(struct buf *, const void *, size_t); void buf_puts(struct buf *, const char *);
+ *	void buf_putc(struct buf *, int); void buf_printf(struct buf *, const char *fmt, ...);
+ *	void buf_json_string(struct buf *, const char *); size_t utf8_scrub(char *);
  *
  *	int64_t time_now_us(void);
  *	void time_format_rfc3339(int64_t us, char *out, size_t outlen);
@@ -41,7 +42,8 @@
  *
  *	struct buf is a growable byte buffer that is always NUL-terminated (data[len] == 0 once
  *	anything was appended). buf_reset() keeps the allocation, so a buffer reused per line costs
- *	no allocation after it has grown once. buf_json_string() appends a quoted JSON string with
+ *	no allocation after it has grown once. buf_reserve() makes room for extra more bytes (and
+ *	the terminator) in one step. buf_json_string() appends a quoted JSON string with
  *	RFC 8259 escaping; bytes that are not valid UTF-8 become U+FFFD. utf8_scrub() replaces,
  *	in place, every byte that is not part of valid UTF-8 with '?' and returns how many.
  *

@@ -61,6 +61,7 @@ deps_test_parser    = util parser
 deps_test_postfix   = util parser
 deps_test_event     = util parser
 deps_test_tally     = util parser report
+deps_test_reason    = util parser
 deps_test_exim      = util parser
 deps_test_sendmail  = util parser
 deps_test_collector = util parser collector

@@ -21,8 +21,8 @@ static const char usage_report[] =
     "bounced, expired, rejected, bytes; per hour, per recipient domain, per sender, and the\n"
     "reasons with DSN codes of what was not sent. With FILEs (gzip read transparently; - is\n"
     "stdin) the logs are counted in memory, no database needed; with --db and no FILE the\n"
-    "numbers come from the database. T is RFC 3339 (2026-11-28T00:00:00Z) or relative to now\n"
-    "(-24h, -7d, -30m). --top limits the rows per table (default 20, 0 for all).\n";
+    "numbers come from the database. T is RFC 3339 (2026-11-28T00:00:00Z), now, or relative\n"
+    "to now (-30m, -24h, -7d, -2w). --top limits the rows per table (default 20, 0 for all).\n";
 
 static const struct cmd_opt report_opts[] = {
     {"db", CLI_DB, CMD_ARG_REQUIRED},
@@ -36,22 +36,14 @@ static const struct cmd_opt report_opts[] = {
     {NULL, 0, 0},
 };
 
-/* report_time - an RFC 3339 time or "-24h" / "-7d" / "-30m" before now, in microseconds */
+/* report_time - an RFC 3339 time, "now", or -30m / -24h / -7d before now; fatal otherwise */
 static int64_t report_time(const char *s, const char *what)
 {
     int64_t us;
 
-    if (s[0] == '-' && s[1] >= '0' && s[1] <= '9') {
-        char *end;
-        long long n = strtoll(s + 1, &end, 10);
-        int64_t unit = *end == 'm' ? 60 : *end == 'h' ? 3600 : *end == 'd' ? 86400 : 0;
-
-        if (unit == 0 || end[1] != 0 || n > 100000)
-            fatal("%s: want RFC 3339 or -Nm/-Nh/-Nd, not \"%s\"", what, s);
-        return time_now_us() - (int64_t)n * unit * 1000000;
-    }
-    if (time_parse_rfc3339(s, strlen(s), &us) != 0)
-        fatal("%s: want RFC 3339 or -Nm/-Nh/-Nd, not \"%s\"", what, s);
+    if (time_parse_relative(s, time_now_us(), &us) != 0)
+        fatal("%s: want RFC 3339, now, or -N with s, m, h, d or w (-24h, -7d), not \"%s\"", what,
+              s);
     return us;
 }
 

@@ -166,6 +166,61 @@ pg-stop:
 clean:
 	rm -rf build build-asan build-fuzz mailpulse
 
+# --- Version, install, uninstall, Debian package -----------------------------------------
+# The version has one source: scripts/version.sh (VERSION, or `git describe` in a checkout);
+# `make VERSION=x` overrides it. Only cmd/main.o sees it, and it is rebuilt when it changes.
+VERSION    := $(shell sh scripts/version.sh)
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+MANDIR     ?= $(PREFIX)/share/man
+DOCDIR     ?= $(PREFIX)/share/doc/mailpulse
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+SYSCONFDIR ?= /etc
+INSTALL    ?= install
+
+.PHONY: install uninstall deb FORCE
+$(BUILD)/version: FORCE
+	@mkdir -p $(BUILD)
+	@echo '$(VERSION)' | cmp -s - $@ || echo '$(VERSION)' > $@
+$(BUILD)/obj/cmd/main.o: $(BUILD)/version
+$(BUILD)/obj/cmd/main.o: CFLAGS += -DMAILPULSE_VERSION='"$(VERSION)"'
+
+# The unit names the paths it was installed with; /etc/mailpulse.conf is installed only when
+# absent, so a configured host keeps its file (the example is always in DOCDIR/examples).
+install: $(BUILD)/mailpulse
+	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 \
+		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(SYSCONFDIR) \
+		$(DESTDIR)$(DOCDIR)/examples/grafana $(DESTDIR)$(DOCDIR)/examples/prometheus
+	$(INSTALL) -m 755 $(BUILD)/mailpulse $(DESTDIR)$(BINDIR)/mailpulse
+	$(INSTALL) -m 644 man/mailpulse.8 $(DESTDIR)$(MANDIR)/man8/mailpulse.8
+	$(INSTALL) -m 644 man/mailpulse.conf.5 $(DESTDIR)$(MANDIR)/man5/mailpulse.conf.5
+	sed -e 's|/usr/local/bin/mailpulse|$(BINDIR)/mailpulse|g' \
+		-e 's|/etc/mailpulse.conf|$(SYSCONFDIR)/mailpulse.conf|g' \
+		-e 's|/usr/share/doc/mailpulse|$(DOCDIR)|g' contrib/mailpulse.service \
+		> $(DESTDIR)$(UNITDIR)/mailpulse.service
+	chmod 644 $(DESTDIR)$(UNITDIR)/mailpulse.service
+	$(INSTALL) -m 644 contrib/bash-completion/mailpulse $(DESTDIR)$(BASHCOMPDIR)/mailpulse
+	$(INSTALL) -m 644 README.md $(DESTDIR)$(DOCDIR)/README.md
+	$(INSTALL) -m 644 contrib/mailpulse.conf $(DESTDIR)$(DOCDIR)/examples/mailpulse.conf
+	$(INSTALL) -m 644 contrib/grafana/mailpulse.json $(DESTDIR)$(DOCDIR)/examples/grafana/
+	$(INSTALL) -m 644 contrib/prometheus/alerts.yml $(DESTDIR)$(DOCDIR)/examples/prometheus/
+	[ -e $(DESTDIR)$(SYSCONFDIR)/mailpulse.conf ] || \
+		$(INSTALL) -m 640 contrib/mailpulse.conf $(DESTDIR)$(SYSCONFDIR)/mailpulse.conf
+
+# The configuration goes only when it is still the example, untouched.
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/mailpulse $(DESTDIR)$(MANDIR)/man8/mailpulse.8 \
+		$(DESTDIR)$(MANDIR)/man5/mailpulse.conf.5 $(DESTDIR)$(UNITDIR)/mailpulse.service \
+		$(DESTDIR)$(BASHCOMPDIR)/mailpulse
+	if cmp -s contrib/mailpulse.conf $(DESTDIR)$(SYSCONFDIR)/mailpulse.conf; then \
+		rm -f $(DESTDIR)$(SYSCONFDIR)/mailpulse.conf; fi
+	rm -rf $(DESTDIR)$(DOCDIR)
+
+# make deb: build the Debian package in a copy of the tree; the .deb files land in build/deb.
+deb:
+	sh scripts/deb.sh $(BUILD)/deb
+
 # Each object and binary depends on the headers it includes (-MMD -MP writes the lists);
 # included last, so that the first rule above stays the default goal.
 DEPS     = $(OBJ:.o=.d) $(CMD_OBJ:.o=.d) $(UNIT_BIN:=.d) $(TOOL_BIN:=.d) $(FUZZ_BIN:=.d)

@@ -11,12 +11,14 @@
 #include "cmd/cmd.h"
 #include "util/util.h"
 
+/* The Makefile passes the version (scripts/version.sh); a build without it says so. */
 #ifndef MAILPULSE_VERSION
-#define MAILPULSE_VERSION "0.1.0"
+#define MAILPULSE_VERSION "unknown"
 #endif
 
 static const char usage_main[] =
     "usage: mailpulse COMMAND [OPTIONS] [ARGS]\n"
+    "       mailpulse --help | -h | --version | -V\n"
     "\n"
     "Mail deliverability statistics from Postfix, Exim and Sendmail logs and SMTP captures,\n"
     "kept in PostgreSQL.\n"
@@ -72,7 +74,7 @@ int main(int argc, char **argv)
         fputs(usage_main, argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
-    if (strcmp(argv[1], "--version") == 0) {
+    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0) {
         printf("mailpulse %s\n", MAILPULSE_VERSION);
         return 0;
     }

@@ -206,7 +206,7 @@ install: $(BUILD)/mailpulse
 	$(INSTALL) -m 644 contrib/grafana/mailpulse.json $(DESTDIR)$(DOCDIR)/examples/grafana/
 	$(INSTALL) -m 644 contrib/prometheus/alerts.yml $(DESTDIR)$(DOCDIR)/examples/prometheus/
 	[ -e $(DESTDIR)$(SYSCONFDIR)/mailpulse.conf ] || \
-		$(INSTALL) -m 640 contrib/mailpulse.conf $(DESTDIR)$(SYSCONFDIR)/mailpulse.conf
+		$(INSTALL) -m 644 contrib/mailpulse.conf $(DESTDIR)$(SYSCONFDIR)/mailpulse.conf
 
 # The configuration goes only when it is still the example, untouched.
 uninstall:

@@ -15,6 +15,13 @@ for tool in dpkg-buildpackage dh lintian fakeroot; do
     fi
 done
 
+# debian/control's Build-Depends resolve in the archive (what `apt-get build-dep ./` installs).
+if (cd "$ROOT" && apt-get build-dep -s ./) >"$WORK/builddep.out" 2>&1; then
+    ok "apt-get build-dep -s ./ resolves the build dependencies"
+else
+    not_ok "apt-get build-dep -s ./: $(tail -3 "$WORK/builddep.out" | tr '\n' ' ')"
+fi
+
 # What the tree looks like before, ignored files included, to see that the build left it alone.
 tree_state() {
     (cd "$ROOT" && git status --porcelain --ignored 2>/dev/null; ls -a "$ROOT" "$ROOT/debian")

@@ -73,7 +73,7 @@ for c in $COMMANDS; do
     [ -n "$m" ] && bad="$bad $c:$m"
 done
 check_eq "the bash completion offers every option of each command" "" "$bad"
-bash -n "$comp" && ok "the bash completion is valid bash" || not_ok "the bash completion is valid bash"
+check "the bash completion is valid bash" bash -n "$comp"
 if bash -c ". '$comp'; COMP_WORDS=(mailpulse serve --che); COMP_CWORD=2; _mailpulse;
         [ \"\${COMPREPLY[*]}\" = --check-config ]"; then
     ok "completion: serve --che -> --check-config"
@@ -88,8 +88,11 @@ grep -o 'strcmp(key, "[a-z_]*")' "$ROOT/cmd/serve_conf.c" | sed 's/.*"\(.*\)")/\
 awk '/^\.SH/ { on = ($0 ~ /SECTION/) } on && prev ~ /^\.T[PQ]/ && /^\.B [a-z_]+$/ { print $2 }
      { prev = $0 }' "$MAN5" | sort -u >"$WORK/man5.keys"
 n=$(wc -l <"$WORK/conf.keys")
-[ "$n" -ge 20 ] && ok "the configuration reader knows $n keys" ||
+if [ "$n" -ge 20 ]; then
+    ok "the configuration reader knows $n keys"
+else
     not_ok "the configuration reader knows only $n keys (the extraction is broken)"
+fi
 check_eq "every configuration key is in mailpulse.conf(5)" "" \
     "$(comm -23 "$WORK/conf.keys" "$WORK/man5.keys" | tr '\n' ' ')"
 check_eq "every key of mailpulse.conf(5) is one the reader accepts" "" \
@@ -100,6 +103,9 @@ for page in "$MAN8" "$MAN5"; do
     w=$(LC_ALL=C.UTF-8 MANROFFSEQ='' MANWIDTH=80 man --warnings -E UTF-8 -l -Tutf8 -Z "$page" 2>&1 >/dev/null)
     check_eq "man -l renders $(basename "$page") without warnings" "" "$w"
     name=$(basename "$page")
-    MANWIDTH=80 man -l "$page" 2>/dev/null | grep -q "^NAME" &&
-        ok "man -l $name has a NAME section" || not_ok "man -l $name has a NAME section"
+    if MANWIDTH=80 man -l "$page" 2>/dev/null | grep -q "^NAME"; then
+        ok "man -l $name has a NAME section"
+    else
+        not_ok "man -l $name has a NAME section"
+    fi
 done

@@ -1,11 +1,13 @@
 /*
  * api - the JSON endpoints of DESIGN.md section 5 and /healthz
  *
- * Each handler reads its parameters (a fixed list per route), checks them, asks db/ and
- * builds the body. Aggregates are built with cJSON; lists of events (bounces, a message's
- * trail) are written with event_format_json(), the same serializer as `mailpulse parse`,
- * so an event has the same keys everywhere. A database error is logged by db/ and the
- * client sees only {"error":"database unavailable"} and 503.
+ * web.c's route table says what each endpoint accepts; by the time a handler runs its
+ * parameters are read and checked (the check functions here do the ones of a single
+ * route) and it holds a database connection, so it asks db/ and builds the body. Aggregates are
+ * built with cJSON; lists of events (bounces, a message's trail) are written with
+ * event_format_json(), the same serializer as `mailpulse parse`, so an event has the same keys
+ * everywhere. A database error is logged by db/ and the client sees only {"error":"database
+ * unavailable"} and 503.
  */
 #include <stdio.h>
 #include <string.h>
@@ -19,16 +21,6 @@
 #include "web/web_int.h"
 
 #define JSON_CT "application/json; charset=utf-8"
-
-static const char *const summary_params[] = {"from", "to", "host", "sender_domain", NULL};
-static const char *const timeseries_params[] = {"from", "to", "host", "bucket", "by", NULL};
-static const char *const domains_params[] = {"from", "to", "host", "limit", "order", NULL};
-static const char *const bounces_params[] = {"from", "to",     "host",  "domain", "reason",
-                                             "dsn",  "status", "limit", "cursor", NULL};
-static const char *const reasons_params[] = {"from", "to", "host", "limit", NULL};
-static const char *const messages_params[] = {"queue_id", "message_id", "recipient", "limit", NULL};
-static const char *const wire_params[] = {"from", "to", "host", "limit", NULL};
-static const char *const healthz_params[] = {NULL};
 
 /* ---- collecting rows ---- */
 
@@ -127,12 +119,6 @@ int web_series(struct db *db, const struct db_query *q, enum db_bucket b, struct
 
 /* ---- helpers ---- */
 
-/* web_bad - 400 with the message the parameter checks wrote */
-static enum MHD_Result web_bad(struct web_req *r, const char *msg)
-{
-    return web_reply_error(r->conn, MHD_HTTP_BAD_REQUEST, msg);
-}
-
 /* web_unavailable - 503, the database did not answer */
 static enum MHD_Result web_unavailable(struct web_req *r)
 {
@@ -167,33 +153,23 @@ static double web_rate(int64_t part, int64_t whole)
 /* web_api_summary - GET /api/v1/summary?from=&to=&host=&sender_domain= */
 enum MHD_Result web_api_summary(struct web_req *r)
 {
-    struct web_params p = {.names = summary_params, .allowed = "from, to, host, sender_domain"};
-    struct db_query q;
+    const struct db_query *q = &r->q;
     struct db_summary s;
-    struct db *db;
     int64_t attempts;
-    char err[192];
     cJSON *body;
     enum MHD_Result ret;
 
-    if (web_params_read(r->conn, &p) != 0)
-        return web_bad(r, p.error);
-    if (web_query_read(&p, r->now_us, &q, err, sizeof(err)) != 0)
-        return web_bad(r, err);
-    db = web_db(r->w);
-    if (db == NULL)
-        return web_unavailable(r);
     memset(&s, 0, sizeof(s));
-    if (db_summary(db, &q.range, &s) != 0) {
+    if (db_summary(r->db, &q->range, &s) != 0) {
         /* db_summary() logged the server's message; the client learns nothing of it. */
         log_debug("web: summary query failed");
         return web_unavailable(r);
     }
     attempts = s.sent + s.deferred + s.bounced + s.expired;
     body = cJSON_CreateObject();
-    web_add_range(body, &q);
-    web_add_str_or_null(body, "host", q.range.host);
-    web_add_str_or_null(body, "sender_domain", q.range.sender_domain);
+    web_add_range(body, q);
+    web_add_str_or_null(body, "host", q->range.host);
+    web_add_str_or_null(body, "sender_domain", q->range.sender_domain);
     cJSON_AddNumberToObject(body, "received", (double)s.received);
     cJSON_AddNumberToObject(body, "attempts", (double)attempts);
     cJSON_AddNumberToObject(body, "sent", (double)s.sent);
@@ -208,40 +184,42 @@ enum MHD_Result web_api_summary(struct web_req *r)
     return ret;
 }
 
+/* web_check_bucket - bucket= against the range */
+int web_check_bucket(struct web_req *r, char *err, size_t errlen)
+{
+    return web_bucket_read(&r->p, &r->q, &r->bucket, err, errlen);
+}
+
+/* web_check_timeseries - bucket= and by=status */
+int web_check_timeseries(struct web_req *r, char *err, size_t errlen)
+{
+    const char *by;
+
+    if (web_check_bucket(r, err, errlen) != 0)
+        return -1;
+    by = web_param(&r->p, "by", NULL);
+    if (by != NULL && strcmp(by, "status") != 0) {
+        snprintf(err, errlen, "'by' must be status");
+        return -1;
+    }
+    return 0;
+}
+
 /* web_api_timeseries - GET /api/v1/timeseries?from=&to=&host=&bucket=&by=status */
 enum MHD_Result web_api_timeseries(struct web_req *r)
 {
-    struct web_params p = {.names = timeseries_params, .allowed = "from, to, host, bucket, by"};
-    struct db_query q;
-    enum db_bucket bucket;
     struct db_point *pts;
-    struct db *db;
     size_t n, i;
     int64_t first;
-    const char *by;
-    size_t bylen;
-    char err[192];
     cJSON *body, *arr;
     enum MHD_Result ret;
 
-    if (web_params_read(r->conn, &p) != 0)
-        return web_bad(r, p.error);
-    if (web_query_read(&p, r->now_us, &q, err, sizeof(err)) != 0)
-        return web_bad(r, err);
-    if (web_bucket_read(&p, &q, &bucket, err, sizeof(err)) != 0)
-        return web_bad(r, err);
-    by = web_param(&p, "by", &bylen);
-    if (by != NULL && strcmp(by, "status") != 0)
-        return web_bad(r, "'by' must be status");
-    db = web_db(r->w);
-    if (db == NULL)
-        return web_unavailable(r);
-    if (web_series(db, &q, bucket, &pts, &n, &first) != 0)
+    if (web_series(r->db, &r->q, r->bucket, &pts, &n, &first) != 0)
         return web_unavailable(r);
     body = cJSON_CreateObject();
-    web_add_range(body, &q);
-    web_add_str_or_null(body, "host", q.range.host);
-    cJSON_AddStringToObject(body, "bucket", web_bucket_name(bucket));
+    web_add_range(body, &r->q);
+    web_add_str_or_null(body, "host", r->q.range.host);
+    cJSON_AddStringToObject(body, "bucket", web_bucket_name(r->bucket));
     cJSON_AddStringToObject(body, "by", "status");
     arr = cJSON_AddArrayToObject(body, "points");
     for (i = 0; i < n; i++) {
@@ -262,54 +240,40 @@ enum MHD_Result web_api_timeseries(struct web_req *r)
     return ret;
 }
 
-/* web_order_read - order=volume|bounce_rate|deferral_rate */
-static int web_order_read(const struct web_params *p, enum db_domain_order *out)
+/* web_check_order - order=volume|bounce_rate|deferral_rate */
+int web_check_order(struct web_req *r, char *err, size_t errlen)
 {
-    const char *v = web_param(p, "order", NULL);
+    const char *v = web_param(&r->p, "order", NULL);
 
-    *out = DB_ORDER_VOLUME;
+    r->order = DB_ORDER_VOLUME;
     if (v == NULL || strcmp(v, "volume") == 0)
         return 0;
-    if (strcmp(v, "bounce_rate") == 0)
-        *out = DB_ORDER_BOUNCE_RATE;
-    else if (strcmp(v, "deferral_rate") == 0)
-        *out = DB_ORDER_DEFERRAL_RATE;
-    else
+    if (strcmp(v, "bounce_rate") == 0) {
+        r->order = DB_ORDER_BOUNCE_RATE;
+    } else if (strcmp(v, "deferral_rate") == 0) {
+        r->order = DB_ORDER_DEFERRAL_RATE;
+    } else {
+        snprintf(err, errlen, "'order' must be volume, bounce_rate or deferral_rate");
         return -1;
+    }
     return 0;
 }
 
 /* web_api_domains - GET /api/v1/domains?from=&to=&host=&limit=&order= */
 enum MHD_Result web_api_domains(struct web_req *r)
 {
-    struct web_params p = {.names = domains_params, .allowed = "from, to, host, limit, order"};
-    struct db_query q;
-    enum db_domain_order order;
     struct web_rows rows;
-    struct db *db;
-    int limit;
     size_t i;
-    char err[192];
     cJSON *body, *arr;
     enum MHD_Result ret;
 
-    if (web_params_read(r->conn, &p) != 0)
-        return web_bad(r, p.error);
-    if (web_query_read(&p, r->now_us, &q, err, sizeof(err)) != 0 ||
-        web_limit_read(&p, 20, &limit, err, sizeof(err)) != 0)
-        return web_bad(r, err);
-    if (web_order_read(&p, &order) != 0)
-        return web_bad(r, "'order' must be volume, bounce_rate or deferral_rate");
-    db = web_db(r->w);
-    if (db == NULL)
-        return web_unavailable(r);
     web_rows_init(&rows, sizeof(struct db_domain_row));
-    if (db_domains(db, &q, order, limit, web_rows_domain, &rows) != 0) {
+    if (db_domains(r->db, &r->q, r->order, r->limit, web_rows_domain, &rows) != 0) {
         web_rows_free(&rows);
         return web_unavailable(r);
     }
     body = cJSON_CreateObject();
-    web_add_range(body, &q);
+    web_add_range(body, &r->q);
     arr = cJSON_AddArrayToObject(body, "domains");
     for (i = 0; i < rows.n; i++) {
         const struct db_domain_row *d = (const void *)(rows.data + i * rows.size);
@@ -362,46 +326,54 @@ int web_cursor_ok(const char *s, size_t len)
     return 1;
 }
 
+/*
+ * web_cursor_read - status= a failure and cursor= one this server gave; bad_cursor is the
+ * message for a cursor that is not
+ */
+int web_cursor_read(struct web_req *r, const char *bad_cursor, char *err, size_t errlen)
+{
+    size_t clen = 0;
+
+    if (r->q.status == ST_SENT) {
+        snprintf(err, errlen, "'status' must be deferred, bounced or expired here");
+        return -1;
+    }
+    r->cursor = web_param(&r->p, "cursor", &clen);
+    if (r->cursor == NULL)
+        r->cursor = "";
+    if (!web_cursor_ok(r->cursor, clen)) {
+        snprintf(err, errlen, "%s", bad_cursor);
+        return -1;
+    }
+    return 0;
+}
+
+/* web_check_bounces - status= and cursor= of /api/v1/bounces */
+int web_check_bounces(struct web_req *r, char *err, size_t errlen)
+{
+    return web_cursor_read(r, "'cursor' is not a cursor this server gave", err, errlen);
+}
+
 /* web_api_bounces - GET /api/v1/bounces?from&to&host&domain&reason&dsn&status&limit&cursor */
 enum MHD_Result web_api_bounces(struct web_req *r)
 {
-    struct web_params p = {.names = bounces_params,
-                           .allowed = "from, to, host, domain, reason, dsn, status, limit, cursor"};
-    struct db_query q;
     struct web_event_list l;
     struct buf b;
-    struct db *db;
-    const char *cursor;
-    size_t clen = 0;
-    int limit;
     char err[192], next[DB_CURSOR_LEN];
     enum MHD_Result ret;
 
-    if (web_params_read(r->conn, &p) != 0)
-        return web_bad(r, p.error);
-    if (web_query_read(&p, r->now_us, &q, err, sizeof(err)) != 0 ||
-        web_limit_read(&p, 100, &limit, err, sizeof(err)) != 0)
-        return web_bad(r, err);
-    if (q.status == ST_SENT)
-        return web_bad(r, "'status' must be deferred, bounced or expired here");
-    cursor = web_param(&p, "cursor", &clen);
-    if (cursor == NULL)
-        cursor = "";
-    if (!web_cursor_ok(cursor, clen))
-        return web_bad(r, "'cursor' is not a cursor this server gave");
-    db = web_db(r->w);
-    if (db == NULL)
-        return web_unavailable(r);
     buf_init(&b);
     buf_puts(&b, "{\"bounces\":[");
     l.b = &b;
     l.n = 0;
     err[0] = 0;
     next[0] = 0;
-    if (db_bounces(db, &q, limit, cursor, next, web_event_json, &l, err, sizeof(err)) != 0) {
+    if (db_bounces(r->db, &r->q, r->limit, r->cursor, next, web_event_json, &l, err, sizeof(err)) !=
+        0) {
         buf_free(&b);
         if (strstr(err, "cursor") != NULL)
-            return web_bad(r, "'cursor' is not a cursor this server gave");
+            return web_reply_error(r->conn, MHD_HTTP_BAD_REQUEST,
+                                   "'cursor' is not a cursor this server gave");
         return web_unavailable(r);
     }
     buf_printf(&b, "],\"count\":%zu,\"next_cursor\":", l.n);
@@ -418,31 +390,18 @@ enum MHD_Result web_api_bounces(struct web_req *r)
 /* web_api_reasons - GET /api/v1/reasons?from=&to=&host=&limit= */
 enum MHD_Result web_api_reasons(struct web_req *r)
 {
-    struct web_params p = {.names = reasons_params, .allowed = "from, to, host, limit"};
-    struct db_query q;
     struct web_rows rows;
-    struct db *db;
-    int limit;
     size_t i;
-    char err[192];
     cJSON *body, *arr;
     enum MHD_Result ret;
 
-    if (web_params_read(r->conn, &p) != 0)
-        return web_bad(r, p.error);
-    if (web_query_read(&p, r->now_us, &q, err, sizeof(err)) != 0 ||
-        web_limit_read(&p, 50, &limit, err, sizeof(err)) != 0)
-        return web_bad(r, err);
-    db = web_db(r->w);
-    if (db == NULL)
-        return web_unavailable(r);
     web_rows_init(&rows, sizeof(struct db_reason_row));
-    if (db_reasons(db, &q, limit, web_rows_reason, &rows) != 0) {
+    if (db_reasons(r->db, &r->q, r->limit, web_rows_reason, &rows) != 0) {
         web_rows_free(&rows);
         return web_unavailable(r);
     }
     body = cJSON_CreateObject();
-    web_add_range(body, &q);
+    web_add_range(body, &r->q);
     arr = cJSON_AddArrayToObject(body, "reasons");
     for (i = 0; i < rows.n; i++) {
         const struct db_reason_row *x = (const void *)(rows.data + i * rows.size);
@@ -467,29 +426,15 @@ enum MHD_Result web_api_reasons(struct web_req *r)
 /* web_api_messages - GET /api/v1/messages?queue_id=|message_id=|recipient=[&limit=] */
 enum MHD_Result web_api_messages(struct web_req *r)
 {
-    struct web_params p = {.names = messages_params,
-                           .allowed = "queue_id, message_id, recipient, limit"};
-    struct db_query q;
     struct web_event_list l;
     struct buf b;
-    struct db *db;
-    int limit;
-    char err[192];
     enum MHD_Result ret;
 
-    if (web_params_read(r->conn, &p) != 0)
-        return web_bad(r, p.error);
-    if (web_trail_read(&p, &q, err, sizeof(err)) != 0 ||
-        web_limit_read(&p, 200, &limit, err, sizeof(err)) != 0)
-        return web_bad(r, err);
-    db = web_db(r->w);
-    if (db == NULL)
-        return web_unavailable(r);
     buf_init(&b);
     buf_puts(&b, "{\"events\":[");
     l.b = &b;
     l.n = 0;
-    if (db_message_trail(db, &q, limit, web_event_json, &l) != 0) {
+    if (db_message_trail(r->db, &r->q, r->limit, web_event_json, &l) != 0) {
         buf_free(&b);
         return web_unavailable(r);
     }
@@ -521,36 +466,23 @@ static void web_wire_counts(cJSON *obj, const struct db_wire *w)
     cJSON_AddNumberToObject(obj, "tls_share", w->tls_share);
 }
 
-/* web_api_wire - GET /api/v1/wire?from=&to=&host=&limit=: sniffed SMTP outcomes (issue 8) */
+/* web_api_wire - GET /api/v1/wire?from=&to=&host=&limit=: sniffed SMTP outcomes */
 enum MHD_Result web_api_wire(struct web_req *r)
 {
-    struct web_params p = {.names = wire_params, .allowed = "from, to, host, limit"};
-    struct db_query q;
     struct db_wire tot;
     struct web_rows rows;
-    struct db *db;
-    int limit;
     size_t i;
-    char err[192];
     cJSON *body, *arr;
     enum MHD_Result ret;
 
-    if (web_params_read(r->conn, &p) != 0)
-        return web_bad(r, p.error);
-    if (web_query_read(&p, r->now_us, &q, err, sizeof(err)) != 0 ||
-        web_limit_read(&p, 20, &limit, err, sizeof(err)) != 0)
-        return web_bad(r, err);
-    db = web_db(r->w);
-    if (db == NULL)
-        return web_unavailable(r);
     web_rows_init(&rows, sizeof(struct db_wire_ip));
-    if (db_wire(db, &q, limit, &tot, web_rows_wire, &rows) != 0) {
+    if (db_wire(r->db, &r->q, r->limit, &tot, web_rows_wire, &rows) != 0) {
         web_rows_free(&rows);
         return web_unavailable(r);
     }
     body = cJSON_CreateObject();
-    web_add_range(body, &q);
-    web_add_str_or_null(body, "host", q.range.host);
+    web_add_range(body, &r->q);
+    web_add_str_or_null(body, "host", r->q.range.host);
     web_wire_counts(cJSON_AddObjectToObject(body, "totals"), &tot);
     arr = cJSON_AddArrayToObject(body, "sources");
     for (i = 0; i < rows.n; i++) {
@@ -580,13 +512,10 @@ void web_ingest_read(struct web *w, struct web_ingest_status *st)
 /* web_api_healthz - GET /healthz: database reachability and the ingest figures */
 enum MHD_Result web_api_healthz(struct web_req *r)
 {
-    struct web_params p = {.names = healthz_params, .allowed = ""};
     int up;
     cJSON *body, *ing;
     enum MHD_Result ret;
 
-    if (web_params_read(r->conn, &p) != 0)
-        return web_bad(r, p.error);
     web_db_failed(r->w); /* a health check always asks the server */
     up = web_db(r->w) != NULL;
     body = cJSON_CreateObject();

@@ -26,16 +26,11 @@
 
 #define WEB_EXPORT_BLOCK ((size_t)32 * 1024)
 
-enum web_format { FMT_JSON, FMT_NDJSON, FMT_CSV };
-
-static const char *const export_params[] = {"what",   "format", "from", "to",     "host",
-                                            "domain", "reason", "dsn",  "status", NULL};
-
 struct web_export {
     struct web *w;
     struct db *db;
     struct db_export *x;
-    enum web_format fmt;
+    int fmt;        /* WEB_FMT_* */
     struct buf out; /* text made and not yet handed to libmicrohttpd */
     size_t off;
     uint64_t rows;
@@ -122,21 +117,21 @@ static int web_export_fill(struct web_export *e, size_t want)
         if (r < 0)
             return -1;
         if (r == 0) {
-            if (e->fmt == FMT_JSON)
+            if (e->fmt == WEB_FMT_JSON)
                 buf_puts(&e->out, e->rows ? "\n]\n" : "]\n");
             e->done = 1;
             break;
         }
         switch (e->fmt) {
-        case FMT_JSON:
+        case WEB_FMT_JSON:
             buf_puts(&e->out, e->rows ? ",\n" : "\n");
             event_format_json(&e->ev, &e->out);
             break;
-        case FMT_NDJSON:
+        case WEB_FMT_NDJSON:
             event_format_json(&e->ev, &e->out);
             buf_putc(&e->out, '\n');
             break;
-        case FMT_CSV:
+        case WEB_FMT_CSV:
             web_csv_row(&e->out, &e->ev);
             break;
         }
@@ -188,6 +183,36 @@ static void web_export_free(void *cls)
     x_free(e);
 }
 
+/* web_check_export - what=deliveries|bounces and format=json|ndjson|csv */
+int web_check_export(struct web_req *r, char *err, size_t errlen)
+{
+    const char *v;
+
+    r->what = DB_EXPORT_DELIVERIES;
+    r->format = WEB_FMT_JSON;
+    v = web_param(&r->p, "what", NULL);
+    if (v != NULL && strcmp(v, "bounces") == 0) {
+        r->what = DB_EXPORT_BOUNCES;
+    } else if (v != NULL && strcmp(v, "deliveries") != 0) {
+        snprintf(err, errlen, "'what' must be deliveries or bounces");
+        return -1;
+    }
+    v = web_param(&r->p, "format", NULL);
+    if (v != NULL && strcmp(v, "ndjson") == 0) {
+        r->format = WEB_FMT_NDJSON;
+    } else if (v != NULL && strcmp(v, "csv") == 0) {
+        r->format = WEB_FMT_CSV;
+    } else if (v != NULL && strcmp(v, "json") != 0) {
+        snprintf(err, errlen, "'format' must be json, ndjson or csv");
+        return -1;
+    }
+    if (r->what == DB_EXPORT_BOUNCES && r->q.status == ST_SENT) {
+        snprintf(err, errlen, "'status' must be deferred, bounced or expired for bounces");
+        return -1;
+    }
+    return 0;
+}
+
 /* web_export - GET /api/v1/export?what=deliveries|bounces&format=json|ndjson|csv&from&to... */
 enum MHD_Result web_export(struct web_req *r)
 {
@@ -195,38 +220,13 @@ enum MHD_Result web_export(struct web_req *r)
                                          "application/x-ndjson; charset=utf-8",
                                          "text/csv; charset=utf-8; header=present"};
     static const char *const exts[] = {"json", "ndjson", "csv"};
-    struct web_params p = {.names = export_params,
-                           .allowed = "what, format, from, to, host, domain, reason, dsn, status"};
-    struct db_query q;
-    enum db_export_what what = DB_EXPORT_DELIVERIES;
-    enum web_format fmt = FMT_JSON;
+    const struct db_query *q = &r->q;
+    enum db_export_what what = r->what;
+    int fmt = r->format;
     struct MHD_Response *resp;
     struct web_export *e;
-    const char *v;
     char err[256], disp[128], from[40];
     enum MHD_Result ret;
-
-    if (web_params_read(r->conn, &p) != 0)
-        return web_reply_error(r->conn, MHD_HTTP_BAD_REQUEST, p.error);
-    if (web_query_read(&p, r->now_us, &q, err, sizeof(err)) != 0)
-        return web_reply_error(r->conn, MHD_HTTP_BAD_REQUEST, err);
-    v = web_param(&p, "what", NULL);
-    if (v != NULL && strcmp(v, "bounces") == 0)
-        what = DB_EXPORT_BOUNCES;
-    else if (v != NULL && strcmp(v, "deliveries") != 0)
-        return web_reply_error(r->conn, MHD_HTTP_BAD_REQUEST,
-                               "'what' must be deliveries or bounces");
-    v = web_param(&p, "format", NULL);
-    if (v != NULL && strcmp(v, "ndjson") == 0)
-        fmt = FMT_NDJSON;
-    else if (v != NULL && strcmp(v, "csv") == 0)
-        fmt = FMT_CSV;
-    else if (v != NULL && strcmp(v, "json") != 0)
-        return web_reply_error(r->conn, MHD_HTTP_BAD_REQUEST,
-                               "'format' must be json, ndjson or csv");
-    if (what == DB_EXPORT_BOUNCES && q.status == ST_SENT)
-        return web_reply_error(r->conn, MHD_HTTP_BAD_REQUEST,
-                               "'status' must be deferred, bounced or expired for bounces");
 
     if (atomic_fetch_add(&r->w->exports, 1) >= WEB_MAX_EXPORTS) {
         atomic_fetch_sub(&r->w->exports, 1);
@@ -240,16 +240,16 @@ enum MHD_Result web_export(struct web_req *r)
     err[0] = 0;
     e->db = db_open(r->w->dsn, err, sizeof(err));
     if (e->db != NULL)
-        e->x = db_export_open(e->db, what, &q);
+        e->x = db_export_open(e->db, what, q);
     if (e->x == NULL) {
         if (e->db == NULL)
             log_warn("web: export: database unavailable: %s", err);
         web_export_free(e);
         return web_reply_error(r->conn, MHD_HTTP_SERVICE_UNAVAILABLE, "database unavailable");
     }
-    if (fmt == FMT_JSON)
+    if (fmt == WEB_FMT_JSON)
         buf_putc(&e->out, '[');
-    else if (fmt == FMT_CSV)
+    else if (fmt == WEB_FMT_CSV)
         buf_puts(&e->out, csv_header);
 
     resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, WEB_EXPORT_BLOCK, web_export_read, e,
@@ -258,7 +258,7 @@ enum MHD_Result web_export(struct web_req *r)
         web_export_free(e);
         return MHD_NO;
     }
-    time_format_rfc3339(q.range.from_us, from, sizeof(from));
+    time_format_rfc3339(q->range.from_us, from, sizeof(from));
     from[10] = 0; /* the date is enough for a file name */
     snprintf(disp, sizeof(disp), "attachment; filename=\"mailpulse-%s-%s.%s\"",
              what == DB_EXPORT_BOUNCES ? "bounces" : "deliveries", from, exts[fmt]);

@@ -20,12 +20,6 @@
 
 #define HTML_CT "text/html; charset=utf-8"
 
-static const char *const dash_params[] = {"from", "to", "host", "bucket", NULL};
-static const char *const bounces_params[] = {"from", "to",     "host",  "domain", "reason",
-                                             "dsn",  "status", "limit", "cursor", NULL};
-static const char *const message_params[] = {"queue_id", "message_id", "recipient", NULL};
-static const char *const style_params[] = {NULL};
-
 static const char style_css[] =
     ":root{--bg:#f5f6f8;--card:#fff;--line:#e2e5ea;--text:#1d2330;--muted:#667085;"
     "--accent:#2952cc;--sent:#2f8f5b;--deferred:#d99a1e;--bounced:#c9372c;--expired:#8a94a6;"
@@ -697,37 +691,27 @@ static void html_range_form(struct buf *b, const struct page_ctx *c, const char 
 /* web_page_dashboard - GET / */
 enum MHD_Result web_page_dashboard(struct web_req *r)
 {
-    struct web_params p = {.names = dash_params, .allowed = "from, to, host, bucket"};
-    struct page_ctx c = {.p = &p};
-    struct db_query q;
+    struct page_ctx c = {.p = &r->p};
+    const struct db_query *q = &r->q;
+    struct db *db = r->db;
+    enum db_bucket bucket = r->bucket;
     struct db_summary s;
     struct web_rows doms, reasons, wire;
     struct db_wire wtot;
     struct db_point *pts = NULL;
-    enum db_bucket bucket;
-    struct db *db;
     struct buf b;
     size_t n = 0;
     int64_t first, att;
-    char err[192];
     int ok;
 
-    if (web_params_read(r->conn, &p) != 0)
-        return web_page_error(r->conn, MHD_HTTP_BAD_REQUEST, p.error);
-    if (web_query_read(&p, r->now_us, &q, err, sizeof(err)) != 0 ||
-        web_bucket_read(&p, &q, &bucket, err, sizeof(err)) != 0)
-        return web_page_error(r->conn, MHD_HTTP_BAD_REQUEST, err);
-    db = web_db(r->w);
-    if (db == NULL)
-        return web_page_error(r->conn, MHD_HTTP_SERVICE_UNAVAILABLE, "database unavailable");
     web_rows_init(&doms, sizeof(struct db_domain_row));
     web_rows_init(&reasons, sizeof(struct db_reason_row));
     web_rows_init(&wire, sizeof(struct db_wire_ip));
     memset(&s, 0, sizeof(s));
-    ok = db_summary(db, &q.range, &s) == 0 && web_series(db, &q, bucket, &pts, &n, &first) == 0 &&
-         db_domains(db, &q, DB_ORDER_VOLUME, 10, web_rows_domain, &doms) == 0 &&
-         db_reasons(db, &q, 10, web_rows_reason, &reasons) == 0 &&
-         db_wire(db, &q, 10, &wtot, web_rows_wire, &wire) == 0;
+    ok = db_summary(db, &q->range, &s) == 0 && web_series(db, q, bucket, &pts, &n, &first) == 0 &&
+         db_domains(db, q, DB_ORDER_VOLUME, 10, web_rows_domain, &doms) == 0 &&
+         db_reasons(db, q, 10, web_rows_reason, &reasons) == 0 &&
+         db_wire(db, q, 10, &wtot, web_rows_wire, &wire) == 0;
     if (!ok) {
         web_db_failed(r->w);
         x_free(pts);
@@ -741,7 +725,7 @@ enum MHD_Result web_page_dashboard(struct web_req *r)
     buf_init(&b);
     page_begin(&b, "Dashboard", "/", c.keep.data);
     buf_puts(&b, "<h1>Deliverability</h1>");
-    html_range_line(&b, &q);
+    html_range_line(&b, q);
     html_range_form(&b, &c, "/");
     buf_puts(&b, "<section class=\"kpis\" id=\"kpis\">");
     html_kpi(&b, "received", "", "Received", s.received);
@@ -886,44 +870,30 @@ static void html_filter_query(struct buf *b, const struct page_ctx *c, int after
     }
 }
 
+/* web_check_bounces_page - status= and cursor= of /bounces */
+int web_check_bounces_page(struct web_req *r, char *err, size_t errlen)
+{
+    return web_cursor_read(r, "bad cursor", err, errlen);
+}
+
 /* web_page_bounces - GET /bounces: the delivery-error report */
 enum MHD_Result web_page_bounces(struct web_req *r)
 {
     static const char *const statuses[] = {"deferred", "bounced", "expired"};
-    struct web_params p = {.names = bounces_params,
-                           .allowed = "from, to, host, domain, reason, dsn, status, limit, cursor"};
-    struct page_ctx c = {.p = &p};
+    struct page_ctx c = {.p = &r->p};
     struct html_list l;
-    struct db_query q;
-    struct db *db;
     struct buf b, rows;
-    const char *cursor, *v;
-    size_t clen = 0, i;
-    int limit;
+    const char *v;
+    size_t i;
     char err[192], next[DB_CURSOR_LEN];
 
-    if (web_params_read(r->conn, &p) != 0)
-        return web_page_error(r->conn, MHD_HTTP_BAD_REQUEST, p.error);
-    if (web_query_read(&p, r->now_us, &q, err, sizeof(err)) != 0 ||
-        web_limit_read(&p, 50, &limit, err, sizeof(err)) != 0)
-        return web_page_error(r->conn, MHD_HTTP_BAD_REQUEST, err);
-    if (q.status == ST_SENT)
-        return web_page_error(r->conn, MHD_HTTP_BAD_REQUEST,
-                              "'status' must be deferred, bounced or expired here");
-    cursor = web_param(&p, "cursor", &clen);
-    if (cursor == NULL)
-        cursor = "";
-    if (!web_cursor_ok(cursor, clen))
-        return web_page_error(r->conn, MHD_HTTP_BAD_REQUEST, "bad cursor");
-    db = web_db(r->w);
-    if (db == NULL)
-        return web_page_error(r->conn, MHD_HTTP_SERVICE_UNAVAILABLE, "database unavailable");
     buf_init(&rows);
     memset(&l, 0, sizeof(l));
     l.b = &rows;
     err[0] = 0;
     next[0] = 0;
-    if (db_bounces(db, &q, limit, cursor, next, html_list_event, &l, err, sizeof(err)) != 0) {
+    if (db_bounces(r->db, &r->q, r->limit, r->cursor, next, html_list_event, &l, err,
+                   sizeof(err)) != 0) {
         buf_free(&rows);
         if (strstr(err, "cursor") != NULL)
             return web_page_error(r->conn, MHD_HTTP_BAD_REQUEST, "bad cursor");
@@ -934,7 +904,7 @@ enum MHD_Result web_page_bounces(struct web_req *r)
     buf_init(&b);
     page_begin(&b, "Delivery errors", "/bounces", c.keep.data);
     buf_puts(&b, "<h1>Delivery errors</h1>");
-    html_range_line(&b, &q);
+    html_range_line(&b, &r->q);
     buf_puts(&b, "<form class=\"card bar\" method=\"get\" action=\"/bounces\" id=\"filter-form\">");
     html_input(&b, &c, "from", "From", "-24h", "text");
     html_input(&b, &c, "to", "To", "now", "text");
@@ -980,8 +950,8 @@ enum MHD_Result web_page_bounces(struct web_req *r)
         buf_puts(&b, "<a class=\"btn ghost\" id=\"next-page\" href=\"/bounces?cursor=");
         web_url_esc(&b, next);
         html_filter_query(&b, &c, 1);
-        if (web_param(&p, "limit", NULL) != NULL)
-            buf_printf(&b, "&amp;limit=%d", limit);
+        if (web_param(&r->p, "limit", NULL) != NULL)
+            buf_printf(&b, "&amp;limit=%d", r->limit);
         buf_puts(&b, "\">Older →</a>");
     }
     buf_puts(&b, "</div></section>");
@@ -1004,8 +974,7 @@ static void html_fact(struct buf *b, const char *label, const char *value)
 /* web_page_message - GET /message?queue_id=|message_id=|recipient= */
 enum MHD_Result web_page_message(struct web_req *r)
 {
-    struct web_params p = {.names = message_params, .allowed = "queue_id, message_id, recipient"};
-    struct page_ctx c = {.p = &p};
+    struct page_ctx c = {.p = &r->p};
     struct html_list *l;
     struct db_query q;
     struct db *db;
@@ -1013,11 +982,10 @@ enum MHD_Result web_page_message(struct web_req *r)
     char err[192];
     int asked;
 
-    if (web_params_read(r->conn, &p) != 0)
-        return web_page_error(r->conn, MHD_HTTP_BAD_REQUEST, p.error);
+    /* Without a key the page is the empty form; with one it needs the database. */
     asked = page_param(&c, "queue_id")[0] || page_param(&c, "message_id")[0] ||
             page_param(&c, "recipient")[0];
-    if (asked && web_trail_read(&p, &q, err, sizeof(err)) != 0)
+    if (asked && web_trail_read(&r->p, &q, err, sizeof(err)) != 0)
         return web_page_error(r->conn, MHD_HTTP_BAD_REQUEST, err);
     l = xcalloc(1, sizeof(*l));
     buf_init(&rows);
@@ -1079,12 +1047,9 @@ enum MHD_Result web_page_message(struct web_req *r)
 /* web_page_style - GET /static/style.css */
 enum MHD_Result web_page_style(struct web_req *r)
 {
-    struct web_params p = {.names = style_params, .allowed = ""};
     struct MHD_Response *resp;
     enum MHD_Result ret;
 
-    if (web_params_read(r->conn, &p) != 0)
-        return web_reply_error(r->conn, MHD_HTTP_BAD_REQUEST, p.error);
     resp = MHD_create_response_from_buffer(sizeof(style_css) - 1, (void *)style_css,
                                            MHD_RESPMEM_PERSISTENT);
     if (resp == NULL)

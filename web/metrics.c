@@ -22,8 +22,6 @@
 #define WEB_METRIC_HOSTS 64
 #define WEB_METRIC_ROWS  4096
 
-static const char *const metrics_params[] = {NULL};
-
 struct web_metric_acc {
     struct web_rows rows;
     char hosts[WEB_METRIC_HOSTS][EV_HOST_LEN];
@@ -91,7 +89,6 @@ static void web_metric_head(struct buf *b, const char *name, const char *type, c
 /* web_metrics - GET /metrics */
 enum MHD_Result web_metrics(struct web_req *r)
 {
-    struct web_params p = {.names = metrics_params, .allowed = ""};
     struct web_metric_acc *acc;
     struct web_ingest_status st;
     struct db *db;
@@ -100,8 +97,6 @@ enum MHD_Result web_metrics(struct web_req *r)
     int up, kind;
     enum MHD_Result ret;
 
-    if (web_params_read(r->conn, &p) != 0)
-        return web_reply_error(r->conn, MHD_HTTP_BAD_REQUEST, p.error);
     acc = xcalloc(1, sizeof(*acc));
     web_rows_init(&acc->rows, sizeof(struct db_metric_row));
     db = web_db(r->w);

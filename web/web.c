@@ -10,11 +10,14 @@
  * others. Exports have a connection of their own (export.c), because the cursor lives in a
  * transaction for as long as the stream runs.
  *
- * Routing is one table, path -> handler, matched exactly against the decoded path. Before
- * any route runs the request must pass the access check (auth.c) when a token is set, and
- * its raw target must hold no encoded NUL (libmicrohttpd decodes "%00" and would cut the
- * path there). No route takes a request body: a request that announces one is answered as
- * soon as its headers are in, and libmicrohttpd discards the body and closes the
+ * Routing is one table, matched exactly against the decoded path. Each route says which
+ * query parameters it accepts and what it needs (a range, a message key, a limit, a
+ * database connection, checks of its own); web_route_open() reads and checks them once for
+ * all routes and answers 400 or 503 in the route's kind of reply (JSON or a page) before
+ * the route's answer function runs. Before any route runs the request must pass the access check
+ * (auth.c) when a token is set, and its raw target must hold no encoded NUL (libmicrohttpd decodes
+ * "%00" and would cut the path there). No route takes a request body: a request that announces one
+ * is answered as soon as its headers are in, and libmicrohttpd discards the body and closes the
  * connection; other requests keep the connection alive.
  * Errors that libmicrohttpd answers by itself (a request line or headers larger than the
  * connection memory limit, a malformed request) get its own short replies.
@@ -51,29 +54,55 @@
  */
 static int mark_new_ok, mark_new_bad, mark_seen_ok, mark_seen_bad;
 
-/* A cached route's 200 replies are served from cache.c for up to WEB_CACHE_TTL_US. */
-struct web_route {
-    const char *path;
-    enum MHD_Result (*fn)(struct web_req *r);
-    int cached;
+/* The query parameters of each route. */
+static const char *const no_params[] = {NULL};
+static const char *const range_params[] = {"from", "to", "host", "limit", NULL};
+static const char *const summary_params[] = {"from", "to", "host", "sender_domain", NULL};
+static const char *const timeseries_params[] = {"from", "to", "host", "bucket", "by", NULL};
+static const char *const domains_params[] = {"from", "to", "host", "limit", "order", NULL};
+static const char *const bounces_params[] = {"from", "to",     "host",  "domain", "reason",
+                                             "dsn",  "status", "limit", "cursor", NULL};
+static const char *const messages_params[] = {"queue_id", "message_id", "recipient", "limit", NULL};
+static const char *const dash_params[] = {"from", "to", "host", "bucket", NULL};
+static const char *const message_page_params[] = {"queue_id", "message_id", "recipient", NULL};
+static const char *const export_params[] = {"what",   "format", "from", "to",     "host",
+                                            "domain", "reason", "dsn",  "status", NULL};
+
+#define CACHED WEB_ROUTE_CACHED
+#define RANGE  WEB_ROUTE_RANGE
+#define TRAIL  WEB_ROUTE_TRAIL
+#define DB     WEB_ROUTE_DB
+#define HTML   WEB_ROUTE_HTML
+
+/*
+ * Every route, matched exactly against the decoded path. The page /message reads its
+ * message key itself, because without one it shows the empty form; /healthz and /metrics
+ * ask for the database themselves, because they answer when it is down; an export opens
+ * a connection of its own.
+ */
+static const struct web_route web_routes[] = {
+    {"/", dash_params, CACHED | RANGE | DB | HTML, 0, web_check_bucket, web_page_dashboard},
+    {"/bounces", bounces_params, RANGE | DB | HTML, 50, web_check_bounces_page, web_page_bounces},
+    {"/message", message_page_params, HTML, 0, NULL, web_page_message},
+    {"/static/style.css", no_params, 0, 0, NULL, web_page_style},
+    {"/api/v1/summary", summary_params, CACHED | RANGE | DB, 0, NULL, web_api_summary},
+    {"/api/v1/timeseries", timeseries_params, CACHED | RANGE | DB, 0, web_check_timeseries,
+     web_api_timeseries},
+    {"/api/v1/domains", domains_params, CACHED | RANGE | DB, 20, web_check_order, web_api_domains},
+    {"/api/v1/bounces", bounces_params, RANGE | DB, 100, web_check_bounces, web_api_bounces},
+    {"/api/v1/reasons", range_params, CACHED | RANGE | DB, 50, NULL, web_api_reasons},
+    {"/api/v1/messages", messages_params, TRAIL | DB, 200, NULL, web_api_messages},
+    {"/api/v1/wire", range_params, CACHED | RANGE | DB, 20, NULL, web_api_wire},
+    {"/api/v1/export", export_params, RANGE, 0, web_check_export, web_export},
+    {"/metrics", no_params, 0, 0, NULL, web_metrics},
+    {"/healthz", no_params, 0, 0, NULL, web_api_healthz},
 };
 
-static const struct web_route web_routes[] = {
-    {"/", web_page_dashboard, 1},
-    {"/bounces", web_page_bounces, 0},
-    {"/message", web_page_message, 0},
-    {"/static/style.css", web_page_style, 0},
-    {"/api/v1/summary", web_api_summary, 1},
-    {"/api/v1/timeseries", web_api_timeseries, 1},
-    {"/api/v1/domains", web_api_domains, 1},
-    {"/api/v1/bounces", web_api_bounces, 0},
-    {"/api/v1/reasons", web_api_reasons, 1},
-    {"/api/v1/messages", web_api_messages, 0},
-    {"/api/v1/wire", web_api_wire, 1},
-    {"/api/v1/export", web_export, 0},
-    {"/metrics", web_metrics, 0},
-    {"/healthz", web_api_healthz, 0},
-};
+#undef CACHED
+#undef RANGE
+#undef TRAIL
+#undef DB
+#undef HTML
 
 static pthread_once_t web_cjson_once = PTHREAD_ONCE_INIT;
 
@@ -271,6 +300,82 @@ static void *web_uri_log(void *cls, const char *uri, struct MHD_Connection *conn
     return &mark_new_ok;
 }
 
+/* web_route_error - a 400 or 503 in the route's kind of reply */
+static enum MHD_Result web_route_error(const struct web_req *r, unsigned int status,
+                                       const char *msg)
+{
+    if (r->route->flags & WEB_ROUTE_HTML)
+        return web_page_error(r->conn, status, msg);
+    return web_reply_error(r->conn, status, msg);
+}
+
+/*
+ * web_route_open - what every route does before it answers: read its parameters, check
+ * them, take a database connection. A bad parameter is a 400, no database a 503.
+ */
+static enum MHD_Result web_route_open(struct web_req *r)
+{
+    const struct web_route *rt = r->route;
+    size_t i, n = 0;
+    char err[256];
+
+    for (i = 0; rt->params[i] != NULL; i++)
+        n += (size_t)snprintf(r->allowed + n, sizeof(r->allowed) - n, "%s%s", i ? ", " : "",
+                              rt->params[i]);
+    ASSERT(n < sizeof(r->allowed));
+    r->p.names = rt->params;
+    r->p.allowed = r->allowed;
+    r->limit = rt->limit;
+    r->cursor = "";
+    err[0] = 0;
+    if (web_params_read(r->conn, &r->p) != 0)
+        return web_route_error(r, MHD_HTTP_BAD_REQUEST, r->p.error);
+    if (((rt->flags & WEB_ROUTE_RANGE) &&
+         web_query_read(&r->p, r->now_us, &r->q, err, sizeof(err)) != 0) ||
+        ((rt->flags & WEB_ROUTE_TRAIL) && web_trail_read(&r->p, &r->q, err, sizeof(err)) != 0) ||
+        (rt->limit > 0 && web_limit_read(&r->p, rt->limit, &r->limit, err, sizeof(err)) != 0) ||
+        (rt->check != NULL && rt->check(r, err, sizeof(err)) != 0))
+        return web_route_error(r, MHD_HTTP_BAD_REQUEST, err);
+    if (rt->flags & WEB_ROUTE_DB) {
+        r->db = web_db(r->w);
+        if (r->db == NULL)
+            return web_route_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "database unavailable");
+    }
+    return rt->answer(r);
+}
+
+/* web_route_serve - answer a request for a route, from the cache when it may */
+static enum MHD_Result web_route_serve(struct web *w, struct MHD_Connection *conn,
+                                       const struct web_route *rt)
+{
+    struct web_req *r;
+    struct web_capture cap;
+    enum MHD_Result ret;
+    int c = -1;
+
+    r = xcalloc(1, sizeof(*r));
+    r->w = w;
+    r->conn = conn;
+    r->url = rt->path;
+    r->route = rt;
+    r->now_us = time_now_us();
+    atomic_fetch_add(&w->requests, 1);
+    if (rt->flags & WEB_ROUTE_CACHED)
+        c = web_cache_lookup(w->cache, conn, rt->path, r->now_us, &cap, &ret);
+    if (c == 1) {
+        atomic_fetch_add(&w->cache_hits, 1);
+        x_free(r);
+        return ret;
+    }
+    if (c == 0)
+        web_cache_arm(&cap);
+    ret = web_route_open(r);
+    if (c == 0)
+        web_cache_done(&cap);
+    x_free(r);
+    return ret;
+}
+
 /*
  * web_handler - route one request. libmicrohttpd calls it once the headers are in and again
  * once the request is complete. A request without a body is answered on the second call,
@@ -282,7 +387,6 @@ static enum MHD_Result web_handler(void *cls, struct MHD_Connection *conn, const
                                    size_t *upload_data_size, void **req_cls)
 {
     struct web *w = cls;
-    struct web_req r;
     int bad_path;
     size_t i;
 
@@ -307,31 +411,9 @@ static enum MHD_Result web_handler(void *cls, struct MHD_Connection *conn, const
         return web_reply_error(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed");
     if (bad_path)
         return web_reply_error(conn, MHD_HTTP_BAD_REQUEST, "bad request path");
-    for (i = 0; i < ARRAY_LEN(web_routes); i++) {
-        if (strcmp(url, web_routes[i].path) == 0) {
-            struct web_capture cap;
-            enum MHD_Result ret;
-            int c = -1;
-
-            r.w = w;
-            r.conn = conn;
-            r.url = url;
-            r.now_us = time_now_us();
-            atomic_fetch_add(&w->requests, 1);
-            if (web_routes[i].cached)
-                c = web_cache_lookup(w->cache, conn, url, r.now_us, &cap, &ret);
-            if (c == 1) {
-                atomic_fetch_add(&w->cache_hits, 1);
-                return ret;
-            }
-            if (c == 0)
-                web_cache_arm(&cap);
-            ret = web_routes[i].fn(&r);
-            if (c == 0)
-                web_cache_done(&cap);
-            return ret;
-        }
-    }
+    for (i = 0; i < ARRAY_LEN(web_routes); i++)
+        if (strcmp(url, web_routes[i].path) == 0)
+            return web_route_serve(w, conn, &web_routes[i]);
     return web_reply_error(conn, MHD_HTTP_NOT_FOUND, "not found");
 }
 
@@ -410,6 +492,19 @@ bad:
     return -1;
 }
 
+/* web_free - everything web_start() made but the daemon; each part may be missing */
+static void web_free(struct web *w)
+{
+    size_t i;
+
+    for (i = 0; i < ARRAY_LEN(w->workers); i++)
+        db_close(w->workers[i].db);
+    web_auth_free(w);
+    web_cache_free(w->cache);
+    x_free(w->dsn);
+    x_free(w);
+}
+
 /* web_start - bind opts->listen and serve on libmicrohttpd's thread */
 struct web *web_start(const struct web_opts *opts, char *err, size_t errlen)
 {
@@ -417,6 +512,8 @@ struct web *web_start(const struct web_opts *opts, char *err, size_t errlen)
     unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG;
     struct sockaddr_storage ss;
     const union MHD_DaemonInfo *info;
+    struct MHD_OptionItem mo[16];
+    size_t n = 0;
     struct web *w;
 
     if (web_parse_listen(listen, &ss, &flags, err, errlen) != 0)
@@ -424,25 +521,19 @@ struct web *web_start(const struct web_opts *opts, char *err, size_t errlen)
     pthread_once(&web_cjson_once, web_cjson_hooks);
 
     w = xcalloc(1, sizeof(*w));
-    if (web_auth_load(w, opts, err, errlen) != 0) {
-        x_free(w);
-        return NULL;
-    }
+    if (web_auth_load(w, opts, err, errlen) != 0)
+        goto failed;
     if (w->token == NULL && !web_listen_loopback(listen)) {
         snprintf(err, errlen,
                  "refusing to listen on %s without an access token: set a token file "
                  "(--token-file, [web] token_file) or listen on 127.0.0.1",
                  listen);
-        web_auth_free(w);
-        x_free(w);
-        return NULL;
+        goto failed;
     }
     if (w->tls_cert != NULL) {
         if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
             snprintf(err, errlen, "this libmicrohttpd was built without TLS");
-            web_auth_free(w);
-            x_free(w);
-            return NULL;
+            goto failed;
         }
         flags |= MHD_USE_TLS;
     }
@@ -456,33 +547,31 @@ struct web *web_start(const struct web_opts *opts, char *err, size_t errlen)
     atomic_init(&w->cache_hits, 0);
     atomic_init(&w->unauthorized, 0);
     w->cache = web_cache_create();
+
     /* The logger comes first so that it also hears about the options that follow. */
-    if (w->tls_cert != NULL)
-        w->daemon = MHD_start_daemon(
-            flags, 0, NULL, NULL, web_handler, w, MHD_OPTION_EXTERNAL_LOGGER, web_mhd_log, w,
-            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT,
-            WEB_CONN_LIMIT, MHD_OPTION_PER_IP_CONNECTION_LIMIT, WEB_PER_IP_LIMIT,
-            MHD_OPTION_CONNECTION_TIMEOUT, WEB_CONN_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-            WEB_CONN_MEMORY, MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)WEB_THREADS,
-            MHD_OPTION_URI_LOG_CALLBACK, web_uri_log, w, MHD_OPTION_HTTPS_MEM_CERT, w->tls_cert,
-            MHD_OPTION_HTTPS_MEM_KEY, w->tls_key, MHD_OPTION_END);
-    else
-        w->daemon = MHD_start_daemon(
-            flags, 0, NULL, NULL, web_handler, w, MHD_OPTION_EXTERNAL_LOGGER, web_mhd_log, w,
-            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT,
-            WEB_CONN_LIMIT, MHD_OPTION_PER_IP_CONNECTION_LIMIT, WEB_PER_IP_LIMIT,
-            MHD_OPTION_CONNECTION_TIMEOUT, WEB_CONN_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-            WEB_CONN_MEMORY, MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)WEB_THREADS,
-            MHD_OPTION_URI_LOG_CALLBACK, web_uri_log, w, MHD_OPTION_END);
+#define OPT(o, v, p) (mo[n++] = (struct MHD_OptionItem){(o), (intptr_t)(v), (p)})
+    OPT(MHD_OPTION_EXTERNAL_LOGGER, web_mhd_log, w);
+    OPT(MHD_OPTION_SOCK_ADDR, 0, &ss);
+    OPT(MHD_OPTION_CONNECTION_LIMIT, WEB_CONN_LIMIT, NULL);
+    OPT(MHD_OPTION_PER_IP_CONNECTION_LIMIT, WEB_PER_IP_LIMIT, NULL);
+    OPT(MHD_OPTION_CONNECTION_TIMEOUT, WEB_CONN_TIMEOUT_S, NULL);
+    OPT(MHD_OPTION_CONNECTION_MEMORY_LIMIT, WEB_CONN_MEMORY, NULL);
+    OPT(MHD_OPTION_THREAD_POOL_SIZE, WEB_THREADS, NULL);
+    OPT(MHD_OPTION_URI_LOG_CALLBACK, web_uri_log, w);
+    if (w->tls_cert != NULL) {
+        OPT(MHD_OPTION_HTTPS_MEM_CERT, 0, w->tls_cert);
+        OPT(MHD_OPTION_HTTPS_MEM_KEY, 0, w->tls_key);
+    }
+    OPT(MHD_OPTION_END, 0, NULL);
+#undef OPT
+    ASSERT(n <= ARRAY_LEN(mo));
+    w->daemon = MHD_start_daemon(flags, 0, NULL, NULL, web_handler, w, MHD_OPTION_ARRAY, mo,
+                                 MHD_OPTION_END);
     if (w->daemon == NULL) {
         /* No daemon thread is running now, so start_err is ours to read. */
         snprintf(err, errlen, "cannot listen on %s: %s", listen,
                  w->start_err[0] ? w->start_err : "libmicrohttpd failed to start");
-        web_auth_free(w);
-        web_cache_free(w->cache);
-        x_free(w->dsn);
-        x_free(w);
-        return NULL;
+        goto failed;
     }
     atomic_store(&w->starting, 0);
     info = MHD_get_daemon_info(w->daemon, MHD_DAEMON_INFO_BIND_PORT);
@@ -490,20 +579,17 @@ struct web *web_start(const struct web_opts *opts, char *err, size_t errlen)
     log_debug("web: listening on %s (port %d%s%s)", listen, w->port, w->tls_cert ? ", TLS" : "",
               w->token ? ", token required" : "");
     return w;
+
+failed:
+    web_free(w);
+    return NULL;
 }
 
-/* web_stop - stop the thread, then close the database connection it used */
+/* web_stop - stop the threads, then close the database connections they used */
 void web_stop(struct web *w)
 {
-    size_t i;
-
     if (w == NULL)
         return;
     MHD_stop_daemon(w->daemon);
-    for (i = 0; i < ARRAY_LEN(w->workers); i++)
-        db_close(w->workers[i].db);
-    web_auth_free(w);
-    web_cache_free(w->cache);
-    x_free(w->dsn);
-    x_free(w);
+    web_free(w);
 }

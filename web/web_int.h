@@ -11,10 +11,12 @@
  *	access token check and the file loading for TLS; cache.c keeps report replies for
  *	a couple of seconds.
  *
- *	A handler gets a struct web_req and returns what MHD_queue_response() returned. Every
- *	query parameter a route accepts is named in its WEB_PARAMS list; anything else is a 400.
- *	web_query_read() turns the common parameters (range and filters) into a struct db_query
- *	and writes a message for the client into p->error when one is bad.
+ *	A route (struct web_route, the table in web.c) names the query parameters it accepts
+ *	(anything else is a 400) and what it needs: the range and filters (web_query_read())
+ *	or a message key (web_trail_read()) in a struct db_query, a limit, a database
+ *	connection, and a check function for values of its own. web_handler() does all of
+ *	that once, answering 400 or 503 itself; the route's answer function then gets a filled
+ *	struct web_req and returns what MHD_queue_response() returned.
  *
  * OWNERSHIP
  *	A web_req and the parameter values it points to live for one handler call. Buffers
@@ -78,13 +80,6 @@ struct web {
     char start_err[256];
 };
 
-struct web_req {
-    struct web *w;
-    struct MHD_Connection *conn;
-    const char *url;
-    int64_t now_us;
-};
-
 /* The query parameters a route accepts, and what a request gave for each. */
 struct web_params {
     const char *const *names; /* NULL-terminated */
@@ -93,6 +88,56 @@ struct web_params {
     size_t len[WEB_MAX_PARAMS];
     int seen[WEB_MAX_PARAMS];
     char error[192]; /* "" while the parameters are acceptable */
+};
+
+struct web_route;
+
+/*
+ * One request as a route's answer function sees it: the parameters have been read and
+ * checked, and what the route asked for (a range, a message key, a limit, a database
+ * connection, its own values) is filled in.
+ */
+struct web_req {
+    struct web *w;
+    struct MHD_Connection *conn;
+    const char *url;
+    int64_t now_us;
+    const struct web_route *route;
+    struct web_params p;
+    char allowed[160];
+    struct db_query q; /* WEB_ROUTE_RANGE or WEB_ROUTE_TRAIL */
+    int limit;         /* the route's default unless limit= was given */
+    struct db *db;     /* WEB_ROUTE_DB */
+    /* Set by a route's check function. */
+    enum db_bucket bucket;
+    enum db_domain_order order;
+    enum db_export_what what;
+    int format;         /* export format: WEB_FMT_JSON, WEB_FMT_NDJSON or WEB_FMT_CSV */
+    const char *cursor; /* "" when none was given */
+};
+
+/* What web_handler() does for a route before its answer function runs. */
+enum {
+    WEB_ROUTE_CACHED = 1 << 0, /* 200 replies may come from cache.c for WEB_CACHE_TTL_US */
+    WEB_ROUTE_RANGE = 1 << 1,  /* web_query_read(): the range and filters into r->q */
+    WEB_ROUTE_TRAIL = 1 << 2,  /* web_trail_read(): one message key into r->q */
+    WEB_ROUTE_DB = 1 << 3,     /* this thread's database connection into r->db, else 503 */
+    WEB_ROUTE_HTML = 1 << 4,   /* errors are answered as a page, not as JSON */
+};
+
+enum { WEB_FMT_JSON, WEB_FMT_NDJSON, WEB_FMT_CSV };
+
+/*
+ * A route: its path, the parameters it accepts, what it needs, and the functions that
+ * check its own parameters (NULL: none; -1 and a message in err for a 400) and answer.
+ */
+struct web_route {
+    const char *path;
+    const char *const *params; /* NULL-terminated */
+    unsigned flags;
+    int limit; /* the default of limit= (a listed parameter), 0 when not taken */
+    int (*check)(struct web_req *r, char *err, size_t errlen);
+    enum MHD_Result (*answer)(struct web_req *r);
 };
 
 /* web.c */
@@ -155,11 +200,17 @@ enum MHD_Result web_api_bounces(struct web_req *r);
 enum MHD_Result web_api_reasons(struct web_req *r);
 enum MHD_Result web_api_messages(struct web_req *r);
 enum MHD_Result web_api_healthz(struct web_req *r);
-enum MHD_Result web_api_wire(struct web_req *r); /* issue 8 */
+enum MHD_Result web_api_wire(struct web_req *r);
+int web_check_bucket(struct web_req *r, char *err, size_t errlen);
+int web_check_timeseries(struct web_req *r, char *err, size_t errlen);
+int web_check_order(struct web_req *r, char *err, size_t errlen);
+int web_check_bounces(struct web_req *r, char *err, size_t errlen);
+int web_cursor_read(struct web_req *r, const char *bad_cursor, char *err, size_t errlen);
 void web_ingest_read(struct web *w, struct web_ingest_status *st);
 
 /* export.c */
 enum MHD_Result web_export(struct web_req *r);
+int web_check_export(struct web_req *r, char *err, size_t errlen);
 void web_csv_field(struct buf *b, const char *s);
 
 /* metrics.c */
@@ -168,6 +219,7 @@ enum MHD_Result web_metrics(struct web_req *r);
 /* html.c */
 enum MHD_Result web_page_dashboard(struct web_req *r);
 enum MHD_Result web_page_bounces(struct web_req *r);
+int web_check_bounces_page(struct web_req *r, char *err, size_t errlen);
 enum MHD_Result web_page_message(struct web_req *r);
 enum MHD_Result web_page_style(struct web_req *r);
 enum MHD_Result web_page_error(struct MHD_Connection *conn, unsigned int status, const char *msg);

@@ -499,14 +499,21 @@ enum MHD_Result web_api_wire(struct web_req *r)
     return ret;
 }
 
-/* web_ingest_read - the daemon's figures; lag and pcap drops are -1 unless it knows them */
-void web_ingest_read(struct web *w, struct web_ingest_status *st)
+/*
+ * web_ingest_read - the daemon's figures; lag and pcap drops are -1 unless it knows them.
+ * db_up is what this server found when it asked the database just now: the daemon's
+ * db_up dates from its last commit, so when the database has not answered since, that
+ * is the newer truth and the ingest figures say so too.
+ */
+void web_ingest_read(struct web *w, int db_up, struct web_ingest_status *st)
 {
     memset(st, 0, sizeof(*st));
     st->lag_bytes = -1;
     st->pcap_drops = -1;
     if (w->ingest != NULL)
         w->ingest(w->ingest_arg, st);
+    if (!db_up)
+        st->db_up = 0;
 }
 
 /* web_api_healthz - GET /healthz: database reachability and the ingest figures */
@@ -524,7 +531,7 @@ enum MHD_Result web_api_healthz(struct web_req *r)
     if (r->w->ingest != NULL) {
         struct web_ingest_status st;
 
-        web_ingest_read(r->w, &st);
+        web_ingest_read(r->w, up, &st);
         ing = cJSON_AddObjectToObject(body, "ingest");
         cJSON_AddNumberToObject(ing, "lines", (double)st.lines);
         cJSON_AddNumberToObject(ing, "events", (double)st.events);

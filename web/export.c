@@ -10,9 +10,11 @@
  *
  * Formats: json (one array), ndjson (one event per line; the keys of DESIGN.md section 3)
  * and csv (RFC 4180: a header line, CRLF line ends, fields with a comma, quote, CR or LF
- * quoted and their quotes doubled). A database error in the middle of a stream can only
- * cut the stream short: the status line has gone out already; the connection is closed
- * without the final chunk, so a client sees an incomplete transfer, never a clean end.
+ * quoted and their quotes doubled; a text field that begins like a spreadsheet formula
+ * gets a leading single quote unless formulas=keep asks for the values as they are). A database
+ * error in the middle of a stream can only cut the stream short: the status line has gone out
+ * already; the connection is closed without the final chunk, so a client sees an incomplete
+ * transfer, never a clean end.
  */
 #include <stdio.h>
 #include <string.h>
@@ -31,6 +33,7 @@ struct web_export {
     struct db *db;
     struct db_export *x;
     int fmt;        /* WEB_FMT_* */
+    int guard;      /* CSV: formulas neutralised */
     struct buf out; /* text made and not yet handed to libmicrohttpd */
     size_t off;
     uint64_t rows;
@@ -38,16 +41,25 @@ struct web_export {
     struct event ev;
 };
 
-/* web_csv_field - one RFC 4180 field */
-void web_csv_field(struct buf *b, const char *s)
+/*
+ * web_csv_field - one RFC 4180 field. With guard set, a field that a spreadsheet would take
+ * for a formula (it begins with =, +, -, @, tab or CR) gets a leading single quote, the
+ * OWASP rule, so that it shows as text.
+ */
+void web_csv_field(struct buf *b, const char *s, int guard)
 {
     const char *c;
+    int formula = guard && s[0] != 0 && strchr("=+-@\t\r", s[0]) != NULL;
 
     if (strpbrk(s, ",\"\r\n") == NULL) {
+        if (formula)
+            buf_putc(b, '\'');
         buf_puts(b, s);
         return;
     }
     buf_putc(b, '"');
+    if (formula)
+        buf_putc(b, '\'');
     for (c = s; *c; c++) {
         if (*c == '"')
             buf_putc(b, '"');
@@ -60,8 +72,8 @@ static const char csv_header[] =
     "time,type,host,mta,queue_id,message_id,sender,recipient,recipient_domain,relay,delay,"
     "status,dsn,smtp_code,reason,hard,reply\r\n";
 
-/* web_csv_row - one delivery as a CSV line in the columns of csv_header */
-static void web_csv_row(struct buf *b, const struct event *ev)
+/* web_csv_row - one delivery as a CSV line in the columns of csv_header; guard: see above */
+static void web_csv_row(struct buf *b, const struct event *ev, int guard)
 {
     char t[40];
 
@@ -73,21 +85,21 @@ static void web_csv_row(struct buf *b, const struct event *ev)
     buf_putc(b, ',');
     buf_puts(b, event_type_name(ev->type));
     buf_putc(b, ',');
-    web_csv_field(b, ev->host);
+    web_csv_field(b, ev->host, guard);
     buf_putc(b, ',');
     buf_puts(b, event_mta_name(ev->mta));
     buf_putc(b, ',');
-    web_csv_field(b, ev->queue_id);
+    web_csv_field(b, ev->queue_id, guard);
     buf_putc(b, ',');
-    web_csv_field(b, ev->message_id);
+    web_csv_field(b, ev->message_id, guard);
     buf_putc(b, ',');
-    web_csv_field(b, ev->sender);
+    web_csv_field(b, ev->sender, guard);
     buf_putc(b, ',');
-    web_csv_field(b, ev->recipient);
+    web_csv_field(b, ev->recipient, guard);
     buf_putc(b, ',');
-    web_csv_field(b, event_recipient_domain(ev));
+    web_csv_field(b, event_recipient_domain(ev), guard);
     buf_putc(b, ',');
-    web_csv_field(b, ev->relay);
+    web_csv_field(b, ev->relay, guard);
     buf_putc(b, ',');
     if (ev->has_delay)
         buf_printf(b, "%.3f", ev->delay);
@@ -95,16 +107,16 @@ static void web_csv_row(struct buf *b, const struct event *ev)
     if (ev->status != ST_NONE)
         buf_puts(b, event_status_name(ev->status));
     buf_putc(b, ',');
-    web_csv_field(b, ev->dsn);
+    web_csv_field(b, ev->dsn, guard);
     buf_putc(b, ',');
     if (ev->smtp_code >= 0)
         buf_printf(b, "%d", ev->smtp_code);
     buf_putc(b, ',');
-    web_csv_field(b, ev->reason);
+    web_csv_field(b, ev->reason, guard);
     buf_putc(b, ',');
     buf_puts(b, ev->hard ? "true" : "false");
     buf_putc(b, ',');
-    web_csv_field(b, ev->reply);
+    web_csv_field(b, ev->reply, guard);
     buf_puts(b, "\r\n");
 }
 
@@ -132,7 +144,7 @@ static int web_export_fill(struct web_export *e, size_t want)
             buf_putc(&e->out, '\n');
             break;
         case WEB_FMT_CSV:
-            web_csv_row(&e->out, &e->ev);
+            web_csv_row(&e->out, &e->ev, e->guard);
             break;
         }
         e->rows++;
@@ -206,6 +218,17 @@ int web_check_export(struct web_req *r, char *err, size_t errlen)
         snprintf(err, errlen, "'format' must be json, ndjson or csv");
         return -1;
     }
+    v = web_param(&r->p, "formulas", NULL);
+    r->guard = 1;
+    if (v != NULL && r->format != WEB_FMT_CSV) {
+        snprintf(err, errlen, "'formulas' applies to format=csv only");
+        return -1;
+    } else if (v != NULL && strcmp(v, "keep") == 0) {
+        r->guard = 0;
+    } else if (v != NULL && strcmp(v, "neutralise") != 0) {
+        snprintf(err, errlen, "'formulas' must be neutralise or keep");
+        return -1;
+    }
     if (r->what == DB_EXPORT_BOUNCES && r->q.status == ST_SENT) {
         snprintf(err, errlen, "'status' must be deferred, bounced or expired for bounces");
         return -1;
@@ -236,6 +259,7 @@ enum MHD_Result web_export(struct web_req *r)
     e = xcalloc(1, sizeof(*e));
     e->w = r->w;
     e->fmt = fmt;
+    e->guard = r->guard;
     buf_init(&e->out);
     err[0] = 0;
     e->db = db_open(r->w->dsn, err, sizeof(err));
@@ -265,7 +289,7 @@ enum MHD_Result web_export(struct web_req *r)
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctypes[fmt]);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_DISPOSITION, disp);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    web_add_headers(resp);
     ret = MHD_queue_response(r->conn, MHD_HTTP_OK, resp);
     MHD_destroy_response(resp);
     return ret;

@@ -137,7 +137,7 @@ enum MHD_Result web_metrics(struct web_req *r)
     x_free(acc);
 
     if (r->w->ingest != NULL) {
-        web_ingest_read(r->w, &st);
+        web_ingest_read(r->w, up, &st);
         web_metric_head(&b, "mailpulse_ingest_lines_total", "counter", "Log lines read.");
         buf_printf(&b, "mailpulse_ingest_lines_total %llu\n", (unsigned long long)st.lines);
         web_metric_head(&b, "mailpulse_ingest_events_total", "counter",
@@ -179,6 +179,10 @@ enum MHD_Result web_metrics(struct web_req *r)
                     "Requests refused for a missing or wrong access token.");
     buf_printf(&b, "mailpulse_http_unauthorized_total %llu\n",
                (unsigned long long)atomic_load(&r->w->unauthorized));
+    web_metric_head(&b, "mailpulse_http_head_timeouts_total", "counter",
+                    "Connections closed because their request head took too long.");
+    buf_printf(&b, "mailpulse_http_head_timeouts_total %llu\n",
+               (unsigned long long)atomic_load(&r->w->head_timeouts));
     web_metric_head(&b, "mailpulse_http_exports_running", "gauge", "Export streams running.");
     buf_printf(&b, "mailpulse_http_exports_running %d\n", atomic_load(&r->w->exports));
 

@@ -30,7 +30,10 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <errno.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include <cjson/cJSON.h>
 #include <microhttpd.h>
@@ -41,12 +44,27 @@
 #include "web/web.h"
 #include "web/web_int.h"
 
-#define WEB_DEFAULT_LISTEN "127.0.0.1:8025"
-#define WEB_CONN_LIMIT     256u
-#define WEB_PER_IP_LIMIT   128u
-#define WEB_CONN_TIMEOUT_S 10u
-#define WEB_CONN_MEMORY    ((size_t)32 * 1024)
-#define WEB_DB_RETRY_US    ((int64_t)1000000)
+#define WEB_DEFAULT_LISTEN   "127.0.0.1:8025"
+#define WEB_CONN_LIMIT       4096u
+#define WEB_PER_IP_LIMIT     32u
+#define WEB_CONN_TIMEOUT_S   10u
+#define WEB_HEAD_DEADLINE_US ((int64_t)10 * 1000000)
+#define WEB_SWEEP_US         ((int64_t)250 * 1000)
+#define WEB_CONN_MEMORY      ((size_t)32 * 1024)
+#define WEB_DB_RETRY_US      ((int64_t)1000000)
+
+/*
+ * TLS 1.2 and 1.3 only; for 1.2 forward-secret ECDHE key exchange and AEAD ciphers only
+ * (AES-GCM, ChaCha20-Poly1305), the cipher set of Mozilla's "intermediate" profile.
+ */
+#define WEB_TLS_PRIORITIES                                                                         \
+    "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-GCM:+AES-128-GCM:"            \
+    "+CHACHA20-POLY1305:-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA"
+
+/* The pages need no script, no inline style and no other origin. */
+#define WEB_CSP                                                                                    \
+    "default-src 'none'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; "         \
+    "base-uri 'none'; form-action 'self'"
 
 /*
  * Request markers, kept in libmicrohttpd's per-request pointer: whether the handler has
@@ -65,8 +83,8 @@ static const char *const bounces_params[] = {"from", "to",     "host",  "domain"
 static const char *const messages_params[] = {"queue_id", "message_id", "recipient", "limit", NULL};
 static const char *const dash_params[] = {"from", "to", "host", "bucket", NULL};
 static const char *const message_page_params[] = {"queue_id", "message_id", "recipient", NULL};
-static const char *const export_params[] = {"what",   "format", "from", "to",     "host",
-                                            "domain", "reason", "dsn",  "status", NULL};
+static const char *const export_params[] = {
+    "what", "format", "from", "to", "host", "domain", "reason", "dsn", "status", "formulas", NULL};
 
 #define CACHED WEB_ROUTE_CACHED
 #define RANGE  WEB_ROUTE_RANGE
@@ -137,6 +155,15 @@ int web_port(const struct web *w)
     return w ? w->port : -1;
 }
 
+/* web_add_headers - the security headers every reply carries */
+void web_add_headers(struct MHD_Response *resp)
+{
+    MHD_add_response_header(resp, "Content-Security-Policy", WEB_CSP);
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+    MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+}
+
 /*
  * web_reply_buf - queue a reply body (copied) with the headers every reply carries. ctype
  * must be a string literal: the cache keeps the pointer.
@@ -152,8 +179,7 @@ enum MHD_Result web_reply_buf(struct MHD_Connection *conn, unsigned int status, 
         return MHD_NO;
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
-    MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+    web_add_headers(resp);
     if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
     if (status == MHD_HTTP_UNAUTHORIZED)
@@ -280,6 +306,140 @@ static int web_has_body(struct MHD_Connection *conn)
            (cl != NULL && strcmp(cl, "0") != 0);
 }
 
+/* web_conn_of - the struct web_conn of a connection; NULL when it has none */
+static struct web_conn *web_conn_of(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+    return ci != NULL ? ci->socket_context : NULL;
+}
+
+/*
+ * web_conn_notify - a connection opens (track it, its head deadline running) or closes
+ * (forget it). libmicrohttpd tells of the close before it closes the socket, so the
+ * sweeper, under the same lock, never touches a descriptor that has been reused.
+ */
+static void web_conn_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
+                            enum MHD_ConnectionNotificationCode code)
+{
+    struct web *w = cls;
+    struct web_conn *c = *socket_context;
+
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+
+        c = xcalloc(1, sizeof(*c));
+        c->fd = ci != NULL ? ci->connect_fd : -1;
+        atomic_init(&c->head_from_us, time_now_us());
+        pthread_mutex_lock(&w->conns_lock);
+        c->next = w->conns;
+        if (w->conns != NULL)
+            w->conns->prev = c;
+        w->conns = c;
+        pthread_mutex_unlock(&w->conns_lock);
+        *socket_context = c;
+    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED && c != NULL) {
+        pthread_mutex_lock(&w->conns_lock);
+        if (c->prev != NULL)
+            c->prev->next = c->next;
+        else
+            w->conns = c->next;
+        if (c->next != NULL)
+            c->next->prev = c->prev;
+        pthread_mutex_unlock(&w->conns_lock);
+        x_free(c);
+        *socket_context = NULL;
+    }
+}
+
+/* web_request_done - a request has been answered: the next request head starts now */
+static void web_request_done(void *cls, struct MHD_Connection *conn, void **req_cls,
+                             enum MHD_RequestTerminationCode toe)
+{
+    struct web_conn *c = web_conn_of(conn);
+
+    (void)cls;
+    (void)req_cls;
+    (void)toe;
+    if (c != NULL) {
+        c->target = NULL;
+        atomic_store(&c->head_from_us, time_now_us());
+    }
+}
+
+/*
+ * web_sweep - the request-head deadline. libmicrohttpd's timeout counts idle time only, so
+ * a client that sends a byte now and then could hold a connection for ever; here each
+ * request head must be complete within WEB_HEAD_DEADLINE_US of its start, however the
+ * bytes trickle in. A connection past it is shut down; libmicrohttpd then reads the end
+ * of the stream and closes it as its own.
+ */
+static void *web_sweep(void *arg)
+{
+    struct web *w = arg;
+    struct web_conn *c;
+    struct timespec ts;
+    int64_t now, from;
+
+    pthread_mutex_lock(&w->conns_lock);
+    while (w->sweeping) {
+        now = time_now_us();
+        for (c = w->conns; c != NULL; c = c->next) {
+            from = atomic_load(&c->head_from_us);
+            if (from > 0 && now - from > WEB_HEAD_DEADLINE_US && c->fd >= 0) {
+                atomic_store(&c->head_from_us, 0);
+                shutdown(c->fd, SHUT_RDWR);
+                atomic_fetch_add(&w->head_timeouts, 1);
+            }
+        }
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += (long)(WEB_SWEEP_US * 1000);
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&w->sweep_wake, &w->conns_lock, &ts);
+    }
+    pthread_mutex_unlock(&w->conns_lock);
+    return NULL;
+}
+
+/* web_host_count - MHD_get_connection_values() iterator: count Host headers */
+static enum MHD_Result web_host_count(void *cls, enum MHD_ValueKind kind, const char *key,
+                                      const char *value)
+{
+    (void)kind;
+    (void)value;
+    if (strcasecmp(key, MHD_HTTP_HEADER_HOST) == 0)
+        (*(int *)cls)++;
+    return MHD_YES;
+}
+
+/*
+ * web_request_line_bad - why a request is malformed, or NULL: its request line held a NUL
+ * byte, or it is HTTP/1.1 without exactly one Host header (RFC 9112 section 3.2).
+ * libmicrohttpd splits the line in its buffer into target and version, so the version
+ * starts right after the target's end; a NUL inside the target ends the string that
+ * web_uri_log() measured before that.
+ */
+static const char *web_request_line_bad(struct MHD_Connection *conn, const char *version)
+{
+    struct web_conn *c = web_conn_of(conn);
+    int hosts = 0;
+
+    if (c != NULL && c->target != NULL && version != NULL && version[0] != 0 &&
+        version != c->target + c->target_len + 1)
+        return "NUL byte in the request line";
+    if (version != NULL && strcmp(version, MHD_HTTP_VERSION_1_1) == 0) {
+        MHD_get_connection_values(conn, MHD_HEADER_KIND, web_host_count, &hosts);
+        if (hosts != 1)
+            return "an HTTP/1.1 request needs exactly one Host header";
+    }
+    return NULL;
+}
+
 /*
  * web_uri_log - libmicrohttpd shows us the raw request target before it decodes it; an
  * encoded NUL in the path would cut the decoded path short, so such a request is marked
@@ -287,10 +447,14 @@ static int web_has_body(struct MHD_Connection *conn)
  */
 static void *web_uri_log(void *cls, const char *uri, struct MHD_Connection *conn)
 {
+    struct web_conn *c = web_conn_of(conn);
     const char *q, *p;
 
     (void)cls;
-    (void)conn;
+    if (c != NULL) {
+        c->target = uri;
+        c->target_len = uri != NULL ? strlen(uri) : 0;
+    }
     if (uri == NULL)
         return &mark_new_ok;
     q = strchr(uri, '?');
@@ -387,12 +551,22 @@ static enum MHD_Result web_handler(void *cls, struct MHD_Connection *conn, const
                                    size_t *upload_data_size, void **req_cls)
 {
     struct web *w = cls;
+    struct web_conn *c;
+    const char *bad;
     int bad_path;
     size_t i;
 
-    (void)version;
     (void)upload_data;
     if (*req_cls == &mark_new_ok || *req_cls == &mark_new_bad || *req_cls == NULL) {
+        /* The head is complete: its deadline no longer applies. */
+        c = web_conn_of(conn);
+        if (c != NULL)
+            atomic_store(&c->head_from_us, 0);
+        bad = web_request_line_bad(conn, version);
+        if (bad != NULL) {
+            *req_cls = &mark_seen_bad;
+            return web_reply_error(conn, MHD_HTTP_BAD_REQUEST, bad);
+        }
         *req_cls = *req_cls == &mark_new_bad ? &mark_seen_bad : &mark_seen_ok;
         if (strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0) {
             if (!web_has_body(conn))
@@ -501,18 +675,36 @@ static void web_free(struct web *w)
         db_close(w->workers[i].db);
     web_auth_free(w);
     web_cache_free(w->cache);
+    pthread_cond_destroy(&w->sweep_wake);
+    pthread_mutex_destroy(&w->conns_lock);
     x_free(w->dsn);
     x_free(w);
+}
+
+/*
+ * web_raise_nofile - let the process hold WEB_CONN_LIMIT connections: raise the soft limit
+ * of open files towards the hard one when it is lower than that and some to spare
+ */
+static void web_raise_nofile(void)
+{
+    struct rlimit rl;
+    rlim_t want = (rlim_t)WEB_CONN_LIMIT + 1024;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want)
+        return;
+    rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+        log_debug("web: cannot raise the open-file limit: %s", strerror(errno));
 }
 
 /* web_start - bind opts->listen and serve on libmicrohttpd's thread */
 struct web *web_start(const struct web_opts *opts, char *err, size_t errlen)
 {
     const char *listen = opts->listen && opts->listen[0] ? opts->listen : WEB_DEFAULT_LISTEN;
-    unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG;
+    unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
     struct sockaddr_storage ss;
     const union MHD_DaemonInfo *info;
-    struct MHD_OptionItem mo[16];
+    struct MHD_OptionItem mo[20];
     size_t n = 0;
     struct web *w;
 
@@ -521,6 +713,8 @@ struct web *web_start(const struct web_opts *opts, char *err, size_t errlen)
     pthread_once(&web_cjson_once, web_cjson_hooks);
 
     w = xcalloc(1, sizeof(*w));
+    pthread_mutex_init(&w->conns_lock, NULL);
+    pthread_cond_init(&w->sweep_wake, NULL);
     if (web_auth_load(w, opts, err, errlen) != 0)
         goto failed;
     if (w->token == NULL && !web_listen_loopback(listen)) {
@@ -546,7 +740,11 @@ struct web *web_start(const struct web_opts *opts, char *err, size_t errlen)
     atomic_init(&w->requests, 0);
     atomic_init(&w->cache_hits, 0);
     atomic_init(&w->unauthorized, 0);
+    atomic_init(&w->head_timeouts, 0);
     w->cache = web_cache_create();
+    /* epoll: a waiting connection costs nothing per poll, so the limit can be high. */
+    flags |= MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES ? MHD_USE_EPOLL : MHD_USE_AUTO;
+    web_raise_nofile();
 
     /* The logger comes first so that it also hears about the options that follow. */
 #define OPT(o, v, p) (mo[n++] = (struct MHD_OptionItem){(o), (intptr_t)(v), (p)})
@@ -558,9 +756,12 @@ struct web *web_start(const struct web_opts *opts, char *err, size_t errlen)
     OPT(MHD_OPTION_CONNECTION_MEMORY_LIMIT, WEB_CONN_MEMORY, NULL);
     OPT(MHD_OPTION_THREAD_POOL_SIZE, WEB_THREADS, NULL);
     OPT(MHD_OPTION_URI_LOG_CALLBACK, web_uri_log, w);
+    OPT(MHD_OPTION_NOTIFY_CONNECTION, web_conn_notify, w);
+    OPT(MHD_OPTION_NOTIFY_COMPLETED, web_request_done, w);
     if (w->tls_cert != NULL) {
         OPT(MHD_OPTION_HTTPS_MEM_CERT, 0, w->tls_cert);
         OPT(MHD_OPTION_HTTPS_MEM_KEY, 0, w->tls_key);
+        OPT(MHD_OPTION_HTTPS_PRIORITIES, 0, WEB_TLS_PRIORITIES);
     }
     OPT(MHD_OPTION_END, 0, NULL);
 #undef OPT
@@ -574,6 +775,13 @@ struct web *web_start(const struct web_opts *opts, char *err, size_t errlen)
         goto failed;
     }
     atomic_store(&w->starting, 0);
+    w->sweeping = 1;
+    if (pthread_create(&w->sweeper, NULL, web_sweep, w) != 0) {
+        w->sweeping = 0;
+        MHD_stop_daemon(w->daemon);
+        snprintf(err, errlen, "cannot start the web server's sweeper thread");
+        goto failed;
+    }
     info = MHD_get_daemon_info(w->daemon, MHD_DAEMON_INFO_BIND_PORT);
     w->port = info ? info->port : -1;
     log_debug("web: listening on %s (port %d%s%s)", listen, w->port, w->tls_cert ? ", TLS" : "",
@@ -590,6 +798,11 @@ void web_stop(struct web *w)
 {
     if (w == NULL)
         return;
+    pthread_mutex_lock(&w->conns_lock);
+    w->sweeping = 0;
+    pthread_cond_signal(&w->sweep_wake);
+    pthread_mutex_unlock(&w->conns_lock);
+    pthread_join(w->sweeper, NULL);
     MHD_stop_daemon(w->daemon);
     web_free(w);
 }

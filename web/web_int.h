@@ -25,6 +25,7 @@
 #ifndef MAILPULSE_WEB_INT_H
 #define MAILPULSE_WEB_INT_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -78,6 +79,27 @@ struct web {
     /* The last message libmicrohttpd logged while web_start() was starting it. */
     atomic_int starting;
     char start_err[256];
+
+    /* Every open connection, for the request-head deadline that web_sweep() enforces. */
+    pthread_mutex_t conns_lock;
+    pthread_cond_t sweep_wake;
+    struct web_conn *conns;
+    int sweeping; /* web_sweep() runs; cleared under conns_lock to stop it */
+    pthread_t sweeper;
+    atomic_ullong head_timeouts; /* connections cut for a request head too slow */
+};
+
+/*
+ * One client connection, from accept to close. head_from_us is when the request head now
+ * being read began (the connection's start, or the end of the previous request), 0 while a
+ * request is being answered; target is the raw request target of the current request.
+ */
+struct web_conn {
+    struct web_conn *prev, *next; /* in web.conns, under conns_lock */
+    int fd;
+    atomic_llong head_from_us;
+    const char *target; /* in libmicrohttpd's read buffer; NULL before the request line */
+    size_t target_len;  /* its length up to the first NUL, before libmicrohttpd decodes it */
 };
 
 /* The query parameters a route accepts, and what a request gave for each. */
@@ -113,6 +135,7 @@ struct web_req {
     enum db_domain_order order;
     enum db_export_what what;
     int format;         /* export format: WEB_FMT_JSON, WEB_FMT_NDJSON or WEB_FMT_CSV */
+    int guard;          /* CSV export: cells that look like formulas are neutralised */
     const char *cursor; /* "" when none was given */
 };
 
@@ -148,6 +171,7 @@ enum MHD_Result web_reply_error(struct MHD_Connection *conn, unsigned int status
 enum MHD_Result web_reply_buf(struct MHD_Connection *conn, unsigned int status, const char *ctype,
                               const char *data, size_t len);
 void web_add_time(cJSON *obj, const char *name, int64_t us, int null_when_unset);
+void web_add_headers(struct MHD_Response *resp);
 
 /* cache.c: the capture of one request's reply, armed by web_handler() */
 struct web_capture {
@@ -206,12 +230,12 @@ int web_check_timeseries(struct web_req *r, char *err, size_t errlen);
 int web_check_order(struct web_req *r, char *err, size_t errlen);
 int web_check_bounces(struct web_req *r, char *err, size_t errlen);
 int web_cursor_read(struct web_req *r, const char *bad_cursor, char *err, size_t errlen);
-void web_ingest_read(struct web *w, struct web_ingest_status *st);
+void web_ingest_read(struct web *w, int db_up, struct web_ingest_status *st);
 
 /* export.c */
 enum MHD_Result web_export(struct web_req *r);
 int web_check_export(struct web_req *r, char *err, size_t errlen);
-void web_csv_field(struct buf *b, const char *s);
+void web_csv_field(struct buf *b, const char *s, int guard);
 
 /* metrics.c */
 enum MHD_Result web_metrics(struct web_req *r);

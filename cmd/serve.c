@@ -691,7 +691,8 @@ int cmd_serve(int argc, char **argv)
     web = web_start(&wopts, err, sizeof(err));
     if (web == NULL)
         fatal("%s", err);
-    log_info("serving http://%s/ (API: /api/v1/summary, /healthz, /metrics)", s.conf.listen);
+    log_info("serving %s://%s/ (API: /api/v1/summary, /healthz, /metrics)",
+             s.conf.tls_cert != NULL && s.conf.tls_cert[0] ? "https" : "http", s.conf.listen);
     sd_notify(0, "READY=1");
 
     while (!stop_requested) {

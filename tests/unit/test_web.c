@@ -1,5 +1,5 @@
 /*
- * test_web - the HTTP server spoken to over a plain socket
+ * test_web - CSV cells as a table, and the HTTP server spoken to over a plain socket
  *
  * The live group needs no database: its DSN names one that cannot exist, so /healthz and a
  * valid summary request must answer 503. The "pg" group runs only when MAILPULSE_TEST_DSN
@@ -25,10 +25,46 @@
 #include "db/db.h"
 #include "util/util.h"
 #include "web/web.h"
+#include "web/web_int.h"
 
 #define NOW_US   ((int64_t)1800000000 * 1000000) /* 2027-01-15T08:00:00Z */
 #define SEC      ((int64_t)1000000)
 #define RESP_MAX (256 * 1024)
+
+/* ---- CSV cells ---- */
+
+/* test_csv_field - RFC 4180 quoting, and formula cells neutralised unless told not to */
+static void test_csv_field(void **state)
+{
+    static const struct {
+        const char *in;
+        int guard;
+        const char *want;
+    } cases[] = {
+        {"plain", 1, "plain"},    {"", 1, ""},
+        {"=1+2", 1, "'=1+2"},     {"+cmd", 1, "'+cmd"},
+        {"-2+3", 1, "'-2+3"},     {"@SUM(A1)", 1, "'@SUM(A1)"},
+        {"\tx", 1, "'\tx"},       {"\rx", 1, "\"'\rx\""},
+        {"=a,b", 1, "\"'=a,b\""}, {"=\"q\"", 1, "\"'=\"\"q\"\"\""},
+        {"a=b", 1, "a=b"},        {" =x", 1, " =x"},
+        {"'=x", 1, "'=x"},        {"a,b", 1, "\"a,b\""},
+        {"=1+2", 0, "=1+2"},      {"-2+3", 0, "-2+3"},
+        {"\rx", 0, "\"\rx\""},    {"say \"hi\"", 0, "\"say \"\"hi\"\"\""},
+    };
+    struct buf b;
+    size_t i;
+
+    (void)state;
+    buf_init(&b);
+    for (i = 0; i < ARRAY_LEN(cases); i++) {
+        buf_reset(&b);
+        web_csv_field(&b, cases[i].in, cases[i].guard);
+        buf_putc(&b, 0);
+        if (strcmp(b.data, cases[i].want) != 0)
+            fail_msg("case %zu: got [%s], want [%s]", i, b.data, cases[i].want);
+    }
+    buf_free(&b);
+}
 
 /* ---- a raw HTTP client ---- */
 
@@ -589,6 +625,162 @@ static void test_slow_headers(void **state)
                  (long long)(took / 1000));
 }
 
+/*
+ * test_strict_requests - RFC 9112's Host rule, and a NUL byte inside the request line, which
+ * must not be served as the path before it
+ */
+static void test_strict_requests(void **state)
+{
+    static const struct {
+        const char *req;
+        size_t len;
+        int status;
+        const char *error; /* in the JSON error; NULL: not an error reply */
+    } cases[] = {
+#define REQ(lit) (lit), sizeof(lit) - 1
+        {REQ("GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n"), 400, "Host"},
+        {REQ("GET /healthz HTTP/1.1\r\nHost: a\r\nHost: b\r\nConnection: close\r\n\r\n"), 400,
+         "Host"},
+        {REQ("GET /healthz HTTP/1.1\r\nhOsT: a\r\nConnection: close\r\n\r\n"), 503, NULL},
+        {REQ("GET /healthz HTTP/1.0\r\n\r\n"), 503, NULL},
+        {REQ("GET /healthz\0junk HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"), 400, "NUL"},
+        {REQ("GET /healthz\0 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"), 400, "NUL"},
+        {REQ("GET /static/style.css\0.html HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"), 400,
+         "NUL"},
+        {REQ("GET /healthz?x\0y HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"), 400, "NUL"},
+        {REQ("GET /healthz\0junk HTTP/1.0\r\n\r\n"), 400, "NUL"},
+        {REQ("GET /static/style.css?%41=1 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"), 400,
+         "no parameters"},
+        {REQ("GET /a%20b HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"), 404, "not found"},
+#undef REQ
+    };
+    struct live *l = *state;
+    size_t i;
+
+    for (i = 0; i < ARRAY_LEN(cases); i++) {
+        http_raw(l->port, cases[i].req, cases[i].len, &l->r);
+        if (l->r.status != cases[i].status)
+            fail_msg("case %zu: status %d, want %d", i, l->r.status, cases[i].status);
+        if (cases[i].error != NULL)
+            assert_error_reply(&l->r, cases[i].status, cases[i].error);
+    }
+}
+
+/* test_security_headers - every kind of reply carries the policy headers */
+static void test_security_headers(void **state)
+{
+    static const char *const targets[] = {"/healthz", "/nope", "/static/style.css", "/",
+                                          "/bounces?limit=x"};
+    struct live *l = *state;
+    size_t i;
+
+    for (i = 0; i < ARRAY_LEN(targets); i++) {
+        http_req(l->port, "GET", targets[i], &l->r);
+        if (!has_header(&l->r, "Content-Security-Policy",
+                        "default-src 'none'; style-src 'self'; img-src 'self' data:; "
+                        "frame-ancestors 'none'; base-uri 'none'; form-action 'self'") ||
+            !has_header(&l->r, "X-Content-Type-Options", "nosniff") ||
+            !has_header(&l->r, "X-Frame-Options", "DENY") ||
+            !has_header(&l->r, "Referrer-Policy", "no-referrer"))
+            fail_msg("%s: headers incomplete:\n%s", targets[i], l->r.head);
+    }
+    /* the pages need no inline style for that policy */
+    http_req(l->port, "GET", "/message", &l->r);
+    assert_int_equal(l->r.status, 200);
+    assert_null(strstr(l->r.body, " style="));
+    assert_null(strstr(l->r.body, "<style"));
+    assert_null(strstr(l->r.body, "<script"));
+}
+
+/*
+ * test_head_deadline - a client that sends a byte of its request head every second never
+ * lets the idle timeout fire, but the head deadline closes it about 10 s after it came
+ */
+static void test_head_deadline(void **state)
+{
+    struct live *l = *state;
+    struct sockaddr_in sin;
+    int64_t start, took = -1;
+    char c;
+    int fd, i;
+
+    fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    memset(&sin, 0, sizeof(sin));
+    sin.sin_family = AF_INET;
+    sin.sin_port = htons((uint16_t)l->port);
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    start = time_now_us();
+    assert_true(write(fd, "GET /healthz HTTP/1.1\r\nHost: slow\r\nX-Slow: ", 42) == 42);
+    for (i = 0; i < 16 && took < 0; i++) {
+        struct timeval tv = {1, 0};
+        fd_set rd;
+
+        FD_ZERO(&rd);
+        FD_SET(fd, &rd);
+        if (select(fd + 1, &rd, NULL, NULL, &tv) > 0) {
+            if (read(fd, &c, 1) <= 0)
+                took = time_now_us() - start; /* closed, no reply */
+            else
+                fail_msg("the server answered a request whose head never ended");
+        } else if (send(fd, "x", 1, MSG_NOSIGNAL) != 1) {
+            took = time_now_us() - start;
+        }
+    }
+    close(fd);
+    if (took < 0)
+        fail_msg("a trickling request head was still open after 16 s");
+    if (took < 9 * SEC || took > 13 * SEC)
+        fail_msg("a trickling request head was closed after %lld ms; want about 10 s",
+                 (long long)(took / 1000));
+    /* still serving */
+    http_req(l->port, "GET", "/nope", &l->r);
+    assert_error_reply(&l->r, 404, "not found");
+}
+
+/* ingest_claims_up - a daemon whose last commit worked, some time ago */
+static void ingest_claims_up(void *arg, struct web_ingest_status *out)
+{
+    (void)arg;
+    out->lines = 5;
+    out->db_up = 1;
+    out->last_commit_us = NOW_US;
+}
+
+/*
+ * test_healthz_one_truth - when this server finds the database down, the ingest figures do
+ * not say it is up: the daemon's flag is older than the probe
+ */
+static void test_healthz_one_truth(void **state)
+{
+    struct web_opts o = {.listen = "127.0.0.1:0", .dsn = DSN_NONE, .ingest = ingest_claims_up};
+    struct resp *r = xmalloc(sizeof(*r));
+    char err[256] = "";
+    const cJSON *ing;
+    cJSON *json;
+    struct web *w;
+
+    (void)state;
+    w = web_start(&o, err, sizeof(err));
+    if (w == NULL)
+        fail_msg("web_start: %s", err);
+    http_req(web_port(w), "GET", "/healthz", r);
+    json = assert_json_reply(r, 503);
+    assert_string_equal(cJSON_GetObjectItem(json, "database")->valuestring, "down");
+    ing = cJSON_GetObjectItem(json, "ingest");
+    assert_true(cJSON_IsObject(ing));
+    assert_int_equal(cJSON_GetObjectItem(ing, "lines")->valuedouble, 5);
+    assert_true(cJSON_IsFalse(cJSON_GetObjectItem(ing, "db_up")));
+    cJSON_Delete(json);
+    http_req(web_port(w), "GET", "/metrics", r);
+    assert_int_equal(r->status, 200);
+    assert_non_null(strstr(r->body, "\nmailpulse_up 0\n"));
+    assert_non_null(strstr(r->body, "\nmailpulse_ingest_db_up 0\n"));
+    web_stop(w);
+    x_free(r);
+}
+
 /* test_listen_errors - malformed addresses and a port already taken */
 static void test_listen_errors(void **state)
 {
@@ -1104,9 +1296,12 @@ static void test_pg_reply_cache(void **state)
     x_free(r);
 }
 
-/* main - three groups; the PostgreSQL one skips without MAILPULSE_TEST_DSN */
+/* main - four groups; the PostgreSQL one skips without MAILPULSE_TEST_DSN */
 int main(void)
 {
+    const struct CMUnitTest csv_tests[] = {
+        cmocka_unit_test(test_csv_field),
+    };
     const struct CMUnitTest live_tests[] = {
         cmocka_unit_test(test_not_found),           cmocka_unit_test(test_path_tricks),
         cmocka_unit_test(test_pages_database_down), cmocka_unit_test(test_method_not_allowed),
@@ -1115,6 +1310,8 @@ int main(void)
         cmocka_unit_test(test_get_with_body),       cmocka_unit_test(test_keep_alive),
         cmocka_unit_test(test_hostile_requests),    cmocka_unit_test(test_slow_headers),
         cmocka_unit_test(test_listen_errors),       cmocka_unit_test(test_ipv6),
+        cmocka_unit_test(test_strict_requests),     cmocka_unit_test(test_security_headers),
+        cmocka_unit_test(test_head_deadline),       cmocka_unit_test(test_healthz_one_truth),
     };
     const struct CMUnitTest auth_tests[] = {
         cmocka_unit_test(test_token_required_off_loopback),
@@ -1128,6 +1325,7 @@ int main(void)
     };
     int failed = 0;
 
+    failed += cmocka_run_group_tests_name("web_csv", csv_tests, NULL, NULL);
     failed += cmocka_run_group_tests_name("web_live", live_tests, live_setup, live_teardown);
     failed += cmocka_run_group_tests_name("web_auth", auth_tests, NULL, NULL);
     failed += cmocka_run_group_tests_name("web_pg", pg_tests, NULL, NULL);

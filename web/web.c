@@ -14,11 +14,16 @@
  * query parameters it accepts and what it needs (a range, a message key, a limit, a
  * database connection, checks of its own); web_route_open() reads and checks them once for
  * all routes and answers 400 or 503 in the route's kind of reply (JSON or a page) before
- * the route's answer function runs. Before any route runs the request must pass the access check
- * (auth.c) when a token is set, and its raw target must hold no encoded NUL (libmicrohttpd decodes
- * "%00" and would cut the path there). No route takes a request body: a request that announces one
- * is answered as soon as its headers are in, and libmicrohttpd discards the body and closes the
- * connection; other requests keep the connection alive.
+ * the route's answer function runs. Before any route runs, the request must be well formed
+ * (one Host header in HTTP/1.1, no NUL byte in the request line), pass the access check
+ * (auth.c) when a token is set, and its raw target must hold no encoded NUL
+ * (libmicrohttpd decodes "%00" and would cut the path there). No route takes a request
+ * body: a request that announces one is answered as soon as its headers are in, and
+ * libmicrohttpd discards the body and closes the connection; other requests keep the
+ * connection alive.
+ *
+ * Connections are tracked from accept to close (web_conn_notify()) so that a sweeper
+ * thread can hold every request head to a deadline that a trickle of bytes cannot extend.
  * Errors that libmicrohttpd answers by itself (a request line or headers larger than the
  * connection memory limit, a malformed request) get its own short replies.
  */

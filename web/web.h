@@ -29,7 +29,16 @@
  *	16 bytes). With a token every request must carry "Authorization: Bearer TOKEN" or HTTP
  *	basic credentials whose password is TOKEN (any user name), else 401. Binding anything
  *	but 127.0.0.1 or [::1] without a token fails. opts->tls_cert and opts->tls_key (PEM
- *	files, both or neither) make the server speak HTTPS only.
+ *	files, both or neither) make the server speak HTTPS only, TLS 1.2 and 1.3 with ECDHE
+ *	and AEAD ciphers.
+ *
+ *	Limits: 4096 connections on epoll, 32 per client address, a request head complete
+ *	within 10 s of its start (a trickle of bytes does not extend it), 10 s idle. An
+ *	HTTP/1.1 request without exactly one Host header, or with a NUL byte in its request
+ *	line, gets 400. Every reply carries a Content-Security-Policy that allows no script
+ *	and no inline style, nosniff, X-Frame-Options DENY and Referrer-Policy no-referrer.
+ *	CSV exports put a single quote before cells that begin like spreadsheet formulas
+ *	unless the request says formulas=keep.
  *
  *	web_port() returns the port the server listens on (the real one when 0 was asked for).
  *
@@ -37,6 +46,9 @@
  *	figures for /healthz and /metrics (lag_bytes < 0, pcap_drops < 0 and last_commit_us <= 0
  *	are shown as null, or left out of /metrics). The server sets lag_bytes and
  *	pcap_drops to -1 before the call, so a caller that does not know them leaves them.
+ *	db_up is shown as given unless the server's own probe of the database has just
+ *	failed: then it is shown as false, so that /healthz never says "down" beside an ingest
+ *	db_up of true.
  *
  * OWNERSHIP
  *	The strings in opts are copied; the token and certificate files are read once, in

@@ -68,6 +68,7 @@ struct serve {
     uint64_t batches, retries;
     struct serve_sniff *sniff; /* the [sniff] capture, NULL when off */
     int64_t retention_due_us;  /* when retention runs next */
+    int64_t ping_due_us;       /* when an idle daemon checks the database next */
 };
 
 static volatile sig_atomic_t stop_requested, reload_requested, stop_timeout_s = 10;
@@ -625,6 +626,40 @@ static void serve_retention(struct serve *s)
                  dropped == 1 ? "" : "s", s->conf.retention_days);
 }
 
+/*
+ * serve_ping - an idle daemon commits nothing, so nothing would tell it the database went
+ * away: every SERVE_PING_US without a commit it asks the server, so that /healthz and
+ * /metrics say the truth about db_up.
+ */
+#define SERVE_PING_US 5000000
+
+static void serve_ping(struct serve *s)
+{
+    int64_t now = time_now_us();
+    int up, was;
+
+    pthread_mutex_lock(&s->in.lock);
+    was = s->in.st.db_up;
+    if (s->in.st.last_commit_us > now - SERVE_PING_US)
+        s->ping_due_us = s->in.st.last_commit_us + SERVE_PING_US;
+    pthread_mutex_unlock(&s->in.lock);
+    if (now < s->ping_due_us)
+        return;
+    s->ping_due_us = now + SERVE_PING_US;
+    if (was)
+        db_quiet(s->db, 1); /* the warning below is the one line of this outage */
+    up = db_ping(s->db) == 0;
+    if (!up && was)
+        log_warn("the database does not answer: %s", db_error(s->db));
+    else if (up && !was)
+        log_info("the database answers again");
+    if (up)
+        db_quiet(s->db, 0);
+    pthread_mutex_lock(&s->in.lock);
+    s->in.st.db_up = up;
+    pthread_mutex_unlock(&s->in.lock);
+}
+
 /* cmd_serve - the daemon */
 int cmd_serve(int argc, char **argv)
 {
@@ -707,6 +742,8 @@ int cmd_serve(int argc, char **argv)
         any |= serve_sniff_step(&s);
         serve_metrics(&s);
         serve_retention(&s);
+        if (!any)
+            serve_ping(&s);
         if (!any)
             notify_wait(s.notify, s.conf.poll_ms);
     }

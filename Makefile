@@ -5,7 +5,7 @@
 
 CC      ?= cc
 BUILD   ?= build
-PKGS     = libpq libmicrohttpd libcjson libpcap inih libsystemd zlib
+PKGS     = libpq libmicrohttpd libcjson libpcap inih libsystemd zlib gmime-3.0
 WARN     = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wformat=2 \
            -Wstrict-prototypes -Wmissing-prototypes -Wvla -Wpointer-arith
 OPT     ?= -O2 -g
@@ -14,7 +14,7 @@ CFLAGS   = $(WARN) $(OPT) $(SAN) -MMD -MP -I. $(shell pkg-config --cflags $(PKGS
 LDLIBS   = $(shell pkg-config --libs $(PKGS)) -lm -lpthread
 LDFLAGS  = $(SAN)
 
-MODULES  = util parser report collector db web
+MODULES  = util parser report bounce collector db web
 SRC      = $(foreach m,$(MODULES),$(wildcard $(m)/*.c))
 OBJ      = $(SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/db/migrations_gen.o
 # cmd/ is the command layer on top of the modules: the binary's main and one file per command.
@@ -64,6 +64,7 @@ deps_test_tally     = util parser report
 deps_test_reason    = util parser
 deps_test_exim      = util parser
 deps_test_sendmail  = util parser
+deps_test_bounce    = util parser bounce
 deps_test_collector = util parser collector
 deps_test_sniff     = util parser collector
 deps_test_db        = util parser db

@@ -28,7 +28,7 @@
  *	void conf_print(const struct serve_conf *c, FILE *fp);
  *
  *	int cmd_parse(int argc, char **argv);   (and cmd_report, cmd_import, cmd_serve,
- *	                                          cmd_db, cmd_sniff)
+ *	                                          cmd_db, cmd_sniff, cmd_bounce)
  *
  * DESCRIPTION
  *	Every command reads its options through cmd_options(): a table of the long options it
@@ -196,5 +196,6 @@ int cmd_import(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_db(int argc, char **argv);
 int cmd_sniff(int argc, char **argv);
+int cmd_bounce(int argc, char **argv);
 
 #endif

@@ -30,6 +30,7 @@ static const char usage_main[] =
     "  serve                  follow a log, ingest it, and serve the HTTP API\n"
     "  db migrate|status      apply or list schema migrations\n"
     "  sniff -r FILE|-i IFACE print the SMTP dialogues of a capture as JSON events\n"
+    "  bounce [FILE|DIR|-]... print bounce messages and complaint reports as JSON events\n"
     "\n"
     "The database is a libpq connection string: --db DSN, else $MAILPULSE_DB, else the\n"
     "standard PG* variables. `mailpulse COMMAND --help` describes each command.\n";
@@ -66,8 +67,8 @@ int main(int argc, char **argv)
         const char *name;
         int (*fn)(int, char **);
     } cmds[] = {
-        {"parse", cmd_parse}, {"report", cmd_report}, {"import", cmd_import},
-        {"serve", cmd_serve}, {"db", cmd_db},         {"sniff", cmd_sniff},
+        {"parse", cmd_parse}, {"report", cmd_report}, {"import", cmd_import}, {"serve", cmd_serve},
+        {"db", cmd_db},       {"sniff", cmd_sniff},   {"bounce", cmd_bounce},
     };
 
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {

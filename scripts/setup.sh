@@ -3,7 +3,7 @@
 # Idempotent and quiet when everything is present. Must run as root to install.
 set -eu
 
-pkgs="build-essential pkg-config libpq-dev postgresql-15 libmicrohttpd-dev libcjson-dev
+pkgs="build-essential pkg-config libpq-dev libgmime-3.0-dev postgresql-15 libmicrohttpd-dev libcjson-dev
       libpcap-dev libinih-dev libsystemd-dev zlib1g-dev libcmocka-dev curl python3
       clang clang-format clang-tidy cppcheck libclang-rt-14-dev procps util-linux bc
       systemd-journal-remote pflogsumm python3-yaml

@@ -1,7 +1,8 @@
 /*
  * reason - classify a delivery outcome into a Sisimai reason name
  *
- * The rules are one table, tried in three passes: words of the reply text first (they are
+ * The rules are one table, tried in four passes: the few enhanced status codes that no
+ * wording overrides (a full mailbox, a size limit), then words of the reply text (they are
  * the most specific: "5.7.1" says little, "listed at spamhaus" says a lot), then the
  * enhanced status code of RFC 3463 (exact subject.detail, then the subject alone), then the
  * bare SMTP code. The first row that matches names the reason. "hard" follows Sisimai:
@@ -15,9 +16,10 @@
 #include "parser/parser.h"
 
 enum rule_kind {
-    RK_TEXT, /* case-insensitive substring of the reply text */
-    RK_DSN,  /* "1.1": X.1.1 exactly; "4.": any X.4.x */
-    RK_CODE, /* "552": the SMTP reply code */
+    RK_STATUS, /* like RK_DSN, but tried before the text */
+    RK_TEXT,   /* case-insensitive substring of the reply text */
+    RK_DSN,    /* "1.1": X.1.1 exactly; "4.": any X.4.x */
+    RK_CODE,   /* "552": the SMTP reply code */
 };
 
 struct reason_rule {
@@ -29,7 +31,23 @@ struct reason_rule {
 
 /* Order matters within a kind: the first match wins, so specific rows come first. */
 static const struct reason_rule rules[] = {
+    /*
+     * Enhanced status codes whose meaning no reply wording overrides (Sisimai treats them as
+     * explicit): a full mailbox, a per-mailbox or per-system size limit, a moved mailbox.
+     */
+    {RK_STATUS, "2.2", REASON_MAILBOXFULL, false},
+    {RK_STATUS, "2.3", REASON_EXCEEDLIMIT, false},
+    {RK_STATUS, "3.4", REASON_MESGTOOBIG, false},
+    {RK_STATUS, "1.6", REASON_HASMOVED, true},
     /* Text: the recipient or its domain. */
+    {RK_TEXT, "domain does not exist", REASON_HOSTUNKNOWN, true},
+    {RK_TEXT, "domain may not exist", REASON_HOSTUNKNOWN, true},
+    {RK_TEXT, "no mx found", REASON_NOTACCEPT, true},
+    {RK_TEXT, "no mx record found", REASON_NOTACCEPT, true},
+    {RK_TEXT, "indicated no smtp service", REASON_NOTACCEPT, true},
+    {RK_TEXT, "couldn't find a mail exchanger", REASON_NOTACCEPT, true},
+    {RK_TEXT, "doesn't receive email", REASON_NOTACCEPT, true},
+    {RK_TEXT, "malformed or unexpected name server reply", REASON_NETWORKERROR, false},
     {RK_TEXT, "host or domain name not found", REASON_HOSTUNKNOWN, true},
     {RK_TEXT, "name service error", REASON_HOSTUNKNOWN, true},
     {RK_TEXT, "domain not found", REASON_HOSTUNKNOWN, true},
@@ -38,6 +56,8 @@ static const struct reason_rule rules[] = {
     {RK_TEXT, "no such domain", REASON_HOSTUNKNOWN, true},
     {RK_TEXT, "null mx", REASON_NOTACCEPT, true},
     {RK_TEXT, "does not accept mail", REASON_NOTACCEPT, true},
+    {RK_TEXT, "mailfolder is full", REASON_MAILBOXFULL, false},
+    {RK_TEXT, "mailbox exceeded the local limit", REASON_MAILBOXFULL, false},
     {RK_TEXT, "mailbox full", REASON_MAILBOXFULL, false},
     {RK_TEXT, "mailbox is full", REASON_MAILBOXFULL, false},
     {RK_TEXT, "over quota", REASON_MAILBOXFULL, false},
@@ -46,6 +66,7 @@ static const struct reason_rule rules[] = {
     {RK_TEXT, "insufficient storage", REASON_MAILBOXFULL, false},
     {RK_TEXT, "quota", REASON_MAILBOXFULL, false},
     {RK_TEXT, "has moved", REASON_HASMOVED, true},
+    {RK_TEXT, "account is locked", REASON_SUSPEND, false},
     {RK_TEXT, "account has been disabled", REASON_SUSPEND, false},
     {RK_TEXT, "account is disabled", REASON_SUSPEND, false},
     {RK_TEXT, "mailbox disabled", REASON_SUSPEND, false},
@@ -60,6 +81,19 @@ static const struct reason_rule rules[] = {
     {RK_TEXT, "temporary locked", REASON_SUSPEND, false},
     {RK_TEXT, "mailbox is frozen", REASON_SUSPEND, false},
     {RK_TEXT, "domain of sender address", REASON_REJECTED, false},
+    {RK_TEXT, "recipient preferences", REASON_FILTERED, false},
+    {RK_TEXT, "purported responsible address", REASON_REJECTED, false},
+    {RK_TEXT, "unroutable sender address", REASON_REJECTED, false},
+    {RK_TEXT, "no valid recipients", REASON_USERUNKNOWN, true},
+    {RK_TEXT, "malformed address", REASON_SYNTAXERROR, false},
+    {RK_TEXT, "'send mail as'", REASON_REJECTED, false},
+    /* Exchange Online's 5.4.1 for an address its directory does not know */
+    {RK_TEXT, "recipient address rejected: access denied", REASON_USERUNKNOWN, true},
+    {RK_TEXT, "all recipient addresses rejected", REASON_REJECTED, false},
+    {RK_TEXT, "user doesn't have a", REASON_USERUNKNOWN, true},
+    /* Lotus Notes / Domino: the address is in no directory */
+    {RK_TEXT, "not listed in public name & address book", REASON_USERUNKNOWN, true},
+    {RK_TEXT, "not listed in domino directory", REASON_USERUNKNOWN, true},
     {RK_TEXT, "user unknown", REASON_USERUNKNOWN, true},
     {RK_TEXT, "unknown user", REASON_USERUNKNOWN, true},
     {RK_TEXT, "no such user", REASON_USERUNKNOWN, true},
@@ -94,6 +128,14 @@ static const struct reason_rule rules[] = {
     {RK_TEXT, "authentication required", REASON_SECURITYERROR, false},
     {RK_TEXT, "unauthenticated senders", REASON_SECURITYERROR, false},
     {RK_TEXT, "smtp authentication", REASON_SECURITYERROR, false},
+    {RK_TEXT, "blacklisted url", REASON_SPAMDETECTED, false},
+    {RK_TEXT, "use the smtp server of your isp", REASON_BLOCKED, false},
+    {RK_TEXT, "invalid ip for sending mail", REASON_BLOCKED, false},
+    {RK_TEXT, "my name was rejected", REASON_BLOCKED, false},
+    {RK_TEXT, "mismatches client ip", REASON_REQUIREPTR, false},
+    {RK_TEXT, "user complaints", REASON_BADREPUTATION, false},
+    {RK_TEXT, "frequency limited", REASON_TOOMANYCONN, false},
+    {RK_TEXT, "blocked using", REASON_BLOCKED, false},
     {RK_TEXT, "client host rejected", REASON_BLOCKED, false},
     {RK_TEXT, "banned sending ip", REASON_BLOCKED, false},
     {RK_TEXT, "spamhaus", REASON_BLOCKED, false},
@@ -112,6 +154,7 @@ static const struct reason_rule rules[] = {
     {RK_TEXT, "dkim", REASON_AUTHFAILURE, false},
     {RK_TEXT, "dns ptr", REASON_REQUIREPTR, false},
     {RK_TEXT, "ip name lookup failed", REASON_REQUIREPTR, false},
+    {RK_TEXT, "does not support tls", REASON_FAILEDSTARTTLS, false},
     {RK_TEXT, "starttls", REASON_FAILEDSTARTTLS, false},
     {RK_TEXT, "tls is required", REASON_FAILEDSTARTTLS, false},
     {RK_TEXT, "tls required", REASON_FAILEDSTARTTLS, false},
@@ -121,7 +164,9 @@ static const struct reason_rule rules[] = {
     {RK_TEXT, "connection rate limit", REASON_TOOMANYCONN, false},
     {RK_TEXT, "too many simultaneous", REASON_TOOMANYCONN, false},
     {RK_TEXT, "connection limit", REASON_TOOMANYCONN, false},
+    {RK_TEXT, "too many recipients this hour", REASON_SPEEDING, false},
     {RK_TEXT, "too many recipients", REASON_EXCEEDLIMIT, false},
+    {RK_TEXT, "line limit exceeded", REASON_MESGTOOBIG, false},
     {RK_TEXT, "message size exceeds", REASON_MESGTOOBIG, false},
     {RK_TEXT, "message too big", REASON_MESGTOOBIG, false},
     {RK_TEXT, "message too large", REASON_MESGTOOBIG, false},
@@ -136,9 +181,16 @@ static const struct reason_rule rules[] = {
     {RK_TEXT, "too many messages", REASON_SPEEDING, false},
     {RK_TEXT, "sending too fast", REASON_SPEEDING, false},
     {RK_TEXT, "try again slower", REASON_SPEEDING, false},
+    {RK_TEXT, "retry timeout exceeded", REASON_EXPIRED, false},
+    {RK_TEXT, "envelope expired", REASON_EXPIRED, false},
+    {RK_TEXT, "network error on destination", REASON_NETWORKERROR, false},
+    {RK_TEXT, "service currently unavailable", REASON_SYSTEMERROR, false},
+    {RK_TEXT, "protocol violation", REASON_POLICYVIOLATION, false},
     {RK_TEXT, "message expired", REASON_EXPIRED, false},
     {RK_TEXT, "delivery time expired", REASON_EXPIRED, false},
     {RK_TEXT, "too long in queue", REASON_EXPIRED, false},
+    {RK_TEXT, "host name lookup failure", REASON_NETWORKERROR, false},
+    {RK_TEXT, "service refused", REASON_SYSTEMERROR, false},
     {RK_TEXT, "connection refused", REASON_NETWORKERROR, false},
     {RK_TEXT, "connection timed out", REASON_NETWORKERROR, false},
     {RK_TEXT, "network is unreachable", REASON_NETWORKERROR, false},
@@ -171,6 +223,7 @@ static const struct reason_rule rules[] = {
     {RK_DSN, "3.1", REASON_SYSTEMFULL, false},
     {RK_DSN, "3.4", REASON_MESGTOOBIG, false},
     {RK_DSN, "3.5", REASON_SYSTEMERROR, false},
+    {RK_DSN, "4.3", REASON_SYSTEMERROR, false},
     {RK_DSN, "4.4", REASON_HOSTUNKNOWN, true},
     {RK_DSN, "4.7", REASON_EXPIRED, false},
     {RK_DSN, "7.1", REASON_REJECTED, false},
@@ -191,6 +244,11 @@ static const struct reason_rule rules[] = {
     {RK_DSN, "6.", REASON_CONTENTERROR, false},
     {RK_DSN, "7.", REASON_POLICYVIOLATION, false},
     /* SMTP reply codes, RFC 5321, when nothing better is known. */
+    {RK_CODE, "500", REASON_SYNTAXERROR, false},
+    {RK_CODE, "501", REASON_SYNTAXERROR, false},
+    {RK_CODE, "502", REASON_SYNTAXERROR, false},
+    {RK_CODE, "503", REASON_SYNTAXERROR, false},
+    {RK_CODE, "504", REASON_SYNTAXERROR, false},
     {RK_CODE, "421", REASON_TOOMANYCONN, false},
     {RK_CODE, "551", REASON_HASMOVED, true},
     {RK_CODE, "552", REASON_MAILBOXFULL, false},
@@ -283,11 +341,18 @@ static const struct reason_rule *find_rule(enum rule_kind kind, int smtp_code, c
         if (r->kind != kind)
             continue;
         if ((kind == RK_TEXT && may_contain(pairs, r->pattern) && strstr(lowered, r->pattern)) ||
-            (kind == RK_DSN && dsn_matches(dsn, r->pattern)) ||
+            ((kind == RK_DSN || kind == RK_STATUS) && dsn_matches(dsn, r->pattern)) ||
             (kind == RK_CODE && code_matches(smtp_code, r->pattern)))
             return r;
     }
     return NULL;
+}
+
+/* after_data - does the (lowered) reply say it answered the end of the message data? */
+static bool after_data(const char *lowered)
+{
+    return strstr(lowered, "in reply to end of data command") != NULL ||
+           strstr(lowered, "after end of data") != NULL;
 }
 
 /* reason_classify - Sisimai reason and hardness of an outcome; "" for sent */
@@ -312,7 +377,9 @@ void reason_classify(int smtp_code, const char *dsn, const char *text, enum even
     if (text == NULL)
         text = "";
     lower_pairs(lowered, sizeof(lowered), text, pairs);
-    r = find_rule(RK_TEXT, smtp_code, dsn, lowered, pairs);
+    r = find_rule(RK_STATUS, smtp_code, dsn, lowered, pairs);
+    if (r == NULL)
+        r = find_rule(RK_TEXT, smtp_code, dsn, lowered, pairs);
     if (r == NULL)
         r = find_rule(RK_DSN, smtp_code, dsn, lowered, pairs);
     if (r == NULL && smtp_code >= 400 && smtp_code <= 599)
@@ -322,8 +389,19 @@ void reason_classify(int smtp_code, const char *dsn, const char *text, enum even
         return;
     }
     out->reason = event_reason_name(r->reason);
-    /* Hard only when the failure was permanent: a bounce, or a 5xx outcome of unknown status. */
-    permanent = status == ST_BOUNCED ||
+    /*
+     * A recipient refused only once the content was sent was refused by a content filter,
+     * whatever the words: Sisimai's "filtered", never hard.
+     */
+    if (r->reason == REASON_USERUNKNOWN && after_data(lowered)) {
+        out->reason = event_reason_name(REASON_FILTERED);
+        return;
+    }
+    /*
+     * Hard only when the failure was permanent: a bounce without a transient (4.x.x) status, or
+     * a 5xx outcome of unknown status.
+     */
+    permanent = (status == ST_BOUNCED && dsn[0] != '4') ||
                 (status == ST_NONE && (dsn[0] == '5' || (smtp_code >= 500 && smtp_code <= 599)));
     out->hard = r->hard && permanent;
 }

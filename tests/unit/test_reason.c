@@ -18,8 +18,8 @@
 #include "tests/unit/unit.h"
 
 /* The share of Sisimai's verdicts that reason_classify() must reproduce, in percent. */
-#define REASON_AGREEMENT_MIN      48 /* all rows; measured 50.2% */
-#define REASON_AGREEMENT_REAL_MIN 60 /* rows with real status codes; measured 62.0% */
+#define REASON_AGREEMENT_MIN      55 /* all rows; measured 57.9% */
+#define REASON_AGREEMENT_REAL_MIN 69 /* rows with real status codes; measured 71.7% */
 
 /* ---- reasons ---- */
 

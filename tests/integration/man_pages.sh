@@ -10,7 +10,7 @@ set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 MAN8=$ROOT/man/mailpulse.8
 MAN5=$ROOT/man/mailpulse.conf.5
-COMMANDS="parse report import serve db sniff"
+COMMANDS="parse report import serve db sniff bounce"
 
 "$BIN" --help >"$WORK/help.main" 2>&1
 for c in $COMMANDS; do

@@ -1,0 +1,43 @@
+#!/usr/bin/env python3
+"""submit.py - hand every scenario of the matrix to an MTA, one SMTP transaction each.
+
+usage: submit.py MATRIX HOST PORT
+
+One message per scenario, from the matrix's sender to all of the scenario's recipients in
+one transaction; recipients the MTA refuses at RCPT are left out of it (that refusal is the
+scenario's point), and a transaction with none accepted ends at RSET. Prints one line per
+scenario: name and the SMTP codes the MTA gave to each RCPT.
+"""
+import json
+import smtplib
+import sys
+
+
+def main():
+    matrix, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    with open(matrix, encoding="utf-8") as f:
+        m = json.load(f)
+    for sc in m["scenarios"]:
+        s = smtplib.SMTP(host, port, local_hostname="client.test", timeout=30)
+        s.ehlo()
+        s.mail(m["sender"])
+        codes, took = [], 0
+        for r in sc["rcpts"]:
+            code, _ = s.rcpt(r["rcpt"])
+            codes.append(code)
+            took += code // 100 == 2
+        if took:
+            body = ("From: %s\r\nTo: %s\r\nSubject: mailpulse matrix %s\r\n"
+                    "Message-ID: <%s@matrix.test>\r\n\r\nscenario %s\r\n"
+                    % (m["sender"], ", ".join(r["rcpt"] for r in sc["rcpts"]), sc["name"],
+                       sc["name"], sc["name"]))
+            code, _ = s.data(body.encode())
+            codes.append(code)
+        else:
+            s.rset()
+        s.quit()
+        print("%s %s" % (sc["name"], " ".join(str(c) for c in codes)))
+
+
+if __name__ == "__main__":
+    main()

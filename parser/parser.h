@@ -25,8 +25,10 @@
  *	bounded table of open queue ids per host (entries leave on "removed", when the table
  *	is full, oldest first, or when they are older than opts->max_queue_age_s in log time) so
  *	delivery events carry the sender, size and message-id logged on earlier lines. A
- *	content-filter hop (a "sent" to a loopback relay whose reply says "queued as QID2") is
- *	not an event: the message is counted once, by its first queue id, and delivered by QID2.
+ *	content-filter hop (a "sent" to a loopback relay whose reply says "queued as QID2", where
+ *	QID2 is a queue id the same host has already logged) is not an event: the message is
+ *	counted once, by its first queue id, and delivered by QID2. A loopback relay whose id is
+ *	not seen (a smarthost or SMTP tunnel) took the message for good: that is a delivery.
  *	It does not allocate per line.
  *
  *	parser_prog_stats() returns the per-program-name counters (lines, events, skipped, not

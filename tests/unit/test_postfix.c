@@ -283,6 +283,44 @@ static void test_content_filter(void **state)
     parser_free(p);
 }
 
+/* test_loopback_relay - a loopback relay that says "queued as" an id never seen here delivered */
+static void test_loopback_relay(void **state)
+{
+    struct parser *p = new_parser();
+    struct event ev;
+
+    (void)state;
+    assert_int_equal(line_of(p,
+                             P "postfix/qmgr[3]: 5AB0C1855DA0: from=<u@s.com>, size=391, nrcpt=1 "
+                               "(queue active)",
+                             &ev),
+                     PARSE_EVENT);
+    /* a smarthost or SMTP tunnel on loopback: its id is its own, the message left */
+    assert_int_equal(line_of(p,
+                             P "postfix/smtp[5]: 5AB0C1855DA0: to=<i@e.com>, "
+                               "relay=127.0.0.7[127.0.0.7]:2525, delay=0.2, "
+                               "delays=0.1/0/0/0.1, dsn=2.0.0, status=sent (250 2.0.0 Ok: "
+                               "queued as SMH000001)",
+                             &ev),
+                     PARSE_EVENT);
+    assert_int_equal(ev.type, EV_DELIVERY);
+    assert_int_equal(ev.status, ST_SENT);
+    assert_string_equal(ev.recipient, "i@e.com");
+    /* the id handed back is this Postfix's own, logged before the hop: a filter's hop */
+    assert_int_equal(
+        line_of(p, P "postfix/smtpd[4]: 6CD0E1855DB2: client=localhost[127.0.0.1]", &ev),
+        PARSE_SKIP);
+    assert_int_equal(line_of(p,
+                             P "postfix/smtp[5]: 5AB0C1855DA0: to=<j@e.com>, "
+                               "relay=127.0.0.1[127.0.0.1]:10026, delay=0.2, "
+                               "delays=0.1/0/0/0.1, dsn=2.0.0, status=sent (250 2.0.0 Ok: "
+                               "queued as 6CD0E1855DB2)",
+                             &ev),
+                     PARSE_SKIP);
+    assert_int_equal(parser_stats(p)->reinjected, 1);
+    parser_free(p);
+}
+
 /* ---- corpora ---- */
 
 /* extract - the text after key up to any of stop, into out; false when key is absent */
@@ -409,9 +447,8 @@ static void test_corpora(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_lines),
-        cmocka_unit_test(test_correlation),
-        cmocka_unit_test(test_content_filter),
+        cmocka_unit_test(test_lines),          cmocka_unit_test(test_correlation),
+        cmocka_unit_test(test_content_filter), cmocka_unit_test(test_loopback_relay),
         cmocka_unit_test(test_corpora),
     };
 

@@ -20,6 +20,18 @@
 #define DEFAULT_MAX_QUEUE_AGE  ((int64_t)7 * 86400) /* Postfix keeps a message 5 days */
 #define MSGID_CACHE            4096
 #define REASON_CACHE           256
+#define PENDING_MAX            256  /* events one line may add after the first */
+#define DEFER_MAX              2048 /* recipients remembered with their last deferral */
+
+/* The last temporary failure of one recipient still queued: what an expiry reports. */
+struct deferral {
+    char recipient[EV_ADDR_LEN];
+    char relay[EV_RELAY_LEN];
+    char dsn[EV_DSN_LEN];
+    char reply[EV_REPLY_LEN];
+    char reason[EV_REASON_LEN];
+    int smtp_code;
+};
 
 struct parser {
     struct parser_stats stats;
@@ -50,6 +62,14 @@ struct parser {
         uint64_t key; /* of code, dsn, status and reply; 0 empty */
         struct reason_result rr;
     } reason_cache[REASON_CACHE];
+    /* events of the last line after its first, handed out by parser_next() */
+    struct event *pending;
+    uint32_t npending, ipending;
+    struct parser_prog_stats *line_ps; /* the program of the last line read */
+    /* deferred recipients: (host, queue id) hash and recipient hash per slot, 0 free */
+    uint64_t *defer_qkey, *defer_rkey;
+    struct deferral *defer;
+    uint32_t defer_live, defer_hand;
 };
 
 /* parser_create - a parser with its open-queue table sized from opts */
@@ -83,6 +103,10 @@ void parser_free(struct parser *p)
         return;
     x_free(p->entries);
     x_free(p->index);
+    x_free(p->pending);
+    x_free(p->defer_qkey);
+    x_free(p->defer_rkey);
+    x_free(p->defer);
     x_free(p);
 }
 
@@ -409,6 +433,157 @@ static void sample(struct parser_prog_stats *ps, const char *line, size_t len)
     utf8_scrub(out);
 }
 
+/* defer_keys - the slot keys of an event's (host, queue id) and recipient; 0 is made 1 */
+static void defer_keys(const struct event *ev, uint64_t *qk, uint64_t *rk)
+{
+    *qk = key_hash(ev->host, strlen(ev->host), ev->queue_id, strlen(ev->queue_id)) | 1;
+    *rk = hash_fnv1a64(ev->recipient, strlen(ev->recipient)) | 1;
+}
+
+/* defer_find - the slot of (qk, rk), or DEFER_MAX */
+static uint32_t defer_find(const struct parser *p, uint64_t qk, uint64_t rk)
+{
+    uint32_t i;
+
+    for (i = 0; i < DEFER_MAX; i++)
+        if (p->defer_qkey[i] == qk && p->defer_rkey[i] == rk)
+            return i;
+    return DEFER_MAX;
+}
+
+/*
+ * defer_track - remember a deferred recipient's last failure; forget it once it has a
+ * final outcome. Full, the oldest-placed slot (a clock hand) makes room.
+ */
+static void defer_track(struct parser *p, const struct event *ev)
+{
+    uint64_t qk, rk;
+    uint32_t i;
+    struct deferral *d;
+
+    if (ev->type != EV_DELIVERY || ev->recipient[0] == 0 || ev->queue_id[0] == 0)
+        return;
+    if (ev->status != ST_DEFERRED && p->defer_live == 0)
+        return;
+    if (p->defer == NULL) {
+        p->defer_qkey = xcalloc(DEFER_MAX, sizeof(*p->defer_qkey));
+        p->defer_rkey = xcalloc(DEFER_MAX, sizeof(*p->defer_rkey));
+        p->defer = xcalloc(DEFER_MAX, sizeof(*p->defer));
+    }
+    defer_keys(ev, &qk, &rk);
+    i = defer_find(p, qk, rk);
+    if (ev->status != ST_DEFERRED) {
+        if (i < DEFER_MAX) {
+            p->defer_qkey[i] = p->defer_rkey[i] = 0;
+            p->defer_live--;
+        }
+        return;
+    }
+    if (i == DEFER_MAX) {
+        i = defer_find(p, 0, 0);
+        if (i == DEFER_MAX) {
+            i = p->defer_hand;
+            p->defer_hand = (p->defer_hand + 1) % DEFER_MAX;
+        } else {
+            p->defer_live++;
+        }
+        p->defer_qkey[i] = qk;
+        p->defer_rkey[i] = rk;
+    }
+    d = &p->defer[i];
+    str_copy(d->recipient, sizeof(d->recipient), ev->recipient, strlen(ev->recipient));
+    str_copy(d->relay, sizeof(d->relay), ev->relay, strlen(ev->relay));
+    str_copy(d->dsn, sizeof(d->dsn), ev->dsn, strlen(ev->dsn));
+    str_copy(d->reply, sizeof(d->reply), ev->reply, strlen(ev->reply));
+    str_copy(d->reason, sizeof(d->reason), ev->reason, strlen(ev->reason));
+    d->smtp_code = ev->smtp_code;
+}
+
+/* defer_apply - an expiry takes the recipient's last temporary failure (see parser_int.h) */
+static void defer_apply(const struct deferral *d, struct event *ev)
+{
+    EVENT_SET(ev, recipient, d->recipient, strlen(d->recipient));
+    if (ev->relay[0] == 0)
+        EVENT_SET(ev, relay, d->relay, strlen(d->relay));
+    EVENT_SET(ev, dsn, d->dsn, strlen(d->dsn));
+    EVENT_SET(ev, reply, d->reply, strlen(d->reply));
+    EVENT_SET(ev, reason, d->reason, strlen(d->reason));
+    ev->smtp_code = d->smtp_code;
+    ev->hard = false;
+}
+
+/* parser_defer_last - fill an expiry of one recipient with its last deferral; see parser_int.h */
+bool parser_defer_last(struct parser *p, struct event *ev)
+{
+    uint64_t qk, rk;
+    uint32_t i;
+
+    if (p->defer_live == 0)
+        return false;
+    defer_keys(ev, &qk, &rk);
+    i = defer_find(p, qk, rk);
+    if (i == DEFER_MAX)
+        return false;
+    defer_apply(&p->defer[i], ev);
+    return true;
+}
+
+/* parser_defer_expire - one expiry per deferred recipient of the message; see parser_int.h */
+size_t parser_defer_expire(struct parser *p, struct event *ev)
+{
+    struct event tmpl;
+    uint64_t qk, rk;
+    size_t n = 0;
+    uint32_t i;
+
+    if (p->defer_live == 0)
+        return 0;
+    defer_keys(ev, &qk, &rk);
+    tmpl = *ev;
+    for (i = 0; i < DEFER_MAX; i++) {
+        struct event *out;
+
+        if (p->defer_qkey[i] != qk)
+            continue;
+        out = n == 0 ? ev : parser_push(p);
+        if (out == NULL)
+            break;
+        *out = tmpl;
+        defer_apply(&p->defer[i], out);
+        n++;
+    }
+    return n;
+}
+
+/* parser_push - a cleared event to fill, handed out after the line's first; NULL when full */
+struct event *parser_push(struct parser *p)
+{
+    struct event *ev;
+
+    if (p->pending == NULL)
+        p->pending = xcalloc(PENDING_MAX, sizeof(*p->pending));
+    if (p->npending == PENDING_MAX) {
+        p->stats.truncated++;
+        return NULL;
+    }
+    ev = &p->pending[p->npending++];
+    event_clear(ev);
+    return ev;
+}
+
+/* parser_next - the next further event of the last line read; see parser.h */
+bool parser_next(struct parser *p, struct event *ev)
+{
+    if (p->ipending >= p->npending)
+        return false;
+    *ev = p->pending[p->ipending++];
+    p->stats.events++;
+    if (p->line_ps)
+        p->line_ps->events++;
+    defer_track(p, ev);
+    return true;
+}
+
 /* parser_line - read one line; see parser.h for the three results */
 enum parse_result parser_line(struct parser *p, const char *line, size_t len, struct event *ev)
 {
@@ -418,6 +593,7 @@ enum parse_result parser_line(struct parser *p, const char *line, size_t len, st
     enum event_mta mta;
 
     p->stats.lines++;
+    p->npending = p->ipending = 0;
     event_clear(ev);
     /* Exim's own mainlog has no syslog envelope: "2026-11-28 17:30:17 ..." */
     if (len == 0 ||
@@ -430,6 +606,7 @@ enum parse_result parser_line(struct parser *p, const char *line, size_t len, st
     }
     p->line_us = env.time_us;
     ps = prog_slot(p, env.prog, env.prog_len);
+    p->line_ps = ps;
     ps->lines++;
     mta = mta_of(env.prog, env.prog_len);
     r = PARSE_SKIP;
@@ -445,6 +622,7 @@ enum parse_result parser_line(struct parser *p, const char *line, size_t len, st
     case PARSE_EVENT:
         p->stats.events++;
         ps->events++;
+        defer_track(p, ev);
         if (ev->flags & EVF_TRUNCATED)
             p->stats.truncated++;
         break;

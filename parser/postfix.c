@@ -506,7 +506,10 @@ static enum parse_result parse_qmgr_from(struct parser *p, const struct syslog_e
         EVENT_SET(ev, sender, from.val, from.val_len);
         ev->status = ST_EXPIRED;
         add_correlation(p, env, qid, qid_len, ev);
-        scan_classify(p, ev, ev->status);
+        /* One expiry per recipient still deferred, with its last failure; none known (the
+         * log began later): one for the message, without a recipient. */
+        if (parser_defer_expire(p, ev) == 0)
+            scan_classify(p, ev, ev->status);
         return PARSE_EVENT;
     }
     if (size < 0)

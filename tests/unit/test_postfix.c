@@ -321,6 +321,63 @@ static void test_loopback_relay(void **state)
     parser_free(p);
 }
 
+/* test_expiry_per_recipient - qmgr's expiry: one expired per recipient still deferred */
+static void test_expiry_per_recipient(void **state)
+{
+    static const char *const lines[] = {
+        P "postfix/qmgr[3]: 7EE0C1855DA0: from=<u@s.com>, size=391, nrcpt=3 (queue active)",
+        P "postfix/smtp[5]: 7EE0C1855DA0: to=<a@e.com>, relay=mx.e.com[1.2.3.4]:25, delay=1, "
+          "delays=0/0/0/1, dsn=4.2.2, status=deferred (host mx.e.com[1.2.3.4] said: 452 4.2.2 "
+          "Mailbox full (in reply to RCPT TO command))",
+        P "postfix/smtp[5]: 7EE0C1855DA0: to=<b@e.com>, relay=mx.e.com[1.2.3.4]:25, delay=1, "
+          "delays=0/0/0/1, dsn=4.3.0, status=deferred (host mx.e.com[1.2.3.4] said: 451 4.3.0 "
+          "Try later (in reply to RCPT TO command))",
+        P "postfix/smtp[5]: 7EE0C1855DA0: to=<c@e.com>, relay=mx.e.com[1.2.3.4]:25, delay=1, "
+          "delays=0/0/0/1, dsn=4.3.0, status=deferred (host mx.e.com[1.2.3.4] said: 451 4.3.0 "
+          "Try later (in reply to RCPT TO command))",
+        P "postfix/smtp[5]: 7EE0C1855DA0: to=<c@e.com>, relay=mx.e.com[1.2.3.4]:25, delay=9, "
+          "delays=0/0/0/1, dsn=2.0.0, status=sent (250 ok)",
+    };
+    struct parser *p = new_parser();
+    struct event ev;
+    size_t i;
+    int seen_a = 0, seen_b = 0;
+
+    (void)state;
+    for (i = 0; i < ARRAY_LEN(lines); i++)
+        assert_int_equal(line_of(p, lines[i], &ev), PARSE_EVENT);
+    assert_int_equal(line_of(p,
+                             P "postfix/qmgr[3]: 7EE0C1855DA0: from=<u@s.com>, status=expired, "
+                               "returned to sender",
+                             &ev),
+                     PARSE_EVENT);
+    do {
+        assert_int_equal(ev.status, ST_EXPIRED);
+        assert_string_equal(ev.sender, "u@s.com");
+        if (strcmp(ev.recipient, "a@e.com") == 0) {
+            seen_a++;
+            assert_string_equal(ev.dsn, "4.2.2");
+            assert_int_equal(ev.smtp_code, 452);
+            assert_string_equal(ev.reason, "mailboxfull");
+        } else {
+            seen_b++;
+            assert_string_equal(ev.recipient, "b@e.com");
+            assert_string_equal(ev.dsn, "4.3.0");
+        }
+    } while (parser_next(p, &ev));
+    assert_int_equal(seen_a, 1);
+    assert_int_equal(seen_b, 1);
+    /* without deferrals seen (the log began later): one expiry for the message */
+    assert_int_equal(line_of(p,
+                             P "postfix/qmgr[3]: 8FF0C1855DA0: from=<u@s.com>, status=expired, "
+                               "returned to sender",
+                             &ev),
+                     PARSE_EVENT);
+    assert_string_equal(ev.recipient, "");
+    assert_false(parser_next(p, &ev));
+    parser_free(p);
+}
+
 /* ---- corpora ---- */
 
 /* extract - the text after key up to any of stop, into out; false when key is absent */
@@ -447,8 +504,11 @@ static void test_corpora(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_lines),          cmocka_unit_test(test_correlation),
-        cmocka_unit_test(test_content_filter), cmocka_unit_test(test_loopback_relay),
+        cmocka_unit_test(test_lines),
+        cmocka_unit_test(test_correlation),
+        cmocka_unit_test(test_content_filter),
+        cmocka_unit_test(test_loopback_relay),
+        cmocka_unit_test(test_expiry_per_recipient),
         cmocka_unit_test(test_corpora),
     };
 

@@ -460,6 +460,7 @@ static void defer_track(struct parser *p, const struct event *ev)
     uint64_t qk, rk;
     uint32_t i;
     struct deferral *d;
+    bool found;
 
     if (ev->type != EV_DELIVERY || ev->recipient[0] == 0 || ev->queue_id[0] == 0)
         return;
@@ -479,7 +480,8 @@ static void defer_track(struct parser *p, const struct event *ev)
         }
         return;
     }
-    if (i == DEFER_MAX) {
+    found = i < DEFER_MAX;
+    if (!found) {
         i = defer_find(p, 0, 0);
         if (i == DEFER_MAX) {
             i = p->defer_hand;
@@ -491,6 +493,9 @@ static void defer_track(struct parser *p, const struct event *ev)
         p->defer_rkey[i] = rk;
     }
     d = &p->defer[i];
+    /* A bare "Deferred" after the server's own words keeps those: they say why. */
+    if (found && ev->smtp_code < 0 && d->smtp_code >= 0)
+        return;
     str_copy(d->recipient, sizeof(d->recipient), ev->recipient, strlen(ev->recipient));
     str_copy(d->relay, sizeof(d->relay), ev->relay, strlen(ev->relay));
     str_copy(d->dsn, sizeof(d->dsn), ev->dsn, strlen(ev->dsn));

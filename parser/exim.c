@@ -340,6 +340,21 @@ static void find_reply(const char *s, const char *end, struct event *ev)
     }
 }
 
+/*
+ * lead_dsn - a text that begins with an enhanced code ("5.7.1 Relay access denied", an
+ * ACL's or a :fail: redirect's message): Exim answers with that code, so it is the DSN
+ */
+static void lead_dsn(const char *s, const char *end, struct event *ev)
+{
+    size_t n;
+
+    if (ev->dsn[0] || s >= end || (*s != '4' && *s != '5'))
+        return;
+    n = event_dsn_len(s, end);
+    if (n && s + n < end && s[n] == ' ')
+        EVENT_SET(ev, dsn, s, n);
+}
+
 /* set_msgid - "abc@x" as "<abc@x>" into a field of size outlen */
 static void set_msgid(char *out, size_t outlen, const char *s, size_t len)
 {
@@ -519,6 +534,7 @@ static enum parse_result parse_delivery(struct parser *p, const struct syslog_en
         text = scan_skip_spaces(text, end);
         EVENT_SET(ev, reply, text, (size_t)(end - text));
         find_reply(text, end, ev);
+        lead_dsn(text, end, ev);
         if (status == ST_BOUNCED && gave_up_for_time(text, end))
             status = ST_EXPIRED;
     }
@@ -617,6 +633,7 @@ static enum parse_result parse_reject(struct parser *p, const struct syslog_env 
         }
         EVENT_SET(ev, reply, t, (size_t)(end - t));
         find_reply(t, end, ev);
+        lead_dsn(t, end, ev);
     }
     scan_classify(p, ev, temp ? ST_DEFERRED : ST_NONE);
     if (temp)

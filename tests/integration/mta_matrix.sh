@@ -210,6 +210,9 @@ delay_warning =
 keep_environment =
 tls_advertise_hosts =
 queue_run_max = 20
+# A message from the null sender that fails cannot bounce: discarded, not kept frozen.
+ignore_bounce_errors_after = 0s
+timeout_frozen_after = 10s
 
 begin acl
 acl_rcpt:
@@ -283,6 +286,7 @@ define(\`confTO_CONNECT', \`5s')dnl
 define(\`confTO_ICONNECT', \`5s')dnl
 define(\`confHOST_STATUS_DIRECTORY', \`')dnl
 define(\`confMCI_CACHE_SIZE', \`0')dnl
+define(\`confDOUBLE_BOUNCE_ADDRESS', \`')dnl
 define(\`confDONT_BLAME_SENDMAIL', \`MapInUnsafeDirPath')dnl
 define(\`ESMTP_MAILER_ARGS', \`TCP \$h $PEERPORT')dnl
 define(\`SMTP_MAILER_ARGS', \`TCP \$h $PEERPORT')dnl

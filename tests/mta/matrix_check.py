@@ -52,7 +52,8 @@ def main():
                     problems.append("dsn %s, want %s" % (dsn or None, wd))
                 if want.get("reason") and ev.get("reason") != want["reason"]:
                     problems.append("reason %s, want %s" % (ev.get("reason"), want["reason"]))
-                if got != "rejected" and ev.get("sender") != m["sender"]:
+                sender = sc.get("sender", m["sender"])
+                if got != "rejected" and (ev.get("sender") or "") != sender:
                     problems.append("sender %s" % ev.get("sender"))
             if problems:
                 right = False

@@ -20,12 +20,12 @@ def main():
             cells[(sc, mta)] = verdict
     with open(sys.argv[2], encoding="utf-8") as f:
         m = json.load(f)
-    print("# %-24s %-8s %-8s %-8s" % (("scenario",) + MTAS))
+    print("# %-28s %-8s %-8s %-8s" % (("scenario",) + MTAS))
     for sc in m["scenarios"]:
-        print("# %-24s %-8s %-8s %-8s"
+        print("# %-28s %-8s %-8s %-8s"
               % ((sc["name"],) + tuple(cells.get((sc["name"], x), "-") for x in MTAS)))
     for name, why in m["skip"]:
-        print("# %-24s skipped: %s" % (name, why))
+        print("# %-28s skipped: %s" % (name, why))
     for x in MTAS:
         n = sum(1 for (s, y), v in cells.items() if y == x and v == "right")
         print("# %s: %d of %d scenarios right" % (x, n, len(m["scenarios"])))

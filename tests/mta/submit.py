@@ -3,7 +3,7 @@
 
 usage: submit.py MATRIX HOST PORT
 
-One message per scenario, from the matrix's sender to all of the scenario's recipients in
+One message per scenario, from the matrix's sender (or the scenario's own) to all of the scenario's recipients in
 one transaction; recipients the MTA refuses at RCPT are left out of it (that refusal is the
 scenario's point), and a transaction with none accepted ends at RSET. Prints one line per
 scenario: name and the SMTP codes the MTA gave to each RCPT.
@@ -20,7 +20,8 @@ def main():
     for sc in m["scenarios"]:
         s = smtplib.SMTP(host, port, local_hostname="client.test", timeout=30)
         s.ehlo()
-        s.mail(m["sender"])
+        sender = sc.get("sender", m["sender"])
+        s.mail(sender)
         codes, took = [], 0
         for r in sc["rcpts"]:
             code, _ = s.rcpt(r["rcpt"])
@@ -29,7 +30,7 @@ def main():
         if took:
             body = ("From: %s\r\nTo: %s\r\nSubject: mailpulse matrix %s\r\n"
                     "Message-ID: <%s@matrix.test>\r\n\r\nscenario %s\r\n"
-                    % (m["sender"], ", ".join(r["rcpt"] for r in sc["rcpts"]), sc["name"],
+                    % (sender or "mailer-daemon@client.test", ", ".join(r["rcpt"] for r in sc["rcpts"]), sc["name"],
                        sc["name"], sc["name"]))
             code, _ = s.data(body.encode())
             codes.append(code)

@@ -22,6 +22,7 @@
 #define REASON_CACHE           256
 #define PENDING_MAX            256  /* events one line may add after the first */
 #define DEFER_MAX              2048 /* recipients remembered with their last deferral */
+#define DEFER_SLOTS            4096 /* their open-addressing table, at most half full */
 
 /* The last temporary failure of one recipient still queued: what an expiry reports. */
 struct deferral {
@@ -440,20 +441,53 @@ static void defer_keys(const struct event *ev, uint64_t *qk, uint64_t *rk)
     *rk = hash_fnv1a64(ev->recipient, strlen(ev->recipient)) | 1;
 }
 
-/* defer_find - the slot of (qk, rk), or DEFER_MAX */
-static uint32_t defer_find(const struct parser *p, uint64_t qk, uint64_t rk)
+/* defer_home - the first slot tried for (qk, rk) */
+static uint32_t defer_home(uint64_t qk, uint64_t rk)
 {
-    uint32_t i;
+    return (uint32_t)((qk ^ (rk * 0x9e3779b97f4a7c15ULL)) >> 40) & (DEFER_SLOTS - 1);
+}
 
-    for (i = 0; i < DEFER_MAX; i++)
-        if (p->defer_qkey[i] == qk && p->defer_rkey[i] == rk)
+/* defer_find - the slot of (qk, rk), or the free slot where it would go (*found false) */
+static uint32_t defer_find(const struct parser *p, uint64_t qk, uint64_t rk, bool *found)
+{
+    uint32_t i = defer_home(qk, rk);
+
+    while (p->defer_qkey[i] != 0) {
+        if (p->defer_qkey[i] == qk && p->defer_rkey[i] == rk) {
+            *found = true;
             return i;
-    return DEFER_MAX;
+        }
+        i = (i + 1) & (DEFER_SLOTS - 1);
+    }
+    *found = false;
+    return i;
+}
+
+/* defer_delete - empty slot i, moving later entries of its probe run back (no tombstones) */
+static void defer_delete(struct parser *p, uint32_t i)
+{
+    uint32_t j = i, k;
+
+    for (;;) {
+        j = (j + 1) & (DEFER_SLOTS - 1);
+        if (p->defer_qkey[j] == 0)
+            break;
+        k = defer_home(p->defer_qkey[j], p->defer_rkey[j]);
+        /* the entry at j may move to i unless its home lies cyclically in (i, j] */
+        if ((i <= j) ? (i < k && k <= j) : (i < k || k <= j))
+            continue;
+        p->defer_qkey[i] = p->defer_qkey[j];
+        p->defer_rkey[i] = p->defer_rkey[j];
+        p->defer[i] = p->defer[j];
+        i = j;
+    }
+    p->defer_qkey[i] = p->defer_rkey[i] = 0;
+    p->defer_live--;
 }
 
 /*
  * defer_track - remember a deferred recipient's last failure; forget it once it has a
- * final outcome. Full, the oldest-placed slot (a clock hand) makes room.
+ * final outcome. Full, the entry under a clock hand makes room.
  */
 static void defer_track(struct parser *p, const struct event *ev)
 {
@@ -467,30 +501,27 @@ static void defer_track(struct parser *p, const struct event *ev)
     if (ev->status != ST_DEFERRED && p->defer_live == 0)
         return;
     if (p->defer == NULL) {
-        p->defer_qkey = xcalloc(DEFER_MAX, sizeof(*p->defer_qkey));
-        p->defer_rkey = xcalloc(DEFER_MAX, sizeof(*p->defer_rkey));
-        p->defer = xcalloc(DEFER_MAX, sizeof(*p->defer));
+        p->defer_qkey = xcalloc(DEFER_SLOTS, sizeof(*p->defer_qkey));
+        p->defer_rkey = xcalloc(DEFER_SLOTS, sizeof(*p->defer_rkey));
+        p->defer = xcalloc(DEFER_SLOTS, sizeof(*p->defer));
     }
     defer_keys(ev, &qk, &rk);
-    i = defer_find(p, qk, rk);
+    i = defer_find(p, qk, rk, &found);
     if (ev->status != ST_DEFERRED) {
-        if (i < DEFER_MAX) {
-            p->defer_qkey[i] = p->defer_rkey[i] = 0;
-            p->defer_live--;
-        }
+        if (found)
+            defer_delete(p, i);
         return;
     }
-    found = i < DEFER_MAX;
     if (!found) {
-        i = defer_find(p, 0, 0);
-        if (i == DEFER_MAX) {
-            i = p->defer_hand;
-            p->defer_hand = (p->defer_hand + 1) % DEFER_MAX;
-        } else {
-            p->defer_live++;
+        if (p->defer_live == DEFER_MAX) {
+            while (p->defer_qkey[p->defer_hand] == 0)
+                p->defer_hand = (p->defer_hand + 1) & (DEFER_SLOTS - 1);
+            defer_delete(p, p->defer_hand);
+            i = defer_find(p, qk, rk, &found);
         }
         p->defer_qkey[i] = qk;
         p->defer_rkey[i] = rk;
+        p->defer_live++;
     }
     d = &p->defer[i];
     /* A bare "Deferred" after the server's own words keeps those: they say why. */
@@ -522,12 +553,13 @@ bool parser_defer_last(struct parser *p, struct event *ev)
 {
     uint64_t qk, rk;
     uint32_t i;
+    bool found;
 
     if (p->defer_live == 0)
         return false;
     defer_keys(ev, &qk, &rk);
-    i = defer_find(p, qk, rk);
-    if (i == DEFER_MAX)
+    i = defer_find(p, qk, rk, &found);
+    if (!found)
         return false;
     defer_apply(&p->defer[i], ev);
     return true;
@@ -545,7 +577,7 @@ size_t parser_defer_expire(struct parser *p, struct event *ev)
         return 0;
     defer_keys(ev, &qk, &rk);
     tmpl = *ev;
-    for (i = 0; i < DEFER_MAX; i++) {
+    for (i = 0; i < DEFER_SLOTS; i++) {
         struct event *out;
 
         if (p->defer_qkey[i] != qk)

@@ -378,6 +378,52 @@ static void test_expiry_per_recipient(void **state)
     parser_free(p);
 }
 
+/* test_expiry_many - 1,800 deferred recipients, a third delivered later: the rest expire */
+static void test_expiry_many(void **state)
+{
+    struct parser *p = new_parser();
+    struct event ev;
+    char line[512];
+    int q, r, n;
+
+    (void)state;
+    for (q = 0; q < 60; q++)
+        for (r = 0; r < 30; r++) {
+            snprintf(line, sizeof(line),
+                     P "postfix/smtp[5]: %010X: to=<r%d@q%d.test>, relay=mx[1.2.3.4]:25, "
+                       "delay=1, delays=0/0/0/1, dsn=4.3.%d, status=deferred (host mx[1.2.3.4] "
+                       "said: 451 4.3.%d later (in reply to RCPT TO command))",
+                     0xA000 + q, r, q, r % 10, r % 10);
+            assert_int_equal(line_of(p, line, &ev), PARSE_EVENT);
+        }
+    for (q = 0; q < 60; q++)
+        for (r = 0; r < 30; r += 3) {
+            snprintf(line, sizeof(line),
+                     P "postfix/smtp[5]: %010X: to=<r%d@q%d.test>, relay=mx[1.2.3.4]:25, "
+                       "delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (250 ok)",
+                     0xA000 + q, r, q);
+            assert_int_equal(line_of(p, line, &ev), PARSE_EVENT);
+        }
+    for (q = 0; q < 60; q++) {
+        snprintf(line, sizeof(line),
+                 P "postfix/qmgr[3]: %010X: from=<u@s.com>, status=expired, returned to sender",
+                 0xA000 + q);
+        assert_int_equal(line_of(p, line, &ev), PARSE_EVENT);
+        n = 0;
+        do {
+            char want[32];
+
+            assert_int_equal(sscanf(ev.recipient, "r%d@", &r), 1);
+            assert_true(r % 3 != 0);
+            snprintf(want, sizeof(want), "4.3.%d", r % 10);
+            assert_string_equal(ev.dsn, want);
+            n++;
+        } while (parser_next(p, &ev));
+        assert_int_equal(n, 20);
+    }
+    parser_free(p);
+}
+
 /* ---- corpora ---- */
 
 /* extract - the text after key up to any of stop, into out; false when key is absent */
@@ -509,6 +555,7 @@ int main(void)
         cmocka_unit_test(test_content_filter),
         cmocka_unit_test(test_loopback_relay),
         cmocka_unit_test(test_expiry_per_recipient),
+        cmocka_unit_test(test_expiry_many),
         cmocka_unit_test(test_corpora),
     };
 

@@ -20,9 +20,10 @@
 #define DEFAULT_MAX_QUEUE_AGE  ((int64_t)7 * 86400) /* Postfix keeps a message 5 days */
 #define MSGID_CACHE            4096
 #define REASON_CACHE           256
-#define PENDING_MAX            256  /* events one line may add after the first */
-#define DEFER_MAX              2048 /* recipients remembered with their last deferral */
-#define DEFER_SLOTS            4096 /* their open-addressing table, at most half full */
+#define PENDING_MAX            256   /* events one line may add after the first */
+#define DEFER_MAX              2048  /* recipients remembered with their last deferral */
+#define DEFER_SLOTS            4096  /* their open-addressing table, at most half full */
+#define DEFER_QCOUNT           16384 /* deferrals per (host, queue id) hash bucket */
 
 /* The last temporary failure of one recipient still queued: what an expiry reports. */
 struct deferral {
@@ -67,10 +68,15 @@ struct parser {
     struct event *pending;
     uint32_t npending, ipending;
     struct parser_prog_stats *line_ps; /* the program of the last line read */
-    /* deferred recipients: (host, queue id) hash and recipient hash per slot, 0 free */
+    /* deferred recipients: per slot the (host, queue id) hash (0 free), the recipient hash
+     * and the index of its record in defer[]; defer_free[0..defer_nfree) the unused records */
     uint64_t *defer_qkey, *defer_rkey;
+    uint32_t *defer_rec, *defer_free;
     struct deferral *defer;
-    uint32_t defer_live, defer_hand;
+    uint32_t defer_live, defer_hand, defer_nfree;
+    /* how many deferrals each bucket of (host, queue id) hashes holds: a delivery of a
+     * message with none is passed over without hashing its recipient */
+    uint16_t *defer_qcount;
 };
 
 /* parser_create - a parser with its open-queue table sized from opts */
@@ -108,6 +114,9 @@ void parser_free(struct parser *p)
     x_free(p->defer_qkey);
     x_free(p->defer_rkey);
     x_free(p->defer);
+    x_free(p->defer_rec);
+    x_free(p->defer_qcount);
+    x_free(p->defer_free);
     x_free(p);
 }
 
@@ -434,11 +443,17 @@ static void sample(struct parser_prog_stats *ps, const char *line, size_t len)
     utf8_scrub(out);
 }
 
+/* defer_qkey_of - the slot key of an event's (host, queue id); 0 is made 1 */
+static uint64_t defer_qkey_of(const struct event *ev)
+{
+    return key_hash(ev->host, strlen(ev->host), ev->queue_id, strlen(ev->queue_id)) | 1;
+}
+
 /* defer_keys - the slot keys of an event's (host, queue id) and recipient; 0 is made 1 */
 static void defer_keys(const struct event *ev, uint64_t *qk, uint64_t *rk)
 {
-    *qk = key_hash(ev->host, strlen(ev->host), ev->queue_id, strlen(ev->queue_id)) | 1;
-    *rk = hash_fnv1a64(ev->recipient, strlen(ev->recipient)) | 1;
+    *qk = defer_qkey_of(ev);
+    *rk = word_hash(ev->recipient, strlen(ev->recipient), 0x9e3779b97f4a7c15ULL) | 1;
 }
 
 /* defer_home - the first slot tried for (qk, rk) */
@@ -468,6 +483,8 @@ static void defer_delete(struct parser *p, uint32_t i)
 {
     uint32_t j = i, k;
 
+    p->defer_free[p->defer_nfree++] = p->defer_rec[i];
+    p->defer_qcount[p->defer_qkey[i] & (DEFER_QCOUNT - 1)]--;
     for (;;) {
         j = (j + 1) & (DEFER_SLOTS - 1);
         if (p->defer_qkey[j] == 0)
@@ -478,7 +495,7 @@ static void defer_delete(struct parser *p, uint32_t i)
             continue;
         p->defer_qkey[i] = p->defer_qkey[j];
         p->defer_rkey[i] = p->defer_rkey[j];
-        p->defer[i] = p->defer[j];
+        p->defer_rec[i] = p->defer_rec[j];
         i = j;
     }
     p->defer_qkey[i] = p->defer_rkey[i] = 0;
@@ -503,8 +520,16 @@ static void defer_track(struct parser *p, const struct event *ev)
     if (p->defer == NULL) {
         p->defer_qkey = xcalloc(DEFER_SLOTS, sizeof(*p->defer_qkey));
         p->defer_rkey = xcalloc(DEFER_SLOTS, sizeof(*p->defer_rkey));
-        p->defer = xcalloc(DEFER_SLOTS, sizeof(*p->defer));
+        p->defer_rec = xcalloc(DEFER_SLOTS, sizeof(*p->defer_rec));
+        p->defer_free = xcalloc(DEFER_MAX, sizeof(*p->defer_free));
+        p->defer_qcount = xcalloc(DEFER_QCOUNT, sizeof(*p->defer_qcount));
+        p->defer = xcalloc(DEFER_MAX, sizeof(*p->defer));
+        for (i = 0; i < DEFER_MAX; i++)
+            p->defer_free[i] = DEFER_MAX - 1 - i;
+        p->defer_nfree = DEFER_MAX;
     }
+    if (ev->status != ST_DEFERRED && p->defer_qcount[defer_qkey_of(ev) & (DEFER_QCOUNT - 1)] == 0)
+        return;
     defer_keys(ev, &qk, &rk);
     i = defer_find(p, qk, rk, &found);
     if (ev->status != ST_DEFERRED) {
@@ -521,9 +546,11 @@ static void defer_track(struct parser *p, const struct event *ev)
         }
         p->defer_qkey[i] = qk;
         p->defer_rkey[i] = rk;
+        p->defer_rec[i] = p->defer_free[--p->defer_nfree];
+        p->defer_qcount[qk & (DEFER_QCOUNT - 1)]++;
         p->defer_live++;
     }
-    d = &p->defer[i];
+    d = &p->defer[p->defer_rec[i]];
     /* A bare "Deferred" after the server's own words keeps those: they say why. */
     if (found && ev->smtp_code < 0 && d->smtp_code >= 0)
         return;
@@ -561,7 +588,7 @@ bool parser_defer_last(struct parser *p, struct event *ev)
     i = defer_find(p, qk, rk, &found);
     if (!found)
         return false;
-    defer_apply(&p->defer[i], ev);
+    defer_apply(&p->defer[p->defer_rec[i]], ev);
     return true;
 }
 
@@ -576,6 +603,8 @@ size_t parser_defer_expire(struct parser *p, struct event *ev)
     if (p->defer_live == 0)
         return 0;
     defer_keys(ev, &qk, &rk);
+    if (p->defer_qcount[qk & (DEFER_QCOUNT - 1)] == 0)
+        return 0;
     tmpl = *ev;
     for (i = 0; i < DEFER_SLOTS; i++) {
         struct event *out;
@@ -586,7 +615,7 @@ size_t parser_defer_expire(struct parser *p, struct event *ev)
         if (out == NULL)
             break;
         *out = tmpl;
-        defer_apply(&p->defer[i], out);
+        defer_apply(&p->defer[p->defer_rec[i]], out);
         n++;
     }
     return n;

@@ -24,6 +24,7 @@
 #define DEFER_MAX              2048  /* recipients remembered with their last deferral */
 #define DEFER_SLOTS            4096  /* their open-addressing table, at most half full */
 #define DEFER_QCOUNT           16384 /* deferrals per (host, queue id) hash bucket */
+#define GONE_MAX               1024  /* queue ids removed lately, remembered by hash */
 
 /* The last temporary failure of one recipient still queued: what an expiry reports. */
 struct deferral {
@@ -77,6 +78,9 @@ struct parser {
     /* how many deferrals each bucket of (host, queue id) hashes holds: a delivery of a
      * message with none is passed over without hashing its recipient */
     uint16_t *defer_qcount;
+    /* the (host, queue id) hashes of the last GONE_MAX removed entries, a ring */
+    uint64_t gone[GONE_MAX];
+    uint32_t gone_next;
 };
 
 /* parser_create - a parser with its open-queue table sized from opts */
@@ -402,8 +406,26 @@ void parser_queue_remove(struct parser *p, const char *host, size_t host_len, co
     uint64_t h = key_hash(host, host_len, qid, qid_len);
     uint32_t slot = find_slot(p, h, host, host_len, qid, qid_len);
 
-    if (p->index[slot].entry)
+    if (p->index[slot].entry) {
         entry_drop_at(p, p->index[slot].entry, slot);
+        p->gone[p->gone_next] = h | 1;
+        p->gone_next = (p->gone_next + 1) % GONE_MAX;
+    }
+}
+
+/* parser_queue_seen - is (host, queue id) open, or among the last ones removed? */
+bool parser_queue_seen(struct parser *p, const char *host, size_t host_len, const char *qid,
+                       size_t qid_len)
+{
+    uint64_t h = key_hash(host, host_len, qid, qid_len) | 1;
+    uint32_t i;
+
+    if (parser_queue_get(p, host, host_len, qid, qid_len, false) != NULL)
+        return true;
+    for (i = 0; i < GONE_MAX; i++)
+        if (p->gone[i] == h)
+            return true;
+    return false;
 }
 
 /* is_postfix - does the program name look like postfix/..., postfix-out/..., ...? */

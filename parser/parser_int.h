@@ -38,6 +38,9 @@ struct pq_entry *parser_queue_get(struct parser *p, const char *host, size_t hos
                                   const char *qid, size_t qid_len, bool create);
 void parser_queue_remove(struct parser *p, const char *host, size_t host_len, const char *qid,
                          size_t qid_len);
+/* Is (host, queue id) open, or among the last 1024 removed (by hash)? */
+bool parser_queue_seen(struct parser *p, const char *host, size_t host_len, const char *qid,
+                       size_t qid_len);
 enum parse_result pfx_parse_line(struct parser *p, const struct syslog_env *env, struct event *ev);
 bool parser_queue_note_msgid(struct parser *p, struct pq_entry *e);
 void parser_count_reinjected(struct parser *p);

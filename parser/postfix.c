@@ -385,7 +385,8 @@ static const char *find_said(const char *s, const char *end)
 
 /*
  * reinjected_here - does the reply say "queued as QID2" for a queue id that this host's
- * Postfix already logged (its smtpd or cleanup saw the message come back), or does the
+ * Postfix already logged (its smtpd or cleanup saw the message come back; it may even be
+ * delivered and removed before the filter's reply reaches the hop's line), or does the
  * filter say that it handed the message on to an MTA on loopback (amavis: "250 2.0.0 from
  * MTA(smtp:[127.0.0.1]:10025): 250 2.0.0 Ok: queued as QID2")?
  */
@@ -409,7 +410,7 @@ static bool reinjected_here(struct parser *p, const struct syslog_env *env, cons
         n++;
     if (n == 0 || n >= EV_QID_LEN)
         return false;
-    return parser_queue_get(p, env->host, env->host_len, id, n, false) != NULL;
+    return parser_queue_seen(p, env->host, env->host_len, id, n);
 }
 
 /* parse_delivery - "to=<r>, ..., status=S (reply)" of a delivery agent */

@@ -36,7 +36,8 @@ case "${1:-}" in
     $PF set-permissions create-missing >"$D/setup.out" 2>&1
     $PF start >>"$D/setup.out" 2>&1 || { cat "$D/setup.out" >&2; exit 1; }
     wait_for 10 listening "$(cat "$D/port")" || { echo "postfix did not listen" >&2; $PF stop; exit 1; }
-    python3 "$ROOT/tests/mta/submit.py" "$M" 127.0.0.1 "$(cat "$D/port")" >"$D/submit.out" 2>&1
+    python3 "$ROOT/tests/mta/submit.py" "$M" 127.0.0.1 "$(cat "$D/port")" postfix \
+        "$(cat "$D/fport")" >"$D/submit.out" 2>&1
     sleep 2
     wait_for $LIMIT queue_empty "$D/spool" '[0-9A-F]*' || echo "postfix: queue not empty at the limit" >&2
     $PF stop >>"$D/setup.out" 2>&1
@@ -48,7 +49,7 @@ case "${1:-}" in
     setpriv --reuid nobody --regid nogroup --clear-groups "$R/usr/sbin/exim4" -C "$D/exim.conf" -bdf -q5s &
     daemon=$!
     wait_for 10 listening "$(cat "$D/port")" || { echo "exim did not listen" >&2; exit 1; }
-    python3 "$ROOT/tests/mta/submit.py" "$M" 127.0.0.1 "$(cat "$D/port")" >"$D/submit.out" 2>&1
+    python3 "$ROOT/tests/mta/submit.py" "$M" 127.0.0.1 "$(cat "$D/port")" exim >"$D/submit.out" 2>&1
     sleep 2
     wait_for $LIMIT queue_empty "$D/spool/input" '*-H' || echo "exim: queue not empty at the limit" >&2
     kill "$daemon"
@@ -71,7 +72,8 @@ case "${1:-}" in
     "$SM" -C "$D/sendmail.cf" -L sm-mta -bD -q5s -O Timeout.queuereturn=${LIFETIME}s &
     daemon=$!
     wait_for 10 listening "$(cat "$D/port")" || { echo "sendmail did not listen" >&2; kill $SYSLOGD; exit 1; }
-    python3 "$ROOT/tests/mta/submit.py" "$M" 127.0.0.1 "$(cat "$D/port")" >"$D/submit.out" 2>&1
+    python3 "$ROOT/tests/mta/submit.py" "$M" 127.0.0.1 "$(cat "$D/port")" sendmail \
+        >"$D/submit.out" 2>&1
     sleep 2
     wait_for $LIMIT queue_empty "$D/mqueue" 'qf*' || echo "sendmail: queue not empty at the limit" >&2
     kill "$daemon"
@@ -96,11 +98,14 @@ TABLE=$WORK/table
 openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=peer.test -keyout "$WORK/peer.key" \
     -out "$WORK/peer.crt" >/dev/null 2>&1 || not_ok "matrix: a certificate for the TLS peer"
 
-# start_peer D: the scripted peer of one MTA, its port in D/peerport
+# start_peer D: the scripted peer of one MTA, its port in D/peerport; its content filter
+# re-injects into 127.0.0.1 at the port in D/rport (nothing listens there but for Postfix)
 start_peer() {
+    free_port >"$1/rport"
     python3 "$ROOT/tests/mta/peer.py" "$1/peerport" "$1/record.jsonl" \
         $(python3 -c 'import json,sys; print(" ".join(json.load(open(sys.argv[1]))["peer"]))' "$M") \
-        --tls "$WORK/peer.crt" "$WORK/peer.key" 2>"$1/peer.err" &
+        --tls "$WORK/peer.crt" "$WORK/peer.key" --reinject "127.0.0.1:$(cat "$1/rport")" \
+        2>"$1/peer.err" &
     SERVE_PIDS="$SERVE_PIDS $!"
     echo $! >"$1/peer.pid"
     wait_for 10 test -s "$1/peerport"
@@ -116,6 +121,7 @@ run_postfix() {
     cp /etc/group "$D/group"
     echo 'pfxtest:x:64990:64990:Postfix test:/nonexistent:/usr/sbin/nologin' >>"$D/passwd"
     printf 'pfxtest:x:64990:\npfxdrop:x:64991:\n' >>"$D/group"
+    free_port >"$D/fport"
     start_peer "$D" || { echo "peer did not start" >"$D/inner.err"; return 1; }
     cp "$R/etc/postfix/postfix-files" "$D/conf/"
     {
@@ -154,6 +160,9 @@ MAINCF
     } >"$D/conf/main.cf"
     cat >"$D/conf/master.cf" <<MASTERCF
 127.0.0.1:$(cat "$D/port") inet n - n - - smtpd
+# Mail received here passes the peer's content filter, which re-injects it below.
+127.0.0.1:$(cat "$D/fport") inet n - n - - smtpd -o content_filter=smtp:[127.0.0.11]:$(cat "$D/peerport")
+127.0.0.1:$(cat "$D/rport") inet n - n - - smtpd -o content_filter=
 pickup    unix  n - n 60 1 pickup
 cleanup   unix  n - n - 0 cleanup
 qmgr      unix  n - n 300 1 qmgr

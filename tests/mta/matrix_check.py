@@ -7,7 +7,8 @@ EVENTS is the NDJSON of `mailpulse parse` over MTA's log after the matrix ran. A
 outcome is its last delivery event (sent, bounced, expired, deferred), or "rejected" when
 the only word about it is a reject event. It is compared with the matrix's "want" (or the
 MTA's own override): status, DSN (an exact code, or "4.*" for the class) and reason where the
-matrix names one. Prints "ok - " / "not ok - " per recipient and appends one line per
+matrix names one; and no recipient may be sent twice (a content filter's hop is no
+delivery). Scenarios for other MTAs only ("mtas") are skipped with their reason. Prints "ok - " / "not ok - " per recipient and appends one line per
 scenario to TABLE: MTA, scenario, right or wrong.
 """
 import json
@@ -18,7 +19,7 @@ def main():
     mta, matrix, events, table = sys.argv[1:5]
     with open(matrix, encoding="utf-8") as f:
         m = json.load(f)
-    last, rejects = {}, {}
+    last, rejects, sent = {}, {}, {}
     with open(events, encoding="utf-8") as f:
         for line in f:
             ev = json.loads(line)
@@ -27,10 +28,16 @@ def main():
                 continue
             if ev["type"] == "delivery":
                 last[rcpt] = ev
+                if ev.get("status") == "sent":
+                    sent[rcpt] = sent.get(rcpt, 0) + 1
             elif ev["type"] == "reject":
                 rejects[rcpt] = ev
     rows = []
     for sc in m["scenarios"]:
+        if mta not in sc.get("mtas", [mta]):
+            print("ok - matrix %s %s # SKIP %s" % (mta, sc["name"], sc.get("why_only", "")))
+            rows.append("%s %s skip" % (mta, sc["name"]))
+            continue
         right = True
         for r in sc["rcpts"]:
             want = dict(r["want"])
@@ -55,6 +62,8 @@ def main():
                 sender = sc.get("sender", m["sender"])
                 if got != "rejected" and (ev.get("sender") or "") != sender:
                     problems.append("sender %s" % ev.get("sender"))
+                if sent.get(rcpt, 0) > 1:
+                    problems.append("sent %d times" % sent[rcpt])
             if problems:
                 right = False
                 print("not ok - matrix %s %s %s: %s%s" % (

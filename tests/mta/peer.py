@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """peer.py - the far side of the real-MTA tests: a scripted SMTP server.
 
-usage: peer.py PORTFILE RECORDFILE [ADDR=MODE ...] [--tls CERT KEY]
+usage: peer.py PORTFILE RECORDFILE [ADDR=MODE ...] [--tls CERT KEY] [--reinject HOST:PORT]
 
 Listens on one port the kernel picks, on 127.0.0.1 and 127.0.0.3 (both in mode "normal")
 and on every ADDR given, and writes that port to PORTFILE once it accepts connections.
@@ -15,6 +15,9 @@ The listening address sets the connection's script (MODE):
     busy       "421 4.3.2 Service not available, closing channel" instead of a greeting
     hangup     the greeting, then the connection closed at the first command
     dataloss   the message is read to its end, then the connection closed without a reply
+    filter     a content filter: the message is handed on, same envelope, to the MTA's
+               re-injection listener (--reinject), and that listener's reply to DATA
+               ("250 2.0.0 Ok: queued as QID2") is the answer, as amavis and its kin do
 
 The local part of each RCPT TO decides the reply to it (and, for some, to DATA):
 
@@ -42,6 +45,7 @@ import asyncio
 import json
 import os
 import signal
+import smtplib
 import ssl
 import sys
 
@@ -61,13 +65,30 @@ DATA_REPLIES = {
 }
 # How many times a recipient is refused before it is taken.
 ONCE = {"grey": 1, "throttle": 2}
-MODES = ("normal", "smarthost", "tls", "busy", "hangup", "dataloss")
+MODES = ("normal", "smarthost", "tls", "busy", "hangup", "dataloss", "filter")
+
+
+def reinject(target, sender, rcpts, body):
+    """Hand a message to the MTA's re-injection listener; its reply to DATA, or a 451."""
+    host, port = target.rsplit(":", 1)
+    try:
+        s = smtplib.SMTP(host, int(port), local_hostname="filter.test", timeout=30)
+        s.ehlo()
+        s.mail(sender)
+        for r in rcpts:
+            s.rcpt(r)
+        code, text = s.data(body)
+        s.quit()
+        return "%d %s" % (code, text.decode("utf-8", "replace"))
+    except (OSError, smtplib.SMTPException) as e:
+        return "451 4.3.0 Re-injection failed: %s" % str(e).replace("\r", " ").replace("\n", " ")
 
 
 class Peer:
-    def __init__(self, record, tls):
+    def __init__(self, record, tls, target=None):
         self.record = record
         self.tls = tls
+        self.target = target
         self.queued = 0
         self.seen = {}  # recipient -> times refused so far, for grey and throttle
 
@@ -100,6 +121,7 @@ class Peer:
         say("220 peer.test ESMTP test peer")
         await writer.drain()
         rcpts = []
+        sender = ""
         data_reply = None
         while True:
             raw = await reader.readline()
@@ -124,6 +146,7 @@ class Peer:
                 say("250 peer.test")
             elif verb == "MAIL":
                 rcpts, data_reply = [], None
+                sender = line[line.find("<") + 1 : line.rfind(">")]
                 say("250 2.1.0 Ok")
             elif verb == "RCPT":
                 rcpt = line[line.find("<") + 1 : line.rfind(">")]
@@ -155,16 +178,23 @@ class Peer:
                     continue
                 say("354 End data with <CR><LF>.<CR><LF>")
                 await writer.drain()
+                lines = []
                 while True:
                     body = await reader.readline()
                     if not body or body in (b".\r\n", b".\n"):
                         break
+                    lines.append(body[1:] if body.startswith(b"..") else body)
                 if mode == "dataloss":
                     for r in rcpts:
                         self.note({"addr": addr, "rcpt": r, "stage": "data", "code": None,
                                    "dropped": True})
                     return
-                if data_reply is not None:
+                if mode == "filter" and self.target:
+                    answer = await asyncio.to_thread(reinject, self.target, sender, rcpts,
+                                                     b"".join(lines))
+                    code, dsn = int(answer[:3]), answer[4:9]
+                    say(answer)
+                elif data_reply is not None:
                     code, dsn, text = data_reply
                     say("%d %s %s" % data_reply)
                 else:
@@ -197,6 +227,7 @@ async def main():
     portfile, record = sys.argv[1], sys.argv[2]
     listeners = [("127.0.0.1", "normal"), ("127.0.0.3", "normal")]
     tls = None
+    target = None
     args = sys.argv[3:]
     while args:
         a = args.pop(0)
@@ -204,11 +235,14 @@ async def main():
             tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             tls.load_cert_chain(args.pop(0), args.pop(0))
             continue
+        if a == "--reinject":
+            target = args.pop(0)
+            continue
         host, mode = a.split("=", 1)
         if mode not in MODES:
             sys.exit("peer.py: unknown mode %s" % mode)
         listeners.append((host, mode))
-    peer = Peer(record, tls)
+    peer = Peer(record, tls, target)
     servers = []
     port = 0
     for host, mode in listeners:

@@ -31,6 +31,7 @@ case "${1:-}" in
 --postfix)
     D=$2 R=$3
     mount --bind "$D/passwd" /etc/passwd && mount --bind "$D/group" /etc/group || exit 1
+    mount --bind "$(dirname "$D")/resolv.conf" /etc/resolv.conf || exit 1
     export LD_LIBRARY_PATH="$R/usr/lib/postfix"
     PF="$R/usr/sbin/postfix -c $D/conf"
     $PF set-permissions create-missing >"$D/setup.out" 2>&1
@@ -46,6 +47,7 @@ case "${1:-}" in
 --exim)
     D=$2 R=$3
     mount --bind "$D/passwd" /etc/passwd && mount --bind "$D/group" /etc/group || exit 1
+    mount --bind "$(dirname "$D")/resolv.conf" /etc/resolv.conf || exit 1
     setpriv --reuid nobody --regid nogroup --clear-groups "$R/usr/sbin/exim4" -C "$D/exim.conf" -bdf -q5s &
     daemon=$!
     wait_for 10 listening "$(cat "$D/port")" || { echo "exim did not listen" >&2; exit 1; }
@@ -60,6 +62,7 @@ case "${1:-}" in
     D=$2 R=$3
     SM=$R/usr/libexec/sendmail/sendmail
     hostname mx-sendmail.test || exit 1
+    mount --bind "$(dirname "$D")/resolv.conf" /etc/resolv.conf || exit 1
     mkdir -p "$D/olddev"
     mount --bind /dev "$D/olddev" && mount -t tmpfs -o mode=755 tmpfs /dev || exit 1
     for n in null zero full random urandom tty; do
@@ -95,6 +98,11 @@ R=$(sh "$ROOT/tests/mta/fetch.sh" "$ROOT/build/mta-cache" postfix exim4-base exi
 chmod 755 "$WORK"
 TABLE=$WORK/table
 : >"$TABLE"
+# The MTAs' resolver: tests/mta/dns.py on 127.0.0.153, named in each namespace's resolv.conf.
+printf 'nameserver 127.0.0.153\noptions attempts:1 timeout:2\n' >"$WORK/resolv.conf"
+python3 "$ROOT/tests/mta/dns.py" 127.0.0.153 "$WORK/dns.ready" 2>"$WORK/dns.err" &
+SERVE_PIDS="$SERVE_PIDS $!"
+wait_for 10 test -s "$WORK/dns.ready" || not_ok "matrix: the DNS server on 127.0.0.153 started"
 openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=peer.test -keyout "$WORK/peer.key" \
     -out "$WORK/peer.crt" >/dev/null 2>&1 || not_ok "matrix: a certificate for the TLS peer"
 
@@ -175,6 +183,7 @@ verify    unix  - - n - 1 verify
 flush     unix  n - n 1000? 0 flush
 proxymap  unix  - - n - - proxymap
 smtp      unix  - - n - - smtp
+dnssmtp   unix  - - n - - smtp -o smtp_dns_support_level=enabled
 relay     unix  - - n - - smtp
 showq     unix  n - n - - showq
 error     unix  - - n - - error
@@ -235,6 +244,11 @@ failing:
   domains = $FAILING
   allow_fail
   data = :fail: 5.1.2 Domain not found
+dnsfail:
+  driver = dnslookup
+  domains = $DNSDOMAINS
+  transport = peer_smtp
+  no_more
 peer:
   driver = manualroute
   route_list = $ROUTES
@@ -270,7 +284,7 @@ run_sendmail() {
     sed -n 's/^mailertable \([^ ]*\) /\1\t/p' "$D/conf.txt" >"$D/mailertable"
     sed -n 's/^access \([^ ]*\) /\1\t/p' "$D/conf.txt" >"$D/access"
     printf '127.0.0.1\tmx-sendmail.test mx-sendmail localhost\n' >"$D/hosts"
-    printf 'hosts\tfiles\naliases\tfiles\n' >"$D/service.switch"
+    printf 'hosts\tfiles dns\naliases\tfiles\n' >"$D/service.switch"
     printf 'postmaster: root\n' >"$D/aliases"
     : >"$D/local-host-names"
     : >"$D/statistics"

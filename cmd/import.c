@@ -372,8 +372,10 @@ static int import_file(struct db *db, struct parser *p, const char *path)
         /* Lines before the checkpoint are parsed only to rebuild the queue-id context. */
         if (parser_line(p, line, len, &ev) != PARSE_EVENT || pos < checkpoint)
             continue;
-        db_batch_add(b, source_id, pos, &ev);
-        tot.events++;
+        do {
+            db_batch_add(b, source_id, pos, &ev);
+            tot.events++;
+        } while (parser_next(p, &ev));
         if (db_batch_count(b) >= import_batch) {
             rc = writer_hand(&w, &b, &spare, next);
             if (rc != 0)

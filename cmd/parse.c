@@ -77,7 +77,9 @@ int cmd_each_event(struct parser *p, char **files, int nfiles,
         }
         while ((r = lr_next(lr, &line, &len, &pos)) == 1)
             if (parser_line(p, line, len, &ev) == PARSE_EVENT)
-                fn(arg, &ev);
+                do
+                    fn(arg, &ev);
+                while (parser_next(p, &ev));
         if (r < 0)
             rc = 1;
         lr_close(lr);

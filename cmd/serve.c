@@ -333,11 +333,13 @@ static void run_line(struct serve *s, struct run *r, const struct follow_line *l
     pr = parser_line(r->p, ln->line, ln->len, &ev);
     r->next = ln->next;
     if (pr == PARSE_EVENT && ln->store) {
-        if (ln->cut)
-            ev.flags |= EVF_TRUNCATED;
         if (db_batch_count(r->b) == 0)
             r->batch_start = time_now_us();
-        db_batch_add(r->b, r->sid, ln->pos, &ev);
+        do {
+            if (ln->cut)
+                ev.flags |= EVF_TRUNCATED;
+            db_batch_add(r->b, r->sid, ln->pos, &ev);
+        } while (parser_next(r->p, &ev));
     }
     if (db_batch_count(r->b) >= BATCH_EVENTS)
         serve_commit(s, r);

@@ -9,7 +9,8 @@
  *	2013 Jun 10 06:27:30.123	year first, local time (some syslog-ng templates)
  *
  * The year of an RFC 3164 stamp comes from struct year_infer (see parser.h). Everything is
- * pointer scanning over the caller's bytes; nothing is copied or allocated.
+ * pointer scanning over the caller's bytes; nothing is allocated, and only a stamp whose day
+ * lacks its padding ("Jul 2 12:24:48", as some relays write) is copied, padded, to the stack.
  */
 #include <string.h>
 #include <time.h>
@@ -98,6 +99,18 @@ static size_t stamp_3164(const char *s, size_t len, int year, struct year_infer 
     int64_t frac = 0, scale = 1000000;
     uint64_t a, b;
 
+    if (len >= 15 && s[3] == ' ' && s[4] >= '1' && s[4] <= '9' && s[5] == ' ') {
+        /* "Jul 2 12:24:48": a day without its padding, as some relays write it; read as
+         * the padded form, one byte shorter */
+        char pad[48];
+        size_t n = len < sizeof(pad) - 1 ? len : sizeof(pad) - 1, r;
+
+        memcpy(pad, s, 4);
+        pad[4] = ' ';
+        memcpy(pad + 5, s + 4, n - 4);
+        r = stamp_3164(pad, n + 1, year, yi, us);
+        return r ? r - 1 : 0;
+    }
     if (len < 15 || s[3] != ' ')
         return 0;
     memcpy(&a, s, 8);

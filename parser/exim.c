@@ -16,7 +16,9 @@
  *	ID >> rcpt ...		(cutthrough delivery)	-> delivery sent
  *	ID == rcpt R=.. T=.. defer (-44) H=..: SMTP error ... : 451 ...	-> delivery deferred
  *	ID ** rcpt ...: error text			-> delivery bounced; "retry timeout
- *						   exceeded" is expired
+ *						   exceeded" and the other forms of
+ *						   giving up for time are expired, with
+ *						   the recipient's last deferral
  *	ID *> rcpt ...			delivery suppressed (-N): nothing was delivered, no event
  *	ID Completed			-> forget ID
  *	[ID] H=... F=<s> [temporarily] rejected RCPT <r>: text	(also MAIL, after DATA,
@@ -338,6 +340,21 @@ static void find_reply(const char *s, const char *end, struct event *ev)
     }
 }
 
+/*
+ * lead_dsn - a text that begins with an enhanced code ("5.7.1 Relay access denied", an
+ * ACL's or a :fail: redirect's message): Exim answers with that code, so it is the DSN
+ */
+static void lead_dsn(const char *s, const char *end, struct event *ev)
+{
+    size_t n;
+
+    if (ev->dsn[0] || s >= end || (*s != '4' && *s != '5'))
+        return;
+    n = event_dsn_len(s, end);
+    if (n && s + n < end && s[n] == ' ')
+        EVENT_SET(ev, dsn, s, n);
+}
+
 /* set_msgid - "abc@x" as "<abc@x>" into a field of size outlen */
 static void set_msgid(char *out, size_t outlen, const char *s, size_t len)
 {
@@ -431,6 +448,27 @@ static enum parse_result parse_arrival(struct parser *p, const struct syslog_env
 }
 
 /*
+ * gave_up_for_time - does a "**" line's text say Exim stopped retrying for time: its retry
+ * rules' cutoff passed ("retry timeout exceeded"), or every host has failed for longer than
+ * that and none is due ("all hosts for 'd' have been failing for a long time (and retry
+ * time not reached)", "retry time not reached for any host after a long failure period")?
+ */
+static bool gave_up_for_time(const char *text, const char *end)
+{
+    static const char *const forms[] = {
+        "retry timeout exceeded",
+        "have been failing for a long time",
+        "after a long failure period",
+    };
+    size_t i;
+
+    for (i = 0; i < ARRAY_LEN(forms); i++)
+        if (memmem(text, (size_t)(end - text), forms[i], strlen(forms[i])) != NULL)
+            return true;
+    return false;
+}
+
+/*
  * parse_delivery - "=> rcpt [<orig>] fields [C="..."]", "== rcpt fields: text" or
  * "** rcpt fields: text"; status is what the marker says
  */
@@ -496,8 +534,8 @@ static enum parse_result parse_delivery(struct parser *p, const struct syslog_en
         text = scan_skip_spaces(text, end);
         EVENT_SET(ev, reply, text, (size_t)(end - text));
         find_reply(text, end, ev);
-        if (status == ST_BOUNCED &&
-            memmem(text, (size_t)(end - text), "retry timeout exceeded", 22) != NULL)
+        lead_dsn(text, end, ev);
+        if (status == ST_BOUNCED && gave_up_for_time(text, end))
             status = ST_EXPIRED;
     }
     ev->status = status;
@@ -507,7 +545,8 @@ static enum parse_result parse_delivery(struct parser *p, const struct syslog_en
             EVENT_SET(ev, sender, e->sender, strlen(e->sender));
         EVENT_SET(ev, message_id, e->message_id, strlen(e->message_id));
     }
-    if (status != ST_SENT)
+    /* An expiry says why it never arrived by the recipient's last temporary failure. */
+    if (status != ST_SENT && !(status == ST_EXPIRED && parser_defer_last(p, ev)))
         scan_classify(p, ev, status);
     return PARSE_EVENT;
 }
@@ -594,6 +633,7 @@ static enum parse_result parse_reject(struct parser *p, const struct syslog_env 
         }
         EVENT_SET(ev, reply, t, (size_t)(end - t));
         find_reply(t, end, ev);
+        lead_dsn(t, end, ev);
     }
     scan_classify(p, ev, temp ? ST_DEFERRED : ST_NONE);
     if (temp)

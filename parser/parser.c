@@ -20,6 +20,21 @@
 #define DEFAULT_MAX_QUEUE_AGE  ((int64_t)7 * 86400) /* Postfix keeps a message 5 days */
 #define MSGID_CACHE            4096
 #define REASON_CACHE           256
+#define PENDING_MAX            256   /* events one line may add after the first */
+#define DEFER_MAX              2048  /* recipients remembered with their last deferral */
+#define DEFER_SLOTS            4096  /* their open-addressing table, at most half full */
+#define DEFER_QCOUNT           16384 /* deferrals per (host, queue id) hash bucket */
+#define GONE_MAX               1024  /* queue ids removed lately, remembered by hash */
+
+/* The last temporary failure of one recipient still queued: what an expiry reports. */
+struct deferral {
+    char recipient[EV_ADDR_LEN];
+    char relay[EV_RELAY_LEN];
+    char dsn[EV_DSN_LEN];
+    char reply[EV_REPLY_LEN];
+    char reason[EV_REASON_LEN];
+    int smtp_code;
+};
 
 struct parser {
     struct parser_stats stats;
@@ -50,6 +65,22 @@ struct parser {
         uint64_t key; /* of code, dsn, status and reply; 0 empty */
         struct reason_result rr;
     } reason_cache[REASON_CACHE];
+    /* events of the last line after its first, handed out by parser_next() */
+    struct event *pending;
+    uint32_t npending, ipending;
+    struct parser_prog_stats *line_ps; /* the program of the last line read */
+    /* deferred recipients: per slot the (host, queue id) hash (0 free), the recipient hash
+     * and the index of its record in defer[]; defer_free[0..defer_nfree) the unused records */
+    uint64_t *defer_qkey, *defer_rkey;
+    uint32_t *defer_rec, *defer_free;
+    struct deferral *defer;
+    uint32_t defer_live, defer_hand, defer_nfree;
+    /* how many deferrals each bucket of (host, queue id) hashes holds: a delivery of a
+     * message with none is passed over without hashing its recipient */
+    uint16_t *defer_qcount;
+    /* the (host, queue id) hashes of the last GONE_MAX removed entries, a ring */
+    uint64_t gone[GONE_MAX];
+    uint32_t gone_next;
 };
 
 /* parser_create - a parser with its open-queue table sized from opts */
@@ -83,6 +114,13 @@ void parser_free(struct parser *p)
         return;
     x_free(p->entries);
     x_free(p->index);
+    x_free(p->pending);
+    x_free(p->defer_qkey);
+    x_free(p->defer_rkey);
+    x_free(p->defer);
+    x_free(p->defer_rec);
+    x_free(p->defer_qcount);
+    x_free(p->defer_free);
     x_free(p);
 }
 
@@ -368,8 +406,26 @@ void parser_queue_remove(struct parser *p, const char *host, size_t host_len, co
     uint64_t h = key_hash(host, host_len, qid, qid_len);
     uint32_t slot = find_slot(p, h, host, host_len, qid, qid_len);
 
-    if (p->index[slot].entry)
+    if (p->index[slot].entry) {
         entry_drop_at(p, p->index[slot].entry, slot);
+        p->gone[p->gone_next] = h | 1;
+        p->gone_next = (p->gone_next + 1) % GONE_MAX;
+    }
+}
+
+/* parser_queue_seen - is (host, queue id) open, or among the last ones removed? */
+bool parser_queue_seen(struct parser *p, const char *host, size_t host_len, const char *qid,
+                       size_t qid_len)
+{
+    uint64_t h = key_hash(host, host_len, qid, qid_len) | 1;
+    uint32_t i;
+
+    if (parser_queue_get(p, host, host_len, qid, qid_len, false) != NULL)
+        return true;
+    for (i = 0; i < GONE_MAX; i++)
+        if (p->gone[i] == h)
+            return true;
+    return false;
 }
 
 /* is_postfix - does the program name look like postfix/..., postfix-out/..., ...? */
@@ -409,6 +465,213 @@ static void sample(struct parser_prog_stats *ps, const char *line, size_t len)
     utf8_scrub(out);
 }
 
+/* defer_qkey_of - the slot key of an event's (host, queue id); 0 is made 1 */
+static uint64_t defer_qkey_of(const struct event *ev)
+{
+    return key_hash(ev->host, strlen(ev->host), ev->queue_id, strlen(ev->queue_id)) | 1;
+}
+
+/* defer_keys - the slot keys of an event's (host, queue id) and recipient; 0 is made 1 */
+static void defer_keys(const struct event *ev, uint64_t *qk, uint64_t *rk)
+{
+    *qk = defer_qkey_of(ev);
+    *rk = word_hash(ev->recipient, strlen(ev->recipient), 0x9e3779b97f4a7c15ULL) | 1;
+}
+
+/* defer_home - the first slot tried for (qk, rk) */
+static uint32_t defer_home(uint64_t qk, uint64_t rk)
+{
+    return (uint32_t)((qk ^ (rk * 0x9e3779b97f4a7c15ULL)) >> 40) & (DEFER_SLOTS - 1);
+}
+
+/* defer_find - the slot of (qk, rk), or the free slot where it would go (*found false) */
+static uint32_t defer_find(const struct parser *p, uint64_t qk, uint64_t rk, bool *found)
+{
+    uint32_t i = defer_home(qk, rk);
+
+    while (p->defer_qkey[i] != 0) {
+        if (p->defer_qkey[i] == qk && p->defer_rkey[i] == rk) {
+            *found = true;
+            return i;
+        }
+        i = (i + 1) & (DEFER_SLOTS - 1);
+    }
+    *found = false;
+    return i;
+}
+
+/* defer_delete - empty slot i, moving later entries of its probe run back (no tombstones) */
+static void defer_delete(struct parser *p, uint32_t i)
+{
+    uint32_t j = i, k;
+
+    p->defer_free[p->defer_nfree++] = p->defer_rec[i];
+    p->defer_qcount[p->defer_qkey[i] & (DEFER_QCOUNT - 1)]--;
+    for (;;) {
+        j = (j + 1) & (DEFER_SLOTS - 1);
+        if (p->defer_qkey[j] == 0)
+            break;
+        k = defer_home(p->defer_qkey[j], p->defer_rkey[j]);
+        /* the entry at j may move to i unless its home lies cyclically in (i, j] */
+        if ((i <= j) ? (i < k && k <= j) : (i < k || k <= j))
+            continue;
+        p->defer_qkey[i] = p->defer_qkey[j];
+        p->defer_rkey[i] = p->defer_rkey[j];
+        p->defer_rec[i] = p->defer_rec[j];
+        i = j;
+    }
+    p->defer_qkey[i] = p->defer_rkey[i] = 0;
+    p->defer_live--;
+}
+
+/*
+ * defer_track - remember a deferred recipient's last failure; forget it once it has a
+ * final outcome. Full, the entry under a clock hand makes room.
+ */
+static void defer_track(struct parser *p, const struct event *ev)
+{
+    uint64_t qk, rk;
+    uint32_t i;
+    struct deferral *d;
+    bool found;
+
+    if (ev->type != EV_DELIVERY || ev->recipient[0] == 0 || ev->queue_id[0] == 0)
+        return;
+    if (ev->status != ST_DEFERRED && p->defer_live == 0)
+        return;
+    if (p->defer == NULL) {
+        p->defer_qkey = xcalloc(DEFER_SLOTS, sizeof(*p->defer_qkey));
+        p->defer_rkey = xcalloc(DEFER_SLOTS, sizeof(*p->defer_rkey));
+        p->defer_rec = xcalloc(DEFER_SLOTS, sizeof(*p->defer_rec));
+        p->defer_free = xcalloc(DEFER_MAX, sizeof(*p->defer_free));
+        p->defer_qcount = xcalloc(DEFER_QCOUNT, sizeof(*p->defer_qcount));
+        p->defer = xcalloc(DEFER_MAX, sizeof(*p->defer));
+        for (i = 0; i < DEFER_MAX; i++)
+            p->defer_free[i] = DEFER_MAX - 1 - i;
+        p->defer_nfree = DEFER_MAX;
+    }
+    if (ev->status != ST_DEFERRED && p->defer_qcount[defer_qkey_of(ev) & (DEFER_QCOUNT - 1)] == 0)
+        return;
+    defer_keys(ev, &qk, &rk);
+    i = defer_find(p, qk, rk, &found);
+    if (ev->status != ST_DEFERRED) {
+        if (found)
+            defer_delete(p, i);
+        return;
+    }
+    if (!found) {
+        if (p->defer_live == DEFER_MAX) {
+            while (p->defer_qkey[p->defer_hand] == 0)
+                p->defer_hand = (p->defer_hand + 1) & (DEFER_SLOTS - 1);
+            defer_delete(p, p->defer_hand);
+            i = defer_find(p, qk, rk, &found);
+        }
+        p->defer_qkey[i] = qk;
+        p->defer_rkey[i] = rk;
+        p->defer_rec[i] = p->defer_free[--p->defer_nfree];
+        p->defer_qcount[qk & (DEFER_QCOUNT - 1)]++;
+        p->defer_live++;
+    }
+    d = &p->defer[p->defer_rec[i]];
+    /* A bare "Deferred" after the server's own words keeps those: they say why. */
+    if (found && ev->smtp_code < 0 && d->smtp_code >= 0)
+        return;
+    str_copy(d->recipient, sizeof(d->recipient), ev->recipient, strlen(ev->recipient));
+    str_copy(d->relay, sizeof(d->relay), ev->relay, strlen(ev->relay));
+    str_copy(d->dsn, sizeof(d->dsn), ev->dsn, strlen(ev->dsn));
+    str_copy(d->reply, sizeof(d->reply), ev->reply, strlen(ev->reply));
+    str_copy(d->reason, sizeof(d->reason), ev->reason, strlen(ev->reason));
+    d->smtp_code = ev->smtp_code;
+}
+
+/* defer_apply - an expiry takes the recipient's last temporary failure (see parser_int.h) */
+static void defer_apply(const struct deferral *d, struct event *ev)
+{
+    EVENT_SET(ev, recipient, d->recipient, strlen(d->recipient));
+    if (ev->relay[0] == 0)
+        EVENT_SET(ev, relay, d->relay, strlen(d->relay));
+    EVENT_SET(ev, dsn, d->dsn, strlen(d->dsn));
+    EVENT_SET(ev, reply, d->reply, strlen(d->reply));
+    EVENT_SET(ev, reason, d->reason, strlen(d->reason));
+    ev->smtp_code = d->smtp_code;
+    ev->hard = false;
+}
+
+/* parser_defer_last - fill an expiry of one recipient with its last deferral; see parser_int.h */
+bool parser_defer_last(struct parser *p, struct event *ev)
+{
+    uint64_t qk, rk;
+    uint32_t i;
+    bool found;
+
+    if (p->defer_live == 0)
+        return false;
+    defer_keys(ev, &qk, &rk);
+    i = defer_find(p, qk, rk, &found);
+    if (!found)
+        return false;
+    defer_apply(&p->defer[p->defer_rec[i]], ev);
+    return true;
+}
+
+/* parser_defer_expire - one expiry per deferred recipient of the message; see parser_int.h */
+size_t parser_defer_expire(struct parser *p, struct event *ev)
+{
+    struct event tmpl;
+    uint64_t qk, rk;
+    size_t n = 0;
+    uint32_t i;
+
+    if (p->defer_live == 0)
+        return 0;
+    defer_keys(ev, &qk, &rk);
+    if (p->defer_qcount[qk & (DEFER_QCOUNT - 1)] == 0)
+        return 0;
+    tmpl = *ev;
+    for (i = 0; i < DEFER_SLOTS; i++) {
+        struct event *out;
+
+        if (p->defer_qkey[i] != qk)
+            continue;
+        out = n == 0 ? ev : parser_push(p);
+        if (out == NULL)
+            break;
+        *out = tmpl;
+        defer_apply(&p->defer[p->defer_rec[i]], out);
+        n++;
+    }
+    return n;
+}
+
+/* parser_push - a cleared event to fill, handed out after the line's first; NULL when full */
+struct event *parser_push(struct parser *p)
+{
+    struct event *ev;
+
+    if (p->pending == NULL)
+        p->pending = xcalloc(PENDING_MAX, sizeof(*p->pending));
+    if (p->npending == PENDING_MAX) {
+        p->stats.truncated++;
+        return NULL;
+    }
+    ev = &p->pending[p->npending++];
+    event_clear(ev);
+    return ev;
+}
+
+/* parser_next - the next further event of the last line read; see parser.h */
+bool parser_next(struct parser *p, struct event *ev)
+{
+    if (p->ipending >= p->npending)
+        return false;
+    *ev = p->pending[p->ipending++];
+    p->stats.events++;
+    if (p->line_ps)
+        p->line_ps->events++;
+    defer_track(p, ev);
+    return true;
+}
+
 /* parser_line - read one line; see parser.h for the three results */
 enum parse_result parser_line(struct parser *p, const char *line, size_t len, struct event *ev)
 {
@@ -418,6 +681,7 @@ enum parse_result parser_line(struct parser *p, const char *line, size_t len, st
     enum event_mta mta;
 
     p->stats.lines++;
+    p->npending = p->ipending = 0;
     event_clear(ev);
     /* Exim's own mainlog has no syslog envelope: "2026-11-28 17:30:17 ..." */
     if (len == 0 ||
@@ -430,6 +694,7 @@ enum parse_result parser_line(struct parser *p, const char *line, size_t len, st
     }
     p->line_us = env.time_us;
     ps = prog_slot(p, env.prog, env.prog_len);
+    p->line_ps = ps;
     ps->lines++;
     mta = mta_of(env.prog, env.prog_len);
     r = PARSE_SKIP;
@@ -445,6 +710,7 @@ enum parse_result parser_line(struct parser *p, const char *line, size_t len, st
     case PARSE_EVENT:
         p->stats.events++;
         ps->events++;
+        defer_track(p, ev);
         if (ev->flags & EVF_TRUNCATED)
             p->stats.truncated++;
         break;

@@ -9,6 +9,7 @@
  *	void parser_free(struct parser *p);
  *	enum parse_result parser_line(struct parser *p, const char *line, size_t len,
  *				      struct event *ev);
+ *	bool parser_next(struct parser *p, struct event *ev);
  *	const struct parser_stats *parser_stats(const struct parser *p);
  *	size_t parser_prog_stats(const struct parser *p, const struct parser_prog_stats **out);
  *
@@ -21,12 +22,17 @@
  *	parser_line() reads one log line (without its newline; it need not be NUL-terminated)
  *	and returns PARSE_EVENT when it filled *ev with an event, PARSE_SKIP when the line was
  *	understood but produces no event (or is not from a mail program), and PARSE_MALFORMED
- *	when it looked like a line of a known program but could not be read. The parser keeps a
+ *	when it looked like a line of a known program but could not be read. One line may stand
+ *	for several events (a Sendmail to= line naming several recipients, a message's expiry
+ *	with several recipients still deferred): after PARSE_EVENT, parser_next() fills *ev with
+ *	each further one and returns false when there is none left. The parser keeps a
  *	bounded table of open queue ids per host (entries leave on "removed", when the table
  *	is full, oldest first, or when they are older than opts->max_queue_age_s in log time) so
  *	delivery events carry the sender, size and message-id logged on earlier lines. A
- *	content-filter hop (a "sent" to a loopback relay whose reply says "queued as QID2") is
- *	not an event: the message is counted once, by its first queue id, and delivered by QID2.
+ *	content-filter hop (a "sent" to a loopback relay whose reply says "queued as QID2", where
+ *	QID2 is a queue id the same host has already logged) is not an event: the message is
+ *	counted once, by its first queue id, and delivered by QID2. A loopback relay whose id is
+ *	not seen (a smarthost or SMTP tunnel) took the message for good: that is a delivery.
  *	It does not allocate per line.
  *
  *	parser_prog_stats() returns the per-program-name counters (lines, events, skipped, not
@@ -94,6 +100,7 @@ struct parser;
 struct parser *parser_create(const struct parser_opts *opts);
 void parser_free(struct parser *p);
 enum parse_result parser_line(struct parser *p, const char *line, size_t len, struct event *ev);
+bool parser_next(struct parser *p, struct event *ev);
 const struct parser_stats *parser_stats(const struct parser *p);
 size_t parser_prog_stats(const struct parser *p, const struct parser_prog_stats **out);
 

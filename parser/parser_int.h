@@ -38,9 +38,24 @@ struct pq_entry *parser_queue_get(struct parser *p, const char *host, size_t hos
                                   const char *qid, size_t qid_len, bool create);
 void parser_queue_remove(struct parser *p, const char *host, size_t host_len, const char *qid,
                          size_t qid_len);
+/* Is (host, queue id) open, or among the last 1024 removed (by hash)? */
+bool parser_queue_seen(struct parser *p, const char *host, size_t host_len, const char *qid,
+                       size_t qid_len);
 enum parse_result pfx_parse_line(struct parser *p, const struct syslog_env *env, struct event *ev);
 bool parser_queue_note_msgid(struct parser *p, struct pq_entry *e);
 void parser_count_reinjected(struct parser *p);
+/*
+ * Further events of one line: parser_push() hands out a cleared event that parser_next()
+ * gives the caller after the line's first (NULL when the line has too many). The parser
+ * remembers each deferred recipient's last failure per (host, queue id) until it has a
+ * final outcome; parser_defer_expire() turns the event ev of a message's expiry into one
+ * expiry per recipient still deferred (ev itself the first, the others pushed), each with
+ * that recipient's last DSN, SMTP code, reply and reason, and returns how many (0: none
+ * known, ev unchanged); parser_defer_last() does so for the expiry of one recipient.
+ */
+struct event *parser_push(struct parser *p);
+size_t parser_defer_expire(struct parser *p, struct event *ev);
+bool parser_defer_last(struct parser *p, struct event *ev);
 void parser_classify(struct parser *p, int smtp_code, const char *dsn, const char *text,
                      enum event_status status, struct reason_result *out);
 

@@ -383,6 +383,36 @@ static const char *find_said(const char *s, const char *end)
     return NULL;
 }
 
+/*
+ * reinjected_here - does the reply say "queued as QID2" for a queue id that this host's
+ * Postfix already logged (its smtpd or cleanup saw the message come back; it may even be
+ * delivered and removed before the filter's reply reaches the hop's line), or does the
+ * filter say that it handed the message on to an MTA on loopback (amavis: "250 2.0.0 from
+ * MTA(smtp:[127.0.0.1]:10025): 250 2.0.0 Ok: queued as QID2")?
+ */
+static bool reinjected_here(struct parser *p, const struct syslog_env *env, const char *reply)
+{
+    const char *q = strstr(reply, "queued as "), *id, *mta;
+    size_t n = 0;
+
+    if (q == NULL)
+        return false;
+    mta = strstr(reply, "from MTA(");
+    if (mta && mta < q) {
+        mta = strchr(mta, '[');
+        if (mta && mta < q &&
+            (strncmp(mta + 1, "127.", 4) == 0 || strncmp(mta + 1, "::1]", 4) == 0))
+            return true;
+    }
+    id = q + 10;
+    while ((id[n] >= '0' && id[n] <= '9') || (id[n] >= 'A' && id[n] <= 'Z') ||
+           (id[n] >= 'a' && id[n] <= 'z'))
+        n++;
+    if (n == 0 || n >= EV_QID_LEN)
+        return false;
+    return parser_queue_seen(p, env->host, env->host_len, id, n);
+}
+
 /* parse_delivery - "to=<r>, ..., status=S (reply)" of a delivery agent */
 static enum parse_result parse_delivery(struct parser *p, const struct syslog_env *env,
                                         const char *qid, size_t qid_len, const char *s,
@@ -430,10 +460,10 @@ static enum parse_result parse_delivery(struct parser *p, const struct syslog_en
     said = find_said(reply, rend);
     ev->smtp_code = smtp_reply_code(said ? said + 6 : reply, rend);
 
-    /* A content filter's hop: the filter took the message and handed it back to Postfix
-     * under a new queue id. That message is delivered later; this line is not a delivery. */
-    if (ev->status == ST_SENT && is_loopback(ev->relay) &&
-        memmem(ev->reply, strlen(ev->reply), "queued as ", 10) != NULL) {
+    /* A content filter's hop: the filter took the message and handed it back to this
+     * Postfix under a new queue id, already seen here. That message is delivered later;
+     * this line is not a delivery. A relay whose id is not this Postfix's took it for good. */
+    if (ev->status == ST_SENT && is_loopback(ev->relay) && reinjected_here(p, env, ev->reply)) {
         parser_count_reinjected(p);
         return PARSE_SKIP;
     }
@@ -477,7 +507,10 @@ static enum parse_result parse_qmgr_from(struct parser *p, const struct syslog_e
         EVENT_SET(ev, sender, from.val, from.val_len);
         ev->status = ST_EXPIRED;
         add_correlation(p, env, qid, qid_len, ev);
-        scan_classify(p, ev, ev->status);
+        /* One expiry per recipient still deferred, with its last failure; none known (the
+         * log began later): one for the message, without a recipient. */
+        if (parser_defer_expire(p, ev) == 0)
+            scan_classify(p, ev, ev->status);
         return PARSE_EVENT;
     }
     if (size < 0)

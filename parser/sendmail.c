@@ -12,6 +12,10 @@
  *	QID: QID2: DSN: text					-> bounce_notice
  *	[QID: ]ruleset=check_rcpt, arg1=<r>, relay=name [ip], reject=550 5.7.1 <r>... text
  *	QID: Milter: from=<s>, reject=554 5.7.1 text		-> reject
+ *	QID: <r>... User unknown				-> reject of r
+ *	QID: QID2: DSN: Cannot send message for 5 days		-> bounce_notice, and an
+ *								   expiry per recipient
+ *								   still deferred
  *
  * Fields are "key=value" separated by ", "; a value runs to the next ", key=" (values such
  * as "name [ip] (may be forged)" hold spaces, ctladdr= holds "<c> (0/0)" and reply= the
@@ -20,7 +24,7 @@
  * (2 sent, 4 deferred, 5 bounced) and, when there is none, the stat= word: Sent, Deferred
  * (and queued, which is not counted), anything else a bounce (User unknown, Service
  * unavailable, Host unknown ...). Sendmail lists the recipients that shared one delivery on
- * one to= line; the event carries the first of them.
+ * one to= line; each of them is an event.
  */
 #include <string.h>
 
@@ -214,12 +218,33 @@ static enum parse_result parse_from(struct parser *p, const struct syslog_env *e
     return PARSE_EVENT;
 }
 
+/* more_recipients - the second and later recipients of "to=<a>,<b>,c": one event each */
+static void more_recipients(struct parser *p, const struct event *ev, const char *s,
+                            const char *end)
+{
+    const char *comma = memchr(s, ',', (size_t)(end - s));
+
+    while (comma != NULL) {
+        const char *v = comma + 1;
+        size_t n;
+        struct event *more;
+
+        comma = memchr(v, ',', (size_t)(end - v));
+        n = (size_t)((comma ? comma : end) - v);
+        unbracket(&v, &n);
+        if (n == 0 || (more = parser_push(p)) == NULL)
+            continue;
+        *more = *ev;
+        EVENT_SET(more, recipient, v, n);
+    }
+}
+
 /* parse_to - "to=<r>, ..., relay=..., dsn=X.Y.Z, stat=Word (reply)" */
 static enum parse_result parse_to(struct parser *p, const struct syslog_env *env, const char *qid,
                                   size_t qid_len, const char *s, const char *end, struct event *ev)
 {
     const struct pq_entry *e;
-    struct scan_kv kv, stat = {0}, reply = {0};
+    struct scan_kv kv, stat = {0}, reply = {0}, to = {0};
     const char *stat_end;
     char sm_dsn[EV_DSN_LEN] = "";
 
@@ -230,6 +255,7 @@ static enum parse_result parse_to(struct parser *p, const struct syslog_env *env
             size_t n = comma ? (size_t)(comma - kv.val) : kv.val_len;
             const char *v = kv.val;
 
+            to = kv;
             unbracket(&v, &n);
             EVENT_SET(ev, recipient, v, n);
         } else if (scan_key_is(&kv, "relay")) {
@@ -292,6 +318,7 @@ static enum parse_result parse_to(struct parser *p, const struct syslog_env *env
     if (ev->status != ST_SENT) {
         scan_classify(p, ev, ev->status);
     }
+    more_recipients(p, ev, to.val, to.val + to.val_len);
     return PARSE_EVENT;
 }
 
@@ -334,6 +361,52 @@ static enum parse_result parse_reject(struct parser *p, const struct syslog_env 
     return PARSE_EVENT;
 }
 
+/*
+ * expire_deferred - "QID: QID2: DSN: Cannot send message for 5 days": the queue return
+ * time has passed, so every recipient of QID still deferred is expired (with its last
+ * deferral), each an event after the line's bounce notice
+ */
+static void expire_deferred(struct parser *p, const struct syslog_env *env, const char *qid,
+                            size_t qid_len)
+{
+    const struct pq_entry *e = parser_queue_get(p, env->host, env->host_len, qid, qid_len, false);
+    struct event tmpl, *first;
+
+    event_clear(&tmpl);
+    scan_event_head(&tmpl, MTA_SENDMAIL, EV_DELIVERY, env, qid, qid_len);
+    tmpl.status = ST_EXPIRED;
+    if (e) {
+        if (e->has_sender)
+            EVENT_SET(&tmpl, sender, e->sender, strlen(e->sender));
+        EVENT_SET(&tmpl, message_id, e->message_id, strlen(e->message_id));
+    }
+    if (parser_defer_expire(p, &tmpl) > 0 && (first = parser_push(p)) != NULL)
+        *first = tmpl;
+}
+
+/*
+ * parse_refusal - "QID: <r>... User unknown": a recipient refused at RCPT without a
+ * ruleset (an unknown local user, the error mailer of a mailertable entry). Sendmail logs
+ * the text only, not the codes it answered. A sender refused so says "Sender" or "sender".
+ */
+static enum parse_result parse_refusal(struct parser *p, const struct syslog_env *env,
+                                       const char *qid, size_t qid_len, const char *s,
+                                       const char *end, struct event *ev)
+{
+    const char *close = memmem(s, (size_t)(end - s), ">... ", 5), *text;
+
+    text = close + 5;
+    scan_event_head(ev, MTA_SENDMAIL, EV_REJECT, env, qid, qid_len);
+    if (memmem(text, (size_t)(end - text), "ender", 5) != NULL)
+        EVENT_SET(ev, sender, s + 1, (size_t)(close - s - 1));
+    else
+        EVENT_SET(ev, recipient, s + 1, (size_t)(close - s - 1));
+    EVENT_SET(ev, reply, text, (size_t)(end - text));
+    take_reply(text, end, ev);
+    scan_classify(p, ev, ST_NONE);
+    return PARSE_EVENT;
+}
+
 /* sm_parse_line - the message text of one Sendmail line */
 enum parse_result sm_parse_line(struct parser *p, const struct syslog_env *env, struct event *ev)
 {
@@ -354,6 +427,8 @@ enum parse_result sm_parse_line(struct parser *p, const struct syslog_env *env, 
         return parse_reject(p, env, s, qid_len, rest, end, ev);
     if (scan_starts(rest, end, "Milter: ") && memmem(rest, (size_t)(end - rest), "reject=", 7))
         return parse_reject(p, env, s, qid_len, rest + 8, end, ev);
+    if (rest < end && *rest == '<' && memmem(rest, (size_t)(end - rest), ">... ", 5) != NULL)
+        return parse_refusal(p, env, s, qid_len, rest, end, ev);
     if (scan_starts(rest, end, "done") || scan_starts(rest, end, "removed")) {
         parser_queue_remove(p, env->host, env->host_len, s, qid_len);
         return PARSE_SKIP;
@@ -363,6 +438,9 @@ enum parse_result sm_parse_line(struct parser *p, const struct syslog_env *env, 
                  scan_starts(rest + qid2 + 2, end, "return to sender: "))) {
         scan_event_head(ev, MTA_SENDMAIL, EV_BOUNCE_NOTICE, env, s, qid_len);
         EVENT_SET(ev, notice_queue_id, rest, qid2);
+        if (memmem(rest + qid2 + 2, (size_t)(end - rest - qid2 - 2), "Cannot send message for ",
+                   24) != NULL)
+            expire_deferred(p, env, s, qid_len);
         return PARSE_EVENT;
     }
     return PARSE_SKIP;

@@ -36,11 +36,13 @@ static inline void fuzz_log(const uint8_t *data, size_t size, enum event_mta mta
         size_t len = (size_t)((nl ? nl : end) - s);
 
         if (parser_line(p, s, len, &ev) == PARSE_EVENT) {
-            buf_reset(&out);
-            event_format_json(&ev, &out);
-            ASSERT(out.len > 0 && out.data[0] == '{' && out.data[out.len - 1] == '}');
-            ASSERT(strlen(out.data) == out.len);
-            tally_add(t, &ev);
+            do {
+                buf_reset(&out);
+                event_format_json(&ev, &out);
+                ASSERT(out.len > 0 && out.data[0] == '{' && out.data[out.len - 1] == '}');
+                ASSERT(strlen(out.data) == out.len);
+                tally_add(t, &ev);
+            } while (parser_next(p, &ev));
         }
         s += len + 1;
     }

@@ -7,8 +7,9 @@
 # envelope of that daemon and parsed alone; then:
 #  - delivery lines (status sent/deferred/bounced): one delivery event whose queue id, status,
 #    recipient, relay, dsn and reply equal the fixture's fields. Two kinds give no event on
-#    purpose: a content filter's hop (sent to a loopback relay, "queued as" a new id; counted
-#    as folded) and address-verification probes (status=deliverable / undeliverable...);
+#    purpose: a content filter's hop (sent to a loopback relay whose reply shows amavis handing
+#    the message back, "from MTA(...): ... queued as" a new id; counted as folded) and
+#    address-verification probes (status=deliverable / undeliverable...);
 #  - smtpd/postscreen/cleanup rejects: one reject event with the client, code, enhanced code,
 #    sender, recipient and helo of the fixture (a reject event has no queue id key, per the
 #    NDJSON contract); discard/filter/reject_warning are not rejects;
@@ -89,8 +90,10 @@ for path in sorted(glob.glob(os.path.join(folder, "*.yaml"))):
         relay = re.search(r"relay=([^,]*)", data).group(1)
         response = (res.get("postfix_smtp_response") or res.get("postfix_local_response") or
                     res.get("postfix_pipe_response") or res.get("postfix_error_response"))
+        # A loopback "queued as" is a filter's hop only on evidence (the amavis form, or the
+        # re-injected id logged before): a lone line without it is a delivery.
         hop = status == "sent" and re.search(r"\[(127\.|::1\])", relay) and \
-            "queued as" in str(response)
+            "queued as" in str(response) and "from MTA(" in str(response)
         if hop:
             result(events == [] and folded == 1, name, "(content-filter hop: want no event, folded 1; got %d events, folded %d)" % (len(events), folded))
             continue

@@ -362,12 +362,53 @@ static void test_corpus(void **state)
     assert_true(malformed * 1000 <= lines); /* near zero: under 0.1% */
 }
 
+/* test_matrix_forms - a leading enhanced code is the DSN; expiry forms and their last deferral */
+static void test_matrix_forms(void **state)
+{
+    struct parser *p = new_parser();
+    struct event ev;
+
+    (void)state;
+    assert_int_equal(line_of(p,
+                             L_TIME "H=(c.test) [127.0.0.1] F=<s@c.test> rejected RCPT "
+                                    "<r@refused.test>: 5.7.1 Relay access denied",
+                             &ev),
+                     PARSE_EVENT);
+    assert_int_equal(ev.type, EV_REJECT);
+    assert_string_equal(ev.recipient, "r@refused.test");
+    assert_string_equal(ev.dsn, "5.7.1");
+    assert_int_equal(line_of(p,
+                             L_TIME L_ID "== a@peer.test R=peer T=peer_smtp defer (-44) "
+                                         "H=127.0.0.1 [127.0.0.1]: SMTP error from remote mail "
+                                         "server after RCPT TO:<a@peer.test>: 452 4.2.2 Mailbox "
+                                         "full, try again later",
+                             &ev),
+                     PARSE_EVENT);
+    assert_int_equal(ev.status, ST_DEFERRED);
+    assert_int_equal(line_of(p,
+                             L_TIME L_ID "** a@peer.test: all hosts for 'peer.test' have been "
+                                         "failing for a long time (and retry time not reached)",
+                             &ev),
+                     PARSE_EVENT);
+    assert_int_equal(ev.status, ST_EXPIRED);
+    assert_string_equal(ev.dsn, "4.2.2");
+    assert_int_equal(ev.smtp_code, 452);
+    assert_string_equal(ev.reason, "mailboxfull");
+    /* an expiry of a recipient whose deferrals the log does not hold */
+    assert_int_equal(line_of(p, L_TIME L_ID "** b@peer.test: retry timeout exceeded", &ev),
+                     PARSE_EVENT);
+    assert_int_equal(ev.status, ST_EXPIRED);
+    assert_string_equal(ev.reason, "expired");
+    parser_free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_lines),       cmocka_unit_test(test_hard),
-        cmocka_unit_test(test_correlation), cmocka_unit_test(test_force),
-        cmocka_unit_test(test_truncation),  cmocka_unit_test(test_corpus),
+        cmocka_unit_test(test_lines),        cmocka_unit_test(test_hard),
+        cmocka_unit_test(test_correlation),  cmocka_unit_test(test_force),
+        cmocka_unit_test(test_truncation),   cmocka_unit_test(test_corpus),
+        cmocka_unit_test(test_matrix_forms),
     };
 
     return cmocka_run_group_tests(tests, utc, NULL);

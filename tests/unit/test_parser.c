@@ -34,6 +34,11 @@ static const struct {
      "postfix/smtp", 123, "hello"},
     {"Jun  3 10:40:57 mail postfix/submission/smtpd[9708]: connect from x", 0,
      "2026-06-03T10:40:57+00:00", "mail", "postfix/submission/smtpd", 9708, "connect from x"},
+    /* a day without its padding, as some relays write it */
+    {"Jul 2 12:24:48 relay postfix/smtp[77]: c", 0, "2026-07-02T12:24:48+00:00", "relay",
+     "postfix/smtp", 77, "c"},
+    {"Jul 2 12:24:48.250 relay postfix/smtp[77]: c", 0, "2026-07-02T12:24:48.250000+00:00", "relay",
+     "postfix/smtp", 77, "c"},
     {"Sep 25 18:26:34 smtpnode16 postfix-239.58.50.50/smtpd[4546]: a", 0,
      "2026-09-25T18:26:34+00:00", "smtpnode16", "postfix-239.58.50.50/smtpd", 4546, "a"},
     {"Jun  3 10:40:57 mail postfix/sender-cleanup/cleanup[9709]: b", 0, "2026-06-03T10:40:57+00:00",

@@ -283,6 +283,159 @@ static void test_content_filter(void **state)
     parser_free(p);
 }
 
+/* test_loopback_relay - a loopback relay that says "queued as" an id never seen here delivered */
+static void test_loopback_relay(void **state)
+{
+    struct parser *p = new_parser();
+    struct event ev;
+
+    (void)state;
+    assert_int_equal(line_of(p,
+                             P "postfix/qmgr[3]: 5AB0C1855DA0: from=<u@s.com>, size=391, nrcpt=1 "
+                               "(queue active)",
+                             &ev),
+                     PARSE_EVENT);
+    /* a smarthost or SMTP tunnel on loopback: its id is its own, the message left */
+    assert_int_equal(line_of(p,
+                             P "postfix/smtp[5]: 5AB0C1855DA0: to=<i@e.com>, "
+                               "relay=127.0.0.7[127.0.0.7]:2525, delay=0.2, "
+                               "delays=0.1/0/0/0.1, dsn=2.0.0, status=sent (250 2.0.0 Ok: "
+                               "queued as SMH000001)",
+                             &ev),
+                     PARSE_EVENT);
+    assert_int_equal(ev.type, EV_DELIVERY);
+    assert_int_equal(ev.status, ST_SENT);
+    assert_string_equal(ev.recipient, "i@e.com");
+    /* the id handed back is this Postfix's own, logged before the hop: a filter's hop */
+    assert_int_equal(
+        line_of(p, P "postfix/smtpd[4]: 6CD0E1855DB2: client=localhost[127.0.0.1]", &ev),
+        PARSE_SKIP);
+    assert_int_equal(line_of(p,
+                             P "postfix/smtp[5]: 5AB0C1855DA0: to=<j@e.com>, "
+                               "relay=127.0.0.1[127.0.0.1]:10026, delay=0.2, "
+                               "delays=0.1/0/0/0.1, dsn=2.0.0, status=sent (250 2.0.0 Ok: "
+                               "queued as 6CD0E1855DB2)",
+                             &ev),
+                     PARSE_SKIP);
+    /* re-injected, delivered and removed before the filter's reply reached the hop's line */
+    assert_int_equal(
+        line_of(p, P "postfix/smtpd[4]: 7EF0E1855DB3: client=localhost[127.0.0.1]", &ev),
+        PARSE_SKIP);
+    assert_int_equal(line_of(p, P "postfix/qmgr[3]: 7EF0E1855DB3: removed", &ev), PARSE_SKIP);
+    assert_int_equal(line_of(p,
+                             P "postfix/smtp[5]: 5AB0C1855DA0: to=<k@e.com>, "
+                               "relay=127.0.0.11[127.0.0.11]:10026, delay=0.2, "
+                               "delays=0.1/0/0/0.1, dsn=2.0.0, status=sent (250 2.0.0 Ok: "
+                               "queued as 7EF0E1855DB3)",
+                             &ev),
+                     PARSE_SKIP);
+    assert_int_equal(parser_stats(p)->reinjected, 2);
+    parser_free(p);
+}
+
+/* test_expiry_per_recipient - qmgr's expiry: one expired per recipient still deferred */
+static void test_expiry_per_recipient(void **state)
+{
+    static const char *const lines[] = {
+        P "postfix/qmgr[3]: 7EE0C1855DA0: from=<u@s.com>, size=391, nrcpt=3 (queue active)",
+        P "postfix/smtp[5]: 7EE0C1855DA0: to=<a@e.com>, relay=mx.e.com[1.2.3.4]:25, delay=1, "
+          "delays=0/0/0/1, dsn=4.2.2, status=deferred (host mx.e.com[1.2.3.4] said: 452 4.2.2 "
+          "Mailbox full (in reply to RCPT TO command))",
+        P "postfix/smtp[5]: 7EE0C1855DA0: to=<b@e.com>, relay=mx.e.com[1.2.3.4]:25, delay=1, "
+          "delays=0/0/0/1, dsn=4.3.0, status=deferred (host mx.e.com[1.2.3.4] said: 451 4.3.0 "
+          "Try later (in reply to RCPT TO command))",
+        P "postfix/smtp[5]: 7EE0C1855DA0: to=<c@e.com>, relay=mx.e.com[1.2.3.4]:25, delay=1, "
+          "delays=0/0/0/1, dsn=4.3.0, status=deferred (host mx.e.com[1.2.3.4] said: 451 4.3.0 "
+          "Try later (in reply to RCPT TO command))",
+        P "postfix/smtp[5]: 7EE0C1855DA0: to=<c@e.com>, relay=mx.e.com[1.2.3.4]:25, delay=9, "
+          "delays=0/0/0/1, dsn=2.0.0, status=sent (250 ok)",
+    };
+    struct parser *p = new_parser();
+    struct event ev;
+    size_t i;
+    int seen_a = 0, seen_b = 0;
+
+    (void)state;
+    for (i = 0; i < ARRAY_LEN(lines); i++)
+        assert_int_equal(line_of(p, lines[i], &ev), PARSE_EVENT);
+    assert_int_equal(line_of(p,
+                             P "postfix/qmgr[3]: 7EE0C1855DA0: from=<u@s.com>, status=expired, "
+                               "returned to sender",
+                             &ev),
+                     PARSE_EVENT);
+    do {
+        assert_int_equal(ev.status, ST_EXPIRED);
+        assert_string_equal(ev.sender, "u@s.com");
+        if (strcmp(ev.recipient, "a@e.com") == 0) {
+            seen_a++;
+            assert_string_equal(ev.dsn, "4.2.2");
+            assert_int_equal(ev.smtp_code, 452);
+            assert_string_equal(ev.reason, "mailboxfull");
+        } else {
+            seen_b++;
+            assert_string_equal(ev.recipient, "b@e.com");
+            assert_string_equal(ev.dsn, "4.3.0");
+        }
+    } while (parser_next(p, &ev));
+    assert_int_equal(seen_a, 1);
+    assert_int_equal(seen_b, 1);
+    /* without deferrals seen (the log began later): one expiry for the message */
+    assert_int_equal(line_of(p,
+                             P "postfix/qmgr[3]: 8FF0C1855DA0: from=<u@s.com>, status=expired, "
+                               "returned to sender",
+                             &ev),
+                     PARSE_EVENT);
+    assert_string_equal(ev.recipient, "");
+    assert_false(parser_next(p, &ev));
+    parser_free(p);
+}
+
+/* test_expiry_many - 1,800 deferred recipients, a third delivered later: the rest expire */
+static void test_expiry_many(void **state)
+{
+    struct parser *p = new_parser();
+    struct event ev;
+    char line[512];
+    int q, r, n;
+
+    (void)state;
+    for (q = 0; q < 60; q++)
+        for (r = 0; r < 30; r++) {
+            snprintf(line, sizeof(line),
+                     P "postfix/smtp[5]: %010X: to=<r%d@q%d.test>, relay=mx[1.2.3.4]:25, "
+                       "delay=1, delays=0/0/0/1, dsn=4.3.%d, status=deferred (host mx[1.2.3.4] "
+                       "said: 451 4.3.%d later (in reply to RCPT TO command))",
+                     0xA000 + q, r, q, r % 10, r % 10);
+            assert_int_equal(line_of(p, line, &ev), PARSE_EVENT);
+        }
+    for (q = 0; q < 60; q++)
+        for (r = 0; r < 30; r += 3) {
+            snprintf(line, sizeof(line),
+                     P "postfix/smtp[5]: %010X: to=<r%d@q%d.test>, relay=mx[1.2.3.4]:25, "
+                       "delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (250 ok)",
+                     0xA000 + q, r, q);
+            assert_int_equal(line_of(p, line, &ev), PARSE_EVENT);
+        }
+    for (q = 0; q < 60; q++) {
+        snprintf(line, sizeof(line),
+                 P "postfix/qmgr[3]: %010X: from=<u@s.com>, status=expired, returned to sender",
+                 0xA000 + q);
+        assert_int_equal(line_of(p, line, &ev), PARSE_EVENT);
+        n = 0;
+        do {
+            char want[32];
+
+            assert_int_equal(sscanf(ev.recipient, "r%d@", &r), 1);
+            assert_true(r % 3 != 0);
+            snprintf(want, sizeof(want), "4.3.%d", r % 10);
+            assert_string_equal(ev.dsn, want);
+            n++;
+        } while (parser_next(p, &ev));
+        assert_int_equal(n, 20);
+    }
+    parser_free(p);
+}
+
 /* ---- corpora ---- */
 
 /* extract - the text after key up to any of stop, into out; false when key is absent */
@@ -412,6 +565,9 @@ int main(void)
         cmocka_unit_test(test_lines),
         cmocka_unit_test(test_correlation),
         cmocka_unit_test(test_content_filter),
+        cmocka_unit_test(test_loopback_relay),
+        cmocka_unit_test(test_expiry_per_recipient),
+        cmocka_unit_test(test_expiry_many),
         cmocka_unit_test(test_corpora),
     };
 

@@ -188,6 +188,69 @@ static void test_correlation(void **state)
     parser_free(p);
 }
 
+/* test_matrix_forms - several recipients on one to=, a bare refusal, the queue-return DSN */
+static void test_matrix_forms(void **state)
+{
+    struct parser *p = new_parser();
+    struct event ev;
+    int n = 0;
+
+    (void)state;
+    assert_int_equal(line_of(p,
+                             S_ENV S_QID "from=<s@c.test>, size=9, class=0, nrcpts=3, "
+                                         "msgid=<m@c>, proto=ESMTP, daemon=MTA, relay=[1.2.3.4]",
+                             &ev),
+                     PARSE_EVENT);
+    /* two recipients that shared one delivery: two events */
+    assert_int_equal(line_of(p,
+                             S_ENV S_QID "to=<a@x.test>,<b@y.test>, delay=00:00:01, "
+                                         "xdelay=00:00:01, mailer=esmtp, pri=1, relay=[5.6.7.8] "
+                                         "[5.6.7.8], dsn=2.0.0, stat=Sent (ok)",
+                             &ev),
+                     PARSE_EVENT);
+    assert_string_equal(ev.recipient, "a@x.test");
+    assert_true(parser_next(p, &ev));
+    assert_string_equal(ev.recipient, "b@y.test");
+    assert_int_equal(ev.status, ST_SENT);
+    assert_string_equal(ev.sender, "s@c.test");
+    assert_false(parser_next(p, &ev));
+    /* refused at RCPT, only the text logged */
+    assert_int_equal(line_of(p, S_ENV S_QID "<nobody@x.test>... User unknown", &ev), PARSE_EVENT);
+    assert_int_equal(ev.type, EV_REJECT);
+    assert_string_equal(ev.recipient, "nobody@x.test");
+    assert_string_equal(ev.reason, "userunknown");
+    /* a deferral with the server's words, then a bare one, then the queue return time */
+    assert_int_equal(line_of(p,
+                             S_ENV S_QID "to=<c@x.test>, delay=00:00:01, xdelay=00:00:01, "
+                                         "mailer=esmtp, pri=1, relay=[5.6.7.8], dsn=4.3.1, "
+                                         "reply=452 4.2.2 Mailbox full, stat=Deferred: 452 "
+                                         "4.2.2 Mailbox full",
+                             &ev),
+                     PARSE_EVENT);
+    assert_int_equal(line_of(p,
+                             S_ENV S_QID "to=<c@x.test>, delay=00:01:01, xdelay=00:00:01, "
+                                         "mailer=esmtp, pri=1, relay=[5.6.7.8], dsn=4.3.0, "
+                                         "stat=Deferred",
+                             &ev),
+                     PARSE_EVENT);
+    assert_int_equal(
+        line_of(p, S_ENV S_QID "4ASHUHxU004243: DSN: Cannot send message for 5 days", &ev),
+        PARSE_EVENT);
+    assert_int_equal(ev.type, EV_BOUNCE_NOTICE);
+    while (parser_next(p, &ev)) {
+        n++;
+        assert_int_equal(ev.type, EV_DELIVERY);
+        assert_int_equal(ev.status, ST_EXPIRED);
+        assert_string_equal(ev.recipient, "c@x.test");
+        assert_string_equal(ev.dsn, "4.2.2");
+        assert_int_equal(ev.smtp_code, 452);
+        assert_string_equal(ev.reason, "mailboxfull");
+        assert_string_equal(ev.sender, "s@c.test");
+    }
+    assert_int_equal(n, 1);
+    parser_free(p);
+}
+
 /* test_fail2ban - every Sendmail reject line of the corpus is a reject with a code */
 static void test_fail2ban(void **state)
 {
@@ -225,10 +288,9 @@ static void test_fail2ban(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_lines),
-        cmocka_unit_test(test_notice_and_delay),
-        cmocka_unit_test(test_correlation),
-        cmocka_unit_test(test_fail2ban),
+        cmocka_unit_test(test_lines),        cmocka_unit_test(test_notice_and_delay),
+        cmocka_unit_test(test_correlation),  cmocka_unit_test(test_fail2ban),
+        cmocka_unit_test(test_matrix_forms),
     };
 
     return cmocka_run_group_tests(tests, utc, NULL);

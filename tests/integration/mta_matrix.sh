@@ -1,0 +1,366 @@
+#!/bin/sh
+# mta_matrix.sh - the real-MTA scenario matrix: Postfix, Exim and Sendmail (Debian's packages,
+# unpacked, on loopback) each play every scenario of tests/mta/matrix.json against the
+# scripted peer (tests/mta/peer.py); mailpulse parses each MTA's log and every recipient's
+# outcome, DSN and reason is checked against the truth the matrix wrote down beforehand.
+#
+# The three MTAs run at once, each in its own mount namespace with its own peer, with short
+# queue lifetimes (the matrix's "lifetime") and frequent queue runs, so that temporary
+# failures reach expiry within the run. Each MTA is stopped once its queue is empty (bounded
+# by the lifetime plus 150 s). Prints the table MTA x scenario x right/wrong and the time the
+# whole matrix took.
+set -u
+. "$(dirname "$0")/lib.sh"
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+M=$ROOT/tests/mta/matrix.json
+
+# listening PORT: does anything accept on 127.0.0.1:PORT?
+listening() {
+    python3 -c "import socket,sys; socket.create_connection(('127.0.0.1', int(sys.argv[1])), 1)" "$1" 2>/dev/null
+}
+
+# queue_empty DIR PATTERN: no file matching PATTERN left under DIR
+queue_empty() {
+    [ -z "$(find "$1" -type f -name "$2" 2>/dev/null | head -1)" ]
+}
+
+LIFETIME=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["lifetime"])' "$M")
+LIMIT=$((LIFETIME + 150))
+
+case "${1:-}" in
+--postfix)
+    D=$2 R=$3
+    mount --bind "$D/passwd" /etc/passwd && mount --bind "$D/group" /etc/group || exit 1
+    mount --bind "$(dirname "$D")/resolv.conf" /etc/resolv.conf || exit 1
+    export LD_LIBRARY_PATH="$R/usr/lib/postfix"
+    PF="$R/usr/sbin/postfix -c $D/conf"
+    $PF set-permissions create-missing >"$D/setup.out" 2>&1
+    $PF start >>"$D/setup.out" 2>&1 || { cat "$D/setup.out" >&2; exit 1; }
+    wait_for 10 listening "$(cat "$D/port")" || { echo "postfix did not listen" >&2; $PF stop; exit 1; }
+    python3 "$ROOT/tests/mta/submit.py" "$M" 127.0.0.1 "$(cat "$D/port")" postfix \
+        "$(cat "$D/fport")" >"$D/submit.out" 2>&1
+    sleep 2
+    wait_for $LIMIT queue_empty "$D/spool" '[0-9A-F]*' || echo "postfix: queue not empty at the limit" >&2
+    $PF stop >>"$D/setup.out" 2>&1
+    exit 0
+    ;;
+--exim)
+    D=$2 R=$3
+    mount --bind "$D/passwd" /etc/passwd && mount --bind "$D/group" /etc/group || exit 1
+    mount --bind "$(dirname "$D")/resolv.conf" /etc/resolv.conf || exit 1
+    setpriv --reuid nobody --regid nogroup --clear-groups "$R/usr/sbin/exim4" -C "$D/exim.conf" -bdf -q5s &
+    daemon=$!
+    wait_for 10 listening "$(cat "$D/port")" || { echo "exim did not listen" >&2; exit 1; }
+    python3 "$ROOT/tests/mta/submit.py" "$M" 127.0.0.1 "$(cat "$D/port")" exim >"$D/submit.out" 2>&1
+    sleep 2
+    wait_for $LIMIT queue_empty "$D/spool/input" '*-H' || echo "exim: queue not empty at the limit" >&2
+    kill "$daemon"
+    wait "$daemon"
+    exit 0
+    ;;
+--sendmail)
+    D=$2 R=$3
+    SM=$R/usr/libexec/sendmail/sendmail
+    hostname mx-sendmail.test || exit 1
+    mount --bind "$(dirname "$D")/resolv.conf" /etc/resolv.conf || exit 1
+    mkdir -p "$D/olddev"
+    mount --bind /dev "$D/olddev" && mount -t tmpfs -o mode=755 tmpfs /dev || exit 1
+    for n in null zero full random urandom tty; do
+        : >"/dev/$n"
+        mount --bind "$D/olddev/$n" "/dev/$n" || exit 1
+    done
+    python3 "$ROOT/tests/mta/syslogd.py" /dev/log "$D/maillog" mx-sendmail &
+    SYSLOGD=$!
+    wait_for 10 test -e /dev/log.ready || { echo "syslogd did not start" >&2; exit 1; }
+    "$SM" -C "$D/sendmail.cf" -L sm-mta -bD -q5s -O Timeout.queuereturn=${LIFETIME}s &
+    daemon=$!
+    wait_for 10 listening "$(cat "$D/port")" || { echo "sendmail did not listen" >&2; kill $SYSLOGD; exit 1; }
+    python3 "$ROOT/tests/mta/submit.py" "$M" 127.0.0.1 "$(cat "$D/port")" sendmail \
+        >"$D/submit.out" 2>&1
+    sleep 2
+    wait_for $LIMIT queue_empty "$D/mqueue" 'qf*' || echo "sendmail: queue not empty at the limit" >&2
+    kill "$daemon"
+    wait "$daemon"
+    sleep 0.2
+    kill "$SYSLOGD"
+    exit 0
+    ;;
+esac
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "ok - # SKIP mta_matrix: needs root for the mount namespaces"
+    exit 0
+fi
+started=$(date +%s)
+R=$(sh "$ROOT/tests/mta/fetch.sh" "$ROOT/build/mta-cache" postfix exim4-base exim4-daemon-light \
+    sendmail-base sendmail-cf sendmail-bin) ||
+    { not_ok "matrix: fetch and unpack the MTAs"; exit 1; }
+chmod 755 "$WORK"
+TABLE=$WORK/table
+: >"$TABLE"
+# The MTAs' resolver: tests/mta/dns.py on 127.0.0.153, named in each namespace's resolv.conf.
+printf 'nameserver 127.0.0.153\noptions attempts:1 timeout:2\n' >"$WORK/resolv.conf"
+python3 "$ROOT/tests/mta/dns.py" 127.0.0.153 "$WORK/dns.ready" 2>"$WORK/dns.err" &
+SERVE_PIDS="$SERVE_PIDS $!"
+wait_for 10 test -s "$WORK/dns.ready" || not_ok "matrix: the DNS server on 127.0.0.153 started"
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=peer.test -keyout "$WORK/peer.key" \
+    -out "$WORK/peer.crt" >/dev/null 2>&1 || not_ok "matrix: a certificate for the TLS peer"
+
+# start_peer D: the scripted peer of one MTA, its port in D/peerport; its content filter
+# re-injects into 127.0.0.1 at the port in D/rport (nothing listens there but for Postfix)
+start_peer() {
+    free_port >"$1/rport"
+    python3 "$ROOT/tests/mta/peer.py" "$1/peerport" "$1/record.jsonl" \
+        $(python3 -c 'import json,sys; print(" ".join(json.load(open(sys.argv[1]))["peer"]))' "$M") \
+        --tls "$WORK/peer.crt" "$WORK/peer.key" --reinject "127.0.0.1:$(cat "$1/rport")" \
+        2>"$1/peer.err" &
+    SERVE_PIDS="$SERVE_PIDS $!"
+    echo $! >"$1/peer.pid"
+    wait_for 10 test -s "$1/peerport"
+}
+
+# ---- Postfix
+run_postfix() {
+    D=$WORK/postfix
+    mkdir -p "$D/conf/dynamicmaps.cf.d" "$D/postfix-files.d" "$D/spool" "$D/data"
+    chown 64990 "$D/data"
+    free_port >"$D/port"
+    cp /etc/passwd "$D/passwd"
+    cp /etc/group "$D/group"
+    echo 'pfxtest:x:64990:64990:Postfix test:/nonexistent:/usr/sbin/nologin' >>"$D/passwd"
+    printf 'pfxtest:x:64990:\npfxdrop:x:64991:\n' >>"$D/group"
+    free_port >"$D/fport"
+    start_peer "$D" || { echo "peer did not start" >"$D/inner.err"; return 1; }
+    cp "$R/etc/postfix/postfix-files" "$D/conf/"
+    {
+        cat <<MAINCF
+# The matrix's Postfix: routes from tests/mta/matrix.json, short queue lifetimes.
+compatibility_level = 3.6
+queue_directory = $D/spool
+data_directory = $D/data
+daemon_directory = $R/usr/lib/postfix/sbin
+command_directory = $R/usr/sbin
+shlib_directory = $R/usr/lib/postfix
+meta_directory = $D/conf
+mail_owner = pfxtest
+setgid_group = pfxdrop
+myhostname = mx-postfix.test
+mydestination =
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+maillog_file = $D/maillog
+maillog_file_prefixes = $D
+import_environment = MAIL_CONFIG MAIL_DEBUG MAIL_LOGTAG TZ LANG=C LD_LIBRARY_PATH=$R/usr/lib/postfix
+smtp_dns_support_level = disabled
+smtp_tls_security_level = may
+smtp_connect_timeout = 5s
+alias_maps =
+alias_database =
+maximal_queue_lifetime = ${LIFETIME}s
+bounce_queue_lifetime = ${LIFETIME}s
+queue_run_delay = 5s
+minimal_backoff_time = 5s
+maximal_backoff_time = 10s
+smtpd_relay_restrictions = permit_mynetworks, reject
+smtpd_recipient_restrictions = check_recipient_access \$matrix_reject, permit
+MAINCF
+        python3 "$ROOT/tests/mta/matrix_conf.py" "$M" postfix "$(cat "$D/peerport")" | grep -v '^lifetime'
+    } >"$D/conf/main.cf"
+    cat >"$D/conf/master.cf" <<MASTERCF
+127.0.0.1:$(cat "$D/port") inet n - n - - smtpd
+# Mail received here passes the peer's content filter, which re-injects it below.
+127.0.0.1:$(cat "$D/fport") inet n - n - - smtpd -o content_filter=smtp:[127.0.0.11]:$(cat "$D/peerport")
+127.0.0.1:$(cat "$D/rport") inet n - n - - smtpd -o content_filter=
+pickup    unix  n - n 60 1 pickup
+cleanup   unix  n - n - 0 cleanup
+qmgr      unix  n - n 300 1 qmgr
+tlsmgr    unix  - - n 1000? 1 tlsmgr
+rewrite   unix  - - n - - trivial-rewrite
+bounce    unix  - - n - 0 bounce
+defer     unix  - - n - 0 bounce
+trace     unix  - - n - 0 bounce
+verify    unix  - - n - 1 verify
+flush     unix  n - n 1000? 0 flush
+proxymap  unix  - - n - - proxymap
+smtp      unix  - - n - - smtp
+dnssmtp   unix  - - n - - smtp -o smtp_dns_support_level=enabled
+relay     unix  - - n - - smtp
+showq     unix  n - n - - showq
+error     unix  - - n - - error
+retry     unix  - - n - - error
+discard   unix  - - n - - discard
+anvil     unix  - - n - 1 anvil
+scache    unix  - - n - 1 scache
+postlog   unix-dgram n - n - 1 postlogd
+MASTERCF
+    unshare --mount --fork sh "$0" --postfix "$D" "$R" 2>"$D/inner.err"
+    echo $? >"$D/rc"
+    kill "$(cat "$D/peer.pid")" 2>/dev/null
+    cp "$D/maillog" "$D/log" 2>/dev/null
+}
+
+# ---- Exim
+run_exim() {
+    D=$WORK/exim
+    mkdir -p "$D/spool" "$D/log"
+    free_port >"$D/port"
+    cp /etc/passwd "$D/passwd"
+    cp /etc/group "$D/group"
+    echo 'Debian-exim:x:65534:65534:Exim test:/nonexistent:/usr/sbin/nologin' >>"$D/passwd"
+    echo 'Debian-exim:x:65534:' >>"$D/group"
+    start_peer "$D" || { echo "peer did not start" >"$D/inner.err"; return 1; }
+    eval "$(python3 "$ROOT/tests/mta/matrix_conf.py" "$M" exim 0 | grep -v '^lifetime' |
+        sed "s/=\(.*\)/='\1'/")"
+    cat >"$D/exim.conf" <<EOF
+# The matrix's Exim: routes from tests/mta/matrix.json, a short retry cutoff.
+primary_hostname = mx-exim.test
+exim_path = $R/usr/sbin/exim4
+spool_directory = $D/spool
+log_file_path = $D/log/%slog
+log_selector = +pid +received_recipients +smtp_confirmation
+daemon_smtp_ports = $(cat "$D/port")
+local_interfaces = 127.0.0.1
+never_users =
+host_lookup =
+rfc1413_hosts =
+acl_smtp_rcpt = acl_rcpt
+delay_warning =
+keep_environment =
+tls_advertise_hosts =
+queue_run_max = 20
+# A message from the null sender that fails cannot bounce: discarded, not kept frozen.
+ignore_bounce_errors_after = 0s
+timeout_frozen_after = 10s
+
+begin acl
+acl_rcpt:
+  deny domains = $DENIED
+       message = 5.7.1 Relay access denied
+  accept
+
+begin routers
+failing:
+  driver = redirect
+  domains = $FAILING
+  allow_fail
+  data = :fail: 5.1.2 Domain not found
+dnsfail:
+  driver = dnslookup
+  domains = $DNSDOMAINS
+  transport = peer_smtp
+  no_more
+peer:
+  driver = manualroute
+  route_list = $ROUTES
+  transport = peer_smtp
+  self = send
+
+begin transports
+peer_smtp:
+  driver = smtp
+  port = $(cat "$D/peerport")
+  allow_localhost
+  hosts_try_fastopen =
+  connect_timeout = 5s
+
+begin retry
+* * F,$((LIFETIME - 15))s,5s
+EOF
+    chown -R nobody:nogroup "$D"
+    unshare --mount --fork sh "$0" --exim "$D" "$R" 2>"$D/inner.err"
+    echo $? >"$D/rc"
+    kill "$(cat "$D/peer.pid")" 2>/dev/null
+    cp "$D/log/mainlog" "$D/log.main" 2>/dev/null
+}
+
+# ---- Sendmail
+run_sendmail() {
+    D=$WORK/sendmail
+    mkdir -p "$D/mqueue"
+    chmod 700 "$D/mqueue"
+    free_port >"$D/port"
+    start_peer "$D" || { echo "peer did not start" >"$D/inner.err"; return 1; }
+    python3 "$ROOT/tests/mta/matrix_conf.py" "$M" sendmail 0 >"$D/conf.txt"
+    sed -n 's/^mailertable \([^ ]*\) /\1\t/p' "$D/conf.txt" >"$D/mailertable"
+    sed -n 's/^access \([^ ]*\) /\1\t/p' "$D/conf.txt" >"$D/access"
+    printf '127.0.0.1\tmx-sendmail.test mx-sendmail localhost\n' >"$D/hosts"
+    printf 'hosts\tfiles dns\naliases\tfiles\n' >"$D/service.switch"
+    printf 'postmaster: root\n' >"$D/aliases"
+    : >"$D/local-host-names"
+    : >"$D/statistics"
+    PEERPORT=$(cat "$D/peerport")
+    cat >"$D/sendmail.mc" <<EOF
+divert(0)dnl
+VERSIONID(\`mailpulse real-MTA matrix')dnl
+OSTYPE(\`linux')dnl
+define(\`confDOMAIN_NAME', \`mx-sendmail.test')dnl
+define(\`confHOSTS_FILE', \`$D/hosts')dnl
+define(\`confSERVICE_SWITCH_FILE', \`$D/service.switch')dnl
+define(\`QUEUE_DIR', \`$D/mqueue')dnl
+define(\`STATUS_FILE', \`$D/statistics')dnl
+define(\`ALIAS_FILE', \`$D/aliases')dnl
+define(\`confCW_FILE', \`$D/local-host-names')dnl
+define(\`confPID_FILE', \`$D/sendmail.pid')dnl
+define(\`confDEF_USER_ID', \`65534:65534')dnl
+define(\`confDONT_PROBE_INTERFACES', \`True')dnl
+define(\`confLOG_LEVEL', \`9')dnl
+define(\`confDELIVERY_MODE', \`background')dnl
+define(\`confTO_CONNECT', \`5s')dnl
+define(\`confTO_ICONNECT', \`5s')dnl
+define(\`confHOST_STATUS_DIRECTORY', \`')dnl
+define(\`confMCI_CACHE_SIZE', \`0')dnl
+define(\`confDOUBLE_BOUNCE_ADDRESS', \`')dnl
+define(\`confDONT_BLAME_SENDMAIL', \`MapInUnsafeDirPath')dnl
+define(\`ESMTP_MAILER_ARGS', \`TCP \$h $PEERPORT')dnl
+define(\`SMTP_MAILER_ARGS', \`TCP \$h $PEERPORT')dnl
+FEATURE(\`nocanonify')dnl
+FEATURE(\`accept_unresolvable_domains')dnl
+FEATURE(\`promiscuous_relay')dnl
+FEATURE(\`mailertable', \`hash -o $D/mailertable')dnl
+FEATURE(\`access_db', \`hash -o -T<TMPF> $D/access')dnl
+FEATURE(\`blocklist_recipients')dnl
+DAEMON_OPTIONS(\`Port=$(cat "$D/port"), Addr=127.0.0.1, Name=MTA')dnl
+MAILER(\`local')dnl
+MAILER(\`smtp')dnl
+EOF
+    CF=$R/usr/share/sendmail/cf
+    m4 -D_CF_DIR_="$CF/" "$CF/m4/cf.m4" "$D/sendmail.mc" >"$D/sendmail.cf" 2>"$D/m4.err" ||
+        { echo "m4 failed" >"$D/inner.err"; return 1; }
+    for map in mailertable access; do
+        "$R/usr/libexec/sendmail/makemap" -C "$D/sendmail.cf" hash "$D/$map" <"$D/$map" \
+            2>>"$D/makemap.err" || { echo "makemap $map failed" >"$D/inner.err"; return 1; }
+    done
+    unshare --mount --uts --fork sh "$0" --sendmail "$D" "$R" 2>"$D/inner.err"
+    echo $? >"$D/rc"
+    kill "$(cat "$D/peer.pid")" 2>/dev/null
+    cp "$D/maillog" "$D/log" 2>/dev/null
+}
+
+run_postfix &
+P1=$!
+run_exim &
+P2=$!
+run_sendmail &
+P3=$!
+wait $P1 $P2 $P3
+
+for mta in postfix exim sendmail; do
+    D=$WORK/$mta
+    log=$D/log
+    [ "$mta" = exim ] && log=$D/log.main
+    check "matrix: $mta ran the scenarios in a private namespace" [ "$(cat "$D/rc" 2>/dev/null)" = 0 ]
+    grep -v 'lost privilege for using -C' "$D/inner.err" 2>/dev/null | sed "s/^/# $mta: /"
+    "$BIN" parse --mta "$mta" --stats "$log" >"$D/events.ndjson" 2>"$D/stats"
+    check "matrix: mailpulse parse reads the $mta log" [ $? -eq 0 ]
+    check_eq "matrix: no line of the $mta log is not understood" 0 \
+        "$(sed -n 's/.*not understood \([0-9]*\).*/\1/p' "$D/stats")"
+    python3 "$ROOT/tests/mta/matrix_check.py" "$mta" "$M" "$D/events.ndjson" "$TABLE"
+    if [ -n "${MAILPULSE_KEEP_MTA_LOG:-}" ]; then
+        cp "$log" "$MAILPULSE_KEEP_MTA_LOG.$mta"
+    fi
+done
+
+# The table: one row per scenario, one column per MTA.
+python3 "$ROOT/tests/mta/matrix_table.py" "$TABLE" "$M"
+echo "# matrix: the whole run took $(($(date +%s) - started)) s"
+check "matrix: the whole run took under 600 s" [ $(($(date +%s) - started)) -lt 600 ]

@@ -8,6 +8,9 @@
  *	db_rollback(db): ROLLBACK when a transaction is open or failed; never logs.
  *	db_warn_res(db, res, what): the warning of db_exec for a result the caller checked.
  *	db_first_line(msg, out, outlen): the first line of a libpq message, without "ERROR:  ".
+ *	db_run(db, sql, n, v, what): PQexecParams expecting rows; NULL after one warning.
+ *	db_domains_bounded(...): db_domains() over few candidates when the range allows it
+ *		(db/domains.c): 1 answered, 0 not (add up every domain), -1 error.
  */
 #ifndef MAILPULSE_DB_INT_H
 #define MAILPULSE_DB_INT_H
@@ -34,5 +37,9 @@ PGresult *db_exec(struct db *db, const char *sql, ExecStatusType expect, const c
 void db_rollback(struct db *db);
 void db_warn_res(struct db *db, const PGresult *res, const char *what);
 void db_first_line(const char *msg, char *out, size_t outlen);
+PGresult *db_run(struct db *db, const char *sql, int n, const char *const *v, const char *what);
+int db_domains_bounded(struct db *db, const struct db_range *r, enum db_domain_order order,
+                       int limit, int64_t attempts,
+                       int (*fn)(void *arg, const struct db_domain_row *row), void *arg);
 
 #endif

@@ -11,7 +11,8 @@
  *	COPY stg_<table> (...) FROM STDIN		text format, for each kind of event present
  *	INSERT INTO <table> SELECT ... FROM stg_<table>
  *	    ON CONFLICT (source_id, pos, seq, time) DO NOTHING
- *	INSERT INTO rollups, rollups_host ... ON CONFLICT DO UPDATE	(see move_table)
+ *	INSERT INTO rollups, rollups_host, rollups_domain_day, rollups_domain_month
+ *	    ... ON CONFLICT DO UPDATE			(see move_table)
  *	UPDATE sources SET checkpoint = GREATEST(checkpoint, $2) WHERE id = $1
  *	COMMIT
  *
@@ -545,7 +546,27 @@ static int stage_table(struct db_batch *b, const struct table *t)
     "  WHERE time IS NOT NULL GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5"                       \
     "  ON CONFLICT (hour, host, kind, reason, dsn)"                                                \
     "  DO UPDATE SET n = rollups_host.n + EXCLUDED.n,"                                             \
-    "  example = coalesce(rollups_host.example, EXCLUDED.example))"                                \
+    "  example = coalesce(rollups_host.example, EXCLUDED.example)),"                               \
+    " upd AS (INSERT INTO rollups_domain_day (day, recipient_domain, sent, deferred, bounced,"     \
+    "  expired)"                                                                                   \
+    "  SELECT date_trunc('day', time, 'UTC'), rd, count(*) FILTER (WHERE kind = 'sent'),"          \
+    "  count(*) FILTER (WHERE kind = 'deferred'), count(*) FILTER (WHERE kind = 'bounced'),"       \
+    "  count(*) FILTER (WHERE kind = 'expired')"                                                   \
+    "  FROM ins f (time, host, sd, rd, kind, reason, dsn, reply)"                                  \
+    "  WHERE time IS NOT NULL AND rd <> ''"                                                        \
+    "  AND kind IN ('sent', 'deferred', 'bounced', 'expired') GROUP BY 2, 1 ORDER BY 2, 1"         \
+    "  ON CONFLICT (recipient_domain, day) DO UPDATE"                                              \
+    "  SET sent = rollups_domain_day.sent + EXCLUDED.sent,"                                        \
+    "  deferred = rollups_domain_day.deferred + EXCLUDED.deferred,"                                \
+    "  bounced = rollups_domain_day.bounced + EXCLUDED.bounced,"                                   \
+    "  expired = rollups_domain_day.expired + EXCLUDED.expired),"                                  \
+    " upm AS (INSERT INTO rollups_domain_month (month, recipient_domain, n)"                       \
+    "  SELECT date_trunc('month', time, 'UTC'), rd, count(*)"                                      \
+    "  FROM ins f (time, host, sd, rd, kind, reason, dsn, reply)"                                  \
+    "  WHERE time IS NOT NULL AND rd <> ''"                                                        \
+    "  AND kind IN ('sent', 'deferred', 'bounced', 'expired') GROUP BY 1, 2 ORDER BY 1, 2"         \
+    "  ON CONFLICT (month, recipient_domain) DO UPDATE"                                            \
+    "  SET n = rollups_domain_month.n + EXCLUDED.n)"                                               \
     " SELECT count(*) FROM ins"
 
 /* exec_count - run sql expecting status; the count it reports (rows or its one value) */

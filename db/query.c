@@ -139,8 +139,8 @@ static void qparams_hours(struct qparams *p, const struct db_range *r, bool use_
     p->v[NQP + 1] = p->h2;
 }
 
-/* run - PQexecParams expecting rows; NULL after one warning */
-static PGresult *run(struct db *db, const char *sql, int n, const char *const *v, const char *what)
+/* db_run - PQexecParams expecting rows; NULL after one warning */
+PGresult *db_run(struct db *db, const char *sql, int n, const char *const *v, const char *what)
 {
     PGresult *res;
 
@@ -367,7 +367,7 @@ int db_summary(struct db *db, const struct db_range *r, struct db_summary *out)
     memset(out, 0, sizeof(*out));
     qparams_set(&p, r, NULL);
     qparams_hours(&p, r, true);
-    res = run(db, summary_sql, NQP + 2, p.v, "summary");
+    res = db_run(db, summary_sql, NQP + 2, p.v, "summary");
     if (res == NULL)
         return -1;
     for (i = 0; i < 6 && PQntuples(res) == 1; i++)
@@ -393,7 +393,7 @@ int db_timeseries(struct db *db, const struct db_query *q, enum db_bucket bucket
     qparams_set(&p, &q->range, q);
     qparams_hours(&p, &q->range, bucket != DB_BUCKET_MINUTE);
     p.v[NQP + 2] = bucket_name(bucket);
-    res = run(db, timeseries_sql, NQP + 3, p.v, "timeseries");
+    res = db_run(db, timeseries_sql, NQP + 3, p.v, "timeseries");
     if (res == NULL)
         return -1;
     for (i = 0; i < PQntuples(res); i++) {
@@ -411,21 +411,34 @@ int db_timeseries(struct db *db, const struct db_query *q, enum db_bucket bucket
     return 0;
 }
 
-/* The ORDER BY of db_domains, by enum: a fixed list, so no request text reaches the SQL. */
-#define DOMAINS_SQL(order)                                                                         \
+/*
+ * The ORDER BY of db_domains, by enum: a fixed list, so no request text reaches the SQL. A
+ * rate ordering lists only domains with at least a thousandth of the attempts counted
+ * (those with an unknown domain included): the minimum volume of db/domains.c.
+ */
+#define DOMAINS_SQL(order, rule)                                                                   \
     FACTS_CTE_DOMAINS " SELECT recipient_domain, st, df, bo, ex,"                                  \
                       " bo::float8 / greatest(total, 1), df::float8 / greatest(total, 1) FROM ("   \
                       " SELECT recipient_domain," KIND_SUMS_ATTEMPTS                               \
-                      ", sum(n) FROM f WHERE" FACTS_WHERE " AND" ATTEMPT_KINDS                     \
-                      " AND recipient_domain <> '' GROUP BY 1)"                                    \
-                      " d (recipient_domain, st, df, bo, ex, total)"                               \
-                      " ORDER BY " order ", recipient_domain LIMIT $11::integer"
+                      ", sum(n), sum(sum(n)) OVER () FROM f WHERE" FACTS_WHERE                     \
+                      " AND" ATTEMPT_KINDS " GROUP BY 1)"                                          \
+                      " d (recipient_domain, st, df, bo, ex, total, everything)"                   \
+                      " WHERE recipient_domain <> '' AND " rule " ORDER BY " order                 \
+                      ", recipient_domain LIMIT $11::integer"
+#define MIN_VOLUME "total * 1000 >= everything"
 
 static const char *const domains_sql[] = {
-    [DB_ORDER_VOLUME] = DOMAINS_SQL("total DESC"),
-    [DB_ORDER_BOUNCE_RATE] = DOMAINS_SQL("6 DESC, total DESC"),
-    [DB_ORDER_DEFERRAL_RATE] = DOMAINS_SQL("7 DESC, total DESC"),
+    [DB_ORDER_VOLUME] = DOMAINS_SQL("total DESC", "true"),
+    [DB_ORDER_BOUNCE_RATE] = DOMAINS_SQL("6 DESC, total DESC", MIN_VOLUME),
+    [DB_ORDER_DEFERRAL_RATE] = DOMAINS_SQL("7 DESC, total DESC", MIN_VOLUME),
 };
+
+/* domains_unfiltered - the query filters on nothing but its range (db/domains.c applies) */
+static bool domains_unfiltered(const struct db_query *q)
+{
+    return q->range.host[0] == 0 && q->range.sender_domain[0] == 0 && q->domain[0] == 0 &&
+           q->reason[0] == 0 && q->dsn[0] == 0 && q->status == ST_NONE;
+}
 
 /* db_domains - per recipient domain: counts by status and rates, in the order asked */
 int db_domains(struct db *db, const struct db_query *q, enum db_domain_order order, int limit,
@@ -439,11 +452,22 @@ int db_domains(struct db *db, const struct db_query *q, enum db_domain_order ord
 
     if ((unsigned)order >= ARRAY_LEN(domains_sql))
         order = DB_ORDER_VOLUME;
+    if (domains_unfiltered(q)) {
+        struct db_summary s;
+        int rc;
+
+        if (db_summary(db, &q->range, &s) < 0)
+            return -1;
+        rc = db_domains_bounded(db, &q->range, order, limit,
+                                s.sent + s.deferred + s.bounced + s.expired, fn, arg);
+        if (rc != 0)
+            return rc < 0 ? -1 : 0;
+    }
     qparams_set(&p, &q->range, q);
     qparams_hours(&p, &q->range, true);
     snprintf(lim, sizeof(lim), "%d", limit > 0 ? limit : 0);
     p.v[NQP + 2] = lim;
-    res = run(db, domains_sql[order], NQP + 3, p.v, "domains");
+    res = db_run(db, domains_sql[order], NQP + 3, p.v, "domains");
     if (res == NULL)
         return -1;
     for (i = 0; i < PQntuples(res); i++) {
@@ -485,7 +509,7 @@ int db_reasons(struct db *db, const struct db_query *q, int limit,
     qparams_hours(&p, &q->range, true);
     snprintf(lim, sizeof(lim), "%d", limit > 0 ? limit : 0);
     p.v[NQP + 2] = lim;
-    res = run(db, reasons_sql, NQP + 3, p.v, "reasons");
+    res = db_run(db, reasons_sql, NQP + 3, p.v, "reasons");
     if (res == NULL)
         return -1;
     for (i = 0; i < PQntuples(res); i++) {
@@ -571,7 +595,7 @@ int db_bounces(struct db *db, const struct db_query *q, int limit, const char *c
 
         memcpy(v, p.v, sizeof(*v) * (NQP + 4));
         v[NQP + 4] = lim;
-        res = run(db, bounces_sql, NQP + 5, v, "bounces");
+        res = db_run(db, bounces_sql, NQP + 5, v, "bounces");
     }
     if (res == NULL) {
         snprintf(err, errlen, "database error");
@@ -635,7 +659,7 @@ int db_message_trail(struct db *db, const struct db_query *q, int limit,
     else
         QCOPY(rcpt, q->recipient);
     snprintf(lim, sizeof(lim), "%d", limit > 0 ? limit : 0);
-    res = run(db, trail_sql, 4, v, "message trail");
+    res = db_run(db, trail_sql, 4, v, "message trail");
     if (res == NULL)
         return -1;
     for (i = 0; i < PQntuples(res); i++) {
@@ -662,7 +686,7 @@ int db_metric_counts(struct db *db, int (*fn)(void *arg, const struct db_metric_
     const char *s;
     int i;
 
-    res = run(db, metric_sql, 0, NULL, "metric counts");
+    res = db_run(db, metric_sql, 0, NULL, "metric counts");
     if (res == NULL)
         return -1;
     for (i = 0; i < PQntuples(res); i++) {
@@ -833,7 +857,7 @@ int db_wire(struct db *db, const struct db_query *q, int limit, struct db_wire *
     v[1] = p.to;
     v[2] = p.host;
     v[3] = lim;
-    res = run(db, wire_sql, 4, v, "wire");
+    res = db_run(db, wire_sql, 4, v, "wire");
     if (res == NULL)
         return -1;
     for (i = 0; i < PQntuples(res); i++) {

@@ -9,6 +9,7 @@
  * dropped in teardown; PGOPTIONS puts it first on the search_path of every connection the
  * test (and db/) opens. Two runs against one server therefore do not meet.
  */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -1202,6 +1203,176 @@ static void test_rollups_read_and_rebuilt(void **state)
     assert_int_equal(s.sent, 2);
 }
 
+/*
+ * The long-tail set of test_domain_grains: N_TAIL deliveries between 2026-10-20 and
+ * 2026-11-10 (across a month boundary) at times with arbitrary microseconds, on two hosts,
+ * 30 % to one big domain and the rest to a domain of rank 1..80 drawn log-uniformly; every
+ * fifth rank bounces and every seventh defers more than the others.
+ */
+#define N_TAIL  6000
+#define OCT20   (1792454400LL * SEC)
+#define NOV01   (1793491200LL * SEC)
+#define TAIL_US (21 * 86400 * SEC)
+
+/* lcg - a deterministic random number in [0, 1) */
+static double lcg(uint64_t *x)
+{
+    *x = *x * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (double)(*x >> 11) / 9007199254740992.0;
+}
+
+/* load_tail - the long-tail set, through the ingest (so its rollups are the ingest's) */
+static void load_tail(struct fixture *f)
+{
+    struct db_batch *b = db_batch_create(f->db);
+    struct db_batch_result res;
+    struct event ev;
+    int64_t src, ck;
+    uint64_t x = 42;
+    char rcpt[64];
+    int i;
+
+    assert_int_equal(db_source_open(f->db, "tail", "tail", &src, &ck), 0);
+    for (i = 0; i < N_TAIL; i++) {
+        int64_t t = OCT20 + (int64_t)(lcg(&x) * (double)TAIL_US);
+        int rank = (int)exp(lcg(&x) * log(81.0));
+        double u = lcg(&x);
+        enum event_status st = ST_SENT;
+
+        if (lcg(&x) < 0.3)
+            rank = 0;
+        snprintf(rcpt, sizeof(rcpt), "u%d@%s%d.example", i % 97, rank ? "tail" : "big", rank);
+        if (u < 0.01)
+            st = ST_EXPIRED;
+        else if (u < 0.05 + (rank % 5 == 4 ? 0.3 : 0))
+            st = ST_BOUNCED;
+        else if (u < 0.1 + (rank % 7 == 6 ? 0.4 : 0))
+            st = ST_DEFERRED;
+        mk_delivery(&ev, t, i % 2 ? "mx1" : "mx2", rcpt, st, "250 2.0.0 OK");
+        db_batch_add(b, src, i, &ev);
+        if (db_batch_count(b) == 1000)
+            assert_int_equal(db_batch_commit(b, src, i, &res), 0);
+    }
+    assert_int_equal(db_batch_commit(b, src, N_TAIL, &res), 0);
+    db_batch_free(b);
+}
+
+/* got_domain_line - db_domains() callback: "domain sent deferred bounced expired" lines */
+static int got_domain_line(void *arg, const struct db_domain_row *r)
+{
+    buf_printf(arg, "%s%s %lld %lld %lld %lld", ((struct buf *)arg)->len ? "\n" : "", r->domain,
+               (long long)r->sent, (long long)r->deferred, (long long)r->bounced,
+               (long long)r->expired);
+    return 0;
+}
+
+/* domains_counted - what db_domains() must answer, counted over the attempt rows */
+static void domains_counted(struct fixture *f, int64_t a, int64_t b, enum db_domain_order o,
+                            int limit, char *out, size_t outlen)
+{
+    static const char *const order[] = {
+        [DB_ORDER_VOLUME] = "total DESC",
+        [DB_ORDER_BOUNCE_RATE] = "bo::float8 / total DESC, total DESC",
+        [DB_ORDER_DEFERRAL_RATE] = "df::float8 / total DESC, total DESC",
+    };
+    char ta[48], tb[48], sql[1200];
+
+    time_format_rfc3339(a, ta, sizeof(ta));
+    time_format_rfc3339(b, tb, sizeof(tb));
+    snprintf(sql, sizeof(sql),
+             "SELECT coalesce(string_agg(format('%%s %%s %%s %%s %%s', recipient_domain, st, df,"
+             " bo, ex), E'\\n' ORDER BY k), '') FROM (SELECT *, row_number() OVER (ORDER BY %s,"
+             " recipient_domain) k FROM (SELECT recipient_domain,"
+             " count(*) FILTER (WHERE status = 'sent') st,"
+             " count(*) FILTER (WHERE status = 'deferred') df,"
+             " count(*) FILTER (WHERE status = 'bounced') bo,"
+             " count(*) FILTER (WHERE status = 'expired') ex, count(*) total,"
+             " sum(count(*)) OVER () everything FROM deliveries"
+             " WHERE time >= '%s' AND time < '%s' GROUP BY 1) d"
+             " WHERE recipient_domain IS NOT NULL AND (%s OR total * 1000 >= everything)) o"
+             " WHERE k <= %d",
+             order[o], ta, tb, o == DB_ORDER_VOLUME ? "true" : "false", limit);
+    sql_str(f->admin, sql, out, outlen);
+}
+
+/*
+ * test_domain_grains - per-domain reports from the day and month rollups and the bound equal
+ * the counts over the attempt rows, for ranges with ragged edges: mid-hour, mid-day,
+ * mid-month, across the month boundary, on whole hours, days and a whole month.
+ */
+static void test_domain_grains(void **state)
+{
+    struct fixture *f = *state;
+    static const int64_t H = 3600 * SEC, D = 86400 * SEC;
+    static const int64_t ranges[][2] = {
+        {NOV01 - 2 * H - 1234567, NOV01 + 3 * H + 7654321},         /* mid-hour, across months */
+        {NOV01 - 30 * H - 17 * SEC, NOV01 + 40 * H + 3 * SEC},      /* mid-day, days between */
+        {NOV01 + 5 * D + 13 * H + 5 * SEC, NOV01 + 6 * D + 14 * H}, /* 25 hours, one month */
+        {OCT20 + 5 * D + 611 * SEC, NOV01 + 7 * D + 8 * H + 59},    /* mid-month to mid-month */
+        {OCT20 + 2 * D, NOV01 + 3 * D},                             /* whole days */
+        {NOV01 + 4 * H, NOV01 + 28 * H},                            /* a 24-hour range */
+        {NOV01 - 31 * D, NOV01},                                    /* the whole of October */
+        {OCT20 - 9 * D, OCT20 + 40 * D},                            /* beyond both ends */
+        {NOV01 + 100, NOV01 + H + 100},                             /* one hour, no whole hour */
+    };
+    static const int limits[] = {1, 3, 10, 200};
+    char want[8192];
+    struct db_query q;
+    struct db_summary s;
+    struct buf got;
+    size_t i, k;
+    int o, rc;
+
+    load_tail(f);
+    buf_init(&got);
+    for (i = 0; i < ARRAY_LEN(ranges); i++) {
+        memset(&q, 0, sizeof(q));
+        q.range.from_us = ranges[i][0];
+        q.range.to_us = ranges[i][1];
+        assert_int_equal(db_summary(f->db, &q.range, &s), 0);
+        assert_int_equal(s.bounced, facts_count(f, "bounced", q.range.from_us, q.range.to_us));
+        for (o = DB_ORDER_VOLUME; o <= DB_ORDER_DEFERRAL_RATE; o++) {
+            for (k = 0; k < ARRAY_LEN(limits); k++) {
+                domains_counted(f, q.range.from_us, q.range.to_us, (enum db_domain_order)o,
+                                limits[k], want, sizeof(want));
+                /* Through the public entry ... */
+                buf_reset(&got);
+                assert_int_equal(db_domains(f->db, &q, (enum db_domain_order)o, limits[k],
+                                            got_domain_line, &got),
+                                 0);
+                buf_putc(&got, 0);
+                if (strcmp(got.data, want) != 0)
+                    fail_msg("range %zu order %d limit %d:\n%s\nwant:\n%s", i, o, limits[k],
+                             got.data, want);
+                /* ... and the bounded path itself, which must answer these (no fallback). */
+                buf_reset(&got);
+                rc = db_domains_bounded(f->db, &q.range, (enum db_domain_order)o, limits[k],
+                                        s.sent + s.deferred + s.bounced + s.expired,
+                                        got_domain_line, &got);
+                if (ranges[i][1] - ranges[i][0] < H)
+                    continue;
+                assert_int_equal(rc, 1);
+                buf_putc(&got, 0);
+                if (strcmp(got.data, want) != 0)
+                    fail_msg("bounded: range %zu order %d limit %d:\n%s\nwant:\n%s", i, o,
+                             limits[k], got.data, want);
+            }
+        }
+    }
+    /* The rollups the ingest kept are those a rebuild makes. */
+    assert_int_equal(sql_int(f->admin, "SELECT sum(n) FROM rollups_domain_day"), N_TAIL);
+    assert_int_equal(sql_int(f->admin, "SELECT sum(n) FROM rollups_domain_month"), N_TAIL);
+    sql_exec(f->admin, "CREATE TEMP TABLE before AS SELECT * FROM rollups_domain_day");
+    assert_int_equal(db_rebuild_rollups(f->db, &(int64_t){0}), 0);
+    assert_int_equal(sql_int(f->admin, "SELECT count(*) FROM (SELECT * FROM before EXCEPT ALL"
+                                       " SELECT * FROM rollups_domain_day) x"),
+                     0);
+    assert_int_equal(sql_int(f->admin, "SELECT count(*) FROM (SELECT * FROM rollups_domain_day"
+                                       " EXCEPT ALL SELECT * FROM before) x"),
+                     0);
+    buf_free(&got);
+}
+
 /* test_null_time_replay - an event without a time is stored once, and replays as a duplicate */
 static void test_null_time_replay(void **state)
 {
@@ -1339,6 +1510,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_read_export, setup_migrated, teardown),
         cmocka_unit_test_setup_teardown(test_rollup_ranges, setup_migrated, teardown),
         cmocka_unit_test_setup_teardown(test_rollups_read_and_rebuilt, setup_migrated, teardown),
+        cmocka_unit_test_setup_teardown(test_domain_grains, setup_migrated, teardown),
         cmocka_unit_test_setup_teardown(test_null_time_replay, setup_migrated, teardown),
         cmocka_unit_test_setup_teardown(test_partitions_retention, setup_migrated, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_from_001, setup_empty, teardown),

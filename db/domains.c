@@ -1,0 +1,272 @@
+/*
+ * domains - the busiest recipient domains of a range without adding up every domain
+ *
+ * A range over a long tail of recipient domains touches about one rollup row per attempt
+ * for the small domains, so adding them all up takes seconds where a report should take
+ * milliseconds. This reads only a few candidates and proves that no other domain could
+ * rank among them, so the answer stays what the count over the attempt rows gives.
+ *
+ * The bound. The range touches some units: UTC days when it touches at most BOUND_MAX_DAYS
+ * of them, else UTC months. For each unit, rollups_domain_day or rollups_domain_month
+ * gives its L busiest domains by their index on (unit, n DESC); a unit with fewer than L
+ * domains gives them all. Those domains are the candidates. A domain that is none of them
+ * had at most the L-th count of each unit, so in the range it has at most B, the sum of
+ * those L-th counts (0 for a unit that gave all its domains).
+ *
+ * The exact counts of the candidates come from three parts of the range, for those domains
+ * only: whole days from rollups_domain_day, the whole hours before the first and after the
+ * last whole day from rollups (by its index on recipient domain and hour), and the partial
+ * hours at the two ends from the deliveries themselves.
+ *
+ * The proof. By volume, the answer is final when the limit-th candidate has more than B
+ * attempts (or B is 0, every domain being a candidate). A rate ordering lists only domains
+ * with at least V attempts, one thousandth of the range's attempts (rounded up; so any
+ * domain when there are fewer than 1000): final when B < V. Otherwise L grows fourfold and
+ * the steps run again, up to BOUND_MAX_L; past that, db_domains() adds up every domain.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "db/db_int.h"
+#include "util/util.h"
+
+#define HOUR_US        (3600 * 1000000LL)
+#define DAY_US         (86400 * 1000000LL)
+#define BOUND_MAX_DAYS 8
+#define BOUND_MAX_L    20000
+#define MAX_UNITS      1300 /* a century of months; longer ranges add up every domain */
+
+/* floor_to - the start of the unit of size unit_us holding us */
+static int64_t floor_to(int64_t us, int64_t unit_us)
+{
+    return us - (((us % unit_us) + unit_us) % unit_us);
+}
+
+/* month_start - the first microsecond of the UTC month holding us, moved by add months */
+static int64_t month_start(int64_t us, int add)
+{
+    time_t s = (time_t)(floor_to(us, 1000000) / 1000000);
+    struct tm tm;
+
+    gmtime_r(&s, &tm);
+    tm.tm_mday = 1;
+    tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+    tm.tm_mon += add;
+    return (int64_t)timegm(&tm) * 1000000;
+}
+
+/* put_time - "t" as an element of a timestamptz[] literal */
+static void put_time(struct buf *b, int64_t us)
+{
+    char t[48];
+
+    time_format_rfc3339(us, t, sizeof(t));
+    buf_printf(b, "%s\"%s\"", b->len > 1 ? "," : "", t);
+}
+
+/* units_array - the days or months [from, to) touches as a timestamptz[] literal; -1: too many */
+static int units_array(int64_t from, int64_t to, bool *months, struct buf *out)
+{
+    int64_t t;
+    int n = 0;
+
+    buf_reset(out);
+    buf_putc(out, '{');
+    *months = floor_to(to - 1, DAY_US) - floor_to(from, DAY_US) >= BOUND_MAX_DAYS * DAY_US;
+    if (!*months) {
+        for (t = floor_to(from, DAY_US); t < to; t += DAY_US)
+            put_time(out, t);
+    } else {
+        for (t = month_start(from, 0); t < to && n < MAX_UNITS; t = month_start(t, 1), n++)
+            put_time(out, t);
+        if (t < to)
+            return -1;
+    }
+    buf_putc(out, '}');
+    return 0;
+}
+
+/* put_domain - a domain as an element of a text[] literal, quoted and escaped */
+static void put_domain(struct buf *b, const char *s)
+{
+    buf_puts(b, b->len > 1 ? ",\"" : "\"");
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\')
+            buf_putc(b, '\\');
+        buf_putc(b, *s);
+    }
+    buf_putc(b, '"');
+}
+
+/* $1 units, $2 L: per unit, its L busiest domains and how many it gave. */
+static const char *const top_sql[] = {
+    "SELECT u.t, x.recipient_domain, x.n FROM unnest($1::timestamptz[]) u (t)"
+    " CROSS JOIN LATERAL (SELECT recipient_domain, n FROM rollups_domain_day"
+    "  WHERE day = u.t ORDER BY n DESC LIMIT $2::integer) x ORDER BY 1, 3 DESC",
+    "SELECT u.t, x.recipient_domain, x.n FROM unnest($1::timestamptz[]) u (t)"
+    " CROSS JOIN LATERAL (SELECT recipient_domain, n FROM rollups_domain_month"
+    "  WHERE month = u.t ORDER BY n DESC LIMIT $2::integer) x ORDER BY 1, 3 DESC",
+};
+
+/*
+ * The candidates' exact counts. $1 domains, $2 from, $3 to, $4 h1, $5 h2 (the whole hours),
+ * $6 d1, $7 d2 (the whole days; both h2 when there are none), $8 V (1 by volume), $9 limit
+ * plus what the proof needs. Rows in the order of the report.
+ */
+#define EXACT_SQL(order)                                                                           \
+    "SELECT recipient_domain, st, df, bo, ex, bo::float8 / greatest(total, 1),"                    \
+    " df::float8 / greatest(total, 1), total FROM ("                                               \
+    " SELECT recipient_domain, sum(st) st, sum(df) df, sum(bo) bo, sum(ex) ex,"                    \
+    "  sum(st + df + bo + ex) total FROM ("                                                        \
+    "  SELECT recipient_domain, sent st, deferred df, bounced bo, expired ex"                      \
+    "   FROM rollups_domain_day WHERE recipient_domain = ANY ($1::text[])"                         \
+    "   AND day >= $6::timestamptz AND day < $7::timestamptz"                                      \
+    "  UNION ALL SELECT recipient_domain, (kind = 'sent')::int * n, (kind = 'deferred')::int * n," \
+    "   (kind = 'bounced')::int * n, (kind = 'expired')::int * n FROM rollups"                     \
+    "   WHERE recipient_domain = ANY ($1::text[])"                                                 \
+    "   AND kind IN ('sent', 'deferred', 'bounced', 'expired')"                                    \
+    "   AND ((hour >= $4::timestamptz AND hour < $6::timestamptz)"                                 \
+    "    OR (hour >= $7::timestamptz AND hour < $5::timestamptz))"                                 \
+    "  UNION ALL SELECT recipient_domain, (status = 'sent')::int, (status = 'deferred')::int,"     \
+    "   (status = 'bounced')::int, (status = 'expired')::int FROM deliveries"                      \
+    "   WHERE recipient_domain = ANY ($1::text[])"                                                 \
+    "   AND ((time >= $2::timestamptz AND time < $4::timestamptz)"                                 \
+    "    OR (time >= $5::timestamptz AND time < $3::timestamptz))) x GROUP BY 1) d"                \
+    " WHERE total >= $8::bigint ORDER BY " order ", recipient_domain LIMIT $9::integer"
+
+static const char *const exact_sql[] = {
+    [DB_ORDER_VOLUME] = EXACT_SQL("total DESC"),
+    [DB_ORDER_BOUNCE_RATE] = EXACT_SQL("6 DESC, total DESC"),
+    [DB_ORDER_DEFERRAL_RATE] = EXACT_SQL("7 DESC, total DESC"),
+};
+
+/* time_text - a time as timestamptz text */
+static void time_text(int64_t us, char *out, size_t outlen)
+{
+    time_format_rfc3339(us, out, outlen);
+}
+
+/*
+ * bounded_round - one round with L candidates per unit: 1 and the rows handed to fn when
+ * the proof holds, 0 when it does not, -1 on error.
+ */
+static int bounded_round(struct db *db, const struct db_range *r, enum db_domain_order order,
+                         int limit, int64_t min_volume, int per_unit, struct buf *units,
+                         bool months, int (*fn)(void *arg, const struct db_domain_row *row),
+                         void *arg)
+{
+    char t[7][48], lv[24], lim[16], vol[24];
+    const char *v[9];
+    struct buf doms;
+    PGresult *res;
+    int64_t bound = 0, h1, h2, d1, d2, unit_n = 0;
+    const char *unit_prev = "";
+    int i, n, rows, rc = -1;
+
+    snprintf(lv, sizeof(lv), "%d", per_unit);
+    v[0] = units->data;
+    v[1] = lv;
+    res = db_run(db, top_sql[months], 2, v, "domains");
+    if (res == NULL)
+        return -1;
+    buf_init(&doms);
+    buf_putc(&doms, '{');
+    /* Rows come unit by unit, busiest first: a unit's L-th count is its last row's. */
+    rows = PQntuples(res);
+    for (i = 0; i < rows; i++) {
+        const char *u = PQgetvalue(res, i, 0);
+        int64_t cnt = strtoll(PQgetvalue(res, i, 2), NULL, 10);
+
+        if (strcmp(u, unit_prev) != 0)
+            unit_n = 0;
+        unit_prev = u;
+        if (++unit_n == per_unit)
+            bound += cnt;
+        put_domain(&doms, PQgetvalue(res, i, 1));
+    }
+    buf_putc(&doms, '}');
+
+    h1 = floor_to(r->from_us, HOUR_US) == r->from_us ? r->from_us
+                                                     : floor_to(r->from_us, HOUR_US) + HOUR_US;
+    h2 = floor_to(r->to_us, HOUR_US);
+    d1 = floor_to(h1, DAY_US) == h1 ? h1 : floor_to(h1, DAY_US) + DAY_US;
+    d2 = floor_to(h2, DAY_US);
+    if (d1 >= d2)
+        d1 = d2 = h2;
+    time_text(r->from_us, t[0], sizeof(t[0]));
+    time_text(r->to_us, t[1], sizeof(t[1]));
+    time_text(h1, t[2], sizeof(t[2]));
+    time_text(h2, t[3], sizeof(t[3]));
+    time_text(d1, t[4], sizeof(t[4]));
+    time_text(d2, t[5], sizeof(t[5]));
+    snprintf(vol, sizeof(vol), "%lld", (long long)min_volume);
+    snprintf(lim, sizeof(lim), "%d", limit);
+    v[0] = doms.data;
+    for (i = 0; i < 6; i++)
+        v[i + 1] = t[i];
+    v[7] = vol;
+    v[8] = lim;
+    PQclear(res);
+    res = db_run(db, exact_sql[order], 9, v, "domains");
+    buf_free(&doms);
+    if (res == NULL)
+        return -1;
+    n = PQntuples(res);
+    if (bound > 0) {
+        /* By volume, an outsider has at most bound attempts; by rate, too few to be listed. */
+        if (order == DB_ORDER_VOLUME
+                ? n < limit || strtoll(PQgetvalue(res, n - 1, 7), NULL, 10) <= bound
+                : bound >= min_volume) {
+            rc = 0;
+            goto out;
+        }
+    }
+    for (i = 0; i < n; i++) {
+        struct db_domain_row row;
+
+        memset(&row, 0, sizeof(row));
+        str_copy(row.domain, sizeof(row.domain), PQgetvalue(res, i, 0),
+                 (size_t)PQgetlength(res, i, 0));
+        row.sent = strtoll(PQgetvalue(res, i, 1), NULL, 10);
+        row.deferred = strtoll(PQgetvalue(res, i, 2), NULL, 10);
+        row.bounced = strtoll(PQgetvalue(res, i, 3), NULL, 10);
+        row.expired = strtoll(PQgetvalue(res, i, 4), NULL, 10);
+        row.bounce_rate = strtod(PQgetvalue(res, i, 5), NULL);
+        row.deferral_rate = strtod(PQgetvalue(res, i, 6), NULL);
+        if (fn(arg, &row) < 0)
+            break;
+    }
+    rc = 1;
+out:
+    PQclear(res);
+    return rc;
+}
+
+/*
+ * db_domains_bounded - db_domains() for a closed range with no filter: 1 when it answered
+ * (rows handed to fn), 0 when the caller must add up every domain, -1 on error.
+ */
+int db_domains_bounded(struct db *db, const struct db_range *r, enum db_domain_order order,
+                       int limit, int64_t attempts,
+                       int (*fn)(void *arg, const struct db_domain_row *row), void *arg)
+{
+    struct buf units;
+    bool months;
+    int64_t min_volume = 1;
+    int per_unit, rc = 0;
+
+    if (r->from_us <= 0 || r->to_us == INT64_MAX || r->to_us - r->from_us < HOUR_US || limit < 1 ||
+        (unsigned)order >= ARRAY_LEN(exact_sql))
+        return 0;
+    if (order != DB_ORDER_VOLUME)
+        min_volume = attempts > 1000 ? (attempts + 999) / 1000 : 1;
+    buf_init(&units);
+    if (units_array(r->from_us, r->to_us, &months, &units) == 0) {
+        for (per_unit = 4 * limit; per_unit <= BOUND_MAX_L && rc == 0; per_unit *= 4)
+            rc = bounded_round(db, r, order, limit, min_volume, per_unit, &units, months, fn, arg);
+    }
+    buf_free(&units);
+    return rc;
+}

@@ -1,0 +1,189 @@
+#!/bin/sh
+# 55_scale.sh - report latency and storage at a sending platform's cardinality.
+#
+# SCALE (default 10000000) delivery attempts over 30 days (2026-10-15 to 2026-11-14, across a
+# month boundary) from 3 hosts to a long tail of 100,000 recipient domains: 40 % go to three
+# big providers, the rest to a domain whose rank is log-uniform on 1..100000 (rank r drawn
+# with probability about 1 / (r ln 100000), so a few tail domains are large and most are
+# small), with SCALE / 3 messages received and SCALE / 100 rejects. Some domains bounce
+# (every 13th rank: +20 %) or defer (every 17th: +30 %) more than the rest, so that the rate
+# orderings have something to find.
+#
+# The rows are generated in SQL and the rollups rebuilt by `mailpulse db rebuild-rollups`,
+# which gives the rollups the ingest path would have kept. The database is kept under
+# $SCALE_BENCH_DIR (build/bench-scale) and reused while SCALE and the schema version stay
+# the same; generating 10M rows takes several minutes on two shared cores.
+#
+# Then `mailpulse serve` answers SCALE_REQUESTS (default 20) requests per endpoint and kind
+# of range, one at a time, every request with a range of its own (so that the 2-second
+# reply cache never answers): a 30-day range on whole hours, a 24-hour range on whole hours,
+# and a 7-day range that starts and ends mid-hour. Prints p50 and p95 per endpoint and range
+# against the goals (API <= 100 ms, dashboard <= 300 ms, /bounces <= 100 ms), then bytes per
+# attempt (pg_total_relation_size of every table, index and rollup over the attempts).
+set -eu
+cd "$(dirname "$0")/../.."
+SCALE=${SCALE:-10000000}
+REQS=${SCALE_REQUESTS:-20}
+DIR=${SCALE_BENCH_DIR:-$(pwd)/build/bench-scale}
+BIN=$(pwd)/build/mailpulse
+[ -x "$BIN" ] || { echo "55_scale: $BIN is not built (make bins)" >&2; exit 1; }
+
+mkdir -p "$DIR"
+DSN=$(sh scripts/pg.sh start "$DIR/pg" 2>/dev/null) ||
+    DSN=$(PG_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])') \
+        sh scripts/pg.sh start "$DIR/pg")
+SPID=""
+cleanup() {
+    [ -n "$SPID" ] && kill "$SPID" 2>/dev/null && wait "$SPID" 2>/dev/null
+    sh scripts/pg.sh stop "$DIR/pg" >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+"$BIN" db migrate --db "$DSN" >/dev/null
+
+have=$(psql "$DSN" -qAt -c "SELECT rows FROM bench_info" 2>/dev/null || echo 0)
+if [ "$have" != "$SCALE" ]; then
+    echo "generating $SCALE delivery attempts to 100000 domains in SQL ..."
+    t0=$(date +%s)
+    psql "$DSN" -qAt -v ON_ERROR_STOP=1 -v n="$SCALE" >/dev/null <<'EOF'
+DROP TABLE IF EXISTS bench_info;
+TRUNCATE deliveries, messages, rejects, bounce_notices;
+INSERT INTO sources (name, identity) VALUES ('bench', 'bench-scale') ON CONFLICT DO NOTHING;
+SELECT mailpulse_ensure_partitions('2026-10-15', '2026-11-14');
+SET synchronous_commit = off;
+SET maintenance_work_mem = '512MB';
+SELECT setseed(0.55);
+INSERT INTO deliveries (time, host, mta, queue_id, sender, sender_domain, recipient,
+    recipient_domain, relay, delay, status, dsn, smtp_code, reply, reason, hard, source_id,
+    pos, seq)
+SELECT t, 'mx' || (i % 3 + 1), 'postfix', upper(to_hex(i * 7919 % 1048576 + 1048576 * (i % 3))),
+    'news@s' || (i % 20) || '.example', 's' || (i % 20) || '.example',
+    'u' || (i % 50000) || '@' || d, d, 'mx.' || d || '[192.0.2.' || (r % 250 + 1) || ']:25',
+    (i % 97) / 10.0, st,
+    CASE st WHEN 'sent' THEN '2.0.0' WHEN 'deferred' THEN '4.7.0' WHEN 'bounced' THEN '5.1.1'
+            ELSE '4.4.7' END,
+    CASE st WHEN 'sent' THEN 250 WHEN 'bounced' THEN 550 ELSE 421 END,
+    CASE st WHEN 'sent' THEN '250 2.0.0 Ok: queued as ' || to_hex(i)
+            WHEN 'bounced' THEN '550 5.1.1 <u' || (i % 50000) || '@' || d || '>: user unknown'
+            ELSE '421 4.7.0 try again later' END,
+    CASE st WHEN 'sent' THEN NULL WHEN 'deferred' THEN 'blocked'
+            WHEN 'bounced' THEN 'userunknown' ELSE 'expired' END,
+    st = 'bounced', (SELECT id FROM sources WHERE identity = 'bench-scale'), i, 0
+FROM (SELECT i, t, r,
+             CASE WHEN r < 0 THEN (ARRAY['gmail.com', 'outlook.com', 'yahoo.com'])[-r]
+                  ELSE 'tail' || r || '.example' END AS d,
+             CASE WHEN u < 0.002 THEN 'expired'
+                  WHEN u < 0.03 + CASE WHEN r % 13 = 0 THEN 0.2 ELSE 0 END THEN 'bounced'
+                  WHEN u < 0.09 + CASE WHEN r % 13 = 0 THEN 0.2 ELSE 0 END
+                             + CASE WHEN r % 17 = 0 THEN 0.3 ELSE 0 END THEN 'deferred'
+                  ELSE 'sent' END AS st
+      FROM (SELECT i, timestamptz '2026-10-15T00:00:00Z'
+                      + (i * (2592000.0 / :n)) * interval '1 second' AS t,
+                   CASE WHEN i % 5 < 2 THEN -(i % 3 + 1)
+                        ELSE least(100000, floor(exp(random() * ln(100001)))::integer) END AS r,
+                   random() AS u
+            FROM generate_series(0::bigint, :n - 1) i) g0) g;
+INSERT INTO messages (time, host, mta, queue_id, message_id, sender, sender_domain, size,
+    nrcpt, client, source_id, pos, seq)
+SELECT timestamptz '2026-10-15T00:00:00Z' + (i * (2592000.0 / (:n / 3))) * interval '1 second',
+    'mx' || (i % 3 + 1), 'postfix', upper(to_hex(i)), '<' || i || '@s' || (i % 20) || '.example>',
+    'news@s' || (i % 20) || '.example', 's' || (i % 20) || '.example', 2000 + i % 50000, 3,
+    'app' || (i % 8) || '[10.0.0.' || (i % 8 + 1) || ']', (SELECT id FROM sources WHERE identity = 'bench-scale'),
+    :n + i, 0
+FROM generate_series(0::bigint, :n / 3 - 1) i;
+INSERT INTO rejects (time, host, mta, client, helo, sender, sender_domain, recipient,
+    recipient_domain, smtp_code, dsn, reply, reason, source_id, pos, seq)
+SELECT timestamptz '2026-10-15T00:00:00Z' + (i * (2592000.0 / (:n / 100))) * interval '1 second',
+    'mx' || (i % 3 + 1), 'postfix', 'unknown[198.51.100.' || (i % 200) || ']', 'spam' || (i % 50),
+    'x' || i || '@spam' || (i % 50) || '.example', 'spam' || (i % 50) || '.example',
+    'u' || i || '@s1.example', 's1.example', 554, '5.7.1',
+    '554 5.7.1 Service unavailable; client blocked', 'blocked',
+    (SELECT id FROM sources WHERE identity = 'bench-scale'), 2 * :n + i, 0
+FROM generate_series(0::bigint, :n / 100 - 1) i;
+EOF
+    echo "rows generated in $(($(date +%s) - t0)) s; rebuilding the rollups ..."
+    t1=$(date +%s)
+    "$BIN" db rebuild-rollups --db "$DSN"
+    psql "$DSN" -qAt -v ON_ERROR_STOP=1 -c "VACUUM ANALYZE" \
+        -c "CREATE TABLE bench_info AS SELECT $SCALE::bigint AS rows" >/dev/null
+    echo "rollups rebuilt in $(($(date +%s) - t1)) s; generated in $(($(date +%s) - t0)) s"
+fi
+
+attempts=$(psql "$DSN" -qAt -c "SELECT count(*) FROM deliveries")
+echo "data: $attempts attempts to $(psql "$DSN" -qAt -c \
+    "SELECT count(DISTINCT recipient_domain) FROM deliveries") recipient domains"
+psql "$DSN" -qAt -F ' ' -c "
+    SELECT c.relname, pg_total_relation_size(c.oid)
+    FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace
+    WHERE s.nspname = 'public' AND c.relkind = 'r' AND c.relname LIKE 'rollups%'
+    ORDER BY 1" |
+    while read -r t b; do
+        printf '  %-24s %8.1f MB %10s rows\n' "$t" "$(echo "$b / 1048576" | bc -l)" \
+            "$(psql "$DSN" -qAt -c "SELECT count(*) FROM $t")"
+    done
+bytes=$(psql "$DSN" -qAt -c "
+    SELECT sum(pg_total_relation_size(c.oid))
+    FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace
+    WHERE s.nspname = 'public' AND c.relkind IN ('r', 'm') AND c.relname <> 'bench_info'")
+printf 'storage: %.0f MB in all, %.0f bytes per attempt (tables, indexes, rollups)\n' \
+    "$(echo "$bytes / 1048576" | bc -l)" "$(echo "$bytes / $attempts" | bc -l)"
+
+: >"$DIR/empty.log"
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+URL="http://127.0.0.1:$PORT"
+"$BIN" serve --db "$DSN" --log "$DIR/empty.log" --listen "127.0.0.1:$PORT" 2>"$DIR/serve.err" &
+SPID=$!
+n=0
+until curl -s -o /dev/null "$URL/healthz"; do
+    n=$((n + 1))
+    [ $n -lt 100 ] || { echo "55_scale: serve did not start" >&2; cat "$DIR/serve.err" >&2; exit 1; }
+    sleep 0.1
+done
+
+# One request at a time; every request its own range, each shifted by whole hours (30 and 1
+# days) or by hours and minutes (7 days, mid-hour at both ends). A reply that is not 200 stops
+# the bench: a fast error page must not pass for a fast report.
+python3 - "$URL" "$REQS" <<'EOF'
+import sys, time, urllib.request, datetime as dt
+url, reqs = sys.argv[1], int(sys.argv[2])
+end = dt.datetime(2026, 11, 14, tzinfo=dt.timezone.utc)
+def iso(t):
+    return t.strftime('%Y-%m-%dT%H:%M:%SZ')
+def ranges(kind, i):
+    if kind == '30d':
+        to = end - dt.timedelta(hours=i)
+        return to - dt.timedelta(days=30), to
+    if kind == '24h':
+        to = end - dt.timedelta(hours=7 * i + 1)
+        return to - dt.timedelta(hours=24), to
+    to = end - dt.timedelta(hours=5 * i + 2, minutes=17 + i, seconds=23)
+    return to - dt.timedelta(days=7, minutes=41), to
+goals = [('/api/v1/summary', 100), ('/api/v1/timeseries?bucket=hour', 100),
+         ('/api/v1/timeseries?bucket=day', 100), ('/api/v1/domains?limit=10', 100),
+         ('/api/v1/domains?limit=10&order=bounce_rate', 100),
+         ('/api/v1/domains?limit=10&order=deferral_rate', 100),
+         ('/api/v1/reasons?limit=10', 100), ('/api/v1/wire', 100),
+         ('/', 300), ('/bounces', 100)]
+print('%-46s %5s %9s %9s %6s' % ('endpoint (uncached, %d requests each)' % reqs, 'range',
+                                 'p50 ms', 'p95 ms', 'goal'))
+worst = 0
+for path, goal in goals:
+    for kind in ('30d', '24h', '7d-mid'):
+        ms = []
+        for i in range(reqs):
+            f, t = ranges(kind, i)
+            sep = '&' if '?' in path else '?'
+            u = '%s%s%sfrom=%s&to=%s' % (url, path, sep, iso(f), iso(t))
+            t0 = time.monotonic()
+            with urllib.request.urlopen(u, timeout=120) as r:
+                r.read()
+                if r.status != 200:
+                    sys.exit('55_scale: %s answered %d' % (u, r.status))
+            ms.append((time.monotonic() - t0) * 1000)
+        ms.sort()
+        p50 = ms[len(ms) // 2]
+        p95 = ms[min(len(ms) - 1, int(len(ms) * 0.95))]
+        print('%-46s %5s %9.1f %9.1f %6s' % (path, kind, p50, p95,
+                                              ('<=%d' % goal) + (' ' if p95 <= goal else '!')))
+EOF
+echo "(SCALE=$SCALE; one client, requests in sequence; '!' marks a p95 over its goal)"

@@ -176,6 +176,45 @@ static void html_int(struct buf *b, int64_t v)
     }
 }
 
+/*
+ * html_compact - a count in at most five characters: exact below 100,000 ("99,999"), else
+ * thousands, millions or billions with three significant digits ("412k", "10.0M", "1.25B").
+ * A figure card or an axis label has room for that much, not for "9,999,999".
+ */
+static void html_compact(struct buf *b, int64_t v)
+{
+    static const struct {
+        double unit;
+        const char *suffix;
+    } scale[] = {{1e9, "B"}, {1e6, "M"}, {1e3, "k"}};
+    double x = (double)(v < 0 ? -v : v);
+    size_t i;
+
+    if (x < 100000) {
+        html_int(b, v);
+        return;
+    }
+    for (i = 0; i < ARRAY_LEN(scale); i++) {
+        double m = x / scale[i].unit;
+
+        if (m < 1 && i + 1 < ARRAY_LEN(scale))
+            continue;
+        if (v < 0)
+            buf_putc(b, '-');
+        /* Three significant digits, and 999.95k rounds up to the next unit's "1.00M". */
+        if (m >= 999.5 && i > 0) {
+            buf_printf(b, "1.00%s", scale[i - 1].suffix);
+        } else {
+            buf_printf(b,
+                       m >= 99.95   ? "%.0f%s"
+                       : m >= 9.995 ? "%.1f%s"
+                                    : "%.2f%s",
+                       m, scale[i].suffix);
+        }
+        return;
+    }
+}
+
 /* html_pct - a rate as a percentage with one decimal */
 static void html_pct(struct buf *b, double rate)
 {
@@ -325,14 +364,20 @@ static void html_range_line(struct buf *b, const struct db_query *q)
     buf_puts(b, "</p>");
 }
 
-/* html_kpi - one figure card */
+/* html_kpi - one figure card; a compact figure has the exact one as its title */
 static void html_kpi(struct buf *b, const char *id, const char *cls, const char *label, int64_t v)
 {
     buf_printf(b,
                "<div class=\"kpi %s\" id=\"kpi-%s\"><span class=\"label\">%s</span>"
-               "<span class=\"value\" data-value=\"%lld\">",
+               "<span class=\"value\" data-value=\"%lld\"",
                cls, id, label, (long long)v);
-    html_int(b, v);
+    if (v >= 100000 || v <= -100000) {
+        buf_puts(b, " title=\"");
+        html_int(b, v);
+        buf_putc(b, '"');
+    }
+    buf_putc(b, '>');
+    html_compact(b, v);
     buf_puts(b, "</span></div>");
 }
 
@@ -396,7 +441,7 @@ static void html_chart(struct buf *b, const struct db_point *pts, size_t n, enum
         buf_printf(b, "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"%s\"/>", L,
                    W - R, y, y, g == 0 ? "#c9ced6" : "#eef0f3");
         buf_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">", L - 6, y + 4);
-        html_int(b, top * g / 4);
+        html_compact(b, top * g / 4);
         buf_puts(b, "</text>");
     }
     for (i = 0; i < n; i++) {

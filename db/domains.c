@@ -115,6 +115,19 @@ static const char *const top_sql[] = {
  * $6 d1, $7 d2 (the whole days; both h2 when there are none), $8 V (1 by volume), $9 limit
  * plus what the proof needs. Rows in the order of the report.
  */
+/* The hours [a, b) of the candidates from rollups: one index range per domain. */
+#define EDGE_HOURS(a, b)                                                                           \
+    " UNION ALL SELECT recipient_domain, (kind = 'sent')::int * n, (kind = 'deferred')::int * n,"  \
+    " (kind = 'bounced')::int * n, (kind = 'expired')::int * n FROM rollups"                       \
+    " WHERE recipient_domain = ANY ($1::text[]) AND hour >= " a "::timestamptz"                    \
+    " AND hour < " b "::timestamptz AND kind IN ('sent', 'deferred', 'bounced', 'expired')"
+/* The attempts of the candidates in [a, b), less than an hour. */
+#define EDGE_EVENTS(a, b)                                                                          \
+    " UNION ALL SELECT recipient_domain, (status = 'sent')::int, (status = 'deferred')::int,"      \
+    " (status = 'bounced')::int, (status = 'expired')::int FROM deliveries"                        \
+    " WHERE recipient_domain = ANY ($1::text[]) AND time >= " a "::timestamptz"                    \
+    " AND time < " b "::timestamptz"
+
 #define EXACT_SQL(order)                                                                           \
     "SELECT recipient_domain, st, df, bo, ex, bo::float8 / greatest(total, 1),"                    \
     " df::float8 / greatest(total, 1), total FROM ("                                               \
@@ -122,19 +135,11 @@ static const char *const top_sql[] = {
     "  sum(st + df + bo + ex) total FROM ("                                                        \
     "  SELECT recipient_domain, sent st, deferred df, bounced bo, expired ex"                      \
     "   FROM rollups_domain_day WHERE recipient_domain = ANY ($1::text[])"                         \
-    "   AND day >= $6::timestamptz AND day < $7::timestamptz"                                      \
-    "  UNION ALL SELECT recipient_domain, (kind = 'sent')::int * n, (kind = 'deferred')::int * n," \
-    "   (kind = 'bounced')::int * n, (kind = 'expired')::int * n FROM rollups"                     \
-    "   WHERE recipient_domain = ANY ($1::text[])"                                                 \
-    "   AND kind IN ('sent', 'deferred', 'bounced', 'expired')"                                    \
-    "   AND ((hour >= $4::timestamptz AND hour < $6::timestamptz)"                                 \
-    "    OR (hour >= $7::timestamptz AND hour < $5::timestamptz))"                                 \
-    "  UNION ALL SELECT recipient_domain, (status = 'sent')::int, (status = 'deferred')::int,"     \
-    "   (status = 'bounced')::int, (status = 'expired')::int FROM deliveries"                      \
-    "   WHERE recipient_domain = ANY ($1::text[])"                                                 \
-    "   AND ((time >= $2::timestamptz AND time < $4::timestamptz)"                                 \
-    "    OR (time >= $5::timestamptz AND time < $3::timestamptz))) x GROUP BY 1) d"                \
-    " WHERE total >= $8::bigint ORDER BY " order ", recipient_domain LIMIT $9::integer"
+    "   AND day >= $6::timestamptz AND day < $7::timestamptz" EDGE_HOURS("$4", "$6")               \
+        EDGE_HOURS("$7", "$5") EDGE_EVENTS("$2", "$4")                                             \
+            EDGE_EVENTS("$5", "$3") ") x GROUP BY 1) d"                                            \
+                                    " WHERE total >= $8::bigint ORDER BY " order                   \
+                                    ", recipient_domain LIMIT $9::integer"
 
 static const char *const exact_sql[] = {
     [DB_ORDER_VOLUME] = EXACT_SQL("total DESC"),

@@ -153,6 +153,61 @@ static void time_text(int64_t us, char *out, size_t outlen)
     time_format_rfc3339(us, out, outlen);
 }
 
+struct top_row { /* one row of top_sql */
+    const char *domain;
+    int unit;     /* index of its unit */
+    int64_t n;    /* its count in the unit */
+    int64_t last; /* the unit's L-th count, or 0 when the unit gave all its domains */
+};
+
+/* top_row_cmp - by domain, for adding up each domain's rows */
+static int top_row_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct top_row *)a)->domain, ((const struct top_row *)b)->domain);
+}
+
+/*
+ * candidates - the domains of top_sql's rows that may have min_volume attempts in the range,
+ * as a text[] literal in out (initialized here); returns B, what any other domain has at most.
+ * A listed domain has at most B, less the L-th counts of its units, plus its own counts there.
+ */
+static int64_t candidates(const PGresult *res, int per_unit, int64_t min_volume, struct buf *out)
+{
+    int rows = PQntuples(res), i, j, unit = -1, in_unit = 0;
+    struct top_row *t = xcalloc((size_t)rows + 1, sizeof(*t));
+    int64_t bound = 0;
+
+    /* Rows come unit by unit, busiest first: a unit's L-th count is its last row's. */
+    for (i = 0; i < rows; i++) {
+        if (i == 0 || strcmp(PQgetvalue(res, i, 0), PQgetvalue(res, i - 1, 0)) != 0) {
+            unit++;
+            in_unit = 0;
+        }
+        t[i].domain = PQgetvalue(res, i, 1);
+        t[i].unit = unit;
+        t[i].n = strtoll(PQgetvalue(res, i, 2), NULL, 10);
+        if (++in_unit == per_unit) {
+            bound += t[i].n;
+            for (j = i; j >= 0 && t[j].unit == unit; j--)
+                t[j].last = t[i].n;
+        }
+    }
+    qsort(t, (size_t)rows, sizeof(*t), top_row_cmp);
+    buf_init(out);
+    buf_putc(out, '{');
+    for (i = 0; i < rows; i = j) {
+        int64_t most = bound;
+
+        for (j = i; j < rows && strcmp(t[j].domain, t[i].domain) == 0; j++)
+            most += t[j].n - t[j].last;
+        if (most >= min_volume)
+            put_domain(out, t[i].domain);
+    }
+    buf_putc(out, '}');
+    x_free(t);
+    return bound;
+}
+
 /*
  * bounded_round - one round with L candidates per unit: 1 and the rows handed to fn when
  * the proof holds, 0 when it does not, -1 on error.
@@ -166,9 +221,8 @@ static int bounded_round(struct db *db, const struct db_range *r, enum db_domain
     const char *v[9];
     struct buf doms;
     PGresult *res;
-    int64_t bound = 0, h1, h2, d1, d2, unit_n = 0;
-    const char *unit_prev = "";
-    int i, n, rows, rc = -1;
+    int64_t bound, h1, h2, d1, d2;
+    int i, n, rc = -1;
 
     snprintf(lv, sizeof(lv), "%d", per_unit);
     v[0] = units->data;
@@ -176,22 +230,13 @@ static int bounded_round(struct db *db, const struct db_range *r, enum db_domain
     res = db_run(db, top_sql[months], 2, v, "domains");
     if (res == NULL)
         return -1;
-    buf_init(&doms);
-    buf_putc(&doms, '{');
-    /* Rows come unit by unit, busiest first: a unit's L-th count is its last row's. */
-    rows = PQntuples(res);
-    for (i = 0; i < rows; i++) {
-        const char *u = PQgetvalue(res, i, 0);
-        int64_t cnt = strtoll(PQgetvalue(res, i, 2), NULL, 10);
-
-        if (strcmp(u, unit_prev) != 0)
-            unit_n = 0;
-        unit_prev = u;
-        if (++unit_n == per_unit)
-            bound += cnt;
-        put_domain(&doms, PQgetvalue(res, i, 1));
+    bound = candidates(res, per_unit, min_volume, &doms);
+    PQclear(res);
+    /* A rate ordering that cannot be proved this round needs no exact counts yet. */
+    if (order != DB_ORDER_VOLUME && bound >= min_volume) {
+        buf_free(&doms);
+        return 0;
     }
-    buf_putc(&doms, '}');
 
     h1 = floor_to(r->from_us, HOUR_US) == r->from_us ? r->from_us
                                                      : floor_to(r->from_us, HOUR_US) + HOUR_US;
@@ -213,7 +258,6 @@ static int bounded_round(struct db *db, const struct db_range *r, enum db_domain
         v[i + 1] = t[i];
     v[7] = vol;
     v[8] = lim;
-    PQclear(res);
     res = db_run(db, exact_sql[order], 9, v, "domains");
     buf_free(&doms);
     if (res == NULL)

@@ -18,6 +18,8 @@
 -- what any other domain can have in a range, and adds up the exact counts of the candidates
 -- from whole days here, whole edge hours from "rollups" (by the new index on recipient
 -- domain and hour) and the partial hours at the ends from the events.
+--
+-- The day table's counts are integers: one domain does not get 2^31 attempts in a day.
 
 CREATE TABLE rollups_domain_day (
     day               timestamptz NOT NULL,
@@ -39,7 +41,9 @@ CREATE TABLE rollups_domain_month (
 );
 CREATE INDEX rollups_domain_month_n_idx ON rollups_domain_month (month, n DESC);
 
-CREATE INDEX rollups_domain_hour_idx ON rollups (recipient_domain, hour);
+-- The hours of a few domains: their rollup rows by an index-only scan (kind and n included),
+-- a big domain having a row per host, sender domain, reason and DSN code in every hour.
+CREATE INDEX rollups_domain_hour_idx ON rollups (recipient_domain, hour) INCLUDE (kind, n);
 
 -- mailpulse_rebuild_domain_rollups - the two tables again from "rollups"
 CREATE FUNCTION mailpulse_rebuild_domain_rollups()

@@ -193,6 +193,12 @@ void db_async_commit(struct db *db, int on);
  * queue id names every message that used it, on every host. db_metric_counts() leaves out
  * rows whose time is unknown.
  *
+ * db_domains() orders by volume (every domain) or by a rate; a rate ordering lists only the
+ * domains with at least a thousandth of the delivery attempts counted (rounded up), so that a
+ * domain with a handful of attempts does not head it. Without filters and over a closed
+ * range it reads a few candidates and proves the rest cannot rank (db/domains.c); the
+ * answer is the same either way.
+ *
  * db_bounces() lists non-sent delivery attempts (status ST_NONE: deferred, bounced and
  * expired; or one status), newest first, at most limit rows. cursor_in is "" for the first
  * page or the cursor_out of the previous page; cursor_out (DB_CURSOR_LEN) is "" after the

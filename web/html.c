@@ -62,6 +62,7 @@ static const char style_css[] =
     ".kpi.bounced .value{color:var(--bounced)}.kpi.expired .value{color:var(--expired)}"
     ".kpi.rejected .value{color:var(--rejected)}\n"
     ".grid2{display:grid;grid-template-columns:2fr 3fr;gap:16px}\n"
+    ".grid2>*{min-width:0;overflow-x:auto}\n"
     "@media(max-width:900px){.grid2{grid-template-columns:1fr}}\n"
     "table{width:100%;border-collapse:collapse;font-variant-numeric:tabular-nums}\n"
     ".scroll{overflow-x:auto}\n"

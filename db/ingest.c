@@ -11,8 +11,9 @@
  *	COPY stg_<table> (...) FROM STDIN		text format, for each kind of event present
  *	INSERT INTO <table> SELECT ... FROM stg_<table>
  *	    ON CONFLICT (source_id, pos, seq, time) DO NOTHING
- *	INSERT INTO rollups, rollups_host, rollups_domain_day, rollups_domain_month
- *	    ... ON CONFLICT DO UPDATE			(see move_table)
+ *	INSERT INTO rollups, rollups_host, rollups_host_minute, rollups_domain_day,
+ *	    rollups_domain_month
+ *	    ... ON CONFLICT DO UPDATE		(see move_table)
  *	UPDATE sources SET checkpoint = GREATEST(checkpoint, $2) WHERE id = $1
  *	COMMIT
  *
@@ -547,6 +548,14 @@ static int stage_table(struct db_batch *b, const struct table *t)
     "  ON CONFLICT (hour, host, kind, reason, dsn)"                                                \
     "  DO UPDATE SET n = rollups_host.n + EXCLUDED.n,"                                             \
     "  example = coalesce(rollups_host.example, EXCLUDED.example)),"                               \
+    " uphm AS (INSERT INTO rollups_host_minute (minute, host, kind, reason, dsn, n, example)"      \
+    "  SELECT date_trunc('minute', time, 'UTC'), host, kind, reason, dsn,"                         \
+    "  count(*), min(reply)"                                                                       \
+    "  FROM ins f (time, host, sd, rd, kind, reason, dsn, reply)"                                  \
+    "  WHERE time IS NOT NULL GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5"                       \
+    "  ON CONFLICT (minute, host, kind, reason, dsn)"                                              \
+    "  DO UPDATE SET n = rollups_host_minute.n + EXCLUDED.n,"                                      \
+    "  example = coalesce(rollups_host_minute.example, EXCLUDED.example)),"                        \
     " upd AS (INSERT INTO rollups_domain_day (day, recipient_domain, sent, deferred, bounced,"     \
     "  expired)"                                                                                   \
     "  SELECT date_trunc('day', time, 'UTC'), rd, count(*) FILTER (WHERE kind = 'sent'),"          \

@@ -7,7 +7,8 @@
  *
  * Aggregates read the hourly rollups for the whole hours of a range and the view "facts"
  * (the events themselves) for the partial hours at its two ends, so any range is exact and
- * no more than two hours of events are scanned. Minute buckets read the events only.
+ * no more than two hours of events are scanned; without a domain filter, the minute rollups
+ * answer the whole minutes of those hours and two minutes of events at most are scanned. Minute buckets read the events only.
  * Lists (bounces, trail, export) read the event tables.
  */
 #include <errno.h>
@@ -50,6 +51,7 @@ struct qparams {
     char dsn[EV_DSN_LEN];
     char status[16];
     char h1[48], h2[48];    /* aggregates: the whole hours [h1, h2) the rollups answer */
+    char m1[48], m2[48];    /* and the whole minutes [m1, h1) and [h2, m2) around them */
     const char *v[NQP + 8]; /* the eight, and room for a query's own */
 };
 
@@ -115,28 +117,52 @@ static int64_t floor_hour(int64_t us)
     return us - (((us % HOUR_US) + HOUR_US) % HOUR_US);
 }
 
+#define MINUTE_US (60 * 1000000LL)
+
+/* ceil_to - the first boundary of units of unit_us at or after us */
+static int64_t ceil_to(int64_t us, int64_t unit_us)
+{
+    int64_t f = us - (((us % unit_us) + unit_us) % unit_us);
+
+    return f == us ? us : f + unit_us;
+}
+
 /*
- * qparams_hours - $9 and $10 of an aggregate: the whole hours inside the range, or an empty
- * span at its end when there are none (or when the rollups must not be used at all).
+ * qparams_hours - $9 .. $12 of an aggregate. [$9, $10) are the whole hours inside the range,
+ * read from the hourly rollups; [$11, $9) and [$10, $12) the whole minutes around them, read
+ * from the minute rollups when no domain filter is set; the rest from the events. A span
+ * without whole units is empty, and all four are the range's end when no rollup may be used.
  */
 static void qparams_hours(struct qparams *p, const struct db_range *r, bool use_rollups)
 {
     bool from_open = r->from_us <= 0, to_open = r->to_us == INT64_MAX;
-    int64_t h1 = 0, h2 = 0;
+    int64_t m1 = 0, m2 = INT64_MAX, h1 = 0, h2 = INT64_MAX;
 
-    if (!from_open)
-        h1 = r->from_us == floor_hour(r->from_us) ? r->from_us : floor_hour(r->from_us) + HOUR_US;
-    if (!to_open)
+    if (!from_open) {
+        m1 = ceil_to(r->from_us, MINUTE_US);
+        h1 = ceil_to(r->from_us, HOUR_US);
+    }
+    if (!to_open) {
+        m2 = floor_hour(r->to_us) + (r->to_us - floor_hour(r->to_us)) / MINUTE_US * MINUTE_US;
         h2 = floor_hour(r->to_us);
-    if (!use_rollups || (!from_open && !to_open && h1 >= h2)) {
+    }
+    if (!use_rollups || (!from_open && !to_open && m1 >= m2)) {
         snprintf(p->h1, sizeof(p->h1), "%s", p->to);
         snprintf(p->h2, sizeof(p->h2), "%s", p->to);
+        snprintf(p->m1, sizeof(p->m1), "%s", p->to);
+        snprintf(p->m2, sizeof(p->m2), "%s", p->to);
     } else {
-        range_time(from_open ? 0 : h1, true, p->h1, sizeof(p->h1));
-        range_time(to_open ? INT64_MAX : h2, false, p->h2, sizeof(p->h2));
+        if (!from_open && !to_open && h1 >= h2)
+            h1 = h2 = m2;
+        range_time(h1, true, p->h1, sizeof(p->h1));
+        range_time(h2, false, p->h2, sizeof(p->h2));
+        range_time(m1, true, p->m1, sizeof(p->m1));
+        range_time(m2, false, p->m2, sizeof(p->m2));
     }
     p->v[NQP] = p->h1;
     p->v[NQP + 1] = p->h2;
+    p->v[NQP + 2] = p->m1;
+    p->v[NQP + 3] = p->m2;
 }
 
 /* db_run - PQexecParams expecting rows; NULL after one warning */
@@ -316,7 +342,9 @@ static const char *bucket_name(enum db_bucket bucket)
 
 /*
  * The rows an aggregate adds up: rollup rows for the whole hours [$9, $10), event rows (n = 1)
- * for [$1, $9) and [$10, $2), filtered by the eight shared parameters. A status filter keeps
+ * for [$1, $9) and [$10, $2), filtered by the eight shared parameters. Without a domain
+ * filter the minute rollups answer the whole minutes [$11, $9) and [$10, $12) of those
+ * edges, and the events only [$1, $11) and [$12, $2). A status filter keeps
  * only that kind, so it leaves out received and rejected.
  *
  * The rollup rows come from rollups_host (no domains, far fewer rows) when neither domain
@@ -330,15 +358,22 @@ static const char *bucket_name(enum db_bucket bucket)
     " SELECT hour, host, '', '', kind, reason, dsn, n, example FROM rollups_host"                  \
     " WHERE hour >= $9::timestamptz AND hour < $10::timestamptz"                                   \
     " AND $4::text = '' AND $5::text = ''"
-#define FACTS_CTE_WITH(rollup_rows)                                                                \
+#define FACTS_CTE_WITH(rollup_rows, minutes)                                                       \
     "WITH f AS (" rollup_rows " UNION ALL"                                                         \
+    " SELECT minute, host, '', '', kind, reason, dsn, n, example FROM rollups_host_minute"         \
+    " WHERE " minutes " AND ((minute >= $11::timestamptz AND minute < $9::timestamptz)"            \
+    "  OR (minute >= $10::timestamptz AND minute < $12::timestamptz))"                             \
+    " UNION ALL"                                                                                   \
     " SELECT time, host, sender_domain, recipient_domain, kind, reason, dsn, 1, reply FROM facts"  \
-    " WHERE (time >= $1::timestamptz AND time < $9::timestamptz)"                                  \
-    "  OR (time >= $10::timestamptz AND time < $2::timestamptz))"
+    " WHERE CASE WHEN " minutes "  THEN (time >= $1::timestamptz AND time < $11::timestamptz)"     \
+    "   OR (time >= $12::timestamptz AND time < $2::timestamptz)"                                  \
+    "  ELSE (time >= $1::timestamptz AND time < $9::timestamptz)"                                  \
+    "   OR (time >= $10::timestamptz AND time < $2::timestamptz) END)"
+#define NO_DOMAIN_FILTER "($4::text = '' AND $5::text = '')"
 #define FACTS_CTE                                                                                  \
-    FACTS_CTE_WITH(ROLLUPS_FULL("NOT ($4::text = '' AND $5::text = '')") " UNION "                 \
-                                                                         "ALL" ROLLUPS_HOST)
-#define FACTS_CTE_DOMAINS FACTS_CTE_WITH(ROLLUPS_FULL("true"))
+    FACTS_CTE_WITH(ROLLUPS_FULL("NOT " NO_DOMAIN_FILTER) " UNION ALL" ROLLUPS_HOST,                \
+                   NO_DOMAIN_FILTER)
+#define FACTS_CTE_DOMAINS FACTS_CTE_WITH(ROLLUPS_FULL("true"), "false")
 #define FACTS_WHERE                                                                                \
     " ($3::text = '' OR host = $3::text)"                                                          \
     " AND ($4::text = '' OR sender_domain = $4::text)"                                             \
@@ -367,7 +402,7 @@ int db_summary(struct db *db, const struct db_range *r, struct db_summary *out)
     memset(out, 0, sizeof(*out));
     qparams_set(&p, r, NULL);
     qparams_hours(&p, r, true);
-    res = db_run(db, summary_sql, NQP + 2, p.v, "summary");
+    res = db_run(db, summary_sql, NQP + 4, p.v, "summary");
     if (res == NULL)
         return -1;
     for (i = 0; i < 6 && PQntuples(res) == 1; i++)
@@ -376,9 +411,9 @@ int db_summary(struct db *db, const struct db_range *r, struct db_summary *out)
     return 0;
 }
 
-/* $11: the date_trunc unit (from a fixed list, never from a request). */
+/* $13: the date_trunc unit (from a fixed list, never from a request). */
 static const char timeseries_sql[] = FACTS_CTE
-    " SELECT " TIME_US("date_trunc($11::text, t, 'UTC')") "," KIND_SUMS " FROM f WHERE" FACTS_WHERE
+    " SELECT " TIME_US("date_trunc($13::text, t, 'UTC')") "," KIND_SUMS " FROM f WHERE" FACTS_WHERE
                                                           " GROUP BY 1 ORDER BY 1";
 
 /* db_timeseries - counts per bucket over the range, oldest first; empty buckets are absent */
@@ -392,8 +427,8 @@ int db_timeseries(struct db *db, const struct db_query *q, enum db_bucket bucket
 
     qparams_set(&p, &q->range, q);
     qparams_hours(&p, &q->range, bucket != DB_BUCKET_MINUTE);
-    p.v[NQP + 2] = bucket_name(bucket);
-    res = db_run(db, timeseries_sql, NQP + 3, p.v, "timeseries");
+    p.v[NQP + 4] = bucket_name(bucket);
+    res = db_run(db, timeseries_sql, NQP + 5, p.v, "timeseries");
     if (res == NULL)
         return -1;
     for (i = 0; i < PQntuples(res); i++) {
@@ -424,7 +459,7 @@ int db_timeseries(struct db *db, const struct db_query *q, enum db_bucket bucket
                       " AND" ATTEMPT_KINDS " GROUP BY 1)"                                          \
                       " d (recipient_domain, st, df, bo, ex, total, everything)"                   \
                       " WHERE recipient_domain <> '' AND " rule " ORDER BY " order                 \
-                      ", recipient_domain LIMIT $11::integer"
+                      ", recipient_domain LIMIT $13::integer"
 #define MIN_VOLUME "total * 1000 >= everything"
 
 static const char *const domains_sql[] = {
@@ -466,8 +501,8 @@ int db_domains(struct db *db, const struct db_query *q, enum db_domain_order ord
     qparams_set(&p, &q->range, q);
     qparams_hours(&p, &q->range, true);
     snprintf(lim, sizeof(lim), "%d", limit > 0 ? limit : 0);
-    p.v[NQP + 2] = lim;
-    res = db_run(db, domains_sql[order], NQP + 3, p.v, "domains");
+    p.v[NQP + 4] = lim;
+    res = db_run(db, domains_sql[order], NQP + 5, p.v, "domains");
     if (res == NULL)
         return -1;
     for (i = 0; i < PQntuples(res); i++) {
@@ -492,7 +527,7 @@ int db_domains(struct db *db, const struct db_query *q, enum db_domain_order ord
 static const char reasons_sql[] =
     FACTS_CTE " SELECT reason, dsn, kind, sum(n), coalesce(min(example), '') FROM f"
               " WHERE" FACTS_WHERE " AND" ATTEMPT_KINDS " AND ($8::text <> '' OR kind <> 'sent')"
-              " GROUP BY 1, 2, 3 ORDER BY 4 DESC, 1, 2, 3 LIMIT $11::integer";
+              " GROUP BY 1, 2, 3 ORDER BY 4 DESC, 1, 2, 3 LIMIT $13::integer";
 
 /* db_reasons - non-sent attempts counted by reason, DSN code and status, most frequent first */
 int db_reasons(struct db *db, const struct db_query *q, int limit,
@@ -508,8 +543,8 @@ int db_reasons(struct db *db, const struct db_query *q, int limit,
     qparams_set(&p, &q->range, q);
     qparams_hours(&p, &q->range, true);
     snprintf(lim, sizeof(lim), "%d", limit > 0 ? limit : 0);
-    p.v[NQP + 2] = lim;
-    res = db_run(db, reasons_sql, NQP + 3, p.v, "reasons");
+    p.v[NQP + 4] = lim;
+    res = db_run(db, reasons_sql, NQP + 5, p.v, "reasons");
     if (res == NULL)
         return -1;
     for (i = 0; i < PQntuples(res); i++) {

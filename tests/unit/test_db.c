@@ -1296,9 +1296,9 @@ static void domains_counted(struct fixture *f, int64_t a, int64_t b, enum db_dom
 }
 
 /*
- * test_domain_grains - per-domain reports from the day and month rollups and the bound equal
- * the counts over the attempt rows, for ranges with ragged edges: mid-hour, mid-day,
- * mid-month, across the month boundary, on whole hours, days and a whole month.
+ * test_domain_grains - per-domain reports (day and month rollups, the bound) and totals (hour
+ * and minute rollups) equal the counts over the attempt rows, for ranges with ragged edges:
+ * mid-hour, mid-day, mid-month, across the month boundary, on whole hours, days, a month.
  */
 static void test_domain_grains(void **state)
 {
@@ -1330,7 +1330,10 @@ static void test_domain_grains(void **state)
         q.range.from_us = ranges[i][0];
         q.range.to_us = ranges[i][1];
         assert_int_equal(db_summary(f->db, &q.range, &s), 0);
+        assert_int_equal(s.sent, facts_count(f, "sent", q.range.from_us, q.range.to_us));
+        assert_int_equal(s.deferred, facts_count(f, "deferred", q.range.from_us, q.range.to_us));
         assert_int_equal(s.bounced, facts_count(f, "bounced", q.range.from_us, q.range.to_us));
+        assert_int_equal(s.expired, facts_count(f, "expired", q.range.from_us, q.range.to_us));
         for (o = DB_ORDER_VOLUME; o <= DB_ORDER_DEFERRAL_RATE; o++) {
             for (k = 0; k < ARRAY_LEN(limits); k++) {
                 domains_counted(f, q.range.from_us, q.range.to_us, (enum db_domain_order)o,
@@ -1362,13 +1365,21 @@ static void test_domain_grains(void **state)
     /* The rollups the ingest kept are those a rebuild makes. */
     assert_int_equal(sql_int(f->admin, "SELECT sum(n) FROM rollups_domain_day"), N_TAIL);
     assert_int_equal(sql_int(f->admin, "SELECT sum(n) FROM rollups_domain_month"), N_TAIL);
+    assert_int_equal(sql_int(f->admin, "SELECT sum(n) FROM rollups_host_minute"), N_TAIL);
     sql_exec(f->admin, "CREATE TEMP TABLE before AS SELECT * FROM rollups_domain_day");
+    sql_exec(f->admin, "CREATE TEMP TABLE before_m AS SELECT * FROM rollups_host_minute");
     assert_int_equal(db_rebuild_rollups(f->db, &(int64_t){0}), 0);
     assert_int_equal(sql_int(f->admin, "SELECT count(*) FROM (SELECT * FROM before EXCEPT ALL"
                                        " SELECT * FROM rollups_domain_day) x"),
                      0);
     assert_int_equal(sql_int(f->admin, "SELECT count(*) FROM (SELECT * FROM rollups_domain_day"
                                        " EXCEPT ALL SELECT * FROM before) x"),
+                     0);
+    assert_int_equal(sql_int(f->admin, "SELECT count(*) FROM (SELECT * FROM before_m EXCEPT ALL"
+                                       " SELECT * FROM rollups_host_minute) x"),
+                     0);
+    assert_int_equal(sql_int(f->admin, "SELECT count(*) FROM (SELECT * FROM rollups_host_minute"
+                                       " EXCEPT ALL SELECT * FROM before_m) x"),
                      0);
     buf_free(&got);
 }

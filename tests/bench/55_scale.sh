@@ -103,6 +103,7 @@ FROM generate_series(0::bigint, :n / 100 - 1) i;
 EOF
     echo "rows generated in $(($(date +%s) - t0)) s; rebuilding the rollups ..."
     t1=$(date +%s)
+    "$BIN" db migrate --db "$DSN" >/dev/null # a binary rebuilt meanwhile may bring more
     "$BIN" db rebuild-rollups --db "$DSN"
     psql "$DSN" -qAt -v ON_ERROR_STOP=1 -c "VACUUM ANALYZE" \
         -c "CREATE TABLE bench_info AS SELECT $SCALE::bigint AS rows" >/dev/null

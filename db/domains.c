@@ -23,6 +23,10 @@
  * with at least V attempts, one thousandth of the range's attempts (rounded up; so any
  * domain when there are fewer than 1000): final when B < V. Otherwise L grows fourfold and
  * the steps run again, up to BOUND_MAX_L; past that, db_domains() adds up every domain.
+ *
+ * A listed domain has a bound of its own: its counts where it is listed and the L-th counts
+ * of the other units. A rate ordering reads exact counts only for the domains whose own
+ * bound reaches V, and none at all in a round whose B is not below V.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,7 +104,7 @@ static void put_domain(struct buf *b, const char *s)
     buf_putc(b, '"');
 }
 
-/* $1 units, $2 L: per unit, its L busiest domains and how many it gave. */
+/* $1 units, $2 L: the L busiest domains of each unit, unit by unit, busiest first. */
 static const char *const top_sql[] = {
     "SELECT u.t, x.recipient_domain, x.n FROM unnest($1::timestamptz[]) u (t)"
     " CROSS JOIN LATERAL (SELECT recipient_domain, n FROM rollups_domain_day"

@@ -41,9 +41,9 @@ void cmd_print_stats(const struct parser *p)
             (unsigned long long)st->truncated);
     fprintf(stderr,
             "content-filter hops folded %llu, open queue ids dropped: table full %llu, "
-            "too old %llu\n",
+            "too old %llu, lines with NUL bytes repaired %llu\n",
             (unsigned long long)st->reinjected, (unsigned long long)st->queue_evicted,
-            (unsigned long long)st->queue_aged);
+            (unsigned long long)st->queue_aged, (unsigned long long)st->repaired);
     fprintf(stderr, "%-40s %10s %10s %10s %10s\n", "program", "lines", "parsed", "skipped",
             "not-understood");
     for (size_t i = 0; i < n; i++) {

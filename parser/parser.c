@@ -81,6 +81,8 @@ struct parser {
     /* the (host, queue id) hashes of the last GONE_MAX removed entries, a ring */
     uint64_t gone[GONE_MAX];
     uint32_t gone_next;
+    char *clean; /* a copy of a line that held NUL bytes, with them replaced */
+    size_t clean_cap;
 };
 
 /* parser_create - a parser with its open-queue table sized from opts */
@@ -121,6 +123,7 @@ void parser_free(struct parser *p)
     x_free(p->defer_rec);
     x_free(p->defer_qcount);
     x_free(p->defer_free);
+    x_free(p->clean);
     x_free(p);
 }
 
@@ -679,10 +682,21 @@ enum parse_result parser_line(struct parser *p, const char *line, size_t len, st
     struct parser_prog_stats *ps;
     enum parse_result r;
     enum event_mta mta;
+    int repaired = 0;
 
     p->stats.lines++;
     p->npending = p->ipending = 0;
     event_clear(ev);
+    /* A NUL would end every field copied from the line: '?' takes its place, as for the
+     * bytes utf8_scrub() replaces, and the event is flagged. */
+    if (len > 0 && memchr(line, 0, len) != NULL) {
+        p->clean = xgrow(p->clean, &p->clean_cap, len, 1, 256);
+        for (size_t i = 0; i < len; i++)
+            p->clean[i] = line[i] ? line[i] : '?';
+        line = p->clean;
+        repaired = 1;
+        p->stats.repaired++;
+    }
     /* Exim's own mainlog has no syslog envelope: "2026-11-28 17:30:17 ..." */
     if (len == 0 ||
         (exim_envelope(line, len, &env) != 0 && syslog_envelope(line, len, &env, &p->yi) != 0)) {
@@ -711,6 +725,8 @@ enum parse_result parser_line(struct parser *p, const char *line, size_t len, st
         p->stats.events++;
         ps->events++;
         defer_track(p, ev);
+        if (repaired)
+            ev->flags |= EVF_BAD_BYTES;
         if (ev->flags & EVF_TRUNCATED)
             p->stats.truncated++;
         break;

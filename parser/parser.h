@@ -33,7 +33,9 @@
  *	QID2 is a queue id the same host has already logged) is not an event: the message is
  *	counted once, by its first queue id, and delivered by QID2. A loopback relay whose id is
  *	not seen (a smarthost or SMTP tunnel) took the message for good: that is a delivery.
- *	It does not allocate per line.
+ *	A NUL byte in a line is read as '?' (it would otherwise end the field it is in); the
+ *	line is counted in stats.repaired and its event flagged EVF_BAD_BYTES. It does not
+ *	allocate per line.
  *
  *	parser_prog_stats() returns the per-program-name counters (lines, events, skipped, not
  *	understood, with the first few not-understood lines) in first-seen order.
@@ -80,6 +82,7 @@ struct parser_stats {
     uint64_t queue_evicted; /* open queue ids dropped because the table was full */
     uint64_t queue_aged;    /* open queue ids dropped because they outlived max_queue_age_s */
     uint64_t reinjected;    /* content-filter hops folded into the message they carry */
+    uint64_t repaired;      /* lines that held NUL bytes, replaced by '?' */
 };
 
 /* Per program name ("postfix/smtp", "postfix-out/qmgr", "dovecot"): what became of its lines. */

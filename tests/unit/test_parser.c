@@ -257,6 +257,11 @@ static void test_bad_bytes(void **state)
     assert_int_equal(parser_line(p, with_nul, sizeof(with_nul) - 1, &ev), PARSE_EVENT);
     event_format_json(&ev, &b);
     json_plausible(b.data);
+    /* The NUL is replaced, not an end: the address keeps its domain, and it is counted. */
+    assert_string_equal(ev.recipient, "a?b@x.com");
+    assert_string_equal(event_recipient_domain(&ev), "x.com");
+    assert_true(ev.flags & EVF_BAD_BYTES);
+    assert_int_equal(parser_stats(p)->repaired, 1);
     buf_reset(&b);
     assert_int_equal(parser_line(p, bad_utf8, sizeof(bad_utf8) - 1, &ev), PARSE_EVENT);
     event_format_json(&ev, &b);

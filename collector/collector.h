@@ -36,6 +36,8 @@
  *	void syslog_watch(struct syslog_in *s, struct notify *n);
  *	int syslog_next(struct syslog_in *s, struct follow_line *out);
  *	void syslog_convert(struct buf *line, const char *msg, size_t len);
+ *	void syslog_get_stats(const struct syslog_in *s, struct syslog_stats *out);
+ *	const char *syslog_drop_name(enum syslog_drop kind);
  *	void syslog_close(struct syslog_in *s);
  *
  *	struct source *source_open(const struct source_opts *o, char *err, size_t errlen);
@@ -45,6 +47,7 @@
  *	void source_reopen(struct source *s);
  *	int64_t source_lag(struct source *s);
  *	uint64_t source_cut(const struct source *s);
+ *	int source_syslog_stats(const struct source *s, struct syslog_stats *out);
  *	void source_close(struct source *s);
  *
  *	struct notify *notify_open(void);
@@ -100,7 +103,12 @@
  *	message when an address is malformed or cannot be bound. syslog_watch() adds its
  *	sockets to a notify. syslog_next() returns 1 and the next message received as a line
  *	(RFC 3164 and RFC 5424, octet counting or newlines on TCP), 0 when there is none now.
- *	syslog_convert() turns one message into the log-file line format.
+ *	syslog_convert() turns one message into the log-file line format. A TCP connection
+ *	without a first message for o->first_us (default 10 s), or without a next one for
+ *	o->idle_us (default 10 min), is closed; a new connection to a full table evicts the
+ *	idlest one (one that never sent a message first). syslog_get_stats() copies the
+ *	listener's counters: messages handed out, connections accepted and open, and the
+ *	input dropped by kind (enum syslog_drop; syslog_drop_name() is its label).
  *
  *	source_open() is the one way the daemon opens a source of any kind: a file followed
  *	across rotations (follow_open), the journal (journal_open) or a syslog listener
@@ -111,6 +119,7 @@
  *	checkpoint after the last line or segment handed out. source_reopen() opens a file
  *	source's path again (SIGHUP) and does nothing for the others; source_lag() is the
  *	bytes not yet read (0 where the kind cannot tell), source_cut() the overlong lines cut.
+ *	source_syslog_stats() fills out for a syslog listener and returns 0; -1 for the others.
  *
  *	notify_open() makes an inotify instance (without inotify it only sleeps: the caller
  *	polls anyway); notify_watch() watches the directory of path for changes of its files;
@@ -131,7 +140,8 @@
  *
  * DIAGNOSTICS
  *	Read errors, cut lines, rotations and truncations are logged (info or warning) once
- *	per event; nothing is logged per line.
+ *	per event; nothing is logged per line. The syslog listener's warnings about dropped
+ *	input are at most one per kind per minute, with the number of the others since.
  */
 #ifndef MAILPULSE_COLLECTOR_H
 #define MAILPULSE_COLLECTOR_H
@@ -199,9 +209,29 @@ struct journal_opts {
 struct syslog_opts {
     const char *name;
     const char *listen;
+    int64_t first_us; /* a TCP connection's first message within this; 0: 10 s */
+    int64_t idle_us;  /* and each next one; 0: 10 minutes */
     int (*open_source)(void *arg, const char *name, const char *identity, int64_t *source_id,
                        int64_t *checkpoint);
     void *arg;
+};
+
+/* Input a syslog listener dropped, by kind. */
+enum syslog_drop {
+    SYSLOG_OVERSIZED, /* a frame (or its octet count) over 64 KiB; the connection closed */
+    SYSLOG_BAD_COUNT, /* an octet count the bytes did not match; the connection closed */
+    SYSLOG_MALFORMED, /* an empty message, or a '<' without a valid <PRI> */
+    SYSLOG_REFUSED,   /* a connection that could not be accepted (out of descriptors) */
+    SYSLOG_EVICTED,   /* a connection closed to make room for a new one */
+    SYSLOG_TIMED_OUT, /* a connection closed for want of a message */
+    SYSLOG_NDROPS
+};
+
+struct syslog_stats {
+    uint64_t messages;    /* handed out as lines */
+    uint64_t connections; /* TCP connections accepted */
+    uint64_t open;        /* TCP connections open now */
+    uint64_t drops[SYSLOG_NDROPS];
 };
 
 struct follow *follow_open(const struct follow_opts *opts);
@@ -220,6 +250,8 @@ struct syslog_in *syslog_open(const struct syslog_opts *o, char *err, size_t err
 void syslog_watch(struct syslog_in *s, struct notify *n);
 int syslog_next(struct syslog_in *s, struct follow_line *out);
 void syslog_convert(struct buf *line, const char *msg, size_t len);
+void syslog_get_stats(const struct syslog_in *s, struct syslog_stats *out);
+const char *syslog_drop_name(enum syslog_drop kind);
 void syslog_close(struct syslog_in *s);
 
 enum source_kind { SOURCE_FILE, SOURCE_JOURNAL, SOURCE_SYSLOG };
@@ -250,6 +282,7 @@ enum source_kind source_kind(const struct source *s);
 void source_reopen(struct source *s);
 int64_t source_lag(struct source *s);
 uint64_t source_cut(const struct source *s);
+int source_syslog_stats(const struct source *s, struct syslog_stats *out);
 void source_close(struct source *s);
 
 struct notify *notify_open(void);

@@ -181,6 +181,15 @@ uint64_t source_cut(const struct source *s)
     return s->ops->cut ? s->ops->cut(s->r) : 0;
 }
 
+/* source_syslog_stats - a syslog listener's counters: 0, or -1 for another kind */
+int source_syslog_stats(const struct source *s, struct syslog_stats *out)
+{
+    if (s->kind != SOURCE_SYSLOG)
+        return -1;
+    syslog_get_stats(s->r, out);
+    return 0;
+}
+
 /* source_close - stop reading and free; NULL is a no-op */
 void source_close(struct source *s)
 {

@@ -10,6 +10,16 @@
  * loses its "<PRI>"; an RFC 5424 one ("<PRI>1 TIMESTAMP HOST APP PROCID MSGID SD MSG")
  * becomes "TIMESTAMP HOST APP[PROCID]: MSG".
  *
+ * Holding up under hostile senders: a TCP connection that has not completed a message within
+ * first_us (10 s) of its start, or none for idle_us (10 min) since its last, is closed; when
+ * all SL_MAX_CONNS slots are taken, a new connection evicts the idlest one, preferring one
+ * that never completed a message, so that idle connections cannot lock real senders out.
+ * Each kind of dropped input is counted (syslog_get_stats()): oversized frames, octet
+ * counts the bytes did not match (the stream is out of step and the connection is closed),
+ * malformed messages (empty, or a "<" without a valid "<PRI>"; plain lines without one are
+ * read as log lines), refused, evicted and timed-out connections. Its warnings are
+ * rate-limited: one line per kind per SL_WARN_US, with the number left unsaid since.
+ *
  * There is no checkpoint: a sender cannot be asked to send again. Each run of the daemon is
  * a source of its own ("syslog:NAME:START_US"), positions count messages, and what arrives
  * while mailpulse is stopped is lost unless the sender queues it (rsyslog: an action queue
@@ -31,11 +41,25 @@
 #define SL_MAX_SOCKS 8
 #define SL_MAX_CONNS 64
 #define SL_DGRAM     65536
+#define SL_FIRST_US  (10 * 1000000LL)  /* default: a new connection's first message */
+#define SL_IDLE_US   (600 * 1000000LL) /* default: between messages */
+#define SL_WARN_US   (60 * 1000000LL)  /* one warning per kind per minute */
+#define SL_ACCEPTS   32                /* connections accepted per listening socket per call */
+#define SL_SWEEP_US  200000            /* how often idle connections are looked for */
 
 struct sl_conn {
     int fd;
     char *buf;
     size_t len;
+    int64_t last_us; /* when it connected or last completed a message */
+    uint64_t msgs;   /* messages completed */
+    int octet;       /* its frames are octet-counted */
+};
+
+/* The rate limit of one kind of warning. */
+struct sl_warn {
+    int64_t last_us;
+    uint64_t unsaid;
 };
 
 struct syslog_in {
@@ -50,7 +74,60 @@ struct syslog_in {
     void *arg;
     char *dgram;
     struct buf line;
+    int64_t first_us, idle_us, sweep_us;
+    struct syslog_stats st;
+    struct sl_warn warn[SYSLOG_NDROPS];
 };
+
+static const char *const sl_drop_names[SYSLOG_NDROPS] = {
+    "oversized", "bad_count", "malformed", "refused", "evicted", "timed_out",
+};
+
+/* syslog_drop_name - the name of a kind of dropped input, as /metrics labels it */
+const char *syslog_drop_name(enum syslog_drop kind)
+{
+    return (unsigned)kind < SYSLOG_NDROPS ? sl_drop_names[kind] : "";
+}
+
+/* syslog_get_stats - what the listener received and dropped so far */
+void syslog_get_stats(const struct syslog_in *s, struct syslog_stats *out)
+{
+    *out = s->st;
+    out->open = s->nconns;
+}
+
+/* sl_unsaid - the number of warnings a rate limit held back, once its minute is over (or
+ * at once when final) */
+static void sl_unsaid(struct syslog_in *s, int64_t now, int final)
+{
+    for (int k = 0; k < SYSLOG_NDROPS; k++) {
+        struct sl_warn *w = &s->warn[k];
+
+        if (w->unsaid == 0 || (!final && now - w->last_us < SL_WARN_US))
+            continue;
+        log_warn("syslog %s: %llu more of this kind (%s) in the last %lld s", s->name,
+                 (unsigned long long)w->unsaid, sl_drop_names[k],
+                 (long long)((now - w->last_us) / 1000000));
+        w->last_us = now;
+        w->unsaid = 0;
+    }
+}
+
+/* sl_dropped - count one dropped input of kind; warn, at most once per SL_WARN_US per kind */
+static void sl_dropped(struct syslog_in *s, enum syslog_drop kind, const char *what)
+{
+    struct sl_warn *w = &s->warn[kind];
+    int64_t now = time_now_us();
+
+    s->st.drops[kind]++;
+    if (w->last_us != 0 && now - w->last_us < SL_WARN_US) {
+        w->unsaid++; /* said by sl_unsaid() when the minute is over */
+        return;
+    }
+    sl_unsaid(s, now, 0);
+    log_warn("syslog %s: %s", s->name, what);
+    w->last_us = now;
+}
 
 /* sl_addr - "ADDR:PORT" or "[V6]:PORT" into a socket address; 0 or -1 */
 static int sl_addr(const char *s, struct sockaddr_storage *ss, socklen_t *sslen)
@@ -114,7 +191,7 @@ static int sl_bind(const char *url, char *err, size_t errlen)
         return -1;
     }
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (bind(fd, (struct sockaddr *)&ss, sslen) != 0 || (tcp && listen(fd, 16) != 0)) {
+    if (bind(fd, (struct sockaddr *)&ss, sslen) != 0 || (tcp && listen(fd, 128) != 0)) {
         snprintf(err, errlen, "cannot listen on %s: %s", url, strerror(errno));
         close(fd);
         return -1;
@@ -131,6 +208,8 @@ struct syslog_in *syslog_open(const struct syslog_opts *o, char *err, size_t err
     s->name = xstrdup(o->name);
     s->open_source = o->open_source;
     s->arg = o->arg;
+    s->first_us = o->first_us > 0 ? o->first_us : SL_FIRST_US;
+    s->idle_us = o->idle_us > 0 ? o->idle_us : SL_IDLE_US;
     s->dgram = xmalloc(SL_DGRAM + 1);
     buf_init(&s->line);
     for (char *u = strtok_r(list, " ,", &save); u; u = strtok_r(NULL, " ,", &save)) {
@@ -229,9 +308,18 @@ void syslog_convert(struct buf *line, const char *m, size_t len)
     buf_append(line, m, (size_t)(end - m));
 }
 
-/* sl_frame - a complete message at the start of c->buf: its length, and the frame's */
+/* sl_frame - a complete message at the start of c->buf: 1 and its place, 0 when more bytes
+ * are needed, -1 a frame over SL_DGRAM, -2 an octet-counted stream out of step */
 static int sl_frame(struct sl_conn *c, size_t *off, size_t *mlen, size_t *used)
 {
+    if (c->octet) { /* a line end after a counted frame is tolerated */
+        size_t skip = 0;
+
+        while (skip < c->len && (c->buf[skip] == '\n' || c->buf[skip] == '\r'))
+            skip++;
+        memmove(c->buf, c->buf + skip, c->len - skip);
+        c->len -= skip;
+    }
     if (c->len == 0)
         return 0;
     if (c->buf[0] >= '1' && c->buf[0] <= '9') { /* octet counting */
@@ -242,6 +330,7 @@ static int sl_frame(struct sl_conn *c, size_t *off, size_t *mlen, size_t *used)
         if (i < c->len && c->buf[i] == ' ') {
             if (n > SL_DGRAM)
                 return -1;
+            c->octet = 1;
             if (c->len < i + 1 + n)
                 return 0;
             *off = i + 1;
@@ -252,6 +341,8 @@ static int sl_frame(struct sl_conn *c, size_t *off, size_t *mlen, size_t *used)
         if (i == c->len)
             return 0; /* the length is still arriving */
     }
+    if (c->octet)
+        return -2; /* the last count was a lie: what follows is not a frame */
     {
         char *nl = memchr(c->buf, '\n', c->len);
 
@@ -264,11 +355,71 @@ static int sl_frame(struct sl_conn *c, size_t *off, size_t *mlen, size_t *used)
     }
 }
 
+/* sl_valid - 0 when a message makes a line: not empty, and a valid "<PRI>" if it has one */
+static int sl_valid(const char *m, size_t len)
+{
+    size_t i, pri = 0;
+
+    while (len > 0 && (m[len - 1] == '\n' || m[len - 1] == '\r' || m[len - 1] == 0))
+        len--;
+    if (len == 0)
+        return -1;
+    if (m[0] != '<')
+        return 0; /* a plain log line, as a relay may forward it */
+    for (i = 1; i < len && i <= 4 && m[i] >= '0' && m[i] <= '9'; i++)
+        pri = pri * 10 + (size_t)(m[i] - '0');
+    return i >= 2 && i <= 4 && i < len && m[i] == '>' && pri <= 191 ? 0 : -1;
+}
+
+/* sl_message - one message into s->line; 0, or -1 when it is malformed (counted) */
+static int sl_message(struct syslog_in *s, const char *m, size_t len)
+{
+    if (sl_valid(m, len) != 0) {
+        sl_dropped(s, SYSLOG_MALFORMED, "a malformed message dropped");
+        return -1;
+    }
+    syslog_convert(&s->line, m, len);
+    return 0;
+}
+
+/* sl_drop - close connection i (the last one takes its slot) */
 static void sl_drop(struct syslog_in *s, size_t i)
 {
     close(s->conns[i].fd);
     x_free(s->conns[i].buf);
     s->conns[i] = s->conns[--s->nconns];
+}
+
+/* sl_idlest - the connection to evict: the idlest without a message, else the idlest */
+static size_t sl_idlest(const struct syslog_in *s)
+{
+    size_t best = 0;
+    int best_silent = s->conns[0].msgs == 0;
+
+    for (size_t i = 1; i < s->nconns; i++) {
+        const struct sl_conn *c = &s->conns[i];
+        int silent = c->msgs == 0;
+
+        if (silent > best_silent ||
+            (silent == best_silent && c->last_us < s->conns[best].last_us)) {
+            best = i;
+            best_silent = silent;
+        }
+    }
+    return best;
+}
+
+/* sl_sweep - close the connections that waited too long for their first or next message */
+static void sl_sweep(struct syslog_in *s, int64_t now)
+{
+    for (size_t i = 0; i < s->nconns; i++) {
+        const struct sl_conn *c = &s->conns[i];
+
+        if (now - c->last_us > (c->msgs ? s->idle_us : s->first_us)) {
+            sl_dropped(s, SYSLOG_TIMED_OUT, "a connection without a message for too long closed");
+            sl_drop(s, i--);
+        }
+    }
 }
 
 /* sl_emit - the line in s->line as the next position of the run's source */
@@ -283,12 +434,51 @@ static int sl_emit(struct syslog_in *s, struct follow_line *out)
     out->source_id = s->source_id;
     out->store = 1;
     out->cut = s->line.len == COLLECT_MAX_LINE;
+    s->st.messages++;
     return 1;
+}
+
+/* sl_accept - take the waiting connections; a full table gives up its idlest */
+static void sl_accept(struct syslog_in *s, int64_t now)
+{
+    char what[160];
+
+    for (size_t i = 0; i < s->ntcp; i++) {
+        for (int k = 0; k < SL_ACCEPTS; k++) {
+            int fd = accept4(s->tcp[i], NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+            struct sl_conn *c;
+
+            if (fd < 0) {
+                if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                    snprintf(what, sizeof(what), "cannot accept a connection: %s", strerror(errno));
+                    sl_dropped(s, SYSLOG_REFUSED, what);
+                }
+                break;
+            }
+            if (s->nconns == SL_MAX_CONNS) {
+                snprintf(what, sizeof(what), "all %d connections taken; the idlest closed",
+                         SL_MAX_CONNS);
+                sl_drop(s, sl_idlest(s));
+                sl_dropped(s, SYSLOG_EVICTED, what);
+            }
+            c = &s->conns[s->nconns++];
+            c->fd = fd;
+            c->buf = xmalloc(SL_DGRAM + 16);
+            c->len = 0;
+            c->last_us = now;
+            c->msgs = 0;
+            c->octet = 0;
+            s->st.connections++;
+        }
+    }
 }
 
 /* syslog_next - 1 and the next message received, 0 none now, -1 retry later */
 int syslog_next(struct syslog_in *s, struct follow_line *out)
 {
+    int64_t now;
+    int budget = 256; /* inputs dropped in one call before the caller gets a turn */
+
     if (!s->opened) {
         char ident[128];
         int64_t ckpt;
@@ -298,63 +488,75 @@ int syslog_next(struct syslog_in *s, struct follow_line *out)
             return -1;
         s->opened = 1;
     }
+    now = time_now_us();
+    if (now >= s->sweep_us) {
+        sl_sweep(s, now);
+        sl_unsaid(s, now, 0);
+        s->sweep_us = now + SL_SWEEP_US;
+    }
+again:
+    if (budget-- <= 0)
+        return 0;
     /* Messages already buffered on a connection first. */
     for (size_t i = 0; i < s->nconns; i++) {
         struct sl_conn *c = &s->conns[i];
         size_t off, mlen, used;
-        int r = sl_frame(c, &off, &mlen, &used);
+        int r = sl_frame(c, &off, &mlen, &used), ok;
 
-        if (r < 0) {
-            log_warn("syslog %s: a frame over %d bytes; connection closed", s->name, SL_DGRAM);
+        if (r == -1) {
+            sl_dropped(s, SYSLOG_OVERSIZED, "a frame over 65536 bytes; connection closed");
+            sl_drop(s, i--);
+            continue;
+        }
+        if (r == -2) {
+            sl_dropped(s, SYSLOG_BAD_COUNT,
+                       "an octet count the frame did not match; connection closed");
             sl_drop(s, i--);
             continue;
         }
         if (r == 1) {
-            syslog_convert(&s->line, c->buf + off, mlen);
+            ok = sl_message(s, c->buf + off, mlen);
             memmove(c->buf, c->buf + used, c->len - used);
             c->len -= used;
-            return sl_emit(s, out);
+            if (ok == 0) {
+                c->msgs++;
+                c->last_us = now;
+                return sl_emit(s, out);
+            }
+            goto again;
         }
     }
     for (size_t i = 0; i < s->nudp; i++) {
         ssize_t n = recv(s->udp[i], s->dgram, SL_DGRAM, 0);
 
-        if (n > 0) {
-            syslog_convert(&s->line, s->dgram, (size_t)n);
-            return sl_emit(s, out);
+        if (n >= 0) {
+            if (sl_message(s, s->dgram, (size_t)n) == 0)
+                return sl_emit(s, out);
+            goto again;
         }
     }
-    for (size_t i = 0; i < s->ntcp; i++) {
-        int fd = accept4(s->tcp[i], NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-
-        if (fd < 0)
-            continue;
-        if (s->nconns == SL_MAX_CONNS) {
-            log_warn("syslog %s: more than %d connections; refusing one", s->name, SL_MAX_CONNS);
-            close(fd);
-            continue;
-        }
-        s->conns[s->nconns].fd = fd;
-        s->conns[s->nconns].buf = xmalloc(SL_DGRAM + 16);
-        s->conns[s->nconns++].len = 0;
-    }
+    sl_accept(s, now);
     for (size_t i = 0; i < s->nconns; i++) {
         struct sl_conn *c = &s->conns[i];
         ssize_t n = read(c->fd, c->buf + c->len, SL_DGRAM + 16 - c->len);
 
         if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
-            if (c->len > 0) { /* a last line without its newline */
-                syslog_convert(&s->line, c->buf, c->len);
-                c->len = 0;
+            if (c->len > 0 && c->octet) { /* the count promised more than came */
+                sl_dropped(s, SYSLOG_BAD_COUNT, "a connection closed inside a counted frame");
+            } else if (c->len > 0) { /* a last line without its newline */
+                int ok = sl_message(s, c->buf, c->len);
+
                 sl_drop(s, i);
-                return sl_emit(s, out);
+                if (ok == 0)
+                    return sl_emit(s, out);
+                goto again;
             }
             sl_drop(s, i--);
             continue;
         }
         if (n > 0) {
             c->len += (size_t)n;
-            return syslog_next(s, out);
+            goto again;
         }
     }
     return 0;
@@ -365,6 +567,7 @@ void syslog_close(struct syslog_in *s)
 {
     if (s == NULL)
         return;
+    sl_unsaid(s, time_now_us(), 1);
     for (size_t i = 0; i < s->nudp; i++)
         close(s->udp[i]);
     for (size_t i = 0; i < s->ntcp; i++)

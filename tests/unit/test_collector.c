@@ -8,6 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include <zlib.h>
 #include <cmocka.h>
@@ -581,6 +584,141 @@ static void test_source_syslog(void **state)
     assert_true(err[0] != 0);
 }
 
+/* tcp_port - a loopback TCP port nothing listens on now */
+static int tcp_port(void)
+{
+    struct sockaddr_in a;
+    socklen_t alen = sizeof(a);
+    int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &alen), 0);
+    port = ntohs(a.sin_port);
+    close(fd);
+    return port;
+}
+
+/* tcp_connect - a connection to the listener on port, with a receive timeout of 2 s */
+static int tcp_connect(int port)
+{
+    struct sockaddr_in a;
+    struct timeval tv = {2, 0};
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    return fd;
+}
+
+/* closed_by_peer - 1 when the listener has closed the connection (EOF or reset) */
+static int closed_by_peer(int fd)
+{
+    char c;
+
+    return recv(fd, &c, 1, 0) <= 0;
+}
+
+/* next_line - call syslog_next until a line comes, for at most 2 s; its text */
+static const char *next_line(struct syslog_in *s, char *out, size_t outlen)
+{
+    struct follow_line ln;
+
+    for (int i = 0; i < 200; i++) {
+        if (syslog_next(s, &ln) == 1) {
+            snprintf(out, outlen, "%.*s", (int)ln.len, ln.line);
+            return out;
+        }
+        usleep(10000);
+    }
+    return "(none)";
+}
+
+/* pump - call syslog_next for ms milliseconds (accepts, reads, sweeps) */
+static void pump(struct syslog_in *s, int ms)
+{
+    struct follow_line ln;
+
+    for (int i = 0; i < ms / 10; i++) {
+        (void)syslog_next(s, &ln);
+        usleep(10000);
+    }
+}
+
+/* A silent connection times out, then one past its last message; a full table evicts the
+ * idlest connection that never sent a message, and every drop is counted. */
+static void test_syslog_idle_and_evict(void **state)
+{
+    char err[256] = "", url[64], line[256];
+    struct fake_db db;
+    struct syslog_opts o;
+    struct syslog_stats st;
+    struct syslog_in *s;
+    int port = tcp_port(), sender, quiet[2], crowd[64];
+
+    (void)state;
+    memset(&db, 0, sizeof(db));
+    memset(&o, 0, sizeof(o));
+    snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", port);
+    o.name = "net";
+    o.listen = url;
+    o.first_us = 500000;
+    o.idle_us = 2000000;
+    o.open_source = fake_open;
+    o.arg = &db;
+    s = syslog_open(&o, err, sizeof(err));
+    assert_non_null(s);
+
+    sender = tcp_connect(port);
+    quiet[0] = tcp_connect(port);
+    quiet[1] = tcp_connect(port);
+    assert_int_equal(write(sender, "<13>hello\n", 10), 10);
+    assert_string_equal(next_line(s, line, sizeof(line)), "hello");
+    syslog_get_stats(s, &st);
+    assert_int_equal(st.open, 3);
+    pump(s, 800); /* past first_us: the two silent ones go, the sender stays */
+    assert_true(closed_by_peer(quiet[0]));
+    assert_true(closed_by_peer(quiet[1]));
+    syslog_get_stats(s, &st);
+    assert_int_equal(st.drops[SYSLOG_TIMED_OUT], 2);
+    assert_int_equal(st.open, 1);
+
+    /* 64 silent connections more than fill the table: the sender keeps its place, the
+     * first silent one is evicted. */
+    for (int i = 0; i < 64; i++)
+        crowd[i] = tcp_connect(port); /* waiting in the backlog, accepted in order */
+    pump(s, 100);
+    syslog_get_stats(s, &st);
+    assert_int_equal(st.drops[SYSLOG_EVICTED], 1);
+    assert_int_equal(st.open, 64);
+    assert_int_equal(st.connections, 67);
+    assert_true(closed_by_peer(crowd[0]));
+    assert_int_equal(write(sender, "<13>still here\n", 15), 15);
+    assert_string_equal(next_line(s, line, sizeof(line)), "still here");
+
+    /* Past idle_us after its last message, the sender goes too. */
+    pump(s, 2500);
+    assert_true(closed_by_peer(sender));
+    syslog_get_stats(s, &st);
+    assert_int_equal(st.drops[SYSLOG_TIMED_OUT], 2 + 63 + 1);
+    assert_int_equal(st.open, 0);
+    assert_int_equal(st.messages, 2);
+    assert_string_equal(syslog_drop_name(SYSLOG_BAD_COUNT), "bad_count");
+
+    close(sender);
+    close(quiet[0]);
+    close(quiet[1]);
+    for (int i = 0; i < 64; i++)
+        close(crowd[i]);
+    syslog_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -598,6 +736,7 @@ int main(void)
         cmocka_unit_test(test_syslog_convert),
         cmocka_unit_test(test_source_file),
         cmocka_unit_test(test_source_syslog),
+        cmocka_unit_test(test_syslog_idle_and_evict),
     };
 
     return cmocka_run_group_tests_name("collector", tests, setup, teardown);

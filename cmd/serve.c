@@ -381,6 +381,24 @@ static int run_step(struct serve *s, struct run *r)
     return any;
 }
 
+/* serve_syslog_status - a listener's counters into the web's figures (past the last slot:
+ * added to it) */
+static void serve_syslog_status(struct web_ingest_status *st, const char *name,
+                                const struct syslog_stats *ss)
+{
+    struct web_syslog_status *w;
+
+    _Static_assert(WEB_SYSLOG_DROPS == SYSLOG_NDROPS, "one web figure per kind of drop");
+    if (st->nsyslog < WEB_SYSLOG_MAX)
+        snprintf(st->syslog[st->nsyslog++].name, sizeof(st->syslog[0].name), "%s", name);
+    w = &st->syslog[st->nsyslog - 1];
+    w->messages += ss->messages;
+    w->connections += ss->connections;
+    w->open += ss->open;
+    for (int k = 0; k < SYSLOG_NDROPS; k++)
+        w->drops[k] += ss->drops[k];
+}
+
 /* serve_metrics - the figures /healthz and /metrics show */
 static void serve_metrics(struct serve *s)
 {
@@ -389,12 +407,15 @@ static void serve_metrics(struct serve *s)
     memset(&st, 0, sizeof(st));
     for (int i = 0; i < s->nruns; i++) {
         const struct parser_stats *ps = parser_stats(s->runs[i]->p);
+        struct syslog_stats ss;
 
         st.lines += ps->lines;
         st.events += ps->events;
         st.malformed += ps->malformed;
         st.lag_bytes += source_lag(s->runs[i]->src);
         st.cut_lines += source_cut(s->runs[i]->src);
+        if (source_syslog_stats(s->runs[i]->src, &ss) == 0)
+            serve_syslog_status(&st, s->runs[i]->name, &ss);
     }
     pthread_mutex_lock(&s->in.lock);
     s->in.st.lines = st.lines;
@@ -403,6 +424,8 @@ static void serve_metrics(struct serve *s)
     s->in.st.lag_bytes = st.lag_bytes;
     s->in.st.cut_lines = st.cut_lines;
     s->in.st.sources = (uint64_t)s->nruns;
+    memcpy(s->in.st.syslog, st.syslog, sizeof(st.syslog));
+    s->in.st.nsyslog = st.nsyslog;
     pthread_mutex_unlock(&s->in.lock);
 }
 

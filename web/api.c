@@ -546,6 +546,7 @@ enum MHD_Result web_api_healthz(struct web_req *r)
             cJSON_AddNullToObject(ing, "pcap_drops");
         else
             cJSON_AddNumberToObject(ing, "pcap_drops", (double)st.pcap_drops);
+        web_syslog_json(ing, &st);
     }
     ret = web_reply_json(r->conn, up ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, body);
     cJSON_Delete(body);

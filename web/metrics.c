@@ -86,6 +86,72 @@ static void web_metric_head(struct buf *b, const char *name, const char *type, c
     buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+static const char *const syslog_drop_names[WEB_SYSLOG_DROPS] = {
+    "oversized", "bad_count", "malformed", "refused", "evicted", "timed_out",
+};
+
+/* web_syslog_metrics - each syslog listener's messages, connections and drops by kind */
+static void web_syslog_metrics(struct buf *b, const struct web_ingest_status *st)
+{
+    size_t i, k;
+
+    if (st->nsyslog == 0)
+        return;
+    web_metric_head(b, "mailpulse_syslog_messages_total", "counter",
+                    "Messages a syslog listener received and handed to the parser.");
+    for (i = 0; i < st->nsyslog; i++) {
+        buf_puts(b, "mailpulse_syslog_messages_total{listener=\"");
+        web_label(b, st->syslog[i].name);
+        buf_printf(b, "\"} %llu\n", (unsigned long long)st->syslog[i].messages);
+    }
+    web_metric_head(b, "mailpulse_syslog_connections_total", "counter",
+                    "TCP connections a syslog listener accepted.");
+    for (i = 0; i < st->nsyslog; i++) {
+        buf_puts(b, "mailpulse_syslog_connections_total{listener=\"");
+        web_label(b, st->syslog[i].name);
+        buf_printf(b, "\"} %llu\n", (unsigned long long)st->syslog[i].connections);
+    }
+    web_metric_head(b, "mailpulse_syslog_connections_open", "gauge",
+                    "TCP connections open on a syslog listener.");
+    for (i = 0; i < st->nsyslog; i++) {
+        buf_puts(b, "mailpulse_syslog_connections_open{listener=\"");
+        web_label(b, st->syslog[i].name);
+        buf_printf(b, "\"} %llu\n", (unsigned long long)st->syslog[i].open);
+    }
+    web_metric_head(b, "mailpulse_syslog_dropped_total", "counter",
+                    "Syslog input dropped, by listener and kind: oversized frames, octet counts "
+                    "the bytes did not match, malformed messages, refused, evicted and "
+                    "timed-out connections.");
+    for (i = 0; i < st->nsyslog; i++)
+        for (k = 0; k < WEB_SYSLOG_DROPS; k++) {
+            buf_puts(b, "mailpulse_syslog_dropped_total{listener=\"");
+            web_label(b, st->syslog[i].name);
+            buf_printf(b, "\",kind=\"%s\"} %llu\n", syslog_drop_names[k],
+                       (unsigned long long)st->syslog[i].drops[k]);
+        }
+}
+
+/* web_syslog_json - the syslog listeners' figures as ingest.syslog of /healthz */
+void web_syslog_json(cJSON *ingest, const struct web_ingest_status *st)
+{
+    cJSON *arr, *o, *d;
+
+    if (st->nsyslog == 0)
+        return;
+    arr = cJSON_AddArrayToObject(ingest, "syslog");
+    for (size_t i = 0; i < st->nsyslog; i++) {
+        o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "listener", st->syslog[i].name);
+        cJSON_AddNumberToObject(o, "messages", (double)st->syslog[i].messages);
+        cJSON_AddNumberToObject(o, "connections", (double)st->syslog[i].connections);
+        cJSON_AddNumberToObject(o, "open_connections", (double)st->syslog[i].open);
+        d = cJSON_AddObjectToObject(o, "dropped");
+        for (size_t k = 0; k < WEB_SYSLOG_DROPS; k++)
+            cJSON_AddNumberToObject(d, syslog_drop_names[k], (double)st->syslog[i].drops[k]);
+        cJSON_AddItemToArray(arr, o);
+    }
+}
+
 /* web_metrics - GET /metrics */
 enum MHD_Result web_metrics(struct web_req *r)
 {
@@ -166,6 +232,7 @@ enum MHD_Result web_metrics(struct web_req *r)
                             "Packets the capture dropped.");
             buf_printf(&b, "mailpulse_pcap_dropped_packets_total %lld\n", (long long)st.pcap_drops);
         }
+        web_syslog_metrics(&b, &st);
     }
     web_metric_head(&b, "mailpulse_http_requests_total", "counter",
                     "Requests answered by a route of this server.");

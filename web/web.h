@@ -49,6 +49,9 @@
  *	db_up is shown as given unless the server's own probe of the database has just
  *	failed: then it is shown as false, so that /healthz never says "down" beside an ingest
  *	db_up of true.
+ *	Each syslog listener's received and dropped input (syslog[0..nsyslog)) is shown per
+ *	listener: /metrics labels the drops by listener and kind, /healthz lists them under
+ *	ingest.syslog.
  *
  * OWNERSHIP
  *	The strings in opts are copied; the token and certificate files are read once, in
@@ -64,6 +67,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* One syslog listener's figures; drops in the order of the collector's enum syslog_drop. */
+#define WEB_SYSLOG_MAX   16 /* listeners shown; the figures of more are added to the last */
+#define WEB_SYSLOG_DROPS 6  /* oversized, bad_count, malformed, refused, evicted, timed_out */
+struct web_syslog_status {
+    char name[80];        /* the source name */
+    uint64_t messages;    /* handed to the parser */
+    uint64_t connections; /* TCP connections accepted */
+    uint64_t open;        /* TCP connections open now */
+    uint64_t drops[WEB_SYSLOG_DROPS];
+};
+
 struct web_ingest_status {
     uint64_t lines;
     uint64_t events;
@@ -77,6 +91,8 @@ struct web_ingest_status {
     uint64_t retries;   /* commits that failed and were retried */
     uint64_t cut_lines; /* lines over the maximum length, cut */
     uint64_t sources;   /* readers running (followed files, journals, listeners) */
+    struct web_syslog_status syslog[WEB_SYSLOG_MAX];
+    size_t nsyslog;
 };
 
 struct web_opts {

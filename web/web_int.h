@@ -239,6 +239,7 @@ void web_csv_field(struct buf *b, const char *s, int guard);
 
 /* metrics.c */
 enum MHD_Result web_metrics(struct web_req *r);
+void web_syslog_json(cJSON *ingest, const struct web_ingest_status *st);
 
 /* html.c */
 enum MHD_Result web_page_dashboard(struct web_req *r);

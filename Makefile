@@ -30,7 +30,7 @@ ALL_C    = $(SRC) $(CMD_SRC) $(UNIT_SRC) $(TOOL_SRC) $(FUZZ_SRC) tests/fuzz/repl
 HDRS     = $(foreach m,$(MODULES) cmd,$(wildcard $(m)/*.h)) $(wildcard tests/unit/*.h)
 
 .PHONY: all bins run test test-only asan format format-check lint check-deps bench clean setup \
-        pg-start pg-stop fuzz soak
+        pg-start pg-stop fuzz soak attack
 
 all: bins
 bins: $(BUILD)/mailpulse $(UNIT_BIN) $(TOOL_BIN) $(FUZZ_BIN)
@@ -158,6 +158,11 @@ bench: setup
 soak: setup
 	@$(MAKE) --no-print-directory bins
 	@sh tests/soak/soak.sh
+
+# make attack: sqlmap, slowhttptest and wrk against a loaded serve (installs them if missing)
+attack: setup
+	@$(MAKE) --no-print-directory bins
+	@sh tests/attack/attack.sh
 
 pg-start:
 	@sh scripts/pg.sh start var

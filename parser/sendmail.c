@@ -110,6 +110,10 @@ static void relay_format(const char *s, size_t len, char *out, size_t outlen)
     const char *end = s + len, *sp = memchr(s, ' ', len), *ip, *cb;
     size_t n;
 
+    if (len == 0) { /* "relay=" at the end of the line: s is past its last byte */
+        out[0] = 0;
+        return;
+    }
     ip = (s[0] == '[') ? s : (sp ? memchr(sp, '[', (size_t)(end - sp)) : NULL);
     cb = ip ? memchr(ip, ']', (size_t)(end - ip)) : NULL;
     if (cb == NULL) {
@@ -120,7 +124,7 @@ static void relay_format(const char *s, size_t len, char *out, size_t outlen)
         n = 7;
         memcpy(out, "unknown", n); /* outlen is a struct event field, far above 8 */
     } else {
-        n = (size_t)(sp - s - (sp[-1] == '.' && sp - s > 1));
+        n = (size_t)(sp - s - (sp - s > 1 && sp[-1] == '.'));
         n -= str_copy(out, outlen, s, n);
     }
     str_copy(out + n, outlen - n, ip, (size_t)(cb - ip + 1));

@@ -172,6 +172,27 @@ static void test_notice_and_delay(void **state)
     parser_free(p);
 }
 
+/* test_relay_at_end - "relay=" as the last bytes of a line with nothing after it: the
+ * value is empty and nothing past the line is read (the buffer is exactly the line) */
+static void test_relay_at_end(void **state)
+{
+    static const char text[] =
+        "Nov 28 17:30:17 mx3 sendmail[4243]: 4ASHUHxT004243: from=<a@example.org>, size=1, "
+        "class=0, nrcpts=1, msgid=<x@mx3>, relay=";
+    struct parser *p = new_parser();
+    struct event ev;
+    char *line = malloc(sizeof(text) - 1);
+
+    (void)state;
+    assert_non_null(line);
+    memcpy(line, text, sizeof(text) - 1);
+    assert_int_equal(parser_line(p, line, sizeof(text) - 1, &ev), PARSE_EVENT);
+    assert_string_equal(ev.client, "");
+    assert_string_equal(ev.sender, "a@example.org");
+    free(line);
+    parser_free(p);
+}
+
 /* test_correlation - to= lines carry the from= line's sender and message-id */
 static void test_correlation(void **state)
 {
@@ -289,6 +310,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lines),        cmocka_unit_test(test_notice_and_delay),
+        cmocka_unit_test(test_relay_at_end),
         cmocka_unit_test(test_correlation),  cmocka_unit_test(test_fail2ban),
         cmocka_unit_test(test_matrix_forms),
     };

@@ -36,6 +36,8 @@
  *	void syslog_watch(struct syslog_in *s, struct notify *n);
  *	int syslog_next(struct syslog_in *s, struct follow_line *out);
  *	void syslog_convert(struct buf *line, const char *msg, size_t len);
+ *	int syslog_frame(const char *buf, size_t len, int *octet, size_t *off, size_t *mlen,
+ *			 size_t *used);
  *	void syslog_get_stats(const struct syslog_in *s, struct syslog_stats *out);
  *	const char *syslog_drop_name(enum syslog_drop kind);
  *	void syslog_close(struct syslog_in *s);
@@ -103,7 +105,12 @@
  *	message when an address is malformed or cannot be bound. syslog_watch() adds its
  *	sockets to a notify. syslog_next() returns 1 and the next message received as a line
  *	(RFC 3164 and RFC 5424, octet counting or newlines on TCP), 0 when there is none now.
- *	syslog_convert() turns one message into the log-file line format. A TCP connection
+ *	syslog_convert() turns one message into the log-file line format. syslog_frame()
+ *	finds the first message of a TCP stream's bytes: 1 with the message at buf + *off,
+ *	*mlen bytes long, and *used bytes to consume; 0 when more bytes are needed (the first
+ *	*used of them, line ends between counted frames, may be dropped); -1 for a frame over
+ *	64 KiB, -2 when an octet-counted stream (*octet, set by the first counted frame) is out
+ *	of step. A TCP connection
  *	without a first message for o->first_us (default 10 s), or without a next one for
  *	o->idle_us (default 10 min), is closed; a new connection to a full table evicts the
  *	idlest one (one that never sent a message first). syslog_get_stats() copies the
@@ -250,6 +257,7 @@ struct syslog_in *syslog_open(const struct syslog_opts *o, char *err, size_t err
 void syslog_watch(struct syslog_in *s, struct notify *n);
 int syslog_next(struct syslog_in *s, struct follow_line *out);
 void syslog_convert(struct buf *line, const char *msg, size_t len);
+int syslog_frame(const char *buf, size_t len, int *octet, size_t *off, size_t *mlen, size_t *used);
 void syslog_get_stats(const struct syslog_in *s, struct syslog_stats *out);
 const char *syslog_drop_name(enum syslog_drop kind);
 void syslog_close(struct syslog_in *s);

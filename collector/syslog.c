@@ -308,51 +308,61 @@ void syslog_convert(struct buf *line, const char *m, size_t len)
     buf_append(line, m, (size_t)(end - m));
 }
 
-/* sl_frame - a complete message at the start of c->buf: 1 and its place, 0 when more bytes
- * are needed, -1 a frame over SL_DGRAM, -2 an octet-counted stream out of step */
-static int sl_frame(struct sl_conn *c, size_t *off, size_t *mlen, size_t *used)
+/* syslog_frame - the first complete message in buf[0..len); see collector.h */
+int syslog_frame(const char *buf, size_t len, int *octet, size_t *off, size_t *mlen, size_t *used)
 {
-    if (c->octet) { /* a line end after a counted frame is tolerated */
-        size_t skip = 0;
+    size_t skip = 0;
 
-        while (skip < c->len && (c->buf[skip] == '\n' || c->buf[skip] == '\r'))
+    *used = 0;
+    if (*octet) /* a line end after a counted frame is tolerated */
+        while (skip < len && (buf[skip] == '\n' || buf[skip] == '\r'))
             skip++;
-        memmove(c->buf, c->buf + skip, c->len - skip);
-        c->len -= skip;
-    }
-    if (c->len == 0)
+    *used = skip;
+    if (skip == len)
         return 0;
-    if (c->buf[0] >= '1' && c->buf[0] <= '9') { /* octet counting */
-        size_t i = 0, n = 0;
+    if (buf[skip] >= '1' && buf[skip] <= '9') { /* octet counting */
+        size_t i = skip, n = 0;
 
-        while (i < c->len && i < 8 && c->buf[i] >= '0' && c->buf[i] <= '9')
-            n = n * 10 + (size_t)(c->buf[i++] - '0');
-        if (i < c->len && c->buf[i] == ' ') {
+        while (i < len && i - skip < 8 && buf[i] >= '0' && buf[i] <= '9')
+            n = n * 10 + (size_t)(buf[i++] - '0');
+        if (i < len && buf[i] == ' ') {
             if (n > SL_DGRAM)
                 return -1;
-            c->octet = 1;
-            if (c->len < i + 1 + n)
+            *octet = 1;
+            if (len - (i + 1) < n)
                 return 0;
             *off = i + 1;
             *mlen = n;
             *used = i + 1 + n;
             return 1;
         }
-        if (i == c->len)
+        if (i == len)
             return 0; /* the length is still arriving */
     }
-    if (c->octet)
+    if (*octet)
         return -2; /* the last count was a lie: what follows is not a frame */
     {
-        char *nl = memchr(c->buf, '\n', c->len);
+        const char *nl = memchr(buf, '\n', len);
 
         if (nl == NULL)
-            return c->len >= SL_DGRAM ? -1 : 0;
+            return len >= SL_DGRAM ? -1 : 0;
         *off = 0;
-        *mlen = (size_t)(nl - c->buf);
+        *mlen = (size_t)(nl - buf);
         *used = *mlen + 1;
         return 1;
     }
+}
+
+/* sl_frame - syslog_frame() on a connection's buffer; the bytes it skipped are dropped */
+static int sl_frame(struct sl_conn *c, size_t *off, size_t *mlen, size_t *used)
+{
+    int r = syslog_frame(c->buf, c->len, &c->octet, off, mlen, used);
+
+    if (r == 0 && *used > 0) {
+        memmove(c->buf, c->buf + *used, c->len - *used);
+        c->len -= *used;
+    }
+    return r;
 }
 
 /* sl_valid - 0 when a message makes a line: not empty, and a valid "<PRI>" if it has one */

@@ -690,7 +690,10 @@ enum parse_result parser_line(struct parser *p, const char *line, size_t len, st
     /* A NUL would end every field copied from the line: '?' takes its place, as for the
      * bytes utf8_scrub() replaces, and the event is flagged. */
     if (len > 0 && memchr(line, 0, len) != NULL) {
-        p->clean = xgrow(p->clean, &p->clean_cap, len, 1, 256);
+        if (len > p->clean_cap) {
+            p->clean = xrealloc(p->clean, len);
+            p->clean_cap = len;
+        }
         for (size_t i = 0; i < len; i++)
             p->clean[i] = line[i] ? line[i] : '?';
         line = p->clean;

@@ -288,6 +288,11 @@ static void test_bad_bytes(void **state)
     json_plausible(b.data);
     assert_non_null(strstr(b.data, ",\"truncated\":true}"));
     assert_true(parser_stats(p)->truncated >= 1);
+    /* A NUL in a line far longer than the short one before: the copy grows to fit. */
+    longline[i - 10] = 0;
+    assert_int_equal(parser_line(p, longline, i, &ev), PARSE_EVENT);
+    assert_true(ev.flags & EVF_BAD_BYTES);
+    assert_int_equal(parser_stats(p)->repaired, 2);
 
     /* Every prefix of a line, without a terminator after it, must be safe to read. */
     for (i = 0; i < 200; i++) {

@@ -24,7 +24,7 @@ cd "$(dirname "$0")/../.."
 ROOT=$PWD
 BIN=${MAILPULSE_BIN:-$ROOT/build/mailpulse}
 T=${ATTACK_SECONDS:-30}
-SQLMAP_SECONDS=${SQLMAP_SECONDS:-25}
+SQLMAP_SECONDS=${SQLMAP_SECONDS:-60}
 
 missing=""
 for tool in sqlmap slowhttptest wrk; do

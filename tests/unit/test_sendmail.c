@@ -310,9 +310,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lines),        cmocka_unit_test(test_notice_and_delay),
-        cmocka_unit_test(test_relay_at_end),
-        cmocka_unit_test(test_correlation),  cmocka_unit_test(test_fail2ban),
-        cmocka_unit_test(test_matrix_forms),
+        cmocka_unit_test(test_relay_at_end), cmocka_unit_test(test_correlation),
+        cmocka_unit_test(test_fail2ban),     cmocka_unit_test(test_matrix_forms),
     };
 
     return cmocka_run_group_tests(tests, utc, NULL);

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.." || exit 2
 ROOT=$(pwd)
 BUILD=${BUILD:-build}
 export MAILPULSE_BIN="$ROOT/$BUILD/mailpulse"
-export MAILPULSE_CORPORA="${MAILPULSE_CORPORA:-$ROOT/../shared/corpora}"
+export MAILPULSE_CORPORA="${MAILPULSE_CORPORA:-$ROOT/tests/corpora}"
 export TZ=UTC
 TMP=$(mktemp -d /tmp/mailpulse-test.XXXXXX)
 chmod 755 "$TMP"

@@ -8,7 +8,7 @@
 set -eu
 cd "$(dirname "$0")/../.."
 BIN=./build/mailpulse
-CORPORA=${MAILPULSE_CORPORA:-../shared/corpora}
+CORPORA=${MAILPULSE_CORPORA:-$(pwd)/tests/corpora}
 TMP=$(mktemp -d /tmp/mailpulse-bench.XXXXXX)
 chmod 755 "$TMP"
 trap 'rm -rf "$TMP"' EXIT

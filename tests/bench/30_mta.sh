@@ -13,7 +13,7 @@ set -eu
 cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
 BIN=./build/mailpulse
-CORPORA=${MAILPULSE_CORPORA:-../shared/corpora}
+CORPORA=${MAILPULSE_CORPORA:-$(pwd)/tests/corpora}
 TMP=$(mktemp -d /tmp/mailpulse-bench.XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
 export TZ=UTC

@@ -8,7 +8,7 @@
 set -eu
 cd "$(dirname "$0")/../.."
 BIN=${BUILD:-build}/mailpulse
-CORPORA=${MAILPULSE_CORPORA:-../shared/corpora}
+CORPORA=${MAILPULSE_CORPORA:-$(pwd)/tests/corpora}
 SESSIONS=${SESSIONS:-5000}
 TMP=$(mktemp -d /tmp/mailpulse-bench-sniff.XXXXXX)
 trap 'rm -rf "$TMP"' EXIT

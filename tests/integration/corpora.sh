@@ -1,5 +1,5 @@
 #!/bin/sh
-# corpora.sh - `mailpulse parse` over the real Postfix logs of ../shared/corpora: no crash,
+# corpora.sh - `mailpulse parse` over the real Postfix logs of tests/corpora: no crash,
 # valid NDJSON, and delivery events that agree with the raw lines.
 set -u
 . "$(dirname "$0")/lib.sh"

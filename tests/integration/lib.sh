@@ -1,9 +1,12 @@
 # lib.sh - helpers for integration tests (sourced). Each test prints "ok - name" or
 # "not ok - name" lines; tests/run.sh counts them.
 #
-# Needs: MAILPULSE_BIN, MAILPULSE_TEST_DSN (a throwaway cluster), MAILPULSE_TEST_TMP.
+# Needs: MAILPULSE_BIN, MAILPULSE_TEST_DSN (a throwaway cluster), MAILPULSE_TEST_TMP; run
+# from the repository's root. MAILPULSE_CORPORA defaults to the corpora in tests/corpora.
 
 BIN=$MAILPULSE_BIN
+MAILPULSE_CORPORA=${MAILPULSE_CORPORA:-$(pwd)/tests/corpora}
+export MAILPULSE_CORPORA
 WORK=$(mktemp -d "$MAILPULSE_TEST_TMP/it.XXXXXX")
 SERVE_PIDS=""
 

@@ -12,7 +12,7 @@ set -u
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=python3
 chmod 755 "$WORK"
-C=${MAILPULSE_CORPORA:-../shared/corpora}
+C=$MAILPULSE_CORPORA
 
 DSN=$(new_db dwire) || { not_ok "wire: create database"; exit 0; }
 "$BIN" db migrate --db "$DSN" >/dev/null || { not_ok "wire: migrate"; exit 0; }

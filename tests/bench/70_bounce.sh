@@ -1,6 +1,6 @@
 #!/bin/sh
 # 70_bounce.sh - `make bench`: messages per second of `mailpulse bounce` on Sisimai's set of
-# bounce messages (MAILPULSE_CORPORA, default ../shared/corpora).
+# bounce messages (MAILPULSE_CORPORA, default tests/corpora).
 #
 # The 200 messages are read as a directory and, to time more than a blink, as one mbox of
 # COPIES copies of them (default 50, ~10,000 messages, ~45 MB). Best of 3 wall-clock runs,
@@ -8,7 +8,7 @@
 set -eu
 cd "$(dirname "$0")/../.."
 BIN=${BUILD:-build}/mailpulse
-CORPORA=${MAILPULSE_CORPORA:-../shared/corpora}
+CORPORA=${MAILPULSE_CORPORA:-$(pwd)/tests/corpora}
 DIR=$CORPORA/sisimai-set-of-emails/maildir/bsd
 COPIES=${COPIES:-50}
 TMP=$(mktemp -d /tmp/mailpulse-bench-bounce.XXXXXX)

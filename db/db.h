@@ -176,7 +176,7 @@ int db_transient(const struct db *db);
 void db_async_commit(struct db *db, int on);
 
 /*
- * Read side: the queries of DESIGN.md section 5, for web/ and `mailpulse report`.
+ * Read side: the queries behind docs/api.md, for web/ and `mailpulse report`.
  *
  * Every query takes a struct db_query (the range plus optional filters; "" and ST_NONE mean
  * "any"), runs with PQexecParams only, and hands each row to a callback that returns 0 to

@@ -3,7 +3,7 @@
  *
  * The JSON writer is hand-written because it runs once per event on the hot path of
  * `mailpulse parse`: it only appends to the caller's reused buffer, so after the buffer has
- * grown once it allocates nothing. The keys and their order are the contract of DESIGN.md
+ * grown once it allocates nothing. The keys and their order are the contract of docs/architecture.md
  * section 3.
  */
 #include <stdio.h>
@@ -660,7 +660,7 @@ static void json_smtp(const struct event *ev, struct buf *out)
     JSON_BOOL(out, "tls", ev->tls);
 }
 
-/* event_format_json - append ev as one JSON object, keys as in DESIGN.md section 3 */
+/* event_format_json - append ev as one JSON object, keys as in docs/architecture.md */
 void event_format_json(const struct event *ev, struct buf *out)
 {
     buf_reserve(out, 2048);

@@ -28,7 +28,7 @@
  *	they do not fit. Use the EVENT_SET(ev, field, s, len) macro.
  *
  *	event_format_json() appends the event as one JSON object (no newline) with the keys of
- *	DESIGN.md section 3; those keys are a contract that outside tools read. Unknown values
+ *	docs/architecture.md (the NDJSON contract); those keys are a contract that outside tools read. Unknown values
  *	are written as null. Time is UTC.
  *
  *	The closed sets of an event (type, status, MTA, reason, SMTP stage) are enums named
@@ -64,7 +64,7 @@ enum event_status { ST_NONE, ST_SENT, ST_DEFERRED, ST_BOUNCED, ST_EXPIRED };
 
 enum event_mta { MTA_UNKNOWN, MTA_POSTFIX, MTA_EXIM, MTA_SENDMAIL };
 
-/* The Sisimai reason names of DESIGN.md section 3, in the order the web pages list them. */
+/* The Sisimai reason names, in the order the web pages list them. */
 enum event_reason {
     REASON_NONE, /* "": sent, or not classified */
     REASON_USERUNKNOWN,

@@ -1,5 +1,5 @@
 /*
- * api - the JSON endpoints of DESIGN.md section 5 and /healthz
+ * api - the JSON endpoints (docs/api.md) and /healthz
  *
  * web.c's route table says what each endpoint accepts; by the time a handler runs its
  * parameters are read and checked (the check functions here do the ones of a single

@@ -8,7 +8,7 @@
  * row, so memory stays flat however many rows there are. At most WEB_MAX_EXPORTS streams
  * run at once; more get 503.
  *
- * Formats: json (one array), ndjson (one event per line; the keys of DESIGN.md section 3)
+ * Formats: json (one array), ndjson (one event per line; the keys of docs/architecture.md)
  * and csv (RFC 4180: a header line, CRLF line ends, fields with a comma, quote, CR or LF
  * quoted and their quotes doubled; a text field that begins like a spreadsheet formula
  * gets a leading single quote unless formulas=keep asks for the values as they are). A database

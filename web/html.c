@@ -653,7 +653,7 @@ static void html_reasons(struct buf *b, const struct web_rows *rows, const char 
     buf_puts(b, "</tbody></table>");
 }
 
-/* html_wire_kpis - the wire-level totals as figure cards (issue 8) */
+/* html_wire_kpis - the wire-level totals as figure cards */
 static void html_wire_kpis(struct buf *b, const struct db_wire *w)
 {
     buf_puts(b, "<div class=\"kpis\" id=\"wire-kpis\">");

@@ -15,7 +15,7 @@
  *	port) and serves requests on a pool of libmicrohttpd threads, each with its own
  *	database connection (opts->dsn), opened on first use and reopened when it is lost (at
  *	most one attempt a second per thread). It returns NULL and a one-line message when the
- *address is malformed or cannot be bound. Endpoints (DESIGN.md section 5): the HTML pages /,
+ *address is malformed or cannot be bound. Endpoints (docs/api.md): the HTML pages /,
  * /bounces, /message and /static/style.css; /api/v1/summary, timeseries, domains, bounces (cursor
  *paging), reasons, messages, export (streamed JSON, NDJSON or CSV); /metrics (Prometheus text);
  *	/healthz. Bad parameters get 400 with {"error":"..."} (an HTML page on the HTML
@@ -86,7 +86,7 @@ struct web_ingest_status {
     int db_up;         /* the ingest connection's state */
     int64_t last_commit_us;
     int64_t pcap_drops; /* packets the capture dropped; -1 when no capture runs */
-    /* Added by the collector (issue 5): the daemon's own figures for /metrics. */
+    /* The daemon's own figures for /metrics. */
     uint64_t batches;   /* batches committed */
     uint64_t retries;   /* commits that failed and were retried */
     uint64_t cut_lines; /* lines over the maximum length, cut */

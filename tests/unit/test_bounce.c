@@ -765,7 +765,7 @@ static const struct {
 } deliberate[] = {
     {"lhost-amazonses-11.eml", 1, "an Amazon SNS JSON notification, not a bounce message"},
     {"lhost-amazonses-12.eml", 1, "an Amazon SNS JSON notification, not a bounce message"},
-    {"rfc3834-01.eml", 1, "a vacation auto-reply: never a bounce (issue: auto-replies are none)"},
+    {"rfc3834-01.eml", 1, "a vacation auto-reply: never a bounce (auto-replies are none)"},
     {"rhost-cox-01.eml", 2, "the second report is inside the returned message, a copy"},
     {"lhost-postfix-64.eml", 1, "'Delivery report unavailable': reason words exist, so onhold"},
     {"rfc3464-01.eml", 1, "'550 5.1.1 User Unknown' is userunknown, not Sisimai's mailboxfull"},

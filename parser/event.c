@@ -3,8 +3,8 @@
  *
  * The JSON writer is hand-written because it runs once per event on the hot path of
  * `mailpulse parse`: it only appends to the caller's reused buffer, so after the buffer has
- * grown once it allocates nothing. The keys and their order are the contract of docs/architecture.md
- * section 3.
+ * grown once it allocates nothing. The keys and their order are a contract: see the NDJSON
+ * section of docs/architecture.md.
  */
 #include <stdio.h>
 #include <string.h>

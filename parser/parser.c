@@ -694,8 +694,9 @@ enum parse_result parser_line(struct parser *p, const char *line, size_t len, st
             p->clean = xrealloc(p->clean, len);
             p->clean_cap = len;
         }
-        for (size_t i = 0; i < len; i++)
-            p->clean[i] = line[i] ? line[i] : '?';
+        memcpy(p->clean, line, len);
+        for (char *z = p->clean; (z = memchr(z, 0, len - (size_t)(z - p->clean))) != NULL;)
+            *z = '?';
         line = p->clean;
         repaired = 1;
         p->stats.repaired++;

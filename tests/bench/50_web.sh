@@ -16,19 +16,8 @@ DIR=${WEB_BENCH_DIR:-$(pwd)/build/bench-web}
 BIN=$(pwd)/build/mailpulse
 command -v wrk >/dev/null || { echo "50_web: wrk is not installed (scripts/setup.sh)" >&2; exit 1; }
 
-mkdir -p "$DIR"
-# A kept cluster keeps its port; when another cluster took it meanwhile, move to a free one.
-DSN=$(sh scripts/pg.sh start "$DIR/pg" 2>/dev/null) ||
-    DSN=$(PG_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])') \
-        sh scripts/pg.sh start "$DIR/pg")
-SPID=""
-cleanup() {
-    [ -n "$SPID" ] && kill "$SPID" 2>/dev/null && wait "$SPID" 2>/dev/null
-    sh scripts/pg.sh stop "$DIR/pg" >/dev/null 2>&1 || true
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-"$BIN" db migrate --db "$DSN" >/dev/null
+. tests/bench/lib/kept.sh
+kept_cluster 50_web "$DIR"
 
 have=$(psql "$DSN" -qAt -c "SELECT rows FROM bench_info" 2>/dev/null || echo 0)
 if [ "$have" != "$ROWS" ]; then
@@ -75,17 +64,7 @@ fi
 echo "data: $(psql "$DSN" -qAt -c 'SELECT count(*) FROM deliveries') attempts," \
     "$(psql "$DSN" -qAt -c 'SELECT count(*) FROM rollups') rollup rows"
 
-: >"$DIR/empty.log"
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-URL="http://127.0.0.1:$PORT"
-"$BIN" serve --db "$DSN" --log "$DIR/empty.log" --listen "127.0.0.1:$PORT" 2>"$DIR/serve.err" &
-SPID=$!
-n=0
-until curl -s -o /dev/null "$URL/healthz"; do
-    n=$((n + 1))
-    [ $n -lt 100 ] || { echo "50_web: serve did not start" >&2; cat "$DIR/serve.err" >&2; exit 1; }
-    sleep 0.1
-done
+kept_serve 50_web "$DIR"
 
 DAY="from=2026-10-30T00:00:00Z&to=2026-10-31T00:00:00Z"
 MONTH="from=2026-10-01T00:00:00Z&to=2026-10-31T00:00:00Z"

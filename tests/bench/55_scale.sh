@@ -28,18 +28,8 @@ DIR=${SCALE_BENCH_DIR:-$(pwd)/build/bench-scale}
 BIN=${MAILPULSE_BIN:-$(pwd)/build/mailpulse}
 [ -x "$BIN" ] || { echo "55_scale: $BIN is not built (make bins)" >&2; exit 1; }
 
-mkdir -p "$DIR"
-DSN=$(sh scripts/pg.sh start "$DIR/pg" 2>/dev/null) ||
-    DSN=$(PG_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])') \
-        sh scripts/pg.sh start "$DIR/pg")
-SPID=""
-cleanup() {
-    [ -n "$SPID" ] && kill "$SPID" 2>/dev/null && wait "$SPID" 2>/dev/null
-    sh scripts/pg.sh stop "$DIR/pg" >/dev/null 2>&1 || true
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-"$BIN" db migrate --db "$DSN" >/dev/null
+. tests/bench/lib/kept.sh
+kept_cluster 55_scale "$DIR"
 
 have=$(psql "$DSN" -qAt -c "SELECT rows FROM bench_info" 2>/dev/null || echo 0)
 if [ "$have" != "$SCALE" ]; then
@@ -129,17 +119,7 @@ bytes=$(psql "$DSN" -qAt -c "
 printf 'storage: %.0f MB in all, %.0f bytes per attempt (tables, indexes, rollups)\n' \
     "$(echo "$bytes / 1048576" | bc -l)" "$(echo "$bytes / $attempts" | bc -l)"
 
-: >"$DIR/empty.log"
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-URL="http://127.0.0.1:$PORT"
-"$BIN" serve --db "$DSN" --log "$DIR/empty.log" --listen "127.0.0.1:$PORT" 2>"$DIR/serve.err" &
-SPID=$!
-n=0
-until curl -s -o /dev/null "$URL/healthz"; do
-    n=$((n + 1))
-    [ $n -lt 100 ] || { echo "55_scale: serve did not start" >&2; cat "$DIR/serve.err" >&2; exit 1; }
-    sleep 0.1
-done
+kept_serve 55_scale "$DIR"
 
 # One request at a time; every request its own range, each shifted by whole hours (30 and 1
 # days) or by hours and minutes (7 days, mid-hour at both ends). A reply that is not 200 stops

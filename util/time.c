@@ -144,12 +144,12 @@ int time_parse_rfc3339(const char *s, size_t len, int64_t *us)
 int64_t time_local_to_utc_us(int year, int mon, int mday, int hour, int min, int sec)
 {
     static __thread int64_t cached_key = -1;
-    static __thread int64_t cached_offset;
-    int64_t naive = time_days_from_civil(year, mon, mday) * 86400 + (int64_t)hour * 3600 +
-                    (int64_t)min * 60 + sec;
-    int64_t key = naive / 3600;
+    static __thread int64_t cached_hour_utc;
+    /* the key is the local hour itself: no day arithmetic while the hour stays the same */
+    int64_t key = (((int64_t)year * 16 + mon) * 32 + mday) * 32 + hour;
 
     if (key != cached_key) {
+        int64_t naive_hour = time_days_from_civil(year, mon, mday) * 86400 + (int64_t)hour * 3600;
         struct tm tm;
         time_t t;
 
@@ -160,10 +160,10 @@ int64_t time_local_to_utc_us(int year, int mon, int mday, int hour, int min, int
         tm.tm_hour = hour;
         tm.tm_isdst = -1;
         t = mktime(&tm);
-        cached_offset = (t == (time_t)-1) ? 0 : (int64_t)t - (naive - (int64_t)min * 60 - sec);
+        cached_hour_utc = (t == (time_t)-1) ? naive_hour : (int64_t)t;
         cached_key = key;
     }
-    return (naive + cached_offset) * 1000000;
+    return (cached_hour_utc + (int64_t)min * 60 + sec) * 1000000;
 }
 
 /*

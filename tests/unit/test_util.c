@@ -134,6 +134,11 @@ static void test_local_time(void **state)
     /* Winter: UTC+1. Summer: UTC+2. The hour cache must not carry one into the other. */
     assert_int_equal(time_local_to_utc_us(2026, 11, 28, 18, 30, 17), 1795887017000000LL);
     assert_int_equal(time_local_to_utc_us(2026, 7, 1, 12, 0, 0), 1782900000000000LL);
+    /* Within one cached hour only minutes and seconds move; the next day's same hour is new. */
+    assert_int_equal(time_local_to_utc_us(2026, 7, 1, 12, 59, 59), 1782903599000000LL);
+    assert_int_equal(time_local_to_utc_us(2026, 7, 2, 12, 0, 0), 1782986400000000LL);
+    /* The hour after the autumn change: UTC+1 again. */
+    assert_int_equal(time_local_to_utc_us(2026, 10, 25, 3, 0, 0), 1792893600000000LL);
     setenv("TZ", "UTC", 1);
     tzset();
 }

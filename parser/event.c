@@ -37,13 +37,6 @@ void event_clear(struct event *ev)
     ev->smtp_code = -1;
 }
 
-/* event_set - bounded copy into a field; a cut sets EVF_TRUNCATED */
-void event_set(struct event *ev, char *field, size_t fieldlen, const char *s, size_t len)
-{
-    if (str_copy(field, fieldlen, s, len) != 0)
-        ev->flags |= EVF_TRUNCATED;
-}
-
 /* event_type_name - "delivery", "message", ... */
 const char *event_type_name(enum event_type type)
 {

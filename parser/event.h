@@ -55,6 +55,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "util/util.h"
 
@@ -164,7 +165,17 @@ struct event {
 };
 
 void event_clear(struct event *ev);
-void event_set(struct event *ev, char *field, size_t fieldlen, const char *s, size_t len);
+/* event_set - bounded copy into a field; a cut sets EVF_TRUNCATED (inline: several per line) */
+static inline void event_set(struct event *ev, char *field, size_t fieldlen, const char *s,
+                             size_t len)
+{
+    size_t n = len < fieldlen - 1 ? len : fieldlen - 1;
+
+    memcpy(field, s, n);
+    field[n] = 0;
+    if (n < len)
+        ev->flags |= EVF_TRUNCATED;
+}
 #define EVENT_SET(ev, field, s, len) event_set((ev), (ev)->field, sizeof((ev)->field), (s), (len))
 
 const char *event_type_name(enum event_type type);

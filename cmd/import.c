@@ -41,7 +41,12 @@ static const struct cmd_opt import_opts[] = {
     {NULL, 0, 0},
 };
 
-#define IMPORT_BATCH      5000 /* events; MAILPULSE_IMPORT_BATCH overrides (tests) */
+/*
+ * Events per commit; MAILPULSE_IMPORT_BATCH overrides (tests). Each commit pays a fixed cost
+ * (staging, partition check, rollup upserts, checkpoint, COMMIT): at 5000 an import of 1M rows
+ * took 1.6x a raw COPY, at 20000 1.1x, for about 110 MiB more peak RSS (copies of the events).
+ */
+#define IMPORT_BATCH      20000
 #define IMPORT_RETRY_S    900
 #define PROGRESS_EVERY_US 250000
 

@@ -163,7 +163,7 @@ int exim_envelope(const char *line, size_t len, struct syslog_env *env)
 static const unsigned char cclass[256] = {
     ['0'] = CC_ID,  ['1'] = CC_ID,  ['2'] = CC_ID,  ['3'] = CC_ID,  ['4'] = CC_ID,  ['5'] = CC_ID,
     ['6'] = CC_ID,  ['7'] = CC_ID,  ['8'] = CC_ID,  ['9'] = CC_ID,
-#define CC_LETTER(c) [c] = CC_ID | CC_KEY, [c - 'a' + 'A'] = CC_ID | CC_KEY
+#define CC_LETTER(c) [(c)] = CC_ID | CC_KEY, [(c) - 'a' + 'A'] = CC_ID | CC_KEY
     CC_LETTER('a'), CC_LETTER('b'), CC_LETTER('c'), CC_LETTER('d'), CC_LETTER('e'), CC_LETTER('f'),
     CC_LETTER('g'), CC_LETTER('h'), CC_LETTER('i'), CC_LETTER('j'), CC_LETTER('k'), CC_LETTER('l'),
     CC_LETTER('m'), CC_LETTER('n'), CC_LETTER('o'), CC_LETTER('p'), CC_LETTER('q'), CC_LETTER('r'),

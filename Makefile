@@ -5,7 +5,7 @@
 
 CC      ?= cc
 BUILD   ?= build
-PKGS     = libpq libmicrohttpd libcjson libpcap inih libsystemd zlib gmime-3.0
+PKGS     = libpq libmicrohttpd libcjson libpcap inih libsystemd zlib gmime-3.0 libcurl
 WARN     = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wformat=2 \
            -Wstrict-prototypes -Wmissing-prototypes -Wvla -Wpointer-arith
 OPT     ?= -O2 -g
@@ -69,7 +69,7 @@ deps_test_collector = util parser collector
 deps_test_sniff     = util parser collector
 deps_test_db        = util parser db
 deps_test_web       = util parser db web
-deps_test_conf      = util parser collector
+deps_test_conf      = util parser collector report
 deps_test_retry     = util
 deps_test_provider  = util parser
 deps_test_alert     = util parser report

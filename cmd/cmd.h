@@ -27,6 +27,17 @@
  *	void conf_free(struct serve_conf *c);
  *	void conf_print(const struct serve_conf *c, FILE *fp);
  *
+ *	struct alerts *alerts_start(const struct alerts_conf *c, const char *dsn,
+ *	                            void (*ingest)(void *arg, struct web_ingest_status *out),
+ *	                            void *ingest_arg);
+ *	void alerts_stats(struct alerts *a, struct web_ingest_status *out);
+ *	void alerts_stop(struct alerts *a);
+ *
+ *	struct hook *hook_start(const char *url, int timeout_s, int tries);
+ *	int hook_post(struct hook *h, const char *body, size_t len);
+ *	void hook_stats(struct hook *h, uint64_t *sent, uint64_t *failed, uint64_t *dropped);
+ *	void hook_stop(struct hook *h);
+ *
  *	int cmd_parse(int argc, char **argv);   (and cmd_report, cmd_import, cmd_serve,
  *	                                          cmd_db, cmd_sniff, cmd_bounce)
  *
@@ -55,6 +66,18 @@
  *	outage that it ends lasted (0 when there was none). retry_sleep() sleeps, and returns
  *	early once *stop is set (stop may be NULL).
  *
+ *	alerts_start() runs the alert rules (report/alert.c) in a thread of its own with a
+ *	database connection of its own, every c->interval_s seconds, storing each alert's start,
+ *	change and end (db/alerts.c) and posting fire and clear to the webhook; ingest tells it
+ *	the daemon's own state (db_up, lag). alerts_stats() adds its figures to out.
+ *	alerts_stop() ends the thread and frees it all.
+ *
+ *	hook_start() starts the webhook's sender thread: hook_post() copies a JSON body into a
+ *	bounded queue (HOOK_QUEUE) and returns at once, -1 and a drop counted when the queue is
+ *	full; the thread POSTs each body with timeout_s per attempt and up to tries attempts
+ *	spaced by the retry rules below. hook_stop() gives the queue up to timeout_s more and
+ *	frees it.
+ *
  *	conf_load() builds the serve configuration: defaults, then the INI file (--config, or
  *	/etc/mailpulse.conf when it exists), then the rest of the command line on top. 0, or
  *	-1 after logging what is wrong.
@@ -75,6 +98,8 @@
 
 #include "db/db.h"
 #include "parser/parser.h"
+#include "report/alert.h"
+#include "web/web.h"
 
 #define CMD_HELP  (-2)
 #define CMD_USAGE (-1)
@@ -144,6 +169,20 @@ int64_t retry_ok(struct retry *r, int64_t now_us);
 int64_t retry_jitter(int64_t wait_us, uint64_t rnd);
 void retry_sleep(int64_t us, volatile sig_atomic_t *stop);
 
+/* The [alerts] section (cmd/serve_conf.c), read by cmd/alerts.c. */
+struct alerts_conf {
+    int enabled;
+    int interval_s;     /* between evaluations */
+    int clock_log;      /* "now" is the newest stored event time, not the wall clock */
+    int window_min;     /* the current window */
+    int baseline_days;  /* the baseline before it */
+    int stall_lag_s;    /* ingest behind with no commit this long counts as stalled */
+    char *webhook;      /* NULL: none */
+    int hook_timeout_s; /* one POST */
+    int hook_tries;     /* attempts per notification */
+    struct alert_conf rules;
+};
+
 /* The serve configuration (cmd/serve_conf.c). */
 #define SERVE_CONFIG    "/etc/mailpulse.conf"
 #define SERVE_STATE_DIR "/var/lib/mailpulse"
@@ -180,6 +219,7 @@ struct serve_conf {
     int nsrc;
     char *sniff_iface, *sniff_ports; /* [sniff] interface=, ports= */
     int sniff_promisc;               /* [sniff] promisc= */
+    struct alerts_conf alerts;       /* [alerts] */
 };
 
 extern const char usage_serve[];
@@ -188,6 +228,22 @@ int conf_load(struct serve_conf *c, int argc, char **argv);
 void conf_free(struct serve_conf *c);
 void conf_set(char **dst, const char *value);
 void conf_print(const struct serve_conf *c, FILE *fp);
+
+/* The alert evaluator (cmd/alerts.c) and its webhook (cmd/alert_hook.c). */
+#define HOOK_QUEUE 64
+
+struct alerts;
+struct hook;
+
+struct alerts *alerts_start(const struct alerts_conf *c, const char *dsn,
+                            void (*ingest)(void *arg, struct web_ingest_status *out),
+                            void *ingest_arg);
+void alerts_stats(struct alerts *a, struct web_ingest_status *out);
+void alerts_stop(struct alerts *a);
+struct hook *hook_start(const char *url, int timeout_s, int tries);
+int hook_post(struct hook *h, const char *body, size_t len);
+void hook_stats(struct hook *h, uint64_t *sent, uint64_t *failed, uint64_t *dropped);
+void hook_stop(struct hook *h);
 
 /* The commands. */
 int cmd_parse(int argc, char **argv);

@@ -38,6 +38,7 @@
 struct ingest {
     pthread_mutex_t lock;
     struct web_ingest_status st;
+    struct alerts *alerts; /* NULL: [alerts] is off */
 };
 
 /* One reader: a file a file source follows, a journal, or a syslog listener. */
@@ -100,6 +101,17 @@ static void on_deadline(int sig)
 }
 
 static void ingest_status(void *arg, struct web_ingest_status *out)
+{
+    struct ingest *in = arg;
+
+    pthread_mutex_lock(&in->lock);
+    *out = in->st;
+    pthread_mutex_unlock(&in->lock);
+    alerts_stats(in->alerts, out);
+}
+
+/* ingest_state - the daemon's own state for the ingest-stalled alert rule */
+static void ingest_state(void *arg, struct web_ingest_status *out)
 {
     struct ingest *in = arg;
 
@@ -748,6 +760,7 @@ int cmd_serve(int argc, char **argv)
     wopts.token_file = s.conf.token_file;
     wopts.tls_cert = s.conf.tls_cert;
     wopts.tls_key = s.conf.tls_key;
+    s.in.alerts = alerts_start(&s.conf.alerts, s.conf.dsn, ingest_state, &s.in);
     web = web_start(&wopts, err, sizeof(err));
     if (web == NULL)
         fatal("%s", err);
@@ -779,6 +792,7 @@ int cmd_serve(int argc, char **argv)
         serve_commit(&s, s.runs[i]);
     serve_sniff_close(&s);
     web_stop(web);
+    alerts_stop(s.in.alerts);
     for (int i = 0; i < s.nruns; i++) {
         struct run *r = s.runs[i];
 

@@ -3,7 +3,8 @@
  * then the command line on top.
  *
  * The file has a [serve] section (also [web], and keys before any section), a [source NAME]
- * section per source (type = file, journald or syslog) and a [sniff] section. --log,
+ * section per source (type = file, journald or syslog), a [sniff] section and an [alerts]
+ * section (the alert evaluator, its rules and its webhook; docs/configuration.md). --log,
  * --journal* and --syslog-listen add sources to the configured ones. No source at all is
  * valid: the web-only mode, serving a database that collectors elsewhere fill.
  */
@@ -273,6 +274,49 @@ static int conf_sniff(struct serve_conf *c, const char *key, const char *value)
     return -1;
 }
 
+/* conf_alerts - a key of the [alerts] section */
+static int conf_alerts(struct serve_conf *c, const char *key, const char *value)
+{
+    struct alerts_conf *a = &c->alerts;
+
+    if (strcmp(key, "enabled") == 0)
+        return conf_bool("[alerts] enabled", value, &a->enabled);
+    if (strcmp(key, "interval") == 0)
+        return conf_int("[alerts] interval", value, 1, 86400, &a->interval_s);
+    if (strcmp(key, "window") == 0)
+        return conf_int("[alerts] window", value, 1, 1440, &a->window_min);
+    if (strcmp(key, "baseline_days") == 0)
+        return conf_int("[alerts] baseline_days", value, 1, 90, &a->baseline_days);
+    if (strcmp(key, "stall_seconds") == 0)
+        return conf_int("[alerts] stall_seconds", value, 1, 86400, &a->stall_lag_s);
+    if (strcmp(key, "webhook_timeout") == 0)
+        return conf_int("[alerts] webhook_timeout", value, 1, 300, &a->hook_timeout_s);
+    if (strcmp(key, "webhook_tries") == 0)
+        return conf_int("[alerts] webhook_tries", value, 1, 100, &a->hook_tries);
+    if (strcmp(key, "clock") == 0) {
+        if (strcmp(value, "wall") != 0 && strcmp(value, "log") != 0) {
+            log_error("[alerts] clock wants wall or log, not \"%s\"", value);
+            return -1;
+        }
+        a->clock_log = strcmp(value, "log") == 0;
+        return 0;
+    }
+    if (strcmp(key, "webhook") == 0) {
+        if (value[0] && strncmp(value, "http://", 7) != 0 && strncmp(value, "https://", 8) != 0) {
+            log_error("[alerts] webhook wants an http:// or https:// URL, not \"%s\"", value);
+            return -1;
+        }
+        conf_set(&a->webhook, value);
+        return 0;
+    }
+    if (alert_conf_set(&a->rules, key, value) == 0)
+        return 0;
+    log_error("[alerts] %s = \"%s\": unknown option or a value out of range "
+              "(see docs/configuration.md)",
+              key, value);
+    return -1;
+}
+
 /* conf_handler - libinih's callback: 1 to go on, 0 on an error (logged) */
 static int conf_handler(void *user, const char *section, const char *key, const char *value)
 {
@@ -287,6 +331,8 @@ static int conf_handler(void *user, const char *section, const char *key, const 
     }
     if (strcmp(section, "sniff") == 0)
         return conf_sniff(c, key, value) == 0;
+    if (strcmp(section, "alerts") == 0)
+        return conf_alerts(c, key, value) == 0;
     log_error("unknown section [%s]", section);
     return 0;
 }
@@ -303,6 +349,7 @@ void conf_free(struct serve_conf *c)
     x_free(c->tls_key);
     x_free(c->sniff_iface);
     x_free(c->sniff_ports);
+    x_free(c->alerts.webhook);
     for (int i = 0; i < c->nsrc; i++) {
         struct src_conf *s = &c->src[i];
 
@@ -477,6 +524,14 @@ int conf_load(struct serve_conf *c, int argc, char **argv)
     c->rotate_wait_ms = 1000;
     c->stop_timeout_s = 10;
     c->config_path = xstrdup(SERVE_CONFIG);
+    c->alerts.enabled = 1;
+    c->alerts.interval_s = 60;
+    c->alerts.window_min = 60;
+    c->alerts.baseline_days = 7;
+    c->alerts.stall_lag_s = 60;
+    c->alerts.hook_timeout_s = 5;
+    c->alerts.hook_tries = 5;
+    alert_defaults(&c->alerts.rules);
     if ((rc = conf_cli(c, argc, argv, 0)) != 0)
         return rc;
     if (c->config_given || access(c->config_path, F_OK) == 0) {

@@ -34,6 +34,19 @@
  *	int db_transient(const struct db *db);
  *	void db_async_commit(struct db *db, int on);
  *
+ *	int db_alert_gather(struct db *db, enum db_alert_source src, int64_t now_us,
+ *			    int window_min, int baseline_days,
+ *			    int (*fn)(void *arg, const struct db_alert_row *r), void *arg);
+ *	int db_alert_now(struct db *db, int64_t *now_us);
+ *	int db_alert_open(struct db *db, const char *rule, const char *subject,
+ *			  const char *severity, int64_t started_us, const char *numbers,
+ *			  const char *link, int64_t *id);
+ *	int db_alert_update(struct db *db, int64_t id, const char *severity,
+ *			    const char *numbers);
+ *	int db_alert_close(struct db *db, int64_t id, int64_t ended_us);
+ *	int db_alert_list(struct db *db, int active_only, int limit,
+ *			  int (*fn)(void *arg, const struct db_alert *a), void *arg);
+ *
  * DESCRIPTION
  *	db_open() connects with a libpq connection string ("" means the PG* environment) and
  *	returns NULL with a one-line message in err when it cannot.
@@ -96,6 +109,16 @@
  *	db_transient() is 1 when that failure may pass on a plain retry (a deadlock, a
  *	serialization failure, a lock timeout, a shutdown, a broken connection), 0 when it is
  *	about the data or the schema and would fail again.
+ *
+ *	db_alert_gather() sums one kind of subject's rollups over the current window (the
+ *	hourly buckets from the one holding now - window_min up to now) and the baseline
+ *	(baseline_days back from now up to the current window), calling fn per subject; it
+ *	returns 1 without calling fn when the rollup table it needs does not exist (a schema
+ *	without that migration). db_alert_now() is the end of the newest stored minute, the
+ *	"now" of a replayed log (0 when nothing is stored). db_alert_open() stores an active
+ *	alert (or refreshes the active one of that rule and subject) and returns its id;
+ *	db_alert_update() and db_alert_close() change it. db_alert_list() calls fn for the
+ *	active alerts, then (unless active_only) the ended ones, newest first.
  *
  *	db_async_commit() makes batch commits use synchronous_commit = off: faster, and still
  *	exactly once (rows and checkpoint commit together), but a server crash may take back
@@ -303,6 +326,43 @@ int db_message_trail(struct db *db, const struct db_query *q, int limit,
 int db_metric_counts(struct db *db, int (*fn)(void *arg, const struct db_metric_row *r), void *arg);
 int db_wire(struct db *db, const struct db_query *q, int limit, struct db_wire *out,
             int (*fn)(void *arg, const struct db_wire_ip *r), void *arg);
+
+/* Alerts (db/alerts.c): the numbers the rules read, and the alerts table. */
+enum db_alert_source {
+    DB_ALERT_PROVIDER,  /* rollups_provider_hour by provider */
+    DB_ALERT_DOMAIN,    /* rollups by recipient domain */
+    DB_ALERT_HOST,      /* rollups_host by host */
+    DB_ALERT_BLOCK,     /* rollups_block_hour by "host/block"; extra: the provider */
+    DB_ALERT_COMPLAINT, /* rollups_complaint_hour by sender domain; n: sent there */
+    DB_ALERT_NSOURCES
+};
+
+struct db_alert_row {
+    char subject[256];
+    char extra[128];
+    int64_t cur[4];  /* the current window: attempts, deferred, bounced, expired */
+    int64_t base[4]; /* the baseline window, the same four */
+    double base_hours;
+};
+
+struct db_alert {
+    int64_t id;
+    char rule[32], subject[256], severity[16];
+    int64_t started_us, ended_us; /* ended_us 0: active */
+    char numbers[512];            /* a JSON object */
+    char link[512];
+};
+
+int db_alert_gather(struct db *db, enum db_alert_source src, int64_t now_us, int window_min,
+                    int baseline_days, int (*fn)(void *arg, const struct db_alert_row *r),
+                    void *arg);
+int db_alert_now(struct db *db, int64_t *now_us);
+int db_alert_open(struct db *db, const char *rule, const char *subject, const char *severity,
+                  int64_t started_us, const char *numbers, const char *link, int64_t *id);
+int db_alert_update(struct db *db, int64_t id, const char *severity, const char *numbers);
+int db_alert_close(struct db *db, int64_t id, int64_t ended_us);
+int db_alert_list(struct db *db, int active_only, int limit,
+                  int (*fn)(void *arg, const struct db_alert *a), void *arg);
 
 struct db_export *db_export_open(struct db *db, enum db_export_what what, const struct db_query *q);
 int db_export_next(struct db_export *x, struct event *ev);

@@ -252,6 +252,18 @@ enum alert_change alert_step(const struct alert_rule_conf *rc, enum alert_rule r
     return ALERT_CLEARED;
 }
 
+/* alert_gone - a subject without numbers: one period below the clearing line */
+enum alert_change alert_gone(const struct alert_rule_conf *rc, struct alert_state *st)
+{
+    if (st->sev == ALERT_NONE)
+        return ALERT_SAME;
+    if (++st->below < rc->clear_periods && rc->enabled)
+        return ALERT_SAME;
+    st->sev = ALERT_NONE;
+    st->below = 0;
+    return ALERT_CLEARED;
+}
+
 /* alert_numbers_json - the numbers as one JSON object, rates rounded to 0.01 % */
 void alert_numbers_json(enum alert_rule rule, const struct alert_numbers *x, struct buf *out)
 {

@@ -16,6 +16,7 @@
  *			const struct alert_numbers *x);
  *	enum alert_change alert_step(const struct alert_rule_conf *rc, enum alert_rule rule,
  *				     const struct alert_numbers *x, struct alert_state *st);
+ *	enum alert_change alert_gone(const struct alert_rule_conf *rc, struct alert_state *st);
  *	void alert_numbers_json(enum alert_rule rule, const struct alert_numbers *x,
  *				struct buf *out);
  *
@@ -43,6 +44,9 @@
  *	one escalates to critical but never drops back (it clears instead), and clears only
  *	after clear_periods consecutive evaluations below the clearing line. Numbers between
  *	the two lines keep the alert and reset the count.
+ *
+ *	alert_gone() is alert_step() for a subject that no longer appears in the numbers at
+ *	all (no traffic in either window): a period below the clearing line.
  *
  *	alert_conf_set() applies one [alerts] key: RULE_enabled, RULE_warning, RULE_critical,
  *	RULE_factor, RULE_min_volume, RULE_clear_ratio, RULE_clear_periods (rates as percent).
@@ -116,6 +120,7 @@ int alert_below(const struct alert_rule_conf *rc, enum alert_rule rule,
                 const struct alert_numbers *x);
 enum alert_change alert_step(const struct alert_rule_conf *rc, enum alert_rule rule,
                              const struct alert_numbers *x, struct alert_state *st);
+enum alert_change alert_gone(const struct alert_rule_conf *rc, struct alert_state *st);
 void alert_numbers_json(enum alert_rule rule, const struct alert_numbers *x, struct buf *out);
 
 #endif

@@ -31,6 +31,7 @@ check 'systemd/sd-daemon\.h' collector cmd
 check 'zlib\.h' collector
 check 'ini\.h' cmd/serve_conf.c
 check 'gmime/gmime\.h' bounce
+check 'curl/curl\.h' cmd/alert_hook.c
 
 # Dependencies point one way: util <- parser <- {report, bounce, collector, db, web}.
 for f in $(grep -lE '#include "(parser|report|bounce|collector|db|web)/' util/*.[ch] 2>/dev/null); do

@@ -5,6 +5,7 @@ set -eu
 
 pkgs="build-essential pkg-config libpq-dev libgmime-3.0-dev postgresql-15 libmicrohttpd-dev libcjson-dev
       libpcap-dev libinih-dev libsystemd-dev zlib1g-dev libcmocka-dev curl python3
+      libcurl4-openssl-dev
       clang clang-format clang-tidy cppcheck libclang-rt-14-dev procps util-linux bc
       systemd-journal-remote pflogsumm python3-yaml
       python3-scapy tshark swaks chromium wrk openssl fonts-dejavu-core

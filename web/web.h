@@ -93,6 +93,10 @@ struct web_ingest_status {
     uint64_t sources;   /* readers running (followed files, journals, listeners) */
     struct web_syslog_status syslog[WEB_SYSLOG_MAX];
     size_t nsyslog;
+    /* The alert evaluator's figures; alerts_on 0 when it is off. */
+    int alerts_on;
+    uint64_t alert_evaluations, alert_eval_failures;
+    uint64_t alert_hook_sent, alert_hook_failed, alert_hook_dropped;
 };
 
 struct web_opts {

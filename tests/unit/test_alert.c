@@ -164,6 +164,23 @@ static void test_disabled(void **state)
     assert_int_equal(st.sev, ALERT_NONE);
 }
 
+/* A subject that vanished from the numbers clears after clear_periods, like one below. */
+static void test_gone(void **state)
+{
+    struct alert_conf c;
+    struct alert_state st = {ALERT_NONE, 0};
+    struct alert_numbers x = {0, 5, 0, 0, 168};
+
+    (void)state;
+    alert_defaults(&c);
+    assert_int_equal(alert_gone(&c.rule[ALERT_BLOCK_NEW], &st), ALERT_SAME);
+    assert_int_equal(alert_step(&c.rule[ALERT_BLOCK_NEW], ALERT_BLOCK_NEW, &x, &st), ALERT_FIRED);
+    assert_int_equal(alert_gone(&c.rule[ALERT_BLOCK_NEW], &st), ALERT_SAME);
+    assert_int_equal(alert_gone(&c.rule[ALERT_BLOCK_NEW], &st), ALERT_SAME);
+    assert_int_equal(alert_gone(&c.rule[ALERT_BLOCK_NEW], &st), ALERT_CLEARED);
+    assert_int_equal(st.sev, ALERT_NONE);
+}
+
 /* The [alerts] keys: RULE_field, rates in percent; bad keys and values refused. */
 static void test_conf_keys(void **state)
 {
@@ -239,9 +256,10 @@ static void test_names_and_json(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_judge_table), cmocka_unit_test(test_below_table),
-        cmocka_unit_test(test_hysteresis),  cmocka_unit_test(test_disabled),
-        cmocka_unit_test(test_conf_keys),   cmocka_unit_test(test_names_and_json),
+        cmocka_unit_test(test_judge_table),    cmocka_unit_test(test_below_table),
+        cmocka_unit_test(test_hysteresis),     cmocka_unit_test(test_disabled),
+        cmocka_unit_test(test_gone),           cmocka_unit_test(test_conf_keys),
+        cmocka_unit_test(test_names_and_json),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -104,7 +104,13 @@ static const char style_css[] =
     ".links a{margin-left:12px}\n"
     "dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:4px 18px;margin:0}\n"
     "dl.facts dt{color:var(--muted)}dl.facts dd{margin:0;overflow-wrap:anywhere}\n"
-    "footer{color:var(--muted);font-size:12px;padding:10px 20px 30px}\n";
+    "footer{color:var(--muted);font-size:12px;padding:10px 20px 30px}\n"
+    ".alert-banner{margin:14px 0;padding:10px 14px;border-radius:8px;border:1px solid;"
+    "overflow-wrap:anywhere}\n"
+    ".alert-banner.warning{background:#fff6e0;border-color:var(--deferred)}\n"
+    ".alert-banner.critical{background:#fdecea;border-color:var(--bounced)}\n"
+    "table.alerts tr.ended{color:var(--muted)}table.alerts code{font-size:12px;"
+    "overflow-wrap:anywhere}\n";
 
 /* web_html_esc - text or attribute value: & < > " ' escaped */
 void web_html_esc(struct buf *b, const char *s)
@@ -316,8 +322,26 @@ static void page_end(struct buf *b)
 /* page_send - queue the page */
 static enum MHD_Result page_send(struct web_req *r, unsigned int status, struct buf *b)
 {
-    enum MHD_Result ret = web_reply_buf(r->conn, status, HTML_CT, b->data, b->len);
+    static const char main_tag[] = "<main class=\"wrap\">";
+    enum MHD_Result ret;
+    struct buf out;
+    char *at;
 
+    /* The banner of active alerts goes first in <main>, on every page. */
+    buf_init(&out);
+    buf_putc(b, 0);
+    b->len--;
+    at = strstr(b->data, main_tag);
+    if (at != NULL) {
+        size_t head = (size_t)(at - b->data) + sizeof(main_tag) - 1;
+
+        buf_append(&out, b->data, head);
+        web_alert_banner(&out, r->db != NULL ? r->db : web_db(r->w));
+        buf_append(&out, b->data + head, b->len - head);
+    }
+    ret = at != NULL ? web_reply_buf(r->conn, status, HTML_CT, out.data, out.len)
+                     : web_reply_buf(r->conn, status, HTML_CT, b->data, b->len);
+    buf_free(&out);
     buf_free(b);
     return ret;
 }
@@ -781,6 +805,7 @@ enum MHD_Result web_page_dashboard(struct web_req *r)
     buf_init(&b);
     page_begin(&b, "Dashboard", "/", c.keep.data);
     buf_puts(&b, "<h1>Deliverability</h1>");
+    web_alert_list(&b, r->db);
     html_range_line(&b, q);
     html_range_form(&b, &c, "/");
     buf_puts(&b, "<section class=\"kpis\" id=\"kpis\">");

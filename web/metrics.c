@@ -170,6 +170,8 @@ enum MHD_Result web_metrics(struct web_req *r)
     if (!up)
         web_db_failed(r->w);
     buf_init(&b);
+    if (up)
+        web_alert_metrics(&b, db);
 
     web_metric_head(&b, "mailpulse_up", "gauge",
                     "1 when the web server could read the database for this scrape.");
@@ -233,6 +235,25 @@ enum MHD_Result web_metrics(struct web_req *r)
             buf_printf(&b, "mailpulse_pcap_dropped_packets_total %lld\n", (long long)st.pcap_drops);
         }
         web_syslog_metrics(&b, &st);
+        if (st.alerts_on) {
+            web_metric_head(&b, "mailpulse_alert_evaluations_total", "counter",
+                            "Rounds of the alert rules.");
+            buf_printf(&b, "mailpulse_alert_evaluations_total %llu\n",
+                       (unsigned long long)st.alert_evaluations);
+            web_metric_head(&b, "mailpulse_alert_evaluation_failures_total", "counter",
+                            "Rounds of the alert rules that the database cut short.");
+            buf_printf(&b, "mailpulse_alert_evaluation_failures_total %llu\n",
+                       (unsigned long long)st.alert_eval_failures);
+            web_metric_head(&b, "mailpulse_alert_webhook_total", "counter",
+                            "Alert notifications: delivered, given up after retries, "
+                            "dropped for a full queue.");
+            buf_printf(&b, "mailpulse_alert_webhook_total{outcome=\"sent\"} %llu\n",
+                       (unsigned long long)st.alert_hook_sent);
+            buf_printf(&b, "mailpulse_alert_webhook_total{outcome=\"failed\"} %llu\n",
+                       (unsigned long long)st.alert_hook_failed);
+            buf_printf(&b, "mailpulse_alert_webhook_total{outcome=\"dropped\"} %llu\n",
+                       (unsigned long long)st.alert_hook_dropped);
+        }
     }
     web_metric_head(&b, "mailpulse_http_requests_total", "counter",
                     "Requests answered by a route of this server.");

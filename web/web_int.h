@@ -6,8 +6,8 @@
  *	#include "web/web_int.h"
  *
  * DESCRIPTION
- *	Private to web/. web.c owns struct web and the routing; api.c, export.c, metrics.c and
- *	html.c answer routes; params.c reads and checks query parameters; auth.c holds the
+ *	Private to web/. web.c owns struct web and the routing; api.c, export.c, metrics.c,
+ *	alerts.c and html.c answer routes; params.c reads and checks query parameters; auth.c holds the
  *	access token check and the file loading for TLS; cache.c keeps report replies for
  *	a couple of seconds.
  *
@@ -250,6 +250,13 @@ enum MHD_Result web_page_style(struct web_req *r);
 enum MHD_Result web_page_error(struct MHD_Connection *conn, unsigned int status, const char *msg);
 void web_html_esc(struct buf *b, const char *s);
 void web_url_esc(struct buf *b, const char *s);
+
+/* alerts.c */
+int web_check_alerts(struct web_req *r, char *err, size_t errlen);
+enum MHD_Result web_api_alerts(struct web_req *r);
+void web_alert_banner(struct buf *b, struct db *db);
+void web_alert_list(struct buf *b, struct db *db);
+void web_alert_metrics(struct buf *b, struct db *db);
 
 /* auth.c */
 int web_auth_load(struct web *w, const struct web_opts *opts, char *err, size_t errlen);

@@ -330,6 +330,11 @@ static void test_conf_errors(void **state)
         {"[source a]\npath = /x\n", {"--year", "1969", NULL}},
         {"[source a]\npath = /x\n", {"--no-such-option", NULL}},
         {"[source a]\npath = /x\n", {"--sniff-ports", "0", NULL}},
+        {"[alerts]\nclock = sundial\n", {NULL}},
+        {"[alerts]\ninterval = 0\n", {NULL}},
+        {"[alerts]\nwebhook = ftp://x/\n", {NULL}},
+        {"[alerts]\ndeferral_domain_warning = 150\n", {NULL}},
+        {"[alerts]\nno_such_rule_warning = 1\n", {NULL}},
     };
 
     (void)state;
@@ -346,6 +351,48 @@ static void test_conf_errors(void **state)
             fail_msg("row %zu was not refused", i);
         conf_free(&c);
     }
+}
+
+/* [alerts]: the defaults, then the file's keys, rules by name, rates in percent. */
+static void test_conf_alerts(void **state)
+{
+    const char *path;
+    char *args[] = {"serve", "--config", NULL, NULL};
+    struct serve_conf c;
+
+    (void)state;
+    path = write_conf("alerts0.conf", "[serve]\nlisten = 127.0.0.1:9400\n");
+    args[2] = (char *)path;
+    assert_int_equal(load(&c, args), 0);
+    assert_int_equal(c.alerts.enabled, 1);
+    assert_int_equal(c.alerts.interval_s, 60);
+    assert_int_equal(c.alerts.clock_log, 0);
+    assert_int_equal(c.alerts.baseline_days, 7);
+    assert_null(c.alerts.webhook);
+    assert_true(c.alerts.rules.rule[ALERT_COMPLAINT].warning == 0.001);
+    conf_free(&c);
+
+    path = write_conf("alerts1.conf", "[alerts]\ninterval = 2\nclock = log\nwindow = 30\n"
+                                      "baseline_days = 14\nwebhook = http://127.0.0.1:9/h\n"
+                                      "webhook_timeout = 3\nwebhook_tries = 2\n"
+                                      "deferral_domain_min_volume = 20\n"
+                                      "deferral_domain_warning = 12.5\n"
+                                      "volume_zero_enabled = no\n");
+    args[2] = (char *)path;
+    assert_int_equal(load(&c, args), 0);
+    assert_int_equal(c.alerts.interval_s, 2);
+    assert_int_equal(c.alerts.clock_log, 1);
+    assert_int_equal(c.alerts.window_min, 30);
+    assert_int_equal(c.alerts.baseline_days, 14);
+    assert_string_equal(c.alerts.webhook, "http://127.0.0.1:9/h");
+    assert_int_equal(c.alerts.hook_timeout_s, 3);
+    assert_int_equal(c.alerts.hook_tries, 2);
+    assert_int_equal(c.alerts.rules.rule[ALERT_DEFERRAL_DOMAIN].min_volume, 20);
+    assert_true(c.alerts.rules.rule[ALERT_DEFERRAL_DOMAIN].warning > 0.1249 &&
+                c.alerts.rules.rule[ALERT_DEFERRAL_DOMAIN].warning < 0.1251);
+    assert_int_equal(c.alerts.rules.rule[ALERT_VOLUME_ZERO].enabled, 0);
+    assert_int_equal(c.alerts.rules.rule[ALERT_BLOCK_NEW].enabled, 1);
+    conf_free(&c);
 }
 
 /* No source at all is the web-only mode: valid, and --check-config says so. */
@@ -409,7 +456,7 @@ int main(void)
         cmocka_unit_test(test_conf_file),         cmocka_unit_test(test_conf_cli_on_top),
         cmocka_unit_test(test_conf_environment),  cmocka_unit_test(test_conf_errors),
         cmocka_unit_test(test_conf_missing_file), cmocka_unit_test(test_conf_web_only),
-        cmocka_unit_test(test_conf_print),
+        cmocka_unit_test(test_conf_print),        cmocka_unit_test(test_conf_alerts),
     };
 
     return cmocka_run_group_tests_name("conf", tests, setup, teardown);

@@ -337,15 +337,18 @@ static int evaluate(struct alerts *a)
     a->cur_from_us -= a->cur_from_us % ((int64_t)3600 * 1000000);
     for (int s = 0; s < DB_ALERT_NSOURCES && rc == 0 && a->now_us > 0; s++) {
         struct gather_ctx g = {a, (enum db_alert_source)s};
-        int any = 0;
+        int any = 0, got;
 
         for (int i = 0; i < ALERT_NRULES; i++)
             any |= rule_source[i] == (enum db_alert_source)s && a->c.rules.rule[i].enabled;
         if (!any)
             continue;
-        if (db_alert_gather(a->db, (enum db_alert_source)s, a->now_us, a->c.window_min,
-                            a->c.baseline_days, gather_row, &g) != 0)
-            a->failed[s] = 1; /* -1: an error; 1: the table is missing */
+        got = db_alert_gather(a->db, (enum db_alert_source)s, a->now_us, a->c.window_min,
+                              a->c.baseline_days, gather_row, &g);
+        if (got != 0)
+            a->failed[s] = 1; /* its subjects are held: -1, an error; 1, no such table */
+        if (got < 0)
+            rc = -1;
     }
     /* Subjects that no longer appear: a period below, unless their numbers are unknown. */
     for (size_t i = 0; i < a->n;) {
@@ -399,7 +402,7 @@ static void *alerts_main(void *arg)
 {
     struct alerts *a = arg;
     char err[512];
-    int loaded = 0;
+    int loaded = 0, quiet = 0;
 
     for (;;) {
         struct timespec ts;
@@ -414,6 +417,16 @@ static void *alerts_main(void *arg)
             loaded = 1;
         if (a->db != NULL && loaded)
             ok = evaluate(a) == 0;
+        if (a->db != NULL && !ok && !quiet) {
+            log_warn("alerts: the database failed an evaluation; trying every %d s",
+                     a->c.interval_s);
+            db_quiet(a->db, 1); /* one warning per outage, not one per evaluation */
+            quiet = 1;
+        } else if (ok && quiet) {
+            db_quiet(a->db, 0);
+            log_info("alerts: evaluating again");
+            quiet = 0;
+        }
         pthread_mutex_lock(&a->lock);
         a->evaluations++;
         if (!ok)

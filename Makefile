@@ -73,9 +73,11 @@ deps_test_conf      = util parser collector report
 deps_test_retry     = util
 deps_test_provider  = util parser
 deps_test_alert     = util parser report
+deps_test_hook      = util
 # The cmd/ objects a unit test of the command layer links (never main.o).
 cmd_test_conf       = $(BUILD)/obj/cmd/serve_conf.o $(BUILD)/obj/cmd/options.o
 cmd_test_retry      = $(BUILD)/obj/cmd/retry.o
+cmd_test_hook       = $(BUILD)/obj/cmd/alert_hook.o $(BUILD)/obj/cmd/retry.o
 test_obj  = $(foreach m,$(or $(deps_$(1)),$(MODULES)),$(call mod_obj,$(m))) $(cmd_$(1))
 
 .SECONDEXPANSION:

@@ -16,8 +16,9 @@
 #include "util/util.h"
 #include "web/web_int.h"
 
-#define WEB_ALERT_SHOWN 20 /* alerts listed on the dashboard */
-#define WEB_ALERT_KEYS  64 /* distinct (rule, severity) gauges */
+#define WEB_ALERT_SHOWN   20   /* alerts listed on the dashboard */
+#define WEB_ALERT_KEYS    64   /* distinct (rule, severity) gauges */
+#define WEB_ALERT_COUNTED 1000 /* active alerts the banner counts */
 
 /* alert_row - db_alert_list()'s callback into a web_rows */
 static int alert_row(void *arg, const struct db_alert *a)
@@ -145,17 +146,21 @@ void web_alert_banner(struct buf *b, struct db *db)
         return;
     web_rows_init(&rows, sizeof(struct db_alert));
     db_quiet(db, 1); /* a schema without the table: no banner, no warning per page */
-    if (db_alert_list(db, 1, WEB_ALERT_SHOWN, alert_row, &rows) == 0 && rows.n > 0) {
+    if (db_alert_list(db, 1, WEB_ALERT_COUNTED, alert_row, &rows) == 0 && rows.n > 0) {
         const struct db_alert *a = (const void *)rows.data;
 
-        for (size_t i = 0; i < rows.n; i++)
-            critical |=
-                strcmp(
-                    ((const struct db_alert *)(const void *)(rows.data + i * rows.size))->severity,
-                    "critical") == 0;
+        /* The newest critical alert is named; else the newest one. */
+        for (size_t i = 0; i < rows.n && !critical; i++) {
+            const struct db_alert *x = (const void *)(rows.data + i * rows.size);
+
+            if (strcmp(x->severity, "critical") == 0) {
+                a = x;
+                critical = 1;
+            }
+        }
         buf_printf(b, "<div class=\"alert-banner %s\" role=\"alert\"><strong>%zu%s active alert%s",
-                   critical ? "critical" : "warning", rows.n, rows.n == WEB_ALERT_SHOWN ? "+" : "",
-                   rows.n == 1 ? "" : "s");
+                   critical ? "critical" : "warning", rows.n,
+                   rows.n == WEB_ALERT_COUNTED ? "+" : "", rows.n == 1 ? "" : "s");
         buf_puts(b, "</strong>: ");
         web_html_esc(b, a->rule);
         buf_puts(b, " · ");

@@ -20,7 +20,8 @@ PORT=$(free_port)
 HPORT=$(free_port)
 URL="http://127.0.0.1:$PORT"
 : >"$WORK/hook.txt"
-python3 "$ROOT/tests/integration/alerts_hook.py" "$HPORT" "$WORK/hook.txt" &
+# The receiver answers the first POST 503: the daemon must retry it.
+python3 "$ROOT/tests/integration/alerts_hook.py" "$HPORT" "$WORK/hook.txt" 1 &
 SERVE_PIDS="$SERVE_PIDS $!"
 cat >"$WORK/mailpulse.conf" <<CONF
 [serve]
@@ -124,6 +125,9 @@ check "/metrics: the evaluations are counted" \
 sleep 5 # more evaluations of the same numbers: no second notification
 hooked() { grep -c "\"event\":\"fired\".*\"rule\":\"deferral_domain\",\"subject\":\"hotmail.com\"" "$WORK/hook.txt"; }
 check_eq "the webhook got the fire exactly once" 1 "$(hooked)"
+check_eq "the first POST was refused (503) once" 1 "$(wc -l <"$WORK/hook.txt.refused")"
+check "and retried: the refused body is the one delivered" \
+    sh -c "cmp -s '$WORK/hook.txt.refused' '$WORK/hook.txt' || head -1 '$WORK/hook.txt' | cmp -s - '$WORK/hook.txt.refused'"
 check_eq "one fire per stored alert, none twice" \
     "$(sql "SELECT count(*) FROM alerts")" "$(grep -c '"event":"fired"' "$WORK/hook.txt")"
 check "the webhook body is JSON with the numbers and the link" python3 -c '
@@ -144,6 +148,9 @@ check_eq "it ended at the log's time" 2026-11-27T13:30:00+00:00 "$(J=$(alerts ""
 clear_hook() { grep -q "\"event\":\"cleared\".*\"subject\":\"hotmail.com\"" "$WORK/hook.txt"; }
 check "the webhook got the clear" wait_for 10 clear_hook
 check_eq "and the fire still only once" 1 "$(hooked)"
+curl -s "$URL/metrics" >"$WORK/metrics2.txt"
+check "/metrics: the webhook's deliveries are counted" \
+    grep -qx 'mailpulse_alert_webhook_total{outcome="sent"} 2' "$WORK/metrics2.txt"
 nob() { ! curl -s "$URL/?from=2026-11-27T00:00:00Z&to=2026-11-28T00:00:00Z" | grep -q 'alert-banner'; }
 check "no banner once nothing is active" wait_for 10 nob
 check "serve is still running" kill -0 "${SERVE_PIDS##* }"

@@ -168,9 +168,9 @@ enum alert_severity alert_judge(const struct alert_rule_conf *rc, enum alert_rul
         return ALERT_NONE;
     switch (rule) {
     case ALERT_BLOCK_NEW:
-        if (x->base_bad > 0 || x->cur_bad < rc->min_volume || x->cur_bad < rc->warning)
+        if (x->base_bad > 0 || x->cur_bad < rc->min_volume || (double)x->cur_bad < rc->warning)
             return ALERT_NONE;
-        return x->cur_bad >= rc->critical ? ALERT_CRITICAL : ALERT_WARNING;
+        return (double)x->cur_bad >= rc->critical ? ALERT_CRITICAL : ALERT_WARNING;
     case ALERT_VOLUME_ZERO:
         if (x->base_hours <= 0 || x->cur_n > 0 ||
             (double)x->base_n / x->base_hours < (double)rc->min_volume || x->base_n == 0)

@@ -415,8 +415,13 @@ static void *alerts_main(void *arg)
         }
         if (a->db != NULL && !loaded && db_alert_list(a->db, 1, ALERTS_MAX, load_one, a) == 0)
             loaded = 1;
-        if (a->db != NULL && loaded)
+        if (a->db != NULL && loaded) {
+            int64_t t0 = time_now_us();
+
             ok = evaluate(a) == 0;
+            log_debug("alerts: evaluation %s in %lld ms, %zu active", ok ? "done" : "failed",
+                      (long long)((time_now_us() - t0) / 1000), a->n);
+        }
         if (a->db != NULL && !ok && !quiet) {
             log_warn("alerts: the database failed an evaluation; trying every %d s",
                      a->c.interval_s);

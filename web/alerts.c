@@ -253,9 +253,9 @@ void web_alert_metrics(struct buf *b, struct db *db)
             buf_printf(b, "mailpulse_alerts_active{rule=\"%s\",severity=\"%s\"} %lld\n",
                        keys[k].rule, keys[k].severity, (long long)keys[k].n);
         buf_printf(b,
-                   "# HELP mailpulse_alerts_active_total Alerts active now.\n"
-                   "# TYPE mailpulse_alerts_active_total gauge\n"
-                   "mailpulse_alerts_active_total %zu\n",
+                   "# HELP mailpulse_alerts_open Alerts active now, all rules together.\n"
+                   "# TYPE mailpulse_alerts_open gauge\n"
+                   "mailpulse_alerts_open %zu\n",
                    rows.n);
     }
     db_quiet(db, 0);

@@ -121,6 +121,10 @@ check "/metrics: mailpulse_alerts_active{rule=deferral_domain,severity=critical}
     "$WORK/metrics.txt"
 check "/metrics: the evaluations are counted" \
     grep -q '^mailpulse_alert_evaluations_total [1-9]' "$WORK/metrics.txt"
+if command -v promtool >/dev/null 2>&1; then
+    check "promtool check metrics accepts /metrics with alerts active" \
+        sh -c "promtool check metrics <'$WORK/metrics.txt' >/dev/null 2>&1"
+fi
 
 sleep 5 # more evaluations of the same numbers: no second notification
 hooked() { grep -c "\"event\":\"fired\".*\"rule\":\"deferral_domain\",\"subject\":\"hotmail.com\"" "$WORK/hook.txt"; }

@@ -171,11 +171,61 @@ void web_alert_banner(struct buf *b, struct db *db)
     web_rows_free(&rows);
 }
 
+/* alert_time - "2026-11-27 10:30" (UTC) */
+static void alert_time(struct buf *b, int64_t us)
+{
+    char t[40];
+
+    time_format_rfc3339(us, t, sizeof(t));
+    t[10] = ' ';
+    t[16] = 0;
+    buf_puts(b, t);
+}
+
+/* alert_numbers - the numbers that fired an alert as "name value" pairs, rates with "%" */
+static void alert_numbers(struct buf *b, const char *json)
+{
+    cJSON *nums = cJSON_Parse(json), *n;
+    int first = 1;
+
+    if (nums == NULL || !cJSON_IsObject(nums)) {
+        web_html_esc(b, json);
+        cJSON_Delete(nums);
+        return;
+    }
+    cJSON_ArrayForEach(n, nums)
+    {
+        char name[64];
+        size_t len = strlen(n->string);
+        int pct = len > 8 && strcmp(n->string + len - 8, "_percent") == 0;
+
+        snprintf(name, sizeof(name), "%.*s", (int)(pct ? len - 8 : len), n->string);
+        for (char *c = name; *c; c++)
+            if (*c == '_')
+                *c = ' ';
+        buf_puts(b, first ? "" : " &middot; ");
+        first = 0;
+        web_html_esc(b, name);
+        buf_puts(b, " <b>");
+        if (cJSON_IsNumber(n) && pct)
+            buf_printf(b, "%.2f%%", n->valuedouble);
+        else if (cJSON_IsNumber(n) && n->valuedouble == (double)(long long)n->valuedouble)
+            buf_printf(b, "%lld", (long long)n->valuedouble);
+        else if (cJSON_IsNumber(n))
+            buf_printf(b, "%.2f", n->valuedouble);
+        else if (cJSON_IsString(n))
+            web_html_esc(b, n->valuestring);
+        else
+            buf_puts(b, "?");
+        buf_puts(b, "</b>");
+    }
+    cJSON_Delete(nums);
+}
+
 /* web_alert_list - the dashboard's section: active alerts, then the latest ended ones */
 void web_alert_list(struct buf *b, struct db *db)
 {
     struct web_rows rows;
-    char t[40];
 
     if (db == NULL)
         return;
@@ -194,17 +244,16 @@ void web_alert_list(struct buf *b, struct db *db)
             web_html_esc(b, a->rule);
             buf_puts(b, "</td><td>");
             web_html_esc(b, a->subject);
-            time_format_rfc3339(a->started_us, t, sizeof(t));
-            buf_printf(b, "</td><td>%s</td><td>", t);
-            if (a->ended_us) {
-                time_format_rfc3339(a->ended_us, t, sizeof(t));
-                buf_puts(b, t);
-            } else {
+            buf_puts(b, "</td><td>");
+            alert_time(b, a->started_us);
+            buf_puts(b, "</td><td>");
+            if (a->ended_us)
+                alert_time(b, a->ended_us);
+            else
                 buf_puts(b, "active");
-            }
-            buf_puts(b, "</td><td><code>");
-            web_html_esc(b, a->numbers);
-            buf_puts(b, "</code></td><td><a href=\"");
+            buf_puts(b, "</td><td class=\"numbers\">");
+            alert_numbers(b, a->numbers);
+            buf_puts(b, "</td><td><a href=\"");
             web_html_esc(b, a->link);
             buf_puts(b, "\">attempts</a></td></tr>");
         }

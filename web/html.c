@@ -109,7 +109,7 @@ static const char style_css[] =
     "overflow-wrap:anywhere}\n"
     ".alert-banner.warning{background:#fff6e0;border-color:var(--deferred)}\n"
     ".alert-banner.critical{background:#fdecea;border-color:var(--bounced)}\n"
-    "table.alerts tr.ended{color:var(--muted)}table.alerts code{font-size:12px;"
+    "table.alerts tr.ended{color:var(--muted)}table.alerts td.numbers{font-size:13px;"
     "overflow-wrap:anywhere}\n";
 
 /* web_html_esc - text or attribute value: & < > " ' escaped */

@@ -112,7 +112,7 @@ curl -s "$URL/?from=2026-11-27T00:00:00Z&to=2026-11-28T00:00:00Z" >"$WORK/dash.h
 check "the dashboard shows the banner" grep -q 'class="alert-banner critical"' "$WORK/dash.html"
 check "the dashboard lists the alert" \
     grep -q '<td>deferral_domain</td><td>hotmail.com</td>' "$WORK/dash.html"
-check "the numbers are escaped in the list" grep -q '{&quot;attempts&quot;: 100' "$WORK/dash.html"
+check "the list says the numbers in words" grep -q "attempts <b>100</b> &middot; deferred <b>70</b> &middot; rate <b>70.00%</b>" "$WORK/dash.html"
 curl -s "$URL/bounces?from=2026-11-27T00:00:00Z&to=2026-11-28T00:00:00Z" >"$WORK/bounces.html"
 check "the banner is on /bounces too" grep -q 'alert-banner' "$WORK/bounces.html"
 curl -s "$URL/metrics" >"$WORK/metrics.txt"

@@ -573,8 +573,8 @@ static enum parse_result parse_delivery(struct parser *p, const struct syslog_en
 }
 
 /*
- * parse_reject - "H=... F=<s> [temporarily] rejected RCPT <r>: text" and its kin; PARSE_SKIP
- * when the line is something else
+ * parse_reject - "H=... F=<s> [temporarily] rejected RCPT <r>: text" and its kin; for
+ * anything else PARSE_SKIP, or not understood when it carries an outcome mark
  */
 static enum parse_result parse_reject(struct parser *p, const struct syslog_env *env,
                                       const char *qid, size_t qid_len, const char *s,
@@ -584,7 +584,8 @@ static enum parse_result parse_reject(struct parser *p, const struct syslog_env 
         "RCPT ",      "MAIL ",      "after DATA", "EHLO ",         "HELO ",           "connection",
         "after MAIL", "after RCPT", "non-SMTP ",  "by local_scan", "by non-SMTP ACL",
     };
-    const char *colon;
+    static const char *const outcome_marks[] = {"** ", "== ", "=> ", "reject", NULL};
+    const char *colon, *text = s;
     struct scan_kv f;
     bool colon_end;
     struct ehost h = {0};
@@ -605,7 +606,7 @@ static enum parse_result parse_reject(struct parser *p, const struct syslog_env 
         }
     }
     if (r < 0)
-        return PARSE_SKIP;
+        return scan_unread(text, end, outcome_marks);
     if (scan_starts(s, end, "local_scan() function ") &&
         memmem(s, (size_t)(end - s), " - message temporarily rejected", 31) != NULL) {
         /* "local_scan() function timed out - message temporarily rejected (size 29)" */
@@ -620,14 +621,14 @@ static enum parse_result parse_reject(struct parser *p, const struct syslog_env 
         s += 12;
     }
     if (!scan_starts(s, end, "rejected "))
-        return PARSE_SKIP;
+        return scan_unread(text, end, outcome_marks);
     s += 9;
     for (i = 0; i < ARRAY_LEN(kinds); i++) {
         if (scan_starts(s, end, kinds[i]))
             break;
     }
     if (i == ARRAY_LEN(kinds))
-        return PARSE_SKIP;
+        return scan_unread(text, end, outcome_marks);
     scan_event_head(ev, MTA_EXIM, EV_REJECT, env, qid, qid_len);
     host_format(&h, false, ev->client, sizeof(ev->client));
     EVENT_SET(ev, helo, h.helo ? h.helo : "", h.helo_len);

@@ -2,6 +2,8 @@
  * scan - what every log reader fills the same way: the head of an event and its reason
  * (see scan.h)
  */
+#include <ctype.h>
+
 #include "parser/parser_int.h"
 #include "parser/scan.h"
 
@@ -25,4 +27,20 @@ void scan_classify(struct parser *p, struct event *ev, enum event_status status)
     parser_classify(p, ev->smtp_code, ev->dsn, ev->reply, status, &rr);
     EVENT_SET(ev, reason, rr.reason, strlen(rr.reason));
     ev->hard = rr.hard;
+}
+
+/* scan_unread - a line the reader does not read: not understood when it holds an outcome mark */
+enum parse_result scan_unread(const char *s, const char *end, const char *const *marks)
+{
+    for (; *marks; marks++) {
+        size_t n = strlen(*marks);
+        const char *m = s;
+
+        while ((m = memmem(m, (size_t)(end - m), *marks, n)) != NULL) {
+            if (m == s || !(isalnum((unsigned char)m[-1]) || m[-1] == '_'))
+                return PARSE_MALFORMED;
+            m++;
+        }
+    }
+    return PARSE_SKIP;
 }

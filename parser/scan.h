@@ -12,6 +12,7 @@
  *	void scan_event_head(struct event *ev, enum event_mta mta, enum event_type type,
  *			     const struct syslog_env *env, const char *qid, size_t qid_len);
  *	void scan_classify(struct parser *p, struct event *ev, enum event_status status);
+ *	enum parse_result scan_unread(const char *s, const char *end, const char *const *marks);
  *
  * DESCRIPTION
  *	Text is a byte range [s, end) of the caller's line; nothing needs a NUL terminator.
@@ -24,6 +25,11 @@
  *	host of the envelope, and the queue id when qid_len is not 0. scan_classify() sets the
  *	reason and hardness of an outcome from the event's SMTP code, DSN and reply, through the
  *	parser's cache of recent classifications.
+ *
+ *	scan_unread() is what a reader returns for a line of its program that it does not read:
+ *	PARSE_MALFORMED (not understood, sampled) when the text holds one of the NULL-terminated
+ *	marks of an outcome ("to=", "stat=", "reject" ...) at the start of a word, so that no
+ *	outcome is skipped silently; PARSE_SKIP otherwise.
  *
  *	The tests are static inline: they run several times per line, and with a literal pfx or
  *	name the compiler folds strlen() into a constant.
@@ -81,5 +87,6 @@ static inline const char *scan_skip_spaces(const char *s, const char *end)
 void scan_event_head(struct event *ev, enum event_mta mta, enum event_type type,
                      const struct syslog_env *env, const char *qid, size_t qid_len);
 void scan_classify(struct parser *p, struct event *ev, enum event_status status);
+enum parse_result scan_unread(const char *s, const char *end, const char *const *marks);
 
 #endif

@@ -414,13 +414,14 @@ static enum parse_result parse_refusal(struct parser *p, const struct syslog_env
 /* sm_parse_line - the message text of one Sendmail line */
 enum parse_result sm_parse_line(struct parser *p, const struct syslog_env *env, struct event *ev)
 {
+    static const char *const outcome_marks[] = {"to=", "stat=", "reject", NULL};
     const char *s = env->msg, *end = scan_trim_end(env->msg, env->msg + env->msg_len), *rest;
     size_t qid_len = read_qid(s, end), qid2;
 
     if (qid_len == 0) {
         if (scan_starts(s, end, "ruleset="))
             return parse_reject(p, env, "", 0, s, end, ev);
-        return PARSE_SKIP;
+        return scan_unread(s, end, outcome_marks);
     }
     rest = s + qid_len + 2;
     if (scan_starts(rest, end, "from="))
@@ -447,5 +448,5 @@ enum parse_result sm_parse_line(struct parser *p, const struct syslog_env *env, 
             expire_deferred(p, env, s, qid_len);
         return PARSE_EVENT;
     }
-    return PARSE_SKIP;
+    return scan_unread(rest, end, outcome_marks);
 }

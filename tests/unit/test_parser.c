@@ -207,6 +207,68 @@ static void test_prog_stats(void **state)
     parser_free(p);
 }
 
+/* test_outcome_unread - a line of a known program that carries an outcome mark but is not read
+ * is not understood and sampled; one without a mark stays skipped */
+static void test_outcome_unread(void **state)
+{
+    static const struct {
+        const char *line;
+        enum parse_result r;
+    } rows[] = {
+        /* Exim: "rejected" with a verb the reader does not know, and outside a stamp's form */
+        {"2026-11-28 17:30:17 H=a [1.2.3.4] rejected VRFY <x@y>: no", PARSE_MALFORMED},
+        {"2026-11-28 17:30:17 SMTP protocol synchronization error (input sent without waiting "
+         "for greeting): rejected connection from H=[1.2.3.4]:25936 I=[5.6.7.8]:25",
+         PARSE_MALFORMED},
+        {"2026-11-28 17:30:17 1aBcDe-000123-Ab Frozen", PARSE_SKIP},
+        {"2026-11-28 17:30:17 1aBcDe-000123-Ab *> x@y R=r T=t", PARSE_SKIP},
+        {"2026-11-28 17:30:17 1aBcDe-000123-Ab Completed", PARSE_SKIP},
+        {"2026-11-28 17:30:17 1aBcDe-000123-Ab SMTP error from remote mail server after RCPT "
+         "TO:<x@y>: 550 5.1.1 unknown",
+         PARSE_SKIP},
+        {"2026-11-28 17:30:17 H=a [1.2.3.4] X=TLS1.3 cipher==AES256 done", PARSE_SKIP},
+        /* Sendmail: to= / stat= / reject in a form the reader does not know */
+        {P "sm-mta[9]: 4ASHUHx1000123: 4ASHUHx1000124: clone: to=<x@y>, stat=Sent",
+         PARSE_MALFORMED},
+        {P "sm-mta[9]: 4ASHUHx1000123: rejecting commands from a [1.2.3.4] due to pre-greeting "
+           "traffic after 0 seconds",
+         PARSE_MALFORMED},
+        {P "sm-mta[9]: STARTTLS=server, relay=a [1.2.3.4], version=TLSv1.3, verify=NO", PARSE_SKIP},
+        {P "sm-mta[9]: 4ASHUHx1000123: Milter: data, discard", PARSE_SKIP},
+        {P "sm-mta[9]: 4ASHUHx1000123: lost input channel from a [1.2.3.4] to MTA after rcpt",
+         PARSE_SKIP},
+        /* Postfix: an unread line with to= is not understood; a known quiet one stays skipped */
+        {P "postfix/smtp[2]: ABCDE12345: mystery to=<x@y>, status=sent", PARSE_MALFORMED},
+        {P "postfix/cleanup[3]: ABCDE12345: hold: header Subject: x from a[1.2.3.4]; "
+           "from=<s@t> to=<x@y> proto=ESMTP helo=<h>",
+         PARSE_SKIP},
+    };
+    struct parser *p = new_parser();
+    const struct parser_prog_stats *ps;
+    struct event ev;
+    size_t i, n, k, samples = 0;
+    uint64_t malformed = 0;
+
+    (void)state;
+    for (i = 0; i < ARRAY_LEN(rows); i++) {
+        enum parse_result r = line_of(p, rows[i].line, &ev);
+
+        if (r != rows[i].r)
+            fail_msg("line %zu: got %d, want %d: %s", i, (int)r, (int)rows[i].r, rows[i].line);
+        if (rows[i].r == PARSE_MALFORMED)
+            malformed++;
+    }
+    assert_int_equal(parser_stats(p)->malformed, malformed);
+    n = parser_prog_stats(p, &ps);
+    for (k = 0; k < n; k++)
+        samples += ps[k].nsamples;
+    assert_int_equal(samples, malformed);
+    for (k = 0; k < n; k++)
+        if (strcmp(ps[k].prog, "sm-mta") == 0)
+            assert_non_null(strstr(ps[k].samples[1], "pre-greeting"));
+    parser_free(p);
+}
+
 /* test_queue_age - an entry whose "removed" was lost leaves after max_queue_age_s */
 static void test_queue_age(void **state)
 {
@@ -310,9 +372,10 @@ static void test_bad_bytes(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_envelope),  cmocka_unit_test(test_year_inference),
-        cmocka_unit_test(test_eviction),  cmocka_unit_test(test_prog_stats),
-        cmocka_unit_test(test_queue_age), cmocka_unit_test(test_bad_bytes),
+        cmocka_unit_test(test_envelope),       cmocka_unit_test(test_year_inference),
+        cmocka_unit_test(test_eviction),       cmocka_unit_test(test_prog_stats),
+        cmocka_unit_test(test_outcome_unread), cmocka_unit_test(test_queue_age),
+        cmocka_unit_test(test_bad_bytes),
     };
 
     return cmocka_run_group_tests(tests, utc, NULL);

@@ -72,6 +72,7 @@ deps_test_web       = util parser db web
 deps_test_conf      = util parser collector report
 deps_test_retry     = util
 deps_test_provider  = util parser
+deps_test_remoteid  = util parser
 deps_test_alert     = util parser report
 deps_test_hook      = util
 deps_test_dbalert   = util parser db

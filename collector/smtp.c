@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "collector/sniff.h"
+#include "parser/remoteid.h"
 #include "util/util.h"
 
 #define SMTP_LINE_MAX 1024 /* longer command or reply lines are cut; RFC 5321 says 512 */
@@ -82,8 +83,6 @@ struct smtp_sess {
     unsigned head, count;
 };
 
-static void queue_id_of(const char *r, size_t len, char *out, size_t outlen);
-
 /* smtp_sess_create - a new session between two "ip:port" endpoints */
 struct smtp_sess *smtp_sess_create(const char *client, const char *server, int implicit_tls,
                                    smtp_emit_fn *emit, void *arg)
@@ -129,7 +128,7 @@ static void emit_step(struct smtp_sess *s, enum event_stage stage, const struct 
         EVENT_SET(&ev, reply, s->reply, s->replylen);
         EVENT_SET(&ev, dsn, s->reply_dsn, strlen(s->reply_dsn));
         if (p && (p->kind == C_DOT || p->kind == C_BDAT_LAST) && code / 100 == 2)
-            queue_id_of(s->reply, s->replylen, ev.queue_id, sizeof(ev.queue_id));
+            (void)remote_id(s->reply, s->replylen, ev.queue_id, sizeof(ev.queue_id));
     }
     s->emit(s->arg, &ev);
 }
@@ -345,45 +344,6 @@ static void enhanced_code(const char *p, const char *end, char *out, size_t outl
     if (q < end && *q != ' ')
         return;
     str_copy(out, outlen, p, (size_t)(q - p));
-}
-
-/* queue_id_of - the queue id a reply to the end of data names: "queued as X", "id=X", or
- * Sendmail's "250 2.0.0 X Message accepted" */
-static void queue_id_of(const char *r, size_t len, char *out, size_t outlen)
-{
-    static const char *const marks[] = {"queued as ", "id=", "ID="};
-    const char *end = r + len;
-
-    out[0] = 0;
-    for (size_t i = 0; i < ARRAY_LEN(marks); i++) {
-        const char *m = memmem(r, len, marks[i], strlen(marks[i]));
-
-        if (m) {
-            const char *p = m + strlen(marks[i]), *q = p;
-
-            while (q < end &&
-                   (isalnum((unsigned char)*q) || *q == '-' || *q == '.' || *q == '_' || *q == '@'))
-                q++;
-            while (q > p && q[-1] == '.')
-                q--;
-            if (q > p) {
-                str_copy(out, outlen, p, (size_t)(q - p));
-                return;
-            }
-        }
-    }
-    {
-        const char *m = memmem(r, len, " Message accepted", 17);
-
-        if (m) {
-            const char *p = m;
-
-            while (p > r && p[-1] != ' ')
-                p--;
-            if (p < m && p > r)
-                str_copy(out, outlen, p, (size_t)(m - p));
-        }
-    }
 }
 
 /* reply_done - a complete reply: pair it with the oldest pending command */

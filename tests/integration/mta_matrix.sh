@@ -11,13 +11,9 @@
 # whole matrix took.
 set -u
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../mta/setup.sh"
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 M=$ROOT/tests/mta/matrix.json
-
-# listening PORT: does anything accept on 127.0.0.1:PORT?
-listening() {
-    python3 -c "import socket,sys; socket.create_connection(('127.0.0.1', int(sys.argv[1])), 1)" "$1" 2>/dev/null
-}
 
 # queue_empty DIR PATTERN: no file matching PATTERN left under DIR
 queue_empty() {
@@ -30,13 +26,13 @@ LIMIT=$((LIFETIME + 150))
 case "${1:-}" in
 --postfix)
     D=$2 R=$3
-    mount --bind "$D/passwd" /etc/passwd && mount --bind "$D/group" /etc/group || exit 1
+    mta_bind_accounts "$D" || exit 1
     mount --bind "$(dirname "$D")/resolv.conf" /etc/resolv.conf || exit 1
     export LD_LIBRARY_PATH="$R/usr/lib/postfix"
     PF="$R/usr/sbin/postfix -c $D/conf"
     $PF set-permissions create-missing >"$D/setup.out" 2>&1
     $PF start >>"$D/setup.out" 2>&1 || { cat "$D/setup.out" >&2; exit 1; }
-    wait_for 10 listening "$(cat "$D/port")" || { echo "postfix did not listen" >&2; $PF stop; exit 1; }
+    wait_for 10 mta_listening "$(cat "$D/port")" || { echo "postfix did not listen" >&2; $PF stop; exit 1; }
     python3 "$ROOT/tests/mta/submit.py" "$M" 127.0.0.1 "$(cat "$D/port")" postfix \
         "$(cat "$D/fport")" >"$D/submit.out" 2>&1
     sleep 2
@@ -46,11 +42,11 @@ case "${1:-}" in
     ;;
 --exim)
     D=$2 R=$3
-    mount --bind "$D/passwd" /etc/passwd && mount --bind "$D/group" /etc/group || exit 1
+    mta_bind_accounts "$D" || exit 1
     mount --bind "$(dirname "$D")/resolv.conf" /etc/resolv.conf || exit 1
     setpriv --reuid nobody --regid nogroup --clear-groups "$R/usr/sbin/exim4" -C "$D/exim.conf" -bdf -q5s &
     daemon=$!
-    wait_for 10 listening "$(cat "$D/port")" || { echo "exim did not listen" >&2; exit 1; }
+    wait_for 10 mta_listening "$(cat "$D/port")" || { echo "exim did not listen" >&2; exit 1; }
     python3 "$ROOT/tests/mta/submit.py" "$M" 127.0.0.1 "$(cat "$D/port")" exim >"$D/submit.out" 2>&1
     sleep 2
     wait_for $LIMIT queue_empty "$D/spool/input" '*-H' || echo "exim: queue not empty at the limit" >&2
@@ -63,18 +59,11 @@ case "${1:-}" in
     SM=$R/usr/libexec/sendmail/sendmail
     hostname mx-sendmail.test || exit 1
     mount --bind "$(dirname "$D")/resolv.conf" /etc/resolv.conf || exit 1
-    mkdir -p "$D/olddev"
-    mount --bind /dev "$D/olddev" && mount -t tmpfs -o mode=755 tmpfs /dev || exit 1
-    for n in null zero full random urandom tty; do
-        : >"/dev/$n"
-        mount --bind "$D/olddev/$n" "/dev/$n" || exit 1
-    done
-    python3 "$ROOT/tests/mta/syslogd.py" /dev/log "$D/maillog" mx-sendmail &
-    SYSLOGD=$!
-    wait_for 10 test -e /dev/log.ready || { echo "syslogd did not start" >&2; exit 1; }
+    mta_private_dev "$D" || exit 1
+    mta_syslogd "$D" mx-sendmail || { echo "syslogd did not start" >&2; exit 1; }
     "$SM" -C "$D/sendmail.cf" -L sm-mta -bD -q5s -O Timeout.queuereturn=${LIFETIME}s &
     daemon=$!
-    wait_for 10 listening "$(cat "$D/port")" || { echo "sendmail did not listen" >&2; kill $SYSLOGD; exit 1; }
+    wait_for 10 mta_listening "$(cat "$D/port")" || { echo "sendmail did not listen" >&2; kill $SYSLOGD; exit 1; }
     python3 "$ROOT/tests/mta/submit.py" "$M" 127.0.0.1 "$(cat "$D/port")" sendmail \
         >"$D/submit.out" 2>&1
     sleep 2
@@ -125,10 +114,7 @@ run_postfix() {
     mkdir -p "$D/conf/dynamicmaps.cf.d" "$D/postfix-files.d" "$D/spool" "$D/data"
     chown 64990 "$D/data"
     free_port >"$D/port"
-    cp /etc/passwd "$D/passwd"
-    cp /etc/group "$D/group"
-    echo 'pfxtest:x:64990:64990:Postfix test:/nonexistent:/usr/sbin/nologin' >>"$D/passwd"
-    printf 'pfxtest:x:64990:\npfxdrop:x:64991:\n' >>"$D/group"
+    mta_postfix_accounts "$D"
     free_port >"$D/fport"
     start_peer "$D" || { echo "peer did not start" >"$D/inner.err"; return 1; }
     cp "$R/etc/postfix/postfix-files" "$D/conf/"
@@ -204,10 +190,8 @@ run_exim() {
     D=$WORK/exim
     mkdir -p "$D/spool" "$D/log"
     free_port >"$D/port"
-    cp /etc/passwd "$D/passwd"
-    cp /etc/group "$D/group"
-    echo 'Debian-exim:x:65534:65534:Exim test:/nonexistent:/usr/sbin/nologin' >>"$D/passwd"
-    echo 'Debian-exim:x:65534:' >>"$D/group"
+    mta_accounts "$D" 'Debian-exim:x:65534:65534:Exim test:/nonexistent:/usr/sbin/nologin' \
+        'Debian-exim:x:65534:'
     start_peer "$D" || { echo "peer did not start" >"$D/inner.err"; return 1; }
     eval "$(python3 "$ROOT/tests/mta/matrix_conf.py" "$M" exim 0 | grep -v '^lifetime' |
         sed "s/=\(.*\)/='\1'/")"

@@ -11,18 +11,19 @@
 # the deferred ones once.
 set -u
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../mta/setup.sh"
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 
 if [ "${1:-}" = "--inner" ]; then
     # Inside the namespace: $2 the work dir, $3 the unpacked tree.
     D=$2 R=$3
-    mount --bind "$D/passwd" /etc/passwd && mount --bind "$D/group" /etc/group || exit 1
+    mta_bind_accounts "$D" || exit 1
     export LD_LIBRARY_PATH="$R/usr/lib/postfix"
     PF="$R/usr/sbin/postfix -c $D/conf"
     # The unpacked postqueue and postdrop are not set-gid: postfix-script says so, harmlessly.
     $PF set-permissions create-missing >"$D/setup.out" 2>&1
     $PF start >>"$D/setup.out" 2>&1 || { cat "$D/setup.out" >&2; exit 1; }
-    wait_for 10 sh -c "python3 -c 'import socket; socket.create_connection((\"127.0.0.1\", $(cat "$D/port")), 1)' 2>/dev/null" ||
+    wait_for 10 mta_listening "$(cat "$D/port")" ||
         { echo "postfix did not listen" >&2; $PF stop; exit 1; }
     for r in $(cat "$D/rcpts"); do
         swaks --silent 2 --server 127.0.0.1 --port "$(cat "$D/port")" --from sender@client.test \
@@ -54,11 +55,8 @@ mkdir -p "$D/conf/dynamicmaps.cf.d" "$D/postfix-files.d" "$D/spool" "$D/data"
 chown 64990 "$D/data"
 PORT=$(free_port)
 echo "$PORT" >"$D/port"
-cp /etc/passwd "$D/passwd"
-cp /etc/group "$D/group"
 # Postfix wants a mail_owner of its own (not nobody's uid) and a set-gid group.
-echo 'pfxtest:x:64990:64990:Postfix test:/nonexistent:/usr/sbin/nologin' >>"$D/passwd"
-printf 'pfxtest:x:64990:\npfxdrop:x:64991:\n' >>"$D/group"
+mta_postfix_accounts "$D"
 printf '%s\n' ok@peer.test full@peer.test unknown@peer.test blocked@peer.test drop@drop.test \
     nobody@nolistener.test >"$D/rcpts"
 

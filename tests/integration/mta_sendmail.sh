@@ -10,6 +10,7 @@
 # loopback address where nothing listens. Then one queue run (-q) tries the deferred again.
 set -u
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../mta/setup.sh"
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 
 if [ "${1:-}" = "--inner" ]; then
@@ -17,18 +18,11 @@ if [ "${1:-}" = "--inner" ]; then
     D=$2 R=$3
     SM=$R/usr/libexec/sendmail/sendmail
     hostname mx-sendmail.test || exit 1
-    mkdir -p "$D/olddev"
-    mount --bind /dev "$D/olddev" && mount -t tmpfs -o mode=755 tmpfs /dev || exit 1
-    for n in null zero full random urandom tty; do
-        : >"/dev/$n"
-        mount --bind "$D/olddev/$n" "/dev/$n" || exit 1
-    done
-    python3 "$ROOT/tests/mta/syslogd.py" /dev/log "$D/maillog" mx-sendmail &
-    SYSLOGD=$!
-    wait_for 10 test -e /dev/log.ready || { echo "syslogd did not start" >&2; exit 1; }
+    mta_private_dev "$D" || exit 1
+    mta_syslogd "$D" mx-sendmail || { echo "syslogd did not start" >&2; exit 1; }
     "$SM" -C "$D/sendmail.cf" -L sm-mta -bD &
     daemon=$!
-    wait_for 10 sh -c "python3 -c 'import socket; socket.create_connection((\"127.0.0.1\", $(cat "$D/port")), 1)' 2>/dev/null" ||
+    wait_for 10 mta_listening "$(cat "$D/port")" ||
         { echo "sendmail did not listen" >&2; kill $SYSLOGD; exit 1; }
     for r in $(cat "$D/rcpts"); do
         swaks --silent 2 --server 127.0.0.1 --port "$(cat "$D/port")" --from sender@client.test \

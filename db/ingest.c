@@ -12,10 +12,14 @@
  *	INSERT INTO <table> SELECT ... FROM stg_<table>
  *	    ON CONFLICT (source_id, pos, seq, time) DO NOTHING
  *	INSERT INTO rollups, rollups_host, rollups_host_minute, rollups_domain_day,
- *	    rollups_domain_month
+ *	    rollups_domain_month, rollups_provider_hour, rollups_block_hour
  *	    ... ON CONFLICT DO UPDATE		(see move_table)
  *	UPDATE sources SET checkpoint = GREATEST(checkpoint, $2) WHERE id = $1
  *	COMMIT
+ *
+ * db_batch_add() also names the mailbox provider of each delivery and reject (provider_of()
+ * over the relay, then the recipient domain) and the block rule its reply names (block_match(),
+ * for rejects and attempts that were not sent); both are stored beside the reply.
  *
  * Rows are keyed by (source_id, pos, seq, time): seq numbers the events one line produced, in the
  * order they were added, and continues across commits, so a line whose events are split over
@@ -33,6 +37,7 @@
 #include <time.h>
 
 #include "db/db_int.h"
+#include "parser/provider.h"
 #include "util/util.h"
 
 /* Hand COPY data to libpq in pieces of about this size. */
@@ -42,7 +47,9 @@ struct entry {
     int64_t source_id;
     int64_t pos;
     int32_t seq;
-    uint32_t repaired; /* strings repaired (or 1 when the parser had flagged bad bytes) */
+    uint32_t repaired;    /* strings repaired (or 1 when the parser had flagged bad bytes) */
+    const char *provider; /* deliveries and rejects: provider_of(); else NULL */
+    const char *block;    /* the block rule the reply names, or NULL */
     struct event ev;
 };
 
@@ -257,6 +264,8 @@ static void row_delivery(struct buf *o, const struct entry *e)
     put_text(o, ev->reply);
     put_text(o, ev->reason);
     put_bool(o, ev->hard);
+    put_text(o, e->provider != NULL ? e->provider : "");
+    put_text(o, e->block != NULL ? e->block : "");
     put_tail(o, e);
 }
 
@@ -277,6 +286,8 @@ static void row_reject(struct buf *o, const struct entry *e)
     put_text(o, ev->dsn);
     put_text(o, ev->reply);
     put_text(o, ev->reason);
+    put_text(o, e->provider != NULL ? e->provider : "");
+    put_text(o, e->block != NULL ? e->block : "");
     put_tail(o, e);
 }
 
@@ -315,7 +326,7 @@ static void row_bounce_notice(struct buf *o, const struct entry *e)
  * What each kind of event becomes: its table, its columns in COPY order, its row writer, and
  * for the tables that feed the rollups, the rollup row of one inserted row (the expressions
  * over the RETURNING columns: hour, host, sender domain, recipient domain, kind, reason, dsn,
- * example reply), as the view "facts" of sql/002 has them.
+ * example reply, as the view "facts" of sql/002 has them; then provider and block).
  */
 static const struct table {
     enum event_type type;
@@ -327,20 +338,24 @@ static const struct table {
     {EV_MESSAGE, "messages",
      "time, host, mta, queue_id, message_id, sender, sender_domain, size, nrcpt, client, "
      "sasl_username, truncated, source_id, pos, seq",
-     row_message, "time, host, coalesce(sender_domain, ''), '', 'received', '', '', NULL::text"},
+     row_message,
+     "time, host, coalesce(sender_domain, ''), '', 'received', '', '', NULL::text, NULL::text,"
+     " NULL::text"},
     {EV_DELIVERY, "deliveries",
      "time, host, mta, queue_id, message_id, sender, sender_domain, recipient, orig_recipient, "
      "recipient_domain, relay, delay, delays, status, dsn, smtp_code, reply, reason, hard, "
-     "truncated, source_id, pos, seq",
+     "provider, block, truncated, source_id, pos, seq",
      row_delivery,
      "time, host, coalesce(sender_domain, ''), coalesce(recipient_domain, ''), status,"
-     " coalesce(reason, ''), coalesce(dsn, ''), CASE WHEN status <> 'sent' THEN reply END"},
+     " coalesce(reason, ''), coalesce(dsn, ''), CASE WHEN status <> 'sent' THEN reply END,"
+     " provider, block"},
     {EV_REJECT, "rejects",
      "time, host, mta, queue_id, client, helo, sender, sender_domain, recipient, "
-     "recipient_domain, smtp_code, dsn, reply, reason, truncated, source_id, pos, seq",
+     "recipient_domain, smtp_code, dsn, reply, reason, provider, block, truncated, source_id, pos,"
+     " seq",
      row_reject,
      "time, host, coalesce(sender_domain, ''), coalesce(recipient_domain, ''), 'rejected',"
-     " coalesce(reason, ''), coalesce(dsn, ''), reply"},
+     " coalesce(reason, ''), coalesce(dsn, ''), reply, provider, block"},
     {EV_BOUNCE_NOTICE, "bounce_notices",
      "time, host, mta, queue_id, notice_queue_id, truncated, source_id, pos, seq",
      row_bounce_notice, NULL},
@@ -460,6 +475,16 @@ void db_batch_add(struct db_batch *b, int64_t source_id, int64_t pos, const stru
         e->ev.flags |= EVF_BAD_BYTES;
     else if (ev->flags & EVF_BAD_BYTES)
         e->repaired = 1;
+    e->provider = NULL;
+    e->block = NULL;
+    if (ev->type == EV_DELIVERY || ev->type == EV_REJECT) {
+        const struct block *bl = NULL;
+
+        e->provider = provider_of(e->ev.relay, event_recipient_domain(&e->ev));
+        if (ev->type == EV_REJECT || ev->status != ST_SENT)
+            bl = block_match(e->ev.reply, strlen(e->ev.reply));
+        e->block = bl != NULL ? bl->name : NULL;
+    }
 }
 
 /* copy_flush - hand the buffered COPY data to libpq */
@@ -534,7 +559,7 @@ static int stage_table(struct db_batch *b, const struct table *t)
     "  kind, reason, dsn, n, example)"                                                             \
     "  SELECT date_trunc('hour', time, 'UTC'), host, sd, rd, kind, reason, dsn,"                   \
     "  count(*), min(reply)"                                                                       \
-    "  FROM ins f (time, host, sd, rd, kind, reason, dsn, reply)"                                  \
+    "  FROM ins f (time, host, sd, rd, kind, reason, dsn, reply, prov, blk)"                       \
     "  WHERE time IS NOT NULL GROUP BY 1, 2, 3, 4, 5, 6, 7"                                        \
     "  ORDER BY 1, 2, 3, 4, 5, 6, 7"                                                               \
     "  ON CONFLICT (hour, host, sender_domain, recipient_domain, kind, reason, dsn)"               \
@@ -543,7 +568,7 @@ static int stage_table(struct db_batch *b, const struct table *t)
     " uph AS (INSERT INTO rollups_host (hour, host, kind, reason, dsn, n, example)"                \
     "  SELECT date_trunc('hour', time, 'UTC'), host, kind, reason, dsn,"                           \
     "  count(*), min(reply)"                                                                       \
-    "  FROM ins f (time, host, sd, rd, kind, reason, dsn, reply)"                                  \
+    "  FROM ins f (time, host, sd, rd, kind, reason, dsn, reply, prov, blk)"                       \
     "  WHERE time IS NOT NULL GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5"                       \
     "  ON CONFLICT (hour, host, kind, reason, dsn)"                                                \
     "  DO UPDATE SET n = rollups_host.n + EXCLUDED.n,"                                             \
@@ -551,7 +576,7 @@ static int stage_table(struct db_batch *b, const struct table *t)
     " uphm AS (INSERT INTO rollups_host_minute (minute, host, kind, reason, dsn, n, example)"      \
     "  SELECT date_trunc('minute', time, 'UTC'), host, kind, reason, dsn,"                         \
     "  count(*), min(reply)"                                                                       \
-    "  FROM ins f (time, host, sd, rd, kind, reason, dsn, reply)"                                  \
+    "  FROM ins f (time, host, sd, rd, kind, reason, dsn, reply, prov, blk)"                       \
     "  WHERE time IS NOT NULL GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5"                       \
     "  ON CONFLICT (minute, host, kind, reason, dsn)"                                              \
     "  DO UPDATE SET n = rollups_host_minute.n + EXCLUDED.n,"                                      \
@@ -561,7 +586,7 @@ static int stage_table(struct db_batch *b, const struct table *t)
     "  SELECT date_trunc('day', time, 'UTC'), rd, count(*) FILTER (WHERE kind = 'sent'),"          \
     "  count(*) FILTER (WHERE kind = 'deferred'), count(*) FILTER (WHERE kind = 'bounced'),"       \
     "  count(*) FILTER (WHERE kind = 'expired')"                                                   \
-    "  FROM ins f (time, host, sd, rd, kind, reason, dsn, reply)"                                  \
+    "  FROM ins f (time, host, sd, rd, kind, reason, dsn, reply, prov, blk)"                       \
     "  WHERE time IS NOT NULL AND rd <> ''"                                                        \
     "  AND kind IN ('sent', 'deferred', 'bounced', 'expired') GROUP BY 2, 1 ORDER BY 2, 1"         \
     "  ON CONFLICT (recipient_domain, day) DO UPDATE"                                              \
@@ -571,11 +596,30 @@ static int stage_table(struct db_batch *b, const struct table *t)
     "  expired = rollups_domain_day.expired + EXCLUDED.expired),"                                  \
     " upm AS (INSERT INTO rollups_domain_month (month, recipient_domain, n)"                       \
     "  SELECT date_trunc('month', time, 'UTC'), rd, count(*)"                                      \
-    "  FROM ins f (time, host, sd, rd, kind, reason, dsn, reply)"                                  \
+    "  FROM ins f (time, host, sd, rd, kind, reason, dsn, reply, prov, blk)"                       \
     "  WHERE time IS NOT NULL AND rd <> ''"                                                        \
     "  AND kind IN ('sent', 'deferred', 'bounced', 'expired') GROUP BY 1, 2 ORDER BY 1, 2"         \
     "  ON CONFLICT (month, recipient_domain) DO UPDATE"                                            \
-    "  SET n = rollups_domain_month.n + EXCLUDED.n)"                                               \
+    "  SET n = rollups_domain_month.n + EXCLUDED.n),"                                              \
+    " upp AS (INSERT INTO rollups_provider_hour (hour, host, provider, sent, deferred, bounced,"   \
+    "  expired)"                                                                                   \
+    "  SELECT date_trunc('hour', time, 'UTC'), host, prov, count(*) FILTER (WHERE kind = 'sent')," \
+    "  count(*) FILTER (WHERE kind = 'deferred'), count(*) FILTER (WHERE kind = 'bounced'),"       \
+    "  count(*) FILTER (WHERE kind = 'expired')"                                                   \
+    "  FROM ins f (time, host, sd, rd, kind, reason, dsn, reply, prov, blk)"                       \
+    "  WHERE time IS NOT NULL AND prov IS NOT NULL"                                                \
+    "  AND kind IN ('sent', 'deferred', 'bounced', 'expired') GROUP BY 3, 2, 1 ORDER BY 3, 2, 1"   \
+    "  ON CONFLICT (provider, host, hour) DO UPDATE"                                               \
+    "  SET sent = rollups_provider_hour.sent + EXCLUDED.sent,"                                     \
+    "  deferred = rollups_provider_hour.deferred + EXCLUDED.deferred,"                             \
+    "  bounced = rollups_provider_hour.bounced + EXCLUDED.bounced,"                                \
+    "  expired = rollups_provider_hour.expired + EXCLUDED.expired),"                               \
+    " upb AS (INSERT INTO rollups_block_hour (hour, host, provider, block, n)"                     \
+    "  SELECT date_trunc('hour', time, 'UTC'), host, coalesce(prov, 'other'), blk, count(*)"       \
+    "  FROM ins f (time, host, sd, rd, kind, reason, dsn, reply, prov, blk)"                       \
+    "  WHERE time IS NOT NULL AND blk IS NOT NULL GROUP BY 4, 2, 3, 1 ORDER BY 4, 2, 3, 1"         \
+    "  ON CONFLICT (block, host, provider, hour) DO UPDATE"                                        \
+    "  SET n = rollups_block_hour.n + EXCLUDED.n)"                                                 \
     " SELECT count(*) FROM ins"
 
 /* exec_count - run sql expecting status; the count it reports (rows or its one value) */

@@ -222,6 +222,12 @@ void db_async_commit(struct db *db, int on);
  * range it reads a few candidates and proves the rest cannot rank (db/domains.c); the
  * answer is the same either way.
  *
+ * db_providers() counts delivery attempts per mailbox provider (db/providers.c: whole hours
+ * from rollups_provider_hour, the edges from the events), most attempts first. db_blocks()
+ * lists, per host x block rule x provider, the first and last time a reply named the block,
+ * how many did, and up to DB_BLOCK_EXAMPLES distinct replies, most recent first. Both honour
+ * the range's host and ignore its sender domain.
+ *
  * db_bounces() lists non-sent delivery attempts (status ST_NONE: deferred, bounced and
  * expired; or one status), newest first, at most limit rows. cursor_in is "" for the first
  * page or the cursor_out of the previous page; cursor_out (DB_CURSOR_LEN) is "" after the
@@ -277,6 +283,22 @@ struct db_domain_row {
     double deferral_rate; /* deferred / attempts */
 };
 
+struct db_provider_row { /* db_providers(): one mailbox provider */
+    char provider[32];
+    int64_t sent, deferred, bounced, expired;
+};
+
+#define DB_BLOCK_EXAMPLES 3
+
+struct db_block_row { /* db_blocks(): one sending host x block rule x provider */
+    char host[EV_HOST_LEN];
+    char block[64];
+    char provider[32];
+    int64_t first_us, last_us, n;
+    int nexamples;
+    char examples[DB_BLOCK_EXAMPLES][EV_REPLY_LEN];
+};
+
 struct db_reason_row {
     char reason[EV_REASON_LEN];
     char dsn[EV_DSN_LEN];
@@ -316,6 +338,10 @@ int db_timeseries(struct db *db, const struct db_query *q, enum db_bucket bucket
                   int (*fn)(void *arg, const struct db_point *p), void *arg);
 int db_domains(struct db *db, const struct db_query *q, enum db_domain_order order, int limit,
                int (*fn)(void *arg, const struct db_domain_row *r), void *arg);
+int db_providers(struct db *db, const struct db_range *r, int limit,
+                 int (*fn)(void *arg, const struct db_provider_row *row), void *arg);
+int db_blocks(struct db *db, const struct db_range *r, int limit,
+              int (*fn)(void *arg, const struct db_block_row *row), void *arg);
 int db_reasons(struct db *db, const struct db_query *q, int limit,
                int (*fn)(void *arg, const struct db_reason_row *r), void *arg);
 int db_bounces(struct db *db, const struct db_query *q, int limit, const char *cursor_in,

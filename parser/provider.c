@@ -386,6 +386,17 @@ const struct block *block_match(const char *reply, size_t len)
     return NULL;
 }
 
+/* block_named - the first rule of the table with this name, or NULL */
+const struct block *block_named(const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < ARRAY_LEN(blocks); i++)
+        if (strcmp(blocks[i].name, name) == 0)
+            return &blocks[i];
+    return NULL;
+}
+
 /* block_kind_name - list, policy, rate or auth */
 const char *block_kind_name(enum block_kind kind)
 {

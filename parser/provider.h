@@ -13,6 +13,9 @@
  *	void provider_reset(void);
  *
  *	const struct block *block_match(const char *reply, size_t len);
+ *	const struct block *block_named(const char *name);
+ *	const struct block *block_named(const char *name);
+const char *block_kind_name(enum block_kind kind);
  *
  * DESCRIPTION
  *	provider_of() names the mailbox provider that received (or refused) a delivery: from
@@ -37,7 +40,8 @@
  *	S3140 and banned sending IP, Yahoo's TSS codes, Gmail's 4.7.28 rate and 5.7.26
  *	authentication blocks, Proofpoint, Mimecast, ...): the first rule of the table whose
  *	words all occur in the reply (case-insensitive), or NULL. More specific rules come
- *	before general ones.
+ *	before general ones. block_named() finds a rule by its name (as stored), or NULL;
+ *	block_kind_name() names a kind: "list", "policy", "rate" or "auth".
  *
  * OWNERSHIP
  *	Every returned name and rule is static (or lives until provider_reset()).
@@ -75,6 +79,7 @@ size_t provider_names(const char *const **names);
 void provider_reset(void);
 
 const struct block *block_match(const char *reply, size_t len);
+const struct block *block_named(const char *name);
 const char *block_kind_name(enum block_kind kind);
 
 #endif

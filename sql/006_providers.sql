@@ -107,3 +107,7 @@ BEGIN
     PERFORM mailpulse_rebuild_provider_rollups();
     RETURN made;
 END $$;
+
+-- The few attempts and rejects that name a block, by time: what /api/v1/blocks reads.
+CREATE INDEX deliveries_block_time_idx ON deliveries (time) WHERE block IS NOT NULL;
+CREATE INDEX rejects_block_time_idx ON rejects (time) WHERE block IS NOT NULL;

@@ -83,6 +83,7 @@ static const char *const range_params[] = {"from", "to", "host", "limit", NULL};
 static const char *const summary_params[] = {"from", "to", "host", "sender_domain", NULL};
 static const char *const timeseries_params[] = {"from", "to", "host", "bucket", "by", NULL};
 static const char *const domains_params[] = {"from", "to", "host", "limit", "order", NULL};
+static const char *const provider_params[] = {"from", "to", "host", "limit", "format", NULL};
 static const char *const bounces_params[] = {"from", "to",     "host",  "domain", "reason",
                                              "dsn",  "status", "limit", "cursor", NULL};
 static const char *const messages_params[] = {"queue_id", "message_id", "recipient", "limit", NULL};
@@ -113,6 +114,9 @@ static const struct web_route web_routes[] = {
     {"/api/v1/timeseries", timeseries_params, CACHED | RANGE | DB, 0, web_check_timeseries,
      web_api_timeseries},
     {"/api/v1/domains", domains_params, CACHED | RANGE | DB, 20, web_check_order, web_api_domains},
+    {"/api/v1/providers", provider_params, CACHED | RANGE | DB, 50, web_check_format,
+     web_api_providers},
+    {"/api/v1/blocks", provider_params, CACHED | RANGE | DB, 100, web_check_format, web_api_blocks},
     {"/api/v1/bounces", bounces_params, RANGE | DB, 100, web_check_bounces, web_api_bounces},
     {"/api/v1/reasons", range_params, CACHED | RANGE | DB, 50, NULL, web_api_reasons},
     {"/api/v1/messages", messages_params, TRAIL | DB, 200, NULL, web_api_messages},

@@ -208,6 +208,11 @@ struct web_rows {
     size_t n, cap, size;
 };
 
+/* providers.c */
+int web_check_format(struct web_req *r, char *err, size_t errlen);
+enum MHD_Result web_api_providers(struct web_req *r);
+enum MHD_Result web_api_blocks(struct web_req *r);
+
 /* api.c */
 void web_rows_init(struct web_rows *rows, size_t size);
 void web_rows_free(struct web_rows *rows);

@@ -1,0 +1,186 @@
+/*
+ * NAME
+ *	providers - delivery attempts per mailbox provider, and the blocks that replies name
+ *
+ * SYNOPSIS
+ *	#include "db/db.h"
+ *
+ *	int db_providers(struct db *db, const struct db_range *r, int limit,
+ *			 int (*fn)(void *arg, const struct db_provider_row *row), void *arg);
+ *	int db_blocks(struct db *db, const struct db_range *r, int limit,
+ *		      int (*fn)(void *arg, const struct db_block_row *row), void *arg);
+ *
+ * DESCRIPTION
+ *	db_providers() adds up sent, deferred, bounced and expired attempts per provider: the
+ *	whole hours of the range from rollups_provider_hour, the partial hours at its ends
+ *	from the deliveries themselves, so that any range is exact. Rows are ordered by
+ *	attempts, most first, then by name; at most limit of them.
+ *
+ *	db_blocks() reads the deliveries and rejects whose reply named a block rule (a partial
+ *	index holds just those) and groups them by host, block and provider: the first and
+ *	last time, the count and up to DB_BLOCK_EXAMPLES distinct replies, newest first.
+ *	Groups are ordered by count, most first; at most limit of them.
+ *
+ *	Both filter on the range's host when it is set. Events stored before migration 006
+ *	have no provider and are not counted.
+ *
+ * OWNERSHIP
+ *	Each row handed to fn lives until fn returns.
+ *
+ * DIAGNOSTICS
+ *	-1 (after one warning) when the database cannot answer; 0 otherwise, also when fn
+ *	stopped early.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db/db_int.h"
+#include "util/util.h"
+
+#define HOUR_US (3600 * 1000000LL)
+
+/* Parameters: $1 from, $2 to, $3 host, [$4, $5) the whole hours, $6 the limit. */
+static const char providers_sql[] =
+    "WITH f (provider, st, df, bo, ex) AS ("
+    " SELECT provider, sent, deferred, bounced, expired FROM rollups_provider_hour"
+    "  WHERE hour >= $4::timestamptz AND hour < $5::timestamptz"
+    "  AND ($3::text = '' OR host = $3::text)"
+    " UNION ALL"
+    " SELECT provider, (status = 'sent')::int, (status = 'deferred')::int,"
+    "  (status = 'bounced')::int, (status = 'expired')::int FROM deliveries"
+    "  WHERE provider IS NOT NULL AND time >= $1::timestamptz AND time < $2::timestamptz"
+    "  AND (time < $4::timestamptz OR time >= $5::timestamptz)"
+    "  AND ($3::text = '' OR host = $3::text))"
+    " SELECT provider, sum(st), sum(df), sum(bo), sum(ex) FROM f GROUP BY 1"
+    " ORDER BY sum(st) + sum(df) + sum(bo) + sum(ex) DESC, 1 LIMIT $6::integer";
+
+/* Parameters: $1 from, $2 to, $3 host, $4 the limit. */
+static const char blocks_sql[] =
+    "WITH b AS ("
+    " SELECT time, host, coalesce(provider, 'other') AS provider, block, reply FROM deliveries"
+    "  WHERE block IS NOT NULL AND time >= $1::timestamptz AND time < $2::timestamptz"
+    "  AND ($3::text = '' OR host = $3::text)"
+    " UNION ALL"
+    " SELECT time, host, coalesce(provider, 'other'), block, reply FROM rejects"
+    "  WHERE block IS NOT NULL AND time >= $1::timestamptz AND time < $2::timestamptz"
+    "  AND ($3::text = '' OR host = $3::text))"
+    " SELECT host, block, provider, t1, t2, n, ex[1], ex[2], ex[3] FROM ("
+    " SELECT host, block, provider, (extract(epoch FROM min(time)) * 1000000)::bigint t1,"
+    "  (extract(epoch FROM max(time)) * 1000000)::bigint t2, count(*) n,"
+    "  ARRAY(SELECT e.reply FROM b e"
+    "   WHERE e.host = g.host AND e.block = g.block AND e.provider = g.provider"
+    "   AND e.reply IS NOT NULL GROUP BY e.reply ORDER BY max(e.time) DESC, e.reply"
+    "   LIMIT 3) ex"
+    " FROM b g GROUP BY 1, 2, 3 ORDER BY 6 DESC, 1, 2, 3 LIMIT $4::integer) s"
+    " ORDER BY n DESC, host, block, provider";
+
+/* range_text - a range end as timestamptz text; open ends are -infinity and infinity */
+static void range_text(int64_t us, bool is_from, char *out, size_t outlen)
+{
+    if (is_from && us <= 0)
+        snprintf(out, outlen, "-infinity");
+    else if (!is_from && us == INT64_MAX)
+        snprintf(out, outlen, "infinity");
+    else
+        time_format_rfc3339(us, out, outlen);
+}
+
+/* floor_hour - the start of the hour holding us */
+static int64_t floor_hour(int64_t us)
+{
+    return us - (((us % HOUR_US) + HOUR_US) % HOUR_US);
+}
+
+/* db_providers - attempts per provider over a range, most first */
+int db_providers(struct db *db, const struct db_range *r, int limit,
+                 int (*fn)(void *arg, const struct db_provider_row *row), void *arg)
+{
+    char from[48], to[48], h1[48], h2[48], host[EV_HOST_LEN], lim[16];
+    const char *v[6] = {from, to, host, h1, h2, lim};
+    bool from_open = r->from_us <= 0, to_open = r->to_us == INT64_MAX;
+    int64_t a = 0, z = INT64_MAX;
+    struct db_provider_row row;
+    PGresult *res;
+    int i;
+
+    range_text(r->from_us, true, from, sizeof(from));
+    range_text(r->to_us, false, to, sizeof(to));
+    if (!from_open)
+        a = floor_hour(r->from_us) == r->from_us ? r->from_us : floor_hour(r->from_us) + HOUR_US;
+    if (!to_open)
+        z = floor_hour(r->to_us);
+    if (!from_open && !to_open && a >= z) {
+        /* No whole hour inside: the events answer it all. */
+        snprintf(h1, sizeof(h1), "%s", to);
+        snprintf(h2, sizeof(h2), "%s", to);
+    } else {
+        range_text(a, true, h1, sizeof(h1));
+        range_text(z, false, h2, sizeof(h2));
+    }
+    str_copy(host, sizeof(host), r->host, strnlen(r->host, sizeof(r->host)));
+    utf8_scrub(host);
+    snprintf(lim, sizeof(lim), "%d", limit > 0 ? limit : 0);
+    res = db_run(db, providers_sql, 6, v, "providers");
+    if (res == NULL)
+        return -1;
+    for (i = 0; i < PQntuples(res); i++) {
+        memset(&row, 0, sizeof(row));
+        str_copy(row.provider, sizeof(row.provider), PQgetvalue(res, i, 0),
+                 (size_t)PQgetlength(res, i, 0));
+        row.sent = strtoll(PQgetvalue(res, i, 1), NULL, 10);
+        row.deferred = strtoll(PQgetvalue(res, i, 2), NULL, 10);
+        row.bounced = strtoll(PQgetvalue(res, i, 3), NULL, 10);
+        row.expired = strtoll(PQgetvalue(res, i, 4), NULL, 10);
+        if (fn(arg, &row) < 0)
+            break;
+    }
+    PQclear(res);
+    return 0;
+}
+
+/* db_blocks - per host x block rule x provider: first and last seen, count, examples */
+int db_blocks(struct db *db, const struct db_range *r, int limit,
+              int (*fn)(void *arg, const struct db_block_row *row), void *arg)
+{
+    char from[48], to[48], host[EV_HOST_LEN], lim[16];
+    const char *v[4] = {from, to, host, lim};
+    struct db_block_row *row = xcalloc(1, sizeof(*row));
+    PGresult *res;
+    int i, j;
+
+    range_text(r->from_us, true, from, sizeof(from));
+    range_text(r->to_us, false, to, sizeof(to));
+    str_copy(host, sizeof(host), r->host, strnlen(r->host, sizeof(r->host)));
+    utf8_scrub(host);
+    snprintf(lim, sizeof(lim), "%d", limit > 0 ? limit : 0);
+    res = db_run(db, blocks_sql, 4, v, "blocks");
+    if (res == NULL) {
+        x_free(row);
+        return -1;
+    }
+    for (i = 0; i < PQntuples(res); i++) {
+        memset(row, 0, sizeof(*row));
+        str_copy(row->host, sizeof(row->host), PQgetvalue(res, i, 0),
+                 (size_t)PQgetlength(res, i, 0));
+        str_copy(row->block, sizeof(row->block), PQgetvalue(res, i, 1),
+                 (size_t)PQgetlength(res, i, 1));
+        str_copy(row->provider, sizeof(row->provider), PQgetvalue(res, i, 2),
+                 (size_t)PQgetlength(res, i, 2));
+        row->first_us = strtoll(PQgetvalue(res, i, 3), NULL, 10);
+        row->last_us = strtoll(PQgetvalue(res, i, 4), NULL, 10);
+        row->n = strtoll(PQgetvalue(res, i, 5), NULL, 10);
+        for (j = 0; j < DB_BLOCK_EXAMPLES; j++) {
+            if (PQgetisnull(res, i, 6 + j))
+                break;
+            str_copy(row->examples[j], EV_REPLY_LEN, PQgetvalue(res, i, 6 + j),
+                     (size_t)PQgetlength(res, i, 6 + j));
+            row->nexamples++;
+        }
+        if (fn(arg, row) < 0)
+            break;
+    }
+    PQclear(res);
+    x_free(row);
+    return 0;
+}

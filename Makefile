@@ -110,6 +110,7 @@ fuzz: setup
 # A tool links the modules named by deps_tool_NAME (default: all of them).
 deps_tool_genlog = util
 deps_tool_dbbench = util parser db
+deps_tool_provider_of = util parser
 tool_obj  = $(foreach m,$(or $(deps_tool_$(1)),$(MODULES)),$(call mod_obj,$(m)))
 $(BUILD)/tools/%: tests/tools/%.c $$(call tool_obj,$$*)
 	@mkdir -p $(dir $@)

@@ -1,0 +1,118 @@
+#!/bin/sh
+# providers.sh - mailbox providers and blocks end to end: tests/integration/providers.log (six
+# delivery attempts to Google, Microsoft, Yahoo and a small domain, one reject) imported,
+# the stored provider and block of each row, the two rollup tables and their rebuild,
+# /api/v1/providers and /api/v1/blocks in JSON and CSV (numbers read off the log by hand);
+# then provider_of() over every relay= host of the corpora and samples: the ones it cannot
+# place are listed, and a relay of a well-known provider placed wrong fails.
+set -u
+. "$(dirname "$0")/lib.sh"
+
+LOG=tests/integration/providers.log
+DAY="from=2026-11-27T00:00:00Z&to=2026-11-28T00:00:00Z"
+PROVIDER_OF=$(dirname "$BIN")/tools/provider_of
+
+DSN=$(new_db providers) || { not_ok "create database"; exit 1; }
+"$BIN" db migrate --db "$DSN" >/dev/null || { not_ok "migrate"; exit 1; }
+check "import the provider log" "$BIN" import --db "$DSN" "$LOG"
+
+q() { psql "$DSN" -qAt -F' ' -c "$1"; }
+
+check_eq "deliveries: provider and block of each attempt" \
+    "ann@gmail.com google -|bob@corp.example google -|cat@outlook.com microsoft Microsoft S3140|dan@yahoo.com yahoo Yahoo TSS04|eve@small.example other Spamhaus ZEN|dan@yahoo.com yahoo -" \
+    "$(q "SELECT recipient, provider, coalesce(block, '-') FROM deliveries ORDER BY pos" | paste -sd'|')"
+check_eq "rejects: the Spamhaus reject" "other Spamhaus ZEN" "$(q "SELECT provider, block FROM rejects")"
+
+PROV_ROWS="SELECT to_char(hour AT TIME ZONE 'UTC', 'HH24'), host, provider, sent, deferred,
+    bounced, expired FROM rollups_provider_hour ORDER BY 1, 3"
+BLOCK_ROWS="SELECT to_char(hour AT TIME ZONE 'UTC', 'HH24'), host, provider, block, n
+    FROM rollups_block_hour ORDER BY 1, 4"
+WANT_PROV="09 mx1 google 2 0 0 0|09 mx1 microsoft 0 0 1 0|09 mx1 other 0 0 1 0|09 mx1 yahoo 0 1 0 0|10 mx1 yahoo 1 0 0 0"
+WANT_BLOCK="09 mx1 microsoft Microsoft S3140 1|09 mx1 other Spamhaus ZEN 1|09 mx1 yahoo Yahoo TSS04 1|10 mx1 other Spamhaus ZEN 1"
+check_eq "rollups_provider_hour after the ingest" "$WANT_PROV" "$(q "$PROV_ROWS" | paste -sd'|')"
+check_eq "rollups_block_hour after the ingest" "$WANT_BLOCK" "$(q "$BLOCK_ROWS" | paste -sd'|')"
+
+"$BIN" import --db "$DSN" "$LOG" >/dev/null 2>&1
+check_eq "a second import adds nothing to the rollups" "$WANT_PROV" "$(q "$PROV_ROWS" | paste -sd'|')"
+
+q "SELECT mailpulse_rebuild_rollups()" >/dev/null
+check_eq "rollups_provider_hour after mailpulse_rebuild_rollups()" "$WANT_PROV" \
+    "$(q "$PROV_ROWS" | paste -sd'|')"
+check_eq "rollups_block_hour after mailpulse_rebuild_rollups()" "$WANT_BLOCK" \
+    "$(q "$BLOCK_ROWS" | paste -sd'|')"
+
+PORT=$(free_port)
+URL="http://127.0.0.1:$PORT"
+"$BIN" serve --db "$DSN" --listen "127.0.0.1:$PORT" 2>"$WORK/serve.err" &
+SERVE_PIDS="$SERVE_PIDS $!"
+check "serve answers" wait_http "$URL/healthz"
+
+# jcheck NAME URL PYTHON-EXPRESSION: ok when the expression over the JSON body (j) is true
+jcheck() {
+    curl -s "$URL$2" >"$WORK/body.json"
+    if python3 - "$WORK/body.json" "$3" <<'PY'; then ok "$1"; else not_ok "$1"; fi
+import json, sys
+j = json.load(open(sys.argv[1]))
+ok = eval(sys.argv[2])
+if not ok:
+    sys.stderr.write("body: %s\n" % json.dumps(j)[:800])
+sys.exit(0 if ok else 1)
+PY
+}
+
+P='[(p["provider"], p["attempts"], p["sent"], p["deferred"], p["bounced"], p["expired"]) for p in j["providers"]]'
+jcheck "providers: the day, most attempts first" "/api/v1/providers?$DAY" \
+    "$P"' == [("google",2,2,0,0,0), ("yahoo",2,1,1,0,0), ("microsoft",1,0,0,1,0), ("other",1,0,0,1,0)]'
+jcheck "providers: rates" "/api/v1/providers?$DAY" \
+    '[(p["bounce_rate"], p["deferral_rate"]) for p in j["providers"]] == [(0,0), (0,0.5), (1,0), (1,0)]'
+# 09:00:03 to 10:16: Ann's delivery (09:00:02) is out; the edge hours come from the events.
+jcheck "providers: a range with partial hours" \
+    "/api/v1/providers?from=2026-11-27T09:00:03Z&to=2026-11-27T10:16:00Z" \
+    "$P"' == [("yahoo",2,1,1,0,0), ("google",1,1,0,0,0), ("microsoft",1,0,0,1,0), ("other",1,0,0,1,0)]'
+jcheck "providers: the whole hour 10:00 from the rollups" \
+    "/api/v1/providers?from=2026-11-27T10:00:00Z&to=2026-11-27T11:00:00Z" \
+    "$P"' == [("yahoo",1,1,0,0,0)]'
+jcheck "providers: host=mx9 has none" "/api/v1/providers?$DAY&host=mx9" 'j["providers"] == []'
+jcheck "providers: limit=1" "/api/v1/providers?$DAY&limit=1" \
+    '[p["provider"] for p in j["providers"]] == ["google"]'
+check_eq "providers: CSV" \
+    "provider,attempts,sent,deferred,bounced,expired,bounce_rate,deferral_rate|google,2,2,0,0,0,0.000000,0.000000|yahoo,2,1,1,0,0,0.000000,0.500000|microsoft,1,0,0,1,0,1.000000,0.000000|other,1,0,0,1,0,1.000000,0.000000" \
+    "$(curl -s "$URL/api/v1/providers?$DAY&format=csv" | tr -d '\r' | paste -sd'|')"
+check_eq "providers: format=xml is a 400" 400 \
+    "$(curl -s -o /dev/null -w '%{http_code}' "$URL/api/v1/providers?$DAY&format=xml")"
+
+B='[(b["host"], b["block"], b["operator"], b["kind"], b["provider"], b["count"], b["first_seen"], b["last_seen"]) for b in j["blocks"]]'
+jcheck "blocks: host x rule x provider, first and last seen" "/api/v1/blocks?$DAY" \
+    "$B"' == [("mx1","Spamhaus ZEN","Spamhaus","list","other",2,"2026-11-27T09:00:06+00:00","2026-11-27T10:20:00+00:00"), ("mx1","Microsoft S3140","Microsoft","list","microsoft",1,"2026-11-27T09:00:04+00:00","2026-11-27T09:00:04+00:00"), ("mx1","Yahoo TSS04","Yahoo","rate","yahoo",1,"2026-11-27T09:00:05+00:00","2026-11-27T09:00:05+00:00")]'
+jcheck "blocks: example replies, newest first" "/api/v1/blocks?$DAY" \
+    '[len(b["examples"]) for b in j["blocks"]] == [2,1,1] and j["blocks"][0]["examples"][0].startswith("554 5.7.1 Service unavailable; Client host [203.0.113.66]") and "(S3140)" in j["blocks"][1]["examples"][0]'
+jcheck "blocks: the range cuts the reject off" \
+    "/api/v1/blocks?from=2026-11-27T09:00:00Z&to=2026-11-27T10:00:00Z" \
+    '[(b["block"], b["count"]) for b in j["blocks"]] == [("Microsoft S3140",1), ("Spamhaus ZEN",1), ("Yahoo TSS04",1)]'
+check_eq "blocks: CSV header and rows" \
+    "host,block,operator,kind,provider,first_seen,last_seen,count,example|mx1,Spamhaus ZEN,Spamhaus,list,other,2026-11-27T09:00:06+00:00,2026-11-27T10:20:00+00:00,2" \
+    "$(curl -s "$URL/api/v1/blocks?$DAY&format=csv" | tr -d '\r' | head -2 | sed '2s/,[^,]*$//' | paste -sd'|')"
+
+# --- provider_of() over every relay= host the repository's logs name
+find tests/corpora samples tests/golden tests/integration -type f \( -name '*.log*' -o -name '*.txt' \
+    -o -name 'maillog*' -o -name 'mail.*' \) 2>/dev/null |
+    xargs grep -ahoE 'relay=[^ ,]+' 2>/dev/null | sed 's/^relay=//; s/\[.*//; s/\.$//' | grep -v '^$' |
+    sort -u >"$WORK/relays"
+"$PROVIDER_OF" <"$WORK/relays" >"$WORK/placed"
+check "provider_of: relays found in the logs" test "$(wc -l <"$WORK/relays")" -gt 20
+echo "# relays provider_of() cannot place (provider 'other'):"
+awk -F'\t' '$2 == "other" { print "#   " $1 }' "$WORK/placed"
+awk -F'\t' '
+    function want(re, p) { if (tolower($1) ~ re && $2 != p) { print "# misplaced: " $1 " -> " $2 " (want " p ")"; bad = 1 } }
+    {
+        want("(^|\\.)google\\.com$", "google"); want("(^|\\.)googlemail\\.com$", "google")
+        want("(^|\\.)protection\\.outlook\\.com$", "microsoft")
+        want("(^|\\.)yahoodns\\.net$", "yahoo"); want("(^|\\.)icloud\\.com$", "apple")
+    }
+    END { exit bad }' "$WORK/placed"
+check_eq "provider_of: no relay of a well-known provider misplaced" 0 $?
+check_eq "provider_of: the logs hold Google, Microsoft, Yahoo and Apple relays" 4 \
+    "$(cut -f2 "$WORK/placed" | sort -u | grep -cxE 'google|microsoft|yahoo|apple')"
+printf 'spool.mail.gandi.net gandi\n' >"$WORK/site.rules"
+check_eq "provider_of: a site rule places a relay" "spool.mail.gandi.net	gandi" \
+    "$(echo spool.mail.gandi.net | "$PROVIDER_OF" --providers "$WORK/site.rules")"

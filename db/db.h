@@ -266,6 +266,7 @@ struct db_query {
     char reason[EV_REASON_LEN];
     char dsn[EV_DSN_LEN];
     enum event_status status;  /* ST_NONE: any */
+    char provider[32];         /* mailbox provider (db_bounces(), exports); "" any */
     char queue_id[EV_QID_LEN]; /* message trail keys */
     char message_id[EV_MSGID_LEN];
     char recipient[EV_ADDR_LEN];

@@ -566,13 +566,15 @@ int db_reasons(struct db *db, const struct db_query *q, int limit,
 /*
  * Bounces, newest first, paged by keyset: the cursor is the position of the last row shown,
  * "TIME_US.SOURCE.POS.SEQ", and the next page starts strictly after it. $9..$12 are NULL on
- * the first page; $13 is the limit plus one, which tells whether a next page exists.
+ * the first page; $13 is the limit plus one, which tells whether a next page exists; $14 the
+ * mailbox provider, or "" for any.
  */
 static const char bounces_sql[] =
     "SELECT" EV_COLS_DELIVERY " FROM deliveries WHERE" WHERE_DELIVERIES WHERE_NOT_SENT
     " AND ($9::bigint IS NULL OR (time, source_id, pos, seq) <"
     "  ('epoch'::timestamptz + $9::bigint * interval '1 microsecond', $10::bigint, $11::bigint,"
     "   $12::integer))"
+    " AND ($14::text = '' OR provider = $14::text)"
     " ORDER BY time DESC, source_id DESC, pos DESC, seq DESC LIMIT $13::integer";
 
 /* parse_cursor - "T.S.P.Q" into four numbers; -1 when it is anything else */
@@ -626,11 +628,14 @@ int db_bounces(struct db *db, const struct db_query *q, int limit, const char *c
         limit = 100000;
     snprintf(lim, sizeof(lim), "%d", limit + 1);
     {
-        const char *v[NQP + 5];
+        const char *v[NQP + 6];
+        char prov[sizeof(q->provider)];
 
+        QCOPY(prov, q->provider);
         memcpy(v, p.v, sizeof(*v) * (NQP + 4));
         v[NQP + 4] = lim;
-        res = db_run(db, bounces_sql, NQP + 5, v, "bounces");
+        v[NQP + 5] = prov;
+        res = db_run(db, bounces_sql, NQP + 6, v, "bounces");
     }
     if (res == NULL) {
         snprintf(err, errlen, "database error");
@@ -758,9 +763,10 @@ static const char *const export_sql[] = {
     [DB_EXPORT_DELIVERIES] =
         "DECLARE mailpulse_export NO SCROLL CURSOR FOR SELECT" EV_COLS_DELIVERY
         " FROM deliveries WHERE" WHERE_DELIVERIES " AND ($8::text = '' OR status = $8::text)"
-        " ORDER BY time, source_id, pos, seq",
+        " AND ($9::text = '' OR provider = $9::text) ORDER BY time, source_id, pos, seq",
     [DB_EXPORT_BOUNCES] = "DECLARE mailpulse_export NO SCROLL CURSOR FOR SELECT" EV_COLS_DELIVERY
                           " FROM deliveries WHERE" WHERE_DELIVERIES WHERE_NOT_SENT
+                          " AND ($9::text = '' OR provider = $9::text)"
                           " ORDER BY time, source_id, pos, seq",
 };
 
@@ -769,11 +775,14 @@ struct db_export *db_export_open(struct db *db, enum db_export_what what, const 
 {
     struct db_export *x;
     struct qparams p;
+    char prov[sizeof(q->provider)];
     PGresult *res;
 
     if ((unsigned)what >= ARRAY_LEN(export_sql))
         return NULL;
     qparams_set(&p, &q->range, q);
+    QCOPY(prov, q->provider);
+    p.v[NQP] = prov; /* $9: the mailbox provider, "" for any */
     if (db_reconnect(db) < 0)
         return NULL;
     res =
@@ -781,7 +790,7 @@ struct db_export *db_export_open(struct db *db, enum db_export_what what, const 
     if (res == NULL)
         return NULL;
     PQclear(res);
-    res = PQexecParams(db->conn, export_sql[what], NQP, NULL, p.v, NULL, NULL, 0);
+    res = PQexecParams(db->conn, export_sql[what], NQP + 1, NULL, p.v, NULL, NULL, 0);
     if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
         db_warn_res(db, res, "export");
         PQclear(res);

@@ -15,6 +15,7 @@
 
 #include "db/db.h"
 #include "parser/event.h"
+#include "parser/provider.h"
 #include "util/util.h"
 #include "web/web_int.h"
 
@@ -622,6 +623,82 @@ static void html_domains(struct buf *b, const struct web_rows *rows, const char 
     buf_puts(b, "</tbody></table>");
 }
 
+/* html_provider_row - db_providers()'s callback into a web_rows */
+static int html_provider_row(void *arg, const struct db_provider_row *p)
+{
+    struct web_rows *rows = arg;
+
+    rows->data = xgrow(rows->data, &rows->cap, rows->n, rows->size, 16);
+    memcpy(rows->data + rows->n * rows->size, p, sizeof(*p));
+    rows->n++;
+    return 0;
+}
+
+/* html_provider_select - the provider filter of /bounces: every name provider_of() gives */
+static void html_provider_select(struct buf *b, const struct page_ctx *c)
+{
+    const char *const *names;
+    const char *v = page_param(c, "provider");
+    size_t i, n = provider_names(&names);
+
+    buf_puts(b, "<label>Provider<select name=\"provider\"><option value=\"\">any</option>");
+    for (i = 0; i < n; i++) {
+        buf_printf(b, "<option%s>", strcmp(v, names[i]) == 0 ? " selected" : "");
+        web_html_esc(b, names[i]);
+        buf_puts(b, "</option>");
+    }
+    buf_puts(b, "</select></label>");
+}
+
+/* html_providers - the mailbox providers table, each linking to its failures */
+static void html_providers(struct buf *b, const struct web_rows *rows, const char *keep)
+{
+    size_t i;
+
+    if (rows->n == 0) {
+        buf_puts(b, "<p class=\"empty\">No delivery attempts with a known provider in this "
+                    "range.</p>");
+        return;
+    }
+    buf_puts(b, "<table id=\"providers\"><thead><tr><th>Provider</th><th class=\"n\">Attempts"
+                "</th><th class=\"n\">Sent</th><th class=\"n\">Bounced</th><th class=\"n\">"
+                "Bounce rate</th><th class=\"n\">Deferral rate</th></tr></thead><tbody>");
+    for (i = 0; i < rows->n; i++) {
+        const struct db_provider_row *p = (const void *)(rows->data + i * rows->size);
+        int64_t att = p->sent + p->deferred + p->bounced + p->expired;
+        double br = att > 0 ? (double)p->bounced / (double)att : 0.0;
+        double dr = att > 0 ? (double)p->deferred / (double)att : 0.0;
+
+        buf_puts(b, "<tr data-provider=\"");
+        web_html_esc(b, p->provider);
+        buf_printf(b,
+                   "\" data-attempts=\"%lld\" data-bounced=\"%lld\"><td>"
+                   "<a href=\"/bounces?provider=",
+                   (long long)att, (long long)p->bounced);
+        web_url_esc(b, p->provider);
+        if (keep[0]) {
+            buf_puts(b, "&amp;");
+            web_html_esc(b, keep);
+        }
+        buf_puts(b, "\">");
+        web_html_esc(b, p->provider);
+        buf_puts(b, "</a></td><td class=\"n\">");
+        html_int(b, att);
+        buf_puts(b, "</td><td class=\"n\">");
+        html_int(b, p->sent);
+        buf_puts(b, "</td><td class=\"n\">");
+        html_int(b, p->bounced);
+        buf_puts(b, "</td><td class=\"n\">");
+        html_pct(b, br);
+        html_meter(b, br, 0);
+        buf_puts(b, "</td><td class=\"n\">");
+        html_pct(b, dr);
+        html_meter(b, dr, 1);
+        buf_puts(b, "</td></tr>");
+    }
+    buf_puts(b, "</tbody></table>");
+}
+
 /* html_cut - at most max bytes of s, cut on a UTF-8 boundary, with an ellipsis */
 static void html_cut(struct buf *b, const char *s, size_t max)
 {
@@ -780,7 +857,7 @@ enum MHD_Result web_page_dashboard(struct web_req *r)
     struct db *db = r->db;
     enum db_bucket bucket = r->bucket;
     struct db_summary s;
-    struct web_rows doms, reasons, wire;
+    struct web_rows doms, reasons, wire, provs;
     struct db_wire wtot;
     struct db_point *pts = NULL;
     struct buf b;
@@ -791,14 +868,17 @@ enum MHD_Result web_page_dashboard(struct web_req *r)
     web_rows_init(&doms, sizeof(struct db_domain_row));
     web_rows_init(&reasons, sizeof(struct db_reason_row));
     web_rows_init(&wire, sizeof(struct db_wire_ip));
+    web_rows_init(&provs, sizeof(struct db_provider_row));
     memset(&s, 0, sizeof(s));
     ok = db_summary(db, &q->range, &s) == 0 && web_series(db, q, bucket, &pts, &n, &first) == 0 &&
          db_domains(db, q, DB_ORDER_VOLUME, 10, web_rows_domain, &doms) == 0 &&
          db_reasons(db, q, 10, web_rows_reason, &reasons) == 0 &&
-         db_wire(db, q, 10, &wtot, web_rows_wire, &wire) == 0;
+         db_wire(db, q, 10, &wtot, web_rows_wire, &wire) == 0 &&
+         db_providers(db, &q->range, 10, html_provider_row, &provs) == 0;
     if (!ok) {
         web_db_failed(r->w);
         x_free(pts);
+        web_rows_free(&provs);
         web_rows_free(&doms);
         web_rows_free(&reasons);
         web_rows_free(&wire);
@@ -832,10 +912,13 @@ enum MHD_Result web_page_dashboard(struct web_req *r)
     buf_puts(&b,
              "</section></div><section class=\"card\"><h2>Top bounce and deferral reasons</h2>");
     html_reasons(&b, &reasons, c.keep.data);
+    buf_puts(&b, "</section><section class=\"card\"><h2>Mailbox providers</h2>");
+    html_providers(&b, &provs, c.keep.data);
     buf_puts(&b, "</section>");
     html_wire(&b, &wtot, &wire);
     page_end(&b);
     x_free(pts);
+    web_rows_free(&provs);
     web_rows_free(&doms);
     web_rows_free(&reasons);
     web_rows_free(&wire);
@@ -941,7 +1024,8 @@ static int html_list_event(void *arg, const struct event *ev)
  */
 static void html_filter_query(struct buf *b, const struct page_ctx *c, int after_other)
 {
-    static const char *const names[] = {"from", "to", "host", "domain", "reason", "dsn", "status"};
+    static const char *const names[] = {"from",   "to",  "host",   "domain",
+                                        "reason", "dsn", "status", "provider"};
     size_t i;
     int n = after_other;
 
@@ -994,6 +1078,7 @@ enum MHD_Result web_page_bounces(struct web_req *r)
     html_input(&b, &c, "from", "From", "-24h", "text");
     html_input(&b, &c, "to", "To", "now", "text");
     html_input(&b, &c, "domain", "Recipient domain", "gmail.com", "text");
+    html_provider_select(&b, &c);
     buf_puts(&b, "<label>Reason<select name=\"reason\"><option value=\"\">any</option>");
     v = page_param(&c, "reason");
     for (i = REASON_NONE + 1; i < EVENT_REASON_COUNT; i++) {

@@ -15,6 +15,7 @@
 #include <microhttpd.h>
 
 #include "parser/event.h"
+#include "parser/provider.h"
 #include "util/util.h"
 #include "web/web_int.h"
 
@@ -212,6 +213,18 @@ int web_query_read(const struct web_params *p, int64_t now_us, struct db_query *
             return -1;
         }
         web_lower_copy(q->domain, v, len);
+    }
+    if ((v = web_param(p, "provider", &len)) != NULL && len > 0) {
+        const char *const *names;
+        size_t i, n = provider_names(&names);
+
+        for (i = 0; i < n && !(strlen(names[i]) == len && memcmp(names[i], v, len) == 0); i++)
+            ;
+        if (i == n || len >= sizeof(q->provider)) {
+            snprintf(err, errlen, "'provider' must be a provider name (google, microsoft, ...)");
+            return -1;
+        }
+        memcpy(q->provider, v, len + 1);
     }
     if ((v = web_param(p, "reason", &len)) != NULL && len > 0) {
         enum event_reason reason;

@@ -84,14 +84,15 @@ static const char *const summary_params[] = {"from", "to", "host", "sender_domai
 static const char *const timeseries_params[] = {"from", "to", "host", "bucket", "by", NULL};
 static const char *const domains_params[] = {"from", "to", "host", "limit", "order", NULL};
 static const char *const provider_params[] = {"from", "to", "host", "limit", "format", NULL};
-static const char *const bounces_params[] = {"from", "to",     "host",  "domain", "reason",
-                                             "dsn",  "status", "limit", "cursor", NULL};
+static const char *const bounces_params[] = {
+    "from", "to", "host", "domain", "reason", "dsn", "status", "limit", "cursor", "provider", NULL};
 static const char *const messages_params[] = {"queue_id", "message_id", "recipient", "limit", NULL};
 static const char *const dash_params[] = {"from", "to", "host", "bucket", NULL};
 static const char *const message_page_params[] = {"queue_id", "message_id", "recipient", NULL};
 static const char *const alerts_params[] = {"state", "format", "limit", NULL};
-static const char *const export_params[] = {
-    "what", "format", "from", "to", "host", "domain", "reason", "dsn", "status", "formulas", NULL};
+static const char *const export_params[] = {"what",   "format",   "from",     "to",
+                                            "host",   "domain",   "reason",   "dsn",
+                                            "status", "formulas", "provider", NULL};
 
 #define CACHED WEB_ROUTE_CACHED
 #define RANGE  WEB_ROUTE_RANGE

@@ -93,6 +93,26 @@ check_eq "blocks: CSV header and rows" \
     "host,block,operator,kind,provider,first_seen,last_seen,count,example|mx1,Spamhaus ZEN,Spamhaus,list,other,2026-11-27T09:00:06+00:00,2026-11-27T10:20:00+00:00,2" \
     "$(curl -s "$URL/api/v1/blocks?$DAY&format=csv" | tr -d '\r' | head -2 | sed '2s/,[^,]*$//' | paste -sd'|')"
 
+jcheck "bounces: provider=microsoft is Cat's bounce" "/api/v1/bounces?$DAY&provider=microsoft" \
+    '[b["recipient"] for b in j["bounces"]] == ["cat@outlook.com"]'
+jcheck "bounces: provider=yahoo is Dan's deferral only" "/api/v1/bounces?$DAY&provider=yahoo" \
+    '[(b["recipient"], b["status"]) for b in j["bounces"]] == [("dan@yahoo.com", "deferred")]'
+check_eq "bounces: provider=nope is a 400" 400 \
+    "$(curl -s -o /dev/null -w '%{http_code}' "$URL/api/v1/bounces?$DAY&provider=nope")"
+check_eq "export: provider=other keeps Eve's bounce only" "eve@small.example" \
+    "$(curl -s "$URL/api/v1/export?what=bounces&format=ndjson&$DAY&provider=other" |
+        python3 -c 'import json,sys; print(",".join(json.loads(l)["recipient"] for l in sys.stdin))')"
+curl -s "$URL/?$DAY" >"$WORK/dash.html"
+check_eq "dashboard: the provider panel, most attempts first" "google 2|yahoo 2|microsoft 1|other 1" \
+    "$(grep -o 'data-provider="[a-z]*" data-attempts="[0-9]*"' "$WORK/dash.html" |
+        sed 's/data-provider="\([a-z]*\)" data-attempts="\([0-9]*\)"/\1 \2/' | paste -sd'|')"
+check "dashboard: a provider links to its failures" \
+    grep -q 'href="/bounces?provider=yahoo&amp;from=2026-11-27T00%3A00%3A00Z' "$WORK/dash.html"
+check "/bounces?provider=microsoft lists one row, the provider selected" sh -c \
+    "curl -s '$URL/bounces?$DAY&provider=microsoft' >'$WORK/b.html' &&
+     [ \$(grep -o 'data-status=' '$WORK/b.html' | wc -l) = 1 ] &&
+     grep -q '<option selected>microsoft</option>' '$WORK/b.html'"
+
 # --- provider_of() over every relay= host the repository's logs name
 find tests/corpora samples tests/golden tests/integration -type f \( -name '*.log*' -o -name '*.txt' \
     -o -name 'maillog*' -o -name 'mail.*' \) 2>/dev/null |

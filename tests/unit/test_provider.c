@@ -189,13 +189,32 @@ static void test_block_match(void **state)
     assert_string_equal(block_kind_name(BLOCK_RATE), "rate");
 }
 
+/* A stored block name finds its rule again; every rule's name does. */
+static void test_block_named(void **state)
+{
+    const char *reply = "554 5.7.1 Client host [198.51.100.9] blocked using zen.spamhaus.org";
+    const struct block *b = block_match(reply, strlen(reply)), *n;
+
+    (void)state;
+    assert_non_null(b);
+    n = block_named(b->name);
+    assert_ptr_equal(n, b);
+    assert_string_equal(n->operator, "Spamhaus");
+    assert_string_equal(block_kind_name(n->kind), "list");
+    reply = "550 5.7.1 ... part of their network is on our block list (S3140).";
+    b = block_match(reply, strlen(reply));
+    assert_non_null(b);
+    assert_string_equal(block_named(b->name)->name, "Microsoft S3140");
+    assert_null(block_named("No Such Rule"));
+    assert_null(block_named(""));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_provider_of),
-        cmocka_unit_test(test_provider_names),
-        cmocka_unit_test(test_provider_added),
-        cmocka_unit_test(test_block_match),
+        cmocka_unit_test(test_provider_of),    cmocka_unit_test(test_provider_names),
+        cmocka_unit_test(test_provider_added), cmocka_unit_test(test_block_match),
+        cmocka_unit_test(test_block_named),
     };
 
     return cmocka_run_group_tests_name("provider", tests, NULL, NULL);

@@ -16,6 +16,7 @@
 
 #include "db/db.h"
 #include "parser/event.h"
+#include "parser/provider.h"
 #include "util/util.h"
 #include "web/web_int.h"
 
@@ -152,6 +153,62 @@ void web_syslog_json(cJSON *ingest, const struct web_ingest_status *st)
     }
 }
 
+/* The all-time attempts per provider name of provider_names(), by status. */
+struct web_provider_acc {
+    const char *const *names;
+    size_t n;
+    int64_t count[PROVIDER_MAX_NAMES + 1][4];
+};
+
+/* web_provider_row - db_providers() callback: a name no rule gives now counts as "other" */
+static int web_provider_row(void *arg, const struct db_provider_row *p)
+{
+    struct web_provider_acc *acc = arg;
+    size_t i;
+
+    for (i = 0; i < acc->n && strcmp(acc->names[i], p->provider) != 0; i++)
+        ;
+    if (i == acc->n)
+        for (i = 0; i < acc->n && strcmp(acc->names[i], PROVIDER_OTHER) != 0; i++)
+            ;
+    if (i == acc->n)
+        return 0;
+    acc->count[i][0] += p->sent;
+    acc->count[i][1] += p->deferred;
+    acc->count[i][2] += p->bounced;
+    acc->count[i][3] += p->expired;
+    return 0;
+}
+
+/* web_provider_metrics - mailpulse_provider_deliveries_total{provider,status}; -1 on failure */
+static int web_provider_metrics(struct buf *b, struct db *db)
+{
+    static const char *const statuses[4] = {"sent", "deferred", "bounced", "expired"};
+    struct db_range all = {.from_us = 0, .to_us = INT64_MAX};
+    struct web_provider_acc *acc = xcalloc(1, sizeof(*acc));
+    size_t i;
+    int k;
+
+    acc->n = provider_names(&acc->names);
+    if (acc->n > PROVIDER_MAX_NAMES + 1)
+        acc->n = PROVIDER_MAX_NAMES + 1;
+    if (db_providers(db, &all, 10000, web_provider_row, acc) != 0) {
+        x_free(acc);
+        return -1;
+    }
+    web_metric_head(b, "mailpulse_provider_deliveries_total", "counter",
+                    "Delivery attempts stored, by mailbox provider and status.");
+    for (i = 0; i < acc->n; i++)
+        for (k = 0; k < 4; k++)
+            if (acc->count[i][k] > 0) {
+                buf_puts(b, "mailpulse_provider_deliveries_total{provider=\"");
+                web_label(b, acc->names[i]);
+                buf_printf(b, "\",status=\"%s\"} %lld\n", statuses[k], (long long)acc->count[i][k]);
+            }
+    x_free(acc);
+    return 0;
+}
+
 /* web_metrics - GET /metrics */
 enum MHD_Result web_metrics(struct web_req *r)
 {
@@ -203,6 +260,8 @@ enum MHD_Result web_metrics(struct web_req *r)
     }
     web_rows_free(&acc->rows);
     x_free(acc);
+    if (up && web_provider_metrics(&b, db) < 0)
+        web_db_failed(r->w);
 
     if (r->w->ingest != NULL) {
         web_ingest_read(r->w, up, &st);

@@ -113,6 +113,15 @@ check "/bounces?provider=microsoft lists one row, the provider selected" sh -c \
      [ \$(grep -o 'data-status=' '$WORK/b.html' | wc -l) = 1 ] &&
      grep -q '<option selected>microsoft</option>' '$WORK/b.html'"
 
+curl -s "$URL/metrics" >"$WORK/metrics.txt"
+check_eq "/metrics: mailpulse_provider_deliveries_total by provider and status" \
+    'google sent 2|microsoft bounced 1|yahoo sent 1|yahoo deferred 1|other bounced 1' \
+    "$(sed -n 's/^mailpulse_provider_deliveries_total{provider="\([a-z]*\)",status="\([a-z]*\)"} \([0-9]*\)$/\1 \2 \3/p' \
+        "$WORK/metrics.txt" | paste -sd'|')"
+if command -v promtool >/dev/null 2>&1; then
+    check "/metrics: promtool accepts the exposition" sh -c "promtool check metrics <'$WORK/metrics.txt'"
+fi
+
 # --- provider_of() over every relay= host the repository's logs name
 find tests/corpora samples tests/golden tests/integration -type f \( -name '*.log*' -o -name '*.txt' \
     -o -name 'maillog*' -o -name 'mail.*' \) 2>/dev/null |

@@ -77,6 +77,7 @@ static const char style_css[] =
     "tr:last-child td{border-bottom:0}\n"
     "td.n,th.n{text-align:right;white-space:nowrap}\n"
     "td.reply{color:#475467;font-size:12.5px;max-width:420px;overflow-wrap:anywhere}\n"
+    "td.reply div+div{margin-top:6px;padding-top:6px;border-top:1px dashed #e4e7ec}\n"
     "td.addr{overflow-wrap:break-word;max-width:260px}\n"
     "td.t{white-space:nowrap}\n"
     ".pager h2{margin:0}.card>.pager:first-child{margin:0 0 10px}\n"
@@ -294,7 +295,10 @@ static void page_begin(struct buf *b, const char *title, const char *active, con
 {
     static const struct {
         const char *path, *label;
-    } nav[] = {{"/", "Dashboard"}, {"/bounces", "Delivery errors"}, {"/message", "Message trail"}};
+    } nav[] = {{"/", "Dashboard"},
+               {"/bounces", "Delivery errors"},
+               {"/blocks", "Blocks"},
+               {"/message", "Message trail"}};
     size_t i;
 
     buf_puts(b, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
@@ -1230,4 +1234,102 @@ enum MHD_Result web_page_style(struct web_req *r)
     ret = MHD_queue_response(r->conn, MHD_HTTP_OK, resp);
     MHD_destroy_response(resp);
     return ret;
+}
+
+/* html_block_row - db_blocks()'s callback into a web_rows */
+static int html_block_row(void *arg, const struct db_block_row *x)
+{
+    struct web_rows *rows = arg;
+
+    rows->data = xgrow(rows->data, &rows->cap, rows->n, rows->size, 16);
+    memcpy(rows->data + rows->n * rows->size, x, sizeof(*x));
+    rows->n++;
+    return 0;
+}
+
+/* web_page_blocks - GET /blocks: the blocklists and provider blocks replies named */
+enum MHD_Result web_page_blocks(struct web_req *r)
+{
+    struct page_ctx c = {.p = &r->p};
+    struct web_rows rows;
+    struct buf b;
+    size_t i;
+    int k;
+
+    web_rows_init(&rows, sizeof(struct db_block_row));
+    if (db_blocks(r->db, &r->q.range, r->limit, html_block_row, &rows) != 0) {
+        web_db_failed(r->w);
+        web_rows_free(&rows);
+        return web_page_error(r->conn, MHD_HTTP_SERVICE_UNAVAILABLE, "database unavailable");
+    }
+    page_keep(&c);
+    buf_init(&b);
+    page_begin(&b, "Blocks", "/blocks", c.keep.data);
+    buf_puts(&b, "<h1>Blocklists and provider blocks</h1>");
+    html_range_line(&b, &r->q);
+    html_range_form(&b, &c, "/blocks");
+    buf_puts(&b, "<section class=\"card\"><h2>Replies that named a block, per sending host and "
+                 "provider</h2>");
+    if (rows.n == 0) {
+        buf_puts(&b, "<p class=\"empty\" id=\"no-rows\">No reply in this range named a "
+                     "blocklist or a provider's block.</p>");
+    } else {
+        buf_printf(&b,
+                   "<div class=\"scroll\"><table id=\"blocks\" data-rows=\"%zu\"><thead><tr>"
+                   "<th>Host</th><th>Block</th><th>Kind</th><th>Provider</th><th>First seen</th>"
+                   "<th>Last seen</th><th class=\"n\">Count</th><th>Example replies</th></tr>"
+                   "</thead><tbody>",
+                   rows.n);
+        for (i = 0; i < rows.n; i++) {
+            const struct db_block_row *x = (const void *)(rows.data + i * rows.size);
+            const struct block *rule = block_named(x->block);
+
+            buf_puts(&b, "<tr data-block=\"");
+            web_html_esc(&b, x->block);
+            buf_printf(&b, "\" data-count=\"%lld\"><td>", (long long)x->n);
+            web_html_esc(&b, x->host);
+            buf_puts(&b, "</td><td>");
+            web_html_esc(&b, x->block);
+            if (rule != NULL) {
+                buf_puts(&b, "<br><span class=\"sub\">");
+                web_html_esc(&b, rule->operator);
+                buf_puts(&b, "</span>");
+            }
+            buf_printf(&b, "</td><td>%s</td><td><a href=\"/bounces?provider=",
+                       rule != NULL ? block_kind_name(rule->kind) : "");
+            web_url_esc(&b, x->provider);
+            if (c.keep.data[0]) {
+                buf_puts(&b, "&amp;");
+                web_html_esc(&b, c.keep.data);
+            }
+            buf_puts(&b, "\">");
+            web_html_esc(&b, x->provider);
+            buf_puts(&b, "</a></td><td class=\"mono t\">");
+            html_time(&b, x->first_us, 0);
+            buf_puts(&b, "</td><td class=\"mono t\">");
+            html_time(&b, x->last_us, 0);
+            buf_puts(&b, "</td><td class=\"n\">");
+            html_int(&b, x->n);
+            buf_puts(&b, "</td><td class=\"reply\">");
+            for (k = 0; k < x->nexamples; k++) {
+                buf_puts(&b, "<div class=\"ex\">");
+                html_cut(&b, x->examples[k], 200);
+                buf_puts(&b, "</div>");
+            }
+            buf_puts(&b, "</td></tr>");
+        }
+        buf_puts(&b, "</tbody></table></div>");
+    }
+    buf_puts(&b, "<p class=\"sub\"><a id=\"json-link\" href=\"/api/v1/blocks?");
+    web_html_esc(&b, c.keep.data);
+    buf_puts(&b, "\">JSON</a> · <a id=\"csv-link\" href=\"/api/v1/blocks?format=csv");
+    if (c.keep.data[0]) {
+        buf_puts(&b, "&amp;");
+        web_html_esc(&b, c.keep.data);
+    }
+    buf_puts(&b, "\">CSV</a></p></section>");
+    page_end(&b);
+    web_rows_free(&rows);
+    buf_free(&c.keep);
+    return page_send(r, MHD_HTTP_OK, &b);
 }

@@ -109,6 +109,7 @@ static const char *const export_params[] = {"what",   "format",   "from",     "t
 static const struct web_route web_routes[] = {
     {"/", dash_params, CACHED | RANGE | DB | HTML, 0, web_check_bucket, web_page_dashboard},
     {"/bounces", bounces_params, RANGE | DB | HTML, 50, web_check_bounces_page, web_page_bounces},
+    {"/blocks", range_params, RANGE | DB | HTML, 100, NULL, web_page_blocks},
     {"/message", message_page_params, HTML, 0, NULL, web_page_message},
     {"/static/style.css", no_params, 0, 0, NULL, web_page_style},
     {"/api/v1/summary", summary_params, CACHED | RANGE | DB, 0, NULL, web_api_summary},

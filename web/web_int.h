@@ -249,6 +249,7 @@ void web_syslog_json(cJSON *ingest, const struct web_ingest_status *st);
 /* html.c */
 enum MHD_Result web_page_dashboard(struct web_req *r);
 enum MHD_Result web_page_bounces(struct web_req *r);
+enum MHD_Result web_page_blocks(struct web_req *r);
 int web_check_bounces_page(struct web_req *r, char *err, size_t errlen);
 enum MHD_Result web_page_message(struct web_req *r);
 enum MHD_Result web_page_style(struct web_req *r);

@@ -122,6 +122,17 @@ if command -v promtool >/dev/null 2>&1; then
     check "/metrics: promtool accepts the exposition" sh -c "promtool check metrics <'$WORK/metrics.txt'"
 fi
 
+curl -s "$URL/blocks?$DAY" >"$WORK/blocks.html"
+check_eq "/blocks: one row per host x block x provider, most first" \
+    "Spamhaus ZEN 2|Microsoft S3140 1|Yahoo TSS04 1" \
+    "$(grep -o 'data-block="[^"]*" data-count="[0-9]*"' "$WORK/blocks.html" |
+        sed 's/data-block="\([^"]*\)" data-count="\([0-9]*\)"/\1 \2/' | paste -sd'|')"
+check_eq "/blocks: two example replies for Spamhaus ZEN, one for the others" 4 \
+    "$(grep -o '<div class="ex">' "$WORK/blocks.html" | wc -l)"
+check "/blocks: the reply's quote is escaped" grep -q "weren&#39;t sent\|weren&#x27;t sent" "$WORK/blocks.html"
+check_eq "/blocks: a host with none says so" 1 \
+    "$(curl -s "$URL/blocks?$DAY&host=mx9" | grep -c 'id="no-rows"')"
+
 # --- provider_of() over every relay= host the repository's logs name
 find tests/corpora samples tests/golden tests/integration -type f \( -name '*.log*' -o -name '*.txt' \
     -o -name 'maillog*' -o -name 'mail.*' \) 2>/dev/null |

@@ -126,7 +126,8 @@ enum cli_key {
     CLI_DAYS,
     CLI_FROM,
     CLI_TO,
-    CLI_TOP
+    CLI_TOP,
+    CLI_PROVIDERS
 };
 
 struct cli {
@@ -220,6 +221,7 @@ struct serve_conf {
     char *sniff_iface, *sniff_ports; /* [sniff] interface=, ports= */
     int sniff_promisc;               /* [sniff] promisc= */
     struct alerts_conf alerts;       /* [alerts] */
+    char *providers_file;            /* [providers] file=: site provider rules */
 };
 
 extern const char usage_serve[];

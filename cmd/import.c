@@ -25,19 +25,21 @@
 #include "util/util.h"
 
 static const char usage_import[] =
-    "usage: mailpulse import [--db DSN] [--year Y] [--mta M] FILE...\n"
+    "usage: mailpulse import [--db DSN] [--year Y] [--mta M] [--providers FILE] FILE...\n"
     "\n"
     "Load the events of each log (gzip read transparently) into PostgreSQL. Rows are keyed by\n"
     "the file's content identity and the line's byte offset, so importing the same file again\n"
     "adds nothing, a grown file adds only its new lines, and an import that was interrupted\n"
     "continues where its last commit ended. On a terminal a progress line shows bytes,\n"
     "events/s and the time left. When the database goes away the import waits (up to 15\n"
-    "minutes, retrying with backoff) and continues.\n";
+    "minutes, retrying with backoff) and continues. --providers reads site rules that name\n"
+    "mailbox providers (\"PATTERN PROVIDER\" per line) before the shipped ones.\n";
 
 static const struct cmd_opt import_opts[] = {
     {"db", CLI_DB, CMD_ARG_REQUIRED},
     {"year", CLI_YEAR, CMD_ARG_REQUIRED},
     {"mta", CLI_MTA, CMD_ARG_REQUIRED},
+    {"providers", CLI_PROVIDERS, CMD_ARG_REQUIRED},
     {NULL, 0, 0},
 };
 

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cmd/cmd.h"
+#include "parser/provider.h"
 #include "util/util.h"
 
 #define CMD_MAX_OPTS 48
@@ -137,6 +138,13 @@ int cli_option(void *ctx, int key, const char *arg)
     case CLI_STATS:
         cli->stats = 1;
         break;
+    case CLI_PROVIDERS: {
+        char err[512];
+
+        if (provider_load(arg, err, sizeof(err)) < 0)
+            fatal("--providers: %s", err);
+        break;
+    }
     case CLI_DAYS:
         cli->days = cli_number(arg, 1, 100000, "--days wants a number of days like 400");
         break;

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "cmd/cmd.h"
+#include "parser/provider.h"
 #include "collector/collector.h"
 #include "collector/sniff.h"
 #include "util/util.h"
@@ -725,6 +726,13 @@ int cmd_serve(int argc, char **argv)
     }
     log_set_level((enum log_level)s.conf.level);
     stop_timeout_s = s.conf.stop_timeout_s;
+    /* Read once, before any thread names a provider; a reload keeps these rules. */
+    if (s.conf.providers_file != NULL &&
+        provider_load(s.conf.providers_file, err, sizeof(err)) < 0) {
+        log_error("%s", err);
+        conf_free(&s.conf);
+        return 2;
+    }
     if (s.conf.check_only) {
         conf_print(&s.conf, stdout);
         conf_free(&s.conf);

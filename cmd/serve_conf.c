@@ -3,8 +3,9 @@
  * then the command line on top.
  *
  * The file has a [serve] section (also [web], and keys before any section), a [source NAME]
- * section per source (type = file, journald or syslog), a [sniff] section and an [alerts]
- * section (the alert evaluator, its rules and its webhook; docs/configuration.md). --log,
+ * section per source (type = file, journald or syslog), a [sniff] section, an [alerts]
+ * section (the alert evaluator, its rules and its webhook; docs/configuration.md) and a
+ * [providers] section (file = site rules naming mailbox providers, read once at start). --log,
  * --journal* and --syslog-listen add sources to the configured ones. No source at all is
  * valid: the web-only mode, serving a database that collectors elsewhere fill.
  */
@@ -333,6 +334,14 @@ static int conf_handler(void *user, const char *section, const char *key, const 
         return conf_sniff(c, key, value) == 0;
     if (strcmp(section, "alerts") == 0)
         return conf_alerts(c, key, value) == 0;
+    if (strcmp(section, "providers") == 0 && strcmp(key, "file") == 0) {
+        conf_set(&c->providers_file, value);
+        return 1;
+    }
+    if (strcmp(section, "providers") == 0) {
+        log_error("[providers] %s: unknown option (see docs/configuration.md)", key);
+        return 0;
+    }
     log_error("unknown section [%s]", section);
     return 0;
 }
@@ -341,6 +350,7 @@ static int conf_handler(void *user, const char *section, const char *key, const 
 void conf_free(struct serve_conf *c)
 {
     x_free(c->config_path);
+    x_free(c->providers_file);
     x_free(c->dsn);
     x_free(c->listen);
     x_free(c->state_dir);

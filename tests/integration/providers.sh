@@ -14,7 +14,7 @@ PROVIDER_OF=$(dirname "$BIN")/tools/provider_of
 
 DSN=$(new_db providers) || { not_ok "create database"; exit 1; }
 "$BIN" db migrate --db "$DSN" >/dev/null || { not_ok "migrate"; exit 1; }
-check "import the provider log" "$BIN" import --db "$DSN" "$LOG"
+check "import the provider log" sh -c "'$BIN' import --db '$DSN' '$LOG' >/dev/null"
 
 q() { psql "$DSN" -qAt -F' ' -c "$1"; }
 
@@ -132,6 +132,37 @@ check_eq "/blocks: two example replies for Spamhaus ZEN, one for the others" 4 \
 check "/blocks: the reply's quote is escaped" grep -q "weren&#39;t sent\|weren&#x27;t sent" "$WORK/blocks.html"
 check_eq "/blocks: a host with none says so" 1 \
     "$(curl -s "$URL/blocks?$DAY&host=mx9" | grep -c 'id="no-rows"')"
+
+# --- site rules: import --providers and [providers] file
+printf '# a site rule\nsmall.example  smallco\n' >"$WORK/site.rules"
+DSN2=$(new_db providers_site) || not_ok "create the second database"
+"$BIN" db migrate --db "$DSN2" >/dev/null
+check "import --providers FILE" sh -c \
+    "'$BIN' import --db '$DSN2' --providers '$WORK/site.rules' '$LOG' >/dev/null"
+check_eq "import --providers: the site rule names Eve's provider" "smallco Spamhaus ZEN" \
+    "$(psql "$DSN2" -qAt -F' ' -c "SELECT provider, block FROM deliveries WHERE recipient = 'eve@small.example'")"
+printf 'not a rule line\n' >"$WORK/bad.rules"
+check "import --providers with a malformed file fails" sh -c \
+    "! '$BIN' import --db '$DSN2' --providers '$WORK/bad.rules' '$LOG' 2>/dev/null"
+printf '[providers]\nfile = %s\n' "$WORK/site.rules" >"$WORK/good.conf"
+check "serve --check-config reads [providers] file" sh -c \
+    "'$BIN' serve --config '$WORK/good.conf' --check-config >/dev/null"
+printf '[providers]\nfile = %s\n' "$WORK/bad.rules" >"$WORK/bad.conf"
+"$BIN" serve --config "$WORK/bad.conf" --check-config >/dev/null 2>"$WORK/bad.err"
+check_eq "serve stops (exit 2) on a malformed [providers] file" 2 $?
+check "and names the file and line" grep -q "bad.rules line 1" "$WORK/bad.err"
+PORT2=$(free_port)
+cp "$LOG" "$WORK/site.log"
+printf '[providers]\nfile = %s\n' "$WORK/site.rules" >"$WORK/serve.conf"
+DSN3=$(new_db providers_serve) || not_ok "create the third database"
+"$BIN" db migrate --db "$DSN3" >/dev/null
+"$BIN" serve --config "$WORK/serve.conf" --db "$DSN3" --log "$WORK/site.log" \
+    --listen "127.0.0.1:$PORT2" 2>"$WORK/serve2.err" &
+SERVE_PIDS="$SERVE_PIDS $!"
+site_ready() {
+    curl -s "http://127.0.0.1:$PORT2/api/v1/providers?$DAY" | grep -q '"provider":"smallco","attempts":1'
+}
+check "serve with [providers] file: the site's provider in /api/v1/providers" wait_for 15 site_ready
 
 # --- provider_of() over every relay= host the repository's logs name
 find tests/corpora samples tests/golden tests/integration -type f \( -name '*.log*' -o -name '*.txt' \

@@ -359,27 +359,36 @@ static const struct block blocks[] = {
     {{"dmarc", NULL}, "DMARC policy", "DMARC", BLOCK_AUTH},
 };
 
-/* contains - word (lower case) occurs in s[0..len) regardless of case */
+/* contains - word occurs in s[0..len), s folded to lower case already (word is folded here) */
 static int contains(const char *s, size_t len, const char *word)
 {
+    char w[64];
     size_t wl = strlen(word);
 
-    for (size_t i = 0; i + wl <= len; i++)
-        if (strncasecmp(s + i, word, wl) == 0)
-            return 1;
-    return 0;
+    if (wl == 0 || wl >= sizeof(w))
+        return wl == 0;
+    for (size_t i = 0; i < wl; i++)
+        w[i] = (char)tolower((unsigned char)word[i]);
+    return memmem(s, len, w, wl) != NULL;
 }
 
 /* block_match - the first blocklist or policy rule whose words all occur in the reply */
 const struct block *block_match(const char *reply, size_t len)
 {
+    char low[2048];
+
     if (reply == NULL || len == 0)
         return NULL;
+    /* Fold the reply once; the words are folded as they are compared. */
+    if (len > sizeof(low))
+        len = sizeof(low);
+    for (size_t i = 0; i < len; i++)
+        low[i] = (char)tolower((unsigned char)reply[i]);
     for (size_t i = 0; i < ARRAY_LEN(blocks); i++) {
         int all = 1;
 
         for (size_t k = 0; k < ARRAY_LEN(blocks[i].words) && blocks[i].words[k] && all; k++)
-            all = contains(reply, len, blocks[i].words[k]);
+            all = contains(low, len, blocks[i].words[k]);
         if (all)
             return &blocks[i];
     }

@@ -1145,6 +1145,75 @@ static void test_rollup_ranges(void **state)
     }
 }
 
+/* provider_sum - db_providers() callback: add up all providers' counts */
+static int provider_sum(void *arg, const struct db_provider_row *p)
+{
+    int64_t *t = arg;
+
+    t[0] += p->sent;
+    t[1] += p->deferred;
+    t[2] += p->bounced;
+    t[3] += p->expired;
+    return 0;
+}
+
+/* deliveries_count - attempts with a provider of one status in [a, b), from the events */
+static long long deliveries_count(struct fixture *f, const char *status, int64_t a, int64_t b)
+{
+    char ta[48], tb[48], sql[256];
+
+    time_format_rfc3339(a, ta, sizeof(ta));
+    time_format_rfc3339(b, tb, sizeof(tb));
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM deliveries WHERE provider IS NOT NULL AND status = '%s'"
+             " AND time >= '%s' AND time < '%s'",
+             status, ta, tb);
+    return sql_int(f->admin, sql);
+}
+
+/*
+ * test_provider_ranges - db_providers() adds up like the events over any range, whole hours
+ * from rollups_provider_hour (spoiling them shows), and the rebuild restores that table.
+ */
+static void test_provider_ranges(void **state)
+{
+    struct fixture *f = *state;
+    static const int64_t H = 3600 * SEC, h0 = T0 - 800 * SEC;
+    static const int64_t ranges[][2] = {
+        {T0, T0 + 60 * SEC},         {h0, h0 + H},
+        {h0 - H, h0 + 3 * H},        {T0 + 2 * SEC, T0 + 7201 * SEC},
+        {h0 + 30 * SEC, h0 + 2 * H}, {h0, T0 + 3600 * SEC},
+    };
+    static const char *const st[4] = {"sent", "deferred", "bounced", "expired"};
+    struct db_range r;
+    int64_t t[4];
+    int64_t rows = 0;
+    size_t i, k;
+
+    load_read_set(f);
+    assert_true(sql_int(f->admin, "SELECT count(*) FROM deliveries WHERE provider IS NULL") == 0);
+    for (i = 0; i < ARRAY_LEN(ranges); i++) {
+        memset(&r, 0, sizeof(r));
+        memset(t, 0, sizeof(t));
+        r.from_us = ranges[i][0];
+        r.to_us = ranges[i][1];
+        assert_int_equal(db_providers(f->db, &r, 100, provider_sum, t), 0);
+        for (k = 0; k < 4; k++)
+            assert_int_equal(t[k], deliveries_count(f, st[k], r.from_us, r.to_us));
+    }
+    sql_exec(f->admin, "UPDATE rollups_provider_hour SET sent = sent + 1000");
+    memset(&r, 0, sizeof(r));
+    r.from_us = h0 - H;
+    r.to_us = h0 + 3 * H;
+    memset(t, 0, sizeof(t));
+    assert_int_equal(db_providers(f->db, &r, 100, provider_sum, t), 0);
+    assert_true(t[0] >= 1000 + deliveries_count(f, "sent", r.from_us, r.to_us));
+    assert_int_equal(db_rebuild_rollups(f->db, &rows), 0);
+    memset(t, 0, sizeof(t));
+    assert_int_equal(db_providers(f->db, &r, 100, provider_sum, t), 0);
+    assert_int_equal(t[0], deliveries_count(f, "sent", r.from_us, r.to_us));
+}
+
 /* test_rollups_read_and_rebuilt - whole hours come from rollups; rebuild restores them */
 static void test_rollups_read_and_rebuilt(void **state)
 {
@@ -1521,6 +1590,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_read_export, setup_migrated, teardown),
         cmocka_unit_test_setup_teardown(test_rollup_ranges, setup_migrated, teardown),
         cmocka_unit_test_setup_teardown(test_rollups_read_and_rebuilt, setup_migrated, teardown),
+        cmocka_unit_test_setup_teardown(test_provider_ranges, setup_migrated, teardown),
         cmocka_unit_test_setup_teardown(test_domain_grains, setup_migrated, teardown),
         cmocka_unit_test_setup_teardown(test_null_time_replay, setup_migrated, teardown),
         cmocka_unit_test_setup_teardown(test_partitions_retention, setup_migrated, teardown),

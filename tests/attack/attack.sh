@@ -109,6 +109,10 @@ cat >"$W/urls" <<EOF
 /api/v1/messages?queue_id=$QID&message_id=$MID&recipient=bob@gmail.com&limit=10
 /api/v1/wire?$R&host=mx1&limit=10
 /api/v1/export?what=bounces&format=csv&$R&host=mx1&domain=gmail.com&reason=user_unknown&dsn=5.1.1&status=bounced
+/api/v1/providers?$R&host=mx1&limit=10&format=json
+/api/v1/blocks?$R&host=mx1&limit=10
+/api/v1/alerts?state=all&limit=10
+/blocks?$R&host=mx1
 /metrics?x=1
 /healthz?x=1
 EOF

@@ -20,17 +20,6 @@
 #define WEB_ALERT_KEYS    64   /* distinct (rule, severity) gauges */
 #define WEB_ALERT_COUNTED 1000 /* active alerts the banner counts */
 
-/* alert_row - db_alert_list()'s callback into a web_rows */
-static int alert_row(void *arg, const struct db_alert *a)
-{
-    struct web_rows *rows = arg;
-
-    rows->data = xgrow(rows->data, &rows->cap, rows->n, rows->size, 16);
-    memcpy(rows->data + rows->n * rows->size, a, sizeof(*a));
-    rows->n++;
-    return 0;
-}
-
 /* web_check_alerts - state= (active or all) and format= (json or csv) */
 int web_check_alerts(struct web_req *r, char *err, size_t errlen)
 {
@@ -42,17 +31,7 @@ int web_check_alerts(struct web_req *r, char *err, size_t errlen)
         snprintf(err, errlen, "state wants active or all");
         return -1;
     }
-    r->format = WEB_FMT_JSON;
-    v = web_param(&r->p, "format", &len);
-    if (v != NULL) {
-        if (len == 3 && memcmp(v, "csv", 3) == 0)
-            r->format = WEB_FMT_CSV;
-        else if (!(len == 4 && memcmp(v, "json", 4) == 0)) {
-            snprintf(err, errlen, "format wants json or csv");
-            return -1;
-        }
-    }
-    return 0;
+    return web_check_format(r, err, errlen);
 }
 
 /* alerts_csv - the rows as CSV, cells guarded against formulas */
@@ -84,7 +63,7 @@ static enum MHD_Result alerts_csv(struct web_req *r, const struct web_rows *rows
         web_csv_field(&b, a->link, 1);
         buf_puts(&b, "\r\n");
     }
-    ret = web_reply_buf(r->conn, MHD_HTTP_OK, "text/csv; charset=utf-8", b.data, b.len);
+    ret = web_reply_csv(r->conn, &b);
     buf_free(&b);
     return ret;
 }
@@ -100,7 +79,7 @@ enum MHD_Result web_api_alerts(struct web_req *r)
     int64_t active = 0;
 
     web_rows_init(&rows, sizeof(struct db_alert));
-    if (db_alert_list(r->db, active_only, r->limit, alert_row, &rows) != 0) {
+    if (db_alert_list(r->db, active_only, r->limit, web_rows_alert, &rows) != 0) {
         web_rows_free(&rows);
         web_db_failed(r->w);
         return web_reply_error(r->conn, MHD_HTTP_SERVICE_UNAVAILABLE,
@@ -146,7 +125,7 @@ void web_alert_banner(struct buf *b, struct db *db)
         return;
     web_rows_init(&rows, sizeof(struct db_alert));
     db_quiet(db, 1); /* a schema without the table: no banner, no warning per page */
-    if (db_alert_list(db, 1, WEB_ALERT_COUNTED, alert_row, &rows) == 0 && rows.n > 0) {
+    if (db_alert_list(db, 1, WEB_ALERT_COUNTED, web_rows_alert, &rows) == 0 && rows.n > 0) {
         const struct db_alert *a = (const void *)rows.data;
 
         /* The newest critical alert is named; else the newest one. */
@@ -231,7 +210,7 @@ void web_alert_list(struct buf *b, struct db *db)
         return;
     web_rows_init(&rows, sizeof(struct db_alert));
     db_quiet(db, 1);
-    if (db_alert_list(db, 0, WEB_ALERT_SHOWN, alert_row, &rows) == 0 && rows.n > 0) {
+    if (db_alert_list(db, 0, WEB_ALERT_SHOWN, web_rows_alert, &rows) == 0 && rows.n > 0) {
         buf_puts(b, "<section class=\"card\" id=\"alerts\"><h2>Alerts</h2><table class=\"alerts\">"
                     "<thead><tr><th>Severity</th><th>Rule</th><th>Subject</th><th>Started</th>"
                     "<th>Ended</th><th>Numbers</th><th></th></tr></thead><tbody>");
@@ -277,7 +256,7 @@ void web_alert_metrics(struct buf *b, struct db *db)
         return;
     web_rows_init(&rows, sizeof(struct db_alert));
     db_quiet(db, 1);
-    if (db_alert_list(db, 1, 10000, alert_row, &rows) == 0) {
+    if (db_alert_list(db, 1, 10000, web_rows_alert, &rows) == 0) {
         for (size_t i = 0; i < rows.n; i++) {
             const struct db_alert *a = (const void *)(rows.data + i * rows.size);
             size_t k;

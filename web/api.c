@@ -22,6 +22,12 @@
 
 #define JSON_CT "application/json; charset=utf-8"
 
+/* web_reply_csv - queue a 200 with a CSV body */
+enum MHD_Result web_reply_csv(struct MHD_Connection *conn, const struct buf *b)
+{
+    return web_reply_buf(conn, MHD_HTTP_OK, "text/csv; charset=utf-8", b->data, b->len);
+}
+
 /* ---- collecting rows ---- */
 
 /* web_rows_init - an empty list of rows of the given size */
@@ -55,6 +61,27 @@ int web_rows_domain(void *arg, const struct db_domain_row *r)
 
 /* web_rows_reason - db_reasons() callback that collects */
 int web_rows_reason(void *arg, const struct db_reason_row *r)
+{
+    web_rows_add(arg, r);
+    return 0;
+}
+
+/* web_rows_provider - db_providers() callback that collects */
+int web_rows_provider(void *arg, const struct db_provider_row *r)
+{
+    web_rows_add(arg, r);
+    return 0;
+}
+
+/* web_rows_block - db_blocks() callback that collects */
+int web_rows_block(void *arg, const struct db_block_row *r)
+{
+    web_rows_add(arg, r);
+    return 0;
+}
+
+/* web_rows_alert - db_alert_list() callback that collects */
+int web_rows_alert(void *arg, const struct db_alert *r)
 {
     web_rows_add(arg, r);
     return 0;

@@ -581,6 +581,42 @@ static void html_meter(struct buf *b, double rate, int deferral)
                deferral ? " d" : "", rate > 1 ? 100.0 : rate * 100.0);
 }
 
+/*
+ * html_rate_row - one row of the domain and provider panels: the name linking to its
+ * failures (/bounces?KEY=name plus the page's range and filters), attempts, sent, bounced
+ * and the two rates with their meters
+ */
+static void html_rate_row(struct buf *b, const char *key, const char *name, int64_t att,
+                          int64_t sent, int64_t bounced, double br, double dr, const char *keep)
+{
+    buf_printf(b, "<tr data-%s=\"", key);
+    web_html_esc(b, name);
+    buf_printf(b,
+               "\" data-attempts=\"%lld\" data-bounced=\"%lld\"><td class=\"addr\">"
+               "<a href=\"/bounces?%s=",
+               (long long)att, (long long)bounced, key);
+    web_url_esc(b, name);
+    if (keep[0]) {
+        buf_puts(b, "&amp;");
+        web_html_esc(b, keep);
+    }
+    buf_puts(b, "\">");
+    web_html_esc(b, name);
+    buf_puts(b, "</a></td><td class=\"n\">");
+    html_int(b, att);
+    buf_puts(b, "</td><td class=\"n\">");
+    html_int(b, sent);
+    buf_puts(b, "</td><td class=\"n\">");
+    html_int(b, bounced);
+    buf_puts(b, "</td><td class=\"n\">");
+    html_pct(b, br);
+    html_meter(b, br, 0);
+    buf_puts(b, "</td><td class=\"n\">");
+    html_pct(b, dr);
+    html_meter(b, dr, 1);
+    buf_puts(b, "</td></tr>");
+}
+
 /* html_domains - the top recipient domains table */
 static void html_domains(struct buf *b, const struct web_rows *rows, const char *keep)
 {
@@ -597,45 +633,10 @@ static void html_domains(struct buf *b, const struct web_rows *rows, const char 
         const struct db_domain_row *d = (const void *)(rows->data + i * rows->size);
         int64_t att = d->sent + d->deferred + d->bounced + d->expired;
 
-        buf_puts(b, "<tr data-domain=\"");
-        web_html_esc(b, d->domain);
-        buf_printf(b,
-                   "\" data-attempts=\"%lld\" data-bounced=\"%lld\"><td class=\"addr\">"
-                   "<a href=\"/bounces?domain=",
-                   (long long)att, (long long)d->bounced);
-        web_url_esc(b, d->domain);
-        if (keep[0]) {
-            buf_puts(b, "&amp;");
-            web_html_esc(b, keep);
-        }
-        buf_puts(b, "\">");
-        web_html_esc(b, d->domain);
-        buf_puts(b, "</a></td><td class=\"n\">");
-        html_int(b, att);
-        buf_puts(b, "</td><td class=\"n\">");
-        html_int(b, d->sent);
-        buf_puts(b, "</td><td class=\"n\">");
-        html_int(b, d->bounced);
-        buf_puts(b, "</td><td class=\"n\">");
-        html_pct(b, d->bounce_rate);
-        html_meter(b, d->bounce_rate, 0);
-        buf_puts(b, "</td><td class=\"n\">");
-        html_pct(b, d->deferral_rate);
-        html_meter(b, d->deferral_rate, 1);
-        buf_puts(b, "</td></tr>");
+        html_rate_row(b, "domain", d->domain, att, d->sent, d->bounced, d->bounce_rate,
+                      d->deferral_rate, keep);
     }
     buf_puts(b, "</tbody></table>");
-}
-
-/* html_provider_row - db_providers()'s callback into a web_rows */
-static int html_provider_row(void *arg, const struct db_provider_row *p)
-{
-    struct web_rows *rows = arg;
-
-    rows->data = xgrow(rows->data, &rows->cap, rows->n, rows->size, 16);
-    memcpy(rows->data + rows->n * rows->size, p, sizeof(*p));
-    rows->n++;
-    return 0;
 }
 
 /* html_provider_select - the provider filter of /bounces: every name provider_of() gives */
@@ -670,35 +671,10 @@ static void html_providers(struct buf *b, const struct web_rows *rows, const cha
     for (i = 0; i < rows->n; i++) {
         const struct db_provider_row *p = (const void *)(rows->data + i * rows->size);
         int64_t att = p->sent + p->deferred + p->bounced + p->expired;
-        double br = att > 0 ? (double)p->bounced / (double)att : 0.0;
-        double dr = att > 0 ? (double)p->deferred / (double)att : 0.0;
+        double br = html_rate(p->bounced, att);
+        double dr = html_rate(p->deferred, att);
 
-        buf_puts(b, "<tr data-provider=\"");
-        web_html_esc(b, p->provider);
-        buf_printf(b,
-                   "\" data-attempts=\"%lld\" data-bounced=\"%lld\"><td>"
-                   "<a href=\"/bounces?provider=",
-                   (long long)att, (long long)p->bounced);
-        web_url_esc(b, p->provider);
-        if (keep[0]) {
-            buf_puts(b, "&amp;");
-            web_html_esc(b, keep);
-        }
-        buf_puts(b, "\">");
-        web_html_esc(b, p->provider);
-        buf_puts(b, "</a></td><td class=\"n\">");
-        html_int(b, att);
-        buf_puts(b, "</td><td class=\"n\">");
-        html_int(b, p->sent);
-        buf_puts(b, "</td><td class=\"n\">");
-        html_int(b, p->bounced);
-        buf_puts(b, "</td><td class=\"n\">");
-        html_pct(b, br);
-        html_meter(b, br, 0);
-        buf_puts(b, "</td><td class=\"n\">");
-        html_pct(b, dr);
-        html_meter(b, dr, 1);
-        buf_puts(b, "</td></tr>");
+        html_rate_row(b, "provider", p->provider, att, p->sent, p->bounced, br, dr, keep);
     }
     buf_puts(b, "</tbody></table>");
 }
@@ -878,7 +854,7 @@ enum MHD_Result web_page_dashboard(struct web_req *r)
          db_domains(db, q, DB_ORDER_VOLUME, 10, web_rows_domain, &doms) == 0 &&
          db_reasons(db, q, 10, web_rows_reason, &reasons) == 0 &&
          db_wire(db, q, 10, &wtot, web_rows_wire, &wire) == 0 &&
-         db_providers(db, &q->range, 10, html_provider_row, &provs) == 0;
+         db_providers(db, &q->range, 10, web_rows_provider, &provs) == 0;
     if (!ok) {
         web_db_failed(r->w);
         x_free(pts);
@@ -1236,17 +1212,6 @@ enum MHD_Result web_page_style(struct web_req *r)
     return ret;
 }
 
-/* html_block_row - db_blocks()'s callback into a web_rows */
-static int html_block_row(void *arg, const struct db_block_row *x)
-{
-    struct web_rows *rows = arg;
-
-    rows->data = xgrow(rows->data, &rows->cap, rows->n, rows->size, 16);
-    memcpy(rows->data + rows->n * rows->size, x, sizeof(*x));
-    rows->n++;
-    return 0;
-}
-
 /* web_page_blocks - GET /blocks: the blocklists and provider blocks replies named */
 enum MHD_Result web_page_blocks(struct web_req *r)
 {
@@ -1257,7 +1222,7 @@ enum MHD_Result web_page_blocks(struct web_req *r)
     int k;
 
     web_rows_init(&rows, sizeof(struct db_block_row));
-    if (db_blocks(r->db, &r->q.range, r->limit, html_block_row, &rows) != 0) {
+    if (db_blocks(r->db, &r->q.range, r->limit, web_rows_block, &rows) != 0) {
         web_db_failed(r->w);
         web_rows_free(&rows);
         return web_page_error(r->conn, MHD_HTTP_SERVICE_UNAVAILABLE, "database unavailable");

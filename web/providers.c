@@ -35,27 +35,6 @@
 #include "util/util.h"
 #include "web/web_int.h"
 
-/* web_rows_copy - a db callback that appends the row (of rows->size bytes) to a web_rows */
-static int web_rows_copy(struct web_rows *rows, const void *row)
-{
-    rows->data = xgrow(rows->data, &rows->cap, rows->n, rows->size, 16);
-    memcpy(rows->data + rows->n * rows->size, row, rows->size);
-    rows->n++;
-    return 0;
-}
-
-/* provider_row - db_providers()'s callback */
-static int provider_row(void *arg, const struct db_provider_row *row)
-{
-    return web_rows_copy(arg, row);
-}
-
-/* block_row - db_blocks()'s callback */
-static int block_row(void *arg, const struct db_block_row *row)
-{
-    return web_rows_copy(arg, row);
-}
-
 /* rate - part / whole, 0 when whole is 0 */
 static double rate(int64_t part, int64_t whole)
 {
@@ -78,12 +57,6 @@ int web_check_format(struct web_req *r, char *err, size_t errlen)
     return -1;
 }
 
-/* reply_csv - queue a CSV body */
-static enum MHD_Result reply_csv(struct web_req *r, const struct buf *b)
-{
-    return web_reply_buf(r->conn, MHD_HTTP_OK, "text/csv; charset=utf-8", b->data, b->len);
-}
-
 /* web_api_providers - GET /api/v1/providers?from=&to=&host=&limit=&format= */
 enum MHD_Result web_api_providers(struct web_req *r)
 {
@@ -94,7 +67,7 @@ enum MHD_Result web_api_providers(struct web_req *r)
     size_t i;
 
     web_rows_init(&rows, sizeof(struct db_provider_row));
-    if (db_providers(r->db, &r->q.range, r->limit, provider_row, &rows) != 0) {
+    if (db_providers(r->db, &r->q.range, r->limit, web_rows_provider, &rows) != 0) {
         web_rows_free(&rows);
         web_db_failed(r->w);
         return web_reply_error(r->conn, MHD_HTTP_SERVICE_UNAVAILABLE, "database unavailable");
@@ -112,7 +85,7 @@ enum MHD_Result web_api_providers(struct web_req *r)
                        (long long)p->sent, (long long)p->deferred, (long long)p->bounced,
                        (long long)p->expired, rate(p->bounced, n), rate(p->deferred, n));
         }
-        ret = reply_csv(r, &b);
+        ret = web_reply_csv(r->conn, &b);
         buf_free(&b);
         web_rows_free(&rows);
         return ret;
@@ -154,7 +127,7 @@ enum MHD_Result web_api_blocks(struct web_req *r)
     int k;
 
     web_rows_init(&rows, sizeof(struct db_block_row));
-    if (db_blocks(r->db, &r->q.range, r->limit, block_row, &rows) != 0) {
+    if (db_blocks(r->db, &r->q.range, r->limit, web_rows_block, &rows) != 0) {
         web_rows_free(&rows);
         web_db_failed(r->w);
         return web_reply_error(r->conn, MHD_HTTP_SERVICE_UNAVAILABLE, "database unavailable");
@@ -179,7 +152,7 @@ enum MHD_Result web_api_blocks(struct web_req *r)
             web_csv_field(&b, x->nexamples > 0 ? x->examples[0] : "", 1);
             buf_puts(&b, "\r\n");
         }
-        ret = reply_csv(r, &b);
+        ret = web_reply_csv(r->conn, &b);
         buf_free(&b);
         web_rows_free(&rows);
         return ret;

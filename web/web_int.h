@@ -220,6 +220,10 @@ int web_cursor_ok(const char *s, size_t len);
 int web_rows_domain(void *arg, const struct db_domain_row *r);
 int web_rows_reason(void *arg, const struct db_reason_row *r);
 int web_rows_wire(void *arg, const struct db_wire_ip *r);
+int web_rows_provider(void *arg, const struct db_provider_row *r);
+enum MHD_Result web_reply_csv(struct MHD_Connection *conn, const struct buf *b);
+int web_rows_block(void *arg, const struct db_block_row *r);
+int web_rows_alert(void *arg, const struct db_alert *r);
 int web_series(struct db *db, const struct db_query *q, enum db_bucket b, struct db_point **out,
                size_t *n, int64_t *first_us);
 enum MHD_Result web_api_summary(struct web_req *r);

@@ -88,12 +88,6 @@ static const struct {
          " GROUP BY 1) s USING (d) ORDER BY d LIMIT 1000"},
 };
 
-/* get_i64 - an integer column; 0 when NULL */
-static int64_t get_i64(const PGresult *res, int row, int col)
-{
-    return PQgetisnull(res, row, col) ? 0 : strtoll(PQgetvalue(res, row, col), NULL, 10);
-}
-
 /* db_alert_table - 1 when the table exists, 0 when not, -1 on error */
 static int db_alert_table(struct db *db, const char *table)
 {
@@ -140,8 +134,8 @@ int db_alert_gather(struct db *db, enum db_alert_source src, int64_t now_us, int
         str_copy(row.extra, sizeof(row.extra), PQgetvalue(res, i, 1),
                  (size_t)PQgetlength(res, i, 1));
         for (int k = 0; k < 4; k++) {
-            row.cur[k] = get_i64(res, i, 2 + k);
-            row.base[k] = get_i64(res, i, 6 + k);
+            row.cur[k] = db_get_i64(res, i, 2 + k);
+            row.base[k] = db_get_i64(res, i, 6 + k);
         }
         row.base_hours = PQgetisnull(res, i, 10) ? 0 : strtod(PQgetvalue(res, i, 10), NULL);
         if (fn(arg, &row) < 0)
@@ -161,7 +155,7 @@ int db_alert_now(struct db *db, int64_t *now_us)
 
     if (res == NULL)
         return -1;
-    *now_us = get_i64(res, 0, 0);
+    *now_us = db_get_i64(res, 0, 0);
     PQclear(res);
     return 0;
 }
@@ -190,7 +184,7 @@ int db_alert_open(struct db *db, const char *rule, const char *subject, const ch
                  6, v, "alert insert");
     if (res == NULL)
         return -1;
-    *id = get_i64(res, 0, 0);
+    *id = db_get_i64(res, 0, 0);
     PQclear(res);
     return 0;
 }
@@ -256,14 +250,14 @@ int db_alert_list(struct db *db, int active_only, int limit,
         return -1;
     for (int i = 0; i < PQntuples(res); i++) {
         memset(&a, 0, sizeof(a));
-        a.id = get_i64(res, i, 0);
+        a.id = db_get_i64(res, i, 0);
         str_copy(a.rule, sizeof(a.rule), PQgetvalue(res, i, 1), (size_t)PQgetlength(res, i, 1));
         str_copy(a.subject, sizeof(a.subject), PQgetvalue(res, i, 2),
                  (size_t)PQgetlength(res, i, 2));
         str_copy(a.severity, sizeof(a.severity), PQgetvalue(res, i, 3),
                  (size_t)PQgetlength(res, i, 3));
-        a.started_us = get_i64(res, i, 4);
-        a.ended_us = get_i64(res, i, 5);
+        a.started_us = db_get_i64(res, i, 4);
+        a.ended_us = db_get_i64(res, i, 5);
         str_copy(a.numbers, sizeof(a.numbers), PQgetvalue(res, i, 6),
                  (size_t)PQgetlength(res, i, 6));
         str_copy(a.link, sizeof(a.link), PQgetvalue(res, i, 7), (size_t)PQgetlength(res, i, 7));

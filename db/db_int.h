@@ -38,6 +38,11 @@ void db_rollback(struct db *db);
 void db_warn_res(struct db *db, const PGresult *res, const char *what);
 void db_first_line(const char *msg, char *out, size_t outlen);
 PGresult *db_run(struct db *db, const char *sql, int n, const char *const *v, const char *what);
+
+#define HOUR_US (3600 * 1000000LL)
+void db_range_time(int64_t us, bool is_from, char *out, size_t outlen);
+int64_t db_floor_hour(int64_t us);
+int64_t db_get_i64(const PGresult *res, int row, int col);
 int db_domains_bounded(struct db *db, const struct db_range *r, enum db_domain_order order,
                        int limit, int64_t attempts,
                        int (*fn)(void *arg, const struct db_domain_row *row), void *arg);

@@ -36,7 +36,6 @@
 #include "db/db_int.h"
 #include "util/util.h"
 
-#define HOUR_US        (3600 * 1000000LL)
 #define DAY_US         (86400 * 1000000LL)
 #define BOUND_MAX_DAYS 8
 #define BOUND_MAX_L    20000

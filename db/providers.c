@@ -38,8 +38,6 @@
 #include "db/db_int.h"
 #include "util/util.h"
 
-#define HOUR_US (3600 * 1000000LL)
-
 /* Parameters: $1 from, $2 to, $3 host, [$4, $5) the whole hours, $6 the limit. */
 static const char providers_sql[] =
     "WITH f (provider, st, df, bo, ex) AS ("
@@ -75,23 +73,6 @@ static const char blocks_sql[] =
     " FROM b g GROUP BY 1, 2, 3 ORDER BY 6 DESC, 1, 2, 3 LIMIT $4::integer) s"
     " ORDER BY n DESC, host, block, provider";
 
-/* range_text - a range end as timestamptz text; open ends are -infinity and infinity */
-static void range_text(int64_t us, bool is_from, char *out, size_t outlen)
-{
-    if (is_from && us <= 0)
-        snprintf(out, outlen, "-infinity");
-    else if (!is_from && us == INT64_MAX)
-        snprintf(out, outlen, "infinity");
-    else
-        time_format_rfc3339(us, out, outlen);
-}
-
-/* floor_hour - the start of the hour holding us */
-static int64_t floor_hour(int64_t us)
-{
-    return us - (((us % HOUR_US) + HOUR_US) % HOUR_US);
-}
-
 /* db_providers - attempts per provider over a range, most first */
 int db_providers(struct db *db, const struct db_range *r, int limit,
                  int (*fn)(void *arg, const struct db_provider_row *row), void *arg)
@@ -104,19 +85,20 @@ int db_providers(struct db *db, const struct db_range *r, int limit,
     PGresult *res;
     int i;
 
-    range_text(r->from_us, true, from, sizeof(from));
-    range_text(r->to_us, false, to, sizeof(to));
+    db_range_time(r->from_us, true, from, sizeof(from));
+    db_range_time(r->to_us, false, to, sizeof(to));
     if (!from_open)
-        a = floor_hour(r->from_us) == r->from_us ? r->from_us : floor_hour(r->from_us) + HOUR_US;
+        a = db_floor_hour(r->from_us) == r->from_us ? r->from_us
+                                                    : db_floor_hour(r->from_us) + HOUR_US;
     if (!to_open)
-        z = floor_hour(r->to_us);
+        z = db_floor_hour(r->to_us);
     if (!from_open && !to_open && a >= z) {
         /* No whole hour inside: the events answer it all. */
         snprintf(h1, sizeof(h1), "%s", to);
         snprintf(h2, sizeof(h2), "%s", to);
     } else {
-        range_text(a, true, h1, sizeof(h1));
-        range_text(z, false, h2, sizeof(h2));
+        db_range_time(a, true, h1, sizeof(h1));
+        db_range_time(z, false, h2, sizeof(h2));
     }
     str_copy(host, sizeof(host), r->host, strnlen(r->host, sizeof(r->host)));
     utf8_scrub(host);
@@ -149,8 +131,8 @@ int db_blocks(struct db *db, const struct db_range *r, int limit,
     PGresult *res;
     int i, j;
 
-    range_text(r->from_us, true, from, sizeof(from));
-    range_text(r->to_us, false, to, sizeof(to));
+    db_range_time(r->from_us, true, from, sizeof(from));
+    db_range_time(r->to_us, false, to, sizeof(to));
     str_copy(host, sizeof(host), r->host, strnlen(r->host, sizeof(r->host)));
     utf8_scrub(host);
     snprintf(lim, sizeof(lim), "%d", limit > 0 ? limit : 0);

@@ -20,8 +20,8 @@
 #include "db/db_int.h"
 #include "util/util.h"
 
-/* range_time - a range end as timestamptz text */
-static void range_time(int64_t us, bool is_from, char *out, size_t outlen)
+/* db_range_time - a range end as timestamptz text; open ends are -infinity and infinity */
+void db_range_time(int64_t us, bool is_from, char *out, size_t outlen)
 {
     if (is_from && us <= 0)
         snprintf(out, outlen, "-infinity");
@@ -86,8 +86,8 @@ static void fold_lower(char *s)
 static void qparams_set(struct qparams *p, const struct db_range *r, const struct db_query *q)
 {
     memset(p, 0, sizeof(*p));
-    range_time(r->from_us, true, p->from, sizeof(p->from));
-    range_time(r->to_us, false, p->to, sizeof(p->to));
+    db_range_time(r->from_us, true, p->from, sizeof(p->from));
+    db_range_time(r->to_us, false, p->to, sizeof(p->to));
     QCOPY(p->host, r->host);
     QCOPY(p->sender_domain, r->sender_domain);
     fold_lower(p->sender_domain);
@@ -109,10 +109,8 @@ static void qparams_set(struct qparams *p, const struct db_range *r, const struc
     p->v[7] = p->status;
 }
 
-#define HOUR_US (3600 * 1000000LL)
-
-/* floor_hour - the start of the hour holding us */
-static int64_t floor_hour(int64_t us)
+/* db_floor_hour - the start of the hour holding us */
+int64_t db_floor_hour(int64_t us)
 {
     return us - (((us % HOUR_US) + HOUR_US) % HOUR_US);
 }
@@ -143,8 +141,8 @@ static void qparams_hours(struct qparams *p, const struct db_range *r, bool use_
         h1 = ceil_to(r->from_us, HOUR_US);
     }
     if (!to_open) {
-        m2 = floor_hour(r->to_us) + (r->to_us - floor_hour(r->to_us)) / MINUTE_US * MINUTE_US;
-        h2 = floor_hour(r->to_us);
+        m2 = db_floor_hour(r->to_us) + (r->to_us - db_floor_hour(r->to_us)) / MINUTE_US * MINUTE_US;
+        h2 = db_floor_hour(r->to_us);
     }
     if (!use_rollups || (!from_open && !to_open && m1 >= m2)) {
         snprintf(p->h1, sizeof(p->h1), "%s", p->to);
@@ -154,10 +152,10 @@ static void qparams_hours(struct qparams *p, const struct db_range *r, bool use_
     } else {
         if (!from_open && !to_open && h1 >= h2)
             h1 = h2 = m2;
-        range_time(h1, true, p->h1, sizeof(p->h1));
-        range_time(h2, false, p->h2, sizeof(p->h2));
-        range_time(m1, true, p->m1, sizeof(p->m1));
-        range_time(m2, false, p->m2, sizeof(p->m2));
+        db_range_time(h1, true, p->h1, sizeof(p->h1));
+        db_range_time(h2, false, p->h2, sizeof(p->h2));
+        db_range_time(m1, true, p->m1, sizeof(p->m1));
+        db_range_time(m2, false, p->m2, sizeof(p->m2));
     }
     p->v[NQP] = p->h1;
     p->v[NQP + 1] = p->h2;
@@ -181,8 +179,8 @@ PGresult *db_run(struct db *db, const char *sql, int n, const char *const *v, co
     return res;
 }
 
-/* get_i64 - an integer column; 0 when NULL */
-static int64_t get_i64(const PGresult *res, int row, int col)
+/* db_get_i64 - an integer column; 0 when NULL */
+int64_t db_get_i64(const PGresult *res, int row, int col)
 {
     return PQgetisnull(res, row, col) ? 0 : strtoll(PQgetvalue(res, row, col), NULL, 10);
 }
@@ -284,8 +282,8 @@ static void row_event(const PGresult *res, int i, struct event *ev)
     size_t k;
 
     event_clear(ev);
-    ev->type = (enum event_type)get_i64(res, i, C_TYPE);
-    ev->time_us = get_i64(res, i, C_TIME);
+    ev->type = (enum event_type)db_get_i64(res, i, C_TYPE);
+    ev->time_us = db_get_i64(res, i, C_TIME);
     get_str(res, i, C_HOST, ev->host, sizeof(ev->host));
     s = PQgetvalue(res, i, C_MTA);
     for (k = 0; k < ARRAY_LEN(mtas); k++)
@@ -308,7 +306,7 @@ static void row_event(const PGresult *res, int i, struct event *ev)
     if (event_status_parse(s, strlen(s), &ev->status) < 0)
         ev->status = ST_NONE;
     if (!PQgetisnull(res, i, C_CODE))
-        ev->smtp_code = (int)get_i64(res, i, C_CODE);
+        ev->smtp_code = (int)db_get_i64(res, i, C_CODE);
     ev->hard = PQgetvalue(res, i, C_HARD)[0] == 't';
     if (!PQgetisnull(res, i, C_DELAY)) {
         ev->has_delay = true;
@@ -319,9 +317,9 @@ static void row_event(const PGresult *res, int i, struct event *ev)
         parse_delays(PQgetvalue(res, i, C_DELAYS), ev->delays);
     }
     if (!PQgetisnull(res, i, C_SIZE))
-        ev->size = get_i64(res, i, C_SIZE);
+        ev->size = db_get_i64(res, i, C_SIZE);
     if (!PQgetisnull(res, i, C_NRCPT))
-        ev->nrcpt = (int32_t)get_i64(res, i, C_NRCPT);
+        ev->nrcpt = (int32_t)db_get_i64(res, i, C_NRCPT);
     if (PQgetvalue(res, i, C_TRUNC)[0] == 't')
         ev->flags |= EVF_TRUNCATED;
 }
@@ -406,7 +404,7 @@ int db_summary(struct db *db, const struct db_range *r, struct db_summary *out)
     if (res == NULL)
         return -1;
     for (i = 0; i < 6 && PQntuples(res) == 1; i++)
-        *fields[i] = get_i64(res, 0, i);
+        *fields[i] = db_get_i64(res, 0, i);
     PQclear(res);
     return 0;
 }
@@ -432,13 +430,13 @@ int db_timeseries(struct db *db, const struct db_query *q, enum db_bucket bucket
     if (res == NULL)
         return -1;
     for (i = 0; i < PQntuples(res); i++) {
-        pt.bucket_us = get_i64(res, i, 0);
-        pt.received = get_i64(res, i, 1);
-        pt.sent = get_i64(res, i, 2);
-        pt.deferred = get_i64(res, i, 3);
-        pt.bounced = get_i64(res, i, 4);
-        pt.expired = get_i64(res, i, 5);
-        pt.rejected = get_i64(res, i, 6);
+        pt.bucket_us = db_get_i64(res, i, 0);
+        pt.received = db_get_i64(res, i, 1);
+        pt.sent = db_get_i64(res, i, 2);
+        pt.deferred = db_get_i64(res, i, 3);
+        pt.bounced = db_get_i64(res, i, 4);
+        pt.expired = db_get_i64(res, i, 5);
+        pt.rejected = db_get_i64(res, i, 6);
         if (fn(arg, &pt) < 0)
             break;
     }
@@ -508,10 +506,10 @@ int db_domains(struct db *db, const struct db_query *q, enum db_domain_order ord
     for (i = 0; i < PQntuples(res); i++) {
         memset(&row, 0, sizeof(row));
         get_str(res, i, 0, row.domain, sizeof(row.domain));
-        row.sent = get_i64(res, i, 1);
-        row.deferred = get_i64(res, i, 2);
-        row.bounced = get_i64(res, i, 3);
-        row.expired = get_i64(res, i, 4);
+        row.sent = db_get_i64(res, i, 1);
+        row.deferred = db_get_i64(res, i, 2);
+        row.bounced = db_get_i64(res, i, 3);
+        row.expired = db_get_i64(res, i, 4);
         row.bounce_rate = strtod(PQgetvalue(res, i, 5), NULL);
         row.deferral_rate = strtod(PQgetvalue(res, i, 6), NULL);
         if (fn(arg, &row) < 0)
@@ -554,7 +552,7 @@ int db_reasons(struct db *db, const struct db_query *q, int limit,
         s = PQgetvalue(res, i, 2);
         if (event_status_parse(s, strlen(s), &row.status) < 0)
             row.status = ST_NONE;
-        row.count = get_i64(res, i, 3);
+        row.count = db_get_i64(res, i, 3);
         get_str(res, i, 4, row.example, sizeof(row.example));
         if (fn(arg, &row) < 0)
             break;
@@ -650,10 +648,11 @@ int db_bounces(struct db *db, const struct db_query *q, int limit, const char *c
         }
     }
     if (n > limit)
-        snprintf(
-            cursor_out, DB_CURSOR_LEN, "%lld.%lld.%lld.%lld",
-            (long long)get_i64(res, limit - 1, C_TIME), (long long)get_i64(res, limit - 1, C_SRC),
-            (long long)get_i64(res, limit - 1, C_POS), (long long)get_i64(res, limit - 1, C_SEQ));
+        snprintf(cursor_out, DB_CURSOR_LEN, "%lld.%lld.%lld.%lld",
+                 (long long)db_get_i64(res, limit - 1, C_TIME),
+                 (long long)db_get_i64(res, limit - 1, C_SRC),
+                 (long long)db_get_i64(res, limit - 1, C_POS),
+                 (long long)db_get_i64(res, limit - 1, C_SEQ));
     PQclear(res);
     return 0;
 }
@@ -732,13 +731,13 @@ int db_metric_counts(struct db *db, int (*fn)(void *arg, const struct db_metric_
     for (i = 0; i < PQntuples(res); i++) {
         memset(&row, 0, sizeof(row));
         get_str(res, i, 0, row.host, sizeof(row.host));
-        row.type = (enum event_type)get_i64(res, i, 1);
+        row.type = (enum event_type)db_get_i64(res, i, 1);
         s = PQgetvalue(res, i, 2);
         if (event_status_parse(s, strlen(s), &row.status) < 0)
             row.status = ST_NONE;
         get_str(res, i, 3, row.reason, sizeof(row.reason));
         get_str(res, i, 4, row.dsn_class, sizeof(row.dsn_class));
-        row.count = get_i64(res, i, 5);
+        row.count = db_get_i64(res, i, 5);
         if (fn(arg, &row) < 0)
             break;
     }
@@ -871,15 +870,15 @@ static const char wire_sql[] =
 /* wire_row - columns 2.. of a wire row as counts */
 static void wire_row(const PGresult *res, int i, struct db_wire *w)
 {
-    w->sessions = get_i64(res, i, 2);
-    w->greeting_rejected = get_i64(res, i, 3);
-    w->rcpt_accepted = get_i64(res, i, 4);
-    w->rcpt_rejected_4xx = get_i64(res, i, 5);
-    w->rcpt_rejected_5xx = get_i64(res, i, 6);
-    w->data_accepted = get_i64(res, i, 7);
-    w->data_rejected_4xx = get_i64(res, i, 8);
-    w->data_rejected_5xx = get_i64(res, i, 9);
-    w->tls_sessions = get_i64(res, i, 10);
+    w->sessions = db_get_i64(res, i, 2);
+    w->greeting_rejected = db_get_i64(res, i, 3);
+    w->rcpt_accepted = db_get_i64(res, i, 4);
+    w->rcpt_rejected_4xx = db_get_i64(res, i, 5);
+    w->rcpt_rejected_5xx = db_get_i64(res, i, 6);
+    w->data_accepted = db_get_i64(res, i, 7);
+    w->data_rejected_4xx = db_get_i64(res, i, 8);
+    w->data_rejected_5xx = db_get_i64(res, i, 9);
+    w->tls_sessions = db_get_i64(res, i, 10);
     w->tls_share = w->sessions > 0 ? (double)w->tls_sessions / (double)w->sessions : 0.0;
 }
 
@@ -905,7 +904,7 @@ int db_wire(struct db *db, const struct db_query *q, int limit, struct db_wire *
     if (res == NULL)
         return -1;
     for (i = 0; i < PQntuples(res); i++) {
-        if (get_i64(res, i, 1) == 1) {
+        if (db_get_i64(res, i, 1) == 1) {
             wire_row(res, i, out);
             continue;
         }

@@ -295,6 +295,9 @@ void bounce_emit(struct bounce_msg *m, struct bounce_rec *rec)
         dsn_reason(rec, m->text, m->context ? m->context : "");
     else
         rec->reason = "";
+    rec->date_us = m->date_us;
+    rec->msg_key = m->key;
+    rec->seq = m->emitted;
     m->emitted++;
     if (m->sink->stats)
         m->sink->stats->records++;
@@ -927,6 +930,8 @@ int bounce_message(const char *data, size_t len, const struct bounce_sink *sink)
     fam = xmalloc(BOUNCE_FAMILY_RCPTS * sizeof(*fam));
     m->sink = sink;
     m->tmpl.smtp_code = -1;
+    m->key = hash_fnv1a64(data, len) >> 1;
+    m->date_us = unix_us(g_mime_object_get_header(GMIME_OBJECT(msg), "Date"));
     v = g_mime_message_get_subject(msg);
     m->subject = v ? v : "";
     v = g_mime_object_get_header(GMIME_OBJECT(msg), "From"); /* as written: may lack an '@' */

@@ -25,7 +25,12 @@
  *	bounce_read_path() reads a file (one message, or an mbox when it starts with "From "),
  *	a Maildir (the files of its new/ and cur/) or any other directory (its regular files, in
  *	name order, not recursive). bounce_read_stream() reads one message or an mbox from fp.
+ *	While a file is read, *sink->file_us (when given) is its modification time.
  *	Both return 0, or -1 when the path could not be opened or read.
+ *
+ *	Every record carries the message's key (a hash of its bytes, below 2^63) and its own
+ *	number within the message, so a store can take the pair as the record's identity: the
+ *	same message read again, from any file or mailbox, gives the same keys.
  *
  *	bounce_format_json() appends one JSON object (no newline): "type" is "dsn" or
  *	"complaint"; absent strings are null, unknown times and codes are null.
@@ -96,6 +101,10 @@ struct bounce_rec {
     char feedback_type[32];
     char source_ip[64];
     char user_agent[BR_TEXT_LEN];
+    /* the bounce or report message itself */
+    int64_t date_us;  /* its Date header, 0 unknown */
+    uint64_t msg_key; /* a hash of its bytes (63 bits): the same message, the same key */
+    int seq;          /* this record's number within the message, from 0 */
 };
 
 struct bounce_stats {
@@ -112,6 +121,7 @@ struct bounce_sink {
     void (*emit)(const struct bounce_rec *rec, void *ctx);
     void *ctx;
     struct bounce_stats *stats;
+    int64_t *file_us; /* if not NULL: the modification time of the file being read */
 };
 
 void bounce_init(void);

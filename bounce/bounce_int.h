@@ -20,6 +20,8 @@ struct bounce_msg {
     struct bounce_rec tmpl; /* fields shared by every record of the message */
     const struct bounce_sink *sink;
     int emitted;
+    uint64_t key;              /* the message's msg_key */
+    int64_t date_us;           /* its Date header */
     bool is_bounce;            /* family_scan() found a bounce, with recipients or not */
     const char *family;        /* and its family */
     char report[EV_REPLY_LEN]; /* the report's words up to the returned message, on one line */

@@ -95,12 +95,17 @@ int bounce_read_stream(FILE *fp, const char *name, const struct bounce_sink *sin
 static int read_file(const char *path, const struct bounce_sink *sink)
 {
     FILE *fp = fopen(path, "rb");
+    struct stat st;
     int rc;
 
     if (fp == NULL) {
         log_warn("bounce: cannot open %s: %s", path, strerror(errno));
         return -1;
     }
+    if (sink->file_us != NULL)
+        *sink->file_us = fstat(fileno(fp), &st) == 0
+                             ? (int64_t)st.st_mtim.tv_sec * 1000000 + st.st_mtim.tv_nsec / 1000
+                             : 0;
     rc = bounce_read_stream(fp, path, sink);
     fclose(fp);
     return rc;

@@ -61,7 +61,7 @@ int cmd_bounce(int argc, char **argv)
 {
     struct bounce_stats st = {0};
     struct bounce_out out = {0};
-    struct bounce_sink sink = {emit_json, &out, &st};
+    struct bounce_sink sink = {emit_json, &out, &st, NULL};
     struct cli cli;
     int first, rc = 0;
 

@@ -127,7 +127,8 @@ enum cli_key {
     CLI_FROM,
     CLI_TO,
     CLI_TOP,
-    CLI_PROVIDERS
+    CLI_PROVIDERS,
+    CLI_BOUNCES
 };
 
 struct cli {
@@ -141,6 +142,7 @@ struct cli {
     const char *to;
     int top;       /* report --top: rows per table, 0 all */
     int top_given; /* --top was on the command line */
+    int bounces;   /* import --bounces: the operands are bounce messages */
 };
 
 void cli_init(struct cli *cli);

@@ -20,12 +20,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "bounce/bounce.h"
 #include "cmd/cmd.h"
 #include "collector/collector.h"
 #include "util/util.h"
 
 static const char usage_import[] =
     "usage: mailpulse import [--db DSN] [--year Y] [--mta M] [--providers FILE] FILE...\n"
+    "       mailpulse import [--db DSN] --bounces FILE|DIR...\n"
     "\n"
     "Load the events of each log (gzip read transparently) into PostgreSQL. Rows are keyed by\n"
     "the file's content identity and the line's byte offset, so importing the same file again\n"
@@ -33,14 +35,17 @@ static const char usage_import[] =
     "continues where its last commit ended. On a terminal a progress line shows bytes,\n"
     "events/s and the time left. When the database goes away the import waits (up to 15\n"
     "minutes, retrying with backoff) and continues. --providers reads site rules that name\n"
-    "mailbox providers (\"PATTERN PROVIDER\" per line) before the shipped ones.\n";
+    "mailbox providers (\"PATTERN PROVIDER\" per line) before the shipped ones.\n"
+    "\n"
+    "With --bounces the operands are bounce and complaint messages (a message file, an mbox, a\n"
+    "Maildir or a directory of message files, as `mailpulse bounce` reads them): their DSN\n"
+    "recipients and ARF reports are stored, each message once however often it is imported,\n"
+    "and linked to the deliveries of the same Message-ID.\n";
 
 static const struct cmd_opt import_opts[] = {
-    {"db", CLI_DB, CMD_ARG_REQUIRED},
-    {"year", CLI_YEAR, CMD_ARG_REQUIRED},
-    {"mta", CLI_MTA, CMD_ARG_REQUIRED},
-    {"providers", CLI_PROVIDERS, CMD_ARG_REQUIRED},
-    {NULL, 0, 0},
+    {"db", CLI_DB, CMD_ARG_REQUIRED},       {"year", CLI_YEAR, CMD_ARG_REQUIRED},
+    {"mta", CLI_MTA, CMD_ARG_REQUIRED},     {"providers", CLI_PROVIDERS, CMD_ARG_REQUIRED},
+    {"bounces", CLI_BOUNCES, CMD_ARG_NONE}, {NULL, 0, 0},
 };
 
 /*
@@ -418,6 +423,94 @@ static int import_file(struct db *db, struct parser *p, const char *path)
     return 0;
 }
 
+/* Bounce records per commit. */
+#define BOUNCE_BATCH 500
+
+/* What the bounce import's sink collects. */
+struct bounce_import {
+    struct db *db;
+    struct db_reports *b;
+    int64_t source_id;
+    int64_t file_us; /* the modification time of the file being read */
+    struct db_reports_result tot;
+    int failed;
+};
+
+/* bounce_commit - commit the collected records, waiting out an outage; 0 or -1 */
+static int bounce_commit(struct bounce_import *bi)
+{
+    struct db_reports_result res;
+    struct progress pg = {0};
+    struct retry rt;
+    int up_failures = 0;
+
+    retry_init(&rt, (int64_t)IMPORT_RETRY_S * 1000000);
+    for (;;) {
+        if (db_reports_commit(bi->b, &res) == 0) {
+            import_over(&rt);
+            bi->tot.dsn += res.dsn;
+            bi->tot.complaints += res.complaints;
+            bi->tot.duplicates += res.duplicates;
+            return 0;
+        }
+        if (!import_wait(bi->db, &pg, &rt, &up_failures))
+            break;
+    }
+    log_error("import stopped: the bounce records could not be stored: %s; run the import "
+              "again (messages already stored are not stored twice)",
+              db_error(bi->db));
+    return -1;
+}
+
+/* bounce_emit - one record into the batch; commit when it is full */
+static void bounce_emit(const struct bounce_rec *rec, void *ctx)
+{
+    struct bounce_import *bi = ctx;
+
+    if (bi->failed)
+        return;
+    db_reports_add(bi->b, bi->source_id, rec, bi->file_us ? bi->file_us : time_now_us());
+    if (db_reports_count(bi->b) >= BOUNCE_BATCH && bounce_commit(bi) != 0)
+        bi->failed = 1;
+}
+
+/* import_bounces - bounce and complaint messages into the database; the exit code */
+static int import_bounces(struct db *db, char **paths, int n)
+{
+    struct bounce_stats st = {0};
+    struct bounce_import bi = {0};
+    struct bounce_sink sink = {bounce_emit, &bi, &st, &bi.file_us};
+    int64_t checkpoint;
+    struct progress pg = {0};
+    int rc = 0;
+
+    bi.db = db;
+    if (import_source(db, "bounces", "bounces:import", &bi.source_id, &checkpoint, &pg) != 0)
+        return 1;
+    bi.b = db_reports_create(db);
+    bounce_init();
+    for (int i = 0; i < n && !bi.failed; i++) {
+        bi.file_us = 0;
+        if ((strcmp(paths[i], "-") == 0 ? bounce_read_stream(stdin, "stdin", &sink)
+                                        : bounce_read_path(paths[i], &sink)) != 0)
+            rc = 1;
+    }
+    if (!bi.failed && bounce_commit(&bi) != 0)
+        bi.failed = 1;
+    db_reports_free(bi.b);
+    if (bi.failed)
+        return 1;
+    printf("bounces: %llu messages, %llu bounces, %llu complaint reports, %llu not a bounce, "
+           "%llu malformed; stored %llu DSN recipients and %llu complaints, %llu already "
+           "present\n",
+           (unsigned long long)st.messages, (unsigned long long)st.bounces,
+           (unsigned long long)st.complaints, (unsigned long long)st.not_bounce,
+           (unsigned long long)st.malformed, (unsigned long long)bi.tot.dsn,
+           (unsigned long long)bi.tot.complaints, (unsigned long long)bi.tot.duplicates);
+    fflush(stdout);
+    return rc;
+}
+
 /* cmd_import - load logs into the database */
 int cmd_import(int argc, char **argv)
 {
@@ -451,6 +544,11 @@ int cmd_import(int argc, char **argv)
     db_async_commit(db, 1);
     /* The import logs its own one line for an outage or a failure, with db_error()'s text. */
     db_quiet(db, 1);
+    if (cli.bounces) {
+        rc = import_bounces(db, argv + first, argc - first);
+        db_close(db);
+        return rc;
+    }
     for (int i = first; i < argc && rc == 0; i++) {
         int r, rewinds = 0;
 

@@ -138,6 +138,9 @@ int cli_option(void *ctx, int key, const char *arg)
     case CLI_STATS:
         cli->stats = 1;
         break;
+    case CLI_BOUNCES:
+        cli->bounces = 1;
+        break;
     case CLI_PROVIDERS: {
         char err[512];
 

@@ -23,6 +23,13 @@
  *			    struct db_batch_result *res);
  *	void db_batch_free(struct db_batch *b);
  *
+ *	struct db_reports *db_reports_create(struct db *db);
+ *	void db_reports_add(struct db_reports *b, int64_t source_id,
+ *			    const struct bounce_rec *rec, int64_t fallback_us);
+ *	size_t db_reports_count(const struct db_reports *b);
+ *	int db_reports_commit(struct db_reports *b, struct db_reports_result *res);
+ *	void db_reports_free(struct db_reports *b);
+ *
  *	int db_summary(struct db *db, const struct db_range *r, struct db_summary *out);
  *
  *	int db_ensure_partitions(struct db *db);
@@ -97,6 +104,14 @@
  *	oldest event keep their rollups) and gives the number of rollup rows. smtp events (from
  *	the sniffer) are stored in smtp_events.
  *
+ *	Bounce messages (sql/007, db/bounces.c): a db_reports batch holds DSN and complaint
+ *	records (bounce/bounce.h) and db_reports_commit() stores them in one transaction, keyed
+ *	by the message's hash and the record's number in it, so a message read twice stores
+ *	nothing the second time (res->duplicates). Each DSN is linked to the delivery of the same
+ *	Message-ID and recipient when the log has it; the rollups and the suppression list are
+ *	updated in the same transaction. On failure the batch keeps its records (retry it).
+ *	fallback_us is the record's time when the report states none (the file's mtime).
+ *
  *	db_state() says whether the server answers: DB_UP; DB_RESET when the connection had
  *	broken (a restart, pg_terminate_backend) and has just been reset, so whatever was in
  *	flight on it was lost; DB_DOWN when one reset attempt failed (it waits at most
@@ -145,6 +160,15 @@
 struct db;
 struct db_batch;
 
+struct bounce_rec;
+struct db_reports;
+
+struct db_reports_result {
+    uint64_t dsn;        /* DSN recipients stored */
+    uint64_t complaints; /* complaint reports stored */
+    uint64_t duplicates; /* records already stored (the same message read again) */
+};
+
 struct db_batch_result {
     uint64_t inserted;   /* rows that were new */
     uint64_t duplicates; /* rows already present (a replay) */
@@ -184,6 +208,13 @@ size_t db_batch_count(const struct db_batch *b);
 int db_batch_commit(struct db_batch *b, int64_t source_id, int64_t checkpoint,
                     struct db_batch_result *res);
 void db_batch_free(struct db_batch *b);
+
+struct db_reports *db_reports_create(struct db *db);
+void db_reports_add(struct db_reports *b, int64_t source_id, const struct bounce_rec *rec,
+                    int64_t fallback_us);
+size_t db_reports_count(const struct db_reports *b);
+int db_reports_commit(struct db_reports *b, struct db_reports_result *res);
+void db_reports_free(struct db_reports *b);
 
 int db_summary(struct db *db, const struct db_range *r, struct db_summary *out);
 

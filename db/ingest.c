@@ -14,6 +14,8 @@
  *	INSERT INTO rollups, rollups_host, rollups_host_minute, rollups_domain_day,
  *	    rollups_domain_month, rollups_provider_hour, rollups_block_hour
  *	    ... ON CONFLICT DO UPDATE		(see move_table)
+ *	INSERT INTO suppressions ...		a hard bounce or expiry
+ *	DELETE FROM suppressions ...		a later delivery to the recipient was sent
  *	UPDATE sources SET checkpoint = GREATEST(checkpoint, $2) WHERE id = $1
  *	COMMIT
  *
@@ -326,7 +328,8 @@ static void row_bounce_notice(struct buf *o, const struct entry *e)
  * What each kind of event becomes: its table, its columns in COPY order, its row writer, and
  * for the tables that feed the rollups, the rollup row of one inserted row (the expressions
  * over the RETURNING columns: hour, host, sender domain, recipient domain, kind, reason, dsn,
- * example reply, as the view "facts" of sql/002 has them; then provider and block).
+ * example reply, as the view "facts" of sql/002 has them; then provider and block, and the
+ * recipient in lower case and "hard" for the suppression list).
  */
 static const struct table {
     enum event_type type;
@@ -340,7 +343,7 @@ static const struct table {
      "sasl_username, truncated, source_id, pos, seq",
      row_message,
      "time, host, coalesce(sender_domain, ''), '', 'received', '', '', NULL::text, NULL::text,"
-     " NULL::text"},
+     " NULL::text, NULL::text, false"},
     {EV_DELIVERY, "deliveries",
      "time, host, mta, queue_id, message_id, sender, sender_domain, recipient, orig_recipient, "
      "recipient_domain, relay, delay, delays, status, dsn, smtp_code, reply, reason, hard, "
@@ -348,14 +351,14 @@ static const struct table {
      row_delivery,
      "time, host, coalesce(sender_domain, ''), coalesce(recipient_domain, ''), status,"
      " coalesce(reason, ''), coalesce(dsn, ''), CASE WHEN status <> 'sent' THEN reply END,"
-     " provider, block"},
+     " provider, block, lower(recipient), hard"},
     {EV_REJECT, "rejects",
      "time, host, mta, queue_id, client, helo, sender, sender_domain, recipient, "
      "recipient_domain, smtp_code, dsn, reply, reason, provider, block, truncated, source_id, pos,"
      " seq",
      row_reject,
      "time, host, coalesce(sender_domain, ''), coalesce(recipient_domain, ''), 'rejected',"
-     " coalesce(reason, ''), coalesce(dsn, ''), reply, provider, block"},
+     " coalesce(reason, ''), coalesce(dsn, ''), reply, provider, block, NULL::text, false"},
     {EV_BOUNCE_NOTICE, "bounce_notices",
      "time, host, mta, queue_id, notice_queue_id, truncated, source_id, pos, seq",
      row_bounce_notice, NULL},
@@ -559,7 +562,7 @@ static int stage_table(struct db_batch *b, const struct table *t)
     "  kind, reason, dsn, n, example)"                                                             \
     "  SELECT date_trunc('hour', time, 'UTC'), host, sd, rd, kind, reason, dsn,"                   \
     "  count(*), min(reply)"                                                                       \
-    "  FROM ins f (time, host, sd, rd, kind, reason, dsn, reply, prov, blk)"                       \
+    "  FROM ins f (time, host, sd, rd, kind, reason, dsn, reply, prov, blk, rcpt, hard)"           \
     "  WHERE time IS NOT NULL GROUP BY 1, 2, 3, 4, 5, 6, 7"                                        \
     "  ORDER BY 1, 2, 3, 4, 5, 6, 7"                                                               \
     "  ON CONFLICT (hour, host, sender_domain, recipient_domain, kind, reason, dsn)"               \
@@ -568,7 +571,7 @@ static int stage_table(struct db_batch *b, const struct table *t)
     " uph AS (INSERT INTO rollups_host (hour, host, kind, reason, dsn, n, example)"                \
     "  SELECT date_trunc('hour', time, 'UTC'), host, kind, reason, dsn,"                           \
     "  count(*), min(reply)"                                                                       \
-    "  FROM ins f (time, host, sd, rd, kind, reason, dsn, reply, prov, blk)"                       \
+    "  FROM ins f (time, host, sd, rd, kind, reason, dsn, reply, prov, blk, rcpt, hard)"           \
     "  WHERE time IS NOT NULL GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5"                       \
     "  ON CONFLICT (hour, host, kind, reason, dsn)"                                                \
     "  DO UPDATE SET n = rollups_host.n + EXCLUDED.n,"                                             \
@@ -576,7 +579,7 @@ static int stage_table(struct db_batch *b, const struct table *t)
     " uphm AS (INSERT INTO rollups_host_minute (minute, host, kind, reason, dsn, n, example)"      \
     "  SELECT date_trunc('minute', time, 'UTC'), host, kind, reason, dsn,"                         \
     "  count(*), min(reply)"                                                                       \
-    "  FROM ins f (time, host, sd, rd, kind, reason, dsn, reply, prov, blk)"                       \
+    "  FROM ins f (time, host, sd, rd, kind, reason, dsn, reply, prov, blk, rcpt, hard)"           \
     "  WHERE time IS NOT NULL GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5"                       \
     "  ON CONFLICT (minute, host, kind, reason, dsn)"                                              \
     "  DO UPDATE SET n = rollups_host_minute.n + EXCLUDED.n,"                                      \
@@ -586,7 +589,7 @@ static int stage_table(struct db_batch *b, const struct table *t)
     "  SELECT date_trunc('day', time, 'UTC'), rd, count(*) FILTER (WHERE kind = 'sent'),"          \
     "  count(*) FILTER (WHERE kind = 'deferred'), count(*) FILTER (WHERE kind = 'bounced'),"       \
     "  count(*) FILTER (WHERE kind = 'expired')"                                                   \
-    "  FROM ins f (time, host, sd, rd, kind, reason, dsn, reply, prov, blk)"                       \
+    "  FROM ins f (time, host, sd, rd, kind, reason, dsn, reply, prov, blk, rcpt, hard)"           \
     "  WHERE time IS NOT NULL AND rd <> ''"                                                        \
     "  AND kind IN ('sent', 'deferred', 'bounced', 'expired') GROUP BY 2, 1 ORDER BY 2, 1"         \
     "  ON CONFLICT (recipient_domain, day) DO UPDATE"                                              \
@@ -596,7 +599,7 @@ static int stage_table(struct db_batch *b, const struct table *t)
     "  expired = rollups_domain_day.expired + EXCLUDED.expired),"                                  \
     " upm AS (INSERT INTO rollups_domain_month (month, recipient_domain, n)"                       \
     "  SELECT date_trunc('month', time, 'UTC'), rd, count(*)"                                      \
-    "  FROM ins f (time, host, sd, rd, kind, reason, dsn, reply, prov, blk)"                       \
+    "  FROM ins f (time, host, sd, rd, kind, reason, dsn, reply, prov, blk, rcpt, hard)"           \
     "  WHERE time IS NOT NULL AND rd <> ''"                                                        \
     "  AND kind IN ('sent', 'deferred', 'bounced', 'expired') GROUP BY 1, 2 ORDER BY 1, 2"         \
     "  ON CONFLICT (month, recipient_domain) DO UPDATE"                                            \
@@ -606,7 +609,7 @@ static int stage_table(struct db_batch *b, const struct table *t)
     "  SELECT date_trunc('hour', time, 'UTC'), host, prov, count(*) FILTER (WHERE kind = 'sent')," \
     "  count(*) FILTER (WHERE kind = 'deferred'), count(*) FILTER (WHERE kind = 'bounced'),"       \
     "  count(*) FILTER (WHERE kind = 'expired')"                                                   \
-    "  FROM ins f (time, host, sd, rd, kind, reason, dsn, reply, prov, blk)"                       \
+    "  FROM ins f (time, host, sd, rd, kind, reason, dsn, reply, prov, blk, rcpt, hard)"           \
     "  WHERE time IS NOT NULL AND prov IS NOT NULL"                                                \
     "  AND kind IN ('sent', 'deferred', 'bounced', 'expired') GROUP BY 3, 2, 1 ORDER BY 3, 2, 1"   \
     "  ON CONFLICT (provider, host, hour) DO UPDATE"                                               \
@@ -616,10 +619,36 @@ static int stage_table(struct db_batch *b, const struct table *t)
     "  expired = rollups_provider_hour.expired + EXCLUDED.expired),"                               \
     " upb AS (INSERT INTO rollups_block_hour (hour, host, provider, block, n)"                     \
     "  SELECT date_trunc('hour', time, 'UTC'), host, coalesce(prov, 'other'), blk, count(*)"       \
-    "  FROM ins f (time, host, sd, rd, kind, reason, dsn, reply, prov, blk)"                       \
+    "  FROM ins f (time, host, sd, rd, kind, reason, dsn, reply, prov, blk, rcpt, hard)"           \
     "  WHERE time IS NOT NULL AND blk IS NOT NULL GROUP BY 4, 2, 3, 1 ORDER BY 4, 2, 3, 1"         \
     "  ON CONFLICT (block, host, provider, hour) DO UPDATE"                                        \
-    "  SET n = rollups_block_hour.n + EXCLUDED.n)"                                                 \
+    "  SET n = rollups_block_hour.n + EXCLUDED.n),"                                                \
+    " sup AS (INSERT INTO suppressions (recipient, sender_domain, last_time, origin, reason, dsn," \
+    "  reply, n)"                                                                                  \
+    "  SELECT DISTINCT ON (rcpt, sd) rcpt, sd, time, 'log', reason, nullif(dsn, ''), reply,"       \
+    "  count(*) OVER (PARTITION BY rcpt, sd)"                                                      \
+    "  FROM ins f (time, host, sd, rd, kind, reason, dsn, reply, prov, blk, rcpt, hard)"           \
+    "  WHERE hard AND kind IN ('bounced', 'expired') AND rcpt IS NOT NULL AND time IS NOT NULL"    \
+    "  AND NOT EXISTS (SELECT 1 FROM ins g (time, host, sd, rd, kind, reason, dsn, reply, prov,"   \
+    "  blk, rcpt, hard) WHERE g.kind = 'sent' AND g.rcpt = f.rcpt AND g.sd = f.sd"                 \
+    "  AND g.time > f.time)"                                                                       \
+    "  ORDER BY rcpt, sd, time DESC"                                                               \
+    "  ON CONFLICT (recipient, sender_domain) DO UPDATE"                                           \
+    "  SET n = suppressions.n + EXCLUDED.n,"                                                       \
+    "  last_time = greatest(suppressions.last_time, EXCLUDED.last_time),"                          \
+    "  origin = CASE WHEN EXCLUDED.last_time >= suppressions.last_time"                            \
+    "  THEN EXCLUDED.origin ELSE suppressions.origin END,"                                         \
+    "  reason = CASE WHEN EXCLUDED.last_time >= suppressions.last_time"                            \
+    "  THEN EXCLUDED.reason ELSE suppressions.reason END,"                                         \
+    "  dsn = CASE WHEN EXCLUDED.last_time >= suppressions.last_time"                               \
+    "  THEN EXCLUDED.dsn ELSE suppressions.dsn END,"                                               \
+    "  reply = CASE WHEN EXCLUDED.last_time >= suppressions.last_time"                             \
+    "  THEN EXCLUDED.reply ELSE suppressions.reply END),"                                          \
+    " unsup AS (DELETE FROM suppressions s"                                                        \
+    "  USING (SELECT rcpt, sd, max(time) AS t"                                                     \
+    "  FROM ins f (time, host, sd, rd, kind, reason, dsn, reply, prov, blk, rcpt, hard)"           \
+    "  WHERE kind = 'sent' AND rcpt IS NOT NULL GROUP BY 1, 2) x"                                  \
+    "  WHERE s.recipient = x.rcpt AND s.sender_domain = x.sd AND s.last_time < x.t)"               \
     " SELECT count(*) FROM ins"
 
 /* exec_count - run sql expecting status; the count it reports (rows or its one value) */

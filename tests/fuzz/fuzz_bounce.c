@@ -33,7 +33,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct buf out;
     struct bounce_stats st = {0};
-    struct bounce_sink sink = {check_rec, &out, &st};
+    struct bounce_sink sink = {check_rec, &out, &st, NULL};
     FILE *f;
 
     buf_init(&out);

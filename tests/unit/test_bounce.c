@@ -81,7 +81,7 @@ static void unguard(void *map, size_t maplen)
 /* run - the records and result of one message held in memory */
 static int run(const char *msg, struct got *g, struct bounce_stats *st)
 {
-    struct bounce_sink sink = {keep, g, st};
+    struct bounce_sink sink = {keep, g, st, NULL};
     void *map;
     size_t maplen;
     char *copy = guarded(msg, strlen(msg), &map, &maplen);
@@ -648,7 +648,7 @@ static void test_not_bounces(void **state)
 static void test_limits(void **state)
 {
     struct bounce_stats st = {0};
-    struct bounce_sink sink = {keep, NULL, &st};
+    struct bounce_sink sink = {keep, NULL, &st, NULL};
     struct got g = {0};
     struct buf b;
     size_t big = BOUNCE_MAX_MESSAGE + 1;
@@ -707,7 +707,7 @@ static void test_mbox_maildir(void **state)
 {
     struct bounce_stats st = {0};
     struct got g = {0};
-    struct bounce_sink sink = {keep, &g, &st};
+    struct bounce_sink sink = {keep, &g, &st, NULL};
     char dir[] = "/tmp/test_bounce.XXXXXX", path[256];
     struct buf b;
     FILE *f;
@@ -817,7 +817,7 @@ static void test_sisimai(void **state)
     FILE *f;
     struct got *g = xcalloc(1, sizeof(*g));
     struct bounce_stats st = {0};
-    struct bounce_sink sink = {keep, g, &st};
+    struct bounce_sink sink = {keep, g, &st, NULL};
     int total = 0, agree = 0, found = 0, on_purpose = 0;
 
     (void)state;
@@ -890,7 +890,7 @@ static void test_not_bounce_corpus(void **state)
     char path[1024];
     struct got g = {0};
     struct bounce_stats st = {0};
-    struct bounce_sink sink = {keep, &g, &st};
+    struct bounce_sink sink = {keep, &g, &st, NULL};
 
     (void)state;
     snprintf(path, sizeof(path), "%s/sisimai-set-of-emails/maildir/not", corpora_dir());

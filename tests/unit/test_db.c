@@ -1504,15 +1504,16 @@ static void test_partitions_retention(void **state)
                              "SELECT count(*) FROM pg_class WHERE relname IN ("
                              " 'messages_p' || to_char(now() AT TIME ZONE 'UTC', 'YYYYMM'),"
                              " 'smtp_events_p' || to_char(now() AT TIME ZONE 'UTC', 'YYYYMM'),"
+                             " 'complaints_p' || to_char(now() AT TIME ZONE 'UTC', 'YYYYMM'),"
                              " 'rejects_p' || to_char((now() AT TIME ZONE 'UTC')"
                              "  + interval '1 month', 'YYYYMM'))"
                              " AND relnamespace = current_schema()::regnamespace"),
-                     3);
+                     4);
     assert_int_equal(db_ensure_partitions(f->db), 0);
 
-    /* Keep 30 days: the 2019 months go (5 tables x 2 months), this month stays. */
+    /* Keep 30 days: the 2019 months go (7 tables x 2 months), this month stays. */
     assert_int_equal(db_retention(f->db, 30, &dropped), 0);
-    assert_int_equal(dropped, 10);
+    assert_int_equal(dropped, 14);
     assert_int_equal(sql_int(f->admin, "SELECT count(*) FROM deliveries"), 1);
     assert_int_equal(sql_int(f->admin, "SELECT to_regclass('deliveries_p201902') IS NULL::int"
                                        " FROM (SELECT 1) x"),

@@ -1,0 +1,385 @@
+/*
+ * bounces - storing DSN recipients and complaint reports, exactly once, linked to deliveries
+ *
+ * A db_reports batch holds copies of bounce records (bounce/bounce.h) with the source they
+ * came from and a fallback time. The commit is one transaction: one statement per record,
+ *
+ *	WITH s AS (the record's values),
+ *	     m AS (the delivery of that Message-ID to that recipient, bounced or sent, if any),
+ *	     ins AS (INSERT INTO dsn_reports | complaints ... ON CONFLICT DO NOTHING RETURNING ...),
+ *	     rollups_dsn_hour | rollups_complaint_hour += the inserted row,
+ *	     suppressions: a failed hard DSN not already in the log, or a complaint
+ *	SELECT count(*) FROM ins
+ *
+ * so a record already stored (the same message read again: same msg_key, seq and time) adds
+ * nothing anywhere. The record's time is the report's Date header, else its last attempt or
+ * arrival date, else the caller's fallback (the file's modification time).
+ *
+ * A DSN's "link" says what the log showed for the same message and recipient when it was
+ * stored (see sql/007): logged, async, unseen, or delayed when its action is not "failed".
+ * mailpulse_rebuild_rollups() links every DSN again, for logs read after their bounces.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "bounce/bounce.h"
+#include "db/db_int.h"
+#include "util/util.h"
+
+struct report {
+    int64_t source_id;
+    int64_t time_us;
+    struct bounce_rec rec;
+};
+
+struct db_reports {
+    struct db *db;
+    struct report *v;
+    size_t n, cap;
+};
+
+/* The record's values, shared by both statements: $1 time in microseconds since the epoch. */
+#define US_TIME(p)    "'epoch'::timestamptz + " p "::bigint * interval '1 microsecond'"
+#define US_OR_NULL(p) "CASE WHEN " p " = '0' THEN NULL ELSE " US_TIME(p) " END"
+
+/* The suppression upsert of one inserted row; the newest failure's fields win. */
+#define SUPPRESS_UPSERT                                                                            \
+    " ON CONFLICT (recipient, sender_domain) DO UPDATE"                                            \
+    " SET n = suppressions.n + 1,"                                                                 \
+    " last_time = greatest(suppressions.last_time, EXCLUDED.last_time),"                           \
+    " origin = CASE WHEN EXCLUDED.last_time >= suppressions.last_time"                             \
+    " THEN EXCLUDED.origin ELSE suppressions.origin END,"                                          \
+    " reason = CASE WHEN EXCLUDED.last_time >= suppressions.last_time"                             \
+    " THEN EXCLUDED.reason ELSE suppressions.reason END,"                                          \
+    " dsn = CASE WHEN EXCLUDED.last_time >= suppressions.last_time"                                \
+    " THEN EXCLUDED.dsn ELSE suppressions.dsn END,"                                                \
+    " reply = CASE WHEN EXCLUDED.last_time >= suppressions.last_time"                              \
+    " THEN EXCLUDED.reply ELSE suppressions.reply END"
+
+/* No later delivery to the recipient from the same sender domain was sent. */
+#define NOT_SENT_LATER                                                                             \
+    " NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.recipient IN (ins.raw, ins.recipient)"        \
+    " AND d.status = 'sent' AND coalesce(d.sender_domain, '') = ins.sender_domain"                 \
+    " AND d.time > ins.time)"
+
+static const char sql_dsn[] = "WITH s AS (SELECT " US_TIME(
+    "$1") " AS time, $2::text AS family, $3::text AS raw,"
+          " lower($3) AS recipient, nullif($4, '') AS orig_recipient,"
+          " $5::text AS action, nullif($6, '') AS dsn, nullif($7, '')::integer AS smtp_code,"
+          " nullif($8, '') AS diagnostic, $9::text AS reason, $10::boolean AS hard,"
+          " nullif($11, '') AS remote_mta, nullif($12, '') AS reporting_mta,"
+          " " US_OR_NULL("$13") " AS arrival, " US_OR_NULL(
+              "$14") " AS last_attempt,"
+                     " nullif($15, '') AS message_id, nullif($16, '') AS sender, nullif($17, '') "
+                     "AS subject,"
+                     " $18::bigint AS source_id, $19::bigint AS msg_key, $20::integer AS seq),"
+                     " m AS (SELECT d.status, d.host, d.queue_id, d.sender_domain FROM s,"
+                     " LATERAL (SELECT status, host, queue_id, sender_domain FROM deliveries"
+                     " WHERE message_id = s.message_id"
+                     " AND (recipient IN (s.raw, s.recipient) OR lower(recipient) = "
+                     "lower(s.orig_recipient))"
+                     " AND status <> 'deferred'"
+                     " ORDER BY status IN ('bounced', 'expired') DESC, time DESC LIMIT 1) d),"
+                     " ins AS (INSERT INTO dsn_reports (time, family, recipient, orig_recipient,"
+                     " recipient_domain, action, dsn, smtp_code, diagnostic, reason, hard, "
+                     "remote_mta,"
+                     " reporting_mta, arrival, last_attempt, message_id, sender, sender_domain, "
+                     "subject, link,"
+                     " host, queue_id, source_id, msg_key, seq)"
+                     " SELECT s.time, s.family, s.recipient, s.orig_recipient,"
+                     " coalesce(nullif(split_part(s.recipient, '@', 2), ''), ''), s.action, s.dsn, "
+                     "s.smtp_code,"
+                     " s.diagnostic, s.reason, s.hard, s.remote_mta, s.reporting_mta, s.arrival, "
+                     "s.last_attempt,"
+                     " s.message_id, s.sender,"
+                     " coalesce(nullif(split_part(lower(s.sender), '@', 2), ''), m.sender_domain, "
+                     "''),"
+                     " s.subject,"
+                     " CASE WHEN s.action <> 'failed' THEN 'delayed'"
+                     " WHEN m.status IN ('bounced', 'expired') THEN 'logged'"
+                     " WHEN m.status IS NOT NULL THEN 'async' ELSE 'unseen' END,"
+                     " coalesce(m.host, ''), m.queue_id, s.source_id, s.msg_key, s.seq"
+                     " FROM s LEFT JOIN m ON true"
+                     " ON CONFLICT (msg_key, seq, time) DO NOTHING"
+                     " RETURNING time, host, sender_domain, recipient_domain, recipient, link, "
+                     "hard, action,"
+                     " reason, dsn, diagnostic, $3::text AS raw),"
+                     " up AS (INSERT INTO rollups_dsn_hour (hour, host, sender_domain, "
+                     "recipient_domain, link, n,"
+                     " hard)"
+                     " SELECT date_trunc('hour', time, 'UTC'), host, sender_domain, "
+                     "recipient_domain, link, 1,"
+                     " CASE WHEN hard AND action = 'failed' THEN 1 ELSE 0 END FROM ins"
+                     " ON CONFLICT (hour, host, sender_domain, recipient_domain, link) DO UPDATE"
+                     " SET n = rollups_dsn_hour.n + 1, hard = rollups_dsn_hour.hard + "
+                     "EXCLUDED.hard),"
+                     " sup AS (INSERT INTO suppressions (recipient, sender_domain, last_time, "
+                     "origin, reason, dsn,"
+                     " reply)"
+                     " SELECT recipient, sender_domain, time, 'dsn', reason, dsn, diagnostic FROM "
+                     "ins"
+                     " WHERE action = 'failed' AND hard AND link <> 'logged' AND" NOT_SENT_LATER
+                         SUPPRESS_UPSERT ")"
+                     " SELECT count(*) FROM ins";
+
+static const char sql_complaint[] = "WITH s AS (SELECT " US_TIME(
+    "$1") " AS time, nullif($2, '') AS feedback_type,"
+          " $3::text AS raw, nullif(lower($3), '') AS recipient, nullif($4, '') AS sender,"
+          " nullif($5, '') AS source_ip, nullif($6, '') AS reporting_mta, nullif($7, '') AS "
+          "user_agent,"
+          " " US_OR_NULL(
+              "$8") " AS arrival, nullif($9, '') AS message_id, nullif($10, '') AS subject,"
+                    " $11::bigint AS source_id, $12::bigint AS msg_key, $13::integer AS seq),"
+                    " m AS (SELECT d.host, d.queue_id, d.sender_domain FROM s,"
+                    " LATERAL (SELECT host, queue_id, sender_domain FROM deliveries"
+                    " WHERE message_id = s.message_id AND status = 'sent'"
+                    " ORDER BY recipient IN (s.raw, s.recipient) DESC, time DESC LIMIT 1) d),"
+                    " ins AS (INSERT INTO complaints (time, feedback_type, recipient, "
+                    "recipient_domain, sender,"
+                    " sender_domain, source_ip, reporting_mta, user_agent, arrival, message_id, "
+                    "subject, host,"
+                    " queue_id, source_id, msg_key, seq)"
+                    " SELECT s.time, coalesce(s.feedback_type, 'other'), s.recipient,"
+                    " coalesce(nullif(split_part(s.recipient, '@', 2), ''), ''), s.sender,"
+                    " coalesce(nullif(split_part(lower(s.sender), '@', 2), ''), m.sender_domain, "
+                    "''),"
+                    " s.source_ip, s.reporting_mta, s.user_agent, s.arrival, s.message_id, "
+                    "s.subject,"
+                    " coalesce(m.host, ''), m.queue_id, s.source_id, s.msg_key, s.seq"
+                    " FROM s LEFT JOIN m ON true"
+                    " ON CONFLICT (msg_key, seq, time) DO NOTHING"
+                    " RETURNING time, host, sender_domain, recipient, feedback_type, $3::text AS "
+                    "raw),"
+                    " up AS (INSERT INTO rollups_complaint_hour (hour, sender_domain, "
+                    "feedback_type, host, n)"
+                    " SELECT date_trunc('hour', time, 'UTC'), sender_domain, feedback_type, host, "
+                    "1 FROM ins"
+                    " ON CONFLICT (sender_domain, feedback_type, host, hour) DO UPDATE"
+                    " SET n = rollups_complaint_hour.n + 1),"
+                    " sup AS (INSERT INTO suppressions (recipient, sender_domain, last_time, "
+                    "origin, reason)"
+                    " SELECT recipient, sender_domain, time, 'complaint', feedback_type FROM ins"
+                    " WHERE recipient IS NOT NULL AND feedback_type <> 'not-spam' "
+                    "AND" NOT_SENT_LATER SUPPRESS_UPSERT ")"
+                    " SELECT count(*) FROM ins";
+
+/* db_reports_create - an empty batch of bounce records */
+struct db_reports *db_reports_create(struct db *db)
+{
+    struct db_reports *b = xcalloc(1, sizeof(*b));
+
+    b->db = db;
+    return b;
+}
+
+/* db_reports_free - release a batch and the records it still holds */
+void db_reports_free(struct db_reports *b)
+{
+    if (b == NULL)
+        return;
+    x_free(b->v);
+    x_free(b);
+}
+
+/* db_reports_count - the records waiting for a commit */
+size_t db_reports_count(const struct db_reports *b)
+{
+    return b->n;
+}
+
+/* record_time - the report's own date, else the dates it states, else the fallback */
+static int64_t record_time(const struct bounce_rec *rec, int64_t fallback_us)
+{
+    if (rec->date_us > 0)
+        return rec->date_us;
+    if (rec->last_attempt_us > 0)
+        return rec->last_attempt_us;
+    if (rec->arrival_us > 0)
+        return rec->arrival_us;
+    return fallback_us;
+}
+
+/* bracketed - the Message-ID in angle brackets, as the log readers store it */
+static void bracketed(char *s, size_t size)
+{
+    size_t len = strlen(s);
+
+    if (len == 0 || (s[0] == '<' && s[len - 1] == '>') || len + 3 > size)
+        return;
+    memmove(s + 1, s, len);
+    s[0] = '<';
+    s[len + 1] = '>';
+    s[len + 2] = 0;
+}
+
+/* db_reports_add - copy one record into the batch; its strings are repaired in the copy */
+void db_reports_add(struct db_reports *b, int64_t source_id, const struct bounce_rec *rec,
+                    int64_t fallback_us)
+{
+    struct report *r;
+
+    if (b->n == b->cap) {
+        b->cap = b->cap ? b->cap * 2 : 64;
+        b->v = xrealloc(b->v, b->cap * sizeof(*b->v));
+    }
+    r = &b->v[b->n++];
+    r->source_id = source_id;
+    r->rec = *rec;
+    r->time_us = record_time(rec, fallback_us);
+    bracketed(r->rec.message_id, sizeof(r->rec.message_id));
+    utf8_scrub(r->rec.recipient);
+    utf8_scrub(r->rec.orig_recipient);
+    utf8_scrub(r->rec.action);
+    utf8_scrub(r->rec.status);
+    utf8_scrub(r->rec.remote_mta);
+    utf8_scrub(r->rec.diagnostic);
+    utf8_scrub(r->rec.reporting_mta);
+    utf8_scrub(r->rec.message_id);
+    utf8_scrub(r->rec.sender);
+    utf8_scrub(r->rec.subject);
+    utf8_scrub(r->rec.feedback_type);
+    utf8_scrub(r->rec.source_ip);
+    utf8_scrub(r->rec.user_agent);
+}
+
+/* store_one - one record's statement; 1 inserted, 0 already there, -1 error */
+static int store_one(struct db *db, const struct report *r)
+{
+    const struct bounce_rec *rec = &r->rec;
+    char t[24], arr[24], last[24], code[16], src[24], key[24], seq[16];
+    const char *v[20];
+    PGresult *res;
+    int n;
+
+    snprintf(t, sizeof(t), "%lld", (long long)r->time_us);
+    snprintf(arr, sizeof(arr), "%lld", (long long)rec->arrival_us);
+    snprintf(last, sizeof(last), "%lld", (long long)rec->last_attempt_us);
+    snprintf(src, sizeof(src), "%lld", (long long)r->source_id);
+    snprintf(key, sizeof(key), "%lld", (long long)(rec->msg_key & 0x7fffffffffffffffULL));
+    snprintf(seq, sizeof(seq), "%d", rec->seq);
+    if (rec->kind == BK_COMPLAINT) {
+        const char *cv[13] = {t,
+                              rec->feedback_type,
+                              rec->orig_recipient[0] ? rec->orig_recipient : rec->recipient,
+                              rec->sender,
+                              rec->source_ip,
+                              rec->reporting_mta,
+                              rec->user_agent,
+                              arr,
+                              rec->message_id,
+                              rec->subject,
+                              src,
+                              key,
+                              seq};
+
+        res = db_run(db, sql_complaint, 13, cv, "storing a complaint");
+    } else {
+        if (rec->smtp_code > 0)
+            snprintf(code, sizeof(code), "%d", rec->smtp_code);
+        else
+            code[0] = 0;
+        v[0] = t;
+        v[1] = rec->family ? rec->family : "";
+        v[2] = rec->recipient;
+        v[3] = rec->orig_recipient;
+        v[4] = rec->action[0] ? rec->action : "failed";
+        v[5] = rec->status;
+        v[6] = code;
+        v[7] = rec->diagnostic;
+        v[8] = rec->reason ? rec->reason : "";
+        v[9] = rec->hard ? "true" : "false";
+        v[10] = rec->remote_mta;
+        v[11] = rec->reporting_mta;
+        v[12] = arr;
+        v[13] = last;
+        v[14] = rec->message_id;
+        v[15] = rec->sender;
+        v[16] = rec->subject;
+        v[17] = src;
+        v[18] = key;
+        v[19] = seq;
+        res = db_run(db, sql_dsn, 20, v, "storing a DSN");
+    }
+    if (res == NULL)
+        return -1;
+    n = atoi(PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return n > 0;
+}
+
+/* ensure_month - the partitions of the record's month, once per month per commit */
+static int ensure_month(struct db *db, int64_t us, int64_t *done, int *ndone)
+{
+    time_t secs = (time_t)(us / 1000000);
+    struct tm tm;
+    int64_t month;
+    char when[24];
+    const char *v[1] = {when};
+    PGresult *res;
+
+    if (gmtime_r(&secs, &tm) == NULL)
+        return 0; /* out of range: the default partition takes it */
+    month = (int64_t)tm.tm_year * 12 + tm.tm_mon;
+    for (int i = 0; i < *ndone; i++)
+        if (done[i] == month)
+            return 0;
+    snprintf(when, sizeof(when), "%lld", (long long)us);
+    res = db_run(db, "SELECT mailpulse_ensure_partitions(" US_TIME("$1") ", " US_TIME("$1") ")", 1,
+                 v, "creating partitions");
+    if (res == NULL)
+        return -1;
+    PQclear(res);
+    if (*ndone < 32)
+        done[(*ndone)++] = month;
+    return 0;
+}
+
+/* db_reports_commit - store the batch in one transaction; on failure keep it and return -1 */
+int db_reports_commit(struct db_reports *b, struct db_reports_result *res)
+{
+    struct db_reports_result tmp;
+    int64_t months[32];
+    int nmonths = 0;
+    PGresult *r;
+    size_t i;
+
+    if (res == NULL)
+        res = &tmp;
+    memset(res, 0, sizeof(*res));
+    if (b->n == 0)
+        return 0;
+    if (db_reconnect(b->db) < 0)
+        goto failed;
+    r = db_exec(b->db, "BEGIN", PGRES_COMMAND_OK, "BEGIN");
+    if (r == NULL)
+        goto failed;
+    PQclear(r);
+    for (i = 0; i < b->n; i++) {
+        int n;
+
+        if (ensure_month(b->db, b->v[i].time_us, months, &nmonths) < 0)
+            goto failed;
+        n = store_one(b->db, &b->v[i]);
+        if (n < 0)
+            goto failed;
+        if (n == 0)
+            res->duplicates++;
+        else if (b->v[i].rec.kind == BK_COMPLAINT)
+            res->complaints++;
+        else
+            res->dsn++;
+    }
+    r = db_exec(b->db, "COMMIT", PGRES_COMMAND_OK, "COMMIT");
+    if (r == NULL)
+        goto failed;
+    PQclear(r);
+    b->n = 0;
+    return 0;
+
+failed:
+    db_rollback(b->db);
+    memset(res, 0, sizeof(*res));
+    return -1;
+}

@@ -902,6 +902,27 @@ static char *inline_dsn(const char *text)
     return xstrdup(best);
 }
 
+/*
+ * message_key - the identity of a message however it was stored: a hash of its bytes with
+ * carriage returns and trailing white space left out (an mbox adds a blank line, a Maildir
+ * may keep CRLF line ends)
+ */
+static uint64_t message_key(const char *data, size_t len)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+
+    while (len > 0 && (data[len - 1] == '\n' || data[len - 1] == '\r' || data[len - 1] == ' ' ||
+                       data[len - 1] == '\t'))
+        len--;
+    for (size_t i = 0; i < len; i++) {
+        if (data[i] == '\r')
+            continue;
+        h ^= (unsigned char)data[i];
+        h *= 0x100000001b3ULL;
+    }
+    return h >> 1;
+}
+
 /* bounce_message - the records of one message */
 int bounce_message(const char *data, size_t len, const struct bounce_sink *sink)
 {
@@ -930,7 +951,7 @@ int bounce_message(const char *data, size_t len, const struct bounce_sink *sink)
     fam = xmalloc(BOUNCE_FAMILY_RCPTS * sizeof(*fam));
     m->sink = sink;
     m->tmpl.smtp_code = -1;
-    m->key = hash_fnv1a64(data, len) >> 1;
+    m->key = message_key(data, len);
     m->date_us = unix_us(g_mime_object_get_header(GMIME_OBJECT(msg), "Date"));
     v = g_mime_message_get_subject(msg);
     m->subject = v ? v : "";

@@ -28,9 +28,11 @@
  *	While a file is read, *sink->file_us (when given) is its modification time.
  *	Both return 0, or -1 when the path could not be opened or read.
  *
- *	Every record carries the message's key (a hash of its bytes, below 2^63) and its own
- *	number within the message, so a store can take the pair as the record's identity: the
- *	same message read again, from any file or mailbox, gives the same keys.
+ *	Every record carries the message's key (below 2^63: a hash of its bytes without carriage
+ *	returns and trailing white space) and its own
+ *	number within the message, so a store can take the pair (with the message's date) as
+ *	the record's identity: the same message read again, from any file or mailbox, gives the
+ *	same keys.
  *
  *	bounce_format_json() appends one JSON object (no newline): "type" is "dsn" or
  *	"complaint"; absent strings are null, unknown times and codes are null.
@@ -103,7 +105,7 @@ struct bounce_rec {
     char user_agent[BR_TEXT_LEN];
     /* the bounce or report message itself */
     int64_t date_us;  /* its Date header, 0 unknown */
-    uint64_t msg_key; /* a hash of its bytes (63 bits): the same message, the same key */
+    uint64_t msg_key; /* its identity (63 bits): the same message, the same key */
     int seq;          /* this record's number within the message, from 0 */
 };
 

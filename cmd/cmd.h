@@ -33,6 +33,11 @@
  *	void alerts_stats(struct alerts *a, struct web_ingest_status *out);
  *	void alerts_stop(struct alerts *a);
  *
+ *	struct maildir_src *maildir_open(const struct src_conf *sc);
+ *	int maildir_step(struct maildir_src *m, struct db *db, int64_t now_us);
+ *	void maildir_get_stats(const struct maildir_src *m, struct maildir_stats *out);
+ *	void maildir_close(struct maildir_src *m);
+ *
  *	struct hook *hook_start(const char *url, int timeout_s, int tries);
  *	int hook_post(struct hook *h, const char *body, size_t len);
  *	void hook_stats(struct hook *h, uint64_t *sent, uint64_t *failed, uint64_t *dropped);
@@ -71,6 +76,11 @@
  *	change and end (db/alerts.c) and posting fire and clear to the webhook; ingest tells it
  *	the daemon's own state (db_up, lag). alerts_stats() adds its figures to out.
  *	alerts_stop() ends the thread and frees it all.
+ *
+ *	maildir_open() starts a type = maildir source (bounce messages delivered to a Maildir;
+ *	NULL, logged, when path is not one); maildir_step() reads and stores what its new/
+ *	holds and marks it done (1), finds nothing (0), or could not store it (-1: nothing is
+ *	marked, call again after a wait). See cmd/maildir.c.
  *
  *	hook_start() starts the webhook's sender thread: hook_post() copies a JSON body into a
  *	bounded queue (HOOK_QUEUE) and returns at once, -1 and a drop counted when the queue is
@@ -192,7 +202,7 @@ struct alerts_conf {
 #define SERVE_MAX_SRC   64
 #define SERVE_MAX_PATHS 16
 
-enum src_type { SRC_FILE, SRC_JOURNALD, SRC_SYSLOG };
+enum src_type { SRC_FILE, SRC_JOURNALD, SRC_SYSLOG, SRC_MAILDIR };
 
 struct src_conf {
     char *name;
@@ -204,7 +214,22 @@ struct src_conf {
     int nmatches;
     char *journal_dir; /* journald: a directory of journal files; NULL: the local journal */
     char *listen;      /* syslog: "udp://127.0.0.1:5514 tcp://127.0.0.1:5514" */
+    int keep;          /* maildir: done = keep (leave messages in new/); else move to cur/ */
+    char *failed_dir;  /* maildir: where unparseable messages go; NULL: left in new/ */
 };
+
+/* The daemon's Maildir source of bounce messages (cmd/maildir.c). */
+struct maildir_src;
+struct maildir_stats {
+    uint64_t messages, bounces, complaints, not_bounce, malformed; /* messages read */
+    uint64_t records;    /* DSN and complaint records stored */
+    uint64_t duplicates; /* records already stored (a message read again) */
+    uint64_t moved;      /* messages moved to cur/ */
+};
+struct maildir_src *maildir_open(const struct src_conf *sc);
+int maildir_step(struct maildir_src *m, struct db *db, int64_t now_us);
+void maildir_get_stats(const struct maildir_src *m, struct maildir_stats *out);
+void maildir_close(struct maildir_src *m);
 
 struct serve_conf {
     char *config_path;

@@ -63,6 +63,9 @@ struct serve {
     struct notify *notify;
     struct run *runs[SERVE_MAX_RUNS];
     int nruns;
+    struct maildir_src *mail[SERVE_MAX_SRC]; /* the type = maildir sources */
+    char *mail_names[SERVE_MAX_SRC];
+    int nmail;
     int locks[SERVE_MAX_SRC];
     char *lock_names[SERVE_MAX_SRC];
     int nlocks;
@@ -268,6 +271,8 @@ static int run_open(struct serve *s, const struct src_conf *sc, const char *path
         so.kind = SOURCE_SYSLOG;
         so.listen = sc->listen;
         break;
+    case SRC_MAILDIR:
+        return -1; /* not a line source: serve_sources() starts it */
     }
     src = source_open(&so, err, sizeof(err));
     if (src == NULL) {
@@ -314,6 +319,57 @@ static void serve_files(struct serve *s, const struct src_conf *sc)
     }
 }
 
+/* serve_maildir_open - start a Maildir source unless it runs already (a reload): 0 or -1 */
+static int serve_maildir_open(struct serve *s, const struct src_conf *sc)
+{
+    struct maildir_src *m;
+
+    for (int i = 0; i < s->nmail; i++)
+        if (strcmp(s->mail_names[i], sc->name) == 0)
+            return 0;
+    if (s->nmail == SERVE_MAX_SRC || (m = maildir_open(sc)) == NULL)
+        return -1;
+    s->mail_names[s->nmail] = xstrdup(sc->name);
+    s->mail[s->nmail++] = m;
+    return 0;
+}
+
+/* serve_maildir_step - read the Maildirs; a store that fails is retried like a commit */
+static int serve_maildir_step(struct serve *s)
+{
+    int any = 0;
+
+    for (int i = 0; i < s->nmail && !stop_requested; i++) {
+        int r = maildir_step(s->mail[i], s->db, time_now_us());
+        int64_t now = time_now_us();
+
+        pthread_mutex_lock(&s->in.lock);
+        if (r < 0) {
+            s->in.st.db_up = 0;
+            s->in.st.retries = ++s->retries;
+        } else if (r > 0) {
+            s->in.st.db_up = 1;
+            s->in.st.last_commit_us = now;
+            s->in.st.batches = ++s->batches;
+        }
+        pthread_mutex_unlock(&s->in.lock);
+        if (r > 0) {
+            any = 1;
+            if (retry_ok(&s->retry, now) > 0) {
+                db_quiet(s->db, 0);
+                log_info("database is back; ingest resumed");
+            }
+        } else if (r < 0) {
+            if (s->retry.since_us == 0) {
+                log_warn("cannot store bounce messages; retrying with backoff");
+                db_quiet(s->db, 1);
+            }
+            retry_sleep(retry_failed(&s->retry, now), &stop_requested);
+        }
+    }
+    return any;
+}
+
 /* serve_sources - start a reader for every source (new ones only, after a reload) */
 static int serve_sources(struct serve *s)
 {
@@ -322,6 +378,11 @@ static int serve_sources(struct serve *s)
 
         if (serve_lock(s, sc->name) != 0)
             return -1;
+        if (sc->type == SRC_MAILDIR) {
+            if (serve_maildir_open(s, sc) != 0)
+                return -1;
+            continue;
+        }
         if (sc->type == SRC_FILE)
             serve_files(s, sc);
         else if (run_open(s, sc,
@@ -431,13 +492,28 @@ static void serve_metrics(struct serve *s)
         if (source_syslog_stats(s->runs[i]->src, &ss) == 0)
             serve_syslog_status(&st, s->runs[i]->name, &ss);
     }
+    for (int i = 0; i < s->nmail; i++) {
+        struct maildir_stats ms;
+
+        maildir_get_stats(s->mail[i], &ms);
+        st.bounce_messages += ms.messages;
+        st.bounce_not_bounce += ms.not_bounce;
+        st.bounce_malformed += ms.malformed;
+        st.bounce_records += ms.records;
+        st.bounce_duplicates += ms.duplicates;
+    }
     pthread_mutex_lock(&s->in.lock);
+    s->in.st.bounce_messages = st.bounce_messages;
+    s->in.st.bounce_not_bounce = st.bounce_not_bounce;
+    s->in.st.bounce_malformed = st.bounce_malformed;
+    s->in.st.bounce_records = st.bounce_records;
+    s->in.st.bounce_duplicates = st.bounce_duplicates;
     s->in.st.lines = st.lines;
     s->in.st.events = st.events;
     s->in.st.malformed = st.malformed;
     s->in.st.lag_bytes = st.lag_bytes;
     s->in.st.cut_lines = st.cut_lines;
-    s->in.st.sources = (uint64_t)s->nruns;
+    s->in.st.sources = (uint64_t)(s->nruns + s->nmail);
     memcpy(s->in.st.syslog, st.syslog, sizeof(st.syslog));
     s->in.st.nsyslog = st.nsyslog;
     pthread_mutex_unlock(&s->in.lock);
@@ -764,7 +840,7 @@ int cmd_serve(int argc, char **argv)
     if (serve_sources(&s) != 0)
         fatal("cannot start the sources (see above)");
     serve_sniff_open(&s);
-    if (s.nruns == 0 && s.sniff == NULL)
+    if (s.nruns == 0 && s.nmail == 0 && s.sniff == NULL)
         log_info("no source to read: web-only mode, serving what other collectors store in the "
                  "database");
 
@@ -794,6 +870,7 @@ int cmd_serve(int argc, char **argv)
         for (int i = 0; i < s.nruns && !stop_requested; i++)
             any |= run_step(&s, s.runs[i]);
         any |= serve_sniff_step(&s);
+        any |= serve_maildir_step(&s);
         serve_metrics(&s);
         serve_retention(&s);
         if (!any)
@@ -816,6 +893,10 @@ int cmd_serve(int argc, char **argv)
         source_close(r->src);
         parser_free(r->p);
         x_free(r);
+    }
+    for (int i = 0; i < s.nmail; i++) {
+        maildir_close(s.mail[i]);
+        x_free(s.mail_names[i]);
     }
     for (int i = 0; i < s.nlocks; i++) {
         close(s.locks[i]);

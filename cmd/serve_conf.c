@@ -228,8 +228,10 @@ static int conf_src_key(struct src_conf *s, const char *key, const char *value)
             s->type = SRC_JOURNALD;
         else if (strcmp(value, "syslog") == 0)
             s->type = SRC_SYSLOG;
+        else if (strcmp(value, "maildir") == 0)
+            s->type = SRC_MAILDIR;
         else {
-            log_error("type wants file, journald or syslog, not \"%s\"", value);
+            log_error("type wants file, journald, syslog or maildir, not \"%s\"", value);
             return -1;
         }
         return 0;
@@ -246,6 +248,18 @@ static int conf_src_key(struct src_conf *s, const char *key, const char *value)
     }
     if (strcmp(key, "listen") == 0) {
         conf_set(&s->listen, value);
+        return 0;
+    }
+    if (strcmp(key, "done") == 0) {
+        if (strcmp(value, "move") != 0 && strcmp(value, "keep") != 0) {
+            log_error("done wants move or keep, not \"%s\"", value);
+            return -1;
+        }
+        s->keep = strcmp(value, "keep") == 0;
+        return 0;
+    }
+    if (strcmp(key, "failed") == 0) {
+        conf_set(&s->failed_dir, value);
         return 0;
     }
     log_error("unknown source option \"%s\"", key);
@@ -370,6 +384,7 @@ void conf_free(struct serve_conf *c)
             x_free(s->matches[j]);
         x_free(s->journal_dir);
         x_free(s->listen);
+        x_free(s->failed_dir);
     }
     memset(c, 0, sizeof(*c));
 }
@@ -565,6 +580,10 @@ int conf_load(struct serve_conf *c, int argc, char **argv)
             log_error("source %s: type=file needs path=", s->name);
             return -1;
         }
+        if (s->type == SRC_MAILDIR && s->npaths != 1) {
+            log_error("source %s: type=maildir needs one path= (the Maildir)", s->name);
+            return -1;
+        }
         if (s->type == SRC_SYSLOG && s->listen == NULL)
             s->listen = xstrdup("udp://127.0.0.1:514 tcp://127.0.0.1:514");
     }
@@ -574,7 +593,7 @@ int conf_load(struct serve_conf *c, int argc, char **argv)
 /* conf_print - what --check-config prints: the file and each source */
 void conf_print(const struct serve_conf *c, FILE *fp)
 {
-    static const char *const kinds[] = {"file", "journald", "syslog"};
+    static const char *const kinds[] = {"file", "journald", "syslog", "maildir"};
 
     fprintf(fp, "configuration %s: valid, %d source%s%s\n", c->config_path, c->nsrc,
             c->nsrc == 1 ? "" : "s",
@@ -591,6 +610,9 @@ void conf_print(const struct serve_conf *c, FILE *fp)
             fprintf(fp, " directory=%s", sc->journal_dir);
         if (sc->listen)
             fprintf(fp, " listen=%s", sc->listen);
+        if (sc->type == SRC_MAILDIR)
+            fprintf(fp, " done=%s%s%s", sc->keep ? "keep" : "move",
+                    sc->failed_dir ? " failed=" : "", sc->failed_dir ? sc->failed_dir : "");
         fprintf(fp, "%s\n", sc->backfill ? " (backfill)" : "");
     }
 }

@@ -125,7 +125,10 @@ static const char sql_dsn[] = "WITH s AS (SELECT " US_TIME(
                      " SELECT count(*) FROM ins";
 
 static const char sql_complaint[] = "WITH s AS (SELECT " US_TIME(
-    "$1") " AS time, nullif($2, '') AS feedback_type,"
+    "$1") " AS time,"
+          " CASE WHEN lower($2) IN ('abuse', 'fraud', 'virus', 'auth-failure', 'not-spam', "
+          "'opt-out')"
+          " THEN lower($2) END AS feedback_type,"
           " $3::text AS raw, nullif(lower($3), '') AS recipient, nullif($4, '') AS sender,"
           " nullif($5, '') AS source_ip, nullif($6, '') AS reporting_mta, nullif($7, '') AS "
           "user_agent,"
@@ -382,4 +385,168 @@ failed:
     db_rollback(b->db);
     memset(res, 0, sizeof(*res));
     return -1;
+}
+
+/* The read side: lists and counts over the stored reports. $1 from, $2 to, $3 sender domain
+ * ("" any), then what each query adds. Times come back as microseconds. */
+#define US_OF(col) "(extract(epoch FROM " col ") * 1000000)::bigint"
+
+static const char complaints_sql[] = "SELECT " US_OF(
+    "time") ", feedback_type, coalesce(recipient, ''), sender_domain,"
+            " coalesce(source_ip, ''), coalesce(reporting_mta, ''), coalesce(user_agent, ''),"
+            " coalesce(message_id, ''), host, coalesce(queue_id, '')"
+            " FROM complaints WHERE time >= $1::timestamptz AND time < $2::timestamptz"
+            " AND ($3 = '' OR sender_domain = $3) AND ($4 = '' OR feedback_type = $4)"
+            " AND ($5 = '' OR host = $5)"
+            " ORDER BY time DESC, msg_key, seq LIMIT nullif($6::integer, 0)";
+
+static const char suppressions_sql[] = "SELECT recipient, sender_domain, " US_OF(
+    "last_time") ", origin, reason, coalesce(dsn, ''),"
+                 " coalesce(reply, ''), n"
+                 " FROM suppressions WHERE last_time >= $1::timestamptz AND last_time < "
+                 "$2::timestamptz"
+                 " AND ($3 = '' OR sender_domain = $3)"
+                 " ORDER BY last_time DESC, recipient, sender_domain LIMIT nullif($4::integer, 0)";
+
+static const char counts_sql[] =
+    "SELECT (SELECT count(*) FROM complaints WHERE time >= $1::timestamptz"
+    "  AND time < $2::timestamptz AND ($3 = '' OR sender_domain = $3)"
+    "  AND ($4 = '' OR host = $4)),"
+    " count(*) FILTER (WHERE link IN ('async', 'unseen')),"
+    " count(*) FILTER (WHERE link = 'logged'),"
+    " count(*) FILTER (WHERE link = 'delayed')"
+    " FROM dsn_reports WHERE time >= $1::timestamptz AND time < $2::timestamptz"
+    " AND ($3 = '' OR sender_domain = $3) AND ($4 = '' OR host = $4)";
+
+/* col - a result cell into a fixed buffer */
+static void col(char *dst, size_t size, const PGresult *res, int row, int c)
+{
+    str_copy(dst, size, PQgetvalue(res, row, c), (size_t)PQgetlength(res, row, c));
+}
+
+/* range_params - $1 from, $2 to, $3 sender domain (lower case) of a range */
+static void range_params(const struct db_range *r, char *from, char *to, char *sd, size_t sdlen)
+{
+    db_range_time(r->from_us, true, from, 48);
+    db_range_time(r->to_us, false, to, 48);
+    str_copy(sd, sdlen, r->sender_domain, strnlen(r->sender_domain, sizeof(r->sender_domain)));
+    for (char *p = sd; *p; p++)
+        if (*p >= 'A' && *p <= 'Z')
+            *p = (char)(*p - 'A' + 'a');
+    utf8_scrub(sd);
+}
+
+/* db_complaints - the complaint reports of the range, newest first */
+int db_complaints(struct db *db, const struct db_range *r, const char *feedback_type, int limit,
+                  int (*fn)(void *arg, const struct db_complaint_row *row), void *arg)
+{
+    char from[48], to[48], sd[EV_ADDR_LEN], ft[32], host[EV_HOST_LEN], lim[16];
+    const char *v[6] = {from, to, sd, ft, host, lim};
+    struct db_complaint_row *row = xcalloc(1, sizeof(*row));
+    PGresult *res;
+
+    range_params(r, from, to, sd, sizeof(sd));
+    str_copy(ft, sizeof(ft), feedback_type ? feedback_type : "",
+             feedback_type ? strlen(feedback_type) : 0);
+    utf8_scrub(ft);
+    str_copy(host, sizeof(host), r->host, strnlen(r->host, sizeof(r->host)));
+    utf8_scrub(host);
+    snprintf(lim, sizeof(lim), "%d", limit > 0 ? limit : 0);
+    res = db_run(db, complaints_sql, 6, v, "complaints");
+    if (res == NULL) {
+        x_free(row);
+        return -1;
+    }
+    for (int i = 0; i < PQntuples(res); i++) {
+        row->time_us = db_get_i64(res, i, 0);
+        col(row->feedback_type, sizeof(row->feedback_type), res, i, 1);
+        col(row->recipient, sizeof(row->recipient), res, i, 2);
+        col(row->sender_domain, sizeof(row->sender_domain), res, i, 3);
+        col(row->source_ip, sizeof(row->source_ip), res, i, 4);
+        col(row->reporting_mta, sizeof(row->reporting_mta), res, i, 5);
+        col(row->user_agent, sizeof(row->user_agent), res, i, 6);
+        col(row->message_id, sizeof(row->message_id), res, i, 7);
+        col(row->host, sizeof(row->host), res, i, 8);
+        col(row->queue_id, sizeof(row->queue_id), res, i, 9);
+        if (fn(arg, row) < 0)
+            break;
+    }
+    PQclear(res);
+    x_free(row);
+    return 0;
+}
+
+/* db_suppressions - the suppression list, last failure in the range, newest first */
+int db_suppressions(struct db *db, const struct db_range *r, int limit,
+                    int (*fn)(void *arg, const struct db_suppression_row *row), void *arg)
+{
+    char from[48], to[48], sd[EV_ADDR_LEN], lim[16];
+    const char *v[4] = {from, to, sd, lim};
+    struct db_suppression_row *row = xcalloc(1, sizeof(*row));
+    PGresult *res;
+
+    range_params(r, from, to, sd, sizeof(sd));
+    snprintf(lim, sizeof(lim), "%d", limit > 0 ? limit : 0);
+    res = db_run(db, suppressions_sql, 4, v, "suppressions");
+    if (res == NULL) {
+        x_free(row);
+        return -1;
+    }
+    for (int i = 0; i < PQntuples(res); i++) {
+        col(row->recipient, sizeof(row->recipient), res, i, 0);
+        col(row->sender_domain, sizeof(row->sender_domain), res, i, 1);
+        row->last_us = db_get_i64(res, i, 2);
+        col(row->origin, sizeof(row->origin), res, i, 3);
+        col(row->reason, sizeof(row->reason), res, i, 4);
+        col(row->dsn, sizeof(row->dsn), res, i, 5);
+        col(row->reply, sizeof(row->reply), res, i, 6);
+        row->n = db_get_i64(res, i, 7);
+        if (fn(arg, row) < 0)
+            break;
+    }
+    PQclear(res);
+    x_free(row);
+    return 0;
+}
+
+/* db_report_counts - complaints and DSNs by link over the range (sender domain, host) */
+int db_report_counts(struct db *db, const struct db_range *r, struct db_report_counts *out)
+{
+    char from[48], to[48], sd[EV_ADDR_LEN], host[EV_HOST_LEN];
+    const char *v[4] = {from, to, sd, host};
+    PGresult *res;
+
+    memset(out, 0, sizeof(*out));
+    range_params(r, from, to, sd, sizeof(sd));
+    str_copy(host, sizeof(host), r->host, strnlen(r->host, sizeof(r->host)));
+    utf8_scrub(host);
+    res = db_run(db, counts_sql, 4, v, "report counts");
+    if (res == NULL)
+        return -1;
+    out->complaints = db_get_i64(res, 0, 0);
+    out->async_bounced = db_get_i64(res, 0, 1);
+    out->dsn_logged = db_get_i64(res, 0, 2);
+    out->dsn_delayed = db_get_i64(res, 0, 3);
+    PQclear(res);
+    return 0;
+}
+
+/* db_complaint_metrics - all-time complaints per feedback type and host */
+int db_complaint_metrics(struct db *db,
+                         int (*fn)(void *arg, const char *feedback_type, const char *host,
+                                   int64_t n),
+                         void *arg)
+{
+    PGresult *res = db_run(db,
+                           "SELECT feedback_type, host, sum(n) FROM rollups_complaint_hour"
+                           " GROUP BY 1, 2 ORDER BY 1, 2 LIMIT 10000",
+                           0, NULL, "complaint metrics");
+
+    if (res == NULL)
+        return -1;
+    for (int i = 0; i < PQntuples(res); i++)
+        if (fn(arg, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1), db_get_i64(res, i, 2)) < 0)
+            break;
+    PQclear(res);
+    return 0;
 }

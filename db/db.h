@@ -29,6 +29,14 @@
  *	size_t db_reports_count(const struct db_reports *b);
  *	int db_reports_commit(struct db_reports *b, struct db_reports_result *res);
  *	void db_reports_free(struct db_reports *b);
+ *	int db_complaints(struct db *db, const struct db_range *r, const char *feedback_type,
+ *			  int limit, int (*fn)(void *, const struct db_complaint_row *), void *arg);
+ *	int db_suppressions(struct db *db, const struct db_range *r, int limit,
+ *			    int (*fn)(void *, const struct db_suppression_row *), void *arg);
+ *	int db_report_counts(struct db *db, const struct db_range *r,
+ *			     struct db_report_counts *out);
+ *	int db_complaint_metrics(struct db *db, int (*fn)(void *, const char *feedback_type,
+ *				 const char *host, int64_t n), void *arg);
  *
  *	int db_summary(struct db *db, const struct db_range *r, struct db_summary *out);
  *
@@ -111,6 +119,11 @@
  *	Message-ID and recipient when the log has it; the rollups and the suppression list are
  *	updated in the same transaction. On failure the batch keeps its records (retry it).
  *	fallback_us is the record's time when the report states none (the file's mtime).
+ *	db_complaints() lists the complaints of a range (sender domain and host filters from r,
+ *	feedback_type "" any), newest first; db_suppressions() the suppression list entries
+ *	whose last failure is in the range; db_report_counts() counts complaints and DSNs by
+ *	link; db_complaint_metrics() gives all-time complaints per feedback type and host.
+ *	limit 0 means no limit.
  *
  *	db_state() says whether the server answers: DB_UP; DB_RESET when the connection had
  *	broken (a restart, pg_terminate_backend) and has just been reset, so whatever was in
@@ -169,6 +182,37 @@ struct db_reports_result {
     uint64_t duplicates; /* records already stored (the same message read again) */
 };
 
+struct db_complaint_row {
+    int64_t time_us;
+    char feedback_type[32];
+    char recipient[EV_ADDR_LEN];
+    char sender_domain[EV_ADDR_LEN];
+    char source_ip[64];
+    char reporting_mta[EV_RELAY_LEN];
+    char user_agent[256];
+    char message_id[EV_MSGID_LEN];
+    char host[EV_HOST_LEN]; /* the host that sent the message, "" when not matched */
+    char queue_id[EV_QID_LEN];
+};
+
+struct db_suppression_row {
+    char recipient[EV_ADDR_LEN];
+    char sender_domain[EV_ADDR_LEN];
+    int64_t last_us;
+    char origin[12]; /* log, dsn, complaint */
+    char reason[EV_REASON_LEN];
+    char dsn[EV_DSN_LEN];
+    char reply[EV_REPLY_LEN];
+    int64_t n; /* hard failures and complaints counted for it */
+};
+
+struct db_report_counts {
+    int64_t complaints;
+    int64_t async_bounced; /* failed DSNs the log did not show as failed */
+    int64_t dsn_logged;    /* failed DSNs for failures the log showed */
+    int64_t dsn_delayed;   /* DSNs that are not failures (delayed, relayed, ...) */
+};
+
 struct db_batch_result {
     uint64_t inserted;   /* rows that were new */
     uint64_t duplicates; /* rows already present (a replay) */
@@ -215,6 +259,15 @@ void db_reports_add(struct db_reports *b, int64_t source_id, const struct bounce
 size_t db_reports_count(const struct db_reports *b);
 int db_reports_commit(struct db_reports *b, struct db_reports_result *res);
 void db_reports_free(struct db_reports *b);
+int db_complaints(struct db *db, const struct db_range *r, const char *feedback_type, int limit,
+                  int (*fn)(void *arg, const struct db_complaint_row *row), void *arg);
+int db_suppressions(struct db *db, const struct db_range *r, int limit,
+                    int (*fn)(void *arg, const struct db_suppression_row *row), void *arg);
+int db_report_counts(struct db *db, const struct db_range *r, struct db_report_counts *out);
+int db_complaint_metrics(struct db *db,
+                         int (*fn)(void *arg, const char *feedback_type, const char *host,
+                                   int64_t n),
+                         void *arg);
 
 int db_summary(struct db *db, const struct db_range *r, struct db_summary *out);
 

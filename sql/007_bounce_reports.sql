@@ -13,8 +13,8 @@
 --                    delayed  the action is not "failed" (delayed, relayed, delivered, expanded)
 --   complaints     one row per ARF feedback report.
 --
--- Both are keyed by the message they came from: msg_key is a hash of the message's bytes,
--- seq the record's number in it. The same message read twice (a Maildir file read again
+-- Both are keyed by the message they came from: msg_key is a hash of its bytes (carriage
+-- returns and trailing white space left out), seq the record's number in it. The same message read twice (a Maildir file read again
 -- after a crash, a file imported twice, the same report in an mbox and a Maildir) inserts
 -- nothing the second time. The time is the report message's Date header, else the last
 -- attempt or arrival date it states, else when the file was written.

@@ -73,6 +73,20 @@ int web_rows_provider(void *arg, const struct db_provider_row *r)
     return 0;
 }
 
+/* web_rows_complaint - db_complaints() callback that collects */
+int web_rows_complaint(void *arg, const struct db_complaint_row *r)
+{
+    web_rows_add(arg, r);
+    return 0;
+}
+
+/* web_rows_suppression - db_suppressions() callback that collects */
+int web_rows_suppression(void *arg, const struct db_suppression_row *r)
+{
+    web_rows_add(arg, r);
+    return 0;
+}
+
 /* web_rows_block - db_blocks() callback that collects */
 int web_rows_block(void *arg, const struct db_block_row *r)
 {
@@ -154,7 +168,7 @@ static enum MHD_Result web_unavailable(struct web_req *r)
 }
 
 /* web_add_str_or_null - a string member, null when empty */
-static void web_add_str_or_null(cJSON *obj, const char *name, const char *s)
+void web_add_str_or_null(cJSON *obj, const char *name, const char *s)
 {
     if (s[0])
         cJSON_AddStringToObject(obj, name, s);
@@ -181,14 +195,15 @@ static double web_rate(int64_t part, int64_t whole)
 enum MHD_Result web_api_summary(struct web_req *r)
 {
     const struct db_query *q = &r->q;
+    struct db_report_counts rc;
     struct db_summary s;
     int64_t attempts;
     cJSON *body;
     enum MHD_Result ret;
 
     memset(&s, 0, sizeof(s));
-    if (db_summary(r->db, &q->range, &s) != 0) {
-        /* db_summary() logged the server's message; the client learns nothing of it. */
+    if (db_summary(r->db, &q->range, &s) != 0 || db_report_counts(r->db, &q->range, &rc) != 0) {
+        /* db/ logged the server's message; the client learns nothing of it. */
         log_debug("web: summary query failed");
         return web_unavailable(r);
     }
@@ -206,6 +221,9 @@ enum MHD_Result web_api_summary(struct web_req *r)
     cJSON_AddNumberToObject(body, "rejected", (double)s.rejected);
     cJSON_AddNumberToObject(body, "bounce_rate", web_rate(s.bounced, attempts));
     cJSON_AddNumberToObject(body, "deferral_rate", web_rate(s.deferred, attempts));
+    cJSON_AddNumberToObject(body, "async_bounced", (double)rc.async_bounced);
+    cJSON_AddNumberToObject(body, "complaints", (double)rc.complaints);
+    cJSON_AddNumberToObject(body, "complaint_rate", web_rate(rc.complaints, s.sent));
     ret = web_reply_json(r->conn, MHD_HTTP_OK, body);
     cJSON_Delete(body);
     return ret;
@@ -574,6 +592,15 @@ enum MHD_Result web_api_healthz(struct web_req *r)
         else
             cJSON_AddNumberToObject(ing, "pcap_drops", (double)st.pcap_drops);
         web_syslog_json(ing, &st);
+        if (st.bounce_messages > 0) {
+            cJSON *bo = cJSON_AddObjectToObject(ing, "bounces");
+
+            cJSON_AddNumberToObject(bo, "messages", (double)st.bounce_messages);
+            cJSON_AddNumberToObject(bo, "not_bounce", (double)st.bounce_not_bounce);
+            cJSON_AddNumberToObject(bo, "malformed", (double)st.bounce_malformed);
+            cJSON_AddNumberToObject(bo, "records", (double)st.bounce_records);
+            cJSON_AddNumberToObject(bo, "duplicates", (double)st.bounce_duplicates);
+        }
     }
     ret = web_reply_json(r->conn, up ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, body);
     cJSON_Delete(body);

@@ -209,6 +209,27 @@ static int web_provider_metrics(struct buf *b, struct db *db)
     return 0;
 }
 
+/* complaint_metric - one mailpulse_complaints_total line */
+static int complaint_metric(void *arg, const char *feedback_type, const char *host, int64_t n)
+{
+    struct buf *b = arg;
+
+    buf_puts(b, "mailpulse_complaints_total{feedback_type=\"");
+    web_label(b, feedback_type);
+    buf_puts(b, "\",host=\"");
+    web_label(b, host);
+    buf_printf(b, "\"} %lld\n", (long long)n);
+    return 0;
+}
+
+/* web_report_metrics - what arrived by mail: complaints by type and host; -1 on failure */
+static int web_report_metrics(struct buf *b, struct db *db)
+{
+    web_metric_head(b, "mailpulse_complaints_total", "counter",
+                    "Complaint (ARF) reports stored, by feedback type and sending host.");
+    return db_complaint_metrics(db, complaint_metric, b);
+}
+
 /* web_metrics - GET /metrics */
 enum MHD_Result web_metrics(struct web_req *r)
 {
@@ -262,6 +283,8 @@ enum MHD_Result web_metrics(struct web_req *r)
     x_free(acc);
     if (up && web_provider_metrics(&b, db) < 0)
         web_db_failed(r->w);
+    if (up && web_report_metrics(&b, db) < 0)
+        web_db_failed(r->w);
 
     if (r->w->ingest != NULL) {
         web_ingest_read(r->w, up, &st);
@@ -294,6 +317,21 @@ enum MHD_Result web_metrics(struct web_req *r)
             buf_printf(&b, "mailpulse_pcap_dropped_packets_total %lld\n", (long long)st.pcap_drops);
         }
         web_syslog_metrics(&b, &st);
+        web_metric_head(&b, "mailpulse_bounce_messages_total", "counter",
+                        "Messages the Maildir sources read: all, not a bounce, unreadable.");
+        buf_printf(&b,
+                   "mailpulse_bounce_messages_total{outcome=\"read\"} %llu\n"
+                   "mailpulse_bounce_messages_total{outcome=\"not_bounce\"} %llu\n"
+                   "mailpulse_bounce_messages_total{outcome=\"malformed\"} %llu\n",
+                   (unsigned long long)st.bounce_messages, (unsigned long long)st.bounce_not_bounce,
+                   (unsigned long long)st.bounce_malformed);
+        web_metric_head(&b, "mailpulse_bounce_records_total", "counter",
+                        "DSN and complaint records from the Maildir sources: stored, already "
+                        "stored (a message read again).");
+        buf_printf(&b,
+                   "mailpulse_bounce_records_total{outcome=\"stored\"} %llu\n"
+                   "mailpulse_bounce_records_total{outcome=\"duplicate\"} %llu\n",
+                   (unsigned long long)st.bounce_records, (unsigned long long)st.bounce_duplicates);
         if (st.alerts_on) {
             web_metric_head(&b, "mailpulse_alert_evaluations_total", "counter",
                             "Rounds of the alert rules.");

@@ -90,6 +90,10 @@ static const char *const messages_params[] = {"queue_id", "message_id", "recipie
 static const char *const dash_params[] = {"from", "to", "host", "bucket", NULL};
 static const char *const message_page_params[] = {"queue_id", "message_id", "recipient", NULL};
 static const char *const alerts_params[] = {"state", "format", "limit", NULL};
+static const char *const complaints_params[] = {"from",          "to",     "host",  "sender_domain",
+                                                "feedback_type", "format", "limit", NULL};
+static const char *const suppressions_params[] = {"from",   "to",    "sender_domain",
+                                                  "format", "limit", NULL};
 static const char *const export_params[] = {"what",   "format",   "from",     "to",
                                             "host",   "domain",   "reason",   "dsn",
                                             "status", "formulas", "provider", NULL};
@@ -124,6 +128,10 @@ static const struct web_route web_routes[] = {
     {"/api/v1/messages", messages_params, TRAIL | DB, 200, NULL, web_api_messages},
     {"/api/v1/wire", range_params, CACHED | RANGE | DB, 20, NULL, web_api_wire},
     {"/api/v1/alerts", alerts_params, DB, 100, web_check_alerts, web_api_alerts},
+    {"/api/v1/complaints", complaints_params, RANGE | DB, 100, web_check_complaints,
+     web_api_complaints},
+    {"/api/v1/suppressions", suppressions_params, RANGE | DB, 1000, web_check_format,
+     web_api_suppressions},
     {"/api/v1/export", export_params, RANGE, 0, web_check_export, web_export},
     {"/metrics", no_params, 0, 0, NULL, web_metrics},
     {"/healthz", no_params, 0, 0, NULL, web_api_healthz},

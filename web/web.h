@@ -90,7 +90,11 @@ struct web_ingest_status {
     uint64_t batches;   /* batches committed */
     uint64_t retries;   /* commits that failed and were retried */
     uint64_t cut_lines; /* lines over the maximum length, cut */
-    uint64_t sources;   /* readers running (followed files, journals, listeners) */
+    uint64_t sources;   /* readers running (followed files, journals, listeners, Maildirs) */
+    /* The Maildir sources: messages read, of them not a bounce and unreadable; records
+     * stored, and records already stored (a message read again). */
+    uint64_t bounce_messages, bounce_not_bounce, bounce_malformed;
+    uint64_t bounce_records, bounce_duplicates;
     struct web_syslog_status syslog[WEB_SYSLOG_MAX];
     size_t nsyslog;
     /* The alert evaluator's figures; alerts_on 0 when it is off. */

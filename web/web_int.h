@@ -171,6 +171,7 @@ enum MHD_Result web_reply_error(struct MHD_Connection *conn, unsigned int status
 enum MHD_Result web_reply_buf(struct MHD_Connection *conn, unsigned int status, const char *ctype,
                               const char *data, size_t len);
 void web_add_time(cJSON *obj, const char *name, int64_t us, int null_when_unset);
+void web_add_str_or_null(cJSON *obj, const char *name, const char *s);
 void web_add_headers(struct MHD_Response *resp);
 
 /* cache.c: the capture of one request's reply, armed by web_handler() */
@@ -223,6 +224,11 @@ int web_rows_wire(void *arg, const struct db_wire_ip *r);
 int web_rows_provider(void *arg, const struct db_provider_row *r);
 enum MHD_Result web_reply_csv(struct MHD_Connection *conn, const struct buf *b);
 int web_rows_block(void *arg, const struct db_block_row *r);
+int web_rows_complaint(void *arg, const struct db_complaint_row *r);
+int web_rows_suppression(void *arg, const struct db_suppression_row *r);
+int web_check_complaints(struct web_req *r, char *err, size_t errlen);
+enum MHD_Result web_api_complaints(struct web_req *r);
+enum MHD_Result web_api_suppressions(struct web_req *r);
 int web_rows_alert(void *arg, const struct db_alert *r);
 int web_series(struct db *db, const struct db_query *q, enum db_bucket b, struct db_point **out,
                size_t *n, int64_t *first_us);

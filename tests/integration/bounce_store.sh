@@ -1,0 +1,106 @@
+#!/bin/sh
+# bounce_store.sh - `mailpulse import --bounces` stores DSN recipients and complaints once,
+# links them to the deliveries of the same Message-ID, keeps the suppression list, and the
+# API shows them (/api/v1/summary, /api/v1/complaints, /api/v1/suppressions, /metrics).
+# The truth is in bounce_fixture.sh.
+set -u
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/bounce_fixture.sh"
+
+DSN=$(new_db bounce_store) || { not_ok "create database"; exit 1; }
+"$BIN" db migrate --db "$DSN" >/dev/null || not_ok "migrate"
+fixture_log "$WORK/mail.log"
+mkdir -p "$WORK/box/new" "$WORK/box/cur"
+fixture_messages "$WORK/box/new"
+q() { psql "$DSN" -qAt -c "$1"; }
+
+"$BIN" import --db "$DSN" --year 2026 "$WORK/mail.log" >/dev/null || not_ok "import the log"
+out=$("$BIN" import --db "$DSN" --bounces "$WORK/box" 2>&1)
+check_eq "import --bounces: what it read and stored" \
+    "bounces: 7 messages, 4 bounces, 1 complaint reports, 1 not a bounce, 1 malformed; stored 4 DSN recipients and 1 complaints, 0 already present" \
+    "$out"
+check_eq "each DSN linked to what the log said" \
+    "alice@ms.example async|bob@ms.example delayed|carol@gm.example logged|zed@unknown.example unseen" \
+    "$(q "SELECT string_agg(recipient || ' ' || link, '|' ORDER BY recipient) FROM dsn_reports")"
+check_eq "a matched DSN carries the delivery's host and queue id" "mx1 1A1A1A1A1A" \
+    "$(q "SELECT host || ' ' || queue_id FROM dsn_reports WHERE recipient = 'alice@ms.example'")"
+check_eq "the complaint: type, recipient, sender domain, host, queue id" \
+    "abuse frank@other.example news.example mx1 2B2B2B2B2B" \
+    "$(q "SELECT concat_ws(' ', feedback_type, recipient, sender_domain, host, queue_id) FROM complaints")"
+check_eq "the DSN's time is its Date header" "2026-11-30 12:00:00+00" \
+    "$(q "SET TIME ZONE 'UTC'; SELECT time FROM dsn_reports WHERE recipient = 'alice@ms.example'")"
+check_eq "rollups_complaint_hour" "2026-11-30 15:00:00+00 news.example abuse mx1 1" \
+    "$(q "SET TIME ZONE 'UTC'; SELECT concat_ws(' ', hour, sender_domain, feedback_type, host, n) FROM rollups_complaint_hour")"
+check_eq "rollups_dsn_hour by link" "async 1|delayed 1|logged 1|unseen 1" \
+    "$(q "SELECT string_agg(link || ' ' || n, '|' ORDER BY link) FROM rollups_dsn_hour")"
+check_eq "suppressions: carol left when a later delivery was sent" \
+    "alice@ms.example news.example dsn userunknown 5.1.1|frank@other.example news.example complaint abuse |zed@unknown.example news.example dsn userunknown 5.1.1" \
+    "$(q "SELECT string_agg(concat_ws(' ', recipient, sender_domain, origin, reason, coalesce(dsn, '')), '|' ORDER BY recipient) FROM suppressions")"
+
+# The same messages again, from an mbox this time: nothing new.
+for f in "$WORK"/box/new/*; do
+    printf 'From MAILER-DAEMON Mon Nov 30 12:00:00 2026\n'
+    sed 's/^From />From /' "$f"
+    printf '\n'
+done >"$WORK/again.mbox"
+out=$("$BIN" import --db "$DSN" --bounces "$WORK/again.mbox" "$WORK/box" 2>&1)
+check_eq "the same messages again (mbox and Maildir): all already present" \
+    "bounces: 14 messages, 8 bounces, 2 complaint reports, 2 not a bounce, 2 malformed; stored 0 DSN recipients and 0 complaints, 10 already present" \
+    "$out"
+check_eq "no row twice" "4 1 3 1" \
+    "$(q "SELECT (SELECT count(*) FROM dsn_reports) || ' ' || (SELECT count(*) FROM complaints) || ' ' || (SELECT count(*) FROM suppressions) || ' ' || (SELECT sum(n) FROM rollups_complaint_hour)")"
+
+# A rebuild links again and gives the same rollups and list.
+before=$(q "SELECT string_agg(concat_ws(' ', hour, host, link, n, hard), '|' ORDER BY hour, link) FROM rollups_dsn_hour")
+"$BIN" db rebuild-rollups --db "$DSN" >/dev/null 2>&1 || not_ok "db rebuild-rollups"
+check_eq "rebuild: the DSN rollups are the same" "$before" \
+    "$(q "SELECT string_agg(concat_ws(' ', hour, host, link, n, hard), '|' ORDER BY hour, link) FROM rollups_dsn_hour")"
+check_eq "rebuild: the suppression list is the same" "alice@ms.example|frank@other.example|zed@unknown.example" \
+    "$(q "SELECT string_agg(recipient, '|' ORDER BY recipient) FROM suppressions")"
+
+# Bounces read before their log: "unseen" until a rebuild links them.
+DSN2=$(new_db bounce_store2) || not_ok "create the second database"
+"$BIN" db migrate --db "$DSN2" >/dev/null
+"$BIN" import --db "$DSN2" --bounces "$WORK/box" >/dev/null
+"$BIN" import --db "$DSN2" --year 2026 "$WORK/mail.log" >/dev/null
+check_eq "bounces before the log: all unseen" "3" \
+    "$(psql "$DSN2" -qAt -c "SELECT count(*) FROM dsn_reports WHERE link = 'unseen'")"
+"$BIN" db rebuild-rollups --db "$DSN2" >/dev/null 2>&1
+check_eq "after a rebuild: linked as when the log came first" \
+    "alice@ms.example async|bob@ms.example delayed|carol@gm.example logged|zed@unknown.example unseen" \
+    "$(psql "$DSN2" -qAt -c "SELECT string_agg(recipient || ' ' || link, '|' ORDER BY recipient) FROM dsn_reports")"
+
+# The API over it (web-only serve).
+PORT=$(free_port)
+URL=http://127.0.0.1:$PORT
+"$BIN" serve --db "$DSN" --listen "127.0.0.1:$PORT" 2>"$WORK/serve.err" &
+SERVE_PIDS="$SERVE_PIDS $!"
+check "serve answers" wait_http "$URL/healthz"
+R="from=2026-11-30T00:00:00Z&to=2026-12-01T00:00:00Z"
+s=$(curl -s "$URL/api/v1/summary?$R")
+check_eq "summary: sent" 5 "$(json_get "$s" sent)"
+check_eq "summary: bounced (the log)" 1 "$(json_get "$s" bounced)"
+check_eq "summary: async_bounced" 2 "$(json_get "$s" async_bounced)"
+check_eq "summary: complaints" 1 "$(json_get "$s" complaints)"
+check_eq "summary: complaint_rate" 0.2 "$(json_get "$s" complaint_rate)"
+s=$(curl -s "$URL/api/v1/summary?$R&sender_domain=other.example")
+check_eq "summary for another sender domain: no complaints" 0 "$(json_get "$s" complaints)"
+c=$(curl -s "$URL/api/v1/complaints?$R")
+check_eq "/api/v1/complaints" "abuse frank@other.example news.example 192.0.2.10 <m2@news.example> mx1" \
+    "$(printf '%s' "$c" | python3 -c 'import json,sys; d=json.load(sys.stdin)["complaints"]; print(len(d)==1 and " ".join(d[0][k] for k in ("feedback_type","recipient","sender_domain","source_ip","message_id","host")))')"
+check_eq "/api/v1/complaints?feedback_type=fraud: none" 0 \
+    "$(curl -s "$URL/api/v1/complaints?$R&feedback_type=fraud" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["complaints"]))')"
+check_eq "/api/v1/complaints?feedback_type=spam: 400" 400 \
+    "$(curl -s -o /dev/null -w '%{http_code}' "$URL/api/v1/complaints?feedback_type=spam")"
+check_eq "/api/v1/complaints CSV" "time,feedback_type,recipient,sender_domain,source_ip,reporting_mta,user_agent,message_id,host,queue_id
+2026-11-30T15:00:00+00:00,abuse,frank@other.example,news.example,192.0.2.10,,ExampleFBL/1.0,<m2@news.example>,mx1,2B2B2B2B2B" \
+    "$(curl -s "$URL/api/v1/complaints?$R&format=csv" | tr -d '\r')"
+sup=$(curl -s "$URL/api/v1/suppressions?$R")
+check_eq "/api/v1/suppressions" "frank@other.example complaint|zed@unknown.example dsn|alice@ms.example dsn" \
+    "$(printf '%s' "$sup" | python3 -c 'import json,sys; print("|".join(x["recipient"]+" "+x["origin"] for x in json.load(sys.stdin)["suppressions"]))')"
+check_eq "/api/v1/suppressions CSV has a header and 3 rows" 4 \
+    "$(curl -s "$URL/api/v1/suppressions?$R&format=csv" | wc -l)"
+check_eq "/api/v1/suppressions?sender_domain=other.example: none" 0 \
+    "$(curl -s "$URL/api/v1/suppressions?$R&sender_domain=other.example" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["suppressions"]))')"
+check_eq "/metrics: complaints_total" 'mailpulse_complaints_total{feedback_type="abuse",host="mx1"} 1' \
+    "$(curl -s "$URL/metrics" | grep '^mailpulse_complaints_total')"

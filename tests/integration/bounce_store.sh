@@ -2,10 +2,10 @@
 # bounce_store.sh - `mailpulse import --bounces` stores DSN recipients and complaints once,
 # links them to the deliveries of the same Message-ID, keeps the suppression list, and the
 # API shows them (/api/v1/summary, /api/v1/complaints, /api/v1/suppressions, /metrics).
-# The truth is in bounce_fixture.sh.
+# The truth is in bounce_fixture.inc.
 set -u
 . "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/bounce_fixture.sh"
+. "$(dirname "$0")/bounce_fixture.inc"
 
 DSN=$(new_db bounce_store) || { not_ok "create database"; exit 1; }
 "$BIN" db migrate --db "$DSN" >/dev/null || not_ok "migrate"

@@ -14,6 +14,10 @@
  * never stops the messages after it. A message that is not a bounce (an auto-reply, ordinary
  * mail) is counted and marked done like a bounce. When the commit fails, nothing is marked,
  * the step returns -1 and the caller retries later: the same messages are read again.
+ *
+ * A DSN stored before the log line of its delivery was (the sources run side by side) is
+ * "unseen"; every RELINK_EVERY_US the unseen DSNs of the last week of DSNs are linked again
+ * to the deliveries stored since (db_reports_relink).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -30,6 +34,7 @@
 
 #define MAILDIR_POLL_US 1000000
 #define MAILDIR_STEP    256
+#define RELINK_EVERY_US (10 * 1000000LL)
 
 /* A set of 64-bit name hashes: the messages kept in new/ (done = keep) or skipped. */
 struct nameset {
@@ -46,12 +51,13 @@ struct pending {
 };
 
 struct maildir_src {
-    char *name;     /* the source name */
-    char *dir;      /* the Maildir */
-    char *failed;   /* the failed directory, or NULL */
-    int keep;       /* done = keep */
-    int64_t sid;    /* its database source, 0 before the first step */
-    int64_t due_us; /* when new/ is listed next */
+    char *name;            /* the source name */
+    char *dir;             /* the Maildir */
+    char *failed;          /* the failed directory, or NULL */
+    int keep;              /* done = keep */
+    int64_t sid;           /* its database source, 0 before the first step */
+    int64_t due_us;        /* when new/ is listed next */
+    int64_t relink_due_us; /* when DSNs stored unlinked are linked again */
     struct nameset seen;
     struct db_reports *b;
     struct maildir_stats st;
@@ -280,6 +286,12 @@ int maildir_step(struct maildir_src *m, struct db *db, int64_t now_us)
     int64_t checkpoint;
     size_t n;
 
+    if (now_us >= m->relink_due_us) {
+        /* A log read after its bounces: link what was stored unlinked. */
+        if (db_reports_relink(db, NULL) != 0)
+            return -1;
+        m->relink_due_us = now_us + RELINK_EVERY_US;
+    }
     if (now_us < m->due_us)
         return 0;
     if (m->sid == 0) {

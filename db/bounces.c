@@ -550,3 +550,17 @@ int db_complaint_metrics(struct db *db,
     PQclear(res);
     return 0;
 }
+
+/* db_reports_relink - link the "unseen" DSNs of the last week of DSNs to deliveries since */
+int db_reports_relink(struct db *db, int64_t *linked)
+{
+    PGresult *res;
+
+    res = db_run(db, "SELECT mailpulse_relink_unseen(NULL)", 0, NULL, "linking DSNs");
+    if (res == NULL)
+        return -1;
+    if (linked != NULL)
+        *linked = db_get_i64(res, 0, 0);
+    PQclear(res);
+    return 0;
+}

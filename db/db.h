@@ -29,6 +29,7 @@
  *	size_t db_reports_count(const struct db_reports *b);
  *	int db_reports_commit(struct db_reports *b, struct db_reports_result *res);
  *	void db_reports_free(struct db_reports *b);
+ *	int db_reports_relink(struct db *db, int64_t *linked);
  *	int db_complaints(struct db *db, const struct db_range *r, const char *feedback_type,
  *			  int limit, int (*fn)(void *, const struct db_complaint_row *), void *arg);
  *	int db_suppressions(struct db *db, const struct db_range *r, int limit,
@@ -119,6 +120,9 @@
  *	Message-ID and recipient when the log has it; the rollups and the suppression list are
  *	updated in the same transaction. On failure the batch keeps its records (retry it).
  *	fallback_us is the record's time when the report states none (the file's mtime).
+ *	db_reports_relink() links the DSNs of the week up to the newest DSN that found no
+ *	delivery when they were stored to deliveries stored since, moving their rollup counts
+ *	(*linked: how many).
  *	db_complaints() lists the complaints of a range (sender domain and host filters from r,
  *	feedback_type "" any), newest first; db_suppressions() the suppression list entries
  *	whose last failure is in the range; db_report_counts() counts complaints and DSNs by
@@ -259,6 +263,7 @@ void db_reports_add(struct db_reports *b, int64_t source_id, const struct bounce
 size_t db_reports_count(const struct db_reports *b);
 int db_reports_commit(struct db_reports *b, struct db_reports_result *res);
 void db_reports_free(struct db_reports *b);
+int db_reports_relink(struct db *db, int64_t *linked);
 int db_complaints(struct db *db, const struct db_range *r, const char *feedback_type, int limit,
                   int (*fn)(void *arg, const struct db_complaint_row *row), void *arg);
 int db_suppressions(struct db *db, const struct db_range *r, int limit,

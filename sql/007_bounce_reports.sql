@@ -234,6 +234,57 @@ BEGIN
     ORDER BY recipient, sender_domain, time DESC;
 END $$;
 
+-- mailpulse_relink_unseen - link the "unseen" DSNs since p_since (NULL: the week up to the
+-- newest DSN) whose delivery has been stored since (a log read after its bounces), moving
+-- their counts in rollups_dsn_hour; a DSN that turns out "logged" leaves the suppression
+-- list to the log's own entry. Returns how many it linked. The daemon runs it now and then;
+-- a rebuild links everything.
+CREATE FUNCTION mailpulse_relink_unseen(p_since timestamptz)
+RETURNS integer LANGUAGE plpgsql AS $$
+DECLARE
+    r record;
+    done integer := 0;
+BEGIN
+    IF p_since IS NULL THEN
+        SELECT max(time) - interval '7 days' INTO p_since FROM dsn_reports;
+        IF p_since IS NULL THEN
+            RETURN 0;
+        END IF;
+    END IF;
+    FOR r IN
+        UPDATE dsn_reports x
+        SET link = CASE WHEN m.status IN ('bounced', 'expired') THEN 'logged' ELSE 'async' END,
+            host = m.host, queue_id = m.queue_id
+        FROM dsn_reports o
+        CROSS JOIN LATERAL (SELECT d.status, d.host, d.queue_id FROM deliveries d
+                            WHERE d.message_id = o.message_id
+                              AND lower(d.recipient) IN (o.recipient, lower(o.orig_recipient))
+                              AND d.status <> 'deferred'
+                            ORDER BY d.status IN ('bounced', 'expired') DESC, d.time DESC
+                            LIMIT 1) m
+        WHERE o.link = 'unseen' AND o.time >= p_since
+          AND x.msg_key = o.msg_key AND x.seq = o.seq AND x.time = o.time
+        RETURNING x.time, x.host, x.sender_domain, x.recipient_domain, x.recipient, x.link,
+                  x.hard
+    LOOP
+        UPDATE rollups_dsn_hour SET n = n - 1, hard = hard - (CASE WHEN r.hard THEN 1 ELSE 0 END)
+        WHERE hour = date_trunc('hour', r.time, 'UTC') AND host = '' AND link = 'unseen'
+          AND sender_domain = r.sender_domain AND recipient_domain = r.recipient_domain;
+        INSERT INTO rollups_dsn_hour (hour, host, sender_domain, recipient_domain, link, n, hard)
+        VALUES (date_trunc('hour', r.time, 'UTC'), r.host, r.sender_domain, r.recipient_domain,
+                r.link, 1, CASE WHEN r.hard THEN 1 ELSE 0 END)
+        ON CONFLICT (hour, host, sender_domain, recipient_domain, link) DO UPDATE
+        SET n = rollups_dsn_hour.n + 1, hard = rollups_dsn_hour.hard + EXCLUDED.hard;
+        IF r.link = 'logged' THEN
+            UPDATE suppressions SET n = n - 1
+            WHERE recipient = r.recipient AND sender_domain = r.sender_domain AND n > 1;
+        END IF;
+        done := done + 1;
+    END LOOP;
+    DELETE FROM rollups_dsn_hour WHERE n <= 0;
+    RETURN done;
+END $$;
+
 -- mailpulse_rebuild_bounce_rollups - the DSN and complaint rollups again from their rows,
 -- after linking the DSNs anew (a log read after its bounces turns "unseen" into what it
 -- says), and the suppression list.

@@ -564,3 +564,69 @@ int db_reports_relink(struct db *db, int64_t *linked)
     PQclear(res);
     return 0;
 }
+
+static const char dsns_sql[] = "SELECT " US_OF(
+    "time") ", recipient, action, coalesce(dsn, ''), reason, hard,"
+            " coalesce(diagnostic, ''), link, host, coalesce(queue_id, ''), coalesce(message_id, "
+            "''),"
+            " coalesce(remote_mta, ''), sender_domain"
+            " FROM dsn_reports WHERE time >= $1::timestamptz AND time < $2::timestamptz"
+            " AND ($3 = '' OR sender_domain = $3) AND ($4 = '' OR recipient_domain = $4)"
+            " AND ($5 = '' OR reason = $5) AND ($6 = '' OR message_id = $6)"
+            " AND ($7 = '' OR recipient = $7) AND ($8 = '' OR host = $8)"
+            " AND (NOT $9::boolean OR (action = 'failed' AND link IN ('async', 'unseen')))"
+            " ORDER BY time DESC, msg_key, seq LIMIT nullif($10::integer, 0)";
+
+/* db_dsns - the stored DSN recipients that f selects, newest first */
+int db_dsns(struct db *db, const struct db_dsn_filter *f, int limit,
+            int (*fn)(void *arg, const struct db_dsn_row *row), void *arg)
+{
+    char from[48], to[48], sd[EV_ADDR_LEN], dom[EV_ADDR_LEN], reason[EV_REASON_LEN];
+    char mid[EV_MSGID_LEN], rcpt[EV_ADDR_LEN], host[EV_HOST_LEN], lim[16];
+    const char *v[10] = {from, to, sd, dom, reason, mid, rcpt, host, f->async_only ? "t" : "f",
+                         lim};
+    struct db_dsn_row *row = xcalloc(1, sizeof(*row));
+    PGresult *res;
+
+    range_params(&f->range, from, to, sd, sizeof(sd));
+#define FCOPY(dst, s)                                                                              \
+    str_copy(dst, sizeof(dst), (s) ? (s) : "", (s) ? strlen(s) : 0), utf8_scrub(dst)
+    FCOPY(dom, f->domain);
+    FCOPY(reason, f->reason);
+    FCOPY(mid, f->message_id);
+    FCOPY(rcpt, f->recipient);
+    FCOPY(host, f->range.host);
+#undef FCOPY
+    for (char *p = rcpt; *p; p++)
+        if (*p >= 'A' && *p <= 'Z')
+            *p = (char)(*p - 'A' + 'a');
+    for (char *p = dom; *p; p++)
+        if (*p >= 'A' && *p <= 'Z')
+            *p = (char)(*p - 'A' + 'a');
+    snprintf(lim, sizeof(lim), "%d", limit > 0 ? limit : 0);
+    res = db_run(db, dsns_sql, 10, v, "DSN list");
+    if (res == NULL) {
+        x_free(row);
+        return -1;
+    }
+    for (int i = 0; i < PQntuples(res); i++) {
+        row->time_us = db_get_i64(res, i, 0);
+        col(row->recipient, sizeof(row->recipient), res, i, 1);
+        col(row->action, sizeof(row->action), res, i, 2);
+        col(row->dsn, sizeof(row->dsn), res, i, 3);
+        col(row->reason, sizeof(row->reason), res, i, 4);
+        row->hard = PQgetvalue(res, i, 5)[0] == 't';
+        col(row->diagnostic, sizeof(row->diagnostic), res, i, 6);
+        col(row->link, sizeof(row->link), res, i, 7);
+        col(row->host, sizeof(row->host), res, i, 8);
+        col(row->queue_id, sizeof(row->queue_id), res, i, 9);
+        col(row->message_id, sizeof(row->message_id), res, i, 10);
+        col(row->remote_mta, sizeof(row->remote_mta), res, i, 11);
+        col(row->sender_domain, sizeof(row->sender_domain), res, i, 12);
+        if (fn(arg, row) < 0)
+            break;
+    }
+    PQclear(res);
+    x_free(row);
+    return 0;
+}

@@ -30,6 +30,8 @@
  *	int db_reports_commit(struct db_reports *b, struct db_reports_result *res);
  *	void db_reports_free(struct db_reports *b);
  *	int db_reports_relink(struct db *db, int64_t *linked);
+ *	int db_dsns(struct db *db, const struct db_dsn_filter *f, int limit,
+ *		    int (*fn)(void *, const struct db_dsn_row *), void *arg);
  *	int db_complaints(struct db *db, const struct db_range *r, const char *feedback_type,
  *			  int limit, int (*fn)(void *, const struct db_complaint_row *), void *arg);
  *	int db_suppressions(struct db *db, const struct db_range *r, int limit,
@@ -127,6 +129,7 @@
  *	feedback_type "" any), newest first; db_suppressions() the suppression list entries
  *	whose last failure is in the range; db_report_counts() counts complaints and DSNs by
  *	link; db_complaint_metrics() gives all-time complaints per feedback type and host.
+ *	db_dsns() lists stored DSN recipients (for /bounces and the message trail).
  *	limit 0 means no limit.
  *
  *	db_state() says whether the server answers: DB_UP; DB_RESET when the connection had
@@ -210,6 +213,22 @@ struct db_suppression_row {
     int64_t n; /* hard failures and complaints counted for it */
 };
 
+struct db_dsn_row {
+    int64_t time_us;
+    char recipient[EV_ADDR_LEN];
+    char action[16];
+    char dsn[EV_DSN_LEN];
+    char reason[EV_REASON_LEN];
+    int hard;
+    char diagnostic[EV_REPLY_LEN];
+    char link[12]; /* logged, async, unseen, delayed */
+    char host[EV_HOST_LEN];
+    char queue_id[EV_QID_LEN];
+    char message_id[EV_MSGID_LEN];
+    char remote_mta[EV_RELAY_LEN];
+    char sender_domain[EV_ADDR_LEN];
+};
+
 struct db_report_counts {
     int64_t complaints;
     int64_t async_bounced; /* failed DSNs the log did not show as failed */
@@ -228,6 +247,16 @@ struct db_range {
     int64_t to_us;                   /* exclusive */
     char host[EV_HOST_LEN];          /* "" for all hosts */
     char sender_domain[EV_ADDR_LEN]; /* "" for all */
+};
+
+/* What db_dsns() selects; NULL or "" strings select everything. */
+struct db_dsn_filter {
+    struct db_range range; /* time, sender domain, host */
+    const char *domain;    /* recipient domain */
+    const char *reason;
+    const char *message_id;
+    const char *recipient;
+    int async_only; /* only failures the log did not show */
 };
 
 struct db_summary {
@@ -264,6 +293,8 @@ size_t db_reports_count(const struct db_reports *b);
 int db_reports_commit(struct db_reports *b, struct db_reports_result *res);
 void db_reports_free(struct db_reports *b);
 int db_reports_relink(struct db *db, int64_t *linked);
+int db_dsns(struct db *db, const struct db_dsn_filter *f, int limit,
+            int (*fn)(void *arg, const struct db_dsn_row *row), void *arg);
 int db_complaints(struct db *db, const struct db_range *r, const char *feedback_type, int limit,
                   int (*fn)(void *arg, const struct db_complaint_row *row), void *arg);
 int db_suppressions(struct db *db, const struct db_range *r, int limit,

@@ -1019,6 +1019,91 @@ static void html_filter_query(struct buf *b, const struct page_ctx *c, int after
     }
 }
 
+/* What a DSN's link says, for people. */
+static const char *html_link_text(const char *link)
+{
+    if (strcmp(link, "async") == 0)
+        return "accepted, bounced later";
+    if (strcmp(link, "unseen") == 0)
+        return "no delivery in the log";
+    if (strcmp(link, "logged") == 0)
+        return "the log's own failure";
+    return "not a failure";
+}
+
+/* The DSN rows of a page, and how many. */
+struct html_dsns {
+    struct buf *b;
+    size_t n;
+};
+
+/* html_dsn_row - db_dsns() callback: one table row */
+static int html_dsn_row(void *arg, const struct db_dsn_row *d)
+{
+    struct html_dsns *h = arg;
+    struct buf *b = h->b;
+
+    buf_puts(b, "<tr class=\"dsn\" data-link=\"");
+    web_html_esc(b, d->link);
+    buf_puts(b, "\"><td class=\"mono t\">");
+    html_time(b, d->time_us, 0);
+    buf_puts(b, "</td><td><span class=\"badge ");
+    buf_puts(b, strcmp(d->action, "failed") == 0 ? "bounced" : "deferred");
+    buf_puts(b, "\">");
+    web_html_esc(b, d->action);
+    buf_puts(b, "</span></td><td class=\"addr\">");
+    web_html_esc(b, d->recipient);
+    buf_puts(b, "</td><td><code>");
+    web_html_esc(b, d->dsn);
+    buf_puts(b, "</code></td><td>");
+    web_html_esc(b, d->reason);
+    buf_puts(b, "</td><td>");
+    web_html_esc(b, html_link_text(d->link));
+    buf_puts(b, "</td><td class=\"reply\">");
+    if (d->remote_mta[0]) {
+        buf_puts(b, "<span class=\"mono\">");
+        web_html_esc(b, d->remote_mta);
+        buf_puts(b, "</span><br>");
+    }
+    buf_puts(b, "<span title=\"");
+    web_html_esc(b, d->diagnostic);
+    buf_puts(b, "\">");
+    html_cut(b, d->diagnostic, 160);
+    buf_puts(b, "</span></td><td>");
+    if (d->queue_id[0]) {
+        buf_puts(b, "<a class=\"mono\" href=\"/message?queue_id=");
+        web_url_esc(b, d->queue_id);
+        buf_puts(b, "\">");
+        web_html_esc(b, d->queue_id);
+        buf_puts(b, "</a>");
+    } else if (d->message_id[0]) {
+        buf_puts(b, "<a class=\"mono\" href=\"/message?message_id=");
+        web_url_esc(b, d->message_id);
+        buf_puts(b, "\">Message-ID</a>");
+    }
+    buf_puts(b, "</td></tr>");
+    h->n++;
+    return 0;
+}
+
+/* html_dsn_table - a section of DSN rows (the caller ran the query into rows) */
+static void html_dsn_table(struct buf *b, const char *id, const char *title, const struct buf *rows,
+                           size_t n, const char *empty)
+{
+    buf_printf(b, "<section class=\"card\"><h2>%s</h2>", title);
+    if (n == 0) {
+        buf_printf(b, "<p class=\"empty\" id=\"%s-none\">%s</p></section>", id, empty);
+        return;
+    }
+    buf_printf(b,
+               "<div class=\"scroll\"><table id=\"%s\" data-rows=\"%zu\"><thead><tr><th>Time</th>"
+               "<th>Action</th><th>Recipient</th><th>DSN</th><th>Reason</th><th>In the log</th>"
+               "<th>Remote MTA / diagnostic</th><th>Message</th></tr></thead><tbody>",
+               id, n);
+    buf_append(b, rows->data, rows->len);
+    buf_puts(b, "</tbody></table></div></section>");
+}
+
 /* web_check_bounces_page - status= and cursor= of /bounces */
 int web_check_bounces_page(struct web_req *r, char *err, size_t errlen)
 {
@@ -1105,6 +1190,28 @@ enum MHD_Result web_page_bounces(struct web_req *r)
         buf_puts(&b, "\">Older →</a>");
     }
     buf_puts(&b, "</div></section>");
+    {
+        struct db_dsn_filter f = {.range = r->q.range,
+                                  .domain = page_param(&c, "domain"),
+                                  .reason = page_param(&c, "reason"),
+                                  .async_only = 1};
+        struct buf drows;
+        struct html_dsns h = {&drows, 0};
+
+        buf_init(&drows);
+        /* Asynchronous bounces have no provider, DSN filter or deferral: shown without. */
+        if (db_dsns(r->db, &f, r->limit, html_dsn_row, &h) != 0) {
+            buf_free(&drows);
+            buf_free(&rows);
+            buf_free(&b);
+            web_db_failed(r->w);
+            return web_page_error(r->conn, MHD_HTTP_SERVICE_UNAVAILABLE, "database unavailable");
+        }
+        html_dsn_table(&b, "async-bounces",
+                       "Bounced later, by mail (accepted by the next hop, or not in the log)",
+                       &drows, h.n, "No bounce message reports a failure the log did not show.");
+        buf_free(&drows);
+    }
     page_end(&b);
     buf_free(&rows);
     buf_free(&c.keep);
@@ -1119,6 +1226,28 @@ static void html_fact(struct buf *b, const char *label, const char *value)
     buf_printf(b, "<dt>%s</dt><dd>", label);
     web_html_esc(b, value);
     buf_puts(b, "</dd>");
+}
+
+/* html_trail_dsns - the message's bounce reports that came by mail, after its trail */
+static void html_trail_dsns(struct buf *b, struct web_req *r, const struct page_ctx *c,
+                            const struct html_list *l)
+{
+    struct db_dsn_filter f = {.range = {.from_us = 0, .to_us = INT64_MAX}};
+    struct buf drows;
+    struct html_dsns h = {&drows, 0};
+    struct db *db = web_db(r->w);
+
+    f.message_id = l->have_msg && l->first_msg.message_id[0] ? l->first_msg.message_id
+                                                             : page_param(c, "message_id");
+    if (!f.message_id[0])
+        f.recipient = page_param(c, "recipient");
+    if (!f.message_id[0] && !f.recipient[0])
+        return; /* a queue id alone names no message-id to look for */
+    buf_init(&drows);
+    if (db != NULL && db_dsns(db, &f, 200, html_dsn_row, &h) == 0)
+        html_dsn_table(b, "trail-dsns", "Bounce messages about it", &drows, h.n,
+                       "No bounce message about it was stored.");
+    buf_free(&drows);
 }
 
 /* web_page_message - GET /message?queue_id=|message_id=|recipient= */
@@ -1153,7 +1282,8 @@ enum MHD_Result web_page_message(struct web_req *r)
     buf_init(&b);
     page_begin(&b, "Message trail", "/message", "");
     buf_puts(&b, "<h1>Message trail</h1><p class=\"sub\">Every stored event of one message: "
-                 "queued, each delivery attempt, rejects and bounce notices. Give one key.</p>");
+                 "queued, each delivery attempt, rejects and bounce notices, and the bounce "
+                 "messages that came back about it. Give one key.</p>");
     buf_puts(&b, "<form class=\"card bar\" method=\"get\" action=\"/message\" id=\"trail-form\">");
     html_input(&b, &c, "queue_id", "Queue id", "4ZxY2l3Xr9z1", "text");
     html_input(&b, &c, "message_id", "Message-ID", "<id@example.org>", "text");
@@ -1187,6 +1317,7 @@ enum MHD_Result web_page_message(struct web_req *r)
             buf_puts(&b, "</tbody></table>");
         }
         buf_puts(&b, "</section>");
+        html_trail_dsns(&b, r, &c, l);
     }
     page_end(&b);
     x_free(l);

@@ -104,3 +104,10 @@ check_eq "/api/v1/suppressions?sender_domain=other.example: none" 0 \
     "$(curl -s "$URL/api/v1/suppressions?$R&sender_domain=other.example" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["suppressions"]))')"
 check_eq "/metrics: complaints_total" 'mailpulse_complaints_total{feedback_type="abuse",host="mx1"} 1' \
     "$(curl -s "$URL/metrics" | grep '^mailpulse_complaints_total')"
+check_eq "/bounces lists the two asynchronous bounces" 'id="async-bounces" data-rows="2"' \
+    "$(curl -s "$URL/bounces?$R" | grep -o 'id="async-bounces" data-rows="[0-9]*"')"
+check_eq "/bounces?domain=ms.example: one" 'id="async-bounces" data-rows="1"' \
+    "$(curl -s "$URL/bounces?$R&domain=ms.example" | grep -o 'id="async-bounces" data-rows="[0-9]*"')"
+check_eq "/message shows the three bounce messages about m1" 'id="trail-dsns" data-rows="3"' \
+    "$(curl -s "$URL/message?message_id=%3Cm1@news.example%3E" | grep -o 'id="trail-dsns" data-rows="[0-9]*"')"
+check "/message escapes the Message-ID" sh -c "curl -s '$URL/message?message_id=%3Cm1@news.example%3E' | grep -q '&lt;m1@news.example&gt;'"

@@ -630,3 +630,50 @@ int db_dsns(struct db *db, const struct db_dsn_filter *f, int limit,
     x_free(row);
     return 0;
 }
+
+/* db_async_by_domain - failed DSNs the log did not show, per domain of names[], in the range */
+int db_async_by_domain(struct db *db, const struct db_range *r, const char *const *names, size_t n,
+                       int64_t *counts)
+{
+    char from[48], to[48], host[EV_HOST_LEN];
+    const char *v[4] = {from, to, NULL, host};
+    struct buf arr;
+    PGresult *res;
+
+    for (size_t i = 0; i < n; i++)
+        counts[i] = 0;
+    if (n == 0)
+        return 0;
+    db_range_time(r->from_us, true, from, sizeof(from));
+    db_range_time(r->to_us, false, to, sizeof(to));
+    str_copy(host, sizeof(host), r->host, strnlen(r->host, sizeof(r->host)));
+    utf8_scrub(host);
+    buf_init(&arr);
+    buf_putc(&arr, '{');
+    for (size_t i = 0; i < n; i++) {
+        buf_puts(&arr, i ? ",\"" : "\"");
+        for (const char *p = names[i]; *p; p++) {
+            if (*p == '"' || *p == '\\')
+                buf_putc(&arr, '\\');
+            buf_putc(&arr, *p);
+        }
+        buf_putc(&arr, '"');
+    }
+    buf_putc(&arr, '}');
+    v[2] = arr.data;
+    res = db_run(db,
+                 "SELECT recipient_domain, count(*) FROM dsn_reports"
+                 " WHERE recipient_domain = ANY($3::text[]) AND time >= $1::timestamptz"
+                 " AND time < $2::timestamptz AND action = 'failed'"
+                 " AND link IN ('async', 'unseen') AND ($4 = '' OR host = $4) GROUP BY 1",
+                 4, v, "asynchronous bounces per domain");
+    buf_free(&arr);
+    if (res == NULL)
+        return -1;
+    for (int i = 0; i < PQntuples(res); i++)
+        for (size_t k = 0; k < n; k++)
+            if (strcmp(names[k], PQgetvalue(res, i, 0)) == 0)
+                counts[k] = db_get_i64(res, i, 1);
+    PQclear(res);
+    return 0;
+}

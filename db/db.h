@@ -38,6 +38,8 @@
  *			    int (*fn)(void *, const struct db_suppression_row *), void *arg);
  *	int db_report_counts(struct db *db, const struct db_range *r,
  *			     struct db_report_counts *out);
+ *	int db_async_by_domain(struct db *db, const struct db_range *r,
+ *			       const char *const *names, size_t n, int64_t *counts);
  *	int db_complaint_metrics(struct db *db, int (*fn)(void *, const char *feedback_type,
  *				 const char *host, int64_t n), void *arg);
  *
@@ -130,6 +132,8 @@
  *	whose last failure is in the range; db_report_counts() counts complaints and DSNs by
  *	link; db_complaint_metrics() gives all-time complaints per feedback type and host.
  *	db_dsns() lists stored DSN recipients (for /bounces and the message trail).
+ *	db_async_by_domain() counts, per recipient domain of names[], the failed DSNs of the
+ *	range that the log did not show (async and unseen).
  *	limit 0 means no limit.
  *
  *	db_state() says whether the server answers: DB_UP; DB_RESET when the connection had
@@ -300,6 +304,8 @@ int db_complaints(struct db *db, const struct db_range *r, const char *feedback_
 int db_suppressions(struct db *db, const struct db_range *r, int limit,
                     int (*fn)(void *arg, const struct db_suppression_row *row), void *arg);
 int db_report_counts(struct db *db, const struct db_range *r, struct db_report_counts *out);
+int db_async_by_domain(struct db *db, const struct db_range *r, const char *const *names, size_t n,
+                       int64_t *counts);
 int db_complaint_metrics(struct db *db,
                          int (*fn)(void *arg, const char *feedback_type, const char *host,
                                    int64_t n),

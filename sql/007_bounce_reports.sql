@@ -92,6 +92,7 @@ CREATE TABLE complaints_pnull PARTITION OF complaints DEFAULT;
 CREATE INDEX dsn_reports_time_idx ON dsn_reports (time);
 CREATE INDEX dsn_reports_message_id_idx ON dsn_reports (message_id);
 CREATE INDEX dsn_reports_recipient_idx ON dsn_reports (recipient);
+CREATE INDEX dsn_reports_domain_time_idx ON dsn_reports (recipient_domain, time);
 CREATE INDEX complaints_time_idx ON complaints (time);
 CREATE INDEX complaints_message_id_idx ON complaints (message_id);
 

@@ -307,6 +307,8 @@ int web_check_order(struct web_req *r, char *err, size_t errlen)
 /* web_api_domains - GET /api/v1/domains?from=&to=&host=&limit=&order= */
 enum MHD_Result web_api_domains(struct web_req *r)
 {
+    const char **names;
+    int64_t *async;
     struct web_rows rows;
     size_t i;
     cJSON *body, *arr;
@@ -317,11 +319,23 @@ enum MHD_Result web_api_domains(struct web_req *r)
         web_rows_free(&rows);
         return web_unavailable(r);
     }
+    names = xcalloc(rows.n + 1, sizeof(*names));
+    async = xcalloc(rows.n + 1, sizeof(*async));
+    for (i = 0; i < rows.n; i++)
+        names[i] =
+            ((const struct db_domain_row *)(const void *)(rows.data + i * rows.size))->domain;
+    if (db_async_by_domain(r->db, &r->q.range, names, rows.n, async) != 0) {
+        x_free(names);
+        x_free(async);
+        web_rows_free(&rows);
+        return web_unavailable(r);
+    }
     body = cJSON_CreateObject();
     web_add_range(body, &r->q);
     arr = cJSON_AddArrayToObject(body, "domains");
     for (i = 0; i < rows.n; i++) {
         const struct db_domain_row *d = (const void *)(rows.data + i * rows.size);
+        int64_t attempts = d->sent + d->deferred + d->bounced + d->expired;
         cJSON *o = cJSON_CreateObject();
 
         cJSON_AddStringToObject(o, "domain", d->domain);
@@ -333,8 +347,12 @@ enum MHD_Result web_api_domains(struct web_req *r)
         cJSON_AddNumberToObject(o, "expired", (double)d->expired);
         cJSON_AddNumberToObject(o, "bounce_rate", d->bounce_rate);
         cJSON_AddNumberToObject(o, "deferral_rate", d->deferral_rate);
+        cJSON_AddNumberToObject(o, "async_bounced", (double)async[i]);
+        cJSON_AddNumberToObject(o, "total_bounce_rate", web_rate(d->bounced + async[i], attempts));
         cJSON_AddItemToArray(arr, o);
     }
+    x_free(names);
+    x_free(async);
     web_rows_free(&rows);
     ret = web_reply_json(r->conn, MHD_HTTP_OK, body);
     cJSON_Delete(body);

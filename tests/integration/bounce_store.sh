@@ -111,3 +111,8 @@ check_eq "/bounces?domain=ms.example: one" 'id="async-bounces" data-rows="1"' \
 check_eq "/message shows the three bounce messages about m1" 'id="trail-dsns" data-rows="3"' \
     "$(curl -s "$URL/message?message_id=%3Cm1@news.example%3E" | grep -o 'id="trail-dsns" data-rows="[0-9]*"')"
 check "/message escapes the Message-ID" sh -c "curl -s '$URL/message?message_id=%3Cm1@news.example%3E' | grep -q '&lt;m1@news.example&gt;'"
+d=$(curl -s "$URL/api/v1/domains?$R&limit=10")
+check_eq "/api/v1/domains: ms.example has one asynchronous bounce, counted in total_bounce_rate" "1 0.333333" \
+    "$(printf '%s' "$d" | python3 -c 'import json,sys; x=[d for d in json.load(sys.stdin)["domains"] if d["domain"]=="ms.example"][0]; print(x["async_bounced"], "%.6f" % x["total_bounce_rate"])')"
+check_eq "/api/v1/domains: gm.example's DSN was the log's own failure: not counted again" "0 1 0.500000" \
+    "$(printf '%s' "$d" | python3 -c 'import json,sys; x=[d for d in json.load(sys.stdin)["domains"] if d["domain"]=="gm.example"][0]; print(x["async_bounced"], x["bounced"], "%.6f" % x["total_bounce_rate"])')"

@@ -77,7 +77,7 @@ jcheck "timeseries: one day bucket" "/api/v1/timeseries?$RANGE&bucket=day" \
 # --- domains
 jcheck "domains: 6 recipient domains" "/api/v1/domains?$RANGE" 'len(j["domains"]) == 6'
 jcheck "domains: gmail.com 2 attempts, 1 bounced, rate 0.5" "/api/v1/domains?$RANGE" \
-    '[d for d in j["domains"] if d["domain"] == "gmail.com"][0] == {"domain": "gmail.com", "attempts": 2, "sent": 1, "deferred": 0, "bounced": 1, "expired": 0, "bounce_rate": 0.5, "deferral_rate": 0}'
+    '[d for d in j["domains"] if d["domain"] == "gmail.com"][0] == {"domain": "gmail.com", "attempts": 2, "sent": 1, "deferred": 0, "bounced": 1, "expired": 0, "bounce_rate": 0.5, "deferral_rate": 0, "async_bounced": 0, "total_bounce_rate": 0.5}'
 jcheck "domains: order=bounce_rate puts mailbox-full.example first" \
     "/api/v1/domains?$RANGE&order=bounce_rate" 'j["domains"][0]["domain"] == "mailbox-full.example"'
 jcheck "domains: order=deferral_rate puts example.net first" \

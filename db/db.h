@@ -367,6 +367,9 @@ void db_async_commit(struct db *db, int on);
  * a connection of its own) over deliveries or bounces in the range; db_export_next() returns
  * 1 and the next event, 0 at the end, -1 on error; rows come in batches, so memory stays flat
  * however many there are. db_export_close() ends the transaction and frees the cursor.
+ * The complaints and suppressions exports (range, host and sender domain filters) are read
+ * with db_export_next_row() instead: 1 and the next row's values (NULL for none, valid until
+ * the next call) in the columns db_export_columns() names, 0 at the end, -1 on error.
  *
  * db_wire() reports what the sniffer saw on the wire (smtp_events) in the range,
  * optionally for one host; the other filters of q do not apply. A session is one connect
@@ -384,7 +387,12 @@ void db_async_commit(struct db *db, int on);
 
 enum db_bucket { DB_BUCKET_MINUTE, DB_BUCKET_HOUR, DB_BUCKET_DAY };
 enum db_domain_order { DB_ORDER_VOLUME, DB_ORDER_BOUNCE_RATE, DB_ORDER_DEFERRAL_RATE };
-enum db_export_what { DB_EXPORT_DELIVERIES, DB_EXPORT_BOUNCES };
+enum db_export_what {
+    DB_EXPORT_DELIVERIES,
+    DB_EXPORT_BOUNCES,
+    DB_EXPORT_COMPLAINTS,  /* rows of named text columns: db_export_next_row() */
+    DB_EXPORT_SUPPRESSIONS /* likewise */
+};
 
 struct db_query {
     struct db_range range;
@@ -519,6 +527,8 @@ int db_alert_list(struct db *db, int active_only, int limit,
 
 struct db_export *db_export_open(struct db *db, enum db_export_what what, const struct db_query *q);
 int db_export_next(struct db_export *x, struct event *ev);
+int db_export_columns(const struct db_export *x, const char *const **names);
+int db_export_next_row(struct db_export *x, const char **vals, int cap);
 void db_export_close(struct db_export *x);
 
 #endif

@@ -195,6 +195,7 @@ static void get_str(const PGresult *res, int row, int col, char *out, size_t out
 
 /* The time of a row as microseconds since the epoch (exact: numeric arithmetic). */
 #define TIME_US(col) "(extract(epoch FROM " col ") * 1000000)::bigint"
+#define RFC3339(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"+00:00\"')"
 
 /*
  * Events read back: every event table as the same 28 columns, in this order, so that one
@@ -753,6 +754,7 @@ int db_metric_counts(struct db *db, int (*fn)(void *arg, const struct db_metric_
 
 struct db_export {
     struct db *db;
+    enum db_export_what what;
     PGresult *res; /* the current batch */
     int row;       /* next row of res */
     bool done;     /* the cursor is exhausted, or failed */
@@ -767,7 +769,45 @@ static const char *const export_sql[] = {
                           " FROM deliveries WHERE" WHERE_DELIVERIES WHERE_NOT_SENT
                           " AND ($9::text = '' OR provider = $9::text)"
                           " ORDER BY time, source_id, pos, seq",
+    [DB_EXPORT_COMPLAINTS] = "DECLARE mailpulse_export NO SCROLL CURSOR FOR SELECT " RFC3339(
+        "time") ", feedback_type,"
+                " recipient, sender_domain, sender, source_ip, reporting_mta, user_agent, "
+                "message_id,"
+                " subject, nullif(host, ''), queue_id FROM complaints"
+                " WHERE time >= $1::timestamptz AND time < $2::timestamptz"
+                " AND ($3::text = '' OR host = $3::text) AND ($4::text = '' OR sender_domain = "
+                "$4::text)"
+                " ORDER BY time, msg_key, seq",
+    [DB_EXPORT_SUPPRESSIONS] =
+        "DECLARE mailpulse_export NO SCROLL CURSOR FOR SELECT recipient, sender_domain, " RFC3339(
+            "last_time") ", origin, nullif(reason, ''), dsn, reply, n::text FROM suppressions"
+                         " WHERE last_time >= $1::timestamptz AND last_time < $2::timestamptz"
+                         " AND ($3::text = '' OR true) AND ($4::text = '' OR sender_domain = "
+                         "$4::text)"
+                         " ORDER BY recipient, sender_domain",
 };
+
+/* The columns of the row exports, as their SELECT lists them. */
+static const char *const complaint_cols[] = {
+    "time",          "feedback_type", "recipient",  "sender_domain", "mail_from", "source_ip",
+    "reporting_mta", "user_agent",    "message_id", "subject",       "host",      "queue_id"};
+static const char *const suppression_cols[] = {"recipient", "sender_domain", "last_time", "origin",
+                                               "reason",    "dsn",           "reply",     "count"};
+
+/* db_export_columns - the column names of a row export and how many (0 for events) */
+int db_export_columns(const struct db_export *x, const char *const **names)
+{
+    if (x->what == DB_EXPORT_COMPLAINTS) {
+        *names = complaint_cols;
+        return (int)ARRAY_LEN(complaint_cols);
+    }
+    if (x->what == DB_EXPORT_SUPPRESSIONS) {
+        *names = suppression_cols;
+        return (int)ARRAY_LEN(suppression_cols);
+    }
+    *names = NULL;
+    return 0;
+}
 
 /* db_export_open - begin a transaction and declare the export cursor; NULL on failure */
 struct db_export *db_export_open(struct db *db, enum db_export_what what, const struct db_query *q)
@@ -789,7 +829,8 @@ struct db_export *db_export_open(struct db *db, enum db_export_what what, const 
     if (res == NULL)
         return NULL;
     PQclear(res);
-    res = PQexecParams(db->conn, export_sql[what], NQP + 1, NULL, p.v, NULL, NULL, 0);
+    res = PQexecParams(db->conn, export_sql[what], what >= DB_EXPORT_COMPLAINTS ? 4 : NQP + 1, NULL,
+                       p.v, NULL, NULL, 0);
     if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
         db_warn_res(db, res, "export");
         PQclear(res);
@@ -799,16 +840,15 @@ struct db_export *db_export_open(struct db *db, enum db_export_what what, const 
     PQclear(res);
     x = xcalloc(1, sizeof(*x));
     x->db = db;
+    x->what = what;
     return x;
 }
 
-/* db_export_next - the next row: 1 and ev, 0 at the end, -1 on error */
-int db_export_next(struct db_export *x, struct event *ev)
+/* export_fetch - the next batch of the cursor: 1 when a row is ready, 0 at the end, -1 */
+static int export_fetch(struct db_export *x)
 {
-    if (x->res != NULL && x->row < PQntuples(x->res)) {
-        row_event(x->res, x->row++, ev);
+    if (x->res != NULL && x->row < PQntuples(x->res))
         return 1;
-    }
     PQclear(x->res);
     x->res = NULL;
     if (x->done)
@@ -821,9 +861,30 @@ int db_export_next(struct db_export *x, struct event *ev)
     x->row = 0;
     if (PQntuples(x->res) < EXPORT_FETCH)
         x->done = true;
-    if (PQntuples(x->res) == 0)
-        return 0;
+    return PQntuples(x->res) > 0;
+}
+
+/* db_export_next - the next row: 1 and ev, 0 at the end, -1 on error */
+int db_export_next(struct db_export *x, struct event *ev)
+{
+    int r = export_fetch(x);
+
+    if (r <= 0)
+        return r;
     row_event(x->res, x->row++, ev);
+    return 1;
+}
+
+/* db_export_next_row - the next row of a row export: its values, NULL for none */
+int db_export_next_row(struct db_export *x, const char **vals, int cap)
+{
+    int r = export_fetch(x);
+
+    if (r <= 0)
+        return r;
+    for (int i = 0; i < cap && i < PQnfields(x->res); i++)
+        vals[i] = PQgetisnull(x->res, x->row, i) ? NULL : PQgetvalue(x->res, x->row, i);
+    x->row++;
     return 1;
 }
 

@@ -1,5 +1,5 @@
 /*
- * export - GET /api/v1/export: deliveries or bounces over a range, streamed
+ * export - GET /api/v1/export: deliveries, bounces, complaints or the suppression list, streamed
  *
  * The reply is a libmicrohttpd callback response: each time the socket can take more, the
  * callback turns the next rows of a server-side cursor (db_export_*, on a database
@@ -120,11 +120,53 @@ static void web_csv_row(struct buf *b, const struct event *ev, int guard)
     buf_puts(b, "\r\n");
 }
 
+/* The names of the exports, by enum db_export_what. */
+static const char *const what_names[] = {"deliveries", "bounces", "complaints", "suppressions"};
+
+#define WEB_EXPORT_COLS 16
+
+/* web_row_out - one row of a row export (named text columns) in the stream's format */
+static void web_row_out(struct web_export *e, const char *const *names, int ncols,
+                        const char *const *vals)
+{
+    if (e->fmt == WEB_FMT_CSV) {
+        for (int i = 0; i < ncols; i++) {
+            if (i)
+                buf_putc(&e->out, ',');
+            web_csv_field(&e->out, vals[i] ? vals[i] : "", e->guard);
+        }
+        buf_puts(&e->out, "\r\n");
+        return;
+    }
+    if (e->fmt == WEB_FMT_JSON)
+        buf_puts(&e->out, e->rows ? ",\n" : "\n");
+    buf_putc(&e->out, '{');
+    for (int i = 0; i < ncols; i++) {
+        buf_puts(&e->out, i ? "," : "");
+        buf_json_string(&e->out, names[i]);
+        buf_putc(&e->out, ':');
+        if (vals[i] == NULL)
+            buf_puts(&e->out, "null");
+        else if (strcmp(names[i], "count") == 0)
+            buf_puts(&e->out, vals[i]); /* an integer from the database */
+        else
+            buf_json_string(&e->out, vals[i]);
+    }
+    buf_putc(&e->out, '}');
+    if (e->fmt == WEB_FMT_NDJSON)
+        buf_putc(&e->out, '\n');
+}
+
 /* web_export_fill - make text until out holds at least want bytes or the rows end */
 static int web_export_fill(struct web_export *e, size_t want)
 {
+    const char *const *names;
+    const char *vals[WEB_EXPORT_COLS];
+    int ncols = db_export_columns(e->x, &names);
+
     while (!e->done && e->out.len - e->off < want) {
-        int r = db_export_next(e->x, &e->ev);
+        int r = ncols > 0 ? db_export_next_row(e->x, vals, WEB_EXPORT_COLS)
+                          : db_export_next(e->x, &e->ev);
 
         if (r < 0)
             return -1;
@@ -133,6 +175,11 @@ static int web_export_fill(struct web_export *e, size_t want)
                 buf_puts(&e->out, e->rows ? "\n]\n" : "]\n");
             e->done = 1;
             break;
+        }
+        if (ncols > 0) {
+            web_row_out(e, names, ncols, vals);
+            e->rows++;
+            continue;
         }
         switch (e->fmt) {
         case WEB_FMT_JSON:
@@ -195,7 +242,7 @@ static void web_export_free(void *cls)
     x_free(e);
 }
 
-/* web_check_export - what=deliveries|bounces and format=json|ndjson|csv */
+/* web_check_export - what=deliveries|bounces|complaints|suppressions, format=json|ndjson|csv */
 int web_check_export(struct web_req *r, char *err, size_t errlen)
 {
     const char *v;
@@ -203,10 +250,13 @@ int web_check_export(struct web_req *r, char *err, size_t errlen)
     r->what = DB_EXPORT_DELIVERIES;
     r->format = WEB_FMT_JSON;
     v = web_param(&r->p, "what", NULL);
-    if (v != NULL && strcmp(v, "bounces") == 0) {
-        r->what = DB_EXPORT_BOUNCES;
-    } else if (v != NULL && strcmp(v, "deliveries") != 0) {
-        snprintf(err, errlen, "'what' must be deliveries or bounces");
+    for (size_t i = 0; v != NULL && i < ARRAY_LEN(what_names); i++)
+        if (strcmp(v, what_names[i]) == 0) {
+            r->what = (int)i;
+            v = NULL;
+        }
+    if (v != NULL) {
+        snprintf(err, errlen, "'what' must be deliveries, bounces, complaints or suppressions");
         return -1;
     }
     v = web_param(&r->p, "format", NULL);
@@ -271,10 +321,16 @@ enum MHD_Result web_export(struct web_req *r)
         web_export_free(e);
         return web_reply_error(r->conn, MHD_HTTP_SERVICE_UNAVAILABLE, "database unavailable");
     }
-    if (fmt == WEB_FMT_JSON)
+    if (fmt == WEB_FMT_JSON) {
         buf_putc(&e->out, '[');
-    else if (fmt == WEB_FMT_CSV)
-        buf_puts(&e->out, csv_header);
+    } else if (fmt == WEB_FMT_CSV) {
+        const char *const *names;
+        int ncols = db_export_columns(e->x, &names);
+
+        for (int i = 0; i < ncols; i++)
+            buf_printf(&e->out, "%s%s", i ? "," : "", names[i]);
+        buf_puts(&e->out, ncols > 0 ? "\r\n" : csv_header);
+    }
 
     resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, WEB_EXPORT_BLOCK, web_export_read, e,
                                              web_export_free);
@@ -284,8 +340,8 @@ enum MHD_Result web_export(struct web_req *r)
     }
     time_format_rfc3339(q->range.from_us, from, sizeof(from));
     from[10] = 0; /* the date is enough for a file name */
-    snprintf(disp, sizeof(disp), "attachment; filename=\"mailpulse-%s-%s.%s\"",
-             what == DB_EXPORT_BOUNCES ? "bounces" : "deliveries", from, exts[fmt]);
+    snprintf(disp, sizeof(disp), "attachment; filename=\"mailpulse-%s-%s.%s\"", what_names[what],
+             from, exts[fmt]);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctypes[fmt]);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_DISPOSITION, disp);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");

@@ -94,9 +94,9 @@ static const char *const complaints_params[] = {"from",          "to",     "host
                                                 "feedback_type", "format", "limit", NULL};
 static const char *const suppressions_params[] = {"from",   "to",    "sender_domain",
                                                   "format", "limit", NULL};
-static const char *const export_params[] = {"what",   "format",   "from",     "to",
-                                            "host",   "domain",   "reason",   "dsn",
-                                            "status", "formulas", "provider", NULL};
+static const char *const export_params[] = {
+    "what", "format", "from",     "to",       "host",          "domain", "reason",
+    "dsn",  "status", "formulas", "provider", "sender_domain", NULL};
 
 #define CACHED WEB_ROUTE_CACHED
 #define RANGE  WEB_ROUTE_RANGE

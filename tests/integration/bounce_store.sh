@@ -116,3 +116,13 @@ check_eq "/api/v1/domains: ms.example has one asynchronous bounce, counted in to
     "$(printf '%s' "$d" | python3 -c 'import json,sys; x=[d for d in json.load(sys.stdin)["domains"] if d["domain"]=="ms.example"][0]; print(x["async_bounced"], "%.6f" % x["total_bounce_rate"])')"
 check_eq "/api/v1/domains: gm.example's DSN was the log's own failure: not counted again" "0 1 0.500000" \
     "$(printf '%s' "$d" | python3 -c 'import json,sys; x=[d for d in json.load(sys.stdin)["domains"] if d["domain"]=="gm.example"][0]; print(x["async_bounced"], x["bounced"], "%.6f" % x["total_bounce_rate"])')"
+check_eq "export what=suppressions CSV: the whole list" "recipient,sender_domain,last_time,origin,reason,dsn,reply,count
+alice@ms.example,news.example,2026-11-30T12:00:00+00:00,dsn,userunknown,5.1.1,550 5.1.1 RESOLVER.ADR.RecipNotFound; not found,1
+frank@other.example,news.example,2026-11-30T15:00:00+00:00,complaint,abuse,,,1
+zed@unknown.example,news.example,2026-11-30T14:30:00+00:00,dsn,userunknown,5.1.1,550 5.1.1 User unknown,1" \
+    "$(curl -s "$URL/api/v1/export?what=suppressions&format=csv&$R" | tr -d '\r')"
+check_eq "export what=complaints NDJSON" "abuse frank@other.example news.example@news.example mx1 2B2B2B2B2B" \
+    "$(curl -s "$URL/api/v1/export?what=complaints&format=ndjson&$R" | python3 -c 'import json,sys; r=[json.loads(l) for l in sys.stdin]; print(len(r)==1 and " ".join([r[0]["feedback_type"], r[0]["recipient"], r[0]["sender_domain"]+"@"+r[0]["mail_from"].split("@")[1], r[0]["host"], r[0]["queue_id"]]))')"
+check_eq "export what=suppressions JSON: count is a number" "3 1" \
+    "$(curl -s "$URL/api/v1/export?what=suppressions&$R" | python3 -c 'import json,sys; r=json.load(sys.stdin); print(len(r), r[0]["count"])')"
+check_eq "export what=nonsense: 400" 400 "$(curl -s -o /dev/null -w '%{http_code}' "$URL/api/v1/export?what=nonsense")"

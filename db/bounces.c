@@ -58,11 +58,19 @@ struct db_reports {
     " reply = CASE WHEN EXCLUDED.last_time >= suppressions.last_time"                              \
     " THEN EXCLUDED.reply ELSE suppressions.reply END"
 
-/* No later delivery to the recipient from the same sender domain was sent. */
+/*
+ * The delivery a report is about was attempted before the report was written, and not long
+ * before: reports come within days (a message stays queued five days by default). The window
+ * lets PostgreSQL read only the partitions of those months.
+ */
+#define DELIVERY_WINDOW                                                                            \
+    " AND time >= s.time - interval '45 days' AND time <= s.time + interval '1 day'"
+
+/* No later delivery to the recipient from the same sender domain was sent (within a year). */
 #define NOT_SENT_LATER                                                                             \
     " NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.recipient IN (ins.raw, ins.recipient)"        \
     " AND d.status = 'sent' AND coalesce(d.sender_domain, '') = ins.sender_domain"                 \
-    " AND d.time > ins.time)"
+    " AND d.time > ins.time AND d.time < ins.time + interval '400 days')"
 
 static const char sql_dsn[] = "WITH s AS (SELECT " US_TIME(
     "$1") " AS time, $2::text AS family, $3::text AS raw,"
@@ -77,7 +85,7 @@ static const char sql_dsn[] = "WITH s AS (SELECT " US_TIME(
                      " $18::bigint AS source_id, $19::bigint AS msg_key, $20::integer AS seq),"
                      " m AS (SELECT d.status, d.host, d.queue_id, d.sender_domain FROM s,"
                      " LATERAL (SELECT status, host, queue_id, sender_domain FROM deliveries"
-                     " WHERE message_id = s.message_id"
+                     " WHERE message_id = s.message_id" DELIVERY_WINDOW
                      " AND (recipient IN (s.raw, s.recipient) OR lower(recipient) = "
                      "lower(s.orig_recipient))"
                      " AND status <> 'deferred'"
@@ -137,7 +145,7 @@ static const char sql_complaint[] = "WITH s AS (SELECT " US_TIME(
                     " $11::bigint AS source_id, $12::bigint AS msg_key, $13::integer AS seq),"
                     " m AS (SELECT d.host, d.queue_id, d.sender_domain FROM s,"
                     " LATERAL (SELECT host, queue_id, sender_domain FROM deliveries"
-                    " WHERE message_id = s.message_id AND status = 'sent'"
+                    " WHERE message_id = s.message_id AND status = 'sent'" DELIVERY_WINDOW
                     " ORDER BY recipient IN (s.raw, s.recipient) DESC, time DESC LIMIT 1) d),"
                     " ins AS (INSERT INTO complaints (time, feedback_type, recipient, "
                     "recipient_domain, sender,"
@@ -277,7 +285,7 @@ static int store_one(struct db *db, const struct report *r)
                               key,
                               seq};
 
-        res = db_run(db, sql_complaint, 13, cv, "storing a complaint");
+        res = PQexecPrepared(db->conn, "mailpulse_complaint", 13, cv, NULL, NULL, 0);
     } else {
         if (rec->smtp_code > 0)
             snprintf(code, sizeof(code), "%d", rec->smtp_code);
@@ -303,13 +311,43 @@ static int store_one(struct db *db, const struct report *r)
         v[17] = src;
         v[18] = key;
         v[19] = seq;
-        res = db_run(db, sql_dsn, 20, v, "storing a DSN");
+        res = PQexecPrepared(db->conn, "mailpulse_dsn", 20, v, NULL, NULL, 0);
     }
-    if (res == NULL)
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        db_warn_res(db, res, rec->kind == BK_COMPLAINT ? "storing a complaint" : "storing a DSN");
+        PQclear(res);
         return -1;
+    }
     n = atoi(PQgetvalue(res, 0, 0));
     PQclear(res);
     return n > 0;
+}
+
+/*
+ * prepare - the two statements, once per connection: planned once, with the partitions of
+ * the delivery window chosen when each runs
+ */
+static int prepare(struct db *db)
+{
+    static const struct {
+        const char *name, *sql;
+        int n;
+    } st[] = {{"mailpulse_dsn", sql_dsn, 20}, {"mailpulse_complaint", sql_complaint, 13}};
+
+    if (db->reports_ready)
+        return 0;
+    for (size_t i = 0; i < ARRAY_LEN(st); i++) {
+        PGresult *res = PQprepare(db->conn, st[i].name, st[i].sql, st[i].n, NULL);
+
+        if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
+            db_warn_res(db, res, "preparing the report statements");
+            PQclear(res);
+            return -1;
+        }
+        PQclear(res);
+    }
+    db->reports_ready = true;
+    return 0;
 }
 
 /* ensure_month - the partitions of the record's month, once per month per commit */
@@ -354,6 +392,8 @@ int db_reports_commit(struct db_reports *b, struct db_reports_result *res)
     if (b->n == 0)
         return 0;
     if (db_reconnect(b->db) < 0)
+        goto failed;
+    if (prepare(b->db) < 0)
         goto failed;
     r = db_exec(b->db, "BEGIN", PGRES_COMMAND_OK, "BEGIN");
     if (r == NULL)

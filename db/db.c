@@ -88,6 +88,7 @@ int db_reconnect(struct db *db)
     if (PQstatus(db->conn) == CONNECTION_OK)
         return 0;
     db->staging_ready = false; /* temporary tables die with the session */
+    db->reports_ready = false; /* and prepared statements */
     PQreset(db->conn);
     if (PQstatus(db->conn) != CONNECTION_OK) {
         db_first_line(PQerrorMessage(db->conn), line, sizeof(line));

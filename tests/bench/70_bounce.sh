@@ -1,6 +1,7 @@
 #!/bin/sh
 # 70_bounce.sh - `make bench`: messages per second of `mailpulse bounce` on Sisimai's set of
-# bounce messages (MAILPULSE_CORPORA, default tests/corpora).
+# bounce messages (MAILPULSE_CORPORA, default tests/corpora), and of `mailpulse import
+# --bounces` storing them (each copy made distinct by a header, so every record is new).
 #
 # The 200 messages are read as a directory and, to time more than a blink, as one mbox of
 # COPIES copies of them (default 50, ~10,000 messages, ~45 MB). Best of 3 wall-clock runs,
@@ -12,7 +13,8 @@ CORPORA=${MAILPULSE_CORPORA:-$(pwd)/tests/corpora}
 DIR=$CORPORA/sisimai-set-of-emails/maildir/bsd
 COPIES=${COPIES:-50}
 TMP=$(mktemp -d /tmp/mailpulse-bench-bounce.XXXXXX)
-trap 'rm -rf "$TMP"' EXIT
+chmod 755 "$TMP"
+trap 'sh scripts/pg.sh stop "$TMP/pg" >/dev/null 2>&1; rm -rf "$TMP"' EXIT
 
 if [ ! -d "$DIR" ]; then
     echo "bounce: $DIR not found (set MAILPULSE_CORPORA); skipped"
@@ -59,3 +61,23 @@ printf '  directory  %6.2f s wall %6.2f s cpu  %8s messages/s\n' "$dir_wall" "$d
     "$(rate "$n_dir" "$dir_wall")"
 printf '  mbox       %6.2f s wall %6.2f s cpu  %8s messages/s (%s by cpu)\n' "$mbox_wall" \
     "$mbox_cpu" "$(rate "$messages" "$mbox_wall")" "$(rate "$messages" "$mbox_cpu")"
+
+# Storing: the same messages, each copy with an X-Copy header of its own (distinct messages,
+# so every record is stored), into a fresh database; the parse alone of the same mbox beside.
+i=0
+while [ $i -lt "$COPIES" ]; do
+    sed "s/^From MAILER-DAEMON .*/&\nX-Copy: $i/" "$TMP/one.mbox"
+    i=$((i + 1))
+done >"$TMP/distinct.mbox"
+DSN=$(sh scripts/pg.sh start "$TMP/pg")
+"$BIN" db migrate --db "$DSN" >/dev/null
+/usr/bin/time -f '%e' -o "$TMP/time" "$BIN" bounce "$TMP/distinct.mbox" >/dev/null 2>&1
+parse_wall=$(cat "$TMP/time")
+/usr/bin/time -f '%e' -o "$TMP/time" "$BIN" import --db "$DSN" --bounces "$TMP/distinct.mbox" \
+    >"$TMP/import.out" 2>&1
+store_wall=$(cat "$TMP/time")
+stored=$(sed -n 's/.*stored \([0-9]*\) DSN recipients and \([0-9]*\) complaints.*/\1 \2/p' "$TMP/import.out")
+records=$(echo "$stored" | awk '{print $1 + $2}')
+printf '  stored     %6.2f s wall  %8s messages/s, %s records (parse alone %.2f s: %.1fx)\n' \
+    "$store_wall" "$(rate "$messages" "$store_wall")" "$records" "$parse_wall" \
+    "$(echo "scale=2; $store_wall / ($parse_wall + 0.005)" | bc)"

@@ -13,6 +13,9 @@
 --                    delayed  the action is not "failed" (delayed, relayed, delivered, expanded)
 --   complaints     one row per ARF feedback report.
 --
+-- A DSN or complaint is linked to a delivery of the same Message-ID attempted from 45 days
+-- before the report to a day after it (reports come within the queue lifetime).
+--
 -- Both are keyed by the message they came from: msg_key is a hash of its bytes (carriage
 -- returns and trailing white space left out), seq the record's number in it. The same message read twice (a Maildir file read again
 -- after a crash, a file imported twice, the same report in an mbox and a Maildir) inserts
@@ -260,6 +263,8 @@ BEGIN
         CROSS JOIN LATERAL (SELECT d.status, d.host, d.queue_id FROM deliveries d
                             WHERE d.message_id = o.message_id
                               AND lower(d.recipient) IN (o.recipient, lower(o.orig_recipient))
+                              AND d.time >= o.time - interval '45 days'
+                              AND d.time <= o.time + interval '1 day'
                               AND d.status <> 'deferred'
                             ORDER BY d.status IN ('bounced', 'expired') DESC, d.time DESC
                             LIMIT 1) m
@@ -302,6 +307,8 @@ BEGIN
          LEFT JOIN LATERAL (SELECT d.status, d.host, d.queue_id FROM deliveries d
                             WHERE d.message_id = r.message_id
                               AND lower(d.recipient) IN (r.recipient, lower(r.orig_recipient))
+                              AND d.time >= r.time - interval '45 days'
+                              AND d.time <= r.time + interval '1 day'
                               AND d.status <> 'deferred'
                             ORDER BY d.status IN ('bounced', 'expired') DESC, d.time DESC
                             LIMIT 1) m ON true)

@@ -170,10 +170,13 @@ static void emit(const struct bounce_rec *rec, void *ctx)
     db_reports_add(m->b, m->sid, rec, m->file_us);
 }
 
-/* read_message - the bytes of new/NAME, at most BOUNCE_MAX_MESSAGE + 1; NULL when unreadable */
+/*
+ * read_message - the bytes of new/NAME, at most BOUNCE_MAX_MESSAGE + 1; NULL when unreadable
+ * (also a symbolic link or anything but a regular file: never followed, never waited on)
+ */
 static char *read_message(const char *path, size_t *len, int64_t *mtime_us)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
     struct stat st;
     size_t cap, n = 0;
     char *data;

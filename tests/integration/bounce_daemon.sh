@@ -109,6 +109,12 @@ check_eq "summary: async_bounced" 2 "$(json_get "$s" async_bounced)"
 check_eq "summary: complaints" 1 "$(json_get "$s" complaints)"
 check_eq "suppressions" "alice@ms.example|frank@other.example|zed@unknown.example" \
     "$(q "SELECT string_agg(recipient, '|' ORDER BY recipient) FROM suppressions")"
+# Hostile entries: a symbolic link and a FIFO are never followed or waited on.
+ln -s /etc/passwd "$BOX/new/2001.link.relay"
+mkfifo "$BOX/new/2002.fifo.relay"
+both_failed() { [ -L "$WORK/failed/2001.link.relay" ] && [ -p "$WORK/failed/2002.fifo.relay" ]; }
+check "a symbolic link and a FIFO in new/ go to the failed directory" wait_for 15 both_failed
+check "serve still answers" wait_http "$URL/healthz" 5
 kill "$PID"; wait "$PID"
 check_eq "serve exits 0" 0 "$?"
 check "no crash or sanitizer report in the log" sh -c "! grep -q 'AddressSanitizer\|runtime error' '$WORK/serve.err'"

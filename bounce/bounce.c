@@ -846,6 +846,42 @@ static void unnamed_recipient(struct bounce_msg *m)
     bounce_emit(m, &rec);
 }
 
+/*
+ * verp_recipient - the recipient a VERP return address encodes: the bounce went to
+ * "bounces+user=example.org@sender.example" for a message to user@example.org (Postfix's
+ * and Exim's "+=" delimiters). Read from the bounce's Delivered-To, X-Original-To or To, the
+ * first that encodes one; "" when none does.
+ */
+static void verp_recipient(GMimeMessage *msg, char *out, size_t outlen)
+{
+    static const char *const fields[] = {"Delivered-To", "X-Original-To", "To"};
+
+    out[0] = 0;
+    for (size_t i = 0; i < ARRAY_LEN(fields); i++) {
+        const char *v = g_mime_object_get_header(GMIME_OBJECT(msg), fields[i]);
+        const char *plus, *at, *eq;
+
+        if (v == NULL)
+            continue;
+        while (*v == ' ' || *v == '<')
+            v++;
+        plus = strchr(v, '+');
+        at = plus ? strchr(plus, '@') : NULL;
+        if (plus == NULL || at == NULL)
+            continue;
+        for (eq = at; eq > plus && *eq != '='; eq--)
+            ;
+        if (eq == plus || eq - plus < 2 || at - eq < 4 ||
+            memchr(eq + 1, '.', (size_t)(at - eq - 1)) == NULL)
+            continue;
+        if ((size_t)(at - plus) >= outlen)
+            continue;
+        str_copy(out, outlen, plus + 1, (size_t)(eq - plus - 1));
+        snprintf(out + strlen(out), outlen - strlen(out), "@%.*s", (int)(at - eq - 1), eq + 1);
+        return;
+    }
+}
+
 /* raw_body - the body of a message as text (after the first blank line), g_malloc'd */
 static char *raw_body(const char *data, size_t len)
 {
@@ -974,6 +1010,8 @@ int bounce_message(const char *data, size_t len, const struct bounce_sink *sink)
         returned_message(m, w.returned);
     if (w.rfc822)
         bounce_returned_headers(m, w.rfc822, strlen(w.rfc822));
+    if (m->tmpl.recipient[0] == 0) /* nothing returned: the VERP address may say */
+        verp_recipient(msg, m->tmpl.recipient, sizeof(m->tmpl.recipient));
     if (w.fb) {
         arf_parse(m, w.fb);
     } else {

@@ -66,6 +66,24 @@ struct db_reports {
 #define DELIVERY_WINDOW                                                                            \
     " AND time >= s.time - interval '45 days' AND time <= s.time + interval '1 day'"
 
+/*
+ * The delivery a DSN is about: the one of its Message-ID to its recipient (bounced or expired
+ * first, the latest), or, for a DSN that returned no Message-ID, the latest delivery to its
+ * recipient before the report (the recipient plus the time window).
+ */
+#define DSN_MATCH                                                                                  \
+    " m AS (SELECT d.status, d.host, d.queue_id, d.sender_domain FROM s, LATERAL ("                \
+    " (SELECT status, host, queue_id, sender_domain FROM deliveries"                               \
+    "  WHERE message_id = s.message_id" DELIVERY_WINDOW                                            \
+    "  AND (recipient IN (s.raw, s.recipient) OR lower(recipient) = lower(s.orig_recipient))"      \
+    "  AND status <> 'deferred'"                                                                   \
+    "  ORDER BY status IN ('bounced', 'expired') DESC, time DESC LIMIT 1)"                         \
+    " UNION ALL"                                                                                   \
+    " (SELECT status, host, queue_id, sender_domain FROM deliveries"                               \
+    "  WHERE s.message_id IS NULL AND recipient IN (s.raw, s.recipient)" DELIVERY_WINDOW           \
+    "  AND time <= s.time AND status <> 'deferred' ORDER BY time DESC LIMIT 1)"                    \
+    " LIMIT 1) d),"
+
 /* No later delivery to the recipient from the same sender domain was sent (within a year). */
 #define NOT_SENT_LATER                                                                             \
     " NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.recipient IN (ins.raw, ins.recipient)"        \
@@ -82,14 +100,8 @@ static const char sql_dsn[] = "WITH s AS (SELECT " US_TIME(
               "$14") " AS last_attempt,"
                      " nullif($15, '') AS message_id, nullif($16, '') AS sender, nullif($17, '') "
                      "AS subject,"
-                     " $18::bigint AS source_id, $19::bigint AS msg_key, $20::integer AS seq),"
-                     " m AS (SELECT d.status, d.host, d.queue_id, d.sender_domain FROM s,"
-                     " LATERAL (SELECT status, host, queue_id, sender_domain FROM deliveries"
-                     " WHERE message_id = s.message_id" DELIVERY_WINDOW
-                     " AND (recipient IN (s.raw, s.recipient) OR lower(recipient) = "
-                     "lower(s.orig_recipient))"
-                     " AND status <> 'deferred'"
-                     " ORDER BY status IN ('bounced', 'expired') DESC, time DESC LIMIT 1) d),"
+                     " $18::bigint AS source_id, $19::bigint AS msg_key, $20::integer AS "
+                     "seq)," DSN_MATCH
                      " ins AS (INSERT INTO dsn_reports (time, family, recipient, orig_recipient,"
                      " recipient_domain, action, dsn, smtp_code, diagnostic, reason, hard, "
                      "remote_mta,"

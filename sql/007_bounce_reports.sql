@@ -14,7 +14,8 @@
 --   complaints     one row per ARF feedback report.
 --
 -- A DSN or complaint is linked to a delivery of the same Message-ID attempted from 45 days
--- before the report to a day after it (reports come within the queue lifetime).
+-- before the report to a day after it (reports come within the queue lifetime); a DSN that
+-- returned no Message-ID, to the latest delivery to its recipient in the 45 days before it.
 --
 -- Both are keyed by the message they came from: msg_key is a hash of its bytes (carriage
 -- returns and trailing white space left out), seq the record's number in it. The same message read twice (a Maildir file read again
@@ -260,14 +261,21 @@ BEGIN
         SET link = CASE WHEN m.status IN ('bounced', 'expired') THEN 'logged' ELSE 'async' END,
             host = m.host, queue_id = m.queue_id
         FROM dsn_reports o
-        CROSS JOIN LATERAL (SELECT d.status, d.host, d.queue_id FROM deliveries d
+        CROSS JOIN LATERAL ((SELECT d.status, d.host, d.queue_id FROM deliveries d
                             WHERE d.message_id = o.message_id
                               AND lower(d.recipient) IN (o.recipient, lower(o.orig_recipient))
                               AND d.time >= o.time - interval '45 days'
                               AND d.time <= o.time + interval '1 day'
                               AND d.status <> 'deferred'
                             ORDER BY d.status IN ('bounced', 'expired') DESC, d.time DESC
-                            LIMIT 1) m
+                            LIMIT 1)
+                           UNION ALL
+                           (SELECT d.status, d.host, d.queue_id FROM deliveries d
+                            WHERE o.message_id IS NULL AND d.recipient = o.recipient
+                              AND d.time >= o.time - interval '45 days' AND d.time <= o.time
+                              AND d.status <> 'deferred'
+                            ORDER BY d.time DESC LIMIT 1)
+                           LIMIT 1) m
         WHERE o.link = 'unseen' AND o.time >= p_since
           AND x.msg_key = o.msg_key AND x.seq = o.seq AND x.time = o.time
         RETURNING x.time, x.host, x.sender_domain, x.recipient_domain, x.recipient, x.link,
@@ -304,14 +312,21 @@ BEGIN
                      WHEN m.status IS NOT NULL THEN 'async' ELSE 'unseen' END,
                 coalesce(m.host, ''), m.queue_id
          FROM (SELECT 1) one
-         LEFT JOIN LATERAL (SELECT d.status, d.host, d.queue_id FROM deliveries d
+         LEFT JOIN LATERAL ((SELECT d.status, d.host, d.queue_id FROM deliveries d
                             WHERE d.message_id = r.message_id
                               AND lower(d.recipient) IN (r.recipient, lower(r.orig_recipient))
                               AND d.time >= r.time - interval '45 days'
                               AND d.time <= r.time + interval '1 day'
                               AND d.status <> 'deferred'
                             ORDER BY d.status IN ('bounced', 'expired') DESC, d.time DESC
-                            LIMIT 1) m ON true)
+                            LIMIT 1)
+                           UNION ALL
+                           (SELECT d.status, d.host, d.queue_id FROM deliveries d
+                            WHERE r.message_id IS NULL AND d.recipient = r.recipient
+                              AND d.time >= r.time - interval '45 days' AND d.time <= r.time
+                              AND d.status <> 'deferred'
+                            ORDER BY d.time DESC LIMIT 1)
+                           LIMIT 1) m ON true)
     WHERE r.link <> 'delayed';
     TRUNCATE rollups_complaint_hour, rollups_dsn_hour;
     INSERT INTO rollups_complaint_hour (hour, sender_domain, feedback_type, host, n)

@@ -540,6 +540,54 @@ static void test_fields(void **state)
     assert_string_equal(g.rec[0].message_id, "q1@example.jp");
 }
 
+/* A bounce that returns nothing and names no recipient: the VERP address it went to does. */
+static void test_verp_and_key(void **state)
+{
+    static const char verp[] = "Return-Path: <>\n"
+                               "Date: Mon, 30 Nov 2026 12:30:00 +0000\n"
+                               "From: MAILER-DAEMON@mx.example.net\n"
+                               "To: <bounces+zoe=example.net@news.example>\n"
+                               "Subject: Undelivered Mail Returned to Sender\n"
+                               "\n"
+                               "This is the mail system at host mx.example.net.\n\n"
+                               "I'm sorry to have to inform you that your message could not\n"
+                               "be delivered to one or more recipients.\n\n"
+                               "The mail system said: 550 5.1.1 mailbox unavailable\n";
+    static const char no_verp_eq[] = "To: <bounces+zoe@news.example>\n";
+    struct got g;
+    char *crlf;
+    uint64_t key;
+    size_t n = 0;
+
+    (void)state;
+    assert_int_equal(run(verp, &g, NULL), BOUNCE_FOUND);
+    assert_int_equal(g.n, 1);
+    assert_string_equal(g.rec[0].recipient, "zoe@example.net");
+    assert_true(g.rec[0].date_us == (int64_t)1796041800 * 1000000);
+    assert_int_equal(g.rec[0].seq, 0);
+    key = g.rec[0].msg_key;
+    assert_true(key < ((uint64_t)1 << 63));
+    /* The same message with CRLF line ends and a trailing blank line has the same key. */
+    crlf = xmalloc(2 * sizeof(verp) + 4);
+    for (const char *p = verp; *p; p++) {
+        if (*p == '\n')
+            crlf[n++] = '\r';
+        crlf[n++] = *p;
+    }
+    memcpy(crlf + n, "\r\n", 3);
+    assert_int_equal(run(crlf, &g, NULL), BOUNCE_FOUND);
+    assert_true(g.rec[0].msg_key == key);
+    x_free(crlf);
+    /* A plus address without "user=domain" encodes nobody. */
+    {
+        char other[sizeof(verp) + 64];
+
+        snprintf(other, sizeof(other), "%.*s%s%s", (int)(strstr(verp, "To:") - verp), verp,
+                 no_verp_eq, strstr(verp, "Subject:"));
+        assert_int_equal(run(other, &g, NULL), BOUNCE_NOT_BOUNCE);
+    }
+}
+
 static const char arf_msg[] =
     "From: <staff@hotmail.example.com>\n"
     "To: <abuse@example.jp>\n"
@@ -905,10 +953,11 @@ static void test_not_bounce_corpus(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_families), cmocka_unit_test(test_fields),
-        cmocka_unit_test(test_arf),      cmocka_unit_test(test_not_bounces),
-        cmocka_unit_test(test_limits),   cmocka_unit_test(test_mbox_maildir),
-        cmocka_unit_test(test_sisimai),  cmocka_unit_test(test_not_bounce_corpus),
+        cmocka_unit_test(test_families),          cmocka_unit_test(test_fields),
+        cmocka_unit_test(test_verp_and_key),      cmocka_unit_test(test_arf),
+        cmocka_unit_test(test_not_bounces),       cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_mbox_maildir),      cmocka_unit_test(test_sisimai),
+        cmocka_unit_test(test_not_bounce_corpus),
     };
 
     setenv("TZ", "UTC", 1);

@@ -66,23 +66,10 @@ struct db_reports {
 #define DELIVERY_WINDOW                                                                            \
     " AND time >= s.time - interval '45 days' AND time <= s.time + interval '1 day'"
 
-/*
- * The delivery a DSN is about: the one of its Message-ID to its recipient (bounced or expired
- * first, the latest), or, for a DSN that returned no Message-ID, the latest delivery to its
- * recipient before the report (the recipient plus the time window).
- */
+/* The delivery a DSN is about (sql/007's mailpulse_dsn_delivery()). */
 #define DSN_MATCH                                                                                  \
-    " m AS (SELECT d.status, d.host, d.queue_id, d.sender_domain FROM s, LATERAL ("                \
-    " (SELECT status, host, queue_id, sender_domain FROM deliveries"                               \
-    "  WHERE message_id = s.message_id" DELIVERY_WINDOW                                            \
-    "  AND (recipient IN (s.raw, s.recipient) OR lower(recipient) = lower(s.orig_recipient))"      \
-    "  AND status <> 'deferred'"                                                                   \
-    "  ORDER BY status IN ('bounced', 'expired') DESC, time DESC LIMIT 1)"                         \
-    " UNION ALL"                                                                                   \
-    " (SELECT status, host, queue_id, sender_domain FROM deliveries"                               \
-    "  WHERE s.message_id IS NULL AND recipient IN (s.raw, s.recipient)" DELIVERY_WINDOW           \
-    "  AND time <= s.time AND status <> 'deferred' ORDER BY time DESC LIMIT 1)"                    \
-    " LIMIT 1) d),"
+    " m AS (SELECT d.* FROM s,"                                                                    \
+    " mailpulse_dsn_delivery(s.message_id, s.raw, s.recipient, s.orig_recipient, s.time) d),"
 
 /* No later delivery to the recipient from the same sender domain was sent (within a year). */
 #define NOT_SENT_LATER                                                                             \

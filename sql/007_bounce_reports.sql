@@ -13,9 +13,10 @@
 --                    delayed  the action is not "failed" (delayed, relayed, delivered, expanded)
 --   complaints     one row per ARF feedback report.
 --
--- A DSN or complaint is linked to a delivery of the same Message-ID attempted from 45 days
--- before the report to a day after it (reports come within the queue lifetime); a DSN that
--- returned no Message-ID, to the latest delivery to its recipient in the 45 days before it.
+-- A DSN is linked to its delivery by mailpulse_dsn_delivery(): the same Message-ID attempted
+-- from 45 days before the report to a day after it (reports come within the queue lifetime),
+-- or, when it returned no Message-ID, the latest delivery to its recipient in the 45 days
+-- before it. A complaint, to a sent delivery of its Message-ID in the same window.
 --
 -- Both are keyed by the message they came from: msg_key is a hash of its bytes (carriage
 -- returns and trailing white space left out), seq the record's number in it. The same message read twice (a Maildir file read again
@@ -31,8 +32,9 @@
 --                           a later delivery to the recipient is sent.
 --
 -- The event tables that are partitioned by month are listed in partitioned_tables, which
--- mailpulse_ensure_partitions() and mailpulse_drop_partitions() now read: a later table
--- joins by one INSERT.
+-- mailpulse_ensure_partitions() and mailpulse_drop_partitions() now read, and the rollup
+-- rebuild functions in rollup_rebuilders, which mailpulse_rebuild_rollups() now calls: a later
+-- table or rollup joins by one INSERT.
 
 CREATE TABLE partitioned_tables (
     name  text PRIMARY KEY
@@ -210,6 +212,36 @@ END $$;
 -- The months that already exist for the older tables get their new siblings.
 SELECT mailpulse_ensure_partitions(min(time), max(time)) FROM deliveries;
 
+-- mailpulse_dsn_delivery - the delivery a DSN is about: the one of its Message-ID to its
+-- recipient (or original recipient) attempted from 45 days before the report to a day after
+-- it, bounced or expired first, else the latest; for a DSN that returned no Message-ID, the
+-- latest delivery to its recipient in the 45 days before it. Deferrals are not outcomes.
+-- p_raw is the recipient as the report wrote it, p_recipient in lower case. PL/pgSQL, so that
+-- its plan is kept per session and prunes the monthly partitions as it runs.
+CREATE FUNCTION mailpulse_dsn_delivery(p_message_id text, p_raw text, p_recipient text,
+                                       p_orig text, p_time timestamptz,
+                                       OUT status text, OUT host text, OUT queue_id text,
+                                       OUT sender_domain text)
+RETURNS SETOF record LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    IF p_message_id IS NOT NULL THEN
+        RETURN QUERY
+        SELECT d.status, d.host, d.queue_id, d.sender_domain FROM deliveries d
+        WHERE d.message_id = p_message_id
+          AND (d.recipient IN (p_raw, p_recipient) OR lower(d.recipient) = lower(p_orig))
+          AND d.time >= p_time - interval '45 days' AND d.time <= p_time + interval '1 day'
+          AND d.status <> 'deferred'
+        ORDER BY d.status IN ('bounced', 'expired') DESC, d.time DESC LIMIT 1;
+    ELSE
+        RETURN QUERY
+        SELECT d.status, d.host, d.queue_id, d.sender_domain FROM deliveries d
+        WHERE d.recipient IN (p_raw, p_recipient)
+          AND d.time >= p_time - interval '45 days' AND d.time <= p_time
+          AND d.status <> 'deferred'
+        ORDER BY d.time DESC LIMIT 1;
+    END IF;
+END $$;
+
 -- mailpulse_rebuild_suppressions - the suppression list again from the stored outcomes: per
 -- recipient and sender domain, the last hard failure, unless a delivery sent later exists.
 CREATE FUNCTION mailpulse_rebuild_suppressions()
@@ -261,21 +293,8 @@ BEGIN
         SET link = CASE WHEN m.status IN ('bounced', 'expired') THEN 'logged' ELSE 'async' END,
             host = m.host, queue_id = m.queue_id
         FROM dsn_reports o
-        CROSS JOIN LATERAL ((SELECT d.status, d.host, d.queue_id FROM deliveries d
-                            WHERE d.message_id = o.message_id
-                              AND lower(d.recipient) IN (o.recipient, lower(o.orig_recipient))
-                              AND d.time >= o.time - interval '45 days'
-                              AND d.time <= o.time + interval '1 day'
-                              AND d.status <> 'deferred'
-                            ORDER BY d.status IN ('bounced', 'expired') DESC, d.time DESC
-                            LIMIT 1)
-                           UNION ALL
-                           (SELECT d.status, d.host, d.queue_id FROM deliveries d
-                            WHERE o.message_id IS NULL AND d.recipient = o.recipient
-                              AND d.time >= o.time - interval '45 days' AND d.time <= o.time
-                              AND d.status <> 'deferred'
-                            ORDER BY d.time DESC LIMIT 1)
-                           LIMIT 1) m
+        CROSS JOIN LATERAL mailpulse_dsn_delivery(o.message_id, o.recipient, o.recipient,
+                                                  o.orig_recipient, o.time) m
         WHERE o.link = 'unseen' AND o.time >= p_since
           AND x.msg_key = o.msg_key AND x.seq = o.seq AND x.time = o.time
         RETURNING x.time, x.host, x.sender_domain, x.recipient_domain, x.recipient, x.link,
@@ -312,21 +331,8 @@ BEGIN
                      WHEN m.status IS NOT NULL THEN 'async' ELSE 'unseen' END,
                 coalesce(m.host, ''), m.queue_id
          FROM (SELECT 1) one
-         LEFT JOIN LATERAL ((SELECT d.status, d.host, d.queue_id FROM deliveries d
-                            WHERE d.message_id = r.message_id
-                              AND lower(d.recipient) IN (r.recipient, lower(r.orig_recipient))
-                              AND d.time >= r.time - interval '45 days'
-                              AND d.time <= r.time + interval '1 day'
-                              AND d.status <> 'deferred'
-                            ORDER BY d.status IN ('bounced', 'expired') DESC, d.time DESC
-                            LIMIT 1)
-                           UNION ALL
-                           (SELECT d.status, d.host, d.queue_id FROM deliveries d
-                            WHERE r.message_id IS NULL AND d.recipient = r.recipient
-                              AND d.time >= r.time - interval '45 days' AND d.time <= r.time
-                              AND d.status <> 'deferred'
-                            ORDER BY d.time DESC LIMIT 1)
-                           LIMIT 1) m ON true)
+         LEFT JOIN LATERAL mailpulse_dsn_delivery(r.message_id, r.recipient, r.recipient,
+                                                  r.orig_recipient, r.time) m ON true)
     WHERE r.link <> 'delayed';
     TRUNCATE rollups_complaint_hour, rollups_dsn_hour;
     INSERT INTO rollups_complaint_hour (hour, sender_domain, feedback_type, host, n)
@@ -339,12 +345,25 @@ BEGIN
     PERFORM mailpulse_rebuild_suppressions();
 END $$;
 
--- mailpulse_rebuild_rollups - as in 006, then the bounce and complaint rollups.
+-- The rollups kept beside the hourly ones, each with its rebuild function, in the order they
+-- are rebuilt. mailpulse_rebuild_rollups() calls them all: a later migration adds its rollups
+-- by one INSERT here instead of another copy of that function.
+CREATE TABLE rollup_rebuilders (
+    name  text PRIMARY KEY,
+    ord   integer NOT NULL UNIQUE
+);
+INSERT INTO rollup_rebuilders (name, ord)
+VALUES ('mailpulse_rebuild_domain_rollups', 10), ('mailpulse_rebuild_provider_rollups', 20),
+       ('mailpulse_rebuild_bounce_rollups', 30);
+
+-- mailpulse_rebuild_rollups - the hourly and minute rollups as in 006, then every function of
+-- rollup_rebuilders.
 CREATE OR REPLACE FUNCTION mailpulse_rebuild_rollups()
 RETURNS bigint LANGUAGE plpgsql AS $$
 DECLARE
     oldest timestamptz;
     made bigint;
+    f text;
 BEGIN
     LOCK TABLE rollups, rollups_host, rollups_host_minute, rollups_domain_day,
         rollups_domain_month IN EXCLUSIVE MODE;
@@ -367,8 +386,8 @@ BEGIN
     INSERT INTO rollups_host_minute (minute, host, kind, reason, dsn, n, example)
     SELECT date_trunc('minute', time, 'UTC'), host, kind, reason, dsn, count(*), min(reply)
     FROM facts WHERE time IS NOT NULL GROUP BY 1, 2, 3, 4, 5;
-    PERFORM mailpulse_rebuild_domain_rollups();
-    PERFORM mailpulse_rebuild_provider_rollups();
-    PERFORM mailpulse_rebuild_bounce_rollups();
+    FOR f IN SELECT name FROM rollup_rebuilders ORDER BY ord LOOP
+        EXECUTE format('SELECT %I()', f);
+    END LOOP;
     RETURN made;
 END $$;

@@ -665,7 +665,7 @@ static void html_providers(struct buf *b, const struct web_rows *rows, const cha
                     "range.</p>");
         return;
     }
-    buf_puts(b, "<table id=\"providers\"><thead><tr><th>Provider</th><th class=\"n\">Attempts"
+    buf_puts(b, "<div class=\"scroll\"><table id=\"providers\"><thead><tr><th>Provider</th><th class=\"n\">Attempts"
                 "</th><th class=\"n\">Sent</th><th class=\"n\">Bounced</th><th class=\"n\">"
                 "Bounce rate</th><th class=\"n\">Deferral rate</th></tr></thead><tbody>");
     for (i = 0; i < rows->n; i++) {
@@ -676,7 +676,7 @@ static void html_providers(struct buf *b, const struct web_rows *rows, const cha
 
         html_rate_row(b, "provider", p->provider, att, p->sent, p->bounced, br, dr, keep);
     }
-    buf_puts(b, "</tbody></table>");
+    buf_puts(b, "</tbody></table></div>");
 }
 
 /* html_cut - at most max bytes of s, cut on a UTF-8 boundary, with an ellipsis */
@@ -706,7 +706,7 @@ static void html_reasons(struct buf *b, const struct web_rows *rows, const char 
         buf_puts(b, "<p class=\"empty\">No failed deliveries in this range.</p>");
         return;
     }
-    buf_puts(b, "<table id=\"reasons\"><thead><tr><th>Reason</th><th>DSN</th><th>Status</th>"
+    buf_puts(b, "<div class=\"scroll\"><table id=\"reasons\"><thead><tr><th>Reason</th><th>DSN</th><th>Status</th>"
                 "<th class=\"n\">Count</th><th>Example reply</th></tr></thead><tbody>");
     for (i = 0; i < rows->n; i++) {
         const struct db_reason_row *x = (const void *)(rows->data + i * rows->size);
@@ -735,7 +735,7 @@ static void html_reasons(struct buf *b, const struct web_rows *rows, const char 
         html_cut(b, x->example, 110);
         buf_puts(b, "</td></tr>");
     }
-    buf_puts(b, "</tbody></table>");
+    buf_puts(b, "</tbody></table></div>");
 }
 
 /* html_wire_kpis - the wire-level totals as figure cards */
@@ -759,7 +759,7 @@ static void html_wire_sources(struct buf *b, const struct web_rows *rows)
 {
     size_t i;
 
-    buf_puts(b, "<table id=\"wire-sources\"><thead><tr><th>Source IP</th>"
+    buf_puts(b, "<div class=\"scroll\"><table id=\"wire-sources\"><thead><tr><th>Source IP</th>"
                 "<th class=\"n\">Sessions</th><th class=\"n\">Greeting rejected</th>"
                 "<th class=\"n\">RCPT accepted</th><th class=\"n\">RCPT 4xx</th>"
                 "<th class=\"n\">RCPT 5xx</th><th class=\"n\">DATA accepted</th>"
@@ -791,7 +791,7 @@ static void html_wire_sources(struct buf *b, const struct web_rows *rows)
         html_pct(b, w->tls_share);
         buf_puts(b, "</td></tr>");
     }
-    buf_puts(b, "</tbody></table>");
+    buf_puts(b, "</tbody></table></div>");
 }
 
 /*
@@ -1309,12 +1309,12 @@ enum MHD_Result web_page_message(struct web_req *r)
             buf_puts(&b, "<p class=\"empty\" id=\"no-rows\">No stored event matches.</p>");
         } else {
             buf_printf(&b,
-                       "<h2>Events, oldest first</h2><table id=\"trail\" data-rows=\"%zu\">"
+                       "<h2>Events, oldest first</h2><div class=\"scroll\"><table id=\"trail\" data-rows=\"%zu\">"
                        "<thead><tr><th>Time</th><th>Event</th><th>Recipient / detail</th>"
                        "<th>DSN</th><th>Reason</th><th>Relay / reply</th></tr></thead><tbody>",
                        l->n);
             buf_append(&b, rows.data, rows.len);
-            buf_puts(&b, "</tbody></table>");
+            buf_puts(&b, "</tbody></table></div>");
         }
         buf_puts(&b, "</section>");
         html_trail_dsns(&b, r, &c, l);

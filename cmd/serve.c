@@ -513,7 +513,7 @@ static void serve_metrics(struct serve *s)
     s->in.st.malformed = st.malformed;
     s->in.st.lag_bytes = st.lag_bytes;
     s->in.st.cut_lines = st.cut_lines;
-    s->in.st.sources = (uint64_t)(s->nruns + s->nmail);
+    s->in.st.sources = (uint64_t)s->nruns + (uint64_t)s->nmail;
     memcpy(s->in.st.syslog, st.syslog, sizeof(st.syslog));
     s->in.st.nsyslog = st.nsyslog;
     pthread_mutex_unlock(&s->in.lock);

@@ -209,8 +209,9 @@ BEGIN
     RETURN dropped;
 END $$;
 
--- The months that already exist for the older tables get their new siblings.
-SELECT mailpulse_ensure_partitions(min(time), max(time)) FROM deliveries;
+-- The months the older tables have get their new siblings when a report of that month is
+-- stored (db/bounces.c) or a batch of its events commits; none are made here, so that the
+-- migration takes no lock per month (a long history would exhaust the lock table).
 
 -- mailpulse_dsn_delivery - the delivery a DSN is about: the one of its Message-ID to its
 -- recipient (or original recipient) attempted from 45 days before the report to a day after

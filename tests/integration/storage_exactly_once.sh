@@ -91,8 +91,8 @@ t0=$(date +%s%N)
 span_ms=$((($(date +%s%N) - t0) / 1000000))
 bad=0 killed=0 i=0
 while [ $i -lt "$RUNS" ]; do
-    psql "$KILL" -qAt -c "TRUNCATE sources, messages, deliveries, rejects, bounce_notices,
-                          smtp_events, rollups, rollups_host RESTART IDENTITY" >/dev/null
+    psql "$KILL" -qAt -c "SET client_min_messages = warning; TRUNCATE sources, messages, deliveries, rejects, bounce_notices,
+                          smtp_events, rollups, rollups_host RESTART IDENTITY CASCADE" >/dev/null
     # One or two kills per run, each after a random share of the time a whole import takes.
     # A kill counts when the import had not printed its summary yet (it was mid-way); one
     # that came too late is tried again (with shorter delays), up to 6 times per run.

@@ -857,6 +857,30 @@ size_t parser_state_save(struct parser *p, struct buf *out)
         put_le(out, e->msgid_hash, 8);
     }
 
+    /* The message-id cache: which saved entry each slot finds, by its place in the list. */
+    {
+        uint32_t *ord = xcalloc((size_t)p->used_hw + 1, sizeof(*ord)), m = 0, nslots = 0;
+        size_t at;
+
+        for (k = n ? first : 0; k; k = p->entries[k - 1].newer)
+            ord[k] = ++m;
+        at = out->len;
+        put_le(out, 0, 4);
+        for (uint32_t c = 0; c < MSGID_CACHE; c++) {
+            uint32_t e = p->msgid_cache[c];
+
+            if (e == 0 || ord[e] == 0 || p->entries[e - 1].msgid_hash != p->msgid_cache_hash[c])
+                continue;
+            put_le(out, c, 2);
+            put_le(out, ord[e] - 1, 4);
+            nslots++;
+        }
+        for (int i = 0; i < 4; i++)
+            out->data[at + (size_t)i] = (char)(nslots >> (8 * i));
+        x_free(ord);
+    }
+
+    put_le(out, p->defer_hand, 2);
     put_le(out, p->defer_live, 4);
     for (k = 0; p->defer_live && k < DEFER_SLOTS; k++) {
         const struct deferral *d;
@@ -864,6 +888,7 @@ size_t parser_state_save(struct parser *p, struct buf *out)
         if (p->defer_qkey[k] == 0)
             continue;
         d = &p->defer[p->defer_rec[k]];
+        put_le(out, k, 2);
         put_le(out, p->defer_qkey[k], 8);
         put_str(out, d->recipient);
         put_str(out, d->relay);
@@ -918,7 +943,7 @@ static void get_str(struct state_rd *r, char *out, size_t cap)
 }
 
 /* state_entry - read one open queue id; with apply, put it in the table */
-static void state_entry(struct parser *p, struct state_rd *r, bool apply)
+static void state_entry(struct parser *p, struct state_rd *r, bool apply, uint32_t *slot)
 {
     struct pq_entry t, *e;
     unsigned flags = (unsigned)get_le(r, 1);
@@ -938,6 +963,7 @@ static void state_entry(struct parser *p, struct state_rd *r, bool apply)
     if (r->bad || !apply)
         return;
     e = parser_queue_get(p, t.host, strlen(t.host), t.queue_id, strlen(t.queue_id), true);
+    *slot = (uint32_t)(e - p->entries) + 1;
     e->message_done = flags & 1;
     e->has_sender = (flags & 2) != 0;
     e->msgid_seen = (flags & 4) != 0;
@@ -949,21 +975,15 @@ static void state_entry(struct parser *p, struct state_rd *r, bool apply)
     e->nrcpt = t.nrcpt;
     e->created_us = t.created_us;
     e->msgid_hash = t.msgid_hash;
-    if (e->msgid_hash) { /* the newest entry of a message-id is the one the cache finds */
-        size_t c = e->msgid_hash & (MSGID_CACHE - 1);
-
-        p->msgid_cache[c] = (uint32_t)(e - p->entries) + 1;
-        p->msgid_cache_hash[c] = e->msgid_hash;
-    }
 }
 
-/* state_deferral - read one deferred recipient; with apply, remember it */
-static void state_deferral(struct parser *p, struct state_rd *r, bool apply)
+/* state_deferral - read one deferred recipient into the slot it had; with apply, remember it.
+ * The same slots (and clock hand) make the same recipient the next to be evicted. */
+static void state_deferral(struct parser *p, struct state_rd *r, bool apply, uint8_t *taken)
 {
     struct deferral d;
+    uint32_t i = (uint32_t)get_le(r, 2);
     uint64_t qk = get_le(r, 8), rk;
-    uint32_t i;
-    bool found;
 
     get_str(r, d.recipient, sizeof(d.recipient));
     get_str(r, d.relay, sizeof(d.relay));
@@ -971,22 +991,20 @@ static void state_deferral(struct parser *p, struct state_rd *r, bool apply)
     get_str(r, d.reply, sizeof(d.reply));
     get_str(r, d.reason, sizeof(d.reason));
     d.smtp_code = (int32_t)(uint32_t)get_le(r, 4);
-    if (qk == 0 || d.recipient[0] == 0)
+    if (qk == 0 || d.recipient[0] == 0 || i >= DEFER_SLOTS || (taken[i / 8] & (1u << (i % 8))))
         r->bad = true;
-    if (r->bad || !apply)
+    if (r->bad)
+        return;
+    taken[i / 8] |= (uint8_t)(1u << (i % 8));
+    if (!apply)
         return;
     defer_alloc(p);
     rk = word_hash(d.recipient, strlen(d.recipient), 0x9e3779b97f4a7c15ULL) | 1;
-    i = defer_find(p, qk, rk, &found);
-    if (!found) {
-        if (p->defer_live == DEFER_MAX)
-            return;
-        p->defer_qkey[i] = qk;
-        p->defer_rkey[i] = rk;
-        p->defer_rec[i] = p->defer_free[--p->defer_nfree];
-        p->defer_qcount[qk & (DEFER_QCOUNT - 1)]++;
-        p->defer_live++;
-    }
+    p->defer_qkey[i] = qk;
+    p->defer_rkey[i] = rk;
+    p->defer_rec[i] = p->defer_free[--p->defer_nfree];
+    p->defer_qcount[qk & (DEFER_QCOUNT - 1)]++;
+    p->defer_live++;
     p->defer[p->defer_rec[i]] = d;
 }
 
@@ -997,7 +1015,10 @@ static int state_read(struct parser *p, const unsigned char *s, size_t len, bool
     int year = (int)(int32_t)(uint32_t)get_le(&r, 4);
     int last_mon = (int)(int32_t)(uint32_t)get_le(&r, 4);
     int64_t line_us = (int64_t)get_le(&r, 8);
-    uint64_t n, k;
+    uint64_t n, k, nent;
+    uint8_t taken[DEFER_SLOTS / 8] = {0};
+    uint32_t *slots = NULL;
+    int rc = -1;
 
     if (year < 1 || year > 9999 || last_mon < 0 || last_mon > 12)
         r.bad = true;
@@ -1016,26 +1037,51 @@ static int state_read(struct parser *p, const unsigned char *s, size_t len, bool
     /* each entry takes at least 41 bytes: a count beyond what is there is a lie */
     if (n > (uint64_t)(r.end - r.s) / 41)
         r.bad = true;
-    if (apply)
+    nent = r.bad ? 0 : n;
+    if (apply) {
         p->line_us = 0; /* no aging while the table fills: the entries keep their times */
-    for (k = 0; k < n && !r.bad; k++)
-        state_entry(p, &r, apply);
+        slots = xcalloc(nent + 1, sizeof(*slots));
+    }
+    for (k = 0; k < nent && !r.bad; k++)
+        state_entry(p, &r, apply, slots ? &slots[k] : NULL);
+    n = get_le(&r, 4);
+    if (n > MSGID_CACHE)
+        r.bad = true;
+    for (k = 0; k < n && !r.bad; k++) {
+        uint32_t c = (uint32_t)get_le(&r, 2), o = (uint32_t)get_le(&r, 4);
+
+        if (c >= MSGID_CACHE || o >= nent)
+            r.bad = true;
+        /* an entry evicted while loading (a smaller table) is not found again */
+        else if (apply && slots[o] && p->entries[slots[o] - 1].live &&
+                 p->entries[slots[o] - 1].msgid_hash) {
+            p->msgid_cache[c] = slots[o];
+            p->msgid_cache_hash[c] = p->entries[slots[o] - 1].msgid_hash;
+        }
+    }
+    k = get_le(&r, 2);
+    if (k >= DEFER_SLOTS)
+        r.bad = true;
+    if (apply)
+        p->defer_hand = (uint32_t)k;
     n = get_le(&r, 4);
     if (n > DEFER_MAX)
         r.bad = true;
     for (k = 0; k < n && !r.bad; k++)
-        state_deferral(p, &r, apply);
+        state_deferral(p, &r, apply, taken);
     if (!r.bad && r.s != r.end)
         r.bad = true; /* bytes after the end */
-    if (r.bad)
-        return -1;
-    if (apply) {
-        if (!p->yi.fixed)
-            p->yi.year = year;
-        p->yi.last_mon = last_mon;
-        p->line_us = line_us;
+    if (!r.bad) {
+        rc = 0;
+        if (apply) {
+            if (!p->yi.fixed)
+                p->yi.year = year;
+            p->yi.last_mon = last_mon;
+            p->line_us = line_us;
+        }
     }
-    return 0;
+    x_free(slots);
+    return rc;
 }
 
 /* parser_state_load - go on from a saved state; see parser.h */

@@ -26,8 +26,10 @@ int db_state_load(struct db *db, int64_t source_id, int64_t *position, int *vers
         return -1;
     /* Text results, but the state as binary: encode() would double its size on the wire. */
     res = PQexecParams(db->conn,
-                       "SELECT position::text, version::text, state FROM parser_state"
-                       " WHERE source_id = $1::bigint",
+                       "SELECT p.position::text, p.version::text, p.state"
+                       " FROM parser_state p JOIN sources s"
+                       " ON s.id = p.source_id AND s.identity = p.identity"
+                       " WHERE p.source_id = $1::bigint",
                        1, NULL, params, NULL, NULL, 1);
     if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
         db_warn_res(db, res, "reading the parser state");
@@ -63,11 +65,13 @@ int db_state_store(struct db *db, int64_t source_id, int64_t position, int versi
     snprintf(posbuf, sizeof(posbuf), "%lld", (long long)position);
     snprintf(verbuf, sizeof(verbuf), "%d", version);
     r = PQexecParams(db->conn,
-                     "INSERT INTO parser_state (source_id, position, version, state, saved_at)"
-                     " VALUES ($1::bigint, $2::bigint, $3::integer, $4::bytea, now())"
-                     " ON CONFLICT (source_id) DO UPDATE SET position = EXCLUDED.position,"
-                     " version = EXCLUDED.version, state = EXCLUDED.state,"
-                     " saved_at = EXCLUDED.saved_at",
+                     "INSERT INTO parser_state (source_id, identity, position, version, state,"
+                     " saved_at)"
+                     " SELECT id, identity, $2::bigint, $3::integer, $4::bytea, now()"
+                     " FROM sources WHERE id = $1::bigint"
+                     " ON CONFLICT (source_id) DO UPDATE SET identity = EXCLUDED.identity,"
+                     " position = EXCLUDED.position, version = EXCLUDED.version,"
+                     " state = EXCLUDED.state, saved_at = EXCLUDED.saved_at",
                      4, NULL, params, lengths, formats, 0);
     if (r == NULL || PQresultStatus(r) != PGRES_COMMAND_OK)
         db_warn_res(db, r, "storing the parser state");

@@ -7,9 +7,14 @@
 -- A missing, unreadable or other-version state is not an error: the daemon then reads the
 -- log from its first byte, as it did before this table, and the unique row key keeps the
 -- rows exactly once. The state carries no rows, so a rollup rebuild ignores it.
+--
+-- No foreign key: emptying the sources (TRUNCATE sources, ... RESTART IDENTITY) must not need
+-- to know of this table. A state is used only while its source still has the identity it
+-- was saved under, so a source id given again to another log never takes a stale state.
 
 CREATE TABLE parser_state (
-    source_id bigint PRIMARY KEY REFERENCES sources (id) ON DELETE CASCADE,
+    source_id bigint PRIMARY KEY,
+    identity  text NOT NULL,
     position  bigint NOT NULL CHECK (position >= 0),
     version   integer NOT NULL,
     state     bytea NOT NULL,

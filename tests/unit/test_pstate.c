@@ -165,6 +165,50 @@ static void test_split_corpus(void **state)
     x_free(data);
 }
 
+/* test_split_full - more deferred recipients than the parser keeps (it evicts some), and more
+ * message-ids than its cache holds: cut anywhere, the same recipients are evicted and the
+ * same expiries carry their last deferral */
+static void test_split_full(void **state)
+{
+    enum { N = 3000 };
+    char **lines = xcalloc(4 * N, sizeof(*lines));
+    size_t n = 0;
+
+    (void)state;
+    for (int i = 0; i < N; i++) {
+        char buf[400];
+
+        snprintf(buf, sizeof(buf),
+                 "Nov 28 10:%02d:%02d mx1 postfix/cleanup[2]: D%09d: message-id=<m%d@a.example>",
+                 i / 60 % 60, i % 60, i, i % 5000);
+        lines[n++] = xstrdup(buf);
+        snprintf(buf, sizeof(buf),
+                 "Nov 28 10:%02d:%02d mx1 postfix/qmgr[3]: D%09d: from=<s%d@a.example>, size=%d, "
+                 "nrcpt=1 (queue active)",
+                 i / 60 % 60, i % 60, i, i, 100 + i);
+        lines[n++] = xstrdup(buf);
+        snprintf(buf, sizeof(buf),
+                 "Nov 28 10:%02d:%02d mx1 postfix/smtp[4]: D%09d: to=<r%d@b.example>, "
+                 "relay=mx.b.example[198.51.100.1]:25, delay=1, delays=0/0/0/1, dsn=4.2.%d, "
+                 "status=deferred (host mx.b.example[198.51.100.1] said: 45%d 4.2.%d try %d)",
+                 i / 60 % 60, i % 60, i, i, i % 3, i % 3, i % 3, i);
+        lines[n++] = xstrdup(buf);
+    }
+    for (int i = 0; i < N; i++) {
+        char buf[400];
+
+        snprintf(buf, sizeof(buf),
+                 "Nov 30 11:%02d:%02d mx1 postfix/qmgr[3]: D%09d: from=<s%d@a.example>, "
+                 "status=expired, returned to sender",
+                 i / 60 % 60, i % 60, i, i);
+        lines[n++] = xstrdup(buf);
+    }
+    assert_true(split_equal(lines, n, 499) >= 24);
+    for (size_t i = 0; i < n; i++)
+        x_free(lines[i]);
+    x_free(lines);
+}
+
 /* saved - the state of a parser that read the whole small log but its last three lines */
 static void saved(struct buf *blob)
 {
@@ -344,9 +388,9 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_split_small), cmocka_unit_test(test_split_corpus),
-        cmocka_unit_test(test_corrupt),     cmocka_unit_test(test_version),
-        cmocka_unit_test(test_in_use),      cmocka_unit_test(test_year),
-        cmocka_unit_test(test_cap),
+        cmocka_unit_test(test_split_full),  cmocka_unit_test(test_corrupt),
+        cmocka_unit_test(test_version),     cmocka_unit_test(test_in_use),
+        cmocka_unit_test(test_year),        cmocka_unit_test(test_cap),
     };
 
     return cmocka_run_group_tests(tests, utc, NULL);

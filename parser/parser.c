@@ -769,8 +769,8 @@ enum parse_result parser_line(struct parser *p, const char *line, size_t len, st
  */
 #define STATE_MAGIC       "MPPS"
 #define STATE_HEADER      24
-#define STATE_MAX_ENTRIES 100000             /* open queue ids kept in a state, the newest */
-#define STATE_MAX_BYTES   (16 * 1024 * 1024) /* and the bytes they may take */
+#define STATE_MAX_ENTRIES 100000 /* open queue ids kept in a state, the newest */
+#define STATE_MAX_BYTES   ((size_t)16 * 1024 * 1024) /* and the bytes they may take */
 #define STATE_SEED        0x6d61696c70756c73ULL
 
 /* put_le - v as n little-endian bytes */
@@ -963,7 +963,8 @@ static void state_entry(struct parser *p, struct state_rd *r, bool apply, uint32
     if (r->bad || !apply)
         return;
     e = parser_queue_get(p, t.host, strlen(t.host), t.queue_id, strlen(t.queue_id), true);
-    *slot = (uint32_t)(e - p->entries) + 1;
+    if (slot != NULL)
+        *slot = (uint32_t)(e - p->entries) + 1;
     e->message_done = flags & 1;
     e->has_sender = (flags & 2) != 0;
     e->msgid_seen = (flags & 4) != 0;
@@ -1053,7 +1054,7 @@ static int state_read(struct parser *p, const unsigned char *s, size_t len, bool
         if (c >= MSGID_CACHE || o >= nent)
             r.bad = true;
         /* an entry evicted while loading (a smaller table) is not found again */
-        else if (apply && slots[o] && p->entries[slots[o] - 1].live &&
+        else if (apply && slots != NULL && slots[o] && p->entries[slots[o] - 1].live &&
                  p->entries[slots[o] - 1].msgid_hash) {
             p->msgid_cache[c] = slots[o];
             p->msgid_cache_hash[c] = p->entries[slots[o] - 1].msgid_hash;

@@ -147,12 +147,14 @@ static int serve_commit(struct serve *s, struct run *r)
     int64_t now = time_now_us();
     int with_state;
 
-    if (r->sid == 0 ||
-        (db_batch_count(r->b) == 0 && r->next <= r->committed && r->state_at == r->next))
+    if (r->sid == 0 || (db_batch_count(r->b) == 0 && r->next <= r->committed &&
+                        (r->state_at == r->next || source_kind(r->src) != SOURCE_FILE)))
         return 0;
     /* A full batch is a backlog being read: the state (as big as the open queue) then goes
-     * with a commit only every STATE_EVERY_US. */
-    with_state = db_batch_count(r->b) < BATCH_EVENTS || now - r->state_saved_us >= STATE_EVERY_US;
+     * with a commit only every STATE_EVERY_US. Only a file goes on from a stored state: a
+     * journal seeks to its checkpoint by itself, a syslog listener has none. */
+    with_state = source_kind(r->src) == SOURCE_FILE &&
+                 (db_batch_count(r->b) < BATCH_EVENTS || now - r->state_saved_us >= STATE_EVERY_US);
     if (with_state) {
         buf_reset(&r->state);
         parser_state_save(r->p, &r->state);

@@ -7,7 +7,10 @@
 #   2. a live log written in chunks, the daemon killed with SIGKILL in the middle of one and
 #      restarted: the same;
 #   3. a corrupt stored state, and one of another version: the daemon says why, reads the
-#      log from byte 0, and nothing changes.
+#      log from byte 0, and nothing changes;
+#   4. lines appended, the log rotated and gzipped while the daemon is stopped: it finishes
+#      mail.log.1.gz from its stored state (decompressing, not parsing, the part before it),
+#      then the new mail.log, and the totals equal `mailpulse report` of both files.
 set -u
 . "$(dirname "$0")/lib.sh"
 
@@ -172,5 +175,40 @@ check_eq "after SIGKILL it read from the state's byte on, not the $st before" \
 check_eq "after SIGKILL the stored rows equal a one-go import" "$want_rows" "$(rows "$DSN")"
 set -- $(totals --db "$DSN")
 check_eq "after SIGKILL report --db equals report FILE" "$want_totals" "$1 $2 $3 $4 $5 $6"
+stop
+
+# --- 4. appended, rotated and gzipped while stopped
+"$GENLOG" --messages 20000 --seed 13 >"$WORK/full3.log"
+nl=$(wc -l <"$WORK/full3.log")
+DSN=$(new_db restart_c) || { not_ok "create database"; exit 1; }
+"$BIN" db migrate --db "$DSN" >/dev/null
+rm -rf "$WORK/state" "$WORK/rot"
+mkdir -p "$WORK/state" "$WORK/rot"
+head -n $((nl / 2)) "$WORK/full3.log" >"$WORK/rot/mail.log"
+start "$DSN" "$WORK/rot/mail.log"
+check "rotation: the first half read" wait_for 120 caught_up "$DSN" "$WORK/rot/mail.log"
+stop
+tail -n +$((nl / 2 + 1)) "$WORK/full3.log" | head -n $((nl / 5)) >>"$WORK/rot/mail.log"
+first=$(wc -c <"$WORK/rot/mail.log")
+mv "$WORK/rot/mail.log" "$WORK/rot/mail.log.1"
+gzip "$WORK/rot/mail.log.1"
+tail -n +$((nl / 2 + nl / 5 + 1)) "$WORK/full3.log" >"$WORK/rot/mail.log"
+second=$(wc -c <"$WORK/rot/mail.log")
+: >"$WORK/serve.err"
+start "$DSN" "$WORK/rot/mail.log"
+both_done() {
+    [ "$(psql "$DSN" -qAt -c "SELECT count(*) FROM sources
+                               WHERE checkpoint IN ($first, $second)")" = 2 ]
+}
+check "rotation: mail.log.1.gz finished and the new mail.log read" wait_for 120 both_done
+check_eq "rotation: mail.log.1.gz went on from the stored state" 1 "$(ingest resumed)"
+check_eq "rotation: only the lines after the state were parsed" \
+    "$((nl - nl / 2))" "$(ingest lines)"
+check "  ... and the log says it finished the rotated file" grep -q "finished .*mail.log.1.gz" \
+    "$WORK/serve.err"
+set -- $(totals --year 2026 "$WORK/rot/mail.log.1.gz" "$WORK/rot/mail.log")
+want_totals="$(($1 + $7)) $2 $3 $4 $5 $6"
+set -- $(totals --db "$DSN")
+check_eq "rotation: report --db equals report of both files" "$want_totals" "$1 $2 $3 $4 $5 $6"
 stop
 exit 0

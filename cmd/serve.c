@@ -156,9 +156,15 @@ static int serve_commit(struct serve *s, struct run *r)
     with_state = source_kind(r->src) == SOURCE_FILE &&
                  (db_batch_count(r->b) < BATCH_EVENTS || now - r->state_saved_us >= STATE_EVERY_US);
     if (with_state) {
+        uint64_t dropped = parser_stats(r->p)->state_dropped;
+
         buf_reset(&r->state);
         parser_state_save(r->p, &r->state);
         db_batch_state(r->b, PARSER_STATE_VERSION, r->state.data, r->state.len);
+        if (parser_stats(r->p)->state_dropped > dropped)
+            log_warn("source %s: %llu oldest open queue ids left out of the stored parser state "
+                     "(over its cap); a restart will not know them",
+                     r->name, (unsigned long long)(parser_stats(r->p)->state_dropped - dropped));
     }
     memset(&res, 0, sizeof(res));
     for (;;) {

@@ -68,6 +68,7 @@ struct run {
     struct buf state;       /* the parser state sent with a commit */
     int64_t state_at;       /* the checkpoint of the state last stored */
     int64_t state_saved_us; /* when */
+    int state_warned;       /* a state left open queue ids out (logged once) */
 };
 
 struct serve {
@@ -161,10 +162,12 @@ static int serve_commit(struct serve *s, struct run *r)
         buf_reset(&r->state);
         parser_state_save(r->p, &r->state);
         db_batch_state(r->b, PARSER_STATE_VERSION, r->state.data, r->state.len);
-        if (parser_stats(r->p)->state_dropped > dropped)
+        if (parser_stats(r->p)->state_dropped > dropped && !r->state_warned) {
             log_warn("source %s: %llu oldest open queue ids left out of the stored parser state "
-                     "(over its cap); a restart will not know them",
+                     "(over its cap); a restart will not know them (said once)",
                      r->name, (unsigned long long)(parser_stats(r->p)->state_dropped - dropped));
+            r->state_warned = 1;
+        }
     }
     memset(&res, 0, sizeof(res));
     for (;;) {

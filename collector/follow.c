@@ -432,6 +432,7 @@ static void follow_hup(struct follow *f)
     tail_set_rotate_wait(t2, f->rotate_wait_us);
     tail_seek(t2, tail_position(f->t));
     f->cut += tail_cut(f->t);
+    f->bytes += tail_bytes(f->t);
     tail_close(f->t);
     f->t = t2;
 }

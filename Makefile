@@ -58,6 +58,7 @@ mod_obj   = $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard $(1)/*.c)) \
             $(if $(filter db,$(1)),$(BUILD)/obj/db/migrations_gen.o)
 deps_test_util      = util
 deps_test_parser    = util parser
+deps_test_pstate    = util parser
 deps_test_postfix   = util parser
 deps_test_event     = util parser
 deps_test_tally     = util parser report

@@ -9,6 +9,15 @@
  * segment end (a rotated file finished). A commit that fails is retried by the retry rules
  * (cmd/retry.c) while reading pauses; the rows come again from the checkpoint after a crash,
  * and the unique (source, position) key makes a replay harmless.
+ *
+ * A restart does not read a followed log again from its first byte: a commit also stores the
+ * parser's state (its open queue ids and the rest, parser_state_save()) for the source at the
+ * commit's checkpoint, in the same transaction. It does so at every commit that is not a full
+ * batch (the reader caught up, a file ended, the daemon stops) and at least every
+ * STATE_EVERY_US while a backlog is read. At start, a segment with a checkpoint loads that
+ * state and reading goes on from its position (lines between it and the checkpoint are parsed,
+ * not stored). A state that is missing, of another version or corrupt is logged and the
+ * segment is read from byte 0 as before, which the unique key keeps exactly once.
  */
 #include <errno.h>
 #include <malloc.h>
@@ -34,7 +43,8 @@
 #define BATCH_EVENTS     5000
 #define BATCH_MAX_AGE_US 1000000
 #define SERVE_MAX_RUNS   256
-#define SERVE_BURST      20000 /* lines read from one source before the next gets a turn */
+#define SERVE_BURST      20000   /* lines read from one source before the next gets a turn */
+#define STATE_EVERY_US   5000000 /* the parser state with a full batch at most this often */
 
 /* The daemon's state, shared with the web thread (under lock) for /healthz and /metrics. */
 struct ingest {
@@ -54,6 +64,11 @@ struct run {
     int64_t next;      /* its checkpoint after the last line read */
     int64_t committed; /* the checkpoint last committed */
     int64_t batch_start;
+    struct serve *s;
+    struct buf state;       /* the parser state sent with a commit */
+    int64_t state_at;       /* the checkpoint of the state last stored */
+    int64_t state_saved_us; /* when */
+    int state_warned;       /* a state left open queue ids out (logged once) */
 };
 
 struct serve {
@@ -72,6 +87,7 @@ struct serve {
     struct retry retry; /* the commits' outage */
     int open_failing;   /* db_source_open failed: quiet until it works again */
     uint64_t batches, retries;
+    uint64_t resumed;          /* segments that went on from a stored parser state */
     struct serve_sniff *sniff; /* the [sniff] capture, NULL when off */
     int64_t retention_due_us;  /* when retention runs next */
     int64_t ping_due_us;       /* when an idle daemon checks the database next */
@@ -129,9 +145,30 @@ static void ingest_state(void *arg, struct web_ingest_status *out)
 static int serve_commit(struct serve *s, struct run *r)
 {
     struct db_batch_result res;
+    int64_t now = time_now_us();
+    int with_state;
 
-    if (r->sid == 0 || (db_batch_count(r->b) == 0 && r->next <= r->committed))
+    if (r->sid == 0 || (db_batch_count(r->b) == 0 && r->next <= r->committed &&
+                        (r->state_at == r->next || source_kind(r->src) != SOURCE_FILE)))
         return 0;
+    /* A full batch is a backlog being read: the state (as big as the open queue) then goes
+     * with a commit only every STATE_EVERY_US. Only a file goes on from a stored state: a
+     * journal seeks to its checkpoint by itself, a syslog listener has none. */
+    with_state = source_kind(r->src) == SOURCE_FILE &&
+                 (db_batch_count(r->b) < BATCH_EVENTS || now - r->state_saved_us >= STATE_EVERY_US);
+    if (with_state) {
+        uint64_t dropped = parser_stats(r->p)->state_dropped;
+
+        buf_reset(&r->state);
+        parser_state_save(r->p, &r->state);
+        db_batch_state(r->b, PARSER_STATE_VERSION, r->state.data, r->state.len);
+        if (parser_stats(r->p)->state_dropped > dropped && !r->state_warned) {
+            log_warn("source %s: %llu oldest open queue ids left out of the stored parser state "
+                     "(over its cap); a restart will not know them (said once)",
+                     r->name, (unsigned long long)(parser_stats(r->p)->state_dropped - dropped));
+            r->state_warned = 1;
+        }
+    }
     memset(&res, 0, sizeof(res));
     for (;;) {
         int ok = db_batch_commit(r->b, r->sid, r->next, &res) == 0;
@@ -151,6 +188,10 @@ static int serve_commit(struct serve *s, struct run *r)
                 log_info("database is back; ingest resumed");
             }
             r->committed = r->next;
+            if (with_state) {
+                r->state_at = r->next;
+                r->state_saved_us = now;
+            }
             return 0;
         }
         if (stop_requested)
@@ -167,7 +208,8 @@ static int serve_commit(struct serve *s, struct run *r)
 static int serve_open_source(void *arg, const char *name, const char *identity, int64_t *source_id,
                              int64_t *checkpoint)
 {
-    struct serve *s = arg;
+    struct run *r = arg;
+    struct serve *s = r->s;
 
     if (db_source_open(s->db, name, identity, source_id, checkpoint) == 0) {
         if (s->open_failing) {
@@ -185,6 +227,47 @@ static int serve_open_source(void *arg, const char *name, const char *identity, 
     s->in.st.db_up = 0;
     pthread_mutex_unlock(&s->in.lock);
     return -1;
+}
+
+/*
+ * serve_resume - where a segment with a checkpoint starts: the position of its stored parser
+ * state, loaded into the run's parser, or 0 (read from the start) when there is none that fits
+ */
+static int64_t serve_resume(void *arg, int64_t source_id, int64_t checkpoint)
+{
+    struct run *r = arg;
+    struct buf blob;
+    int64_t pos = 0, at = 0;
+    int version = 0, rc;
+    char why[200];
+
+    /* A parser that has read lines (a later file of this run) goes on with what it knows. */
+    if (parser_stats(r->p)->lines != 0)
+        return 0;
+    buf_init(&blob);
+    rc = db_state_load(r->s->db, source_id, &pos, &version, &blob);
+    if (rc <= 0)
+        log_info("source %s: %s; reading %s from byte 0 to rebuild the parser's state", r->name,
+                 rc == 0 ? "no stored parser state" : "the parser state cannot be read", r->path);
+    else if (pos <= 0 || pos > checkpoint)
+        log_warn("source %s: the stored parser state is of byte %lld, the checkpoint %lld; reading "
+                 "%s from byte 0",
+                 r->name, (long long)pos, (long long)checkpoint, r->path);
+    else if (parser_state_load(r->p, blob.data, blob.len, why, sizeof(why)) != 0)
+        log_warn("source %s: the stored parser state is not used (%s); reading %s from byte 0",
+                 r->name, why, r->path);
+    else
+        at = pos;
+    if (at > 0) {
+        log_info("source %s: parser state of byte %lld loaded (%zu bytes)", r->name, (long long)at,
+                 blob.len);
+        r->state_at = at;
+        pthread_mutex_lock(&r->s->in.lock);
+        r->s->in.st.resumed = ++r->s->resumed;
+        pthread_mutex_unlock(&r->s->in.lock);
+    }
+    buf_free(&blob);
+    return at;
 }
 
 /* serve_lock - the advisory lock of one source: a second daemon on it refuses to start */
@@ -245,11 +328,18 @@ static int run_open(struct serve *s, const struct src_conf *sc, const char *path
         log_warn("more than %d files to follow; %s is left out", SERVE_MAX_RUNS, path);
         return 0;
     }
+    r = xcalloc(1, sizeof(*r));
+    r->s = s;
+    snprintf(r->name, sizeof(r->name), "%s", sc->name);
+    snprintf(r->path, sizeof(r->path), "%s", path);
+    r->p = cmd_parser(s->conf.year, s->conf.mta);
+    buf_init(&r->state);
     memset(&so, 0, sizeof(so));
     so.name = sc->name;
     so.notify = s->notify;
     so.open_source = serve_open_source;
-    so.arg = s;
+    so.resume = serve_resume;
+    so.arg = r;
     switch (sc->type) {
     case SRC_FILE:
         /* The state file remembers which file was live, to finish it after a rotation. */
@@ -277,13 +367,12 @@ static int run_open(struct serve *s, const struct src_conf *sc, const char *path
     src = source_open(&so, err, sizeof(err));
     if (src == NULL) {
         log_error("source %s: %s", sc->name, err);
+        parser_free(r->p);
+        buf_free(&r->state);
+        x_free(r);
         return -1;
     }
-    r = xcalloc(1, sizeof(*r));
-    snprintf(r->name, sizeof(r->name), "%s", sc->name);
-    snprintf(r->path, sizeof(r->path), "%s", path);
     r->src = src;
-    r->p = cmd_parser(s->conf.year, s->conf.mta);
     r->b = db_batch_create(s->db);
     s->runs[s->nruns++] = r;
     if (sc->type == SRC_FILE)
@@ -404,6 +493,7 @@ static void run_line(struct serve *s, struct run *r, const struct follow_line *l
         serve_commit(s, r); /* the rows of the previous source first */
         r->sid = ln->source_id;
         r->committed = 0;
+        r->state_at = 0;
     }
     pr = parser_line(r->p, ln->line, ln->len, &ev);
     r->next = ln->next;
@@ -451,7 +541,7 @@ static int run_step(struct serve *s, struct run *r)
     /* Commit a batch when idle or old; when idle, lines without events still move the
      * checkpoint. */
     if ((db_batch_count(r->b) > 0 && (!any || time_now_us() - r->batch_start > BATCH_MAX_AGE_US)) ||
-        (!any && r->next > r->committed))
+        (!any && (r->next > r->committed || r->state_at != r->next)))
         serve_commit(s, r);
     return any;
 }
@@ -489,6 +579,7 @@ static void serve_metrics(struct serve *s)
         st.malformed += ps->malformed;
         st.lag_bytes += source_lag(s->runs[i]->src);
         st.cut_lines += source_cut(s->runs[i]->src);
+        st.read_bytes += source_bytes(s->runs[i]->src);
         if (source_syslog_stats(s->runs[i]->src, &ss) == 0)
             serve_syslog_status(&st, s->runs[i]->name, &ss);
     }
@@ -513,6 +604,7 @@ static void serve_metrics(struct serve *s)
     s->in.st.malformed = st.malformed;
     s->in.st.lag_bytes = st.lag_bytes;
     s->in.st.cut_lines = st.cut_lines;
+    s->in.st.read_bytes = st.read_bytes;
     s->in.st.sources = (uint64_t)s->nruns + (uint64_t)s->nmail;
     memcpy(s->in.st.syslog, st.syslog, sizeof(st.syslog));
     s->in.st.nsyslog = st.nsyslog;
@@ -892,6 +984,7 @@ int cmd_serve(int argc, char **argv)
         db_batch_free(r->b);
         source_close(r->src);
         parser_free(r->p);
+        buf_free(&r->state);
         x_free(r);
     }
     for (int i = 0; i < s.nmail; i++) {

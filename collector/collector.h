@@ -8,6 +8,7 @@
  *	struct lineread *lr_open(const char *path, char *err, size_t errlen);
  *	int lr_next(struct lineread *lr, const char **line, size_t *len, int64_t *pos);
  *	const char *lr_identity(struct lineread *lr);
+ *	uint64_t lr_bytes(const struct lineread *lr);
  *	void lr_close(struct lineread *lr);
  *
  *	struct tail *tail_open(const char *path, char *err, size_t errlen);
@@ -18,6 +19,7 @@
  *	void tail_set_rotate_wait(struct tail *t, int64_t us);
  *	uint64_t tail_cut(const struct tail *t);
  *	int64_t tail_position(const struct tail *t);
+ *	uint64_t tail_bytes(const struct tail *t);
  *	void tail_close(struct tail *t);
  *
  *	struct follow *follow_open(const struct follow_opts *opts);
@@ -25,6 +27,7 @@
  *	void follow_reopen(struct follow *f);
  *	int64_t follow_lag(struct follow *f);
  *	uint64_t follow_cut(const struct follow *f);
+ *	uint64_t follow_bytes(const struct follow *f);
  *	int follow_rotated_name(const char *path);
  *	void follow_close(struct follow *f);
  *
@@ -49,6 +52,7 @@
  *	void source_reopen(struct source *s);
  *	int64_t source_lag(struct source *s);
  *	uint64_t source_cut(const struct source *s);
+ *	uint64_t source_bytes(const struct source *s);
  *	int source_syslog_stats(const struct source *s, struct syslog_stats *out);
  *	void source_close(struct source *s);
  *
@@ -91,7 +95,11 @@
  *	which the caller commits before it calls again. out->next is always the checkpoint
  *	after the line (or segment). follow_reopen() (SIGHUP) closes the live file and opens
  *	the path again. follow_lag() is the bytes not yet read (the live file and a
- *	rotated file being finished); follow_cut() counts overlong lines.
+ *	rotated file being finished); follow_cut() counts overlong lines. When a segment
+ *	opens with a checkpoint past 0, opts->resume (if set) says where to start: the live
+ *	file seeks there, a rotated file's lines before it are passed over unparsed.
+ *	follow_bytes(), source_bytes(), tail_bytes() and lr_bytes() count the bytes read from
+ *	the logs to find lines since the reader was opened (a restart that seeks reads few).
  *	follow_rotated_name() is 1 for names of rotated files (mail.log.1, mail.log.2.gz,
  *	maillog-20261128), which a glob of live files leaves out.
  *
@@ -164,7 +172,11 @@ struct follow;
 struct notify;
 
 struct follow_opts {
-    const char *name;       /* the source name, for messages */
+    const char *name; /* the source name, for messages */
+    /* where to start a segment whose checkpoint is past 0: a byte at or before the
+     * checkpoint (lines before it are read only to rebuild the parser), 0 for the start; NULL
+     * always starts at 0 */
+    int64_t (*resume)(void *arg, int64_t source_id, int64_t checkpoint);
     const char *path;       /* the live log file */
     const char *state_path; /* remembers the live file's identity across restarts; "" none */
     int backfill;           /* on first start read rotated files (mail.log.1, .2.gz, -DATE) */
@@ -187,6 +199,7 @@ struct follow_line {
 struct lineread *lr_open(const char *path, char *err, size_t errlen);
 int lr_next(struct lineread *lr, const char **line, size_t *len, int64_t *pos);
 const char *lr_identity(struct lineread *lr);
+uint64_t lr_bytes(const struct lineread *lr);
 void lr_close(struct lineread *lr);
 
 struct tail *tail_open(const char *path, char *err, size_t errlen);
@@ -197,6 +210,7 @@ int64_t tail_lag(struct tail *t);
 void tail_set_rotate_wait(struct tail *t, int64_t us);
 uint64_t tail_cut(const struct tail *t);
 int64_t tail_position(const struct tail *t);
+uint64_t tail_bytes(const struct tail *t);
 void tail_close(struct tail *t);
 
 struct journal_in;
@@ -246,6 +260,7 @@ int follow_next(struct follow *f, struct follow_line *out);
 void follow_reopen(struct follow *f);
 int64_t follow_lag(struct follow *f);
 uint64_t follow_cut(const struct follow *f);
+uint64_t follow_bytes(const struct follow *f);
 int follow_rotated_name(const char *path);
 void follow_close(struct follow *f);
 
@@ -280,6 +295,7 @@ struct source_opts {
     struct notify *notify;  /* woken when the source may have something; may be NULL */
     int (*open_source)(void *arg, const char *name, const char *identity, int64_t *source_id,
                        int64_t *checkpoint);
+    int64_t (*resume)(void *arg, int64_t source_id, int64_t checkpoint); /* file: follow_opts */
     void *arg;
 };
 
@@ -290,6 +306,7 @@ enum source_kind source_kind(const struct source *s);
 void source_reopen(struct source *s);
 int64_t source_lag(struct source *s);
 uint64_t source_cut(const struct source *s);
+uint64_t source_bytes(const struct source *s);
 int source_syslog_stats(const struct source *s, struct syslog_stats *out);
 void source_close(struct source *s);
 

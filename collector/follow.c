@@ -50,6 +50,7 @@ struct follow {
     int backfill;
     int64_t rotate_wait_us;
     int (*open_source)(void *, const char *, const char *, int64_t *, int64_t *);
+    int64_t (*resume)(void *, int64_t, int64_t);
     void *arg;
 
     struct seg *pending;
@@ -64,7 +65,9 @@ struct follow {
     char expect[IDENT_LEN]; /* the identity a queued rotated file had when it was found */
     int opened;
     int64_t source_id, checkpoint, next;
+    int64_t skip_to; /* a rotated file's lines before this are passed over unparsed */
     int reopen;
+    uint64_t bytes; /* read from files no longer open */
 
     int held; /* the first line of a rotated file, read to learn its identity */
     const char *held_line;
@@ -266,6 +269,7 @@ struct follow *follow_open(const struct follow_opts *opts)
     f->backfill = opts->backfill;
     f->rotate_wait_us = opts->rotate_wait_us;
     f->open_source = opts->open_source;
+    f->resume = opts->resume;
     f->arg = opts->arg;
     return f;
 }
@@ -277,6 +281,7 @@ static int follow_finish(struct follow *f, struct follow_line *out)
 
     if (f->t)
         f->cut += tail_cut(f->t);
+    f->bytes += (f->t ? tail_bytes(f->t) : 0) + (f->lr ? lr_bytes(f->lr) : 0);
     lr_close(f->lr);
     tail_close(f->t);
     f->lr = NULL;
@@ -336,6 +341,19 @@ static int follow_source(struct follow *f, const char *ident)
     snprintf(f->ident, sizeof(f->ident), "%s", ident);
     f->opened = 1;
     f->next = 0;
+    f->skip_to = 0;
+    if (f->checkpoint > 0 && f->resume) {
+        int64_t at = f->resume(f->arg, f->source_id, f->checkpoint);
+
+        if (at > 0 && at <= f->checkpoint) {
+            f->skip_to = at;
+            if (f->cur == CUR_TAIL)
+                tail_seek(f->t, at);
+            log_info("%s: reading %s (%s) from byte %lld, parsing only up to the checkpoint %lld",
+                     f->name, f->cur_path, ident, (long long)at, (long long)f->checkpoint);
+            return 0;
+        }
+    }
     log_info("%s: reading %s (%s) from byte %lld", f->name, f->cur_path, ident,
              (long long)f->checkpoint);
     return 0;
@@ -386,9 +404,12 @@ static int follow_next_lr(struct follow *f, struct follow_line *out)
     }
     if (f->held) {
         f->held = 0;
-        return emit(f, out, f->held_line, f->held_len, f->held_pos);
+        if (f->held_pos >= f->skip_to)
+            return emit(f, out, f->held_line, f->held_len, f->held_pos);
     }
-    r = lr_next(f->lr, &line, &len, &pos);
+    /* A gzip file cannot seek: the lines before the saved state are read, not parsed. */
+    while ((r = lr_next(f->lr, &line, &len, &pos)) == 1 && pos < f->skip_to)
+        f->next = pos + (int64_t)len + 1;
     if (r == 1)
         return emit(f, out, line, len, pos);
     log_info("%s: finished %s", f->name, f->cur_path);
@@ -411,6 +432,7 @@ static void follow_hup(struct follow *f)
     tail_set_rotate_wait(t2, f->rotate_wait_us);
     tail_seek(t2, tail_position(f->t));
     f->cut += tail_cut(f->t);
+    f->bytes += tail_bytes(f->t);
     tail_close(f->t);
     f->t = t2;
 }
@@ -509,6 +531,12 @@ int64_t follow_lag(struct follow *f)
 uint64_t follow_cut(const struct follow *f)
 {
     return f->cut + (f->t ? tail_cut(f->t) : 0);
+}
+
+/* follow_bytes - bytes read from the files to find lines since follow_open */
+uint64_t follow_bytes(const struct follow *f)
+{
+    return f->bytes + (f->t ? tail_bytes(f->t) : 0) + (f->lr ? lr_bytes(f->lr) : 0);
 }
 
 /* follow_close - close and free */

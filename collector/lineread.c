@@ -30,6 +30,7 @@ struct lineread {
     struct linebuf lb;
     int eof;
     struct ident ident;
+    uint64_t bytes; /* read (decompressed) */
 };
 
 static int is_gzip(int fd)
@@ -104,8 +105,15 @@ static int lr_fill(struct lineread *lr)
         lr->eof = 1;
         return 0;
     }
+    lr->bytes += (uint64_t)n;
     linebuf_added(&lr->lb, (size_t)n);
     return 1;
+}
+
+/* lr_bytes - bytes read (after decompression) since lr_open */
+uint64_t lr_bytes(const struct lineread *lr)
+{
+    return lr->bytes;
 }
 
 /* lr_next - the next line: 1 line, 0 end of file, -1 read error */

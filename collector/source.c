@@ -16,6 +16,7 @@ struct source_ops {
     void (*reopen)(void *r);
     int64_t (*lag)(void *r);
     uint64_t (*cut)(const void *r);
+    uint64_t (*bytes)(const void *r);
     void (*close)(void *r);
 };
 
@@ -47,6 +48,11 @@ static uint64_t file_cut(const void *r)
     return follow_cut(r);
 }
 
+static uint64_t file_bytes(const void *r)
+{
+    return follow_bytes(r);
+}
+
 static void file_close(void *r)
 {
     follow_close(r);
@@ -72,9 +78,12 @@ static void syslog_close_op(void *r)
     syslog_close(r);
 }
 
-static const struct source_ops file_ops = {file_next, file_reopen, file_lag, file_cut, file_close};
-static const struct source_ops journal_ops = {journal_next_op, NULL, NULL, NULL, journal_close_op};
-static const struct source_ops syslog_ops = {syslog_next_op, NULL, NULL, NULL, syslog_close_op};
+static const struct source_ops file_ops = {file_next, file_reopen, file_lag,
+                                           file_cut,  file_bytes,  file_close};
+static const struct source_ops journal_ops = {journal_next_op, NULL, NULL, NULL, NULL,
+                                              journal_close_op};
+static const struct source_ops syslog_ops = {syslog_next_op, NULL, NULL,
+                                             NULL,           NULL, syslog_close_op};
 
 /* source_open - start reading a source of o->kind; NULL and a message in err on failure */
 struct source *source_open(const struct source_opts *o, char *err, size_t errlen)
@@ -93,6 +102,7 @@ struct source *source_open(const struct source_opts *o, char *err, size_t errlen
         fo.backfill = o->backfill;
         fo.rotate_wait_us = o->rotate_wait_us;
         fo.open_source = o->open_source;
+        fo.resume = o->resume;
         fo.arg = o->arg;
         s->ops = &file_ops;
         s->r = follow_open(&fo);
@@ -179,6 +189,12 @@ int64_t source_lag(struct source *s)
 uint64_t source_cut(const struct source *s)
 {
     return s->ops->cut ? s->ops->cut(s->r) : 0;
+}
+
+/* source_bytes - bytes read from the logs since the source was opened; 0 for kinds without */
+uint64_t source_bytes(const struct source *s)
+{
+    return s->ops->bytes ? s->ops->bytes(s->r) : 0;
 }
 
 /* source_syslog_stats - a syslog listener's counters: 0, or -1 for another kind */

@@ -37,6 +37,7 @@ struct tail {
     int64_t replaced_at;    /* when the replacement was seen, 0 before */
     int idle;               /* the last call found no more bytes */
     int64_t marker_off;     /* offset the marker bytes end at; -1 none */
+    uint64_t bytes;         /* read to find lines */
     size_t marker_len;
     char marker[TAIL_MARKER];
 };
@@ -212,8 +213,15 @@ int tail_next(struct tail *t, const char **line, size_t *len, int64_t *pos)
             t->idle = 1;
             return 0;
         }
+        t->bytes += (uint64_t)n;
         linebuf_added(&t->lb, (size_t)n);
     }
+}
+
+/* tail_bytes - bytes read to find lines since tail_open */
+uint64_t tail_bytes(const struct tail *t)
+{
+    return t->bytes;
 }
 
 /* tail_lag - bytes in the file after the current position */

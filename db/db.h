@@ -22,6 +22,9 @@
  *	int db_batch_commit(struct db_batch *b, int64_t source_id, int64_t checkpoint,
  *			    struct db_batch_result *res);
  *	void db_batch_free(struct db_batch *b);
+ *	void db_batch_state(struct db_batch *b, int version, const void *state, size_t len);
+ *	int db_state_load(struct db *db, int64_t source_id, int64_t *position, int *version,
+ *			  struct buf *out);
  *
  *	struct db_reports *db_reports_create(struct db *db);
  *	void db_reports_add(struct db_reports *b, int64_t source_id,
@@ -99,6 +102,12 @@
  *	commit. A connection that went bad is reset once at the start of the next commit (or
  *	query). The unique key is (source id, position, number, time): a replayed line parses
  *	to the same time, so it still meets its first copy.
+ *
+ *	db_batch_state() attaches a parser state (parser_state_save()) to the next commit: it is
+ *	stored for the commit's source, at the commit's checkpoint, in the same transaction,
+ *	replacing the one before; the batch borrows the bytes until that commit succeeds, then
+ *	forgets them. db_state_load() reads a source's state into out with the position it
+ *	belongs to: 1, 0 when there is none, -1 when the query fails (logged).
  *
  *	db_summary() counts, over [from, to), messages received and delivery attempts by status,
  *	and rejects, optionally for one host ("" for all). from_us <= 0 leaves the range open
@@ -289,6 +298,10 @@ size_t db_batch_count(const struct db_batch *b);
 int db_batch_commit(struct db_batch *b, int64_t source_id, int64_t checkpoint,
                     struct db_batch_result *res);
 void db_batch_free(struct db_batch *b);
+struct buf;
+void db_batch_state(struct db_batch *b, int version, const void *state, size_t len);
+int db_state_load(struct db *db, int64_t source_id, int64_t *position, int *version,
+                  struct buf *out);
 
 struct db_reports *db_reports_create(struct db *db);
 void db_reports_add(struct db_reports *b, int64_t source_id, const struct bounce_rec *rec,

@@ -38,6 +38,8 @@ PGresult *db_exec(struct db *db, const char *sql, ExecStatusType expect, const c
 void db_rollback(struct db *db);
 void db_warn_res(struct db *db, const PGresult *res, const char *what);
 void db_first_line(const char *msg, char *out, size_t outlen);
+int db_state_store(struct db *db, int64_t source_id, int64_t position, int version,
+                   const void *state, size_t len);
 PGresult *db_run(struct db *db, const char *sql, int n, const char *const *v, const char *what);
 
 #define HOUR_US (3600 * 1000000LL)

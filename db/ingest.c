@@ -17,6 +17,7 @@
  *	INSERT INTO suppressions ...		a hard bounce or expiry
  *	DELETE FROM suppressions ...		a later delivery to the recipient was sent
  *	UPDATE sources SET checkpoint = GREATEST(checkpoint, $2) WHERE id = $1
+ *	INSERT INTO parser_state ... ON CONFLICT DO UPDATE	when a state is attached (pstate.c)
  *	COMMIT
  *
  * db_batch_add() also names the mailbox provider of each delivery and reject (provider_of()
@@ -62,8 +63,11 @@ struct db_batch {
     bool have_last; /* the position of the last event added, for seq */
     int64_t last_source, last_pos;
     int32_t last_seq;
-    struct buf copy; /* COPY data, reused */
-    struct buf sql;  /* statement text, reused */
+    struct buf copy;   /* COPY data, reused */
+    struct buf sql;    /* statement text, reused */
+    const void *state; /* a parser state for the next commit (borrowed), NULL none */
+    size_t state_len;
+    int state_version;
 };
 
 /* The string fields of struct event, for repair. */
@@ -422,6 +426,14 @@ void db_batch_free(struct db_batch *b)
     buf_free(&b->copy);
     buf_free(&b->sql);
     x_free(b);
+}
+
+/* db_batch_state - store this parser state with the next commit; see db.h */
+void db_batch_state(struct db_batch *b, int version, const void *state, size_t len)
+{
+    b->state = state;
+    b->state_len = len;
+    b->state_version = version;
 }
 
 /* db_batch_count - events waiting for a commit */
@@ -887,11 +899,15 @@ int db_batch_commit(struct db_batch *b, int64_t source_id, int64_t checkpoint,
     }
     if (source_id > 0 && update_checkpoint(b, source_id, checkpoint) < 0)
         goto failed;
+    if (source_id > 0 && b->state != NULL &&
+        db_state_store(b->db, source_id, checkpoint, b->state_version, b->state, b->state_len) < 0)
+        goto failed;
     r = db_exec(b->db, "COMMIT", PGRES_COMMAND_OK, "COMMIT");
     if (r == NULL)
         goto failed;
     PQclear(r);
     b->n = 0;
+    b->state = NULL;
     return 0;
 
 failed:

@@ -12,6 +12,7 @@
  * when the table is full, and an open-addressing index with linear probing and backward-shift
  * deletion. No line allocates.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "parser/parser_int.h"
@@ -527,6 +528,22 @@ static void defer_delete(struct parser *p, uint32_t i)
     p->defer_live--;
 }
 
+/* defer_alloc - the deferral tables, made at their first use */
+static void defer_alloc(struct parser *p)
+{
+    if (p->defer != NULL)
+        return;
+    p->defer_qkey = xcalloc(DEFER_SLOTS, sizeof(*p->defer_qkey));
+    p->defer_rkey = xcalloc(DEFER_SLOTS, sizeof(*p->defer_rkey));
+    p->defer_rec = xcalloc(DEFER_SLOTS, sizeof(*p->defer_rec));
+    p->defer_free = xcalloc(DEFER_MAX, sizeof(*p->defer_free));
+    p->defer_qcount = xcalloc(DEFER_QCOUNT, sizeof(*p->defer_qcount));
+    p->defer = xcalloc(DEFER_MAX, sizeof(*p->defer));
+    for (uint32_t i = 0; i < DEFER_MAX; i++)
+        p->defer_free[i] = DEFER_MAX - 1 - i;
+    p->defer_nfree = DEFER_MAX;
+}
+
 /*
  * defer_track - remember a deferred recipient's last failure; forget it once it has a
  * final outcome. Full, the entry under a clock hand makes room.
@@ -542,17 +559,7 @@ static void defer_track(struct parser *p, const struct event *ev)
         return;
     if (ev->status != ST_DEFERRED && p->defer_live == 0)
         return;
-    if (p->defer == NULL) {
-        p->defer_qkey = xcalloc(DEFER_SLOTS, sizeof(*p->defer_qkey));
-        p->defer_rkey = xcalloc(DEFER_SLOTS, sizeof(*p->defer_rkey));
-        p->defer_rec = xcalloc(DEFER_SLOTS, sizeof(*p->defer_rec));
-        p->defer_free = xcalloc(DEFER_MAX, sizeof(*p->defer_free));
-        p->defer_qcount = xcalloc(DEFER_QCOUNT, sizeof(*p->defer_qcount));
-        p->defer = xcalloc(DEFER_MAX, sizeof(*p->defer));
-        for (i = 0; i < DEFER_MAX; i++)
-            p->defer_free[i] = DEFER_MAX - 1 - i;
-        p->defer_nfree = DEFER_MAX;
-    }
+    defer_alloc(p);
     if (ev->status != ST_DEFERRED && p->defer_qcount[defer_qkey_of(ev) & (DEFER_QCOUNT - 1)] == 0)
         return;
     defer_keys(ev, &qk, &rk);
@@ -745,4 +752,376 @@ enum parse_result parser_line(struct parser *p, const char *line, size_t len, st
         break;
     }
     return r;
+}
+
+/*
+ * The parser's state as bytes: what a daemon stores with a checkpoint so that, restarted, it
+ * goes on from there instead of reading the log again from its first byte.
+ *
+ *	header	"MPPS", version (u32), payload length (u64), payload hash (u64)
+ *	payload	the year inference, the log time of the last line, the removed queue ids
+ *		(oldest first), the open queue ids (oldest first: the insertion order is the
+ *		eviction order), the deferred recipients with their last failure
+ *
+ * Integers are little-endian; strings are a u16 length and the bytes, shorter than the field
+ * they fill. A blob is read twice: once to check every length and count against the bytes
+ * there are, once to apply, so a bad blob leaves the parser untouched.
+ */
+#define STATE_MAGIC       "MPPS"
+#define STATE_HEADER      24
+#define STATE_MAX_ENTRIES 100000 /* open queue ids kept in a state, the newest */
+#define STATE_MAX_BYTES   ((size_t)16 * 1024 * 1024) /* and the bytes they may take */
+#define STATE_SEED        0x6d61696c70756c73ULL
+
+/* put_le - v as n little-endian bytes */
+static void put_le(struct buf *b, uint64_t v, int n)
+{
+    unsigned char c[8];
+
+    for (int i = 0; i < n; i++)
+        c[i] = (unsigned char)(v >> (8 * i));
+    buf_append(b, c, (size_t)n);
+}
+
+/* put_str - a u16 length and the bytes of s */
+static void put_str(struct buf *b, const char *s)
+{
+    size_t n = strlen(s);
+
+    put_le(b, n, 2);
+    buf_append(b, s, n);
+}
+
+/* entry_bytes - the bytes one open queue id takes in a state */
+static size_t entry_bytes(const struct pq_entry *e)
+{
+    return 1 + 6 * 2 + strlen(e->host) + strlen(e->queue_id) + strlen(e->sender) +
+           strlen(e->message_id) + strlen(e->client) + strlen(e->sasl_username) + 8 + 4 + 8 + 8;
+}
+
+/* parser_state_save - append the parser's state to out; see parser.h */
+size_t parser_state_save(struct parser *p, struct buf *out)
+{
+    size_t start = out->len, body, n = 0, bytes = 0;
+    uint32_t first = p->newest, k, ngone = 0;
+    uint64_t h;
+
+    /* The newest entries that fit; the older ones are left out, and counted. */
+    for (k = p->newest; k; k = p->entries[k - 1].older) {
+        size_t eb = entry_bytes(&p->entries[k - 1]);
+
+        if (n == STATE_MAX_ENTRIES || bytes + eb > STATE_MAX_BYTES) {
+            p->stats.state_dropped += p->live - n;
+            break;
+        }
+        bytes += eb;
+        n++;
+        first = k;
+    }
+    buf_append(out, STATE_MAGIC, 4);
+    put_le(out, PARSER_STATE_VERSION, 4);
+    put_le(out, 0, 8); /* length and hash, filled in below */
+    put_le(out, 0, 8);
+    body = out->len;
+
+    put_le(out, (uint64_t)(int64_t)p->yi.year, 4);
+    put_le(out, (uint64_t)(int64_t)p->yi.last_mon, 4);
+    put_le(out, (uint64_t)p->line_us, 8);
+
+    for (k = 0; k < GONE_MAX; k++)
+        ngone += p->gone[k] != 0;
+    put_le(out, ngone, 4);
+    for (k = 0; k < GONE_MAX; k++) {
+        uint64_t g = p->gone[(p->gone_next + k) % GONE_MAX];
+
+        if (g)
+            put_le(out, g, 8);
+    }
+
+    put_le(out, n, 4);
+    for (k = n ? first : 0; k; k = p->entries[k - 1].newer) {
+        const struct pq_entry *e = &p->entries[k - 1];
+
+        put_le(out,
+               (e->message_done ? 1u : 0u) | (e->has_sender ? 2u : 0u) | (e->msgid_seen ? 4u : 0u),
+               1);
+        put_str(out, e->host);
+        put_str(out, e->queue_id);
+        put_str(out, e->sender);
+        put_str(out, e->message_id);
+        put_str(out, e->client);
+        put_str(out, e->sasl_username);
+        put_le(out, (uint64_t)e->size, 8);
+        put_le(out, (uint64_t)(int64_t)e->nrcpt, 4);
+        put_le(out, (uint64_t)e->created_us, 8);
+        put_le(out, e->msgid_hash, 8);
+    }
+
+    /* The message-id cache: which saved entry each slot finds, by its place in the list. */
+    {
+        uint32_t *ord = xcalloc((size_t)p->used_hw + 1, sizeof(*ord)), m = 0, nslots = 0;
+        size_t at;
+
+        for (k = n ? first : 0; k; k = p->entries[k - 1].newer)
+            ord[k] = ++m;
+        at = out->len;
+        put_le(out, 0, 4);
+        for (uint32_t c = 0; c < MSGID_CACHE; c++) {
+            uint32_t e = p->msgid_cache[c];
+
+            if (e == 0 || ord[e] == 0 || p->entries[e - 1].msgid_hash != p->msgid_cache_hash[c])
+                continue;
+            put_le(out, c, 2);
+            put_le(out, ord[e] - 1, 4);
+            nslots++;
+        }
+        for (int i = 0; i < 4; i++)
+            out->data[at + (size_t)i] = (char)(nslots >> (8 * i));
+        x_free(ord);
+    }
+
+    put_le(out, p->defer_hand, 2);
+    put_le(out, p->defer_live, 4);
+    for (k = 0; p->defer_live && k < DEFER_SLOTS; k++) {
+        const struct deferral *d;
+
+        if (p->defer_qkey[k] == 0)
+            continue;
+        d = &p->defer[p->defer_rec[k]];
+        put_le(out, k, 2);
+        put_le(out, p->defer_qkey[k], 8);
+        put_str(out, d->recipient);
+        put_str(out, d->relay);
+        put_str(out, d->dsn);
+        put_str(out, d->reply);
+        put_str(out, d->reason);
+        put_le(out, (uint64_t)(int64_t)d->smtp_code, 4);
+    }
+
+    h = word_hash(out->data + body, out->len - body, STATE_SEED);
+    for (int i = 0; i < 8; i++) {
+        out->data[start + 8 + (size_t)i] = (char)((uint64_t)(out->len - body) >> (8 * i));
+        out->data[start + 16 + (size_t)i] = (char)(h >> (8 * i));
+    }
+    return out->len - start;
+}
+
+/* The reading side: a cursor that turns bad, for good, at the first thing that does not fit. */
+struct state_rd {
+    const unsigned char *s, *end;
+    bool bad;
+};
+
+/* get_le - n little-endian bytes; 0 and bad when there are not that many */
+static uint64_t get_le(struct state_rd *r, int n)
+{
+    uint64_t v = 0;
+
+    if (r->bad || r->end - r->s < n) {
+        r->bad = true;
+        return 0;
+    }
+    for (int i = 0; i < n; i++)
+        v |= (uint64_t)r->s[i] << (8 * i);
+    r->s += n;
+    return v;
+}
+
+/* get_str - a string into out (cap bytes with the NUL), or bad when it does not fit */
+static void get_str(struct state_rd *r, char *out, size_t cap)
+{
+    size_t n = (size_t)get_le(r, 2);
+
+    if (r->bad || n >= cap || (size_t)(r->end - r->s) < n) {
+        r->bad = true;
+        out[0] = 0;
+        return;
+    }
+    memcpy(out, r->s, n);
+    out[n] = 0;
+    r->s += n;
+}
+
+/* state_entry - read one open queue id; with apply, put it in the table */
+static void state_entry(struct parser *p, struct state_rd *r, bool apply, uint32_t *slot)
+{
+    struct pq_entry t, *e;
+    unsigned flags = (unsigned)get_le(r, 1);
+
+    get_str(r, t.host, sizeof(t.host));
+    get_str(r, t.queue_id, sizeof(t.queue_id));
+    get_str(r, t.sender, sizeof(t.sender));
+    get_str(r, t.message_id, sizeof(t.message_id));
+    get_str(r, t.client, sizeof(t.client));
+    get_str(r, t.sasl_username, sizeof(t.sasl_username));
+    t.size = (int64_t)get_le(r, 8);
+    t.nrcpt = (int32_t)(uint32_t)get_le(r, 4);
+    t.created_us = (int64_t)get_le(r, 8);
+    t.msgid_hash = get_le(r, 8);
+    if (flags > 7 || t.queue_id[0] == 0)
+        r->bad = true;
+    if (r->bad || !apply)
+        return;
+    e = parser_queue_get(p, t.host, strlen(t.host), t.queue_id, strlen(t.queue_id), true);
+    if (slot != NULL)
+        *slot = (uint32_t)(e - p->entries) + 1;
+    e->message_done = flags & 1;
+    e->has_sender = (flags & 2) != 0;
+    e->msgid_seen = (flags & 4) != 0;
+    memcpy(e->sender, t.sender, sizeof(e->sender));
+    memcpy(e->message_id, t.message_id, sizeof(e->message_id));
+    memcpy(e->client, t.client, sizeof(e->client));
+    memcpy(e->sasl_username, t.sasl_username, sizeof(e->sasl_username));
+    e->size = t.size;
+    e->nrcpt = t.nrcpt;
+    e->created_us = t.created_us;
+    e->msgid_hash = t.msgid_hash;
+}
+
+/* state_deferral - read one deferred recipient into the slot it had; with apply, remember it.
+ * The same slots (and clock hand) make the same recipient the next to be evicted. */
+static void state_deferral(struct parser *p, struct state_rd *r, bool apply, uint8_t *taken)
+{
+    struct deferral d;
+    uint32_t i = (uint32_t)get_le(r, 2);
+    uint64_t qk = get_le(r, 8), rk;
+
+    get_str(r, d.recipient, sizeof(d.recipient));
+    get_str(r, d.relay, sizeof(d.relay));
+    get_str(r, d.dsn, sizeof(d.dsn));
+    get_str(r, d.reply, sizeof(d.reply));
+    get_str(r, d.reason, sizeof(d.reason));
+    d.smtp_code = (int32_t)(uint32_t)get_le(r, 4);
+    if (qk == 0 || d.recipient[0] == 0 || i >= DEFER_SLOTS || (taken[i / 8] & (1u << (i % 8))))
+        r->bad = true;
+    if (r->bad)
+        return;
+    taken[i / 8] |= (uint8_t)(1u << (i % 8));
+    if (!apply)
+        return;
+    defer_alloc(p);
+    rk = word_hash(d.recipient, strlen(d.recipient), 0x9e3779b97f4a7c15ULL) | 1;
+    p->defer_qkey[i] = qk;
+    p->defer_rkey[i] = rk;
+    p->defer_rec[i] = p->defer_free[--p->defer_nfree];
+    p->defer_qcount[qk & (DEFER_QCOUNT - 1)]++;
+    p->defer_live++;
+    p->defer[p->defer_rec[i]] = d;
+}
+
+/* state_read - read a payload; with apply, into the parser. 0, or -1 when it does not parse */
+static int state_read(struct parser *p, const unsigned char *s, size_t len, bool apply)
+{
+    struct state_rd r = {s, s + len, false};
+    int year = (int)(int32_t)(uint32_t)get_le(&r, 4);
+    int last_mon = (int)(int32_t)(uint32_t)get_le(&r, 4);
+    int64_t line_us = (int64_t)get_le(&r, 8);
+    uint64_t n, k, nent;
+    uint8_t taken[DEFER_SLOTS / 8] = {0};
+    uint32_t *slots = NULL;
+    int rc = -1;
+
+    if (year < 1 || year > 9999 || last_mon < 0 || last_mon > 12)
+        r.bad = true;
+    n = get_le(&r, 4);
+    if (n > GONE_MAX || n * 8 > (uint64_t)(r.end - r.s))
+        r.bad = true;
+    for (k = 0; k < n && !r.bad; k++) {
+        uint64_t g = get_le(&r, 8);
+
+        if (apply) {
+            p->gone[p->gone_next] = g | 1;
+            p->gone_next = (p->gone_next + 1) % GONE_MAX;
+        }
+    }
+    n = get_le(&r, 4);
+    /* each entry takes at least 41 bytes: a count beyond what is there is a lie */
+    if (n > (uint64_t)(r.end - r.s) / 41)
+        r.bad = true;
+    nent = r.bad ? 0 : n;
+    if (apply) {
+        p->line_us = 0; /* no aging while the table fills: the entries keep their times */
+        slots = xcalloc(nent + 1, sizeof(*slots));
+    }
+    for (k = 0; k < nent && !r.bad; k++)
+        state_entry(p, &r, apply, slots ? &slots[k] : NULL);
+    n = get_le(&r, 4);
+    if (n > MSGID_CACHE)
+        r.bad = true;
+    for (k = 0; k < n && !r.bad; k++) {
+        uint32_t c = (uint32_t)get_le(&r, 2), o = (uint32_t)get_le(&r, 4);
+
+        if (c >= MSGID_CACHE || o >= nent)
+            r.bad = true;
+        /* an entry evicted while loading (a smaller table) is not found again */
+        else if (apply && slots != NULL && slots[o] && p->entries[slots[o] - 1].live &&
+                 p->entries[slots[o] - 1].msgid_hash) {
+            p->msgid_cache[c] = slots[o];
+            p->msgid_cache_hash[c] = p->entries[slots[o] - 1].msgid_hash;
+        }
+    }
+    k = get_le(&r, 2);
+    if (k >= DEFER_SLOTS)
+        r.bad = true;
+    if (apply)
+        p->defer_hand = (uint32_t)k;
+    n = get_le(&r, 4);
+    if (n > DEFER_MAX)
+        r.bad = true;
+    for (k = 0; k < n && !r.bad; k++)
+        state_deferral(p, &r, apply, taken);
+    if (!r.bad && r.s != r.end)
+        r.bad = true; /* bytes after the end */
+    if (!r.bad) {
+        rc = 0;
+        if (apply) {
+            if (!p->yi.fixed)
+                p->yi.year = year;
+            p->yi.last_mon = last_mon;
+            p->line_us = line_us;
+        }
+    }
+    x_free(slots);
+    return rc;
+}
+
+/* parser_state_load - go on from a saved state; see parser.h */
+int parser_state_load(struct parser *p, const void *blob, size_t len, char *why, size_t whylen)
+{
+    const unsigned char *b = blob;
+    struct state_rd r = {b, b + len, false};
+    uint64_t version, plen, hash;
+
+    if (p->stats.lines != 0 || p->live != 0) {
+        snprintf(why, whylen, "the parser has read lines already");
+        return -1;
+    }
+    if (len < STATE_HEADER || memcmp(b, STATE_MAGIC, 4) != 0) {
+        snprintf(why, whylen, "not a parser state (%zu bytes)", len);
+        return -1;
+    }
+    r.s += 4;
+    version = get_le(&r, 4);
+    plen = get_le(&r, 8);
+    hash = get_le(&r, 8);
+    if (version != PARSER_STATE_VERSION) {
+        snprintf(why, whylen, "state version %llu, this mailpulse reads version %d",
+                 (unsigned long long)version, PARSER_STATE_VERSION);
+        return -1;
+    }
+    if (plen != len - STATE_HEADER) {
+        snprintf(why, whylen, "state cut short or too long (%llu bytes said, %zu there)",
+                 (unsigned long long)plen, len - STATE_HEADER);
+        return -1;
+    }
+    if (word_hash((const char *)b + STATE_HEADER, (size_t)plen, STATE_SEED) != hash) {
+        snprintf(why, whylen, "state checksum does not match (corrupt)");
+        return -1;
+    }
+    if (state_read(p, b + STATE_HEADER, (size_t)plen, false) != 0) {
+        snprintf(why, whylen, "state does not parse (corrupt)");
+        return -1;
+    }
+    (void)state_read(p, b + STATE_HEADER, (size_t)plen, true);
+    return 0;
 }

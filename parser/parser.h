@@ -12,6 +12,11 @@
  *	bool parser_next(struct parser *p, struct event *ev);
  *	const struct parser_stats *parser_stats(const struct parser *p);
  *	size_t parser_prog_stats(const struct parser *p, const struct parser_prog_stats **out);
+ *	size_t parser_state_save(struct parser *p, struct buf *out);
+ *	int parser_state_load(struct parser *p, const void *blob, size_t len, char *why,
+ *			      size_t whylen);
+size_t parser_state_save(struct parser *p, struct buf *out);
+int parser_state_load(struct parser *p, const void *blob, size_t len, char *why, size_t whylen);
  *
  *	int syslog_envelope(const char *line, size_t len, struct syslog_env *env,
  *			    struct year_infer *yi);
@@ -39,6 +44,16 @@
  *
  *	parser_prog_stats() returns the per-program-name counters (lines, events, skipped, not
  *	understood, with the first few not-understood lines) in first-seen order.
+ *
+ *	parser_state_save() appends to out what the parser needs to go on mid-log (the year of a
+ *	yearless log, the open queue ids with what earlier lines said about them, the recently
+ *	removed ones, each deferred recipient's last failure) as a versioned, checksummed blob,
+ *	and returns its length. It is bounded: the newest 100,000 open queue ids within 16 MB;
+ *	the older ones are left out and counted in stats.state_dropped. parser_state_load()
+ *	puts such a blob into a parser that has read nothing yet and returns 0; a blob of
+ *	another version, cut, corrupt or not a state returns -1 with the reason in why, and the
+ *	parser is left as it was (reading the log from its start rebuilds the same state).
+ *	Loaded entries beyond opts->max_open_queue evict the oldest, as reading would.
  *
  *	Years: RFC 3164 stamps carry none. The parser starts from opts->year (0: the current
  *	year, or the previous one when the stamp would lie more than a day in the future) and
@@ -83,6 +98,7 @@ struct parser_stats {
     uint64_t queue_aged;    /* open queue ids dropped because they outlived max_queue_age_s */
     uint64_t reinjected;    /* content-filter hops folded into the message they carry */
     uint64_t repaired;      /* lines that held NUL bytes, replaced by '?' */
+    uint64_t state_dropped; /* open queue ids left out of a saved state (over its cap) */
 };
 
 /* Per program name ("postfix/smtp", "postfix-out/qmgr", "dovecot"): what became of its lines. */
@@ -99,6 +115,9 @@ struct parser_prog_stats {
 };
 
 struct parser;
+struct buf;
+
+#define PARSER_STATE_VERSION 1
 
 struct parser *parser_create(const struct parser_opts *opts);
 void parser_free(struct parser *p);
@@ -106,6 +125,8 @@ enum parse_result parser_line(struct parser *p, const char *line, size_t len, st
 bool parser_next(struct parser *p, struct event *ev);
 const struct parser_stats *parser_stats(const struct parser *p);
 size_t parser_prog_stats(const struct parser *p, const struct parser_prog_stats **out);
+size_t parser_state_save(struct parser *p, struct buf *out);
+int parser_state_load(struct parser *p, const void *blob, size_t len, char *why, size_t whylen);
 
 /* The syslog envelope: time, host, program, pid, and where the message text starts. */
 struct year_infer {

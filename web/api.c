@@ -599,6 +599,8 @@ enum MHD_Result web_api_healthz(struct web_req *r)
         cJSON_AddNumberToObject(ing, "lines", (double)st.lines);
         cJSON_AddNumberToObject(ing, "events", (double)st.events);
         cJSON_AddNumberToObject(ing, "malformed", (double)st.malformed);
+        cJSON_AddNumberToObject(ing, "read_bytes", (double)st.read_bytes);
+        cJSON_AddNumberToObject(ing, "resumed", (double)st.resumed);
         if (st.lag_bytes < 0)
             cJSON_AddNullToObject(ing, "lag_bytes");
         else

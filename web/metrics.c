@@ -297,6 +297,13 @@ enum MHD_Result web_metrics(struct web_req *r)
                         "Lines a parser claimed but could not read.");
         buf_printf(&b, "mailpulse_ingest_parse_failures_total %llu\n",
                    (unsigned long long)st.malformed);
+        web_metric_head(&b, "mailpulse_ingest_read_bytes_total", "counter",
+                        "Bytes read from the logs since the start.");
+        buf_printf(&b, "mailpulse_ingest_read_bytes_total %llu\n",
+                   (unsigned long long)st.read_bytes);
+        web_metric_head(&b, "mailpulse_ingest_resumed_total", "counter",
+                        "Files that went on from a stored parser state at the start.");
+        buf_printf(&b, "mailpulse_ingest_resumed_total %llu\n", (unsigned long long)st.resumed);
         web_metric_head(&b, "mailpulse_ingest_db_up", "gauge",
                         "1 when the ingest connection's last commit worked.");
         buf_printf(&b, "mailpulse_ingest_db_up %d\n", st.db_up != 0);

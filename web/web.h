@@ -101,6 +101,9 @@ struct web_ingest_status {
     int alerts_on;
     uint64_t alert_evaluations, alert_eval_failures;
     uint64_t alert_hook_sent, alert_hook_failed, alert_hook_dropped;
+    /* The log readers: bytes read since the start, and files that went on from a stored
+     * parser state at the start instead of reading from byte 0. */
+    uint64_t read_bytes, resumed;
 };
 
 struct web_opts {

@@ -1,0 +1,108 @@
+-- 009_sender_rollups - who submits what: each delivery attempt's submitting client and SASL
+-- user, and an hourly rollup per sender domain, SASL user and client IP.
+--
+-- The parsers know, per queue id, the client that submitted the message and the SASL user
+-- it logged in as (Postfix smtpd "client=..., sasl_username=...", Exim "<=" H= and A=,
+-- Sendmail relay= and auth); they copy both into every delivery attempt of that message,
+-- which stores them beside the sender. Rejects carry their client already, never a SASL
+-- user. Rows stored before this migration keep NULL in both and count under the empty key.
+--
+--   rollups_sender_hour  per UTC hour x host x axis x key x kind x reason: n.
+--                        axis is 'sender_domain', 'sasl_user' or 'client_ip'; key is
+--                        the sender domain, the SASL user or the client's IP address
+--                        (mailpulse_client_ip()), '' when the log did not say; kind is a
+--                        delivery status or 'rejected'; reason is '' when there is none.
+--
+-- Every attempt and reject is counted once under each axis, so each axis adds up to
+-- the same totals as "rollups". The ingest keeps the table in the transaction that keeps
+-- "rollups", from the same inserted rows; mailpulse_rebuild_sender_rollups() recomputes it.
+
+ALTER TABLE deliveries ADD COLUMN client text;
+ALTER TABLE deliveries ADD COLUMN sasl_username text;
+
+-- mailpulse_client_ip - the address of a client as the logs write it ("name[ip]" or
+-- "name[ip]:port"): what the brackets hold, else the text itself; '' for NULL.
+CREATE FUNCTION mailpulse_client_ip(c text)
+RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE WHEN c IS NULL THEN ''
+                WHEN strpos(c, '[') > 0 THEN split_part(split_part(c, '[', 2), ']', 1)
+                ELSE c END
+$$;
+
+CREATE TABLE rollups_sender_hour (
+    hour      timestamptz NOT NULL,
+    host      text NOT NULL,
+    axis      text NOT NULL CHECK (axis IN ('sender_domain', 'sasl_user', 'client_ip')),
+    key       text NOT NULL,
+    kind      text NOT NULL,
+    reason    text NOT NULL,
+    n         integer NOT NULL DEFAULT 0,
+    PRIMARY KEY (axis, key, hour, host, kind, reason)
+);
+CREATE INDEX rollups_sender_hour_hour_idx ON rollups_sender_hour (hour, axis);
+
+-- mailpulse_rebuild_sender_rollups - the table again from the events. Hours older than the
+-- oldest event (their partitions dropped) keep their rows, as in "rollups".
+CREATE FUNCTION mailpulse_rebuild_sender_rollups()
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    oldest timestamptz;
+BEGIN
+    LOCK TABLE rollups_sender_hour IN EXCLUSIVE MODE;
+    SELECT date_trunc('hour', least(
+               (SELECT min(time) FROM deliveries), (SELECT min(time) FROM rejects)), 'UTC')
+        INTO oldest;
+    IF oldest IS NULL THEN
+        RETURN;
+    END IF;
+    DELETE FROM rollups_sender_hour WHERE hour >= oldest;
+    INSERT INTO rollups_sender_hour (hour, host, axis, key, kind, reason, n)
+    SELECT date_trunc('hour', e.time, 'UTC'), e.host, g.axis, g.key, e.kind, e.reason,
+           count(*)
+    FROM (SELECT time, host, coalesce(sender_domain, '') AS sd, client,
+                 coalesce(sasl_username, '') AS sasl, status AS kind,
+                 coalesce(reason, '') AS reason
+          FROM deliveries WHERE time IS NOT NULL
+          UNION ALL
+          SELECT time, host, coalesce(sender_domain, ''), client, '', 'rejected',
+                 coalesce(reason, '')
+          FROM rejects WHERE time IS NOT NULL) e
+    CROSS JOIN LATERAL (VALUES ('sender_domain', e.sd), ('sasl_user', e.sasl),
+                               ('client_ip', mailpulse_client_ip(e.client))) g (axis, key)
+    GROUP BY 1, 2, 3, 4, 5, 6;
+END $$;
+
+-- mailpulse_rebuild_rollups - as in 007, then the sender rollups.
+CREATE OR REPLACE FUNCTION mailpulse_rebuild_rollups()
+RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+    oldest timestamptz;
+    made bigint;
+BEGIN
+    LOCK TABLE rollups, rollups_host, rollups_host_minute, rollups_domain_day,
+        rollups_domain_month IN EXCLUSIVE MODE;
+    SELECT date_trunc('hour', min(time), 'UTC') INTO oldest FROM facts;
+    IF oldest IS NOT NULL THEN
+        DELETE FROM rollups WHERE hour >= oldest;
+        DELETE FROM rollups_host_minute WHERE minute >= oldest;
+    END IF;
+    INSERT INTO rollups (hour, host, sender_domain, recipient_domain, kind, reason, dsn, n,
+                         example)
+    SELECT date_trunc('hour', time, 'UTC'), host, sender_domain, recipient_domain, kind,
+           reason, dsn, count(*), min(reply)
+    FROM facts WHERE time IS NOT NULL
+    GROUP BY 1, 2, 3, 4, 5, 6, 7;
+    GET DIAGNOSTICS made = ROW_COUNT;
+    TRUNCATE rollups_host;
+    INSERT INTO rollups_host (hour, host, kind, reason, dsn, n, example)
+    SELECT hour, host, kind, reason, dsn, sum(n), min(example)
+    FROM rollups GROUP BY 1, 2, 3, 4, 5;
+    INSERT INTO rollups_host_minute (minute, host, kind, reason, dsn, n, example)
+    SELECT date_trunc('minute', time, 'UTC'), host, kind, reason, dsn, count(*), min(reply)
+    FROM facts WHERE time IS NOT NULL GROUP BY 1, 2, 3, 4, 5;
+    PERFORM mailpulse_rebuild_domain_rollups();
+    PERFORM mailpulse_rebuild_provider_rollups();
+    PERFORM mailpulse_rebuild_bounce_rollups();
+    PERFORM mailpulse_rebuild_sender_rollups();
+    RETURN made;
+END $$;

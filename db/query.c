@@ -566,7 +566,8 @@ int db_reasons(struct db *db, const struct db_query *q, int limit,
  * Bounces, newest first, paged by keyset: the cursor is the position of the last row shown,
  * "TIME_US.SOURCE.POS.SEQ", and the next page starts strictly after it. $9..$12 are NULL on
  * the first page; $13 is the limit plus one, which tells whether a next page exists; $14 the
- * mailbox provider, or "" for any.
+ * mailbox provider, $15 the submitter's SASL user, $16 the submitting client's IP address,
+ * each "" for any.
  */
 static const char bounces_sql[] =
     "SELECT" EV_COLS_DELIVERY " FROM deliveries WHERE" WHERE_DELIVERIES WHERE_NOT_SENT
@@ -574,6 +575,8 @@ static const char bounces_sql[] =
     "  ('epoch'::timestamptz + $9::bigint * interval '1 microsecond', $10::bigint, $11::bigint,"
     "   $12::integer))"
     " AND ($14::text = '' OR provider = $14::text)"
+    " AND ($15::text = '' OR sasl_username = $15::text)"
+    " AND ($16::text = '' OR mailpulse_client_ip(client) = $16::text)"
     " ORDER BY time DESC, source_id DESC, pos DESC, seq DESC LIMIT $13::integer";
 
 /* parse_cursor - "T.S.P.Q" into four numbers; -1 when it is anything else */
@@ -627,14 +630,18 @@ int db_bounces(struct db *db, const struct db_query *q, int limit, const char *c
         limit = 100000;
     snprintf(lim, sizeof(lim), "%d", limit + 1);
     {
-        const char *v[NQP + 6];
-        char prov[sizeof(q->provider)];
+        const char *v[NQP + 8];
+        char prov[sizeof(q->provider)], sasl[sizeof(q->sasl_user)], cli[sizeof(q->client_ip)];
 
         QCOPY(prov, q->provider);
+        QCOPY(sasl, q->sasl_user);
+        QCOPY(cli, q->client_ip);
         memcpy(v, p.v, sizeof(*v) * (NQP + 4));
         v[NQP + 4] = lim;
         v[NQP + 5] = prov;
-        res = db_run(db, bounces_sql, NQP + 6, v, "bounces");
+        v[NQP + 6] = sasl;
+        v[NQP + 7] = cli;
+        res = db_run(db, bounces_sql, NQP + 8, v, "bounces");
     }
     if (res == NULL) {
         snprintf(err, errlen, "database error");

@@ -108,6 +108,12 @@ static const char style_css[] =
     "padding:12px 16px;margin:16px 0}\n"
     ".pager{display:flex;justify-content:space-between;align-items:center;margin-top:12px}\n"
     ".links a{margin-left:12px}\n"
+    ".tabs{display:flex;flex-wrap:wrap;gap:6px;align-items:center;padding:10px 18px}\n"
+    ".tabs a{padding:5px 10px;border:1px solid var(--line);border-radius:6px;color:var(--text);"
+    "white-space:nowrap}\n"
+    ".tabs a.on{background:var(--accent);border-color:var(--accent);color:#fff}\n"
+    ".tabs a:hover{text-decoration:none;border-color:var(--accent)}\n"
+    ".tabs .sep{color:var(--muted);margin:0 2px 0 14px}\n"
     "dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:4px 18px;margin:0}\n"
     "dl.facts dt{color:var(--muted)}dl.facts dd{margin:0;overflow-wrap:anywhere}\n"
     "footer{color:var(--muted);font-size:12px;padding:10px 20px 30px}\n"
@@ -1531,21 +1537,21 @@ enum MHD_Result web_page_senders(struct web_req *r)
     buf_puts(&b, "<h1>Who is sending what</h1>");
     html_range_line(&b, &r->q);
     html_range_form(&b, &c, "/senders");
-    buf_puts(&b, "<nav class=\"card bar tabs\" id=\"axes\">");
+    buf_puts(&b, "<div class=\"card tabs\" id=\"axes\">");
     for (i = 0; i < ARRAY_LEN(sender_tabs); i++) {
         buf_puts(&b, "<a href=\"");
         html_sender_link(&b, c.keep.data, (enum db_sender_axis)i, r->order);
         buf_printf(&b, "\"%s>%s</a>", (enum db_sender_axis)i == r->axis ? " class=\"on\"" : "",
                    sender_tabs[i].label);
     }
-    buf_puts(&b, "<span class=\"sub\">order:</span>");
+    buf_puts(&b, "<span class=\"sep\">Order</span>");
     for (i = 0; i < ARRAY_LEN(order_labels); i++) {
         buf_puts(&b, "<a href=\"");
         html_sender_link(&b, c.keep.data, r->axis, (enum db_domain_order)i);
         buf_printf(&b, "\"%s>%s</a>", (enum db_domain_order)i == r->order ? " class=\"on\"" : "",
                    order_labels[i]);
     }
-    buf_puts(&b, "</nav><section class=\"card\">");
+    buf_puts(&b, "</div><section class=\"card\">");
     buf_printf(&b, "<h2>Attempts and rejects per %s</h2>", sender_tabs[r->axis].label);
     if (rows.n == 0) {
         buf_puts(&b, "<p class=\"empty\" id=\"no-rows\">No delivery attempts or rejects in this "

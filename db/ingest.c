@@ -13,7 +13,7 @@
  *	    ON CONFLICT (source_id, pos, seq, time) DO NOTHING
  *	INSERT INTO rollups, rollups_host, rollups_host_minute, rollups_domain_day,
  *	    rollups_domain_month, rollups_provider_hour, rollups_block_hour,
- *	    rollups_sender_hour
+ *	    rollups_sender_hour, rollups_sender_day, rollups_sender_reason_day
  *	    ... ON CONFLICT DO UPDATE		(see move_table)
  *	INSERT INTO suppressions ...		a hard bounce or expiry
  *	DELETE FROM suppressions ...		a later delivery to the recipient was sent
@@ -558,20 +558,40 @@ static int stage_table(struct db_batch *b, const struct table *t)
 }
 
 /*
- * rollups_sender_hour: every attempt and reject once under each axis (sql/009), from the
- * facts' columns cli and sasl (the submitting client and SASL user).
+ * rollups_sender_hour, rollups_sender_day and rollups_sender_reason_day: every attempt and
+ * reject once under each axis (sql/009), from the facts' columns cli and sasl (the
+ * submitting client and SASL user).
  */
 #define SENDER_UPSERT                                                                              \
+    " sx AS (SELECT f.time, f.host, g.axis, g.key, f.kind, f.reason"                               \
+    "  FROM ins f (time, host, sd, rd, kind, reason, dsn, reply, prov, blk, rcpt, hard, cli, "     \
+    "sasl)"                                                                                        \
+    "  CROSS JOIN LATERAL (VALUES ('sender_domain', f.sd), ('sasl_user', f.sasl),"                 \
+    "  ('client_ip', mailpulse_client_ip(f.cli))) g (axis, key)"                                   \
+    "  WHERE f.time IS NOT NULL AND f.kind <> 'received'),"                                        \
     " ups AS (INSERT INTO rollups_sender_hour (hour, host, axis, key, kind, reason, n)"            \
-    "  SELECT date_trunc('hour', f.time, 'UTC'), f.host, g.axis, g.key, f.kind, f.reason,"         \
-    "  count(*) FROM ins f (time, host, sd, rd, kind, reason, dsn, reply, prov, blk, rcpt, hard, " \
-    "cli, sasl)"                                                                                   \
-    "  CROSS JOIN LATERAL (VALUES ('sender_domain', f.sd),"                                        \
-    "  ('sasl_user', f.sasl), ('client_ip', mailpulse_client_ip(f.cli))) g (axis, key)"            \
-    "  WHERE f.time IS NOT NULL AND f.kind <> 'received' GROUP BY 3, 4, 1, 2, 5, 6"                \
-    "  ORDER BY 3, 4, 1, 2, 5, 6"                                                                  \
+    "  SELECT date_trunc('hour', time, 'UTC'), host, axis, key, kind, reason, count(*) FROM sx"    \
+    "  GROUP BY 3, 4, 1, 2, 5, 6 ORDER BY 3, 4, 1, 2, 5, 6"                                        \
     "  ON CONFLICT (axis, key, hour, host, kind, reason) DO UPDATE"                                \
-    "  SET n = rollups_sender_hour.n + EXCLUDED.n)"
+    "  SET n = rollups_sender_hour.n + EXCLUDED.n),"                                               \
+    " upsd AS (INSERT INTO rollups_sender_day (day, host, axis, key, sent, deferred, bounced,"     \
+    "  expired, rejected)"                                                                         \
+    "  SELECT date_trunc('day', time, 'UTC'), host, axis, key,"                                    \
+    "  count(*) FILTER (WHERE kind = 'sent'), count(*) FILTER (WHERE kind = 'deferred'),"          \
+    "  count(*) FILTER (WHERE kind = 'bounced'), count(*) FILTER (WHERE kind = 'expired'),"        \
+    "  count(*) FILTER (WHERE kind = 'rejected') FROM sx"                                          \
+    "  GROUP BY 3, 1, 4, 2 ORDER BY 3, 1, 4, 2"                                                    \
+    "  ON CONFLICT (axis, day, key, host) DO UPDATE"                                               \
+    "  SET sent = rollups_sender_day.sent + EXCLUDED.sent,"                                        \
+    "  deferred = rollups_sender_day.deferred + EXCLUDED.deferred,"                                \
+    "  bounced = rollups_sender_day.bounced + EXCLUDED.bounced,"                                   \
+    "  expired = rollups_sender_day.expired + EXCLUDED.expired,"                                   \
+    "  rejected = rollups_sender_day.rejected + EXCLUDED.rejected),"                               \
+    " upsr AS (INSERT INTO rollups_sender_reason_day (day, host, axis, key, reason, n)"            \
+    "  SELECT date_trunc('day', time, 'UTC'), host, axis, key, reason, count(*) FROM sx"           \
+    "  WHERE kind <> 'sent' AND reason <> '' GROUP BY 3, 4, 1, 2, 5 ORDER BY 3, 4, 1, 2, 5"        \
+    "  ON CONFLICT (axis, key, day, host, reason) DO UPDATE"                                       \
+    "  SET n = rollups_sender_reason_day.n + EXCLUDED.n)"
 
 /*
  * The rollup upserts of one table, after a first CTE "ins" that yields the new rows' facts

@@ -23,9 +23,11 @@
  *
  *	db_senders() adds up, per key of the axis, the sent, deferred, bounced and expired
  *	delivery attempts and the rejects of the range, with the DB_SENDER_REASONS most frequent
- *	reasons of the attempts that were not sent and of the rejects. The whole hours come
- *	from rollups_sender_hour (rollups_host for the host axis), the partial hours at the
- *	two ends from the deliveries and rejects themselves, so any range is exact. The key
+ *	reasons of the attempts that were not sent and of the rejects. The whole UTC days of
+ *	the range come from rollups_sender_day (their reasons, for the listed keys only, from
+ *	rollups_sender_reason_day), the whole hours around them from rollups_sender_hour
+ *	(every whole hour from rollups_host for the host axis), the partial hours at the two
+ *	ends from the deliveries and rejects themselves, so any range is exact. The key
  *	is "" where the log did not say (no SASL login, a local submission). Ordered by
  *	attempts, then rejects, most first, or by bounce or deferral rate, highest first, among
  *	the keys with at least one thousandth of the range's attempts (rounded up); then by
@@ -49,7 +51,13 @@
 #include "db/db_int.h"
 #include "util/util.h"
 
-/* Per axis: its name, its rows of the whole hours, its key in deliveries and in rejects. */
+#define DAY_US (86400 * 1000000LL)
+
+/*
+ * Per axis: its name, and its hourly rows (key, kind, reason, n, hour, host), and its key in
+ * deliveries and in rejects. The sending host has no day tables of its own: its hours come
+ * from rollups_host, which holds a few rows per hour.
+ */
 static const struct {
     const char *name;
     const char *hours;
@@ -57,19 +65,20 @@ static const struct {
     const char *reject_key;
 } axes[] = {
     [DB_AXIS_SENDER_DOMAIN] = {"sender_domain",
-                               "SELECT key, kind, reason, n FROM rollups_sender_hour"
+                               "SELECT key, kind, reason, n, hour, host FROM rollups_sender_hour"
                                " WHERE axis = 'sender_domain'",
                                "coalesce(sender_domain, '')", "coalesce(sender_domain, '')"},
     [DB_AXIS_SASL_USER] = {"sasl_user",
-                           "SELECT key, kind, reason, n FROM rollups_sender_hour"
+                           "SELECT key, kind, reason, n, hour, host FROM rollups_sender_hour"
                            " WHERE axis = 'sasl_user'",
                            "coalesce(sasl_username, '')", "''::text"},
     [DB_AXIS_CLIENT_IP] = {"client_ip",
-                           "SELECT key, kind, reason, n FROM rollups_sender_hour"
+                           "SELECT key, kind, reason, n, hour, host FROM rollups_sender_hour"
                            " WHERE axis = 'client_ip'",
                            "mailpulse_client_ip(client)", "mailpulse_client_ip(client)"},
     [DB_AXIS_HOST] = {"host",
-                      "SELECT host, kind, reason, n FROM rollups_host WHERE kind <> 'received'",
+                      "SELECT host AS key, kind, reason, n, hour, host FROM rollups_host"
+                      " WHERE kind <> 'received'",
                       "host", "host"},
 };
 
@@ -81,40 +90,71 @@ static const char *const orders[] = {
 };
 
 /*
- * Parameters: $1 from, $2 to, $3 host, [$4, $5) the whole hours, $6 the limit, $7 1 for a
- * rate ordering (the minimum volume applies), $8 the reasons per key. Filled in: the axis's whole hours, its keys
- * in deliveries and in rejects, the ordering (twice).
+ * Parameters: $1 from, $2 to, $3 host, [$4, $5) the whole hours, [$6, $7) the whole days
+ * among them (empty when none: $6 = $7), $8 the limit, $9 1 for a rate ordering (the
+ * minimum volume applies), $10 the reasons per key. Filled in: the axis's name, its hourly
+ * rows, its keys in deliveries and in rejects, the ordering (twice).
+ *
+ * raw is the events of the partial hours at the two ends, hr the whole hours outside the
+ * whole days; the counts add the days, hr and raw; the reasons of the listed keys add
+ * rollups_sender_reason_day, hr and raw for those keys only.
  */
 static const char senders_sql[] =
-    "WITH f (key, kind, reason, n) AS ("
-    " %s AND hour >= $4::timestamptz AND hour < $5::timestamptz"
-    "  AND ($3::text = '' OR host = $3::text)"
-    " UNION ALL"
-    " SELECT %s, status, coalesce(reason, ''), 1 FROM deliveries"
+    "WITH ax (name) AS (VALUES ('%s'::text)),"
+    " raw (key, kind, reason) AS ("
+    " SELECT %s, status, coalesce(reason, '') FROM deliveries"
     "  WHERE time >= $1::timestamptz AND time < $2::timestamptz"
     "  AND (time < $4::timestamptz OR time >= $5::timestamptz)"
     "  AND ($3::text = '' OR host = $3::text)"
     " UNION ALL"
-    " SELECT %s, 'rejected', coalesce(reason, ''), 1 FROM rejects"
+    " SELECT %s, 'rejected', coalesce(reason, '') FROM rejects"
     "  WHERE time >= $1::timestamptz AND time < $2::timestamptz"
     "  AND (time < $4::timestamptz OR time >= $5::timestamptz)"
     "  AND ($3::text = '' OR host = $3::text)),"
-    " g AS (SELECT key, coalesce(sum(n) FILTER (WHERE kind = 'sent'), 0) st,"
-    "  coalesce(sum(n) FILTER (WHERE kind = 'deferred'), 0) df,"
-    "  coalesce(sum(n) FILTER (WHERE kind = 'bounced'), 0) bo,"
-    "  coalesce(sum(n) FILTER (WHERE kind = 'expired'), 0) ex,"
-    "  coalesce(sum(n) FILTER (WHERE kind = 'rejected'), 0) rj FROM f GROUP BY key),"
+    " hr AS (SELECT key, kind, reason, n FROM (%s) h"
+    "  WHERE hour >= $4::timestamptz AND hour < $5::timestamptz"
+    "  AND (hour < $6::timestamptz OR hour >= $7::timestamptz)"
+    "  AND ($3::text = '' OR host = $3::text)),"
+    " c (key, st, df, bo, ex, rj) AS ("
+    " SELECT key, sent, deferred, bounced, expired, rejected FROM rollups_sender_day"
+    "  WHERE axis = (SELECT name FROM ax) AND day >= $6::timestamptz AND day < $7::timestamptz"
+    "  AND ($3::text = '' OR host = $3::text)"
+    " UNION ALL"
+    " SELECT key, (kind = 'sent')::int * n, (kind = 'deferred')::int * n,"
+    "  (kind = 'bounced')::int * n, (kind = 'expired')::int * n, (kind = 'rejected')::int * n"
+    "  FROM hr"
+    " UNION ALL"
+    " SELECT key, (kind = 'sent')::int, (kind = 'deferred')::int, (kind = 'bounced')::int,"
+    "  (kind = 'expired')::int, (kind = 'rejected')::int FROM raw),"
+    " g AS (SELECT key, sum(st) st, sum(df) df, sum(bo) bo, sum(ex) ex, sum(rj) rj"
+    "  FROM c GROUP BY key),"
     " a AS (SELECT *, st + df + bo + ex AS att, sum(st + df + bo + ex) OVER () AS total FROM g),"
     " t AS (SELECT key, st, df, bo, ex, rj, att FROM a"
-    "  WHERE $7::integer = 0 OR (att > 0 AND att * 1000 >= total)"
-    "  ORDER BY %s LIMIT $6::integer),"
-    " r AS (SELECT f.key, f.reason, sum(f.n) AS n,"
-    "  row_number() OVER (PARTITION BY f.key ORDER BY sum(f.n) DESC, f.reason) AS rk"
-    "  FROM f JOIN t ON t.key = f.key WHERE f.kind <> 'sent' AND f.reason <> ''"
-    "  GROUP BY f.key, f.reason)"
+    "  WHERE $9::integer = 0 OR (att > 0 AND att * 1000 >= total)"
+    "  ORDER BY %s LIMIT $8::integer),"
+    " rs (key, reason, n) AS ("
+    " SELECT key, reason, n FROM rollups_sender_reason_day"
+    "  WHERE axis = (SELECT name FROM ax) AND key IN (SELECT key FROM t)"
+    "  AND day >= $6::timestamptz AND day < $7::timestamptz"
+    "  AND ($3::text = '' OR host = $3::text)"
+    " UNION ALL"
+    " SELECT key, reason, n FROM hr"
+    "  WHERE kind <> 'sent' AND reason <> '' AND key IN (SELECT key FROM t)"
+    " UNION ALL"
+    " SELECT key, reason, 1 FROM raw"
+    "  WHERE kind <> 'sent' AND reason <> '' AND key IN (SELECT key FROM t)),"
+    " r AS (SELECT key, reason, sum(n) AS n,"
+    "  row_number() OVER (PARTITION BY key ORDER BY sum(n) DESC, reason) AS rk"
+    "  FROM rs GROUP BY key, reason)"
     " SELECT key, st, df, bo, ex, rj, (SELECT string_agg(r.reason || ' ' || r.n, ' '"
-    "  ORDER BY r.rk) FROM r WHERE r.key = t.key AND r.rk <= $8::integer)"
+    "  ORDER BY r.rk) FROM r WHERE r.key = t.key AND r.rk <= $10::integer)"
     " FROM t ORDER BY %s";
+
+/* day_floor - the start of the UTC day holding us */
+static int64_t day_floor(int64_t us)
+{
+    return us - (((us % DAY_US) + DAY_US) % DAY_US);
+}
 
 /* db_sender_axis_name - "sender_domain", "sasl_user", "client_ip" or "host" */
 const char *db_sender_axis_name(enum db_sender_axis axis)
@@ -175,10 +215,11 @@ int db_senders(struct db *db, const struct db_range *r, enum db_sender_axis axis
                enum db_domain_order order, int limit,
                int (*fn)(void *arg, const struct db_sender_row *row), void *arg)
 {
-    char from[48], to[48], h1[48], h2[48], host[EV_HOST_LEN], lim[16], rate[2], nr[8];
-    const char *v[8] = {from, to, host, h1, h2, lim, rate, nr};
+    char from[48], to[48], h1[48], h2[48], d1[48], d2[48], host[EV_HOST_LEN], lim[16], rate[2],
+        nr[8];
+    const char *v[10] = {from, to, host, h1, h2, d1, d2, lim, rate, nr};
     bool from_open = r->from_us <= 0, to_open = r->to_us == INT64_MAX;
-    int64_t a = 0, z = INT64_MAX;
+    int64_t a = 0, z = INT64_MAX, da, dz;
     struct db_sender_row *row;
     struct buf sql;
     PGresult *res;
@@ -197,9 +238,20 @@ int db_senders(struct db *db, const struct db_range *r, enum db_sender_axis axis
         /* No whole hour inside: the events answer it all. */
         snprintf(h1, sizeof(h1), "%s", to);
         snprintf(h2, sizeof(h2), "%s", to);
+        a = z = r->to_us;
     } else {
         db_range_time(a, true, h1, sizeof(h1));
         db_range_time(z, false, h2, sizeof(h2));
+    }
+    /* The whole days inside the whole hours; the host axis reads hours only. */
+    da = from_open ? a : (day_floor(a) == a ? a : day_floor(a) + DAY_US);
+    dz = to_open ? z : day_floor(z);
+    if (axis == DB_AXIS_HOST || (!from_open && !to_open && da >= dz)) {
+        snprintf(d1, sizeof(d1), "%s", h2);
+        snprintf(d2, sizeof(d2), "%s", h2);
+    } else {
+        db_range_time(da, true, d1, sizeof(d1));
+        db_range_time(dz, false, d2, sizeof(d2));
     }
     str_copy(host, sizeof(host), r->host, strnlen(r->host, sizeof(r->host)));
     utf8_scrub(host);
@@ -208,9 +260,9 @@ int db_senders(struct db *db, const struct db_range *r, enum db_sender_axis axis
     snprintf(nr, sizeof(nr), "%d", DB_SENDER_REASONS);
 
     buf_init(&sql);
-    buf_printf(&sql, senders_sql, axes[axis].hours, axes[axis].delivery_key, axes[axis].reject_key,
-               orders[order], orders[order]);
-    res = db_run(db, sql.data, 8, v, "senders");
+    buf_printf(&sql, senders_sql, axes[axis].name, axes[axis].delivery_key, axes[axis].reject_key,
+               axes[axis].hours, orders[order], orders[order]);
+    res = db_run(db, sql.data, 10, v, "senders");
     buf_free(&sql);
     if (res == NULL)
         return -1;

@@ -7,15 +7,22 @@
 -- which stores them beside the sender. Rejects carry their client already, never a SASL
 -- user. Rows stored before this migration keep NULL in both and count under the empty key.
 --
---   rollups_sender_hour  per UTC hour x host x axis x key x kind x reason: n.
---                        axis is 'sender_domain', 'sasl_user' or 'client_ip'; key is
---                        the sender domain, the SASL user or the client's IP address
---                        (mailpulse_client_ip()), '' when the log did not say; kind is a
---                        delivery status or 'rejected'; reason is '' when there is none.
+--   rollups_sender_hour        per UTC hour x host x axis x key x kind x reason: n.
+--                              axis is 'sender_domain', 'sasl_user' or 'client_ip'; key
+--                              is the sender domain, the SASL user or the client's IP
+--                              address (mailpulse_client_ip()), '' when the log did not
+--                              say; kind is a delivery status or 'rejected'; reason is ''
+--                              when there is none.
+--   rollups_sender_day         per UTC day x host x axis x key: sent, deferred, bounced,
+--                              expired, rejected. A month's range reads about a
+--                              twenty-fourth of the rows of the hours, and no reason rows.
+--   rollups_sender_reason_day  per UTC day x host x axis x key x reason: n, the attempts
+--                              that were not sent and the rejects that have a reason; read
+--                              for the few keys a report lists.
 --
--- Every attempt and reject is counted once under each axis, so each axis adds up to
--- the same totals as "rollups". The ingest keeps the table in the transaction that keeps
--- "rollups", from the same inserted rows; mailpulse_rebuild_sender_rollups() recomputes it.
+-- Every attempt and reject is counted once under each axis, so each axis adds up to the
+-- same totals as "rollups". The ingest keeps the three tables in the transaction that keeps
+-- "rollups", from the same inserted rows; mailpulse_rebuild_sender_rollups() recomputes them.
 
 ALTER TABLE deliveries ADD COLUMN client text;
 ALTER TABLE deliveries ADD COLUMN sasl_username text;
@@ -41,6 +48,29 @@ CREATE TABLE rollups_sender_hour (
 );
 CREATE INDEX rollups_sender_hour_hour_idx ON rollups_sender_hour (hour, axis);
 
+CREATE TABLE rollups_sender_day (
+    day       timestamptz NOT NULL,
+    host      text NOT NULL,
+    axis      text NOT NULL CHECK (axis IN ('sender_domain', 'sasl_user', 'client_ip')),
+    key       text NOT NULL,
+    sent      integer NOT NULL DEFAULT 0,
+    deferred  integer NOT NULL DEFAULT 0,
+    bounced   integer NOT NULL DEFAULT 0,
+    expired   integer NOT NULL DEFAULT 0,
+    rejected  integer NOT NULL DEFAULT 0,
+    PRIMARY KEY (axis, day, key, host)
+);
+
+CREATE TABLE rollups_sender_reason_day (
+    day       timestamptz NOT NULL,
+    host      text NOT NULL,
+    axis      text NOT NULL CHECK (axis IN ('sender_domain', 'sasl_user', 'client_ip')),
+    key       text NOT NULL,
+    reason    text NOT NULL,
+    n         integer NOT NULL DEFAULT 0,
+    PRIMARY KEY (axis, key, day, host, reason)
+);
+
 -- mailpulse_rebuild_sender_rollups - the table again from the events. Hours older than the
 -- oldest event (their partitions dropped) keep their rows, as in "rollups".
 CREATE FUNCTION mailpulse_rebuild_sender_rollups()
@@ -48,7 +78,8 @@ RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
     oldest timestamptz;
 BEGIN
-    LOCK TABLE rollups_sender_hour IN EXCLUSIVE MODE;
+    LOCK TABLE rollups_sender_hour, rollups_sender_day, rollups_sender_reason_day
+        IN EXCLUSIVE MODE;
     SELECT date_trunc('hour', least(
                (SELECT min(time) FROM deliveries), (SELECT min(time) FROM rejects)), 'UTC')
         INTO oldest;
@@ -56,6 +87,8 @@ BEGIN
         RETURN;
     END IF;
     DELETE FROM rollups_sender_hour WHERE hour >= oldest;
+    DELETE FROM rollups_sender_day WHERE day >= date_trunc('day', oldest, 'UTC');
+    DELETE FROM rollups_sender_reason_day WHERE day >= date_trunc('day', oldest, 'UTC');
     INSERT INTO rollups_sender_hour (hour, host, axis, key, kind, reason, n)
     SELECT date_trunc('hour', e.time, 'UTC'), e.host, g.axis, g.key, e.kind, e.reason,
            count(*)
@@ -70,6 +103,22 @@ BEGIN
     CROSS JOIN LATERAL (VALUES ('sender_domain', e.sd), ('sasl_user', e.sasl),
                                ('client_ip', mailpulse_client_ip(e.client))) g (axis, key)
     GROUP BY 1, 2, 3, 4, 5, 6;
+    -- The first day may have lost hours to retention: its rows come from the hours kept.
+    INSERT INTO rollups_sender_day (day, host, axis, key, sent, deferred, bounced, expired,
+                                    rejected)
+    SELECT date_trunc('day', hour, 'UTC'), host, axis, key,
+           coalesce(sum(n) FILTER (WHERE kind = 'sent'), 0),
+           coalesce(sum(n) FILTER (WHERE kind = 'deferred'), 0),
+           coalesce(sum(n) FILTER (WHERE kind = 'bounced'), 0),
+           coalesce(sum(n) FILTER (WHERE kind = 'expired'), 0),
+           coalesce(sum(n) FILTER (WHERE kind = 'rejected'), 0)
+    FROM rollups_sender_hour WHERE hour >= date_trunc('day', oldest, 'UTC')
+    GROUP BY 1, 2, 3, 4;
+    INSERT INTO rollups_sender_reason_day (day, host, axis, key, reason, n)
+    SELECT date_trunc('day', hour, 'UTC'), host, axis, key, reason, sum(n)
+    FROM rollups_sender_hour
+    WHERE hour >= date_trunc('day', oldest, 'UTC') AND kind <> 'sent' AND reason <> ''
+    GROUP BY 1, 2, 3, 4, 5;
 END $$;
 
 -- mailpulse_rebuild_rollups - as in 007, then the sender rollups.

@@ -1,12 +1,12 @@
 #!/bin/sh
 # web_senders.sh - who is sending what, end to end: tests/integration/web_senders.log (Postfix
 # submissions by two SASL users from two clients, one unauthenticated client, a message
-# re-injected by a content filter on loopback, a deferral that expires, one reject; on hosts
-# mx1 and mx2) imported; the client and SASL user stored with each attempt, rollups_sender_hour
-# after the ingest and after its rebuild, /api/v1/senders for every axis in JSON and CSV with
-# whole-hour, edge-only, host and order variants (numbers read off the log by hand), the
-# sender_domain=, sasl_user= and client= filters of /api/v1/bounces and /bounces, and the
-# /senders page with its links.
+# re-injected by a content filter on loopback, a deferral that expires, one reject, and a
+# message the next day; on hosts mx1 and mx2) imported; the client and SASL user stored with
+# each attempt, the three sender rollups after the ingest and after their rebuild,
+# /api/v1/senders for every axis in JSON and CSV over whole days, whole hours and edges, with
+# host and order variants (numbers read off the log by hand), the sender_domain=, sasl_user=
+# and client= filters of /api/v1/bounces and /bounces, and the /senders page with its links.
 set -u
 . "$(dirname "$0")/lib.sh"
 
@@ -20,27 +20,45 @@ check "import the senders log" sh -c "'$BIN' import --db '$DSN' '$LOG' >/dev/nul
 q() { psql "$DSN" -qAt -F' ' -c "$1"; }
 
 check_eq "deliveries: the submitting client and SASL user of each attempt" \
-    "r1 app1.example[10.0.0.1] alice|r2 app1.example[10.0.0.1] alice|r3 app1.example[10.0.0.1] alice|r4 app2.example[10.0.0.2] bob|r5 app2.example[10.0.0.2] bob|r6 unknown[192.0.2.7] -|r7 app1.example[10.0.0.1] alice|r8 app2.example[10.0.0.2] bob|r3 app1.example[10.0.0.1] alice|r7 app1.example[10.0.0.1] alice" \
+    "r1 app1.example[10.0.0.1] alice|r2 app1.example[10.0.0.1] alice|r3 app1.example[10.0.0.1] alice|r4 app2.example[10.0.0.2] bob|r5 app2.example[10.0.0.2] bob|r6 unknown[192.0.2.7] -|r7 app1.example[10.0.0.1] alice|r8 app2.example[10.0.0.2] bob|r3 app1.example[10.0.0.1] alice|r7 app1.example[10.0.0.1] alice|r9 app1.example[10.0.0.1] alice|r10 app1.example[10.0.0.1] alice" \
     "$(q "SELECT split_part(recipient, '@', 1), client, coalesce(sasl_username, '-') FROM deliveries
           ORDER BY time" | paste -sd'|')"
 check_eq "content filter: the re-injected message's delivery names the original submitter" \
     "5BBB00000006 app2.example[10.0.0.2] bob" \
     "$(q "SELECT queue_id, client, sasl_username FROM deliveries WHERE recipient = 'r8@dest.example'")"
 
-ROWS="SELECT to_char(hour AT TIME ZONE 'UTC', 'HH24'), host, axis, key, kind, reason, n
+ROWS="SELECT to_char(hour AT TIME ZONE 'UTC', 'DD-HH24'), host, axis, key, kind, reason, n
     FROM rollups_sender_hour ORDER BY axis, key, 1, host, kind, reason"
-WANT_SASL="09 mx1 sasl_user  bounced mailboxfull 1|10 mx1 sasl_user  rejected norelaying 1|09 mx1 sasl_user alice bounced userunknown 1|09 mx1 sasl_user alice deferred mailboxfull 1|09 mx1 sasl_user alice sent  1|09 mx2 sasl_user alice deferred mailboxfull 1|10 mx1 sasl_user alice sent  1|10 mx2 sasl_user alice expired mailboxfull 1|09 mx1 sasl_user bob bounced userunknown 1|09 mx1 sasl_user bob sent  2"
+DAYS="SELECT to_char(day AT TIME ZONE 'UTC', 'DD'), host, axis, key, sent, deferred, bounced,
+    expired, rejected FROM rollups_sender_day ORDER BY axis, key, 1, host"
+REASONS="SELECT to_char(day AT TIME ZONE 'UTC', 'DD'), host, axis, key, reason, n
+    FROM rollups_sender_reason_day ORDER BY axis, key, 1, host, reason"
+WANT_SASL="27-09 mx1 sasl_user  bounced mailboxfull 1|27-10 mx1 sasl_user  rejected norelaying 1|27-09 mx1 sasl_user alice bounced userunknown 1|27-09 mx1 sasl_user alice deferred mailboxfull 1|27-09 mx1 sasl_user alice sent  1|27-09 mx2 sasl_user alice deferred mailboxfull 1|27-10 mx1 sasl_user alice sent  1|27-10 mx2 sasl_user alice expired mailboxfull 1|28-00 mx1 sasl_user alice bounced userunknown 1|28-02 mx1 sasl_user alice sent  1|27-09 mx1 sasl_user bob bounced userunknown 1|27-09 mx1 sasl_user bob sent  2"
+WANT_SASL_DAYS="27 mx1 sasl_user  0 0 1 0 1|27 mx1 sasl_user alice 2 1 1 0 0|27 mx2 sasl_user alice 0 1 0 1 0|28 mx1 sasl_user alice 1 0 1 0 0|27 mx1 sasl_user bob 2 0 1 0 0"
+WANT_SASL_REASONS="27 mx1 sasl_user  mailboxfull 1|27 mx1 sasl_user  norelaying 1|27 mx1 sasl_user alice mailboxfull 1|27 mx1 sasl_user alice userunknown 1|27 mx2 sasl_user alice mailboxfull 2|28 mx1 sasl_user alice userunknown 1|27 mx1 sasl_user bob userunknown 1"
 check_eq "rollups_sender_hour: the SASL user rows" "$WANT_SASL" \
     "$(q "$ROWS" | grep ' sasl_user ' | paste -sd'|')"
-check_eq "rollups_sender_hour: each axis adds up to the 10 attempts and 1 reject" \
-    "client_ip 11|sasl_user 11|sender_domain 11" \
+check_eq "rollups_sender_day: the SASL user rows" "$WANT_SASL_DAYS" \
+    "$(q "$DAYS" | grep ' sasl_user ' | paste -sd'|')"
+check_eq "rollups_sender_reason_day: the SASL user rows" "$WANT_SASL_REASONS" \
+    "$(q "$REASONS" | grep ' sasl_user ' | paste -sd'|')"
+check_eq "rollups_sender_hour: each axis adds up to the 12 attempts and 1 reject" \
+    "client_ip 13|sasl_user 13|sender_domain 13" \
     "$(q "SELECT axis, sum(n) FROM rollups_sender_hour GROUP BY 1 ORDER BY 1" | paste -sd'|')"
-q "$ROWS" >"$WORK/rows.ingest"
+check_eq "rollups_sender_day: each axis adds up to the same" \
+    "client_ip 13|sasl_user 13|sender_domain 13" \
+    "$(q "SELECT axis, sum(sent + deferred + bounced + expired + rejected) FROM rollups_sender_day
+          GROUP BY 1 ORDER BY 1" | paste -sd'|')"
+for t in ROWS DAYS REASONS; do
+    eval "q \"\$$t\"" >"$WORK/$t.ingest"
+done
 q "SELECT mailpulse_rebuild_rollups()" >/dev/null
-q "$ROWS" >"$WORK/rows.rebuilt"
-check "rollups_sender_hour: mailpulse_rebuild_rollups() gives the same rows" \
-    cmp -s "$WORK/rows.ingest" "$WORK/rows.rebuilt"
-check_eq "rollups_sender_hour: 28 rows" 28 "$(wc -l <"$WORK/rows.rebuilt" | tr -d ' ')"
+for t in ROWS DAYS REASONS; do
+    eval "q \"\$$t\"" >"$WORK/$t.rebuilt"
+    check "$t: mailpulse_rebuild_rollups() gives the same rows" \
+        cmp -s "$WORK/$t.ingest" "$WORK/$t.rebuilt"
+done
+check_eq "rollups_sender_hour: 34 rows" 34 "$(wc -l <"$WORK/ROWS.rebuilt" | tr -d ' ')"
 
 PORT=$(free_port)
 URL="http://127.0.0.1:$PORT"
@@ -82,6 +100,17 @@ jcheck "senders: by=host top reasons" "/api/v1/senders?by=host&$DAY" \
 jcheck "senders: whole hour plus an edge" \
     "/api/v1/senders?by=sasl_user&from=2026-11-27T08:59:59Z&to=2026-11-27T10:35:00Z" \
     "$S"' == [("alice",5,2,2,1,0,0), ("bob",3,2,0,1,0,0), ("",1,0,0,1,0,0)]'
+# 26 23:30 to 28 02:20: day 27 from the day tables, 28 00:00 to 02:00 (r9 bounced) from the
+# hours, 02:00 to 02:20 (r10 sent) from the events.
+jcheck "senders: a whole day, whole hours and an edge" \
+    "/api/v1/senders?by=sasl_user&from=2026-11-26T23:30:00Z&to=2026-11-28T02:20:00Z" \
+    "$S"' == [("alice",8,3,2,2,1,0), ("bob",3,2,0,1,0,0), ("",1,0,0,1,0,1)]'
+jcheck "senders: the reasons of a whole day, whole hours and an edge" \
+    "/api/v1/senders?by=sasl_user&from=2026-11-26T23:30:00Z&to=2026-11-28T02:20:00Z" \
+    "$R"' == [("alice",[("mailboxfull",3),("userunknown",2)]), ("bob",[("userunknown",1)]), ("",[("mailboxfull",1),("norelaying",1)])]'
+jcheck "senders: by=host over two days" \
+    "/api/v1/senders?by=host&from=2026-11-26T23:30:00Z&to=2026-11-28T02:20:00Z" \
+    "$S"' == [("mx1",10,5,1,4,0,1), ("mx2",2,0,1,0,1,0)]'
 # 09:15 to 10:35 holds no whole hour: the events answer it all.
 jcheck "senders: a range with no whole hour" \
     "/api/v1/senders?by=sasl_user&from=2026-11-27T09:15:00Z&to=2026-11-27T10:35:00Z" \
@@ -95,7 +124,7 @@ jcheck "senders: order=deferral_rate" "/api/v1/senders?by=sender_domain&order=de
     '[s["key"] for s in j["senders"]] == ["club.example", "shop.example"]'
 jcheck "senders: limit=1" "/api/v1/senders?by=client_ip&limit=1&$DAY" \
     '[s["key"] for s in j["senders"]] == ["10.0.0.1"]'
-jcheck "senders: an empty range" "/api/v1/senders?from=2026-11-28T00:00:00Z&to=2026-11-29T00:00:00Z" \
+jcheck "senders: an empty range" "/api/v1/senders?from=2026-11-29T00:00:00Z&to=2026-11-30T00:00:00Z" \
     'j["senders"] == []'
 
 csv() { curl -s "$URL/api/v1/senders?$1&$DAY&format=csv" | tr -d '\r' | paste -sd'|'; }

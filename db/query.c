@@ -767,14 +767,20 @@ struct db_export {
     bool done;     /* the cursor is exhausted, or failed */
 };
 
+/* $10 the submitter's SASL user, $11 the submitting client's IP address; "" for any */
+#define EXPORT_SUBMITTER                                                                           \
+    " AND ($10::text = '' OR sasl_username = $10::text)"                                           \
+    " AND ($11::text = '' OR mailpulse_client_ip(client) = $11::text)"
+
 static const char *const export_sql[] = {
     [DB_EXPORT_DELIVERIES] =
         "DECLARE mailpulse_export NO SCROLL CURSOR FOR SELECT" EV_COLS_DELIVERY
         " FROM deliveries WHERE" WHERE_DELIVERIES " AND ($8::text = '' OR status = $8::text)"
-        " AND ($9::text = '' OR provider = $9::text) ORDER BY time, source_id, pos, seq",
+        " AND ($9::text = '' OR provider = $9::text)" EXPORT_SUBMITTER
+        " ORDER BY time, source_id, pos, seq",
     [DB_EXPORT_BOUNCES] = "DECLARE mailpulse_export NO SCROLL CURSOR FOR SELECT" EV_COLS_DELIVERY
                           " FROM deliveries WHERE" WHERE_DELIVERIES WHERE_NOT_SENT
-                          " AND ($9::text = '' OR provider = $9::text)"
+                          " AND ($9::text = '' OR provider = $9::text)" EXPORT_SUBMITTER
                           " ORDER BY time, source_id, pos, seq",
     [DB_EXPORT_COMPLAINTS] = "DECLARE mailpulse_export NO SCROLL CURSOR FOR SELECT " RFC3339(
         "time") ", feedback_type,"
@@ -821,14 +827,18 @@ struct db_export *db_export_open(struct db *db, enum db_export_what what, const 
 {
     struct db_export *x;
     struct qparams p;
-    char prov[sizeof(q->provider)];
+    char prov[sizeof(q->provider)], sasl[sizeof(q->sasl_user)], cli[sizeof(q->client_ip)];
     PGresult *res;
 
     if ((unsigned)what >= ARRAY_LEN(export_sql))
         return NULL;
     qparams_set(&p, &q->range, q);
     QCOPY(prov, q->provider);
+    QCOPY(sasl, q->sasl_user);
+    QCOPY(cli, q->client_ip);
     p.v[NQP] = prov; /* $9: the mailbox provider, "" for any */
+    p.v[NQP + 1] = sasl;
+    p.v[NQP + 2] = cli;
     if (db_reconnect(db) < 0)
         return NULL;
     res =
@@ -836,7 +846,7 @@ struct db_export *db_export_open(struct db *db, enum db_export_what what, const 
     if (res == NULL)
         return NULL;
     PQclear(res);
-    res = PQexecParams(db->conn, export_sql[what], what >= DB_EXPORT_COMPLAINTS ? 4 : NQP + 1, NULL,
+    res = PQexecParams(db->conn, export_sql[what], what >= DB_EXPORT_COMPLAINTS ? 4 : NQP + 3, NULL,
                        p.v, NULL, NULL, 0);
     if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
         db_warn_res(db, res, "export");

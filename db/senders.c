@@ -96,25 +96,24 @@ static const char *const orders[] = {
  * rows, its keys in deliveries and in rejects, the ordering (twice).
  *
  * raw is the events of the partial hours at the two ends, hr the whole hours outside the
- * whole days; the counts add the days, hr and raw; the reasons of the listed keys add
+ * whole days, each read as two ranges (e, eh), which the time indexes find directly (one
+ * range with the middle excluded by a filter would read every row in between); the counts add the days, hr and raw; the reasons of the listed keys add
  * rollups_sender_reason_day, hr and raw for those keys only.
  */
 static const char senders_sql[] =
     "WITH ax (name) AS (VALUES ('%s'::text)),"
+    " e (t1, t2) AS (VALUES ($1::timestamptz, $4::timestamptz), ($5::timestamptz,"
+    "  $2::timestamptz)),"
+    " eh (t1, t2) AS (VALUES ($4::timestamptz, $6::timestamptz), ($7::timestamptz,"
+    "  $5::timestamptz)),"
     " raw (key, kind, reason) AS ("
-    " SELECT %s, status, coalesce(reason, '') FROM deliveries"
-    "  WHERE time >= $1::timestamptz AND time < $2::timestamptz"
-    "  AND (time < $4::timestamptz OR time >= $5::timestamptz)"
-    "  AND ($3::text = '' OR host = $3::text)"
+    " SELECT %s, status, coalesce(reason, '') FROM e, deliveries"
+    "  WHERE time >= e.t1 AND time < e.t2 AND ($3::text = '' OR host = $3::text)"
     " UNION ALL"
-    " SELECT %s, 'rejected', coalesce(reason, '') FROM rejects"
-    "  WHERE time >= $1::timestamptz AND time < $2::timestamptz"
-    "  AND (time < $4::timestamptz OR time >= $5::timestamptz)"
-    "  AND ($3::text = '' OR host = $3::text)),"
-    " hr AS (SELECT key, kind, reason, n FROM (%s) h"
-    "  WHERE hour >= $4::timestamptz AND hour < $5::timestamptz"
-    "  AND (hour < $6::timestamptz OR hour >= $7::timestamptz)"
-    "  AND ($3::text = '' OR host = $3::text)),"
+    " SELECT %s, 'rejected', coalesce(reason, '') FROM e, rejects"
+    "  WHERE time >= e.t1 AND time < e.t2 AND ($3::text = '' OR host = $3::text)),"
+    " hr AS (SELECT key, kind, reason, n FROM eh, (%s) h"
+    "  WHERE hour >= eh.t1 AND hour < eh.t2 AND ($3::text = '' OR host = $3::text)),"
     " c (key, st, df, bo, ex, rj) AS ("
     " SELECT key, sent, deferred, bounced, expired, rejected FROM rollups_sender_day"
     "  WHERE axis = (SELECT name FROM ax) AND day >= $6::timestamptz AND day < $7::timestamptz"

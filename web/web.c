@@ -99,9 +99,10 @@ static const char *const complaints_params[] = {"from",          "to",     "host
                                                 "feedback_type", "format", "limit", NULL};
 static const char *const suppressions_params[] = {"from",   "to",    "sender_domain",
                                                   "format", "limit", NULL};
-static const char *const export_params[] = {
-    "what", "format", "from",     "to",       "host",          "domain", "reason",
-    "dsn",  "status", "formulas", "provider", "sender_domain", NULL};
+static const char *const export_params[] = {"what",      "format",   "from",     "to",
+                                            "host",      "domain",   "reason",   "dsn",
+                                            "status",    "formulas", "provider", "sender_domain",
+                                            "sasl_user", "client",   NULL};
 
 #define CACHED WEB_ROUTE_CACHED
 #define RANGE  WEB_ROUTE_RANGE

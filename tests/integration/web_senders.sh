@@ -184,3 +184,12 @@ check "/bounces: the SASL user filter is kept in the form" \
     grep -q 'name="sasl_user" value="alice"' "$WORK/b.html"
 check_eq "/bounces?client=192.0.2.7: one failure" 1 \
     "$(curl -s "$URL/bounces?client=192.0.2.7&$DAY" | grep -o 'data-status=' | wc -l | tr -d ' ')"
+check_eq "export: bounces of sasl_user=alice on mx1, oldest first" "r2@dest.example,r3@slow.example" \
+    "$(curl -s "$URL/api/v1/export?what=bounces&format=ndjson&$DAY&sasl_user=alice&host=mx1" |
+        python3 -c 'import json,sys; print(",".join(json.loads(l)["recipient"] for l in sys.stdin))')"
+check_eq "export: deliveries of client=10.0.0.2 and sender_domain=shop.example" \
+    "r4@dest.example,r5@dest.example,r8@dest.example" \
+    "$(curl -s "$URL/api/v1/export?what=deliveries&format=ndjson&$DAY&client=10.0.0.2&sender_domain=shop.example" |
+        python3 -c 'import json,sys; print(",".join(json.loads(l)["recipient"] for l in sys.stdin))')"
+check_eq "/bounces?sasl_user=alice: its CSV link answers" 200 \
+    "$(code "$(sed -n 's/.*id="csv-link" href="\([^"]*\)".*/\1/p' "$WORK/b.html" | sed 's/&amp;/\&/g')")"

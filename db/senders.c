@@ -92,28 +92,40 @@ static const char *const orders[] = {
 /*
  * Parameters: $1 from, $2 to, $3 host, [$4, $5) the whole hours, [$6, $7) the whole days
  * among them (empty when none: $6 = $7), $8 the limit, $9 1 for a rate ordering (the
- * minimum volume applies), $10 the reasons per key. Filled in: the axis's name, its hourly
- * rows, its keys in deliveries and in rejects, the ordering (twice).
+ * minimum volume applies), $10 the reasons per key. Filled in (numbered): the axis's keys
+ * in deliveries (1) and in rejects (2), its hourly rows (3), its name (4), the ordering (5).
  *
  * raw is the events of the partial hours at the two ends, hr the whole hours outside the
- * whole days, each read as two ranges (e, eh), which the time indexes find directly (one
- * range with the middle excluded by a filter would read every row in between); the counts add the days, hr and raw; the reasons of the listed keys add
+ * whole days, each read as two plain ranges, which the time indexes find directly (one
+ * range with the middle excluded by a filter would read every row in between, and a join
+ * to a list of ranges makes the planner guess so many rows that it compiles the query); the counts add the days, hr and raw; the reasons of the listed keys add
  * rollups_sender_reason_day, hr and raw for those keys only.
  */
 static const char senders_sql[] =
-    "WITH ax (name) AS (VALUES ('%s'::text)),"
-    " e (t1, t2) AS (VALUES ($1::timestamptz, $4::timestamptz), ($5::timestamptz,"
-    "  $2::timestamptz)),"
-    " eh (t1, t2) AS (VALUES ($4::timestamptz, $6::timestamptz), ($7::timestamptz,"
-    "  $5::timestamptz)),"
+    "WITH ax (name) AS (VALUES ('%4$s'::text)),"
     " raw (key, kind, reason) AS ("
-    " SELECT %s, status, coalesce(reason, '') FROM e, deliveries"
-    "  WHERE time >= e.t1 AND time < e.t2 AND ($3::text = '' OR host = $3::text)"
+    " SELECT %1$s, status, coalesce(reason, '') FROM deliveries"
+    "  WHERE time >= $1::timestamptz AND time < $4::timestamptz"
+    "  AND ($3::text = '' OR host = $3::text)"
     " UNION ALL"
-    " SELECT %s, 'rejected', coalesce(reason, '') FROM e, rejects"
-    "  WHERE time >= e.t1 AND time < e.t2 AND ($3::text = '' OR host = $3::text)),"
-    " hr AS (SELECT key, kind, reason, n FROM eh, (%s) h"
-    "  WHERE hour >= eh.t1 AND hour < eh.t2 AND ($3::text = '' OR host = $3::text)),"
+    " SELECT %1$s, status, coalesce(reason, '') FROM deliveries"
+    "  WHERE time >= $5::timestamptz AND time < $2::timestamptz"
+    "  AND ($3::text = '' OR host = $3::text)"
+    " UNION ALL"
+    " SELECT %2$s, 'rejected', coalesce(reason, '') FROM rejects"
+    "  WHERE time >= $1::timestamptz AND time < $4::timestamptz"
+    "  AND ($3::text = '' OR host = $3::text)"
+    " UNION ALL"
+    " SELECT %2$s, 'rejected', coalesce(reason, '') FROM rejects"
+    "  WHERE time >= $5::timestamptz AND time < $2::timestamptz"
+    "  AND ($3::text = '' OR host = $3::text)),"
+    " hr AS (SELECT key, kind, reason, n FROM (%3$s) h"
+    "  WHERE hour >= $4::timestamptz AND hour < $6::timestamptz"
+    "  AND ($3::text = '' OR host = $3::text)"
+    " UNION ALL"
+    " SELECT key, kind, reason, n FROM (%3$s) h"
+    "  WHERE hour >= $7::timestamptz AND hour < $5::timestamptz"
+    "  AND ($3::text = '' OR host = $3::text)),"
     " c (key, st, df, bo, ex, rj) AS ("
     " SELECT key, sent, deferred, bounced, expired, rejected FROM rollups_sender_day"
     "  WHERE axis = (SELECT name FROM ax) AND day >= $6::timestamptz AND day < $7::timestamptz"
@@ -130,7 +142,7 @@ static const char senders_sql[] =
     " a AS (SELECT *, st + df + bo + ex AS att, sum(st + df + bo + ex) OVER () AS total FROM g),"
     " t AS (SELECT key, st, df, bo, ex, rj, att FROM a"
     "  WHERE $9::integer = 0 OR (att > 0 AND att * 1000 >= total)"
-    "  ORDER BY %s LIMIT $8::integer),"
+    "  ORDER BY %5$s LIMIT $8::integer),"
     " rs (key, reason, n) AS ("
     " SELECT key, reason, n FROM rollups_sender_reason_day"
     "  WHERE axis = (SELECT name FROM ax) AND key IN (SELECT key FROM t)"
@@ -147,7 +159,7 @@ static const char senders_sql[] =
     "  FROM rs GROUP BY key, reason)"
     " SELECT key, st, df, bo, ex, rj, (SELECT string_agg(r.reason || ' ' || r.n, ' '"
     "  ORDER BY r.rk) FROM r WHERE r.key = t.key AND r.rk <= $10::integer)"
-    " FROM t ORDER BY %s";
+    " FROM t ORDER BY %5$s";
 
 /* day_floor - the start of the UTC day holding us */
 static int64_t day_floor(int64_t us)
@@ -259,8 +271,8 @@ int db_senders(struct db *db, const struct db_range *r, enum db_sender_axis axis
     snprintf(nr, sizeof(nr), "%d", DB_SENDER_REASONS);
 
     buf_init(&sql);
-    buf_printf(&sql, senders_sql, axes[axis].name, axes[axis].delivery_key, axes[axis].reject_key,
-               axes[axis].hours, orders[order], orders[order]);
+    buf_printf(&sql, senders_sql, axes[axis].delivery_key, axes[axis].reject_key, axes[axis].hours,
+               axes[axis].name, orders[order]);
     res = db_run(db, sql.data, 10, v, "senders");
     buf_free(&sql);
     if (res == NULL)

@@ -1443,12 +1443,13 @@ enum MHD_Result web_page_blocks(struct web_req *r)
 
 /* The axes of /senders: the tab label, the column title and the /bounces filter of a row. */
 static const struct {
-    const char *label, *column, *filter, *none;
+    const char *label, *column, *filter, *none, *noun;
 } sender_tabs[] = {
-    [DB_AXIS_SENDER_DOMAIN] = {"Sender domain", "Sender domain", "sender_domain", "(null sender)"},
-    [DB_AXIS_SASL_USER] = {"SASL user", "SASL user", "sasl_user", "(no login)"},
-    [DB_AXIS_CLIENT_IP] = {"Client IP", "Client IP", "client", "(not logged)"},
-    [DB_AXIS_HOST] = {"Sending host", "Host", "host", "(no host)"},
+    [DB_AXIS_SENDER_DOMAIN] = {"Sender domain", "Sender domain", "sender_domain", "(null sender)",
+                               "sender domain"},
+    [DB_AXIS_SASL_USER] = {"SASL user", "SASL user", "sasl_user", "(no login)", "SASL user"},
+    [DB_AXIS_CLIENT_IP] = {"Client IP", "Client IP", "client", "(not logged)", "client IP"},
+    [DB_AXIS_HOST] = {"Sending host", "Host", "host", "(no host)", "sending host"},
 };
 
 /* html_sender_link - /senders with the page's range, an axis and an order */
@@ -1552,7 +1553,7 @@ enum MHD_Result web_page_senders(struct web_req *r)
                    order_labels[i]);
     }
     buf_puts(&b, "</div><section class=\"card\">");
-    buf_printf(&b, "<h2>Attempts and rejects per %s</h2>", sender_tabs[r->axis].label);
+    buf_printf(&b, "<h2>Attempts and rejects per %s</h2>", sender_tabs[r->axis].noun);
     if (rows.n == 0) {
         buf_puts(&b, "<p class=\"empty\" id=\"no-rows\">No delivery attempts or rejects in this "
                      "range.</p>");

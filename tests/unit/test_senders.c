@@ -1,7 +1,8 @@
 /*
  * test_senders - what the per-sender views rest on: the submitting client and SASL user that
- * the Postfix reader copies into each delivery (also past a content filter's re-injection),
- * the axis names of db/senders.c, and its reader of the top reasons column
+ * the Postfix, Exim and Sendmail readers copy into each delivery (also past a content
+ * filter's re-injection), the axis names of db/senders.c, and its reader of the top reasons
+ * column
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -70,6 +71,22 @@ static void test_delivery_submitter(void **state)
         {"Nov 27 09:02:07 mx1 postfix/smtp[4]: 5B0000000004: to=<t@d.example>, relay=mx.d.example"
          "[192.0.2.1]:25, delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (250 ok)",
          "b.example[10.0.0.2]", "bob"},
+        /* Exim: H= and the user of A= on the arrival, copied into its deliveries. */
+        {"2026-11-27 09:03:00 1rAbCd-000ABC-Xy <= alice@shop.example H=c.example (helo) "
+         "[10.0.0.3]:53211 P=esmtpsa A=dovecot_plain:carol S=2345 id=a1@shop.example",
+         "c.example[10.0.0.3]", "carol"},
+        {"2026-11-27 09:03:01 1rAbCd-000ABC-Xy => bob@d.example R=dnslookup T=remote_smtp "
+         "H=mx.d.example [192.0.2.1]:25 C=\"250 2.0.0 OK\" QT=1s DT=0.4s",
+         "c.example[10.0.0.3]", "carol"},
+        /* Sendmail: relay= and auth= of the from= line. */
+        {"Nov 27 09:04:00 mx3 sendmail[77]: 4ASHUHxT004242: from=<dan@shop.example>, size=2345, "
+         "class=0, nrcpts=1, msgid=<a2@shop.example>, proto=ESMTPA, daemon=MTA, auth=dan, "
+         "relay=d.example [10.0.0.4]",
+         "d.example[10.0.0.4]", "dan"},
+        {"Nov 27 09:04:02 mx3 sendmail[78]: 4ASHUHxT004242: to=<erin@d.example>, "
+         "delay=00:00:02, xdelay=00:00:01, mailer=esmtp, pri=120345, relay=mx.d.example. "
+         "[192.0.2.1], dsn=2.0.0, stat=Sent (OK)",
+         "d.example[10.0.0.4]", "dan"},
     };
     struct parser *p = new_parser();
     struct event ev;

@@ -571,8 +571,8 @@ static int stage_table(struct db_batch *b, const struct table *t)
     "  WHERE f.time IS NOT NULL AND f.kind <> 'received'),"                                        \
     " ups AS (INSERT INTO rollups_sender_hour (hour, host, axis, key, kind, reason, n)"            \
     "  SELECT date_trunc('hour', time, 'UTC'), host, axis, key, kind, reason, count(*) FROM sx"    \
-    "  GROUP BY 3, 4, 1, 2, 5, 6 ORDER BY 3, 4, 1, 2, 5, 6"                                        \
-    "  ON CONFLICT (axis, key, hour, host, kind, reason) DO UPDATE"                                \
+    "  GROUP BY 3, 1, 4, 2, 5, 6 ORDER BY 3, 1, 4, 2, 5, 6"                                        \
+    "  ON CONFLICT (axis, hour, key, host, kind, reason) DO UPDATE"                                \
     "  SET n = rollups_sender_hour.n + EXCLUDED.n),"                                               \
     " upsd AS (INSERT INTO rollups_sender_day (day, host, axis, key, sent, deferred, bounced,"     \
     "  expired, rejected)"                                                                         \

@@ -99,7 +99,8 @@ static const char *const orders[] = {
  * whole days, each read as two plain ranges, which the time indexes find directly (one
  * range with the middle excluded by a filter would read every row in between, and a join
  * to a list of ranges makes the planner guess so many rows that it compiles the query); the counts add the days, hr and raw; the reasons of the listed keys add
- * rollups_sender_reason_day, hr and raw for those keys only.
+ * rollups_sender_reason_day, hr and raw for those keys only, once (r is materialized: as a
+ * subquery of each listed key it would read hr again for every key).
  */
 static const char senders_sql[] =
     "WITH ax (name) AS (VALUES ('%4$s'::text)),"
@@ -154,7 +155,7 @@ static const char senders_sql[] =
     " UNION ALL"
     " SELECT key, reason, 1 FROM raw"
     "  WHERE kind <> 'sent' AND reason <> '' AND key IN (SELECT key FROM t)),"
-    " r AS (SELECT key, reason, sum(n) AS n,"
+    " r AS MATERIALIZED (SELECT key, reason, sum(n) AS n,"
     "  row_number() OVER (PARTITION BY key ORDER BY sum(n) DESC, reason) AS rk"
     "  FROM rs GROUP BY key, reason)"
     " SELECT key, st, df, bo, ex, rj, (SELECT string_agg(r.reason || ' ' || r.n, ' '"

@@ -20,6 +20,10 @@
 --                              that were not sent and the rejects that have a reason; read
 --                              for the few keys a report lists.
 --
+-- A report reads the hours of one axis in a range (the edges around the whole days), so the
+-- hourly key starts with axis and hour; the ingest adds hours in time order, which keeps
+-- such a range together on disk.
+--
 -- Every attempt and reject is counted once under each axis, so each axis adds up to the
 -- same totals as "rollups". The ingest keeps the three tables in the transaction that keeps
 -- "rollups", from the same inserted rows; mailpulse_rebuild_sender_rollups() recomputes them.
@@ -44,9 +48,8 @@ CREATE TABLE rollups_sender_hour (
     kind      text NOT NULL,
     reason    text NOT NULL,
     n         integer NOT NULL DEFAULT 0,
-    PRIMARY KEY (axis, key, hour, host, kind, reason)
+    PRIMARY KEY (axis, hour, key, host, kind, reason)
 );
-CREATE INDEX rollups_sender_hour_hour_idx ON rollups_sender_hour (hour, axis);
 
 CREATE TABLE rollups_sender_day (
     day       timestamptz NOT NULL,
@@ -102,7 +105,7 @@ BEGIN
           FROM rejects WHERE time IS NOT NULL) e
     CROSS JOIN LATERAL (VALUES ('sender_domain', e.sd), ('sasl_user', e.sasl),
                                ('client_ip', mailpulse_client_ip(e.client))) g (axis, key)
-    GROUP BY 1, 2, 3, 4, 5, 6;
+    GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 3, 1, 4, 2, 5, 6;
     -- The first day may have lost hours to retention: its rows come from the hours kept.
     INSERT INTO rollups_sender_day (day, host, axis, key, sent, deferred, bounced, expired,
                                     rejected)

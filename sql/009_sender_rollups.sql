@@ -26,7 +26,8 @@
 --
 -- Every attempt and reject is counted once under each axis, so each axis adds up to the
 -- same totals as "rollups". The ingest keeps the three tables in the transaction that keeps
--- "rollups", from the same inserted rows; mailpulse_rebuild_sender_rollups() recomputes them.
+-- "rollups", from the same inserted rows; mailpulse_rebuild_sender_rollups() recomputes them
+-- (listed in rollup_rebuilders, so mailpulse_rebuild_rollups() calls it).
 
 ALTER TABLE deliveries ADD COLUMN client text;
 ALTER TABLE deliveries ADD COLUMN sasl_username text;
@@ -124,37 +125,5 @@ BEGIN
     GROUP BY 1, 2, 3, 4, 5;
 END $$;
 
--- mailpulse_rebuild_rollups - as in 007, then the sender rollups.
-CREATE OR REPLACE FUNCTION mailpulse_rebuild_rollups()
-RETURNS bigint LANGUAGE plpgsql AS $$
-DECLARE
-    oldest timestamptz;
-    made bigint;
-BEGIN
-    LOCK TABLE rollups, rollups_host, rollups_host_minute, rollups_domain_day,
-        rollups_domain_month IN EXCLUSIVE MODE;
-    SELECT date_trunc('hour', min(time), 'UTC') INTO oldest FROM facts;
-    IF oldest IS NOT NULL THEN
-        DELETE FROM rollups WHERE hour >= oldest;
-        DELETE FROM rollups_host_minute WHERE minute >= oldest;
-    END IF;
-    INSERT INTO rollups (hour, host, sender_domain, recipient_domain, kind, reason, dsn, n,
-                         example)
-    SELECT date_trunc('hour', time, 'UTC'), host, sender_domain, recipient_domain, kind,
-           reason, dsn, count(*), min(reply)
-    FROM facts WHERE time IS NOT NULL
-    GROUP BY 1, 2, 3, 4, 5, 6, 7;
-    GET DIAGNOSTICS made = ROW_COUNT;
-    TRUNCATE rollups_host;
-    INSERT INTO rollups_host (hour, host, kind, reason, dsn, n, example)
-    SELECT hour, host, kind, reason, dsn, sum(n), min(example)
-    FROM rollups GROUP BY 1, 2, 3, 4, 5;
-    INSERT INTO rollups_host_minute (minute, host, kind, reason, dsn, n, example)
-    SELECT date_trunc('minute', time, 'UTC'), host, kind, reason, dsn, count(*), min(reply)
-    FROM facts WHERE time IS NOT NULL GROUP BY 1, 2, 3, 4, 5;
-    PERFORM mailpulse_rebuild_domain_rollups();
-    PERFORM mailpulse_rebuild_provider_rollups();
-    PERFORM mailpulse_rebuild_bounce_rollups();
-    PERFORM mailpulse_rebuild_sender_rollups();
-    RETURN made;
-END $$;
+-- mailpulse_rebuild_rollups() rebuilds the sender rollups after the others.
+INSERT INTO rollup_rebuilders (name, ord) VALUES ('mailpulse_rebuild_sender_rollups', 90);

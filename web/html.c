@@ -672,7 +672,8 @@ static void html_providers(struct buf *b, const struct web_rows *rows, const cha
                     "range.</p>");
         return;
     }
-    buf_puts(b, "<div class=\"scroll\"><table id=\"providers\"><thead><tr><th>Provider</th><th class=\"n\">Attempts"
+    buf_puts(b, "<div class=\"scroll\"><table id=\"providers\"><thead><tr><th>Provider</th><th "
+                "class=\"n\">Attempts"
                 "</th><th class=\"n\">Sent</th><th class=\"n\">Bounced</th><th class=\"n\">"
                 "Bounce rate</th><th class=\"n\">Deferral rate</th></tr></thead><tbody>");
     for (i = 0; i < rows->n; i++) {
@@ -713,7 +714,8 @@ static void html_reasons(struct buf *b, const struct web_rows *rows, const char 
         buf_puts(b, "<p class=\"empty\">No failed deliveries in this range.</p>");
         return;
     }
-    buf_puts(b, "<div class=\"scroll\"><table id=\"reasons\"><thead><tr><th>Reason</th><th>DSN</th><th>Status</th>"
+    buf_puts(b, "<div class=\"scroll\"><table "
+                "id=\"reasons\"><thead><tr><th>Reason</th><th>DSN</th><th>Status</th>"
                 "<th class=\"n\">Count</th><th>Example reply</th></tr></thead><tbody>");
     for (i = 0; i < rows->n; i++) {
         const struct db_reason_row *x = (const void *)(rows->data + i * rows->size);
@@ -1320,7 +1322,8 @@ enum MHD_Result web_page_message(struct web_req *r)
             buf_puts(&b, "<p class=\"empty\" id=\"no-rows\">No stored event matches.</p>");
         } else {
             buf_printf(&b,
-                       "<h2>Events, oldest first</h2><div class=\"scroll\"><table id=\"trail\" data-rows=\"%zu\">"
+                       "<h2>Events, oldest first</h2><div class=\"scroll\"><table id=\"trail\" "
+                       "data-rows=\"%zu\">"
                        "<thead><tr><th>Time</th><th>Event</th><th>Recipient / detail</th>"
                        "<th>DSN</th><th>Reason</th><th>Relay / reply</th></tr></thead><tbody>",
                        l->n);

@@ -77,6 +77,7 @@ deps_test_remoteid  = util parser
 deps_test_alert     = util parser report
 deps_test_hook      = util
 deps_test_dbalert   = util parser db
+deps_test_senders   = util parser db
 # The cmd/ objects a unit test of the command layer links (never main.o).
 cmd_test_conf       = $(BUILD)/obj/cmd/serve_conf.o $(BUILD)/obj/cmd/options.o
 cmd_test_retry      = $(BUILD)/obj/cmd/retry.o

@@ -47,6 +47,11 @@
  *				 const char *host, int64_t n), void *arg);
  *
  *	int db_summary(struct db *db, const struct db_range *r, struct db_summary *out);
+ *	int db_senders(struct db *db, const struct db_range *r, enum db_sender_axis axis,
+ *		       enum db_domain_order order, int limit,
+ *		       int (*fn)(void *arg, const struct db_sender_row *row), void *arg);
+ *	const char *db_sender_axis_name(enum db_sender_axis axis);
+ *	int db_sender_axis_parse(const char *s, enum db_sender_axis *out);
  *
  *	int db_ensure_partitions(struct db *db);
  *	int db_retention(struct db *db, int days, int *dropped);
@@ -367,6 +372,11 @@ void db_async_commit(struct db *db, int on);
  * how many did, and up to DB_BLOCK_EXAMPLES distinct replies, most recent first. Both honour
  * the range's host and ignore its sender domain.
  *
+ * db_senders() counts attempts, rejects and the top reasons per sender domain, SASL user,
+ * client IP or sending host (db/senders.c: whole hours from rollups_sender_hour or
+ * rollups_host, the edges from the events), ordered as db_domains() orders; it honours the
+ * range's host. db_sender_axis_name() and db_sender_axis_parse() name the axes.
+ *
  * db_bounces() lists non-sent delivery attempts (status ST_NONE: deferred, bounced and
  * expired; or one status), newest first, at most limit rows. cursor_in is "" for the first
  * page or the cursor_out of the previous page; cursor_out (DB_CURSOR_LEN) is "" after the
@@ -412,9 +422,11 @@ struct db_query {
     char domain[EV_ADDR_LEN]; /* recipient domain */
     char reason[EV_REASON_LEN];
     char dsn[EV_DSN_LEN];
-    enum event_status status;  /* ST_NONE: any */
-    char provider[32];         /* mailbox provider (db_bounces(), exports); "" any */
-    char queue_id[EV_QID_LEN]; /* message trail keys */
+    enum event_status status;      /* ST_NONE: any */
+    char provider[32];             /* mailbox provider (db_bounces(), exports); "" any */
+    char sasl_user[EV_SASL_LEN];   /* db_bounces(): the submitter's SASL user; "" any */
+    char client_ip[EV_CLIENT_LEN]; /* db_bounces(): the submitting client's IP; "" any */
+    char queue_id[EV_QID_LEN];     /* message trail keys */
     char message_id[EV_MSGID_LEN];
     char recipient[EV_ADDR_LEN];
 };
@@ -429,6 +441,20 @@ struct db_domain_row {
     int64_t sent, deferred, bounced, expired;
     double bounce_rate;   /* bounced / attempts */
     double deferral_rate; /* deferred / attempts */
+};
+
+enum db_sender_axis { DB_AXIS_SENDER_DOMAIN, DB_AXIS_SASL_USER, DB_AXIS_CLIENT_IP, DB_AXIS_HOST };
+
+#define DB_SENDER_REASONS 3
+
+struct db_sender_row { /* db_senders(): one sender domain, SASL user, client IP or host */
+    char key[EV_ADDR_LEN];
+    int64_t sent, deferred, bounced, expired, rejected;
+    int nreasons;
+    struct {
+        char reason[EV_REASON_LEN];
+        int64_t n;
+    } reasons[DB_SENDER_REASONS]; /* most frequent first */
 };
 
 struct db_provider_row { /* db_providers(): one mailbox provider */
@@ -490,6 +516,11 @@ int db_providers(struct db *db, const struct db_range *r, int limit,
                  int (*fn)(void *arg, const struct db_provider_row *row), void *arg);
 int db_blocks(struct db *db, const struct db_range *r, int limit,
               int (*fn)(void *arg, const struct db_block_row *row), void *arg);
+const char *db_sender_axis_name(enum db_sender_axis axis);
+int db_sender_axis_parse(const char *s, enum db_sender_axis *out);
+int db_senders(struct db *db, const struct db_range *r, enum db_sender_axis axis,
+               enum db_domain_order order, int limit,
+               int (*fn)(void *arg, const struct db_sender_row *row), void *arg);
 int db_reasons(struct db *db, const struct db_query *q, int limit,
                int (*fn)(void *arg, const struct db_reason_row *r), void *arg);
 int db_bounces(struct db *db, const struct db_query *q, int limit, const char *cursor_in,

@@ -9,6 +9,7 @@
  *	db_warn_res(db, res, what): the warning of db_exec for a result the caller checked.
  *	db_first_line(msg, out, outlen): the first line of a libpq message, without "ERROR:  ".
  *	db_run(db, sql, n, v, what): PQexecParams expecting rows; NULL after one warning.
+ *	db_sender_reasons_read(s, row): the top reasons column of db_senders() (db/senders.c).
  *	db_domains_bounded(...): db_domains() over few candidates when the range allows it
  *		(db/domains.c): 1 answered, 0 not (add up every domain), -1 error.
  */
@@ -46,6 +47,7 @@ PGresult *db_run(struct db *db, const char *sql, int n, const char *const *v, co
 void db_range_time(int64_t us, bool is_from, char *out, size_t outlen);
 int64_t db_floor_hour(int64_t us);
 int64_t db_get_i64(const PGresult *res, int row, int col);
+int db_sender_reasons_read(const char *s, struct db_sender_row *row);
 int db_domains_bounded(struct db *db, const struct db_range *r, enum db_domain_order order,
                        int limit, int64_t attempts,
                        int (*fn)(void *arg, const struct db_domain_row *row), void *arg);

@@ -12,7 +12,8 @@
  *	INSERT INTO <table> SELECT ... FROM stg_<table>
  *	    ON CONFLICT (source_id, pos, seq, time) DO NOTHING
  *	INSERT INTO rollups, rollups_host, rollups_host_minute, rollups_domain_day,
- *	    rollups_domain_month, rollups_provider_hour, rollups_block_hour
+ *	    rollups_domain_month, rollups_provider_hour, rollups_block_hour,
+ *	    rollups_sender_hour, rollups_sender_day, rollups_sender_reason_day
  *	    ... ON CONFLICT DO UPDATE		(see move_table)
  *	INSERT INTO suppressions ...		a hard bounce or expiry
  *	DELETE FROM suppressions ...		a later delivery to the recipient was sent
@@ -272,6 +273,8 @@ static void row_delivery(struct buf *o, const struct entry *e)
     put_bool(o, ev->hard);
     put_text(o, e->provider != NULL ? e->provider : "");
     put_text(o, e->block != NULL ? e->block : "");
+    put_text(o, ev->client);
+    put_text(o, ev->sasl_username);
     put_tail(o, e);
 }
 
@@ -347,22 +350,24 @@ static const struct table {
      "sasl_username, truncated, source_id, pos, seq",
      row_message,
      "time, host, coalesce(sender_domain, ''), '', 'received', '', '', NULL::text, NULL::text,"
-     " NULL::text, NULL::text, false"},
+     " NULL::text, NULL::text, false, NULL::text AS cli, ''::text AS sasl"},
     {EV_DELIVERY, "deliveries",
      "time, host, mta, queue_id, message_id, sender, sender_domain, recipient, orig_recipient, "
      "recipient_domain, relay, delay, delays, status, dsn, smtp_code, reply, reason, hard, "
-     "provider, block, truncated, source_id, pos, seq",
+     "provider, block, client, sasl_username, truncated, source_id, pos, seq",
      row_delivery,
      "time, host, coalesce(sender_domain, ''), coalesce(recipient_domain, ''), status,"
      " coalesce(reason, ''), coalesce(dsn, ''), CASE WHEN status <> 'sent' THEN reply END,"
-     " provider, block, lower(recipient), hard"},
+     " provider, block, lower(recipient), hard, client AS cli,"
+     " coalesce(sasl_username, '') AS sasl"},
     {EV_REJECT, "rejects",
      "time, host, mta, queue_id, client, helo, sender, sender_domain, recipient, "
      "recipient_domain, smtp_code, dsn, reply, reason, provider, block, truncated, source_id, pos,"
      " seq",
      row_reject,
      "time, host, coalesce(sender_domain, ''), coalesce(recipient_domain, ''), 'rejected',"
-     " coalesce(reason, ''), coalesce(dsn, ''), reply, provider, block, NULL::text, false"},
+     " coalesce(reason, ''), coalesce(dsn, ''), reply, provider, block, NULL::text, false,"
+     " client AS cli, ''::text AS sasl"},
     {EV_BOUNCE_NOTICE, "bounce_notices",
      "time, host, mta, queue_id, notice_queue_id, truncated, source_id, pos, seq",
      row_bounce_notice, NULL},
@@ -565,6 +570,42 @@ static int stage_table(struct db_batch *b, const struct table *t)
 }
 
 /*
+ * rollups_sender_hour, rollups_sender_day and rollups_sender_reason_day: every attempt and
+ * reject once under each axis (sql/009), from the facts' columns cli and sasl (the
+ * submitting client and SASL user).
+ */
+#define SENDER_UPSERT                                                                              \
+    " sx AS (SELECT f.time, f.host, g.axis, g.key, f.kind, f.reason"                               \
+    "  FROM ins f (time, host, sd, rd, kind, reason, dsn, reply, prov, blk, rcpt, hard, cli, "     \
+    "sasl)"                                                                                        \
+    "  CROSS JOIN LATERAL (VALUES ('sender_domain', f.sd), ('sasl_user', f.sasl),"                 \
+    "  ('client_ip', mailpulse_client_ip(f.cli))) g (axis, key)"                                   \
+    "  WHERE f.time IS NOT NULL AND f.kind <> 'received'),"                                        \
+    " ups AS (INSERT INTO rollups_sender_hour (hour, host, axis, key, kind, reason, n)"            \
+    "  SELECT date_trunc('hour', time, 'UTC'), host, axis, key, kind, reason, count(*) FROM sx"    \
+    "  GROUP BY 3, 1, 4, 2, 5, 6 ORDER BY 3, 1, 4, 2, 5, 6"                                        \
+    "  ON CONFLICT (axis, hour, key, host, kind, reason) DO UPDATE"                                \
+    "  SET n = rollups_sender_hour.n + EXCLUDED.n),"                                               \
+    " upsd AS (INSERT INTO rollups_sender_day (day, host, axis, key, sent, deferred, bounced,"     \
+    "  expired, rejected)"                                                                         \
+    "  SELECT date_trunc('day', time, 'UTC'), host, axis, key,"                                    \
+    "  count(*) FILTER (WHERE kind = 'sent'), count(*) FILTER (WHERE kind = 'deferred'),"          \
+    "  count(*) FILTER (WHERE kind = 'bounced'), count(*) FILTER (WHERE kind = 'expired'),"        \
+    "  count(*) FILTER (WHERE kind = 'rejected') FROM sx"                                          \
+    "  GROUP BY 3, 1, 4, 2 ORDER BY 3, 1, 4, 2"                                                    \
+    "  ON CONFLICT (axis, day, key, host) DO UPDATE"                                               \
+    "  SET sent = rollups_sender_day.sent + EXCLUDED.sent,"                                        \
+    "  deferred = rollups_sender_day.deferred + EXCLUDED.deferred,"                                \
+    "  bounced = rollups_sender_day.bounced + EXCLUDED.bounced,"                                   \
+    "  expired = rollups_sender_day.expired + EXCLUDED.expired,"                                   \
+    "  rejected = rollups_sender_day.rejected + EXCLUDED.rejected),"                               \
+    " upsr AS (INSERT INTO rollups_sender_reason_day (day, host, axis, key, reason, n)"            \
+    "  SELECT date_trunc('day', time, 'UTC'), host, axis, key, reason, count(*) FROM sx"           \
+    "  WHERE kind <> 'sent' AND reason <> '' GROUP BY 3, 4, 1, 2, 5 ORDER BY 3, 4, 1, 2, 5"        \
+    "  ON CONFLICT (axis, key, day, host, reason) DO UPDATE"                                       \
+    "  SET n = rollups_sender_reason_day.n + EXCLUDED.n)"
+
+/*
  * The rollup upserts of one table, after a first CTE "ins" that yields the new rows' facts
  * (see tables[]). The groups go in key order, so that two writers lock shared rollup rows
  * in the same order and wait rather than deadlock.
@@ -660,8 +701,8 @@ static int stage_table(struct db_batch *b, const struct table *t)
     "  USING (SELECT rcpt, sd, max(time) AS t"                                                     \
     "  FROM ins f (time, host, sd, rd, kind, reason, dsn, reply, prov, blk, rcpt, hard)"           \
     "  WHERE kind = 'sent' AND rcpt IS NOT NULL GROUP BY 1, 2) x"                                  \
-    "  WHERE s.recipient = x.rcpt AND s.sender_domain = x.sd AND s.last_time < x.t)"               \
-    " SELECT count(*) FROM ins"
+    "  WHERE s.recipient = x.rcpt AND s.sender_domain = x.sd AND s.last_time < "                   \
+    "x.t)," SENDER_UPSERT " SELECT count(*) FROM ins"
 
 /* exec_count - run sql expecting status; the count it reports (rows or its one value) */
 static int exec_count(struct db_batch *b, const char *what, ExecStatusType st, uint64_t *n)

@@ -566,7 +566,8 @@ int db_reasons(struct db *db, const struct db_query *q, int limit,
  * Bounces, newest first, paged by keyset: the cursor is the position of the last row shown,
  * "TIME_US.SOURCE.POS.SEQ", and the next page starts strictly after it. $9..$12 are NULL on
  * the first page; $13 is the limit plus one, which tells whether a next page exists; $14 the
- * mailbox provider, or "" for any.
+ * mailbox provider, $15 the submitter's SASL user, $16 the submitting client's IP address,
+ * each "" for any.
  */
 static const char bounces_sql[] =
     "SELECT" EV_COLS_DELIVERY " FROM deliveries WHERE" WHERE_DELIVERIES WHERE_NOT_SENT
@@ -574,6 +575,8 @@ static const char bounces_sql[] =
     "  ('epoch'::timestamptz + $9::bigint * interval '1 microsecond', $10::bigint, $11::bigint,"
     "   $12::integer))"
     " AND ($14::text = '' OR provider = $14::text)"
+    " AND ($15::text = '' OR sasl_username = $15::text)"
+    " AND ($16::text = '' OR mailpulse_client_ip(client) = $16::text)"
     " ORDER BY time DESC, source_id DESC, pos DESC, seq DESC LIMIT $13::integer";
 
 /* parse_cursor - "T.S.P.Q" into four numbers; -1 when it is anything else */
@@ -627,14 +630,18 @@ int db_bounces(struct db *db, const struct db_query *q, int limit, const char *c
         limit = 100000;
     snprintf(lim, sizeof(lim), "%d", limit + 1);
     {
-        const char *v[NQP + 6];
-        char prov[sizeof(q->provider)];
+        const char *v[NQP + 8];
+        char prov[sizeof(q->provider)], sasl[sizeof(q->sasl_user)], cli[sizeof(q->client_ip)];
 
         QCOPY(prov, q->provider);
+        QCOPY(sasl, q->sasl_user);
+        QCOPY(cli, q->client_ip);
         memcpy(v, p.v, sizeof(*v) * (NQP + 4));
         v[NQP + 4] = lim;
         v[NQP + 5] = prov;
-        res = db_run(db, bounces_sql, NQP + 6, v, "bounces");
+        v[NQP + 6] = sasl;
+        v[NQP + 7] = cli;
+        res = db_run(db, bounces_sql, NQP + 8, v, "bounces");
     }
     if (res == NULL) {
         snprintf(err, errlen, "database error");
@@ -760,14 +767,20 @@ struct db_export {
     bool done;     /* the cursor is exhausted, or failed */
 };
 
+/* $10 the submitter's SASL user, $11 the submitting client's IP address; "" for any */
+#define EXPORT_SUBMITTER                                                                           \
+    " AND ($10::text = '' OR sasl_username = $10::text)"                                           \
+    " AND ($11::text = '' OR mailpulse_client_ip(client) = $11::text)"
+
 static const char *const export_sql[] = {
     [DB_EXPORT_DELIVERIES] =
         "DECLARE mailpulse_export NO SCROLL CURSOR FOR SELECT" EV_COLS_DELIVERY
         " FROM deliveries WHERE" WHERE_DELIVERIES " AND ($8::text = '' OR status = $8::text)"
-        " AND ($9::text = '' OR provider = $9::text) ORDER BY time, source_id, pos, seq",
+        " AND ($9::text = '' OR provider = $9::text)" EXPORT_SUBMITTER
+        " ORDER BY time, source_id, pos, seq",
     [DB_EXPORT_BOUNCES] = "DECLARE mailpulse_export NO SCROLL CURSOR FOR SELECT" EV_COLS_DELIVERY
                           " FROM deliveries WHERE" WHERE_DELIVERIES WHERE_NOT_SENT
-                          " AND ($9::text = '' OR provider = $9::text)"
+                          " AND ($9::text = '' OR provider = $9::text)" EXPORT_SUBMITTER
                           " ORDER BY time, source_id, pos, seq",
     [DB_EXPORT_COMPLAINTS] = "DECLARE mailpulse_export NO SCROLL CURSOR FOR SELECT " RFC3339(
         "time") ", feedback_type,"
@@ -814,14 +827,18 @@ struct db_export *db_export_open(struct db *db, enum db_export_what what, const 
 {
     struct db_export *x;
     struct qparams p;
-    char prov[sizeof(q->provider)];
+    char prov[sizeof(q->provider)], sasl[sizeof(q->sasl_user)], cli[sizeof(q->client_ip)];
     PGresult *res;
 
     if ((unsigned)what >= ARRAY_LEN(export_sql))
         return NULL;
     qparams_set(&p, &q->range, q);
     QCOPY(prov, q->provider);
+    QCOPY(sasl, q->sasl_user);
+    QCOPY(cli, q->client_ip);
     p.v[NQP] = prov; /* $9: the mailbox provider, "" for any */
+    p.v[NQP + 1] = sasl;
+    p.v[NQP + 2] = cli;
     if (db_reconnect(db) < 0)
         return NULL;
     res =
@@ -829,7 +846,7 @@ struct db_export *db_export_open(struct db *db, enum db_export_what what, const 
     if (res == NULL)
         return NULL;
     PQclear(res);
-    res = PQexecParams(db->conn, export_sql[what], what >= DB_EXPORT_COMPLAINTS ? 4 : NQP + 1, NULL,
+    res = PQexecParams(db->conn, export_sql[what], what >= DB_EXPORT_COMPLAINTS ? 4 : NQP + 3, NULL,
                        p.v, NULL, NULL, 0);
     if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
         db_warn_res(db, res, "export");

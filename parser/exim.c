@@ -565,6 +565,8 @@ static enum parse_result parse_delivery(struct parser *p, const struct syslog_en
         if (e->has_sender)
             EVENT_SET(ev, sender, e->sender, strlen(e->sender));
         EVENT_SET(ev, message_id, e->message_id, strlen(e->message_id));
+        EVENT_SET(ev, client, e->client, strlen(e->client));
+        EVENT_SET(ev, sasl_username, e->sasl_username, strlen(e->sasl_username));
     }
     /* An expiry says why it never arrived by the recipient's last temporary failure. */
     if (status != ST_SENT && !(status == ST_EXPIRED && parser_defer_last(p, ev)))

@@ -366,6 +366,39 @@ static void add_correlation(struct parser *p, const struct syslog_env *env, cons
     if (ev->sender[0] == 0 && e->has_sender)
         EVENT_SET(ev, sender, e->sender, strlen(e->sender));
     EVENT_SET(ev, message_id, e->message_id, strlen(e->message_id));
+    EVENT_SET(ev, client, e->client, strlen(e->client));
+    EVENT_SET(ev, sasl_username, e->sasl_username, strlen(e->sasl_username));
+}
+
+/*
+ * pass_submitter - a content filter's hop from qid said "queued as QID2": the message that
+ * came back as QID2 was submitted by qid's client and SASL user, not by the filter on
+ * loopback, so QID2's deliveries name those. Only once QID2's message event is out (it is
+ * recognised as a re-injection by its loopback client until then).
+ */
+static void pass_submitter(struct parser *p, const struct syslog_env *env, const char *qid,
+                           size_t qid_len, const char *reply)
+{
+    const char *q = strstr(reply, "queued as "), *id;
+    const struct pq_entry *from;
+    struct pq_entry *to;
+    size_t n = 0;
+
+    if (q == NULL)
+        return;
+    id = q + 10;
+    while ((id[n] >= '0' && id[n] <= '9') || (id[n] >= 'A' && id[n] <= 'Z') ||
+           (id[n] >= 'a' && id[n] <= 'z'))
+        n++;
+    if (n == 0 || n >= EV_QID_LEN)
+        return;
+    from = parser_queue_get(p, env->host, env->host_len, qid, qid_len, false);
+    to = parser_queue_get(p, env->host, env->host_len, id, n, false);
+    if (from == NULL || to == NULL || to == from || !to->message_done || !is_loopback(to->client))
+        return;
+    str_copy(to->client, sizeof(to->client), from->client, strlen(from->client));
+    str_copy(to->sasl_username, sizeof(to->sasl_username), from->sasl_username,
+             strlen(from->sasl_username));
 }
 
 /* find_said - the first "said: " in [s, end), or NULL; found by its ':', which is rare in a
@@ -465,6 +498,7 @@ static enum parse_result parse_delivery(struct parser *p, const struct syslog_en
      * this line is not a delivery. A relay whose id is not this Postfix's took it for good. */
     if (ev->status == ST_SENT && is_loopback(ev->relay) && reinjected_here(p, env, ev->reply)) {
         parser_count_reinjected(p);
+        pass_submitter(p, env, qid, qid_len, ev->reply);
         return PARSE_SKIP;
     }
     add_correlation(p, env, qid, qid_len, ev);

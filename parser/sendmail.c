@@ -216,6 +216,9 @@ static enum parse_result parse_from(struct parser *p, const struct syslog_env *e
     str_copy(e->sender, sizeof(e->sender), ev->sender, strlen(ev->sender));
     e->has_sender = true;
     str_copy(e->message_id, sizeof(e->message_id), ev->message_id, strlen(ev->message_id));
+    str_copy(e->client, sizeof(e->client), ev->client, strlen(ev->client));
+    str_copy(e->sasl_username, sizeof(e->sasl_username), ev->sasl_username,
+             strlen(ev->sasl_username));
     e->size = ev->size;
     e->nrcpt = ev->nrcpt;
     e->message_done = true;
@@ -318,6 +321,8 @@ static enum parse_result parse_to(struct parser *p, const struct syslog_env *env
         if (e->has_sender)
             EVENT_SET(ev, sender, e->sender, strlen(e->sender));
         EVENT_SET(ev, message_id, e->message_id, strlen(e->message_id));
+        EVENT_SET(ev, client, e->client, strlen(e->client));
+        EVENT_SET(ev, sasl_username, e->sasl_username, strlen(e->sasl_username));
     }
     if (ev->status != ST_SENT) {
         scan_classify(p, ev, ev->status);
@@ -383,6 +388,8 @@ static void expire_deferred(struct parser *p, const struct syslog_env *env, cons
         if (e->has_sender)
             EVENT_SET(&tmpl, sender, e->sender, strlen(e->sender));
         EVENT_SET(&tmpl, message_id, e->message_id, strlen(e->message_id));
+        EVENT_SET(&tmpl, client, e->client, strlen(e->client));
+        EVENT_SET(&tmpl, sasl_username, e->sasl_username, strlen(e->sasl_username));
     }
     if (parser_defer_expire(p, &tmpl) > 0 && (first = parser_push(p)) != NULL)
         *first = tmpl;

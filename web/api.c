@@ -94,6 +94,13 @@ int web_rows_block(void *arg, const struct db_block_row *r)
     return 0;
 }
 
+/* web_rows_sender - db_senders() callback that collects */
+int web_rows_sender(void *arg, const struct db_sender_row *r)
+{
+    web_rows_add(arg, r);
+    return 0;
+}
+
 /* web_rows_alert - db_alert_list() callback that collects */
 int web_rows_alert(void *arg, const struct db_alert *r)
 {

@@ -108,6 +108,12 @@ static const char style_css[] =
     "padding:12px 16px;margin:16px 0}\n"
     ".pager{display:flex;justify-content:space-between;align-items:center;margin-top:12px}\n"
     ".links a{margin-left:12px}\n"
+    ".tabs{display:flex;flex-wrap:wrap;gap:6px;align-items:center;padding:10px 18px}\n"
+    ".tabs a{padding:5px 10px;border:1px solid var(--line);border-radius:6px;color:var(--text);"
+    "white-space:nowrap}\n"
+    ".tabs a.on{background:var(--accent);border-color:var(--accent);color:#fff}\n"
+    ".tabs a:hover{text-decoration:none;border-color:var(--accent)}\n"
+    ".tabs .sep{color:var(--muted);margin:0 2px 0 14px}\n"
     "dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:4px 18px;margin:0}\n"
     "dl.facts dt{color:var(--muted)}dl.facts dd{margin:0;overflow-wrap:anywhere}\n"
     "footer{color:var(--muted);font-size:12px;padding:10px 20px 30px}\n"
@@ -297,6 +303,7 @@ static void page_begin(struct buf *b, const char *title, const char *active, con
         const char *path, *label;
     } nav[] = {{"/", "Dashboard"},
                {"/bounces", "Delivery errors"},
+               {"/senders", "Senders"},
                {"/blocks", "Blocks"},
                {"/message", "Message trail"}};
     size_t i;
@@ -310,7 +317,7 @@ static void page_begin(struct buf *b, const char *title, const char *active, con
                 "<a class=\"brand\" href=\"/\">mail<span>pulse</span></a><nav>");
     for (i = 0; i < ARRAY_LEN(nav); i++) {
         buf_printf(b, "<a href=\"%s", nav[i].path);
-        if (keep[0] && i < 2) {
+        if (keep[0] && i < 3) {
             buf_putc(b, '?');
             web_html_esc(b, keep);
         }
@@ -1006,8 +1013,9 @@ static int html_list_event(void *arg, const struct event *ev)
  */
 static void html_filter_query(struct buf *b, const struct page_ctx *c, int after_other)
 {
-    static const char *const names[] = {"from",   "to",  "host",   "domain",
-                                        "reason", "dsn", "status", "provider"};
+    static const char *const names[] = {"from",          "to",        "host",   "domain",
+                                        "reason",        "dsn",       "status", "provider",
+                                        "sender_domain", "sasl_user", "client"};
     size_t i;
     int n = after_other;
 
@@ -1155,6 +1163,9 @@ enum MHD_Result web_page_bounces(struct web_req *r)
     }
     buf_puts(&b, "</select></label>");
     html_input(&b, &c, "dsn", "DSN", "5.1.1", "text");
+    html_input(&b, &c, "sender_domain", "Sender domain", "example.com", "text");
+    html_input(&b, &c, "sasl_user", "SASL user", "any", "text");
+    html_input(&b, &c, "client", "Client IP", "192.0.2.1", "text");
     buf_puts(&b, "<label>Status<select name=\"status\"><option value=\"\">all failures</option>");
     v = page_param(&c, "status");
     for (i = 0; i < ARRAY_LEN(statuses); i++)
@@ -1427,6 +1438,158 @@ enum MHD_Result web_page_blocks(struct web_req *r)
         web_html_esc(&b, c.keep.data);
     }
     buf_puts(&b, "\">CSV</a></p></section>");
+    page_end(&b);
+    web_rows_free(&rows);
+    buf_free(&c.keep);
+    return page_send(r, MHD_HTTP_OK, &b);
+}
+
+/* The axes of /senders: the tab label, the column title and the /bounces filter of a row. */
+static const struct {
+    const char *label, *column, *filter, *none, *noun;
+} sender_tabs[] = {
+    [DB_AXIS_SENDER_DOMAIN] = {"Sender domain", "Sender domain", "sender_domain", "(null sender)",
+                               "sender domain"},
+    [DB_AXIS_SASL_USER] = {"SASL user", "SASL user", "sasl_user", "(no login)", "SASL user"},
+    [DB_AXIS_CLIENT_IP] = {"Client IP", "Client IP", "client", "(not logged)", "client IP"},
+    [DB_AXIS_HOST] = {"Sending host", "Host", "host", "(no host)", "sending host"},
+};
+
+/* html_sender_link - /senders with the page's range, an axis and an order */
+static void html_sender_link(struct buf *b, const char *keep, enum db_sender_axis axis,
+                             enum db_domain_order order)
+{
+    static const char *const orders[] = {"volume", "bounce_rate", "deferral_rate"};
+
+    buf_printf(b, "/senders?by=%s", db_sender_axis_name(axis));
+    if (order != DB_ORDER_VOLUME)
+        buf_printf(b, "&amp;order=%s", orders[order]);
+    if (keep[0]) {
+        buf_puts(b, "&amp;");
+        web_html_esc(b, keep);
+    }
+}
+
+/* html_sender_row - one key: its failures linked, the counts, the rates, the top reasons */
+static void html_sender_row(struct buf *b, enum db_sender_axis axis, const struct db_sender_row *s,
+                            const char *keep)
+{
+    int64_t att = s->sent + s->deferred + s->bounced + s->expired;
+    int k;
+
+    buf_puts(b, "<tr data-key=\"");
+    web_html_esc(b, s->key);
+    buf_printf(b, "\" data-attempts=\"%lld\" data-bounced=\"%lld\"><td class=\"addr\">",
+               (long long)att, (long long)s->bounced);
+    if (s->key[0]) {
+        buf_printf(b, "<a href=\"/bounces?%s=", sender_tabs[axis].filter);
+        web_url_esc(b, s->key);
+        if (keep[0]) {
+            buf_puts(b, "&amp;");
+            web_html_esc(b, keep);
+        }
+        buf_puts(b, "\">");
+        web_html_esc(b, s->key);
+        buf_puts(b, "</a>");
+    } else {
+        buf_printf(b, "<span class=\"sub\">%s</span>", sender_tabs[axis].none);
+    }
+    buf_puts(b, "</td><td class=\"n\">");
+    html_int(b, att);
+    buf_puts(b, "</td><td class=\"n\">");
+    html_int(b, s->sent);
+    buf_puts(b, "</td><td class=\"n\">");
+    html_int(b, s->deferred);
+    buf_puts(b, "</td><td class=\"n\">");
+    html_int(b, s->bounced);
+    buf_puts(b, "</td><td class=\"n\">");
+    html_int(b, s->expired);
+    buf_puts(b, "</td><td class=\"n\">");
+    html_int(b, s->rejected);
+    buf_puts(b, "</td><td class=\"n\">");
+    html_pct(b, html_rate(s->bounced, att));
+    html_meter(b, html_rate(s->bounced, att), 0);
+    buf_puts(b, "</td><td class=\"n\">");
+    html_pct(b, html_rate(s->deferred, att));
+    html_meter(b, html_rate(s->deferred, att), 1);
+    buf_puts(b, "</td><td>");
+    for (k = 0; k < s->nreasons; k++) {
+        buf_printf(b, "%s<span class=\"reason\">%s</span> ", k ? "<br>" : "", s->reasons[k].reason);
+        html_int(b, s->reasons[k].n);
+    }
+    buf_puts(b, "</td></tr>");
+}
+
+/* web_page_senders - GET /senders: per sender domain, SASL user, client IP or host */
+enum MHD_Result web_page_senders(struct web_req *r)
+{
+    static const char *const order_labels[] = {"Most attempts", "Bounce rate", "Deferral rate"};
+    struct page_ctx c = {.p = &r->p};
+    struct web_rows rows;
+    struct buf b;
+    size_t i;
+
+    web_rows_init(&rows, sizeof(struct db_sender_row));
+    if (db_senders(r->db, &r->q.range, r->axis, r->order, r->limit, web_rows_sender, &rows) != 0) {
+        web_db_failed(r->w);
+        web_rows_free(&rows);
+        return web_page_error(r->conn, MHD_HTTP_SERVICE_UNAVAILABLE, "database unavailable");
+    }
+    page_keep(&c);
+    buf_init(&b);
+    page_begin(&b, "Senders", "/senders", c.keep.data);
+    buf_puts(&b, "<h1>Who is sending what</h1>");
+    html_range_line(&b, &r->q);
+    html_range_form(&b, &c, "/senders");
+    buf_puts(&b, "<div class=\"card tabs\" id=\"axes\">");
+    for (i = 0; i < ARRAY_LEN(sender_tabs); i++) {
+        buf_puts(&b, "<a href=\"");
+        html_sender_link(&b, c.keep.data, (enum db_sender_axis)i, r->order);
+        buf_printf(&b, "\"%s>%s</a>", (enum db_sender_axis)i == r->axis ? " class=\"on\"" : "",
+                   sender_tabs[i].label);
+    }
+    buf_puts(&b, "<span class=\"sep\">Order</span>");
+    for (i = 0; i < ARRAY_LEN(order_labels); i++) {
+        buf_puts(&b, "<a href=\"");
+        html_sender_link(&b, c.keep.data, r->axis, (enum db_domain_order)i);
+        buf_printf(&b, "\"%s>%s</a>", (enum db_domain_order)i == r->order ? " class=\"on\"" : "",
+                   order_labels[i]);
+    }
+    buf_puts(&b, "</div><section class=\"card\">");
+    buf_printf(&b, "<h2>Attempts and rejects per %s</h2>", sender_tabs[r->axis].noun);
+    if (rows.n == 0) {
+        buf_puts(&b, "<p class=\"empty\" id=\"no-rows\">No delivery attempts or rejects in this "
+                     "range.</p>");
+    } else {
+        buf_printf(&b,
+                   "<div class=\"scroll\"><table id=\"senders\" data-by=\"%s\" data-rows=\"%zu\">"
+                   "<thead><tr><th>%s</th><th class=\"n\">Attempts</th><th class=\"n\">Sent</th>"
+                   "<th class=\"n\">Deferred</th><th class=\"n\">Bounced</th>"
+                   "<th class=\"n\">Expired</th><th class=\"n\">Rejects</th>"
+                   "<th class=\"n\">Bounce rate</th><th class=\"n\">Deferral rate</th>"
+                   "<th>Top reasons</th></tr></thead><tbody>",
+                   db_sender_axis_name(r->axis), rows.n, sender_tabs[r->axis].column);
+        for (i = 0; i < rows.n; i++)
+            html_sender_row(&b, r->axis, (const void *)(rows.data + i * rows.size), c.keep.data);
+        buf_puts(&b, "</tbody></table></div>");
+    }
+    buf_printf(&b, "<p class=\"sub\"><a id=\"json-link\" href=\"/api/v1/senders?by=%s",
+               db_sender_axis_name(r->axis));
+    if (c.keep.data[0]) {
+        buf_puts(&b, "&amp;");
+        web_html_esc(&b, c.keep.data);
+    }
+    buf_printf(&b, "\">JSON</a> · <a id=\"csv-link\" href=\"/api/v1/senders?format=csv&amp;by=%s",
+               db_sender_axis_name(r->axis));
+    if (c.keep.data[0]) {
+        buf_puts(&b, "&amp;");
+        web_html_esc(&b, c.keep.data);
+    }
+    buf_puts(&b, "\">CSV</a>");
+    if (r->axis == DB_AXIS_HOST)
+        buf_puts(&b, " · the host is the MTA's name in the log; the sending IP of an attempt is "
+                     "not in Postfix's delivery lines");
+    buf_puts(&b, "</p></section>");
     page_end(&b);
     web_rows_free(&rows);
     buf_free(&c.keep);

@@ -226,6 +226,20 @@ int web_query_read(const struct web_params *p, int64_t now_us, struct db_query *
         }
         memcpy(q->provider, v, len + 1);
     }
+    if ((v = web_param(p, "sasl_user", &len)) != NULL && len > 0) {
+        if (!web_text_ok(v, len, sizeof(q->sasl_user))) {
+            snprintf(err, errlen, "'sasl_user' must be at most 127 bytes of printable UTF-8");
+            return -1;
+        }
+        memcpy(q->sasl_user, v, len + 1);
+    }
+    if ((v = web_param(p, "client", &len)) != NULL && len > 0) {
+        if (!web_text_ok(v, len, sizeof(q->client_ip))) {
+            snprintf(err, errlen, "'client' must be at most 255 bytes of printable UTF-8");
+            return -1;
+        }
+        memcpy(q->client_ip, v, len + 1);
+    }
     if ((v = web_param(p, "reason", &len)) != NULL && len > 0) {
         enum event_reason reason;
 

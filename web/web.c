@@ -85,7 +85,12 @@ static const char *const timeseries_params[] = {"from", "to", "host", "bucket", 
 static const char *const domains_params[] = {"from", "to", "host", "limit", "order", NULL};
 static const char *const provider_params[] = {"from", "to", "host", "limit", "format", NULL};
 static const char *const bounces_params[] = {
-    "from", "to", "host", "domain", "reason", "dsn", "status", "limit", "cursor", "provider", NULL};
+    "from",  "to",     "host",     "domain",        "reason",    "dsn",    "status",
+    "limit", "cursor", "provider", "sender_domain", "sasl_user", "client", NULL};
+static const char *const senders_page_params[] = {"from",  "to", "host", "limit",
+                                                  "order", "by", NULL};
+static const char *const senders_params[] = {"from",  "to", "host",   "limit",
+                                             "order", "by", "format", NULL};
 static const char *const messages_params[] = {"queue_id", "message_id", "recipient", "limit", NULL};
 static const char *const dash_params[] = {"from", "to", "host", "bucket", NULL};
 static const char *const message_page_params[] = {"queue_id", "message_id", "recipient", NULL};
@@ -94,9 +99,10 @@ static const char *const complaints_params[] = {"from",          "to",     "host
                                                 "feedback_type", "format", "limit", NULL};
 static const char *const suppressions_params[] = {"from",   "to",    "sender_domain",
                                                   "format", "limit", NULL};
-static const char *const export_params[] = {
-    "what", "format", "from",     "to",       "host",          "domain", "reason",
-    "dsn",  "status", "formulas", "provider", "sender_domain", NULL};
+static const char *const export_params[] = {"what",      "format",   "from",     "to",
+                                            "host",      "domain",   "reason",   "dsn",
+                                            "status",    "formulas", "provider", "sender_domain",
+                                            "sasl_user", "client",   NULL};
 
 #define CACHED WEB_ROUTE_CACHED
 #define RANGE  WEB_ROUTE_RANGE
@@ -114,6 +120,7 @@ static const struct web_route web_routes[] = {
     {"/", dash_params, CACHED | RANGE | DB | HTML, 0, web_check_bucket, web_page_dashboard},
     {"/bounces", bounces_params, RANGE | DB | HTML, 50, web_check_bounces_page, web_page_bounces},
     {"/blocks", range_params, RANGE | DB | HTML, 100, NULL, web_page_blocks},
+    {"/senders", senders_page_params, RANGE | DB | HTML, 50, web_check_senders, web_page_senders},
     {"/message", message_page_params, HTML, 0, NULL, web_page_message},
     {"/static/style.css", no_params, 0, 0, NULL, web_page_style},
     {"/api/v1/summary", summary_params, CACHED | RANGE | DB, 0, NULL, web_api_summary},
@@ -122,6 +129,8 @@ static const struct web_route web_routes[] = {
     {"/api/v1/domains", domains_params, CACHED | RANGE | DB, 20, web_check_order, web_api_domains},
     {"/api/v1/providers", provider_params, CACHED | RANGE | DB, 50, web_check_format,
      web_api_providers},
+    {"/api/v1/senders", senders_params, CACHED | RANGE | DB, 50, web_check_senders,
+     web_api_senders},
     {"/api/v1/blocks", provider_params, CACHED | RANGE | DB, 100, web_check_format, web_api_blocks},
     {"/api/v1/bounces", bounces_params, RANGE | DB, 100, web_check_bounces, web_api_bounces},
     {"/api/v1/reasons", range_params, CACHED | RANGE | DB, 50, NULL, web_api_reasons},

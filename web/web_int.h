@@ -7,7 +7,7 @@
  *
  * DESCRIPTION
  *	Private to web/. web.c owns struct web and the routing; api.c, export.c, metrics.c,
- *	alerts.c and html.c answer routes; params.c reads and checks query parameters; auth.c holds the
+ *	alerts.c, senders.c and html.c answer routes; params.c reads and checks query parameters; auth.c holds the
  *	access token check and the file loading for TLS; cache.c keeps report replies for
  *	a couple of seconds.
  *
@@ -133,6 +133,7 @@ struct web_req {
     /* Set by a route's check function. */
     enum db_bucket bucket;
     enum db_domain_order order;
+    enum db_sender_axis axis; /* /api/v1/senders and /senders: by= */
     enum db_export_what what;
     int format;         /* export format: WEB_FMT_JSON, WEB_FMT_NDJSON or WEB_FMT_CSV */
     int guard;          /* CSV export: cells that look like formulas are neutralised */
@@ -214,6 +215,10 @@ int web_check_format(struct web_req *r, char *err, size_t errlen);
 enum MHD_Result web_api_providers(struct web_req *r);
 enum MHD_Result web_api_blocks(struct web_req *r);
 
+/* senders.c */
+int web_check_senders(struct web_req *r, char *err, size_t errlen);
+enum MHD_Result web_api_senders(struct web_req *r);
+
 /* api.c */
 void web_rows_init(struct web_rows *rows, size_t size);
 void web_rows_free(struct web_rows *rows);
@@ -229,6 +234,7 @@ int web_rows_suppression(void *arg, const struct db_suppression_row *r);
 int web_check_complaints(struct web_req *r, char *err, size_t errlen);
 enum MHD_Result web_api_complaints(struct web_req *r);
 enum MHD_Result web_api_suppressions(struct web_req *r);
+int web_rows_sender(void *arg, const struct db_sender_row *r);
 int web_rows_alert(void *arg, const struct db_alert *r);
 int web_series(struct db *db, const struct db_query *q, enum db_bucket b, struct db_point **out,
                size_t *n, int64_t *first_us);
@@ -260,6 +266,7 @@ void web_syslog_json(cJSON *ingest, const struct web_ingest_status *st);
 enum MHD_Result web_page_dashboard(struct web_req *r);
 enum MHD_Result web_page_bounces(struct web_req *r);
 enum MHD_Result web_page_blocks(struct web_req *r);
+enum MHD_Result web_page_senders(struct web_req *r);
 int web_check_bounces_page(struct web_req *r, char *err, size_t errlen);
 enum MHD_Result web_page_message(struct web_req *r);
 enum MHD_Result web_page_style(struct web_req *r);

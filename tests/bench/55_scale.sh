@@ -5,7 +5,8 @@
 # month boundary) from 3 hosts to a long tail of 100,000 recipient domains: 40 % go to three
 # big providers, the rest to a domain whose rank is log-uniform on 1..100000 (rank r drawn
 # with probability about 1 / (r ln 100000), so a few tail domains are large and most are
-# small), with SCALE / 3 messages received and SCALE / 100 rejects. Some domains bounce
+# small), with SCALE / 3 messages received and SCALE / 100 rejects. Attempts come from 8
+# submitting clients and, nine in ten, from one of 200 SASL users (the rest without a login). Some domains bounce
 # (every 13th rank: +20 %) or defer (every 17th: +30 %) more than the rest, so that the rate
 # orderings have something to find.
 #
@@ -45,7 +46,7 @@ SET maintenance_work_mem = '512MB';
 SELECT setseed(0.55);
 INSERT INTO deliveries (time, host, mta, queue_id, sender, sender_domain, recipient,
     recipient_domain, relay, delay, status, dsn, smtp_code, reply, reason, hard, source_id,
-    pos, seq)
+    pos, seq, client, sasl_username)
 SELECT t, 'mx' || (i % 3 + 1), 'postfix', upper(to_hex(i * 7919 % 1048576 + 1048576 * (i % 3))),
     'news@s' || (i % 20) || '.example', 's' || (i % 20) || '.example',
     'u' || (i % 50000) || '@' || d, d, 'mx.' || d || '[192.0.2.' || (r % 250 + 1) || ']:25',
@@ -58,7 +59,9 @@ SELECT t, 'mx' || (i % 3 + 1), 'postfix', upper(to_hex(i * 7919 % 1048576 + 1048
             ELSE '421 4.7.0 try again later' END,
     CASE st WHEN 'sent' THEN NULL WHEN 'deferred' THEN 'blocked'
             WHEN 'bounced' THEN 'userunknown' ELSE 'expired' END,
-    st = 'bounced', (SELECT id FROM sources WHERE identity = 'bench-scale'), i, 0
+    st = 'bounced', (SELECT id FROM sources WHERE identity = 'bench-scale'), i, 0,
+    'app' || (i % 8) || '[10.0.0.' || (i % 8 + 1) || ']',
+    CASE WHEN i % 10 < 9 THEN 'user' || (i % 200) || '@s' || (i % 20) || '.example' END
 FROM (SELECT i, t, r,
              CASE WHEN r < 0 THEN (ARRAY['gmail.com', 'outlook.com', 'yahoo.com'])[-r]
                   ELSE 'tail' || r || '.example' END AS d,
@@ -144,6 +147,9 @@ goals = [('/api/v1/summary', 100), ('/api/v1/timeseries?bucket=hour', 100),
          ('/api/v1/domains?limit=10&order=bounce_rate', 100),
          ('/api/v1/domains?limit=10&order=deferral_rate', 100),
          ('/api/v1/reasons?limit=10', 100), ('/api/v1/wire', 100),
+         ('/api/v1/senders?by=sender_domain&limit=20', 100),
+         ('/api/v1/senders?by=sasl_user&limit=20&order=bounce_rate', 100),
+         ('/api/v1/senders?by=client_ip&limit=20', 100), ('/api/v1/senders?by=host', 100),
          ('/', 300), ('/bounces', 100)]
 print('%-46s %5s %9s %9s %6s' % ('endpoint (uncached, %d requests each)' % reqs, 'range',
                                  'p50 ms', 'p95 ms', 'goal'))

@@ -1,0 +1,298 @@
+/*
+ * NAME
+ *	senders - delivery attempts, rejects and their reasons per sender domain, SASL user,
+ *	client IP or sending host
+ *
+ * SYNOPSIS
+ *	#include "db/db.h"
+ *
+ *	const char *db_sender_axis_name(enum db_sender_axis axis);
+ *	int db_sender_axis_parse(const char *s, enum db_sender_axis *out);
+ *	int db_senders(struct db *db, const struct db_range *r, enum db_sender_axis axis,
+ *		       enum db_domain_order order, int limit,
+ *		       int (*fn)(void *arg, const struct db_sender_row *row), void *arg);
+ *
+ *	#include "db/db_int.h"
+ *
+ *	int db_sender_reasons_read(const char *s, struct db_sender_row *row);
+ *
+ * DESCRIPTION
+ *	db_sender_axis_name() gives the name of an axis as the API and rollups_sender_hour
+ *	write it ("sender_domain", "sasl_user", "client_ip", "host"); db_sender_axis_parse()
+ *	reads one back into *out: 0, or -1 when s names none.
+ *
+ *	db_senders() adds up, per key of the axis, the sent, deferred, bounced and expired
+ *	delivery attempts and the rejects of the range, with the DB_SENDER_REASONS most frequent
+ *	reasons of the attempts that were not sent and of the rejects. The whole UTC days of
+ *	the range come from rollups_sender_day (their reasons, for the listed keys only, from
+ *	rollups_sender_reason_day), the whole hours around them from rollups_sender_hour
+ *	(every whole hour from rollups_host for the host axis), the partial hours at the two
+ *	ends from the deliveries and rejects themselves, so any range is exact. The key
+ *	is "" where the log did not say (no SASL login, a local submission). Ordered by
+ *	attempts, then rejects, most first, or by bounce or deferral rate, highest first, among
+ *	the keys with at least one thousandth of the range's attempts (rounded up); then by
+ *	key. At most limit rows. The range's host filters every axis.
+ *
+ *	db_sender_reasons_read() reads the reasons column of the query, "reason n" pairs
+ *	separated by spaces ("userunknown 3 mailboxfull 1"), into row->reasons.
+ *
+ * OWNERSHIP
+ *	Each row handed to fn lives until fn returns.
+ *
+ * DIAGNOSTICS
+ *	db_senders(): -1 (after one warning) when the database cannot answer; 0 otherwise,
+ *	also when fn stopped early. db_sender_reasons_read(): the number of pairs read, -1
+ *	when s is not such a list (row->reasons then holds the pairs before the fault).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db/db_int.h"
+#include "util/util.h"
+
+#define DAY_US (86400 * 1000000LL)
+
+/*
+ * Per axis: its name, and its hourly rows (key, kind, reason, n, hour, host), and its key in
+ * deliveries and in rejects. The sending host has no day tables of its own: its hours come
+ * from rollups_host, which holds a few rows per hour.
+ */
+static const struct {
+    const char *name;
+    const char *hours;
+    const char *delivery_key;
+    const char *reject_key;
+} axes[] = {
+    [DB_AXIS_SENDER_DOMAIN] = {"sender_domain",
+                               "SELECT key, kind, reason, n, hour, host FROM rollups_sender_hour"
+                               " WHERE axis = 'sender_domain'",
+                               "coalesce(sender_domain, '')", "coalesce(sender_domain, '')"},
+    [DB_AXIS_SASL_USER] = {"sasl_user",
+                           "SELECT key, kind, reason, n, hour, host FROM rollups_sender_hour"
+                           " WHERE axis = 'sasl_user'",
+                           "coalesce(sasl_username, '')", "''::text"},
+    [DB_AXIS_CLIENT_IP] = {"client_ip",
+                           "SELECT key, kind, reason, n, hour, host FROM rollups_sender_hour"
+                           " WHERE axis = 'client_ip'",
+                           "mailpulse_client_ip(client)", "mailpulse_client_ip(client)"},
+    [DB_AXIS_HOST] = {"host",
+                      "SELECT host AS key, kind, reason, n, hour, host FROM rollups_host"
+                      " WHERE kind <> 'received'",
+                      "host", "host"},
+};
+
+/* The ORDER BY of each db_domain_order, over the columns of "t" below. */
+static const char *const orders[] = {
+    [DB_ORDER_VOLUME] = "att DESC, rj DESC, key",
+    [DB_ORDER_BOUNCE_RATE] = "bo::float8 / att DESC, att DESC, key",
+    [DB_ORDER_DEFERRAL_RATE] = "df::float8 / att DESC, att DESC, key",
+};
+
+/*
+ * Parameters: $1 from, $2 to, $3 host, [$4, $5) the whole hours, [$6, $7) the whole days
+ * among them (empty when none: $6 = $7), $8 the limit, $9 1 for a rate ordering (the
+ * minimum volume applies), $10 the reasons per key. Filled in (numbered): the axis's keys
+ * in deliveries (1) and in rejects (2), its hourly rows (3), its name (4), the ordering (5).
+ *
+ * raw is the events of the partial hours at the two ends, hr the whole hours outside the
+ * whole days, each read as two plain ranges, which the time indexes find directly (one
+ * range with the middle excluded by a filter would read every row in between, and a join
+ * to a list of ranges makes the planner guess so many rows that it compiles the query); the counts add the days, hr and raw; the reasons of the listed keys add
+ * rollups_sender_reason_day, hr and raw for those keys only, once (r is materialized: as a
+ * subquery of each listed key it would read hr again for every key).
+ */
+static const char senders_sql[] =
+    "WITH ax (name) AS (VALUES ('%4$s'::text)),"
+    " raw (key, kind, reason) AS ("
+    " SELECT %1$s, status, coalesce(reason, '') FROM deliveries"
+    "  WHERE time >= $1::timestamptz AND time < $4::timestamptz"
+    "  AND ($3::text = '' OR host = $3::text)"
+    " UNION ALL"
+    " SELECT %1$s, status, coalesce(reason, '') FROM deliveries"
+    "  WHERE time >= $5::timestamptz AND time < $2::timestamptz"
+    "  AND ($3::text = '' OR host = $3::text)"
+    " UNION ALL"
+    " SELECT %2$s, 'rejected', coalesce(reason, '') FROM rejects"
+    "  WHERE time >= $1::timestamptz AND time < $4::timestamptz"
+    "  AND ($3::text = '' OR host = $3::text)"
+    " UNION ALL"
+    " SELECT %2$s, 'rejected', coalesce(reason, '') FROM rejects"
+    "  WHERE time >= $5::timestamptz AND time < $2::timestamptz"
+    "  AND ($3::text = '' OR host = $3::text)),"
+    " hr AS (SELECT key, kind, reason, n FROM (%3$s) h"
+    "  WHERE hour >= $4::timestamptz AND hour < $6::timestamptz"
+    "  AND ($3::text = '' OR host = $3::text)"
+    " UNION ALL"
+    " SELECT key, kind, reason, n FROM (%3$s) h"
+    "  WHERE hour >= $7::timestamptz AND hour < $5::timestamptz"
+    "  AND ($3::text = '' OR host = $3::text)),"
+    " c (key, st, df, bo, ex, rj) AS ("
+    " SELECT key, sent, deferred, bounced, expired, rejected FROM rollups_sender_day"
+    "  WHERE axis = (SELECT name FROM ax) AND day >= $6::timestamptz AND day < $7::timestamptz"
+    "  AND ($3::text = '' OR host = $3::text)"
+    " UNION ALL"
+    " SELECT key, (kind = 'sent')::int * n, (kind = 'deferred')::int * n,"
+    "  (kind = 'bounced')::int * n, (kind = 'expired')::int * n, (kind = 'rejected')::int * n"
+    "  FROM hr"
+    " UNION ALL"
+    " SELECT key, (kind = 'sent')::int, (kind = 'deferred')::int, (kind = 'bounced')::int,"
+    "  (kind = 'expired')::int, (kind = 'rejected')::int FROM raw),"
+    " g AS (SELECT key, sum(st) st, sum(df) df, sum(bo) bo, sum(ex) ex, sum(rj) rj"
+    "  FROM c GROUP BY key),"
+    " a AS (SELECT *, st + df + bo + ex AS att, sum(st + df + bo + ex) OVER () AS total FROM g),"
+    " t AS (SELECT key, st, df, bo, ex, rj, att FROM a"
+    "  WHERE $9::integer = 0 OR (att > 0 AND att * 1000 >= total)"
+    "  ORDER BY %5$s LIMIT $8::integer),"
+    " rs (key, reason, n) AS ("
+    " SELECT key, reason, n FROM rollups_sender_reason_day"
+    "  WHERE axis = (SELECT name FROM ax) AND key IN (SELECT key FROM t)"
+    "  AND day >= $6::timestamptz AND day < $7::timestamptz"
+    "  AND ($3::text = '' OR host = $3::text)"
+    " UNION ALL"
+    " SELECT key, reason, n FROM hr"
+    "  WHERE kind <> 'sent' AND reason <> '' AND key IN (SELECT key FROM t)"
+    " UNION ALL"
+    " SELECT key, reason, 1 FROM raw"
+    "  WHERE kind <> 'sent' AND reason <> '' AND key IN (SELECT key FROM t)),"
+    " r AS MATERIALIZED (SELECT key, reason, sum(n) AS n,"
+    "  row_number() OVER (PARTITION BY key ORDER BY sum(n) DESC, reason) AS rk"
+    "  FROM rs GROUP BY key, reason)"
+    " SELECT key, st, df, bo, ex, rj, (SELECT string_agg(r.reason || ' ' || r.n, ' '"
+    "  ORDER BY r.rk) FROM r WHERE r.key = t.key AND r.rk <= $10::integer)"
+    " FROM t ORDER BY %5$s";
+
+/* day_floor - the start of the UTC day holding us */
+static int64_t day_floor(int64_t us)
+{
+    return us - (((us % DAY_US) + DAY_US) % DAY_US);
+}
+
+/* db_sender_axis_name - "sender_domain", "sasl_user", "client_ip" or "host" */
+const char *db_sender_axis_name(enum db_sender_axis axis)
+{
+    return (unsigned)axis < ARRAY_LEN(axes) ? axes[axis].name : "";
+}
+
+/* db_sender_axis_parse - the axis s names; -1 when none */
+int db_sender_axis_parse(const char *s, enum db_sender_axis *out)
+{
+    size_t i;
+
+    for (i = 0; i < ARRAY_LEN(axes); i++) {
+        if (strcmp(s, axes[i].name) == 0) {
+            *out = (enum db_sender_axis)i;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* db_sender_reasons_read - "reason n reason n ..." into row->reasons; pairs read or -1 */
+int db_sender_reasons_read(const char *s, struct db_sender_row *row)
+{
+    const char *w, *e;
+    char *end;
+    size_t len;
+
+    row->nreasons = 0;
+    while (*s == ' ')
+        s++;
+    while (*s != 0) {
+        if (row->nreasons == DB_SENDER_REASONS)
+            return -1;
+        w = s;
+        e = strchr(w, ' ');
+        if (e == NULL || e == w)
+            return -1;
+        len = (size_t)(e - w);
+        if (len >= sizeof(row->reasons[0].reason))
+            return -1;
+        if (e[1] < '0' || e[1] > '9')
+            return -1;
+        row->reasons[row->nreasons].n = strtoll(e + 1, &end, 10);
+        if (*end != 0 && *end != ' ')
+            return -1;
+        str_copy(row->reasons[row->nreasons].reason, sizeof(row->reasons[0].reason), w, len);
+        row->nreasons++;
+        s = end;
+        while (*s == ' ')
+            s++;
+    }
+    return row->nreasons;
+}
+
+/* db_senders - attempts, rejects and top reasons per key of one axis over a range */
+int db_senders(struct db *db, const struct db_range *r, enum db_sender_axis axis,
+               enum db_domain_order order, int limit,
+               int (*fn)(void *arg, const struct db_sender_row *row), void *arg)
+{
+    char from[48], to[48], h1[48], h2[48], d1[48], d2[48], host[EV_HOST_LEN], lim[16], rate[2],
+        nr[8];
+    const char *v[10] = {from, to, host, h1, h2, d1, d2, lim, rate, nr};
+    bool from_open = r->from_us <= 0, to_open = r->to_us == INT64_MAX;
+    int64_t a = 0, z = INT64_MAX, da, dz;
+    struct db_sender_row *row;
+    struct buf sql;
+    PGresult *res;
+    int i;
+
+    if ((unsigned)axis >= ARRAY_LEN(axes) || (unsigned)order >= ARRAY_LEN(orders))
+        return -1;
+    db_range_time(r->from_us, true, from, sizeof(from));
+    db_range_time(r->to_us, false, to, sizeof(to));
+    if (!from_open)
+        a = db_floor_hour(r->from_us) == r->from_us ? r->from_us
+                                                    : db_floor_hour(r->from_us) + HOUR_US;
+    if (!to_open)
+        z = db_floor_hour(r->to_us);
+    if (!from_open && !to_open && a >= z) {
+        /* No whole hour inside: the events answer it all. */
+        snprintf(h1, sizeof(h1), "%s", to);
+        snprintf(h2, sizeof(h2), "%s", to);
+        a = z = r->to_us;
+    } else {
+        db_range_time(a, true, h1, sizeof(h1));
+        db_range_time(z, false, h2, sizeof(h2));
+    }
+    /* The whole days inside the whole hours; the host axis reads hours only. */
+    da = from_open ? a : (day_floor(a) == a ? a : day_floor(a) + DAY_US);
+    dz = to_open ? z : day_floor(z);
+    if (axis == DB_AXIS_HOST || (!from_open && !to_open && da >= dz)) {
+        snprintf(d1, sizeof(d1), "%s", h2);
+        snprintf(d2, sizeof(d2), "%s", h2);
+    } else {
+        db_range_time(da, true, d1, sizeof(d1));
+        db_range_time(dz, false, d2, sizeof(d2));
+    }
+    str_copy(host, sizeof(host), r->host, strnlen(r->host, sizeof(r->host)));
+    utf8_scrub(host);
+    snprintf(lim, sizeof(lim), "%d", limit > 0 ? limit : 0);
+    snprintf(rate, sizeof(rate), "%d", order != DB_ORDER_VOLUME);
+    snprintf(nr, sizeof(nr), "%d", DB_SENDER_REASONS);
+
+    buf_init(&sql);
+    buf_printf(&sql, senders_sql, axes[axis].delivery_key, axes[axis].reject_key, axes[axis].hours,
+               axes[axis].name, orders[order]);
+    res = db_run(db, sql.data, 10, v, "senders");
+    buf_free(&sql);
+    if (res == NULL)
+        return -1;
+    row = xcalloc(1, sizeof(*row));
+    for (i = 0; i < PQntuples(res); i++) {
+        memset(row, 0, sizeof(*row));
+        str_copy(row->key, sizeof(row->key), PQgetvalue(res, i, 0), (size_t)PQgetlength(res, i, 0));
+        row->sent = db_get_i64(res, i, 1);
+        row->deferred = db_get_i64(res, i, 2);
+        row->bounced = db_get_i64(res, i, 3);
+        row->expired = db_get_i64(res, i, 4);
+        row->rejected = db_get_i64(res, i, 5);
+        if (db_sender_reasons_read(PQgetvalue(res, i, 6), row) < 0)
+            log_warn("db: senders: unreadable reasons \"%s\"", PQgetvalue(res, i, 6));
+        if (fn(arg, row) < 0)
+            break;
+    }
+    PQclear(res);
+    x_free(row);
+    return 0;
+}

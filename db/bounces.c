@@ -670,9 +670,23 @@ int db_dsns(struct db *db, const struct db_dsn_filter *f, int limit,
     return 0;
 }
 
-/* db_async_by_domain - failed DSNs the log did not show, per domain of names[], in the range */
-int db_async_by_domain(struct db *db, const struct db_range *r, const char *const *names, size_t n,
-                       int64_t *counts)
+/* What db_report_counts_for() counts per key: $1 from, $2 to, $3 the keys, $4 host. */
+static const char *const counts_for_sql[] = {
+    [DB_RK_ASYNC_DOMAIN] = "SELECT recipient_domain, count(*) FROM dsn_reports"
+                           " WHERE recipient_domain = ANY($3::text[]) AND time >= $1::timestamptz"
+                           " AND time < $2::timestamptz AND action = 'failed'"
+                           " AND link IN ('async', 'unseen') AND ($4 = '' OR host = $4) GROUP BY 1",
+    [DB_RK_COMPLAINT_SENDER] = "SELECT sender_domain, count(*) FROM complaints"
+                               " WHERE sender_domain = ANY($3::text[]) AND time >= $1::timestamptz"
+                               " AND time < $2::timestamptz AND ($4 = '' OR host = $4) GROUP BY 1",
+};
+
+/*
+ * db_report_counts_for - per key of names[], in the range: the failed DSNs the log did not
+ * show, by recipient domain, or the complaints, by sender domain
+ */
+int db_report_counts_for(struct db *db, const struct db_range *r, enum db_report_key key,
+                         const char *const *names, size_t n, int64_t *counts)
 {
     char from[48], to[48], host[EV_HOST_LEN];
     const char *v[4] = {from, to, NULL, host};
@@ -681,7 +695,7 @@ int db_async_by_domain(struct db *db, const struct db_range *r, const char *cons
 
     for (size_t i = 0; i < n; i++)
         counts[i] = 0;
-    if (n == 0)
+    if (n == 0 || (unsigned)key >= ARRAY_LEN(counts_for_sql))
         return 0;
     db_range_time(r->from_us, true, from, sizeof(from));
     db_range_time(r->to_us, false, to, sizeof(to));
@@ -700,12 +714,7 @@ int db_async_by_domain(struct db *db, const struct db_range *r, const char *cons
     }
     buf_putc(&arr, '}');
     v[2] = arr.data;
-    res = db_run(db,
-                 "SELECT recipient_domain, count(*) FROM dsn_reports"
-                 " WHERE recipient_domain = ANY($3::text[]) AND time >= $1::timestamptz"
-                 " AND time < $2::timestamptz AND action = 'failed'"
-                 " AND link IN ('async', 'unseen') AND ($4 = '' OR host = $4) GROUP BY 1",
-                 4, v, "asynchronous bounces per domain");
+    res = db_run(db, counts_for_sql[key], 4, v, "report counts per key");
     buf_free(&arr);
     if (res == NULL)
         return -1;

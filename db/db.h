@@ -41,8 +41,9 @@
  *			    int (*fn)(void *, const struct db_suppression_row *), void *arg);
  *	int db_report_counts(struct db *db, const struct db_range *r,
  *			     struct db_report_counts *out);
- *	int db_async_by_domain(struct db *db, const struct db_range *r,
- *			       const char *const *names, size_t n, int64_t *counts);
+ *	int db_report_counts_for(struct db *db, const struct db_range *r,
+ *				 enum db_report_key key, const char *const *names, size_t n,
+ *				 int64_t *counts);
  *	int db_complaint_metrics(struct db *db, int (*fn)(void *, const char *feedback_type,
  *				 const char *host, int64_t n), void *arg);
  *
@@ -146,8 +147,9 @@
  *	whose last failure is in the range; db_report_counts() counts complaints and DSNs by
  *	link; db_complaint_metrics() gives all-time complaints per feedback type and host.
  *	db_dsns() lists stored DSN recipients (for /bounces and the message trail).
- *	db_async_by_domain() counts, per recipient domain of names[], the failed DSNs of the
- *	range that the log did not show (async and unseen).
+ *	db_report_counts_for() counts per key of names[] over the range: DB_RK_ASYNC_DOMAIN the
+ *	failed DSNs the log did not show (async and unseen) per recipient domain,
+ *	DB_RK_COMPLAINT_SENDER the complaints per sender domain.
  *	limit 0 means no limit.
  *
  *	db_state() says whether the server answers: DB_UP; DB_RESET when the connection had
@@ -247,6 +249,8 @@ struct db_dsn_row {
     char sender_domain[EV_ADDR_LEN];
 };
 
+enum db_report_key { DB_RK_ASYNC_DOMAIN, DB_RK_COMPLAINT_SENDER };
+
 struct db_report_counts {
     int64_t complaints;
     int64_t async_bounced; /* failed DSNs the log did not show as failed */
@@ -322,8 +326,8 @@ int db_complaints(struct db *db, const struct db_range *r, const char *feedback_
 int db_suppressions(struct db *db, const struct db_range *r, int limit,
                     int (*fn)(void *arg, const struct db_suppression_row *row), void *arg);
 int db_report_counts(struct db *db, const struct db_range *r, struct db_report_counts *out);
-int db_async_by_domain(struct db *db, const struct db_range *r, const char *const *names, size_t n,
-                       int64_t *counts);
+int db_report_counts_for(struct db *db, const struct db_range *r, enum db_report_key key,
+                         const char *const *names, size_t n, int64_t *counts);
 int db_complaint_metrics(struct db *db,
                          int (*fn)(void *arg, const char *feedback_type, const char *host,
                                    int64_t n),

@@ -331,7 +331,7 @@ enum MHD_Result web_api_domains(struct web_req *r)
     for (i = 0; i < rows.n; i++)
         names[i] =
             ((const struct db_domain_row *)(const void *)(rows.data + i * rows.size))->domain;
-    if (db_async_by_domain(r->db, &r->q.range, names, rows.n, async) != 0) {
+    if (db_report_counts_for(r->db, &r->q.range, DB_RK_ASYNC_DOMAIN, names, rows.n, async) != 0) {
         x_free(names);
         x_free(async);
         web_rows_free(&rows);

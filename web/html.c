@@ -91,6 +91,10 @@ static const char style_css[] =
     "svg.meter{display:inline-block;width:60px;height:6px;background:#eef0f3;border-radius:3px;"
     "vertical-align:middle;margin-left:6px;overflow:hidden}\n"
     ".meter rect{fill:var(--bounced)}.meter.d rect{fill:var(--deferred)}\n"
+    "svg.cmeter{display:inline-block;width:160px;height:12px;background:#eef0f3;"
+    "border-radius:3px;vertical-align:middle;margin-left:6px}\n"
+    ".cmeter rect{fill:var(--sent)}.cmeter.warn rect{fill:var(--deferred)}"
+    ".cmeter.crit rect{fill:var(--bounced)}.cmeter line{stroke:#344054;stroke-width:1.5}\n"
     ".legend{display:flex;gap:16px;font-size:12px;color:var(--muted);margin-top:6px}\n"
     ".legend i{display:inline-block;width:10px;height:10px;border-radius:2px;margin-right:5px;"
     "vertical-align:-1px}\n"
@@ -705,6 +709,62 @@ static void html_cut(struct buf *b, const char *s, size_t max)
     buf_puts(b, "…");
 }
 
+/*
+ * html_complaint_meter - a complaint rate on a scale to 0.5 %, with marks at 0.1 % and 0.3 %
+ * (the lines Gmail and Yahoo publish for bulk senders); its colour says which it passed
+ */
+static void html_complaint_meter(struct buf *b, double rate)
+{
+    double w = rate >= 0.005 ? 100.0 : rate / 0.005 * 100.0;
+
+    buf_printf(b,
+               "<svg class=\"cmeter%s\" viewBox=\"0 0 100 10\" preserveAspectRatio=\"none\" "
+               "aria-hidden=\"true\"><rect width=\"%.1f\" height=\"10\"/>"
+               "<line x1=\"20\" y1=\"0\" x2=\"20\" y2=\"10\"/>"
+               "<line x1=\"60\" y1=\"0\" x2=\"60\" y2=\"10\"/></svg>",
+               rate >= 0.003   ? " crit"
+               : rate >= 0.001 ? " warn"
+                               : "",
+               w);
+}
+
+/* html_complaints - the complaint rate of the busiest sender domains */
+static void html_complaints(struct buf *b, const struct web_rows *rows, const int64_t *complaints,
+                            const char *keep)
+{
+    buf_puts(b, "<section class=\"card\"><h2>Complaint rate by sender domain</h2>"
+                "<p class=\"sub\">Complaints (feedback-loop reports) per message sent, for the "
+                "busiest sender domains. Gmail and Yahoo ask bulk senders to stay under 0.1 % and "
+                "never to reach 0.3 % (the marks on each bar; the bar ends at 0.5 %).</p>"
+                "<div class=\"scroll\"><table id=\"complaint-rates\"><thead><tr>"
+                "<th>Sender domain</th><th class=\"n\">Sent</th><th class=\"n\">Complaints</th>"
+                "<th class=\"n\">Complaint rate</th></tr></thead><tbody>");
+    for (size_t i = 0; i < rows->n; i++) {
+        const struct db_sender_row *x = (const void *)(rows->data + i * rows->size);
+        double rate = x->sent > 0 ? (double)complaints[i] / (double)x->sent : 0.0;
+
+        buf_puts(b, "<tr data-sender=\"");
+        web_html_esc(b, x->key);
+        buf_printf(b, "\" data-complaints=\"%lld\"><td class=\"addr\">", (long long)complaints[i]);
+        buf_puts(b, "<a href=\"/bounces?sender_domain=");
+        web_url_esc(b, x->key);
+        if (keep[0]) {
+            buf_puts(b, "&amp;");
+            web_html_esc(b, keep);
+        }
+        buf_puts(b, "\">");
+        web_html_esc(b, x->key[0] ? x->key : "(none)");
+        buf_puts(b, "</a></td><td class=\"n\">");
+        html_int(b, x->sent);
+        buf_puts(b, "</td><td class=\"n\">");
+        html_int(b, complaints[i]);
+        buf_printf(b, "</td><td class=\"n\">%.3f%%", rate * 100.0);
+        html_complaint_meter(b, rate);
+        buf_puts(b, "</td></tr>");
+    }
+    buf_puts(b, "</tbody></table></div></section>");
+}
+
 /* html_reasons - the top bounce reasons table */
 static void html_reasons(struct buf *b, const struct web_rows *rows, const char *keep)
 {
@@ -846,14 +906,17 @@ enum MHD_Result web_page_dashboard(struct web_req *r)
     struct db *db = r->db;
     enum db_bucket bucket = r->bucket;
     struct db_summary s;
-    struct web_rows doms, reasons, wire, provs;
+    struct web_rows doms, reasons, wire, provs, snd;
+    struct db_report_counts rc;
     struct db_wire wtot;
     struct db_point *pts = NULL;
+    int64_t *complaints = NULL;
     struct buf b;
     size_t n = 0;
     int64_t first, att;
     int ok;
 
+    web_rows_init(&snd, sizeof(struct db_sender_row));
     web_rows_init(&doms, sizeof(struct db_domain_row));
     web_rows_init(&reasons, sizeof(struct db_reason_row));
     web_rows_init(&wire, sizeof(struct db_wire_ip));
@@ -863,9 +926,19 @@ enum MHD_Result web_page_dashboard(struct web_req *r)
          db_domains(db, q, DB_ORDER_VOLUME, 10, web_rows_domain, &doms) == 0 &&
          db_reasons(db, q, 10, web_rows_reason, &reasons) == 0 &&
          db_wire(db, q, 10, &wtot, web_rows_wire, &wire) == 0 &&
-         db_providers(db, &q->range, 10, web_rows_provider, &provs) == 0;
+         db_providers(db, &q->range, 10, web_rows_provider, &provs) == 0 &&
+         db_report_counts(db, &q->range, &rc) == 0;
+    /* The complaint panel, only when the range has complaints to show. */
+    if (ok && rc.complaints > 0) {
+        ok = db_senders(db, &q->range, DB_AXIS_SENDER_DOMAIN, DB_ORDER_VOLUME, 10, web_rows_sender,
+                        &snd) == 0;
+        complaints = xcalloc(snd.n + 1, sizeof(*complaints));
+        ok = ok && web_sender_complaints(db, &q->range, &snd, complaints) == 0;
+    }
     if (!ok) {
         web_db_failed(r->w);
+        x_free(complaints);
+        web_rows_free(&snd);
         x_free(pts);
         web_rows_free(&provs);
         web_rows_free(&doms);
@@ -904,9 +977,13 @@ enum MHD_Result web_page_dashboard(struct web_req *r)
     buf_puts(&b, "</section><section class=\"card\"><h2>Mailbox providers</h2>");
     html_providers(&b, &provs, c.keep.data);
     buf_puts(&b, "</section>");
+    if (snd.n > 0)
+        html_complaints(&b, &snd, complaints, c.keep.data);
     html_wire(&b, &wtot, &wire);
     page_end(&b);
     x_free(pts);
+    x_free(complaints);
+    web_rows_free(&snd);
     web_rows_free(&provs);
     web_rows_free(&doms);
     web_rows_free(&reasons);

@@ -59,6 +59,20 @@ int web_check_senders(struct web_req *r, char *err, size_t errlen)
     return web_check_format(r, err, errlen);
 }
 
+/* web_sender_complaints - the complaints of each sender domain row over the range */
+int web_sender_complaints(struct db *db, const struct db_range *range, const struct web_rows *rows,
+                          int64_t *out)
+{
+    const char **names = xcalloc(rows->n + 1, sizeof(*names));
+    int rc;
+
+    for (size_t i = 0; i < rows->n; i++)
+        names[i] = ((const struct db_sender_row *)(const void *)(rows->data + i * rows->size))->key;
+    rc = db_report_counts_for(db, range, DB_RK_COMPLAINT_SENDER, names, rows->n, out);
+    x_free(names);
+    return rc;
+}
+
 /* web_api_senders - GET /api/v1/senders?by=&from=&to=&host=&limit=&order=&format= */
 enum MHD_Result web_api_senders(struct web_req *r)
 {
@@ -67,10 +81,19 @@ enum MHD_Result web_api_senders(struct web_req *r)
     cJSON *body, *arr;
     struct buf b;
     size_t i;
-    int k;
+    int k, by_domain = r->axis == DB_AXIS_SENDER_DOMAIN;
+    int64_t *complaints;
 
     web_rows_init(&rows, sizeof(struct db_sender_row));
     if (db_senders(r->db, &r->q.range, r->axis, r->order, r->limit, web_rows_sender, &rows) != 0) {
+        web_rows_free(&rows);
+        web_db_failed(r->w);
+        return web_reply_error(r->conn, MHD_HTTP_SERVICE_UNAVAILABLE, "database unavailable");
+    }
+    /* Complaints name the sender domain of the message complained about. */
+    complaints = xcalloc(rows.n + 1, sizeof(*complaints));
+    if (by_domain && web_sender_complaints(r->db, &r->q.range, &rows, complaints) != 0) {
+        x_free(complaints);
         web_rows_free(&rows);
         web_db_failed(r->w);
         return web_reply_error(r->conn, MHD_HTTP_SERVICE_UNAVAILABLE, "database unavailable");
@@ -79,8 +102,8 @@ enum MHD_Result web_api_senders(struct web_req *r)
         buf_init(&b);
         buf_printf(&b,
                    "%s,attempts,sent,deferred,bounced,expired,rejected,bounce_rate,"
-                   "deferral_rate,top_reasons\r\n",
-                   db_sender_axis_name(r->axis));
+                   "deferral_rate,top_reasons%s\r\n",
+                   db_sender_axis_name(r->axis), by_domain ? ",complaints,complaint_rate" : "");
         for (i = 0; i < rows.n; i++) {
             const struct db_sender_row *s = (const void *)(rows.data + i * rows.size);
             int64_t n = s->sent + s->deferred + s->bounced + s->expired;
@@ -93,10 +116,14 @@ enum MHD_Result web_api_senders(struct web_req *r)
             for (k = 0; k < s->nreasons; k++)
                 buf_printf(&b, "%s%s:%lld", k ? " " : "", s->reasons[k].reason,
                            (long long)s->reasons[k].n);
+            if (by_domain)
+                buf_printf(&b, ",%lld,%.6f", (long long)complaints[i],
+                           rate(complaints[i], s->sent));
             buf_puts(&b, "\r\n");
         }
         ret = web_reply_csv(r->conn, &b);
         buf_free(&b);
+        x_free(complaints);
         web_rows_free(&rows);
         return ret;
     }
@@ -127,8 +154,13 @@ enum MHD_Result web_api_senders(struct web_req *r)
             cJSON_AddNumberToObject(x, "count", (double)s->reasons[k].n);
             cJSON_AddItemToArray(rs, x);
         }
+        if (by_domain) {
+            cJSON_AddNumberToObject(o, "complaints", (double)complaints[i]);
+            cJSON_AddNumberToObject(o, "complaint_rate", rate(complaints[i], s->sent));
+        }
         cJSON_AddItemToArray(arr, o);
     }
+    x_free(complaints);
     web_rows_free(&rows);
     ret = web_reply_json(r->conn, MHD_HTTP_OK, body);
     cJSON_Delete(body);

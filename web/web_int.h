@@ -230,6 +230,8 @@ int web_rows_provider(void *arg, const struct db_provider_row *r);
 enum MHD_Result web_reply_csv(struct MHD_Connection *conn, const struct buf *b);
 int web_rows_block(void *arg, const struct db_block_row *r);
 int web_rows_complaint(void *arg, const struct db_complaint_row *r);
+int web_sender_complaints(struct db *db, const struct db_range *range, const struct web_rows *rows,
+                          int64_t *out);
 int web_rows_suppression(void *arg, const struct db_suppression_row *r);
 int web_check_complaints(struct web_req *r, char *err, size_t errlen);
 enum MHD_Result web_api_complaints(struct web_req *r);

@@ -129,3 +129,10 @@ check_eq "export what=complaints NDJSON" "abuse frank@other.example news.example
 check_eq "export what=suppressions JSON: count is a number" "4 1" \
     "$(curl -s "$URL/api/v1/export?what=suppressions&$R" | python3 -c 'import json,sys; r=json.load(sys.stdin); print(len(r), r[0]["count"])')"
 check_eq "export what=nonsense: 400" 400 "$(curl -s -o /dev/null -w '%{http_code}' "$URL/api/v1/export?what=nonsense")"
+check_eq "/api/v1/senders?by=sender_domain: complaints and their rate" "1 0.2" \
+    "$(curl -s "$URL/api/v1/senders?by=sender_domain&$R" | python3 -c 'import json,sys; x=json.load(sys.stdin)["senders"][0]; print(x["complaints"], x["complaint_rate"])')"
+check_eq "the dashboard's complaint panel: news.example, 1 complaint, over the 0.3 % line" \
+    'data-sender="news.example" data-complaints="1"|cmeter crit' \
+    "$(curl -s "$URL/?$R" | grep -o 'data-sender="news.example" data-complaints="1"\|cmeter crit' | paste -sd'|')"
+check "the dashboard has no complaint panel for a range without complaints" sh -c \
+    "! curl -s '$URL/?from=2026-11-29T00:00:00Z&to=2026-11-30T00:00:00Z' | grep -q complaint-rates"

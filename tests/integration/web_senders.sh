@@ -129,7 +129,7 @@ jcheck "senders: an empty range" "/api/v1/senders?from=2026-11-29T00:00:00Z&to=2
 
 csv() { curl -s "$URL/api/v1/senders?$1&$DAY&format=csv" | tr -d '\r' | paste -sd'|'; }
 check_eq "senders: CSV by=sender_domain" \
-    "sender_domain,attempts,sent,deferred,bounced,expired,rejected,bounce_rate,deferral_rate,top_reasons|shop.example,7,4,1,2,0,0,0.285714,0.142857,userunknown:2 mailboxfull:1|club.example,3,0,1,1,1,0,0.333333,0.333333,mailboxfull:3|spam.example,0,0,0,0,0,1,0.000000,0.000000,norelaying:1" \
+    "sender_domain,attempts,sent,deferred,bounced,expired,rejected,bounce_rate,deferral_rate,top_reasons,complaints,complaint_rate|shop.example,7,4,1,2,0,0,0.285714,0.142857,userunknown:2 mailboxfull:1,0,0.000000|club.example,3,0,1,1,1,0,0.333333,0.333333,mailboxfull:3,0,0.000000|spam.example,0,0,0,0,0,1,0.000000,0.000000,norelaying:1,0,0.000000" \
     "$(csv by=sender_domain)"
 check_eq "senders: CSV by=sasl_user" \
     "sasl_user,attempts,sent,deferred,bounced,expired,rejected,bounce_rate,deferral_rate,top_reasons|alice,6,2,2,1,1,0,0.166667,0.333333,mailboxfull:3 userunknown:1|bob,3,2,0,1,0,0,0.333333,0.000000,userunknown:1|,1,0,0,1,0,1,1.000000,0.000000,mailboxfull:1 norelaying:1" \

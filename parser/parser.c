@@ -333,6 +333,9 @@ struct pq_entry *parser_queue_get(struct parser *p, const char *host, size_t hos
     e->created_us = p->line_us;
     e->msgid_hash = 0;
     e->msgid_seen = false;
+    e->refused = false;
+    e->smtp_refusal_code = -1;
+    e->refusal_dsn[0] = 0;
     e->newer = 0;
     e->older = p->newest;
     if (p->newest)

@@ -32,6 +32,11 @@ struct pq_entry {
     int64_t created_us;  /* log time of the first line about it */
     uint64_t msgid_hash; /* of message_id, 0 when none: finds a content filter's re-injection */
     bool msgid_seen;     /* another open entry of this host had the same message-id before */
+    /* Sendmail: the message was refused after its recipients (a milter at end of data, a
+     * header check) with this DSN and SMTP code; its to= lines are the refusal's recipients */
+    bool refused;
+    int smtp_refusal_code;
+    char refusal_dsn[EV_DSN_LEN];
 };
 
 struct pq_entry *parser_queue_get(struct parser *p, const char *host, size_t host_len,

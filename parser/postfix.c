@@ -678,7 +678,7 @@ static enum parse_result parse_content_reject(const struct syslog_env *env, cons
                                               size_t qid_len, const char *s, const char *end,
                                               struct event *ev)
 {
-    const char *semi = NULL, *f, *from, *reply = NULL;
+    const char *semi = NULL, *f, *from, *reply = NULL, *tail_end = end, *h;
     struct reason_result rr;
     size_t n;
 
@@ -692,10 +692,17 @@ static enum parse_result parse_content_reject(const struct syslog_env *env, cons
         from = f + 6;
     if (from != NULL)
         EVENT_SET(ev, client, from, (size_t)(semi - from));
-    for (f = semi + 2; f < end;) {
+    /* "helo=<h>: reply": a '>' followed by ':' does not end a bracketed value for kv_next,
+     * so the envelope ends at the helo's '>' and the reply starts after its ": " */
+    h = memmem(semi, (size_t)(end - semi), " helo=<", 7);
+    if (h != NULL && (h = memmem(h, (size_t)(end - h), ">: ", 3)) != NULL) {
+        tail_end = h + 1;
+        reply = h + 3;
+    }
+    for (f = semi + 2; f < tail_end;) {
         struct scan_kv kv;
 
-        if (kv_next(&f, end, &kv) != 1)
+        if (kv_next(&f, tail_end, &kv) != 1)
             break;
         if (scan_key_is(&kv, "from"))
             EVENT_SET(ev, sender, kv.val, kv.val_len);
@@ -703,11 +710,8 @@ static enum parse_result parse_content_reject(const struct syslog_env *env, cons
             EVENT_SET(ev, recipient, kv.val, kv.val_len);
         else if (scan_key_is(&kv, "helo"))
             EVENT_SET(ev, helo, kv.val, kv.val_len);
-        if (f + 1 < end && f[0] == ':' && f[1] == ' ') {
-            reply = f + 2;
-            break;
-        }
         if (kv.val[-1] != '<') {
+            /* an unbracketed value ran to the next ','; step to its next word instead */
             const char *sp = memchr(kv.val, ' ', (size_t)(end - kv.val));
 
             f = sp ? sp : end;
@@ -715,6 +719,9 @@ static enum parse_result parse_content_reject(const struct syslog_env *env, cons
                 reply = f + 1;
                 break;
             }
+        } else if (f + 1 < end && f[0] == ':' && f[1] == ' ') {
+            reply = f + 2;
+            break;
         }
     }
     if (reply != NULL && reply < end) {

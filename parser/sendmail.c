@@ -12,6 +12,12 @@
  *	QID: QID2: DSN: text					-> bounce_notice
  *	[QID: ]ruleset=check_rcpt, arg1=<r>, relay=name [ip], reject=550 5.7.1 <r>... text
  *	QID: Milter: from=<s>, reject=554 5.7.1 text		-> reject
+ *	QID: Milter: data, reject=550 5.7.1 text, or QID: ruleset=<header check>, arg1=...,
+ *	     reject=553 5.7.1 text: the message refused after its recipients were taken;
+ *	     remembered, and each recipient's following to= line without a mailer= (no
+ *	     delivery was tried) is a reject with that code	-> reject per recipient
+ *	QID: QID2: DSN: <r>... text				-> bounce_notice, and a bounce of r
+ *	     (a command-line submission whose recipient failed at once: the error mailer)
  *	QID: <r>... User unknown				-> reject of r
  *	QID: QID2: DSN: Cannot send message for 5 days		-> bounce_notice, and an
  *								   expiry per recipient
@@ -246,6 +252,27 @@ static void more_recipients(struct parser *p, const struct event *ev, const char
     }
 }
 
+/*
+ * refused_to - a to= line of a message refused after DATA (e->refused) that names no mailer:
+ * ev becomes the reject of its recipients, with the refusal's codes and the stat= text
+ */
+static enum parse_result refused_to(struct parser *p, const struct pq_entry *e,
+                                    const struct scan_kv *to, const struct scan_kv *stat,
+                                    struct event *ev)
+{
+    ev->type = EV_REJECT;
+    ev->status = ST_NONE;
+    if (e->has_sender)
+        EVENT_SET(ev, sender, e->sender, strlen(e->sender));
+    EVENT_SET(ev, client, e->client, strlen(e->client));
+    EVENT_SET(ev, reply, stat->val, stat->val_len);
+    EVENT_SET(ev, dsn, e->refusal_dsn, strlen(e->refusal_dsn));
+    ev->smtp_code = e->smtp_refusal_code;
+    scan_classify(p, ev, ST_NONE);
+    more_recipients(p, ev, to->val, to->val + to->val_len);
+    return PARSE_EVENT;
+}
+
 /* parse_to - "to=<r>, ..., relay=..., dsn=X.Y.Z, stat=Word (reply)" */
 static enum parse_result parse_to(struct parser *p, const struct syslog_env *env, const char *qid,
                                   size_t qid_len, const char *s, const char *end, struct event *ev)
@@ -254,6 +281,7 @@ static enum parse_result parse_to(struct parser *p, const struct syslog_env *env
     struct scan_kv kv, stat = {0}, reply = {0}, to = {0};
     const char *stat_end;
     char sm_dsn[EV_DSN_LEN] = "";
+    bool mailer = false;
 
     scan_event_head(ev, MTA_SENDMAIL, EV_DELIVERY, env, qid, qid_len);
     while (kv_next(&s, end, &kv) == 1) {
@@ -275,10 +303,15 @@ static enum parse_result parse_to(struct parser *p, const struct syslog_env *env
             ev->has_delay = parse_delay(kv.val, kv.val_len, &ev->delay) == 0;
         } else if (scan_key_is(&kv, "stat")) {
             stat = kv;
+        } else if (scan_key_is(&kv, "mailer")) {
+            mailer = true;
         }
     }
     if (stat.key == NULL || ev->recipient[0] == 0)
         return PARSE_MALFORMED;
+    e = parser_queue_get(p, env->host, env->host_len, qid, qid_len, false);
+    if (e && e->refused && !mailer)
+        return refused_to(p, e, &to, &stat, ev);
 
     /* The status is what Sendmail decided: its own dsn=, else the stat= word. */
     stat_end = stat.val + stat.val_len;
@@ -316,7 +349,6 @@ static enum parse_result parse_to(struct parser *p, const struct syslog_env *env
         EVENT_SET(ev, reply, r, (size_t)(rend - r));
         take_reply(r, rend, ev);
     }
-    e = parser_queue_get(p, env->host, env->host_len, qid, qid_len, false);
     if (e) {
         if (e->has_sender)
             EVENT_SET(ev, sender, e->sender, strlen(e->sender));
@@ -329,6 +361,21 @@ static enum parse_result parse_to(struct parser *p, const struct syslog_env *env
     }
     more_recipients(p, ev, to.val, to.val + to.val_len);
     return PARSE_EVENT;
+}
+
+/*
+ * note_refusal - the message QID was refused after its recipients were taken, with ev's
+ * codes: remembered for its to= lines (refused_to), and no event of its own
+ */
+static enum parse_result note_refusal(struct parser *p, const struct syslog_env *env,
+                                      const char *qid, size_t qid_len, const struct event *ev)
+{
+    struct pq_entry *e = parser_queue_get(p, env->host, env->host_len, qid, qid_len, true);
+
+    e->refused = true;
+    e->smtp_refusal_code = ev->smtp_code;
+    str_copy(e->refusal_dsn, sizeof(e->refusal_dsn), ev->dsn, strlen(ev->dsn));
+    return PARSE_SKIP;
 }
 
 /* parse_reject - "ruleset=check_rcpt, arg1=<r>, relay=..., reject=550 5.7.1 ..." or Milter */
@@ -366,8 +413,27 @@ static enum parse_result parse_reject(struct parser *p, const struct syslog_env 
     rend = reject.val + reject.val_len;
     EVENT_SET(ev, reply, r, (size_t)(rend - r));
     take_reply(r, rend, ev);
+    /* A ruleset that is no check_* one is a header check: the message is refused after its
+     * recipients were taken, and their to= lines say who they were. */
+    if (qid_len && ruleset.key && !scan_starts(ruleset.val, ruleset.val + ruleset.val_len, "check_"))
+        return note_refusal(p, env, qid, qid_len, ev);
     scan_classify(p, ev, ST_NONE);
     return PARSE_EVENT;
+}
+
+/* milter_stage_reject - "Milter: data, reject=550 5.7.1 text" (also eom, header, body) */
+static enum parse_result milter_stage_reject(struct parser *p, const struct syslog_env *env,
+                                             const char *qid, size_t qid_len, const char *s,
+                                             const char *end, struct event *ev)
+{
+    const char *r = memmem(s, (size_t)(end - s), "reject=", 7);
+
+    if (r == NULL)
+        return PARSE_MALFORMED;
+    r += 7;
+    scan_event_head(ev, MTA_SENDMAIL, EV_REJECT, env, qid, qid_len);
+    take_reply(r, end, ev);
+    return note_refusal(p, env, qid, qid_len, ev);
 }
 
 /*
@@ -418,6 +484,37 @@ static enum parse_result parse_refusal(struct parser *p, const struct syslog_env
     return PARSE_EVENT;
 }
 
+/*
+ * dsn_bounce - "QID: QID2: DSN: <r>... text" (text at s): a recipient that failed at once in
+ * a command-line submission (the error mailer) has no to= line; its bounce is an event after
+ * the line's notice. The DSN code is not in the log.
+ */
+static void dsn_bounce(struct parser *p, const struct syslog_env *env, const char *qid,
+                       size_t qid_len, const char *s, const char *end)
+{
+    const char *dots = memmem(s, (size_t)(end - s), "... ", 4), *r = s;
+    const struct pq_entry *e;
+    struct event *ev;
+    size_t n;
+
+    if (dots == NULL || memchr(s, ' ', (size_t)(dots - s)) != NULL ||
+        memchr(s, '@', (size_t)(dots - s)) == NULL || (ev = parser_push(p)) == NULL)
+        return;
+    n = (size_t)(dots - s);
+    unbracket(&r, &n);
+    scan_event_head(ev, MTA_SENDMAIL, EV_DELIVERY, env, qid, qid_len);
+    ev->status = ST_BOUNCED;
+    EVENT_SET(ev, recipient, r, n);
+    EVENT_SET(ev, reply, dots + 4, (size_t)(end - dots - 4));
+    e = parser_queue_get(p, env->host, env->host_len, qid, qid_len, false);
+    if (e) {
+        if (e->has_sender)
+            EVENT_SET(ev, sender, e->sender, strlen(e->sender));
+        EVENT_SET(ev, message_id, e->message_id, strlen(e->message_id));
+    }
+    scan_classify(p, ev, ST_BOUNCED);
+}
+
 /* sm_parse_line - the message text of one Sendmail line */
 enum parse_result sm_parse_line(struct parser *p, const struct syslog_env *env, struct event *ev)
 {
@@ -437,8 +534,11 @@ enum parse_result sm_parse_line(struct parser *p, const struct syslog_env *env, 
         return parse_to(p, env, s, qid_len, rest, end, ev);
     if (scan_starts(rest, end, "ruleset="))
         return parse_reject(p, env, s, qid_len, rest, end, ev);
-    if (scan_starts(rest, end, "Milter: ") && memmem(rest, (size_t)(end - rest), "reject=", 7))
+    if (scan_starts(rest, end, "Milter: ") && memmem(rest, (size_t)(end - rest), "reject=", 7)) {
+        if (key_len_at(rest + 8, end) == 0)
+            return milter_stage_reject(p, env, s, qid_len, rest + 8, end, ev);
         return parse_reject(p, env, s, qid_len, rest + 8, end, ev);
+    }
     if (rest < end && *rest == '<' && memmem(rest, (size_t)(end - rest), ">... ", 5) != NULL)
         return parse_refusal(p, env, s, qid_len, rest, end, ev);
     if (scan_starts(rest, end, "done") || scan_starts(rest, end, "removed")) {
@@ -453,6 +553,8 @@ enum parse_result sm_parse_line(struct parser *p, const struct syslog_env *env, 
         if (memmem(rest + qid2 + 2, (size_t)(end - rest - qid2 - 2), "Cannot send message for ",
                    24) != NULL)
             expire_deferred(p, env, s, qid_len);
+        else if (scan_starts(rest + qid2 + 2, end, "DSN: "))
+            dsn_bounce(p, env, s, qid_len, rest + qid2 + 7, end);
         return PARSE_EVENT;
     }
     return scan_unread(rest, end, outcome_marks);

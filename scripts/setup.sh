@@ -7,7 +7,7 @@ pkgs="build-essential pkg-config libpq-dev libgmime-3.0-dev postgresql-15 libmic
       libpcap-dev libinih-dev libsystemd-dev zlib1g-dev libcmocka-dev curl python3
       libcurl4-openssl-dev
       clang clang-format clang-tidy cppcheck libclang-rt-14-dev procps util-linux bc
-      systemd-journal-remote pflogsumm python3-yaml
+      systemd-journal-remote pflogsumm python3-yaml python3-milter
       python3-scapy tshark swaks chromium wrk openssl fonts-dejavu-core
       m4 libidn12 libwrap0 libgnutls-dane0 liblockfile1 libldap-2.5-0 libsasl2-2 libdb5.3
       man-db prometheus debhelper dpkg-dev fakeroot lintian"

@@ -7,8 +7,10 @@
 # The three MTAs run at once, each in its own mount namespace with its own peer, with short
 # queue lifetimes (the matrix's "lifetime") and frequent queue runs, so that temporary
 # failures reach expiry within the run. Each MTA is stopped once its queue is empty (bounded
-# by the lifetime plus 150 s). Prints the table MTA x scenario x right/wrong and the time the
-# whole matrix took.
+# by the lifetime plus 150 s). After the SMTP submissions each MTA also takes the command-line
+# ones (sendmail -t), is restarted, and its held or frozen message is released (the matrix's
+# "via" and "act"). Prints the table MTA x scenario x right/wrong and the time the whole
+# matrix took. With MAILPULSE_KEEP_MTA_LOG=PREFIX each MTA's log is kept as PREFIX.MTA.
 set -u
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/../mta/setup.sh"
@@ -18,6 +20,22 @@ M=$ROOT/tests/mta/matrix.json
 # queue_empty DIR PATTERN: no file matching PATTERN left under DIR
 queue_empty() {
     [ -z "$(find "$1" -type f -name "$2" 2>/dev/null | head -1)" ]
+}
+
+# add_local_users D: the matrix's local users (matrix_conf.py's "user NAME UID") appended to
+# D/passwd, for mta_bind_accounts
+add_local_users() {
+    python3 "$ROOT/tests/mta/matrix_conf.py" "$M" postfix 0 |
+        sed -n 's#^user \([^ ]*\) \([0-9]*\)$#\1:x:\2:\2:Matrix mailbox:/nonexistent:/usr/sbin/nologin#p' \
+            >>"$1/passwd"
+}
+
+# after_submit MTA: 3 s after the submissions, the MTA's restart (the inner script's
+# restart_mta) and the release of what it holds (release_held)
+after_submit() {
+    sleep 3
+    restart_mta || echo "$1: the restart failed" >&2
+    release_held || echo "$1: releasing the held message failed" >&2
 }
 
 LIFETIME=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["lifetime"])' "$M")
@@ -35,7 +53,17 @@ case "${1:-}" in
     wait_for 10 mta_listening "$(cat "$D/port")" || { echo "postfix did not listen" >&2; $PF stop; exit 1; }
     python3 "$ROOT/tests/mta/submit.py" "$M" 127.0.0.1 "$(cat "$D/port")" postfix \
         "$(cat "$D/fport")" >"$D/submit.out" 2>&1
-    sleep 2
+    python3 "$ROOT/tests/mta/submit.py" "$M" --cli postfix "$R/usr/sbin/sendmail" -C "$D/conf" \
+        >>"$D/submit.out" 2>&1
+    restart_mta() {
+        $PF stop >>"$D/setup.out" 2>&1
+        wait_for 20 sh -c '! kill -0 $(cat "$1") 2>/dev/null' sh "$D/spool/pid/master.pid"
+        $PF start >>"$D/setup.out" 2>&1
+    }
+    release_held() {
+        "$R/usr/sbin/postsuper" -c "$D/conf" -H ALL >>"$D/setup.out" 2>&1
+    }
+    after_submit postfix
     wait_for $LIMIT queue_empty "$D/spool" '[0-9A-F]*' || echo "postfix: queue not empty at the limit" >&2
     $PF stop >>"$D/setup.out" 2>&1
     exit 0
@@ -44,11 +72,25 @@ case "${1:-}" in
     D=$2 R=$3
     mta_bind_accounts "$D" || exit 1
     mount --bind "$(dirname "$D")/resolv.conf" /etc/resolv.conf || exit 1
-    setpriv --reuid nobody --regid nogroup --clear-groups "$R/usr/sbin/exim4" -C "$D/exim.conf" -bdf -q5s &
+    EXIM="setpriv --reuid nobody --regid nogroup --clear-groups $R/usr/sbin/exim4 -C $D/exim.conf"
+    $EXIM -bdf -q5s &
     daemon=$!
     wait_for 10 mta_listening "$(cat "$D/port")" || { echo "exim did not listen" >&2; exit 1; }
     python3 "$ROOT/tests/mta/submit.py" "$M" 127.0.0.1 "$(cat "$D/port")" exim >"$D/submit.out" 2>&1
-    sleep 2
+    # shellcheck disable=SC2086 # EXIM is a command with its arguments
+    python3 "$ROOT/tests/mta/submit.py" "$M" --cli exim $EXIM >>"$D/submit.out" 2>&1
+    restart_mta() {
+        kill "$daemon" && wait "$daemon"
+        $EXIM -bdf -q5s &
+        daemon=$!
+        wait_for 10 mta_listening "$(cat "$D/port")"
+    }
+    release_held() {
+        for h in $(grep -l '^-frozen' "$D"/spool/input/*-H 2>/dev/null); do
+            $EXIM -Mt "$(basename "$h" -H)" >>"$D/setup.out" 2>&1 || return 1
+        done
+    }
+    after_submit exim
     wait_for $LIMIT queue_empty "$D/spool/input" '*-H' || echo "exim: queue not empty at the limit" >&2
     kill "$daemon"
     wait "$daemon"
@@ -58,7 +100,10 @@ case "${1:-}" in
     D=$2 R=$3
     SM=$R/usr/libexec/sendmail/sendmail
     hostname mx-sendmail.test || exit 1
+    mta_bind_accounts "$D" || exit 1
     mount --bind "$(dirname "$D")/resolv.conf" /etc/resolv.conf || exit 1
+    # mail.local delivers into /var/mail, here the test's own
+    mount --bind "$D/mail" /var/mail || exit 1
     mta_private_dev "$D" || exit 1
     mta_syslogd "$D" mx-sendmail || { echo "syslogd did not start" >&2; exit 1; }
     "$SM" -C "$D/sendmail.cf" -L sm-mta -bD -q5s -O Timeout.queuereturn=${LIFETIME}s &
@@ -66,7 +111,19 @@ case "${1:-}" in
     wait_for 10 mta_listening "$(cat "$D/port")" || { echo "sendmail did not listen" >&2; kill $SYSLOGD; exit 1; }
     python3 "$ROOT/tests/mta/submit.py" "$M" 127.0.0.1 "$(cat "$D/port")" sendmail \
         >"$D/submit.out" 2>&1
-    sleep 2
+    # -odi: delivered by the submitting process, as the error mailer's refusal is
+    python3 "$ROOT/tests/mta/submit.py" "$M" --cli sendmail "$SM" -C "$D/sendmail.cf" -odi \
+        >>"$D/submit.out" 2>&1
+    restart_mta() {
+        kill "$daemon" && wait "$daemon"
+        "$SM" -C "$D/sendmail.cf" -L sm-mta -bD -q5s -O Timeout.queuereturn=${LIFETIME}s &
+        daemon=$!
+        wait_for 10 mta_listening "$(cat "$D/port")"
+    }
+    release_held() {
+        :
+    }
+    after_submit sendmail
     wait_for $LIMIT queue_empty "$D/mqueue" 'qf*' || echo "sendmail: queue not empty at the limit" >&2
     kill "$daemon"
     wait "$daemon"
@@ -92,6 +149,12 @@ printf 'nameserver 127.0.0.153\noptions attempts:1 timeout:2\n' >"$WORK/resolv.c
 python3 "$ROOT/tests/mta/dns.py" 127.0.0.153 "$WORK/dns.ready" 2>"$WORK/dns.err" &
 SERVE_PIDS="$SERVE_PIDS $!"
 wait_for 10 test -s "$WORK/dns.ready" || not_ok "matrix: the DNS server on 127.0.0.153 started"
+# The milter Postfix and Sendmail consult (python3-milter is Debian's, hence /usr/bin/python3).
+/usr/bin/python3 "$ROOT/tests/mta/matrix_milter.py" "$WORK/milterport" milter-reject \
+    2>"$WORK/milter.err" &
+SERVE_PIDS="$SERVE_PIDS $!"
+wait_for 10 test -s "$WORK/milterport" || not_ok "matrix: the milter started"
+MILTERPORT=$(cat "$WORK/milterport" 2>/dev/null)
 openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=peer.test -keyout "$WORK/peer.key" \
     -out "$WORK/peer.crt" >/dev/null 2>&1 || not_ok "matrix: a certificate for the TLS peer"
 
@@ -111,10 +174,13 @@ start_peer() {
 # ---- Postfix
 run_postfix() {
     D=$WORK/postfix
-    mkdir -p "$D/conf/dynamicmaps.cf.d" "$D/postfix-files.d" "$D/spool" "$D/data"
+    mkdir -p "$D/conf/dynamicmaps.cf.d" "$D/postfix-files.d" "$D/spool" "$D/data" "$D/mail"
     chown 64990 "$D/data"
+    chmod 1777 "$D/mail"
     free_port >"$D/port"
     mta_postfix_accounts "$D"
+    add_local_users "$D"
+    printf '/^Subject: .*header-reject/ REJECT 5.7.1 Header refused\n' >"$D/conf/header_checks"
     free_port >"$D/fport"
     start_peer "$D" || { echo "peer did not start" >"$D/inner.err"; return 1; }
     cp "$R/etc/postfix/postfix-files" "$D/conf/"
@@ -131,17 +197,18 @@ meta_directory = $D/conf
 mail_owner = pfxtest
 setgid_group = pfxdrop
 myhostname = mx-postfix.test
-mydestination =
 inet_interfaces = 127.0.0.1
 inet_protocols = ipv4
 maillog_file = $D/maillog
 maillog_file_prefixes = $D
 import_environment = MAIL_CONFIG MAIL_DEBUG MAIL_LOGTAG TZ LANG=C LD_LIBRARY_PATH=$R/usr/lib/postfix
+# sendmail(1) runs postdrop with this environment only
+export_environment = TZ MAIL_CONFIG LANG LD_LIBRARY_PATH=$R/usr/lib/postfix
 smtp_dns_support_level = disabled
 smtp_tls_security_level = may
 smtp_connect_timeout = 5s
-alias_maps =
 alias_database =
+mail_spool_directory = $D/mail
 maximal_queue_lifetime = ${LIFETIME}s
 bounce_queue_lifetime = ${LIFETIME}s
 queue_run_delay = 5s
@@ -149,8 +216,13 @@ minimal_backoff_time = 5s
 maximal_backoff_time = 10s
 smtpd_relay_restrictions = permit_mynetworks, reject
 smtpd_recipient_restrictions = check_recipient_access \$matrix_reject, permit
+smtpd_sender_restrictions = check_sender_access \$matrix_sender
+smtpd_milters = inet:127.0.0.1:$MILTERPORT
+milter_default_action = accept
+header_checks = regexp:$D/conf/header_checks
 MAINCF
-        python3 "$ROOT/tests/mta/matrix_conf.py" "$M" postfix "$(cat "$D/peerport")" | grep -v '^lifetime'
+        python3 "$ROOT/tests/mta/matrix_conf.py" "$M" postfix "$(cat "$D/peerport")" |
+            grep -v '^\(lifetime\|user\) '
     } >"$D/conf/main.cf"
     cat >"$D/conf/master.cf" <<MASTERCF
 127.0.0.1:$(cat "$D/port") inet n - n - - smtpd
@@ -173,6 +245,7 @@ dnssmtp   unix  - - n - - smtp -o smtp_dns_support_level=enabled
 relay     unix  - - n - - smtp
 showq     unix  n - n - - showq
 error     unix  - - n - - error
+local     unix  - n n - - local
 retry     unix  - - n - - error
 discard   unix  - - n - - discard
 anvil     unix  - - n - 1 anvil
@@ -188,13 +261,15 @@ MASTERCF
 # ---- Exim
 run_exim() {
     D=$WORK/exim
-    mkdir -p "$D/spool" "$D/log"
+    mkdir -p "$D/spool" "$D/log" "$D/mail"
     free_port >"$D/port"
     mta_accounts "$D" 'Debian-exim:x:65534:65534:Exim test:/nonexistent:/usr/sbin/nologin' \
         'Debian-exim:x:65534:'
+    add_local_users "$D"
     start_peer "$D" || { echo "peer did not start" >"$D/inner.err"; return 1; }
-    eval "$(python3 "$ROOT/tests/mta/matrix_conf.py" "$M" exim 0 | grep -v '^lifetime' |
-        sed "s/=\(.*\)/='\1'/")"
+    python3 "$ROOT/tests/mta/matrix_conf.py" "$M" exim 0 >"$D/conf.txt"
+    eval "$(grep '^[A-Z]*=' "$D/conf.txt" | sed "s/=\(.*\)/='\1'/")"
+    sed -n 's/^alias //p' "$D/conf.txt" >"$D/aliases"
     cat >"$D/exim.conf" <<EOF
 # The matrix's Exim: routes from tests/mta/matrix.json, a short retry cutoff.
 primary_hostname = mx-exim.test
@@ -208,6 +283,8 @@ never_users =
 host_lookup =
 rfc1413_hosts =
 acl_smtp_rcpt = acl_rcpt
+acl_smtp_mail = acl_mail
+acl_smtp_data = acl_data
 delay_warning =
 keep_environment =
 tls_advertise_hosts =
@@ -217,9 +294,19 @@ ignore_bounce_errors_after = 0s
 timeout_frozen_after = 10s
 
 begin acl
+acl_mail:
+  deny senders = $BADSENDERS
+       message = 5.7.1 Sender refused
+  accept
 acl_rcpt:
   deny domains = $DENIED
        message = 5.7.1 Relay access denied
+  warn domains = $HOLD
+       control = freeze/no_tell
+  accept
+acl_data:
+  deny condition = \${if match{\$h_subject:}{header-reject}}
+       message = 5.7.1 Header refused
   accept
 
 begin routers
@@ -228,6 +315,15 @@ failing:
   domains = $FAILING
   allow_fail
   data = :fail: 5.1.2 Domain not found
+aliases:
+  driver = redirect
+  domains = $LOCALDOMAINS
+  data = \${lookup{\$local_part}lsearch{$D/aliases}}
+localuser:
+  driver = accept
+  domains = $LOCALDOMAINS
+  check_local_user
+  transport = local_delivery
 dnsfail:
   driver = dnslookup
   domains = $DNSDOMAINS
@@ -246,6 +342,14 @@ peer_smtp:
   allow_localhost
   hosts_try_fastopen =
   connect_timeout = 5s
+local_delivery:
+  driver = appendfile
+  file = $D/mail/\$local_part
+  home_directory = $D/mail
+  current_directory = $D/mail
+  user = Debian-exim
+  group = nogroup
+  mode = 0600
 
 begin retry
 * * F,$((LIFETIME - 15))s,5s
@@ -260,17 +364,21 @@ EOF
 # ---- Sendmail
 run_sendmail() {
     D=$WORK/sendmail
-    mkdir -p "$D/mqueue"
+    mkdir -p "$D/mqueue" "$D/mail"
     chmod 700 "$D/mqueue"
+    chmod 1777 "$D/mail"
     free_port >"$D/port"
+    mta_accounts "$D" 'smmsp:x:64992:64992:Sendmail test:/nonexistent:/usr/sbin/nologin' \
+        'smmsp:x:64992:'
+    add_local_users "$D"
     start_peer "$D" || { echo "peer did not start" >"$D/inner.err"; return 1; }
     python3 "$ROOT/tests/mta/matrix_conf.py" "$M" sendmail 0 >"$D/conf.txt"
     sed -n 's/^mailertable \([^ ]*\) /\1\t/p' "$D/conf.txt" >"$D/mailertable"
     sed -n 's/^access \([^ ]*\) /\1\t/p' "$D/conf.txt" >"$D/access"
     printf '127.0.0.1\tmx-sendmail.test mx-sendmail localhost\n' >"$D/hosts"
     printf 'hosts\tfiles dns\naliases\tfiles\n' >"$D/service.switch"
-    printf 'postmaster: root\n' >"$D/aliases"
-    : >"$D/local-host-names"
+    { printf 'postmaster: root\n'; sed -n 's/^alias //p' "$D/conf.txt"; } >"$D/aliases"
+    sed -n 's/^localdomain //p' "$D/conf.txt" >"$D/local-host-names"
     : >"$D/statistics"
     PEERPORT=$(cat "$D/peerport")
     cat >"$D/sendmail.mc" <<EOF
@@ -303,9 +411,16 @@ FEATURE(\`promiscuous_relay')dnl
 FEATURE(\`mailertable', \`hash -o $D/mailertable')dnl
 FEATURE(\`access_db', \`hash -o -T<TMPF> $D/access')dnl
 FEATURE(\`blocklist_recipients')dnl
+FEATURE(\`use_cw_file')dnl
+FEATURE(\`local_lmtp', \`$R/usr/libexec/sendmail/mail.local')dnl
 DAEMON_OPTIONS(\`Port=$(cat "$D/port"), Addr=127.0.0.1, Name=MTA')dnl
+INPUT_MAIL_FILTER(\`matrix', \`S=inet:$MILTERPORT@127.0.0.1, T=C:5s;S:5s;R:5s;E:10s')dnl
 MAILER(\`local')dnl
 MAILER(\`smtp')dnl
+LOCAL_RULESETS
+HSubject: \$>CheckSubject
+SCheckSubject
+R\$* header-reject \$*	\$#error \$: 553 5.7.1 Header refused
 EOF
     CF=$R/usr/share/sendmail/cf
     m4 -D_CF_DIR_="$CF/" "$CF/m4/cf.m4" "$D/sendmail.mc" >"$D/sendmail.cf" 2>"$D/m4.err" ||
@@ -314,6 +429,8 @@ EOF
         "$R/usr/libexec/sendmail/makemap" -C "$D/sendmail.cf" hash "$D/$map" <"$D/$map" \
             2>>"$D/makemap.err" || { echo "makemap $map failed" >"$D/inner.err"; return 1; }
     done
+    "$R/usr/libexec/sendmail/sendmail" -C "$D/sendmail.cf" -bi >"$D/newaliases.out" 2>&1 ||
+        { echo "newaliases failed" >"$D/inner.err"; return 1; }
     unshare --mount --uts --fork sh "$0" --sendmail "$D" "$R" 2>"$D/inner.err"
     echo $? >"$D/rc"
     kill "$(cat "$D/peer.pid")" 2>/dev/null

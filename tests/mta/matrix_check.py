@@ -8,7 +8,10 @@ outcome is its last delivery event (sent, bounced, expired, deferred), or "rejec
 the only word about it is a reject event. It is compared with the matrix's "want" (or the
 MTA's own override): status, DSN (an exact code, or "4.*" for the class) and reason where the
 matrix names one; and no recipient may be sent twice (a content filter's hop is no
-delivery). Scenarios for other MTAs only ("mtas") are skipped with their reason. Prints "ok - " / "not ok - " per recipient and appends one line per
+delivery). A recipient that is an alias ("expands") is judged by the deliveries to each of its
+expansions instead. In a scenario refused at MAIL or after DATA ("at"), a recipient with no
+event of its own is judged by a reject that names no recipient and carries the scenario's
+sender (its own, unlike any other scenario's). Scenarios for other MTAs only ("mtas") are skipped with their reason. Prints "ok - " / "not ok - " per recipient and appends one line per
 scenario to TABLE: MTA, scenario, right or wrong.
 """
 import json
@@ -19,12 +22,14 @@ def main():
     mta, matrix, events, table = sys.argv[1:5]
     with open(matrix, encoding="utf-8") as f:
         m = json.load(f)
-    last, rejects, sent = {}, {}, {}
+    last, rejects, sent, anon = {}, {}, {}, {}
     with open(events, encoding="utf-8") as f:
         for line in f:
             ev = json.loads(line)
             rcpt = (ev.get("recipient") or "").lower()
             if not rcpt:
+                if ev["type"] == "reject":
+                    anon[(ev.get("sender") or "").lower()] = ev
                 continue
             if ev["type"] == "delivery":
                 last[rcpt] = ev
@@ -39,14 +44,18 @@ def main():
             rows.append("%s %s skip" % (mta, sc["name"]))
             continue
         right = True
-        for r in sc["rcpts"]:
+        sender = sc.get("sender", m["sender"])
+        judged = [(r, a) for r in sc["rcpts"] for a in r.get("expands", [r["rcpt"]])]
+        for r, rcpt in judged:
             want = dict(r["want"])
             want.update(r.get(mta, {}))
-            rcpt = r["rcpt"].lower()
+            rcpt = rcpt.lower()
             ev = last.get(rcpt)
             got = ev["status"] if ev else None
             if ev is None and rcpt in rejects:
                 ev, got = rejects[rcpt], "rejected"
+            if ev is None and sc.get("at") and sender.lower() in anon:
+                ev, got = anon[sender.lower()], "rejected"
             problems = []
             if ev is None:
                 problems.append("no event")
@@ -59,7 +68,6 @@ def main():
                     problems.append("dsn %s, want %s" % (dsn or None, wd))
                 if want.get("reason") and ev.get("reason") != want["reason"]:
                     problems.append("reason %s, want %s" % (ev.get("reason"), want["reason"]))
-                sender = sc.get("sender", m["sender"])
                 if got != "rejected" and (ev.get("sender") or "") != sender:
                     problems.append("sender %s" % ev.get("sender"))
                 if sent.get(rcpt, 0) > 1:
@@ -67,11 +75,11 @@ def main():
             if problems:
                 right = False
                 print("not ok - matrix %s %s %s: %s%s" % (
-                    mta, sc["name"], r["rcpt"], "; ".join(problems),
+                    mta, sc["name"], rcpt, "; ".join(problems),
                     " (reply: %s)" % ev.get("reply") if ev else ""))
             else:
                 print("ok - matrix %s %s %s: %s%s" % (
-                    mta, sc["name"], r["rcpt"], got,
+                    mta, sc["name"], rcpt, got,
                     " " + ev["dsn"] if ev.get("dsn") else ""))
         rows.append("%s %s %s" % (mta, sc["name"], "right" if right else "wrong"))
     with open(table, "a", encoding="utf-8") as f:

@@ -105,6 +105,17 @@ static const struct {
        "access denied; from=<a@b.c> to=<x@y.z> proto=ESMTP helo=<helo.example>",
      PARSE_EVENT, EV_REJECT, ST_NONE, "x@y.z", "", "5.7.1", 554,
      "554 5.7.1 <x@y.z>: Relay access denied", "norelaying", false},
+    /* cleanup's header check: the reply follows the helo's '>' */
+    {P "postfix/cleanup[2]: 207A7BF0134: reject: header Subject: mailpulse matrix header-reject "
+       "from localhost[127.0.0.1]; from=<h@client.test> to=<ok-h@peer.test> proto=ESMTP "
+       "helo=<client.test>: 5.7.1 Header refused",
+     PARSE_EVENT, EV_REJECT, ST_NONE, "ok-h@peer.test", "", "5.7.1", -1, "5.7.1 Header refused",
+     "rejected", false},
+    /* ... and with no helo, after the protocol */
+    {P "postfix/cleanup[2]: 207A7BF0134: reject: body spam-word from localhost[127.0.0.1]; "
+       "from=<h@client.test> to=<ok-h@peer.test> proto=SMTP: 5.7.1 Body refused",
+     PARSE_EVENT, EV_REJECT, ST_NONE, "ok-h@peer.test", "", "5.7.1", -1, "5.7.1 Body refused",
+     "rejected", false},
     {P "postfix/bounce[1]: 776E41855DB2: sender non-delivery notification: A48191855DA0",
      PARSE_EVENT, EV_BOUNCE_NOTICE, ST_NONE, "", "", "", -1, "", "", false},
     /* not about a delivery */

@@ -272,6 +272,101 @@ static void test_matrix_forms(void **state)
     parser_free(p);
 }
 
+/*
+ * test_refused_after_data - a milter at end of data and a header check refuse the message:
+ * each recipient's following to= line (no mailer=) is a reject with the refusal's codes,
+ * not a bounce; and a command-line submission's "DSN: <r>... text" is r's bounce
+ */
+static void test_refused_after_data(void **state)
+{
+    static const struct {
+        const char *refusal, *from, *to, *rcpt, *dsn, *reply;
+        int code;
+    } refused[] = {
+        {S_ENV S_QID "Milter: data, reject=550 5.7.1 Message rejected by milter",
+         S_ENV S_QID "from=<m@c.test>, size=153, class=0, nrcpts=1, msgid=<m@x>, proto=ESMTP, "
+                     "daemon=MTA, relay=localhost [127.0.0.1]",
+         S_ENV S_QID "to=<ok-m@peer.test>, delay=00:00:00, pri=30153, stat=Message rejected by "
+                     "milter",
+         "ok-m@peer.test", "5.7.1", "Message rejected by milter", 550},
+        /* the header check comes before the from= line */
+        {S_ENV S_QID "ruleset=CheckSubject, arg1= mailpulse header-reject, relay=localhost "
+                     "[127.0.0.1], reject=553 5.7.1 Header refused",
+         S_ENV S_QID "from=<m@c.test>, size=156, class=0, nrcpts=2, msgid=<h@x>, proto=ESMTP, "
+                     "daemon=MTA, relay=localhost [127.0.0.1]",
+         S_ENV S_QID "to=<ok-h@peer.test>,<ok-i@peer.test>, delay=00:00:00, pri=30156, "
+                     "stat=Header refused",
+         "ok-h@peer.test", "5.7.1", "Header refused", 553},
+    };
+    struct event ev;
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        struct parser *p = new_parser();
+        const char *first = i == 1 ? refused[i].refusal : refused[i].from;
+        const char *second = i == 1 ? refused[i].from : refused[i].refusal;
+
+        assert_int_equal(line_of(p, first, &ev), i == 1 ? PARSE_SKIP : PARSE_EVENT);
+        assert_int_equal(line_of(p, second, &ev), i == 1 ? PARSE_EVENT : PARSE_SKIP);
+        assert_int_equal(line_of(p, refused[i].to, &ev), PARSE_EVENT);
+        assert_int_equal(ev.type, EV_REJECT);
+        assert_string_equal(ev.recipient, refused[i].rcpt);
+        assert_string_equal(ev.sender, "m@c.test");
+        assert_string_equal(ev.dsn, refused[i].dsn);
+        assert_int_equal(ev.smtp_code, refused[i].code);
+        assert_string_equal(ev.reply, refused[i].reply);
+        if (i == 1) {
+            assert_true(parser_next(p, &ev));
+            assert_int_equal(ev.type, EV_REJECT);
+            assert_string_equal(ev.recipient, "ok-i@peer.test");
+        }
+        assert_false(parser_next(p, &ev));
+        parser_free(p);
+    }
+    {
+        struct parser *p = new_parser();
+
+        /* a delivery tried (mailer=) after a refusal is still a delivery */
+        assert_int_equal(line_of(p, refused[0].refusal, &ev), PARSE_SKIP);
+        assert_int_equal(line_of(p,
+                                 S_ENV S_QID "to=<a@x.test>, delay=00:00:01, mailer=esmtp, pri=1, "
+                                             "relay=[5.6.7.8], dsn=2.0.0, stat=Sent (ok)",
+                                 &ev),
+                         PARSE_EVENT);
+        assert_int_equal(ev.type, EV_DELIVERY);
+        assert_int_equal(ev.status, ST_SENT);
+        /* the error mailer in a command-line submission */
+        assert_int_equal(line_of(p,
+                                 "Dec  4 21:38:14 mx3 sendmail[31010]: 6B4LcEgi031010: from=c@c.test, "
+                                 "size=166, class=0, nrcpts=0, msgid=<e@x>, relay=root@localhost",
+                                 &ev),
+                         PARSE_EVENT);
+        assert_int_equal(line_of(p,
+                                 "Dec  4 21:38:14 mx3 sendmail[31010]: 6B4LcEgi031010: 6B4LcEgj031010: "
+                                 "DSN: ok-cli@error.test... Domain not found",
+                                 &ev),
+                         PARSE_EVENT);
+        assert_int_equal(ev.type, EV_BOUNCE_NOTICE);
+        assert_true(parser_next(p, &ev));
+        assert_int_equal(ev.type, EV_DELIVERY);
+        assert_int_equal(ev.status, ST_BOUNCED);
+        assert_string_equal(ev.recipient, "ok-cli@error.test");
+        assert_string_equal(ev.sender, "c@c.test");
+        assert_string_equal(ev.reply, "Domain not found");
+        assert_string_equal(ev.reason, "hostunknown");
+        assert_false(parser_next(p, &ev));
+        /* a notice's own text is no recipient */
+        assert_int_equal(line_of(p,
+                                 "Dec  4 21:38:14 mx3 sendmail[31010]: 6B4LcEgi031010: 6B4LcEgj031011: "
+                                 "DSN: Service unavailable",
+                                 &ev),
+                         PARSE_EVENT);
+        assert_false(parser_next(p, &ev));
+        parser_free(p);
+    }
+}
+
 /* test_fail2ban - every Sendmail reject line of the corpus is a reject with a code */
 static void test_fail2ban(void **state)
 {
@@ -320,6 +415,7 @@ int main(void)
         cmocka_unit_test(test_lines),        cmocka_unit_test(test_notice_and_delay),
         cmocka_unit_test(test_relay_at_end), cmocka_unit_test(test_correlation),
         cmocka_unit_test(test_fail2ban),     cmocka_unit_test(test_matrix_forms),
+        cmocka_unit_test(test_refused_after_data),
     };
 
     return cmocka_run_group_tests(tests, utc, NULL);

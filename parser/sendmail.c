@@ -415,7 +415,8 @@ static enum parse_result parse_reject(struct parser *p, const struct syslog_env 
     take_reply(r, rend, ev);
     /* A ruleset that is no check_* one is a header check: the message is refused after its
      * recipients were taken, and their to= lines say who they were. */
-    if (qid_len && ruleset.key && !scan_starts(ruleset.val, ruleset.val + ruleset.val_len, "check_"))
+    if (qid_len && ruleset.key &&
+        !scan_starts(ruleset.val, ruleset.val + ruleset.val_len, "check_"))
         return note_refusal(p, env, qid, qid_len, ev);
     scan_classify(p, ev, ST_NONE);
     return PARSE_EVENT;

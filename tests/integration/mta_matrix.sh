@@ -344,7 +344,7 @@ peer_smtp:
   connect_timeout = 5s
 local_delivery:
   driver = appendfile
-  file = $D/mail/\$local_part
+  file = $D/mail/\$local_part_data
   home_directory = $D/mail
   current_directory = $D/mail
   user = Debian-exim
@@ -402,7 +402,7 @@ define(\`confTO_ICONNECT', \`5s')dnl
 define(\`confHOST_STATUS_DIRECTORY', \`')dnl
 define(\`confMCI_CACHE_SIZE', \`0')dnl
 define(\`confDOUBLE_BOUNCE_ADDRESS', \`')dnl
-define(\`confDONT_BLAME_SENDMAIL', \`MapInUnsafeDirPath')dnl
+define(\`confDONT_BLAME_SENDMAIL', \`MapInUnsafeDirPath,ClassFileInUnsafeDirPath')dnl
 define(\`ESMTP_MAILER_ARGS', \`TCP \$h $PEERPORT')dnl
 define(\`SMTP_MAILER_ARGS', \`TCP \$h $PEERPORT')dnl
 FEATURE(\`nocanonify')dnl

@@ -337,16 +337,18 @@ static void test_refused_after_data(void **state)
         assert_int_equal(ev.type, EV_DELIVERY);
         assert_int_equal(ev.status, ST_SENT);
         /* the error mailer in a command-line submission */
-        assert_int_equal(line_of(p,
-                                 "Dec  4 21:38:14 mx3 sendmail[31010]: 6B4LcEgi031010: from=c@c.test, "
-                                 "size=166, class=0, nrcpts=0, msgid=<e@x>, relay=root@localhost",
-                                 &ev),
-                         PARSE_EVENT);
-        assert_int_equal(line_of(p,
-                                 "Dec  4 21:38:14 mx3 sendmail[31010]: 6B4LcEgi031010: 6B4LcEgj031010: "
-                                 "DSN: ok-cli@error.test... Domain not found",
-                                 &ev),
-                         PARSE_EVENT);
+        assert_int_equal(
+            line_of(p,
+                    "Dec  4 21:38:14 mx3 sendmail[31010]: 6B4LcEgi031010: from=c@c.test, "
+                    "size=166, class=0, nrcpts=0, msgid=<e@x>, relay=root@localhost",
+                    &ev),
+            PARSE_EVENT);
+        assert_int_equal(
+            line_of(p,
+                    "Dec  4 21:38:14 mx3 sendmail[31010]: 6B4LcEgi031010: 6B4LcEgj031010: "
+                    "DSN: ok-cli@error.test... Domain not found",
+                    &ev),
+            PARSE_EVENT);
         assert_int_equal(ev.type, EV_BOUNCE_NOTICE);
         assert_true(parser_next(p, &ev));
         assert_int_equal(ev.type, EV_DELIVERY);
@@ -357,11 +359,12 @@ static void test_refused_after_data(void **state)
         assert_string_equal(ev.reason, "hostunknown");
         assert_false(parser_next(p, &ev));
         /* a notice's own text is no recipient */
-        assert_int_equal(line_of(p,
-                                 "Dec  4 21:38:14 mx3 sendmail[31010]: 6B4LcEgi031010: 6B4LcEgj031011: "
-                                 "DSN: Service unavailable",
-                                 &ev),
-                         PARSE_EVENT);
+        assert_int_equal(
+            line_of(p,
+                    "Dec  4 21:38:14 mx3 sendmail[31010]: 6B4LcEgi031010: 6B4LcEgj031011: "
+                    "DSN: Service unavailable",
+                    &ev),
+            PARSE_EVENT);
         assert_false(parser_next(p, &ev));
         parser_free(p);
     }
@@ -412,9 +415,12 @@ static void test_fail2ban(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_lines),        cmocka_unit_test(test_notice_and_delay),
-        cmocka_unit_test(test_relay_at_end), cmocka_unit_test(test_correlation),
-        cmocka_unit_test(test_fail2ban),     cmocka_unit_test(test_matrix_forms),
+        cmocka_unit_test(test_lines),
+        cmocka_unit_test(test_notice_and_delay),
+        cmocka_unit_test(test_relay_at_end),
+        cmocka_unit_test(test_correlation),
+        cmocka_unit_test(test_fail2ban),
+        cmocka_unit_test(test_matrix_forms),
         cmocka_unit_test(test_refused_after_data),
     };
 

@@ -35,6 +35,7 @@
  * logs them, so one message has one id across a mixed fleet.
  */
 #include <string.h>
+#include <strings.h>
 
 #include "parser/parser_int.h"
 #include "parser/scan.h"
@@ -490,6 +491,29 @@ static bool gave_up_for_time(const char *text, const char *end)
 }
 
 /*
+ * local_user_of - the recipient of a local delivery logged as "=> word <a>" (a..end, no
+ * brackets): a, unless word is a user name other than a's local part (a's alias), then
+ * word@domain-of-a with a as the original recipient
+ */
+static void local_user_of(struct event *ev, const char *a, const char *end)
+{
+    const char *at = memchr(a, '@', (size_t)(end - a));
+    size_t n = strlen(ev->recipient);
+    char user[EV_ADDR_LEN];
+
+    if (at == NULL || n == 0 || ev->recipient[0] == '|' || ev->recipient[0] == '/' ||
+        (n == (size_t)(at - a) && strncasecmp(ev->recipient, a, n) == 0) ||
+        n + (size_t)(end - at) >= sizeof(user)) {
+        EVENT_SET(ev, recipient, a, (size_t)(end - a));
+        return;
+    }
+    memcpy(user, ev->recipient, n);
+    memcpy(user + n, at, (size_t)(end - at));
+    EVENT_SET(ev, recipient, user, n + (size_t)(end - at));
+    EVENT_SET(ev, orig_recipient, a, (size_t)(end - a));
+}
+
+/*
  * parse_delivery - "=> rcpt [<orig>] fields [C="..."]", "== rcpt fields: text" or
  * "** rcpt fields: text"; status is what the marker says
  */
@@ -520,10 +544,12 @@ static enum parse_result parse_delivery(struct parser *p, const struct syslog_en
                 /*
                  * The address as it was before routing. A local delivery logs only the local
                  * part ("=> bob <bob@example.org>"), a pipe or file its command or path: then
-                 * the bracketed address is the recipient.
+                 * the bracketed address is the recipient. A local user reached through an
+                 * alias ("=> bob <team@example.org>") is that user in the alias's domain,
+                 * reached from the alias.
                  */
                 if (memchr(ev->recipient, '@', strlen(ev->recipient)) == NULL) {
-                    EVENT_SET(ev, recipient, s + 1, (size_t)(e2 - s - 2));
+                    local_user_of(ev, s + 1, e2 - 1);
                 } else if (ev->orig_recipient[0] == 0) {
                     EVENT_SET(ev, orig_recipient, s + 1, (size_t)(e2 - s - 2));
                 }

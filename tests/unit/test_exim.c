@@ -142,6 +142,14 @@ static const struct row {
     /* not Exim */
     {"2026-11-28 17:30:17", PARSE_SKIP, .type = EV_NONE},
     {"2026-13-28 17:30:17 " L_ID "<= a@b U=a P=local S=1", PARSE_SKIP, .type = EV_NONE},
+    /* a local user reached through an alias: that user, in the alias's domain */
+    {L_TIME L_ID "=> mbox3 <team@local.test> R=localuser T=local_delivery", PARSE_EVENT,
+     EV_DELIVERY, ST_SENT, "2026-11-28T17:30:17+00:00", "", "1rAbCd-000ABC-Xy", "",
+     "mbox3@local.test", "local_delivery", "", "", "", "", -1, -1, ""},
+    /* a pipe reached through an alias: the bracketed address */
+    {L_TIME L_ID "=> |/usr/bin/procmail <team@local.test> R=pipe T=address_pipe", PARSE_EVENT,
+     EV_DELIVERY, ST_SENT, "2026-11-28T17:30:17+00:00", "", "1rAbCd-000ABC-Xy", "",
+     "team@local.test", "address_pipe", "", "", "", "", -1, -1, ""},
 };
 
 /* test_lines - every row of the table through a fresh parser */

@@ -10,12 +10,12 @@ difference is computed from the log and the rest must agree:
 
   received   eximstats counts every "<=" line; mailpulse reads the "<= <> R=parent" lines Exim
              writes for its own bounces as bounce notices, so received + notices must match.
-  delivered  messages with a "=>" delivery: the same.
+  delivered  eximstats' delivered addresses ("=>" lines): mailpulse's delivered recipients.
   delayed    eximstats: messages with at least one "==" line; mailpulse: distinct deferred
              messages. The same.
   failed     eximstats: messages with at least one "**" line; mailpulse splits them into
-             bounced and expired ("retry timeout exceeded"): the sum must match, as long as
-             no message has both.
+             bounced and expired ("retry timeout exceeded"): the messages (queue ids) among
+             its bounced and expired events from `mailpulse parse` must match.
   rejects    eximstats counts any other line that says "rejected", "refused" or "dropped";
              lines that only say "refused" or "dropped" (a remote host refusing the
              connection during delivery, "Connection refused") are delivery trouble that
@@ -40,7 +40,7 @@ def eximstats(tool, log):
     m = re.search(r"^\s*Received\s+\S+\s+(\d+)\s+\d+\s+(\d+)\s+[\d.]+%\s+(\d+)", out, re.M)
     if m:
         got["received"], got["delayed"], got["failed"] = map(int, m.groups())
-    m = re.search(r"^\s*Delivered\s+\S+\s+(\d+)", out, re.M)
+    m = re.search(r"^\s*Delivered\s+\S+\s+\d+\s+(\d+)", out, re.M)
     if m:
         got["delivered"] = int(m.group(1))
     m = re.search(r"^\s*Rejects\s+(\d+)", out, re.M)
@@ -65,6 +65,18 @@ def not_rejects(log):
     return n
 
 
+def failed_messages(bin_, log):
+    """The queue ids of mailpulse's bounced and expired events on LOG."""
+    out = subprocess.run([bin_, "parse", "--mta", "exim", "--year", "2026", log],
+                         capture_output=True, text=True, check=True).stdout
+    ids = set()
+    for line in out.splitlines():
+        ev = json.loads(line)
+        if ev.get("type") == "delivery" and ev.get("status") in ("bounced", "expired"):
+            ids.add(ev.get("queue_id"))
+    return len(ids)
+
+
 def main():
     bin_, tool = sys.argv[1], sys.argv[2]
     bad = 0
@@ -77,7 +89,7 @@ def main():
             ("received", es["received"], t["received"] + t["notices"]),
             ("delivered", es["delivered"], t["delivered"]),
             ("delayed", es["delayed"], t["deferred"]),
-            ("failed", es["failed"], t["bounced"] + t["expired"]),
+            ("failed", es["failed"], failed_messages(bin_, log)),
             ("rejects", es["rejects"] - not_rejects(log), t["rejected"]),
         ]
         name = log.rsplit("/", 1)[-1]

@@ -28,7 +28,7 @@
  * server's text, commas and all), and stat= and
  * reject= run to the end of the line. The status of a delivery follows the dsn= class
  * (2 sent, 4 deferred, 5 bounced) and, when there is none, the stat= word: Sent, Deferred
- * (and queued, which is not counted), anything else a bounce (User unknown, Service
+ * (and queued or quarantined, which are not counted), anything else a bounce (User unknown, Service
  * unavailable, Host unknown ...). Sendmail lists the recipients that shared one delivery on
  * one to= line; each of them is an event.
  */
@@ -319,8 +319,9 @@ static enum parse_result parse_to(struct parser *p, const struct syslog_env *env
         ev->status = ST_SENT;
     else if (sm_dsn[0] == '4' || (sm_dsn[0] == 0 && scan_starts(stat.val, stat_end, "Deferred")))
         ev->status = ST_DEFERRED;
-    else if (sm_dsn[0] == 0 && scan_starts(stat.val, stat_end, "queued"))
-        return PARSE_SKIP; /* accepted into the queue only, no attempt yet */
+    else if (sm_dsn[0] == 0 && (scan_starts(stat.val, stat_end, "queued") ||
+                                scan_starts(stat.val, stat_end, "quarantined")))
+        return PARSE_SKIP; /* accepted into the queue (or held there) only, no attempt yet */
     else
         ev->status = ST_BOUNCED;
 

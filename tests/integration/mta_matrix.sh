@@ -123,7 +123,7 @@ case "${1:-}" in
         wait_for 10 mta_listening "$(cat "$D/port")"
     }
     release_held() {
-        :
+        "$SM" -C "$D/sendmail.cf" -qQ -Q -qRhold.test >>"$D/setup.out" 2>&1
     }
     after_submit sendmail
     wait_for $LIMIT queue_empty "$D/mqueue" 'qf*' || echo "sendmail: queue not empty at the limit" >&2
@@ -171,7 +171,7 @@ python3 "$ROOT/tests/mta/dns.py" 127.0.0.153 "$WORK/dns.ready" 2>"$WORK/dns.err"
 SERVE_PIDS="$SERVE_PIDS $!"
 wait_for 10 test -s "$WORK/dns.ready" || not_ok "matrix: the DNS server on 127.0.0.153 started"
 # The milter Postfix and Sendmail consult (python3-milter is Debian's, hence /usr/bin/python3).
-/usr/bin/python3 "$ROOT/tests/mta/matrix_milter.py" "$WORK/milterport" milter-reject \
+/usr/bin/python3 "$ROOT/tests/mta/matrix_milter.py" "$WORK/milterport" milter-reject held-released \
     2>"$WORK/milter.err" &
 SERVE_PIDS="$SERVE_PIDS $!"
 wait_for 10 test -s "$WORK/milterport" || not_ok "matrix: the milter started"

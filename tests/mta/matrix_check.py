@@ -7,8 +7,8 @@ EVENTS is the NDJSON of `mailpulse parse` over MTA's log after the matrix ran. A
 outcome is its last delivery event (sent, bounced, expired, deferred), or "rejected" when
 the only word about it is a reject event. It is compared with the matrix's "want" (or the
 MTA's own override): status, DSN (an exact code, or "4.*" for the class) and reason where the
-matrix names one; and no recipient may be sent twice (a content filter's hop is no
-delivery). A recipient that is an alias ("expands") is judged by the deliveries to each of its
+matrix names one; no recipient may be sent twice (a content filter's hop is no
+delivery), and one that ends sent may not have bounced or expired before. A recipient that is an alias ("expands") is judged by the deliveries to each of its
 expansions instead. In a scenario refused at MAIL or after DATA ("at"), a recipient with no
 event of its own is judged by a reject that names no recipient and carries the scenario's
 sender (its own, unlike any other scenario's). Scenarios for other MTAs only ("mtas") are skipped with their reason. Prints "ok - " / "not ok - " per recipient and appends one line per
@@ -22,7 +22,7 @@ def main():
     mta, matrix, events, table = sys.argv[1:5]
     with open(matrix, encoding="utf-8") as f:
         m = json.load(f)
-    last, rejects, sent, anon = {}, {}, {}, {}
+    last, rejects, sent, anon, failed = {}, {}, {}, {}, {}
     with open(events, encoding="utf-8") as f:
         for line in f:
             ev = json.loads(line)
@@ -35,6 +35,8 @@ def main():
                 last[rcpt] = ev
                 if ev.get("status") == "sent":
                     sent[rcpt] = sent.get(rcpt, 0) + 1
+                elif ev.get("status") in ("bounced", "expired"):
+                    failed[rcpt] = ev["status"]
             elif ev["type"] == "reject":
                 rejects[rcpt] = ev
     rows = []
@@ -72,6 +74,8 @@ def main():
                     problems.append("sender %s" % ev.get("sender"))
                 if sent.get(rcpt, 0) > 1:
                     problems.append("sent %d times" % sent[rcpt])
+                if got == "sent" and rcpt in failed:
+                    problems.append("also %s" % failed[rcpt])
             if problems:
                 right = False
                 print("not ok - matrix %s %s %s: %s%s" % (

@@ -327,6 +327,14 @@ static void test_refused_after_data(void **state)
     {
         struct parser *p = new_parser();
 
+        /* a message a milter quarantined is held, not bounced: no event until its delivery */
+        assert_int_equal(line_of(p,
+                                 S_ENV S_QID
+                                 "to=<ok-hold@hold.test>, delay=00:00:00, mailer=esmtp, "
+                                 "pri=30151, quarantine=held by the matrix, "
+                                 "stat=quarantined",
+                                 &ev),
+                         PARSE_SKIP);
         /* a delivery tried (mailer=) after a refusal is still a delivery */
         assert_int_equal(line_of(p, refused[0].refusal, &ev), PARSE_SKIP);
         assert_int_equal(line_of(p,

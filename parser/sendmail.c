@@ -379,6 +379,14 @@ static enum parse_result note_refusal(struct parser *p, const struct syslog_env 
     return PARSE_SKIP;
 }
 
+/* own_ruleset - is the ruleset named at s one that Sendmail's configuration defines itself? */
+static bool own_ruleset(const char *s, const char *end)
+{
+    return scan_starts(s, end, "check_") || scan_starts(s, end, "tls_") ||
+           scan_starts(s, end, "try_tls") || scan_starts(s, end, "srv_features") ||
+           scan_starts(s, end, "clt_features");
+}
+
 /* parse_reject - "ruleset=check_rcpt, arg1=<r>, relay=..., reject=550 5.7.1 ..." or Milter */
 static enum parse_result parse_reject(struct parser *p, const struct syslog_env *env,
                                       const char *qid, size_t qid_len, const char *s,
@@ -414,10 +422,10 @@ static enum parse_result parse_reject(struct parser *p, const struct syslog_env 
     rend = reject.val + reject.val_len;
     EVENT_SET(ev, reply, r, (size_t)(rend - r));
     take_reply(r, rend, ev);
-    /* A ruleset that is no check_* one is a header check: the message is refused after its
-     * recipients were taken, and their to= lines say who they were. */
-    if (qid_len && ruleset.key &&
-        !scan_starts(ruleset.val, ruleset.val + ruleset.val_len, "check_"))
+    /* A ruleset that is none of Sendmail's own (check_*, tls_*, try_tls, srv_features,
+     * clt_features) is a header check: the message is refused after its recipients were
+     * taken, and their to= lines say who they were. */
+    if (qid_len && ruleset.key && !own_ruleset(ruleset.val, ruleset.val + ruleset.val_len))
         return note_refusal(p, env, qid, qid_len, ev);
     scan_classify(p, ev, ST_NONE);
     return PARSE_EVENT;

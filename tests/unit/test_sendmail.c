@@ -335,6 +335,13 @@ static void test_refused_after_data(void **state)
                                  "stat=quarantined",
                                  &ev),
                          PARSE_SKIP);
+        /* Sendmail's own TLS ruleset refusing is a reject of its own, not a header check */
+        assert_int_equal(line_of(p,
+                                 S_ENV "4ASHUHxV004244: ruleset=tls_server, arg1=SOFTWARE, "
+                                       "relay=mx.x.test, reject=403 4.7.0 TLS handshake failed.",
+                                 &ev),
+                         PARSE_EVENT);
+        assert_int_equal(ev.type, EV_REJECT);
         /* a delivery tried (mailer=) after a refusal is still a delivery */
         assert_int_equal(line_of(p, refused[0].refusal, &ev), PARSE_SKIP);
         assert_int_equal(line_of(p,

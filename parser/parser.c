@@ -798,8 +798,9 @@ static void put_str(struct buf *b, const char *s)
 /* entry_bytes - the bytes one open queue id takes in a state */
 static size_t entry_bytes(const struct pq_entry *e)
 {
-    return 1 + 6 * 2 + strlen(e->host) + strlen(e->queue_id) + strlen(e->sender) +
-           strlen(e->message_id) + strlen(e->client) + strlen(e->sasl_username) + 8 + 4 + 8 + 8;
+    return 1 + 7 * 2 + strlen(e->host) + strlen(e->queue_id) + strlen(e->sender) +
+           strlen(e->message_id) + strlen(e->client) + strlen(e->sasl_username) +
+           strlen(e->refusal_dsn) + 8 + 4 + 8 + 8 + 2;
 }
 
 /* parser_state_save - append the parser's state to out; see parser.h */
@@ -846,7 +847,8 @@ size_t parser_state_save(struct parser *p, struct buf *out)
         const struct pq_entry *e = &p->entries[k - 1];
 
         put_le(out,
-               (e->message_done ? 1u : 0u) | (e->has_sender ? 2u : 0u) | (e->msgid_seen ? 4u : 0u),
+               (e->message_done ? 1u : 0u) | (e->has_sender ? 2u : 0u) | (e->msgid_seen ? 4u : 0u) |
+                   (e->refused ? 8u : 0u),
                1);
         put_str(out, e->host);
         put_str(out, e->queue_id);
@@ -858,6 +860,8 @@ size_t parser_state_save(struct parser *p, struct buf *out)
         put_le(out, (uint64_t)(int64_t)e->nrcpt, 4);
         put_le(out, (uint64_t)e->created_us, 8);
         put_le(out, e->msgid_hash, 8);
+        put_str(out, e->refusal_dsn);
+        put_le(out, (uint64_t)(e->smtp_refusal_code + 1), 2); /* none (-1) is 0 */
     }
 
     /* The message-id cache: which saved entry each slot finds, by its place in the list. */
@@ -961,7 +965,9 @@ static void state_entry(struct parser *p, struct state_rd *r, bool apply, uint32
     t.nrcpt = (int32_t)(uint32_t)get_le(r, 4);
     t.created_us = (int64_t)get_le(r, 8);
     t.msgid_hash = get_le(r, 8);
-    if (flags > 7 || t.queue_id[0] == 0)
+    get_str(r, t.refusal_dsn, sizeof(t.refusal_dsn));
+    t.smtp_refusal_code = (int)get_le(r, 2) - 1;
+    if (flags > 15 || t.queue_id[0] == 0 || t.smtp_refusal_code > 999)
         r->bad = true;
     if (r->bad || !apply)
         return;
@@ -971,6 +977,9 @@ static void state_entry(struct parser *p, struct state_rd *r, bool apply, uint32
     e->message_done = flags & 1;
     e->has_sender = (flags & 2) != 0;
     e->msgid_seen = (flags & 4) != 0;
+    e->refused = (flags & 8) != 0;
+    e->smtp_refusal_code = t.smtp_refusal_code;
+    memcpy(e->refusal_dsn, t.refusal_dsn, sizeof(e->refusal_dsn));
     memcpy(e->sender, t.sender, sizeof(e->sender));
     memcpy(e->message_id, t.message_id, sizeof(e->message_id));
     memcpy(e->client, t.client, sizeof(e->client));

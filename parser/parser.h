@@ -117,7 +117,7 @@ struct parser_prog_stats {
 struct parser;
 struct buf;
 
-#define PARSER_STATE_VERSION 1
+#define PARSER_STATE_VERSION 2
 
 struct parser *parser_create(const struct parser_opts *opts);
 void parser_free(struct parser *p);

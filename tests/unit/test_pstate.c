@@ -11,6 +11,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <glob.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,43 +127,81 @@ static void test_split_small(void **state)
     parser_free(p);
 }
 
-/* test_split_corpus - a real Postfix log, cut at a few hundred places */
-static void test_split_corpus(void **state)
+/* load_lines - a file's lines (NUL-terminated in *data); NULL when it cannot be read */
+static char **load_lines(const char *path, char **data, size_t *n)
 {
-    char path[4096], *data, **lines;
-    size_t n = 0, cap = 1024, len;
-    FILE *fp;
+    size_t cap = 1024, len;
+    char **lines;
+    FILE *fp = fopen(path, "rb");
     long sz;
 
-    (void)state;
-    snprintf(path, sizeof(path), "%s/lightmeter-postfix/complete/logs_sample/mail.log",
-             corpora_dir());
-    fp = fopen(path, "rb");
-    if (fp == NULL) {
-        print_message("no corpus at %s\n", path);
-        skip();
-    }
+    if (fp == NULL)
+        return NULL;
     fseek(fp, 0, SEEK_END);
     sz = ftell(fp);
     rewind(fp);
-    data = xmalloc((size_t)sz + 1);
-    len = fread(data, 1, (size_t)sz, fp);
+    *data = xmalloc((size_t)sz + 1);
+    len = fread(*data, 1, (size_t)sz, fp);
     fclose(fp);
-    data[len] = 0;
+    (*data)[len] = 0;
     lines = xmalloc(cap * sizeof(*lines));
-    for (char *s = data, *nl; *s; s = nl + 1) {
+    *n = 0;
+    for (char *s = *data, *nl; *s; s = nl + 1) {
         nl = strchr(s, '\n');
         if (nl == NULL)
             nl = s + strlen(s) - 1;
         else
             *nl = 0;
-        lines = xgrow(lines, &cap, n, sizeof(*lines), 1024);
-        lines[n++] = s;
+        lines = xgrow(lines, &cap, *n, sizeof(*lines), 1024);
+        lines[(*n)++] = s;
+    }
+    return lines;
+}
+
+/* test_split_corpus - a real Postfix log, cut at a few hundred places */
+static void test_split_corpus(void **state)
+{
+    char path[4096], *data;
+    char **lines;
+    size_t n = 0;
+
+    (void)state;
+    snprintf(path, sizeof(path), "%s/lightmeter-postfix/complete/logs_sample/mail.log",
+             corpora_dir());
+    lines = load_lines(path, &data, &n);
+    if (lines == NULL) {
+        print_message("no corpus at %s\n", path);
+        skip();
     }
     assert_true(n > 1000);
     assert_true(split_equal(lines, n, n / 200) >= 200);
     x_free(lines);
     x_free(data);
+}
+
+/* test_split_golden - every golden log of the three MTAs (Sendmail's refusals after DATA,
+ * Exim's, Postfix's), cut at every line or at a hundred places */
+static void test_split_golden(void **state)
+{
+    glob_t g;
+    size_t files = 0;
+
+    (void)state;
+    assert_int_equal(glob("tests/golden/*.log", 0, NULL, &g), 0);
+    for (size_t i = 0; i < g.gl_pathc; i++) {
+        char *data, **lines;
+        size_t n = 0;
+
+        lines = load_lines(g.gl_pathv[i], &data, &n);
+        assert_non_null(lines);
+        if (n > 0)
+            split_equal(lines, n, n > 100 ? n / 100 : 1);
+        files++;
+        x_free(lines);
+        x_free(data);
+    }
+    globfree(&g);
+    assert_true(files >= 20);
 }
 
 /* test_split_full - more deferred recipients than the parser keeps (it evicts some), and more
@@ -387,10 +426,11 @@ static void test_cap(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_split_small), cmocka_unit_test(test_split_corpus),
-        cmocka_unit_test(test_split_full),  cmocka_unit_test(test_corrupt),
-        cmocka_unit_test(test_version),     cmocka_unit_test(test_in_use),
-        cmocka_unit_test(test_year),        cmocka_unit_test(test_cap),
+        cmocka_unit_test(test_split_small),  cmocka_unit_test(test_split_corpus),
+        cmocka_unit_test(test_split_golden), cmocka_unit_test(test_split_full),
+        cmocka_unit_test(test_corrupt),      cmocka_unit_test(test_version),
+        cmocka_unit_test(test_in_use),       cmocka_unit_test(test_year),
+        cmocka_unit_test(test_cap),
     };
 
     return cmocka_run_group_tests(tests, utc, NULL);

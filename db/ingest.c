@@ -349,7 +349,9 @@ static const struct table {
      "time, host, mta, queue_id, message_id, sender, sender_domain, size, nrcpt, client, "
      "sasl_username, truncated, source_id, pos, seq",
      row_message,
-     "time, host, coalesce(sender_domain, ''), '', 'received', '', '', NULL::text, NULL::text,"
+     "time, host, coalesce(sender_domain, ''), '',"
+     " CASE WHEN coalesce(sender, '') = '' AND coalesce(client, '') = '' THEN 'notice'"
+     " ELSE 'received' END, '', '', NULL::text, NULL::text,"
      " NULL::text, NULL::text, false, NULL::text AS cli, ''::text AS sasl"},
     {EV_DELIVERY, "deliveries",
      "time, host, mta, queue_id, message_id, sender, sender_domain, recipient, orig_recipient, "
@@ -580,7 +582,7 @@ static int stage_table(struct db_batch *b, const struct table *t)
     "sasl)"                                                                                        \
     "  CROSS JOIN LATERAL (VALUES ('sender_domain', f.sd), ('sasl_user', f.sasl),"                 \
     "  ('client_ip', mailpulse_client_ip(f.cli))) g (axis, key)"                                   \
-    "  WHERE f.time IS NOT NULL AND f.kind <> 'received'),"                                        \
+    "  WHERE f.time IS NOT NULL AND f.kind NOT IN ('received', 'notice')),"                        \
     " ups AS (INSERT INTO rollups_sender_hour (hour, host, axis, key, kind, reason, n)"            \
     "  SELECT date_trunc('hour', time, 'UTC'), host, axis, key, kind, reason, count(*) FROM sx"    \
     "  GROUP BY 3, 1, 4, 2, 5, 6 ORDER BY 3, 1, 4, 2, 5, 6"                                        \

@@ -723,7 +723,8 @@ int db_message_trail(struct db *db, const struct db_query *q, int limit,
 static const char metric_sql[] =
     "SELECT host, CASE WHEN kind = 'rejected' THEN 3 ELSE 2 END,"
     " CASE WHEN kind = 'rejected' THEN '' ELSE kind END, reason, " DSN_CLASS ", sum(n)"
-    " FROM rollups_host WHERE kind <> 'received' GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5";
+    " FROM rollups_host WHERE kind NOT IN ('received', 'notice')"
+    " GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5";
 
 /* db_metric_counts - all-time counts by host, kind, status, reason and DSN class */
 int db_metric_counts(struct db *db, int (*fn)(void *arg, const struct db_metric_row *r), void *arg)

@@ -78,7 +78,7 @@ static const struct {
                            "mailpulse_client_ip(client)", "mailpulse_client_ip(client)"},
     [DB_AXIS_HOST] = {"host",
                       "SELECT host AS key, kind, reason, n, hour, host FROM rollups_host"
-                      " WHERE kind <> 'received'",
+                      " WHERE kind NOT IN ('received', 'notice')",
                       "host", "host"},
 };
 

@@ -24,6 +24,7 @@
  *	[ID] H=... F=<s> [temporarily] rejected RCPT <r>: text	(also MAIL, after DATA,
  *	    EHLO/HELO, connection, by local_scan(), by non-SMTP ACL)	-> reject
  *	ID local_scan() function timed out - message temporarily rejected	-> reject
+ *	SMTP protocol synchronization error (...): rejected ... H=...	-> reject
  *
  * Fields are "KEY=value" words; a value in double quotes runs to the closing quote, and H=
  * takes the "(helo)" and "[ip]:port" words that follow the name. Words that are neither
@@ -601,6 +602,39 @@ static enum parse_result parse_delivery(struct parser *p, const struct syslog_en
 }
 
 /*
+ * parse_sync_error - "SMTP protocol synchronization error (why): rejected connection from
+ * H=... I=..." or "...: rejected "CMD" H=...": the client talked before its turn and Exim
+ * dropped the connection with a 554; a reject of the connection, without a recipient
+ */
+static enum parse_result parse_sync_error(struct parser *p, const struct syslog_env *env,
+                                          const char *s, const char *end, struct event *ev)
+{
+    static const char *const marks[] = {"reject", NULL};
+    const char *rej = memmem(s, (size_t)(end - s), ": rejected ", 11), *h;
+    struct scan_kv f;
+    struct ehost host = {0};
+    bool colon_end;
+    int r;
+
+    h = rej ? memmem(rej, (size_t)(end - rej), " H=", 3) : NULL;
+    if (h == NULL)
+        return scan_unread(s, end, marks);
+    h++;
+    while ((r = field_next(&h, end, &f, &colon_end)) == 1)
+        if (scan_key_is(&f, "H"))
+            host_split(f.val, f.val_len, &host);
+    if (host.ip == NULL && host.name == NULL)
+        return scan_unread(s, end, marks);
+    scan_event_head(ev, MTA_EXIM, EV_REJECT, env, "", 0);
+    host_format(&host, false, ev->client, sizeof(ev->client));
+    EVENT_SET(ev, helo, host.helo ? host.helo : "", host.helo_len);
+    EVENT_SET(ev, reply, s, (size_t)(rej - s));
+    ev->smtp_code = 554; /* what Exim answers to it: "554 SMTP synchronization error" */
+    scan_classify(p, ev, ST_NONE);
+    return PARSE_EVENT;
+}
+
+/*
  * parse_reject - "H=... F=<s> [temporarily] rejected RCPT <r>: text" and its kin; for
  * anything else PARSE_SKIP, or not understood when it carries an outcome mark
  */
@@ -697,8 +731,11 @@ enum parse_result exim_parse_line(struct parser *p, const struct syslog_env *env
     const char *s = env->msg, *end = scan_trim_end(env->msg, env->msg + env->msg_len), *m;
     size_t qid_len = msgid_len(s, end);
 
-    if (qid_len == 0)
+    if (qid_len == 0) {
+        if (scan_starts(s, end, "SMTP protocol synchronization error "))
+            return parse_sync_error(p, env, s, end, ev);
         return parse_reject(p, env, "", 0, s, end, ev);
+    }
     m = scan_skip_spaces(s + qid_len, end);
     if (end - m >= 3 && m[2] == ' ') {
         if (m[0] == '<' && m[1] == '=')

@@ -86,6 +86,7 @@ static const struct reason_rule rules[] = {
     {RK_TEXT, "unroutable sender address", REASON_REJECTED, false},
     {RK_TEXT, "no valid recipients", REASON_USERUNKNOWN, true},
     {RK_TEXT, "malformed address", REASON_SYNTAXERROR, false},
+    {RK_TEXT, "synchronization error", REASON_SYNTAXERROR, false}, /* talked out of turn */
     {RK_TEXT, "'send mail as'", REASON_REJECTED, false},
     /* Exchange Online's 5.4.1 for an address its directory does not know */
     {RK_TEXT, "recipient address rejected: access denied", REASON_USERUNKNOWN, true},

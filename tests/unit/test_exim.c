@@ -139,6 +139,18 @@ static const struct row {
     {L_TIME "H=(ylmf-pc) [120.196.140.45] rejected EHLO or HELO ylmf-pc: not a FQDN", PARSE_EVENT,
      EV_REJECT, ST_NONE, "2026-11-28T17:30:17+00:00", "", "", "", "", "", "unknown[120.196.140.45]",
      "", "", "undefined", -1, -1, "not a FQDN"},
+    /* a client that talked out of turn: the connection is rejected, no recipient */
+    {L_TIME "SMTP protocol synchronization error (input sent without waiting for greeting): "
+            "rejected connection from H=[211.148.195.192]:25936 I=[1.2.3.4]:25 input=\"GET /\"",
+     PARSE_EVENT, EV_REJECT, ST_NONE, "2026-11-28T17:30:17+00:00", "", "", "", "", "",
+     "unknown[211.148.195.192]", "", "", "syntaxerror", 554, -1,
+     "SMTP protocol synchronization error (input sent without waiting for greeting)"},
+    {L_TIME "SMTP protocol synchronization error (next input sent too soon: pipelining was not "
+            "advertised): rejected \"RSET\" H=ba77.mx83.fr [82.96.160.77]:58302 I=[1.2.3.4]:25",
+     PARSE_EVENT, EV_REJECT, ST_NONE, "2026-11-28T17:30:17+00:00", "", "", "", "", "",
+     "ba77.mx83.fr[82.96.160.77]", "", "", "syntaxerror", 554, -1,
+     "SMTP protocol synchronization error (next input sent too soon: pipelining was not "
+     "advertised)"},
     /* not Exim */
     {"2026-11-28 17:30:17", PARSE_SKIP, .type = EV_NONE},
     {"2026-13-28 17:30:17 " L_ID "<= a@b U=a P=local S=1", PARSE_SKIP, .type = EV_NONE},

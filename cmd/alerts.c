@@ -93,7 +93,10 @@ static void link_param(struct buf *b, const char *name, const char *value)
     }
 }
 
-/* make_link - the /bounces page filtered to what the alert is about, over its window */
+/*
+ * make_link - the /bounces page filtered to what the alert is about, over its window; for
+ * the complaint rule, /api/v1/complaints of the sender domain
+ */
 static void make_link(const struct alerts *a, enum alert_rule rule, const char *subject, char *out,
                       size_t outlen)
 {
@@ -105,7 +108,8 @@ static void make_link(const struct alerts *a, enum alert_rule rule, const char *
         return;
     }
     buf_init(&b);
-    buf_puts(&b, "/bounces");
+    /* Complaints are not attempts: their own list, by sender domain, is the evidence. */
+    buf_puts(&b, rule == ALERT_COMPLAINT ? "/api/v1/complaints" : "/bounces");
     buf_putc(&b, 0);
     b.len--;
     time_format_rfc3339(a->cur_from_us, from, sizeof(from));
@@ -120,6 +124,9 @@ static void make_link(const struct alerts *a, enum alert_rule rule, const char *
     case ALERT_EXPIRY:
     case ALERT_VOLUME_ZERO:
         link_param(&b, "host", subject);
+        break;
+    case ALERT_COMPLAINT:
+        link_param(&b, "sender_domain", subject);
         break;
     case ALERT_BLOCK_NEW:
         snprintf(host, sizeof(host), "%s", subject);

@@ -1,0 +1,125 @@
+#!/bin/sh
+# alerts_complaints.sh - the complaint-rate rule on stored complaints. A log in which
+# news.example and shop.example each send 2000 messages between 10:00 and 11:00, and ARF
+# reports imported with `mailpulse import --bounces` while `serve` runs (clock = log, every
+# 2 s): 3 complaints about news.example (0.15 %) fire a warning, 4 more (0.35 %) raise it to
+# critical, 1 about shop.example (0.05 %) raises nothing. The alert is on /api/v1/alerts,
+# /metrics and the webhook receiver, and clears when an hour of sending without complaints
+# follows. The truth is written here, from the generator's counts, not read from mailpulse.
+set -u
+. "$(dirname "$0")/lib.sh"
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+GEN="$ROOT/tests/integration/alerts_complaints.py"
+DSN=$(new_db alerts_complaints) || { not_ok "create database"; exit 1; }
+"$BIN" db migrate --db "$DSN" >/dev/null || { not_ok "migrate"; exit 1; }
+sql() { psql "$DSN" -qAt -c "$1"; }
+
+python3 "$GEN" log send >"$WORK/mail.log"
+PORT=$(free_port)
+HPORT=$(free_port)
+URL="http://127.0.0.1:$PORT"
+: >"$WORK/hook.txt"
+python3 "$ROOT/tests/integration/alerts_hook.py" "$HPORT" "$WORK/hook.txt" &
+SERVE_PIDS="$SERVE_PIDS $!"
+cat >"$WORK/mailpulse.conf" <<CONF
+[serve]
+db = $DSN
+listen = 127.0.0.1:$PORT
+state_dir = $WORK
+[source main]
+type = file
+path = $WORK/mail.log
+backfill = yes
+[alerts]
+interval = 2
+clock = log
+complaint_clear_periods = 2
+webhook = http://127.0.0.1:$HPORT/hook
+webhook_timeout = 2
+CONF
+"$BIN" serve --config "$WORK/mailpulse.conf" 2>"$WORK/serve.err" &
+SERVE_PIDS="$SERVE_PIDS $!"
+check "serve answers" wait_http "$URL/healthz"
+stored() { [ "$(sql "SELECT count(*) FROM deliveries WHERE status = 'sent'")" = "$1" ]; }
+check "the log is stored: 4000 sent" wait_for 60 stored 4000
+
+# complaints N FIRST HH:MM SENDER: import N reports about messages FIRST.. of SENDER
+complaints() {
+    d=$(mktemp -d "$WORK/arf.XXXXXX")
+    python3 "$GEN" arf "$d" "$2" "$1" "$3" "$4"
+    "$BIN" import --db "$DSN" --bounces "$d" >/dev/null 2>>"$WORK/import.err"
+}
+# alert FIELD: a field of the complaint alert about news.example ("" when there is none)
+alert() {
+    curl -s "$URL/api/v1/alerts" | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+a = [a for a in d["alerts"] if a["rule"] == "complaint" and a["subject"] == "news.example"]
+v = a[0] if a else ""
+for k in sys.argv[1].split(".") if v else []:
+    v = v[k] if v is not None else None
+print("null" if v is None else v)' "$1" 2>/dev/null
+}
+sev_is() { [ "$(alert severity)" = "$1" ]; }
+
+check "2 complaints (0.10 % of 2000 is 2) are stored" complaints 2 0 10:30 news.example
+sleep 3 # a full evaluation period with 2 complaints in 2000: the line is 0.1 %
+check_eq "2 in 2000 is exactly the warning line: a warning fires" warning "$(alert severity)"
+check "1 complaint about shop.example is stored" complaints 1 0 10:30 shop.example
+check_eq "rollups_complaint_hour: 2 about news.example, 1 about shop.example" \
+    "news.example 2|shop.example 1" \
+    "$(sql "SELECT string_agg(sender_domain || ' ' || n, '|' ORDER BY sender_domain) FROM rollups_complaint_hour")"
+check "1 more complaint (0.15 %)" complaints 1 2 10:35 news.example
+num3() { [ "$(alert numbers.complaints)" = 3 ]; }
+check "the alert's numbers follow: 3 complaints" wait_for 10 num3
+check_eq "severity warning at 0.15 %" warning "$(alert severity)"
+check_eq "numbers: 2000 sent" 2000 "$(alert numbers.sent)"
+check_eq "numbers: rate 0.15 %" 0.15 "$(alert numbers.rate_percent)"
+check_eq "it started at the log's time (the end of its newest minute)" \
+    2026-12-01T10:54:00+00:00 "$(alert started)"
+check_eq "the link is the complaints of news.example over the window" \
+    "/api/v1/complaints?from=2026-12-01T09%3A00%3A00%2B00%3A00&to=2026-12-01T10%3A54%3A00%2B00%3A00&sender_domain=news.example" \
+    "$(alert link)"
+check_eq "the link answers with the 3 complaints" 3 \
+    "$(curl -s "$URL$(alert link)" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["complaints"]))')"
+check_eq "shop.example (1 in 2000, 0.05 %) raises nothing" 0 \
+    "$(sql "SELECT count(*) FROM alerts WHERE subject = 'shop.example'")"
+metric() { curl -s "$URL/metrics" | grep -qx "mailpulse_alerts_active{rule=\"complaint\",severity=\"$1\"} 1"; }
+check "/metrics: mailpulse_alerts_active{rule=complaint,severity=warning} 1" wait_for 10 metric warning
+fired() { grep -c '"event":"fired".*"rule":"complaint","subject":"news.example"' "$WORK/hook.txt"; }
+fired_once() { [ "$(fired)" = 1 ]; }
+check "the webhook got the fire" wait_for 10 fired_once
+check "the fire's body has the numbers of 2 complaints in 2000 sent" python3 -c '
+import json, sys
+for l in open(sys.argv[1]):
+    d = json.loads(l)
+    if d["event"] == "fired" and d["alert"]["rule"] == "complaint":
+        n = d["alert"]["numbers"]
+        assert d["alert"]["severity"] == "warning" and d["alert"]["ended"] is None, d
+        assert (n["sent"], n["complaints"], n["rate_percent"]) == (2000, 2, 0.1), n
+        sys.exit(0)
+sys.exit(1)' "$WORK/hook.txt"
+
+check "4 more complaints (7 in 2000, 0.35 %)" complaints 4 3 10:40 news.example
+check "the alert rises to critical" wait_for 10 sev_is critical
+check_eq "numbers: 7 complaints" 7 "$(alert numbers.complaints)"
+check_eq "numbers: rate 0.35 %" 0.35 "$(alert numbers.rate_percent)"
+check_eq "still the one alert (started unchanged)" "1 2026-12-01T10:54:00+00:00" \
+    "$(sql "SELECT count(*) FROM alerts WHERE rule = 'complaint'") $(alert started)"
+check "/metrics: the complaint alert is critical now" wait_for 10 metric critical
+check_eq "the fire was sent once" 1 "$(fired)"
+
+python3 "$GEN" log recovery >>"$WORK/mail.log"
+check "an hour of sending without complaints is stored" wait_for 60 stored 6000
+gone() { [ "$(alert ended)" != null ] && [ -n "$(alert ended)" ]; }
+check "the alert clears" wait_for 30 gone
+check_eq "it ended at the log's time" 2026-12-01T12:54:00+00:00 "$(alert ended)"
+check_eq "the ended alert keeps its severity" critical "$(alert severity)"
+cleared() { grep -q '"event":"cleared".*"rule":"complaint","subject":"news.example"' "$WORK/hook.txt"; }
+check "the webhook got the clear" wait_for 10 cleared
+check_eq "and the fire still once" 1 "$(fired)"
+nom() { ! curl -s "$URL/metrics" | grep -q 'mailpulse_alerts_active{rule="complaint"'; }
+check "/metrics: no complaint alert active" wait_for 10 nom
+check "the import logged no error" sh -c "! grep -q . '$WORK/import.err'"
+check "serve is still running" kill -0 "${SERVE_PIDS##* }"

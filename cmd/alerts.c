@@ -32,7 +32,7 @@ struct tracked {
     struct alert_state st;
     int64_t id; /* 0: not stored yet */
     int64_t started_us;
-    struct alert_numbers x;
+    char numbers[512]; /* JSON of st.x, the last firing evaluation's (read back at start) */
     char link[512];
     int seen; /* in this evaluation's numbers */
 };
@@ -149,10 +149,24 @@ static void make_link(const struct alerts *a, enum alert_rule rule, const char *
     buf_free(&b);
 }
 
+/* numbers_text - the numbers as JSON into out */
+static void numbers_text(enum alert_rule rule, const struct alert_numbers *x, char *out,
+                         size_t outlen)
+{
+    struct buf b;
+
+    buf_init(&b);
+    alert_numbers_json(rule, x, &b);
+    buf_putc(&b, 0);
+    snprintf(out, outlen, "%s", b.data);
+    buf_free(&b);
+}
+
 /*
- * notify - the webhook body of a fire or a clear:
- * {"event":"fired"|"cleared","alert":{"id","rule","subject","severity","started","ended",
- *  "numbers":{...},"link"}}
+ * notify - the webhook body of a fire, an escalation or a clear:
+ * {"event":"fired"|"escalated"|"cleared","alert":{"id","rule","subject","severity",
+ *  "started","ended","numbers":{...},"end_numbers":{...}|null,"link"}}
+ * "numbers" are the last firing evaluation's; "end_numbers" (a clear only) the ending one's.
  */
 static void notify(struct alerts *a, const char *event, const struct tracked *t,
                    enum alert_severity sev, int64_t ended_us)
@@ -175,8 +189,11 @@ static void notify(struct alerts *a, const char *event, const struct tracked *t,
     } else {
         buf_puts(&b, "null");
     }
-    buf_puts(&b, ",\"numbers\":");
-    alert_numbers_json(t->rule, &t->x, &b);
+    buf_printf(&b, ",\"numbers\":%s,\"end_numbers\":", t->numbers[0] ? t->numbers : "{}");
+    if (ended_us)
+        alert_numbers_json(t->rule, &t->st.end, &b);
+    else
+        buf_puts(&b, "null");
     buf_puts(&b, ",\"link\":");
     buf_json_string(&b, t->link);
     buf_puts(&b, "}}");
@@ -184,20 +201,32 @@ static void notify(struct alerts *a, const char *event, const struct tracked *t,
     buf_free(&b);
 }
 
-/* store - the tracked alert's row: insert it when it has none yet, else update it */
+/*
+ * store - the tracked alert's row: insert it when it has none yet, else update it (when
+ * this evaluation fired: the numbers of one that only held the alert are not stored)
+ */
 static void store(struct alerts *a, struct tracked *t)
 {
-    struct buf nb;
-
-    buf_init(&nb);
-    alert_numbers_json(t->rule, &t->x, &nb);
-    buf_putc(&nb, 0);
+    if (t->st.firing)
+        numbers_text(t->rule, &t->st.x, t->numbers, sizeof(t->numbers));
     if (t->id == 0)
         db_alert_open(a->db, alert_rule_name(t->rule), t->subject, alert_severity_name(t->st.sev),
-                      t->started_us, nb.data, t->link, &t->id);
-    else
-        db_alert_update(a->db, t->id, alert_severity_name(t->st.sev), nb.data);
-    buf_free(&nb);
+                      t->started_us, t->numbers[0] ? t->numbers : "{}", t->link, &t->id);
+    else if (t->st.firing)
+        db_alert_update(a->db, t->id, alert_severity_name(t->st.sev), t->numbers);
+}
+
+/* close_alert - the tracked alert's row ends now with the numbers that ended it */
+static void close_alert(struct alerts *a, struct tracked *t)
+{
+    char end[512];
+
+    if (t->id == 0)
+        store(a, t); /* never stored: store it so that it can end */
+    if (t->id == 0)
+        return;
+    numbers_text(t->rule, &t->st.end, end, sizeof(end));
+    db_alert_close(a->db, t->id, a->now_us, end);
 }
 
 /* drop - forget tracked alert i */
@@ -232,8 +261,6 @@ static void apply(struct alerts *a, enum alert_rule rule, const char *subject,
     t->seen = 1;
     prev = t->st.sev;
     ch = alert_step(rc, rule, x, &t->st);
-    if (ch != ALERT_CLEARED)
-        t->x = *x;
     switch (ch) {
     case ALERT_FIRED:
         t->started_us = a->now_us;
@@ -243,11 +270,14 @@ static void apply(struct alerts *a, enum alert_rule rule, const char *subject,
                  alert_severity_name(t->st.sev));
         notify(a, "fired", t, t->st.sev, 0);
         break;
+    case ALERT_ESCALATED:
+        store(a, t);
+        log_warn("alert: %s %s escalated from %s to %s", alert_rule_name(rule), subject,
+                 alert_severity_name(prev), alert_severity_name(t->st.sev));
+        notify(a, "escalated", t, t->st.sev, 0);
+        break;
     case ALERT_CLEARED:
-        if (t->id == 0)
-            store(a, t); /* never stored: store it so that it can end */
-        if (t->id != 0)
-            db_alert_close(a->db, t->id, a->now_us);
+        close_alert(a, t);
         log_info("alert: %s %s cleared", alert_rule_name(rule), subject);
         notify(a, "cleared", t, prev, a->now_us);
         drop(a, (size_t)(t - a->t));
@@ -368,9 +398,7 @@ static int evaluate(struct alerts *a)
             continue;
         }
         if (alert_gone(&a->c.rules.rule[t->rule], &t->st) == ALERT_CLEARED) {
-            memset(&t->x, 0, sizeof(t->x));
-            if (t->id != 0)
-                db_alert_close(a->db, t->id, a->now_us);
+            close_alert(a, t);
             log_info("alert: %s %s cleared", alert_rule_name(t->rule), t->subject);
             notify(a, "cleared", t, prev, a->now_us);
             drop(a, i);
@@ -400,6 +428,7 @@ static int load_one(void *arg, const struct db_alert *row)
     t->st.sev = strcmp(row->severity, "critical") == 0 ? ALERT_CRITICAL : ALERT_WARNING;
     t->id = row->id;
     t->started_us = row->started_us;
+    snprintf(t->numbers, sizeof(t->numbers), "%s", row->numbers);
     snprintf(t->link, sizeof(t->link), "%s", row->link);
     return 0;
 }

@@ -72,7 +72,8 @@
  *			  const char *link, int64_t *id);
  *	int db_alert_update(struct db *db, int64_t id, const char *severity,
  *			    const char *numbers);
- *	int db_alert_close(struct db *db, int64_t id, int64_t ended_us);
+ *	int db_alert_close(struct db *db, int64_t id, int64_t ended_us,
+ *			   const char *end_numbers);
  *	int db_alert_list(struct db *db, int active_only, int limit,
  *			  int (*fn)(void *arg, const struct db_alert *a), void *arg);
  *
@@ -558,7 +559,8 @@ struct db_alert {
     int64_t id;
     char rule[32], subject[256], severity[16];
     int64_t started_us, ended_us; /* ended_us 0: active */
-    char numbers[512];            /* a JSON object */
+    char numbers[512];            /* a JSON object: the last firing evaluation's */
+    char end_numbers[512];        /* the ending evaluation's; "" while active or unknown */
     char link[512];
 };
 
@@ -569,7 +571,7 @@ int db_alert_now(struct db *db, int64_t *now_us);
 int db_alert_open(struct db *db, const char *rule, const char *subject, const char *severity,
                   int64_t started_us, const char *numbers, const char *link, int64_t *id);
 int db_alert_update(struct db *db, int64_t id, const char *severity, const char *numbers);
-int db_alert_close(struct db *db, int64_t id, int64_t ended_us);
+int db_alert_close(struct db *db, int64_t id, int64_t ended_us, const char *end_numbers);
 int db_alert_list(struct db *db, int active_only, int limit,
                   int (*fn)(void *arg, const struct db_alert *a), void *arg);
 

@@ -225,16 +225,21 @@ enum alert_change alert_step(const struct alert_rule_conf *rc, enum alert_rule r
 {
     enum alert_severity now = alert_judge(rc, rule, x);
 
+    st->firing = now != ALERT_NONE;
+    if (st->firing)
+        st->x = *x;
     if (st->sev == ALERT_NONE) {
         st->below = 0;
         if (now == ALERT_NONE)
             return ALERT_SAME;
         st->sev = now;
+        memset(&st->end, 0, sizeof(st->end));
         return ALERT_FIRED;
     }
     if (!rc->enabled) {
         st->sev = ALERT_NONE;
         st->below = 0;
+        st->end = *x;
         return ALERT_CLEARED;
     }
     if (now != ALERT_NONE || !alert_below(rc, rule, x)) {
@@ -249,18 +254,21 @@ enum alert_change alert_step(const struct alert_rule_conf *rc, enum alert_rule r
         return ALERT_SAME;
     st->sev = ALERT_NONE;
     st->below = 0;
+    st->end = *x;
     return ALERT_CLEARED;
 }
 
 /* alert_gone - a subject without numbers: one period below the clearing line */
 enum alert_change alert_gone(const struct alert_rule_conf *rc, struct alert_state *st)
 {
+    st->firing = 0;
     if (st->sev == ALERT_NONE)
         return ALERT_SAME;
     if (++st->below < rc->clear_periods && rc->enabled)
         return ALERT_SAME;
     st->sev = ALERT_NONE;
     st->below = 0;
+    memset(&st->end, 0, sizeof(st->end));
     return ALERT_CLEARED;
 }
 

@@ -109,6 +109,21 @@ check_eq "still the one alert (started unchanged)" "1 2026-12-01T10:54:00+00:00"
     "$(sql "SELECT count(*) FROM alerts WHERE rule = 'complaint'") $(alert started)"
 check "/metrics: the complaint alert is critical now" wait_for 10 metric critical
 check_eq "the fire was sent once" 1 "$(fired)"
+escalated() { grep -c '"event":"escalated".*"rule":"complaint","subject":"news.example"' "$WORK/hook.txt"; }
+esc_once() { [ "$(escalated)" = 1 ]; }
+check "the webhook got the escalation" wait_for 10 esc_once
+check "the escalation's body: critical, 7 in 2000, no end yet" python3 -c '
+import json, sys
+for l in open(sys.argv[1]):
+    d = json.loads(l)
+    if d["event"] == "escalated":
+        a, n = d["alert"], d["alert"]["numbers"]
+        assert a["severity"] == "critical" and a["ended"] is None and a["end_numbers"] is None, a
+        assert a["started"] == "2026-12-01T10:54:00+00:00", a
+        assert (n["sent"], n["complaints"], n["rate_percent"]) == (2000, 7, 0.35), n
+        sys.exit(0)
+sys.exit(1)' "$WORK/hook.txt"
+check_eq "while active there are no end numbers" null "$(alert end_numbers)"
 
 python3 "$GEN" log recovery >>"$WORK/mail.log"
 check "an hour of sending without complaints is stored" wait_for 60 stored 6000
@@ -119,6 +134,37 @@ check_eq "the ended alert keeps its severity" critical "$(alert severity)"
 cleared() { grep -q '"event":"cleared".*"rule":"complaint","subject":"news.example"' "$WORK/hook.txt"; }
 check "the webhook got the clear" wait_for 10 cleared
 check_eq "and the fire still once" 1 "$(fired)"
+check_eq "and the escalation once" 1 "$(escalated)"
+check_eq "the ended alert keeps the numbers that fired it: 7 complaints" 7 \
+    "$(alert numbers.complaints)"
+check_eq "and 2000 sent, 0.35 %" "2000 0.35" "$(alert numbers.sent) $(alert numbers.rate_percent)"
+check_eq "the numbers that ended it: no complaints in the window" "0 0" \
+    "$(alert end_numbers.complaints) $(alert end_numbers.rate_percent)"
+# The evaluation that ends it may see the recovery hour partly stored: up to 2000 sent.
+check "and what was sent in the window then (1 to 2000)" \
+    sh -c "[ '$(alert end_numbers.sent)' -ge 1 ] && [ '$(alert end_numbers.sent)' -le 2000 ]"
+check "the clear's body has both" python3 -c '
+import json, sys
+for l in open(sys.argv[1]):
+    d = json.loads(l)
+    if d["event"] == "cleared" and d["alert"]["rule"] == "complaint":
+        a = d["alert"]
+        assert a["severity"] == "critical" and a["ended"] == "2026-12-01T12:54:00+00:00", a
+        assert a["numbers"]["complaints"] == 7 and a["numbers"]["sent"] == 2000, a
+        assert a["end_numbers"]["complaints"] == 0, a
+        sys.exit(0)
+sys.exit(1)' "$WORK/hook.txt"
+curl -s "$URL/api/v1/alerts?format=csv" >"$WORK/alerts.csv"
+check_eq "CSV: end_numbers is the last column" \
+    "id,rule,subject,severity,started,ended,numbers,link,end_numbers" \
+    "$(head -1 "$WORK/alerts.csv" | tr -d '\r')"
+check "CSV: the ended alert's row has both numbers" \
+    grep -q ',complaint,news.example,critical,.*"{""sent"": 2000, .*""complaints"": 7.*""complaints"": 0' \
+    "$WORK/alerts.csv"
+curl -s "$URL/?from=2026-12-01T00:00:00Z&to=2026-12-02T00:00:00Z" >"$WORK/dash.html"
+check "the dashboard lists the ended alert with what ended it" \
+    grep -q 'complaints <b>7</b>.*<br>ended with: sent <b>[0-9]*</b> &middot; complaints <b>0</b>' \
+    "$WORK/dash.html"
 nom() { ! curl -s "$URL/metrics" | grep -q 'mailpulse_alerts_active{rule="complaint"'; }
 check "/metrics: no complaint alert active" wait_for 10 nom
 check "the import logged no error" sh -c "! grep -q . '$WORK/import.err'"

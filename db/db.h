@@ -375,7 +375,10 @@ void db_async_commit(struct db *db, int on);
  * from rollups_provider_hour, the edges from the events), most attempts first. db_blocks()
  * lists, per host x block rule x provider, the first and last time a reply named the block,
  * how many did, and up to DB_BLOCK_EXAMPLES distinct replies, most recent first. Both honour
- * the range's host and ignore its sender domain.
+ * the range's host and ignore its sender domain. db_provider_series() is db_providers() per
+ * bucket (minute, hour or day, UTC): one call of fn per bucket and provider that has
+ * attempts, oldest bucket first, then by provider name; minute buckets are read from the
+ * events alone (the rollup is hourly).
  *
  * db_senders() counts attempts, rejects and the top reasons per sender domain, SASL user,
  * client IP or sending host (db/senders.c: whole hours from rollups_sender_hour or
@@ -469,6 +472,12 @@ struct db_provider_row { /* db_providers(): one mailbox provider */
 
 #define DB_BLOCK_EXAMPLES 3
 
+struct db_provider_point { /* db_provider_series(): one bucket x provider */
+    int64_t bucket_us;
+    char provider[32];
+    int64_t sent, deferred, bounced, expired;
+};
+
 struct db_block_row { /* db_blocks(): one sending host x block rule x provider */
     char host[EV_HOST_LEN];
     char block[64];
@@ -519,6 +528,8 @@ int db_domains(struct db *db, const struct db_query *q, enum db_domain_order ord
                int (*fn)(void *arg, const struct db_domain_row *r), void *arg);
 int db_providers(struct db *db, const struct db_range *r, int limit,
                  int (*fn)(void *arg, const struct db_provider_row *row), void *arg);
+int db_provider_series(struct db *db, const struct db_range *r, enum db_bucket bucket,
+                       int (*fn)(void *arg, const struct db_provider_point *p), void *arg);
 int db_blocks(struct db *db, const struct db_range *r, int limit,
               int (*fn)(void *arg, const struct db_block_row *row), void *arg);
 const char *db_sender_axis_name(enum db_sender_axis axis);

@@ -10,6 +10,11 @@
  * is judged at its own time. The ingest-stalled rule always reads the wall clock: it is
  * about the daemon, not the log.
  *
+ * The complaint rule has a current window of its own ([alerts] complaint_window, a day by
+ * default): complaints arrive hours after the mail they are about, so an hour's complaints
+ * over an hour's mail miss a campaign sent in the morning and reported all afternoon, and
+ * the published 0.1 % and 0.3 % lines are daily rates.
+ *
  * A database failure during an evaluation changes no alert: the subjects of a gather that
  * failed are held as they are, and an alert that could not be stored is stored at the
  * next evaluation.
@@ -52,6 +57,7 @@ struct alerts {
     struct tracked *t;
     size_t n;
     int64_t now_us, cur_from_us;   /* this evaluation's clock and current window */
+    int64_t complaint_from_us;     /* the complaint rule's current window */
     int64_t behind_since_us;       /* ingest-stalled: when the daemon fell behind; 0 when not */
     int failed[DB_ALERT_NSOURCES]; /* this evaluation's gathers that failed */
 };
@@ -112,7 +118,8 @@ static void make_link(const struct alerts *a, enum alert_rule rule, const char *
     buf_puts(&b, rule == ALERT_COMPLAINT ? "/api/v1/complaints" : "/bounces");
     buf_putc(&b, 0);
     b.len--;
-    time_format_rfc3339(a->cur_from_us, from, sizeof(from));
+    time_format_rfc3339(rule == ALERT_COMPLAINT ? a->complaint_from_us : a->cur_from_us, from,
+                        sizeof(from));
     time_format_rfc3339(a->now_us, to, sizeof(to));
     link_param(&b, "from", from);
     link_param(&b, "to", to);
@@ -372,6 +379,8 @@ static int evaluate(struct alerts *a)
         rc = -1;
     a->cur_from_us = a->now_us - (int64_t)a->c.window_min * 60 * 1000000;
     a->cur_from_us -= a->cur_from_us % ((int64_t)3600 * 1000000);
+    a->complaint_from_us = a->now_us - (int64_t)a->c.complaint_window_min * 60 * 1000000;
+    a->complaint_from_us -= a->complaint_from_us % ((int64_t)3600 * 1000000);
     for (int s = 0; s < DB_ALERT_NSOURCES && rc == 0 && a->now_us > 0; s++) {
         struct gather_ctx g = {a, (enum db_alert_source)s};
         int any = 0, got;
@@ -380,7 +389,8 @@ static int evaluate(struct alerts *a)
             any |= rule_source[i] == (enum db_alert_source)s && a->c.rules.rule[i].enabled;
         if (!any)
             continue;
-        got = db_alert_gather(a->db, (enum db_alert_source)s, a->now_us, a->c.window_min,
+        got = db_alert_gather(a->db, (enum db_alert_source)s, a->now_us,
+                              s == DB_ALERT_COMPLAINT ? a->c.complaint_window_min : a->c.window_min,
                               a->c.baseline_days, gather_row, &g);
         if (got != 0)
             a->failed[s] = 1; /* its subjects are held: -1, an error; 1, no such table */

@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """alerts_complaints.py - mail sent and the complaints about it, for alerts_complaints.sh.
 
-  log PHASE          Postfix lines on stdout. "send": 2026-12-01 10:00-10:59, news.example
+  log PHASE          Postfix lines on stdout. "send": 2026-12-01 10:00-10:54, news.example
                      sends 20 messages of 100 recipients (2000 sent) and shop.example 20 of
-                     100 (2000 sent). "recovery": 12:00-12:59, news.example sends 2000 more.
+                     100 (2000 sent); at 15:53 other.example sends one message of 100 (the
+                     log goes on while the complaints come in). "recovery": the next day,
+                     2026-12-02 16:00-16:54, news.example sends 2000 more.
   arf DIR FIRST N HH:MM SENDER
                      N ARF abuse reports, one file each in DIR, about the message
                      <mFIRST+i@SENDER> (i = 0 .. N-1), dated 2026-12-01 HH:MM UTC.
@@ -20,15 +22,16 @@ DOMS = [("gmail.com", "gmail-smtp-in.l.google.com", "142.250.1.26"),
 qn = [0]
 
 
-def ts(hour, sec):
-    return "2026-12-01T%02d:%02d:%02d.000000+00:00" % (hour + sec // 3600, sec // 60 % 60, sec % 60)
+def ts(day, hour, sec):
+    return "2026-12-%02dT%02d:%02d:%02d.000000+00:00" % (day, hour + sec // 3600, sec // 60 % 60,
+                                                       sec % 60)
 
 
-def message(hour, i, sender_domain, base):
+def message(day, hour, i, sender_domain, base):
     qn[0] += 1
-    qid = "%s%07X" % ("C" if sender_domain == "news.example" else "D", qn[0])
+    qid = "%s%07X" % ({"news.example": "C", "shop.example": "D"}.get(sender_domain, "E"), qn[0])
     sec = i * 170 + (1 if sender_domain == "shop.example" else 0)
-    t = ts(hour, sec)
+    t = ts(day, hour, sec)
     print("%s mx1 postfix/cleanup[301]: %s: message-id=<m%d@%s>" % (t, qid, base + i, sender_domain))
     print("%s mx1 postfix/qmgr[302]: %s: from=<news@%s>, size=4000, nrcpt=100 (queue active)"
           % (t, qid, sender_domain))
@@ -36,8 +39,8 @@ def message(hour, i, sender_domain, base):
         dom, relay, ip = DOMS[j % len(DOMS)]
         print("%s mx1 postfix/smtp[303]: %s: to=<u%dx%d@%s>, relay=%s[%s]:25, delay=1, "
               "delays=0/0/0.5/0.5, dsn=2.0.0, status=sent (250 2.0.0 OK)"
-              % (ts(hour, sec + 1), qid, base + i, j, dom, relay, ip))
-    print("%s mx1 postfix/qmgr[302]: %s: removed" % (ts(hour, sec + 2), qid))
+              % (ts(day, hour, sec + 1), qid, base + i, j, dom, relay, ip))
+    print("%s mx1 postfix/qmgr[302]: %s: removed" % (ts(day, hour, sec + 2), qid))
 
 
 def arf(d, first, n, hhmm, sender):
@@ -85,10 +88,11 @@ Message-ID: <m%(i)d@%(sender)s>
 if sys.argv[1] == "log":
     if sys.argv[2] == "send":
         for i in range(20):
-            message(10, i, "news.example", 0)
-            message(10, i, "shop.example", 0)
+            message(1, 10, i, "news.example", 0)
+            message(1, 10, i, "shop.example", 0)
+        message(1, 15, 18, "other.example", 0)
     else:
         for i in range(20):
-            message(12, i, "news.example", 100)
+            message(2, 16, i, "news.example", 100)
 else:
     arf(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], sys.argv[6])

@@ -1,11 +1,14 @@
 #!/bin/sh
 # alerts_complaints.sh - the complaint-rate rule on stored complaints. A log in which
-# news.example and shop.example each send 2000 messages between 10:00 and 11:00, and ARF
-# reports imported with `mailpulse import --bounces` while `serve` runs (clock = log, every
-# 2 s): 3 complaints about news.example (0.15 %) fire a warning, 4 more (0.35 %) raise it to
-# critical, 1 about shop.example (0.05 %) raises nothing. The alert is on /api/v1/alerts,
-# /metrics and the webhook receiver, and clears when an hour of sending without complaints
-# follows. The truth is written here, from the generator's counts, not read from mailpulse.
+# news.example and shop.example each send 2000 messages between 10:00 and 11:00 and the log
+# goes on to 15:52, and ARF reports dated hours after the sending (12:30 to 14:40, as
+# feedback loops report), imported with `mailpulse import --bounces` while `serve` runs
+# (clock = log, every 2 s): 2 complaints about news.example (0.10 %) fire a warning, 3
+# (0.15 %) keep it, 7 (0.35 %) raise it to critical (one "escalated" notification), 1 about
+# shop.example (0.05 %) raises nothing. The alert is on /api/v1/alerts, /metrics and the
+# webhook receiver, and clears the next day, when news.example sends without complaints; the
+# ended alert keeps the numbers that fired it and shows the ones that ended it. The truth is
+# written here, from the generator's counts, not read from mailpulse.
 set -u
 . "$(dirname "$0")/lib.sh"
 
@@ -42,7 +45,7 @@ CONF
 SERVE_PIDS="$SERVE_PIDS $!"
 check "serve answers" wait_http "$URL/healthz"
 stored() { [ "$(sql "SELECT count(*) FROM deliveries WHERE status = 'sent'")" = "$1" ]; }
-check "the log is stored: 4000 sent" wait_for 60 stored 4000
+check "the log is stored: 4100 sent" wait_for 60 stored 4100
 
 # complaints N FIRST HH:MM SENDER: import N reports about messages FIRST.. of SENDER
 complaints() {
@@ -63,23 +66,23 @@ print("null" if v is None else v)' "$1" 2>/dev/null
 }
 sev_is() { [ "$(alert severity)" = "$1" ]; }
 
-check "2 complaints (0.10 % of 2000 is 2) are stored" complaints 2 0 10:30 news.example
+check "2 complaints (0.10 % of 2000 is 2) are stored" complaints 2 0 12:30 news.example
 sleep 3 # a full evaluation period with 2 complaints in 2000: the line is 0.1 %
 check_eq "2 in 2000 is exactly the warning line: a warning fires" warning "$(alert severity)"
-check "1 complaint about shop.example is stored" complaints 1 0 10:30 shop.example
+check "1 complaint about shop.example is stored" complaints 1 0 12:30 shop.example
 check_eq "rollups_complaint_hour: 2 about news.example, 1 about shop.example" \
     "news.example 2|shop.example 1" \
     "$(sql "SELECT string_agg(sender_domain || ' ' || n, '|' ORDER BY sender_domain) FROM rollups_complaint_hour")"
-check "1 more complaint (0.15 %)" complaints 1 2 10:35 news.example
+check "1 more complaint (0.15 %)" complaints 1 2 13:35 news.example
 num3() { [ "$(alert numbers.complaints)" = 3 ]; }
 check "the alert's numbers follow: 3 complaints" wait_for 10 num3
 check_eq "severity warning at 0.15 %" warning "$(alert severity)"
 check_eq "numbers: 2000 sent" 2000 "$(alert numbers.sent)"
 check_eq "numbers: rate 0.15 %" 0.15 "$(alert numbers.rate_percent)"
 check_eq "it started at the log's time (the end of its newest minute)" \
-    2026-12-01T10:54:00+00:00 "$(alert started)"
-check_eq "the link is the complaints of news.example over the window" \
-    "/api/v1/complaints?from=2026-12-01T09%3A00%3A00%2B00%3A00&to=2026-12-01T10%3A54%3A00%2B00%3A00&sender_domain=news.example" \
+    2026-12-01T15:52:00+00:00 "$(alert started)"
+check_eq "the link is the complaints of news.example over the day's window" \
+    "/api/v1/complaints?from=2026-11-30T15%3A00%3A00%2B00%3A00&to=2026-12-01T15%3A52%3A00%2B00%3A00&sender_domain=news.example" \
     "$(alert link)"
 check_eq "the link answers with the 3 complaints" 3 \
     "$(curl -s "$URL$(alert link)" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["complaints"]))')"
@@ -101,11 +104,11 @@ for l in open(sys.argv[1]):
         sys.exit(0)
 sys.exit(1)' "$WORK/hook.txt"
 
-check "4 more complaints (7 in 2000, 0.35 %)" complaints 4 3 10:40 news.example
+check "4 more complaints (7 in 2000, 0.35 %)" complaints 4 3 14:40 news.example
 check "the alert rises to critical" wait_for 10 sev_is critical
 check_eq "numbers: 7 complaints" 7 "$(alert numbers.complaints)"
 check_eq "numbers: rate 0.35 %" 0.35 "$(alert numbers.rate_percent)"
-check_eq "still the one alert (started unchanged)" "1 2026-12-01T10:54:00+00:00" \
+check_eq "still the one alert (started unchanged)" "1 2026-12-01T15:52:00+00:00" \
     "$(sql "SELECT count(*) FROM alerts WHERE rule = 'complaint'") $(alert started)"
 check "/metrics: the complaint alert is critical now" wait_for 10 metric critical
 check_eq "the fire was sent once" 1 "$(fired)"
@@ -119,17 +122,17 @@ for l in open(sys.argv[1]):
     if d["event"] == "escalated":
         a, n = d["alert"], d["alert"]["numbers"]
         assert a["severity"] == "critical" and a["ended"] is None and a["end_numbers"] is None, a
-        assert a["started"] == "2026-12-01T10:54:00+00:00", a
+        assert a["started"] == "2026-12-01T15:52:00+00:00", a
         assert (n["sent"], n["complaints"], n["rate_percent"]) == (2000, 7, 0.35), n
         sys.exit(0)
 sys.exit(1)' "$WORK/hook.txt"
 check_eq "while active there are no end numbers" null "$(alert end_numbers)"
 
 python3 "$GEN" log recovery >>"$WORK/mail.log"
-check "an hour of sending without complaints is stored" wait_for 60 stored 6000
+check "the next day's sending without complaints is stored" wait_for 60 stored 6100
 gone() { [ "$(alert ended)" != null ] && [ -n "$(alert ended)" ]; }
 check "the alert clears" wait_for 30 gone
-check_eq "it ended at the log's time" 2026-12-01T12:54:00+00:00 "$(alert ended)"
+check_eq "it ended at the log's time" 2026-12-02T16:54:00+00:00 "$(alert ended)"
 check_eq "the ended alert keeps its severity" critical "$(alert severity)"
 cleared() { grep -q '"event":"cleared".*"rule":"complaint","subject":"news.example"' "$WORK/hook.txt"; }
 check "the webhook got the clear" wait_for 10 cleared
@@ -140,7 +143,7 @@ check_eq "the ended alert keeps the numbers that fired it: 7 complaints" 7 \
 check_eq "and 2000 sent, 0.35 %" "2000 0.35" "$(alert numbers.sent) $(alert numbers.rate_percent)"
 check_eq "the numbers that ended it: no complaints in the window" "0 0" \
     "$(alert end_numbers.complaints) $(alert end_numbers.rate_percent)"
-# The evaluation that ends it may see the recovery hour partly stored: up to 2000 sent.
+# The evaluation that ends it may see the next day's sending partly stored: up to 2000 sent.
 check "and what was sent in the window then (1 to 2000)" \
     sh -c "[ '$(alert end_numbers.sent)' -ge 1 ] && [ '$(alert end_numbers.sent)' -le 2000 ]"
 check "the clear's body has both" python3 -c '
@@ -149,7 +152,7 @@ for l in open(sys.argv[1]):
     d = json.loads(l)
     if d["event"] == "cleared" and d["alert"]["rule"] == "complaint":
         a = d["alert"]
-        assert a["severity"] == "critical" and a["ended"] == "2026-12-01T12:54:00+00:00", a
+        assert a["severity"] == "critical" and a["ended"] == "2026-12-02T16:54:00+00:00", a
         assert a["numbers"]["complaints"] == 7 and a["numbers"]["sent"] == 2000, a
         assert a["end_numbers"]["complaints"] == 0, a
         sys.exit(0)

@@ -242,7 +242,9 @@ void web_alert_list(struct buf *b, struct db *db)
             }
             buf_puts(b, "</td><td><a href=\"");
             web_html_esc(b, a->link);
-            buf_puts(b, "\">attempts</a></td></tr>");
+            /* The complaint rule links to the complaints themselves, the others to attempts. */
+            buf_printf(b, "\">%s</a></td></tr>",
+                       strcmp(a->rule, "complaint") == 0 ? "complaints" : "attempts");
         }
         buf_puts(b, "</tbody></table></section>");
     }

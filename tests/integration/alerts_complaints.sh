@@ -168,6 +168,9 @@ curl -s "$URL/?from=2026-12-01T00:00:00Z&to=2026-12-02T00:00:00Z" >"$WORK/dash.h
 check "the dashboard lists the ended alert with what ended it" \
     grep -q 'complaints <b>7</b>.*<br>ended with: sent <b>[0-9]*</b> &middot; complaints <b>0</b>' \
     "$WORK/dash.html"
+check "the dashboard links the complaint alert to its complaints" \
+    grep -q 'ended with: .*<a href="/api/v1/complaints?from=[^"]*sender_domain=news.example">complaints</a>' \
+    "$WORK/dash.html"
 nom() { ! curl -s "$URL/metrics" | grep -q 'mailpulse_alerts_active{rule="complaint"'; }
 check "/metrics: no complaint alert active" wait_for 10 nom
 check "the import logged no error" sh -c "! grep -q . '$WORK/import.err'"

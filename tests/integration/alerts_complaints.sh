@@ -128,6 +128,21 @@ for l in open(sys.argv[1]):
 sys.exit(1)' "$WORK/hook.txt"
 check_eq "while active there are no end numbers" null "$(alert end_numbers)"
 
+# A restart while the alert is active continues it: no second fire, and the clear still
+# carries the numbers that fired it (read back from the table).
+SPID=${SERVE_PIDS##* }
+kill "$SPID"
+gone_pid() { ! kill -0 "$SPID" 2>/dev/null; }
+check "serve stops on SIGTERM" wait_for 20 gone_pid
+"$BIN" serve --config "$WORK/mailpulse.conf" 2>>"$WORK/serve.err" &
+SERVE_PIDS="$SERVE_PIDS $!"
+check "serve answers again" wait_http "$URL/healthz"
+sleep 5 # two evaluations and more
+check_eq "after the restart: still one complaint alert, critical, started as before" \
+    "1 critical 2026-12-01T15:52:00+00:00" \
+    "$(sql "SELECT count(*) FROM alerts WHERE rule = 'complaint'") $(alert severity) $(alert started)"
+check_eq "after the restart: no second fire" 1 "$(fired)"
+
 python3 "$GEN" log recovery >>"$WORK/mail.log"
 check "the next day's sending without complaints is stored" wait_for 60 stored 6100
 gone() { [ "$(alert ended)" != null ] && [ -n "$(alert ended)" ]; }

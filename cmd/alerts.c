@@ -10,6 +10,11 @@
  * is judged at its own time. The ingest-stalled rule always reads the wall clock: it is
  * about the daemon, not the log.
  *
+ * The complaint rule has a current window of its own ([alerts] complaint_window, a day by
+ * default): complaints arrive hours after the mail they are about, so an hour's complaints
+ * over an hour's mail miss a campaign sent in the morning and reported all afternoon, and
+ * the published 0.1 % and 0.3 % lines are daily rates.
+ *
  * A database failure during an evaluation changes no alert: the subjects of a gather that
  * failed are held as they are, and an alert that could not be stored is stored at the
  * next evaluation.
@@ -32,7 +37,7 @@ struct tracked {
     struct alert_state st;
     int64_t id; /* 0: not stored yet */
     int64_t started_us;
-    struct alert_numbers x;
+    char numbers[512]; /* JSON of st.x, the last firing evaluation's (read back at start) */
     char link[512];
     int seen; /* in this evaluation's numbers */
 };
@@ -52,6 +57,7 @@ struct alerts {
     struct tracked *t;
     size_t n;
     int64_t now_us, cur_from_us;   /* this evaluation's clock and current window */
+    int64_t complaint_from_us;     /* the complaint rule's current window */
     int64_t behind_since_us;       /* ingest-stalled: when the daemon fell behind; 0 when not */
     int failed[DB_ALERT_NSOURCES]; /* this evaluation's gathers that failed */
 };
@@ -93,7 +99,10 @@ static void link_param(struct buf *b, const char *name, const char *value)
     }
 }
 
-/* make_link - the /bounces page filtered to what the alert is about, over its window */
+/*
+ * make_link - the /bounces page filtered to what the alert is about, over its window; for
+ * the complaint rule, /api/v1/complaints of the sender domain
+ */
 static void make_link(const struct alerts *a, enum alert_rule rule, const char *subject, char *out,
                       size_t outlen)
 {
@@ -105,10 +114,12 @@ static void make_link(const struct alerts *a, enum alert_rule rule, const char *
         return;
     }
     buf_init(&b);
-    buf_puts(&b, "/bounces");
+    /* Complaints are not attempts: their own list, by sender domain, is the evidence. */
+    buf_puts(&b, rule == ALERT_COMPLAINT ? "/api/v1/complaints" : "/bounces");
     buf_putc(&b, 0);
     b.len--;
-    time_format_rfc3339(a->cur_from_us, from, sizeof(from));
+    time_format_rfc3339(rule == ALERT_COMPLAINT ? a->complaint_from_us : a->cur_from_us, from,
+                        sizeof(from));
     time_format_rfc3339(a->now_us, to, sizeof(to));
     link_param(&b, "from", from);
     link_param(&b, "to", to);
@@ -120,6 +131,9 @@ static void make_link(const struct alerts *a, enum alert_rule rule, const char *
     case ALERT_EXPIRY:
     case ALERT_VOLUME_ZERO:
         link_param(&b, "host", subject);
+        break;
+    case ALERT_COMPLAINT:
+        link_param(&b, "sender_domain", subject);
         break;
     case ALERT_BLOCK_NEW:
         snprintf(host, sizeof(host), "%s", subject);
@@ -142,10 +156,24 @@ static void make_link(const struct alerts *a, enum alert_rule rule, const char *
     buf_free(&b);
 }
 
+/* numbers_text - the numbers as JSON into out */
+static void numbers_text(enum alert_rule rule, const struct alert_numbers *x, char *out,
+                         size_t outlen)
+{
+    struct buf b;
+
+    buf_init(&b);
+    alert_numbers_json(rule, x, &b);
+    buf_putc(&b, 0);
+    snprintf(out, outlen, "%s", b.data);
+    buf_free(&b);
+}
+
 /*
- * notify - the webhook body of a fire or a clear:
- * {"event":"fired"|"cleared","alert":{"id","rule","subject","severity","started","ended",
- *  "numbers":{...},"link"}}
+ * notify - the webhook body of a fire, an escalation or a clear:
+ * {"event":"fired"|"escalated"|"cleared","alert":{"id","rule","subject","severity",
+ *  "started","ended","numbers":{...},"end_numbers":{...}|null,"link"}}
+ * "numbers" are the last firing evaluation's; "end_numbers" (a clear only) the ending one's.
  */
 static void notify(struct alerts *a, const char *event, const struct tracked *t,
                    enum alert_severity sev, int64_t ended_us)
@@ -168,8 +196,11 @@ static void notify(struct alerts *a, const char *event, const struct tracked *t,
     } else {
         buf_puts(&b, "null");
     }
-    buf_puts(&b, ",\"numbers\":");
-    alert_numbers_json(t->rule, &t->x, &b);
+    buf_printf(&b, ",\"numbers\":%s,\"end_numbers\":", t->numbers[0] ? t->numbers : "{}");
+    if (ended_us)
+        alert_numbers_json(t->rule, &t->st.end, &b);
+    else
+        buf_puts(&b, "null");
     buf_puts(&b, ",\"link\":");
     buf_json_string(&b, t->link);
     buf_puts(&b, "}}");
@@ -177,20 +208,32 @@ static void notify(struct alerts *a, const char *event, const struct tracked *t,
     buf_free(&b);
 }
 
-/* store - the tracked alert's row: insert it when it has none yet, else update it */
+/*
+ * store - the tracked alert's row: insert it when it has none yet, else update it (when
+ * this evaluation fired: the numbers of one that only held the alert are not stored)
+ */
 static void store(struct alerts *a, struct tracked *t)
 {
-    struct buf nb;
-
-    buf_init(&nb);
-    alert_numbers_json(t->rule, &t->x, &nb);
-    buf_putc(&nb, 0);
+    if (t->st.firing)
+        numbers_text(t->rule, &t->st.x, t->numbers, sizeof(t->numbers));
     if (t->id == 0)
         db_alert_open(a->db, alert_rule_name(t->rule), t->subject, alert_severity_name(t->st.sev),
-                      t->started_us, nb.data, t->link, &t->id);
-    else
-        db_alert_update(a->db, t->id, alert_severity_name(t->st.sev), nb.data);
-    buf_free(&nb);
+                      t->started_us, t->numbers[0] ? t->numbers : "{}", t->link, &t->id);
+    else if (t->st.firing)
+        db_alert_update(a->db, t->id, alert_severity_name(t->st.sev), t->numbers);
+}
+
+/* close_alert - the tracked alert's row ends now with the numbers that ended it */
+static void close_alert(struct alerts *a, struct tracked *t)
+{
+    char end[512];
+
+    if (t->id == 0)
+        store(a, t); /* never stored: store it so that it can end */
+    if (t->id == 0)
+        return;
+    numbers_text(t->rule, &t->st.end, end, sizeof(end));
+    db_alert_close(a->db, t->id, a->now_us, end);
 }
 
 /* drop - forget tracked alert i */
@@ -225,8 +268,6 @@ static void apply(struct alerts *a, enum alert_rule rule, const char *subject,
     t->seen = 1;
     prev = t->st.sev;
     ch = alert_step(rc, rule, x, &t->st);
-    if (ch != ALERT_CLEARED)
-        t->x = *x;
     switch (ch) {
     case ALERT_FIRED:
         t->started_us = a->now_us;
@@ -236,11 +277,14 @@ static void apply(struct alerts *a, enum alert_rule rule, const char *subject,
                  alert_severity_name(t->st.sev));
         notify(a, "fired", t, t->st.sev, 0);
         break;
+    case ALERT_ESCALATED:
+        store(a, t);
+        log_warn("alert: %s %s escalated from %s to %s", alert_rule_name(rule), subject,
+                 alert_severity_name(prev), alert_severity_name(t->st.sev));
+        notify(a, "escalated", t, t->st.sev, 0);
+        break;
     case ALERT_CLEARED:
-        if (t->id == 0)
-            store(a, t); /* never stored: store it so that it can end */
-        if (t->id != 0)
-            db_alert_close(a->db, t->id, a->now_us);
+        close_alert(a, t);
         log_info("alert: %s %s cleared", alert_rule_name(rule), subject);
         notify(a, "cleared", t, prev, a->now_us);
         drop(a, (size_t)(t - a->t));
@@ -335,6 +379,8 @@ static int evaluate(struct alerts *a)
         rc = -1;
     a->cur_from_us = a->now_us - (int64_t)a->c.window_min * 60 * 1000000;
     a->cur_from_us -= a->cur_from_us % ((int64_t)3600 * 1000000);
+    a->complaint_from_us = a->now_us - (int64_t)a->c.complaint_window_min * 60 * 1000000;
+    a->complaint_from_us -= a->complaint_from_us % ((int64_t)3600 * 1000000);
     for (int s = 0; s < DB_ALERT_NSOURCES && rc == 0 && a->now_us > 0; s++) {
         struct gather_ctx g = {a, (enum db_alert_source)s};
         int any = 0, got;
@@ -343,7 +389,8 @@ static int evaluate(struct alerts *a)
             any |= rule_source[i] == (enum db_alert_source)s && a->c.rules.rule[i].enabled;
         if (!any)
             continue;
-        got = db_alert_gather(a->db, (enum db_alert_source)s, a->now_us, a->c.window_min,
+        got = db_alert_gather(a->db, (enum db_alert_source)s, a->now_us,
+                              s == DB_ALERT_COMPLAINT ? a->c.complaint_window_min : a->c.window_min,
                               a->c.baseline_days, gather_row, &g);
         if (got != 0)
             a->failed[s] = 1; /* its subjects are held: -1, an error; 1, no such table */
@@ -361,9 +408,7 @@ static int evaluate(struct alerts *a)
             continue;
         }
         if (alert_gone(&a->c.rules.rule[t->rule], &t->st) == ALERT_CLEARED) {
-            memset(&t->x, 0, sizeof(t->x));
-            if (t->id != 0)
-                db_alert_close(a->db, t->id, a->now_us);
+            close_alert(a, t);
             log_info("alert: %s %s cleared", alert_rule_name(t->rule), t->subject);
             notify(a, "cleared", t, prev, a->now_us);
             drop(a, i);
@@ -393,6 +438,7 @@ static int load_one(void *arg, const struct db_alert *row)
     t->st.sev = strcmp(row->severity, "critical") == 0 ? ALERT_CRITICAL : ALERT_WARNING;
     t->id = row->id;
     t->started_us = row->started_us;
+    snprintf(t->numbers, sizeof(t->numbers), "%s", row->numbers);
     snprintf(t->link, sizeof(t->link), "%s", row->link);
     return 0;
 }

@@ -185,14 +185,15 @@ void retry_sleep(int64_t us, volatile sig_atomic_t *stop);
 /* The [alerts] section (cmd/serve_conf.c), read by cmd/alerts.c. */
 struct alerts_conf {
     int enabled;
-    int interval_s;     /* between evaluations */
-    int clock_log;      /* "now" is the newest stored event time, not the wall clock */
-    int window_min;     /* the current window */
-    int baseline_days;  /* the baseline before it */
-    int stall_lag_s;    /* ingest behind with no commit this long counts as stalled */
-    char *webhook;      /* NULL: none */
-    int hook_timeout_s; /* one POST */
-    int hook_tries;     /* attempts per notification */
+    int interval_s;           /* between evaluations */
+    int clock_log;            /* "now" is the newest stored event time, not the wall clock */
+    int window_min;           /* the current window */
+    int complaint_window_min; /* the complaint rule's current window (complaints lag sends) */
+    int baseline_days;        /* the baseline before it */
+    int stall_lag_s;          /* ingest behind with no commit this long counts as stalled */
+    char *webhook;            /* NULL: none */
+    int hook_timeout_s;       /* one POST */
+    int hook_tries;           /* attempts per notification */
     struct alert_conf rules;
 };
 

@@ -300,6 +300,8 @@ static int conf_alerts(struct serve_conf *c, const char *key, const char *value)
         return conf_int("[alerts] interval", value, 1, 86400, &a->interval_s);
     if (strcmp(key, "window") == 0)
         return conf_int("[alerts] window", value, 1, 1440, &a->window_min);
+    if (strcmp(key, "complaint_window") == 0)
+        return conf_int("[alerts] complaint_window", value, 1, 1440, &a->complaint_window_min);
     if (strcmp(key, "baseline_days") == 0)
         return conf_int("[alerts] baseline_days", value, 1, 90, &a->baseline_days);
     if (strcmp(key, "stall_seconds") == 0)
@@ -552,6 +554,7 @@ int conf_load(struct serve_conf *c, int argc, char **argv)
     c->alerts.enabled = 1;
     c->alerts.interval_s = 60;
     c->alerts.window_min = 60;
+    c->alerts.complaint_window_min = 1440;
     c->alerts.baseline_days = 7;
     c->alerts.stall_lag_s = 60;
     c->alerts.hook_timeout_s = 5;

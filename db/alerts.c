@@ -1,5 +1,5 @@
 /*
- * alerts - the numbers the alert rules read, and the alerts table (sql/008)
+ * alerts - the numbers the alert rules read, and the alerts table (sql/008, sql/011)
  *
  * db_alert_gather() sums the rollups of one kind of subject over two windows in one query:
  * the current window (the hourly buckets from the one holding now - window up to now) and
@@ -207,19 +207,20 @@ int db_alert_update(struct db *db, int64_t id, const char *severity, const char 
     return 0;
 }
 
-/* db_alert_close - an alert ends at ended_us */
-int db_alert_close(struct db *db, int64_t id, int64_t ended_us)
+/* db_alert_close - an alert ends at ended_us, with the numbers that ended it (JSON) */
+int db_alert_close(struct db *db, int64_t id, int64_t ended_us, const char *end_numbers)
 {
     char ids[24], t[32];
-    const char *v[2] = {ids, t};
+    const char *v[3] = {ids, t, end_numbers};
     PGresult *res;
 
     snprintf(ids, sizeof(ids), "%lld", (long long)id);
     time_text(t, sizeof(t), ended_us);
     res = db_run(db,
                  "UPDATE alerts SET ended = greatest(started, to_timestamp($2::double precision)),"
-                 " updated = now() WHERE id = $1::bigint AND ended IS NULL RETURNING id",
-                 2, v, "alert close");
+                 " end_numbers = $3::jsonb, updated = now()"
+                 " WHERE id = $1::bigint AND ended IS NULL RETURNING id",
+                 3, v, "alert close");
     if (res == NULL)
         return -1;
     PQclear(res);
@@ -242,7 +243,8 @@ int db_alert_list(struct db *db, int active_only, int limit,
     res = db_run(db,
                  "SELECT id, rule, subject, severity,"
                  " (extract(epoch FROM started) * 1000000)::bigint,"
-                 " (extract(epoch FROM ended) * 1000000)::bigint, numbers::text, link"
+                 " (extract(epoch FROM ended) * 1000000)::bigint, numbers::text, link,"
+                 " coalesce(end_numbers::text, '')"
                  " FROM alerts WHERE ended IS NULL OR NOT $2::boolean"
                  " ORDER BY ended IS NOT NULL, started DESC, id DESC LIMIT $1::integer",
                  2, v, "alert list");
@@ -261,6 +263,8 @@ int db_alert_list(struct db *db, int active_only, int limit,
         str_copy(a.numbers, sizeof(a.numbers), PQgetvalue(res, i, 6),
                  (size_t)PQgetlength(res, i, 6));
         str_copy(a.link, sizeof(a.link), PQgetvalue(res, i, 7), (size_t)PQgetlength(res, i, 7));
+        str_copy(a.end_numbers, sizeof(a.end_numbers), PQgetvalue(res, i, 8),
+                 (size_t)PQgetlength(res, i, 8));
         if (fn(arg, &a) < 0)
             break;
     }

@@ -72,7 +72,8 @@
  *			  const char *link, int64_t *id);
  *	int db_alert_update(struct db *db, int64_t id, const char *severity,
  *			    const char *numbers);
- *	int db_alert_close(struct db *db, int64_t id, int64_t ended_us);
+ *	int db_alert_close(struct db *db, int64_t id, int64_t ended_us,
+ *			   const char *end_numbers);
  *	int db_alert_list(struct db *db, int active_only, int limit,
  *			  int (*fn)(void *arg, const struct db_alert *a), void *arg);
  *
@@ -374,7 +375,10 @@ void db_async_commit(struct db *db, int on);
  * from rollups_provider_hour, the edges from the events), most attempts first. db_blocks()
  * lists, per host x block rule x provider, the first and last time a reply named the block,
  * how many did, and up to DB_BLOCK_EXAMPLES distinct replies, most recent first. Both honour
- * the range's host and ignore its sender domain.
+ * the range's host and ignore its sender domain. db_provider_series() is db_providers() per
+ * bucket (minute, hour or day, UTC): one call of fn per bucket and provider that has
+ * attempts, oldest bucket first, then by provider name; minute buckets are read from the
+ * events alone (the rollup is hourly).
  *
  * db_senders() counts attempts, rejects and the top reasons per sender domain, SASL user,
  * client IP or sending host (db/senders.c: whole hours from rollups_sender_hour or
@@ -468,6 +472,12 @@ struct db_provider_row { /* db_providers(): one mailbox provider */
 
 #define DB_BLOCK_EXAMPLES 3
 
+struct db_provider_point { /* db_provider_series(): one bucket x provider */
+    int64_t bucket_us;
+    char provider[32];
+    int64_t sent, deferred, bounced, expired;
+};
+
 struct db_block_row { /* db_blocks(): one sending host x block rule x provider */
     char host[EV_HOST_LEN];
     char block[64];
@@ -518,6 +528,8 @@ int db_domains(struct db *db, const struct db_query *q, enum db_domain_order ord
                int (*fn)(void *arg, const struct db_domain_row *r), void *arg);
 int db_providers(struct db *db, const struct db_range *r, int limit,
                  int (*fn)(void *arg, const struct db_provider_row *row), void *arg);
+int db_provider_series(struct db *db, const struct db_range *r, enum db_bucket bucket,
+                       int (*fn)(void *arg, const struct db_provider_point *p), void *arg);
 int db_blocks(struct db *db, const struct db_range *r, int limit,
               int (*fn)(void *arg, const struct db_block_row *row), void *arg);
 const char *db_sender_axis_name(enum db_sender_axis axis);
@@ -558,7 +570,8 @@ struct db_alert {
     int64_t id;
     char rule[32], subject[256], severity[16];
     int64_t started_us, ended_us; /* ended_us 0: active */
-    char numbers[512];            /* a JSON object */
+    char numbers[512];            /* a JSON object: the last firing evaluation's */
+    char end_numbers[512];        /* the ending evaluation's; "" while active or unknown */
     char link[512];
 };
 
@@ -569,7 +582,7 @@ int db_alert_now(struct db *db, int64_t *now_us);
 int db_alert_open(struct db *db, const char *rule, const char *subject, const char *severity,
                   int64_t started_us, const char *numbers, const char *link, int64_t *id);
 int db_alert_update(struct db *db, int64_t id, const char *severity, const char *numbers);
-int db_alert_close(struct db *db, int64_t id, int64_t ended_us);
+int db_alert_close(struct db *db, int64_t id, int64_t ended_us, const char *end_numbers);
 int db_alert_list(struct db *db, int active_only, int limit,
                   int (*fn)(void *arg, const struct db_alert *a), void *arg);
 

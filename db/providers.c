@@ -7,6 +7,9 @@
  *
  *	int db_providers(struct db *db, const struct db_range *r, int limit,
  *			 int (*fn)(void *arg, const struct db_provider_row *row), void *arg);
+ *	int db_provider_series(struct db *db, const struct db_range *r, enum db_bucket bucket,
+ *			       int (*fn)(void *arg, const struct db_provider_point *p),
+ *			       void *arg);
  *	int db_blocks(struct db *db, const struct db_range *r, int limit,
  *		      int (*fn)(void *arg, const struct db_block_row *row), void *arg);
  *
@@ -15,6 +18,12 @@
  *	whole hours of the range from rollups_provider_hour, the partial hours at its ends
  *	from the deliveries themselves, so that any range is exact. Rows are ordered by
  *	attempts, most first, then by name; at most limit of them.
+ *
+ *	db_provider_series() gives the same counts per bucket (minute, hour or day, UTC) and
+ *	provider, oldest bucket first, then by provider name; a bucket or provider without
+ *	attempts has no row. Hour and day buckets read the whole hours from
+ *	rollups_provider_hour and the partial hours at the ends from the deliveries; minute
+ *	buckets read the deliveries alone, since the rollup has no finer grain.
  *
  *	db_blocks() reads the deliveries and rejects whose reply named a block rule (a partial
  *	index holds just those) and groups them by host, block and provider: the first and
@@ -53,6 +62,21 @@ static const char providers_sql[] =
     " SELECT provider, sum(st), sum(df), sum(bo), sum(ex) FROM f GROUP BY 1"
     " ORDER BY sum(st) + sum(df) + sum(bo) + sum(ex) DESC, 1 LIMIT $6::integer";
 
+/* Parameters: $1 from, $2 to, $3 host, [$4, $5) the whole hours, $6 the date_trunc unit. */
+static const char provider_series_sql[] =
+    "WITH f (t, provider, st, df, bo, ex) AS ("
+    " SELECT hour, provider, sent, deferred, bounced, expired FROM rollups_provider_hour"
+    "  WHERE hour >= $4::timestamptz AND hour < $5::timestamptz"
+    "  AND ($3::text = '' OR host = $3::text)"
+    " UNION ALL"
+    " SELECT time, provider, (status = 'sent')::int, (status = 'deferred')::int,"
+    "  (status = 'bounced')::int, (status = 'expired')::int FROM deliveries"
+    "  WHERE provider IS NOT NULL AND time >= $1::timestamptz AND time < $2::timestamptz"
+    "  AND (time < $4::timestamptz OR time >= $5::timestamptz)"
+    "  AND ($3::text = '' OR host = $3::text))"
+    " SELECT (extract(epoch FROM date_trunc($6::text, t, 'UTC')) * 1000000)::bigint, provider,"
+    "  sum(st), sum(df), sum(bo), sum(ex) FROM f GROUP BY 1, 2 ORDER BY 1, 2";
+
 /* Parameters: $1 from, $2 to, $3 host, $4 the limit. */
 static const char blocks_sql[] =
     "WITH b AS ("
@@ -73,35 +97,50 @@ static const char blocks_sql[] =
     " FROM b g GROUP BY 1, 2, 3 ORDER BY 6 DESC, 1, 2, 3 LIMIT $4::integer) s"
     " ORDER BY n DESC, host, block, provider";
 
-/* db_providers - attempts per provider over a range, most first */
-int db_providers(struct db *db, const struct db_range *r, int limit,
-                 int (*fn)(void *arg, const struct db_provider_row *row), void *arg)
+/* The parameters both provider queries share: the range, its host and its whole hours. */
+struct prov_params {
+    char from[48], to[48], h1[48], h2[48], host[EV_HOST_LEN];
+};
+
+/*
+ * prov_params_set - the range as text, and [h1, h2) the whole hours inside it; with
+ * use_rollups false (or no whole hour inside) h1 = h2 = to, so the events answer it all
+ */
+static void prov_params_set(struct prov_params *p, const struct db_range *r, bool use_rollups)
 {
-    char from[48], to[48], h1[48], h2[48], host[EV_HOST_LEN], lim[16];
-    const char *v[6] = {from, to, host, h1, h2, lim};
     bool from_open = r->from_us <= 0, to_open = r->to_us == INT64_MAX;
     int64_t a = 0, z = INT64_MAX;
-    struct db_provider_row row;
-    PGresult *res;
-    int i;
 
-    db_range_time(r->from_us, true, from, sizeof(from));
-    db_range_time(r->to_us, false, to, sizeof(to));
+    db_range_time(r->from_us, true, p->from, sizeof(p->from));
+    db_range_time(r->to_us, false, p->to, sizeof(p->to));
     if (!from_open)
         a = db_floor_hour(r->from_us) == r->from_us ? r->from_us
                                                     : db_floor_hour(r->from_us) + HOUR_US;
     if (!to_open)
         z = db_floor_hour(r->to_us);
-    if (!from_open && !to_open && a >= z) {
-        /* No whole hour inside: the events answer it all. */
-        snprintf(h1, sizeof(h1), "%s", to);
-        snprintf(h2, sizeof(h2), "%s", to);
+    if (!use_rollups || (!from_open && !to_open && a >= z)) {
+        snprintf(p->h1, sizeof(p->h1), "%s", p->to);
+        snprintf(p->h2, sizeof(p->h2), "%s", p->to);
     } else {
-        db_range_time(a, true, h1, sizeof(h1));
-        db_range_time(z, false, h2, sizeof(h2));
+        db_range_time(a, true, p->h1, sizeof(p->h1));
+        db_range_time(z, false, p->h2, sizeof(p->h2));
     }
-    str_copy(host, sizeof(host), r->host, strnlen(r->host, sizeof(r->host)));
-    utf8_scrub(host);
+    str_copy(p->host, sizeof(p->host), r->host, strnlen(r->host, sizeof(r->host)));
+    utf8_scrub(p->host);
+}
+
+/* db_providers - attempts per provider over a range, most first */
+int db_providers(struct db *db, const struct db_range *r, int limit,
+                 int (*fn)(void *arg, const struct db_provider_row *row), void *arg)
+{
+    struct prov_params p;
+    char lim[16];
+    const char *v[6] = {p.from, p.to, p.host, p.h1, p.h2, lim};
+    struct db_provider_row row;
+    PGresult *res;
+    int i;
+
+    prov_params_set(&p, r, true);
     snprintf(lim, sizeof(lim), "%d", limit > 0 ? limit : 0);
     res = db_run(db, providers_sql, 6, v, "providers");
     if (res == NULL)
@@ -115,6 +154,39 @@ int db_providers(struct db *db, const struct db_range *r, int limit,
         row.bounced = strtoll(PQgetvalue(res, i, 3), NULL, 10);
         row.expired = strtoll(PQgetvalue(res, i, 4), NULL, 10);
         if (fn(arg, &row) < 0)
+            break;
+    }
+    PQclear(res);
+    return 0;
+}
+
+/* db_provider_series - attempts per bucket and provider over a range, oldest first */
+int db_provider_series(struct db *db, const struct db_range *r, enum db_bucket bucket,
+                       int (*fn)(void *arg, const struct db_provider_point *p), void *arg)
+{
+    struct prov_params p;
+    const char *unit = bucket == DB_BUCKET_MINUTE ? "minute"
+                       : bucket == DB_BUCKET_DAY  ? "day"
+                                                  : "hour";
+    const char *v[6] = {p.from, p.to, p.host, p.h1, p.h2, unit};
+    struct db_provider_point pt;
+    PGresult *res;
+    int i;
+
+    prov_params_set(&p, r, bucket != DB_BUCKET_MINUTE);
+    res = db_run(db, provider_series_sql, 6, v, "provider series");
+    if (res == NULL)
+        return -1;
+    for (i = 0; i < PQntuples(res); i++) {
+        memset(&pt, 0, sizeof(pt));
+        pt.bucket_us = db_get_i64(res, i, 0);
+        str_copy(pt.provider, sizeof(pt.provider), PQgetvalue(res, i, 1),
+                 (size_t)PQgetlength(res, i, 1));
+        pt.sent = db_get_i64(res, i, 2);
+        pt.deferred = db_get_i64(res, i, 3);
+        pt.bounced = db_get_i64(res, i, 4);
+        pt.expired = db_get_i64(res, i, 5);
+        if (fn(arg, &pt) < 0)
             break;
     }
     PQclear(res);

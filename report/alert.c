@@ -225,16 +225,21 @@ enum alert_change alert_step(const struct alert_rule_conf *rc, enum alert_rule r
 {
     enum alert_severity now = alert_judge(rc, rule, x);
 
+    st->firing = now != ALERT_NONE;
+    if (st->firing)
+        st->x = *x;
     if (st->sev == ALERT_NONE) {
         st->below = 0;
         if (now == ALERT_NONE)
             return ALERT_SAME;
         st->sev = now;
+        memset(&st->end, 0, sizeof(st->end));
         return ALERT_FIRED;
     }
     if (!rc->enabled) {
         st->sev = ALERT_NONE;
         st->below = 0;
+        st->end = *x;
         return ALERT_CLEARED;
     }
     if (now != ALERT_NONE || !alert_below(rc, rule, x)) {
@@ -249,25 +254,28 @@ enum alert_change alert_step(const struct alert_rule_conf *rc, enum alert_rule r
         return ALERT_SAME;
     st->sev = ALERT_NONE;
     st->below = 0;
+    st->end = *x;
     return ALERT_CLEARED;
 }
 
 /* alert_gone - a subject without numbers: one period below the clearing line */
 enum alert_change alert_gone(const struct alert_rule_conf *rc, struct alert_state *st)
 {
+    st->firing = 0;
     if (st->sev == ALERT_NONE)
         return ALERT_SAME;
     if (++st->below < rc->clear_periods && rc->enabled)
         return ALERT_SAME;
     st->sev = ALERT_NONE;
     st->below = 0;
+    memset(&st->end, 0, sizeof(st->end));
     return ALERT_CLEARED;
 }
 
 /* alert_numbers_json - the numbers as one JSON object, rates rounded to 0.01 % */
 void alert_numbers_json(enum alert_rule rule, const struct alert_numbers *x, struct buf *out)
 {
-    const char *bad;
+    const char *all, *bad;
 
     switch (rule) {
     case ALERT_BLOCK_NEW:
@@ -284,14 +292,16 @@ void alert_numbers_json(enum alert_rule rule, const struct alert_numbers *x, str
     default:
         break;
     }
+    /* The complaint rule's volume is the mail sent, not every attempt. */
+    all = rule == ALERT_COMPLAINT ? "sent" : "attempts";
     bad = rule == ALERT_COMPLAINT                                            ? "complaints"
           : rule == ALERT_EXPIRY                                             ? "expired"
           : rule == ALERT_DEFERRAL_PROVIDER || rule == ALERT_DEFERRAL_DOMAIN ? "deferred"
                                                                              : "bounced";
     buf_printf(out,
-               "{\"attempts\":%lld,\"%s\":%lld,\"rate_percent\":%.2f,"
-               "\"baseline_attempts\":%lld,\"baseline_%s\":%lld,\"baseline_rate_percent\":%.2f}",
-               (long long)x->cur_n, bad, (long long)x->cur_bad, 100 * rate(x->cur_bad, x->cur_n),
-               (long long)x->base_n, bad, (long long)x->base_bad,
-               100 * rate(x->base_bad, x->base_n));
+               "{\"%s\":%lld,\"%s\":%lld,\"rate_percent\":%.2f,"
+               "\"baseline_%s\":%lld,\"baseline_%s\":%lld,\"baseline_rate_percent\":%.2f}",
+               all, (long long)x->cur_n, bad, (long long)x->cur_bad,
+               100 * rate(x->cur_bad, x->cur_n), all, (long long)x->base_n, bad,
+               (long long)x->base_bad, 100 * rate(x->base_bad, x->base_n));
 }

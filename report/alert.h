@@ -43,10 +43,14 @@
  *	alert_step() moves one subject's state: an inactive subject fires at once; an active
  *	one escalates to critical but never drops back (it clears instead), and clears only
  *	after clear_periods consecutive evaluations below the clearing line. Numbers between
- *	the two lines keep the alert and reset the count.
+ *	the two lines keep the alert and reset the count. An alert reports the numbers of its
+ *	last firing evaluation (st->x, set only when alert_judge() says warning or critical,
+ *	st->firing then 1), so an ended alert still shows what fired it; the evaluation that
+ *	ends it leaves its own numbers in st->end.
  *
  *	alert_gone() is alert_step() for a subject that no longer appears in the numbers at
- *	all (no traffic in either window): a period below the clearing line.
+ *	all (no traffic in either window): a period below the clearing line; an alert it ends
+ *	has zeros in st->end.
  *
  *	alert_conf_set() applies one [alerts] key: RULE_enabled, RULE_warning, RULE_critical,
  *	RULE_factor, RULE_min_volume, RULE_clear_ratio, RULE_clear_periods (rates as percent).
@@ -103,10 +107,13 @@ struct alert_numbers {
     double base_hours;        /* the baseline window's length */
 };
 
-/* One subject's place in the hysteresis. */
+/* One subject's place in the hysteresis, and the numbers an alert reports. */
 struct alert_state {
-    enum alert_severity sev; /* ALERT_NONE: not active */
-    int below;               /* consecutive evaluations under the clearing line */
+    enum alert_severity sev;  /* ALERT_NONE: not active */
+    int below;                /* consecutive evaluations under the clearing line */
+    int firing;               /* the last evaluation judged the numbers worth an alert */
+    struct alert_numbers x;   /* the numbers of the last evaluation that did */
+    struct alert_numbers end; /* the numbers of the evaluation that ended the alert */
 };
 
 void alert_defaults(struct alert_conf *c);

@@ -42,7 +42,7 @@ static enum MHD_Result alerts_csv(struct web_req *r, const struct web_rows *rows
     char t[40];
 
     buf_init(&b);
-    buf_puts(&b, "id,rule,subject,severity,started,ended,numbers,link\r\n");
+    buf_puts(&b, "id,rule,subject,severity,started,ended,numbers,link,end_numbers\r\n");
     for (size_t i = 0; i < rows->n; i++) {
         const struct db_alert *a = (const void *)(rows->data + i * rows->size);
 
@@ -61,6 +61,8 @@ static enum MHD_Result alerts_csv(struct web_req *r, const struct web_rows *rows
         web_csv_field(&b, a->numbers, 1);
         buf_putc(&b, ',');
         web_csv_field(&b, a->link, 1);
+        buf_putc(&b, ',');
+        web_csv_field(&b, a->end_numbers, 1);
         buf_puts(&b, "\r\n");
     }
     ret = web_reply_csv(r->conn, &b);
@@ -95,6 +97,7 @@ enum MHD_Result web_api_alerts(struct web_req *r)
     for (size_t i = 0; i < rows.n; i++) {
         const struct db_alert *a = (const void *)(rows.data + i * rows.size);
         cJSON *o = cJSON_CreateObject(), *nums = cJSON_Parse(a->numbers);
+        cJSON *end = a->end_numbers[0] ? cJSON_Parse(a->end_numbers) : NULL;
 
         active += a->ended_us == 0;
         cJSON_AddNumberToObject(o, "id", (double)a->id);
@@ -104,6 +107,7 @@ enum MHD_Result web_api_alerts(struct web_req *r)
         web_add_time(o, "started", a->started_us, 1);
         web_add_time(o, "ended", a->ended_us, 1);
         cJSON_AddItemToObject(o, "numbers", nums != NULL ? nums : cJSON_CreateObject());
+        cJSON_AddItemToObject(o, "end_numbers", end != NULL ? end : cJSON_CreateNull());
         cJSON_AddStringToObject(o, "link", a->link);
         cJSON_AddItemToArray(arr, o);
     }
@@ -232,9 +236,15 @@ void web_alert_list(struct buf *b, struct db *db)
                 buf_puts(b, "active");
             buf_puts(b, "</td><td class=\"numbers\">");
             alert_numbers(b, a->numbers);
+            if (a->ended_us && a->end_numbers[0]) {
+                buf_puts(b, "<br>ended with: ");
+                alert_numbers(b, a->end_numbers);
+            }
             buf_puts(b, "</td><td><a href=\"");
             web_html_esc(b, a->link);
-            buf_puts(b, "\">attempts</a></td></tr>");
+            /* The complaint rule links to the complaints themselves, the others to attempts. */
+            buf_printf(b, "\">%s</a></td></tr>",
+                       strcmp(a->rule, "complaint") == 0 ? "complaints" : "attempts");
         }
         buf_puts(b, "</tbody></table></section>");
     }

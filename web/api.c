@@ -242,7 +242,7 @@ int web_check_bucket(struct web_req *r, char *err, size_t errlen)
     return web_bucket_read(&r->p, &r->q, &r->bucket, err, errlen);
 }
 
-/* web_check_timeseries - bucket= and by=status */
+/* web_check_timeseries - bucket= and by=status|provider */
 int web_check_timeseries(struct web_req *r, char *err, size_t errlen)
 {
     const char *by;
@@ -250,21 +250,25 @@ int web_check_timeseries(struct web_req *r, char *err, size_t errlen)
     if (web_check_bucket(r, err, errlen) != 0)
         return -1;
     by = web_param(&r->p, "by", NULL);
-    if (by != NULL && strcmp(by, "status") != 0) {
-        snprintf(err, errlen, "'by' must be status");
+    if (by != NULL && strcmp(by, "status") != 0 && strcmp(by, "provider") != 0) {
+        snprintf(err, errlen, "'by' must be status or provider");
         return -1;
     }
     return 0;
 }
 
-/* web_api_timeseries - GET /api/v1/timeseries?from=&to=&host=&bucket=&by=status */
+/* web_api_timeseries - GET /api/v1/timeseries?from=&to=&host=&bucket=&by=status|provider */
 enum MHD_Result web_api_timeseries(struct web_req *r)
 {
+    const char *by = web_param(&r->p, "by", NULL);
     struct db_point *pts;
     size_t n, i;
     int64_t first;
     cJSON *body, *arr;
     enum MHD_Result ret;
+
+    if (by != NULL && strcmp(by, "provider") == 0)
+        return web_api_provider_series(r); /* web/providers.c */
 
     if (web_series(r->db, &r->q, r->bucket, &pts, &n, &first) != 0)
         return web_unavailable(r);

@@ -8,6 +8,7 @@
  *	int web_check_format(struct web_req *r, char *err, size_t errlen);
  *	enum MHD_Result web_api_providers(struct web_req *r);
  *	enum MHD_Result web_api_blocks(struct web_req *r);
+ *	enum MHD_Result web_api_provider_series(struct web_req *r);
  *
  * DESCRIPTION
  *	web_check_format() reads format= (json, the default, or csv) into r->format.
@@ -17,6 +18,12 @@
  *	bounce and deferral rates, most attempts first. web_api_blocks() answers, per sending
  *	host x block rule x provider, when a reply first and last named the block, how many
  *	did, the rule's operator and kind, and up to three example replies.
+ *
+ *	web_api_provider_series() is GET /api/v1/timeseries?by=provider: every bucket of the
+ *	range (bucket= as the status timeseries reads it), each with the attempts of every
+ *	provider that has any in the range, by status. The providers are bounded: a stored name
+ *	that no rule gives now (a site rule removed since) counts under "other", so the list is
+ *	at most the names of provider_names().
  *
  *	CSV replies have a header line and CRLF line ends; cells that a spreadsheet would take
  *	for a formula are neutralised.
@@ -110,6 +117,141 @@ enum MHD_Result web_api_providers(struct web_req *r)
         cJSON_AddItemToArray(arr, o);
     }
     web_rows_free(&rows);
+    ret = web_reply_json(r->conn, MHD_HTTP_OK, body);
+    cJSON_Delete(body);
+    return ret;
+}
+
+/* The provider timeseries being filled: every bucket x every name of provider_names(). */
+struct series {
+    const char *const *names;
+    size_t nnames, nb;
+    int64_t first_us, width_us;
+    struct db_provider_point *rows; /* as read, the name replaced by its index in names */
+    size_t *idx;
+    size_t n, cap, idxcap;
+    int64_t total[PROVIDER_MAX_NAMES + 1];
+};
+
+/* series_name - the index of a stored provider in names; "other" for one no rule gives */
+static size_t series_name(const struct series *f, const char *provider)
+{
+    size_t i, other = f->nnames;
+
+    for (i = 0; i < f->nnames; i++) {
+        if (strcmp(f->names[i], provider) == 0)
+            return i;
+        if (strcmp(f->names[i], PROVIDER_OTHER) == 0)
+            other = i;
+    }
+    return other;
+}
+
+/* series_row - db_provider_series() callback: keep the row, add it to its name's total */
+static int series_row(void *arg, const struct db_provider_point *p)
+{
+    struct series *f = arg;
+    size_t k = series_name(f, p->provider);
+
+    if (k == f->nnames || p->bucket_us < f->first_us ||
+        (size_t)((p->bucket_us - f->first_us) / f->width_us) >= f->nb)
+        return 0;
+    f->rows = xgrow(f->rows, &f->cap, f->n, sizeof(*f->rows), 64);
+    f->idx = xgrow(f->idx, &f->idxcap, f->n, sizeof(*f->idx), 64);
+    f->rows[f->n] = *p;
+    f->idx[f->n++] = k;
+    f->total[k] += p->sent + p->deferred + p->bounced + p->expired;
+    return 0;
+}
+
+/* series_order - the names with attempts, most first, then by name; their count */
+static size_t series_order(const struct series *f, size_t *order)
+{
+    size_t n = 0, i, j;
+
+    for (i = 0; i < f->nnames; i++)
+        if (f->total[i] > 0)
+            order[n++] = i;
+    for (i = 1; i < n; i++) /* insertion sort: at most PROVIDER_MAX_NAMES + 1 */
+        for (j = i; j > 0; j--) {
+            size_t a = order[j - 1], b = order[j];
+
+            if (f->total[a] > f->total[b] ||
+                (f->total[a] == f->total[b] && strcmp(f->names[a], f->names[b]) <= 0))
+                break;
+            order[j - 1] = b;
+            order[j] = a;
+        }
+    return n;
+}
+
+/* web_api_provider_series - GET /api/v1/timeseries?by=provider&from=&to=&host=&bucket= */
+enum MHD_Result web_api_provider_series(struct web_req *r)
+{
+    static const char *const statuses[4] = {"sent", "deferred", "bounced", "expired"};
+    size_t order[PROVIDER_MAX_NAMES + 1], nused, slot[PROVIDER_MAX_NAMES + 1], i, k;
+    struct series f;
+    int64_t *counts;
+    enum MHD_Result ret;
+    cJSON *body, *arr;
+
+    memset(&f, 0, sizeof(f));
+    f.nnames = provider_names(&f.names);
+    if (f.nnames > PROVIDER_MAX_NAMES + 1)
+        f.nnames = PROVIDER_MAX_NAMES + 1;
+    f.width_us = web_bucket_us(r->bucket);
+    f.first_us = r->q.range.from_us / f.width_us * f.width_us;
+    if (r->q.range.from_us < 0 && r->q.range.from_us % f.width_us != 0)
+        f.first_us -= f.width_us;
+    f.nb = (size_t)((r->q.range.to_us - 1 - f.first_us) / f.width_us + 1);
+    if (db_provider_series(r->db, &r->q.range, r->bucket, series_row, &f) != 0) {
+        x_free(f.rows);
+        x_free(f.idx);
+        web_db_failed(r->w);
+        return web_reply_error(r->conn, MHD_HTTP_SERVICE_UNAVAILABLE, "database unavailable");
+    }
+    nused = series_order(&f, order);
+    for (i = 0; i < nused; i++)
+        slot[order[i]] = i;
+    /* Only the names that have attempts get columns: buckets x used names x 4 statuses. */
+    counts = xcalloc(f.nb * (nused > 0 ? nused : 1) * 4, sizeof(*counts));
+    for (i = 0; i < f.n; i++) {
+        const struct db_provider_point *p = &f.rows[i];
+        int64_t *c =
+            counts +
+            (((size_t)((p->bucket_us - f.first_us) / f.width_us)) * nused + slot[f.idx[i]]) * 4;
+
+        c[0] += p->sent;
+        c[1] += p->deferred;
+        c[2] += p->bounced;
+        c[3] += p->expired;
+    }
+    body = cJSON_CreateObject();
+    web_add_time(body, "from", r->q.range.from_us, 0);
+    web_add_time(body, "to", r->q.range.to_us, 0);
+    web_add_str_or_null(body, "host", r->q.range.host);
+    cJSON_AddStringToObject(body, "bucket", web_bucket_name(r->bucket));
+    cJSON_AddStringToObject(body, "by", "provider");
+    arr = cJSON_AddArrayToObject(body, "providers");
+    for (i = 0; i < nused; i++)
+        cJSON_AddItemToArray(arr, cJSON_CreateString(f.names[order[i]]));
+    arr = cJSON_AddArrayToObject(body, "points");
+    for (size_t b = 0; b < f.nb; b++) {
+        cJSON *o = cJSON_CreateObject(), *ps;
+
+        web_add_time(o, "time", f.first_us + (int64_t)b * f.width_us, 0);
+        ps = cJSON_AddObjectToObject(o, "providers");
+        for (i = 0; i < nused; i++) {
+            cJSON *one = cJSON_AddObjectToObject(ps, f.names[order[i]]);
+
+            for (k = 0; k < 4; k++)
+                cJSON_AddNumberToObject(one, statuses[k], (double)counts[(b * nused + i) * 4 + k]);
+        }
+        cJSON_AddItemToArray(arr, o);
+    }
+    x_free(counts);
+    x_free(f.rows);
+    x_free(f.idx);
     ret = web_reply_json(r->conn, MHD_HTTP_OK, body);
     cJSON_Delete(body);
     return ret;

@@ -242,6 +242,7 @@ int web_series(struct db *db, const struct db_query *q, enum db_bucket b, struct
                size_t *n, int64_t *first_us);
 enum MHD_Result web_api_summary(struct web_req *r);
 enum MHD_Result web_api_timeseries(struct web_req *r);
+enum MHD_Result web_api_provider_series(struct web_req *r);
 enum MHD_Result web_api_domains(struct web_req *r);
 enum MHD_Result web_api_bounces(struct web_req *r);
 enum MHD_Result web_api_reasons(struct web_req *r);

@@ -101,7 +101,7 @@ check "the evaluator did not log an error about a missing table" \
     sh -c "! grep -q 'does not exist' '$WORK/serve.err'"
 
 alerts "?format=csv" >"$WORK/alerts.csv"
-check_eq "CSV header" "id,rule,subject,severity,started,ended,numbers,link" \
+check_eq "CSV header" "id,rule,subject,severity,started,ended,numbers,link,end_numbers" \
     "$(head -1 "$WORK/alerts.csv" | tr -d '\r')"
 check "CSV row of the alert" \
     grep -q ',deferral_domain,hotmail.com,critical,2026-11-27T10:30:00+00:00,,' "$WORK/alerts.csv"

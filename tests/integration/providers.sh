@@ -2,7 +2,8 @@
 # providers.sh - mailbox providers and blocks end to end: tests/integration/providers.log (six
 # delivery attempts to Google, Microsoft, Yahoo and a small domain, one reject) imported,
 # the stored provider and block of each row, the two rollup tables and their rebuild,
-# /api/v1/providers and /api/v1/blocks in JSON and CSV (numbers read off the log by hand);
+# /api/v1/providers, /api/v1/blocks in JSON and CSV and /api/v1/timeseries?by=provider
+# (numbers read off the log by hand);
 # then provider_of() over every relay= host of the corpora and samples: the ones it cannot
 # place are listed, and a relay of a well-known provider placed wrong fails.
 set -u
@@ -133,6 +134,53 @@ check "/blocks: the reply's quote is escaped" grep -q "weren&#39;t sent\|weren&#
 check_eq "/blocks: a host with none says so" 1 \
     "$(curl -s "$URL/blocks?$DAY&host=mx9" | grep -c 'id="no-rows"')"
 
+# --- /api/v1/timeseries?by=provider: every bucket, each with every provider of the range
+# PS: the points as (hour or minute, provider, sent, deferred, bounced, expired), zeros left out
+PS='[(p["time"][11:16], n, c["sent"], c["deferred"], c["bounced"], c["expired"]) for p in j["points"] for n, c in p["providers"].items() if any(c.values())]'
+jcheck "timeseries by provider: the day by hour, the providers most attempts first" \
+    "/api/v1/timeseries?$DAY&bucket=hour&by=provider" \
+    'j["by"] == "provider" and j["bucket"] == "hour" and len(j["points"]) == 24 and j["providers"] == ["google","yahoo","microsoft","other"]'
+jcheck "timeseries by provider: the counts of each hour" \
+    "/api/v1/timeseries?$DAY&bucket=hour&by=provider" \
+    "$PS"' == [("09:00","google",2,0,0,0), ("09:00","yahoo",0,1,0,0), ("09:00","microsoft",0,0,1,0), ("09:00","other",0,0,1,0), ("10:00","yahoo",1,0,0,0)]'
+jcheck "timeseries by provider: every point names every provider of the range" \
+    "/api/v1/timeseries?$DAY&bucket=hour&by=provider" \
+    'all(list(p["providers"]) == j["providers"] for p in j["points"])'
+# The same attempts as the status timeseries, bucket by bucket.
+curl -s "$URL/api/v1/timeseries?$DAY&bucket=hour" >"$WORK/ts_status.json"
+jcheck "timeseries by provider: each hour's attempts equal the status timeseries'" \
+    "/api/v1/timeseries?$DAY&bucket=hour&by=provider" \
+    '[sum(sum(c.values()) for c in p["providers"].values()) for p in j["points"]] == [q["sent"]+q["deferred"]+q["bounced"]+q["expired"] for q in json.load(open("'"$WORK"'/ts_status.json"))["points"]]'
+jcheck "timeseries by provider: minutes, read from the events" \
+    "/api/v1/timeseries?from=2026-11-27T08:58:00Z&to=2026-11-27T09:02:00Z&bucket=minute&by=provider" \
+    'len(j["points"]) == 4 and '"$PS"' == [("09:00","google",2,0,0,0), ("09:00","microsoft",0,0,1,0), ("09:00","other",0,0,1,0), ("09:00","yahoo",0,1,0,0)]'
+# 09:00:03 to 10:16 by hour: the partial hours at both ends come from the events.
+jcheck "timeseries by provider: a range with partial hours" \
+    "/api/v1/timeseries?from=2026-11-27T09:00:03Z&to=2026-11-27T10:16:00Z&bucket=hour&by=provider" \
+    "$PS"' == [("09:00","yahoo",0,1,0,0), ("09:00","google",1,0,0,0), ("09:00","microsoft",0,0,1,0), ("09:00","other",0,0,1,0), ("10:00","yahoo",1,0,0,0)]'
+jcheck "timeseries by provider: by day" "/api/v1/timeseries?$DAY&bucket=day&by=provider" \
+    'len(j["points"]) == 1 and '"$PS"' == [("00:00","google",2,0,0,0), ("00:00","yahoo",1,1,0,0), ("00:00","microsoft",0,0,1,0), ("00:00","other",0,0,1,0)]'
+jcheck "timeseries by provider: host=mx9 has none, every bucket still there" \
+    "/api/v1/timeseries?$DAY&bucket=hour&by=provider&host=mx9" \
+    'j["providers"] == [] and len(j["points"]) == 24 and all(p["providers"] == {} for p in j["points"])'
+check_eq "timeseries: by=nope is a 400" 400 \
+    "$(curl -s -o /dev/null -w '%{http_code}' "$URL/api/v1/timeseries?$DAY&by=nope")"
+# Whole hours are read from rollups_provider_hour: a count put there by hand shows in the
+# hour buckets and not in the minute ones (the events). A stored name that no rule gives
+# counts under "other", so the providers stay the table's names.
+q "UPDATE rollups_provider_hour SET sent = sent + 100 WHERE provider = 'google'" >/dev/null
+q "UPDATE rollups_provider_hour SET provider = 'retired' WHERE provider = 'other'" >/dev/null
+q "UPDATE deliveries SET provider = 'retired' WHERE provider = 'other'" >/dev/null
+jcheck "timeseries by provider: whole hours from rollups_provider_hour" \
+    "/api/v1/timeseries?$DAY&bucket=hour&by=provider&host=mx1" \
+    "$PS"' == [("09:00","google",102,0,0,0), ("09:00","yahoo",0,1,0,0), ("09:00","microsoft",0,0,1,0), ("09:00","other",0,0,1,0), ("10:00","yahoo",1,0,0,0)]'
+jcheck "timeseries by provider: minutes from the events, a retired name under other" \
+    "/api/v1/timeseries?from=2026-11-27T09:00:00Z&to=2026-11-27T09:01:00Z&bucket=minute&by=provider&host=mx1" \
+    'j["providers"] == ["google","microsoft","other","yahoo"] and '"$PS"' == [("09:00","google",2,0,0,0), ("09:00","microsoft",0,0,1,0), ("09:00","other",0,0,1,0), ("09:00","yahoo",0,1,0,0)]'
+q "UPDATE deliveries SET provider = 'other' WHERE provider = 'retired'" >/dev/null
+q "SELECT mailpulse_rebuild_rollups()" >/dev/null
+check_eq "rollups_provider_hour rebuilt after the test's edits" "$WANT_PROV" "$(q "$PROV_ROWS" | paste -sd'|')"
+
 # --- site rules: import --providers and [providers] file
 printf '# a site rule\nsmall.example  smallco\n' >"$WORK/site.rules"
 DSN2=$(new_db providers_site) || not_ok "create the second database"
@@ -163,6 +211,10 @@ site_ready() {
     curl -s "http://127.0.0.1:$PORT2/api/v1/providers?$DAY" | grep -q '"provider":"smallco","attempts":1'
 }
 check "serve with [providers] file: the site's provider in /api/v1/providers" wait_for 15 site_ready
+jcheck_site() { URL="http://127.0.0.1:$PORT2" jcheck "$@"; }
+jcheck_site "timeseries by provider: a site rule's provider is one of the names" \
+    "/api/v1/timeseries?$DAY&bucket=day&by=provider" \
+    'j["providers"] == ["google","yahoo","microsoft","smallco"] and j["points"][0]["providers"]["smallco"] == {"sent":0,"deferred":0,"bounced":1,"expired":0}'
 
 # --- provider_of() over every relay= host the repository's logs name
 find tests/corpora samples tests/golden tests/integration -type f \( -name '*.log*' -o -name '*.txt' \

@@ -105,7 +105,9 @@ static void test_below_table(void **state)
 /*
  * A sequence of evaluations of one subject: fire at once, escalate, hold between the lines,
  * and clear only after clear_periods (3) consecutive evaluations under the clearing line.
- * A value that bobs around the firing line does not make it flap.
+ * A value that bobs around the firing line does not make it flap. The alert reports the
+ * numbers of its last firing evaluation ("kept"), not those of the evaluations that hold
+ * it below the firing line; the one that ends it leaves its own numbers in st.end.
  */
 static void test_hysteresis(void **state)
 {
@@ -113,26 +115,29 @@ static void test_hysteresis(void **state)
         int64_t deferred; /* of 100 attempts, baseline 1 % */
         enum alert_change want;
         enum alert_severity sev;
+        int64_t kept; /* st.x.cur_bad after the step */
+        int firing;
     } seq[] = {
-        {2, ALERT_SAME, ALERT_NONE},
-        {15, ALERT_FIRED, ALERT_WARNING},
-        {9, ALERT_SAME, ALERT_WARNING},  /* under the firing line, over the clearing one */
-        {11, ALERT_SAME, ALERT_WARNING}, /* back over: no second fire */
-        {40, ALERT_ESCALATED, ALERT_CRITICAL},
-        {15, ALERT_SAME, ALERT_CRITICAL}, /* no step down */
-        {3, ALERT_SAME, ALERT_CRITICAL},  /* below, 1 */
-        {4, ALERT_SAME, ALERT_CRITICAL},  /* below, 2 */
-        {7, ALERT_SAME, ALERT_CRITICAL},  /* between the lines: the count starts again */
-        {3, ALERT_SAME, ALERT_CRITICAL},  /* below, 1 */
-        {3, ALERT_SAME, ALERT_CRITICAL},  /* below, 2 */
-        {3, ALERT_CLEARED, ALERT_NONE},   /* below, 3: cleared */
-        {3, ALERT_SAME, ALERT_NONE},
-        {12, ALERT_FIRED, ALERT_WARNING}, /* a new incident is a new alert */
+        {2, ALERT_SAME, ALERT_NONE, 0, 0},
+        {15, ALERT_FIRED, ALERT_WARNING, 15, 1},
+        {9, ALERT_SAME, ALERT_WARNING, 15, 0},  /* under the firing line, over the clearing one */
+        {11, ALERT_SAME, ALERT_WARNING, 11, 1}, /* back over: no second fire */
+        {40, ALERT_ESCALATED, ALERT_CRITICAL, 40, 1},
+        {15, ALERT_SAME, ALERT_CRITICAL, 15, 1}, /* no step down */
+        {3, ALERT_SAME, ALERT_CRITICAL, 15, 0},  /* below, 1 */
+        {4, ALERT_SAME, ALERT_CRITICAL, 15, 0},  /* below, 2 */
+        {7, ALERT_SAME, ALERT_CRITICAL, 15, 0},  /* between the lines: the count starts again */
+        {3, ALERT_SAME, ALERT_CRITICAL, 15, 0},  /* below, 1 */
+        {2, ALERT_SAME, ALERT_CRITICAL, 15, 0},  /* below, 2 */
+        {1, ALERT_CLEARED, ALERT_NONE, 15, 0},   /* below, 3: cleared, with 15 kept */
+        {3, ALERT_SAME, ALERT_NONE, 15, 0},
+        {12, ALERT_FIRED, ALERT_WARNING, 12, 1}, /* a new incident is a new alert */
     };
     struct alert_conf c;
-    struct alert_state st = {ALERT_NONE, 0};
+    struct alert_state st;
 
     (void)state;
+    memset(&st, 0, sizeof(st));
     alert_defaults(&c);
     for (size_t i = 0; i < ARRAY_LEN(seq); i++) {
         struct alert_numbers x = {100, seq[i].deferred, 10000, 100, 168};
@@ -142,17 +147,60 @@ static void test_hysteresis(void **state)
         if (got != seq[i].want || st.sev != seq[i].sev)
             fail_msg("step %zu: want change %d severity %s, got %d %s", i, seq[i].want,
                      alert_severity_name(seq[i].sev), got, alert_severity_name(st.sev));
+        if (st.x.cur_bad != seq[i].kept || st.firing != seq[i].firing)
+            fail_msg("step %zu: want numbers of %lld deferred kept, firing %d; got %lld, %d", i,
+                     (long long)seq[i].kept, seq[i].firing, (long long)st.x.cur_bad, st.firing);
+        if (got == ALERT_CLEARED &&
+            (st.end.cur_n != 100 || st.end.cur_bad != seq[i].deferred || st.end.base_n != 10000))
+            fail_msg("step %zu: the end numbers are not the clearing evaluation's", i);
+        if (got == ALERT_FIRED && (st.end.cur_n != 0 || st.end.cur_bad != 0))
+            fail_msg("step %zu: a new alert still has the end numbers of the last one", i);
     }
+}
+
+/*
+ * Escalation happens once per alert: warning to critical, never back, never again while
+ * it lasts, even when the rate falls under the critical line and rises over it again.
+ */
+static void test_escalation_once(void **state)
+{
+    static const struct {
+        int64_t complaints; /* of 10000 sent */
+        enum alert_change want;
+    } seq[] = {
+        {12, ALERT_FIRED},     /* 0.12 %: warning */
+        {35, ALERT_ESCALATED}, /* 0.35 %: critical */
+        {20, ALERT_SAME},      /* back under 0.3 %: still critical */
+        {40, ALERT_SAME},      /* over again: no second escalation */
+    };
+    struct alert_conf c;
+    struct alert_state st;
+    int escalations = 0;
+
+    (void)state;
+    memset(&st, 0, sizeof(st));
+    alert_defaults(&c);
+    for (size_t i = 0; i < ARRAY_LEN(seq); i++) {
+        struct alert_numbers x = {10000, seq[i].complaints, 0, 0, 168};
+        enum alert_change got = alert_step(&c.rule[ALERT_COMPLAINT], ALERT_COMPLAINT, &x, &st);
+
+        assert_int_equal(got, seq[i].want);
+        assert_int_equal(st.x.cur_bad, seq[i].complaints); /* every one of them fires */
+        escalations += got == ALERT_ESCALATED;
+    }
+    assert_int_equal(escalations, 1);
+    assert_int_equal(st.sev, ALERT_CRITICAL);
 }
 
 /* A disabled rule never fires, and an alert of a rule turned off (a reload) ends. */
 static void test_disabled(void **state)
 {
     struct alert_conf c;
-    struct alert_state st = {ALERT_NONE, 0};
+    struct alert_state st;
     struct alert_numbers x = {100, 90, 10000, 0, 168};
 
     (void)state;
+    memset(&st, 0, sizeof(st));
     alert_defaults(&c);
     assert_int_equal(alert_step(&c.rule[ALERT_BOUNCE_DOMAIN], ALERT_BOUNCE_DOMAIN, &x, &st),
                      ALERT_FIRED);
@@ -168,10 +216,11 @@ static void test_disabled(void **state)
 static void test_gone(void **state)
 {
     struct alert_conf c;
-    struct alert_state st = {ALERT_NONE, 0};
+    struct alert_state st;
     struct alert_numbers x = {0, 5, 0, 0, 168};
 
     (void)state;
+    memset(&st, 0, sizeof(st));
     alert_defaults(&c);
     assert_int_equal(alert_gone(&c.rule[ALERT_BLOCK_NEW], &st), ALERT_SAME);
     assert_int_equal(alert_step(&c.rule[ALERT_BLOCK_NEW], ALERT_BLOCK_NEW, &x, &st), ALERT_FIRED);
@@ -179,6 +228,9 @@ static void test_gone(void **state)
     assert_int_equal(alert_gone(&c.rule[ALERT_BLOCK_NEW], &st), ALERT_SAME);
     assert_int_equal(alert_gone(&c.rule[ALERT_BLOCK_NEW], &st), ALERT_CLEARED);
     assert_int_equal(st.sev, ALERT_NONE);
+    assert_int_equal(st.x.cur_bad, 5);   /* what fired it */
+    assert_int_equal(st.end.cur_bad, 0); /* what ended it: nothing at all */
+    assert_int_equal(st.end.cur_n, 0);
 }
 
 /* The [alerts] keys: RULE_field, rates in percent; bad keys and values refused. */
@@ -247,6 +299,12 @@ static void test_names_and_json(void **state)
                                 "\"baseline_attempts\":1000,\"baseline_deferred\":10,"
                                 "\"baseline_rate_percent\":1.00}");
     buf_reset(&b);
+    alert_numbers_json(ALERT_COMPLAINT, &x, &b);
+    buf_putc(&b, 0);
+    assert_string_equal(b.data, "{\"sent\":200,\"complaints\":50,\"rate_percent\":25.00,"
+                                "\"baseline_sent\":1000,\"baseline_complaints\":10,"
+                                "\"baseline_rate_percent\":1.00}");
+    buf_reset(&b);
     alert_numbers_json(ALERT_BLOCK_NEW, &x, &b);
     buf_putc(&b, 0);
     assert_string_equal(b.data, "{\"hits\":50,\"baseline_hits\":10}");
@@ -256,10 +314,10 @@ static void test_names_and_json(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_judge_table),    cmocka_unit_test(test_below_table),
-        cmocka_unit_test(test_hysteresis),     cmocka_unit_test(test_disabled),
-        cmocka_unit_test(test_gone),           cmocka_unit_test(test_conf_keys),
-        cmocka_unit_test(test_names_and_json),
+        cmocka_unit_test(test_judge_table), cmocka_unit_test(test_below_table),
+        cmocka_unit_test(test_hysteresis),  cmocka_unit_test(test_escalation_once),
+        cmocka_unit_test(test_disabled),    cmocka_unit_test(test_gone),
+        cmocka_unit_test(test_conf_keys),   cmocka_unit_test(test_names_and_json),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

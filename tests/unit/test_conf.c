@@ -368,11 +368,13 @@ static void test_conf_alerts(void **state)
     assert_int_equal(c.alerts.interval_s, 60);
     assert_int_equal(c.alerts.clock_log, 0);
     assert_int_equal(c.alerts.baseline_days, 7);
+    assert_int_equal(c.alerts.complaint_window_min, 1440); /* a day: complaints lag */
     assert_null(c.alerts.webhook);
     assert_true(c.alerts.rules.rule[ALERT_COMPLAINT].warning == 0.001);
     conf_free(&c);
 
     path = write_conf("alerts1.conf", "[alerts]\ninterval = 2\nclock = log\nwindow = 30\n"
+                                      "complaint_window = 120\n"
                                       "baseline_days = 14\nwebhook = http://127.0.0.1:9/h\n"
                                       "webhook_timeout = 3\nwebhook_tries = 2\n"
                                       "deferral_domain_min_volume = 20\n"
@@ -383,6 +385,7 @@ static void test_conf_alerts(void **state)
     assert_int_equal(c.alerts.interval_s, 2);
     assert_int_equal(c.alerts.clock_log, 1);
     assert_int_equal(c.alerts.window_min, 30);
+    assert_int_equal(c.alerts.complaint_window_min, 120);
     assert_int_equal(c.alerts.baseline_days, 14);
     assert_string_equal(c.alerts.webhook, "http://127.0.0.1:9/h");
     assert_int_equal(c.alerts.hook_timeout_s, 3);

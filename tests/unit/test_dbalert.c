@@ -281,7 +281,10 @@ static void test_alert_rows(void **state)
     assert_int_equal(got[0].started_us, NOW);
     assert_int_equal(got[0].ended_us, 0);
 
-    assert_int_equal(db_alert_close(f->db, id1, NOW + HOUR), 0);
+    assert_string_equal(got[0].end_numbers, ""); /* active: no end yet */
+
+    assert_int_equal(db_alert_close(f->db, id1, NOW + HOUR, "{\"attempts\":100,\"deferred\":2}"),
+                     0);
     memset(got, 0, sizeof(got));
     assert_int_equal(db_alert_list(f->db, 1, 10, got_alert, got), 0);
     assert_int_equal(got[0].id, 0);
@@ -294,6 +297,8 @@ static void test_alert_rows(void **state)
     assert_int_equal(got[0].id, id3); /* the active one first */
     assert_int_equal(got[1].id, id1);
     assert_int_equal(got[1].ended_us, NOW + HOUR);
+    assert_string_equal(got[1].numbers, "{\"attempts\": 300}"); /* what fired it, kept */
+    assert_string_equal(got[1].end_numbers, "{\"attempts\": 100, \"deferred\": 2}");
     assert_int_equal(db_alert_open(f->db, "x", "y", "loud", NOW, "{}", "/", &id2), -1);
 }
 

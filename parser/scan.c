@@ -29,18 +29,27 @@ void scan_classify(struct parser *p, struct event *ev, enum event_status status)
     ev->hard = rr.hard;
 }
 
-/* scan_unread - a line the reader does not read: not understood when it holds an outcome mark */
+/*
+ * scan_unread - a line the reader does not read: not understood when it holds an outcome mark.
+ * One pass over the line: most lines hold none of the marks' first bytes at a word start.
+ */
 enum parse_result scan_unread(const char *s, const char *end, const char *const *marks)
 {
-    for (; *marks; marks++) {
-        size_t n = strlen(*marks);
-        const char *m = s;
+    unsigned char first[256] = {0};
+    size_t len[16];
+    int n = 0;
 
-        while ((m = memmem(m, (size_t)(end - m), *marks, n)) != NULL) {
-            if (m == s || !(isalnum((unsigned char)m[-1]) || m[-1] == '_'))
+    for (; marks[n] && n < 16; n++) {
+        len[n] = strlen(marks[n]);
+        first[(unsigned char)marks[n][0]] = 1;
+    }
+    for (const char *m = s; m < end; m++) {
+        if (!first[(unsigned char)*m] || (m > s && (isalnum((unsigned char)m[-1]) || m[-1] == '_')))
+            continue;
+        for (int k = 0; k < n; k++)
+            if (marks[k][0] == *m && (size_t)(end - m) >= len[k] &&
+                memcmp(m, marks[k], len[k]) == 0)
                 return PARSE_MALFORMED;
-            m++;
-        }
     }
     return PARSE_SKIP;
 }

@@ -420,7 +420,8 @@ static void test_batch_insert(void **state)
             " FROM smtp_events",
             v, sizeof(v));
     assert_string_equal(v, "|192.0.2.7:53211|198.51.100.2:25|rcpt|x@example.com|550|t");
-    /* The rollups of the same transaction: 2 received, 3 attempts, 1 reject in one hour. */
+    /* The rollups of the same transaction: 1 received, 1 notice (no sender, no client: the
+     * MTA's own), 3 attempts, 1 reject in one hour. */
     sql_str(f->admin,
             "SELECT string_agg(concat_ws(':', kind, sender_domain, recipient_domain, reason, dsn,"
             " n, coalesce(example, '-')), ' ' ORDER BY kind, recipient_domain) FROM rollups"
@@ -428,7 +429,7 @@ static void test_batch_insert(void **state)
             v, sizeof(v));
     assert_string_equal(v, "bounced::example.com:userunknown:5.1.1:1:550 5.1.1 unknown "
                            "deferred::example.com:::1:451 try later "
-                           "received:::::1:- received:example.org::::1:- "
+                           "notice:::::1:- received:example.org::::1:- "
                            "rejected:::::1:- sent::gmail.com::2.0.0:1:-");
     db_batch_free(b);
 }
@@ -614,6 +615,8 @@ static void test_summary(void **state)
             mk_delivery(&ev, rows[i].t, rows[i].host, "r@example.com", rows[i].st, "x");
         else
             mk_event(&ev, rows[i].type, rows[i].t, rows[i].host);
+        if (rows[i].type == EV_MESSAGE) /* a sender: a received message, not a notice */
+            EVENT_SET(&ev, sender, "s@example.org", 13);
         db_batch_add(b, src, pos += 100, &ev);
     }
     assert_int_equal(db_batch_commit(b, src, pos, NULL), 0);

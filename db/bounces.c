@@ -317,7 +317,7 @@ static int store_one(struct db *db, const struct report *r)
         PQclear(res);
         return -1;
     }
-    n = atoi(PQgetvalue(res, 0, 0));
+    n = (int)strtol(PQgetvalue(res, 0, 0), NULL, 10);
     PQclear(res);
     return n > 0;
 }

@@ -614,13 +614,12 @@ static enum parse_result parse_sync_error(struct parser *p, const struct syslog_
     struct scan_kv f;
     struct ehost host = {0};
     bool colon_end;
-    int r;
 
     h = rej ? memmem(rej, (size_t)(end - rej), " H=", 3) : NULL;
     if (h == NULL)
         return scan_unread(s, end, marks);
     h++;
-    while ((r = field_next(&h, end, &f, &colon_end)) == 1)
+    while (field_next(&h, end, &f, &colon_end) == 1)
         if (scan_key_is(&f, "H"))
             host_split(f.val, f.val_len, &host);
     if (host.ip == NULL && host.name == NULL)

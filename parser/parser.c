@@ -861,7 +861,7 @@ size_t parser_state_save(struct parser *p, struct buf *out)
         put_le(out, (uint64_t)e->created_us, 8);
         put_le(out, e->msgid_hash, 8);
         put_str(out, e->refusal_dsn);
-        put_le(out, (uint64_t)(e->smtp_refusal_code + 1), 2); /* none (-1) is 0 */
+        put_le(out, (uint64_t)((int64_t)e->smtp_refusal_code + 1), 2); /* none (-1) is 0 */
     }
 
     /* The message-id cache: which saved entry each slot finds, by its place in the list. */

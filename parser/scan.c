@@ -39,7 +39,7 @@ enum parse_result scan_unread(const char *s, const char *end, const char *const 
     size_t len[16];
     int n = 0;
 
-    for (; marks[n] && n < 16; n++) {
+    for (; n < 16 && marks[n]; n++) {
         len[n] = strlen(marks[n]);
         first[(unsigned char)marks[n][0]] = 1;
     }

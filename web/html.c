@@ -741,11 +741,12 @@ static void html_complaints(struct buf *b, const struct web_rows *rows, const in
                 "<th class=\"n\">Complaint rate</th></tr></thead><tbody>");
     for (size_t i = 0; i < rows->n; i++) {
         const struct db_sender_row *x = (const void *)(rows->data + i * rows->size);
-        double rate = x->sent > 0 ? (double)complaints[i] / (double)x->sent : 0.0;
+        int64_t nc = complaints != NULL ? complaints[i] : 0;
+        double rate = x->sent > 0 ? (double)nc / (double)x->sent : 0.0;
 
         buf_puts(b, "<tr data-sender=\"");
         web_html_esc(b, x->key);
-        buf_printf(b, "\" data-complaints=\"%lld\"><td class=\"addr\">", (long long)complaints[i]);
+        buf_printf(b, "\" data-complaints=\"%lld\"><td class=\"addr\">", (long long)nc);
         buf_puts(b, "<a href=\"/bounces?sender_domain=");
         web_url_esc(b, x->key);
         if (keep[0]) {
@@ -757,7 +758,7 @@ static void html_complaints(struct buf *b, const struct web_rows *rows, const in
         buf_puts(b, "</a></td><td class=\"n\">");
         html_int(b, x->sent);
         buf_puts(b, "</td><td class=\"n\">");
-        html_int(b, complaints[i]);
+        html_int(b, nc);
         buf_printf(b, "</td><td class=\"n\">%.3f%%", rate * 100.0);
         html_complaint_meter(b, rate);
         buf_puts(b, "</td></tr>");

@@ -44,20 +44,6 @@ struct db_reports {
 #define US_TIME(p)    "'epoch'::timestamptz + " p "::bigint * interval '1 microsecond'"
 #define US_OR_NULL(p) "CASE WHEN " p " = '0' THEN NULL ELSE " US_TIME(p) " END"
 
-/* The suppression upsert of one inserted row; the newest failure's fields win. */
-#define SUPPRESS_UPSERT                                                                            \
-    " ON CONFLICT (recipient, sender_domain) DO UPDATE"                                            \
-    " SET n = suppressions.n + 1,"                                                                 \
-    " last_time = greatest(suppressions.last_time, EXCLUDED.last_time),"                           \
-    " origin = CASE WHEN EXCLUDED.last_time >= suppressions.last_time"                             \
-    " THEN EXCLUDED.origin ELSE suppressions.origin END,"                                          \
-    " reason = CASE WHEN EXCLUDED.last_time >= suppressions.last_time"                             \
-    " THEN EXCLUDED.reason ELSE suppressions.reason END,"                                          \
-    " dsn = CASE WHEN EXCLUDED.last_time >= suppressions.last_time"                                \
-    " THEN EXCLUDED.dsn ELSE suppressions.dsn END,"                                                \
-    " reply = CASE WHEN EXCLUDED.last_time >= suppressions.last_time"                              \
-    " THEN EXCLUDED.reply ELSE suppressions.reply END"
-
 /*
  * The delivery a report is about was attempted before the report was written, and not long
  * before: reports come within days (a message stays queued five days by default). The window
@@ -128,7 +114,7 @@ static const char sql_dsn[] = "WITH s AS (SELECT " US_TIME(
                      " SELECT recipient, sender_domain, time, 'dsn', reason, dsn, diagnostic FROM "
                      "ins"
                      " WHERE action = 'failed' AND hard AND link <> 'logged' AND" NOT_SENT_LATER
-                         SUPPRESS_UPSERT ")"
+                         DB_SUPPRESSION_UPSERT ")"
                      " SELECT count(*) FROM ins";
 
 static const char sql_complaint[] = "WITH s AS (SELECT " US_TIME(
@@ -172,7 +158,7 @@ static const char sql_complaint[] = "WITH s AS (SELECT " US_TIME(
                     "origin, reason)"
                     " SELECT recipient, sender_domain, time, 'complaint', feedback_type FROM ins"
                     " WHERE recipient IS NOT NULL AND feedback_type <> 'not-spam' "
-                    "AND" NOT_SENT_LATER SUPPRESS_UPSERT ")"
+                    "AND" NOT_SENT_LATER DB_SUPPRESSION_UPSERT ")"
                     " SELECT count(*) FROM ins";
 
 /* db_reports_create - an empty batch of bounce records */

@@ -44,6 +44,24 @@ int db_state_store(struct db *db, int64_t source_id, int64_t position, int versi
 PGresult *db_run(struct db *db, const char *sql, int n, const char *const *v, const char *what);
 
 #define HOUR_US (3600 * 1000000LL)
+
+/*
+ * The end of an INSERT INTO suppressions (sql/007): a recipient already listed for the sender
+ * domain adds the new failures to its count, and the newest failure's fields win. Shared by
+ * the log's hard bounces (db/ingest.c) and the reports' (db/bounces.c).
+ */
+#define DB_SUPPRESSION_UPSERT                                                                      \
+    " ON CONFLICT (recipient, sender_domain) DO UPDATE"                                            \
+    " SET n = suppressions.n + EXCLUDED.n,"                                                        \
+    " last_time = greatest(suppressions.last_time, EXCLUDED.last_time),"                           \
+    " origin = CASE WHEN EXCLUDED.last_time >= suppressions.last_time"                             \
+    " THEN EXCLUDED.origin ELSE suppressions.origin END,"                                          \
+    " reason = CASE WHEN EXCLUDED.last_time >= suppressions.last_time"                             \
+    " THEN EXCLUDED.reason ELSE suppressions.reason END,"                                          \
+    " dsn = CASE WHEN EXCLUDED.last_time >= suppressions.last_time"                                \
+    " THEN EXCLUDED.dsn ELSE suppressions.dsn END,"                                                \
+    " reply = CASE WHEN EXCLUDED.last_time >= suppressions.last_time"                              \
+    " THEN EXCLUDED.reply ELSE suppressions.reply END"
 void db_range_time(int64_t us, bool is_from, char *out, size_t outlen);
 int64_t db_floor_hour(int64_t us);
 int64_t db_get_i64(const PGresult *res, int row, int col);

@@ -687,18 +687,7 @@ static int stage_table(struct db_batch *b, const struct table *t)
     "  AND NOT EXISTS (SELECT 1 FROM ins g (time, host, sd, rd, kind, reason, dsn, reply, prov,"   \
     "  blk, rcpt, hard) WHERE g.kind = 'sent' AND g.rcpt = f.rcpt AND g.sd = f.sd"                 \
     "  AND g.time > f.time)"                                                                       \
-    "  ORDER BY rcpt, sd, time DESC"                                                               \
-    "  ON CONFLICT (recipient, sender_domain) DO UPDATE"                                           \
-    "  SET n = suppressions.n + EXCLUDED.n,"                                                       \
-    "  last_time = greatest(suppressions.last_time, EXCLUDED.last_time),"                          \
-    "  origin = CASE WHEN EXCLUDED.last_time >= suppressions.last_time"                            \
-    "  THEN EXCLUDED.origin ELSE suppressions.origin END,"                                         \
-    "  reason = CASE WHEN EXCLUDED.last_time >= suppressions.last_time"                            \
-    "  THEN EXCLUDED.reason ELSE suppressions.reason END,"                                         \
-    "  dsn = CASE WHEN EXCLUDED.last_time >= suppressions.last_time"                               \
-    "  THEN EXCLUDED.dsn ELSE suppressions.dsn END,"                                               \
-    "  reply = CASE WHEN EXCLUDED.last_time >= suppressions.last_time"                             \
-    "  THEN EXCLUDED.reply ELSE suppressions.reply END),"                                          \
+    "  ORDER BY rcpt, sd, time DESC" DB_SUPPRESSION_UPSERT "),"                                    \
     " unsup AS (DELETE FROM suppressions s"                                                        \
     "  USING (SELECT rcpt, sd, max(time) AS t"                                                     \
     "  FROM ins f (time, host, sd, rd, kind, reason, dsn, reply, prov, blk, rcpt, hard)"           \

@@ -216,10 +216,7 @@ void db_reports_add(struct db_reports *b, int64_t source_id, const struct bounce
 {
     struct report *r;
 
-    if (b->n == b->cap) {
-        b->cap = b->cap ? b->cap * 2 : 64;
-        b->v = xrealloc(b->v, b->cap * sizeof(*b->v));
-    }
+    b->v = xgrow(b->v, &b->cap, b->n, sizeof(*b->v), 64);
     r = &b->v[b->n++];
     r->source_id = source_id;
     r->rec = *rec;
@@ -253,7 +250,7 @@ static int store_one(struct db *db, const struct report *r)
     snprintf(arr, sizeof(arr), "%lld", (long long)rec->arrival_us);
     snprintf(last, sizeof(last), "%lld", (long long)rec->last_attempt_us);
     snprintf(src, sizeof(src), "%lld", (long long)r->source_id);
-    snprintf(key, sizeof(key), "%lld", (long long)(rec->msg_key & 0x7fffffffffffffffULL));
+    snprintf(key, sizeof(key), "%lld", (long long)rec->msg_key); /* below 2^63 */
     snprintf(seq, sizeof(seq), "%d", rec->seq);
     if (rec->kind == BK_COMPLAINT) {
         const char *cv[13] = {t,
@@ -335,39 +332,12 @@ static int prepare(struct db *db)
     return 0;
 }
 
-/* ensure_month - the partitions of the record's month, once per month per commit */
-static int ensure_month(struct db *db, int64_t us, int64_t *done, int *ndone)
-{
-    time_t secs = (time_t)(us / 1000000);
-    struct tm tm;
-    int64_t month;
-    char when[24];
-    const char *v[1] = {when};
-    PGresult *res;
-
-    if (gmtime_r(&secs, &tm) == NULL)
-        return 0; /* out of range: the default partition takes it */
-    month = (int64_t)tm.tm_year * 12 + tm.tm_mon;
-    for (int i = 0; i < *ndone; i++)
-        if (done[i] == month)
-            return 0;
-    snprintf(when, sizeof(when), "%lld", (long long)us);
-    res = db_run(db, "SELECT mailpulse_ensure_partitions(" US_TIME("$1") ", " US_TIME("$1") ")", 1,
-                 v, "creating partitions");
-    if (res == NULL)
-        return -1;
-    PQclear(res);
-    if (*ndone < 32)
-        done[(*ndone)++] = month;
-    return 0;
-}
-
 /* db_reports_commit - store the batch in one transaction; on failure keep it and return -1 */
 int db_reports_commit(struct db_reports *b, struct db_reports_result *res)
 {
     struct db_reports_result tmp;
-    int64_t months[32];
-    int nmonths = 0;
+    struct db_months ms = {.n = 0};
+    struct buf scratch;
     PGresult *r;
     size_t i;
 
@@ -384,11 +354,19 @@ int db_reports_commit(struct db_reports *b, struct db_reports_result *res)
     if (r == NULL)
         goto failed;
     PQclear(r);
+    buf_init(&scratch);
+    for (i = 0; i < b->n; i++)
+        if (b->v[i].time_us > 0 &&
+            db_months_add(b->db, &scratch, &ms, db_month_of(b->v[i].time_us)) < 0)
+            break;
+    if (i < b->n || db_months_flush(b->db, &scratch, &ms) < 0) {
+        buf_free(&scratch);
+        goto failed;
+    }
+    buf_free(&scratch);
     for (i = 0; i < b->n; i++) {
         int n;
 
-        if (ensure_month(b->db, b->v[i].time_us, months, &nmonths) < 0)
-            goto failed;
         n = store_one(b->db, &b->v[i]);
         if (n < 0)
             goto failed;
@@ -455,9 +433,7 @@ static void range_params(const struct db_range *r, char *from, char *to, char *s
     db_range_time(r->from_us, true, from, 48);
     db_range_time(r->to_us, false, to, 48);
     str_copy(sd, sdlen, r->sender_domain, strnlen(r->sender_domain, sizeof(r->sender_domain)));
-    for (char *p = sd; *p; p++)
-        if (*p >= 'A' && *p <= 'Z')
-            *p = (char)(*p - 'A' + 'a');
+    db_fold_lower(sd);
     utf8_scrub(sd);
 }
 
@@ -622,12 +598,8 @@ int db_dsns(struct db *db, const struct db_dsn_filter *f, int limit,
     FCOPY(rcpt, f->recipient);
     FCOPY(host, f->range.host);
 #undef FCOPY
-    for (char *p = rcpt; *p; p++)
-        if (*p >= 'A' && *p <= 'Z')
-            *p = (char)(*p - 'A' + 'a');
-    for (char *p = dom; *p; p++)
-        if (*p >= 'A' && *p <= 'Z')
-            *p = (char)(*p - 'A' + 'a');
+    db_fold_lower(rcpt);
+    db_fold_lower(dom);
     snprintf(lim, sizeof(lim), "%d", limit > 0 ? limit : 0);
     res = db_run(db, dsns_sql, 10, v, "DSN list");
     if (res == NULL) {

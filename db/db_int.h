@@ -9,6 +9,9 @@
  *	db_warn_res(db, res, what): the warning of db_exec for a result the caller checked.
  *	db_first_line(msg, out, outlen): the first line of a libpq message, without "ERROR:  ".
  *	db_run(db, sql, n, v, what): PQexecParams expecting rows; NULL after one warning.
+ *	db_fold_lower(s): ASCII lower case in place (domains and addresses in queries).
+ *	db_month_of(us), db_months_add(), db_months_flush(): the monthly partitions a
+ *		transaction's rows need (db/ingest.c).
  *	db_sender_reasons_read(s, row): the top reasons column of db_senders() (db/senders.c).
  *	db_domains_bounded(...): db_domains() over few candidates when the range allows it
  *		(db/domains.c): 1 answered, 0 not (add up every domain), -1 error.
@@ -66,6 +69,21 @@ void db_range_time(int64_t us, bool is_from, char *out, size_t outlen);
 int64_t db_floor_hour(int64_t us);
 int64_t db_get_i64(const PGresult *res, int row, int col);
 int db_sender_reasons_read(const char *s, struct db_sender_row *row);
+void db_fold_lower(char *s);
+
+/*
+ * The months (year * 12 + month - 1) whose partitions a transaction needs, collected with
+ * db_months_add() (which sends a full set itself) and made with db_months_flush(); scratch is
+ * a buffer the call may use. Both return 0, or -1 after one warning.
+ */
+#define DB_MAX_MONTHS 64
+struct db_months {
+    int m[DB_MAX_MONTHS];
+    int n;
+};
+int db_month_of(int64_t us);
+int db_months_add(struct db *db, struct buf *scratch, struct db_months *ms, int month);
+int db_months_flush(struct db *db, struct buf *scratch, struct db_months *ms);
 int db_domains_bounded(struct db *db, const struct db_range *r, enum db_domain_order order,
                        int limit, int64_t attempts,
                        int (*fn)(void *arg, const struct db_domain_row *row), void *arg);

@@ -814,39 +814,49 @@ out:
 }
 
 /* Distinct months sent to the server per statement. */
-#define MAX_MONTHS 64
-
-/* ensure_months - the partitions of months (year * 12 + month - 1) */
-static int ensure_months(struct db_batch *b, const int *months, int nm)
+/* db_months_flush - the partitions of the collected months; the set is empty after */
+int db_months_flush(struct db *db, struct buf *o, struct db_months *ms)
 {
-    struct buf *o = &b->copy; /* free between the COPYs of a commit */
     const char *params[1];
     PGresult *r;
     int k, rc = 0;
 
-    if (nm == 0)
+    if (ms->n == 0)
         return 0;
     buf_reset(o);
     buf_putc(o, '{');
-    for (k = 0; k < nm; k++)
-        buf_printf(o, "%s%04d-%02d-01T00:00:00Z", k ? "," : "", months[k] / 12, months[k] % 12 + 1);
+    for (k = 0; k < ms->n; k++)
+        buf_printf(o, "%s%04d-%02d-01T00:00:00Z", k ? "," : "", ms->m[k] / 12, ms->m[k] % 12 + 1);
     buf_putc(o, '}');
     params[0] = o->data;
-    r = PQexecParams(b->db->conn,
+    r = PQexecParams(db->conn,
                      "SELECT sum(mailpulse_ensure_partitions(m, m))"
                      " FROM unnest($1::timestamptz[]) m",
                      1, NULL, params, NULL, NULL, 0);
     if (r == NULL || PQresultStatus(r) != PGRES_TUPLES_OK) {
-        db_warn_res(b->db, r, "creating partitions");
+        db_warn_res(db, r, "creating partitions");
         rc = -1;
     }
     PQclear(r);
     buf_reset(o);
+    ms->n = 0;
     return rc;
 }
 
-/* month_of - year * 12 + month - 1 of a time in microseconds (UTC) */
-static int month_of(int64_t us)
+/* db_months_add - one more month to make partitions for; a full set is sent first */
+int db_months_add(struct db *db, struct buf *o, struct db_months *ms, int month)
+{
+    for (int k = 0; k < ms->n; k++)
+        if (ms->m[k] == month)
+            return 0;
+    if (ms->n == DB_MAX_MONTHS && db_months_flush(db, o, ms) < 0)
+        return -1;
+    ms->m[ms->n++] = month;
+    return 0;
+}
+
+/* db_month_of - year * 12 + month - 1 of a time in microseconds (UTC) */
+int db_month_of(int64_t us)
 {
     time_t secs = (time_t)(us / 1000000 - (us % 1000000 < 0));
     struct tm tm;
@@ -860,35 +870,25 @@ static int month_of(int64_t us)
  * ensure_partitions - the monthly partitions for the months the batch's events fall in, and
  * (once an hour) this month's and the next, so that live data finds its partition ready.
  * Inside the batch's transaction; the SQL function takes no lock when they all exist. A
- * batch usually spans one month; one spanning more than MAX_MONTHS takes several statements.
+ * batch usually spans one month; one spanning more than DB_MAX_MONTHS takes several
+ * statements.
  */
 static int ensure_partitions(struct db_batch *b)
 {
-    int months[MAX_MONTHS], nm = 0, k, m;
+    struct db_months ms = {.n = 0};
+    struct buf *o = &b->copy; /* free between the COPYs of a commit */
     int64_t now = time_now_us();
     bool ahead = now - b->db->ahead_checked_us > 3600 * 1000000LL;
     size_t i;
 
-    if (ahead) {
-        months[nm++] = month_of(now);
-        months[nm++] = month_of(now) + 1;
-    }
-    for (i = 0; i < b->n; i++) {
-        if (!time_known(b->v[i].ev.time_us))
-            continue;
-        m = month_of(b->v[i].ev.time_us);
-        for (k = 0; k < nm && months[k] != m; k++)
-            ;
-        if (k < nm)
-            continue;
-        if (nm == MAX_MONTHS) {
-            if (ensure_months(b, months, nm) < 0)
-                return -1;
-            nm = 0;
-        }
-        months[nm++] = m;
-    }
-    if (ensure_months(b, months, nm) < 0)
+    if (ahead && (db_months_add(b->db, o, &ms, db_month_of(now)) < 0 ||
+                  db_months_add(b->db, o, &ms, db_month_of(now) + 1) < 0))
+        return -1;
+    for (i = 0; i < b->n; i++)
+        if (time_known(b->v[i].ev.time_us) &&
+            db_months_add(b->db, o, &ms, db_month_of(b->v[i].ev.time_us)) < 0)
+            return -1;
+    if (db_months_flush(b->db, o, &ms) < 0)
         return -1;
     if (ahead)
         b->db->ahead_checked_us = now;

@@ -74,8 +74,8 @@ struct qparams {
         utf8_scrub(dst);                                                                           \
     } while (0)
 
-/* fold_lower - ASCII lower case in place */
-static void fold_lower(char *s)
+/* db_fold_lower - ASCII lower case in place */
+void db_fold_lower(char *s)
 {
     for (; *s; s++)
         if (*s >= 'A' && *s <= 'Z')
@@ -90,10 +90,10 @@ static void qparams_set(struct qparams *p, const struct db_range *r, const struc
     db_range_time(r->to_us, false, p->to, sizeof(p->to));
     QCOPY(p->host, r->host);
     QCOPY(p->sender_domain, r->sender_domain);
-    fold_lower(p->sender_domain);
+    db_fold_lower(p->sender_domain);
     if (q != NULL) {
         QCOPY(p->domain, q->domain);
-        fold_lower(p->domain);
+        db_fold_lower(p->domain);
         QCOPY(p->reason, q->reason);
         QCOPY(p->dsn, q->dsn);
         str_copy(p->status, sizeof(p->status), event_status_name(q->status),

@@ -141,6 +141,33 @@ static void ingest_state(void *arg, struct web_ingest_status *out)
     pthread_mutex_unlock(&in->lock);
 }
 
+/*
+ * serve_stored - after a store to the database (a batch, the bounces of a Maildir): the
+ * figures /healthz shows, and the one warning of an outage and the one line of its end; the
+ * caller waits (retry_failed) before it tries again
+ */
+static void serve_stored(struct serve *s, int ok, const char *what)
+{
+    int64_t now = time_now_us();
+
+    pthread_mutex_lock(&s->in.lock);
+    s->in.st.db_up = ok;
+    if (ok) {
+        s->in.st.last_commit_us = now;
+        s->in.st.batches = ++s->batches;
+    } else {
+        s->in.st.retries = ++s->retries;
+    }
+    pthread_mutex_unlock(&s->in.lock);
+    if (ok && retry_ok(&s->retry, now) > 0) {
+        db_quiet(s->db, 0);
+        log_info("database is back; ingest resumed");
+    } else if (!ok && s->retry.since_us == 0) {
+        log_warn("cannot store %s, retrying with backoff", what);
+        db_quiet(s->db, 1); /* one warning per outage, not one per attempt */
+    }
+}
+
 /* serve_commit - store a run's batch and checkpoint; on failure back off and retry */
 static int serve_commit(struct serve *s, struct run *r)
 {
@@ -173,20 +200,8 @@ static int serve_commit(struct serve *s, struct run *r)
     for (;;) {
         int ok = db_batch_commit(r->b, r->sid, r->next, &res) == 0;
 
-        pthread_mutex_lock(&s->in.lock);
-        s->in.st.db_up = ok;
+        serve_stored(s, ok, "events; reading paused");
         if (ok) {
-            s->in.st.last_commit_us = time_now_us();
-            s->in.st.batches = ++s->batches;
-        } else {
-            s->in.st.retries = ++s->retries;
-        }
-        pthread_mutex_unlock(&s->in.lock);
-        if (ok) {
-            if (retry_ok(&s->retry, time_now_us()) > 0) {
-                db_quiet(s->db, 0);
-                log_info("database is back; ingest resumed");
-            }
             r->committed = r->next;
             if (with_state) {
                 r->state_at = r->next;
@@ -196,10 +211,6 @@ static int serve_commit(struct serve *s, struct run *r)
         }
         if (stop_requested)
             return -1; /* the rows stay uncommitted; the checkpoint makes them come again */
-        if (s->retry.since_us == 0) {
-            log_warn("cannot store events; reading paused, retrying with backoff");
-            db_quiet(s->db, 1); /* one warning per outage, not one per attempt */
-        }
         retry_sleep(retry_failed(&s->retry, time_now_us()), &stop_requested);
     }
 }
@@ -430,31 +441,14 @@ static int serve_maildir_step(struct serve *s)
 
     for (int i = 0; i < s->nmail && !stop_requested; i++) {
         int r = maildir_step(s->mail[i], s->db, time_now_us());
-        int64_t now = time_now_us();
 
-        pthread_mutex_lock(&s->in.lock);
-        if (r < 0) {
-            s->in.st.db_up = 0;
-            s->in.st.retries = ++s->retries;
-        } else if (r > 0) {
-            s->in.st.db_up = 1;
-            s->in.st.last_commit_us = now;
-            s->in.st.batches = ++s->batches;
-        }
-        pthread_mutex_unlock(&s->in.lock);
-        if (r > 0) {
+        if (r == 0)
+            continue;
+        serve_stored(s, r > 0, "bounce messages; they wait in the Maildir");
+        if (r > 0)
             any = 1;
-            if (retry_ok(&s->retry, now) > 0) {
-                db_quiet(s->db, 0);
-                log_info("database is back; ingest resumed");
-            }
-        } else if (r < 0) {
-            if (s->retry.since_us == 0) {
-                log_warn("cannot store bounce messages; retrying with backoff");
-                db_quiet(s->db, 1);
-            }
-            retry_sleep(retry_failed(&s->retry, now), &stop_requested);
-        }
+        else
+            retry_sleep(retry_failed(&s->retry, time_now_us()), &stop_requested);
     }
     return any;
 }

@@ -382,21 +382,35 @@ static int import_file(struct db *db, struct parser *p, const char *path)
         next = pos + (int64_t)len + 1;
         progress_show(&pg, next, tot.events, 0);
         /* Lines before the checkpoint are parsed only to rebuild the queue-id context. */
-        if (parser_line(p, line, len, &ev) != PARSE_EVENT || pos < checkpoint)
-            continue;
-        do {
+        parser_set_pos(p, pos);
+        if (parser_line(p, line, len, &ev) == PARSE_EVENT && pos >= checkpoint) {
             db_batch_add(b, source_id, pos, &ev);
             tot.events++;
-        } while (parser_next(p, &ev));
+        }
+        while (parser_next(p, &ev)) {
+            if (pos < checkpoint)
+                continue;
+            db_batch_add(b, source_id, ev.held_pos ? ev.held_pos - 1 : pos, &ev);
+            tot.events++;
+        }
         if (db_batch_count(b) >= import_batch) {
             rc = writer_hand(&w, &b, &spare, next);
             if (rc != 0)
                 break;
         }
     }
+    /* The end of the file: a hop whose re-injection never showed is a delivery, stored under
+     * its own line's key (a repeated import finds it there). */
+    if (opened && rc == 0 && r == 0) {
+        while (parser_release(p) > 0)
+            while (parser_next(p, &ev)) {
+                db_batch_add(b, source_id, ev.held_pos ? ev.held_pos - 1 : next, &ev);
+                tot.events++;
+            }
+    }
     if (opened) {
-        if (rc == 0 && next > checkpoint)
-            rc = writer_hand(&w, &b, &spare, next);
+        if (rc == 0 && (next > checkpoint || db_batch_count(b) > 0))
+            rc = writer_hand(&w, &b, &spare, next > checkpoint ? next : checkpoint);
         if (rc == 0)
             rc = writer_wait(&w);
         pthread_mutex_lock(&w.lock);

@@ -75,15 +75,20 @@ int cmd_each_event(struct parser *p, char **files, int nfiles,
             rc = 1;
             continue;
         }
-        while ((r = lr_next(lr, &line, &len, &pos)) == 1)
+        while ((r = lr_next(lr, &line, &len, &pos)) == 1) {
             if (parser_line(p, line, len, &ev) == PARSE_EVENT)
-                do
-                    fn(arg, &ev);
-                while (parser_next(p, &ev));
+                fn(arg, &ev);
+            while (parser_next(p, &ev)) /* a line's further events, and released hops */
+                fn(arg, &ev);
+        }
         if (r < 0)
             rc = 1;
         lr_close(lr);
     }
+    /* The end of the input: a hop whose re-injection never showed is a delivery. */
+    while (parser_release(p) > 0)
+        while (parser_next(p, &ev))
+            fn(arg, &ev);
     return rc;
 }
 

@@ -67,6 +67,7 @@ struct run {
     struct serve *s;
     struct buf state;       /* the parser state sent with a commit */
     int64_t state_at;       /* the checkpoint of the state last stored */
+    int64_t line_us;        /* when its last line was read (wall clock) */
     int64_t state_saved_us; /* when */
     int state_warned;       /* a state left open queue ids out (logged once) */
 };
@@ -477,6 +478,29 @@ static int serve_sources(struct serve *s)
     return 0;
 }
 
+/* run_add - one event into the run's batch, under its line's position (a held hop: the
+ * position of the line it was read from) */
+static void run_add(struct run *r, int64_t pos, const struct event *ev)
+{
+    if (db_batch_count(r->b) == 0)
+        r->batch_start = time_now_us();
+    db_batch_add(r->b, r->sid, ev->held_pos ? ev->held_pos - 1 : pos, ev);
+}
+
+/* run_release - a source quiet for PARSER_HOLD_WALL_S (or, with now, one stopping that
+ * keeps no parser state): the hops its parser holds are deliveries (no re-injection came) */
+static void run_release(struct run *r, int now)
+{
+    struct event ev;
+
+    if (r->sid == 0 || parser_held(r->p) == 0 ||
+        (!now && time_now_us() - r->line_us < (int64_t)PARSER_HOLD_WALL_S * 1000000))
+        return;
+    while (parser_release(r->p) > 0)
+        while (parser_next(r->p, &ev))
+            run_add(r, 0, &ev);
+}
+
 /* run_line - one line read: parse, add its events, commit when the batch is full */
 static void run_line(struct serve *s, struct run *r, const struct follow_line *ln)
 {
@@ -489,17 +513,18 @@ static void run_line(struct serve *s, struct run *r, const struct follow_line *l
         r->committed = 0;
         r->state_at = 0;
     }
+    parser_set_pos(r->p, ln->pos);
     pr = parser_line(r->p, ln->line, ln->len, &ev);
     r->next = ln->next;
+    r->line_us = time_now_us();
     if (pr == PARSE_EVENT && ln->store) {
-        if (db_batch_count(r->b) == 0)
-            r->batch_start = time_now_us();
-        do {
-            if (ln->cut)
-                ev.flags |= EVF_TRUNCATED;
-            db_batch_add(r->b, r->sid, ln->pos, &ev);
-        } while (parser_next(r->p, &ev));
+        if (ln->cut)
+            ev.flags |= EVF_TRUNCATED;
+        run_add(r, ln->pos, &ev);
     }
+    while (parser_next(r->p, &ev)) /* the line's further events, and released hops */
+        if (ln->store)
+            run_add(r, ln->pos, &ev);
     if (db_batch_count(r->b) >= BATCH_EVENTS)
         serve_commit(s, r);
 }
@@ -532,6 +557,8 @@ static int run_step(struct serve *s, struct run *r)
         }
         break; /* 0: nothing now; -1: retried at the next round */
     }
+    if (!any)
+        run_release(r, 0);
     /* Commit a batch when idle or old; when idle, lines without events still move the
      * checkpoint. */
     if ((db_batch_count(r->b) > 0 && (!any || time_now_us() - r->batch_start > BATCH_MAX_AGE_US)) ||
@@ -967,8 +994,12 @@ int cmd_serve(int argc, char **argv)
 
     log_info("stopping");
     sd_notify(0, "STOPPING=1");
-    for (int i = 0; i < s.nruns; i++)
+    for (int i = 0; i < s.nruns; i++) {
+        /* A file's held hops go with its stored parser state; other sources keep none. */
+        if (source_kind(s.runs[i]->src) != SOURCE_FILE)
+            run_release(s.runs[i], 1);
         serve_commit(&s, s.runs[i]);
+    }
     serve_sniff_close(&s);
     web_stop(web);
     alerts_stop(s.in.alerts);

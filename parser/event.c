@@ -35,6 +35,7 @@ void event_clear(struct event *ev)
     ev->size = -1;
     ev->nrcpt = -1;
     ev->smtp_code = -1;
+    ev->held_pos = 0;
 }
 
 /* event_type_name - "delivery", "message", ... */

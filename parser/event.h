@@ -162,6 +162,9 @@ struct event {
     double delays[4];
     int64_t size;  /* -1 unknown */
     int32_t nrcpt; /* -1 unknown */
+    /* 1 + the position of the line the event was read from, when the parser held it back
+     * and hands it out with a later line (parser_set_pos()); 0: the line just read */
+    int64_t held_pos;
 };
 
 void event_clear(struct event *ev);

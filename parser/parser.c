@@ -26,6 +26,16 @@
 #define DEFER_SLOTS            4096  /* their open-addressing table, at most half full */
 #define DEFER_QCOUNT           16384 /* deferrals per (host, queue id) hash bucket */
 #define GONE_MAX               1024  /* queue ids removed lately, remembered by hash */
+#define HOLD_MAX               512   /* possible content-filter hops held at once */
+#define HOLD_LOG_US            ((int64_t)300 * 1000000) /* and for how much log time */
+#define RELEASE_MAX            64 /* held hops released with one line, at most */
+
+/* A delivery held until its queue id's re-injection shows (a hop) or does not (a delivery). */
+struct held {
+    struct event ev;
+    uint64_t await; /* key_hash() of (host, awaited queue id) | 1; 0: claimed */
+    int64_t pos;    /* 1 + the position of its line, or 0 */
+};
 
 /* The last temporary failure of one recipient still queued: what an expiry reports. */
 struct deferral {
@@ -84,6 +94,10 @@ struct parser {
     uint32_t gone_next;
     char *clean; /* a copy of a line that held NUL bytes, with them replaced */
     size_t clean_cap;
+    /* held hops, a ring in log order (oldest at held_head), claimed ones left as gaps */
+    struct held *held;
+    uint32_t held_head, held_n, held_live;
+    int64_t line_pos; /* 1 + the position of the line being read (parser_set_pos()), or 0 */
 };
 
 /* parser_create - a parser with its open-queue table sized from opts */
@@ -125,6 +139,7 @@ void parser_free(struct parser *p)
     x_free(p->defer_qcount);
     x_free(p->defer_free);
     x_free(p->clean);
+    x_free(p->held);
     x_free(p);
 }
 
@@ -433,6 +448,136 @@ bool parser_queue_seen(struct parser *p, const char *host, size_t host_len, cons
         if (p->gone[i] == h)
             return true;
     return false;
+}
+
+/* held_at - the k-th oldest slot of the ring of held hops */
+static struct held *held_at(struct parser *p, uint32_t k)
+{
+    return &p->held[(p->held_head + k) % HOLD_MAX];
+}
+
+/* held_pop - take the oldest slot off the ring; a hop still held goes out through the
+ * line's further events as the delivery it is. False, and nothing taken, when they are full. */
+static bool held_pop(struct parser *p)
+{
+    struct held *h = held_at(p, 0);
+
+    if (h->await) {
+        struct event *ev;
+
+        if (p->pending != NULL && p->npending == PENDING_MAX)
+            return false;
+        ev = parser_push(p);
+        *ev = h->ev;
+        ev->held_pos = h->pos;
+        h->await = 0;
+        p->held_live--;
+        p->stats.held_released++;
+    }
+    p->held_head = (p->held_head + 1) % HOLD_MAX;
+    p->held_n--;
+    return true;
+}
+
+/* held_expire - release the hops held longer than HOLD_LOG_US of log time (a few a line) */
+static void held_expire(struct parser *p)
+{
+    for (int k = 0; p->held_n > 0 && k < RELEASE_MAX;) {
+        const struct held *h = held_at(p, 0);
+
+        if (h->await && p->line_us - h->ev.time_us <= HOLD_LOG_US)
+            break;
+        k += h->await != 0;
+        if (!held_pop(p))
+            break;
+    }
+}
+
+/* held_put - a hop at the newest end of the ring, which has room */
+static void held_put(struct parser *p, const struct event *ev, uint64_t await, int64_t pos)
+{
+    struct held *h;
+
+    if (p->held == NULL)
+        p->held = xcalloc(HOLD_MAX, sizeof(*p->held));
+    h = held_at(p, p->held_n++);
+    h->ev = *ev;
+    h->ev.held_pos = 0;
+    h->await = await;
+    h->pos = pos;
+    p->held_live++;
+}
+
+/* parser_hold - hold ev until (host, qid) shows up; see parser_int.h */
+void parser_hold(struct parser *p, const struct event *ev, const char *host, size_t host_len,
+                 const char *qid, size_t qid_len)
+{
+    /* Full: the oldest goes out first. The line holding a hop has no events of its own yet,
+     * so there is room for it. */
+    if (p->held_n == HOLD_MAX && !held_pop(p)) {
+        struct event *out = parser_push(p);
+
+        if (out != NULL)
+            *out = *ev;
+        return;
+    }
+    held_put(p, ev, key_hash(host, host_len, qid, qid_len) | 1, p->line_pos);
+    p->stats.held++;
+}
+
+/* parser_hold_claim - are hops held for (host, qid)? Then they are hops: taken, the first
+ * copied to hop */
+bool parser_hold_claim(struct parser *p, const char *host, size_t host_len, const char *qid,
+                       size_t qid_len, struct event *hop)
+{
+    bool found = false;
+    uint64_t k;
+
+    if (p->held_live == 0)
+        return false;
+    k = key_hash(host, host_len, qid, qid_len) | 1;
+    /* every recipient's hop of that message */
+    for (uint32_t i = 0; i < p->held_n; i++) {
+        struct held *h = held_at(p, i);
+
+        if (h->await != k)
+            continue;
+        if (hop != NULL && !found)
+            *hop = h->ev;
+        found = true;
+        h->await = 0;
+        p->held_live--;
+        p->stats.reinjected++;
+    }
+    while (p->held_n > 0 && held_at(p, 0)->await == 0)
+        (void)held_pop(p);
+    return found;
+}
+
+/* parser_set_pos - the position of the next line, for the events held with it */
+void parser_set_pos(struct parser *p, int64_t pos)
+{
+    p->line_pos = pos + 1;
+}
+
+/* parser_held - hops held now */
+size_t parser_held(const struct parser *p)
+{
+    return p->held_live;
+}
+
+/* parser_release - hand the held hops out as deliveries through parser_next(), as many as
+ * fit; returns how many (call again until 0) */
+size_t parser_release(struct parser *p)
+{
+    uint64_t before = p->stats.held_released;
+
+    if (p->ipending >= p->npending)
+        p->npending = p->ipending = 0;
+    p->line_ps = NULL;
+    while (p->held_n > 0 && held_pop(p))
+        ;
+    return (size_t)(p->stats.held_released - before);
 }
 
 /* is_postfix - does the program name look like postfix/..., postfix-out/..., ...? */
@@ -754,6 +899,8 @@ enum parse_result parser_line(struct parser *p, const char *line, size_t len, st
         sample(ps, line, len);
         break;
     }
+    if (p->held_n > 0)
+        held_expire(p);
     return r;
 }
 
@@ -764,7 +911,9 @@ enum parse_result parser_line(struct parser *p, const char *line, size_t len, st
  *	header	"MPPS", version (u32), payload length (u64), payload hash (u64)
  *	payload	the year inference, the log time of the last line, the removed queue ids
  *		(oldest first), the open queue ids (oldest first: the insertion order is the
- *		eviction order), the deferred recipients with their last failure
+ *		eviction order), the deferred recipients with their last failure, and (from
+ *		version 3) the held hops, oldest first: each its awaited key, its line's
+ *		position and its event
  *
  * Integers are little-endian; strings are a u16 length and the bytes, shorter than the field
  * they fill. A blob is read twice: once to check every length and count against the bytes
@@ -793,6 +942,47 @@ static void put_str(struct buf *b, const char *s)
 
     put_le(b, n, 2);
     buf_append(b, s, n);
+}
+
+/* put_event - a held delivery: its scalars, then its strings */
+static void put_event(struct buf *b, const struct event *ev)
+{
+    uint64_t d;
+
+    put_le(b, (uint64_t)ev->type, 1);
+    put_le(b, (uint64_t)ev->mta, 1);
+    put_le(b, (uint64_t)ev->status, 1);
+    put_le(b, ev->flags, 4);
+    put_le(b, (uint64_t)ev->time_us, 8);
+    put_le(b, (uint64_t)((int64_t)ev->smtp_code + 1), 4);
+    put_le(b,
+           (ev->hard ? 1u : 0u) | (ev->tls ? 2u : 0u) | (ev->has_delay ? 4u : 0u) |
+               (ev->has_delays ? 8u : 0u),
+           1);
+    memcpy(&d, &ev->delay, 8);
+    put_le(b, d, 8);
+    for (int i = 0; i < 4; i++) {
+        memcpy(&d, &ev->delays[i], 8);
+        put_le(b, d, 8);
+    }
+    put_le(b, (uint64_t)ev->size, 8);
+    put_le(b, (uint64_t)(int64_t)ev->nrcpt, 4);
+    put_str(b, ev->host);
+    put_str(b, ev->queue_id);
+    put_str(b, ev->notice_queue_id);
+    put_str(b, ev->message_id);
+    put_str(b, ev->sender);
+    put_str(b, ev->recipient);
+    put_str(b, ev->orig_recipient);
+    put_str(b, ev->relay);
+    put_str(b, ev->client);
+    put_str(b, ev->server);
+    put_str(b, ev->helo);
+    put_str(b, ev->sasl_username);
+    put_str(b, ev->dsn);
+    put_str(b, ev->reply);
+    put_str(b, ev->reason);
+    put_str(b, ev->stage);
 }
 
 /* entry_bytes - the bytes one open queue id takes in a state */
@@ -905,6 +1095,18 @@ size_t parser_state_save(struct parser *p, struct buf *out)
         put_le(out, (uint64_t)(int64_t)d->smtp_code, 4);
     }
 
+    /* The held hops, oldest first. */
+    put_le(out, p->held_live, 4);
+    for (k = 0; k < p->held_n; k++) {
+        const struct held *hd = held_at(p, k);
+
+        if (hd->await == 0)
+            continue;
+        put_le(out, hd->await, 8);
+        put_le(out, (uint64_t)hd->pos, 8);
+        put_event(out, &hd->ev);
+    }
+
     h = word_hash(out->data + body, out->len - body, STATE_SEED);
     for (int i = 0; i < 8; i++) {
         out->data[start + 8 + (size_t)i] = (char)((uint64_t)(out->len - body) >> (8 * i));
@@ -947,6 +1149,59 @@ static void get_str(struct state_rd *r, char *out, size_t cap)
     memcpy(out, r->s, n);
     out[n] = 0;
     r->s += n;
+}
+
+/* state_held - read one held hop; with apply, hold it again */
+static void state_held(struct parser *p, struct state_rd *r, bool apply)
+{
+    struct event ev;
+    uint64_t await = get_le(r, 8), d;
+    int64_t pos = (int64_t)get_le(r, 8);
+    unsigned bits;
+
+    event_clear(&ev);
+    ev.type = (enum event_type)get_le(r, 1);
+    ev.mta = (enum event_mta)get_le(r, 1);
+    ev.status = (enum event_status)get_le(r, 1);
+    ev.flags = (unsigned)get_le(r, 4);
+    ev.time_us = (int64_t)get_le(r, 8);
+    ev.smtp_code = (int)get_le(r, 4) - 1;
+    bits = (unsigned)get_le(r, 1);
+    ev.hard = bits & 1;
+    ev.tls = (bits & 2) != 0;
+    ev.has_delay = (bits & 4) != 0;
+    ev.has_delays = (bits & 8) != 0;
+    d = get_le(r, 8);
+    memcpy(&ev.delay, &d, 8);
+    for (int i = 0; i < 4; i++) {
+        d = get_le(r, 8);
+        memcpy(&ev.delays[i], &d, 8);
+    }
+    ev.size = (int64_t)get_le(r, 8);
+    ev.nrcpt = (int32_t)(uint32_t)get_le(r, 4);
+    get_str(r, ev.host, sizeof(ev.host));
+    get_str(r, ev.queue_id, sizeof(ev.queue_id));
+    get_str(r, ev.notice_queue_id, sizeof(ev.notice_queue_id));
+    get_str(r, ev.message_id, sizeof(ev.message_id));
+    get_str(r, ev.sender, sizeof(ev.sender));
+    get_str(r, ev.recipient, sizeof(ev.recipient));
+    get_str(r, ev.orig_recipient, sizeof(ev.orig_recipient));
+    get_str(r, ev.relay, sizeof(ev.relay));
+    get_str(r, ev.client, sizeof(ev.client));
+    get_str(r, ev.server, sizeof(ev.server));
+    get_str(r, ev.helo, sizeof(ev.helo));
+    get_str(r, ev.sasl_username, sizeof(ev.sasl_username));
+    get_str(r, ev.dsn, sizeof(ev.dsn));
+    get_str(r, ev.reply, sizeof(ev.reply));
+    get_str(r, ev.reason, sizeof(ev.reason));
+    get_str(r, ev.stage, sizeof(ev.stage));
+    if (await == 0 || pos < 0 || ev.type != EV_DELIVERY || ev.mta > MTA_SENDMAIL ||
+        ev.status == ST_NONE || ev.status > ST_EXPIRED || ev.flags > 3 || bits > 15 ||
+        ev.smtp_code < -1 || ev.smtp_code > 999 || ev.nrcpt < -1 || ev.size < -1)
+        r->bad = true;
+    if (r->bad || !apply)
+        return;
+    held_put(p, &ev, await, pos);
 }
 
 /* state_entry - read one open queue id; with apply, put it in the table */
@@ -1022,7 +1277,8 @@ static void state_deferral(struct parser *p, struct state_rd *r, bool apply, uin
 }
 
 /* state_read - read a payload; with apply, into the parser. 0, or -1 when it does not parse */
-static int state_read(struct parser *p, const unsigned char *s, size_t len, bool apply)
+static int state_read(struct parser *p, const unsigned char *s, size_t len, uint64_t version,
+                      bool apply)
 {
     struct state_rd r = {s, s + len, false};
     int year = (int)(int32_t)(uint32_t)get_le(&r, 4);
@@ -1082,6 +1338,14 @@ static int state_read(struct parser *p, const unsigned char *s, size_t len, bool
         r.bad = true;
     for (k = 0; k < n && !r.bad; k++)
         state_deferral(p, &r, apply, taken);
+    if (version >= 3) {
+        n = get_le(&r, 4);
+        /* each takes at least 111 bytes */
+        if (n > HOLD_MAX || n > (uint64_t)(r.end - r.s) / 111)
+            r.bad = true;
+        for (k = 0; k < n && !r.bad; k++)
+            state_held(p, &r, apply);
+    }
     if (!r.bad && r.s != r.end)
         r.bad = true; /* bytes after the end */
     if (!r.bad) {
@@ -1116,8 +1380,8 @@ int parser_state_load(struct parser *p, const void *blob, size_t len, char *why,
     version = get_le(&r, 4);
     plen = get_le(&r, 8);
     hash = get_le(&r, 8);
-    if (version != PARSER_STATE_VERSION) {
-        snprintf(why, whylen, "state version %llu, this mailpulse reads version %d",
+    if (version != PARSER_STATE_VERSION && version != 2) {
+        snprintf(why, whylen, "state version %llu, this mailpulse reads versions 2 to %d",
                  (unsigned long long)version, PARSER_STATE_VERSION);
         return -1;
     }
@@ -1130,10 +1394,10 @@ int parser_state_load(struct parser *p, const void *blob, size_t len, char *why,
         snprintf(why, whylen, "state checksum does not match (corrupt)");
         return -1;
     }
-    if (state_read(p, b + STATE_HEADER, (size_t)plen, false) != 0) {
+    if (state_read(p, b + STATE_HEADER, (size_t)plen, version, false) != 0) {
         snprintf(why, whylen, "state does not parse (corrupt)");
         return -1;
     }
-    (void)state_read(p, b + STATE_HEADER, (size_t)plen, true);
+    (void)state_read(p, b + STATE_HEADER, (size_t)plen, version, true);
     return 0;
 }

@@ -10,6 +10,9 @@
  *	enum parse_result parser_line(struct parser *p, const char *line, size_t len,
  *				      struct event *ev);
  *	bool parser_next(struct parser *p, struct event *ev);
+ *	void parser_set_pos(struct parser *p, int64_t pos);
+ *	size_t parser_held(const struct parser *p);
+ *	size_t parser_release(struct parser *p);
  *	const struct parser_stats *parser_stats(const struct parser *p);
  *	size_t parser_prog_stats(const struct parser *p, const struct parser_prog_stats **out);
  *	size_t parser_state_save(struct parser *p, struct buf *out);
@@ -38,6 +41,16 @@ int parser_state_load(struct parser *p, const void *blob, size_t len, char *why,
  *	QID2 is a queue id the same host has already logged) is not an event: the message is
  *	counted once, by its first queue id, and delivered by QID2. A loopback relay whose id is
  *	not seen (a smarthost or SMTP tunnel) took the message for good: that is a delivery.
+ *	When QID2 has not been logged yet (a filter that replies before its re-injection is
+ *	logged, another instance's log read later), the delivery is held: it is dropped as a hop
+ *	when QID2's message appears, and released as the delivery it is when it has not appeared
+ *	within 5 minutes of log time, when 512 hops are held (the oldest first), or when the
+ *	caller calls parser_release() (at the end of its input, or after PARSER_HOLD_WALL_S of
+ *	a quiet log). Released events come out of parser_next() after any line, even one that
+ *	returns PARSE_SKIP: callers drain parser_next() after every line. A released event
+ *	carries in held_pos 1 + the position its line had (parser_set_pos(), called before
+ *	parser_line() by callers that key events by position), so it is stored under the key it
+ *	would have had without the wait.
  *	A NUL byte in a line is read as '?' (it would otherwise end the field it is in); the
  *	line is counted in stats.repaired and its event flagged EVF_BAD_BYTES. It does not
  *	allocate per line.
@@ -47,7 +60,8 @@ int parser_state_load(struct parser *p, const void *blob, size_t len, char *why,
  *
  *	parser_state_save() appends to out what the parser needs to go on mid-log (the year of a
  *	yearless log, the open queue ids with what earlier lines said about them, the recently
- *	removed ones, each deferred recipient's last failure) as a versioned, checksummed blob,
+ *	removed ones, each deferred recipient's last failure, the held hops) as a versioned,
+ *	checksummed blob (a blob of version 2, without held hops, still loads),
  *	and returns its length. It is bounded: the newest 100,000 open queue ids within 16 MB;
  *	the older ones are left out and counted in stats.state_dropped. parser_state_load()
  *	puts such a blob into a parser that has read nothing yet and returns 0; a blob of
@@ -99,6 +113,8 @@ struct parser_stats {
     uint64_t reinjected;    /* content-filter hops folded into the message they carry */
     uint64_t repaired;      /* lines that held NUL bytes, replaced by '?' */
     uint64_t state_dropped; /* open queue ids left out of a saved state (over its cap) */
+    uint64_t held;          /* possible content-filter hops held until their evidence */
+    uint64_t held_released; /* of them, handed out as deliveries (no re-injection seen) */
 };
 
 /* Per program name ("postfix/smtp", "postfix-out/qmgr", "dovecot"): what became of its lines. */
@@ -117,12 +133,16 @@ struct parser_prog_stats {
 struct parser;
 struct buf;
 
-#define PARSER_STATE_VERSION 2
+#define PARSER_STATE_VERSION 3
+#define PARSER_HOLD_WALL_S   60 /* a daemon releases held hops of a source quiet this long */
 
 struct parser *parser_create(const struct parser_opts *opts);
 void parser_free(struct parser *p);
 enum parse_result parser_line(struct parser *p, const char *line, size_t len, struct event *ev);
 bool parser_next(struct parser *p, struct event *ev);
+void parser_set_pos(struct parser *p, int64_t pos);
+size_t parser_held(const struct parser *p);
+size_t parser_release(struct parser *p);
 const struct parser_stats *parser_stats(const struct parser *p);
 size_t parser_prog_stats(const struct parser *p, const struct parser_prog_stats **out);
 size_t parser_state_save(struct parser *p, struct buf *out);

@@ -50,6 +50,15 @@ enum parse_result pfx_parse_line(struct parser *p, const struct syslog_env *env,
 bool parser_queue_note_msgid(struct parser *p, struct pq_entry *e);
 void parser_count_reinjected(struct parser *p);
 /*
+ * A delivery that is a content filter's hop if (host, queue id) shows up: parser_hold()
+ * keeps ev until parser_hold_claim() finds it for that queue id (true: a hop, counted as
+ * re-injected, its event copied to hop) or it is released as a delivery (see parser.h).
+ */
+void parser_hold(struct parser *p, const struct event *ev, const char *host, size_t host_len,
+                 const char *qid, size_t qid_len);
+bool parser_hold_claim(struct parser *p, const char *host, size_t host_len, const char *qid,
+                       size_t qid_len, struct event *hop);
+/*
  * Further events of one line: parser_push() hands out a cleared event that parser_next()
  * gives the caller after the line's first (NULL when the line has too many). The parser
  * remembers each deferred recipient's last failure per (host, queue id) until it has a

@@ -370,35 +370,54 @@ static void add_correlation(struct parser *p, const struct syslog_env *env, cons
     EVENT_SET(ev, sasl_username, e->sasl_username, strlen(e->sasl_username));
 }
 
+/* queued_as - the queue id a reply names with "queued as QID", or NULL; *n its length */
+static const char *queued_as(const char *reply, size_t *n)
+{
+    const char *q = strstr(reply, "queued as "), *id;
+    size_t k = 0;
+
+    if (q == NULL)
+        return NULL;
+    id = q + 10;
+    while ((id[k] >= '0' && id[k] <= '9') || (id[k] >= 'A' && id[k] <= 'Z') ||
+           (id[k] >= 'a' && id[k] <= 'z'))
+        k++;
+    if (k == 0 || k >= EV_QID_LEN)
+        return NULL;
+    *n = k;
+    return id;
+}
+
+/* take_submitter - a re-injected message (to) was submitted by the client and SASL user of
+ * the message the filter took, not by the filter on loopback: its deliveries name those */
+static void take_submitter(struct pq_entry *to, const char *client, const char *sasl_username)
+{
+    if (!is_loopback(to->client))
+        return;
+    str_copy(to->client, sizeof(to->client), client, strlen(client));
+    str_copy(to->sasl_username, sizeof(to->sasl_username), sasl_username, strlen(sasl_username));
+}
+
 /*
- * pass_submitter - a content filter's hop from qid said "queued as QID2": the message that
- * came back as QID2 was submitted by qid's client and SASL user, not by the filter on
- * loopback, so QID2's deliveries name those. Only once QID2's message event is out (it is
- * recognised as a re-injection by its loopback client until then).
+ * pass_submitter - a content filter's hop from qid said "queued as QID2": QID2's deliveries
+ * name qid's client and SASL user. Only once QID2's message event is out (it is recognised
+ * as a re-injection by its loopback client until then).
  */
 static void pass_submitter(struct parser *p, const struct syslog_env *env, const char *qid,
                            size_t qid_len, const char *reply)
 {
-    const char *q = strstr(reply, "queued as "), *id;
     const struct pq_entry *from;
     struct pq_entry *to;
-    size_t n = 0;
+    const char *id;
+    size_t n;
 
-    if (q == NULL)
-        return;
-    id = q + 10;
-    while ((id[n] >= '0' && id[n] <= '9') || (id[n] >= 'A' && id[n] <= 'Z') ||
-           (id[n] >= 'a' && id[n] <= 'z'))
-        n++;
-    if (n == 0 || n >= EV_QID_LEN)
+    if ((id = queued_as(reply, &n)) == NULL)
         return;
     from = parser_queue_get(p, env->host, env->host_len, qid, qid_len, false);
     to = parser_queue_get(p, env->host, env->host_len, id, n, false);
-    if (from == NULL || to == NULL || to == from || !to->message_done || !is_loopback(to->client))
+    if (from == NULL || to == NULL || to == from || !to->message_done)
         return;
-    str_copy(to->client, sizeof(to->client), from->client, strlen(from->client));
-    str_copy(to->sasl_username, sizeof(to->sasl_username), from->sasl_username,
-             strlen(from->sasl_username));
+    take_submitter(to, from->client, from->sasl_username);
 }
 
 /* find_said - the first "said: " in [s, end), or NULL; found by its ':', which is rare in a
@@ -426,7 +445,7 @@ static const char *find_said(const char *s, const char *end)
 static bool reinjected_here(struct parser *p, const struct syslog_env *env, const char *reply)
 {
     const char *q = strstr(reply, "queued as "), *id, *mta;
-    size_t n = 0;
+    size_t n;
 
     if (q == NULL)
         return false;
@@ -437,11 +456,7 @@ static bool reinjected_here(struct parser *p, const struct syslog_env *env, cons
             (strncmp(mta + 1, "127.", 4) == 0 || strncmp(mta + 1, "::1]", 4) == 0))
             return true;
     }
-    id = q + 10;
-    while ((id[n] >= '0' && id[n] <= '9') || (id[n] >= 'A' && id[n] <= 'Z') ||
-           (id[n] >= 'a' && id[n] <= 'z'))
-        n++;
-    if (n == 0 || n >= EV_QID_LEN)
+    if ((id = queued_as(reply, &n)) == NULL)
         return false;
     return parser_queue_seen(p, env->host, env->host_len, id, n);
 }
@@ -502,6 +517,17 @@ static enum parse_result parse_delivery(struct parser *p, const struct syslog_en
         return PARSE_SKIP;
     }
     add_correlation(p, env, qid, qid_len, ev);
+    /* The id is not logged yet: a hop if that message shows up in a while (its qmgr line
+     * claims it), a delivery to a loopback smarthost or tunnel if not. */
+    if (ev->status == ST_SENT && is_loopback(ev->relay)) {
+        const char *id;
+        size_t n;
+
+        if ((id = queued_as(ev->reply, &n)) != NULL && !(n == qid_len && memcmp(id, qid, n) == 0)) {
+            parser_hold(p, ev, env->host, env->host_len, id, n);
+            return PARSE_SKIP;
+        }
+    }
     if (ev->status != ST_SENT)
         scan_classify(p, ev, ev->status);
     return PARSE_EVENT;
@@ -516,6 +542,7 @@ static enum parse_result parse_qmgr_from(struct parser *p, const struct syslog_e
     int64_t size = -1, nrcpt = -1;
     bool expired = false;
     struct pq_entry *e;
+    struct event hop;
 
     while (kv_next(&s, end, &kv) == 1) {
         if (scan_key_is(&kv, "from")) {
@@ -558,7 +585,13 @@ static enum parse_result parse_qmgr_from(struct parser *p, const struct syslog_e
     if (e->message_done)
         return PARSE_SKIP; /* the message comes back from the deferred queue */
     e->message_done = true;
-    /* The same message handed back by a content filter: counted once, by its first id. */
+    /* The same message handed back by a content filter: counted once, by its first id. The
+     * filter's reply named this queue id on a hop line read before this one, or the same
+     * message-id came in from loopback while the first copy was open. */
+    if (parser_hold_claim(p, env->host, env->host_len, qid, qid_len, &hop)) {
+        take_submitter(e, hop.client, hop.sasl_username);
+        return PARSE_SKIP;
+    }
     if (e->msgid_seen && is_loopback(e->client))
         return PARSE_SKIP;
 

@@ -306,14 +306,21 @@ static void test_loopback_relay(void **state)
                                "(queue active)",
                              &ev),
                      PARSE_EVENT);
-    /* a smarthost or SMTP tunnel on loopback: its id is its own, the message left */
+    /* a smarthost or SMTP tunnel on loopback: its id is its own, the message left; held
+     * until it is clear that no message SMH000001 comes back, then a delivery */
+    parser_set_pos(p, 4242);
     assert_int_equal(line_of(p,
                              P "postfix/smtp[5]: 5AB0C1855DA0: to=<i@e.com>, "
                                "relay=127.0.0.7[127.0.0.7]:2525, delay=0.2, "
                                "delays=0.1/0/0/0.1, dsn=2.0.0, status=sent (250 2.0.0 Ok: "
                                "queued as SMH000001)",
                              &ev),
-                     PARSE_EVENT);
+                     PARSE_SKIP);
+    assert_int_equal(parser_held(p), 1);
+    assert_int_equal(parser_release(p), 1);
+    assert_true(parser_next(p, &ev));
+    assert_false(parser_next(p, &ev));
+    assert_int_equal(ev.held_pos, 4243);
     assert_int_equal(ev.type, EV_DELIVERY);
     assert_int_equal(ev.status, ST_SENT);
     assert_string_equal(ev.recipient, "i@e.com");
@@ -343,6 +350,113 @@ static void test_loopback_relay(void **state)
     assert_int_equal(parser_stats(p)->reinjected, 2);
     parser_free(p);
 }
+
+/* drain - the events parser_next() hands out now, counted; the last one in *ev */
+static int drain(struct parser *p, struct event *ev)
+{
+    int n = 0;
+
+    while (parser_next(p, ev))
+        n++;
+    return n;
+}
+
+/* test_hold_claimed - a hop read before its re-injection is held, then dropped when the
+ * re-injected message appears; that message is not received twice and takes the submitter */
+static void test_hold_claimed(void **state)
+{
+    struct parser *p = new_parser();
+    struct event ev;
+
+    (void)state;
+    line_of(p, P "postfix/smtpd[4]: 5AB0C1855DA0: client=app[192.0.2.9], sasl_username=ann", &ev);
+    line_of(p, P "postfix/cleanup[6]: 5AB0C1855DA0: message-id=<h1@x>", &ev);
+    assert_int_equal(line_of(p,
+                             P "postfix/qmgr[3]: 5AB0C1855DA0: from=<u@s.com>, size=391, "
+                               "nrcpt=2 (queue active)",
+                             &ev),
+                     PARSE_EVENT);
+    /* both recipients' hops, and the first copy gone, before the copy is logged */
+    for (int i = 0; i < 2; i++) {
+        char line[400];
+
+        snprintf(line, sizeof(line),
+                 P "postfix/smtp[5]: 5AB0C1855DA0: to=<%c@e.com>, "
+                   "relay=127.0.0.1[127.0.0.1]:10024, delay=0.2, delays=0.1/0/0/0.1, "
+                   "dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as 9F00C1855DB9)",
+                 'a' + i);
+        assert_int_equal(line_of(p, line, &ev), PARSE_SKIP);
+        assert_int_equal(drain(p, &ev), 0);
+    }
+    assert_int_equal(line_of(p, P "postfix/qmgr[3]: 5AB0C1855DA0: removed", &ev), PARSE_SKIP);
+    assert_int_equal(parser_held(p), 2);
+    line_of(p, P "postfix/smtpd[7]: 9F00C1855DB9: client=localhost[127.0.0.1]", &ev);
+    line_of(p, P "postfix/cleanup[6]: 9F00C1855DB9: message-id=<h1@x>", &ev);
+    assert_int_equal(line_of(p,
+                             P "postfix/qmgr[3]: 9F00C1855DB9: from=<u@s.com>, size=900, "
+                               "nrcpt=2 (queue active)",
+                             &ev),
+                     PARSE_SKIP);
+    assert_int_equal(parser_held(p), 0);
+    assert_int_equal(parser_stats(p)->reinjected, 2);
+    assert_int_equal(line_of(p,
+                             P "postfix/smtp[8]: 9F00C1855DB9: to=<a@e.com>, "
+                               "relay=mx.e.com[192.0.2.1]:25, delay=1, delays=0/0/0/1, "
+                               "dsn=2.0.0, status=sent (250 ok)",
+                             &ev),
+                     PARSE_EVENT);
+    assert_string_equal(ev.client, "app[192.0.2.9]");
+    assert_string_equal(ev.sasl_username, "ann");
+    assert_int_equal(parser_release(p), 0);
+    parser_free(p);
+}
+
+/* test_hold_released - no re-injection: released after five minutes of log time, in order
+ * of holding, and by a full table (the oldest first) */
+static void test_hold_released(void **state)
+{
+    struct parser *p = new_parser();
+    struct event ev;
+    char line[400];
+
+    (void)state;
+    assert_int_equal(line_of(p,
+                             "Nov 28 17:30:17 mx1 postfix/smtp[5]: 1A0001855DA0: to=<x@e.com>, "
+                             "relay=127.0.0.7[127.0.0.7]:2525, delay=0.2, dsn=2.0.0, "
+                             "status=sent (250 2.0.0 Ok: queued as 6F0001855DA0)",
+                             &ev),
+                     PARSE_SKIP);
+    /* under five minutes: still held */
+    assert_int_equal(line_of(p, "Nov 28 17:35:17 mx1 postfix/qmgr[3]: 2B0001855DA0: removed", &ev),
+                     PARSE_SKIP);
+    assert_int_equal(drain(p, &ev), 0);
+    /* past them: the line (a delivery of its own) first, then the released hop */
+    assert_int_equal(line_of(p,
+                             "Nov 28 17:35:18 mx1 postfix/smtp[5]: 3C0001855DA0: to=<y@e.com>, "
+                             "relay=mx.e.com[192.0.2.1]:25, delay=1, dsn=2.0.0, "
+                             "status=sent (250 ok)",
+                             &ev),
+                     PARSE_EVENT);
+    assert_string_equal(ev.recipient, "y@e.com");
+    assert_int_equal(drain(p, &ev), 1);
+    assert_string_equal(ev.recipient, "x@e.com");
+    assert_int_equal(ev.status, ST_SENT);
+    assert_int_equal(parser_stats(p)->held_released, 1);
+    /* a full table lets the oldest go */
+    for (int i = 0; i < 513; i++) {
+        snprintf(line, sizeof(line),
+                 "Nov 28 17:40:00 mx1 postfix/smtp[5]: 4D0001855DA0: to=<r%d@e.com>, "
+                 "relay=127.0.0.7[127.0.0.7]:2525, delay=0.2, dsn=2.0.0, "
+                 "status=sent (250 2.0.0 Ok: queued as 5E%06dA)",
+                 i, i);
+        assert_int_equal(line_of(p, line, &ev), PARSE_SKIP);
+        assert_int_equal(drain(p, &ev), i == 512);
+    }
+    assert_string_equal(ev.recipient, "r0@e.com");
+    assert_int_equal(parser_held(p), 512);
+    parser_free(p);
+}
+
 
 /* test_expiry_per_recipient - qmgr's expiry: one expired per recipient still deferred */
 static void test_expiry_per_recipient(void **state)
@@ -577,6 +691,8 @@ int main(void)
         cmocka_unit_test(test_correlation),
         cmocka_unit_test(test_content_filter),
         cmocka_unit_test(test_loopback_relay),
+        cmocka_unit_test(test_hold_claimed),
+        cmocka_unit_test(test_hold_released),
         cmocka_unit_test(test_expiry_per_recipient),
         cmocka_unit_test(test_expiry_many),
         cmocka_unit_test(test_corpora),

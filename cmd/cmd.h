@@ -243,6 +243,7 @@ struct serve_conf {
     enum event_mta mta;
     int level;
     int poll_ms, rotate_wait_ms, stop_timeout_s;
+    int hold_s;         /* a quiet source's held content-filter hops are released after this */
     int retention_days; /* 0: keep everything */
     struct src_conf src[SERVE_MAX_SRC];
     int nsrc;

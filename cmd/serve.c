@@ -274,6 +274,12 @@ static int64_t serve_resume(void *arg, int64_t source_id, int64_t checkpoint)
         log_info("source %s: parser state of byte %lld loaded (%zu bytes)", r->name, (long long)at,
                  blob.len);
         r->state_at = at;
+        /* Caught up already: held hops may be released before the next line arrives. */
+        if (at == checkpoint) {
+            r->sid = source_id;
+            r->next = r->committed = checkpoint;
+            r->line_us = time_now_us();
+        }
         pthread_mutex_lock(&r->s->in.lock);
         r->s->in.st.resumed = ++r->s->resumed;
         pthread_mutex_unlock(&r->s->in.lock);
@@ -487,14 +493,14 @@ static void run_add(struct run *r, int64_t pos, const struct event *ev)
     db_batch_add(r->b, r->sid, ev->held_pos ? ev->held_pos - 1 : pos, ev);
 }
 
-/* run_release - a source quiet for PARSER_HOLD_WALL_S (or, with now, one stopping that
+/* run_release - a source quiet for hold_seconds (or, with now, one stopping that
  * keeps no parser state): the hops its parser holds are deliveries (no re-injection came) */
 static void run_release(struct run *r, int now)
 {
     struct event ev;
 
     if (r->sid == 0 || parser_held(r->p) == 0 ||
-        (!now && time_now_us() - r->line_us < (int64_t)PARSER_HOLD_WALL_S * 1000000))
+        (!now && time_now_us() - r->line_us < (int64_t)r->s->conf.hold_s * 1000000))
         return;
     while (parser_release(r->p) > 0)
         while (parser_next(r->p, &ev))

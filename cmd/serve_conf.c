@@ -25,7 +25,8 @@ const char usage_serve[] =
     "                       [--backfill] [--journal] [--journal-directory DIR]\n"
     "                       [--journal-match FIELD=VALUE]... [--syslog-listen URL...]\n"
     "                       [--state-dir DIR] [--year Y] [--mta M] [--log-level LEVEL]\n"
-    "                       [--poll-interval MS] [--rotate-wait MS] [--stop-timeout S]\n"
+    "                       [--poll-interval MS] [--hold-seconds S] [--rotate-wait MS]\n"
+    "                       [--stop-timeout S]\n"
     "                       [--retention-days N]\n"
     "                       [--token-file FILE] [--tls-cert FILE --tls-key FILE] [--foreground]\n"
     "                       [--check-config]\n"
@@ -57,6 +58,7 @@ enum serve_opt {
     SO_MTA,
     SO_LEVEL,
     SO_POLL,
+    SO_HOLD,
     SO_RWAIT,
     SO_STOPT,
     SO_RETENTION,
@@ -84,6 +86,7 @@ static const struct cmd_opt serve_opts[] = {
     {"mta", SO_MTA, CMD_ARG_REQUIRED},
     {"log-level", SO_LEVEL, CMD_ARG_REQUIRED},
     {"poll-interval", SO_POLL, CMD_ARG_REQUIRED},
+    {"hold-seconds", SO_HOLD, CMD_ARG_REQUIRED},
     {"rotate-wait", SO_RWAIT, CMD_ARG_REQUIRED},
     {"stop-timeout", SO_STOPT, CMD_ARG_REQUIRED},
     {"retention-days", SO_RETENTION, CMD_ARG_REQUIRED},
@@ -211,6 +214,8 @@ static int conf_global(struct serve_conf *c, const char *key, const char *value)
         return conf_int("rotate_wait_ms", value, 0, 3600000, &c->rotate_wait_ms);
     else if (strcmp(key, "stop_timeout") == 0)
         return conf_int("stop_timeout", value, 1, 3600, &c->stop_timeout_s);
+    else if (strcmp(key, "hold_seconds") == 0)
+        return conf_int("hold_seconds", value, 1, 3600, &c->hold_s);
     else {
         log_error("unknown option \"%s\"", key);
         return -1;
@@ -473,6 +478,9 @@ static int conf_option(void *ctx, int key, const char *arg)
     case SO_POLL:
         rc = conf_int("--poll-interval", arg, 10, 60000, &c->poll_ms);
         break;
+    case SO_HOLD:
+        rc = conf_int("--hold-seconds", arg, 1, 3600, &c->hold_s);
+        break;
     case SO_RWAIT:
         rc = conf_int("--rotate-wait", arg, 0, 3600000, &c->rotate_wait_ms);
         break;
@@ -548,6 +556,7 @@ int conf_load(struct serve_conf *c, int argc, char **argv)
     c->state_dir[strcspn(c->state_dir, ":")] = 0;
     c->level = getenv("MAILPULSE_DEBUG") ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO;
     c->poll_ms = 250;
+    c->hold_s = PARSER_HOLD_WALL_S;
     c->rotate_wait_ms = 1000;
     c->stop_timeout_s = 10;
     c->config_path = xstrdup(SERVE_CONFIG);

@@ -457,7 +457,6 @@ static void test_hold_released(void **state)
     parser_free(p);
 }
 
-
 /* test_expiry_per_recipient - qmgr's expiry: one expired per recipient still deferred */
 static void test_expiry_per_recipient(void **state)
 {

@@ -44,6 +44,10 @@ void cmd_print_stats(const struct parser *p)
             "too old %llu, lines with NUL bytes repaired %llu\n",
             (unsigned long long)st->reinjected, (unsigned long long)st->queue_evicted,
             (unsigned long long)st->queue_aged, (unsigned long long)st->repaired);
+    fprintf(stderr,
+            "loopback deliveries held until a re-injection showed %llu, of them released as "
+            "deliveries %llu\n",
+            (unsigned long long)st->held, (unsigned long long)st->held_released);
     fprintf(stderr, "%-40s %10s %10s %10s %10s\n", "program", "lines", "parsed", "skipped",
             "not-understood");
     for (size_t i = 0; i < n; i++) {

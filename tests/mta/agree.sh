@@ -93,9 +93,11 @@ t = json.load(sys.stdin)
 print(t["received"], t["sent"], t["deferred"], t["bounced"], t["expired"], t["rejected"])' 2>/dev/null
 }
 
-# agree_serve DB LOG PORT: serve following LOG into DB; its pid in AGREE_PID
+# agree_serve DB LOG PORT: serve following LOG into DB; its pid in AGREE_PID. A delivery to a
+# loopback smarthost is held until the log has been quiet for 2 s (report: to its end).
 agree_serve() {
-    "$BIN" serve --db "$1" --log "$2" --listen "127.0.0.1:$3" 2>>"$WORK/agree.serve.err" &
+    "$BIN" serve --db "$1" --log "$2" --listen "127.0.0.1:$3" --hold-seconds 2 \
+        2>>"$WORK/agree.serve.err" &
     AGREE_PID=$!
     SERVE_PIDS="$SERVE_PIDS $AGREE_PID"
     wait_http "http://127.0.0.1:$3/healthz"

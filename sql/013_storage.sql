@@ -10,6 +10,10 @@
 -- per-sender report's partial hours read faster through it (with a BRIN index instead, the
 -- 7-day mid-hour SASL-user report's p95 doubled at 10M attempts).
 --
+-- A message-id is looked up only by equality (the message page, and its queue ids from it), and
+-- it is long (40 bytes and more): a hash index holds a 4-byte hash per row instead, 104 MiB
+-- instead of 184 for 3.3M messages.
+--
 -- rollups_host_hour_idx (host, hour) duplicated what the primary key (hour, host, ...) of
 -- "rollups" answers for a range of hours and one host; it goes.
 --
@@ -18,5 +22,8 @@
 
 DROP INDEX messages_time_idx;
 CREATE INDEX messages_time_brin ON messages USING brin (time) WITH (pages_per_range = 32);
+
+DROP INDEX messages_message_id_idx;
+CREATE INDEX messages_message_id_idx ON messages USING hash (message_id);
 
 DROP INDEX rollups_host_hour_idx;

@@ -1570,6 +1570,113 @@ static void test_migrate_from_001(void **state)
     assert_int_equal(s.received, 1);
 }
 
+/* index_count - the indexes of one table whose definition matches a LIKE pattern */
+static long long index_count(struct fixture *f, const char *table, const char *like)
+{
+    char sql[512];
+
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM pg_indexes WHERE schemaname = current_schema()"
+             " AND tablename = '%s' AND indexdef LIKE '%s'",
+             table, like);
+    return sql_int(f->admin, sql);
+}
+
+/*
+ * test_migrate_time_indexes - a database with rows stored before 013 ends with a BRIN index
+ * on the messages' time in every partition, old and new, and no B-tree there; the attempts
+ * keep theirs; the bounces page and a mid-minute summary (messages included) stay exact
+ */
+static void test_migrate_time_indexes(void **state)
+{
+    struct fixture *f = *state;
+    static const char *const parts[] = {"messages_p202510", "messages_p202511", "messages_p202601"};
+    char sql[256], cur[DB_CURSOR_LEN], next[DB_CURSOR_LEN], err[128];
+    struct db_query q;
+    struct db_summary s;
+    struct collect c;
+    int64_t rows;
+    int i;
+
+    sql_exec(f->admin, "CREATE TABLE schema_migrations (version integer PRIMARY KEY,"
+                       " name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())");
+    for (i = 0; i < migrations_count && migrations[i].version < 13; i++) {
+        sql_exec(f->admin, migrations[i].sql);
+        snprintf(sql, sizeof(sql),
+                 "INSERT INTO schema_migrations (version, name) VALUES (%d, '%s')",
+                 migrations[i].version, migrations[i].name);
+        sql_exec(f->admin, sql);
+    }
+    assert_true(i < migrations_count);
+    assert_int_equal(migrations[i].version, 13);
+    /* 600 attempts a minute apart from 2025-10-31 20:00, every seventh failed. */
+    sql_exec(f->admin, "INSERT INTO sources (name, identity) VALUES ('l', 'i')");
+    sql_exec(f->admin, "SELECT mailpulse_ensure_partitions('2025-10-31', '2025-11-01')");
+    sql_exec(f->admin,
+             "INSERT INTO deliveries (time, host, sender, sender_domain, recipient,"
+             " recipient_domain, status, reply, source_id, pos, seq)"
+             " SELECT timestamptz '2025-10-31 20:00:00+00' + i * interval '1 minute', 'mx1',"
+             " 'a@ex.org', 'ex.org', 'u' || i || '@y.com', 'y.com',"
+             " CASE WHEN i % 7 = 0 THEN 'bounced' ELSE 'sent' END, 'r' || i, 1, i, 0"
+             " FROM generate_series(0, 599) i");
+    /* 300 messages two minutes apart, on the half minute. */
+    sql_exec(f->admin,
+             "INSERT INTO messages (time, host, queue_id, message_id, sender, sender_domain,"
+             " client, source_id, pos, seq) SELECT timestamptz '2025-10-31 20:00:30+00'"
+             " + i * interval '2 minutes', 'mx1', 'Q' || i, '<m' || i || '@ex.org>', 'a@ex.org',"
+             " 'ex.org', 'c[192.0.2.1]', 1, 1000 + i, 0"
+             " FROM generate_series(0, 299) i");
+    assert_int_equal(db_migrate(f->db, NULL), 0);
+    assert_int_equal(db_rebuild_rollups(f->db, &rows), 0);
+    assert_true(rows > 0);
+    sql_exec(f->admin, "SELECT mailpulse_ensure_partitions('2026-01-01', '2026-01-01')");
+
+    for (i = 0; i < (int)ARRAY_LEN(parts); i++) {
+        assert_int_equal(index_count(f, parts[i], "%USING brin (\"time\")%"), 1);
+        assert_int_equal(index_count(f, parts[i], "%btree (\"time\")"), 0);
+    }
+    assert_int_equal(index_count(f, "deliveries_p202510", "%btree (\"time\")"), 1);
+    assert_int_equal(index_count(f, "deliveries_p202601", "%btree (\"time\")"), 1);
+    assert_int_equal(index_count(f, "rollups", "%(host, hour)%"), 0);
+    assert_int_equal(index_count(f, "messages_p202510", "%USING hash (message_id)%"), 1);
+    assert_int_equal(index_count(f, "messages_p202601", "%USING hash (message_id)%"), 1);
+
+    /* The newest failed attempts first, across the month boundary, as the rows say. */
+    query_all(&q);
+    memset(&c, 0, sizeof(c));
+    cur[0] = 0;
+    assert_int_equal(db_bounces(f->db, &q, 3, cur, next, got_event, &c, err, sizeof(err)), 0);
+    assert_int_equal(c.n, 3);
+    assert_true(next[0] != 0);
+    for (i = 0; i < 3; i++) {
+        snprintf(sql, sizeof(sql),
+                 "SELECT (extract(epoch FROM time) * 1000000)::bigint FROM deliveries"
+                 " WHERE status <> 'sent' ORDER BY time DESC OFFSET %d LIMIT 1",
+                 i);
+        assert_int_equal(c.evs[i].time_us, sql_int(f->admin, sql));
+    }
+    /* A range that starts and ends mid-minute, over the boundary, read through the BRIN. */
+    q.range.from_us = (int64_t)1761946230 * 1000000; /* 2025-10-31 21:30:30 */
+    q.range.to_us = (int64_t)1761978645 * 1000000;   /* 2025-11-01 06:30:45 */
+    assert_int_equal(db_summary(f->db, &q.range, &s), 0);
+    assert_int_equal(s.sent + s.bounced,
+                     facts_count(f, "sent", q.range.from_us, q.range.to_us) +
+                         facts_count(f, "bounced", q.range.from_us, q.range.to_us));
+    assert_int_equal(s.bounced, facts_count(f, "bounced", q.range.from_us, q.range.to_us));
+    assert_true(s.bounced > 0);
+    assert_int_equal(s.received, facts_count(f, "received", q.range.from_us, q.range.to_us));
+    assert_true(s.received > 0);
+
+    /* A message stored before 013 is found by its message-id through the hash index. */
+    memset(&q, 0, sizeof(q));
+    strcpy(q.message_id, "<m123@ex.org>");
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(db_message_trail(f->db, &q, 100, got_event, &c), 0);
+    assert_int_equal(c.n, 1);
+    assert_int_equal(c.evs[0].type, EV_MESSAGE);
+    assert_string_equal(c.evs[0].queue_id, "Q123");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1599,6 +1706,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_null_time_replay, setup_migrated, teardown),
         cmocka_unit_test_setup_teardown(test_partitions_retention, setup_migrated, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_from_001, setup_empty, teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_time_indexes, setup_empty, teardown),
     };
 
     dsn = getenv("MAILPULSE_TEST_DSN");

@@ -400,6 +400,7 @@ static enum parse_result parse_arrival(struct parser *p, const struct syslog_env
     size_t parent_len = 0;
     struct pq_entry *e;
     struct scan_kv f;
+    struct event hop;
     bool colon_end;
     int r;
 
@@ -461,6 +462,17 @@ static enum parse_result parse_arrival(struct parser *p, const struct syslog_env
     e->size = ev->size;
     e->nrcpt = ev->nrcpt;
     e->message_done = true;
+    e->msgid_hash = e->message_id[0] ? hash_fnv1a64(e->message_id, strlen(e->message_id)) | 1 : 0;
+    e->msgid_seen = parser_queue_note_msgid(p, e);
+    /* The same message handed back by a content filter: counted once, by its first id. A
+     * hop read before this line named this id in the filter's reply, or the same message-id
+     * came in from loopback while the first copy was open. */
+    if (parser_hold_claim(p, env->host, env->host_len, qid, qid_len, &hop)) {
+        parser_queue_take_submitter(e, hop.client, hop.sasl_username);
+        return PARSE_SKIP;
+    }
+    if (e->msgid_seen && scan_is_loopback(e->client))
+        return PARSE_SKIP;
     if (ev->sender[0] == 0 && parent) {
         /* "<= <> R=parent": Exim wrote a bounce or delay notice about message parent */
         event_clear(ev);
@@ -512,6 +524,34 @@ static void local_user_of(struct event *ev, const char *a, const char *end)
     memcpy(user + n, at, (size_t)(end - at));
     EVENT_SET(ev, recipient, user, n + (size_t)(end - at));
     EVENT_SET(ev, orig_recipient, a, (size_t)(end - a));
+}
+
+/* reply_id - the Exim message id a reply names as "id=ID" (Exim's own answer to DATA), or
+ * NULL; *n its length */
+static const char *reply_id(const char *reply, size_t *n)
+{
+    const char *end = reply + strlen(reply);
+
+    for (const char *q = reply; (q = strstr(q, "id=")) != NULL; q += 3) {
+        if (q > reply && q[-1] != ' ')
+            continue;
+        if ((*n = msgid_len(q + 3, end)) != 0)
+            return q + 3;
+    }
+    return NULL;
+}
+
+/* pass_submitter - qid's hop named id, a message already read: id's deliveries name qid's
+ * client and SASL user instead of the filter's loopback */
+static void pass_submitter(struct parser *p, const struct syslog_env *env, const char *qid,
+                           size_t qid_len, const char *id, size_t n)
+{
+    const struct pq_entry *from =
+        parser_queue_get(p, env->host, env->host_len, qid, qid_len, false);
+    struct pq_entry *to = parser_queue_get(p, env->host, env->host_len, id, n, false);
+
+    if (from != NULL && to != NULL && to != from)
+        parser_queue_take_submitter(to, from->client, from->sasl_username);
 }
 
 /*
@@ -594,6 +634,23 @@ static enum parse_result parse_delivery(struct parser *p, const struct syslog_en
         EVENT_SET(ev, message_id, e->message_id, strlen(e->message_id));
         EVENT_SET(ev, client, e->client, strlen(e->client));
         EVENT_SET(ev, sasl_username, e->sasl_username, strlen(e->sasl_username));
+    }
+    /* A content filter's hop: the filter handed the message back to this Exim, whose reply
+     * it passed on ("250 OK id=ID2"). Folded when ID2 was logged here already, held until
+     * it is (or is not) otherwise; a loopback smarthost's own id is never logged here. */
+    if (status == ST_SENT && scan_is_loopback(ev->relay)) {
+        size_t n;
+        const char *id = reply_id(ev->reply, &n);
+
+        if (id != NULL && !(n == qid_len && memcmp(id, qid, n) == 0)) {
+            if (!parser_queue_seen(p, env->host, env->host_len, id, n)) {
+                parser_hold(p, ev, env->host, env->host_len, id, n);
+                return PARSE_SKIP;
+            }
+            parser_count_reinjected(p);
+            pass_submitter(p, env, qid, qid_len, id, n);
+            return PARSE_SKIP;
+        }
     }
     /* An expiry says why it never arrived by the recipient's last temporary failure. */
     if (status != ST_SENT && !(status == ST_EXPIRED && parser_defer_last(p, ev)))

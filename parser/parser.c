@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "parser/parser_int.h"
+#include "parser/scan.h"
 
 #define DEFAULT_MAX_OPEN_QUEUE 100000
 #define DEFAULT_MAX_QUEUE_AGE  ((int64_t)7 * 86400) /* Postfix keeps a message 5 days */
@@ -413,6 +414,17 @@ void parser_classify(struct parser *p, int smtp_code, const char *dsn, const cha
     reason_classify(smtp_code, dsn, text, status, out);
     p->reason_cache[k].key = key;
     p->reason_cache[k].rr = *out;
+}
+
+/* parser_queue_take_submitter - a re-injected message (to) was submitted by the client and
+ * SASL user of the message the filter took, not by the filter on loopback: its deliveries
+ * name those */
+void parser_queue_take_submitter(struct pq_entry *to, const char *client, const char *sasl_username)
+{
+    if (!scan_is_loopback(to->client))
+        return;
+    str_copy(to->client, sizeof(to->client), client, strlen(client));
+    str_copy(to->sasl_username, sizeof(to->sasl_username), sasl_username, strlen(sasl_username));
 }
 
 /* parser_count_reinjected - count one content-filter hop folded away */

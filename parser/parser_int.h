@@ -49,6 +49,8 @@ bool parser_queue_seen(struct parser *p, const char *host, size_t host_len, cons
 enum parse_result pfx_parse_line(struct parser *p, const struct syslog_env *env, struct event *ev);
 bool parser_queue_note_msgid(struct parser *p, struct pq_entry *e);
 void parser_count_reinjected(struct parser *p);
+void parser_queue_take_submitter(struct pq_entry *to, const char *client,
+                                 const char *sasl_username);
 /*
  * A delivery that is a content filter's hop if (host, queue id) shows up: parser_hold()
  * keeps ev until parser_hold_claim() finds it for that queue id (true: a hop, counted as

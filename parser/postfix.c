@@ -346,15 +346,6 @@ static inline bool starts_with(const char *s, const char *lit)
     return true;
 }
 
-/* is_loopback - does a relay or client "name[ip]:port" name a loopback address? */
-static bool is_loopback(const char *s)
-{
-    const char *b = strchr(s, '[');
-
-    return b != NULL && (starts_with(b + 1, "127.") || starts_with(b + 1, "::1]") ||
-                         starts_with(b + 1, "ipv6:::1]"));
-}
-
 /* add_correlation - copy what earlier lines said about the queue id into a delivery */
 static void add_correlation(struct parser *p, const struct syslog_env *env, const char *qid,
                             size_t qid_len, struct event *ev)
@@ -388,16 +379,6 @@ static const char *queued_as(const char *reply, size_t *n)
     return id;
 }
 
-/* take_submitter - a re-injected message (to) was submitted by the client and SASL user of
- * the message the filter took, not by the filter on loopback: its deliveries name those */
-static void take_submitter(struct pq_entry *to, const char *client, const char *sasl_username)
-{
-    if (!is_loopback(to->client))
-        return;
-    str_copy(to->client, sizeof(to->client), client, strlen(client));
-    str_copy(to->sasl_username, sizeof(to->sasl_username), sasl_username, strlen(sasl_username));
-}
-
 /*
  * pass_submitter - a content filter's hop from qid said "queued as QID2": QID2's deliveries
  * name qid's client and SASL user. Only once QID2's message event is out (it is recognised
@@ -417,7 +398,7 @@ static void pass_submitter(struct parser *p, const struct syslog_env *env, const
     to = parser_queue_get(p, env->host, env->host_len, id, n, false);
     if (from == NULL || to == NULL || to == from || !to->message_done)
         return;
-    take_submitter(to, from->client, from->sasl_username);
+    parser_queue_take_submitter(to, from->client, from->sasl_username);
 }
 
 /* find_said - the first "said: " in [s, end), or NULL; found by its ':', which is rare in a
@@ -511,7 +492,8 @@ static enum parse_result parse_delivery(struct parser *p, const struct syslog_en
     /* A content filter's hop: the filter took the message and handed it back to this
      * Postfix under a new queue id, already seen here. That message is delivered later;
      * this line is not a delivery. A relay whose id is not this Postfix's took it for good. */
-    if (ev->status == ST_SENT && is_loopback(ev->relay) && reinjected_here(p, env, ev->reply)) {
+    if (ev->status == ST_SENT && scan_is_loopback(ev->relay) &&
+        reinjected_here(p, env, ev->reply)) {
         parser_count_reinjected(p);
         pass_submitter(p, env, qid, qid_len, ev->reply);
         return PARSE_SKIP;
@@ -519,7 +501,7 @@ static enum parse_result parse_delivery(struct parser *p, const struct syslog_en
     add_correlation(p, env, qid, qid_len, ev);
     /* The id is not logged yet: a hop if that message shows up in a while (its qmgr line
      * claims it), a delivery to a loopback smarthost or tunnel if not. */
-    if (ev->status == ST_SENT && is_loopback(ev->relay)) {
+    if (ev->status == ST_SENT && scan_is_loopback(ev->relay)) {
         const char *id;
         size_t n;
 
@@ -589,10 +571,10 @@ static enum parse_result parse_qmgr_from(struct parser *p, const struct syslog_e
      * filter's reply named this queue id on a hop line read before this one, or the same
      * message-id came in from loopback while the first copy was open. */
     if (parser_hold_claim(p, env->host, env->host_len, qid, qid_len, &hop)) {
-        take_submitter(e, hop.client, hop.sasl_username);
+        parser_queue_take_submitter(e, hop.client, hop.sasl_username);
         return PARSE_SKIP;
     }
-    if (e->msgid_seen && is_loopback(e->client))
+    if (e->msgid_seen && scan_is_loopback(e->client))
         return PARSE_SKIP;
 
     scan_event_head(ev, MTA_POSTFIX, EV_MESSAGE, env, qid, qid_len);

@@ -53,3 +53,12 @@ enum parse_result scan_unread(const char *s, const char *end, const char *const 
     }
     return PARSE_SKIP;
 }
+
+/* scan_is_loopback - does a relay or client "name[ip]:port" name a loopback address? */
+bool scan_is_loopback(const char *s)
+{
+    const char *b = strchr(s, '[');
+
+    return b != NULL && (strncmp(b + 1, "127.", 4) == 0 || strncmp(b + 1, "::1]", 4) == 0 ||
+                         strncmp(b + 1, "ipv6:::1]", 9) == 0);
+}

@@ -13,6 +13,7 @@
  *			     const struct syslog_env *env, const char *qid, size_t qid_len);
  *	void scan_classify(struct parser *p, struct event *ev, enum event_status status);
  *	enum parse_result scan_unread(const char *s, const char *end, const char *const *marks);
+ *	bool scan_is_loopback(const char *s);
  *
  * DESCRIPTION
  *	Text is a byte range [s, end) of the caller's line; nothing needs a NUL terminator.
@@ -30,6 +31,9 @@
  *	PARSE_MALFORMED (not understood, sampled) when the text holds one of the NULL-terminated
  *	marks of an outcome ("to=", "stat=", "reject" ...) at the start of a word, so that no
  *	outcome is skipped silently; PARSE_SKIP otherwise.
+ *
+ *	scan_is_loopback() tells whether a relay or client as the readers store it,
+ *	"name[ip]:port", names a loopback address (127.0.0.0/8, ::1).
  *
  *	The tests are static inline: they run several times per line, and with a literal pfx or
  *	name the compiler folds strlen() into a constant.
@@ -88,5 +92,6 @@ void scan_event_head(struct event *ev, enum event_mta mta, enum event_type type,
                      const struct syslog_env *env, const char *qid, size_t qid_len);
 void scan_classify(struct parser *p, struct event *ev, enum event_status status);
 enum parse_result scan_unread(const char *s, const char *end, const char *const *marks);
+bool scan_is_loopback(const char *s);
 
 #endif

@@ -76,7 +76,8 @@ case "${1:-}" in
     $EXIM -bdf -q5s &
     daemon=$!
     wait_for 10 mta_listening "$(cat "$D/port")" || { echo "exim did not listen" >&2; exit 1; }
-    python3 "$ROOT/tests/mta/submit.py" "$M" 127.0.0.1 "$(cat "$D/port")" exim >"$D/submit.out" 2>&1
+    python3 "$ROOT/tests/mta/submit.py" "$M" 127.0.0.1 "$(cat "$D/port")" exim \
+        "$(cat "$D/fport")" >"$D/submit.out" 2>&1
     # shellcheck disable=SC2086 # EXIM is a command with its arguments
     python3 "$ROOT/tests/mta/submit.py" "$M" --cli exim $EXIM >>"$D/submit.out" 2>&1
     restart_mta() {
@@ -180,7 +181,7 @@ openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=peer.test -keyout "$
     -out "$WORK/peer.crt" >/dev/null 2>&1 || not_ok "matrix: a certificate for the TLS peer"
 
 # start_peer D: the scripted peer of one MTA, its port in D/peerport; its content filter
-# re-injects into 127.0.0.1 at the port in D/rport (nothing listens there but for Postfix)
+# re-injects into 127.0.0.1 at the port in D/rport (Postfix and Exim listen there)
 start_peer() {
     free_port >"$1/rport"
     python3 "$ROOT/tests/mta/peer.py" "$1/peerport" "$1/record.jsonl" \
@@ -284,6 +285,7 @@ run_exim() {
     D=$WORK/exim
     mkdir -p "$D/spool" "$D/log" "$D/mail"
     free_port >"$D/port"
+    free_port >"$D/fport"
     mta_accounts "$D" 'Debian-exim:x:65534:65534:Exim test:/nonexistent:/usr/sbin/nologin' \
         'Debian-exim:x:65534:'
     add_local_users "$D"
@@ -298,7 +300,9 @@ exim_path = $R/usr/sbin/exim4
 spool_directory = $D/spool
 log_file_path = $D/log/%slog
 log_selector = +pid +received_recipients +smtp_confirmation
-daemon_smtp_ports = $(cat "$D/port")
+# Mail received on the second port passes the peer's content filter (127.0.0.11), which
+# re-injects it on the third.
+daemon_smtp_ports = $(cat "$D/port") : $(cat "$D/fport") : $(cat "$D/rport")
 local_interfaces = 127.0.0.1
 never_users =
 host_lookup =
@@ -331,6 +335,12 @@ acl_data:
   accept
 
 begin routers
+content_filter:
+  driver = manualroute
+  condition = \${if ={\$received_port}{$(cat "$D/fport")}}
+  route_list = * 127.0.0.11
+  transport = peer_smtp
+  self = send
 failing:
   driver = redirect
   domains = $FAILING

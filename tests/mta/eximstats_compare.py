@@ -9,8 +9,12 @@ count. The counts must agree; where the two tools count differently on purpose, 
 difference is computed from the log and the rest must agree:
 
   received   eximstats counts every "<=" line; mailpulse reads the "<= <> R=parent" lines Exim
-             writes for its own bounces as bounce notices, so received + notices must match.
-  delivered  eximstats' delivered addresses ("=>" lines): mailpulse's delivered recipients.
+             writes for its own bounces as bounce notices, so received + notices must match;
+             and a message a content filter handed back (its id named by a hop, below) is
+             the same message, received once.
+  delivered  eximstats' delivered addresses ("=>" lines): mailpulse's delivered recipients,
+             but for a content filter's hops: "=>" and "->" lines to a loopback host whose reply
+             (C="... id=X") names an Exim id X that arrives ("<=") in the same log.
   delayed    eximstats: messages with at least one "==" line; mailpulse: distinct deferred
              messages. The same.
   failed     eximstats: messages with at least one "**" line; mailpulse splits them into
@@ -65,6 +69,25 @@ def not_rejects(log):
     return n
 
 
+def filter_hops(log):
+    """Content-filter hops and the arrivals they name: (hop deliveries, re-injected messages)."""
+    arrived, hops = set(), []
+    with open(log, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            rest = STAMP.sub("", line, count=1).split(" ", 2)
+            if len(rest) < 3:
+                continue
+            if rest[1] == "<=":
+                arrived.add(rest[0])
+            elif rest[1] in ("=>", "->") and re.search(r" H=\S* \[(127\.[\d.]+|::1)\]", line):
+                m = re.search(r'C="[^"]*\bid=([0-9A-Za-z]{6}-[0-9A-Za-z]{6,11}-[0-9A-Za-z]{2,4})\b',
+                              line)
+                if m and m.group(1) != rest[0]:
+                    hops.append(m.group(1))
+    named = [x for x in hops if x in arrived]
+    return len(named), len(set(named))
+
+
 def failed_messages(bin_, log):
     """The queue ids of mailpulse's bounced and expired events on LOG."""
     out = subprocess.run([bin_, "parse", "--mta", "exim", "--year", "2026", log],
@@ -85,9 +108,10 @@ def main():
         rep = subprocess.run([bin_, "report", "--format", "json", "--year", "2026", log],
                              capture_output=True, text=True, check=True).stdout
         t = json.loads(rep)["totals"]
+        hops, reinjected = filter_hops(log)
         pairs = [
-            ("received", es["received"], t["received"] + t["notices"]),
-            ("delivered", es["delivered"], t["delivered"]),
+            ("received", es["received"] - reinjected, t["received"] + t["notices"]),
+            ("delivered", es["delivered"] - hops, t["delivered"]),
             ("delayed", es["delayed"], t["deferred"]),
             ("failed", es["failed"], failed_messages(bin_, log)),
             ("rejects", es["rejects"] - not_rejects(log), t["rejected"]),

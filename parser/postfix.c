@@ -337,15 +337,6 @@ static bool is_quiet(const char *s, const char *end)
     return false;
 }
 
-/* starts_with - does the C string s start with lit? (stops at s's NUL: a mismatch) */
-static inline bool starts_with(const char *s, const char *lit)
-{
-    for (; *lit; s++, lit++)
-        if (*s != *lit)
-            return false;
-    return true;
-}
-
 /* add_correlation - copy what earlier lines said about the queue id into a delivery */
 static void add_correlation(struct parser *p, const struct syslog_env *env, const char *qid,
                             size_t qid_len, struct event *ev)

@@ -541,19 +541,6 @@ static const char *reply_id(const char *reply, size_t *n)
     return NULL;
 }
 
-/* pass_submitter - qid's hop named id, a message already read: id's deliveries name qid's
- * client and SASL user instead of the filter's loopback */
-static void pass_submitter(struct parser *p, const struct syslog_env *env, const char *qid,
-                           size_t qid_len, const char *id, size_t n)
-{
-    const struct pq_entry *from =
-        parser_queue_get(p, env->host, env->host_len, qid, qid_len, false);
-    struct pq_entry *to = parser_queue_get(p, env->host, env->host_len, id, n, false);
-
-    if (from != NULL && to != NULL && to != from)
-        parser_queue_take_submitter(to, from->client, from->sasl_username);
-}
-
 /*
  * parse_delivery - "=> rcpt [<orig>] fields [C="..."]", "== rcpt fields: text" or
  * "** rcpt fields: text"; status is what the marker says
@@ -648,7 +635,7 @@ static enum parse_result parse_delivery(struct parser *p, const struct syslog_en
                 return PARSE_SKIP;
             }
             parser_count_reinjected(p);
-            pass_submitter(p, env, qid, qid_len, id, n);
+            parser_queue_pass_submitter(p, env->host, env->host_len, qid, qid_len, id, n);
             return PARSE_SKIP;
         }
     }

@@ -427,6 +427,18 @@ void parser_queue_take_submitter(struct pq_entry *to, const char *client, const 
     str_copy(to->sasl_username, sizeof(to->sasl_username), sasl_username, strlen(sasl_username));
 }
 
+/* parser_queue_pass_submitter - qid's hop named id2, a message of this host whose message
+ * event is out: id2's deliveries name qid's client and SASL user, not the filter's loopback */
+void parser_queue_pass_submitter(struct parser *p, const char *host, size_t host_len,
+                                 const char *qid, size_t qid_len, const char *id2, size_t id2_len)
+{
+    const struct pq_entry *from = parser_queue_get(p, host, host_len, qid, qid_len, false);
+    struct pq_entry *to = parser_queue_get(p, host, host_len, id2, id2_len, false);
+
+    if (from != NULL && to != NULL && to != from && to->message_done)
+        parser_queue_take_submitter(to, from->client, from->sasl_username);
+}
+
 /* parser_count_reinjected - count one content-filter hop folded away */
 void parser_count_reinjected(struct parser *p)
 {

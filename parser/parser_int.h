@@ -51,6 +51,8 @@ bool parser_queue_note_msgid(struct parser *p, struct pq_entry *e);
 void parser_count_reinjected(struct parser *p);
 void parser_queue_take_submitter(struct pq_entry *to, const char *client,
                                  const char *sasl_username);
+void parser_queue_pass_submitter(struct parser *p, const char *host, size_t host_len,
+                                 const char *qid, size_t qid_len, const char *id2, size_t id2_len);
 /*
  * A delivery that is a content filter's hop if (host, queue id) shows up: parser_hold()
  * keeps ev until parser_hold_claim() finds it for that queue id (true: a hop, counted as

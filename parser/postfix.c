@@ -370,28 +370,6 @@ static const char *queued_as(const char *reply, size_t *n)
     return id;
 }
 
-/*
- * pass_submitter - a content filter's hop from qid said "queued as QID2": QID2's deliveries
- * name qid's client and SASL user. Only once QID2's message event is out (it is recognised
- * as a re-injection by its loopback client until then).
- */
-static void pass_submitter(struct parser *p, const struct syslog_env *env, const char *qid,
-                           size_t qid_len, const char *reply)
-{
-    const struct pq_entry *from;
-    struct pq_entry *to;
-    const char *id;
-    size_t n;
-
-    if ((id = queued_as(reply, &n)) == NULL)
-        return;
-    from = parser_queue_get(p, env->host, env->host_len, qid, qid_len, false);
-    to = parser_queue_get(p, env->host, env->host_len, id, n, false);
-    if (from == NULL || to == NULL || to == from || !to->message_done)
-        return;
-    parser_queue_take_submitter(to, from->client, from->sasl_username);
-}
-
 /* find_said - the first "said: " in [s, end), or NULL; found by its ':', which is rare in a
  * reply, instead of memmem() (a twentieth of the time of a delivery line) */
 static const char *find_said(const char *s, const char *end)
@@ -485,8 +463,12 @@ static enum parse_result parse_delivery(struct parser *p, const struct syslog_en
      * this line is not a delivery. A relay whose id is not this Postfix's took it for good. */
     if (ev->status == ST_SENT && scan_is_loopback(ev->relay) &&
         reinjected_here(p, env, ev->reply)) {
+        const char *id;
+        size_t n;
+
         parser_count_reinjected(p);
-        pass_submitter(p, env, qid, qid_len, ev->reply);
+        if ((id = queued_as(ev->reply, &n)) != NULL)
+            parser_queue_pass_submitter(p, env->host, env->host_len, qid, qid_len, id, n);
         return PARSE_SKIP;
     }
     add_correlation(p, env, qid, qid_len, ev);

@@ -187,6 +187,7 @@ static enum parse_result parse_from(struct parser *p, const struct syslog_env *e
 {
     struct pq_entry *e;
     struct scan_kv kv;
+    struct event hop;
 
     scan_event_head(ev, MTA_SENDMAIL, EV_MESSAGE, env, qid, qid_len);
     while (kv_next(&s, end, &kv) == 1) {
@@ -228,14 +229,28 @@ static enum parse_result parse_from(struct parser *p, const struct syslog_env *e
     e->size = ev->size;
     e->nrcpt = ev->nrcpt;
     e->message_done = true;
+    e->msgid_hash = e->message_id[0] ? hash_fnv1a64(e->message_id, strlen(e->message_id)) | 1 : 0;
+    e->msgid_seen = parser_queue_note_msgid(p, e);
+    /* The same message handed back by a content filter: counted once, by its first queue
+     * id. A hop read before this line named this queue id in the filter's reply, or the
+     * same message-id came in from loopback while the first copy was open. */
+    if (parser_hold_claim(p, env->host, env->host_len, qid, qid_len, &hop)) {
+        parser_queue_take_submitter(e, hop.client, hop.sasl_username);
+        return PARSE_SKIP;
+    }
+    if (e->msgid_seen && scan_is_loopback(e->client))
+        return PARSE_SKIP;
     return PARSE_EVENT;
 }
 
-/* more_recipients - the second and later recipients of "to=<a>,<b>,c": one event each */
+/* more_recipients - the second and later recipients of "to=<a>,<b>,c": one event each;
+ * with hold (a possible content-filter hop), held until queue id hold shows up or not */
 static void more_recipients(struct parser *p, const struct event *ev, const char *s,
-                            const char *end)
+                            const char *end, const struct syslog_env *env, const char *hold,
+                            size_t hold_len)
 {
     const char *comma = memchr(s, ',', (size_t)(end - s));
+    struct event held;
 
     while (comma != NULL) {
         const char *v = comma + 1;
@@ -245,11 +260,35 @@ static void more_recipients(struct parser *p, const struct event *ev, const char
         comma = memchr(v, ',', (size_t)(end - v));
         n = (size_t)((comma ? comma : end) - v);
         unbracket(&v, &n);
-        if (n == 0 || (more = parser_push(p)) == NULL)
+        if (n == 0)
+            continue;
+        if (hold != NULL) {
+            held = *ev;
+            EVENT_SET(&held, recipient, v, n);
+            parser_hold(p, &held, env->host, env->host_len, hold, hold_len);
+            continue;
+        }
+        if ((more = parser_push(p)) == NULL)
             continue;
         *more = *ev;
         EVENT_SET(more, recipient, v, n);
     }
+}
+
+/* accepted_id - the queue id a Sendmail's reply names ("250 2.0.0 QID Message accepted for
+ * delivery"), or NULL; *n its length */
+static const char *accepted_id(const char *reply, size_t *n)
+{
+    const char *m = strstr(reply, " Message accepted for delivery"), *b;
+
+    if (m == NULL)
+        return NULL;
+    for (b = m; b > reply && ((b[-1] >= '0' && b[-1] <= '9') || (b[-1] >= 'a' && b[-1] <= 'z') ||
+                              (b[-1] >= 'A' && b[-1] <= 'Z'));
+         b--)
+        ;
+    *n = (size_t)(m - b);
+    return *n >= 6 && *n < EV_QID_LEN ? b : NULL;
 }
 
 /*
@@ -269,7 +308,7 @@ static enum parse_result refused_to(struct parser *p, const struct pq_entry *e,
     EVENT_SET(ev, dsn, e->refusal_dsn, strlen(e->refusal_dsn));
     ev->smtp_code = e->smtp_refusal_code;
     scan_classify(p, ev, ST_NONE);
-    more_recipients(p, ev, to->val, to->val + to->val_len);
+    more_recipients(p, ev, to->val, to->val + to->val_len, NULL, NULL, 0);
     return PARSE_EVENT;
 }
 
@@ -360,7 +399,25 @@ static enum parse_result parse_to(struct parser *p, const struct syslog_env *env
     if (ev->status != ST_SENT) {
         scan_classify(p, ev, ev->status);
     }
-    more_recipients(p, ev, to.val, to.val + to.val_len);
+    /* A content filter's hop: the filter handed the message back to this Sendmail, whose
+     * reply it passed on. Folded when that queue id was logged here already, held until
+     * it is (or is not) otherwise; a loopback smarthost's id is never logged here. */
+    if (ev->status == ST_SENT && scan_is_loopback(ev->relay)) {
+        size_t n;
+        const char *id = accepted_id(ev->reply, &n);
+
+        if (id != NULL && !(n == qid_len && memcmp(id, qid, n) == 0)) {
+            if (!parser_queue_seen(p, env->host, env->host_len, id, n)) {
+                parser_hold(p, ev, env->host, env->host_len, id, n);
+                more_recipients(p, ev, to.val, to.val + to.val_len, env, id, n);
+                return PARSE_SKIP;
+            }
+            parser_count_reinjected(p);
+            parser_queue_pass_submitter(p, env->host, env->host_len, qid, qid_len, id, n);
+            return PARSE_SKIP;
+        }
+    }
+    more_recipients(p, ev, to.val, to.val + to.val_len, NULL, NULL, 0);
     return PARSE_EVENT;
 }
 

@@ -111,9 +111,12 @@ case "${1:-}" in
     mta_syslogd "$D" mx-sendmail || { echo "syslogd did not start" >&2; exit 1; }
     "$SM" -C "$D/sendmail.cf" -L sm-mta -bD -q5s -O Timeout.queuereturn=${LIFETIME}s &
     daemon=$!
+    "$SM" -C "$D/sendmail-f.cf" -L sm-mta -bD -q5s -O Timeout.queuereturn=${LIFETIME}s &
+    fdaemon=$!
     wait_for 10 mta_listening "$(cat "$D/port")" || { echo "sendmail did not listen" >&2; kill $SYSLOGD; exit 1; }
+    wait_for 10 mta_listening "$(cat "$D/fport")" || { echo "sendmail (filter side) did not listen" >&2; kill $SYSLOGD; exit 1; }
     python3 "$ROOT/tests/mta/submit.py" "$M" 127.0.0.1 "$(cat "$D/port")" sendmail \
-        >"$D/submit.out" 2>&1
+        "$(cat "$D/fport")" >"$D/submit.out" 2>&1
     # -odi: delivered by the submitting process, as the error mailer's refusal is
     python3 "$ROOT/tests/mta/submit.py" "$M" --cli sendmail "$SM" -C "$D/sendmail.cf" -odi \
         >>"$D/submit.out" 2>&1
@@ -128,8 +131,9 @@ case "${1:-}" in
     }
     after_submit sendmail
     wait_for $LIMIT queue_empty "$D/mqueue" 'qf*' || echo "sendmail: queue not empty at the limit" >&2
-    kill "$daemon"
-    wait "$daemon"
+    wait_for 20 queue_empty "$D/mqueue-f" 'qf*' || echo "sendmail: filter-side queue not empty" >&2
+    kill "$daemon" "$fdaemon"
+    wait "$daemon" "$fdaemon"
     sleep 0.2
     kill "$SYSLOGD"
     exit 0
@@ -181,7 +185,7 @@ openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=peer.test -keyout "$
     -out "$WORK/peer.crt" >/dev/null 2>&1 || not_ok "matrix: a certificate for the TLS peer"
 
 # start_peer D: the scripted peer of one MTA, its port in D/peerport; its content filter
-# re-injects into 127.0.0.1 at the port in D/rport (Postfix and Exim listen there)
+# re-injects into 127.0.0.1 at the port in D/rport (each MTA listens there)
 start_peer() {
     free_port >"$1/rport"
     python3 "$ROOT/tests/mta/peer.py" "$1/peerport" "$1/record.jsonl" \
@@ -395,10 +399,11 @@ EOF
 # ---- Sendmail
 run_sendmail() {
     D=$WORK/sendmail
-    mkdir -p "$D/mqueue" "$D/mail"
-    chmod 700 "$D/mqueue"
+    mkdir -p "$D/mqueue" "$D/mqueue-f" "$D/mail"
+    chmod 700 "$D/mqueue" "$D/mqueue-f"
     chmod 1777 "$D/mail"
     free_port >"$D/port"
+    free_port >"$D/fport"
     mta_accounts "$D" 'smmsp:x:64992:64992:Sendmail test:/nonexistent:/usr/sbin/nologin' \
         'smmsp:x:64992:'
     add_local_users "$D"
@@ -445,6 +450,7 @@ FEATURE(\`blocklist_recipients')dnl
 FEATURE(\`use_cw_file')dnl
 FEATURE(\`local_lmtp', \`$R/usr/libexec/sendmail/mail.local')dnl
 DAEMON_OPTIONS(\`Port=$(cat "$D/port"), Addr=127.0.0.1, Name=MTA')dnl
+DAEMON_OPTIONS(\`Port=$(cat "$D/rport"), Addr=127.0.0.1, Name=MTA-R')dnl
 INPUT_MAIL_FILTER(\`matrix', \`S=inet:$MILTERPORT@127.0.0.1, T=C:5s;S:5s;R:5s;E:10s')dnl
 MAILER(\`local')dnl
 MAILER(\`smtp')dnl
@@ -453,9 +459,43 @@ HSubject: \$>CheckSubject
 SCheckSubject
 R\$* header-reject \$*	\$#error \$: 553 5.7.1 Header refused
 EOF
+    # A second Sendmail, as in a dual-Sendmail content-filter setup: what it receives on the
+    # filter port goes to the peer's content filter (127.0.0.11), which re-injects it into
+    # the first one's MTA-R listener. Both log to the same syslog as sm-mta.
+    cat >"$D/sendmail-f.mc" <<EOF
+divert(0)dnl
+VERSIONID(\`mailpulse real-MTA matrix, filter side')dnl
+OSTYPE(\`linux')dnl
+define(\`confDOMAIN_NAME', \`mx-sendmail.test')dnl
+define(\`confHOSTS_FILE', \`$D/hosts')dnl
+define(\`confSERVICE_SWITCH_FILE', \`$D/service.switch')dnl
+define(\`QUEUE_DIR', \`$D/mqueue-f')dnl
+define(\`STATUS_FILE', \`$D/statistics')dnl
+define(\`ALIAS_FILE', \`$D/aliases')dnl
+define(\`confPID_FILE', \`$D/sendmail-f.pid')dnl
+define(\`confDEF_USER_ID', \`65534:65534')dnl
+define(\`confDONT_PROBE_INTERFACES', \`True')dnl
+define(\`confLOG_LEVEL', \`9')dnl
+define(\`confDELIVERY_MODE', \`background')dnl
+define(\`confTO_CONNECT', \`5s')dnl
+define(\`confHOST_STATUS_DIRECTORY', \`')dnl
+define(\`confMCI_CACHE_SIZE', \`0')dnl
+define(\`confDONT_BLAME_SENDMAIL', \`MapInUnsafeDirPath,ClassFileInUnsafeDirPath')dnl
+define(\`ESMTP_MAILER_ARGS', \`TCP \$h $PEERPORT')dnl
+define(\`SMTP_MAILER_ARGS', \`TCP \$h $PEERPORT')dnl
+define(\`SMART_HOST', \`esmtp:[127.0.0.11]')dnl
+FEATURE(\`nocanonify')dnl
+FEATURE(\`accept_unresolvable_domains')dnl
+FEATURE(\`promiscuous_relay')dnl
+DAEMON_OPTIONS(\`Port=$(cat "$D/fport"), Addr=127.0.0.1, Name=MTA-F')dnl
+MAILER(\`local')dnl
+MAILER(\`smtp')dnl
+EOF
     CF=$R/usr/share/sendmail/cf
-    m4 -D_CF_DIR_="$CF/" "$CF/m4/cf.m4" "$D/sendmail.mc" >"$D/sendmail.cf" 2>"$D/m4.err" ||
-        { echo "m4 failed" >"$D/inner.err"; return 1; }
+    for mc in sendmail sendmail-f; do
+        m4 -D_CF_DIR_="$CF/" "$CF/m4/cf.m4" "$D/$mc.mc" >"$D/$mc.cf" 2>>"$D/m4.err" ||
+            { echo "m4 $mc failed" >"$D/inner.err"; return 1; }
+    done
     for map in mailertable access; do
         "$R/usr/libexec/sendmail/makemap" -C "$D/sendmail.cf" hash "$D/$map" <"$D/$map" \
             2>>"$D/makemap.err" || { echo "makemap $map failed" >"$D/inner.err"; return 1; }

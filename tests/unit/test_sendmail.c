@@ -385,6 +385,89 @@ static void test_refused_after_data(void **state)
     }
 }
 
+/* events - the events of lines, drained, then those still held released: their count, the
+ * recipients of deliveries and the message events in out */
+static int events(struct parser *p, const char *const *lines, char *out, size_t outlen)
+{
+    struct event ev;
+    int n = 0;
+
+    out[0] = 0;
+    for (int i = 0; lines[i]; i++) {
+        bool first = line_of(p, lines[i], &ev) == PARSE_EVENT;
+
+        for (; first || parser_next(p, &ev); first = false, n++)
+            snprintf(out + strlen(out), outlen - strlen(out), "%s%s ",
+                     ev.type == EV_MESSAGE ? "msg:" : "",
+                     ev.type == EV_MESSAGE ? ev.queue_id : ev.recipient);
+    }
+    while (parser_release(p) > 0)
+        for (; parser_next(p, &ev); n++)
+            snprintf(out + strlen(out), outlen - strlen(out), "released:%s ", ev.recipient);
+    return n;
+}
+
+/* test_filter_hop - a dual-Sendmail content filter: the filter side's delivery to loopback
+ * that names the other side's queue id is a hop, whether that id is logged before or after
+ * it; the copy is not received twice; a loopback smarthost's own id is a delivery */
+static void test_filter_hop(void **state)
+{
+    static const char *const copy_first[] = {
+        S_ENV "4ASHUHxT000001: from=<s@x.org>, size=300, class=0, nrcpts=2, "
+              "msgid=<f1@x.org>, proto=ESMTP, daemon=MTA-F, relay=app [192.0.2.9]",
+        S_ENV "4ASHUHxT000002: from=<s@x.org>, size=500, class=0, nrcpts=2, "
+              "msgid=<f1@x.org>, proto=ESMTP, daemon=MTA-R, relay=filter.test [127.0.0.1]",
+        S_ENV "4ASHUHxT000001: to=<a@peer.test>,<b@other.test>, delay=00:00:01, mailer=esmtp, "
+              "pri=120300, relay=[127.0.0.11] [127.0.0.11], dsn=2.0.0, stat=Sent "
+              "(4ASHUHxT000002 Message accepted for delivery)",
+        S_ENV "4ASHUHxT000002: to=<a@peer.test>,<b@other.test>, delay=00:00:01, mailer=esmtp, "
+              "pri=120500, relay=mx.peer.test. [192.0.2.1], dsn=2.0.0, stat=Sent (Ok: id=P1)",
+        NULL,
+    };
+    static const char *const hop_first[] = {
+        S_ENV "4ASHUHxT000011: from=<s@x.org>, size=300, class=0, nrcpts=2, "
+              "msgid=<f2@x.org>, proto=ESMTP, daemon=MTA-F, relay=app [192.0.2.9]",
+        S_ENV "4ASHUHxT000011: to=<a@peer.test>,<b@other.test>, delay=00:00:01, mailer=esmtp, "
+              "pri=120300, relay=[127.0.0.11] [127.0.0.11], dsn=2.0.0, stat=Sent "
+              "(4ASHUHxT000012 Message accepted for delivery)",
+        S_ENV "4ASHUHxT000011: done",
+        S_ENV "4ASHUHxT000012: from=<s@x.org>, size=500, class=0, nrcpts=2, "
+              "msgid=<f2@x.org>, proto=ESMTP, daemon=MTA-R, relay=filter.test [127.0.0.1]",
+        S_ENV "4ASHUHxT000012: to=<a@peer.test>,<b@other.test>, delay=00:00:01, mailer=esmtp, "
+              "pri=120500, relay=mx.peer.test. [192.0.2.1], dsn=2.0.0, stat=Sent (Ok: id=P2)",
+        NULL,
+    };
+    static const char *const smarthost[] = {
+        S_ENV "4ASHUHxT000021: from=<s@x.org>, size=300, class=0, nrcpts=2, "
+              "msgid=<f3@x.org>, proto=ESMTP, daemon=MTA, relay=app [192.0.2.9]",
+        S_ENV "4ASHUHxT000021: to=<a@peer.test>,<b@other.test>, delay=00:00:01, mailer=relay, "
+              "pri=120300, relay=[127.0.0.7] [127.0.0.7], dsn=2.0.0, stat=Sent "
+              "(7BSHUHxT000001 Message accepted for delivery)",
+        NULL,
+    };
+    struct parser *p;
+    char out[512];
+
+    (void)state;
+    p = new_parser();
+    assert_int_equal(events(p, copy_first, out, sizeof(out)), 3);
+    assert_string_equal(out, "msg:4ASHUHxT000001 a@peer.test b@other.test ");
+    assert_int_equal(parser_stats(p)->reinjected, 1);
+    parser_free(p);
+
+    p = new_parser();
+    assert_int_equal(events(p, hop_first, out, sizeof(out)), 3);
+    assert_string_equal(out, "msg:4ASHUHxT000011 a@peer.test b@other.test ");
+    assert_int_equal(parser_stats(p)->held, 2);
+    assert_int_equal(parser_stats(p)->reinjected, 2);
+    parser_free(p);
+
+    p = new_parser();
+    assert_int_equal(events(p, smarthost, out, sizeof(out)), 3);
+    assert_string_equal(out, "msg:4ASHUHxT000021 released:a@peer.test released:b@other.test ");
+    parser_free(p);
+}
+
 /* test_fail2ban - every Sendmail reject line of the corpus is a reject with a code */
 static void test_fail2ban(void **state)
 {
@@ -437,6 +520,7 @@ int main(void)
         cmocka_unit_test(test_fail2ban),
         cmocka_unit_test(test_matrix_forms),
         cmocka_unit_test(test_refused_after_data),
+        cmocka_unit_test(test_filter_hop),
     };
 
     return cmocka_run_group_tests(tests, utc, NULL);

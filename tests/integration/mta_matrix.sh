@@ -113,8 +113,8 @@ case "${1:-}" in
     daemon=$!
     "$SM" -C "$D/sendmail-f.cf" -L sm-mta -bD -q5s -O Timeout.queuereturn=${LIFETIME}s &
     fdaemon=$!
-    wait_for 10 mta_listening "$(cat "$D/port")" || { echo "sendmail did not listen" >&2; kill $SYSLOGD; exit 1; }
-    wait_for 10 mta_listening "$(cat "$D/fport")" || { echo "sendmail (filter side) did not listen" >&2; kill $SYSLOGD; exit 1; }
+    wait_for 10 mta_listening "$(cat "$D/port")" && wait_for 10 mta_listening "$(cat "$D/fport")" ||
+        { echo "sendmail did not listen" >&2; kill "$daemon" "$fdaemon" $SYSLOGD; exit 1; }
     python3 "$ROOT/tests/mta/submit.py" "$M" 127.0.0.1 "$(cat "$D/port")" sendmail \
         "$(cat "$D/fport")" >"$D/submit.out" 2>&1
     # -odi: delivered by the submitting process, as the error mailer's refusal is
@@ -487,6 +487,7 @@ define(\`SMART_HOST', \`esmtp:[127.0.0.11]')dnl
 FEATURE(\`nocanonify')dnl
 FEATURE(\`accept_unresolvable_domains')dnl
 FEATURE(\`promiscuous_relay')dnl
+FEATURE(\`no_default_msa')dnl
 DAEMON_OPTIONS(\`Port=$(cat "$D/fport"), Addr=127.0.0.1, Name=MTA-F')dnl
 MAILER(\`local')dnl
 MAILER(\`smtp')dnl

@@ -398,9 +398,7 @@ static enum parse_result parse_arrival(struct parser *p, const struct syslog_env
 {
     const char *w = scan_skip_spaces(s, end), *we = word_end(w, end), *parent = NULL;
     size_t parent_len = 0;
-    struct pq_entry *e;
     struct scan_kv f;
-    struct event hop;
     bool colon_end;
     int r;
 
@@ -452,26 +450,8 @@ static enum parse_result parse_arrival(struct parser *p, const struct syslog_env
             parent_len = f.val_len;
         }
     }
-    e = parser_queue_get(p, env->host, env->host_len, qid, qid_len, true);
-    str_copy(e->sender, sizeof(e->sender), ev->sender, strlen(ev->sender));
-    e->has_sender = true;
-    str_copy(e->message_id, sizeof(e->message_id), ev->message_id, strlen(ev->message_id));
-    str_copy(e->client, sizeof(e->client), ev->client, strlen(ev->client));
-    str_copy(e->sasl_username, sizeof(e->sasl_username), ev->sasl_username,
-             strlen(ev->sasl_username));
-    e->size = ev->size;
-    e->nrcpt = ev->nrcpt;
-    e->message_done = true;
-    e->msgid_hash = e->message_id[0] ? hash_fnv1a64(e->message_id, strlen(e->message_id)) | 1 : 0;
-    e->msgid_seen = parser_queue_note_msgid(p, e);
-    /* The same message handed back by a content filter: counted once, by its first id. A
-     * hop read before this line named this id in the filter's reply, or the same message-id
-     * came in from loopback while the first copy was open. */
-    if (parser_hold_claim(p, env->host, env->host_len, qid, qid_len, &hop)) {
-        parser_queue_take_submitter(e, hop.client, hop.sasl_username);
-        return PARSE_SKIP;
-    }
-    if (e->msgid_seen && scan_is_loopback(e->client))
+    /* The same message handed back by a content filter: counted once, by its first id. */
+    if (parser_queue_arrival(p, env->host, env->host_len, qid, qid_len, ev))
         return PARSE_SKIP;
     if (ev->sender[0] == 0 && parent) {
         /* "<= <> R=parent": Exim wrote a bounce or delay notice about message parent */

@@ -439,6 +439,32 @@ void parser_queue_pass_submitter(struct parser *p, const char *host, size_t host
         parser_queue_take_submitter(to, from->client, from->sasl_username);
 }
 
+/* parser_queue_arrival - the message event ev of (host, qid): its entry takes what ev says.
+ * True when it is a content filter's copy of a message counted already (see parser_int.h). */
+bool parser_queue_arrival(struct parser *p, const char *host, size_t host_len, const char *qid,
+                          size_t qid_len, const struct event *ev)
+{
+    struct pq_entry *e = parser_queue_get(p, host, host_len, qid, qid_len, true);
+    struct event hop;
+
+    str_copy(e->sender, sizeof(e->sender), ev->sender, strlen(ev->sender));
+    e->has_sender = true;
+    str_copy(e->message_id, sizeof(e->message_id), ev->message_id, strlen(ev->message_id));
+    str_copy(e->client, sizeof(e->client), ev->client, strlen(ev->client));
+    str_copy(e->sasl_username, sizeof(e->sasl_username), ev->sasl_username,
+             strlen(ev->sasl_username));
+    e->size = ev->size;
+    e->nrcpt = ev->nrcpt;
+    e->message_done = true;
+    e->msgid_hash = e->message_id[0] ? hash_fnv1a64(e->message_id, strlen(e->message_id)) | 1 : 0;
+    e->msgid_seen = parser_queue_note_msgid(p, e);
+    if (parser_hold_claim(p, host, host_len, qid, qid_len, &hop)) {
+        parser_queue_take_submitter(e, hop.client, hop.sasl_username);
+        return true;
+    }
+    return e->msgid_seen && scan_is_loopback(e->client);
+}
+
 /* parser_count_reinjected - count one content-filter hop folded away */
 void parser_count_reinjected(struct parser *p)
 {

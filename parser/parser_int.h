@@ -51,6 +51,14 @@ bool parser_queue_note_msgid(struct parser *p, struct pq_entry *e);
 void parser_count_reinjected(struct parser *p);
 void parser_queue_take_submitter(struct pq_entry *to, const char *client,
                                  const char *sasl_username);
+/*
+ * parser_queue_arrival() records a received message (Exim's "<=", Sendmail's "from=") in its
+ * entry and tells whether it is a content filter's copy of a message counted already: a hop
+ * held for its queue id (claimed), or the same message-id from loopback while the first copy
+ * is open. The copy is then no received message of its own.
+ */
+bool parser_queue_arrival(struct parser *p, const char *host, size_t host_len, const char *qid,
+                          size_t qid_len, const struct event *ev);
 void parser_queue_pass_submitter(struct parser *p, const char *host, size_t host_len,
                                  const char *qid, size_t qid_len, const char *id2, size_t id2_len);
 /*

@@ -214,6 +214,12 @@ static uint64_t word_hash(const char *s, size_t len, uint64_t h)
 /* key_hash - the table hash of (host, queue id) */
 static uint64_t key_hash(const char *host, size_t host_len, const char *qid, size_t qid_len)
 {
+    /* Of the key as an entry stores it, cut to size: a saved state rebuilds its entries from
+     * the stored strings, and must find them under the same hash. */
+    if (host_len >= EV_HOST_LEN)
+        host_len = EV_HOST_LEN - 1;
+    if (qid_len >= EV_QID_LEN)
+        qid_len = EV_QID_LEN - 1;
     return word_hash(qid, qid_len, word_hash(host, host_len, 0x9e3779b97f4a7c15ULL));
 }
 

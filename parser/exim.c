@@ -610,12 +610,7 @@ static enum parse_result parse_delivery(struct parser *p, const struct syslog_en
         const char *id = reply_id(ev->reply, &n);
 
         if (id != NULL && !(n == qid_len && memcmp(id, qid, n) == 0)) {
-            if (!parser_queue_seen(p, env->host, env->host_len, id, n)) {
-                parser_hold(p, ev, env->host, env->host_len, id, n);
-                return PARSE_SKIP;
-            }
-            parser_count_reinjected(p);
-            parser_queue_pass_submitter(p, env->host, env->host_len, qid, qid_len, id, n);
+            (void)parser_hop(p, ev, qid, qid_len, id, n, false);
             return PARSE_SKIP;
         }
     }

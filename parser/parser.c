@@ -433,25 +433,12 @@ void parser_queue_take_submitter(struct pq_entry *to, const char *client, const 
     str_copy(to->sasl_username, sizeof(to->sasl_username), sasl_username, strlen(sasl_username));
 }
 
-/* parser_queue_pass_submitter - qid's hop named id2, a message of this host whose message
- * event is out: id2's deliveries name qid's client and SASL user, not the filter's loopback */
-void parser_queue_pass_submitter(struct parser *p, const char *host, size_t host_len,
-                                 const char *qid, size_t qid_len, const char *id2, size_t id2_len)
-{
-    const struct pq_entry *from = parser_queue_get(p, host, host_len, qid, qid_len, false);
-    struct pq_entry *to = parser_queue_get(p, host, host_len, id2, id2_len, false);
-
-    if (from != NULL && to != NULL && to != from && to->message_done)
-        parser_queue_take_submitter(to, from->client, from->sasl_username);
-}
-
 /* parser_queue_arrival - the message event ev of (host, qid): its entry takes what ev says.
  * True when it is a content filter's copy of a message counted already (see parser_int.h). */
 bool parser_queue_arrival(struct parser *p, const char *host, size_t host_len, const char *qid,
                           size_t qid_len, const struct event *ev)
 {
     struct pq_entry *e = parser_queue_get(p, host, host_len, qid, qid_len, true);
-    struct event hop;
 
     str_copy(e->sender, sizeof(e->sender), ev->sender, strlen(ev->sender));
     e->has_sender = true;
@@ -464,17 +451,7 @@ bool parser_queue_arrival(struct parser *p, const char *host, size_t host_len, c
     e->message_done = true;
     e->msgid_hash = e->message_id[0] ? hash_fnv1a64(e->message_id, strlen(e->message_id)) | 1 : 0;
     e->msgid_seen = parser_queue_note_msgid(p, e);
-    if (parser_hold_claim(p, host, host_len, qid, qid_len, &hop)) {
-        parser_queue_take_submitter(e, hop.client, hop.sasl_username);
-        return true;
-    }
-    return e->msgid_seen && scan_is_loopback(e->client);
-}
-
-/* parser_count_reinjected - count one content-filter hop folded away */
-void parser_count_reinjected(struct parser *p)
-{
-    p->stats.reinjected++;
+    return parser_hold_claim(p, e) || (e->msgid_seen && scan_is_loopback(e->client));
 }
 
 /* parser_queue_remove - forget (host, queue id), if it is known */
@@ -581,33 +558,58 @@ void parser_hold(struct parser *p, const struct event *ev, const char *host, siz
     p->stats.held++;
 }
 
-/* parser_hold_claim - are hops held for (host, qid)? Then they are hops: taken, the first
- * copied to hop */
-bool parser_hold_claim(struct parser *p, const char *host, size_t host_len, const char *qid,
-                       size_t qid_len, struct event *hop)
+/* parser_hold_claim - are hops held for e's queue id? Then they are hops: taken, and e takes
+ * the submitter of the message they carried */
+bool parser_hold_claim(struct parser *p, struct pq_entry *e)
 {
-    bool found = false;
+    const struct held *first = NULL;
     uint64_t k;
 
     if (p->held_live == 0)
         return false;
-    k = key_hash(host, host_len, qid, qid_len) | 1;
+    k = key_hash(e->host, strlen(e->host), e->queue_id, strlen(e->queue_id)) | 1;
     /* every recipient's hop of that message */
     for (uint32_t i = 0; i < p->held_n; i++) {
         struct held *h = held_at(p, i);
 
         if (h->await != k)
             continue;
-        if (hop != NULL && !found)
-            *hop = h->ev;
-        found = true;
+        if (first == NULL) {
+            first = h;
+            parser_queue_take_submitter(e, h->ev.client, h->ev.sasl_username);
+        }
         h->await = 0;
         p->held_live--;
         p->stats.reinjected++;
     }
     while (p->held_n > 0 && held_at(p, 0)->await == 0)
         (void)held_pop(p);
-    return found;
+    return first != NULL;
+}
+
+/*
+ * parser_hop - ev, a sent delivery of qid to loopback, handed the message back to this host
+ * as id: folded now (counted, id's deliveries naming qid's submitter) when id was logged here
+ * already or known says so, else held until it is. True when held.
+ */
+bool parser_hop(struct parser *p, const struct event *ev, const char *qid, size_t qid_len,
+                const char *id, size_t id_len, bool known)
+{
+    size_t hl = strlen(ev->host);
+    const struct pq_entry *from;
+    struct pq_entry *to;
+
+    if (!known && !parser_queue_seen(p, ev->host, hl, id, id_len)) {
+        parser_hold(p, ev, ev->host, hl, id, id_len);
+        return true;
+    }
+    p->stats.reinjected++;
+    from = parser_queue_get(p, ev->host, hl, qid, qid_len, false);
+    to = id_len ? parser_queue_get(p, ev->host, hl, id, id_len, false) : NULL;
+    /* once id's message event is out (until then its loopback client marks it a copy) */
+    if (from != NULL && to != NULL && to != from && to->message_done)
+        parser_queue_take_submitter(to, from->client, from->sasl_username);
+    return false;
 }
 
 /* parser_set_pos - the position of the next line, for the events held with it */

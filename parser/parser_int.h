@@ -48,7 +48,6 @@ bool parser_queue_seen(struct parser *p, const char *host, size_t host_len, cons
                        size_t qid_len);
 enum parse_result pfx_parse_line(struct parser *p, const struct syslog_env *env, struct event *ev);
 bool parser_queue_note_msgid(struct parser *p, struct pq_entry *e);
-void parser_count_reinjected(struct parser *p);
 void parser_queue_take_submitter(struct pq_entry *to, const char *client,
                                  const char *sasl_username);
 /*
@@ -59,17 +58,19 @@ void parser_queue_take_submitter(struct pq_entry *to, const char *client,
  */
 bool parser_queue_arrival(struct parser *p, const char *host, size_t host_len, const char *qid,
                           size_t qid_len, const struct event *ev);
-void parser_queue_pass_submitter(struct parser *p, const char *host, size_t host_len,
-                                 const char *qid, size_t qid_len, const char *id2, size_t id2_len);
 /*
- * A delivery that is a content filter's hop if (host, queue id) shows up: parser_hold()
- * keeps ev until parser_hold_claim() finds it for that queue id (true: a hop, counted as
- * re-injected, its event copied to hop) or it is released as a delivery (see parser.h).
+ * A delivery to loopback whose reply names another queue id of this host is a content
+ * filter's hop when that message is (or gets) logged here. parser_hop() folds it at once
+ * when the id was logged already (or the reader has other evidence, known), else holds it
+ * (parser_hold(), true) until parser_hold_claim() finds it when that message arrives (true:
+ * a hop, counted as re-injected; e takes the submitter), or it is released as a delivery
+ * (see parser.h).
  */
+bool parser_hop(struct parser *p, const struct event *ev, const char *qid, size_t qid_len,
+                const char *id, size_t id_len, bool known);
 void parser_hold(struct parser *p, const struct event *ev, const char *host, size_t host_len,
                  const char *qid, size_t qid_len);
-bool parser_hold_claim(struct parser *p, const char *host, size_t host_len, const char *qid,
-                       size_t qid_len, struct event *hop);
+bool parser_hold_claim(struct parser *p, struct pq_entry *e);
 /*
  * Further events of one line: parser_push() hands out a cleared event that parser_next()
  * gives the caller after the line's first (NULL when the line has too many). The parser

@@ -385,30 +385,16 @@ static const char *find_said(const char *s, const char *end)
     return NULL;
 }
 
-/*
- * reinjected_here - does the reply say "queued as QID2" for a queue id that this host's
- * Postfix already logged (its smtpd or cleanup saw the message come back; it may even be
- * delivered and removed before the filter's reply reaches the hop's line), or does the
- * filter say that it handed the message on to an MTA on loopback (amavis: "250 2.0.0 from
- * MTA(smtp:[127.0.0.1]:10025): 250 2.0.0 Ok: queued as QID2")?
- */
-static bool reinjected_here(struct parser *p, const struct syslog_env *env, const char *reply)
+/* handed_to_mta - does a filter's reply say it handed the message on to an MTA on loopback
+ * (amavis: "250 2.0.0 from MTA(smtp:[127.0.0.1]:10025): 250 2.0.0 Ok: queued as QID2")? */
+static bool handed_to_mta(const char *reply)
 {
-    const char *q = strstr(reply, "queued as "), *id, *mta;
-    size_t n;
+    const char *mta = strstr(reply, "from MTA("), *q;
 
-    if (q == NULL)
+    if (mta == NULL || (q = strstr(mta, "queued as ")) == NULL)
         return false;
-    mta = strstr(reply, "from MTA(");
-    if (mta && mta < q) {
-        mta = strchr(mta, '[');
-        if (mta && mta < q &&
-            (strncmp(mta + 1, "127.", 4) == 0 || strncmp(mta + 1, "::1]", 4) == 0))
-            return true;
-    }
-    if ((id = queued_as(reply, &n)) == NULL)
-        return false;
-    return parser_queue_seen(p, env->host, env->host_len, id, n);
+    mta = strchr(mta, '[');
+    return mta && mta < q && (strncmp(mta + 1, "127.", 4) == 0 || strncmp(mta + 1, "::1]", 4) == 0);
 }
 
 /* parse_delivery - "to=<r>, ..., status=S (reply)" of a delivery agent */
@@ -458,28 +444,19 @@ static enum parse_result parse_delivery(struct parser *p, const struct syslog_en
     said = find_said(reply, rend);
     ev->smtp_code = smtp_reply_code(said ? said + 6 : reply, rend);
 
-    /* A content filter's hop: the filter took the message and handed it back to this
-     * Postfix under a new queue id, already seen here. That message is delivered later;
-     * this line is not a delivery. A relay whose id is not this Postfix's took it for good. */
-    if (ev->status == ST_SENT && scan_is_loopback(ev->relay) &&
-        reinjected_here(p, env, ev->reply)) {
-        const char *id;
-        size_t n;
-
-        parser_count_reinjected(p);
-        if ((id = queued_as(ev->reply, &n)) != NULL)
-            parser_queue_pass_submitter(p, env->host, env->host_len, qid, qid_len, id, n);
-        return PARSE_SKIP;
-    }
     add_correlation(p, env, qid, qid_len, ev);
-    /* The id is not logged yet: a hop if that message shows up in a while (its qmgr line
-     * claims it), a delivery to a loopback smarthost or tunnel if not. */
+    /* A content filter's hop: the filter took the message and handed it back to this
+     * Postfix under a new queue id; that message is delivered later, and this line is not a
+     * delivery. Folded when the id is logged here (before this line or after it, then held
+     * until its qmgr line claims it); a relay whose id is not this Postfix's (a smarthost or
+     * tunnel on loopback) took the message for good. */
     if (ev->status == ST_SENT && scan_is_loopback(ev->relay)) {
-        const char *id;
-        size_t n;
+        size_t n = 0;
+        const char *id = queued_as(ev->reply, &n);
+        bool known = handed_to_mta(ev->reply);
 
-        if ((id = queued_as(ev->reply, &n)) != NULL && !(n == qid_len && memcmp(id, qid, n) == 0)) {
-            parser_hold(p, ev, env->host, env->host_len, id, n);
+        if ((id != NULL && !(n == qid_len && memcmp(id, qid, n) == 0)) || known) {
+            (void)parser_hop(p, ev, qid, qid_len, id ? id : "", id ? n : 0, known);
             return PARSE_SKIP;
         }
     }
@@ -497,7 +474,6 @@ static enum parse_result parse_qmgr_from(struct parser *p, const struct syslog_e
     int64_t size = -1, nrcpt = -1;
     bool expired = false;
     struct pq_entry *e;
-    struct event hop;
 
     while (kv_next(&s, end, &kv) == 1) {
         if (scan_key_is(&kv, "from")) {
@@ -543,11 +519,7 @@ static enum parse_result parse_qmgr_from(struct parser *p, const struct syslog_e
     /* The same message handed back by a content filter: counted once, by its first id. The
      * filter's reply named this queue id on a hop line read before this one, or the same
      * message-id came in from loopback while the first copy was open. */
-    if (parser_hold_claim(p, env->host, env->host_len, qid, qid_len, &hop)) {
-        parser_queue_take_submitter(e, hop.client, hop.sasl_username);
-        return PARSE_SKIP;
-    }
-    if (e->msgid_seen && scan_is_loopback(e->client))
+    if (parser_hold_claim(p, e) || (e->msgid_seen && scan_is_loopback(e->client)))
         return PARSE_SKIP;
 
     scan_event_head(ev, MTA_POSTFIX, EV_MESSAGE, env, qid, qid_len);

@@ -389,13 +389,8 @@ static enum parse_result parse_to(struct parser *p, const struct syslog_env *env
         const char *id = accepted_id(ev->reply, &n);
 
         if (id != NULL && !(n == qid_len && memcmp(id, qid, n) == 0)) {
-            if (!parser_queue_seen(p, env->host, env->host_len, id, n)) {
-                parser_hold(p, ev, env->host, env->host_len, id, n);
+            if (parser_hop(p, ev, qid, qid_len, id, n, false))
                 more_recipients(p, ev, to.val, to.val + to.val_len, env, id, n);
-                return PARSE_SKIP;
-            }
-            parser_count_reinjected(p);
-            parser_queue_pass_submitter(p, env->host, env->host_len, qid, qid_len, id, n);
             return PARSE_SKIP;
         }
     }

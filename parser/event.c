@@ -267,75 +267,67 @@ static inline void put(struct buf *out, const char *s, size_t n)
 /* json_key - append ,"name": (a literal name) */
 #define JSON_KEY(out, name) PUT_LIT((out), ",\"" name "\":")
 
-/* put_json_string - a quoted JSON string; plain ASCII is copied in one go, anything else
- * (escapes, control bytes, UTF-8 to check) goes through buf_json_string() */
-static void put_json_string(struct buf *out, const char *value)
+/*
+ * json_field - a string value, or null when it is empty, for a string that ends (NUL) within
+ * the max bytes readable at s (the rest of its struct event array). One pass copies it sixteen
+ * bytes at a time while it looks for the end and for bytes that need escaping (control bytes,
+ * '"', '\\', and bytes of 0x80 and up, whose UTF-8 is checked), with room made once: no
+ * strlen() and no second copy. A string with such bytes (or no NUL within max) goes through
+ * buf_json_string(). The bytes read after the NUL are within the array and are not written
+ * out.
+ */
+static inline void json_field(struct buf *out, const char *s, size_t max)
 {
-    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
-    const unsigned char *s = (const unsigned char *)value;
-    size_t n = strlen(value), i = 0;
+    const unsigned char *u = (const unsigned char *)s;
+    char *w;
+    size_t i = 0;
 
+    if (!u[0]) {
+        PUT_LIT(out, "null");
+        return;
+    }
+    room(out, max + 2);
+    w = out->data + out->len + 1;
+    w[-1] = '"';
 #ifdef __SSE2__
-    /* sixteen bytes at a time: as signed bytes, < 0x20 holds >= 0x80 too */
-    for (; i + 16 <= n; i += 16) {
-        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+    for (; i + 16 <= max; i += 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(u + i));
         __m128i bad = _mm_or_si128(_mm_cmplt_epi8(x, _mm_set1_epi8(0x20)),
                                    _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('"')),
                                                 _mm_cmpeq_epi8(x, _mm_set1_epi8('\\'))));
+        unsigned m = (unsigned)_mm_movemask_epi8(bad);
 
-        if (_mm_movemask_epi8(bad))
-            break;
+        _mm_storeu_si128((__m128i *)(void *)(w + i), x);
+        if (m) {
+            i += (size_t)__builtin_ctz(m);
+            if (u[i])
+                goto escape;
+            w[i] = '"';
+            out->len += i + 2;
+            return;
+        }
     }
 #endif
-    /* eight bytes at a time: is any < 0x20, >= 0x80, '"' or '\\'? */
-    for (; i + 8 <= n; i += 8) {
-        uint64_t x, q, b;
-
-        memcpy(&x, s + i, 8);
-        q = x ^ (ones * '"');
-        b = x ^ (ones * '\\');
-        if (((x - ones * 0x20) | x | ((q - ones) & ~q) | ((b - ones) & ~b)) & highs)
+    for (; i < max; i++) {
+        if (!u[i]) {
+            w[i] = '"';
+            out->len += i + 2;
+            return;
+        }
+        if (u[i] < 0x20 || u[i] >= 0x80 || u[i] == '"' || u[i] == '\\')
             break;
+        w[i] = (char)u[i];
     }
-    if (i < n && i + 8 > n) {
-        /* the last 1..7 bytes: the word that ends at the end (its head was checked above),
-         * or, in a string shorter than a word, the bytes padded with 'a' (plain) */
-        uint64_t x = ones * 'a', q, b;
-
-        if (n >= 8)
-            memcpy(&x, s + n - 8, 8);
-        else
-            memcpy(&x, s, n);
-        q = x ^ (ones * '"');
-        b = x ^ (ones * '\\');
-        if (!(((x - ones * 0x20) | x | ((q - ones) & ~q) | ((b - ones) & ~b)) & highs))
-            i = n;
-    }
-    if (i < n) {
-        buf_json_string(out, value);
-        return;
-    }
-    room(out, n + 2);
-    out->data[out->len++] = '"';
-    put(out, value, n);
-    out->data[out->len++] = '"';
+escape:
+    buf_json_string(out, s);
 }
 
-/* json_str - "key":"value", or "key":null when the value is empty */
-#define JSON_STR(out, name, value)                                                                 \
+/* JSON_FIELD - "key":"value" or "key":null for a string field of struct event */
+#define JSON_FIELD(out, name, ev, field)                                                           \
     do {                                                                                           \
         JSON_KEY(out, name);                                                                       \
-        json_value(out, value);                                                                    \
+        json_field(out, (ev)->field, sizeof((ev)->field));                                         \
     } while (0)
-
-/* json_value - a string value, or null when it is empty */
-static void json_value(struct buf *out, const char *value)
-{
-    if (value[0])
-        put_json_string(out, value);
-    else
-        PUT_LIT(out, "null");
-}
 
 /* put_uint - decimal digits of v */
 static void put_uint(struct buf *out, uint64_t v)
@@ -549,12 +541,63 @@ static void put_time(struct buf *out, int64_t us)
     put(out, w, n);
 }
 
+/* json_mta - ,"mta":"exim" (the text of event_mta_name()), or ,"mta":null */
+static void json_mta(struct buf *out, enum event_mta mta)
+{
+    switch (mta) {
+    case MTA_POSTFIX:
+        PUT_LIT(out, ",\"mta\":\"postfix\"");
+        return;
+    case MTA_EXIM:
+        PUT_LIT(out, ",\"mta\":\"exim\"");
+        return;
+    case MTA_SENDMAIL:
+        PUT_LIT(out, ",\"mta\":\"sendmail\"");
+        return;
+    case MTA_UNKNOWN:
+        break;
+    }
+    PUT_LIT(out, ",\"mta\":null");
+}
+
+/* json_status - ,"status":"sent" (the text of event_status_name()), or ,"status":null */
+static void json_status(struct buf *out, enum event_status status)
+{
+    switch (status) {
+    case ST_SENT:
+        PUT_LIT(out, ",\"status\":\"sent\"");
+        return;
+    case ST_DEFERRED:
+        PUT_LIT(out, ",\"status\":\"deferred\"");
+        return;
+    case ST_BOUNCED:
+        PUT_LIT(out, ",\"status\":\"bounced\"");
+        return;
+    case ST_EXPIRED:
+        PUT_LIT(out, ",\"status\":\"expired\"");
+        return;
+    case ST_NONE:
+        break;
+    }
+    PUT_LIT(out, ",\"status\":null");
+}
+
 /* json_head - {"type":...,"time":... shared by every type */
 static void json_head(const struct event *ev, struct buf *out)
 {
-    PUT_LIT(out, "{\"type\":\"");
-    buf_puts(out, event_type_name(ev->type));
-    PUT_LIT(out, "\",\"time\":");
+    switch (ev->type) {
+    case EV_MESSAGE:
+        PUT_LIT(out, "{\"type\":\"message\",\"time\":");
+        break;
+    case EV_DELIVERY:
+        PUT_LIT(out, "{\"type\":\"delivery\",\"time\":");
+        break;
+    default: /* the others are rare: their names as event_type_name() gives them */
+        PUT_LIT(out, "{\"type\":\"");
+        buf_puts(out, event_type_name(ev->type));
+        PUT_LIT(out, "\",\"time\":");
+        break;
+    }
     if (ev->time_us)
         put_time(out, ev->time_us);
     else
@@ -564,17 +607,21 @@ static void json_head(const struct event *ev, struct buf *out)
 /* json_delivery - the delivery keys after time */
 static void json_delivery(const struct event *ev, struct buf *out)
 {
+    const char *domain;
     int i;
 
-    JSON_STR(out, "host", ev->host);
-    JSON_STR(out, "mta", event_mta_name(ev->mta));
-    JSON_STR(out, "queue_id", ev->queue_id);
-    JSON_STR(out, "message_id", ev->message_id);
-    JSON_STR(out, "sender", ev->sender);
-    JSON_STR(out, "recipient", ev->recipient);
-    JSON_STR(out, "orig_recipient", ev->orig_recipient);
-    JSON_STR(out, "recipient_domain", event_recipient_domain(ev));
-    JSON_STR(out, "relay", ev->relay);
+    JSON_FIELD(out, "host", ev, host);
+    json_mta(out, ev->mta);
+    JSON_FIELD(out, "queue_id", ev, queue_id);
+    JSON_FIELD(out, "message_id", ev, message_id);
+    JSON_FIELD(out, "sender", ev, sender);
+    JSON_FIELD(out, "recipient", ev, recipient);
+    JSON_FIELD(out, "orig_recipient", ev, orig_recipient);
+    JSON_KEY(out, "recipient_domain");
+    domain = event_recipient_domain(ev);
+    json_field(out, domain,
+               domain[0] ? sizeof(ev->recipient) - (size_t)(domain - ev->recipient) : 1);
+    JSON_FIELD(out, "relay", ev, relay);
     JSON_KEY(out, "delay");
     if (ev->has_delay)
         json_double(out, ev->delay);
@@ -592,65 +639,68 @@ static void json_delivery(const struct event *ev, struct buf *out)
     } else {
         PUT_LIT(out, "null");
     }
-    JSON_STR(out, "status", event_status_name(ev->status));
-    JSON_STR(out, "dsn", ev->dsn);
+    json_status(out, ev->status);
+    JSON_FIELD(out, "dsn", ev, dsn);
     JSON_INT(out, "smtp_code", ev->smtp_code);
-    JSON_STR(out, "reply", ev->reply);
-    JSON_STR(out, "reason", ev->status == ST_SENT ? "" : ev->reason);
+    JSON_FIELD(out, "reply", ev, reply);
+    if (ev->status == ST_SENT)
+        PUT_LIT(out, ",\"reason\":null");
+    else
+        JSON_FIELD(out, "reason", ev, reason);
     JSON_BOOL(out, "hard", ev->hard);
 }
 
 /* json_message - the message keys after time */
 static void json_message(const struct event *ev, struct buf *out)
 {
-    JSON_STR(out, "host", ev->host);
-    JSON_STR(out, "mta", event_mta_name(ev->mta));
-    JSON_STR(out, "queue_id", ev->queue_id);
-    JSON_STR(out, "message_id", ev->message_id);
-    JSON_STR(out, "sender", ev->sender);
+    JSON_FIELD(out, "host", ev, host);
+    json_mta(out, ev->mta);
+    JSON_FIELD(out, "queue_id", ev, queue_id);
+    JSON_FIELD(out, "message_id", ev, message_id);
+    JSON_FIELD(out, "sender", ev, sender);
     JSON_INT(out, "size", ev->size);
     JSON_INT(out, "nrcpt", ev->nrcpt);
-    JSON_STR(out, "client", ev->client);
-    JSON_STR(out, "sasl_username", ev->sasl_username);
+    JSON_FIELD(out, "client", ev, client);
+    JSON_FIELD(out, "sasl_username", ev, sasl_username);
 }
 
 /* json_reject - the reject keys after time */
 static void json_reject(const struct event *ev, struct buf *out)
 {
-    JSON_STR(out, "host", ev->host);
-    JSON_STR(out, "mta", event_mta_name(ev->mta));
-    JSON_STR(out, "client", ev->client);
-    JSON_STR(out, "helo", ev->helo);
-    JSON_STR(out, "sender", ev->sender);
-    JSON_STR(out, "recipient", ev->recipient);
+    JSON_FIELD(out, "host", ev, host);
+    json_mta(out, ev->mta);
+    JSON_FIELD(out, "client", ev, client);
+    JSON_FIELD(out, "helo", ev, helo);
+    JSON_FIELD(out, "sender", ev, sender);
+    JSON_FIELD(out, "recipient", ev, recipient);
     JSON_INT(out, "smtp_code", ev->smtp_code);
-    JSON_STR(out, "dsn", ev->dsn);
-    JSON_STR(out, "reply", ev->reply);
-    JSON_STR(out, "reason", ev->reason);
+    JSON_FIELD(out, "dsn", ev, dsn);
+    JSON_FIELD(out, "reply", ev, reply);
+    JSON_FIELD(out, "reason", ev, reason);
 }
 
 /* json_bounce_notice - the bounce_notice keys after time */
 static void json_bounce_notice(const struct event *ev, struct buf *out)
 {
-    JSON_STR(out, "host", ev->host);
-    JSON_STR(out, "mta", event_mta_name(ev->mta));
-    JSON_STR(out, "queue_id", ev->queue_id);
-    JSON_STR(out, "notice_queue_id", ev->notice_queue_id);
+    JSON_FIELD(out, "host", ev, host);
+    json_mta(out, ev->mta);
+    JSON_FIELD(out, "queue_id", ev, queue_id);
+    JSON_FIELD(out, "notice_queue_id", ev, notice_queue_id);
 }
 
 /* json_smtp - the smtp keys after time */
 static void json_smtp(const struct event *ev, struct buf *out)
 {
-    JSON_STR(out, "client", ev->client);
-    JSON_STR(out, "server", ev->server);
-    JSON_STR(out, "helo", ev->helo);
-    JSON_STR(out, "sender", ev->sender);
-    JSON_STR(out, "recipient", ev->recipient);
-    JSON_STR(out, "stage", ev->stage);
+    JSON_FIELD(out, "client", ev, client);
+    JSON_FIELD(out, "server", ev, server);
+    JSON_FIELD(out, "helo", ev, helo);
+    JSON_FIELD(out, "sender", ev, sender);
+    JSON_FIELD(out, "recipient", ev, recipient);
+    JSON_FIELD(out, "stage", ev, stage);
     JSON_INT(out, "smtp_code", ev->smtp_code);
-    JSON_STR(out, "dsn", ev->dsn);
-    JSON_STR(out, "reply", ev->reply);
-    JSON_STR(out, "queue_id", ev->queue_id);
+    JSON_FIELD(out, "dsn", ev, dsn);
+    JSON_FIELD(out, "reply", ev, reply);
+    JSON_FIELD(out, "queue_id", ev, queue_id);
     JSON_BOOL(out, "tls", ev->tls);
 }
 

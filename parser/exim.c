@@ -76,24 +76,42 @@ static const char *word_end(const char *s, const char *end)
  */
 int exim_envelope(const char *line, size_t len, struct syslog_env *env)
 {
+    /* The last valid stamp read, with its fields and local time: a busy log repeats each
+     * second over many lines, and comparing 19 bytes is cheaper than reading them again.
+     * Per thread, so no locking. */
+    static _Thread_local struct {
+        char text[19];
+        bool valid;
+        int year, mon, mday, hour, min, sec;
+        int64_t local_us;
+    } last;
     const char *p = line + 19, *end = line + len, *q;
     int year, mon, mday, hour, min, sec;
     int64_t frac = 0, scale = 1000000, us;
+    bool same;
 
-    if (len < 21 || line[4] != '-' || line[7] != '-' || line[10] != ' ' || line[13] != ':' ||
-        line[16] != ':')
+    if (len < 21)
         return -1;
-    year = digits_at(line, 4);
-    mon = digits_at(line + 5, 2);
-    mday = digits_at(line + 8, 2);
-    hour = digits_at(line + 11, 2);
-    min = digits_at(line + 14, 2);
-    sec = digits_at(line + 17, 2);
-    if (year < 1970 || mon < 1 || mon > 12 || mday < 1 || mday > 31 || hour < 0 || hour > 23 ||
-        min < 0 || min > 59 || sec < 0 || sec > 60)
-        return -1;
-    if (sec == 60)
-        sec = 59;
+    same = last.valid && memcmp(line, last.text, sizeof(last.text)) == 0;
+    if (same) {
+        year = last.year, mon = last.mon, mday = last.mday;
+        hour = last.hour, min = last.min, sec = last.sec;
+    } else {
+        if (line[4] != '-' || line[7] != '-' || line[10] != ' ' || line[13] != ':' ||
+            line[16] != ':')
+            return -1;
+        year = digits_at(line, 4);
+        mon = digits_at(line + 5, 2);
+        mday = digits_at(line + 8, 2);
+        hour = digits_at(line + 11, 2);
+        min = digits_at(line + 14, 2);
+        sec = digits_at(line + 17, 2);
+        if (year < 1970 || mon < 1 || mon > 12 || mday < 1 || mday > 31 || hour < 0 || hour > 23 ||
+            min < 0 || min > 59 || sec < 0 || sec > 60)
+            return -1;
+        if (sec == 60)
+            sec = 59;
+    }
     if (p < end && *p == '.') {
         for (p++; p < end && *p >= '0' && *p <= '9'; p++) {
             if (scale > 1) {
@@ -114,8 +132,15 @@ int exim_envelope(const char *line, size_t len, struct syslog_env *env)
 
         us = (naive - (p[0] == '-' ? -off : off)) * 1000000;
         p = scan_skip_spaces(p + 5, end);
+    } else if (same) {
+        us = last.local_us;
     } else {
         us = time_local_to_utc_us(year, mon, mday, hour, min, sec);
+        memcpy(last.text, line, sizeof(last.text));
+        last.year = year, last.mon = mon, last.mday = mday;
+        last.hour = hour, last.min = min, last.sec = sec;
+        last.local_us = us;
+        last.valid = true;
     }
     env->time_us = us + frac;
     env->host = "";

@@ -2,7 +2,11 @@
  * scan - what every log reader fills the same way: the head of an event and its reason
  * (see scan.h)
  */
-#include <ctype.h>
+#include <stdbool.h>
+#include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "parser/parser_int.h"
 #include "parser/scan.h"
@@ -29,28 +33,108 @@ void scan_classify(struct parser *p, struct event *ev, enum event_status status)
     ev->hard = rr.hard;
 }
 
+/* The marks of one scan_unread() caller: their lengths and distinct first bytes. */
+struct mark_set {
+    const char *const *marks;
+    int n, nfirst;
+    size_t len[16];
+    char first[16];
+};
+
+/*
+ * mark_set_of - the lengths and first bytes of a static NULL-terminated list of marks,
+ * worked out once per list: each reader passes one or two lists, the same on every line
+ * (a few per thread are kept, so no locking)
+ */
+static const struct mark_set *mark_set_of(const char *const *marks)
+{
+    static _Thread_local struct mark_set sets[4];
+    static _Thread_local unsigned next;
+    struct mark_set *ms;
+
+    for (unsigned i = 0; i < ARRAY_LEN(sets); i++)
+        if (sets[i].marks == marks)
+            return &sets[i];
+    ms = &sets[next++ % ARRAY_LEN(sets)];
+    ms->marks = marks;
+    ms->nfirst = 0;
+    for (ms->n = 0; ms->n < 16 && marks[ms->n]; ms->n++) {
+        int f = 0;
+
+        ms->len[ms->n] = strlen(marks[ms->n]);
+        while (f < ms->nfirst && ms->first[f] != marks[ms->n][0])
+            f++;
+        if (f == ms->nfirst)
+            ms->first[ms->nfirst++] = marks[ms->n][0];
+    }
+    return ms;
+}
+
+/* mark_at - does a mark start at m, at a word start (not after an ASCII letter, digit, '_')? */
+static inline bool mark_at(const char *s, const char *end, const char *m, const struct mark_set *ms)
+{
+    if (m > s) {
+        unsigned char c = (unsigned char)m[-1];
+
+        if ((unsigned)((c | 0x20) - 'a') < 26 || (unsigned)(c - '0') < 10 || c == '_')
+            return false;
+    }
+    for (int k = 0; k < ms->n; k++)
+        if (ms->marks[k][0] == *m && (size_t)(end - m) >= ms->len[k] &&
+            memcmp(m, ms->marks[k], ms->len[k]) == 0)
+            return true;
+    return false;
+}
+
 /*
  * scan_unread - a line the reader does not read: not understood when it holds an outcome mark.
- * One pass over the line: most lines hold none of the marks' first bytes at a word start.
+ * One pass over the line, sixteen bytes at a time for the marks' first bytes (the last bytes
+ * as the sixteen that end the line): most lines hold few of them, and fewer at a word start.
  */
 enum parse_result scan_unread(const char *s, const char *end, const char *const *marks)
 {
-    unsigned char first[256] = {0};
-    size_t len[16];
-    int n = 0;
+    const struct mark_set *ms = mark_set_of(marks);
+    const char *m = s;
 
-    for (; n < 16 && marks[n]; n++) {
-        len[n] = strlen(marks[n]);
-        first[(unsigned char)marks[n][0]] = 1;
-    }
-    for (const char *m = s; m < end; m++) {
-        if (!first[(unsigned char)*m] || (m > s && (isalnum((unsigned char)m[-1]) || m[-1] == '_')))
-            continue;
-        for (int k = 0; k < n; k++)
-            if (marks[k][0] == *m && (size_t)(end - m) >= len[k] &&
-                memcmp(m, marks[k], len[k]) == 0)
+#ifdef __SSE2__
+    while (m < end) {
+        size_t rem = (size_t)(end - m);
+        char tmp[16] = {0};
+        const char *at = m;
+        __m128i x;
+        unsigned bits = 0, seen = 0;
+
+        if (rem >= 16) {
+            x = _mm_loadu_si128((const __m128i *)(const void *)m);
+            m += 16;
+        } else if (end - s >= 16) {
+            x = _mm_loadu_si128((const __m128i *)(const void *)(end - 16));
+            at = end - 16;
+            seen = 16 - (unsigned)rem; /* the bytes before m, looked at already */
+            m = end;
+        } else {
+            memcpy(tmp, m, rem); /* the marks' first bytes are never NUL */
+            x = _mm_loadu_si128((const __m128i *)(const void *)tmp);
+            m = end;
+        }
+        for (int f = 0; f < ms->nfirst; f++)
+            bits |= (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8(ms->first[f])));
+        bits &= ~((1u << seen) - 1);
+        for (; bits; bits &= bits - 1)
+            if (mark_at(s, end, at + __builtin_ctz(bits), ms))
                 return PARSE_MALFORMED;
     }
+#else
+    for (; m < end; m++) {
+        for (int f = 0; f < ms->nfirst; f++) {
+            if (*m == ms->first[f]) {
+                if (mark_at(s, end, m, ms))
+                    return PARSE_MALFORMED;
+                break;
+            }
+        }
+    }
+#endif
     return PARSE_SKIP;
 }
 

@@ -225,6 +225,71 @@ static void test_json_delivery(void **state)
     parser_free(p);
 }
 
+/*
+ * test_json_string_edges - every length of a string field, with bytes to escape and bytes of
+ * 0x80 and up at every place, and stale bytes after the NUL: the "reply" value is the text
+ * buf_json_string() writes, or null when empty
+ */
+static void test_json_string_edges(void **state)
+{
+    static const char specials[] = {'"', '\\', '\n', '\x01', '\xc3', '\xff', 'a'};
+    struct event ev;
+    struct buf b, want;
+
+    (void)state;
+    buf_init(&b);
+    buf_init(&want);
+    for (size_t len = 0; len < sizeof(ev.dsn) + 40; len++) {
+        for (size_t at = 0; at <= len; at++) {
+            for (size_t k = 0; k < sizeof(specials); k++) {
+                char text[128];
+                const char *got;
+
+                memset(text, 'x', len);
+                text[len] = 0;
+                if (at < len)
+                    text[at] = specials[k];
+                if (at < len && specials[k] == '\xc3' && at + 1 < len)
+                    text[at + 1] = '\xa9'; /* a whole two-byte sequence */
+                event_clear(&ev);
+                memset(ev.reply, '"', sizeof(ev.reply)); /* stale bytes after the NUL */
+                memcpy(ev.reply, text, len + 1);
+                memset(ev.dsn, '\\', sizeof(ev.dsn));
+                if (len < sizeof(ev.dsn)) /* up to a string that fills its field */
+                    memcpy(ev.dsn, text, len + 1);
+                ev.type = EV_DELIVERY;
+                buf_reset(&b);
+                event_format_json(&ev, &b);
+                got = strstr(b.data, ",\"reply\":");
+                assert_non_null(got);
+                buf_reset(&want);
+                buf_puts(&want, ",\"reply\":");
+                if (len)
+                    buf_json_string(&want, text);
+                else
+                    buf_puts(&want, "null");
+                buf_puts(&want, ",\"reason\":");
+                assert_memory_equal(got, want.data, want.len);
+                if (len < sizeof(ev.dsn)) {
+                    got = strstr(b.data, ",\"dsn\":");
+                    assert_non_null(got);
+                    buf_reset(&want);
+                    buf_puts(&want, ",\"dsn\":");
+                    if (len)
+                        buf_json_string(&want, text);
+                    else
+                        buf_puts(&want, "null");
+                    buf_puts(&want, ",\"smtp_code\":");
+                    assert_memory_equal(got, want.data, want.len);
+                }
+                json_plausible(b.data);
+            }
+        }
+    }
+    buf_free(&want);
+    buf_free(&b);
+}
+
 /* test_json_other_types - the key sets of reject, bounce_notice, smtp and an empty event */
 static void test_json_other_types(void **state)
 {
@@ -270,6 +335,7 @@ int main(void)
         cmocka_unit_test(test_reason_names),          cmocka_unit_test(test_stage_names),
         cmocka_unit_test(test_status_mta_type_names), cmocka_unit_test(test_dsn_len),
         cmocka_unit_test(test_json_delivery),         cmocka_unit_test(test_json_other_types),
+        cmocka_unit_test(test_json_string_edges),
     };
 
     return cmocka_run_group_tests_name("event", tests, utc, NULL);

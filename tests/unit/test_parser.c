@@ -17,6 +17,8 @@
 #include <string.h>
 
 #include "parser/parser.h"
+#include "parser/parser_int.h"
+#include "parser/scan.h"
 #include "tests/unit/unit.h"
 
 #define P "Nov 28 17:30:17 mx1 "
@@ -207,6 +209,43 @@ static void test_prog_stats(void **state)
     parser_free(p);
 }
 
+/*
+ * test_unread_marks - scan_unread() on texts of every length up to 40 with a mark at every
+ * place, at a word start or after a letter, digit or '_', and on texts without one: not
+ * understood exactly when a mark starts a word
+ */
+static void test_unread_marks(void **state)
+{
+    static const char *const marks[] = {"** ", "=> ", "reject", NULL};
+    static const char before[] = {' ', '(', 'a', 'Z', '5', '_'};
+    char text[64];
+
+    (void)state;
+    for (size_t len = 0; len <= 40; len++) {
+        memset(text, '.', len);
+        assert_int_equal(scan_unread(text, text + len, marks), PARSE_SKIP);
+        for (size_t m = 0; m < 3; m++) {
+            size_t mlen = strlen(marks[m]);
+
+            for (size_t at = 0; at + mlen <= len; at++) {
+                for (size_t k = 0; k < sizeof(before); k++) {
+                    bool word = at == 0 || before[k] == ' ' || before[k] == '(';
+
+                    memset(text, '.', len);
+                    memcpy(text + at, marks[m], mlen);
+                    if (at > 0)
+                        text[at - 1] = before[k];
+                    assert_int_equal(scan_unread(text, text + len, marks),
+                                     word ? PARSE_MALFORMED : PARSE_SKIP);
+                    /* a mark cut by the end of the text is no mark */
+                    if (at + mlen == len && mlen > 1)
+                        assert_int_equal(scan_unread(text, text + len - 1, marks), PARSE_SKIP);
+                }
+            }
+        }
+    }
+}
+
 /* test_outcome_unread - a line of a known program that carries an outcome mark but is not read
  * is not understood and sampled; one without a mark stays skipped */
 static void test_outcome_unread(void **state)
@@ -375,7 +414,7 @@ int main(void)
         cmocka_unit_test(test_envelope),       cmocka_unit_test(test_year_inference),
         cmocka_unit_test(test_eviction),       cmocka_unit_test(test_prog_stats),
         cmocka_unit_test(test_outcome_unread), cmocka_unit_test(test_queue_age),
-        cmocka_unit_test(test_bad_bytes),
+        cmocka_unit_test(test_bad_bytes),      cmocka_unit_test(test_unread_marks),
     };
 
     return cmocka_run_group_tests(tests, utc, NULL);

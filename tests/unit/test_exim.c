@@ -442,13 +442,60 @@ static void test_matrix_forms(void **state)
     parser_free(p);
 }
 
+/*
+ * test_message_id_bytes - the queue id of an arrival is read only when each of its parts is
+ * letters and digits: one other byte at any place of a 4.96 id (or of a 4.97 one) and the line
+ * is no arrival of that id; the same line with a good id is
+ */
+static void test_message_id_bytes(void **state)
+{
+    static const char *const ids[] = {"1aBcDe-000XYZ-9z", "1aBcDe-00000000ABC-Xy9z"};
+    static const char bad[] = {'_', '.', '/', ':', '@', '[', '`', '{', '-', ' ', '\x80', '\xc3'};
+
+    (void)state;
+    for (size_t n = 0; n < ARRAY_LEN(ids); n++) {
+        size_t len = strlen(ids[n]);
+
+        for (size_t at = 0; at <= len; at++) {
+            for (size_t k = 0; k <= sizeof(bad); k++) {
+                struct parser *p = new_parser();
+                char id[32], line[256];
+                struct event ev;
+                enum parse_result r;
+                bool good = k == sizeof(bad) || at == len;
+
+                memcpy(id, ids[n], len + 1);
+                if (!good && (id[at] == '-'))
+                    good = bad[k] == '-'; /* a dash where the form has one */
+                if (!good)
+                    id[at] = bad[k];
+                snprintf(line, sizeof(line),
+                         "2026-11-28 17:30:17 %s <= a@b.example H=h [192.0.2.1] P=esmtp S=10 "
+                         "id=m@b.example",
+                         id);
+                r = line_of(p, line, &ev);
+                if (good) {
+                    assert_int_equal(r, PARSE_EVENT);
+                    assert_int_equal(ev.type, EV_MESSAGE);
+                    assert_string_equal(ev.queue_id, id);
+                } else {
+                    assert_false(r == PARSE_EVENT && ev.type == EV_MESSAGE &&
+                                 strcmp(ev.queue_id, id) == 0);
+                    assert_false(r == PARSE_EVENT && strncmp(ev.queue_id, id, len) == 0);
+                }
+                parser_free(p);
+            }
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lines),        cmocka_unit_test(test_hard),
         cmocka_unit_test(test_correlation),  cmocka_unit_test(test_force),
         cmocka_unit_test(test_truncation),   cmocka_unit_test(test_corpus),
-        cmocka_unit_test(test_matrix_forms),
+        cmocka_unit_test(test_matrix_forms), cmocka_unit_test(test_message_id_bytes),
     };
 
     return cmocka_run_group_tests(tests, utc, NULL);

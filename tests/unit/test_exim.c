@@ -489,6 +489,76 @@ static void test_message_id_bytes(void **state)
     }
 }
 
+/*
+ * test_quoted_reply - a C="..." value of every length up to 40 with an escaped quote or a
+ * backslash at every place is the reply, up to its closing quote; an unclosed one runs to
+ * the end of the line
+ */
+static void test_quoted_reply(void **state)
+{
+    static const char *const escapes[] = {"\\\"", "\\\\", "x"};
+
+    (void)state;
+    for (size_t len = 0; len <= 40; len++) {
+        for (size_t at = 0; at <= len; at++) {
+            for (size_t k = 0; k < ARRAY_LEN(escapes); k++) {
+                struct parser *p = new_parser();
+                char value[64], line[256];
+                struct event ev;
+
+                memset(value, 'a', len);
+                value[len] = 0;
+                if (at + strlen(escapes[k]) <= len)
+                    memcpy(value + at, escapes[k], strlen(escapes[k]));
+                snprintf(line, sizeof(line),
+                         L_TIME L_ID "=> a@b.example R=r T=t H=h [192.0.2.1] C=\"%s\" QT=1s",
+                         value);
+                assert_int_equal(line_of(p, line, &ev), PARSE_EVENT);
+                assert_string_equal(ev.reply, value);
+                if (at == 0) {
+                    snprintf(line, sizeof(line),
+                             L_TIME L_ID "=> a@b.example R=r T=t H=h [192.0.2.1] C=\"%s", value);
+                    assert_int_equal(line_of(p, line, &ev), PARSE_EVENT);
+                    assert_string_equal(ev.reply, value);
+                }
+                parser_free(p);
+            }
+        }
+    }
+}
+
+/* test_expiry_forms - each text of giving up for time is an expiry; a "long" that is not is a
+ * bounce */
+static void test_expiry_forms(void **state)
+{
+    static const struct {
+        const char *text;
+        enum event_status status;
+    } forms[] = {
+        {"retry timeout exceeded", ST_EXPIRED},
+        {"all hosts for 'd.example' have been failing for a long time (and retry time not "
+         "reached)",
+         ST_EXPIRED},
+        {"retry time not reached for any host after a long failure period", ST_EXPIRED},
+        {"SMTP error from remote mail server after RCPT TO:<a@d.example>: 550 5.1.1 a long "
+         "story",
+         ST_BOUNCED},
+        {"550 retry timeout", ST_BOUNCED},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < ARRAY_LEN(forms); i++) {
+        struct parser *p = new_parser();
+        char line[256];
+        struct event ev;
+
+        snprintf(line, sizeof(line), L_TIME L_ID "** a@d.example: %s", forms[i].text);
+        assert_int_equal(line_of(p, line, &ev), PARSE_EVENT);
+        assert_int_equal(ev.status, forms[i].status);
+        parser_free(p);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -496,6 +566,7 @@ int main(void)
         cmocka_unit_test(test_correlation),  cmocka_unit_test(test_force),
         cmocka_unit_test(test_truncation),   cmocka_unit_test(test_corpus),
         cmocka_unit_test(test_matrix_forms), cmocka_unit_test(test_message_id_bytes),
+        cmocka_unit_test(test_quoted_reply), cmocka_unit_test(test_expiry_forms),
     };
 
     return cmocka_run_group_tests(tests, utc, NULL);

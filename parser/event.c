@@ -276,7 +276,8 @@ static inline void put(struct buf *out, const char *s, size_t n)
  * buf_json_string(). The bytes read after the NUL are within the array and are not written
  * out.
  */
-static inline void json_field(struct buf *out, const char *s, size_t max)
+static inline __attribute__((always_inline)) void json_field(struct buf *out, const char *s,
+                                                             size_t max)
 {
     const unsigned char *u = (const unsigned char *)s;
     char *w;

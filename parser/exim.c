@@ -284,6 +284,29 @@ static inline const char *quote_end(const char *p, const char *end)
 }
 
 /*
+ * host_words_end - the end of the "(helo)" and "[ip]:port" words that belong to an H= value
+ * whose first word ends at p. Not inlined: field_next() runs for every field, and this only
+ * for H=.
+ */
+static __attribute__((noinline)) const char *host_words_end(const char *p, const char *end)
+{
+    for (;;) {
+        const char *w = scan_skip_spaces(p, end), *close;
+
+        if (w == end || (*w != '(' && *w != '['))
+            return p;
+        if (*w == '(') {
+            close = memchr(w, ')', (size_t)(end - w));
+            if (close == NULL)
+                return p;
+            p = word_end(close, end);
+        } else {
+            p = word_end(w, end);
+        }
+    }
+}
+
+/*
  * field_next - read the "KEY=value" group at *pp (spaces before it skipped). Returns 1 with
  * *f filled and *pp after it, 0 when the word there is not a field (*pp at that word), -1 at
  * the end of the text. *colon_end tells whether the value ended in ':', which ends the field
@@ -310,23 +333,8 @@ static int field_next(const char **pp, const char *end, struct scan_kv *f, bool 
         p = p < end ? p + 1 : end;
     } else {
         p = word_end(p, end);
-        if (f->key_len == 1 && *k == 'H') {
-            /* the "(helo)" and "[ip]:port" words that belong to H= */
-            for (;;) {
-                const char *w = scan_skip_spaces(p, end), *close;
-
-                if (w == end || (*w != '(' && *w != '['))
-                    break;
-                if (*w == '(') {
-                    close = memchr(w, ')', (size_t)(end - w));
-                    if (close == NULL)
-                        break;
-                    p = word_end(close, end);
-                } else {
-                    p = word_end(w, end);
-                }
-            }
-        }
+        if (f->key_len == 1 && *k == 'H')
+            p = host_words_end(p, end);
         f->val = v;
         f->val_len = (size_t)(p - v);
     }

@@ -33,7 +33,7 @@ HDRS     = $(foreach m,$(MODULES) cmd,$(wildcard $(m)/*.h)) $(wildcard tests/uni
         pg-start pg-stop fuzz soak attack
 
 all: bins
-bins: $(BUILD)/mailpulse $(UNIT_BIN) $(TOOL_BIN) $(FUZZ_BIN)
+bins: $(BUILD)/mailpulse $(BUILD)/mailpulse-full $(UNIT_BIN) $(TOOL_BIN) $(FUZZ_BIN)
 	@if [ "$(BUILD)" = build ]; then ln -sf build/mailpulse mailpulse; fi
 
 $(BUILD)/obj/%.o: %.c
@@ -48,7 +48,10 @@ $(BUILD)/obj/db/migrations_gen.c: $(sort $(wildcard sql/*.sql)) scripts/embed-sq
 $(BUILD)/obj/db/migrations_gen.o: $(BUILD)/obj/db/migrations_gen.c
 	@$(CC) $(CFLAGS) -Wno-missing-prototypes -c $< -o $@
 
-$(BUILD)/mailpulse: $(CMD_OBJ) $(OBJ)
+# Two programs from cmd/main.c (see there): mailpulse-full runs every command and links every
+# library; mailpulse, what users call, runs `parse` with libc, zlib and libm alone (no fifty
+# shared objects to load first) and hands every other command to mailpulse-full.
+$(BUILD)/mailpulse-full: $(CMD_OBJ) $(OBJ)
 	@echo "  LINK    $@"
 	@$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -56,6 +59,19 @@ $(BUILD)/mailpulse: $(CMD_OBJ) $(OBJ)
 # build while another module is half-written.
 mod_obj   = $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard $(1)/*.c)) \
             $(if $(filter db,$(1)),$(BUILD)/obj/db/migrations_gen.o)
+
+FRONT_OBJ = $(BUILD)/obj/cmd/main-front.o $(BUILD)/obj/cmd/parse.o $(BUILD)/obj/cmd/options.o \
+            $(patsubst %,$(BUILD)/obj/collector/%.o,lineread linebuf ident) \
+            $(call mod_obj,parser) $(call mod_obj,util)
+$(BUILD)/obj/cmd/main-front.o: cmd/main.c
+	@mkdir -p $(dir $@)
+	@echo "  CC      $< (front)"
+	@$(CC) $(CFLAGS) -DMAILPULSE_FRONT -c $< -o $@
+
+$(BUILD)/mailpulse: $(FRONT_OBJ) | $(BUILD)/mailpulse-full
+	@echo "  LINK    $@"
+	@$(CC) $(LDFLAGS) -o $@ $(FRONT_OBJ) $(shell pkg-config --libs zlib) -lm
+
 deps_test_util      = util
 deps_test_parser    = util parser
 deps_test_pstate    = util parser
@@ -192,21 +208,25 @@ UNITDIR    ?= $(PREFIX)/lib/systemd/system
 BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 SYSCONFDIR ?= /etc
 INSTALL    ?= install
+# mailpulse looks for mailpulse-full in ../lib/mailpulse from its own directory.
+FULLDIR     = $(BINDIR)/../lib/mailpulse
 
 .PHONY: install uninstall deb FORCE
 $(BUILD)/version: FORCE
 	@mkdir -p $(BUILD)
 	@echo '$(VERSION)' | cmp -s - $@ || echo '$(VERSION)' > $@
-$(BUILD)/obj/cmd/main.o: $(BUILD)/version
-$(BUILD)/obj/cmd/main.o: CFLAGS += -DMAILPULSE_VERSION='"$(VERSION)"'
+$(BUILD)/obj/cmd/main.o $(BUILD)/obj/cmd/main-front.o: $(BUILD)/version
+$(BUILD)/obj/cmd/main.o $(BUILD)/obj/cmd/main-front.o: CFLAGS += -DMAILPULSE_VERSION='"$(VERSION)"'
 
 # The unit names the paths it was installed with; /etc/mailpulse.conf is installed only when
 # absent, so a configured host keeps its file (the example is always in DOCDIR/examples).
-install: $(BUILD)/mailpulse
-	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 \
+install: $(BUILD)/mailpulse $(BUILD)/mailpulse-full
+	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(FULLDIR) \
+		$(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 \
 		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(SYSCONFDIR) \
 		$(DESTDIR)$(DOCDIR)/examples/grafana $(DESTDIR)$(DOCDIR)/examples/prometheus
 	$(INSTALL) -m 755 $(BUILD)/mailpulse $(DESTDIR)$(BINDIR)/mailpulse
+	$(INSTALL) -m 755 $(BUILD)/mailpulse-full $(DESTDIR)$(FULLDIR)/mailpulse-full
 	$(INSTALL) -m 644 man/mailpulse.8 $(DESTDIR)$(MANDIR)/man8/mailpulse.8
 	$(INSTALL) -m 644 man/mailpulse.conf.5 $(DESTDIR)$(MANDIR)/man5/mailpulse.conf.5
 	sed -e 's|/usr/local/bin/mailpulse|$(BINDIR)/mailpulse|g' \
@@ -224,12 +244,14 @@ install: $(BUILD)/mailpulse
 
 # The configuration goes only when it is still the example, untouched.
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/mailpulse $(DESTDIR)$(MANDIR)/man8/mailpulse.8 \
+	rm -f $(DESTDIR)$(BINDIR)/mailpulse $(DESTDIR)$(FULLDIR)/mailpulse-full \
+		$(DESTDIR)$(MANDIR)/man8/mailpulse.8 \
 		$(DESTDIR)$(MANDIR)/man5/mailpulse.conf.5 $(DESTDIR)$(UNITDIR)/mailpulse.service \
 		$(DESTDIR)$(BASHCOMPDIR)/mailpulse
 	if cmp -s contrib/mailpulse.conf $(DESTDIR)$(SYSCONFDIR)/mailpulse.conf; then \
 		rm -f $(DESTDIR)$(SYSCONFDIR)/mailpulse.conf; fi
 	rm -rf $(DESTDIR)$(DOCDIR)
+	rmdir $(DESTDIR)$(FULLDIR) 2>/dev/null || true
 
 # make deb: build the Debian package in a copy of the tree; the .deb files land in build/deb.
 deb:
@@ -237,5 +259,5 @@ deb:
 
 # Each object and binary depends on the headers it includes (-MMD -MP writes the lists);
 # included last, so that the first rule above stays the default goal.
-DEPS     = $(OBJ:.o=.d) $(CMD_OBJ:.o=.d) $(UNIT_BIN:=.d) $(TOOL_BIN:=.d) $(FUZZ_BIN:=.d)
+DEPS     = $(OBJ:.o=.d) $(CMD_OBJ:.o=.d) $(BUILD)/obj/cmd/main-front.d $(UNIT_BIN:=.d) $(TOOL_BIN:=.d) $(FUZZ_BIN:=.d)
 -include $(wildcard $(DEPS))

@@ -3,10 +3,23 @@
  *
  * Each command lives in a file of its own (cmd/parse.c, report.c, import.c, serve.c, db.c,
  * sniff.c) and reads its options with cmd_options() (cmd/options.c). See cmd/cmd.h.
+ *
+ * This file makes two programs. mailpulse-full (built without MAILPULSE_FRONT) runs every
+ * command and links every library: libpq, libmicrohttpd, libcurl, GMime and the rest, some
+ * fifty shared objects whose loading takes about 8 ms of CPU before main() runs. mailpulse,
+ * the program users call (built with MAILPULSE_FRONT), links only libc, zlib and libm:
+ * it runs `parse`, --help and --version itself, and for every other command replaces
+ * itself (execv, same pid and arguments) with mailpulse-full, found beside it (a build
+ * tree) or in ../lib/mailpulse relative to its own directory (an installed tree).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef MAILPULSE_FRONT
+#include <errno.h>
+#include <limits.h>
+#include <unistd.h>
+#endif
 
 #include "cmd/cmd.h"
 #include "util/util.h"
@@ -35,6 +48,43 @@ static const char usage_main[] =
     "The database is a libpq connection string: --db DSN, else $MAILPULSE_DB, else the\n"
     "standard PG* variables. `mailpulse COMMAND --help` describes each command.\n";
 
+#ifdef MAILPULSE_FRONT
+/* A command of mailpulse-full: the front execs it. */
+#define FULL(fn) NULL
+
+/*
+ * exec_full - run the command with mailpulse-full, in place of this process; returns only
+ * when no mailpulse-full could be started
+ */
+static int exec_full(char **argv)
+{
+    static const char *const where[] = {"/mailpulse-full", "/../lib/mailpulse/mailpulse-full"};
+    char self[PATH_MAX], path[PATH_MAX + 64], tried[2 * (PATH_MAX + 64)] = "";
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    char *slash;
+    int err = ENOENT;
+
+    if (n <= 0 || (slash = memrchr(self, '/', (size_t)n)) == NULL) {
+        fprintf(stderr, "mailpulse: %s: cannot find this program's directory: %s\n", argv[1],
+                n <= 0 ? strerror(errno) : "no slash in /proc/self/exe");
+        return 1;
+    }
+    *slash = 0;
+    for (size_t i = 0; i < ARRAY_LEN(where); i++) {
+        snprintf(path, sizeof(path), "%s%s", self, where[i]);
+        execv(path, argv);
+        err = errno;
+        if (i > 0)
+            strncat(tried, " or ", sizeof(tried) - strlen(tried) - 1);
+        strncat(tried, path, sizeof(tried) - strlen(tried) - 1);
+    }
+    fprintf(stderr, "mailpulse: %s: cannot run mailpulse-full (%s): %s\n", argv[1], tried,
+            strerror(err));
+    return 1;
+}
+#else
+#define FULL(fn) fn
+
 /* cmd_open_db - connect, and refuse a schema that is not current */
 struct db *cmd_open_db(const char *dsn, int need_schema)
 {
@@ -49,17 +99,7 @@ struct db *cmd_open_db(const char *dsn, int need_schema)
     }
     return db;
 }
-
-/* cmd_parser - a parser for one log */
-struct parser *cmd_parser(int year, enum event_mta mta)
-{
-    struct parser_opts opts;
-
-    memset(&opts, 0, sizeof(opts));
-    opts.year = year;
-    opts.mta = mta;
-    return parser_create(&opts);
-}
+#endif
 
 int main(int argc, char **argv)
 {
@@ -67,8 +107,9 @@ int main(int argc, char **argv)
         const char *name;
         int (*fn)(int, char **);
     } cmds[] = {
-        {"parse", cmd_parse}, {"report", cmd_report}, {"import", cmd_import}, {"serve", cmd_serve},
-        {"db", cmd_db},       {"sniff", cmd_sniff},   {"bounce", cmd_bounce},
+        {"parse", cmd_parse},         {"report", FULL(cmd_report)}, {"import", FULL(cmd_import)},
+        {"serve", FULL(cmd_serve)},   {"db", FULL(cmd_db)},         {"sniff", FULL(cmd_sniff)},
+        {"bounce", FULL(cmd_bounce)},
     };
 
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
@@ -82,8 +123,13 @@ int main(int argc, char **argv)
     if (getenv("MAILPULSE_DEBUG"))
         log_set_level(LOG_LEVEL_DEBUG);
     for (size_t i = 0; i < ARRAY_LEN(cmds); i++)
-        if (strcmp(argv[1], cmds[i].name) == 0)
+        if (strcmp(argv[1], cmds[i].name) == 0) {
+#ifdef MAILPULSE_FRONT
+            if (cmds[i].fn == NULL)
+                return exec_full(argv);
+#endif
             return cmds[i].fn(argc - 1, argv + 1);
+        }
     fprintf(stderr, "mailpulse: unknown command \"%s\"\n%s", argv[1], usage_main);
     return 2;
 }

@@ -28,6 +28,17 @@ static const struct cmd_opt parse_opts[] = {
     {NULL, 0, 0},
 };
 
+/* cmd_parser - a parser for one log */
+struct parser *cmd_parser(int year, enum event_mta mta)
+{
+    struct parser_opts opts;
+
+    memset(&opts, 0, sizeof(opts));
+    opts.year = year;
+    opts.mta = mta;
+    return parser_create(&opts);
+}
+
 /* cmd_print_stats - what became of the lines: totals, then per program name with samples */
 void cmd_print_stats(const struct parser *p)
 {

@@ -54,14 +54,14 @@ grep '^[EW]: ' "$WORK/lintian.out" | head -20 | sed 's/^/# lintian: /'
 # --- the package's contents
 : >"$WORK/absent"
 dpkg-deb -c "$DEB" | awk '{ print $6 }' | sed 's|^\./|/|' >"$WORK/contents"
-for f in /usr/bin/mailpulse /usr/share/man/man8/mailpulse.8.gz \
+for f in /usr/bin/mailpulse /usr/lib/mailpulse/mailpulse-full /usr/share/man/man8/mailpulse.8.gz \
     /usr/share/man/man5/mailpulse.conf.5.gz /lib/systemd/system/mailpulse.service \
     /etc/mailpulse.conf /usr/share/bash-completion/completions/mailpulse \
     /usr/share/doc/mailpulse/copyright /usr/share/doc/mailpulse/examples/grafana/mailpulse.json \
     /usr/share/doc/mailpulse/examples/prometheus/alerts.yml; do
     grep -qx "$f" "$WORK/contents" || echo "$f" >>"$WORK/absent"
 done
-check_eq "the package holds the binary, both man pages, the unit, the config, completion, examples" \
+check_eq "the package holds both programs, both man pages, the unit, the config, completion, examples" \
     "" "$(tr '\n' ' ' <"$WORK/absent")"
 dpkg-deb -e "$DEB" "$WORK/control"
 check_eq "/etc/mailpulse.conf is a conffile" "/etc/mailpulse.conf" "$(cat "$WORK/control/conffiles")"
@@ -81,6 +81,9 @@ if [ "$n" -gt 10 ] && cmp -s "$WORK/parse.deb" "$WORK/parse.build"; then
 else
     not_ok "unpacked mailpulse parse: $n events, differing from the build's"
 fi
+check_eq "unpacked mailpulse report (through mailpulse-full)" \
+    "$("$BIN" report --year 2026 "$ROOT/samples/mail.log" 2>&1)" \
+    "$("$u/usr/bin/mailpulse" report --year 2026 "$ROOT/samples/mail.log" 2>&1)"
 if MANWIDTH=80 man -l "$u/usr/share/man/man8/mailpulse.8.gz" 2>/dev/null | grep -q 'EXIT STATUS'; then
     ok "the packaged mailpulse(8) renders"
 else

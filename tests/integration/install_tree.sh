@@ -21,6 +21,7 @@ fi
 cat >"$WORK/want" <<'LIST'
 /etc/mailpulse.conf
 /usr/local/bin/mailpulse
+/usr/local/lib/mailpulse/mailpulse-full
 /usr/local/lib/systemd/system/mailpulse.service
 /usr/local/share/bash-completion/completions/mailpulse
 /usr/local/share/doc/mailpulse/README.md
@@ -47,6 +48,23 @@ case $v in
 *) not_ok "--version starts with VERSION (got $v)" ;;
 esac
 check_eq "-V is --version" "$v" "$("$BIN" -V)"
+# mailpulse runs parse itself, linked without the server libraries, and hands the other
+# commands to the installed mailpulse-full.
+case $(ldd "$D/usr/local/bin/mailpulse") in
+*libpq* | *libmicrohttpd* | *libcurl* | *libgmime*) not_ok "mailpulse links no server library" ;;
+*) ok "mailpulse links no server library" ;;
+esac
+check_eq "the installed mailpulse runs report through mailpulse-full" \
+    "$("$BIN" report --year 2026 "$ROOT/samples/mail.log" 2>&1)" \
+    "$("$D/usr/local/bin/mailpulse" report --year 2026 "$ROOT/samples/mail.log" 2>&1)"
+mv "$D/usr/local/lib/mailpulse/mailpulse-full" "$WORK/full.away"
+err=$("$D/usr/local/bin/mailpulse" report "$ROOT/samples/mail.log" 2>&1 >/dev/null)
+case $err in
+*"cannot run mailpulse-full ($D/usr/local/bin/mailpulse-full or $D/usr/local/bin/../lib/mailpulse/mailpulse-full): No such file or directory"*)
+    ok "without mailpulse-full, report says where it looked" ;;
+*) not_ok "without mailpulse-full, report says where it looked: $err" ;;
+esac
+mv "$WORK/full.away" "$D/usr/local/lib/mailpulse/mailpulse-full"
 
 # A configured host keeps its configuration through install and uninstall.
 echo "; configured" >>"$D/etc/mailpulse.conf"

@@ -73,7 +73,9 @@ static int exec_full(char **argv)
     for (size_t i = 0; i < ARRAY_LEN(where); i++) {
         snprintf(path, sizeof(path), "%s%s", self, where[i]);
         execv(path, argv);
-        err = errno;
+        /* a file that is there but cannot run says more than one that is not there */
+        if (err == ENOENT)
+            err = errno;
         if (i > 0)
             strncat(tried, " or ", sizeof(tried) - strlen(tried) - 1);
         strncat(tried, path, sizeof(tried) - strlen(tried) - 1);

@@ -65,6 +65,17 @@ case $err in
 *) not_ok "without mailpulse-full, report says where it looked: $err" ;;
 esac
 mv "$WORK/full.away" "$D/usr/local/lib/mailpulse/mailpulse-full"
+# One that is there but cannot run (beside mailpulse, none in ../lib): its error is the one told.
+mv "$D/usr/local/lib/mailpulse/mailpulse-full" "$D/usr/local/bin/mailpulse-full"
+chmod a-x "$D/usr/local/bin/mailpulse-full"
+err=$("$D/usr/local/bin/mailpulse" report "$ROOT/samples/mail.log" 2>&1 >/dev/null)
+case $err in
+*"cannot run mailpulse-full ("*"): Permission denied"*)
+    ok "a mailpulse-full that cannot run: report names the real cause" ;;
+*) not_ok "a mailpulse-full that cannot run: report names the real cause: $err" ;;
+esac
+chmod 755 "$D/usr/local/bin/mailpulse-full"
+mv "$D/usr/local/bin/mailpulse-full" "$D/usr/local/lib/mailpulse/mailpulse-full"
 
 # A configured host keeps its configuration through install and uninstall.
 echo "; configured" >>"$D/etc/mailpulse.conf"

@@ -20,11 +20,19 @@ check "serve with a syslog listener starts" wait_http "http://127.0.0.1:$PORT/he
 
 # 200 idle connections are held open, then 2,000 more attempts are made (each held, the
 # oldest closed beyond 300 held), while a real sender delivers 100 messages on one
-# connection, one every 20 ms.
-timeout 60 python3 - "$SP" >"$WORK/attack.out" 2>&1 <<'PY'
-import socket, sys, threading, time
-port = int(sys.argv[1])
+# connection, one every 20 ms. The attack starts once the listener has received the
+# sender's first message: until then its connection is as silent as an attacker's, and
+# whether the sender's thread gets to write before 64 newer connections arrive is up to
+# the scheduler, not to the listener.
+timeout 60 python3 - "$SP" "$PORT" >"$WORK/attack.out" 2>&1 <<'PY'
+import json, socket, sys, threading, time, urllib.request
+port, web = int(sys.argv[1]), int(sys.argv[2])
 held, errors = [], []
+first = threading.Event()
+
+def received():
+    with urllib.request.urlopen("http://127.0.0.1:%d/healthz" % web, timeout=5) as r:
+        return json.load(r)["ingest"]["syslog"][0]["messages"]
 
 def connect():
     s = socket.socket()
@@ -44,13 +52,19 @@ def sender():
                  "relay=mx.example.com[192.0.2.1]:25, delay=1, delays=0/0/0.5/0.5, "
                  "dsn=2.0.0, status=sent (250 ok)\n" % (i, i)).encode()
             s.sendall(m)
+            first.set()
             time.sleep(0.02)
         s.close()
     except OSError as e:
         errors.append("sender: %s" % e)
+    first.set()
 
 t = threading.Thread(target=sender)
 t.start()
+first.wait(10)
+deadline = time.time() + 10
+while received() < 1 and time.time() < deadline:
+    time.sleep(0.01)
 attempts = 0
 deadline = time.time() + 30
 while attempts < 2000 and time.time() < deadline:

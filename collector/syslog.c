@@ -14,6 +14,12 @@
  * first_us (10 s) of its start, or none for idle_us (10 min) since its last, is closed; when
  * all SL_MAX_CONNS slots are taken, a new connection evicts the idlest one, preferring one
  * that never completed a message, so that idle connections cannot lock real senders out.
+ * A connection with bytes waiting when its time is up is read first: it is closed only if
+ * they do not complete a message by the next sweep.
+ *
+ * Every socket, listening or connected, is in one epoll set, and that set is what the
+ * daemon's wait watches (syslog_watch()): a message on an open connection wakes the daemon
+ * at once, not at its next poll interval.
  * Each kind of dropped input is counted (syslog_get_stats()): oversized frames, octet
  * counts the bytes did not match (the stream is out of step and the connection is closed),
  * malformed messages (empty, or a "<" without a valid "<PRI>"; plain lines without one are
@@ -32,6 +38,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -54,6 +61,7 @@ struct sl_conn {
     int64_t last_us; /* when it connected or last completed a message */
     uint64_t msgs;   /* messages completed */
     int octet;       /* its frames are octet-counted */
+    int grace;       /* past its time with bytes waiting: one more sweep to complete them */
 };
 
 /* The rate limit of one kind of warning. */
@@ -66,6 +74,7 @@ struct syslog_in {
     char *name;
     int udp[SL_MAX_SOCKS], tcp[SL_MAX_SOCKS];
     size_t nudp, ntcp;
+    int ep; /* epoll: every socket above and every connection */
     struct sl_conn conns[SL_MAX_CONNS];
     size_t nconns;
     int64_t source_id, counter;
@@ -170,6 +179,19 @@ static int sl_addr(const char *s, struct sockaddr_storage *ss, socklen_t *sslen)
     }
 }
 
+/* sl_watch - add fd to the epoll set; without it, fd is still read at each poll interval */
+static void sl_watch(struct syslog_in *s, int fd)
+{
+    struct epoll_event ev;
+
+    memset(&ev, 0, sizeof(ev));
+    ev.events = EPOLLIN;
+    ev.data.fd = fd;
+    if (epoll_ctl(s->ep, EPOLL_CTL_ADD, fd, &ev) != 0)
+        log_warn("syslog %s: cannot watch a socket (%s); it is read at each poll interval", s->name,
+                 strerror(errno));
+}
+
 /* sl_bind - one listening socket; the descriptor, or -1 and a message */
 static int sl_bind(const char *url, char *err, size_t errlen)
 {
@@ -206,12 +228,19 @@ struct syslog_in *syslog_open(const struct syslog_opts *o, char *err, size_t err
     char *list = xstrdup(o->listen), *save = NULL;
 
     s->name = xstrdup(o->name);
+    s->ep = epoll_create1(EPOLL_CLOEXEC);
     s->open_source = o->open_source;
     s->arg = o->arg;
     s->first_us = o->first_us > 0 ? o->first_us : SL_FIRST_US;
     s->idle_us = o->idle_us > 0 ? o->idle_us : SL_IDLE_US;
     s->dgram = xmalloc(SL_DGRAM + 1);
     buf_init(&s->line);
+    if (s->ep < 0) {
+        snprintf(err, errlen, "syslog %s: epoll: %s", o->name, strerror(errno));
+        x_free(list);
+        syslog_close(s);
+        return NULL;
+    }
     for (char *u = strtok_r(list, " ,", &save); u; u = strtok_r(NULL, " ,", &save)) {
         int fd = sl_bind(u, err, errlen);
         int tcp = strncmp(u, "tcp://", 6) == 0;
@@ -229,19 +258,17 @@ struct syslog_in *syslog_open(const struct syslog_opts *o, char *err, size_t err
             s->tcp[s->ntcp++] = fd;
         else
             s->udp[s->nudp++] = fd;
+        sl_watch(s, fd);
         log_info("syslog %s: listening on %s", s->name, u);
     }
     x_free(list);
     return s;
 }
 
-/* syslog_watch - add the listening sockets to n */
+/* syslog_watch - wake n when any socket of s, listening or connected, has input */
 void syslog_watch(struct syslog_in *s, struct notify *n)
 {
-    for (size_t i = 0; i < s->nudp; i++)
-        notify_add_fd(n, s->udp[i]);
-    for (size_t i = 0; i < s->ntcp; i++)
-        notify_add_fd(n, s->tcp[i]);
+    notify_add_fd(n, s->ep);
 }
 
 /* syslog_convert - one message (without framing) into s->line in log-file format */
@@ -419,13 +446,26 @@ static size_t sl_idlest(const struct syslog_in *s)
     return best;
 }
 
-/* sl_sweep - close the connections that waited too long for their first or next message */
+/* sl_waiting - 1 when bytes have arrived on c that are not read yet */
+static int sl_waiting(const struct sl_conn *c)
+{
+    char b;
+
+    return recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 1;
+}
+
+/* sl_sweep - close the connections that waited too long for their first or next message;
+ * one with bytes waiting gets until the next sweep to complete a message with them */
 static void sl_sweep(struct syslog_in *s, int64_t now)
 {
     for (size_t i = 0; i < s->nconns; i++) {
-        const struct sl_conn *c = &s->conns[i];
+        struct sl_conn *c = &s->conns[i];
 
         if (now - c->last_us > (c->msgs ? s->idle_us : s->first_us)) {
+            if (!c->grace && sl_waiting(c)) {
+                c->grace = 1;
+                continue;
+            }
             sl_dropped(s, SYSLOG_TIMED_OUT, "a connection without a message for too long closed");
             sl_drop(s, i--);
         }
@@ -478,7 +518,9 @@ static void sl_accept(struct syslog_in *s, int64_t now)
             c->last_us = now;
             c->msgs = 0;
             c->octet = 0;
+            c->grace = 0;
             s->st.connections++;
+            sl_watch(s, fd);
         }
     }
 }
@@ -531,6 +573,7 @@ again:
             if (ok == 0) {
                 c->msgs++;
                 c->last_us = now;
+                c->grace = 0;
                 return sl_emit(s, out);
             }
             goto again;
@@ -584,6 +627,8 @@ void syslog_close(struct syslog_in *s)
         close(s->tcp[i]);
     while (s->nconns > 0)
         sl_drop(s, s->nconns - 1);
+    if (s->ep >= 0)
+        close(s->ep);
     buf_free(&s->line);
     x_free(s->dgram);
     x_free(s->name);

@@ -719,6 +719,71 @@ static void test_syslog_idle_and_evict(void **state)
     syslog_close(s);
 }
 
+/* A message on an open connection wakes the daemon's wait at once; one that arrives after
+ * the connection's time is up but before the sweep that would close it is still read. */
+static void test_syslog_wakes_and_reads_late_bytes(void **state)
+{
+    char err[256] = "", url[64], line[256];
+    struct fake_db db;
+    struct syslog_opts o;
+    struct syslog_stats st;
+    struct syslog_in *s;
+    struct notify *n = notify_open();
+    int port = tcp_port(), c, woke;
+    int64_t t0;
+
+    (void)state;
+    memset(&db, 0, sizeof(db));
+    memset(&o, 0, sizeof(o));
+    snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", port);
+    o.name = "net";
+    o.listen = url;
+    o.first_us = 300000;
+    o.idle_us = 500000;
+    o.open_source = fake_open;
+    o.arg = &db;
+    s = syslog_open(&o, err, sizeof(err));
+    assert_non_null(s);
+    syslog_watch(s, n);
+
+    c = tcp_connect(port);
+    pump(s, 50); /* accepted */
+    syslog_get_stats(s, &st);
+    assert_int_equal(st.open, 1);
+    while (notify_wait(n, 0) == 1) /* what the accept left ready */
+        pump(s, 10);
+    assert_int_equal(write(c, "<13>now\n", 8), 8);
+    t0 = time_now_us();
+    woke = notify_wait(n, 5000);
+    assert_int_equal(woke, 1);
+    assert_true(time_now_us() - t0 < 2000000);
+    assert_string_equal(next_line(s, line, sizeof(line)), "now");
+
+    /* A second connection sends its first message after first_us has passed, while
+     * nothing called syslog_next: the next call reads it rather than closing it. */
+    close(c);
+    c = tcp_connect(port);
+    pump(s, 50);
+    usleep(400000);
+    assert_int_equal(write(c, "<13>late\n", 9), 9);
+    usleep(50000);
+    assert_string_equal(next_line(s, line, sizeof(line)), "late");
+    syslog_get_stats(s, &st);
+    assert_int_equal(st.drops[SYSLOG_TIMED_OUT], 0);
+    assert_int_equal(st.messages, 2);
+
+    /* Bytes that do not complete a message do not keep a connection open past idle_us. */
+    assert_int_equal(write(c, "<13>no end", 10), 10);
+    pump(s, 1000);
+    assert_true(closed_by_peer(c));
+    syslog_get_stats(s, &st);
+    assert_int_equal(st.drops[SYSLOG_TIMED_OUT], 1);
+
+    close(c);
+    syslog_close(s);
+    notify_close(n);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -737,6 +802,7 @@ int main(void)
         cmocka_unit_test(test_source_file),
         cmocka_unit_test(test_source_syslog),
         cmocka_unit_test(test_syslog_idle_and_evict),
+        cmocka_unit_test(test_syslog_wakes_and_reads_late_bytes),
     };
 
     return cmocka_run_group_tests_name("collector", tests, setup, teardown);

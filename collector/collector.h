@@ -33,6 +33,7 @@
  *
  *	struct journal_in *journal_open(const struct journal_opts *o, char *err, size_t errlen);
  *	int journal_next(struct journal_in *j, struct follow_line *out);
+ *	void journal_watch(struct journal_in *j, struct notify *n);
  *	void journal_close(struct journal_in *j);
  *
  *	struct syslog_in *syslog_open(const struct syslog_opts *o, char *err, size_t errlen);
@@ -108,6 +109,7 @@
  *	Sendmail); NULL and a message when it cannot. journal_next() returns 1 and the next
  *	entry as a syslog-style line (positions are sequence numbers, the source is one per
  *	sequence-number id: see collector/journal.c), 0 when there is none now, -1 to retry.
+ *	journal_watch() makes a notify wake when the journal changes.
  *
  *	syslog_open() binds o->listen ("udp://127.0.0.1:514 tcp://[::1]:514"); NULL and a
  *	message when an address is malformed or cannot be bound. syslog_watch() makes a notify
@@ -138,7 +140,7 @@
  *
  *	notify_open() makes an inotify instance (without inotify it only sleeps: the caller
  *	polls anyway); notify_watch() watches the directory of path for changes of its files;
- *	notify_add_fd() adds a socket to wake on; notify_wait() sleeps until something changes
+ *	notify_add_fd() adds a descriptor to wake on; notify_wait() sleeps until something changes
  *	or timeout_ms passes: 1, 0, or -1 (a signal).
  *
  *	Identity and checkpoint, for every reader: a database source is named by an identity
@@ -266,6 +268,7 @@ void follow_close(struct follow *f);
 
 struct journal_in *journal_open(const struct journal_opts *o, char *err, size_t errlen);
 int journal_next(struct journal_in *j, struct follow_line *out);
+void journal_watch(struct journal_in *j, struct notify *n);
 void journal_close(struct journal_in *j);
 
 struct syslog_in *syslog_open(const struct syslog_opts *o, char *err, size_t errlen);

@@ -13,6 +13,11 @@
  * Each entry becomes a syslog-style line for the parser:
  *   2026-11-28T10:00:00.123456+00:00 HOST IDENTIFIER[PID]: MESSAGE
  * from __REALTIME_TIMESTAMP, _HOSTNAME, SYSLOG_IDENTIFIER, SYSLOG_PID (else _PID), MESSAGE.
+ *
+ * New files: journald rotates by renaming its file and starting another, and sd_journal
+ * learns of files that appear only through its inotify descriptor and sd_journal_process().
+ * journal_next() processes it each time it reaches the end, and journal_watch() adds the
+ * descriptor to the daemon's wait, so new entries wake the daemon at once.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -63,6 +68,7 @@ struct journal_in {
     void *arg;
     struct buf line;
     int warned;
+    int fd; /* sd_journal's inotify descriptor, or -1 */
 };
 
 /* journal_open - open the local journal or a directory of journal files, with the filter */
@@ -99,7 +105,19 @@ struct journal_in *journal_open(const struct journal_opts *o, char *err, size_t 
     ji->open_source = o->open_source;
     ji->arg = o->arg;
     buf_init(&ji->line);
+    /* Asked for before the first read, so that no file added meanwhile is missed. */
+    ji->fd = sd_journal_get_fd(j);
+    if (ji->fd < 0)
+        log_warn("journal %s: cannot watch for new journal files (%s); restart to read them",
+                 ji->name, strerror(-ji->fd));
     return ji;
+}
+
+/* journal_watch - wake n when the journal changes */
+void journal_watch(struct journal_in *ji, struct notify *n)
+{
+    if (ji->fd >= 0)
+        notify_add_fd(n, ji->fd);
 }
 
 /* cursor_field - the value of "key=" in a cursor ("s=...;i=...;...") into out */
@@ -220,6 +238,15 @@ int journal_next(struct journal_in *ji, struct follow_line *out)
             log_warn("journal %s: %s", ji->name, strerror(-r));
         ji->warned = 1;
         return -1;
+    }
+    if (r == 0 && ji->fd >= 0) {
+        /* At the end: take in files added since (a rotation), then look again. */
+        int pr = sd_journal_process(ji->j);
+
+        if (pr == SD_JOURNAL_APPEND || pr == SD_JOURNAL_INVALIDATE)
+            r = sd_journal_next(ji->j);
+        if (r < 0)
+            return -1;
     }
     if (r == 0)
         return 0;

@@ -16,7 +16,7 @@
 #include "collector/collector.h"
 #include "util/util.h"
 
-#define NOTIFY_MAX_FDS 32
+#define NOTIFY_MAX_FDS 64
 
 struct notify {
     int fd; /* inotify, or -1 */
@@ -35,10 +35,15 @@ struct notify *notify_open(void)
     return n;
 }
 
-/* notify_add_fd - also wake when fd is readable (a listening or datagram socket) */
+/* notify_add_fd - also wake when fd is readable (a syslog listener's epoll set, the journal);
+ * beyond NOTIFY_MAX_FDS, fd is read at each poll interval only */
 void notify_add_fd(struct notify *n, int fd)
 {
-    ASSERT(n->nextra < NOTIFY_MAX_FDS);
+    if (n->nextra == NOTIFY_MAX_FDS) {
+        log_warn("more than %d sockets and journals to wake on; the others are polled",
+                 NOTIFY_MAX_FDS);
+        return;
+    }
     n->extra[n->nextra++] = fd;
 }
 

@@ -122,6 +122,8 @@ struct source *source_open(const struct source_opts *o, char *err, size_t errlen
         jo.arg = o->arg;
         s->ops = &journal_ops;
         s->r = journal_open(&jo, err, errlen);
+        if (s->r && o->notify)
+            journal_watch(s->r, o->notify);
         break;
     }
     case SOURCE_SYSLOG: {

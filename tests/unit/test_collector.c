@@ -651,29 +651,39 @@ static void pump(struct syslog_in *s, int ms)
     }
 }
 
-/* A silent connection times out, then one past its last message; a full table evicts the
- * idlest connection that never sent a message, and every drop is counted. */
-static void test_syslog_idle_and_evict(void **state)
+/* tcp_listener - a syslog listener named "net" on the loopback TCP port, with its limits */
+static struct syslog_in *tcp_listener(struct fake_db *db, int port, int64_t first_us,
+                                      int64_t idle_us)
 {
-    char err[256] = "", url[64], line[256];
-    struct fake_db db;
+    char err[256] = "", url[64];
     struct syslog_opts o;
-    struct syslog_stats st;
     struct syslog_in *s;
-    int port = tcp_port(), sender, quiet[2], crowd[64];
 
-    (void)state;
-    memset(&db, 0, sizeof(db));
+    memset(db, 0, sizeof(*db));
     memset(&o, 0, sizeof(o));
     snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", port);
     o.name = "net";
     o.listen = url;
-    o.first_us = 500000;
-    o.idle_us = 2000000;
+    o.first_us = first_us;
+    o.idle_us = idle_us;
     o.open_source = fake_open;
-    o.arg = &db;
+    o.arg = db;
     s = syslog_open(&o, err, sizeof(err));
     assert_non_null(s);
+    return s;
+}
+
+/* A silent connection times out, then one past its last message; a full table evicts the
+ * idlest connection that never sent a message, and every drop is counted. */
+static void test_syslog_idle_and_evict(void **state)
+{
+    char line[256];
+    struct fake_db db;
+    struct syslog_stats st;
+    int port = tcp_port(), sender, quiet[2], crowd[64];
+    struct syslog_in *s = tcp_listener(&db, port, 500000, 2000000);
+
+    (void)state;
 
     sender = tcp_connect(port);
     quiet[0] = tcp_connect(port);
@@ -723,27 +733,15 @@ static void test_syslog_idle_and_evict(void **state)
  * the connection's time is up but before the sweep that would close it is still read. */
 static void test_syslog_wakes_and_reads_late_bytes(void **state)
 {
-    char err[256] = "", url[64], line[256];
+    char line[256];
     struct fake_db db;
-    struct syslog_opts o;
     struct syslog_stats st;
-    struct syslog_in *s;
     struct notify *n = notify_open();
     int port = tcp_port(), c, woke;
+    struct syslog_in *s = tcp_listener(&db, port, 300000, 500000);
     int64_t t0;
 
     (void)state;
-    memset(&db, 0, sizeof(db));
-    memset(&o, 0, sizeof(o));
-    snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", port);
-    o.name = "net";
-    o.listen = url;
-    o.first_us = 300000;
-    o.idle_us = 500000;
-    o.open_source = fake_open;
-    o.arg = &db;
-    s = syslog_open(&o, err, sizeof(err));
-    assert_non_null(s);
     syslog_watch(s, n);
 
     c = tcp_connect(port);

@@ -113,8 +113,9 @@
  *
  *	syslog_open() binds o->listen ("udp://127.0.0.1:514 tcp://[::1]:514"); NULL and a
  *	message when an address is malformed or cannot be bound. syslog_watch() makes a notify
- *	wake when any of its sockets, listening or connected, has input. syslog_next() returns 1 and the next message received as a line
- *	(RFC 3164 and RFC 5424, octet counting or newlines on TCP), 0 when there is none now.
+ *	wake when any of its sockets, listening or connected, has input. syslog_next() returns
+ *	1 and the next message received as a line (RFC 3164 and RFC 5424, octet counting or
+ *	newlines on TCP), 0 when there is none now.
  *	syslog_convert() turns one message into the log-file line format. syslog_frame()
  *	finds the first message of a TCP stream's bytes: 1 with the message at buf + *off,
  *	*mlen bytes long, and *used bytes to consume; 0 when more bytes are needed (the first

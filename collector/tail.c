@@ -7,9 +7,10 @@
  * or delete and create) is reported as -2, but only after the old file was read to its end once
  * more after the replacement was seen (a writer may have appended between our last read and its
  * rename) and, when set, the rotate wait has passed (writers that reopen late, on a HUP).
- * Truncation, and a rewrite seen through the offset marker (the bytes just before the position
- * no longer being what they were), are reported as -3; collector/follow.c decides what to read
- * next.
+ * Truncation, and a rewrite seen through the offset marker (the last bytes read no longer being
+ * what the file holds there), are reported as -3; collector/follow.c decides what to read next.
+ * Both are checked before every read, not only after a pause: a reader that was held up (the
+ * database away, a backlog) would otherwise go on at its old offset inside a new file.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -118,25 +119,58 @@ int64_t tail_position(const struct tail *t)
     return linebuf_position(&t->lb);
 }
 
-/* tail_marker - 1 when the bytes before the position changed since the last idle look */
-static int tail_marker(struct tail *t)
+/* tail_mark - remember the last bytes read (n of them just added at `at`), up to the read end */
+static void tail_mark(struct tail *t, const char *at, size_t n)
 {
-    int64_t end = linebuf_position(&t->lb);
+    int64_t end = linebuf_read_end(&t->lb);
+
+    if (n >= TAIL_MARKER) {
+        memcpy(t->marker, at + n - TAIL_MARKER, TAIL_MARKER);
+        t->marker_len = TAIL_MARKER;
+    } else {
+        size_t keep = t->marker_off == end - (int64_t)n ? t->marker_len : 0;
+
+        if (keep + n > TAIL_MARKER)
+            keep = TAIL_MARKER - n;
+        memmove(t->marker, t->marker + t->marker_len - keep, keep);
+        memcpy(t->marker + keep, at, n);
+        t->marker_len = keep + n;
+    }
+    t->marker_off = end;
+}
+
+/*
+ * tail_changed - 1 when the file no longer holds what was read before the read end: it shrank
+ * below it, or the marker bytes differ (truncated and written again past it). After a seek the
+ * marker is first taken from the file.
+ */
+static int tail_changed(struct tail *t)
+{
+    int64_t end = linebuf_read_end(&t->lb);
     int64_t from = end > TAIL_MARKER ? end - TAIL_MARKER : 0;
     char now[TAIL_MARKER];
+    struct stat st;
     ssize_t n;
 
+    if (fstat(t->fd, &st) == 0 && st.st_size < end) {
+        log_warn("%s: file truncated (size %lld, position %lld); reopening", t->path,
+                 (long long)st.st_size, (long long)end);
+        return 1;
+    }
     if (end == 0)
         return 0;
-    n = pread(t->fd, now, (size_t)(end - from), from);
-    if (n < 0)
-        return 0;
     if (t->marker_off != end) {
-        memcpy(t->marker, now, (size_t)n);
-        t->marker_len = (size_t)n;
-        t->marker_off = end;
+        n = pread(t->fd, now, (size_t)(end - from), from);
+        if (n > 0) {
+            memcpy(t->marker, now, (size_t)n);
+            t->marker_len = (size_t)n;
+            t->marker_off = end;
+        }
         return 0;
     }
+    n = pread(t->fd, now, t->marker_len, end - (int64_t)t->marker_len);
+    if (n < 0)
+        return 0; /* a read error is reported by the read itself */
     if ((size_t)n != t->marker_len || memcmp(now, t->marker, (size_t)n) != 0) {
         log_warn("%s: the bytes before offset %lld changed (truncated and rewritten); "
                  "reopening",
@@ -146,22 +180,17 @@ static int tail_marker(struct tail *t)
     return 0;
 }
 
-/* tail_replaced - 3 when the file shrank, 2 when the path names another file, else 0 */
+/* tail_replaced - 1 when the path names another file than the one open */
 static int tail_replaced(struct tail *t)
 {
-    struct stat st, fst;
+    struct stat st;
 
-    if (fstat(t->fd, &fst) == 0 && fst.st_size < linebuf_read_end(&t->lb)) {
-        log_warn("%s: file truncated (size %lld, position %lld); reopening", t->path,
-                 (long long)fst.st_size, (long long)linebuf_read_end(&t->lb));
-        return 3;
-    }
     if (stat(t->path, &st) < 0)
         return 0; /* deleted and not yet recreated: keep reading the old one */
     if (st.st_dev != t->dev || st.st_ino != t->ino) {
         if (t->replaced_at == 0)
             log_info("%s: file was replaced; finishing the old one", t->path);
-        return 2;
+        return 1;
     }
     return 0;
 }
@@ -177,17 +206,14 @@ int tail_next(struct tail *t, const char **line, size_t *len, int64_t *pos)
         if (linebuf_take(&t->lb, line, len, pos))
             return 1;
         room = linebuf_space(&t->lb, &at);
+        if (tail_changed(t))
+            return -3;
         if (t->idle) {
-            /* New bytes after a pause: first make sure they continue the same file. A
-             * truncation followed by new writes past the position would otherwise be
-             * read as the rest of a line. */
-            int why = tail_replaced(t);
-
+            /* New bytes after a pause: when the path names another file now, this read is
+             * the one after the replacement was seen. */
             t->idle = 0;
-            if (why == 3 || tail_marker(t))
-                return -3;
-            if (why == 2 && t->replaced_at == 0)
-                t->replaced_at = time_now_us(); /* the read below is the one after it */
+            if (tail_replaced(t) && t->replaced_at == 0)
+                t->replaced_at = time_now_us();
         }
         do
             n = pread(t->fd, at, room, linebuf_read_end(&t->lb));
@@ -197,24 +223,19 @@ int tail_next(struct tail *t, const char **line, size_t *len, int64_t *pos)
             return -1;
         }
         if (n == 0) {
-            int why = tail_replaced(t);
-
-            if (why == 3)
-                return -3;
-            if (why == 2) {
+            if (tail_replaced(t)) {
                 if (t->replaced_at == 0) {
                     t->replaced_at = time_now_us(); /* read to the end once more */
                     continue;
                 }
                 return time_now_us() - t->replaced_at >= t->rotate_wait_us ? -2 : 0;
             }
-            if (tail_marker(t))
-                return -3;
             t->idle = 1;
             return 0;
         }
         t->bytes += (uint64_t)n;
         linebuf_added(&t->lb, (size_t)n);
+        tail_mark(t, at, (size_t)n);
     }
 }
 

@@ -289,6 +289,38 @@ static void test_tail_marker(void **state)
     tail_close(t);
 }
 
+/* A file truncated and written again while the reader was busy (never idle) is noticed
+ * before the reader takes any byte of the new file. */
+static void test_tail_rewritten_while_busy(void **state)
+{
+    char path[256], err[256];
+    static char body[200000];
+    struct tail *t;
+    const char *line;
+    size_t len, n = 0;
+    int64_t pos;
+    int r, lines = 0;
+
+    (void)state;
+    path_of(path, sizeof(path), "busy.log");
+    while (n + 12 < 100000)
+        n += (size_t)snprintf(body + n, sizeof(body) - n, "old %07zu\n", n);
+    write_file(path, "w", body, n);
+    t = tail_open(path, err, sizeof(err));
+    assert_int_equal(tail_next(t, &line, &len, &pos), 1); /* one chunk read, more to come */
+    n = 0;
+    while (n + 12 < sizeof(body))
+        n += (size_t)snprintf(body + n, sizeof(body) - n, "NEW %07zu\n", n);
+    write_file(path, "w", body, n);
+    while ((r = tail_next(t, &line, &len, &pos)) == 1) {
+        assert_memory_equal(line, "old ", 4);
+        lines++;
+    }
+    assert_int_equal(r, -3);
+    assert_true(lines > 1000);
+    tail_close(t);
+}
+
 /* The test's source table: identity -> (id, checkpoint), as the database would keep it. */
 struct fake_db {
     char ident[8][64];
@@ -792,6 +824,7 @@ int main(void)
         cmocka_unit_test(test_tail_partial_and_growth),
         cmocka_unit_test(test_tail_truncated_and_replaced),
         cmocka_unit_test(test_tail_marker),
+        cmocka_unit_test(test_tail_rewritten_while_busy),
         cmocka_unit_test(test_overlong_whole),
         cmocka_unit_test(test_follow_rotations),
         cmocka_unit_test(test_follow_backfill),

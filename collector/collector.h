@@ -81,8 +81,8 @@
  *	there is none yet (a partial last line waits for its newline), -1 on a read error, and
  *	-2 when the file was replaced (the path names another inode, once the old one is read
  *	to its end after the replacement was seen, and tail_set_rotate_wait() has passed), -3
- *	when it was truncated below the position or the offset marker (the 32 bytes before the
- *	position, compared whenever the reader is idle) changed: the caller then closes it and
+ *	when it was truncated below the position or the offset marker (the last 32 bytes read,
+ *	compared with the file before every read) changed: the caller then closes it and
  *	opens the path again as a new source. tail_lag() is the number of bytes in the file
  *	after the position; tail_cut() counts overlong lines cut; tail_position() is the offset
  *	after the last line handed out.

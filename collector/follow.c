@@ -6,8 +6,8 @@
  * same identity `mailpulse import` gives the file, so importing mail.log.1.gz later adds
  * nothing), with its own checkpoint. Inside the running process the live file is also known
  * by device and inode (tail.c notices the path naming another file) and by an offset marker
- * (the bytes before the position, which tail.c compares while idle, so a file truncated and
- * rewritten past the position is noticed).
+ * (the last bytes read, which tail.c compares with the file before every read, so a file
+ * truncated and rewritten past the position is noticed).
  *
  * Rotations:
  *   rename + create     the old file is read to its end (and for rotate_wait longer) through

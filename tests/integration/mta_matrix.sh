@@ -53,7 +53,7 @@ case "${1:-}" in
     wait_for 10 mta_listening "$(cat "$D/port")" || { echo "postfix did not listen" >&2; $PF stop; exit 1; }
     python3 "$ROOT/tests/mta/submit.py" "$M" 127.0.0.1 "$(cat "$D/port")" postfix \
         "$(cat "$D/fport")" >"$D/submit.out" 2>&1
-    python3 "$ROOT/tests/mta/submit.py" "$M" --cli postfix "$R/usr/sbin/sendmail" -C "$D/conf" \
+    python3 "$ROOT/tests/mta/submit.py" "$M" --cli postfix "$R/usr/sbin/sendmail.postfix" -C "$D/conf" \
         >>"$D/submit.out" 2>&1
     restart_mta() {
         $PF stop >>"$D/setup.out" 2>&1

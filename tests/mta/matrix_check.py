@@ -22,7 +22,7 @@ def main():
     mta, matrix, events, table = sys.argv[1:5]
     with open(matrix, encoding="utf-8") as f:
         m = json.load(f)
-    last, rejects, sent, anon, failed = {}, {}, {}, {}, {}
+    last, rejects, sent, anon, failed, times = {}, {}, {}, {}, {}, {}
     with open(events, encoding="utf-8") as f:
         for line in f:
             ev = json.loads(line)
@@ -33,6 +33,7 @@ def main():
                 continue
             if ev["type"] == "delivery":
                 last[rcpt] = ev
+                times.setdefault(rcpt, []).append(ev.get("time") or "")
                 if ev.get("status") == "sent":
                     sent[rcpt] = sent.get(rcpt, 0) + 1
                 elif ev.get("status") in ("bounced", "expired"):
@@ -78,9 +79,12 @@ def main():
                     problems.append("also %s" % failed[rcpt])
             if problems:
                 right = False
-                print("not ok - matrix %s %s %s: %s%s" % (
+                seen = times.get(rcpt, [])
+                print("not ok - matrix %s %s %s: %s%s%s" % (
                     mta, sc["name"], rcpt, "; ".join(problems),
-                    " (reply: %s)" % ev.get("reply") if ev else ""))
+                    " (reply: %s)" % ev.get("reply") if ev else "",
+                    " (%d attempts, %s to %s)" % (len(seen), seen[0][11:19], seen[-1][11:19])
+                    if seen else ""))
             else:
                 print("ok - matrix %s %s %s: %s%s" % (
                     mta, sc["name"], rcpt, got,

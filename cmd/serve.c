@@ -902,7 +902,8 @@ int cmd_serve(int argc, char **argv)
     struct web *web;
     struct sigaction sa;
     char err[512];
-    int rc;
+    int rc, woke = 0; /* what ended the last wait (notify_wait) */
+    int64_t pause_us = 0;
 
     /*
      * Each thread that allocates would get a malloc arena of its own, and each reserves
@@ -994,8 +995,22 @@ int cmd_serve(int argc, char **argv)
         serve_retention(&s);
         if (!any)
             serve_ping(&s);
-        if (!any)
-            notify_wait(s.notify, s.conf.poll_ms);
+        if (any) {
+            woke = 0;
+            pause_us = 0;
+        } else {
+            if (woke == 2) {
+                /* A readable socket or journal woke us and nothing came of it: its reader
+                 * cannot go on now (the database away, no descriptor left to accept with).
+                 * It stays readable, so waiting on it again would spin: pause first, longer
+                 * each time, up to a second. */
+                pause_us = pause_us ? pause_us * 2 : 50000;
+                if (pause_us > 1000000)
+                    pause_us = 1000000;
+                retry_sleep(pause_us, &stop_requested);
+            }
+            woke = notify_wait(s.notify, s.conf.poll_ms);
+        }
     }
 
     log_info("stopping");

@@ -142,7 +142,8 @@
  *	notify_open() makes an inotify instance (without inotify it only sleeps: the caller
  *	polls anyway); notify_watch() watches the directory of path for changes of its files;
  *	notify_add_fd() adds a descriptor to wake on; notify_wait() sleeps until something changes
- *	or timeout_ms passes: 1, 0, or -1 (a signal).
+ *	or timeout_ms passes: 2 (an added descriptor is readable; it stays so until read), 1 (a
+ *	watched file changed), 0, or -1 (a signal).
  *
  *	Identity and checkpoint, for every reader: a database source is named by an identity
  *	text and holds one bigint checkpoint. Files: the content identity above (the same as

@@ -69,7 +69,11 @@ void notify_watch(struct notify *n, const char *path)
         log_warn("cannot watch %s (%s); polling it", dir, strerror(errno));
 }
 
-/* notify_wait - until a change or timeout_ms: 1 changed, 0 timeout, -1 interrupted */
+/*
+ * notify_wait - until a change or timeout_ms: 2 an added descriptor is readable, 1 a watched
+ * file changed, 0 timeout, -1 interrupted. File events are consumed here; a descriptor stays
+ * readable until its reader takes what waits on it.
+ */
 int notify_wait(struct notify *n, int timeout_ms)
 {
     struct pollfd pfd[NOTIFY_MAX_FDS + 1];
@@ -88,10 +92,13 @@ int notify_wait(struct notify *n, int timeout_ms)
     r = poll(pfd, np, timeout_ms);
     if (r <= 0)
         return r < 0 ? -1 : 0;
-    if (n->fd >= 0 && (pfd[0].revents & POLLIN))
+    if (n->fd >= 0 && (pfd[0].revents & POLLIN)) {
         while (read(n->fd, drain, sizeof(drain)) > 0)
             ;
-    return 1;
+        if (r == 1)
+            return 1;
+    }
+    return 2;
 }
 
 /* notify_close - close and free */

@@ -45,6 +45,7 @@
 #define SERVE_MAX_RUNS   256
 #define SERVE_BURST      20000   /* lines read from one source before the next gets a turn */
 #define STATE_EVERY_US   5000000 /* the parser state with a full batch at most this often */
+#define GLOB_EVERY_US    5000000 /* how often a file source's patterns are matched again */
 
 /* The daemon's state, shared with the web thread (under lock) for /healthz and /metrics. */
 struct ingest {
@@ -70,6 +71,8 @@ struct run {
     int64_t line_us;        /* when its last line was read (wall clock) */
     int64_t state_saved_us; /* when */
     int state_warned;       /* a state left open queue ids out (logged once) */
+    int matched;            /* the path came from a pattern: closed when the file is gone */
+    int64_t gone_since;     /* when its path was first seen missing; 0 while it is there */
 };
 
 struct serve {
@@ -79,6 +82,8 @@ struct serve {
     struct notify *notify;
     struct run *runs[SERVE_MAX_RUNS];
     int nruns;
+    int64_t globbed_us;                      /* when the patterns were last matched */
+    int full_warned;                         /* the table of runs was full (logged once) */
     struct maildir_src *mail[SERVE_MAX_SRC]; /* the type = maildir sources */
     char *mail_names[SERVE_MAX_SRC];
     int nmail;
@@ -323,11 +328,21 @@ static int serve_lock(struct serve *s, const char *name)
     return 0;
 }
 
+/* run_state_path - the file that remembers which file was live at path, to finish it after a
+ * rotation */
+static void run_state_path(const struct serve *s, const char *name, const char *path, char *out,
+                           size_t outlen)
+{
+    snprintf(out, outlen, "%s/%s.%016llx.state", s->conf.state_dir, name,
+             (unsigned long long)hash_fnv1a64(path, strlen(path)));
+}
+
 /*
  * run_open - a reader for one followed file (or the journal, or a listener) of a source: 0,
- * also when that path is read already or the table is full (logged), -1 when it cannot start
+ * also when that path is read already or the table is full (logged), -1 when it cannot start;
+ * matched: the path came from a pattern
  */
-static int run_open(struct serve *s, const struct src_conf *sc, const char *path)
+static int run_open(struct serve *s, const struct src_conf *sc, const char *path, int matched)
 {
     struct source_opts so;
     struct source *src;
@@ -343,11 +358,15 @@ static int run_open(struct serve *s, const struct src_conf *sc, const char *path
         return 0; /* already read (or a reload) */
     }
     if (s->nruns == SERVE_MAX_RUNS) {
-        log_warn("more than %d files to follow; %s is left out", SERVE_MAX_RUNS, path);
+        if (!s->full_warned)
+            log_warn("more than %d files to follow; %s is left out (said once until one closes)",
+                     SERVE_MAX_RUNS, path);
+        s->full_warned = 1;
         return 0;
     }
     r = xcalloc(1, sizeof(*r));
     r->s = s;
+    r->matched = matched;
     snprintf(r->name, sizeof(r->name), "%s", sc->name);
     snprintf(r->path, sizeof(r->path), "%s", path);
     r->p = cmd_parser(s->conf.year, s->conf.mta);
@@ -360,9 +379,7 @@ static int run_open(struct serve *s, const struct src_conf *sc, const char *path
     so.arg = r;
     switch (sc->type) {
     case SRC_FILE:
-        /* The state file remembers which file was live, to finish it after a rotation. */
-        snprintf(state, sizeof(state), "%s/%s.%016llx.state", s->conf.state_dir, sc->name,
-                 (unsigned long long)hash_fnv1a64(path, strlen(path)));
+        run_state_path(s, sc->name, path, state, sizeof(state));
         so.kind = SOURCE_FILE;
         so.path = path;
         so.state_path = state;
@@ -401,28 +418,29 @@ static int run_open(struct serve *s, const struct src_conf *sc, const char *path
     return 0;
 }
 
-/* serve_files - a reader for every live file that a file source's paths name */
-static void serve_files(struct serve *s, const struct src_conf *sc)
+/* serve_files - a reader for every live file that a file source's paths name; quiet: no
+ * warning about a pattern that matches nothing (the periodic look) */
+static void serve_files(struct serve *s, const struct src_conf *sc, int quiet)
 {
     for (int k = 0; k < sc->npaths; k++) {
         glob_t g;
         int found = 0;
 
         if (strpbrk(sc->paths[k], "*?[") == NULL) {
-            run_open(s, sc, sc->paths[k]); /* may not exist yet: waited for */
+            run_open(s, sc, sc->paths[k], 0); /* may not exist yet: waited for */
             continue;
         }
         if (glob(sc->paths[k], 0, NULL, &g) == 0) {
             for (size_t m = 0; m < g.gl_pathc; m++)
                 if (!follow_rotated_name(g.gl_pathv[m])) {
-                    run_open(s, sc, g.gl_pathv[m]);
+                    run_open(s, sc, g.gl_pathv[m], 1);
                     found = 1;
                 }
             globfree(&g);
         }
-        if (!found)
-            log_warn("source %s: nothing matches %s yet (looked again on SIGHUP)", sc->name,
-                     sc->paths[k]);
+        if (!found && !quiet)
+            log_warn("source %s: nothing matches %s yet (looked for again every %d s)", sc->name,
+                     sc->paths[k], GLOB_EVERY_US / 1000000);
     }
 }
 
@@ -474,11 +492,12 @@ static int serve_sources(struct serve *s)
             continue;
         }
         if (sc->type == SRC_FILE)
-            serve_files(s, sc);
+            serve_files(s, sc, 0);
         else if (run_open(s, sc,
                           sc->type == SRC_SYSLOG ? sc->listen
                           : sc->journal_dir      ? sc->journal_dir
-                                                 : "journal") != 0)
+                                                 : "journal",
+                          0) != 0)
             return -1;
     }
     return 0;
@@ -571,6 +590,64 @@ static int run_step(struct serve *s, struct run *r)
         (!any && (r->next > r->committed || r->state_at != r->next)))
         serve_commit(s, r);
     return any;
+}
+
+/* run_free - a run's reader, parser and batch freed */
+static void run_free(struct run *r)
+{
+    db_batch_free(r->b);
+    source_close(r->src);
+    parser_free(r->p);
+    buf_free(&r->state);
+    x_free(r);
+}
+
+/*
+ * serve_globs - every GLOB_EVERY_US: a file source's patterns are matched again, so that a
+ * new file (one named by its date, say) is followed without a SIGHUP; and a matched file that
+ * is gone (deleted, not replaced: the path is still missing at the next look) and read nothing
+ * for rotate_wait_ms is closed, its rows and checkpoint committed, so that its descriptor,
+ * disk space and slot are given back
+ */
+static void serve_globs(struct serve *s)
+{
+    int64_t now = time_now_us(), quiet = (int64_t)s->conf.rotate_wait_ms * 1000;
+
+    if (now - s->globbed_us < GLOB_EVERY_US)
+        return;
+    s->globbed_us = now;
+    for (int i = 0; i < s->conf.nsrc; i++)
+        if (s->conf.src[i].type == SRC_FILE)
+            serve_files(s, &s->conf.src[i], 1);
+    for (int i = 0; i < s->nruns; i++) {
+        struct run *r = s->runs[i];
+        struct stat st;
+        char state[4096];
+
+        if (!r->matched)
+            continue;
+        if (stat(r->path, &st) == 0 || errno != ENOENT) {
+            r->gone_since = 0;
+            continue;
+        }
+        if (r->gone_since == 0) {
+            r->gone_since = now;
+            continue;
+        }
+        if (now - r->line_us < quiet)
+            continue;
+        run_release(r, 1);
+        if (serve_commit(s, r) != 0)
+            return; /* stopping: the rows come again from the checkpoint */
+        log_info("source %s: %s is gone and was read to its end; closed", r->name, r->path);
+        run_state_path(s, r->name, r->path, state, sizeof(state));
+        if (unlink(state) != 0 && errno != ENOENT)
+            log_warn("cannot remove %s: %s", state, strerror(errno));
+        run_free(r);
+        s->runs[i] = s->runs[--s->nruns];
+        s->full_warned = 0;
+        i--;
+    }
 }
 
 /* serve_syslog_status - a listener's counters into the web's figures (past the last slot:
@@ -991,6 +1068,7 @@ int cmd_serve(int argc, char **argv)
             any |= run_step(&s, s.runs[i]);
         any |= serve_sniff_step(&s);
         any |= serve_maildir_step(&s);
+        serve_globs(&s);
         serve_metrics(&s);
         serve_retention(&s);
         if (!any)
@@ -1024,15 +1102,8 @@ int cmd_serve(int argc, char **argv)
     serve_sniff_close(&s);
     web_stop(web);
     alerts_stop(s.in.alerts);
-    for (int i = 0; i < s.nruns; i++) {
-        struct run *r = s.runs[i];
-
-        db_batch_free(r->b);
-        source_close(r->src);
-        parser_free(r->p);
-        buf_free(&r->state);
-        x_free(r);
-    }
+    for (int i = 0; i < s.nruns; i++)
+        run_free(s.runs[i]);
     for (int i = 0; i < s.nmail; i++) {
         maildir_close(s.mail[i]);
         x_free(s.mail_names[i]);

@@ -347,6 +347,7 @@ static int follow_source(struct follow *f, const char *ident)
 
         if (at > 0 && at <= f->checkpoint) {
             f->skip_to = at;
+            f->next = at; /* a segment that ends before a line ends where it resumed */
             if (f->cur == CUR_TAIL)
                 tail_seek(f->t, at);
             log_info("%s: reading %s (%s) from byte %lld, parsing only up to the checkpoint %lld",

@@ -448,6 +448,57 @@ static void test_follow_rotations(void **state)
     follow_close(f);
 }
 
+static int64_t resume_at_checkpoint(void *arg, int64_t source_id, int64_t checkpoint)
+{
+    (void)arg;
+    (void)source_id;
+    return checkpoint;
+}
+
+/* A segment resumed at its checkpoint that ends (the file is replaced) before a new line
+ * ends at that checkpoint, not at 0: the parser state stored with it is of that byte. */
+static void test_follow_resumed_segment_ends_at_checkpoint(void **state)
+{
+    char log[256], rot[256], st[256], err[256];
+    struct fake_db db;
+    struct follow_opts fo;
+    struct follow_line ln;
+    struct follow *f;
+    struct tail *t;
+    int r, ended = 0, b1 = 0;
+
+    (void)state;
+    memset(&db, 0, sizeof(db));
+    path_of(log, sizeof(log), "res.log");
+    path_of(rot, sizeof(rot), "res.log.1");
+    path_of(st, sizeof(st), "res.state");
+    unlink(st);
+    unlink(rot);
+    write_file(log, "w", "a1\na2\n", 6);
+    t = tail_open(log, err, sizeof(err));
+    snprintf(db.ident[0], sizeof(db.ident[0]), "%s", tail_identity(t));
+    tail_close(t);
+    db.ckpt[0] = 6;
+    db.n = 1;
+    follow_setup(&fo, &db, log, st, 0);
+    fo.resume = resume_at_checkpoint;
+    f = follow_open(&fo);
+    assert_int_equal(follow_next(f, &ln), 0); /* caught up */
+    assert_int_equal(rename(log, rot), 0);
+    write_file(log, "w", "b1\n", 3);
+    while ((r = follow_next(f, &ln)) != 0) {
+        if (r == 2 && ln.source_id == 1) {
+            assert_int_equal(ln.next, 6);
+            ended = 1;
+        }
+        if (r == 1)
+            b1 = ln.len == 2 && memcmp(ln.line, "b1", 2) == 0 && ln.store;
+    }
+    assert_true(ended);
+    assert_true(b1);
+    follow_close(f);
+}
+
 /* First start with backfill: rotated files oldest first (by time), .gz included. */
 static void test_follow_backfill(void **state)
 {
@@ -827,6 +878,7 @@ int main(void)
         cmocka_unit_test(test_tail_rewritten_while_busy),
         cmocka_unit_test(test_overlong_whole),
         cmocka_unit_test(test_follow_rotations),
+        cmocka_unit_test(test_follow_resumed_segment_ends_at_checkpoint),
         cmocka_unit_test(test_follow_backfill),
         cmocka_unit_test(test_rotated_names),
         cmocka_unit_test(test_syslog_convert),

@@ -650,6 +650,27 @@ static void serve_globs(struct serve *s)
     }
 }
 
+/* serve_activity - a figure that grows whenever a reader does anything with its input: bytes
+ * read from files, connections taken and messages received or dropped by listeners (not a
+ * connection refused for want of a descriptor) */
+static uint64_t serve_activity(const struct serve *s)
+{
+    uint64_t sum = 0;
+
+    for (int i = 0; i < s->nruns; i++) {
+        struct syslog_stats ss;
+
+        sum += source_bytes(s->runs[i]->src);
+        if (source_syslog_stats(s->runs[i]->src, &ss) == 0) {
+            sum += ss.messages + ss.connections;
+            for (int k = 0; k < SYSLOG_NDROPS; k++)
+                if (k != SYSLOG_REFUSED) /* a connection it could not take is no progress */
+                    sum += ss.drops[k];
+        }
+    }
+    return sum;
+}
+
 /* serve_syslog_status - a listener's counters into the web's figures (past the last slot:
  * added to it) */
 static void serve_syslog_status(struct web_ingest_status *st, const char *name,
@@ -1059,6 +1080,7 @@ int cmd_serve(int argc, char **argv)
 
     while (!stop_requested) {
         int any = 0;
+        uint64_t activity = serve_activity(&s);
 
         if (reload_requested) {
             reload_requested = 0;
@@ -1073,15 +1095,16 @@ int cmd_serve(int argc, char **argv)
         serve_retention(&s);
         if (!any)
             serve_ping(&s);
-        if (any) {
+        if (any || serve_activity(&s) != activity) {
             woke = 0;
             pause_us = 0;
-        } else {
+        }
+        if (!any) {
             if (woke == 2) {
-                /* A readable socket or journal woke us and nothing came of it: its reader
-                 * cannot go on now (the database away, no descriptor left to accept with).
-                 * It stays readable, so waiting on it again would spin: pause first, longer
-                 * each time, up to a second. */
+                /* A readable socket or journal woke us and nothing came of it, not even a
+                 * connection taken: its reader cannot go on now (the database away, no
+                 * descriptor left to accept with). It stays readable, so waiting on it
+                 * again would spin: pause first, longer each time, up to a second. */
                 pause_us = pause_us ? pause_us * 2 : 50000;
                 if (pause_us > 1000000)
                     pause_us = 1000000;

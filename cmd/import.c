@@ -144,6 +144,8 @@ struct import_writer {
     pthread_cond_t cond;
     struct db *db;
     const char *path, *identity;
+    const char *prefix;       /* the file's first bytes (the reader's; they never change) */
+    size_t prefix_len;        /* as many as were read when the pending batch was handed over */
     struct db_batch *pending; /* handed over, not yet committed */
     int64_t source_id, checkpoint;
     int64_t committed; /* the checkpoint of the last commit that succeeded */
@@ -205,7 +207,8 @@ static int import_commit(struct import_writer *w, struct db_batch *b, int64_t ch
     for (;;) {
         if (rt.since_us != 0) {
             /* Back after an outage: did the server keep what it acknowledged? */
-            if (db_source_open(w->db, w->path, w->identity, &id, &cp) != 0) {
+            if (db_source_open(w->db, w->path, w->identity, w->prefix, w->prefix_len, &id, &cp) !=
+                0) {
                 if (import_wait(w->db, w->pg, &rt, &up_failures))
                     continue;
                 break;
@@ -245,15 +248,15 @@ static int import_commit(struct import_writer *w, struct db_batch *b, int64_t ch
 }
 
 /* import_source - register the file as a source, waiting out an outage; 0 or -1 */
-static int import_source(struct db *db, const char *path, const char *identity, int64_t *id,
-                         int64_t *checkpoint, struct progress *pg)
+static int import_source(struct db *db, const char *path, const char *identity, const char *prefix,
+                         size_t plen, int64_t *id, int64_t *checkpoint, struct progress *pg)
 {
     struct retry rt;
     int up_failures = 0;
 
     retry_init(&rt, (int64_t)IMPORT_RETRY_S * 1000000);
     for (;;) {
-        if (db_source_open(db, path, identity, id, checkpoint) == 0) {
+        if (db_source_open(db, path, identity, prefix, plen, id, checkpoint) == 0) {
             import_over(&rt);
             return 0;
         }
@@ -302,24 +305,36 @@ static int writer_wait(struct import_writer *w)
     return rc;
 }
 
-/* writer_hand - give the writer batch *b to commit; *b becomes the idle one */
+/* writer_hand - give the writer batch *b to commit with the file's first prefix_len bytes
+ * known; *b becomes the idle one */
 static int writer_hand(struct import_writer *w, struct db_batch **b, struct db_batch **spare,
-                       int64_t checkpoint)
+                       int64_t checkpoint, size_t prefix_len)
 {
     struct db_batch *t;
     int rc = writer_wait(w);
 
     if (rc != 0)
         return rc;
+    db_batch_prefix(*b, prefix_len, hash_fnv1a64(w->prefix, prefix_len));
     pthread_mutex_lock(&w->lock);
     w->pending = *b;
     w->checkpoint = checkpoint;
+    w->prefix_len = prefix_len;
     pthread_cond_broadcast(&w->cond);
     pthread_mutex_unlock(&w->lock);
     t = *b;
     *b = *spare;
     *spare = t;
     return 0;
+}
+
+/* prefix_len - how many of the file's first bytes were read */
+static size_t prefix_len(const struct lineread *lr)
+{
+    size_t len;
+
+    lr_prefix(lr, &len);
+    return len;
 }
 
 /*
@@ -368,12 +383,14 @@ static int import_file(struct db *db, struct parser *p, const char *path)
     w.pg = &pg;
     while ((r = lr_next(lr, &line, &len, &pos)) == 1) {
         if (!opened) {
-            if (import_source(db, path, lr_identity(lr), &source_id, &checkpoint, &pg) != 0) {
+            w.identity = lr_identity(lr);
+            w.prefix = lr_prefix(lr, &w.prefix_len);
+            if (import_source(db, path, w.identity, w.prefix, w.prefix_len, &source_id, &checkpoint,
+                              &pg) != 0) {
                 rc = -1;
                 break;
             }
             opened = 1;
-            w.identity = lr_identity(lr);
             w.source_id = source_id;
             w.committed = checkpoint;
             if (pthread_create(&w.thread, NULL, writer_main, &w) != 0)
@@ -394,7 +411,7 @@ static int import_file(struct db *db, struct parser *p, const char *path)
             tot.events++;
         }
         if (db_batch_count(b) >= import_batch) {
-            rc = writer_hand(&w, &b, &spare, next);
+            rc = writer_hand(&w, &b, &spare, next, prefix_len(lr));
             if (rc != 0)
                 break;
         }
@@ -410,7 +427,7 @@ static int import_file(struct db *db, struct parser *p, const char *path)
     }
     if (opened) {
         if (rc == 0 && (next > checkpoint || db_batch_count(b) > 0))
-            rc = writer_hand(&w, &b, &spare, next > checkpoint ? next : checkpoint);
+            rc = writer_hand(&w, &b, &spare, next > checkpoint ? next : checkpoint, prefix_len(lr));
         if (rc == 0)
             rc = writer_wait(&w);
         pthread_mutex_lock(&w.lock);
@@ -499,7 +516,8 @@ static int import_bounces(struct db *db, char **paths, int n)
     int rc = 0;
 
     bi.db = db;
-    if (import_source(db, "bounces", "bounces:import", &bi.source_id, &checkpoint, &pg) != 0)
+    if (import_source(db, "bounces", "bounces:import", NULL, 0, &bi.source_id, &checkpoint, &pg) !=
+        0)
         return 1;
     bi.b = db_reports_create(db);
     bounce_init();

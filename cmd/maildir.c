@@ -301,7 +301,7 @@ int maildir_step(struct maildir_src *m, struct db *db, int64_t now_us)
         char identity[4200];
 
         snprintf(identity, sizeof(identity), "maildir:%s", m->dir);
-        if (db_source_open(db, m->name, identity, &m->sid, &checkpoint) != 0)
+        if (db_source_open(db, m->name, identity, NULL, 0, &m->sid, &checkpoint) != 0)
             return -1;
     }
     n = list_new(m, &names);

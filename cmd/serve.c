@@ -222,13 +222,13 @@ static int serve_commit(struct serve *s, struct run *r)
 }
 
 /* serve_open_source - the callback readers use: content identity -> source and checkpoint */
-static int serve_open_source(void *arg, const char *name, const char *identity, int64_t *source_id,
-                             int64_t *checkpoint)
+static int serve_open_source(void *arg, const char *name, const char *identity, const char *prefix,
+                             size_t prefix_len, int64_t *source_id, int64_t *checkpoint)
 {
     struct run *r = arg;
     struct serve *s = r->s;
 
-    if (db_source_open(s->db, name, identity, source_id, checkpoint) == 0) {
+    if (db_source_open(s->db, name, identity, prefix, prefix_len, source_id, checkpoint) == 0) {
         if (s->open_failing) {
             db_quiet(s->db, 0);
             s->open_failing = 0;
@@ -541,6 +541,7 @@ static void run_line(struct serve *s, struct run *r, const struct follow_line *l
     parser_set_pos(r->p, ln->pos);
     pr = parser_line(r->p, ln->line, ln->len, &ev);
     r->next = ln->next;
+    db_batch_prefix(r->b, ln->prefix_len, ln->prefix_hash);
     r->line_us = time_now_us();
     if (pr == PARSE_EVENT && ln->store) {
         if (ln->cut)
@@ -575,6 +576,7 @@ static int run_step(struct serve *s, struct run *r)
                 r->sid = ln.source_id;
             }
             r->next = ln.next;
+            db_batch_prefix(r->b, ln.prefix_len, ln.prefix_hash);
             serve_commit(s, r);
             r->sid = 0;
             any = 1;
@@ -863,7 +865,7 @@ static void serve_sniff_open(struct serve *s)
     if (sniff_drop_privileges() != 0)
         log_warn("sniff: could not drop CAP_NET_RAW after opening %s", s->conf.sniff_iface);
     snprintf(z->name, sizeof(z->name), "sniff:%s", s->conf.sniff_iface);
-    if (db_source_open(s->db, z->name, z->name, &z->sid, &checkpoint) != 0) {
+    if (db_source_open(s->db, z->name, z->name, NULL, 0, &z->sid, &checkpoint) != 0) {
         log_warn("sniff: cannot register the source %s; sniffing is off", z->name);
         sniff_close(z->cap);
         x_free(z);

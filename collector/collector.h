@@ -8,11 +8,13 @@
  *	struct lineread *lr_open(const char *path, char *err, size_t errlen);
  *	int lr_next(struct lineread *lr, const char **line, size_t *len, int64_t *pos);
  *	const char *lr_identity(struct lineread *lr);
+ *	const char *lr_prefix(const struct lineread *lr, size_t *len);
  *	uint64_t lr_bytes(const struct lineread *lr);
  *	void lr_close(struct lineread *lr);
  *
  *	struct tail *tail_open(const char *path, char *err, size_t errlen);
  *	const char *tail_identity(struct tail *t);
+ *	const char *tail_prefix(const struct tail *t, size_t *len);
  *	void tail_seek(struct tail *t, int64_t offset);
  *	int tail_next(struct tail *t, const char **line, size_t *len, int64_t *pos);
  *	int64_t tail_lag(struct tail *t);
@@ -72,7 +74,10 @@
  *
  *	lr_identity() and tail_identity() name the file by its content, not its path: a hash of
  *	its first line, so the same log imported again, or grown, keeps its identity. They are
- *	"" until the first line is complete.
+ *	"" until the first line is complete. lr_prefix() and tail_prefix() are the file's first
+ *	bytes (decompressed), as many of the first IDENT_PREFIX (4096) as were read: tail reads
+ *	them with the first line and keeps them as it reads on. Two files with the same first
+ *	line are the same file only when their prefixes agree as far as both reach.
  *
  *	tail_open() opens a growing file for following, at offset 0; NULL and a message when
  *	it cannot be opened. tail_identity() reads the first line if needed and returns the
@@ -148,7 +153,9 @@
  *	Identity and checkpoint, for every reader: a database source is named by an identity
  *	text and holds one bigint checkpoint. Files: the content identity above (the same as
  *	`mailpulse import` gives, so a rotated or gzipped copy is the same source) and the byte
- *	offset after the last committed line; device and inode and the offset marker are
+ *	offset after the last committed line; the row also records the prefix's length and
+ *	hash, and the database gives a file whose prefix differs the identity with "/2", "/3"
+ *	added (see db_source_open); device and inode and the offset marker are
  *	checked in the running process only. journald: "journal:NAME:SEQNUM_ID" and the next
  *	sequence number (the cursor's s= and i=). syslog: "syslog:NAME:START_US" and a message
  *	count (no resume is possible).
@@ -175,6 +182,15 @@ struct tail;
 struct follow;
 struct notify;
 
+/*
+ * The caller's map from a content identity to a database source and its checkpoint: 0, or -1
+ * to retry later. prefix (prefix_len bytes; NULL and 0 for a journal or a listener) is the
+ * file's first bytes as far as read: a source recorded with other first bytes is another file
+ * that starts with the same line, and gets a source of its own.
+ */
+typedef int (*open_source_fn)(void *arg, const char *name, const char *identity, const char *prefix,
+                              size_t prefix_len, int64_t *source_id, int64_t *checkpoint);
+
 struct follow_opts {
     const char *name; /* the source name, for messages */
     /* where to start a segment whose checkpoint is past 0: a byte at or before the
@@ -185,8 +201,7 @@ struct follow_opts {
     const char *state_path; /* remembers the live file's identity across restarts; "" none */
     int backfill;           /* on first start read rotated files (mail.log.1, .2.gz, -DATE) */
     int64_t rotate_wait_us; /* keep reading a replaced file this long */
-    int (*open_source)(void *arg, const char *path, const char *identity, int64_t *source_id,
-                       int64_t *checkpoint);
+    open_source_fn open_source;
     void *arg;
 };
 
@@ -198,16 +213,23 @@ struct follow_line {
     int64_t source_id; /* the segment's source */
     int store;         /* 0: before the checkpoint, parse only */
     int cut;           /* the line was longer than COLLECT_MAX_LINE and was cut */
+    /* the segment's first bytes read so far, as a length and fnv1a64 hash (0 and 0 for a
+     * journal or a listener): committed with the checkpoint, so that the source row always
+     * knows at least the bytes before its checkpoint (or the first IDENT_PREFIX of them) */
+    size_t prefix_len;
+    uint64_t prefix_hash;
 };
 
 struct lineread *lr_open(const char *path, char *err, size_t errlen);
 int lr_next(struct lineread *lr, const char **line, size_t *len, int64_t *pos);
 const char *lr_identity(struct lineread *lr);
+const char *lr_prefix(const struct lineread *lr, size_t *len);
 uint64_t lr_bytes(const struct lineread *lr);
 void lr_close(struct lineread *lr);
 
 struct tail *tail_open(const char *path, char *err, size_t errlen);
 const char *tail_identity(struct tail *t);
+const char *tail_prefix(const struct tail *t, size_t *len);
 void tail_seek(struct tail *t, int64_t offset);
 int tail_next(struct tail *t, const char **line, size_t *len, int64_t *pos);
 int64_t tail_lag(struct tail *t);
@@ -226,8 +248,7 @@ struct journal_opts {
     const char *directory; /* NULL or "": the local journal */
     char *const *matches;  /* FIELD=value */
     size_t nmatches;       /* 0: the default MTA identifiers */
-    int (*open_source)(void *arg, const char *name, const char *identity, int64_t *source_id,
-                       int64_t *checkpoint);
+    open_source_fn open_source;
     void *arg;
 };
 
@@ -236,8 +257,7 @@ struct syslog_opts {
     const char *listen;
     int64_t first_us; /* a TCP connection's first message within this; 0: 10 s */
     int64_t idle_us;  /* and each next one; 0: 10 minutes */
-    int (*open_source)(void *arg, const char *name, const char *identity, int64_t *source_id,
-                       int64_t *checkpoint);
+    open_source_fn open_source;
     void *arg;
 };
 
@@ -298,8 +318,7 @@ struct source_opts {
     size_t nmatches;        /* journal */
     const char *listen;     /* syslog: "udp://127.0.0.1:514 tcp://[::1]:514" */
     struct notify *notify;  /* woken when the source may have something; may be NULL */
-    int (*open_source)(void *arg, const char *name, const char *identity, int64_t *source_id,
-                       int64_t *checkpoint);
+    open_source_fn open_source;
     int64_t (*resume)(void *arg, int64_t source_id, int64_t checkpoint); /* file: follow_opts */
     void *arg;
 };

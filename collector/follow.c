@@ -33,13 +33,24 @@
 #include <unistd.h>
 
 #include "collector/collector.h"
+#include "collector/ident.h"
 #include "util/util.h"
 
 #define IDENT_LEN 48
 
+/* A file as far as follow tells files apart: the identity of its first line, and the hash of
+ * its first len bytes (len 0: the identity alone, as in a state file of an older version). */
+struct key {
+    char ident[IDENT_LEN];
+    size_t len;
+    uint64_t hash;
+};
+
 struct seg {
     char *path;
     char ident[IDENT_LEN];
+    char *prefix; /* the file's first bytes, as far as read */
+    size_t prefix_len;
     int64_t mtime_ns;
 };
 
@@ -49,7 +60,7 @@ struct follow {
     char *name, *path, *state_path;
     int backfill;
     int64_t rotate_wait_us;
-    int (*open_source)(void *, const char *, const char *, int64_t *, int64_t *);
+    open_source_fn open_source;
     int64_t (*resume)(void *, int64_t, int64_t);
     void *arg;
 
@@ -62,7 +73,9 @@ struct follow {
     struct tail *t;
     char *cur_path;
     char ident[IDENT_LEN];
-    char expect[IDENT_LEN]; /* the identity a queued rotated file had when it was found */
+    struct key expect; /* what a queued rotated file was when it was found */
+    size_t pf_len;     /* the prefix of the open segment, as told with its lines */
+    uint64_t pf_hash;
     int opened;
     int64_t source_id, checkpoint, next;
     int64_t skip_to; /* a rotated file's lines before this are passed over unparsed */
@@ -76,7 +89,7 @@ struct follow {
 
     uint64_t cut; /* cut lines of files no longer open */
     int warned_missing;
-    char state_ident[IDENT_LEN];
+    struct key state; /* what the state file says */
 };
 
 /* rotated_suffix - 1 when suffix is ".N", "-YYYYMMDD" or either with ".gz" */
@@ -108,20 +121,51 @@ int follow_rotated_name(const char *path)
     return n > 1 && n < strlen(base) && (base[n - 1] == '.' || base[n - 1] == '-');
 }
 
-/* file_identity - the content identity of a file (plain or gzip); "" when it has no line */
-static void file_identity(const char *path, char *out)
+/* key_matches - 1 when the file with this identity and first bytes is the one k names */
+static int key_matches(const struct key *k, const char *ident, const char *prefix, size_t len)
+{
+    return strcmp(k->ident, ident) == 0 &&
+           (k->len == 0 || (len >= k->len && hash_fnv1a64(prefix, k->len) == k->hash));
+}
+
+/* key_set - the key of a file with this identity and first bytes */
+static void key_set(struct key *k, const char *ident, const char *prefix, size_t len)
+{
+    snprintf(k->ident, sizeof(k->ident), "%s", ident);
+    k->len = len;
+    k->hash = hash_fnv1a64(prefix, len);
+}
+
+/* seg_same - 1 when two files found are the same one: same first line, same first bytes as
+ * far as both were read */
+static int seg_same(const struct seg *a, const struct seg *b)
+{
+    size_t n = a->prefix_len < b->prefix_len ? a->prefix_len : b->prefix_len;
+
+    return strcmp(a->ident, b->ident) == 0 && memcmp(a->prefix, b->prefix, n) == 0;
+}
+
+/* file_identity - the content identity and first bytes of a file (plain or gzip); ident ""
+ * when it has no line */
+static void file_identity(const char *path, struct seg *out)
 {
     char err[256];
     struct lineread *lr = lr_open(path, err, sizeof(err));
-    const char *line;
+    const char *line, *prefix;
     size_t len;
     int64_t pos;
 
-    out[0] = 0;
+    out->ident[0] = 0;
+    out->prefix = NULL;
+    out->prefix_len = 0;
     if (lr == NULL)
         return;
-    if (lr_next(lr, &line, &len, &pos) == 1)
-        snprintf(out, IDENT_LEN, "%s", lr_identity(lr));
+    if (lr_next(lr, &line, &len, &pos) == 1) {
+        snprintf(out->ident, IDENT_LEN, "%s", lr_identity(lr));
+        prefix = lr_prefix(lr, &out->prefix_len);
+        out->prefix = xmalloc(out->prefix_len + 1);
+        memcpy(out->prefix, prefix, out->prefix_len);
+    }
     lr_close(lr);
 }
 
@@ -136,21 +180,23 @@ static int seg_cmp(const void *a, const void *b)
 
 static void pending_free(struct follow *f)
 {
-    for (size_t i = 0; i < f->npending; i++)
+    for (size_t i = 0; i < f->npending; i++) {
         x_free(f->pending[i].path);
+        x_free(f->pending[i].prefix);
+    }
     x_free(f->pending);
     f->pending = NULL;
     f->npending = f->ipending = 0;
 }
 
 /* follow_discover - queue the rotated files to read before the live one, after `last` */
-static void follow_discover(struct follow *f, const char *last, int include_last)
+static void follow_discover(struct follow *f, const struct key *last, int include_last)
 {
     char *dir = xstrdup(f->path), *slash = strrchr(dir, '/');
     const char *base = slash ? slash + 1 : f->path;
     size_t blen = strlen(base), n = 0, cap = 8, keep = 0;
     struct seg *s = xcalloc(cap, sizeof(*s));
-    char live[IDENT_LEN];
+    struct seg live;
     struct dirent *de;
     DIR *d;
     size_t from = 0;
@@ -160,7 +206,7 @@ static void follow_discover(struct follow *f, const char *last, int include_last
     if (slash)
         *slash = 0;
     d = opendir(slash ? (dir[0] ? dir : "/") : ".");
-    file_identity(f->path, live);
+    file_identity(f->path, &live);
     while (d && (de = readdir(d)) != NULL) {
         struct stat st;
         char full[4096];
@@ -175,7 +221,7 @@ static void follow_discover(struct follow *f, const char *last, int include_last
             s = xrealloc(s, cap * sizeof(*s));
         }
         s[n].path = xstrdup(full);
-        file_identity(full, s[n].ident);
+        file_identity(full, &s[n]);
         s[n].mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
         n++;
     }
@@ -184,14 +230,14 @@ static void follow_discover(struct follow *f, const char *last, int include_last
     qsort(s, n, sizeof(*s), seg_cmp);
 
     /* Which rotated files come before the live one. */
-    if (last[0] == 0) {
+    if (last->ident[0] == 0) {
         from = f->backfill ? 0 : n;
-    } else if (strcmp(last, live) == 0 && include_last) {
+    } else if (key_matches(last, live.ident, live.prefix, live.prefix_len) && include_last) {
         from = n; /* the live file is still the one we followed */
     } else {
         from = n;
         for (size_t i = 0; i < n; i++)
-            if (strcmp(s[i].ident, last) == 0) {
+            if (key_matches(last, s[i].ident, s[i].prefix, s[i].prefix_len)) {
                 from = include_last ? i : i + 1;
                 found = 1;
                 break;
@@ -199,19 +245,21 @@ static void follow_discover(struct follow *f, const char *last, int include_last
         if (!found && include_last && !f->discovered)
             log_warn("%s: the file last followed (%s) is gone; lines it had after the "
                      "checkpoint cannot be read",
-                     f->name, last);
+                     f->name, last->ident);
     }
     for (size_t i = 0; i < n; i++) {
-        int dup = s[i].ident[0] == 0 || strcmp(s[i].ident, live) == 0;
+        int dup = s[i].ident[0] == 0 || seg_same(&s[i], &live);
 
         for (size_t j = 0; j < keep && !dup; j++)
-            dup = strcmp(s[j].ident, s[i].ident) == 0;
+            dup = seg_same(&s[j], &s[i]);
         if (i < from || dup) {
             x_free(s[i].path);
+            x_free(s[i].prefix);
             continue;
         }
         s[keep++] = s[i];
     }
+    x_free(live.prefix);
     f->pending = s;
     f->npending = keep;
     for (size_t i = 0; i < keep; i++)
@@ -219,32 +267,49 @@ static void follow_discover(struct follow *f, const char *last, int include_last
     x_free(dir);
 }
 
-/* state_read - the identity of the live file when the last run stopped; "" unknown */
-static void state_read(struct follow *f, char *out)
+/*
+ * state_read - the live file when the last run stopped: its identity on the first line, the
+ * length and hash of its first bytes on the second (absent in older state files); "" unknown
+ */
+static void state_read(struct follow *f, struct key *out)
 {
+    char line[128];
+    unsigned long long len, hash;
     FILE *fp;
 
-    out[0] = 0;
+    memset(out, 0, sizeof(*out));
     if (f->state_path[0] == 0 || (fp = fopen(f->state_path, "r")) == NULL)
         return;
-    if (fgets(out, IDENT_LEN, fp) == NULL)
-        out[0] = 0;
-    out[strcspn(out, "\n")] = 0;
+    if (fgets(out->ident, IDENT_LEN, fp) == NULL)
+        out->ident[0] = 0;
+    out->ident[strcspn(out->ident, "\n")] = 0;
+    if (fgets(line, sizeof(line), fp) && sscanf(line, "%llu %llx", &len, &hash) == 2 &&
+        len <= IDENT_PREFIX) {
+        out->len = (size_t)len;
+        out->hash = (uint64_t)hash;
+    }
     fclose(fp);
 }
 
-/* state_write - remember the live file's identity (write and rename: never half a file) */
+/* state_write - remember the live file (write and rename: never half a file) */
 static void state_write(struct follow *f)
 {
     char tmp[4096];
+    struct key now;
     FILE *fp;
 
-    if (f->state_path[0] == 0 || strcmp(f->state_ident, f->ident) == 0)
+    memset(&now, 0, sizeof(now));
+    snprintf(now.ident, sizeof(now.ident), "%s", f->ident);
+    now.len = f->pf_len;
+    now.hash = f->pf_hash;
+    if (f->state_path[0] == 0 || (strcmp(now.ident, f->state.ident) == 0 &&
+                                  now.len == f->state.len && now.hash == f->state.hash))
         return;
     snprintf(tmp, sizeof(tmp), "%s.tmp", f->state_path);
     fp = fopen(tmp, "w");
-    if (fp == NULL || fprintf(fp, "%s\n", f->ident) < 0 || fflush(fp) != 0 ||
-        fsync(fileno(fp)) != 0) {
+    if (fp == NULL ||
+        fprintf(fp, "%s\n%zu %016llx\n", now.ident, now.len, (unsigned long long)now.hash) < 0 ||
+        fflush(fp) != 0 || fsync(fileno(fp)) != 0) {
         log_warn("%s: cannot write %s: %s", f->name, tmp, strerror(errno));
         if (fp)
             fclose(fp);
@@ -255,7 +320,7 @@ static void state_write(struct follow *f)
         log_warn("%s: cannot rename %s: %s", f->name, tmp, strerror(errno));
         return;
     }
-    snprintf(f->state_ident, sizeof(f->state_ident), "%s", f->ident);
+    f->state = now;
 }
 
 /* follow_open - set up following opts->path; nothing is opened before follow_next */
@@ -274,11 +339,32 @@ struct follow *follow_open(const struct follow_opts *opts)
     return f;
 }
 
+/* cur_prefix - the first bytes of the file being read, as far as read */
+static const char *cur_prefix(const struct follow *f, size_t *len)
+{
+    return f->cur == CUR_TAIL ? tail_prefix(f->t, len) : lr_prefix(f->lr, len);
+}
+
+/* prefix_update - 1 when more of the open file's first bytes are known than were told */
+static int prefix_update(struct follow *f)
+{
+    size_t len;
+    const char *p = cur_prefix(f, &len);
+
+    if (len == f->pf_len)
+        return 0;
+    f->pf_len = len;
+    f->pf_hash = hash_fnv1a64(p, len);
+    return 1;
+}
+
 /* follow_finish - close the current file; 2 and the segment's end when it has one */
 static int follow_finish(struct follow *f, struct follow_line *out)
 {
     int had = f->opened;
 
+    if (had && f->pf_len < IDENT_PREFIX)
+        prefix_update(f);
     if (f->t)
         f->cut += tail_cut(f->t);
     f->bytes += (f->t ? tail_bytes(f->t) : 0) + (f->lr ? lr_bytes(f->lr) : 0);
@@ -297,6 +383,8 @@ static int follow_finish(struct follow *f, struct follow_line *out)
     out->next = f->next;
     out->line = NULL;
     out->len = 0;
+    out->prefix_len = f->pf_len;
+    out->prefix_hash = f->pf_hash;
     return 2;
 }
 
@@ -308,7 +396,9 @@ static int follow_start(struct follow *f)
     if (f->ipending < f->npending) {
         const char *p = f->pending[f->ipending].path;
 
-        snprintf(f->expect, sizeof(f->expect), "%s", f->pending[f->ipending++].ident);
+        const struct seg *g = &f->pending[f->ipending++];
+
+        key_set(&f->expect, g->ident, g->prefix, g->prefix_len);
         f->lr = lr_open(p, err, sizeof(err));
         if (f->lr == NULL) {
             log_warn("%s: %s; skipped", f->name, err);
@@ -336,9 +426,15 @@ static int follow_start(struct follow *f)
 /* follow_source - learn the segment's source and checkpoint; 0, or -1 to retry later */
 static int follow_source(struct follow *f, const char *ident)
 {
-    if (f->open_source(f->arg, f->cur_path, ident, &f->source_id, &f->checkpoint) != 0)
+    size_t plen;
+    const char *prefix = cur_prefix(f, &plen);
+
+    if (f->open_source(f->arg, f->cur_path, ident, prefix, plen, &f->source_id, &f->checkpoint) !=
+        0)
         return -1;
     snprintf(f->ident, sizeof(f->ident), "%s", ident);
+    f->pf_len = (size_t)-1;
+    prefix_update(f);
     f->opened = 1;
     f->next = 0;
     f->skip_to = 0;
@@ -370,6 +466,10 @@ static int emit(struct follow *f, struct follow_line *out, const char *line, siz
     out->source_id = f->source_id;
     out->store = pos >= f->checkpoint;
     out->cut = len >= COLLECT_MAX_LINE;
+    if (f->pf_len < IDENT_PREFIX)
+        prefix_update(f);
+    out->prefix_len = f->pf_len;
+    out->prefix_hash = f->pf_hash;
     if (out->cut && f->cur == CUR_LR)
         f->cut++;
     return 1;
@@ -378,8 +478,8 @@ static int emit(struct follow *f, struct follow_line *out, const char *line, siz
 /* follow_next_lr - the next line of a rotated file being finished */
 static int follow_next_lr(struct follow *f, struct follow_line *out)
 {
-    const char *line;
-    size_t len;
+    const char *line, *prefix;
+    size_t len, plen;
     int64_t pos;
     int r;
 
@@ -389,14 +489,14 @@ static int follow_next_lr(struct follow *f, struct follow_line *out)
             if (r != 1)
                 return follow_finish(f, out); /* empty or unreadable: nothing to do */
             f->held = 1;
-            if (strcmp(lr_identity(f->lr), f->expect) != 0) {
-                char expect[IDENT_LEN];
+            prefix = lr_prefix(f->lr, &plen);
+            if (!key_matches(&f->expect, lr_identity(f->lr), prefix, plen)) {
+                struct key expect = f->expect;
 
                 /* Rotated again since it was found (mail.log.1 became mail.log.2). */
-                snprintf(expect, sizeof(expect), "%s", f->expect);
                 log_info("%s: %s was renamed meanwhile; looking again", f->name, f->cur_path);
                 follow_finish(f, out);
-                follow_discover(f, expect, 1);
+                follow_discover(f, &expect, 1);
                 return 0;
             }
         }
@@ -422,11 +522,17 @@ static void follow_hup(struct follow *f)
 {
     char err[512];
     struct tail *t2 = tail_open(f->path, err, sizeof(err));
+    struct key k;
+    const char *prefix;
+    size_t plen;
 
     f->reopen = 0;
     if (t2 == NULL)
         return;
-    if (strcmp(tail_identity(t2), f->ident) != 0) {
+    prefix = tail_prefix(f->t, &plen);
+    key_set(&k, f->ident, prefix, plen);
+    prefix = tail_prefix(t2, &plen);
+    if (!key_matches(&k, tail_identity(t2), prefix, plen)) {
         tail_close(t2); /* another file: tail_next reports the replacement */
         return;
     }
@@ -464,17 +570,24 @@ static int follow_next_tail(struct follow *f, struct follow_line *out)
     if (f->reopen)
         follow_hup(f);
     r = tail_next(f->t, &line, &len, &pos);
-    if (r == 1)
-        return emit(f, out, line, len, pos);
+    if (r == 1) {
+        r = emit(f, out, line, len, pos);
+        if (f->pf_len != f->state.len)
+            state_write(f); /* more of the file's first bytes are known */
+        return r;
+    }
     if (r == 0)
         return 0;
     {
-        char last[IDENT_LEN];
+        struct key last;
 
-        snprintf(last, sizeof(last), "%s", f->ident);
+        memset(&last, 0, sizeof(last));
+        snprintf(last.ident, sizeof(last.ident), "%s", f->ident);
+        last.len = f->pf_len;
+        last.hash = f->pf_hash;
         r = r == -1 ? -1 : r == -2 ? 0 : 1; /* error, replaced, truncated */
         if (r >= 0)
-            follow_discover(f, last, r);
+            follow_discover(f, &last, r);
     }
     return follow_finish(f, out);
 }
@@ -486,11 +599,8 @@ int follow_next(struct follow *f, struct follow_line *out)
         int r;
 
         if (!f->discovered) {
-            char last[IDENT_LEN];
-
-            state_read(f, last);
-            snprintf(f->state_ident, sizeof(f->state_ident), "%s", last);
-            follow_discover(f, last, 1);
+            state_read(f, &f->state);
+            follow_discover(f, &f->state, 1);
             f->discovered = 1;
         }
         if (f->cur == CUR_NONE) {

@@ -64,7 +64,7 @@ struct journal_in {
     int positioned;
     struct journal_id ids[JOURNAL_IDS];
     size_t nids;
-    int (*open_source)(void *, const char *, const char *, int64_t *, int64_t *);
+    open_source_fn open_source;
     void *arg;
     struct buf line;
     int warned;
@@ -165,7 +165,7 @@ static struct journal_id *journal_source(struct journal_in *ji, const char *sid)
     if (ji->nids == JOURNAL_IDS)
         ji->nids = 0; /* many writers: forget the oldest; they are looked up again */
     id = &ji->ids[ji->nids];
-    if (ji->open_source(ji->arg, ident, ident, &id->source_id, &id->checkpoint) != 0)
+    if (ji->open_source(ji->arg, ident, ident, NULL, 0, &id->source_id, &id->checkpoint) != 0)
         return NULL;
     snprintf(id->seqnum_id, sizeof(id->seqnum_id), "%s", sid);
     ji->nids++;

@@ -105,6 +105,7 @@ static int lr_fill(struct lineread *lr)
         lr->eof = 1;
         return 0;
     }
+    ident_bytes(&lr->ident, linebuf_read_end(&lr->lb), at, (size_t)n);
     lr->bytes += (uint64_t)n;
     linebuf_added(&lr->lb, (size_t)n);
     return 1;
@@ -131,6 +132,13 @@ int lr_next(struct lineread *lr, const char **line, size_t *len, int64_t *pos)
         if (lr_fill(lr) < 0)
             return -1;
     }
+}
+
+/* lr_prefix - the file's first bytes as far as read (decompressed; at most IDENT_PREFIX) */
+const char *lr_prefix(const struct lineread *lr, size_t *len)
+{
+    *len = lr->ident.prefix_len;
+    return lr->ident.prefix;
 }
 
 /* lr_identity - the content identity of the file, "" before its first line */

@@ -153,7 +153,11 @@ struct source *source_open(const struct source_opts *o, char *err, size_t errlen
 /* source_next - the next line (1), a segment's end (2), nothing now (0), or retry later (-1) */
 int source_next(struct source *s, struct follow_line *out)
 {
-    int rc = s->ops->next(s->r, out);
+    int rc;
+
+    out->prefix_len = 0; /* only a file's reader tells its first bytes */
+    out->prefix_hash = 0;
+    rc = s->ops->next(s->r, out);
 
     if (rc == 1 || rc == 2)
         s->position = out->next;

@@ -79,7 +79,7 @@ struct syslog_in {
     size_t nconns;
     int64_t source_id, counter;
     int opened;
-    int (*open_source)(void *, const char *, const char *, int64_t *, int64_t *);
+    open_source_fn open_source;
     void *arg;
     char *dgram;
     struct buf line;
@@ -536,7 +536,7 @@ int syslog_next(struct syslog_in *s, struct follow_line *out)
         int64_t ckpt;
 
         snprintf(ident, sizeof(ident), "syslog:%s:%lld", s->name, (long long)time_now_us());
-        if (s->open_source(s->arg, ident, ident, &s->source_id, &ckpt) != 0)
+        if (s->open_source(s->arg, ident, ident, NULL, 0, &s->source_id, &ckpt) != 0)
             return -1;
         s->opened = 1;
     }

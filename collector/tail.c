@@ -83,6 +83,7 @@ const char *tail_identity(struct tail *t)
     head = xmalloc(COLLECT_MAX_LINE + 1);
     n = pread(t->fd, head, COLLECT_MAX_LINE + 1, 0);
     if (n > 0) {
+        ident_bytes(&t->ident, 0, head, (size_t)n);
         nl = memchr(head, '\n', (size_t)n);
         if (nl)
             ident_feed(&t->ident, head, (size_t)(nl - head), 1);
@@ -91,6 +92,13 @@ const char *tail_identity(struct tail *t)
     }
     x_free(head);
     return t->ident.text;
+}
+
+/* tail_prefix - the file's first bytes as far as read (at most IDENT_PREFIX) */
+const char *tail_prefix(const struct tail *t, size_t *len)
+{
+    *len = t->ident.prefix_len;
+    return t->ident.prefix;
 }
 
 /* tail_seek - continue from this byte offset */
@@ -218,6 +226,8 @@ int tail_next(struct tail *t, const char **line, size_t *len, int64_t *pos)
         do
             n = pread(t->fd, at, room, linebuf_read_end(&t->lb));
         while (n < 0 && errno == EINTR);
+        if (n > 0)
+            ident_bytes(&t->ident, linebuf_read_end(&t->lb), at, (size_t)n);
         if (n < 0) {
             log_warn("%s: read error: %s", t->path, strerror(errno));
             return -1;

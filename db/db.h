@@ -14,7 +14,8 @@
  *	int db_schema_ok(struct db *db, char *err, size_t errlen);
  *
  *	int db_source_open(struct db *db, const char *name, const char *identity,
- *			   int64_t *source_id, int64_t *checkpoint);
+ *			   const char *prefix, size_t prefix_len, int64_t *source_id,
+ *			   int64_t *checkpoint);
  *	struct db_batch *db_batch_create(struct db *db);
  *	void db_batch_add(struct db_batch *b, int64_t source_id, int64_t pos,
  *			  const struct event *ev);
@@ -23,6 +24,7 @@
  *			    struct db_batch_result *res);
  *	void db_batch_free(struct db_batch *b);
  *	void db_batch_state(struct db_batch *b, int version, const void *state, size_t len);
+ *	void db_batch_prefix(struct db_batch *b, size_t len, uint64_t hash);
  *	int db_state_load(struct db *db, int64_t source_id, int64_t *position, int *version,
  *			  struct buf *out);
  *
@@ -89,6 +91,16 @@
  *
  *	A source is one input (a log file) with a stable identity; db_source_open() finds or
  *	creates it and returns its id and its committed checkpoint (byte offset, 0 when new).
+ *	For a file, prefix is its first bytes as far as read (the reader keeps up to 4096):
+ *	a row records the length and fnv1a64 hash of the first bytes it was seen with, and
+ *	of the identity's rows ("ID", "ID/2", "ID/3", ...) the file gets the oldest one whose
+ *	recorded bytes it starts with (a row from before sql/014 has none and matches by its
+ *	identity), else a new row with the next suffix. So two files that start with the same
+ *	line (an empty one, a banner) but go on differently are two sources. The look-up and
+ *	insert are repeated when another writer adds the same row meanwhile. prefix NULL: the
+ *	identity alone (a journal, a listener). db_batch_prefix() hands the next commit a
+ *	longer prefix than the row has (length and hash), stored with the checkpoint, so that
+ *	the row always knows the bytes before its checkpoint.
  *
  *	A batch collects events with their source position (the byte offset of the line). The
  *	commit sends them in one transaction: COPY into staging tables, INSERT ... SELECT ...
@@ -299,8 +311,8 @@ int db_migrate(struct db *db, FILE *out);
 int db_status(struct db *db, FILE *out);
 int db_schema_ok(struct db *db, char *err, size_t errlen);
 
-int db_source_open(struct db *db, const char *name, const char *identity, int64_t *source_id,
-                   int64_t *checkpoint);
+int db_source_open(struct db *db, const char *name, const char *identity, const char *prefix,
+                   size_t prefix_len, int64_t *source_id, int64_t *checkpoint);
 
 struct db_batch *db_batch_create(struct db *db);
 void db_batch_add(struct db_batch *b, int64_t source_id, int64_t pos, const struct event *ev);
@@ -310,6 +322,7 @@ int db_batch_commit(struct db_batch *b, int64_t source_id, int64_t checkpoint,
 void db_batch_free(struct db_batch *b);
 struct buf;
 void db_batch_state(struct db_batch *b, int version, const void *state, size_t len);
+void db_batch_prefix(struct db_batch *b, size_t len, uint64_t hash);
 int db_state_load(struct db *db, int64_t source_id, int64_t *position, int *version,
                   struct buf *out);
 

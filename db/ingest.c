@@ -69,6 +69,8 @@ struct db_batch {
     const void *state; /* a parser state for the next commit (borrowed), NULL none */
     size_t state_len;
     int state_version;
+    size_t prefix_len; /* the source's first bytes known, for the next commit; 0 none */
+    uint64_t prefix_hash;
 };
 
 /* The string fields of struct event, for repair. */
@@ -379,9 +381,142 @@ static const struct table {
      row_smtp, NULL},
 };
 
+/* Rounds of look-up and insert when other writers add rows with the same identity. */
+#define SOURCE_OPEN_ROUNDS 8
+
+/* source_exec - run one statement of db_source_open with text parameters */
+static PGresult *source_exec(struct db *db, const char *sql, int n, const char *const *params)
+{
+    PGresult *res = PQexecParams(db->conn, sql, n, NULL, params, NULL, NULL, 0);
+
+    if (res == NULL ||
+        (PQresultStatus(res) != PGRES_TUPLES_OK && PQresultStatus(res) != PGRES_COMMAND_OK)) {
+        db_warn_res(db, res, "opening a source");
+        PQclear(res);
+        return NULL;
+    }
+    return res;
+}
+
+/*
+ * source_pick - among the rows of a file's identity (id, identity, checkpoint, prefix_len,
+ * prefix_hash, oldest first), the one whose first bytes this file starts with: its index, or
+ * -1. A row of an older version has none and is matched by its identity alone. *next is the
+ * suffix a new row would take ("/2" after the identity itself).
+ */
+static int source_pick(PGresult *res, const char *identity, const char *prefix, size_t plen,
+                       long *next)
+{
+    size_t ilen = strlen(identity);
+    int pick = -1;
+
+    *next = PQntuples(res) ? 2 : 1;
+    for (int i = 0; i < PQntuples(res); i++) {
+        const char *ident = PQgetvalue(res, i, 1);
+        long suffix = ident[ilen] == '/' ? strtol(ident + ilen + 1, NULL, 10) : 1;
+
+        if (suffix >= *next)
+            *next = suffix + 1;
+        if (pick >= 0)
+            continue;
+        if (PQgetisnull(res, i, 3)) {
+            pick = i;
+        } else {
+            long long len = strtoll(PQgetvalue(res, i, 3), NULL, 10);
+            uint64_t hash = (uint64_t)strtoll(PQgetvalue(res, i, 4), NULL, 10);
+
+            if (len >= 0 && (size_t)len <= plen && hash_fnv1a64(prefix, (size_t)len) == hash)
+                pick = i;
+        }
+    }
+    return pick;
+}
+
+/* source_file - db_source_open for a file: the row its first bytes belong to, or a new one */
+static int source_file(struct db *db, const char *name, const char *identity, const char *prefix,
+                       size_t plen, int64_t *source_id, int64_t *checkpoint)
+{
+    char lenbuf[24], hashbuf[24], idbuf[24], ident[512];
+    const char *params[4];
+    PGresult *res = NULL;
+    int rc = -1;
+
+    snprintf(lenbuf, sizeof(lenbuf), "%zu", plen);
+    snprintf(hashbuf, sizeof(hashbuf), "%lld", (long long)hash_fnv1a64(prefix, plen));
+    for (int round = 0; round < SOURCE_OPEN_ROUNDS && rc < 0; round++) {
+        long next;
+        int i;
+
+        params[0] = identity;
+        res = source_exec(db,
+                          "SELECT id, identity, checkpoint, prefix_len, prefix_hash FROM sources"
+                          " WHERE identity = $1 OR starts_with(identity, $1 || '/') ORDER BY id",
+                          1, params);
+        if (res == NULL)
+            return -1;
+        i = source_pick(res, identity, prefix, plen, &next);
+        if (i >= 0) {
+            long long have = PQgetisnull(res, i, 3) ? -1 : strtoll(PQgetvalue(res, i, 3), NULL, 10);
+
+            *source_id = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+            *checkpoint = strtoll(PQgetvalue(res, i, 2), NULL, 10);
+            snprintf(idbuf, sizeof(idbuf), "%lld", (long long)*source_id);
+            PQclear(res);
+            /* The name it has now, and more of its first bytes when more are known. */
+            params[0] = idbuf;
+            params[1] = name;
+            params[2] = lenbuf;
+            params[3] = hashbuf;
+            res = (long long)plen > have
+                      ? source_exec(db,
+                                    "UPDATE sources SET name = $2, prefix_len = $3::integer,"
+                                    " prefix_hash = $4::bigint WHERE id = $1::bigint",
+                                    4, params)
+                      : source_exec(db, "UPDATE sources SET name = $2 WHERE id = $1::bigint", 2,
+                                    params);
+            rc = res ? 0 : -1;
+            break;
+        }
+        PQclear(res);
+        /* Another file that starts with the same line: a row of its own. A writer that added
+         * the same row meanwhile wins; the next round finds it. */
+        if (next == 1)
+            snprintf(ident, sizeof(ident), "%s", identity);
+        else
+            snprintf(ident, sizeof(ident), "%s/%ld", identity, next);
+        params[0] = name;
+        params[1] = ident;
+        params[2] = lenbuf;
+        params[3] = hashbuf;
+        res =
+            source_exec(db,
+                        "INSERT INTO sources (name, identity, prefix_len, prefix_hash, updated_at)"
+                        " VALUES ($1, $2, $3::integer, $4::bigint, now())"
+                        " ON CONFLICT (identity) DO NOTHING RETURNING id, checkpoint",
+                        4, params);
+        if (res == NULL)
+            break;
+        if (PQntuples(res) == 1) {
+            *source_id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+            *checkpoint = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+            if (next > 1)
+                log_info("%s starts with the same line as another file (%s) but differs in its "
+                         "first bytes: a source of its own, %s",
+                         name, identity, ident);
+            rc = 0;
+        }
+        PQclear(res);
+        res = NULL;
+    }
+    if (rc < 0 && res == NULL)
+        log_warn("db: opening the source of %s: no row after %d rounds", name, SOURCE_OPEN_ROUNDS);
+    PQclear(res);
+    return rc;
+}
+
 /* db_source_open - find or create the source with this identity; its id and checkpoint */
-int db_source_open(struct db *db, const char *name, const char *identity, int64_t *source_id,
-                   int64_t *checkpoint)
+int db_source_open(struct db *db, const char *name, const char *identity, const char *prefix,
+                   size_t prefix_len, int64_t *source_id, int64_t *checkpoint)
 {
     char *n = xstrdup(name), *id = xstrdup(identity);
     const char *params[2] = {n, id};
@@ -393,6 +528,10 @@ int db_source_open(struct db *db, const char *name, const char *identity, int64_
     utf8_scrub(id);
     if (db_reconnect(db) < 0)
         goto out;
+    if (prefix != NULL) {
+        rc = source_file(db, n, id, prefix, prefix_len, source_id, checkpoint);
+        goto out;
+    }
     /* DO UPDATE rather than DO NOTHING, so that RETURNING yields the existing row. */
     res = PQexecParams(db->conn,
                        "INSERT INTO sources (name, identity, updated_at) VALUES ($1, $2, now())"
@@ -441,6 +580,13 @@ void db_batch_state(struct db_batch *b, int version, const void *state, size_t l
     b->state = state;
     b->state_len = len;
     b->state_version = version;
+}
+
+/* db_batch_prefix - the source's first bytes (length and hash) for the next commit */
+void db_batch_prefix(struct db_batch *b, size_t len, uint64_t hash)
+{
+    b->prefix_len = len;
+    b->prefix_hash = hash;
 }
 
 /* db_batch_count - events waiting for a commit */
@@ -788,17 +934,26 @@ static int create_staging(struct db_batch *b)
 /* update_checkpoint - move the source's checkpoint forward, never back */
 static int update_checkpoint(struct db_batch *b, int64_t source_id, int64_t checkpoint)
 {
-    char idbuf[24], cpbuf[24];
-    const char *params[2] = {idbuf, cpbuf};
+    char idbuf[24], cpbuf[24], lenbuf[24], hashbuf[24];
+    const char *params[4] = {idbuf, cpbuf, lenbuf, hashbuf};
     PGresult *r;
     int rc = -1;
 
     snprintf(idbuf, sizeof(idbuf), "%lld", (long long)source_id);
     snprintf(cpbuf, sizeof(cpbuf), "%lld", (long long)checkpoint);
+    snprintf(lenbuf, sizeof(lenbuf), "%zu", b->prefix_len);
+    snprintf(hashbuf, sizeof(hashbuf), "%lld", (long long)b->prefix_hash);
+    /* A longer prefix replaces the one the row has, in the same statement: the row then always
+     * knows the bytes before its checkpoint (up to the length a reader keeps). */
     r = PQexecParams(b->db->conn,
                      "UPDATE sources SET checkpoint = GREATEST(checkpoint, $2::bigint),"
-                     " updated_at = now() WHERE id = $1::bigint",
-                     2, NULL, params, NULL, NULL, 0);
+                     " updated_at = now(),"
+                     " prefix_hash = CASE WHEN $3::integer > coalesce(prefix_len, 0)"
+                     " THEN $4::bigint ELSE prefix_hash END,"
+                     " prefix_len = CASE WHEN $3::integer > coalesce(prefix_len, 0)"
+                     " THEN $3::integer ELSE prefix_len END"
+                     " WHERE id = $1::bigint",
+                     4, NULL, params, NULL, NULL, 0);
     if (r == NULL || PQresultStatus(r) != PGRES_COMMAND_OK) {
         db_warn_res(b->db, r, "updating the checkpoint");
         goto out;
@@ -940,6 +1095,7 @@ int db_batch_commit(struct db_batch *b, int64_t source_id, int64_t checkpoint,
     PQclear(r);
     b->n = 0;
     b->state = NULL;
+    b->prefix_len = 0;
     return 0;
 
 failed:

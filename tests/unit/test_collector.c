@@ -321,29 +321,48 @@ static void test_tail_rewritten_while_busy(void **state)
     tail_close(t);
 }
 
-/* The test's source table: identity -> (id, checkpoint), as the database would keep it. */
+/* The test's source table: identity and first bytes -> (id, checkpoint), as the database
+ * keeps it (db_source_open: a row matches when the file starts with the bytes it recorded). */
 struct fake_db {
     char ident[8][64];
     int64_t ckpt[8];
+    size_t plen[8];
+    uint64_t phash[8];
     int n;
 };
 
-static int fake_open(void *arg, const char *path, const char *identity, int64_t *id, int64_t *ckpt)
+static int fake_open(void *arg, const char *path, const char *identity, const char *prefix,
+                     size_t prefix_len, int64_t *id, int64_t *ckpt)
 {
     struct fake_db *db = arg;
 
     (void)path;
     for (int i = 0; i < db->n; i++)
-        if (strcmp(db->ident[i], identity) == 0) {
+        if (strcmp(db->ident[i], identity) == 0 &&
+            (prefix == NULL || db->plen[i] == 0 || /* 0: recorded none, as an older row */
+             (db->plen[i] <= prefix_len && hash_fnv1a64(prefix, db->plen[i]) == db->phash[i]))) {
             *id = i + 1;
             *ckpt = db->ckpt[i];
             return 0;
         }
+    assert_true(db->n < 8);
     snprintf(db->ident[db->n], sizeof(db->ident[0]), "%s", identity);
     db->ckpt[db->n] = 0;
+    db->plen[db->n] = prefix_len;
+    db->phash[db->n] = prefix ? hash_fnv1a64(prefix, prefix_len) : 0;
     *id = ++db->n;
     *ckpt = 0;
     return 0;
+}
+
+/* fake_commit - a checkpoint and a longer prefix stored, as db_batch_commit does */
+static void fake_commit(struct fake_db *db, const struct follow_line *ln)
+{
+    db->ckpt[ln->source_id - 1] = ln->next;
+    if (ln->prefix_len > db->plen[ln->source_id - 1]) {
+        db->plen[ln->source_id - 1] = ln->prefix_len;
+        db->phash[ln->source_id - 1] = ln->prefix_hash;
+    }
 }
 
 /* drain - read what the follower has now; stored lines are appended to got (space
@@ -359,7 +378,7 @@ static void drain(struct follow *f, struct fake_db *db, char *got, size_t gotlen
             snprintf(got + strlen(got), gotlen - strlen(got), "%s%.*s", got[0] ? " " : "",
                      (int)ln.len, ln.line);
         }
-        db->ckpt[ln.source_id - 1] = ln.next; /* commit at once */
+        fake_commit(db, &ln); /* at once */
     }
 }
 
@@ -496,6 +515,63 @@ static void test_follow_resumed_segment_ends_at_checkpoint(void **state)
     }
     assert_true(ended);
     assert_true(b1);
+    follow_close(f);
+}
+
+/* Generations of a log that start with the same line (a banner) are different files: through
+ * a rename while running, a rotation while stopped, and a copytruncate rewritten past the
+ * position, each one's lines are stored, from its own start. */
+static void test_follow_same_first_line(void **state)
+{
+    char log[256], rot[256], rot2[256], st[256], got[512];
+    struct fake_db db;
+    struct follow_opts fo;
+    struct follow *f;
+
+    (void)state;
+    memset(&db, 0, sizeof(db));
+    path_of(log, sizeof(log), "s.log");
+    path_of(rot, sizeof(rot), "s.log.1");
+    path_of(rot2, sizeof(rot2), "s.log.2");
+    path_of(st, sizeof(st), "s.state");
+    unlink(st);
+    unlink(rot);
+    unlink(rot2);
+    write_file(log, "w", "HDR\na1\n", 7);
+    follow_setup(&fo, &db, log, st, 0);
+    f = follow_open(&fo);
+    got[0] = 0;
+    drain(f, &db, got, sizeof(got));
+    assert_string_equal(got, "HDR a1");
+
+    /* rename + create while running: the new file is a source of its own */
+    assert_int_equal(rename(log, rot), 0);
+    write_file(log, "w", "HDR\nb1\n", 7);
+    got[0] = 0;
+    drain(f, &db, got, sizeof(got));
+    assert_string_equal(got, "HDR b1");
+    assert_int_equal(db.n, 2);
+    follow_close(f);
+
+    /* while stopped: a line for the old file, then a rotation to a file with the same start */
+    write_file(log, "a", "b2\n", 3);
+    assert_int_equal(rename(rot, rot2), 0);
+    assert_int_equal(rename(log, rot), 0);
+    write_file(log, "w", "HDR\nc1\n", 7);
+    f = follow_open(&fo);
+    got[0] = 0;
+    drain(f, &db, got, sizeof(got));
+    assert_string_equal(got, "b2 HDR c1");
+    assert_int_equal(db.n, 3);
+
+    /* copytruncate, the live file written again past the position, same first line */
+    unlink(rot2);
+    write_file(rot, "w", "HDR\nc1\n", 7);
+    write_file(log, "w", "HDR\nd1\nd2\n", 10);
+    got[0] = 0;
+    drain(f, &db, got, sizeof(got));
+    assert_string_equal(got, "HDR d1 d2");
+    assert_int_equal(db.n, 4);
     follow_close(f);
 }
 
@@ -879,6 +955,7 @@ int main(void)
         cmocka_unit_test(test_overlong_whole),
         cmocka_unit_test(test_follow_rotations),
         cmocka_unit_test(test_follow_resumed_segment_ends_at_checkpoint),
+        cmocka_unit_test(test_follow_same_first_line),
         cmocka_unit_test(test_follow_backfill),
         cmocka_unit_test(test_rotated_names),
         cmocka_unit_test(test_syslog_convert),

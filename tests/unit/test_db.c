@@ -330,26 +330,77 @@ static void test_source(void **state)
     int64_t id1, id2, id3, cp;
     struct db_batch *b = db_batch_create(f->db);
 
-    assert_int_equal(db_source_open(f->db, "mail.log", "dev1:ino7:abc", &id1, &cp), 0);
+    assert_int_equal(db_source_open(f->db, "mail.log", "dev1:ino7:abc", NULL, 0, &id1, &cp), 0);
     assert_true(id1 > 0);
     assert_int_equal(cp, 0);
-    assert_int_equal(db_source_open(f->db, "mail.log", "dev1:ino7:abc", &id2, &cp), 0);
+    assert_int_equal(db_source_open(f->db, "mail.log", "dev1:ino7:abc", NULL, 0, &id2, &cp), 0);
     assert_int_equal(id2, id1);
-    assert_int_equal(db_source_open(f->db, "mail.log.\xff", "dev1:ino8:def", &id3, &cp), 0);
+    assert_int_equal(db_source_open(f->db, "mail.log.\xff", "dev1:ino8:def", NULL, 0, &id3, &cp),
+                     0);
     assert_true(id3 != id1);
 
     /* An empty batch still moves the checkpoint. */
     assert_int_equal(db_batch_commit(b, id1, 4096, NULL), 0);
-    assert_int_equal(db_source_open(f->db, "mail.log", "dev1:ino7:abc", &id2, &cp), 0);
+    assert_int_equal(db_source_open(f->db, "mail.log", "dev1:ino7:abc", NULL, 0, &id2, &cp), 0);
     assert_int_equal(cp, 4096);
     assert_int_equal(db_batch_commit(b, id1, 100, NULL), 0);
-    assert_int_equal(db_source_open(f->db, "mail.log", "dev1:ino7:abc", &id2, &cp), 0);
+    assert_int_equal(db_source_open(f->db, "mail.log", "dev1:ino7:abc", NULL, 0, &id2, &cp), 0);
     assert_int_equal(cp, 4096);
     db_batch_free(b);
 
     /* A source that does not exist is an error, not a silent success. */
     b = db_batch_create(f->db);
     assert_int_equal(db_batch_commit(b, id3 + 1000, 1, NULL), -1);
+    db_batch_free(b);
+}
+
+/* test_source_prefix - files with the same first line are one source only when they start with
+ * the bytes the source recorded; a longer prefix goes with the checkpoint */
+static void test_source_prefix(void **state)
+{
+    struct fixture *f = *state;
+    const char *g1 = "HDR\na1\na2\n", *g2 = "HDR\nb1\n";
+    int64_t a, b2, c, d, e, cp;
+    struct db_batch *b = db_batch_create(f->db);
+    char sql[256];
+
+    /* The first generation, seen when it had one line. */
+    assert_int_equal(db_source_open(f->db, "mail.log", "id-hdr", g1, 4, &a, &cp), 0);
+    /* More of it read: the same source, and the row learns the longer prefix. */
+    assert_int_equal(db_source_open(f->db, "mail.log", "id-hdr", g1, 7, &c, &cp), 0);
+    assert_int_equal(c, a);
+    db_batch_prefix(b, strlen(g1), hash_fnv1a64(g1, strlen(g1)));
+    assert_int_equal(db_batch_commit(b, a, (int64_t)strlen(g1), NULL), 0);
+    snprintf(sql, sizeof(sql), "SELECT prefix_len FROM sources WHERE id = %lld", (long long)a);
+    assert_int_equal(sql_int(f->admin, sql), (int)strlen(g1));
+
+    /* A second generation with the same first line: a source of its own, from byte 0. */
+    assert_int_equal(db_source_open(f->db, "mail.log", "id-hdr", g2, strlen(g2), &b2, &cp), 0);
+    assert_true(b2 != a);
+    assert_int_equal(cp, 0);
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM sources WHERE id = %lld AND identity = "
+             "'id-hdr/2'",
+             (long long)b2);
+    assert_int_equal(sql_int(f->admin, sql), 1);
+    /* Each finds its own again; a copy of the first shorter than its prefix is not it. */
+    assert_int_equal(db_source_open(f->db, "mail.log.1", "id-hdr", g1, strlen(g1), &d, &cp), 0);
+    assert_int_equal(d, a);
+    assert_int_equal(cp, (int64_t)strlen(g1));
+    assert_int_equal(db_source_open(f->db, "mail.log", "id-hdr", g2, strlen(g2), &d, &cp), 0);
+    assert_int_equal(d, b2);
+    assert_int_equal(db_source_open(f->db, "mail.log", "id-hdr", g1, 7, &e, &cp), 0);
+    assert_true(e != a && e != b2);
+
+    /* A row from before prefixes were kept matches by its identity. */
+    assert_int_equal(sql_int(f->admin, "WITH i AS (INSERT INTO sources (name, identity, "
+                                       "checkpoint) VALUES ('old.log', 'id-old', 5) RETURNING 1) "
+                                       "SELECT count(*) FROM i"),
+                     1);
+    assert_int_equal(db_source_open(f->db, "old.log", "id-old", g2, strlen(g2), &d, &cp), 0);
+    assert_int_equal(cp, 5);
+    assert_int_equal(sql_int(f->admin, "SELECT prefix_len FROM sources WHERE identity = 'id-old'"),
+                     (int)strlen(g2));
     db_batch_free(b);
 }
 
@@ -363,7 +414,7 @@ static void test_batch_insert(void **state)
     int64_t src, cp;
     char v[256];
 
-    assert_int_equal(db_source_open(f->db, "mail.log", "id-1", &src, &cp), 0);
+    assert_int_equal(db_source_open(f->db, "mail.log", "id-1", NULL, 0, &src, &cp), 0);
     add_sample(b, src);
     mk_event(&smtp, EV_SMTP, T0, ""); /* sniffed: smtp_events */
     EVENT_SET(&smtp, client, "192.0.2.7:53211", 15);
@@ -443,7 +494,7 @@ static void test_replay(void **state)
     struct event ev;
     int64_t src, cp;
 
-    assert_int_equal(db_source_open(f->db, "mail.log", "id-1", &src, &cp), 0);
+    assert_int_equal(db_source_open(f->db, "mail.log", "id-1", NULL, 0, &src, &cp), 0);
     add_sample(b, src);
     assert_int_equal(db_batch_commit(b, src, 601, &res), 0);
     assert_int_equal(res.inserted, 7);
@@ -491,7 +542,7 @@ static void test_bad_bytes(void **state)
     char v[256];
     static const char tricky[] = "tab\there\nnew\\line\rcr \\N \\. \xc3\xa9t\xc3\xa9 end";
 
-    assert_int_equal(db_source_open(f->db, "mail.log", "id-1", &src, &cp), 0);
+    assert_int_equal(db_source_open(f->db, "mail.log", "id-1", NULL, 0, &src, &cp), 0);
     mk_delivery(&ev, T0, "mx1", "a@example.com", ST_BOUNCED, "550 bad \xff\xfe bytes \xc3");
     EVENT_SET(&ev, sender, "s\x80@example.com", 14);
     db_batch_add(b, src, 10, &ev);
@@ -532,7 +583,7 @@ static void test_killed_connection(void **state)
     int64_t src, cp;
     char sql[64], v[8];
 
-    assert_int_equal(db_source_open(f->db, "mail.log", "id-1", &src, &cp), 0);
+    assert_int_equal(db_source_open(f->db, "mail.log", "id-1", NULL, 0, &src, &cp), 0);
     add_sample(b, src);
     snprintf(sql, sizeof(sql), "SELECT pg_terminate_backend(%d, 5000)", PQbackendPID(f->db->conn));
     sql_str(f->admin, sql, v, sizeof(v));
@@ -564,7 +615,7 @@ static void test_commit_error_keeps_batch(void **state)
     struct db_batch_result res;
     int64_t src, cp;
 
-    assert_int_equal(db_source_open(f->db, "mail.log", "id-1", &src, &cp), 0);
+    assert_int_equal(db_source_open(f->db, "mail.log", "id-1", NULL, 0, &src, &cp), 0);
     add_sample(b, src);
     /* A constraint the sample's reject breaks makes the INSERT fail mid-transaction. */
     sql_exec(f->admin, "ALTER TABLE rejects ADD CONSTRAINT no_554 CHECK (smtp_code <> 554)");
@@ -609,7 +660,7 @@ static void test_summary(void **state)
     };
     size_t i;
 
-    assert_int_equal(db_source_open(f->db, "mail.log", "id-1", &src, &cp), 0);
+    assert_int_equal(db_source_open(f->db, "mail.log", "id-1", NULL, 0, &src, &cp), 0);
     for (i = 0; i < ARRAY_LEN(rows); i++) {
         if (rows[i].type == EV_DELIVERY)
             mk_delivery(&ev, rows[i].t, rows[i].host, "r@example.com", rows[i].st, "x");
@@ -705,7 +756,7 @@ static void load_read_set(struct fixture *f)
     int64_t src, cp;
     size_t i;
 
-    assert_int_equal(db_source_open(f->db, "mail.log", "read-set", &src, &cp), 0);
+    assert_int_equal(db_source_open(f->db, "mail.log", "read-set", NULL, 0, &src, &cp), 0);
     for (i = 0; i < ARRAY_LEN(read_rows); i++) {
         const struct read_row *r = &read_rows[i];
 
@@ -1069,7 +1120,7 @@ static void test_read_export(void **state)
     int64_t src, cp, last = 0;
     int i, n = 0, nb = 0, rc;
 
-    assert_int_equal(db_source_open(f->db, "mail.log", "export", &src, &cp), 0);
+    assert_int_equal(db_source_open(f->db, "mail.log", "export", NULL, 0, &src, &cp), 0);
     for (i = 0; i < 2500; i++) {
         mk_delivery(&ev, T0 + (2500 - i) * SEC, "mx1", "r@example.com",
                     i % 5 == 0 ? ST_BOUNCED : ST_SENT, "x");
@@ -1304,7 +1355,7 @@ static void load_tail(struct fixture *f)
     char rcpt[64];
     int i;
 
-    assert_int_equal(db_source_open(f->db, "tail", "tail", &src, &ck), 0);
+    assert_int_equal(db_source_open(f->db, "tail", "tail", NULL, 0, &src, &ck), 0);
     for (i = 0; i < N_TAIL; i++) {
         int64_t t = OCT20 + (int64_t)(lcg(&x) * (double)TAIL_US);
         int rank = (int)exp(lcg(&x) * log(81.0));
@@ -1466,7 +1517,7 @@ static void test_null_time_replay(void **state)
     int64_t src, cp;
     int round;
 
-    assert_int_equal(db_source_open(f->db, "mail.log", "id-null", &src, &cp), 0);
+    assert_int_equal(db_source_open(f->db, "mail.log", "id-null", NULL, 0, &src, &cp), 0);
     for (round = 0; round < 2; round++) {
         mk_delivery(&ev, 0, "mx1", "a@example.com", ST_SENT, "250 ok");
         db_batch_add(b, src, 10, &ev);
@@ -1491,7 +1542,7 @@ static void test_partitions_retention(void **state)
     static const int64_t old = 1548979200LL * SEC; /* 2019-02-01T00:00:00Z: on a boundary */
     int dropped = -1;
 
-    assert_int_equal(db_source_open(f->db, "mail.log", "id-part", &src, &cp), 0);
+    assert_int_equal(db_source_open(f->db, "mail.log", "id-part", NULL, 0, &src, &cp), 0);
     mk_delivery(&ev, old, "mx1", "a@example.com", ST_SENT, "250 ok");
     db_batch_add(b, src, 10, &ev);
     mk_delivery(&ev, old - 1, "mx1", "a@example.com", ST_SENT, "250 ok"); /* January */
@@ -1686,6 +1737,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_schema_behind, setup_empty, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_concurrent, setup_empty, teardown),
         cmocka_unit_test_setup_teardown(test_source, setup_migrated, teardown),
+        cmocka_unit_test_setup_teardown(test_source_prefix, setup_migrated, teardown),
         cmocka_unit_test_setup_teardown(test_batch_insert, setup_migrated, teardown),
         cmocka_unit_test_setup_teardown(test_replay, setup_migrated, teardown),
         cmocka_unit_test_setup_teardown(test_bad_bytes, setup_migrated, teardown),

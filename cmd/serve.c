@@ -481,14 +481,19 @@ static int serve_maildir_step(struct serve *s)
 /* serve_sources - start a reader for every source (new ones only, after a reload) */
 static int serve_sources(struct serve *s)
 {
+    int rc = 0;
+
+    /* One source that cannot start does not keep the others from starting (a reload). */
     for (int i = 0; i < s->conf.nsrc; i++) {
         const struct src_conf *sc = &s->conf.src[i];
 
-        if (serve_lock(s, sc->name) != 0)
-            return -1;
+        if (serve_lock(s, sc->name) != 0) {
+            rc = -1;
+            continue;
+        }
         if (sc->type == SRC_MAILDIR) {
             if (serve_maildir_open(s, sc) != 0)
-                return -1;
+                rc = -1;
             continue;
         }
         if (sc->type == SRC_FILE)
@@ -498,9 +503,9 @@ static int serve_sources(struct serve *s)
                           : sc->journal_dir      ? sc->journal_dir
                                                  : "journal",
                           0) != 0)
-            return -1;
+            rc = -1;
     }
-    return 0;
+    return rc;
 }
 
 /* run_add - one event into the run's batch, under its line's position (a held hop: the
@@ -773,7 +778,8 @@ static void serve_reload(struct serve *s, int argc, char **argv)
         }
         conf_free(&nc);
         if (serve_sources(s) != 0)
-            log_warn("a new source could not start (see above)");
+            log_warn("a source could not start (see above); the others run, and the next "
+                     "SIGHUP tries it again");
     }
     sd_notify(0, "READY=1");
 }

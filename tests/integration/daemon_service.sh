@@ -108,11 +108,19 @@ check_eq "the overlong line's row is flagged truncated" t \
     "$(count "select truncated from deliveries where recipient = 'long@example.com'")"
 check "the cut is logged" grep -q 'longer than 65536 bytes, cut' "$WORK/serve.err"
 
-# SIGHUP: reload adds a new source; rename rotation then reopen keeps everything once.
+# SIGHUP: reload adds new sources, also those after one that cannot start (its address is
+# the web server's); rename rotation then reopen keeps everything once.
+SYSP=$(free_port)
+printf '\n[source busy]\ntype = syslog\nlisten = tcp://127.0.0.1:%s\n' "$PORT" >>"$CONF"
+printf '\n[source net]\ntype = syslog\nlisten = udp://127.0.0.1:%s\n' "$SYSP" >>"$CONF"
 printf '\n[source extra]\npath = %s\n' "$L/extra.log" >>"$CONF"
 line 200 extra1 >"$L/extra.log"
 kill -HUP "$SPID"
 check "SIGHUP reloads the configuration: a new source is read" wait_for 10 rows 10
+check "  ... a listener after one that cannot start starts too" \
+    wait_for 10 grep -q "syslog net: listening on udp://127.0.0.1:$SYSP" "$WORK/serve.err"
+check "  ... and the one that cannot is said" \
+    grep -q "a source could not start (see above); the others run" "$WORK/serve.err"
 check "  ... and systemd hears RELOADING=1 then READY=1" \
     sh -c "grep -q '^RELOADING=1' \"\$1\"" _ "$WORK/notify.out"
 mv "$L/mail.log" "$L/mail.log.0"

@@ -523,7 +523,7 @@ static void follow_hup(struct follow *f)
     char err[512];
     struct tail *t2 = tail_open(f->path, err, sizeof(err));
     struct key k;
-    const char *prefix;
+    const char *prefix, *ident;
     size_t plen;
 
     f->reopen = 0;
@@ -531,8 +531,9 @@ static void follow_hup(struct follow *f)
         return;
     prefix = tail_prefix(f->t, &plen);
     key_set(&k, f->ident, prefix, plen);
+    ident = tail_identity(t2); /* reads its first bytes too */
     prefix = tail_prefix(t2, &plen);
-    if (!key_matches(&k, tail_identity(t2), prefix, plen)) {
+    if (!key_matches(&k, ident, prefix, plen)) {
         tail_close(t2); /* another file: tail_next reports the replacement */
         return;
     }

@@ -99,8 +99,9 @@
  *	parser's context), 0 when nothing is to be read now, 2 when a segment (one file) is
  *	finished: out->source_id and out->next name the segment and its final checkpoint,
  *	which the caller commits before it calls again. out->next is always the checkpoint
- *	after the line (or segment). follow_reopen() (SIGHUP) closes the live file and opens
- *	the path again. follow_lag() is the bytes not yet read (the live file and a
+ *	after the line (or segment); after a line cut for its length it is the line's
+ *	start, since the line's end is not known when it is handed out. follow_reopen()
+ *	(SIGHUP) closes the live file and opens the path again. follow_lag() is the bytes not yet read (the live file and a
  *	rotated file being finished); follow_cut() counts overlong lines. When a segment
  *	opens with a checkpoint past 0, opts->resume (if set) says where to start: the live
  *	file seeks there, a rotated file's lines before it are passed over unparsed.

@@ -462,10 +462,13 @@ static int emit(struct follow *f, struct follow_line *out, const char *line, siz
     out->line = line;
     out->len = len;
     out->pos = pos;
-    out->next = f->next = pos + (int64_t)len + 1;
     out->source_id = f->source_id;
     out->store = pos >= f->checkpoint;
     out->cut = len >= COLLECT_MAX_LINE;
+    /* The end of a cut line may not even be written yet: a checkpoint inside it would make
+     * a restart read its rest as a line of its own. Its row is keyed by its start, so the
+     * checkpoint stays there until the next line; reading it again stores nothing twice. */
+    out->next = f->next = out->cut ? pos : pos + (int64_t)len + 1;
     if (f->pf_len < IDENT_PREFIX)
         prefix_update(f);
     out->prefix_len = f->pf_len;

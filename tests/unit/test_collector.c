@@ -575,6 +575,53 @@ static void test_follow_same_first_line(void **state)
     follow_close(f);
 }
 
+/* A line cut for its length does not move the checkpoint past its start, so a restart never
+ * reads the rest of it as a line of its own; the line after it moves it on. */
+static void test_follow_cut_line_checkpoint(void **state)
+{
+    char log[256], st[256], *big;
+    size_t n = COLLECT_MAX_LINE + 5000;
+    struct fake_db db;
+    struct follow_opts fo;
+    struct follow_line ln;
+    struct follow *f;
+    int r, cut = 0, b1 = 0;
+
+    (void)state;
+    memset(&db, 0, sizeof(db));
+    path_of(log, sizeof(log), "cut.log");
+    path_of(st, sizeof(st), "cut.state");
+    unlink(st);
+    big = malloc(n);
+    assert_non_null(big);
+    memset(big, 'x', n);
+    write_file(log, "w", "a1\n", 3);
+    write_file(log, "a", big, n); /* no newline yet */
+    follow_setup(&fo, &db, log, st, 0);
+    f = follow_open(&fo);
+    while ((r = follow_next(f, &ln)) != 0) {
+        if (r == 1 && ln.cut) {
+            assert_int_equal(ln.pos, 3);
+            assert_int_equal(ln.next, 3);
+            cut = 1;
+        }
+        if (r == 1 && !ln.cut)
+            assert_int_equal(ln.next, 3);
+    }
+    assert_true(cut);
+    write_file(log, "a", big, 100);
+    write_file(log, "a", "\nb1\n", 4);
+    while ((r = follow_next(f, &ln)) != 0)
+        if (r == 1) {
+            assert_memory_equal(ln.line, "b1", 2);
+            assert_int_equal(ln.next, (int64_t)(3 + n + 100 + 4));
+            b1 = 1;
+        }
+    assert_true(b1);
+    follow_close(f);
+    free(big);
+}
+
 /* First start with backfill: rotated files oldest first (by time), .gz included. */
 static void test_follow_backfill(void **state)
 {
@@ -956,6 +1003,7 @@ int main(void)
         cmocka_unit_test(test_follow_rotations),
         cmocka_unit_test(test_follow_resumed_segment_ends_at_checkpoint),
         cmocka_unit_test(test_follow_same_first_line),
+        cmocka_unit_test(test_follow_cut_line_checkpoint),
         cmocka_unit_test(test_follow_backfill),
         cmocka_unit_test(test_rotated_names),
         cmocka_unit_test(test_syslog_convert),

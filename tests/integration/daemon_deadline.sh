@@ -5,8 +5,7 @@
 set -u
 . "$(dirname "$0")/lib.sh"
 
-DB=$(new_db ddeadline) || { not_ok "create database"; exit 1; }
-"$BIN" db migrate --db "$DB" >/dev/null || { not_ok "migrate"; exit 1; }
+DB=$(migrated_db ddeadline) || exit 1
 count() { psql "$DB" -qAt -c "$1"; }
 PGPORT_=$(printf '%s' "$DB" | sed -n 's/.*port=\([0-9]*\).*/\1/p')
 PX=$(free_port)

@@ -6,10 +6,8 @@
 set -u
 . "$(dirname "$0")/lib.sh"
 
-GENLOG=$(dirname "$BIN")/tools/genlog
-[ -x "$GENLOG" ] || { not_ok "genlog is built ($GENLOG)"; exit 1; }
-DB=$(new_db dglob) || { not_ok "create database dglob"; exit 1; }
-"$BIN" db migrate --db "$DB" >/dev/null || { not_ok "migrate dglob"; exit 1; }
+need_genlog
+DB=$(migrated_db dglob) || exit 1
 LOGS=$WORK/logs
 mkdir -p "$LOGS" "$WORK/state"
 

@@ -15,8 +15,7 @@ set -u
 . "$(dirname "$0")/lib.sh"
 
 export TZ=UTC
-GENLOG=$(dirname "$BIN")/tools/genlog
-[ -x "$GENLOG" ] || { not_ok "genlog is built ($GENLOG)"; exit 1; }
+need_genlog
 mkdir -p "$WORK/state"
 
 # totals ARGS... : "received delivered deferrals bounced expired rejected notices"

@@ -6,10 +6,8 @@
 set -u
 . "$(dirname "$0")/lib.sh"
 
-GENLOG=$(dirname "$BIN")/tools/genlog
-[ -x "$GENLOG" ] || { not_ok "genlog is built ($GENLOG)"; exit 1; }
-DB=$(new_db dsame) || { not_ok "create database dsame"; exit 1; }
-"$BIN" db migrate --db "$DB" >/dev/null || { not_ok "migrate dsame"; exit 1; }
+need_genlog
+DB=$(migrated_db dsame) || exit 1
 LOGS=$WORK/logs
 mkdir -p "$LOGS" "$WORK/state"
 LOG=$LOGS/mail.log
@@ -64,8 +62,7 @@ wait "$P"
 check_eq "serve exits 0 on SIGTERM" 0 $?
 
 # The same by import: two files that start alike, imported one after the other, then again.
-DB2=$(new_db dsame2) || { not_ok "create database dsame2"; exit 1; }
-"$BIN" db migrate --db "$DB2" >/dev/null || { not_ok "migrate dsame2"; exit 1; }
+DB2=$(migrated_db dsame2) || exit 1
 generation 41 30 >"$WORK/x.log"
 generation 42 20 >"$WORK/y.log"
 "$BIN" import --db "$DB2" --year 2026 "$WORK/x.log" >/dev/null 2>&1

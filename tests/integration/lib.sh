@@ -5,6 +5,7 @@
 # from the repository's root. MAILPULSE_CORPORA defaults to the corpora in tests/corpora.
 
 BIN=$MAILPULSE_BIN
+GENLOG=$(dirname "$BIN")/tools/genlog # build/tools/genlog: generated Postfix logs
 MAILPULSE_CORPORA=${MAILPULSE_CORPORA:-$(pwd)/tests/corpora}
 export MAILPULSE_CORPORA
 WORK=$(mktemp -d "$MAILPULSE_TEST_TMP/it.XXXXXX")
@@ -41,6 +42,18 @@ new_db() {
     psql "$MAILPULSE_TEST_DSN" -qAt -v ON_ERROR_STOP=1 -c "DROP DATABASE IF EXISTS $1" \
         -c "CREATE DATABASE $1" >/dev/null || return 1
     echo "$MAILPULSE_TEST_DSN" | sed "s/dbname=[^ ]*/dbname=$1/"
+}
+
+# migrated_db NAME: new_db with the schema migrated, print its DSN; a failure is a not ok
+migrated_db() {
+    _db=$(new_db "$1") || { not_ok "create database $1" >&2; return 1; }
+    "$BIN" db migrate --db "$_db" >/dev/null || { not_ok "migrate $1" >&2; return 1; }
+    echo "$_db"
+}
+
+# need_genlog: stop the test when genlog is not built
+need_genlog() {
+    [ -x "$GENLOG" ] || { not_ok "genlog is built ($GENLOG)"; exit 1; }
 }
 
 # free_port: a TCP port on 127.0.0.1 that nothing listens on

@@ -17,7 +17,6 @@ if ! command -v pflogsumm >/dev/null 2>&1; then
     echo "ok - report_pflogsumm # SKIP pflogsumm is not installed (scripts/setup.sh installs it)"
     exit 0
 fi
-GENLOG=$(dirname "$BIN")/tools/genlog
 LM="$MAILPULSE_CORPORA/lightmeter-postfix/complete/logs_sample"
 
 # pfl FILE... : "received delivered deferred deferrals bounced rejected" from pflogsumm

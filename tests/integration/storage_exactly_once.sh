@@ -8,10 +8,9 @@
 set -u
 . "$(dirname "$0")/lib.sh"
 
-GENLOG=$(dirname "$BIN")/tools/genlog
 RUNS=${STORAGE_KILL_RUNS:-20}
 SEED=${STORAGE_SEED:-$(date +%s)}
-[ -x "$GENLOG" ] || { not_ok "genlog is built ($GENLOG)"; exit 1; }
+need_genlog
 
 LOG=$WORK/mail.log
 # Old enough that retention has whole months to drop.

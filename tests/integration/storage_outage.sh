@@ -10,10 +10,9 @@ set -u
 . "$(dirname "$0")/lib.sh"
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-GENLOG=$(dirname "$BIN")/tools/genlog
 PGBIN=/usr/lib/postgresql/15/bin
 STOP_S=${STORAGE_STOP_SECONDS:-60}
-[ -x "$GENLOG" ] || { not_ok "genlog is built ($GENLOG)"; exit 1; }
+need_genlog
 
 chmod 755 "$WORK"
 CL=$WORK/cluster

@@ -382,6 +382,16 @@ static void drain(struct follow *f, struct fake_db *db, char *got, size_t gotlen
     }
 }
 
+/* drain_is - what the follower has now is want (stored lines, space separated) */
+static void drain_is(struct follow *f, struct fake_db *db, const char *want)
+{
+    char got[512];
+
+    got[0] = 0;
+    drain(f, db, got, sizeof(got));
+    assert_string_equal(got, want);
+}
+
 static void follow_setup(struct follow_opts *fo, struct fake_db *db, const char *log,
                          const char *st, int backfill)
 {
@@ -397,7 +407,7 @@ static void follow_setup(struct follow_opts *fo, struct fake_db *db, const char 
 /* Table: what a follower stores through each kind of rotation. */
 static void test_follow_rotations(void **state)
 {
-    char log[256], rot[256], rot2[256], st[256], got[512];
+    char log[256], rot[256], rot2[256], st[256];
     struct fake_db db;
     struct follow_opts fo;
     struct follow *f;
@@ -413,17 +423,13 @@ static void test_follow_rotations(void **state)
     write_file(log, "w", "a1\na2\n", 6);
     follow_setup(&fo, &db, log, st, 0);
     f = follow_open(&fo);
-    got[0] = 0;
-    drain(f, &db, got, sizeof(got));
-    assert_string_equal(got, "a1 a2");
+    drain_is(f, &db, "a1 a2");
 
     /* rename + create, with a line written to the old file after the rename */
     assert_int_equal(rename(log, rot), 0);
     write_file(rot, "a", "a3\n", 3);
     write_file(log, "w", "b1\n", 3);
-    got[0] = 0;
-    drain(f, &db, got, sizeof(got));
-    assert_string_equal(got, "a3 b1");
+    drain_is(f, &db, "a3 b1");
 
     /* copytruncate: a line the reader had not read is in the copy only */
     write_file(log, "a", "b2\n", 3);
@@ -437,12 +443,9 @@ static void test_follow_rotations(void **state)
         write_file(rot, "w", buf, n);
     }
     write_file(log, "w", "", 0);
-    got[0] = 0;
-    drain(f, &db, got, sizeof(got));
-    assert_string_equal(got, "b2");
+    drain_is(f, &db, "b2");
     write_file(log, "a", "c1\n", 3);
-    drain(f, &db, got, sizeof(got));
-    assert_string_equal(got, "b2 c1");
+    drain_is(f, &db, "c1");
     follow_close(f);
 
     /* rotation while stopped: finish the old file from its checkpoint, then the new one */
@@ -452,18 +455,14 @@ static void test_follow_rotations(void **state)
     assert_int_equal(rename(log, rot), 0);
     write_file(log, "w", "d1\n", 3);
     f = follow_open(&fo);
-    got[0] = 0;
-    drain(f, &db, got, sizeof(got));
-    assert_string_equal(got, "c2 d1");
+    drain_is(f, &db, "c2 d1");
 
     /* delete + recreate while running */
     write_file(log, "a", "d2\n", 3);
-    drain(f, &db, got, sizeof(got));
+    drain_is(f, &db, "d2");
     unlink(log);
     write_file(log, "w", "e1\n", 3);
-    got[0] = 0;
-    drain(f, &db, got, sizeof(got));
-    assert_string_equal(got, "e1");
+    drain_is(f, &db, "e1");
     follow_close(f);
 }
 
@@ -523,7 +522,7 @@ static void test_follow_resumed_segment_ends_at_checkpoint(void **state)
  * position, each one's lines are stored, from its own start. */
 static void test_follow_same_first_line(void **state)
 {
-    char log[256], rot[256], rot2[256], st[256], got[512];
+    char log[256], rot[256], rot2[256], st[256];
     struct fake_db db;
     struct follow_opts fo;
     struct follow *f;
@@ -540,16 +539,12 @@ static void test_follow_same_first_line(void **state)
     write_file(log, "w", "HDR\na1\n", 7);
     follow_setup(&fo, &db, log, st, 0);
     f = follow_open(&fo);
-    got[0] = 0;
-    drain(f, &db, got, sizeof(got));
-    assert_string_equal(got, "HDR a1");
+    drain_is(f, &db, "HDR a1");
 
     /* rename + create while running: the new file is a source of its own */
     assert_int_equal(rename(log, rot), 0);
     write_file(log, "w", "HDR\nb1\n", 7);
-    got[0] = 0;
-    drain(f, &db, got, sizeof(got));
-    assert_string_equal(got, "HDR b1");
+    drain_is(f, &db, "HDR b1");
     assert_int_equal(db.n, 2);
     follow_close(f);
 
@@ -559,18 +554,14 @@ static void test_follow_same_first_line(void **state)
     assert_int_equal(rename(log, rot), 0);
     write_file(log, "w", "HDR\nc1\n", 7);
     f = follow_open(&fo);
-    got[0] = 0;
-    drain(f, &db, got, sizeof(got));
-    assert_string_equal(got, "b2 HDR c1");
+    drain_is(f, &db, "b2 HDR c1");
     assert_int_equal(db.n, 3);
 
     /* copytruncate, the live file written again past the position, same first line */
     unlink(rot2);
     write_file(rot, "w", "HDR\nc1\n", 7);
     write_file(log, "w", "HDR\nd1\nd2\n", 10);
-    got[0] = 0;
-    drain(f, &db, got, sizeof(got));
-    assert_string_equal(got, "HDR d1 d2");
+    drain_is(f, &db, "HDR d1 d2");
     assert_int_equal(db.n, 4);
     follow_close(f);
 }
@@ -625,7 +616,7 @@ static void test_follow_cut_line_checkpoint(void **state)
 /* First start with backfill: rotated files oldest first (by time), .gz included. */
 static void test_follow_backfill(void **state)
 {
-    char log[256], r1[256], r2[256], st[256], got[512], cmd[1024];
+    char log[256], r1[256], r2[256], st[256], cmd[1024];
     struct fake_db db;
     struct follow_opts fo;
     struct follow *f;
@@ -645,15 +636,11 @@ static void test_follow_backfill(void **state)
     assert_int_equal(system(cmd), 0);
     follow_setup(&fo, &db, log, st, 1);
     f = follow_open(&fo);
-    got[0] = 0;
-    drain(f, &db, got, sizeof(got));
-    assert_string_equal(got, "old mid new");
+    drain_is(f, &db, "old mid new");
     follow_close(f);
     /* Again: everything is behind its checkpoint. */
     f = follow_open(&fo);
-    got[0] = 0;
-    drain(f, &db, got, sizeof(got));
-    assert_string_equal(got, "");
+    drain_is(f, &db, "");
     follow_close(f);
 }
 

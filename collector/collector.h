@@ -87,7 +87,8 @@
  *	-2 when the file was replaced (the path names another inode, once the old one is read
  *	to its end after the replacement was seen, and tail_set_rotate_wait() has passed), -3
  *	when it was truncated below the position or the offset marker (the last 32 bytes read,
- *	compared with the file before every read) changed: the caller then closes it and
+ *	compared with the file before every read, and with them the file's first bytes, as
+ *	many as tail_prefix() holds) changed: the caller then closes it and
  *	opens the path again as a new source. tail_lag() is the number of bytes in the file
  *	after the position; tail_cut() counts overlong lines cut; tail_position() is the offset
  *	after the last line handed out.

@@ -8,7 +8,7 @@
  * more after the replacement was seen (a writer may have appended between our last read and its
  * rename) and, when set, the rotate wait has passed (writers that reopen late, on a HUP).
  * Truncation, and a rewrite seen through the offset marker (the last bytes read no longer being
- * what the file holds there), are reported as -3; collector/follow.c decides what to read next.
+ * what the file holds there) or through the file's first bytes, are reported as -3; collector/follow.c decides what to read next.
  * Both are checked before every read, not only after a pause: a reader that was held up (the
  * database away, a backlog) would otherwise go on at its old offset inside a new file.
  */
@@ -148,6 +148,23 @@ static void tail_mark(struct tail *t, const char *at, size_t n)
 }
 
 /*
+ * tail_same_start - 1 when the file still begins with the bytes first read from it. The marker
+ * alone is fooled by a new file whose lines look alike (the same length, the same ending) at
+ * the same offset; its first bytes (a time stamp, a queue id) differ.
+ */
+static int tail_same_start(struct tail *t)
+{
+    char head[IDENT_PREFIX];
+    size_t want = t->ident.prefix_len;
+    ssize_t n;
+
+    if (want == 0)
+        return 1;
+    n = pread(t->fd, head, want, 0);
+    return n < 0 || ((size_t)n == want && memcmp(head, t->ident.prefix, want) == 0);
+}
+
+/*
  * tail_changed - 1 when the file no longer holds what was read before the read end: it shrank
  * below it, or the marker bytes differ (truncated and written again past it). After a seek the
  * marker is first taken from the file.
@@ -179,7 +196,8 @@ static int tail_changed(struct tail *t)
     n = pread(t->fd, now, t->marker_len, end - (int64_t)t->marker_len);
     if (n < 0)
         return 0; /* a read error is reported by the read itself */
-    if ((size_t)n != t->marker_len || memcmp(now, t->marker, (size_t)n) != 0) {
+    if ((size_t)n != t->marker_len || memcmp(now, t->marker, (size_t)n) != 0 ||
+        !tail_same_start(t)) {
         log_warn("%s: the bytes before offset %lld changed (truncated and rewritten); "
                  "reopening",
                  t->path, (long long)end);

@@ -321,6 +321,39 @@ static void test_tail_rewritten_while_busy(void **state)
     tail_close(t);
 }
 
+/* A rewrite whose lines look like the old ones (the same length and ending, so the bytes
+ * before the position are the same) is told by the file's first bytes. */
+static void test_tail_rewritten_alike(void **state)
+{
+    char path[256], err[256];
+    static char body[20000];
+    struct tail *t;
+    const char *line;
+    size_t len, n = 0;
+    int64_t pos;
+    int lines = 0;
+
+    (void)state;
+    path_of(path, sizeof(path), "alike.log");
+    for (int i = 0; i < 100; i++)
+        n += (size_t)snprintf(body + n, sizeof(body) - n, "o%07d %s\n", i,
+                              "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+    write_file(path, "w", body, n);
+    t = tail_open(path, err, sizeof(err));
+    assert_non_null(t);
+    assert_true(tail_identity(t)[0] != 0);
+    while (tail_next(t, &line, &len, &pos) == 1)
+        lines++;
+    assert_int_equal(lines, 100);
+    n = 0;
+    for (int i = 0; i < 300; i++)
+        n += (size_t)snprintf(body + n, sizeof(body) - n, "N%07d %s\n", i,
+                              "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+    write_file(path, "w", body, n);
+    assert_int_equal(tail_next(t, &line, &len, &pos), -3);
+    tail_close(t);
+}
+
 /* The test's source table: identity and first bytes -> (id, checkpoint), as the database
  * keeps it (db_source_open: a row matches when the file starts with the bytes it recorded). */
 struct fake_db {
@@ -986,6 +1019,7 @@ int main(void)
         cmocka_unit_test(test_tail_truncated_and_replaced),
         cmocka_unit_test(test_tail_marker),
         cmocka_unit_test(test_tail_rewritten_while_busy),
+        cmocka_unit_test(test_tail_rewritten_alike),
         cmocka_unit_test(test_overlong_whole),
         cmocka_unit_test(test_follow_rotations),
         cmocka_unit_test(test_follow_resumed_segment_ends_at_checkpoint),

@@ -13,6 +13,20 @@ Honest limits, the same for any log tailer:
     logrotate users accept) and the step waits until the daemon has caught up first.
   - truncate and delete + recreate discard what nobody has read yet: those steps wait until
     the daemon has read everything (its lag is 0) before they cut the file.
+  - copytruncate while PostgreSQL is down (pg_copytruncate) does not wait for the daemon, and
+    loses nothing: the daemon catches up, PostgreSQL is stopped, more than a batch is written
+    at once (the reader is held by the failing commit of a full batch, in the middle of the
+    file, with lines read and not committed), the writer runs a moment, then the copy and the
+    truncation with the writer paused, so the copy holds every line up to the truncation. The
+    live file is then written past the size of the copy, past wherever the reader stopped,
+    before PostgreSQL comes back: the daemon must notice the rewrite before its next read and
+    find the rest in mail.log.1 (a reader that looks only when idle, or only at the size, reads
+    on at its old offset in the new file). These lines are all one length within a digit count
+    and end alike, so the bytes just before that offset are often the same in the new file:
+    they alone do not show the rewrite. One rotation per outage: the next fault waits until
+    the daemon has stored every line written before PostgreSQL came back. A rename while the
+    daemon still reads the copy loses the live file it renames (the daemon opens the path after
+    the rotated files, by then another file), a limit of the daemon this does not test.
 Renames (while running and while stopped), daemon kills and database restarts happen at any
 moment, with the writer running.
 
@@ -30,7 +44,8 @@ import time
 import urllib.request
 
 KINDS = ["rename", "copytruncate", "delete", "truncate", "term", "kill", "kill_rotate",
-         "term_rotate", "pg"]
+         "term_rotate", "pg", "pg_copytruncate"]
+BATCH = 5000  # serve's BATCH_EVENTS: a full batch is committed in the middle of a read
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -70,18 +85,27 @@ class Writer(threading.Thread):
         os.close(self.fd)
         self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
 
+    def _write(self, n):
+        """The next n lines (fewer at the end), at once; the caller holds the lock."""
+        n = min(n, self.total - self.written)
+        data = "".join(self.line(self.written + 1 + i) for i in range(n))
+        os.write(self.fd, data.encode())
+        self.written += n
+        if self.late:
+            self.late = max(0, self.late - n)
+            if self.late == 0:
+                self._reopen()
+        return n
+
+    def burst(self, n):
+        """n lines at once, faster than any rate (the caller holds the lock); how many."""
+        return self._write(n)
+
     def run(self):
         chunk = max(1, self.rate // 50)
         while self.written < self.total:
             with self.lock:
-                n = min(chunk, self.total - self.written)
-                data = "".join(self.line(self.written + 1 + i) for i in range(n))
-                os.write(self.fd, data.encode())
-                self.written += n
-                if self.late:
-                    self.late = max(0, self.late - n)
-                    if self.late == 0:
-                        self._reopen()
+                n = self._write(chunk)
             time.sleep(n / self.rate)
         with self.lock:
             if self.late:
@@ -138,14 +162,21 @@ def stored(dsn):
         return -1
 
 
-def wait_caught_up(d, dsn, writer, timeout=120):
-    """Until the database holds every line written so far (the writer is paused)."""
+def wait_caught_up(d, dsn, writer, timeout=120, upto=None):
+    """Until the database holds every line written so far (the writer is paused), or the
+    first `upto` lines (the writer may run)."""
     deadline = time.time() + timeout
     while time.time() < deadline:
-        if stored(dsn) >= writer.written:
+        if stored(dsn) >= (writer.written if upto is None else upto):
             return True
         time.sleep(0.1)
     return False
+
+
+def pg(args, what):
+    """Start or stop the test's PostgreSQL (fast shutdown: open connections are cut)."""
+    subprocess.run(["sh", os.path.join(ROOT, "scripts/pg.sh"), what, args.pgdir],
+                   check=True, capture_output=True)
 
 
 def shift_rotated(path):
@@ -240,11 +271,52 @@ def main():
                     time.sleep(rnd.uniform(0.1, 0.5))
             d.start()
         elif what == "pg":
-            subprocess.run(["sh", os.path.join(ROOT, "scripts/pg.sh"), "stop", args.pgdir],
-                           check=True, capture_output=True)
+            pg(args, "stop")
             time.sleep(rnd.uniform(0.2, 2))
-            subprocess.run(["sh", os.path.join(ROOT, "scripts/pg.sh"), "start", args.pgdir],
-                           check=True, capture_output=True)
+            pg(args, "start")
+        elif what == "pg_copytruncate":
+            # The reader is made to stop in the middle of a read, not at the end of the file:
+            # caught up (its last commit done), then the database goes, then more than a batch
+            # at once. The full batch's commit fails and holds the reader there, with lines
+            # read and not committed and more not read.
+            with writer.lock:
+                if not wait_caught_up(d, dsn, writer):
+                    bad.append("the daemon did not catch up before %s" % what)
+                    break
+                time.sleep(0.5)  # its idle commit of the checkpoint and parser state
+                pg(args, "stop")
+                held = writer.burst(BATCH + rnd.choice([2000, 10000, 40000]))
+            time.sleep(rnd.uniform(0.2, 1.5))  # the writer goes on meanwhile
+            # copytruncate with the writer paused, without waiting for the daemon (it cannot
+            # store anything now): the copy holds every line written, read or not.
+            with writer.lock:
+                shift_rotated(args.log)
+                with open(args.log, "rb") as src, open(args.log + ".1", "wb") as dst:
+                    dst.write(src.read())
+                    cut = dst.tell()
+                os.truncate(args.log, 0)
+            # The reader stopped at or before `cut`. Past it in the live file, a reader that
+            # looks for truncation only when idle, or only by the size, reads on at its old
+            # offset inside the new file. The writer gets there at its rate for a moment,
+            # then the rest at once.
+            time.sleep(rnd.uniform(0.2, 2))
+            with writer.lock:
+                for _ in range(3):  # once is enough (lines only grow longer) unless it ends
+                    size = os.path.getsize(args.log)
+                    per = len(writer.line(writer.written + 1))
+                    if size > cut or writer.burst((cut - size) // per + 1 +
+                                                  rnd.choice([1, 100, 2000])) == 0:
+                        break
+            log("%s: %d lines at once to a held reader, copy %d bytes, live file %d bytes%s"
+                % (what, held, cut, size, "" if size > cut else " (not past the reader's "
+                   "offset: the writer is done)"))
+            pg(args, "start")
+            # The daemon finishes the copy, then reads the live file from 0. No other fault
+            # until it is through what was written up to now: a rename while it still reads
+            # the copy would move the live file away before it opens it (see the docstring).
+            if not wait_caught_up(d, dsn, writer, upto=writer.written):
+                bad.append("the daemon did not catch up after %s" % what)
+                break
 
     writer.join()
     log("writer done: %d lines; waiting for the daemon" % writer.written)

@@ -20,6 +20,10 @@
  *                       the rotated file with that identity (mail.log.1, .1.gz, -DATE) is
  *                       finished, then every rotated file newer than it, then the live one.
  *   first start         with backfill, every rotated file oldest first, then the live one.
+ *   rotated meanwhile   the live file found when the rotated ones were looked for is not the
+ *                       one at the path when their turn is over (rotated again while they
+ *                       were read): the rotated files are looked for again, after the last
+ *                       one read, so that the file that was live is read too.
  *
  * Lines before a segment's checkpoint are handed out with store = 0: the caller parses them
  * to rebuild the queue-id context and stores nothing.
@@ -90,6 +94,8 @@ struct follow {
     uint64_t cut; /* cut lines of files no longer open */
     int warned_missing;
     struct key state; /* what the state file says */
+    struct key live;  /* the live file when the rotated ones were looked for */
+    int live_known;   /* live holds one, not yet compared with the file opened */
 };
 
 /* rotated_suffix - 1 when suffix is ".N", "-YYYYMMDD" or either with ".gz" */
@@ -134,6 +140,15 @@ static void key_set(struct key *k, const char *ident, const char *prefix, size_t
     snprintf(k->ident, sizeof(k->ident), "%s", ident);
     k->len = len;
     k->hash = hash_fnv1a64(prefix, len);
+}
+
+/* segment_key - the key of the segment open, or of the last one */
+static void segment_key(const struct follow *f, struct key *k)
+{
+    memset(k, 0, sizeof(*k));
+    snprintf(k->ident, sizeof(k->ident), "%s", f->ident);
+    k->len = f->pf_len;
+    k->hash = f->pf_hash;
 }
 
 /* seg_same - 1 when two files found are the same one: same first line, same first bytes as
@@ -259,6 +274,9 @@ static void follow_discover(struct follow *f, const struct key *last, int includ
         }
         s[keep++] = s[i];
     }
+    f->live_known = live.ident[0] != 0;
+    if (f->live_known)
+        key_set(&f->live, live.ident, live.prefix, live.prefix_len);
     x_free(live.prefix);
     f->pending = s;
     f->npending = keep;
@@ -298,10 +316,7 @@ static void state_write(struct follow *f)
     struct key now;
     FILE *fp;
 
-    memset(&now, 0, sizeof(now));
-    snprintf(now.ident, sizeof(now.ident), "%s", f->ident);
-    now.len = f->pf_len;
-    now.hash = f->pf_hash;
+    segment_key(f, &now);
     if (f->state_path[0] == 0 || (strcmp(now.ident, f->state.ident) == 0 &&
                                   now.len == f->state.len && now.hash == f->state.hash))
         return;
@@ -567,6 +582,24 @@ static int follow_next_tail(struct follow *f, struct follow_line *out)
                 tail_seek(f->t, 0); /* the first line just completed: read it as a segment */
             return 0;
         }
+        if (f->live_known) {
+            size_t plen;
+            const char *prefix = tail_prefix(f->t, &plen);
+
+            f->live_known = 0;
+            if (!key_matches(&f->live, id, prefix, plen)) {
+                struct key last;
+
+                /* Rotated again while the rotated files were read: the file that was live
+                 * then is a rotated one now, and comes first. */
+                segment_key(f, &last);
+                log_info("%s: rotated again meanwhile; looking again", f->name);
+                follow_finish(f, out);
+                follow_discover(f, &last, 0);
+                f->live_known = f->npending > 0; /* nothing new found: take the file as it is */
+                return 0;
+            }
+        }
         if (follow_source(f, id) != 0)
             return -1;
         state_write(f);
@@ -585,10 +618,7 @@ static int follow_next_tail(struct follow *f, struct follow_line *out)
     {
         struct key last;
 
-        memset(&last, 0, sizeof(last));
-        snprintf(last.ident, sizeof(last.ident), "%s", f->ident);
-        last.len = f->pf_len;
-        last.hash = f->pf_hash;
+        segment_key(f, &last);
         r = r == -1 ? -1 : r == -2 ? 0 : 1; /* error, replaced, truncated */
         if (r >= 0)
             follow_discover(f, &last, r);

@@ -646,6 +646,52 @@ static void test_follow_cut_line_checkpoint(void **state)
     free(big);
 }
 
+/* Rotated again while the rotated files found at start are read: the file that was live when
+ * they were looked for is a rotated one by the time it is its turn, and is read all the same. */
+static void test_follow_rotated_while_finishing(void **state)
+{
+    char log[256], rot[256], rot2[256], st[256], got[512];
+    struct fake_db db;
+    struct follow_opts fo;
+    struct follow_line ln;
+    struct follow *f;
+    int r;
+
+    (void)state;
+    memset(&db, 0, sizeof(db));
+    path_of(log, sizeof(log), "w.log");
+    path_of(rot, sizeof(rot), "w.log.1");
+    path_of(rot2, sizeof(rot2), "w.log.2");
+    path_of(st, sizeof(st), "w.state");
+    unlink(st);
+    unlink(rot);
+    unlink(rot2);
+    write_file(log, "w", "a1\n", 3);
+    follow_setup(&fo, &db, log, st, 0);
+    f = follow_open(&fo);
+    drain_is(f, &db, "a1");
+    follow_close(f);
+
+    /* Stopped: a line for the old file, a rotation, a new live file. */
+    write_file(log, "a", "a2\n", 3);
+    assert_int_equal(rename(log, rot), 0);
+    write_file(log, "w", "b1\nb2\n", 6);
+    f = follow_open(&fo);
+    got[0] = 0;
+    while ((r = follow_next(f, &ln)) == 1 && !ln.store)
+        ;
+    assert_int_equal(r, 1);
+    assert_memory_equal(ln.line, "a2", 2);
+    /* The next rotation comes before the old file is finished. */
+    assert_int_equal(rename(rot, rot2), 0);
+    assert_int_equal(rename(log, rot), 0);
+    write_file(log, "w", "c1\n", 3);
+    fake_commit(&db, &ln);
+    drain(f, &db, got, sizeof(got));
+    assert_string_equal(got, "b1 b2 c1");
+    follow_close(f);
+}
+
 /* First start with backfill: rotated files oldest first (by time), .gz included. */
 static void test_follow_backfill(void **state)
 {
@@ -1025,6 +1071,7 @@ int main(void)
         cmocka_unit_test(test_follow_resumed_segment_ends_at_checkpoint),
         cmocka_unit_test(test_follow_same_first_line),
         cmocka_unit_test(test_follow_cut_line_checkpoint),
+        cmocka_unit_test(test_follow_rotated_while_finishing),
         cmocka_unit_test(test_follow_backfill),
         cmocka_unit_test(test_rotated_names),
         cmocka_unit_test(test_syslog_convert),

@@ -320,6 +320,7 @@ static void state_write(struct follow *f)
     if (f->state_path[0] == 0 || (strcmp(now.ident, f->state.ident) == 0 &&
                                   now.len == f->state.len && now.hash == f->state.hash))
         return;
+    f->state = now; /* tried once per change: a failure is warned of, not tried at every line */
     snprintf(tmp, sizeof(tmp), "%s.tmp", f->state_path);
     fp = fopen(tmp, "w");
     if (fp == NULL ||
@@ -331,11 +332,8 @@ static void state_write(struct follow *f)
         return;
     }
     fclose(fp);
-    if (rename(tmp, f->state_path) != 0) {
+    if (rename(tmp, f->state_path) != 0)
         log_warn("%s: cannot rename %s: %s", f->name, tmp, strerror(errno));
-        return;
-    }
-    f->state = now;
 }
 
 /* follow_open - set up following opts->path; nothing is opened before follow_next */

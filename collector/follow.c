@@ -137,6 +137,7 @@ static int key_matches(const struct key *k, const char *ident, const char *prefi
 /* key_set - the key of a file with this identity and first bytes */
 static void key_set(struct key *k, const char *ident, const char *prefix, size_t len)
 {
+    memset(k, 0, sizeof(*k));
     snprintf(k->ident, sizeof(k->ident), "%s", ident);
     k->len = len;
     k->hash = hash_fnv1a64(prefix, len);
@@ -157,7 +158,7 @@ static int seg_same(const struct seg *a, const struct seg *b)
 {
     size_t n = a->prefix_len < b->prefix_len ? a->prefix_len : b->prefix_len;
 
-    return strcmp(a->ident, b->ident) == 0 && memcmp(a->prefix, b->prefix, n) == 0;
+    return strcmp(a->ident, b->ident) == 0 && (n == 0 || memcmp(a->prefix, b->prefix, n) == 0);
 }
 
 /* file_identity - the content identity and first bytes of a file (plain or gzip); ident ""
@@ -291,7 +292,7 @@ static void follow_discover(struct follow *f, const struct key *last, int includ
  */
 static void state_read(struct follow *f, struct key *out)
 {
-    char line[128];
+    char line[128], *end, *end2;
     unsigned long long len, hash;
     FILE *fp;
 
@@ -301,10 +302,13 @@ static void state_read(struct follow *f, struct key *out)
     if (fgets(out->ident, IDENT_LEN, fp) == NULL)
         out->ident[0] = 0;
     out->ident[strcspn(out->ident, "\n")] = 0;
-    if (fgets(line, sizeof(line), fp) && sscanf(line, "%llu %llx", &len, &hash) == 2 &&
-        len <= IDENT_PREFIX) {
-        out->len = (size_t)len;
-        out->hash = (uint64_t)hash;
+    if (fgets(line, sizeof(line), fp)) {
+        len = strtoull(line, &end, 10);
+        hash = strtoull(end, &end2, 16);
+        if (end != line && end2 != end && len <= IDENT_PREFIX) {
+            out->len = (size_t)len;
+            out->hash = (uint64_t)hash;
+        }
     }
     fclose(fp);
 }

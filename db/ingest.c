@@ -384,20 +384,6 @@ static const struct table {
 /* Rounds of look-up and insert when other writers add rows with the same identity. */
 #define SOURCE_OPEN_ROUNDS 8
 
-/* source_exec - run one statement of db_source_open with text parameters */
-static PGresult *source_exec(struct db *db, const char *sql, int n, const char *const *params)
-{
-    PGresult *res = PQexecParams(db->conn, sql, n, NULL, params, NULL, NULL, 0);
-
-    if (res == NULL ||
-        (PQresultStatus(res) != PGRES_TUPLES_OK && PQresultStatus(res) != PGRES_COMMAND_OK)) {
-        db_warn_res(db, res, "opening a source");
-        PQclear(res);
-        return NULL;
-    }
-    return res;
-}
-
 /*
  * source_pick - among the rows of a file's identity (id, identity, checkpoint, prefix_len,
  * prefix_hash, oldest first), the one whose first bytes this file starts with: its index, or
@@ -448,10 +434,10 @@ static int source_file(struct db *db, const char *name, const char *identity, co
         int i;
 
         params[0] = identity;
-        res = source_exec(db,
-                          "SELECT id, identity, checkpoint, prefix_len, prefix_hash FROM sources"
-                          " WHERE identity = $1 OR starts_with(identity, $1 || '/') ORDER BY id",
-                          1, params);
+        res = db_run(db,
+                     "SELECT id, identity, checkpoint, prefix_len, prefix_hash FROM sources"
+                     " WHERE identity = $1 OR starts_with(identity, $1 || '/') ORDER BY id",
+                     1, params, "opening a source");
         if (res == NULL)
             return -1;
         i = source_pick(res, identity, prefix, plen, &next);
@@ -467,13 +453,14 @@ static int source_file(struct db *db, const char *name, const char *identity, co
             params[1] = name;
             params[2] = lenbuf;
             params[3] = hashbuf;
-            res = (long long)plen > have
-                      ? source_exec(db,
-                                    "UPDATE sources SET name = $2, prefix_len = $3::integer,"
-                                    " prefix_hash = $4::bigint WHERE id = $1::bigint",
-                                    4, params)
-                      : source_exec(db, "UPDATE sources SET name = $2 WHERE id = $1::bigint", 2,
-                                    params);
+            res =
+                (long long)plen > have
+                    ? db_run(db,
+                             "UPDATE sources SET name = $2, prefix_len = $3::integer,"
+                             " prefix_hash = $4::bigint WHERE id = $1::bigint RETURNING id",
+                             4, params, "opening a source")
+                    : db_run(db, "UPDATE sources SET name = $2 WHERE id = $1::bigint RETURNING id",
+                             2, params, "opening a source");
             rc = res ? 0 : -1;
             break;
         }
@@ -488,12 +475,11 @@ static int source_file(struct db *db, const char *name, const char *identity, co
         params[1] = ident;
         params[2] = lenbuf;
         params[3] = hashbuf;
-        res =
-            source_exec(db,
-                        "INSERT INTO sources (name, identity, prefix_len, prefix_hash, updated_at)"
-                        " VALUES ($1, $2, $3::integer, $4::bigint, now())"
-                        " ON CONFLICT (identity) DO NOTHING RETURNING id, checkpoint",
-                        4, params);
+        res = db_run(db,
+                     "INSERT INTO sources (name, identity, prefix_len, prefix_hash, updated_at)"
+                     " VALUES ($1, $2, $3::integer, $4::bigint, now())"
+                     " ON CONFLICT (identity) DO NOTHING RETURNING id, checkpoint",
+                     4, params, "opening a source");
         if (res == NULL)
             break;
         if (PQntuples(res) == 1) {

@@ -22,6 +22,16 @@ queue_empty() {
     [ -z "$(find "$1" -type f -name "$2" 2>/dev/null | head -1)" ]
 }
 
+# queue_left DIR PATTERN: one line per queue file still there, with what it says of its
+# recipients and state (Sendmail's qf lines R, N, T, K and M; Exim's -H addresses), so that a
+# queue that did not drain says which message held it
+queue_left() {
+    find "$1" -type f -name "$2" 2>/dev/null | while read -r f; do
+        printf 'left: %s %s\n' "$(basename "$f")" \
+            "$(grep -a '^[RNTKM]\|^[0-9]* [^ ]*@' "$f" 2>/dev/null | tr '\n' ' ' | cut -c1-400)"
+    done
+}
+
 # add_local_users D: the matrix's local users (matrix_conf.py's "user NAME UID") appended to
 # D/passwd, for mta_bind_accounts
 add_local_users() {
@@ -64,7 +74,8 @@ case "${1:-}" in
         "$R/usr/sbin/postsuper" -c "$D/conf" -H ALL >>"$D/setup.out" 2>&1
     }
     after_submit postfix
-    wait_for $LIMIT queue_empty "$D/spool" '[0-9A-F]*' || echo "postfix: queue not empty at the limit" >&2
+    wait_for $LIMIT queue_empty "$D/spool" '[0-9A-F]*' ||
+        { echo "postfix: queue not empty at the limit" >&2; queue_left "$D/spool" '[0-9A-F]*' >&2; }
     $PF stop >>"$D/setup.out" 2>&1
     exit 0
     ;;
@@ -92,7 +103,8 @@ case "${1:-}" in
         done
     }
     after_submit exim
-    wait_for $LIMIT queue_empty "$D/spool/input" '*-H' || echo "exim: queue not empty at the limit" >&2
+    wait_for $LIMIT queue_empty "$D/spool/input" '*-H' ||
+        { echo "exim: queue not empty at the limit" >&2; queue_left "$D/spool/input" '*-H' >&2; }
     kill "$daemon"
     wait "$daemon"
     exit 0
@@ -130,8 +142,10 @@ case "${1:-}" in
         "$SM" -C "$D/sendmail.cf" -qQ -Q -qRhold.test >>"$D/setup.out" 2>&1
     }
     after_submit sendmail
-    wait_for $LIMIT queue_empty "$D/mqueue" 'qf*' || echo "sendmail: queue not empty at the limit" >&2
-    wait_for 20 queue_empty "$D/mqueue-f" 'qf*' || echo "sendmail: filter-side queue not empty" >&2
+    wait_for $LIMIT queue_empty "$D/mqueue" 'qf*' ||
+        { echo "sendmail: queue not empty at the limit" >&2; queue_left "$D/mqueue" 'qf*' >&2; }
+    wait_for 20 queue_empty "$D/mqueue-f" 'qf*' ||
+        { echo "sendmail: filter-side queue not empty" >&2; queue_left "$D/mqueue-f" 'qf*' >&2; }
     kill "$daemon" "$fdaemon"
     wait "$daemon" "$fdaemon"
     sleep 0.2

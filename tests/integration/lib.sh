@@ -28,6 +28,20 @@ check() {
     if "$@"; then ok "$name"; else not_ok "$name"; fi
 }
 
+# tap_run NAME COMMAND... : runs a checker that prints its own ok / not ok lines; if it exits
+# non-zero without a "not ok" line (a crash, a traceback), that is reported as one, so no
+# check can vanish silently
+tap_run() {
+    name=$1
+    shift
+    tap_out=$("$@")
+    tap_rc=$?
+    [ -n "$tap_out" ] && printf '%s\n' "$tap_out"
+    if [ $tap_rc -ne 0 ] && ! printf '%s\n' "$tap_out" | grep -q '^not ok'; then
+        not_ok "$name: exited $tap_rc without saying what failed"
+    fi
+}
+
 # check_eq NAME WANT GOT
 check_eq() {
     if [ "$2" = "$3" ]; then

@@ -125,10 +125,10 @@ grep -v 'lost privilege for using -C' "$D/inner.err" | sed 's/^/# /'
 check "exim: mailpulse parse reads the mainlog" [ $? -eq 0 ]
 check_eq "exim: no line of the mainlog is not understood" 0 \
     "$(sed -n 's/.*not understood \([0-9]*\).*/\1/p' "$D/stats")"
-python3 "$ROOT/tests/mta/check.py" exim sender@client.test "$D/record.jsonl" "$D/events.ndjson" \
+tap_run "exim: check.py" python3 "$ROOT/tests/mta/check.py" exim sender@client.test "$D/record.jsonl" "$D/events.ndjson" \
     $(cat "$D/rcpts")
 # The same mainlog through Debian's eximstats (from exim4-base): the counts agree.
-python3 "$ROOT/tests/mta/eximstats_compare.py" "$BIN" "$R/usr/sbin/eximstats" "$D/log/mainlog"
+tap_run "exim: eximstats_compare.py" python3 "$ROOT/tests/mta/eximstats_compare.py" "$BIN" "$R/usr/sbin/eximstats" "$D/log/mainlog"
 if [ -n "${MAILPULSE_KEEP_MTA_LOG:-}" ]; then
     cp "$D/log/mainlog" "$MAILPULSE_KEEP_MTA_LOG"
 fi

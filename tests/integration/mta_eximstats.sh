@@ -20,4 +20,4 @@ for f in "$C"/*; do
         ! grep -qE ' [0-9A-Za-z]{6}-[0-9A-Za-z]{11}-[0-9A-Za-z]{4} ' "$f" && logs="$logs $f"
 done
 check "eximstats: at least 5 logs to compare" [ "$(echo "$logs" | wc -w)" -ge 5 ]
-python3 "$ROOT/tests/mta/eximstats_compare.py" "$BIN" "$R/usr/sbin/eximstats" $logs
+tap_run "eximstats_compare.py" python3 "$ROOT/tests/mta/eximstats_compare.py" "$BIN" "$R/usr/sbin/eximstats" $logs

@@ -548,7 +548,7 @@ for mta in postfix exim sendmail; do
     check "matrix: mailpulse parse reads the $mta log" [ $? -eq 0 ]
     check_eq "matrix: no line of the $mta log is not understood" 0 \
         "$(sed -n 's/.*not understood \([0-9]*\).*/\1/p' "$D/stats")"
-    python3 "$ROOT/tests/mta/matrix_check.py" "$mta" "$M" "$D/events.ndjson" "$TABLE"
+    tap_run "matrix: matrix_check.py $mta" python3 "$ROOT/tests/mta/matrix_check.py" "$mta" "$M" "$D/events.ndjson" "$TABLE"
     if [ -n "${MAILPULSE_KEEP_MTA_LOG:-}" ]; then
         cp "$log" "$MAILPULSE_KEEP_MTA_LOG.$mta"
     fi

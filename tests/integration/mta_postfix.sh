@@ -126,7 +126,7 @@ sed 's/^/# /' "$D/inner.err"
 check "postfix: mailpulse parse reads the log" [ $? -eq 0 ]
 check_eq "postfix: no line of the log is not understood" 0 \
     "$(sed -n 's/.*not understood \([0-9]*\).*/\1/p' "$D/stats")"
-python3 "$ROOT/tests/mta/check.py" postfix sender@client.test "$D/record.jsonl" \
+tap_run "postfix: check.py" python3 "$ROOT/tests/mta/check.py" postfix sender@client.test "$D/record.jsonl" \
     "$D/events.ndjson" $(cat "$D/rcpts")
 if [ -n "${MAILPULSE_KEEP_MTA_LOG:-}" ]; then
     cp "$D/maillog" "$MAILPULSE_KEEP_MTA_LOG"

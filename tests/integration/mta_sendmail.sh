@@ -121,7 +121,7 @@ sed 's/^/# /' "$D/inner.err"
 check "sendmail: mailpulse parse reads the log" [ $? -eq 0 ]
 check_eq "sendmail: no line of the log is not understood" 0 \
     "$(sed -n 's/.*not understood \([0-9]*\).*/\1/p' "$D/stats")"
-python3 "$ROOT/tests/mta/check.py" sendmail sender@client.test "$D/record.jsonl" \
+tap_run "sendmail: check.py" python3 "$ROOT/tests/mta/check.py" sendmail sender@client.test "$D/record.jsonl" \
     "$D/events.ndjson" $(cat "$D/rcpts")
 if [ -n "${MAILPULSE_KEEP_MTA_LOG:-}" ]; then
     cp "$D/maillog" "$MAILPULSE_KEEP_MTA_LOG"

@@ -73,7 +73,7 @@ agree_pflogsumm() {
 }
 
 agree_eximstats() {
-    python3 "$MTA_DIR/eximstats_compare.py" "$BIN" "$2" "$1"
+    tap_run "agree: eximstats_compare.py" python3 "$MTA_DIR/eximstats_compare.py" "$BIN" "$2" "$1"
 }
 
 # agree_report LOG: "received sent deferred bounced expired rejected" from mailpulse report,

@@ -29,7 +29,9 @@ difference is computed from the log and the rest must agree:
              match.
 """
 import json
+import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -100,31 +102,64 @@ def failed_messages(bin_, log):
     return len(ids)
 
 
+def why(err):
+    """What a failed run of a tool said: its command, exit status and first stderr lines."""
+    if isinstance(err, subprocess.CalledProcessError):
+        said = " / ".join((err.stderr or "").strip().splitlines()[:3])
+        return "%s exited %d: %s" % (" ".join(err.cmd[:2]), err.returncode, said or "(no stderr)")
+    return "%s: %s" % (type(err).__name__, err)
+
+
+def keep(log):
+    """A copy of LOG beside the test's files, named in the failure, to find out why later."""
+    base = os.environ.get("MAILPULSE_TEST_TMP")
+    if not base:
+        return log
+    dest = os.path.join(base, "eximstats-failed-" + os.path.basename(log))
+    try:
+        shutil.copyfile(log, dest)
+    except OSError:
+        return log
+    return dest
+
+
 def main():
     bin_, tool = sys.argv[1], sys.argv[2]
     bad = 0
     for log in sys.argv[3:]:
-        es = eximstats(tool, log)
-        rep = subprocess.run([bin_, "report", "--format", "json", "--year", "2026", log],
-                             capture_output=True, text=True, check=True).stdout
-        t = json.loads(rep)["totals"]
-        hops, reinjected = filter_hops(log)
-        pairs = [
-            ("received", es["received"] - reinjected, t["received"] + t["notices"]),
-            ("delivered", es["delivered"] - hops, t["delivered"]),
-            ("delayed", es["delayed"], t["deferred"]),
-            ("failed", es["failed"], failed_messages(bin_, log)),
-            ("rejects", es["rejects"] - not_rejects(log), t["rejected"]),
-        ]
-        name = log.rsplit("/", 1)[-1]
-        for what, want, got in pairs:
-            if want == got:
-                print("ok - eximstats %s: %s %d" % (name, what, got))
-            else:
-                bad += 1
-                print("not ok - eximstats %s: %s: eximstats %d, mailpulse %d"
-                      % (name, what, want, got))
+        try:
+            bad += compare(bin_, tool, log)
+        except (subprocess.CalledProcessError, OSError, ValueError, KeyError) as err:
+            bad += 1
+            print("not ok - eximstats %s: could not compare: %s (log kept as %s)"
+                  % (os.path.basename(log), why(err), keep(log)))
     return 1 if bad else 0
+
+
+def compare(bin_, tool, log):
+    """The ok / not ok lines for one log; returns how many were not ok."""
+    bad = 0
+    es = eximstats(tool, log)
+    rep = subprocess.run([bin_, "report", "--format", "json", "--year", "2026", log],
+                         capture_output=True, text=True, check=True).stdout
+    t = json.loads(rep)["totals"]
+    hops, reinjected = filter_hops(log)
+    pairs = [
+        ("received", es["received"] - reinjected, t["received"] + t["notices"]),
+        ("delivered", es["delivered"] - hops, t["delivered"]),
+        ("delayed", es["delayed"], t["deferred"]),
+        ("failed", es["failed"], failed_messages(bin_, log)),
+        ("rejects", es["rejects"] - not_rejects(log), t["rejected"]),
+    ]
+    name = log.rsplit("/", 1)[-1]
+    for what, want, got in pairs:
+        if want == got:
+            print("ok - eximstats %s: %s %d" % (name, what, got))
+        else:
+            bad += 1
+            print("not ok - eximstats %s: %s: eximstats %d, mailpulse %d"
+                  % (name, what, want, got))
+    return bad
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 #!/bin/sh
 # web_hardening.sh - `mailpulse serve` under the attacks that used to work: slow request heads
 # from several loopback addresses plus a slow reader of an export, while a further address
-# must still get /healthz and the dashboard in under 100 ms; CSV cells that a spreadsheet
+# must still get /healthz and the dashboard in under 100 ms (or three times their time with no
+# attack, when the machine is busier than that); CSV cells that a spreadsheet
 # would run as formulas; TLS 1.0 and 1.1 and non-AEAD ciphers; pages that must render under
 # a Content-Security-Policy without inline style.
 set -u
@@ -13,7 +14,9 @@ SLOW_SECONDS=${WEB_SLOW_SECONDS:-14}
 LATENCY_MS=100
 RANGE="from=2026-10-01T00:00:00Z&to=2026-10-02T00:00:00Z"
 # The dashboard is timed over the sample's day: what is measured is the web side under
-# attack, not PostgreSQL summing the 20,000 generated rows that the slow export reads.
+# attack, not PostgreSQL summing the 20,000 generated rows that the slow export reads. The
+# probes end it a second later each time (…T00:00:01Z, :02Z, …), so that none is a repeat
+# the reply cache answers.
 PAGE_RANGE="from=2026-11-27T00:00:00Z&to=2026-11-28T00:00:00Z"
 
 DSN=$(new_db webhard) || { not_ok "create database"; exit 1; }
@@ -96,7 +99,7 @@ check_eq "formulas=bogus: 400" 400 \
 # --- slow heads from several addresses, a slow reader, and a client that must be served
 curl -s -o /dev/null "$URL/?$PAGE_RANGE" # the first dashboard query warms the cache of plans
 python3 "$(dirname "$0")/web_slowloris.py" "$PORT" "$SLOW_SECONDS" "$SLOW_ADDRS" "$SLOW_PER_ADDR" \
-    127.0.0.6 127.0.0.7 "/api/v1/export?format=csv&$RANGE" "/?$PAGE_RANGE" >"$WORK/slow.json"
+    127.0.0.6 127.0.0.7 "/api/v1/export?format=csv&$RANGE" "/?${PAGE_RANGE%00Z}{s}Z" >"$WORK/slow.json"
 echo "# slowloris: $(python3 -c '
 import json, sys
 j = json.load(open(sys.argv[1]))
@@ -114,11 +117,16 @@ check "at least 10 probes ran during the attack" slowq 'len(p) >= 10'
 check "every /healthz from a further address: 200" slowq 'all(x["healthz"] == 200 for x in p)'
 check "every dashboard from a further address: 200" slowq 'all(x["page"] == 200 for x in p)'
 # Every probe is answered well within a second (before the fix they waited out the 2 s limit);
-# nine in ten within $LATENCY_MS ms, so that one stall of this shared 2-core machine does not
-# fail the run.
+# nine in ten within $LATENCY_MS ms or three times what the same request took with no attack
+# (the median of six probes, three before and three after it), whichever is more: on this
+# shared 2-core machine a dashboard query alone can take over 100 ms while other work runs,
+# and the question here is whether the attack slows the server, not how fast the machine is.
 check "every /healthz and dashboard within 1 s" slowq "all(x['healthz_ms'] < 1000 and x['page_ms'] < 1000 for x in p)"
-check "/healthz under $LATENCY_MS ms in 9 of 10 probes" slowq "sum(x['healthz_ms'] < $LATENCY_MS for x in p) >= 0.9 * len(p)"
-check "dashboard under $LATENCY_MS ms in 9 of 10 probes" slowq "sum(x['page_ms'] < $LATENCY_MS for x in p) >= 0.9 * len(p)"
+quiet_ms() { python3 -c "import json, statistics, sys; print(round(max($LATENCY_MS, 3 * statistics.median(q['$1'] for q in json.load(open(sys.argv[1]))['quiet']))))" "$WORK/slow.json"; }
+HEALTHZ_MS=$(quiet_ms healthz_ms)
+PAGE_MS=$(quiet_ms page_ms)
+check "/healthz under $HEALTHZ_MS ms in 9 of 10 probes" slowq "sum(x['healthz_ms'] < $HEALTHZ_MS for x in p) >= 0.9 * len(p)"
+check "dashboard under $PAGE_MS ms in 9 of 10 probes" slowq "sum(x['page_ms'] < $PAGE_MS for x in p) >= 0.9 * len(p)"
 check "/metrics counts the connections cut" sh -c \
     "curl -s \"\$1/metrics\" | awk '/^mailpulse_http_head_timeouts_total / { n = \$2 } END { exit !(n > 0) }'" _ "$URL"
 check "still serving after the attack" wait_http "$URL/healthz"

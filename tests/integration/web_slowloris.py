@@ -11,7 +11,10 @@ connections that lived through a second; refused, those closed before (a connect
 cut_by_deadline, those closed after five lines or more. SLOW_READ_ADDR asks for EXPORT_PATH and
 reads 256 bytes every half second through a small receive buffer. After two seconds of that,
 PROBE_ADDR gets /healthz and PAGE_PATH once a second on a new connection each, with a 2 s
-limit. Everything stops after SECONDS. Prints one JSON object with what it saw.
+limit. Everything stops after SECONDS. Three probes before the attack and three after it
+("quiet") give what the same requests take without it. PAGE_PATH's "{s}" is replaced by a
+number from 00 to 59 that changes with every probe, so that the server's reply cache does not
+answer a probe from the one before. Prints one JSON object with what it saw.
 """
 import json
 import select
@@ -66,6 +69,24 @@ def main():
     addrs = sys.argv[3].split(",")
     per_addr = int(sys.argv[4])
     slow_addr, probe_addr, export_path, page_path = sys.argv[5:9]
+
+    pages = 0
+
+    def page():
+        """PAGE_PATH with its next number: a request the reply cache has not seen."""
+        nonlocal pages
+        pages += 1
+        return page_path.replace("{s}", "%02d" % (pages % 60))
+
+    def quiet_probes():
+        """Three probes of each path with no attack running: what this machine gives now."""
+        got = []
+        for _ in range(3):
+            got.append({"healthz_ms": round(probe(probe_addr, port, "/healthz", 2.0)[1], 1),
+                        "page_ms": round(probe(probe_addr, port, page(), 2.0)[1], 1)})
+        return got
+
+    quiet = quiet_probes()
     t0 = time.monotonic()
     end = t0 + seconds
 
@@ -159,7 +180,7 @@ def main():
             next_read = now + 0.5
         if now >= next_probe:
             hs, hms = probe(probe_addr, port, "/healthz", 2.0)
-            ps, pms = probe(probe_addr, port, page_path, 2.0)
+            ps, pms = probe(probe_addr, port, page(), 2.0)
             probes.append({"t": round(now - t0, 1), "healthz": hs, "healthz_ms": round(hms, 1),
                            "page": ps, "page_ms": round(pms, 1)})
             next_probe = time.monotonic() + 1.0
@@ -169,7 +190,9 @@ def main():
         if st[0] is not None:
             st[0].close()
     reader.close()
-    print(json.dumps({"slow_opened": opened, "slow_refused": refused, "slow_cut_by_deadline": cut,
+    time.sleep(0.5)  # the server closes what the attack left
+    quiet += quiet_probes()
+    print(json.dumps({"quiet": quiet, "slow_opened": opened, "slow_refused": refused, "slow_cut_by_deadline": cut,
                       "slow_held_peak": peak,
                       "slow_read_bytes": read_bytes, "slow_read_alive": reader_alive,
                       "probes": probes}))

@@ -242,54 +242,56 @@ const char *event_recipient_domain(const struct event *ev)
 }
 
 /*
- * The writer below reserves room once per field and then copies with memcpy; it formats
- * numbers and times itself, because snprintf("%.15g") and gmtime() were most of the cost
- * of `mailpulse parse` (perf, 2026-11). The bytes it writes are those of the snprintf forms.
+ * The writer below formats numbers and times itself, because snprintf("%.15g") and gmtime()
+ * were most of the cost of `mailpulse parse` (perf, 2026-11); the bytes it writes are those
+ * of the snprintf forms. It writes through a cursor w into the buffer's data, which
+ * event_format_json() first makes JSON_ROOM bytes longer: an event's text without escapes
+ * never needs more (its string arrays, the recipient's domain again, keys and numbers), so no
+ * field checks for room or updates out->len. A string that needs escaping goes through
+ * buf_json_string(), after which the room is made again.
  */
+#define JSON_ROOM (2 * sizeof(struct event))
 
-/* room - make sure n more bytes (and the terminator) fit without a reallocation */
-static inline void room(struct buf *out, size_t n)
+/* PUT_LIT - append a string literal at w */
+#define PUT_LIT(w, lit) (memcpy((w), (lit), sizeof(lit) - 1), (w) += sizeof(lit) - 1)
+
+/* JSON_KEY - append ,"name": (a literal name) */
+#define JSON_KEY(w, name) PUT_LIT((w), ",\"" name "\":")
+
+/* json_sync - out->len up to the cursor w */
+static inline void json_sync(struct buf *out, const char *w)
 {
-    if (out->cap - out->len < n + 1)
-        buf_reserve(out, n);
+    out->len = (size_t)(w - out->data);
 }
 
-/* put - append n bytes for which room() was made */
-static inline void put(struct buf *out, const char *s, size_t n)
+/* json_escaped - s through buf_json_string() at w; the new cursor, with the room made again */
+static __attribute__((noinline)) char *json_escaped(struct buf *out, char *w, const char *s)
 {
-    memcpy(out->data + out->len, s, n);
-    out->len += n;
+    json_sync(out, w);
+    buf_json_string(out, s);
+    buf_reserve(out, JSON_ROOM);
+    return out->data + out->len;
 }
-
-/* put_lit - append a string literal */
-#define PUT_LIT(out, lit) (room((out), sizeof(lit) - 1), put((out), (lit), sizeof(lit) - 1))
-
-/* json_key - append ,"name": (a literal name) */
-#define JSON_KEY(out, name) PUT_LIT((out), ",\"" name "\":")
 
 /*
- * json_field - a string value, or null when it is empty, for a string that ends (NUL) within
- * the max bytes readable at s (the rest of its struct event array). One pass copies it sixteen
- * bytes at a time while it looks for the end and for bytes that need escaping (control bytes,
- * '"', '\\', and bytes of 0x80 and up, whose UTF-8 is checked), with room made once: no
- * strlen() and no second copy. A string with such bytes (or no NUL within max) goes through
- * buf_json_string(). The bytes read after the NUL are within the array and are not written
- * out.
+ * json_field - a string value at w, or null when it is empty, for a string that ends (NUL)
+ * within the max bytes readable at s (the rest of its struct event array); the new cursor.
+ * One pass copies it sixteen bytes at a time while it looks for the end and for bytes that
+ * need escaping (control bytes, '"', '\\', and bytes of 0x80 and up, whose UTF-8 is checked):
+ * no strlen() and no second copy. A string with such bytes (or no NUL within max) goes
+ * through buf_json_string(). The bytes read after the NUL are within the array; those copied
+ * along are overwritten by what follows, never part of the text.
  */
-static inline __attribute__((always_inline)) void json_field(struct buf *out, const char *s,
-                                                             size_t max)
+static inline __attribute__((always_inline)) char *json_field(struct buf *out, char *w,
+                                                              const char *s, size_t max)
 {
     const unsigned char *u = (const unsigned char *)s;
-    char *w;
+    char *v = w + 1;
     size_t i = 0;
 
-    if (!u[0]) {
-        PUT_LIT(out, "null");
-        return;
-    }
-    room(out, max + 2);
-    w = out->data + out->len + 1;
-    w[-1] = '"';
+    if (!u[0])
+        return PUT_LIT(w, "null");
+    w[0] = '"';
 #ifdef __SSE2__
     for (; i + 16 <= max; i += 16) {
         __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(u + i));
@@ -298,95 +300,86 @@ static inline __attribute__((always_inline)) void json_field(struct buf *out, co
                                                 _mm_cmpeq_epi8(x, _mm_set1_epi8('\\'))));
         unsigned m = (unsigned)_mm_movemask_epi8(bad);
 
-        _mm_storeu_si128((__m128i *)(void *)(w + i), x);
+        _mm_storeu_si128((__m128i *)(void *)(v + i), x);
         if (m) {
             i += (size_t)__builtin_ctz(m);
             if (u[i])
-                goto escape;
-            w[i] = '"';
-            out->len += i + 2;
-            return;
+                return json_escaped(out, w, s);
+            v[i] = '"';
+            return v + i + 1;
         }
     }
 #endif
     for (; i < max; i++) {
         if (!u[i]) {
-            w[i] = '"';
-            out->len += i + 2;
-            return;
+            v[i] = '"';
+            return v + i + 1;
         }
         if (u[i] < 0x20 || u[i] >= 0x80 || u[i] == '"' || u[i] == '\\')
             break;
-        w[i] = (char)u[i];
+        v[i] = (char)u[i];
     }
-escape:
-    buf_json_string(out, s);
+    return json_escaped(out, w, s);
 }
 
 /* JSON_FIELD - "key":"value" or "key":null for a string field of struct event */
-#define JSON_FIELD(out, name, ev, field)                                                           \
+#define JSON_FIELD(out, w, name, ev, field)                                                        \
     do {                                                                                           \
-        JSON_KEY(out, name);                                                                       \
-        json_field(out, (ev)->field, sizeof((ev)->field));                                         \
+        JSON_KEY(w, name);                                                                         \
+        (w) = json_field((out), (w), (ev)->field, sizeof((ev)->field));                            \
     } while (0)
 
-/* put_uint - decimal digits of v */
-static void put_uint(struct buf *out, uint64_t v)
+/* put_uint - decimal digits of v at w; the new cursor */
+static char *put_uint(char *w, uint64_t v)
 {
     uint64_t t = v;
     size_t n = 1;
-    char *w;
+    char *e;
 
-    /* count first, then write in place from the end: no copy of a few bytes via memcpy() */
+    /* count first, then write in place from the end */
     while (t >= 10) {
         t /= 10;
         n++;
     }
-    room(out, n);
-    w = out->data + out->len + n;
+    e = w + n;
     do {
-        *--w = (char)('0' + v % 10);
+        *--e = (char)('0' + v % 10);
         v /= 10;
     } while (v);
-    out->len += n;
+    return w + n;
 }
 
-/* json_int - "key":n, or "key":null when n is negative (unknown) */
-#define JSON_INT(out, name, n)                                                                     \
+/* JSON_INT - "key":n, or "key":null when n is negative (unknown) */
+#define JSON_INT(w, name, n)                                                                       \
     do {                                                                                           \
-        JSON_KEY(out, name);                                                                       \
-        json_int_value(out, (int64_t)(n));                                                         \
+        JSON_KEY(w, name);                                                                         \
+        (w) = json_int_value((w), (int64_t)(n));                                                   \
     } while (0)
 
 /* json_int_value - n, or null when negative */
-static void json_int_value(struct buf *out, int64_t n)
+static char *json_int_value(char *w, int64_t n)
 {
     if (n < 0)
-        PUT_LIT(out, "null");
-    else
-        put_uint(out, (uint64_t)n);
+        return PUT_LIT(w, "null");
+    return put_uint(w, (uint64_t)n);
 }
 
 /*
  * format_double - a number in the shortest form that reads back as logged (1.3, 0.27). Delays
  * come from decimal text with few digits, so the fewest decimals k for which
  * round(d * 10^k) / 10^k == d give the same text as "%.15g" does; anything else (huge,
- * negative, more than 9 decimals) still goes through snprintf.
+ * negative, more than 9 decimals) still goes through snprintf (at most 24 bytes).
  */
-static void format_double(struct buf *out, double d)
+static char *format_double(char *w, double d)
 {
     static const double pow10[] = {1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9};
     char tmp[40];
     int len, k;
 
-    if (d != d || d > 1e300 || d < -1e300) {
-        PUT_LIT(out, "null");
-        return;
-    }
-    if (d >= 0 && d < 1e9 && d == (double)(uint64_t)d) {
-        put_uint(out, (uint64_t)d); /* "0", "2", "455": most delays are whole seconds */
-        return;
-    }
+    if (d != d || d > 1e300 || d < -1e300)
+        return PUT_LIT(w, "null");
+    if (d >= 0 && d < 1e9 && d == (double)(uint64_t)d)
+        return put_uint(w, (uint64_t)d); /* "0", "2", "455": most delays are whole seconds */
     if (d >= 0 && d < 1e9) {
         for (k = 1; k < 10; k++) {
             double scaled = d * pow10[k];
@@ -396,23 +389,23 @@ static void format_double(struct buf *out, double d)
                 uint64_t ip = r / (uint64_t)pow10[k], fp = r % (uint64_t)pow10[k];
                 int j;
 
-                put_uint(out, ip);
-                if (k == 0)
-                    return;
-                room(out, (size_t)k + 1);
-                out->data[out->len++] = '.';
+                w = put_uint(w, ip);
+                *w++ = '.';
                 for (j = k - 1; j >= 0; j--) {
-                    out->data[out->len + (size_t)j] = (char)('0' + fp % 10);
+                    w[j] = (char)('0' + fp % 10);
                     fp /= 10;
                 }
-                out->len += (size_t)k;
-                return;
+                return w + k;
             }
         }
     }
     len = snprintf(tmp, sizeof(tmp), "%.15g", d);
-    room(out, (size_t)len);
-    put(out, tmp, (size_t)len);
+    if (len < 0)
+        len = 0;
+    if ((size_t)len >= sizeof(tmp))
+        len = sizeof(tmp) - 1;
+    memcpy(w, tmp, (size_t)len);
+    return w + len;
 }
 
 /*
@@ -420,7 +413,7 @@ static void format_double(struct buf *out, double d)
  * take few distinct values (0, 0.01, 0.2, ...), and their formatting, division by division,
  * was a twentieth of the time of `mailpulse parse`. Per thread, so no locking.
  */
-static void json_double(struct buf *out, double d)
+static char *json_double(char *w, double d)
 {
     static _Thread_local struct {
         uint64_t bits;
@@ -428,33 +421,34 @@ static void json_double(struct buf *out, double d)
         char text[15];
     } cache[1024]; /* 24 KiB */
     uint64_t bits;
-    size_t start = out->len, n;
+    size_t n;
     unsigned k;
+    char *e;
 
     memcpy(&bits, &d, sizeof(bits));
     k = (unsigned)((bits * 0x9e3779b97f4a7c15ULL) >> 54);
     if (cache[k].len && cache[k].bits == bits) {
-        room(out, cache[k].len);
-        put(out, cache[k].text, cache[k].len);
-        return;
+        memcpy(w, cache[k].text, cache[k].len);
+        return w + cache[k].len;
     }
-    format_double(out, d);
-    n = out->len - start;
+    e = format_double(w, d);
+    n = (size_t)(e - w);
     if (n <= sizeof(cache[k].text)) {
         cache[k].bits = bits;
         cache[k].len = (unsigned char)n;
-        memcpy(cache[k].text, out->data + start, n);
+        memcpy(cache[k].text, w, n);
     }
+    return e;
 }
 
-/* json_bool - "key":true|false */
-#define JSON_BOOL(out, name, v)                                                                    \
+/* JSON_BOOL - "key":true|false */
+#define JSON_BOOL(w, name, v)                                                                      \
     do {                                                                                           \
-        JSON_KEY(out, name);                                                                       \
+        JSON_KEY(w, name);                                                                         \
         if (v)                                                                                     \
-            PUT_LIT(out, "true");                                                                  \
+            PUT_LIT(w, "true");                                                                    \
         else                                                                                       \
-            PUT_LIT(out, "false");                                                                 \
+            PUT_LIT(w, "false");                                                                   \
     } while (0)
 
 /* put_2d - two decimal digits */
@@ -494,11 +488,11 @@ static bool second_text(int64_t secs, char *w)
 }
 
 /*
- * put_time - "2026-11-28T17:30:17[.123456]+00:00", as time_format_rfc3339() writes it.
- * The text up to the seconds is kept for the last second written: events come in bursts
- * that share their second (per thread, so no locking).
+ * put_time - "2026-11-28T17:30:17[.123456]+00:00" at w, as time_format_rfc3339() writes it;
+ * the new cursor. The text up to the seconds is kept for the last second written: events come
+ * in bursts that share their second (per thread, so no locking).
  */
-static void put_time(struct buf *out, int64_t us)
+static char *put_time(char *w, int64_t us)
 {
     static _Thread_local struct {
         int64_t secs;
@@ -507,8 +501,6 @@ static void put_time(struct buf *out, int64_t us)
     } last;
     int64_t secs = us >= 0 ? us / 1000000 : (us - 999999) / 1000000;
     int64_t frac = us - secs * 1000000;
-    char w[40];
-    size_t n = 20;
 
     if (last.valid && secs == last.secs) {
         memcpy(w, last.w, 20);
@@ -518,219 +510,224 @@ static void put_time(struct buf *out, int64_t us)
         last.valid = true;
     } else {
         char when[64];
+        size_t n;
 
         time_format_rfc3339(us, when, sizeof(when));
-        room(out, strlen(when) + 2);
-        out->data[out->len++] = '"';
-        put(out, when, strlen(when));
-        out->data[out->len++] = '"';
-        return;
+        n = strlen(when);
+        *w++ = '"';
+        memcpy(w, when, n);
+        w += n;
+        *w++ = '"';
+        return w;
     }
+    w += 20;
     if (frac) {
         int j;
 
-        w[n++] = '.';
+        *w++ = '.';
         for (j = 5; j >= 0; j--) {
-            w[n + (size_t)j] = (char)('0' + frac % 10);
+            w[j] = (char)('0' + frac % 10);
             frac /= 10;
         }
-        n += 6;
+        w += 6;
     }
-    memcpy(w + n, "+00:00\"", 8); /* with its NUL, which the next append overwrites */
-    n += 7;
-    room(out, n);
-    put(out, w, n);
+    return PUT_LIT(w, "+00:00\"");
 }
 
 /* json_mta - ,"mta":"exim" (the text of event_mta_name()), or ,"mta":null */
-static void json_mta(struct buf *out, enum event_mta mta)
+static char *json_mta(char *w, enum event_mta mta)
 {
     switch (mta) {
     case MTA_POSTFIX:
-        PUT_LIT(out, ",\"mta\":\"postfix\"");
-        return;
+        return PUT_LIT(w, ",\"mta\":\"postfix\"");
     case MTA_EXIM:
-        PUT_LIT(out, ",\"mta\":\"exim\"");
-        return;
+        return PUT_LIT(w, ",\"mta\":\"exim\"");
     case MTA_SENDMAIL:
-        PUT_LIT(out, ",\"mta\":\"sendmail\"");
-        return;
+        return PUT_LIT(w, ",\"mta\":\"sendmail\"");
     case MTA_UNKNOWN:
         break;
     }
-    PUT_LIT(out, ",\"mta\":null");
+    return PUT_LIT(w, ",\"mta\":null");
 }
 
 /* json_status - ,"status":"sent" (the text of event_status_name()), or ,"status":null */
-static void json_status(struct buf *out, enum event_status status)
+static char *json_status(char *w, enum event_status status)
 {
     switch (status) {
     case ST_SENT:
-        PUT_LIT(out, ",\"status\":\"sent\"");
-        return;
+        return PUT_LIT(w, ",\"status\":\"sent\"");
     case ST_DEFERRED:
-        PUT_LIT(out, ",\"status\":\"deferred\"");
-        return;
+        return PUT_LIT(w, ",\"status\":\"deferred\"");
     case ST_BOUNCED:
-        PUT_LIT(out, ",\"status\":\"bounced\"");
-        return;
+        return PUT_LIT(w, ",\"status\":\"bounced\"");
     case ST_EXPIRED:
-        PUT_LIT(out, ",\"status\":\"expired\"");
-        return;
+        return PUT_LIT(w, ",\"status\":\"expired\"");
     case ST_NONE:
         break;
     }
-    PUT_LIT(out, ",\"status\":null");
+    return PUT_LIT(w, ",\"status\":null");
 }
 
 /* json_head - {"type":...,"time":... shared by every type */
-static void json_head(const struct event *ev, struct buf *out)
+static char *json_head(const struct event *ev, char *w)
 {
     switch (ev->type) {
     case EV_MESSAGE:
-        PUT_LIT(out, "{\"type\":\"message\",\"time\":");
+        PUT_LIT(w, "{\"type\":\"message\",\"time\":");
         break;
     case EV_DELIVERY:
-        PUT_LIT(out, "{\"type\":\"delivery\",\"time\":");
+        PUT_LIT(w, "{\"type\":\"delivery\",\"time\":");
         break;
-    default: /* the others are rare: their names as event_type_name() gives them */
-        PUT_LIT(out, "{\"type\":\"");
-        buf_puts(out, event_type_name(ev->type));
-        PUT_LIT(out, "\",\"time\":");
+    default: { /* the others are rare: their names as event_type_name() gives them */
+        const char *name = event_type_name(ev->type);
+        size_t n = strlen(name);
+
+        PUT_LIT(w, "{\"type\":\"");
+        memcpy(w, name, n);
+        w += n;
+        PUT_LIT(w, "\",\"time\":");
         break;
     }
+    }
     if (ev->time_us)
-        put_time(out, ev->time_us);
-    else
-        PUT_LIT(out, "null");
+        return put_time(w, ev->time_us);
+    return PUT_LIT(w, "null");
 }
 
 /* json_delivery - the delivery keys after time */
-static void json_delivery(const struct event *ev, struct buf *out)
+static char *json_delivery(const struct event *ev, struct buf *out, char *w)
 {
     const char *domain;
     int i;
 
-    JSON_FIELD(out, "host", ev, host);
-    json_mta(out, ev->mta);
-    JSON_FIELD(out, "queue_id", ev, queue_id);
-    JSON_FIELD(out, "message_id", ev, message_id);
-    JSON_FIELD(out, "sender", ev, sender);
-    JSON_FIELD(out, "recipient", ev, recipient);
-    JSON_FIELD(out, "orig_recipient", ev, orig_recipient);
-    JSON_KEY(out, "recipient_domain");
+    JSON_FIELD(out, w, "host", ev, host);
+    w = json_mta(w, ev->mta);
+    JSON_FIELD(out, w, "queue_id", ev, queue_id);
+    JSON_FIELD(out, w, "message_id", ev, message_id);
+    JSON_FIELD(out, w, "sender", ev, sender);
+    JSON_FIELD(out, w, "recipient", ev, recipient);
+    JSON_FIELD(out, w, "orig_recipient", ev, orig_recipient);
+    JSON_KEY(w, "recipient_domain");
     domain = event_recipient_domain(ev);
-    json_field(out, domain,
-               domain[0] ? sizeof(ev->recipient) - (size_t)(domain - ev->recipient) : 1);
-    JSON_FIELD(out, "relay", ev, relay);
-    JSON_KEY(out, "delay");
+    w = json_field(out, w, domain,
+                   domain[0] ? sizeof(ev->recipient) - (size_t)(domain - ev->recipient) : 1);
+    JSON_FIELD(out, w, "relay", ev, relay);
+    JSON_KEY(w, "delay");
     if (ev->has_delay)
-        json_double(out, ev->delay);
+        w = json_double(w, ev->delay);
     else
-        PUT_LIT(out, "null");
-    JSON_KEY(out, "delays");
+        PUT_LIT(w, "null");
+    JSON_KEY(w, "delays");
     if (ev->has_delays) {
-        PUT_LIT(out, "[");
+        PUT_LIT(w, "[");
         for (i = 0; i < 4; i++) {
             if (i)
-                PUT_LIT(out, ",");
-            json_double(out, ev->delays[i]);
+                PUT_LIT(w, ",");
+            w = json_double(w, ev->delays[i]);
         }
-        PUT_LIT(out, "]");
+        PUT_LIT(w, "]");
     } else {
-        PUT_LIT(out, "null");
+        PUT_LIT(w, "null");
     }
-    json_status(out, ev->status);
-    JSON_FIELD(out, "dsn", ev, dsn);
-    JSON_INT(out, "smtp_code", ev->smtp_code);
-    JSON_FIELD(out, "reply", ev, reply);
+    w = json_status(w, ev->status);
+    JSON_FIELD(out, w, "dsn", ev, dsn);
+    JSON_INT(w, "smtp_code", ev->smtp_code);
+    JSON_FIELD(out, w, "reply", ev, reply);
     if (ev->status == ST_SENT)
-        PUT_LIT(out, ",\"reason\":null");
+        PUT_LIT(w, ",\"reason\":null");
     else
-        JSON_FIELD(out, "reason", ev, reason);
-    JSON_BOOL(out, "hard", ev->hard);
+        JSON_FIELD(out, w, "reason", ev, reason);
+    JSON_BOOL(w, "hard", ev->hard);
+    return w;
 }
 
 /* json_message - the message keys after time */
-static void json_message(const struct event *ev, struct buf *out)
+static char *json_message(const struct event *ev, struct buf *out, char *w)
 {
-    JSON_FIELD(out, "host", ev, host);
-    json_mta(out, ev->mta);
-    JSON_FIELD(out, "queue_id", ev, queue_id);
-    JSON_FIELD(out, "message_id", ev, message_id);
-    JSON_FIELD(out, "sender", ev, sender);
-    JSON_INT(out, "size", ev->size);
-    JSON_INT(out, "nrcpt", ev->nrcpt);
-    JSON_FIELD(out, "client", ev, client);
-    JSON_FIELD(out, "sasl_username", ev, sasl_username);
+    JSON_FIELD(out, w, "host", ev, host);
+    w = json_mta(w, ev->mta);
+    JSON_FIELD(out, w, "queue_id", ev, queue_id);
+    JSON_FIELD(out, w, "message_id", ev, message_id);
+    JSON_FIELD(out, w, "sender", ev, sender);
+    JSON_INT(w, "size", ev->size);
+    JSON_INT(w, "nrcpt", ev->nrcpt);
+    JSON_FIELD(out, w, "client", ev, client);
+    JSON_FIELD(out, w, "sasl_username", ev, sasl_username);
+    return w;
 }
 
 /* json_reject - the reject keys after time */
-static void json_reject(const struct event *ev, struct buf *out)
+static char *json_reject(const struct event *ev, struct buf *out, char *w)
 {
-    JSON_FIELD(out, "host", ev, host);
-    json_mta(out, ev->mta);
-    JSON_FIELD(out, "client", ev, client);
-    JSON_FIELD(out, "helo", ev, helo);
-    JSON_FIELD(out, "sender", ev, sender);
-    JSON_FIELD(out, "recipient", ev, recipient);
-    JSON_INT(out, "smtp_code", ev->smtp_code);
-    JSON_FIELD(out, "dsn", ev, dsn);
-    JSON_FIELD(out, "reply", ev, reply);
-    JSON_FIELD(out, "reason", ev, reason);
+    JSON_FIELD(out, w, "host", ev, host);
+    w = json_mta(w, ev->mta);
+    JSON_FIELD(out, w, "client", ev, client);
+    JSON_FIELD(out, w, "helo", ev, helo);
+    JSON_FIELD(out, w, "sender", ev, sender);
+    JSON_FIELD(out, w, "recipient", ev, recipient);
+    JSON_INT(w, "smtp_code", ev->smtp_code);
+    JSON_FIELD(out, w, "dsn", ev, dsn);
+    JSON_FIELD(out, w, "reply", ev, reply);
+    JSON_FIELD(out, w, "reason", ev, reason);
+    return w;
 }
 
 /* json_bounce_notice - the bounce_notice keys after time */
-static void json_bounce_notice(const struct event *ev, struct buf *out)
+static char *json_bounce_notice(const struct event *ev, struct buf *out, char *w)
 {
-    JSON_FIELD(out, "host", ev, host);
-    json_mta(out, ev->mta);
-    JSON_FIELD(out, "queue_id", ev, queue_id);
-    JSON_FIELD(out, "notice_queue_id", ev, notice_queue_id);
+    JSON_FIELD(out, w, "host", ev, host);
+    w = json_mta(w, ev->mta);
+    JSON_FIELD(out, w, "queue_id", ev, queue_id);
+    JSON_FIELD(out, w, "notice_queue_id", ev, notice_queue_id);
+    return w;
 }
 
 /* json_smtp - the smtp keys after time */
-static void json_smtp(const struct event *ev, struct buf *out)
+static char *json_smtp(const struct event *ev, struct buf *out, char *w)
 {
-    JSON_FIELD(out, "client", ev, client);
-    JSON_FIELD(out, "server", ev, server);
-    JSON_FIELD(out, "helo", ev, helo);
-    JSON_FIELD(out, "sender", ev, sender);
-    JSON_FIELD(out, "recipient", ev, recipient);
-    JSON_FIELD(out, "stage", ev, stage);
-    JSON_INT(out, "smtp_code", ev->smtp_code);
-    JSON_FIELD(out, "dsn", ev, dsn);
-    JSON_FIELD(out, "reply", ev, reply);
-    JSON_FIELD(out, "queue_id", ev, queue_id);
-    JSON_BOOL(out, "tls", ev->tls);
+    JSON_FIELD(out, w, "client", ev, client);
+    JSON_FIELD(out, w, "server", ev, server);
+    JSON_FIELD(out, w, "helo", ev, helo);
+    JSON_FIELD(out, w, "sender", ev, sender);
+    JSON_FIELD(out, w, "recipient", ev, recipient);
+    JSON_FIELD(out, w, "stage", ev, stage);
+    JSON_INT(w, "smtp_code", ev->smtp_code);
+    JSON_FIELD(out, w, "dsn", ev, dsn);
+    JSON_FIELD(out, w, "reply", ev, reply);
+    JSON_FIELD(out, w, "queue_id", ev, queue_id);
+    JSON_BOOL(w, "tls", ev->tls);
+    return w;
 }
 
 /* event_format_json - append ev as one JSON object, keys as in docs/architecture.md */
 void event_format_json(const struct event *ev, struct buf *out)
 {
-    buf_reserve(out, 2048);
-    json_head(ev, out);
+    char *w;
+
+    buf_reserve(out, JSON_ROOM);
+    w = json_head(ev, out->data + out->len);
     switch (ev->type) {
     case EV_DELIVERY:
-        json_delivery(ev, out);
+        w = json_delivery(ev, out, w);
         break;
     case EV_MESSAGE:
-        json_message(ev, out);
+        w = json_message(ev, out, w);
         break;
     case EV_REJECT:
-        json_reject(ev, out);
+        w = json_reject(ev, out, w);
         break;
     case EV_BOUNCE_NOTICE:
-        json_bounce_notice(ev, out);
+        w = json_bounce_notice(ev, out, w);
         break;
     case EV_SMTP:
-        json_smtp(ev, out);
+        w = json_smtp(ev, out, w);
         break;
     case EV_NONE:
         break;
     }
     if (ev->flags & EVF_TRUNCATED)
-        PUT_LIT(out, ",\"truncated\":true");
-    PUT_LIT(out, "}");
-    out->data[out->len] = 0;
+        PUT_LIT(w, ",\"truncated\":true");
+    PUT_LIT(w, "}");
+    *w = 0;
+    json_sync(out, w);
 }

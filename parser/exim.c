@@ -613,37 +613,6 @@ static const char *reply_id(const char *reply, size_t *n)
 }
 
 /*
- * copy_field - a string from an open queue id's entry into the same-sized field of an event,
- * sixteen bytes at a time up to the chunk that holds its NUL (no strlen(); the bytes after
- * the NUL that come along are never read as text). The sizes are multiples of sixteen.
- */
-static inline void copy_field(char *dst, const char *src, size_t size)
-{
-#ifdef __SSE2__
-    for (size_t i = 0; i + 16 <= size; i += 16) {
-        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(src + i));
-
-        _mm_storeu_si128((__m128i *)(void *)(dst + i), x);
-        if (_mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_setzero_si128())))
-            return;
-    }
-#endif
-    {
-        size_t n = strnlen(src, size - 1); /* without SSE2, or with no NUL at all: cut */
-
-        memcpy(dst, src, n);
-        dst[n] = 0;
-    }
-}
-
-/* COPY_FIELD - copy_field() for two arrays of one size */
-#define COPY_FIELD(dst, src)                                                                       \
-    do {                                                                                           \
-        _Static_assert(sizeof(dst) == sizeof(src) && sizeof(dst) % 16 == 0, "field sizes");        \
-        copy_field((dst), (src), sizeof(dst));                                                     \
-    } while (0)
-
-/*
  * parse_delivery - "=> rcpt [<orig>] fields [C="..."]", "== rcpt fields: text" or
  * "** rcpt fields: text"; status is what the marker says
  */

@@ -323,16 +323,19 @@ struct pq_entry *parser_queue_get(struct parser *p, const char *host, size_t hos
         return NULL;
     /* Entries that outlived any queue lifetime leave first: their "removed" line was lost
      * (a log cut, a crash), and they would otherwise stay until the table is full. */
-    while (p->oldest && p->line_us &&
-           p->entries[p->oldest - 1].created_us < p->line_us - p->max_age_us) {
-        entry_drop(p, p->oldest);
-        p->stats.queue_aged++;
+    if (p->oldest && p->line_us &&
+        p->entries[p->oldest - 1].created_us < p->line_us - p->max_age_us) {
+        do {
+            entry_drop(p, p->oldest);
+            p->stats.queue_aged++;
+        } while (p->oldest && p->entries[p->oldest - 1].created_us < p->line_us - p->max_age_us);
+        slot = find_slot(p, h, host, host_len, qid, qid_len); /* the drops moved slots */
     }
     if (p->live == p->cap) {
         entry_drop(p, p->oldest);
         p->stats.queue_evicted++;
+        slot = find_slot(p, h, host, host_len, qid, qid_len);
     }
-    slot = find_slot(p, h, host, host_len, qid, qid_len);
     if (p->free_head) {
         n = p->free_head;
         p->free_head = p->entries[n - 1].newer;
@@ -440,12 +443,11 @@ bool parser_queue_arrival(struct parser *p, const char *host, size_t host_len, c
 {
     struct pq_entry *e = parser_queue_get(p, host, host_len, qid, qid_len, true);
 
-    str_copy(e->sender, sizeof(e->sender), ev->sender, strlen(ev->sender));
+    COPY_FIELD(e->sender, ev->sender);
     e->has_sender = true;
-    str_copy(e->message_id, sizeof(e->message_id), ev->message_id, strlen(ev->message_id));
-    str_copy(e->client, sizeof(e->client), ev->client, strlen(ev->client));
-    str_copy(e->sasl_username, sizeof(e->sasl_username), ev->sasl_username,
-             strlen(ev->sasl_username));
+    COPY_FIELD(e->message_id, ev->message_id);
+    COPY_FIELD(e->client, ev->client);
+    COPY_FIELD(e->sasl_username, ev->sasl_username);
     e->size = ev->size;
     e->nrcpt = ev->nrcpt;
     e->message_done = true;
@@ -681,11 +683,17 @@ static uint64_t defer_qkey_of(const struct event *ev)
     return key_hash(ev->host, strlen(ev->host), ev->queue_id, strlen(ev->queue_id)) | 1;
 }
 
-/* defer_keys - the slot keys of an event's (host, queue id) and recipient; 0 is made 1 */
+/* defer_rkey_of - the slot key of an event's recipient; 0 is made 1 */
+static uint64_t defer_rkey_of(const struct event *ev)
+{
+    return word_hash(ev->recipient, strlen(ev->recipient), 0x9e3779b97f4a7c15ULL) | 1;
+}
+
+/* defer_keys - the slot keys of an event's (host, queue id) and recipient */
 static void defer_keys(const struct event *ev, uint64_t *qk, uint64_t *rk)
 {
     *qk = defer_qkey_of(ev);
-    *rk = word_hash(ev->recipient, strlen(ev->recipient), 0x9e3779b97f4a7c15ULL) | 1;
+    *rk = defer_rkey_of(ev);
 }
 
 /* defer_home - the first slot tried for (qk, rk) */
@@ -766,9 +774,10 @@ static void defer_track(struct parser *p, const struct event *ev)
     if (ev->status != ST_DEFERRED && p->defer_live == 0)
         return;
     defer_alloc(p);
-    if (ev->status != ST_DEFERRED && p->defer_qcount[defer_qkey_of(ev) & (DEFER_QCOUNT - 1)] == 0)
+    qk = defer_qkey_of(ev);
+    if (ev->status != ST_DEFERRED && p->defer_qcount[qk & (DEFER_QCOUNT - 1)] == 0)
         return;
-    defer_keys(ev, &qk, &rk);
+    rk = defer_rkey_of(ev);
     i = defer_find(p, qk, rk, &found);
     if (ev->status != ST_DEFERRED) {
         if (found)
@@ -792,23 +801,23 @@ static void defer_track(struct parser *p, const struct event *ev)
     /* A bare "Deferred" after the server's own words keeps those: they say why. */
     if (found && ev->smtp_code < 0 && d->smtp_code >= 0)
         return;
-    str_copy(d->recipient, sizeof(d->recipient), ev->recipient, strlen(ev->recipient));
-    str_copy(d->relay, sizeof(d->relay), ev->relay, strlen(ev->relay));
-    str_copy(d->dsn, sizeof(d->dsn), ev->dsn, strlen(ev->dsn));
-    str_copy(d->reply, sizeof(d->reply), ev->reply, strlen(ev->reply));
-    str_copy(d->reason, sizeof(d->reason), ev->reason, strlen(ev->reason));
+    COPY_FIELD(d->recipient, ev->recipient);
+    COPY_FIELD(d->relay, ev->relay);
+    COPY_FIELD(d->dsn, ev->dsn);
+    COPY_FIELD(d->reply, ev->reply);
+    COPY_FIELD(d->reason, ev->reason);
     d->smtp_code = ev->smtp_code;
 }
 
 /* defer_apply - an expiry takes the recipient's last temporary failure (see parser_int.h) */
 static void defer_apply(const struct deferral *d, struct event *ev)
 {
-    EVENT_SET(ev, recipient, d->recipient, strlen(d->recipient));
+    COPY_FIELD(ev->recipient, d->recipient);
     if (ev->relay[0] == 0)
-        EVENT_SET(ev, relay, d->relay, strlen(d->relay));
-    EVENT_SET(ev, dsn, d->dsn, strlen(d->dsn));
-    EVENT_SET(ev, reply, d->reply, strlen(d->reply));
-    EVENT_SET(ev, reason, d->reason, strlen(d->reason));
+        COPY_FIELD(ev->relay, d->relay);
+    COPY_FIELD(ev->dsn, d->dsn);
+    COPY_FIELD(ev->reply, d->reply);
+    COPY_FIELD(ev->reason, d->reason);
     ev->smtp_code = d->smtp_code;
     ev->hard = false;
 }

@@ -312,7 +312,8 @@ static __attribute__((noinline)) const char *host_words_end(const char *p, const
  * the end of the text. *colon_end tells whether the value ended in ':', which ends the field
  * list (the ':' is not part of the value).
  */
-static int field_next(const char **pp, const char *end, struct scan_kv *f, bool *colon_end)
+static inline __attribute__((always_inline)) int field_next(const char **pp, const char *end,
+                                                            struct scan_kv *f, bool *colon_end)
 {
     const char *p = scan_skip_spaces(*pp, end), *k = p, *v;
 

@@ -39,6 +39,9 @@ struct mark_set {
     int n, nfirst;
     size_t len[16];
     char first[16];
+#ifdef __SSE2__
+    __m128i firstv[16]; /* each first byte in all sixteen lanes */
+#endif
 };
 
 /*
@@ -64,8 +67,12 @@ static const struct mark_set *mark_set_of(const char *const *marks)
         ms->len[ms->n] = strlen(marks[ms->n]);
         while (f < ms->nfirst && ms->first[f] != marks[ms->n][0])
             f++;
-        if (f == ms->nfirst)
+        if (f == ms->nfirst) {
+#ifdef __SSE2__
+            ms->firstv[ms->nfirst] = _mm_set1_epi8(marks[ms->n][0]);
+#endif
             ms->first[ms->nfirst++] = marks[ms->n][0];
+        }
     }
     return ms;
 }
@@ -118,7 +125,7 @@ enum parse_result scan_unread(const char *s, const char *end, const char *const 
             m = end;
         }
         for (int f = 0; f < ms->nfirst; f++)
-            bits |= (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8(ms->first[f])));
+            bits |= (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, ms->firstv[f]));
         bits &= ~((1u << seen) - 1);
         for (; bits; bits &= bits - 1)
             if (mark_at(s, end, at + __builtin_ctz(bits), ms))

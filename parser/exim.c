@@ -85,7 +85,8 @@ static inline const char *word_end(const char *s, const char *end)
 
 /*
  * exim_envelope - the stamp of a native mainlog line, and the syslog-like "host exim[pid]: "
- * that some setups write after it; 0, or -1 when the line does not start with such a stamp
+ * that some setups write after it; 0, or -1 when the line does not start with such a stamp.
+ * The program of a line read is always "exim" (parser_line() counts it so).
  */
 int exim_envelope(const char *line, size_t len, struct syslog_env *env)
 {

@@ -71,7 +71,8 @@ struct parser {
     struct parser_prog_stats progs[PARSER_PROG_MAX + 1];
     size_t nprogs;
     size_t last_prog;
-    uint32_t msgid_cache[MSGID_CACHE];      /* entry index + 1 by message-id hash */
+    struct parser_prog_stats *exim_ps; /* the counters of "exim", once a mainlog line named it */
+    uint32_t msgid_cache[MSGID_CACHE]; /* entry index + 1 by message-id hash */
     uint64_t msgid_cache_hash[MSGID_CACHE]; /* that entry's message-id hash, checked first */
     struct {
         uint64_t key; /* of code, dsn, status and reply; 0 empty */
@@ -924,19 +925,26 @@ enum parse_result parser_line(struct parser *p, const char *line, size_t len, st
         p->stats.repaired++;
     }
     /* Exim's own mainlog has no syslog envelope: "2026-11-28 17:30:17 ..." */
-    if (len == 0 ||
-        (exim_envelope(line, len, &env) != 0 && syslog_envelope(line, len, &env, &p->yi) != 0)) {
+    if (len > 0 && exim_envelope(line, len, &env) == 0) {
+        /* its program is always "exim": its counters are looked up once */
+        p->line_us = env.time_us;
+        if (p->exim_ps == NULL)
+            p->exim_ps = prog_slot(p, env.prog, env.prog_len);
+        ps = p->exim_ps;
+        mta = MTA_EXIM;
+    } else if (len == 0 || syslog_envelope(line, len, &env, &p->yi) != 0) {
         p->stats.skipped++;
         ps = prog_slot(p, "(no envelope)", 13);
         ps->lines++;
         ps->skipped++;
         return PARSE_SKIP;
+    } else {
+        p->line_us = env.time_us;
+        ps = prog_slot(p, env.prog, env.prog_len);
+        mta = mta_of(env.prog, env.prog_len);
     }
-    p->line_us = env.time_us;
-    ps = prog_slot(p, env.prog, env.prog_len);
     p->line_ps = ps;
     ps->lines++;
-    mta = mta_of(env.prog, env.prog_len);
     r = PARSE_SKIP;
     if (p->mta == MTA_UNKNOWN || mta == p->mta) {
         if (mta == MTA_POSTFIX)

@@ -84,6 +84,53 @@ static inline const char *word_end(const char *s, const char *end)
 }
 
 /*
+ * pid_end - the "digits]" of a "[pid]" whose digits start at s: the byte after the ']', with
+ * the pid in *pid (digits after it reached 10^8 are not added, as in the syslog reader), or
+ * NULL (*pid untouched) when there are no digits or no ']' after them. The eight bytes at s
+ * are checked and converted at once when there are eight: a pid has up to seven digits.
+ */
+static const char *pid_end(const char *s, const char *end, long *pid)
+{
+    const char *q;
+    long v = 0;
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    if (end - s >= 8) {
+        uint64_t x, bad;
+        unsigned n;
+
+        memcpy(&x, s, 8);
+        x ^= 0x3030303030303030ULL; /* a digit is now 0..9 in its byte */
+        /* a high nibble in x or in x + 6 marks a byte that is no digit; a carry out of a
+         * byte comes from a byte that is no digit, and reaches only the bytes after it */
+        bad = (x | (x + 0x0606060606060606ULL)) & 0xf0f0f0f0f0f0f0f0ULL;
+        n = bad ? (unsigned)__builtin_ctzll(bad) / 8 : 8;
+        if (n == 0)
+            return NULL;
+        if (n < 8) {
+            if (s[n] != ']')
+                return NULL;
+            /* the n digits as the last of eight (leading zeros), then pairwise sums */
+            x <<= 8 * (8 - n);
+            x = (x * 10 + (x >> 8)) & 0x00ff00ff00ff00ffULL;
+            x = (x * 100 + (x >> 16)) & 0x0000ffff0000ffffULL;
+            x = x * 10000 + (x >> 32);
+            *pid = (long)(x & 0xffffffffULL);
+            return s + n + 1;
+        }
+    }
+#endif
+    for (q = s; q < end && *q >= '0' && *q <= '9'; q++) {
+        if (v < 100000000L)
+            v = v * 10 + (*q - '0');
+    }
+    if (q == s || q >= end || *q != ']')
+        return NULL;
+    *pid = v;
+    return q + 1;
+}
+
+/*
  * exim_envelope - the stamp of a native mainlog line, and the syslog-like "host exim[pid]: "
  * that some setups write after it; 0, or -1 when the line does not start with such a stamp.
  * The program of a line read is always "exim" (parser_line() counts it so).
@@ -162,18 +209,8 @@ int exim_envelope(const char *line, size_t len, struct syslog_env *env)
     env->prog = "exim";
     env->prog_len = 4;
     env->pid = -1;
-    if (p < end && *p == '[') {
-        long pid = 0;
-
-        for (q = p + 1; q < end && *q >= '0' && *q <= '9'; q++) {
-            if (pid < 100000000L)
-                pid = pid * 10 + (*q - '0');
-        }
-        if (q < end && *q == ']' && q > p + 1) {
-            env->pid = pid;
-            p = scan_skip_spaces(q + 1, end);
-        }
-    }
+    if (p < end && *p == '[' && (q = pid_end(p + 1, end, &env->pid)) != NULL)
+        p = scan_skip_spaces(q, end);
     /* "host exim[pid]: " after the stamp, as some syslog templates write it */
     q = word_end(p, end);
     if (q < end && scan_starts(q + 1, end, "exim")) {

@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "parser/parser.h"
+#include "parser/parser_int.h"
 #include "tests/unit/unit.h"
 
 /* ---- one line, one event ---- */
@@ -559,6 +560,46 @@ static void test_expiry_forms(void **state)
     }
 }
 
+/* test_stamp_pid - the "[pid]" after a mainlog stamp: read at once when eight bytes follow,
+ * digit by digit otherwise, with the same value and the same text after it */
+static void test_stamp_pid(void **state)
+{
+    static const struct {
+        const char *after; /* the text after the stamp's space */
+        long pid;
+        const char *msg;
+    } forms[] = {
+        {"[1] x", 1, "x"},
+        {"[1]", 1, ""},
+        {"[16268] Completed here", 16268, "Completed here"},
+        {"[1234567] x", 1234567, "x"},
+        {"[12345678] x", 12345678, "x"},
+        {"[123456789012] x", 123456789, "x"}, /* digits after 10^8 are not added */
+        {"[0000000000042] x", 42, "x"},
+        {"[12]x", 12, "x"},
+        {"[] x", -1, "[] x"},
+        {"[12a] x more text", -1, "[12a] x more text"},
+        {"[1234567a] x", -1, "[1234567a] x"},
+        {"[12", -1, "[12"},
+        {"[123456789", -1, "[123456789"},
+        {"[ 12] x", -1, "[ 12] x"},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
+        char line[128];
+        struct syslog_env env;
+
+        snprintf(line, sizeof(line), L_TIME "%s", forms[i].after);
+        if (exim_envelope(line, strlen(line), &env) != 0)
+            fail_msg("form %zu: no stamp read: %s", i, line);
+        if (env.pid != forms[i].pid || env.msg_len != strlen(forms[i].msg) ||
+            memcmp(env.msg, forms[i].msg, env.msg_len) != 0)
+            fail_msg("form %zu: pid %ld, text \"%.*s\": %s", i, env.pid, (int)env.msg_len, env.msg,
+                     line);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -567,6 +608,7 @@ int main(void)
         cmocka_unit_test(test_truncation),   cmocka_unit_test(test_corpus),
         cmocka_unit_test(test_matrix_forms), cmocka_unit_test(test_message_id_bytes),
         cmocka_unit_test(test_quoted_reply), cmocka_unit_test(test_expiry_forms),
+        cmocka_unit_test(test_stamp_pid),
     };
 
     return cmocka_run_group_tests(tests, utc, NULL);

@@ -600,15 +600,15 @@ static bool gave_up_for_time(const char *text, const char *end)
         "have been failing for a long time",
         "after a long failure period",
     };
-    size_t n = (size_t)(end - text), i;
+    size_t i;
 
-    if (memmem(text, n, timeout, sizeof(timeout) - 1) != NULL)
+    if (scan_find(text, end, timeout, sizeof(timeout) - 1) != NULL)
         return true;
     /* both other forms hold "a long ": most texts hold neither, and are read once more */
-    if (memmem(text, n, "a long ", 7) == NULL)
+    if (scan_find(text, end, "a long ", 7) == NULL)
         return false;
     for (i = 0; i < ARRAY_LEN(longs); i++)
-        if (memmem(text, n, longs[i], strlen(longs[i])) != NULL)
+        if (scan_find(text, end, longs[i], strlen(longs[i])) != NULL)
             return true;
     return false;
 }
@@ -759,12 +759,12 @@ static enum parse_result parse_sync_error(struct parser *p, const struct syslog_
                                           const char *s, const char *end, struct event *ev)
 {
     static const char *const marks[] = {"reject", NULL};
-    const char *rej = memmem(s, (size_t)(end - s), ": rejected ", 11), *h;
+    const char *rej = scan_find(s, end, ": rejected ", 11), *h;
     struct scan_kv f;
     struct ehost host = {0};
     bool colon_end;
 
-    h = rej ? memmem(rej, (size_t)(end - rej), " H=", 3) : NULL;
+    h = rej ? scan_find(rej, end, " H=", 3) : NULL;
     if (h == NULL)
         return scan_unread(s, end, marks);
     h++;
@@ -818,7 +818,7 @@ static enum parse_result parse_reject(struct parser *p, const struct syslog_env 
     if (r < 0)
         return scan_unread(text, end, outcome_marks);
     if (scan_starts(s, end, "local_scan() function ") &&
-        memmem(s, (size_t)(end - s), " - message temporarily rejected", 31) != NULL) {
+        scan_find(s, end, " - message temporarily rejected", 31) != NULL) {
         /* "local_scan() function timed out - message temporarily rejected (size 29)" */
         scan_event_head(ev, MTA_EXIM, EV_REJECT, env, qid, qid_len);
         EVENT_SET(ev, reply, s, (size_t)(end - s));
@@ -855,7 +855,7 @@ static enum parse_result parse_reject(struct parser *p, const struct syslog_env 
             s = close + 1;
         }
     }
-    colon = memmem(s, (size_t)(end - s), ": ", 2);
+    colon = scan_find(s, end, ": ", 2);
     if (colon) {
         const char *t = colon + 2;
 

@@ -145,6 +145,46 @@ enum parse_result scan_unread(const char *s, const char *end, const char *const 
     return PARSE_SKIP;
 }
 
+/*
+ * scan_find - the first n-byte needle w in [s, end), or NULL. Sixteen starting places at a
+ * time are kept when their first byte is w's first and the byte n - 1 on is w's last; those
+ * are compared whole. For the short phrases the readers look for in an error text, where
+ * memmem() spent more on its set-up than on the search.
+ */
+const char *scan_find(const char *s, const char *end, const char *w, size_t n)
+{
+    const char *last;
+
+    if (n == 0)
+        return s;
+    if (end - s < (ptrdiff_t)n)
+        return NULL;
+    last = end - n; /* the last place the needle can start */
+#ifdef __SSE2__
+    {
+        const __m128i first = _mm_set1_epi8(w[0]), final = _mm_set1_epi8(w[n - 1]);
+
+        for (; last - s >= 15; s += 16) {
+            __m128i a = _mm_loadu_si128((const __m128i *)(const void *)s);
+            __m128i b = _mm_loadu_si128((const __m128i *)(const void *)(s + n - 1));
+            unsigned m = (unsigned)_mm_movemask_epi8(
+                _mm_and_si128(_mm_cmpeq_epi8(a, first), _mm_cmpeq_epi8(b, final)));
+
+            for (; m; m &= m - 1) {
+                const char *c = s + __builtin_ctz(m);
+
+                if (memcmp(c, w, n) == 0)
+                    return c;
+            }
+        }
+    }
+#endif
+    for (; s <= last; s++)
+        if (*s == w[0] && memcmp(s, w, n) == 0)
+            return s;
+    return NULL;
+}
+
 /* scan_is_loopback - does a relay or client "name[ip]:port" name a loopback address? */
 bool scan_is_loopback(const char *s)
 {

@@ -14,6 +14,7 @@
  *	void scan_classify(struct parser *p, struct event *ev, enum event_status status);
  *	enum parse_result scan_unread(const char *s, const char *end, const char *const *marks);
  *	bool scan_is_loopback(const char *s);
+ *	const char *scan_find(const char *s, const char *end, const char *w, size_t n);
  *
  * DESCRIPTION
  *	Text is a byte range [s, end) of the caller's line; nothing needs a NUL terminator.
@@ -31,6 +32,8 @@
  *	PARSE_MALFORMED (not understood, sampled) when the text holds one of the NULL-terminated
  *	marks of an outcome ("to=", "stat=", "reject" ...) at the start of a word, so that no
  *	outcome is skipped silently; PARSE_SKIP otherwise.
+ *
+ *	scan_find() returns the first n bytes at w in [s, end), as memmem() does, or NULL.
  *
  *	scan_is_loopback() tells whether a relay or client as the readers store it,
  *	"name[ip]:port", names a loopback address (127.0.0.0/8, ::1).
@@ -93,5 +96,6 @@ void scan_event_head(struct event *ev, enum event_mta mta, enum event_type type,
 void scan_classify(struct parser *p, struct event *ev, enum event_status status);
 enum parse_result scan_unread(const char *s, const char *end, const char *const *marks);
 bool scan_is_loopback(const char *s);
+const char *scan_find(const char *s, const char *end, const char *w, size_t n);
 
 #endif

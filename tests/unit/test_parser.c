@@ -19,6 +19,7 @@
 #include "parser/parser.h"
 #include "parser/parser_int.h"
 #include "parser/scan.h"
+#include "parser/scan.h"
 #include "tests/unit/unit.h"
 
 #define P "Nov 28 17:30:17 mx1 "
@@ -246,6 +247,46 @@ static void test_unread_marks(void **state)
     }
 }
 
+/*
+ * test_find - scan_find() against memmem() on texts of every length up to 48 with a needle,
+ * or a near miss of it (its first and last bytes with another between), at every place
+ */
+static void test_find(void **state)
+{
+    static const char *const needles[] = {"a", ": ", "a l", "a long ", "retry timeout exceeded"};
+    char text[64];
+
+    (void)state;
+    for (size_t len = 0; len <= 48; len++) {
+        for (size_t k = 0; k < sizeof(needles) / sizeof(needles[0]); k++) {
+            const char *w = needles[k];
+            size_t n = strlen(w);
+
+            memset(text, 'x', len);
+            assert_ptr_equal(scan_find(text, text + len, w, n), memmem(text, len, w, n));
+            for (size_t at = 0; at + n <= len; at++) {
+                for (int miss = 0; miss < 2; miss++) {
+                    memset(text, 'x', len);
+                    memcpy(text + at, w, n);
+                    if (miss && n > 2)
+                        text[at + 1] = '#';
+                    assert_ptr_equal(scan_find(text, text + len, w, n), memmem(text, len, w, n));
+                    /* cut by the end of the text */
+                    assert_ptr_equal(scan_find(text, text + at + n - 1, w, n),
+                                     memmem(text, at + n - 1, w, n));
+                    /* a second copy further on, the first spoiled */
+                    if (at + 2 * n <= len && n > 1) {
+                        memcpy(text + at + n, w, n);
+                        text[at] = '#';
+                        assert_ptr_equal(scan_find(text, text + len, w, n),
+                                         memmem(text, len, w, n));
+                    }
+                }
+            }
+        }
+    }
+}
+
 /* test_outcome_unread - a line of a known program that carries an outcome mark but is not read
  * is not understood and sampled; one without a mark stays skipped */
 static void test_outcome_unread(void **state)
@@ -415,6 +456,7 @@ int main(void)
         cmocka_unit_test(test_eviction),       cmocka_unit_test(test_prog_stats),
         cmocka_unit_test(test_outcome_unread), cmocka_unit_test(test_queue_age),
         cmocka_unit_test(test_bad_bytes),      cmocka_unit_test(test_unread_marks),
+        cmocka_unit_test(test_find),
     };
 
     return cmocka_run_group_tests(tests, utc, NULL);

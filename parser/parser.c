@@ -188,6 +188,13 @@ static struct parser_prog_stats *prog_slot(struct parser *p, const char *prog, s
     return ps;
 }
 
+/* word_hash_finish - the last mix of word_hash(); of the seed alone, the hash of 0 bytes */
+static inline uint64_t word_hash_finish(uint64_t h)
+{
+    h *= 0xc4ceb9fe1a85ec53ULL;
+    return h ^ (h >> 32);
+}
+
 /*
  * word_hash - a hash of len bytes eight at a time (multiply and fold), seeded; the byte-wise
  * FNV-1a it replaces was a twentieth of the parse time, run several times per line
@@ -208,8 +215,7 @@ static uint64_t word_hash(const char *s, size_t len, uint64_t h)
         h = (h ^ w) * 0x9e3779b97f4a7c15ULL;
         h ^= h >> 29;
     }
-    h *= 0xc4ceb9fe1a85ec53ULL;
-    return h ^ (h >> 32);
+    return word_hash_finish(h);
 }
 
 /* key_hash - the table hash of (host, queue id) */
@@ -221,7 +227,10 @@ static uint64_t key_hash(const char *host, size_t host_len, const char *qid, siz
         host_len = EV_HOST_LEN - 1;
     if (qid_len >= EV_QID_LEN)
         qid_len = EV_QID_LEN - 1;
-    return word_hash(qid, qid_len, word_hash(host, host_len, 0x9e3779b97f4a7c15ULL));
+    /* no host (an Exim mainlog): word_hash() of nothing, folded by the compiler */
+    return word_hash(qid, qid_len,
+                     host_len ? word_hash(host, host_len, 0x9e3779b97f4a7c15ULL)
+                              : word_hash_finish(0x9e3779b97f4a7c15ULL));
 }
 
 /* key_equal - does the entry hold this (host, queue id)? Both as stored (cut to size). */
@@ -232,7 +241,7 @@ static bool key_equal(const struct pq_entry *e, const char *host, size_t host_le
         host_len = sizeof(e->host) - 1;
     if (qid_len >= sizeof(e->queue_id))
         qid_len = sizeof(e->queue_id) - 1;
-    return memcmp(e->host, host, host_len) == 0 && e->host[host_len] == 0 &&
+    return (host_len == 0 || memcmp(e->host, host, host_len) == 0) && e->host[host_len] == 0 &&
            memcmp(e->queue_id, qid, qid_len) == 0 && e->queue_id[qid_len] == 0;
 }
 

@@ -103,6 +103,9 @@ enum parse_result scan_unread(const char *s, const char *end, const char *const 
     const struct mark_set *ms = mark_set_of(marks);
     const char *m = s;
 
+    if (ms->nfirst == 0)
+        return PARSE_SKIP;
+
 #ifdef __SSE2__
     while (m < end) {
         size_t rem = (size_t)(end - m);
@@ -124,9 +127,13 @@ enum parse_result scan_unread(const char *s, const char *end, const char *const 
             x = _mm_loadu_si128((const __m128i *)(const void *)tmp);
             m = end;
         }
-        for (int f = 0; f < ms->nfirst; f++)
-            bits |= (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, ms->firstv[f]));
-        bits &= ~((1u << seen) - 1);
+        {
+            __m128i hit = _mm_cmpeq_epi8(x, ms->firstv[0]);
+
+            for (int f = 1; f < ms->nfirst; f++)
+                hit = _mm_or_si128(hit, _mm_cmpeq_epi8(x, ms->firstv[f]));
+            bits = (unsigned)_mm_movemask_epi8(hit) & ~((1u << seen) - 1);
+        }
         for (; bits; bits &= bits - 1)
             if (mark_at(s, end, at + __builtin_ctz(bits), ms))
                 return PARSE_MALFORMED;

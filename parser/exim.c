@@ -799,15 +799,16 @@ static enum parse_result parse_reject(struct parser *p, const struct syslog_env 
     struct scan_kv f;
     bool colon_end;
     struct ehost h = {0};
-    const char *sender = NULL;
-    size_t sender_len = 0, i;
+    const char *sender = NULL, *host = NULL;
+    size_t sender_len = 0, host_len = 0, i;
     bool temp = false;
     int r;
 
     while ((r = field_next(&s, end, &f, &colon_end)) == 1) {
-        if (scan_key_is(&f, "H"))
-            host_split(f.val, f.val_len, &h);
-        else if (scan_key_is(&f, "F")) {
+        if (scan_key_is(&f, "H")) {
+            host = f.val; /* split once it is a reject: most such lines are not */
+            host_len = f.val_len;
+        } else if (scan_key_is(&f, "F")) {
             /* F=<s> in SMTP-time lines, F=s in local_scan() ones */
             bool br = f.val_len >= 2 && f.val[0] == '<' && f.val[f.val_len - 1] == '>';
 
@@ -839,6 +840,8 @@ static enum parse_result parse_reject(struct parser *p, const struct syslog_env 
     }
     if (i == ARRAY_LEN(kinds))
         return scan_unread(text, end, outcome_marks);
+    if (host)
+        host_split(host, host_len, &h);
     scan_event_head(ev, MTA_EXIM, EV_REJECT, env, qid, qid_len);
     host_format(&h, false, ev->client, sizeof(ev->client));
     EVENT_SET(ev, helo, h.helo ? h.helo : "", h.helo_len);

@@ -510,13 +510,10 @@ static char *put_time(char *w, int64_t us)
         last.valid = true;
     } else {
         char when[64];
-        size_t n;
 
         time_format_rfc3339(us, when, sizeof(when));
-        n = strlen(when);
         *w++ = '"';
-        memcpy(w, when, n);
-        w += n;
+        w = stpcpy(w, when);
         *w++ = '"';
         return w;
     }
@@ -579,12 +576,8 @@ static char *json_head(const struct event *ev, char *w)
         PUT_LIT(w, "{\"type\":\"delivery\",\"time\":");
         break;
     default: { /* the others are rare: their names as event_type_name() gives them */
-        const char *name = event_type_name(ev->type);
-        size_t n = strlen(name);
-
         PUT_LIT(w, "{\"type\":\"");
-        memcpy(w, name, n);
-        w += n;
+        w = stpcpy(w, event_type_name(ev->type)); /* its NUL is written over next */
         PUT_LIT(w, "\",\"time\":");
         break;
     }

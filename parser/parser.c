@@ -325,6 +325,7 @@ struct pq_entry *parser_queue_get(struct parser *p, const char *host, size_t hos
     uint64_t h = key_hash(host, host_len, qid, qid_len);
     uint32_t slot = find_slot(p, h, host, host_len, qid, qid_len);
     struct pq_entry *e;
+    bool dropped = false;
     uint32_t n;
 
     if (p->index[slot].entry)
@@ -333,19 +334,19 @@ struct pq_entry *parser_queue_get(struct parser *p, const char *host, size_t hos
         return NULL;
     /* Entries that outlived any queue lifetime leave first: their "removed" line was lost
      * (a log cut, a crash), and they would otherwise stay until the table is full. */
-    if (p->oldest && p->line_us &&
-        p->entries[p->oldest - 1].created_us < p->line_us - p->max_age_us) {
-        do {
-            entry_drop(p, p->oldest);
-            p->stats.queue_aged++;
-        } while (p->oldest && p->entries[p->oldest - 1].created_us < p->line_us - p->max_age_us);
-        slot = find_slot(p, h, host, host_len, qid, qid_len); /* the drops moved slots */
+    while (p->oldest && p->line_us &&
+           p->entries[p->oldest - 1].created_us < p->line_us - p->max_age_us) {
+        entry_drop(p, p->oldest);
+        p->stats.queue_aged++;
+        dropped = true;
     }
     if (p->live == p->cap) {
         entry_drop(p, p->oldest);
         p->stats.queue_evicted++;
-        slot = find_slot(p, h, host, host_len, qid, qid_len);
+        dropped = true;
     }
+    if (dropped) /* a drop moves slots: look again */
+        slot = find_slot(p, h, host, host_len, qid, qid_len);
     if (p->free_head) {
         n = p->free_head;
         p->free_head = p->entries[n - 1].newer;

@@ -85,6 +85,7 @@ deps_test_bounce    = util parser bounce
 deps_test_collector = util parser collector
 deps_test_sniff     = util parser collector
 deps_test_db        = util parser db
+deps_test_delta     = util parser db
 deps_test_web       = util parser db web
 deps_test_conf      = util parser collector report
 deps_test_retry     = util

@@ -7,16 +7,17 @@
  *
  *	BEGIN
  *	CREATE TEMP TABLE IF NOT EXISTS stg_<table> (LIKE <table>) ON COMMIT DELETE ROWS
+ *	    for the event tables, the rollup tables and the suppression list (once per session)
  *	SELECT mailpulse_ensure_partitions(...)	the months of the batch (see ensure_partitions)
- *	COPY stg_<table> (...) FROM STDIN		text format, for each kind of event present
- *	INSERT INTO <table> SELECT ... FROM stg_<table>
- *	    ON CONFLICT (source_id, pos, seq, time) DO NOTHING
- *	INSERT INTO rollups, rollups_host, rollups_host_minute, rollups_domain_day,
- *	    rollups_domain_month, rollups_provider_hour, rollups_block_hour,
- *	    rollups_sender_hour, rollups_sender_day, rollups_sender_reason_day
- *	    ... ON CONFLICT DO UPDATE		(see move_table)
- *	INSERT INTO suppressions ...		a hard bounce or expiry
- *	DELETE FROM suppressions ...		a later delivery to the recipient was sent
+ *	for each kind of event present:
+ *	    SAVEPOINT; COPY <table> (...) FROM STDIN; RELEASE
+ *	    when its unique key refuses a row (a replay): ROLLBACK TO SAVEPOINT,
+ *	    COPY stg_<table>, INSERT INTO <table> SELECT ... ON CONFLICT (source_id, pos, seq, time)
+ *	    DO NOTHING RETURNING source_id, pos, seq	(see move_table)
+ *	for each rollup table the stored events touch (see add_rollups):
+ *	    COPY stg_<rollup> FROM STDIN	the batch's sums, added up here
+ *	    INSERT INTO <rollup> SELECT ... FROM stg_<rollup> ON CONFLICT DO UPDATE
+ *	COPY stg_suppress; INSERT INTO suppressions ...; DELETE FROM suppressions ...
  *	UPDATE sources SET checkpoint = GREATEST(checkpoint, $2) WHERE id = $1
  *	INSERT INTO parser_state ... ON CONFLICT DO UPDATE	when a state is attached (pstate.c)
  *	COMMIT
@@ -41,6 +42,7 @@
 #include <time.h>
 
 #include "db/db_int.h"
+#include "db/delta.h"
 #include "parser/provider.h"
 #include "util/util.h"
 
@@ -61,7 +63,18 @@ struct db_batch {
     struct db *db;
     struct entry *v;
     size_t n, cap;
-    bool have_last; /* the position of the last event added, for seq */
+    /*
+     * Per event, its type and TAG_STORED once the commit under way inserted it (a replay's
+     * duplicates are not): the commit's passes over the batch read these bytes rather than
+     * the events, which are large.
+     */
+    unsigned char *tag;
+    size_t tag_cap;
+    uint64_t repaired; /* the strings the events hold repaired */
+    int *months;       /* the months (db_month_of()) the events' times fall in */
+    size_t nmonths, months_cap;
+    int64_t month_lo, month_hi; /* the bounds of the month last added */
+    bool have_last;             /* the position of the last event added, for seq */
     int64_t last_source, last_pos;
     int32_t last_seq;
     struct buf copy;   /* COPY data, reused */
@@ -71,7 +84,13 @@ struct db_batch {
     int state_version;
     size_t prefix_len; /* the source's first bytes known, for the next commit; 0 none */
     uint64_t prefix_hash;
+    struct rollup_sums *sums; /* the rollup rows of a commit; made at the first */
 };
+
+static void rollup_sums_free(struct rollup_sums *s);
+
+#define TAG_STORED 0x80
+#define TAG_TYPE   0x7f
 
 /* The string fields of struct event, for repair. */
 static const size_t string_fields[][2] = {
@@ -96,33 +115,28 @@ static const size_t string_fields[][2] = {
 /* put_escaped - append s in COPY text form: backslash, tab, newline and CR escaped */
 static void put_escaped(struct buf *o, const char *s)
 {
-    const char *run = s;
+    for (;;) {
+        size_t run = strcspn(s, "\\\t\n\r");
 
-    for (;; s++) {
-        const char *esc;
-
+        buf_append(o, s, run);
+        s += run;
         switch (*s) {
+        case 0:
+            return;
         case '\\':
-            esc = "\\\\";
+            buf_append(o, "\\\\", 2);
             break;
         case '\t':
-            esc = "\\t";
+            buf_append(o, "\\t", 2);
             break;
         case '\n':
-            esc = "\\n";
+            buf_append(o, "\\n", 2);
             break;
-        case '\r':
-            esc = "\\r";
-            break;
-        case 0:
-            buf_append(o, run, (size_t)(s - run));
-            return;
         default:
-            continue;
+            buf_append(o, "\\r", 2);
+            break;
         }
-        buf_append(o, run, (size_t)(s - run));
-        buf_puts(o, esc);
-        run = s + 1;
+        s++;
     }
 }
 
@@ -334,51 +348,36 @@ static void row_bounce_notice(struct buf *o, const struct entry *e)
 }
 
 /*
- * What each kind of event becomes: its table, its columns in COPY order, its row writer, and
- * for the tables that feed the rollups, the rollup row of one inserted row (the expressions
- * over the RETURNING columns: hour, host, sender domain, recipient domain, kind, reason, dsn,
- * example reply, as the view "facts" of sql/002 has them; then provider and block, and the
- * recipient in lower case and "hard" for the suppression list).
+ * What each kind of event becomes: its table, its columns in COPY order and its row writer.
+ * Messages, deliveries and rejects also feed the rollups (rollup_event()).
  */
 static const struct table {
     enum event_type type;
     const char *name;
     const char *cols;
     void (*row)(struct buf *, const struct entry *);
-    const char *facts; /* NULL: no rollups */
 } tables[] = {
     {EV_MESSAGE, "messages",
      "time, host, mta, queue_id, message_id, sender, sender_domain, size, nrcpt, client, "
      "sasl_username, truncated, source_id, pos, seq",
-     row_message,
-     "time, host, coalesce(sender_domain, ''), '',"
-     " CASE WHEN coalesce(sender, '') = '' AND coalesce(client, '') = '' THEN 'notice'"
-     " ELSE 'received' END, '', '', NULL::text, NULL::text,"
-     " NULL::text, NULL::text, false, NULL::text AS cli, ''::text AS sasl"},
+     row_message},
     {EV_DELIVERY, "deliveries",
      "time, host, mta, queue_id, message_id, sender, sender_domain, recipient, orig_recipient, "
      "recipient_domain, relay, delay, delays, status, dsn, smtp_code, reply, reason, hard, "
      "provider, block, client, sasl_username, truncated, source_id, pos, seq",
-     row_delivery,
-     "time, host, coalesce(sender_domain, ''), coalesce(recipient_domain, ''), status,"
-     " coalesce(reason, ''), coalesce(dsn, ''), CASE WHEN status <> 'sent' THEN reply END,"
-     " provider, block, lower(recipient), hard, client AS cli,"
-     " coalesce(sasl_username, '') AS sasl"},
+     row_delivery},
     {EV_REJECT, "rejects",
      "time, host, mta, queue_id, client, helo, sender, sender_domain, recipient, "
      "recipient_domain, smtp_code, dsn, reply, reason, provider, block, truncated, source_id, pos,"
      " seq",
-     row_reject,
-     "time, host, coalesce(sender_domain, ''), coalesce(recipient_domain, ''), 'rejected',"
-     " coalesce(reason, ''), coalesce(dsn, ''), reply, provider, block, NULL::text, false,"
-     " client AS cli, ''::text AS sasl"},
+     row_reject},
     {EV_BOUNCE_NOTICE, "bounce_notices",
      "time, host, mta, queue_id, notice_queue_id, truncated, source_id, pos, seq",
-     row_bounce_notice, NULL},
+     row_bounce_notice},
     {EV_SMTP, "smtp_events",
      "time, host, client, server, helo, sender, recipient, stage, smtp_code, dsn, reply, "
      "queue_id, tls, truncated, source_id, pos, seq",
-     row_smtp, NULL},
+     row_smtp},
 };
 
 /* Rounds of look-up and insert when other writers add rows with the same identity. */
@@ -555,6 +554,9 @@ void db_batch_free(struct db_batch *b)
     if (b == NULL)
         return;
     x_free(b->v);
+    x_free(b->tag);
+    x_free(b->months);
+    rollup_sums_free(b->sums);
     buf_free(&b->copy);
     buf_free(&b->sql);
     x_free(b);
@@ -604,6 +606,8 @@ void db_batch_add(struct db_batch *b, int64_t source_id, int64_t pos, const stru
         return;
     }
     b->v = xgrow(b->v, &b->cap, b->n, sizeof(*b->v), 64);
+    b->tag = xgrow(b->tag, &b->tag_cap, b->n, 1, 64);
+    b->tag[b->n] = (unsigned char)ev->type;
     e = &b->v[b->n++];
     e->source_id = source_id;
     e->pos = pos;
@@ -629,6 +633,21 @@ void db_batch_add(struct db_batch *b, int64_t source_id, int64_t pos, const stru
         e->ev.flags |= EVF_BAD_BYTES;
     else if (ev->flags & EVF_BAD_BYTES)
         e->repaired = 1;
+    b->repaired += e->repaired;
+    /* Most events fall in the month of the one before. */
+    if (time_known(ev->time_us) && (ev->time_us < b->month_lo || ev->time_us >= b->month_hi)) {
+        const int64_t day = 86400 * INT64_C(1000000);
+        int m = db_month_of(ev->time_us);
+
+        for (i = 0; i < b->nmonths && b->months[i] != m; i++)
+            ;
+        if (i == b->nmonths) {
+            b->months = xgrow(b->months, &b->months_cap, b->nmonths, sizeof(*b->months), 4);
+            b->months[b->nmonths++] = m;
+        }
+        b->month_lo = time_days_from_civil(m / 12, m % 12 + 1, 1) * day;
+        b->month_hi = time_days_from_civil((m + 1) / 12, (m + 1) % 12 + 1, 1) * day;
+    }
     e->provider = NULL;
     e->block = NULL;
     if (ev->type == EV_DELIVERY || ev->type == EV_REJECT) {
@@ -652,32 +671,32 @@ static int copy_flush(struct db_batch *b)
     return 0;
 }
 
-/* stage_table - COPY the batch's events of one kind into the staging table */
-static int stage_table(struct db_batch *b, const struct table *t)
+/*
+ * copy_begin - start "COPY <b->sql>" (the caller wrote the target and columns into b->sql)
+ */
+static int copy_begin(struct db_batch *b, const char *what)
 {
-    PGconn *conn = b->db->conn;
     PGresult *res;
-    char what[64];
-    bool failed = false;
-    size_t i;
-    int guard = 0;
 
-    snprintf(what, sizeof(what), "COPY into %s", t->name);
-    buf_reset(&b->sql);
-    buf_printf(&b->sql, "COPY stg_%s (%s) FROM STDIN", t->name, t->cols);
     res = db_exec(b->db, b->sql.data, PGRES_COPY_IN, what);
     if (res == NULL)
         return -1;
     PQclear(res);
-
     buf_reset(&b->copy);
-    for (i = 0; i < b->n && !failed; i++) {
-        if (b->v[i].ev.type != t->type)
-            continue;
-        t->row(&b->copy, &b->v[i]);
-        if (b->copy.len >= COPY_CHUNK && copy_flush(b) < 0)
-            failed = true;
-    }
+    return 0;
+}
+
+/*
+ * copy_end - send what is buffered and end the COPY. failed: sending went wrong before. When a
+ * unique key refused a row (SQLSTATE 23505) and conflict is not NULL, *conflict is set and no
+ * warning is logged: the caller takes the slower way that skips such rows.
+ */
+static int copy_end(struct db_batch *b, const char *what, bool failed, bool *conflict)
+{
+    PGconn *conn = b->db->conn;
+    PGresult *res;
+    int guard = 0;
+
     if (!failed && copy_flush(b) < 0)
         failed = true;
     if (failed)
@@ -692,7 +711,12 @@ static int stage_table(struct db_batch *b, const struct table *t)
      */
     while ((res = PQgetResult(conn)) != NULL) {
         if (PQresultStatus(res) != PGRES_COMMAND_OK && !failed) {
-            db_warn_res(b->db, res, what);
+            const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+            if (conflict != NULL && state != NULL && strcmp(state, "23505") == 0)
+                *conflict = true;
+            else
+                db_warn_res(b->db, res, what);
             failed = true;
         }
         PQclear(res);
@@ -703,195 +727,611 @@ static int stage_table(struct db_batch *b, const struct table *t)
     return failed ? -1 : 0;
 }
 
-/*
- * rollups_sender_hour, rollups_sender_day and rollups_sender_reason_day: every attempt and
- * reject once under each axis (sql/009), from the facts' columns cli and sasl (the
- * submitting client and SASL user).
- */
-#define SENDER_UPSERT                                                                              \
-    " sx AS (SELECT f.time, f.host, g.axis, g.key, f.kind, f.reason"                               \
-    "  FROM ins f (time, host, sd, rd, kind, reason, dsn, reply, prov, blk, rcpt, hard, cli, "     \
-    "sasl)"                                                                                        \
-    "  CROSS JOIN LATERAL (VALUES ('sender_domain', f.sd), ('sasl_user', f.sasl),"                 \
-    "  ('client_ip', mailpulse_client_ip(f.cli))) g (axis, key)"                                   \
-    "  WHERE f.time IS NOT NULL AND f.kind NOT IN ('received', 'notice')),"                        \
-    " ups AS (INSERT INTO rollups_sender_hour (hour, host, axis, key, kind, reason, n)"            \
-    "  SELECT date_trunc('hour', time, 'UTC'), host, axis, key, kind, reason, count(*) FROM sx"    \
-    "  GROUP BY 3, 1, 4, 2, 5, 6 ORDER BY 3, 1, 4, 2, 5, 6"                                        \
-    "  ON CONFLICT (axis, hour, key, host, kind, reason) DO UPDATE"                                \
-    "  SET n = rollups_sender_hour.n + EXCLUDED.n),"                                               \
-    " upsd AS (INSERT INTO rollups_sender_day (day, host, axis, key, sent, deferred, bounced,"     \
-    "  expired, rejected)"                                                                         \
-    "  SELECT date_trunc('day', time, 'UTC'), host, axis, key,"                                    \
-    "  count(*) FILTER (WHERE kind = 'sent'), count(*) FILTER (WHERE kind = 'deferred'),"          \
-    "  count(*) FILTER (WHERE kind = 'bounced'), count(*) FILTER (WHERE kind = 'expired'),"        \
-    "  count(*) FILTER (WHERE kind = 'rejected') FROM sx"                                          \
-    "  GROUP BY 3, 1, 4, 2 ORDER BY 3, 1, 4, 2"                                                    \
-    "  ON CONFLICT (axis, day, key, host) DO UPDATE"                                               \
-    "  SET sent = rollups_sender_day.sent + EXCLUDED.sent,"                                        \
-    "  deferred = rollups_sender_day.deferred + EXCLUDED.deferred,"                                \
-    "  bounced = rollups_sender_day.bounced + EXCLUDED.bounced,"                                   \
-    "  expired = rollups_sender_day.expired + EXCLUDED.expired,"                                   \
-    "  rejected = rollups_sender_day.rejected + EXCLUDED.rejected),"                               \
-    " upsr AS (INSERT INTO rollups_sender_reason_day (day, host, axis, key, reason, n)"            \
-    "  SELECT date_trunc('day', time, 'UTC'), host, axis, key, reason, count(*) FROM sx"           \
-    "  WHERE kind <> 'sent' AND reason <> '' GROUP BY 3, 4, 1, 2, 5 ORDER BY 3, 4, 1, 2, 5"        \
-    "  ON CONFLICT (axis, key, day, host, reason) DO UPDATE"                                       \
-    "  SET n = rollups_sender_reason_day.n + EXCLUDED.n)"
-
-/*
- * The rollup upserts of one table, after a first CTE "ins" that yields the new rows' facts
- * (see tables[]). The groups go in key order, so that two writers lock shared rollup rows
- * in the same order and wait rather than deadlock.
- */
-#define ROLLUP_UPSERTS                                                                             \
-    " up AS (INSERT INTO rollups (hour, host, sender_domain, recipient_domain,"                    \
-    "  kind, reason, dsn, n, example)"                                                             \
-    "  SELECT date_trunc('hour', time, 'UTC'), host, sd, rd, kind, reason, dsn,"                   \
-    "  count(*), min(reply)"                                                                       \
-    "  FROM ins f (time, host, sd, rd, kind, reason, dsn, reply, prov, blk, rcpt, hard)"           \
-    "  WHERE time IS NOT NULL GROUP BY 1, 2, 3, 4, 5, 6, 7"                                        \
-    "  ORDER BY 1, 2, 3, 4, 5, 6, 7"                                                               \
-    "  ON CONFLICT (hour, host, sender_domain, recipient_domain, kind, reason, dsn)"               \
-    "  DO UPDATE SET n = rollups.n + EXCLUDED.n,"                                                  \
-    "  example = coalesce(rollups.example, EXCLUDED.example)),"                                    \
-    " uph AS (INSERT INTO rollups_host (hour, host, kind, reason, dsn, n, example)"                \
-    "  SELECT date_trunc('hour', time, 'UTC'), host, kind, reason, dsn,"                           \
-    "  count(*), min(reply)"                                                                       \
-    "  FROM ins f (time, host, sd, rd, kind, reason, dsn, reply, prov, blk, rcpt, hard)"           \
-    "  WHERE time IS NOT NULL GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5"                       \
-    "  ON CONFLICT (hour, host, kind, reason, dsn)"                                                \
-    "  DO UPDATE SET n = rollups_host.n + EXCLUDED.n,"                                             \
-    "  example = coalesce(rollups_host.example, EXCLUDED.example)),"                               \
-    " uphm AS (INSERT INTO rollups_host_minute (minute, host, kind, reason, dsn, n, example)"      \
-    "  SELECT date_trunc('minute', time, 'UTC'), host, kind, reason, dsn,"                         \
-    "  count(*), min(reply)"                                                                       \
-    "  FROM ins f (time, host, sd, rd, kind, reason, dsn, reply, prov, blk, rcpt, hard)"           \
-    "  WHERE time IS NOT NULL GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5"                       \
-    "  ON CONFLICT (minute, host, kind, reason, dsn)"                                              \
-    "  DO UPDATE SET n = rollups_host_minute.n + EXCLUDED.n,"                                      \
-    "  example = coalesce(rollups_host_minute.example, EXCLUDED.example)),"                        \
-    " upd AS (INSERT INTO rollups_domain_day (day, recipient_domain, sent, deferred, bounced,"     \
-    "  expired)"                                                                                   \
-    "  SELECT date_trunc('day', time, 'UTC'), rd, count(*) FILTER (WHERE kind = 'sent'),"          \
-    "  count(*) FILTER (WHERE kind = 'deferred'), count(*) FILTER (WHERE kind = 'bounced'),"       \
-    "  count(*) FILTER (WHERE kind = 'expired')"                                                   \
-    "  FROM ins f (time, host, sd, rd, kind, reason, dsn, reply, prov, blk, rcpt, hard)"           \
-    "  WHERE time IS NOT NULL AND rd <> ''"                                                        \
-    "  AND kind IN ('sent', 'deferred', 'bounced', 'expired') GROUP BY 2, 1 ORDER BY 2, 1"         \
-    "  ON CONFLICT (recipient_domain, day) DO UPDATE"                                              \
-    "  SET sent = rollups_domain_day.sent + EXCLUDED.sent,"                                        \
-    "  deferred = rollups_domain_day.deferred + EXCLUDED.deferred,"                                \
-    "  bounced = rollups_domain_day.bounced + EXCLUDED.bounced,"                                   \
-    "  expired = rollups_domain_day.expired + EXCLUDED.expired),"                                  \
-    " upm AS (INSERT INTO rollups_domain_month (month, recipient_domain, n)"                       \
-    "  SELECT date_trunc('month', time, 'UTC'), rd, count(*)"                                      \
-    "  FROM ins f (time, host, sd, rd, kind, reason, dsn, reply, prov, blk, rcpt, hard)"           \
-    "  WHERE time IS NOT NULL AND rd <> ''"                                                        \
-    "  AND kind IN ('sent', 'deferred', 'bounced', 'expired') GROUP BY 1, 2 ORDER BY 1, 2"         \
-    "  ON CONFLICT (month, recipient_domain) DO UPDATE"                                            \
-    "  SET n = rollups_domain_month.n + EXCLUDED.n),"                                              \
-    " upp AS (INSERT INTO rollups_provider_hour (hour, host, provider, sent, deferred, bounced,"   \
-    "  expired)"                                                                                   \
-    "  SELECT date_trunc('hour', time, 'UTC'), host, prov, count(*) FILTER (WHERE kind = 'sent')," \
-    "  count(*) FILTER (WHERE kind = 'deferred'), count(*) FILTER (WHERE kind = 'bounced'),"       \
-    "  count(*) FILTER (WHERE kind = 'expired')"                                                   \
-    "  FROM ins f (time, host, sd, rd, kind, reason, dsn, reply, prov, blk, rcpt, hard)"           \
-    "  WHERE time IS NOT NULL AND prov IS NOT NULL"                                                \
-    "  AND kind IN ('sent', 'deferred', 'bounced', 'expired') GROUP BY 3, 2, 1 ORDER BY 3, 2, 1"   \
-    "  ON CONFLICT (provider, host, hour) DO UPDATE"                                               \
-    "  SET sent = rollups_provider_hour.sent + EXCLUDED.sent,"                                     \
-    "  deferred = rollups_provider_hour.deferred + EXCLUDED.deferred,"                             \
-    "  bounced = rollups_provider_hour.bounced + EXCLUDED.bounced,"                                \
-    "  expired = rollups_provider_hour.expired + EXCLUDED.expired),"                               \
-    " upb AS (INSERT INTO rollups_block_hour (hour, host, provider, block, n)"                     \
-    "  SELECT date_trunc('hour', time, 'UTC'), host, coalesce(prov, 'other'), blk, count(*)"       \
-    "  FROM ins f (time, host, sd, rd, kind, reason, dsn, reply, prov, blk, rcpt, hard)"           \
-    "  WHERE time IS NOT NULL AND blk IS NOT NULL GROUP BY 4, 2, 3, 1 ORDER BY 4, 2, 3, 1"         \
-    "  ON CONFLICT (block, host, provider, hour) DO UPDATE"                                        \
-    "  SET n = rollups_block_hour.n + EXCLUDED.n),"                                                \
-    " sup AS (INSERT INTO suppressions (recipient, sender_domain, last_time, origin, reason, dsn," \
-    "  reply, n)"                                                                                  \
-    "  SELECT DISTINCT ON (rcpt, sd) rcpt, sd, time, 'log', reason, nullif(dsn, ''), reply,"       \
-    "  count(*) OVER (PARTITION BY rcpt, sd)"                                                      \
-    "  FROM ins f (time, host, sd, rd, kind, reason, dsn, reply, prov, blk, rcpt, hard)"           \
-    "  WHERE hard AND kind IN ('bounced', 'expired') AND rcpt IS NOT NULL AND time IS NOT NULL"    \
-    "  AND NOT EXISTS (SELECT 1 FROM ins g (time, host, sd, rd, kind, reason, dsn, reply, prov,"   \
-    "  blk, rcpt, hard) WHERE g.kind = 'sent' AND g.rcpt = f.rcpt AND g.sd = f.sd"                 \
-    "  AND g.time > f.time)"                                                                       \
-    "  ORDER BY rcpt, sd, time DESC" DB_SUPPRESSION_UPSERT "),"                                    \
-    " unsup AS (DELETE FROM suppressions s"                                                        \
-    "  USING (SELECT rcpt, sd, max(time) AS t"                                                     \
-    "  FROM ins f (time, host, sd, rd, kind, reason, dsn, reply, prov, blk, rcpt, hard)"           \
-    "  WHERE kind = 'sent' AND rcpt IS NOT NULL GROUP BY 1, 2) x"                                  \
-    "  WHERE s.recipient = x.rcpt AND s.sender_domain = x.sd AND s.last_time < "                   \
-    "x.t)," SENDER_UPSERT " SELECT count(*) FROM ins"
-
-/* exec_count - run sql expecting status; the count it reports (rows or its one value) */
-static int exec_count(struct db_batch *b, const char *what, ExecStatusType st, uint64_t *n)
+/* copy_rows - COPY the batch's events of one kind into "into" (the table or its staging copy) */
+static int copy_rows(struct db_batch *b, const struct table *t, const char *into, bool *conflict)
 {
-    PGresult *r = db_exec(b->db, b->sql.data, st, what);
+    char what[64];
+    bool failed = false;
+    size_t i;
+
+    snprintf(what, sizeof(what), "COPY into %s", t->name);
+    buf_reset(&b->sql);
+    buf_printf(&b->sql, "COPY %s (%s) FROM STDIN", into, t->cols);
+    if (copy_begin(b, what) < 0)
+        return -1;
+    for (i = 0; i < b->n && !failed; i++) {
+        if ((b->tag[i] & TAG_TYPE) != t->type)
+            continue;
+        t->row(&b->copy, &b->v[i]);
+        if (b->copy.len >= COPY_CHUNK && copy_flush(b) < 0)
+            failed = true;
+    }
+    return copy_end(b, what, failed, conflict);
+}
+
+/* exec_simple - run a statement that returns no rows */
+static int exec_simple(struct db_batch *b, const char *sql, const char *what)
+{
+    PGresult *r = db_exec(b->db, sql, PGRES_COMMAND_OK, what);
 
     if (r == NULL)
         return -1;
-    *n = strtoull(st == PGRES_TUPLES_OK ? PQgetvalue(r, 0, 0) : PQcmdTuples(r), NULL, 10);
     PQclear(r);
     return 0;
 }
 
+/* cmp_key - order of (source_id, pos, seq) */
+static int cmp_key(const void *pa, const void *pb)
+{
+    const int64_t *a = pa, *b = pb;
+
+    for (int k = 0; k < 3; k++)
+        if (a[k] != b[k])
+            return a[k] < b[k] ? -1 : 1;
+    return 0;
+}
+
 /*
- * move_table - INSERT the staged rows of one table; count new rows and duplicates.
+ * mark_returned - flag as stored the events of type whose (source_id, pos, seq) an INSERT ...
+ * RETURNING source_id, pos, seq gave back
+ */
+static void mark_returned(struct db_batch *b, enum event_type type, PGresult *r)
+{
+    int n = PQntuples(r);
+    int64_t(*keys)[3] = xmalloc(((size_t)n + 1) * sizeof(*keys));
+
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < 3; k++)
+            keys[i][k] = strtoll(PQgetvalue(r, i, k), NULL, 10);
+    qsort(keys, (size_t)n, sizeof(*keys), cmp_key);
+    for (size_t i = 0; i < b->n; i++) {
+        const struct entry *e = &b->v[i];
+        int64_t key[3];
+
+        if ((b->tag[i] & TAG_TYPE) != type)
+            continue;
+        key[0] = e->source_id;
+        key[1] = e->pos;
+        key[2] = e->seq;
+        if (bsearch(key, keys, (size_t)n, sizeof(*keys), cmp_key) != NULL)
+            b->tag[i] |= TAG_STORED;
+    }
+    x_free(keys);
+}
+
+/*
+ * move_table - store the batch's events of one kind; count new rows and duplicates, and flag
+ * the events stored (only those reach the rollups: a replay adds nothing).
  *
- * Only the rows really inserted may reach the rollups (a replay adds nothing). Usually that
- * is all of them: the rows are inserted plainly, and when every staged row went in, the
- * rollups are added up from the staging table. When some were already there, the insert is
- * undone (to a savepoint) and done again with RETURNING, and the rollups come from what it
- * returns: slower, and only on a replay.
+ * Usually none of the rows is there yet, and they are copied straight into the table. When
+ * the table's unique key refuses one, that copy is undone (to a savepoint) and the rows go
+ * through the staging table with INSERT ... ON CONFLICT DO NOTHING RETURNING, which tells which
+ * were new: slower, and only on a replay.
  */
 static int move_table(struct db_batch *b, const struct table *t, uint64_t staged,
                       struct db_batch_result *res)
 {
-    char what[64];
-    uint64_t n, m;
+    char what[64], stg[64];
+    bool conflict = false;
     PGresult *r;
+    uint64_t n;
 
     snprintf(what, sizeof(what), "inserting into %s", t->name);
-    if (t->facts != NULL) {
-        r = db_exec(b->db, "SAVEPOINT mailpulse_move", PGRES_COMMAND_OK, what);
-        if (r == NULL)
-            return -1;
-        PQclear(r);
-    }
-    buf_reset(&b->sql);
-    buf_printf(&b->sql,
-               "INSERT INTO %s (%s) SELECT %s FROM stg_%s"
-               " ON CONFLICT (source_id, pos, seq, time) DO NOTHING",
-               t->name, t->cols, t->cols, t->name);
-    if (exec_count(b, what, PGRES_COMMAND_OK, &n) < 0)
+    if (exec_simple(b, "SAVEPOINT mailpulse_move", what) < 0)
         return -1;
-    if (t->facts != NULL && n == staged) {
-        buf_reset(&b->sql);
-        buf_printf(&b->sql, "WITH ins AS (SELECT %s FROM stg_%s)," ROLLUP_UPSERTS, t->facts,
-                   t->name);
-        if (exec_count(b, what, PGRES_TUPLES_OK, &m) < 0)
+    if (copy_rows(b, t, t->name, &conflict) == 0) {
+        for (size_t i = 0; i < b->n; i++)
+            if ((b->tag[i] & TAG_TYPE) == t->type)
+                b->tag[i] |= TAG_STORED;
+        n = staged;
+        if (exec_simple(b, "RELEASE SAVEPOINT mailpulse_move", what) < 0)
             return -1;
-    } else if (t->facts != NULL) {
-        r = db_exec(b->db, "ROLLBACK TO SAVEPOINT mailpulse_move", PGRES_COMMAND_OK, what);
+    } else if (conflict) {
+        if (exec_simple(b, "ROLLBACK TO SAVEPOINT mailpulse_move", what) < 0)
+            return -1;
+        snprintf(stg, sizeof(stg), "stg_%s", t->name);
+        if (copy_rows(b, t, stg, NULL) < 0)
+            return -1;
+        buf_reset(&b->sql);
+        buf_printf(&b->sql,
+                   "INSERT INTO %s (%s) SELECT %s FROM stg_%s"
+                   " ON CONFLICT (source_id, pos, seq, time) DO NOTHING"
+                   " RETURNING source_id, pos, seq",
+                   t->name, t->cols, t->cols, t->name);
+        r = db_exec(b->db, b->sql.data, PGRES_TUPLES_OK, what);
         if (r == NULL)
             return -1;
+        n = (uint64_t)PQntuples(r);
+        mark_returned(b, t->type, r);
         PQclear(r);
-        buf_reset(&b->sql);
-        buf_printf(
-            &b->sql,
-            "WITH ins AS (INSERT INTO %s (%s) SELECT %s FROM stg_%s"
-            " ON CONFLICT (source_id, pos, seq, time) DO NOTHING RETURNING %s)," ROLLUP_UPSERTS,
-            t->name, t->cols, t->cols, t->name, t->facts);
-        if (exec_count(b, what, PGRES_TUPLES_OK, &n) < 0)
-            return -1;
+    } else {
+        return -1;
     }
     res->inserted += n;
     res->duplicates += staged > n ? staged - n : 0;
     return 0;
+}
+
+/*
+ * The rollups. Each commit adds up, per rollup table, the rows its stored events make (the
+ * view "facts" of sql/012 says what an event is: time, host, sender and recipient domain,
+ * kind, reason, dsn and, for a failure, the reply as an example), copies those sums into the
+ * table's staging copy and adds them in with one INSERT ... ON CONFLICT DO UPDATE each.
+ * mailpulse_rebuild_rollups() computes the same rows from the events in SQL.
+ *
+ * The fields of one event, in COPY text form: the key of a rollup row is some of them joined
+ * by tabs, in the order of the table's unique key (rollup_key()).
+ */
+enum fact_field {
+    F_HOUR,
+    F_MINUTE,
+    F_DAY,
+    F_MONTH,
+    F_HOST,
+    F_SD,
+    F_RD,
+    F_KIND,
+    F_REASON,
+    F_DSN,
+    F_PROVIDER,
+    F_PROVIDER_OR_OTHER,
+    F_BLOCK,
+    F_CLIENT_IP,
+    F_SASL,
+    F_AXIS, /* in a sender rollup: the axis's name, then its key */
+    F_AXIS_KEY,
+    F_END = -1
+};
+
+/* The kinds that sender and outcome rollups count per column, in their column order. */
+static const char *const kinds[] = {"sent", "deferred", "bounced", "expired", "rejected"};
+
+/* The three axes of the sender rollups (sql/009) and the field each is keyed by. */
+static const struct {
+    const char *name;
+    enum fact_field field;
+} axes[] = {{"sender_domain", F_SD}, {"sasl_user", F_SASL}, {"client_ip", F_CLIENT_IP}};
+
+enum rollup_id {
+    R_HOUR,
+    R_HOST,
+    R_HOST_MINUTE,
+    R_DOMAIN_DAY,
+    R_DOMAIN_MONTH,
+    R_PROVIDER_HOUR,
+    R_BLOCK_HOUR,
+    R_SENDER_HOUR,
+    R_SENDER_DAY,
+    R_SENDER_REASON_DAY,
+    R_COUNT
+};
+
+/*
+ * Each rollup table: its key columns (in the order of its unique key) and the fields they hold,
+ * its counters (one count, or one per kind of kinds[]) and whether it keeps an example reply.
+ */
+static const struct rollup {
+    const char *table;
+    const char *keys;
+    enum fact_field fields[8];
+    const char *counts;
+    int per_kind; /* counters per kind: kinds[0 .. per_kind - 1]; 0: one count "n" */
+    bool example;
+} rollups[R_COUNT] = {
+    [R_HOUR] = {"rollups",
+                "hour, host, sender_domain, recipient_domain, kind, reason, dsn",
+                {F_HOUR, F_HOST, F_SD, F_RD, F_KIND, F_REASON, F_DSN, F_END},
+                "n",
+                0,
+                true},
+    [R_HOST] = {"rollups_host",
+                "hour, host, kind, reason, dsn",
+                {F_HOUR, F_HOST, F_KIND, F_REASON, F_DSN, F_END},
+                "n",
+                0,
+                true},
+    [R_HOST_MINUTE] = {"rollups_host_minute",
+                       "minute, host, kind, reason, dsn",
+                       {F_MINUTE, F_HOST, F_KIND, F_REASON, F_DSN, F_END},
+                       "n",
+                       0,
+                       true},
+    [R_DOMAIN_DAY] = {"rollups_domain_day",
+                      "recipient_domain, day",
+                      {F_RD, F_DAY, F_END},
+                      "sent, deferred, bounced, expired",
+                      4,
+                      false},
+    [R_DOMAIN_MONTH] =
+        {"rollups_domain_month", "month, recipient_domain", {F_MONTH, F_RD, F_END}, "n", 0, false},
+    [R_PROVIDER_HOUR] = {"rollups_provider_hour",
+                         "provider, host, hour",
+                         {F_PROVIDER, F_HOST, F_HOUR, F_END},
+                         "sent, deferred, bounced, expired",
+                         4,
+                         false},
+    [R_BLOCK_HOUR] = {"rollups_block_hour",
+                      "block, host, provider, hour",
+                      {F_BLOCK, F_HOST, F_PROVIDER_OR_OTHER, F_HOUR, F_END},
+                      "n",
+                      0,
+                      false},
+    [R_SENDER_HOUR] = {"rollups_sender_hour",
+                       "axis, hour, key, host, kind, reason",
+                       {F_AXIS, F_HOUR, F_AXIS_KEY, F_HOST, F_KIND, F_REASON, F_END},
+                       "n",
+                       0,
+                       false},
+    [R_SENDER_DAY] = {"rollups_sender_day",
+                      "axis, day, key, host",
+                      {F_AXIS, F_DAY, F_AXIS_KEY, F_HOST, F_END},
+                      "sent, deferred, bounced, expired, rejected",
+                      5,
+                      false},
+    [R_SENDER_REASON_DAY] = {"rollups_sender_reason_day",
+                             "axis, key, day, host, reason",
+                             {F_AXIS, F_AXIS_KEY, F_DAY, F_HOST, F_REASON, F_END},
+                             "n",
+                             0,
+                             false},
+};
+
+/* The fields of the event being added up, and the last times formatted (most repeat). */
+struct facts {
+    struct buf text;
+    size_t off[F_AXIS], len[F_AXIS];
+    int64_t grain_us[4]; /* F_HOUR .. F_MONTH: the truncated time whose text is at off[] */
+    char grain_text[4][40];
+    struct buf key;
+    struct buf example;
+};
+
+struct rollup_sums {
+    struct delta d[R_COUNT];
+    struct facts f;
+};
+
+/* field_set - field k of the event: s escaped for COPY */
+static void field_set(struct facts *f, enum fact_field k, const char *s)
+{
+    f->off[k] = f->text.len;
+    put_escaped(&f->text, s);
+    f->len[k] = f->text.len - f->off[k];
+}
+
+/* field_lower - field k: the ASCII lower case of s (as put_lower() stores a domain) */
+static void field_lower(struct facts *f, enum fact_field k, const char *s)
+{
+    char tmp[EV_ADDR_LEN];
+    size_t i;
+
+    for (i = 0; s[i] != 0 && i + 1 < sizeof(tmp); i++)
+        tmp[i] = (char)(s[i] >= 'A' && s[i] <= 'Z' ? s[i] + ('a' - 'A') : s[i]);
+    tmp[i] = 0;
+    field_set(f, k, tmp);
+}
+
+/* floor_div - a / d rounded down */
+static int64_t floor_div(int64_t a, int64_t d)
+{
+    return a / d - (a % d != 0 && (a < 0) != (d < 0));
+}
+
+/* field_times - the hour, minute, day and month of us, as timestamps (UTC) */
+static void field_times(struct facts *f, int64_t us)
+{
+    const int64_t hour = 3600 * INT64_C(1000000), day = 24 * hour;
+    int64_t t[4], y;
+    int m, d;
+
+    t[0] = floor_div(us, hour) * hour;
+    t[1] = floor_div(us, 60 * INT64_C(1000000)) * 60 * INT64_C(1000000);
+    t[2] = floor_div(us, day) * day;
+    time_civil_from_days(t[2] / day, &y, &m, &d);
+    t[3] = time_days_from_civil(y, m, 1) * day;
+    for (int k = 0; k < 4; k++) {
+        if (t[k] != f->grain_us[k] || f->grain_text[k][0] == 0) {
+            time_format_rfc3339(t[k], f->grain_text[k], sizeof(f->grain_text[k]));
+            f->grain_us[k] = t[k];
+        }
+        field_set(f, (enum fact_field)(F_HOUR + k), f->grain_text[k]);
+    }
+}
+
+/* client_ip - what mailpulse_client_ip() (sql/009) makes of a client "name[address]:port" */
+static void client_ip(struct facts *f, const char *c)
+{
+    const char *open = strchr(c, '['), *end;
+    char tmp[EV_CLIENT_LEN];
+
+    if (open == NULL) {
+        field_set(f, F_CLIENT_IP, c);
+        return;
+    }
+    open++;
+    end = open + strcspn(open, "[]");
+    str_copy(tmp, sizeof(tmp), open, (size_t)(end - open));
+    field_set(f, F_CLIENT_IP, tmp);
+}
+
+/* rollup_add - count one event (its fields in f) in rollup r; axis: the sender axis or -1 */
+static void rollup_add(struct rollup_sums *s, enum rollup_id r, int axis, int kind,
+                       const char *example)
+{
+    const struct rollup *ru = &rollups[r];
+    struct facts *f = &s->f;
+    int64_t *c;
+
+    buf_reset(&f->key);
+    for (int i = 0; ru->fields[i] != F_END; i++) {
+        enum fact_field k = ru->fields[i];
+
+        if (i > 0)
+            buf_putc(&f->key, '\t');
+        if (k == F_AXIS)
+            buf_puts(&f->key, axes[axis].name);
+        else
+            k = k == F_AXIS_KEY ? axes[axis].field : k;
+        if (k != F_AXIS)
+            buf_append(&f->key, f->text.data + f->off[k], f->len[k]);
+    }
+    c = delta_add(&s->d[r], f->key.data, f->key.len, example,
+                  example != NULL ? strlen(example) : 0);
+    c[ru->per_kind ? kind : 0]++;
+}
+
+/* rollup_event - count one stored event in every rollup it belongs to */
+static void rollup_event(struct rollup_sums *s, const struct entry *e)
+{
+    const struct event *ev = &e->ev;
+    struct facts *f = &s->f;
+    const char *kind, *example = NULL;
+    int kx = -1;
+    bool outcome;
+
+    if (!time_known(ev->time_us))
+        return;
+    buf_reset(&f->text);
+    field_times(f, ev->time_us);
+    field_set(f, F_HOST, ev->host);
+    {
+        const char *at = strrchr(ev->sender, '@');
+
+        field_lower(f, F_SD, at != NULL ? at + 1 : "");
+    }
+    switch (ev->type) {
+    case EV_MESSAGE:
+        kind = ev->sender[0] == 0 && ev->client[0] == 0 ? "notice" : "received";
+        field_set(f, F_RD, "");
+        field_set(f, F_REASON, "");
+        field_set(f, F_DSN, "");
+        break;
+    case EV_DELIVERY:
+        kind = event_status_name(ev->status);
+        field_lower(f, F_RD, event_recipient_domain(ev));
+        field_set(f, F_REASON, ev->reason);
+        field_set(f, F_DSN, ev->dsn);
+        if (ev->status != ST_SENT && ev->reply[0] != 0)
+            example = ev->reply;
+        break;
+    case EV_REJECT: {
+        const char *at = strrchr(ev->recipient, '@');
+
+        kind = "rejected";
+        field_lower(f, F_RD, at != NULL ? at + 1 : "");
+        field_set(f, F_REASON, ev->reason);
+        field_set(f, F_DSN, ev->dsn);
+        if (ev->reply[0] != 0)
+            example = ev->reply;
+        break;
+    }
+    default:
+        return;
+    }
+    field_set(f, F_KIND, kind);
+    for (int k = 0; k < (int)ARRAY_LEN(kinds); k++)
+        if (strcmp(kind, kinds[k]) == 0)
+            kx = k;
+    if (example != NULL) {
+        /* The example goes into the COPY text as it is: escape it once. */
+        buf_reset(&f->example);
+        put_escaped(&f->example, example);
+        example = f->example.data;
+    }
+
+    rollup_add(s, R_HOUR, -1, kx, example);
+    rollup_add(s, R_HOST, -1, kx, example);
+    rollup_add(s, R_HOST_MINUTE, -1, kx, example);
+    if (kx < 0) /* received, notice: no outcome, no sender rollups */
+        return;
+    outcome = kx <= 3;
+    if (outcome && f->len[F_RD] > 0) {
+        rollup_add(s, R_DOMAIN_DAY, -1, kx, NULL);
+        rollup_add(s, R_DOMAIN_MONTH, -1, kx, NULL);
+    }
+    field_set(f, F_PROVIDER, e->provider != NULL ? e->provider : "");
+    field_set(f, F_PROVIDER_OR_OTHER,
+              e->provider != NULL && e->provider[0] != 0 ? e->provider : "other");
+    field_set(f, F_BLOCK, e->block != NULL ? e->block : "");
+    if (outcome && f->len[F_PROVIDER] > 0)
+        rollup_add(s, R_PROVIDER_HOUR, -1, kx, NULL);
+    if (f->len[F_BLOCK] > 0)
+        rollup_add(s, R_BLOCK_HOUR, -1, kx, NULL);
+    client_ip(f, ev->client);
+    field_set(f, F_SASL, ev->type == EV_DELIVERY ? ev->sasl_username : "");
+    for (int a = 0; a < (int)ARRAY_LEN(axes); a++) {
+        rollup_add(s, R_SENDER_HOUR, a, kx, NULL);
+        rollup_add(s, R_SENDER_DAY, a, kx, NULL);
+        if (kx != 0 && f->len[F_REASON] > 0)
+            rollup_add(s, R_SENDER_REASON_DAY, a, kx, NULL);
+    }
+}
+
+/* suppress_row - the suppression list's view of a stored delivery: sent, or failed for good */
+static bool suppress_row(struct buf *o, const struct entry *e)
+{
+    const struct event *ev = &e->ev;
+    char t[48];
+
+    if (ev->type != EV_DELIVERY || !time_known(ev->time_us) || ev->recipient[0] == 0)
+        return false;
+    if (ev->status != ST_SENT &&
+        !(ev->hard && (ev->status == ST_BOUNCED || ev->status == ST_EXPIRED)))
+        return false;
+    time_format_rfc3339(ev->time_us, t, sizeof(t));
+    buf_puts(o, t);
+    put_domain(o, ev->sender);
+    put_text(o, ev->recipient);
+    put_text(o, event_status_name(ev->status));
+    buf_putc(o, '\t');
+    put_escaped(o, ev->reason);
+    buf_putc(o, '\t');
+    put_escaped(o, ev->dsn);
+    put_text(o, ev->status != ST_SENT ? ev->reply : "");
+    buf_putc(o, '\n');
+    return true;
+}
+
+/*
+ * The suppression list from the stored deliveries of the batch: a recipient whose mail failed
+ * for good (and was not sent later in the batch) is added, one sent later than its entry is
+ * taken off. Recipients are compared in lower case, as lower() has it.
+ */
+#define SUPPRESS_SQL                                                                               \
+    "WITH s0 AS (SELECT time, coalesce(sd, '') AS sd, lower(rcpt) AS rcpt, kind, reason, dsn, "    \
+    "reply"                                                                                        \
+    "  FROM stg_suppress),"                                                                        \
+    " sup AS (INSERT INTO suppressions (recipient, sender_domain, last_time, origin, reason, dsn," \
+    "  reply, n)"                                                                                  \
+    "  SELECT DISTINCT ON (rcpt, sd) rcpt, sd, time, 'log', reason, nullif(dsn, ''), reply,"       \
+    "  count(*) OVER (PARTITION BY rcpt, sd) FROM s0 f"                                            \
+    "  WHERE kind <> 'sent' AND NOT EXISTS (SELECT 1 FROM s0 g WHERE g.kind = 'sent'"              \
+    "  AND g.rcpt = f.rcpt AND g.sd = f.sd AND g.time > f.time)"                                   \
+    "  ORDER BY rcpt, sd, time DESC" DB_SUPPRESSION_UPSERT "),"                                    \
+    " unsup AS (DELETE FROM suppressions s"                                                        \
+    "  USING (SELECT rcpt, sd, max(time) AS t FROM s0 WHERE kind = 'sent' GROUP BY 1, 2) x"        \
+    "  WHERE s.recipient = x.rcpt AND s.sender_domain = x.sd AND s.last_time < x.t)"               \
+    " SELECT 1"
+
+/* copy_sums - COPY the sums of rollup r into its staging table and add them to the table */
+static int copy_sums(struct db_batch *b, enum rollup_id r)
+{
+    const struct rollup *ru = &rollups[r];
+    const struct delta *d = &b->sums->d[r];
+    const char *what = "adding up the rollups";
+    char col[32];
+    bool failed = false;
+    PGresult *res;
+
+    buf_reset(&b->sql);
+    buf_printf(&b->sql, "COPY stg_%s (%s, %s%s) FROM STDIN", ru->table, ru->keys, ru->counts,
+               ru->example ? ", example" : "");
+    if (copy_begin(b, what) < 0)
+        return -1;
+    for (size_t i = 0; i < d->n && !failed; i++) {
+        const char *key, *ex;
+        const struct delta_row *row = delta_row(d, i, &key, &ex);
+
+        buf_append(&b->copy, key, row->key_len);
+        for (int k = 0; k < (ru->per_kind ? ru->per_kind : 1); k++)
+            buf_printf(&b->copy, "\t%lld", (long long)row->c[k]);
+        if (ru->example) {
+            buf_putc(&b->copy, '\t');
+            if (ex != NULL)
+                buf_append(&b->copy, ex, row->ex_len);
+            else
+                buf_puts(&b->copy, "\\N");
+        }
+        buf_putc(&b->copy, '\n');
+        if (b->copy.len >= COPY_CHUNK && copy_flush(b) < 0)
+            failed = true;
+    }
+    if (copy_end(b, what, failed, NULL) < 0)
+        return -1;
+
+    /* The rows go in key order, so that two writers lock shared rollup rows in the same order
+     * and wait rather than deadlock. */
+    buf_reset(&b->sql);
+    buf_printf(&b->sql,
+               "INSERT INTO %s (%s, %s%s) SELECT %s, %s%s FROM stg_%s ORDER BY %s"
+               " ON CONFLICT (%s) DO UPDATE SET ",
+               ru->table, ru->keys, ru->counts, ru->example ? ", example" : "", ru->keys,
+               ru->counts, ru->example ? ", example" : "", ru->table, ru->keys, ru->keys);
+    for (const char *c = ru->counts; *c != 0;) {
+        size_t len = strcspn(c, ",");
+
+        str_copy(col, sizeof(col), c, len);
+        buf_printf(&b->sql, "%s = %s.%s + EXCLUDED.%s%s", col, ru->table, col, col,
+                   c[len] != 0 || ru->example ? ", " : "");
+        c += len;
+        c += strspn(c, ", ");
+    }
+    if (ru->example)
+        buf_printf(&b->sql, "example = coalesce(%s.example, EXCLUDED.example)", ru->table);
+    res = db_exec(b->db, b->sql.data, PGRES_COMMAND_OK, what);
+    if (res == NULL)
+        return -1;
+    PQclear(res);
+    return 0;
+}
+
+/* add_rollups - the rollups and the suppression list of the events the commit stored */
+static int add_rollups(struct db_batch *b)
+{
+    const char *what = "updating the suppression list";
+    bool failed = false, any = false;
+    PGresult *res;
+
+    if (b->sums == NULL) {
+        b->sums = xcalloc(1, sizeof(*b->sums));
+        for (int r = 0; r < R_COUNT; r++)
+            delta_init(&b->sums->d[r]);
+        buf_init(&b->sums->f.text);
+        buf_init(&b->sums->f.key);
+        buf_init(&b->sums->f.example);
+    }
+    for (int r = 0; r < R_COUNT; r++)
+        delta_reset(&b->sums->d[r]);
+    for (size_t i = 0; i < b->n; i++)
+        if ((b->tag[i] & TAG_STORED) && (b->tag[i] & TAG_TYPE) != EV_BOUNCE_NOTICE &&
+            (b->tag[i] & TAG_TYPE) != EV_SMTP)
+            rollup_event(b->sums, &b->v[i]);
+    for (int r = 0; r < R_COUNT; r++)
+        if (b->sums->d[r].n > 0 && copy_sums(b, (enum rollup_id)r) < 0)
+            return -1;
+
+    buf_reset(&b->sql);
+    buf_puts(&b->sql, "COPY stg_suppress (time, sd, rcpt, kind, reason, dsn, reply) FROM STDIN");
+    if (copy_begin(b, what) < 0)
+        return -1;
+    for (size_t i = 0; i < b->n && !failed; i++) {
+        if (b->tag[i] == (TAG_STORED | EV_DELIVERY) && suppress_row(&b->copy, &b->v[i]))
+            any = true;
+        if (b->copy.len >= COPY_CHUNK && copy_flush(b) < 0)
+            failed = true;
+    }
+    if (copy_end(b, what, failed, NULL) < 0)
+        return -1;
+    if (!any)
+        return 0;
+    res = db_exec(b->db, SUPPRESS_SQL, PGRES_TUPLES_OK, what);
+    if (res == NULL)
+        return -1;
+    PQclear(res);
+    return 0;
+}
+
+/* rollup_sums_free - release the sums of a batch */
+static void rollup_sums_free(struct rollup_sums *s)
+{
+    if (s == NULL)
+        return;
+    for (int r = 0; r < R_COUNT; r++)
+        delta_free(&s->d[r]);
+    buf_free(&s->f.text);
+    buf_free(&s->f.key);
+    buf_free(&s->f.example);
+    x_free(s);
 }
 
 /* create_staging - the session's temporary staging tables, once per connection */
@@ -913,6 +1353,24 @@ static int create_staging(struct db_batch *b)
             return -1;
         PQclear(r);
     }
+    for (i = 0; i < R_COUNT; i++) {
+        buf_reset(&b->sql);
+        buf_printf(&b->sql,
+                   "CREATE TEMP TABLE IF NOT EXISTS stg_%s (LIKE %s INCLUDING DEFAULTS)"
+                   " ON COMMIT DELETE ROWS",
+                   rollups[i].table, rollups[i].table);
+        r = db_exec(b->db, b->sql.data, PGRES_COMMAND_OK, "creating staging tables");
+        if (r == NULL)
+            return -1;
+        PQclear(r);
+    }
+    r = db_exec(b->db,
+                "CREATE TEMP TABLE IF NOT EXISTS stg_suppress (time timestamptz, sd text,"
+                " rcpt text, kind text, reason text, dsn text, reply text) ON COMMIT DELETE ROWS",
+                PGRES_COMMAND_OK, "creating staging tables");
+    if (r == NULL)
+        return -1;
+    PQclear(r);
     b->db->staging_ready = true;
     return 0;
 }
@@ -1025,9 +1483,8 @@ static int ensure_partitions(struct db_batch *b)
     if (ahead && (db_months_add(b->db, o, &ms, db_month_of(now)) < 0 ||
                   db_months_add(b->db, o, &ms, db_month_of(now) + 1) < 0))
         return -1;
-    for (i = 0; i < b->n; i++)
-        if (time_known(b->v[i].ev.time_us) &&
-            db_months_add(b->db, o, &ms, db_month_of(b->v[i].ev.time_us)) < 0)
+    for (i = 0; i < b->nmonths; i++)
+        if (db_months_add(b->db, o, &ms, b->months[i]) < 0)
             return -1;
     if (db_months_flush(b->db, o, &ms) < 0)
         return -1;
@@ -1060,16 +1517,19 @@ int db_batch_commit(struct db_batch *b, int64_t source_id, int64_t checkpoint,
     if (create_staging(b) < 0 || ensure_partitions(b) < 0)
         goto failed;
     for (i = 0; i < b->n; i++) {
+        b->tag[i] &= TAG_TYPE;
         for (j = 0; j < ARRAY_LEN(tables); j++)
-            staged[j] += b->v[i].ev.type == tables[j].type;
-        res->repaired += b->v[i].repaired;
+            staged[j] += b->tag[i] == tables[j].type;
     }
+    res->repaired = b->repaired;
     for (j = 0; j < ARRAY_LEN(tables); j++) {
         if (staged[j] == 0)
             continue;
-        if (stage_table(b, &tables[j]) < 0 || move_table(b, &tables[j], staged[j], res) < 0)
+        if (move_table(b, &tables[j], staged[j], res) < 0)
             goto failed;
     }
+    if (add_rollups(b) < 0)
+        goto failed;
     if (source_id > 0 && update_checkpoint(b, source_id, checkpoint) < 0)
         goto failed;
     if (source_id > 0 && b->state != NULL &&
@@ -1080,6 +1540,9 @@ int db_batch_commit(struct db_batch *b, int64_t source_id, int64_t checkpoint,
         goto failed;
     PQclear(r);
     b->n = 0;
+    b->repaired = 0;
+    b->nmonths = 0;
+    b->month_lo = b->month_hi = 0;
     b->state = NULL;
     b->prefix_len = 0;
     return 0;

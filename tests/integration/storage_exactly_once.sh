@@ -62,6 +62,31 @@ rollups_consistent() {
              SELECT hour, host, kind, reason, dsn, n FROM rollups_host)) d")" = 0 ]
 }
 
+ROLLUP_TABLES="rollups rollups_host rollups_host_minute rollups_domain_day rollups_domain_month
+    rollups_provider_hour rollups_block_hour rollups_sender_hour rollups_sender_day
+    rollups_sender_reason_day"
+
+# rollup_digest DSN: the rows of every rollup table (without the example reply), one line each
+rollup_digest() {
+    for t in $ROLLUP_TABLES; do
+        psql "$1" -qAt -v ON_ERROR_STOP=1 -c "SELECT '$t ' || count(*) || ' '
+            || md5(coalesce(string_agg(r, E'\n' ORDER BY r), ''))
+            FROM (SELECT (to_jsonb(t) - 'example')::text AS r FROM $t t) x"
+    done
+}
+
+# rollups_recounted DSN: every rollup table holds what db rebuild-rollups counts from the events
+rollups_recounted() {
+    before=$(rollup_digest "$1")
+    "$BIN" db rebuild-rollups --db "$1" >/dev/null || return 1
+    after=$(rollup_digest "$1")
+    [ "$before" = "$after" ] && return 0
+    printf '%s\n' "$before" >"$WORK/digest.before"
+    printf '%s\n' "$after" >"$WORK/digest.after"
+    diff "$WORK/digest.before" "$WORK/digest.after" | sed 's/^/#   /'
+    return 1
+}
+
 # --- a clean import, then the same file again
 REF=$(new_db st_ref) || { not_ok "create database"; exit 1; }
 "$BIN" db migrate --db "$REF" >/dev/null
@@ -69,6 +94,7 @@ check "clean import" sh -c '"$1" import --db "$2" "$3" >/dev/null' _ "$BIN" "$RE
 want=$(fingerprint "$REF")
 check "the import stored rows" [ "$(echo "$want" | cut -d' ' -f2)" -gt 1000 ]
 check "rollups match a recount of the events" rollups_consistent "$REF"
+check "every rollup table equals db rebuild-rollups' recount" rollups_recounted "$REF"
 out=$("$BIN" import --db "$REF" "$LOG")
 check_eq "importing the file again changes no count and no row" "$want" "$(fingerprint "$REF")"
 check "  ... and says it read nothing new" \
@@ -79,6 +105,7 @@ out=$("$BIN" import --db "$REF" "$LOG")
 check_eq "a replay from byte 0 changes no count and no row" "$want" "$(fingerprint "$REF")"
 check "  ... and counts every row as already present" \
     sh -c 'printf "%s" "$1" | grep -q " 0 stored, [1-9][0-9]* already present"' _ "$out"
+check "  ... nor any rollup row" rollups_recounted "$REF"
 
 # --- SIGKILL at random points, then run again to the end
 echo "# kill test: $RUNS runs, seed $SEED (STORAGE_SEED=$SEED repeats it)"
@@ -91,7 +118,8 @@ span_ms=$((($(date +%s%N) - t0) / 1000000))
 bad=0 killed=0 i=0
 while [ $i -lt "$RUNS" ]; do
     psql "$KILL" -qAt -c "SET client_min_messages = warning; TRUNCATE sources, messages, deliveries, rejects, bounce_notices,
-                          smtp_events, rollups, rollups_host RESTART IDENTITY CASCADE" >/dev/null
+                          smtp_events, suppressions, $(echo $ROLLUP_TABLES | sed 's/ /, /g')
+                          RESTART IDENTITY CASCADE" >/dev/null
     # One or two kills per run, each after a random share of the time a whole import takes.
     # A kill counts when the import had not printed its summary yet (it was mid-way); one
     # that came too late is tried again (with shorter delays), up to 6 times per run.
@@ -130,6 +158,7 @@ check_eq "$RUNS runs killed at random points ($killed kills mid-import) end with
     0 "$bad"
 check "  ... with at least one kill mid-import per run" [ "$killed" -ge "$RUNS" ]
 check "  ... and consistent rollups" rollups_consistent "$KILL"
+check "  ... every rollup table as db rebuild-rollups counts it" rollups_recounted "$KILL"
 
 # --- NUL and invalid UTF-8 in some delivery lines: every other row arrives unchanged
 POISON=$WORK/poison.log

@@ -509,6 +509,19 @@ static void test_replay(void **state)
     assert_int_equal(res.inserted, 1);
     assert_int_equal(res.duplicates, 7);
     assert_int_equal(sql_int(f->admin, "SELECT count(*) FROM deliveries"), 4);
+    /* Only the new row reached the rollups: each still counts every event once. */
+    assert_int_equal(sql_int(f->admin, "SELECT sum(n) FROM rollups"),
+                     sql_int(f->admin, "SELECT count(*) FROM facts WHERE time IS NOT NULL"));
+    assert_int_equal(sql_int(f->admin, "SELECT sum(n) FROM rollups_host_minute"),
+                     sql_int(f->admin, "SELECT count(*) FROM facts WHERE time IS NOT NULL"));
+    assert_int_equal(sql_int(f->admin, "SELECT sum(sent + deferred + bounced + expired + rejected)"
+                                       " FROM rollups_sender_day WHERE axis = 'sasl_user'"),
+                     sql_int(f->admin, "SELECT count(*) FROM facts WHERE time IS NOT NULL"
+                                       " AND kind NOT IN ('received', 'notice')"));
+    assert_int_equal(sql_int(f->admin, "SELECT sum(sent + deferred + bounced + expired)"
+                                       " FROM rollups_domain_day"),
+                     sql_int(f->admin, "SELECT count(*) FROM deliveries"
+                                       " WHERE time IS NOT NULL AND recipient_domain <> ''"));
 
     /* Two events of one line are two rows (seq 0 and 1), and replay as duplicates. */
     mk_delivery(&ev, T0 + 10 * SEC, "mx1", "a@example.net", ST_SENT, "250 ok");

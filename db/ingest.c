@@ -17,7 +17,7 @@
  *	for each rollup table the stored events touch (see add_rollups):
  *	    COPY stg_<rollup> FROM STDIN	the batch's sums, added up here
  *	    INSERT INTO <rollup> SELECT ... FROM stg_<rollup> ON CONFLICT DO UPDATE
- *	COPY stg_suppress; INSERT INTO suppressions ...; DELETE FROM suppressions ...
+ *	COPY stg_sent, stg_suppress; DELETE FROM suppressions ...; INSERT INTO suppressions ...
  *	UPDATE sources SET checkpoint = GREATEST(checkpoint, $2) WHERE id = $1
  *	INSERT INTO parser_state ... ON CONFLICT DO UPDATE	when a state is attached (pstate.c)
  *	COMMIT
@@ -1167,51 +1167,92 @@ static void rollup_event(struct rollup_sums *s, const struct entry *e)
     }
 }
 
-/* suppress_row - the suppression list's view of a stored delivery: sent, or failed for good */
-static bool suppress_row(struct buf *o, const struct entry *e)
+/*
+ * suppress_row - the suppression list's view of a stored delivery: sent (sent true: time,
+ * sender domain, recipient) or failed for good (the same, then reason, dsn and reply)
+ */
+static bool suppress_row(struct buf *o, const struct entry *e, bool sent)
 {
     const struct event *ev = &e->ev;
     char t[48];
 
-    if (ev->type != EV_DELIVERY || !time_known(ev->time_us) || ev->recipient[0] == 0)
+    if (!time_known(ev->time_us) || ev->recipient[0] == 0)
         return false;
-    if (ev->status != ST_SENT &&
-        !(ev->hard && (ev->status == ST_BOUNCED || ev->status == ST_EXPIRED)))
+    if (sent ? ev->status != ST_SENT
+             : !(ev->hard && (ev->status == ST_BOUNCED || ev->status == ST_EXPIRED)))
         return false;
     time_format_rfc3339(ev->time_us, t, sizeof(t));
     buf_puts(o, t);
     put_domain(o, ev->sender);
     put_text(o, ev->recipient);
-    put_text(o, event_status_name(ev->status));
-    buf_putc(o, '\t');
-    put_escaped(o, ev->reason);
-    buf_putc(o, '\t');
-    put_escaped(o, ev->dsn);
-    put_text(o, ev->status != ST_SENT ? ev->reply : "");
+    if (!sent) {
+        buf_putc(o, '\t');
+        put_escaped(o, ev->reason);
+        buf_putc(o, '\t');
+        put_escaped(o, ev->dsn);
+        put_text(o, ev->reply);
+    }
     buf_putc(o, '\n');
     return true;
 }
 
 /*
- * The suppression list from the stored deliveries of the batch: a recipient whose mail failed
- * for good (and was not sent later in the batch) is added, one sent later than its entry is
- * taken off. Recipients are compared in lower case, as lower() has it.
+ * The suppression list from the stored deliveries of the batch, in two steps: an entry older
+ * than a delivery sent to its recipient is taken off; then a recipient whose mail failed for
+ * good, and was not sent later in the batch, is added (its latest failure, and how many).
+ * Recipients are compared in lower case, as lower() has it.
  */
+#define UNSUPPRESS_SQL                                                                             \
+    "DELETE FROM suppressions s USING stg_sent x"                                                  \
+    " WHERE s.recipient = lower(x.rcpt) AND s.sender_domain = coalesce(x.sd, '')"                  \
+    " AND s.last_time < x.time"
 #define SUPPRESS_SQL                                                                               \
-    "WITH s0 AS (SELECT time, coalesce(sd, '') AS sd, lower(rcpt) AS rcpt, kind, reason, dsn, "    \
-    "reply"                                                                                        \
-    "  FROM stg_suppress),"                                                                        \
-    " sup AS (INSERT INTO suppressions (recipient, sender_domain, last_time, origin, reason, dsn," \
-    "  reply, n)"                                                                                  \
-    "  SELECT DISTINCT ON (rcpt, sd) rcpt, sd, time, 'log', reason, nullif(dsn, ''), reply,"       \
-    "  count(*) OVER (PARTITION BY rcpt, sd) FROM s0 f"                                            \
-    "  WHERE kind <> 'sent' AND NOT EXISTS (SELECT 1 FROM s0 g WHERE g.kind = 'sent'"              \
-    "  AND g.rcpt = f.rcpt AND g.sd = f.sd AND g.time > f.time)"                                   \
-    "  ORDER BY rcpt, sd, time DESC" DB_SUPPRESSION_UPSERT "),"                                    \
-    " unsup AS (DELETE FROM suppressions s"                                                        \
-    "  USING (SELECT rcpt, sd, max(time) AS t FROM s0 WHERE kind = 'sent' GROUP BY 1, 2) x"        \
-    "  WHERE s.recipient = x.rcpt AND s.sender_domain = x.sd AND s.last_time < x.t)"               \
-    " SELECT 1"
+    "INSERT INTO suppressions (recipient, sender_domain, last_time, origin, reason, dsn, reply, "  \
+    "n)"                                                                                           \
+    " SELECT DISTINCT ON (rcpt, sd) rcpt, sd, time, 'log', reason, nullif(dsn, ''), reply,"        \
+    " count(*) OVER (PARTITION BY rcpt, sd)"                                                       \
+    " FROM (SELECT time, coalesce(sd, '') AS sd, lower(rcpt) AS rcpt, reason, dsn, reply"          \
+    " FROM stg_suppress) f"                                                                        \
+    " WHERE NOT EXISTS (SELECT 1 FROM stg_sent g WHERE lower(g.rcpt) = f.rcpt"                     \
+    " AND coalesce(g.sd, '') = f.sd AND g.time > f.time)"                                          \
+    " ORDER BY rcpt, sd, time DESC" DB_SUPPRESSION_UPSERT
+
+/* suppress_copy - COPY the stored deliveries sent (or failed for good) into table; how many */
+static int suppress_copy(struct db_batch *b, const char *sql, bool sent, size_t *rows)
+{
+    const char *what = "updating the suppression list";
+    bool failed = false;
+
+    *rows = 0;
+    buf_reset(&b->sql);
+    buf_puts(&b->sql, sql);
+    if (copy_begin(b, what) < 0)
+        return -1;
+    for (size_t i = 0; i < b->n && !failed; i++) {
+        if (b->tag[i] == (TAG_STORED | EV_DELIVERY) && suppress_row(&b->copy, &b->v[i], sent))
+            ++*rows;
+        if (b->copy.len >= COPY_CHUNK && copy_flush(b) < 0)
+            failed = true;
+    }
+    return copy_end(b, what, failed, NULL);
+}
+
+/* suppress - the suppression list after the batch's stored deliveries */
+static int suppress(struct db_batch *b)
+{
+    const char *what = "updating the suppression list";
+    size_t sent, lost;
+
+    if (suppress_copy(b, "COPY stg_sent (time, sd, rcpt) FROM STDIN", true, &sent) < 0 ||
+        suppress_copy(b, "COPY stg_suppress (time, sd, rcpt, reason, dsn, reply) FROM STDIN", false,
+                      &lost) < 0)
+        return -1;
+    if (sent > 0 && exec_simple(b, UNSUPPRESS_SQL, what) < 0)
+        return -1;
+    if (lost > 0 && exec_simple(b, SUPPRESS_SQL, what) < 0)
+        return -1;
+    return 0;
+}
 
 /* copy_sums - COPY the sums of rollup r into its staging table and add them to the table */
 static int copy_sums(struct db_batch *b, enum rollup_id r)
@@ -1278,10 +1319,6 @@ static int copy_sums(struct db_batch *b, enum rollup_id r)
 /* add_rollups - the rollups and the suppression list of the events the commit stored */
 static int add_rollups(struct db_batch *b)
 {
-    const char *what = "updating the suppression list";
-    bool failed = false, any = false;
-    PGresult *res;
-
     if (b->sums == NULL) {
         b->sums = xcalloc(1, sizeof(*b->sums));
         for (int r = 0; r < R_COUNT; r++)
@@ -1300,25 +1337,7 @@ static int add_rollups(struct db_batch *b)
         if (b->sums->d[r].n > 0 && copy_sums(b, (enum rollup_id)r) < 0)
             return -1;
 
-    buf_reset(&b->sql);
-    buf_puts(&b->sql, "COPY stg_suppress (time, sd, rcpt, kind, reason, dsn, reply) FROM STDIN");
-    if (copy_begin(b, what) < 0)
-        return -1;
-    for (size_t i = 0; i < b->n && !failed; i++) {
-        if (b->tag[i] == (TAG_STORED | EV_DELIVERY) && suppress_row(&b->copy, &b->v[i]))
-            any = true;
-        if (b->copy.len >= COPY_CHUNK && copy_flush(b) < 0)
-            failed = true;
-    }
-    if (copy_end(b, what, failed, NULL) < 0)
-        return -1;
-    if (!any)
-        return 0;
-    res = db_exec(b->db, SUPPRESS_SQL, PGRES_TUPLES_OK, what);
-    if (res == NULL)
-        return -1;
-    PQclear(res);
-    return 0;
+    return suppress(b);
 }
 
 /* rollup_sums_free - release the sums of a batch */
@@ -1366,7 +1385,9 @@ static int create_staging(struct db_batch *b)
     }
     r = db_exec(b->db,
                 "CREATE TEMP TABLE IF NOT EXISTS stg_suppress (time timestamptz, sd text,"
-                " rcpt text, kind text, reason text, dsn text, reply text) ON COMMIT DELETE ROWS",
+                " rcpt text, reason text, dsn text, reply text) ON COMMIT DELETE ROWS;"
+                " CREATE TEMP TABLE IF NOT EXISTS stg_sent (time timestamptz, sd text, rcpt text)"
+                " ON COMMIT DELETE ROWS",
                 PGRES_COMMAND_OK, "creating staging tables");
     if (r == NULL)
         return -1;

@@ -544,6 +544,74 @@ static void test_replay(void **state)
     db_batch_free(b);
 }
 
+/* fail_hard - a delivery to rcpt (sender news@example.org) that bounced for good at t */
+static void fail_hard(struct db_batch *b, int64_t src, int64_t pos, int64_t t, const char *rcpt)
+{
+    struct event ev;
+
+    mk_delivery(&ev, t, "mx1", rcpt, ST_BOUNCED, "550 5.1.1 user unknown");
+    EVENT_SET(&ev, sender, "news@example.org", 16);
+    EVENT_SET(&ev, dsn, "5.1.1", 5);
+    EVENT_SET(&ev, reason, "userunknown", 11);
+    ev.hard = true;
+    db_batch_add(b, src, pos, &ev);
+}
+
+/* sent_to - a delivery to rcpt (sender news@example.org) sent at t */
+static void sent_to(struct db_batch *b, int64_t src, int64_t pos, int64_t t, const char *rcpt)
+{
+    struct event ev;
+
+    mk_delivery(&ev, t, "mx1", rcpt, ST_SENT, "250 ok");
+    EVENT_SET(&ev, sender, "news@example.org", 16);
+    db_batch_add(b, src, pos, &ev);
+}
+
+/*
+ * test_log_suppressions - hard failures in the log enter the suppression list unless a later
+ * delivery in the batch was sent; a later batch's sent delivery takes an entry off, an earlier
+ * one does not; recipients compare in lower case; a replay adds nothing
+ */
+static void test_log_suppressions(void **state)
+{
+    struct fixture *f = *state;
+    struct db_batch *b = db_batch_create(f->db);
+    struct db_batch_result res;
+    int64_t src, cp;
+    char list[512];
+    const char *q = "SELECT coalesce(string_agg(recipient || ' ' || n || ' ' || reason || ' ' || "
+                    "dsn, '|' ORDER BY recipient), '') FROM suppressions";
+
+    assert_int_equal(db_source_open(f->db, "mail.log", "id-sup", NULL, 0, &src, &cp), 0);
+    fail_hard(b, src, 10, T0, "a@x.example");
+    fail_hard(b, src, 20, T0 + SEC, "A@X.example"); /* the same recipient: n 2 */
+    fail_hard(b, src, 30, T0, "b@x.example");
+    sent_to(b, src, 40, T0 + 2 * SEC, "B@x.example"); /* sent later: b is not listed */
+    sent_to(b, src, 50, T0, "c@x.example");
+    fail_hard(b, src, 60, T0 + SEC, "c@x.example"); /* failed after it was sent: listed */
+    fail_hard(b, src, 70, T0, "d@x.example");
+    assert_int_equal(db_batch_commit(b, src, 71, &res), 0);
+    sql_str(f->admin, q, list, sizeof(list));
+    assert_string_equal(list, "a@x.example 2 userunknown 5.1.1|c@x.example 1 userunknown 5.1.1|"
+                              "d@x.example 1 userunknown 5.1.1");
+
+    /* A later batch: sent to d after its failure (off), to c before its failure (stays). */
+    sent_to(b, src, 80, T0 + 5 * SEC, "D@x.example");
+    sent_to(b, src, 90, T0 + SEC / 2, "c@x.example");
+    assert_int_equal(db_batch_commit(b, src, 91, &res), 0);
+    sql_str(f->admin, q, list, sizeof(list));
+    assert_string_equal(list, "a@x.example 2 userunknown 5.1.1|c@x.example 1 userunknown 5.1.1");
+
+    /* The first batch again: every row a duplicate, the list as it was. */
+    fail_hard(b, src, 10, T0, "a@x.example");
+    fail_hard(b, src, 20, T0 + SEC, "A@X.example");
+    assert_int_equal(db_batch_commit(b, src, 91, &res), 0);
+    assert_int_equal(res.duplicates, 2);
+    sql_str(f->admin, q, list, sizeof(list));
+    assert_string_equal(list, "a@x.example 2 userunknown 5.1.1|c@x.example 1 userunknown 5.1.1");
+    db_batch_free(b);
+}
+
 /* test_bad_bytes - invalid UTF-8 is repaired and counted; COPY specials round-trip */
 static void test_bad_bytes(void **state)
 {
@@ -1753,6 +1821,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_source_prefix, setup_migrated, teardown),
         cmocka_unit_test_setup_teardown(test_batch_insert, setup_migrated, teardown),
         cmocka_unit_test_setup_teardown(test_replay, setup_migrated, teardown),
+        cmocka_unit_test_setup_teardown(test_log_suppressions, setup_migrated, teardown),
         cmocka_unit_test_setup_teardown(test_bad_bytes, setup_migrated, teardown),
         cmocka_unit_test_setup_teardown(test_killed_connection, setup_migrated, teardown),
         cmocka_unit_test_setup_teardown(test_commit_error_keeps_batch, setup_migrated, teardown),

@@ -989,6 +989,7 @@ struct facts {
 struct rollup_sums {
     struct delta d[R_COUNT];
     struct facts f;
+    struct buf sent, lost; /* the rows of stg_sent and stg_suppress (see suppress_row()) */
 };
 
 /* field_set - field k of the event: s escaped for COPY */
@@ -1217,39 +1218,39 @@ static bool suppress_row(struct buf *o, const struct entry *e, bool sent)
     " AND coalesce(g.sd, '') = f.sd AND g.time > f.time)"                                          \
     " ORDER BY rcpt, sd, time DESC" DB_SUPPRESSION_UPSERT
 
-/* suppress_copy - COPY the stored deliveries sent (or failed for good) into table; how many */
-static int suppress_copy(struct db_batch *b, const char *sql, bool sent, size_t *rows)
+/* copy_text - COPY rows already in COPY text form (sql: the COPY statement) */
+static int copy_text(struct db_batch *b, const char *sql, const struct buf *rows, const char *what)
 {
-    const char *what = "updating the suppression list";
     bool failed = false;
 
-    *rows = 0;
     buf_reset(&b->sql);
     buf_puts(&b->sql, sql);
     if (copy_begin(b, what) < 0)
         return -1;
-    for (size_t i = 0; i < b->n && !failed; i++) {
-        if (b->tag[i] == (TAG_STORED | EV_DELIVERY) && suppress_row(&b->copy, &b->v[i], sent))
-            ++*rows;
-        if (b->copy.len >= COPY_CHUNK && copy_flush(b) < 0)
+    for (size_t off = 0; off < rows->len && !failed; off += COPY_CHUNK) {
+        size_t n = rows->len - off < COPY_CHUNK ? rows->len - off : COPY_CHUNK;
+
+        if (PQputCopyData(b->db->conn, rows->data + off, (int)n) != 1)
             failed = true;
     }
     return copy_end(b, what, failed, NULL);
 }
 
-/* suppress - the suppression list after the batch's stored deliveries */
+/* suppress - the suppression list after the batch's stored deliveries (rows made by
+ * add_rollups()) */
 static int suppress(struct db_batch *b)
 {
     const char *what = "updating the suppression list";
-    size_t sent, lost;
+    struct rollup_sums *s = b->sums;
 
-    if (suppress_copy(b, "COPY stg_sent (time, sd, rcpt) FROM STDIN", true, &sent) < 0 ||
-        suppress_copy(b, "COPY stg_suppress (time, sd, rcpt, reason, dsn, reply) FROM STDIN", false,
-                      &lost) < 0)
+    if (s->sent.len > 0 &&
+        (copy_text(b, "COPY stg_sent (time, sd, rcpt) FROM STDIN", &s->sent, what) < 0 ||
+         exec_simple(b, UNSUPPRESS_SQL, what) < 0))
         return -1;
-    if (sent > 0 && exec_simple(b, UNSUPPRESS_SQL, what) < 0)
-        return -1;
-    if (lost > 0 && exec_simple(b, SUPPRESS_SQL, what) < 0)
+    if (s->lost.len > 0 &&
+        (copy_text(b, "COPY stg_suppress (time, sd, rcpt, reason, dsn, reply) FROM STDIN", &s->lost,
+                   what) < 0 ||
+         exec_simple(b, SUPPRESS_SQL, what) < 0))
         return -1;
     return 0;
 }
@@ -1326,13 +1327,22 @@ static int add_rollups(struct db_batch *b)
         buf_init(&b->sums->f.text);
         buf_init(&b->sums->f.key);
         buf_init(&b->sums->f.example);
+        buf_init(&b->sums->sent);
+        buf_init(&b->sums->lost);
     }
     for (int r = 0; r < R_COUNT; r++)
         delta_reset(&b->sums->d[r]);
-    for (size_t i = 0; i < b->n; i++)
-        if ((b->tag[i] & TAG_STORED) && (b->tag[i] & TAG_TYPE) != EV_BOUNCE_NOTICE &&
-            (b->tag[i] & TAG_TYPE) != EV_SMTP)
-            rollup_event(b->sums, &b->v[i]);
+    buf_reset(&b->sums->sent);
+    buf_reset(&b->sums->lost);
+    /* One pass over the stored events: each is read once for all of it. */
+    for (size_t i = 0; i < b->n; i++) {
+        if ((b->tag[i] & TAG_STORED) == 0 || (b->tag[i] & TAG_TYPE) == EV_BOUNCE_NOTICE ||
+            (b->tag[i] & TAG_TYPE) == EV_SMTP)
+            continue;
+        rollup_event(b->sums, &b->v[i]);
+        if ((b->tag[i] & TAG_TYPE) == EV_DELIVERY && !suppress_row(&b->sums->sent, &b->v[i], true))
+            suppress_row(&b->sums->lost, &b->v[i], false);
+    }
     for (int r = 0; r < R_COUNT; r++)
         if (b->sums->d[r].n > 0 && copy_sums(b, (enum rollup_id)r) < 0)
             return -1;
@@ -1350,6 +1360,8 @@ static void rollup_sums_free(struct rollup_sums *s)
     buf_free(&s->f.text);
     buf_free(&s->f.key);
     buf_free(&s->f.example);
+    buf_free(&s->sent);
+    buf_free(&s->lost);
     x_free(s);
 }
 

@@ -74,24 +74,92 @@ static const struct mark_set *mark_set_of(const char *const *marks)
             ms->first[ms->nfirst++] = marks[ms->n][0];
         }
     }
+#ifdef __SSE2__
+    /* fewer than four first bytes: the first again in the unused of the four vectors that
+     * chunk_marks() always compares */
+    for (int f = ms->nfirst; f > 0 && f < 4; f++)
+        ms->firstv[f] = ms->firstv[0];
+#endif
     return ms;
 }
 
-/* mark_at - does a mark start at m, at a word start (not after an ASCII letter, digit, '_')? */
+/* word_byte - is c an ASCII letter, digit or '_' (a byte after which no word starts)? */
+static inline bool word_byte(unsigned char c)
+{
+    return (unsigned)((c | 0x20) - 'a') < 26 || (unsigned)(c - '0') < 10 || c == '_';
+}
+
+/* mark_at - does a mark start at m, at a word start (not after an ASCII letter, digit, '_')?
+ * The marks are a few bytes long: they are compared byte by byte, without a call. */
 static inline bool mark_at(const char *s, const char *end, const char *m, const struct mark_set *ms)
 {
-    if (m > s) {
-        unsigned char c = (unsigned char)m[-1];
+    if (m > s && word_byte((unsigned char)m[-1]))
+        return false;
+    for (int k = 0; k < ms->n; k++) {
+        const char *mk = ms->marks[k];
+        size_t i;
 
-        if ((unsigned)((c | 0x20) - 'a') < 26 || (unsigned)(c - '0') < 10 || c == '_')
-            return false;
+        if (mk[0] != *m || (size_t)(end - m) < ms->len[k])
+            continue;
+        for (i = 1; i < ms->len[k] && m[i] == mk[i]; i++)
+            ;
+        if (i == ms->len[k])
+            return true;
     }
-    for (int k = 0; k < ms->n; k++)
-        if (ms->marks[k][0] == *m && (size_t)(end - m) >= ms->len[k] &&
-            memcmp(m, ms->marks[k], ms->len[k]) == 0)
+    return false;
+}
+
+#ifdef __SSE2__
+/* in_range - the lanes of x whose byte is in [lo, hi] (unsigned), as 0xff */
+static inline __m128i in_range(__m128i x, unsigned char lo, unsigned char hi)
+{
+    /* lo moves to -128: the range is then the (signed) bytes below -128 + (hi - lo + 1) */
+    __m128i t = _mm_add_epi8(x, _mm_set1_epi8((char)(0x80 - lo)));
+
+    return _mm_cmplt_epi8(t, _mm_set1_epi8((char)(-128 + (hi - lo + 1))));
+}
+
+/* word_lanes - one bit per lane of x whose byte is a letter, digit or '_' (word_byte()) */
+static inline unsigned word_lanes(__m128i x)
+{
+    __m128i w =
+        _mm_or_si128(in_range(_mm_or_si128(x, _mm_set1_epi8(0x20)), 'a', 'z'),
+                     _mm_or_si128(in_range(x, '0', '9'), _mm_cmpeq_epi8(x, _mm_set1_epi8('_'))));
+
+    return (unsigned)_mm_movemask_epi8(w);
+}
+#endif
+
+#ifdef __SSE2__
+/*
+ * chunk_marks - does a mark start a word at one of the sixteen bytes x loaded from at (of the
+ * text [s, end)), the first seen of them left out? The first bytes are compared in all
+ * lanes at once, four vectors or more (see mark_set_of()); a hit after a word byte is dropped
+ * before any byte-wise look.
+ */
+static inline __attribute__((always_inline)) bool chunk_marks(const char *s, const char *end,
+                                                              const char *at, __m128i x,
+                                                              unsigned seen,
+                                                              const struct mark_set *ms)
+{
+    __m128i hit = _mm_or_si128(
+        _mm_or_si128(_mm_cmpeq_epi8(x, ms->firstv[0]), _mm_cmpeq_epi8(x, ms->firstv[1])),
+        _mm_or_si128(_mm_cmpeq_epi8(x, ms->firstv[2]), _mm_cmpeq_epi8(x, ms->firstv[3])));
+    unsigned bits;
+
+    for (int f = 4; f < ms->nfirst; f++)
+        hit = _mm_or_si128(hit, _mm_cmpeq_epi8(x, ms->firstv[f]));
+    bits = (unsigned)_mm_movemask_epi8(hit) & ~((1u << seen) - 1);
+    if (bits == 0)
+        return false;
+    /* a first byte after a word byte starts no mark: most hits are inside words */
+    bits &= ~((word_lanes(x) << 1) | (at > s && word_byte((unsigned char)at[-1]) ? 1u : 0u));
+    for (; bits; bits &= bits - 1)
+        if (mark_at(s, end, at + __builtin_ctz(bits), ms))
             return true;
     return false;
 }
+#endif
 
 /*
  * scan_unread - a line the reader does not read: not understood when it holds an outcome mark.
@@ -107,36 +175,25 @@ enum parse_result scan_unread(const char *s, const char *end, const char *const 
         return PARSE_SKIP;
 
 #ifdef __SSE2__
-    while (m < end) {
+    for (; end - m >= 16; m += 16)
+        if (chunk_marks(s, end, m, _mm_loadu_si128((const __m128i *)(const void *)m), 0, ms))
+            return PARSE_MALFORMED;
+    if (m < end) {
         size_t rem = (size_t)(end - m);
-        char tmp[16] = {0};
-        const char *at = m;
-        __m128i x;
-        unsigned bits = 0, seen = 0;
 
-        if (rem >= 16) {
-            x = _mm_loadu_si128((const __m128i *)(const void *)m);
-            m += 16;
-        } else if (end - s >= 16) {
-            x = _mm_loadu_si128((const __m128i *)(const void *)(end - 16));
-            at = end - 16;
-            seen = 16 - (unsigned)rem; /* the bytes before m, looked at already */
-            m = end;
-        } else {
-            memcpy(tmp, m, rem); /* the marks' first bytes are never NUL */
-            x = _mm_loadu_si128((const __m128i *)(const void *)tmp);
-            m = end;
-        }
-        {
-            __m128i hit = _mm_cmpeq_epi8(x, ms->firstv[0]);
-
-            for (int f = 1; f < ms->nfirst; f++)
-                hit = _mm_or_si128(hit, _mm_cmpeq_epi8(x, ms->firstv[f]));
-            bits = (unsigned)_mm_movemask_epi8(hit) & ~((1u << seen) - 1);
-        }
-        for (; bits; bits &= bits - 1)
-            if (mark_at(s, end, at + __builtin_ctz(bits), ms))
+        if (end - s >= 16) {
+            /* the sixteen bytes that end the text; those before m were looked at already */
+            if (chunk_marks(s, end, end - 16,
+                            _mm_loadu_si128((const __m128i *)(const void *)(end - 16)),
+                            16 - (unsigned)rem, ms))
                 return PARSE_MALFORMED;
+        } else {
+            char tmp[16] = {0};
+
+            memcpy(tmp, m, rem); /* the marks' first bytes are never NUL */
+            if (chunk_marks(s, end, m, _mm_loadu_si128((const __m128i *)(const void *)tmp), 0, ms))
+                return PARSE_MALFORMED;
+        }
     }
 #else
     for (; m < end; m++) {

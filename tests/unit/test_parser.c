@@ -247,6 +247,53 @@ static void test_unread_marks(void **state)
     }
 }
 
+/* unread_simple - what scan_unread() answers, byte by byte: a mark whole before end at a
+ * place not after an ASCII letter, digit or '_' */
+static enum parse_result unread_simple(const char *s, const char *end, const char *const *marks)
+{
+    for (const char *m = s; m < end; m++) {
+        unsigned char c = m > s ? (unsigned char)m[-1] : ' ';
+
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_')
+            continue;
+        for (size_t k = 0; marks[k]; k++) {
+            size_t n = strlen(marks[k]);
+
+            if ((size_t)(end - m) >= n && memcmp(m, marks[k], n) == 0)
+                return PARSE_MALFORMED;
+        }
+    }
+    return PARSE_SKIP;
+}
+
+/*
+ * test_unread_random - scan_unread() against unread_simple() on random texts of every length
+ * up to 70 from an alphabet of the marks' bytes, word bytes of every class, bytes next to
+ * those classes ('@', '[', '`', '{', '/', ':') and bytes of 0x80 and up, at every offset
+ */
+static void test_unread_random(void **state)
+{
+    static const char *const marks[] = {"** ", "== ", "=> ", "reject", NULL};
+    static const char *const marks2[] = {"to=", "stat=", "reject", NULL};
+    static const char alphabet[] = "*=> rejctRJ_09aAzZ@[`{/:stoa=\x80\xff\xc3";
+    uint64_t x = 0x9e3779b97f4a7c15ULL;
+    char text[96];
+
+    (void)state;
+    for (int round = 0; round < 20000; round++) {
+        size_t len = (size_t)(round % 71), off = (size_t)(round / 71 % 16);
+
+        for (size_t i = 0; i < off + len; i++) {
+            x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+            text[i] = alphabet[(x >> 33) % (sizeof(alphabet) - 1)];
+        }
+        assert_int_equal(scan_unread(text + off, text + off + len, marks),
+                         unread_simple(text + off, text + off + len, marks));
+        assert_int_equal(scan_unread(text + off, text + off + len, marks2),
+                         unread_simple(text + off, text + off + len, marks2));
+    }
+}
+
 /*
  * test_find - scan_find() against memmem() on texts of every length up to 48 with a needle,
  * or a near miss of it (its first and last bytes with another between), at every place
@@ -456,7 +503,7 @@ int main(void)
         cmocka_unit_test(test_eviction),       cmocka_unit_test(test_prog_stats),
         cmocka_unit_test(test_outcome_unread), cmocka_unit_test(test_queue_age),
         cmocka_unit_test(test_bad_bytes),      cmocka_unit_test(test_unread_marks),
-        cmocka_unit_test(test_find),
+        cmocka_unit_test(test_unread_random),  cmocka_unit_test(test_find),
     };
 
     return cmocka_run_group_tests(tests, utc, NULL);

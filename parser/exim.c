@@ -50,6 +50,18 @@ struct ehost {
     size_t name_len, helo_len, ip_len, port_len;
 };
 
+/*
+ * exim_head - a cleared event with the head of a line's event (scan_event_head()). The
+ * event of a mainlog line comes to the reader uncleared (see parser_line()): most lines make
+ * none, so it is cleared here, before any field of it is written or read.
+ */
+static inline void exim_head(struct event *ev, enum event_type type, const struct syslog_env *env,
+                             const char *qid, size_t qid_len)
+{
+    event_clear(ev);
+    scan_event_head(ev, MTA_EXIM, type, env, qid, qid_len);
+}
+
 /* digits_at - n decimal digits at s as a number, or -1 */
 static int digits_at(const char *s, int n)
 {
@@ -529,7 +541,7 @@ static enum parse_result parse_arrival(struct parser *p, const struct syslog_env
 
     if (w == end)
         return PARSE_MALFORMED;
-    scan_event_head(ev, MTA_EXIM, EV_MESSAGE, env, qid, qid_len);
+    exim_head(ev, EV_MESSAGE, env, qid, qid_len);
     if (!(we - w == 2 && w[0] == '<' && w[1] == '>'))
         EVENT_SET(ev, sender, w, (size_t)(we - w));
     s = we;
@@ -580,8 +592,7 @@ static enum parse_result parse_arrival(struct parser *p, const struct syslog_env
         return PARSE_SKIP;
     if (ev->sender[0] == 0 && parent) {
         /* "<= <> R=parent": Exim wrote a bounce or delay notice about message parent */
-        event_clear(ev);
-        scan_event_head(ev, MTA_EXIM, EV_BOUNCE_NOTICE, env, parent, parent_len);
+        exim_head(ev, EV_BOUNCE_NOTICE, env, parent, parent_len);
         EVENT_SET(ev, notice_queue_id, qid, qid_len);
     }
     return PARSE_EVENT;
@@ -667,7 +678,7 @@ static enum parse_result parse_delivery(struct parser *p, const struct syslog_en
 
     if (w == end)
         return PARSE_MALFORMED;
-    scan_event_head(ev, MTA_EXIM, EV_DELIVERY, env, qid, qid_len);
+    exim_head(ev, EV_DELIVERY, env, qid, qid_len);
     if (we[-1] == ':' && we - w > 1) {
         EVENT_SET(ev, recipient, w, (size_t)(we - w - 1));
         text = we;
@@ -773,7 +784,7 @@ static enum parse_result parse_sync_error(struct parser *p, const struct syslog_
             host_split(f.val, f.val_len, &host);
     if (host.ip == NULL && host.name == NULL)
         return scan_unread(s, end, marks);
-    scan_event_head(ev, MTA_EXIM, EV_REJECT, env, "", 0);
+    exim_head(ev, EV_REJECT, env, "", 0);
     host_format(&host, false, ev->client, sizeof(ev->client));
     EVENT_SET(ev, helo, host.helo ? host.helo : "", host.helo_len);
     EVENT_SET(ev, reply, s, (size_t)(rej - s));
@@ -821,7 +832,7 @@ static enum parse_result parse_reject(struct parser *p, const struct syslog_env 
     if (scan_starts(s, end, "local_scan() function ") &&
         scan_find(s, end, " - message temporarily rejected", 31) != NULL) {
         /* "local_scan() function timed out - message temporarily rejected (size 29)" */
-        scan_event_head(ev, MTA_EXIM, EV_REJECT, env, qid, qid_len);
+        exim_head(ev, EV_REJECT, env, qid, qid_len);
         EVENT_SET(ev, reply, s, (size_t)(end - s));
         scan_classify(p, ev, ST_DEFERRED);
         ev->hard = false;
@@ -842,7 +853,7 @@ static enum parse_result parse_reject(struct parser *p, const struct syslog_env 
         return scan_unread(text, end, outcome_marks);
     if (host)
         host_split(host, host_len, &h);
-    scan_event_head(ev, MTA_EXIM, EV_REJECT, env, qid, qid_len);
+    exim_head(ev, EV_REJECT, env, qid, qid_len);
     host_format(&h, false, ev->client, sizeof(ev->client));
     EVENT_SET(ev, helo, h.helo ? h.helo : "", h.helo_len);
     if (sender)

@@ -919,7 +919,6 @@ enum parse_result parser_line(struct parser *p, const char *line, size_t len, st
 
     p->stats.lines++;
     p->npending = p->ipending = 0;
-    event_clear(ev);
     /* A NUL would end every field copied from the line: '?' takes its place, as for the
      * bytes utf8_scrub() replaces, and the event is flagged. */
     if (len > 0 && memchr(line, 0, len) != NULL) {
@@ -942,13 +941,16 @@ enum parse_result parser_line(struct parser *p, const char *line, size_t len, st
             p->exim_ps = prog_slot(p, env.prog, env.prog_len);
         ps = p->exim_ps;
         mta = MTA_EXIM;
-    } else if (len == 0 || syslog_envelope(line, len, &env, &p->yi) != 0) {
-        p->stats.skipped++;
-        ps = prog_slot(p, "(no envelope)", 13);
-        ps->lines++;
-        ps->skipped++;
-        return PARSE_SKIP;
+        /* ev is not cleared: the Exim reader clears it when the line makes an event */
     } else {
+        event_clear(ev);
+        if (len == 0 || syslog_envelope(line, len, &env, &p->yi) != 0) {
+            p->stats.skipped++;
+            ps = prog_slot(p, "(no envelope)", 13);
+            ps->lines++;
+            ps->skipped++;
+            return PARSE_SKIP;
+        }
         p->line_us = env.time_us;
         ps = prog_slot(p, env.prog, env.prog_len);
         mta = mta_of(env.prog, env.prog_len);

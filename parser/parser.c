@@ -188,36 +188,6 @@ static struct parser_prog_stats *prog_slot(struct parser *p, const char *prog, s
     return ps;
 }
 
-/* word_hash_finish - the last mix of word_hash(); of the seed alone, the hash of 0 bytes */
-static inline uint64_t word_hash_finish(uint64_t h)
-{
-    h *= 0xc4ceb9fe1a85ec53ULL;
-    return h ^ (h >> 32);
-}
-
-/*
- * word_hash - a hash of len bytes eight at a time (multiply and fold), seeded; the byte-wise
- * FNV-1a it replaces was a twentieth of the parse time, run several times per line
- */
-static uint64_t word_hash(const char *s, size_t len, uint64_t h)
-{
-    uint64_t w;
-
-    h ^= len * 0xff51afd7ed558ccdULL;
-    for (; len >= 8; s += 8, len -= 8) {
-        memcpy(&w, s, 8);
-        h = (h ^ w) * 0x9e3779b97f4a7c15ULL;
-        h ^= h >> 29;
-    }
-    if (len) {
-        w = 0;
-        memcpy(&w, s, len);
-        h = (h ^ w) * 0x9e3779b97f4a7c15ULL;
-        h ^= h >> 29;
-    }
-    return word_hash_finish(h);
-}
-
 /* key_hash - the table hash of (host, queue id) */
 static uint64_t key_hash(const char *host, size_t host_len, const char *qid, size_t qid_len)
 {
@@ -417,13 +387,13 @@ bool parser_queue_note_msgid(struct parser *p, struct pq_entry *e)
  * same failure text many times ("450 4.7.1 too much mail from ..."), and the classification
  * reads the whole text against every rule.
  */
-void parser_classify(struct parser *p, int smtp_code, const char *dsn, const char *text,
-                     enum event_status status, struct reason_result *out)
+void parser_classify(struct parser *p, int smtp_code, const char *dsn, size_t dsn_len,
+                     const char *text, size_t text_len, enum event_status status,
+                     struct reason_result *out)
 {
-    size_t len = strlen(text);
     uint64_t key =
-        word_hash(text, len,
-                  word_hash(dsn, strlen(dsn), (uint64_t)(smtp_code + 1) * 31 + (uint64_t)status)) |
+        word_hash(text, text_len,
+                  word_hash(dsn, dsn_len, (uint64_t)(smtp_code + 1) * 31 + (uint64_t)status)) |
         1;
     size_t k = key & (REASON_CACHE - 1);
 
@@ -691,13 +661,13 @@ static void sample(struct parser_prog_stats *ps, const char *line, size_t len)
 /* defer_qkey_of - the slot key of an event's (host, queue id); 0 is made 1 */
 static uint64_t defer_qkey_of(const struct event *ev)
 {
-    return key_hash(ev->host, strlen(ev->host), ev->queue_id, strlen(ev->queue_id)) | 1;
+    return key_hash(ev->host, FIELD_LEN(ev->host), ev->queue_id, FIELD_LEN(ev->queue_id)) | 1;
 }
 
 /* defer_rkey_of - the slot key of an event's recipient; 0 is made 1 */
 static uint64_t defer_rkey_of(const struct event *ev)
 {
-    return word_hash(ev->recipient, strlen(ev->recipient), 0x9e3779b97f4a7c15ULL) | 1;
+    return word_hash(ev->recipient, FIELD_LEN(ev->recipient), 0x9e3779b97f4a7c15ULL) | 1;
 }
 
 /* defer_keys - the slot keys of an event's (host, queue id) and recipient */

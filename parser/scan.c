@@ -28,7 +28,8 @@ void scan_classify(struct parser *p, struct event *ev, enum event_status status)
 {
     struct reason_result rr;
 
-    parser_classify(p, ev->smtp_code, ev->dsn, ev->reply, status, &rr);
+    parser_classify(p, ev->smtp_code, ev->dsn, FIELD_LEN(ev->dsn), ev->reply, FIELD_LEN(ev->reply),
+                    status, &rr);
     EVENT_SET(ev, reason, rr.reason, strlen(rr.reason));
     ev->hard = rr.hard;
 }

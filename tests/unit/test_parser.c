@@ -294,6 +294,63 @@ static void test_unread_random(void **state)
     }
 }
 
+/* word_hash_bytes - word_hash() as first written: each last partial word copied byte-wise */
+static uint64_t word_hash_bytes(const char *s, size_t len, uint64_t h)
+{
+    uint64_t w;
+
+    h ^= len * 0xff51afd7ed558ccdULL;
+    for (; len >= 8; s += 8, len -= 8) {
+        memcpy(&w, s, 8);
+        h = (h ^ w) * 0x9e3779b97f4a7c15ULL;
+        h ^= h >> 29;
+    }
+    if (len) {
+        w = 0;
+        memcpy(&w, s, len);
+        h = (h ^ w) * 0x9e3779b97f4a7c15ULL;
+        h ^= h >> 29;
+    }
+    h *= 0xc4ceb9fe1a85ec53ULL;
+    return h ^ (h >> 32);
+}
+
+/*
+ * test_word_hash - word_hash() gives the values of the byte-wise version (saved parser states
+ * hold them) for every length up to 80 at every alignment, with random bytes; and
+ * field_len() is strnlen() for a NUL at every place of arrays of the event's sizes, and for
+ * none
+ */
+static void test_word_hash(void **state)
+{
+    static const size_t sizes[] = {16, 24, 32, 64, 320, 1024};
+    uint64_t x = 0x2545f4914f6cdd1dULL;
+    char buf[1040];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(buf); i++) {
+        x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+        buf[i] = (char)(x >> 56);
+    }
+    for (size_t len = 0; len <= 80; len++)
+        for (size_t off = 0; off < 8; off++)
+            for (uint64_t seed = 0; seed < 3; seed++)
+                assert_true(word_hash(buf + off, len, seed * 0x9e3779b97f4a7c15ULL) ==
+                            word_hash_bytes(buf + off, len, seed * 0x9e3779b97f4a7c15ULL));
+    for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+        char *a = malloc(sizes[k]);
+
+        assert_non_null(a);
+        for (size_t at = 0; at <= sizes[k]; at++) {
+            memset(a, 'x', sizes[k]);
+            if (at < sizes[k])
+                a[at] = 0;
+            assert_int_equal(field_len(a, sizes[k]), strnlen(a, sizes[k] - 1));
+        }
+        free(a);
+    }
+}
+
 /*
  * test_find - scan_find() against memmem() on texts of every length up to 48 with a needle,
  * or a near miss of it (its first and last bytes with another between), at every place
@@ -503,7 +560,8 @@ int main(void)
         cmocka_unit_test(test_eviction),       cmocka_unit_test(test_prog_stats),
         cmocka_unit_test(test_outcome_unread), cmocka_unit_test(test_queue_age),
         cmocka_unit_test(test_bad_bytes),      cmocka_unit_test(test_unread_marks),
-        cmocka_unit_test(test_unread_random),  cmocka_unit_test(test_find),
+        cmocka_unit_test(test_unread_random),  cmocka_unit_test(test_word_hash),
+        cmocka_unit_test(test_find),
     };
 
     return cmocka_run_group_tests(tests, utc, NULL);

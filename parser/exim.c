@@ -469,6 +469,61 @@ static void host_format(const struct ehost *h, bool with_port, char *out, size_t
     }
 }
 
+/* One H= value with what host_text() made of it. */
+struct host_memo {
+    uint8_t len; /* of val; 0: an empty slot */
+    bool with_port;
+    bool has_helo;
+    uint8_t helo_off, helo_len; /* the (helo) as bytes of val */
+    uint8_t out_len;
+    char val[58];
+    char out[128];
+};
+
+#define HOST_MEMO 64 /* slots, direct-mapped by a hash of the value */
+
+/*
+ * host_text - an H= value as an event's client or relay ("name[ip]", ":port" too when
+ * with_port; host_format()) into out, and its (helo) in *helo, *helo_len (NULL, 0 when it has
+ * none; a pointer into val). The text is a function of the value alone, and a log names the
+ * same few hosts (its relays, its regular clients) over and over: the last value of each
+ * slot of a small per-thread table is kept with its text, so a value seen again is not split
+ * and formatted again.
+ */
+static void host_text(const char *val, size_t len, bool with_port, char *out, size_t outlen,
+                      const char **helo, size_t *helo_len)
+{
+    static _Thread_local struct host_memo memo[HOST_MEMO];
+    struct host_memo *m = NULL;
+    struct ehost h;
+    size_t n;
+
+    if (len > 0 && len <= sizeof(memo[0].val)) {
+        m = &memo[word_hash(val, len, with_port ? 0x9e3779b97f4a7c15ULL : 0) >> 58];
+        if (m->len == len && m->with_port == with_port && m->out_len < outlen &&
+            memcmp(m->val, val, len) == 0) {
+            memcpy(out, m->out, (size_t)m->out_len + 1);
+            *helo = m->has_helo ? val + m->helo_off : NULL;
+            *helo_len = m->helo_len;
+            return;
+        }
+    }
+    host_split(val, len, &h);
+    host_format(&h, with_port, out, outlen);
+    *helo = h.helo;
+    *helo_len = h.helo_len;
+    if (m == NULL || (n = strlen(out)) >= sizeof(m->out))
+        return;
+    m->len = (uint8_t)len;
+    m->with_port = with_port;
+    m->has_helo = h.helo != NULL;
+    m->helo_off = (uint8_t)(h.helo ? h.helo - val : 0);
+    m->helo_len = (uint8_t)h.helo_len;
+    m->out_len = (uint8_t)n;
+    memcpy(m->val, val, len);
+    memcpy(m->out, out, n + 1);
+}
+
 /* take_reply - the SMTP code and enhanced code at s (a reply) into ev; true when found */
 static bool take_reply(const char *s, const char *end, struct event *ev)
 {
@@ -562,11 +617,11 @@ static enum parse_result parse_arrival(struct parser *p, const struct syslog_env
             continue;
         }
         if (scan_key_is(&f, "H")) {
-            struct ehost h;
+            const char *helo;
+            size_t helo_len;
 
-            host_split(f.val, f.val_len, &h);
-            host_format(&h, false, ev->client, sizeof(ev->client));
-            EVENT_SET(ev, helo, h.helo ? h.helo : "", h.helo_len);
+            host_text(f.val, f.val_len, false, ev->client, sizeof(ev->client), &helo, &helo_len);
+            EVENT_SET(ev, helo, helo ? helo : "", helo_len);
         } else if (scan_key_is(&f, "S")) {
             int64_t v = 0;
             size_t i;
@@ -713,10 +768,10 @@ static enum parse_result parse_delivery(struct parser *p, const struct syslog_en
             continue;
         }
         if (scan_key_is(&f, "H")) {
-            struct ehost h;
+            const char *helo;
+            size_t helo_len;
 
-            host_split(f.val, f.val_len, &h);
-            host_format(&h, true, ev->relay, sizeof(ev->relay));
+            host_text(f.val, f.val_len, true, ev->relay, sizeof(ev->relay), &helo, &helo_len);
         } else if (scan_key_is(&f, "C")) {
             EVENT_SET(ev, reply, f.val, f.val_len);
             take_reply(f.val, f.val + f.val_len, ev);
@@ -809,9 +864,8 @@ static enum parse_result parse_reject(struct parser *p, const struct syslog_env 
     const char *colon, *text = s;
     struct scan_kv f;
     bool colon_end;
-    struct ehost h = {0};
-    const char *sender = NULL, *host = NULL;
-    size_t sender_len = 0, host_len = 0, i;
+    const char *sender = NULL, *host = NULL, *helo;
+    size_t sender_len = 0, host_len = 0, helo_len, i;
     bool temp = false;
     int r;
 
@@ -851,11 +905,9 @@ static enum parse_result parse_reject(struct parser *p, const struct syslog_env 
     }
     if (i == ARRAY_LEN(kinds))
         return scan_unread(text, end, outcome_marks);
-    if (host)
-        host_split(host, host_len, &h);
     exim_head(ev, EV_REJECT, env, qid, qid_len);
-    host_format(&h, false, ev->client, sizeof(ev->client));
-    EVENT_SET(ev, helo, h.helo ? h.helo : "", h.helo_len);
+    host_text(host ? host : "", host_len, false, ev->client, sizeof(ev->client), &helo, &helo_len);
+    EVENT_SET(ev, helo, helo ? helo : "", helo_len);
     if (sender)
         EVENT_SET(ev, sender, sender, sender_len);
     if (i <= 1 && s + 5 < end && s[5] == '<') {

@@ -600,6 +600,67 @@ static void test_stamp_pid(void **state)
     }
 }
 
+/* host_want - what an event's client or relay is for an H= value of these parts (each NULL
+ * when absent): "name[ip]", "unknown[ip]" without a name, ":port" on a relay */
+static void host_want(const char *name, const char *ip, const char *port, int relay, char *out,
+                      size_t outlen)
+{
+    if (ip == NULL)
+        snprintf(out, outlen, "%s", name ? name : "");
+    else
+        snprintf(out, outlen, "%s[%s]%s%s", name ? name : "unknown", ip, relay && port ? ":" : "",
+                 relay && port ? port : "");
+}
+
+/*
+ * test_host_memo - H= values, formatted as client (arrivals) and relay (deliveries), are the
+ * same text the first time and when seen again after other values took their memo slots:
+ * 600 values of every combination of name, (helo), [ip] and :port, read three times over in
+ * different orders
+ */
+static void test_host_memo(void **state)
+{
+    enum { N = 600 };
+    static const char *const names[] = {NULL, "mx", "mail.example.org",
+                                        "a-very-long-host-name.sub.example.org"};
+    static const char *const ips[] = {NULL, "192.0.2.7", "2001:db8::25"};
+    static const char *const ports[] = {NULL, "25", "53211"};
+    struct parser *p = new_parser_mta(MTA_UNKNOWN);
+
+    (void)state;
+    for (int pass = 0; pass < 3; pass++) {
+        for (int k = 0; k < N; k++) {
+            int i = pass == 1 ? N - 1 - k : (k * 7 + pass) % N;
+            const char *name = names[i % 4], *ip = ips[i / 4 % 3], *port = ports[i / 12 % 3];
+            int helo = i / 36 % 2, relay = i / 72 % 2;
+            char val[160], line[400], want[200], hw[40];
+            struct event ev;
+
+            /* a number makes each value its own: the name, or the helo when there is none */
+            snprintf(hw, sizeof(hw), "h%d.test", i);
+            snprintf(val, sizeof(val), "%s%s%s%s%s%s%s%s", name ? name : "",
+                     helo || !name ? " (" : "", helo || !name ? hw : "", helo || !name ? ")" : "",
+                     ip ? " [" : "", ip ? ip : "", ip ? "]" : "", ip && port ? ":" : "");
+            if (ip && port)
+                strncat(val, port, sizeof(val) - strlen(val) - 1);
+            if (relay)
+                snprintf(line, sizeof(line),
+                         L_TIME L_ID "=> r@x.test R=dnslookup T=remote_smtp H=%s C=\"250 OK\"",
+                         val[0] == ' ' ? val + 1 : val);
+            else
+                snprintf(line, sizeof(line), L_TIME L_ID "<= s@x.test H=%s P=esmtp S=10",
+                         val[0] == ' ' ? val + 1 : val);
+            if (line_of(p, line, &ev) != PARSE_EVENT)
+                fail_msg("value %d pass %d: no event: %s", i, pass, line);
+            host_want(name, ip, port, relay, want, sizeof(want));
+            check_str((size_t)i, relay ? "relay" : "client", want, relay ? ev.relay : ev.client);
+            if (!relay)
+                check_str((size_t)i, "helo", helo || !name ? hw : "", ev.helo);
+        }
+    }
+    parser_free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -608,7 +669,7 @@ int main(void)
         cmocka_unit_test(test_truncation),   cmocka_unit_test(test_corpus),
         cmocka_unit_test(test_matrix_forms), cmocka_unit_test(test_message_id_bytes),
         cmocka_unit_test(test_quoted_reply), cmocka_unit_test(test_expiry_forms),
-        cmocka_unit_test(test_stamp_pid),
+        cmocka_unit_test(test_stamp_pid),    cmocka_unit_test(test_host_memo),
     };
 
     return cmocka_run_group_tests(tests, utc, NULL);

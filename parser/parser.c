@@ -211,8 +211,8 @@ static bool key_equal(const struct pq_entry *e, const char *host, size_t host_le
         host_len = sizeof(e->host) - 1;
     if (qid_len >= sizeof(e->queue_id))
         qid_len = sizeof(e->queue_id) - 1;
-    return (host_len == 0 || memcmp(e->host, host, host_len) == 0) && e->host[host_len] == 0 &&
-           memcmp(e->queue_id, qid, qid_len) == 0 && e->queue_id[qid_len] == 0;
+    return e->host[host_len] == 0 && e->queue_id[qid_len] == 0 &&
+           bytes_equal(e->queue_id, qid, qid_len) && bytes_equal(e->host, host, host_len);
 }
 
 /* find_slot - the index slot holding the key, or the empty slot where it would go */

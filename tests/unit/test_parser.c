@@ -351,6 +351,29 @@ static void test_word_hash(void **state)
     }
 }
 
+/* test_bytes_equal - bytes_equal() is memcmp() == 0 for every length up to 70, at every
+ * alignment, with the two equal and with one byte changed at every place */
+static void test_bytes_equal(void **state)
+{
+    char a[96], b[96];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(a); i++)
+        a[i] = (char)('!' + i * 7 % 90);
+    for (size_t n = 0; n <= 70; n++) {
+        for (size_t off = 0; off < 8; off++) {
+            memcpy(b + off, a, n);
+            assert_true(bytes_equal(a, b + off, n));
+            for (size_t at = 0; at < n; at++) {
+                b[off + at] ^= 0x20;
+                assert_int_equal(bytes_equal(a, b + off, n), memcmp(a, b + off, n) == 0);
+                assert_false(bytes_equal(b + off, a, n));
+                b[off + at] ^= 0x20;
+            }
+        }
+    }
+}
+
 /*
  * test_find - scan_find() against memmem() on texts of every length up to 48 with a needle,
  * or a near miss of it (its first and last bytes with another between), at every place
@@ -561,7 +584,7 @@ int main(void)
         cmocka_unit_test(test_outcome_unread), cmocka_unit_test(test_queue_age),
         cmocka_unit_test(test_bad_bytes),      cmocka_unit_test(test_unread_marks),
         cmocka_unit_test(test_unread_random),  cmocka_unit_test(test_word_hash),
-        cmocka_unit_test(test_find),
+        cmocka_unit_test(test_bytes_equal),    cmocka_unit_test(test_find),
     };
 
     return cmocka_run_group_tests(tests, utc, NULL);

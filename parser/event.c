@@ -356,11 +356,27 @@ static char *put_uint(char *w, uint64_t v)
         (w) = json_int_value((w), (int64_t)(n));                                                   \
     } while (0)
 
-/* json_int_value - n, or null when negative */
+/* json_int_value - n, or null when negative; up to three digits (SMTP codes, counts of
+ * recipients, small sizes) without the division loop of put_uint() */
 static char *json_int_value(char *w, int64_t n)
 {
     if (n < 0)
         return PUT_LIT(w, "null");
+    if (n < 10) {
+        w[0] = (char)('0' + n);
+        return w + 1;
+    }
+    if (n < 100) {
+        w[0] = (char)('0' + n / 10);
+        w[1] = (char)('0' + n % 10);
+        return w + 2;
+    }
+    if (n < 1000) {
+        w[0] = (char)('0' + n / 100);
+        w[1] = (char)('0' + n / 10 % 10);
+        w[2] = (char)('0' + n % 10);
+        return w + 3;
+    }
     return put_uint(w, (uint64_t)n);
 }
 

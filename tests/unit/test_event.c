@@ -11,6 +11,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <string.h>
 
 #include "parser/event.h"
@@ -329,13 +330,44 @@ static void test_json_other_types(void **state)
     buf_free(&b);
 }
 
+/* test_json_numbers - a message's size and nrcpt as printf("%lld") writes them, for every
+ * value to 1,100 and for ones of every length to 18 digits, and null when negative */
+static void test_json_numbers(void **state)
+{
+    struct event ev;
+    struct buf b;
+    int64_t big = 1;
+
+    (void)state;
+    buf_init(&b);
+    for (int64_t v = -2; v < 1100 + 18; v++) {
+        int64_t n = v < 1100 ? v : (big *= 10) - 1 + (v % 2);
+        char want[128];
+
+        event_clear(&ev);
+        ev.type = EV_MESSAGE;
+        ev.size = n;
+        ev.nrcpt = (int32_t)(n % 2000);
+        buf_reset(&b);
+        event_format_json(&ev, &b);
+        if (n < 0)
+            snprintf(want, sizeof(want), "\"size\":null,\"nrcpt\":null,");
+        else
+            snprintf(want, sizeof(want), "\"size\":%lld,\"nrcpt\":%lld,", (long long)n,
+                     (long long)(n % 2000));
+        if (strstr(b.data, want) == NULL)
+            fail_msg("%lld: want %s in %s", (long long)n, want, b.data);
+    }
+    buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reason_names),          cmocka_unit_test(test_stage_names),
         cmocka_unit_test(test_status_mta_type_names), cmocka_unit_test(test_dsn_len),
         cmocka_unit_test(test_json_delivery),         cmocka_unit_test(test_json_other_types),
-        cmocka_unit_test(test_json_string_edges),
+        cmocka_unit_test(test_json_string_edges),     cmocka_unit_test(test_json_numbers),
     };
 
     return cmocka_run_group_tests_name("event", tests, utc, NULL);

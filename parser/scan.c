@@ -18,7 +18,10 @@ void scan_event_head(struct event *ev, enum event_mta mta, enum event_type type,
     ev->type = type;
     ev->mta = mta;
     ev->time_us = env->time_us;
-    EVENT_SET(ev, host, env->host, env->host_len);
+    if (env->host_len)
+        EVENT_SET(ev, host, env->host, env->host_len);
+    else
+        ev->host[0] = 0; /* a mainlog's lines name no host */
     if (qid_len)
         EVENT_SET(ev, queue_id, qid, qid_len);
 }

@@ -370,10 +370,17 @@ static inline __attribute__((always_inline)) int field_next(const char **pp, con
     *pp = p;
     if (p == end)
         return -1;
-    while (p < end && (cclass[(unsigned char)*p] & CC_KEY))
+    if (!(cclass[(unsigned char)*p] & CC_KEY))
+        return 0; /* "(-44)", "<orig@addr>", "[ip]": no key */
+    /* most keys are one letter (H=, R=, T=, C=, S=, P=): tried before the loop */
+    if (end - p >= 2 && p[1] == '=') {
         p++;
-    if (p == k || p == end || *p != '=')
-        return 0;
+    } else {
+        while (p < end && (cclass[(unsigned char)*p] & CC_KEY))
+            p++;
+        if (p == end || *p != '=')
+            return 0;
+    }
     f->key = k;
     f->key_len = (size_t)(p - k);
     v = ++p;

@@ -361,13 +361,65 @@ static void test_json_numbers(void **state)
     buf_free(&b);
 }
 
+/*
+ * test_json_times - an event's time is time_format_rfc3339()'s text in quotes, for stamps
+ * that repeat, share their second with another fraction, come back after others, lie before
+ * 1970 or past year 9999: whatever the writer kept from the events before
+ */
+static void test_json_times(void **state)
+{
+    static const int64_t base = 1795887017LL * 1000000; /* 2026-11-28T17:30:17Z */
+    static const int64_t stamps[] = {
+        base,
+        base,
+        base + 250000,
+        base + 250000,
+        base,
+        base + 1,
+        base + 999999,
+        base + 1000000,
+        base,
+        base - 1,
+        -1,
+        -1000000,
+        -86400000001LL,
+        253402300800LL * 1000000,
+        base + 250000,
+        base,
+    };
+    struct event ev;
+    struct buf b;
+
+    (void)state;
+    buf_init(&b);
+    for (size_t i = 0; i < sizeof(stamps) / sizeof(stamps[0]); i++) {
+        char when[64], want[96];
+
+        event_clear(&ev);
+        ev.type = EV_REJECT;
+        ev.time_us = stamps[i];
+        time_format_rfc3339(stamps[i], when, sizeof(when));
+        snprintf(want, sizeof(want), "\"time\":\"%s\",\"host\"", when);
+        buf_reset(&b);
+        event_format_json(&ev, &b);
+        if (strstr(b.data, want) == NULL)
+            fail_msg("stamp %zu (%lld): want %s in %s", i, (long long)stamps[i], want, b.data);
+    }
+    buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_reason_names),          cmocka_unit_test(test_stage_names),
-        cmocka_unit_test(test_status_mta_type_names), cmocka_unit_test(test_dsn_len),
-        cmocka_unit_test(test_json_delivery),         cmocka_unit_test(test_json_other_types),
-        cmocka_unit_test(test_json_string_edges),     cmocka_unit_test(test_json_numbers),
+        cmocka_unit_test(test_reason_names),
+        cmocka_unit_test(test_stage_names),
+        cmocka_unit_test(test_status_mta_type_names),
+        cmocka_unit_test(test_dsn_len),
+        cmocka_unit_test(test_json_delivery),
+        cmocka_unit_test(test_json_other_types),
+        cmocka_unit_test(test_json_string_edges),
+        cmocka_unit_test(test_json_numbers),
+        cmocka_unit_test(test_json_times),
     };
 
     return cmocka_run_group_tests_name("event", tests, utc, NULL);

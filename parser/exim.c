@@ -509,7 +509,7 @@ static void host_text(const char *val, size_t len, bool with_port, char *out, si
         m = &memo[word_hash(val, len, with_port ? 0x9e3779b97f4a7c15ULL : 0) >> 58];
         if (m->len == len && m->with_port == with_port && m->out_len < outlen &&
             bytes_equal(m->val, val, len)) {
-            memcpy(out, m->out, (size_t)m->out_len + 1);
+            event_copy(out, m->out, (size_t)m->out_len + 1); /* no "rep movs" */
             *helo = m->has_helo ? val + m->helo_off : NULL;
             *helo_len = m->helo_len;
             return;

@@ -408,6 +408,30 @@ static void test_json_times(void **state)
     buf_free(&b);
 }
 
+/* test_event_copy - event_copy() moves the n bytes memcpy() would, for every n to 100 at
+ * every alignment of both sides, and writes no byte before d or from d + n on */
+static void test_event_copy(void **state)
+{
+    char src[128], dst[160];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(src); i++)
+        src[i] = (char)('A' + i % 50);
+    for (size_t n = 0; n <= 100; n++) {
+        for (size_t so = 0; so < 8; so++) {
+            for (size_t dof = 0; dof < 8; dof++) {
+                memset(dst, '#', sizeof(dst));
+                event_copy(dst + 16 + dof, src + so, n);
+                assert_memory_equal(dst + 16 + dof, src + so, n);
+                for (size_t k = 0; k < 16 + dof; k++)
+                    assert_int_equal(dst[k], '#');
+                for (size_t k = 16 + dof + n; k < sizeof(dst); k++)
+                    assert_int_equal(dst[k], '#');
+            }
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -420,6 +444,7 @@ int main(void)
         cmocka_unit_test(test_json_string_edges),
         cmocka_unit_test(test_json_numbers),
         cmocka_unit_test(test_json_times),
+        cmocka_unit_test(test_event_copy),
     };
 
     return cmocka_run_group_tests_name("event", tests, utc, NULL);

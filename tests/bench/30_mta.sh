@@ -14,7 +14,8 @@ cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
 BIN=./build/mailpulse
 CORPORA=${MAILPULSE_CORPORA:-$(pwd)/tests/corpora}
-TMP=$(mktemp -d /tmp/mailpulse-bench.XXXXXX)
+# No "." before the random part: eximstats unpacks a path that holds ".gz" or ".Z" anywhere.
+TMP=$(mktemp -d /tmp/mailpulse-bench-XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
 export TZ=UTC
 

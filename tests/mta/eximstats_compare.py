@@ -40,8 +40,11 @@ STAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d+)?( [-+]\d{4})?( \[\d+
 
 
 def eximstats(tool, log):
-    out = subprocess.run(["perl", tool, "-nr", "-t0", "-h0", log], capture_output=True,
-                         text=True, check=True).stdout
+    # The log goes in on stdin: eximstats unpacks any file whose path holds ".gz" or ".Z"
+    # anywhere, as a temporary directory made by mktemp (".../it.ZqX3aB/...") can.
+    with open(log, "rb") as f:
+        out = subprocess.run(["perl", tool, "-nr", "-t0", "-h0"], stdin=f, capture_output=True,
+                             check=True).stdout.decode("utf-8", "replace")
     got = {"received": 0, "delivered": 0, "delayed": 0, "failed": 0, "rejects": 0}
     m = re.search(r"^\s*Received\s+\S+\s+(\d+)\s+\d+\s+(\d+)\s+[\d.]+%\s+(\d+)", out, re.M)
     if m:
@@ -105,7 +108,10 @@ def failed_messages(bin_, log):
 def why(err):
     """What a failed run of a tool said: its command, exit status and first stderr lines."""
     if isinstance(err, subprocess.CalledProcessError):
-        said = " / ".join((err.stderr or "").strip().splitlines()[:3])
+        stderr = err.stderr or ""
+        if isinstance(stderr, bytes):
+            stderr = stderr.decode("utf-8", "replace")
+        said = " / ".join(stderr.strip().splitlines()[:3])
         return "%s exited %d: %s" % (" ".join(err.cmd[:2]), err.returncode, said or "(no stderr)")
     return "%s: %s" % (type(err).__name__, err)
 

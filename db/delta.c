@@ -8,22 +8,6 @@
 
 #include "db/delta.h"
 
-/* key_hash - a hash of the key's bytes, eight at a time (keys are tens of bytes long) */
-static uint64_t key_hash(const char *p, size_t n)
-{
-    uint64_t h = 0x9e3779b97f4a7c15ULL ^ n, w;
-
-    for (; n >= 8; p += 8, n -= 8) {
-        memcpy(&w, p, 8);
-        h = (h ^ w) * 0xff51afd7ed558ccdULL;
-        h ^= h >> 32;
-    }
-    w = 0;
-    memcpy(&w, p, n);
-    h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
-    return h ^ (h >> 29);
-}
-
 /* delta_init - an empty set of counters */
 void delta_init(struct delta *d)
 {
@@ -84,7 +68,7 @@ static void keep_example(struct delta *d, struct delta_row *r, const char *ex, s
 /* delta_add - the counters of key, a new row of zeros when it is new; see delta.h */
 int64_t *delta_add(struct delta *d, const char *key, size_t len, const char *example, size_t exlen)
 {
-    uint64_t h = key_hash(key, len);
+    uint64_t h = word_hash(key, len, 0);
     struct delta_row *r;
     size_t s;
 

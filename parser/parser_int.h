@@ -16,6 +16,7 @@
 #endif
 
 #include "parser/parser.h"
+#include "util/util.h"
 
 /*
  * copy_field - a string from one array into another of the same size (an open queue id's
@@ -100,49 +101,6 @@ static inline bool bytes_equal(const char *a, const char *b, size_t n)
 
 /* FIELD_LEN - field_len() of an array */
 #define FIELD_LEN(a) field_len((a), sizeof(a))
-
-/* word_hash_finish - the last mix of word_hash(); of the seed alone, the hash of 0 bytes */
-static inline uint64_t word_hash_finish(uint64_t h)
-{
-    h *= 0xc4ceb9fe1a85ec53ULL;
-    return h ^ (h >> 32);
-}
-
-/*
- * word_hash - a hash of len bytes eight at a time (multiply and fold), seeded; the byte-wise
- * FNV-1a it replaces was a twentieth of the parse time, run several times per line. The last
- * 1 to 7 bytes are a word of their own, zero above them; when 8 bytes or more came before,
- * they are read as the last 8 bytes, shifted down, not byte by byte. The values are those
- * of the saved parser states (see parser_state_save()): they must not change.
- */
-static inline uint64_t word_hash(const char *s, size_t len, uint64_t h)
-{
-    const size_t all = len;
-    uint64_t w;
-
-    h ^= len * 0xff51afd7ed558ccdULL;
-    for (; len >= 8; s += 8, len -= 8) {
-        memcpy(&w, s, 8);
-        h = (h ^ w) * 0x9e3779b97f4a7c15ULL;
-        h ^= h >> 29;
-    }
-    if (len) {
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-        if (all >= 8) {
-            memcpy(&w, s + len - 8, 8);
-            w >>= 8 * (8 - len);
-        } else
-#endif
-        {
-            w = 0;
-            memcpy(&w, s, len);
-        }
-        h = (h ^ w) * 0x9e3779b97f4a7c15ULL;
-        h ^= h >> 29;
-    }
-    (void)all;
-    return word_hash_finish(h);
-}
 
 /*
  * The open-queue table that parser.c owns and the per-MTA readers use.

@@ -574,6 +574,8 @@ int cmd_import(int argc, char **argv)
     db = cmd_open_db(cli.dsn, 1);
     /* Safe here: after an outage the writer checks the checkpoint (see import_writer). */
     db_async_commit(db, 1);
+    /* Old events: the partitions of their own months are enough. */
+    db_partitions_ahead(db, 0);
     /* The import logs its own one line for an outage or a failure, with db_error()'s text. */
     db_quiet(db, 1);
     if (cli.bounces) {

@@ -198,3 +198,9 @@ void db_async_commit(struct db *db, int on)
 {
     db->async_commit = on != 0;
 }
+
+/* db_partitions_ahead - whether batch commits ensure next month's partitions (see db.h) */
+void db_partitions_ahead(struct db *db, int on)
+{
+    db->no_ahead = on == 0;
+}

@@ -64,6 +64,7 @@
  *	const char *db_error(const struct db *db);
  *	int db_transient(const struct db *db);
  *	void db_async_commit(struct db *db, int on);
+ *	void db_partitions_ahead(struct db *db, int on);
  *
  *	int db_alert_gather(struct db *db, enum db_alert_source src, int64_t now_us,
  *			    int window_min, int baseline_days,
@@ -193,6 +194,11 @@
  *	the last commits after they were acknowledged. A writer that turns it on must, after
  *	every outage, read the checkpoint again (db_source_open) and go back to it when it is
  *	behind what the writer saw committed. mailpulse import does; the daemon leaves it off.
+ *
+ *	db_partitions_ahead() (on by default) makes batch commits also ensure, once an hour,
+ *	the partitions of this month and the next, so that live events find theirs ready. A
+ *	writer of old events (mailpulse import) turns it off: its batches make only the
+ *	partitions of the months their events fall in.
  *
  * OWNERSHIP
  *	struct db and struct db_batch belong to the caller that created them; a batch borrows
@@ -359,6 +365,7 @@ void db_quiet(struct db *db, int quiet);
 const char *db_error(const struct db *db);
 int db_transient(const struct db *db);
 void db_async_commit(struct db *db, int on);
+void db_partitions_ahead(struct db *db, int on);
 
 /*
  * Read side: the queries behind docs/api.md, for web/ and `mailpulse report`.

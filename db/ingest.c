@@ -1500,7 +1500,8 @@ int db_month_of(int64_t us)
 
 /*
  * ensure_partitions - the monthly partitions for the months the batch's events fall in, and
- * (once an hour) this month's and the next, so that live data finds its partition ready.
+ * (once an hour, unless db_partitions_ahead() turned it off) this month's and the next, so
+ * that live data finds its partition ready.
  * Inside the batch's transaction; the SQL function takes no lock when they all exist. A
  * batch usually spans one month; one spanning more than DB_MAX_MONTHS takes several
  * statements.
@@ -1510,7 +1511,7 @@ static int ensure_partitions(struct db_batch *b)
     struct db_months ms = {.n = 0};
     struct buf *o = &b->copy; /* free between the COPYs of a commit */
     int64_t now = time_now_us();
-    bool ahead = now - b->db->ahead_checked_us > 3600 * 1000000LL;
+    bool ahead = !b->db->no_ahead && now - b->db->ahead_checked_us > 3600 * 1000000LL;
     size_t i;
 
     if (ahead && (db_months_add(b->db, o, &ms, db_month_of(now)) < 0 ||

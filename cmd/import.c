@@ -53,9 +53,16 @@ static const struct cmd_opt import_opts[] = {
  * (staging, partition check, rollup upserts, checkpoint, COMMIT): at 5000 an import of 1M rows
  * took 1.6x a raw COPY, at 20000 1.1x, for about 110 MiB more peak RSS (copies of the events).
  */
-#define IMPORT_BATCH      20000
-#define IMPORT_RETRY_S    900
-#define PROGRESS_EVERY_US 250000
+#define IMPORT_BATCH 20000
+/*
+ * Batches per transaction, when the file can be read again: the rollups of a transaction's
+ * events are written once, at its commit, so fewer commits update each rollup row (a day's
+ * row of a recipient domain, say) fewer times. A failure loses the batches the transaction
+ * had, and the file is read again from its last checkpoint.
+ */
+#define IMPORT_TXN_BATCHES 5
+#define IMPORT_RETRY_S     900
+#define PROGRESS_EVERY_US  250000
 
 static size_t import_batch = IMPORT_BATCH;
 
@@ -130,11 +137,14 @@ static void progress_clear(struct progress *pg)
  * so that parsing and the server's work overlap. There are two batches; the reader hands a
  * full one over and waits while the writer is still busy with the other, so at most two
  * batches are in memory, also through an outage (the writer then retries, the reader waits).
+ * A transaction spans up to IMPORT_TXN_BATCHES batches (db_batch_send(), then the commit
+ * with the checkpoint of the last), one only when the file is read from standard input.
  *
  * The import commits with synchronous_commit off: a server crash may then take back the
  * last commits, rows and checkpoint together. So after any outage the writer reads the
  * checkpoint again before it goes on; when it is behind the last commit the writer saw
- * succeed, the file is read again from that checkpoint (IMPORT_REWIND).
+ * succeed, or when the failed transaction held batches sent before, the file is read again
+ * from that checkpoint (IMPORT_REWIND).
  */
 #define IMPORT_REWIND 1
 
@@ -147,9 +157,13 @@ struct import_writer {
     const char *prefix;       /* the file's first bytes (the reader's; they never change) */
     size_t prefix_len;        /* as many as were read when the pending batch was handed over */
     struct db_batch *pending; /* handed over, not yet committed */
+    int final;                /* it is the last batch of the file */
     int64_t source_id, checkpoint;
     int64_t committed; /* the checkpoint of the last commit that succeeded */
-    int result;        /* 0, -1 failed, IMPORT_REWIND */
+    int rereadable;    /* the file can be read again: a transaction may span batches */
+    int open;          /* batches sent in the open transaction, not committed yet */
+    struct db_batch_result open_res; /* and their rows */
+    int result;                      /* 0, -1 failed, IMPORT_REWIND */
     int quit;
     struct import_totals *tot;
     struct progress *pg;
@@ -195,13 +209,17 @@ static void import_over(struct retry *rt)
         log_info("the database is back after %.1f s; import continues", (double)lasted / 1e6);
 }
 
-/* import_commit - commit b with its checkpoint, waiting out an outage; 0, -1, IMPORT_REWIND */
-static int import_commit(struct import_writer *w, struct db_batch *b, int64_t checkpoint)
+/*
+ * import_store - send b in the open transaction, or commit it with its checkpoint, waiting
+ * out an outage; 0, -1, IMPORT_REWIND. A failure after earlier batches went into the
+ * transaction loses them too: then the file is read again from the last checkpoint.
+ */
+static int import_store(struct import_writer *w, struct db_batch *b, int64_t checkpoint, int commit)
 {
     struct db_batch_result res;
     struct retry rt;
     int64_t id, cp = 0;
-    int up_failures = 0, rewind = 0;
+    int up_failures = 0, rewind = 0, lost = 0, rc;
 
     retry_init(&rt, (int64_t)IMPORT_RETRY_S * 1000000);
     for (;;) {
@@ -218,13 +236,34 @@ static int import_commit(struct import_writer *w, struct db_batch *b, int64_t ch
                 break;
             }
         }
-        if (db_batch_commit(b, w->source_id, checkpoint, &res) == 0) {
+        if (lost) {
+            cp = w->committed;
+            rewind = 1;
+            break;
+        }
+        rc = commit ? db_batch_commit(b, w->source_id, checkpoint, &res) : db_batch_send(b, &res);
+        if (rc == 0) {
             import_over(&rt);
+            w->open_res.inserted += res.inserted;
+            w->open_res.duplicates += res.duplicates;
+            w->open_res.repaired += res.repaired;
+            if (!commit) {
+                w->open++;
+                return 0;
+            }
             w->committed = checkpoint;
-            w->tot->res.inserted += res.inserted;
-            w->tot->res.duplicates += res.duplicates;
-            w->tot->res.repaired += res.repaired;
+            w->tot->res.inserted += w->open_res.inserted;
+            w->tot->res.duplicates += w->open_res.duplicates;
+            w->tot->res.repaired += w->open_res.repaired;
+            w->open = 0;
+            memset(&w->open_res, 0, sizeof(w->open_res));
             return 0;
+        }
+        if (w->open > 0) {
+            /* The rolled back transaction held earlier batches: read them again. */
+            lost = 1;
+            w->open = 0;
+            memset(&w->open_res, 0, sizeof(w->open_res));
         }
         if (!import_wait(w->db, w->pg, &rt, &up_failures))
             break;
@@ -232,8 +271,9 @@ static int import_commit(struct import_writer *w, struct db_batch *b, int64_t ch
     progress_clear(w->pg);
     if (rewind) {
         import_over(&rt);
-        log_info("%s: the server lost commits in the outage; reading again from byte %lld", w->path,
-                 (long long)cp);
+        log_info("%s: the database does not have the last batches sent; reading again from "
+                 "byte %lld, its checkpoint",
+                 w->path, (long long)cp);
         return IMPORT_REWIND;
     }
     if (rt.since_us != 0)
@@ -280,7 +320,8 @@ static void *writer_main(void *arg)
             break;
         pthread_mutex_unlock(&w->lock);
         /* The db and the totals are the writer's while a batch is pending. */
-        int rc = import_commit(w, w->pending, w->checkpoint);
+        int commit = w->final || !w->rereadable || w->open + 1 >= IMPORT_TXN_BATCHES;
+        int rc = import_store(w, w->pending, w->checkpoint, commit);
         pthread_mutex_lock(&w->lock);
         w->result = rc;
         w->pending = NULL;
@@ -308,7 +349,7 @@ static int writer_wait(struct import_writer *w)
 /* writer_hand - give the writer batch *b to commit with the file's first prefix_len bytes
  * known; *b becomes the idle one */
 static int writer_hand(struct import_writer *w, struct db_batch **b, struct db_batch **spare,
-                       int64_t checkpoint, size_t prefix_len)
+                       int64_t checkpoint, size_t prefix_len, int final)
 {
     struct db_batch *t;
     int rc = writer_wait(w);
@@ -318,6 +359,7 @@ static int writer_hand(struct import_writer *w, struct db_batch **b, struct db_b
     db_batch_prefix(*b, prefix_len, hash_fnv1a64(w->prefix, prefix_len));
     pthread_mutex_lock(&w->lock);
     w->pending = *b;
+    w->final = final;
     w->checkpoint = checkpoint;
     w->prefix_len = prefix_len;
     pthread_cond_broadcast(&w->cond);
@@ -381,6 +423,7 @@ static int import_file(struct db *db, struct parser *p, const char *path)
     w.path = path;
     w.tot = &tot;
     w.pg = &pg;
+    w.rereadable = strcmp(path, "-") != 0;
     while ((r = lr_next(lr, &line, &len, &pos)) == 1) {
         if (!opened) {
             w.identity = lr_identity(lr);
@@ -411,7 +454,7 @@ static int import_file(struct db *db, struct parser *p, const char *path)
             tot.events++;
         }
         if (db_batch_count(b) >= import_batch) {
-            rc = writer_hand(&w, &b, &spare, next, prefix_len(lr));
+            rc = writer_hand(&w, &b, &spare, next, prefix_len(lr), 0);
             if (rc != 0)
                 break;
         }
@@ -427,7 +470,8 @@ static int import_file(struct db *db, struct parser *p, const char *path)
     }
     if (opened) {
         if (rc == 0 && (next > checkpoint || db_batch_count(b) > 0))
-            rc = writer_hand(&w, &b, &spare, next > checkpoint ? next : checkpoint, prefix_len(lr));
+            rc = writer_hand(&w, &b, &spare, next > checkpoint ? next : checkpoint, prefix_len(lr),
+                             1);
         if (rc == 0)
             rc = writer_wait(&w);
         pthread_mutex_lock(&w.lock);

@@ -77,6 +77,7 @@ void db_close(struct db *db)
     if (db == NULL)
         return;
     PQfinish(db->conn);
+    db_sums_free(db);
     x_free(db);
 }
 

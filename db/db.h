@@ -20,6 +20,7 @@
  *	void db_batch_add(struct db_batch *b, int64_t source_id, int64_t pos,
  *			  const struct event *ev);
  *	size_t db_batch_count(const struct db_batch *b);
+ *	int db_batch_send(struct db_batch *b, struct db_batch_result *res);
  *	int db_batch_commit(struct db_batch *b, int64_t source_id, int64_t checkpoint,
  *			    struct db_batch_result *res);
  *	void db_batch_free(struct db_batch *b);
@@ -104,12 +105,23 @@
  *	the row always knows the bytes before its checkpoint.
  *
  *	A batch collects events with their source position (the byte offset of the line). The
- *	commit sends them in one transaction: COPY into staging tables, INSERT ... SELECT ...
- *	ON CONFLICT DO NOTHING into the real tables (the unique key is source id + position, so
- *	a replay changes nothing), and the source checkpoint. On failure the transaction is
+ *	commit sends them in one transaction: COPY into the tables (through staging tables and
+ *	INSERT ... ON CONFLICT DO NOTHING when the unique key, source id + position, finds a row
+ *	already there, so a replay changes nothing), the rollups, and the source checkpoint.
+ *	On failure the transaction is
  *	rolled back, the batch keeps its events and -1 is returned, so the caller may retry.
  *	After a successful commit the batch is empty. Strings with bytes PostgreSQL would refuse
  *	(NUL, invalid UTF-8) are repaired and counted in res->repaired.
+ *
+ *	db_batch_send() stores the batch's events in the transaction open on the batch's
+ *	connection (it begins one when there is none) without committing, and empties the batch
+ *	for reuse; the next db_batch_commit() through that connection, with any batch, commits
+ *	them with its own events and checkpoint. The rollups of all the events the transaction
+ *	stored are added up in memory and written once, at the commit, so a transaction of
+ *	several batches updates each rollup row once instead of once per batch. res counts the
+ *	batch's rows, and holds only when the commit follows. When a send or the commit fails, the
+ *	whole transaction is rolled back, the events of the earlier sends included: they are gone
+ *	from memory, so their writer must read them again from its last checkpoint.
  *
  *	Several events of one line (the same source id and position, added one after the other)
  *	are numbered 0, 1, ... in the order added, and that number is part of the unique key, so
@@ -323,6 +335,7 @@ int db_source_open(struct db *db, const char *name, const char *identity, const 
 struct db_batch *db_batch_create(struct db *db);
 void db_batch_add(struct db_batch *b, int64_t source_id, int64_t pos, const struct event *ev);
 size_t db_batch_count(const struct db_batch *b);
+int db_batch_send(struct db_batch *b, struct db_batch_result *res);
 int db_batch_commit(struct db_batch *b, int64_t source_id, int64_t checkpoint,
                     struct db_batch_result *res);
 void db_batch_free(struct db_batch *b);

@@ -26,8 +26,13 @@
 
 #include "db/db.h"
 
+struct rollup_sums;
+
 struct db {
     PGconn *conn;
+    bool txn_open;            /* a batch transaction is open (db_batch_send) */
+    struct rollup_sums *sums; /* its rollup rows, added up as its batches are stored */
+    bool sums_empty;          /* none yet */
     bool staging_ready;       /* the temporary staging tables exist on this connection */
     bool reports_ready;       /* the bounce report statements are prepared on it */
     int64_t ahead_checked_us; /* when partitions ahead of now were last ensured */
@@ -39,6 +44,7 @@ struct db {
 };
 
 int db_reconnect(struct db *db);
+void db_sums_free(struct db *db);
 PGresult *db_exec(struct db *db, const char *sql, ExecStatusType expect, const char *what);
 void db_rollback(struct db *db);
 void db_warn_res(struct db *db, const PGresult *res, const char *what);

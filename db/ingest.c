@@ -3,7 +3,8 @@
  *
  * A batch holds copies of the events with their source position. db_batch_add() repairs the
  * copy at once (utf8_scrub on every string), so a commit that is retried sends the same bytes
- * and counts the same repairs. One commit is one transaction:
+ * and counts the same repairs. One commit is one transaction, which db_batch_send() may have
+ * begun with the events of earlier batches (the steps before the rollups, once per batch):
  *
  *	BEGIN
  *	CREATE TEMP TABLE IF NOT EXISTS stg_<table> (LIKE <table>) ON COMMIT DELETE ROWS
@@ -14,8 +15,8 @@
  *	    when its unique key refuses a row (a replay): ROLLBACK TO SAVEPOINT,
  *	    COPY stg_<table>, INSERT INTO <table> SELECT ... ON CONFLICT (source_id, pos, seq, time)
  *	    DO NOTHING RETURNING source_id, pos, seq	(see move_table)
- *	for each rollup table the stored events touch (see add_rollups):
- *	    COPY stg_<rollup> FROM STDIN	the batch's sums, added up here
+ *	for each rollup table the stored events touch (see sums_store):
+ *	    COPY stg_<rollup> FROM STDIN	the transaction's sums, added up here
  *	    INSERT INTO <rollup> SELECT ... FROM stg_<rollup> ON CONFLICT DO UPDATE
  *	COPY stg_sent, stg_suppress; DELETE FROM suppressions ...; INSERT INTO suppressions ...
  *	UPDATE sources SET checkpoint = GREATEST(checkpoint, $2) WHERE id = $1
@@ -84,10 +85,20 @@ struct db_batch {
     int state_version;
     size_t prefix_len; /* the source's first bytes known, for the next commit; 0 none */
     uint64_t prefix_hash;
-    struct rollup_sums *sums; /* the rollup rows of a commit; made at the first */
+    /*
+     * The rollup and suppression rows of the events as if every one is stored, added up as
+     * they are added (by the reader, beside the server's work): what a commit whose events
+     * all go straight into their tables adds. Not valid after a commit failed with it used.
+     */
+    struct rollup_sums *spec;
+    bool spec_valid;
 };
 
-static void rollup_sums_free(struct rollup_sums *s);
+struct rollup_sums;
+static struct rollup_sums *sums_new(void);
+static void sums_clear(struct rollup_sums *s);
+static void sums_free(struct rollup_sums *s);
+static void sums_event(struct rollup_sums *s, const struct entry *e, unsigned char type);
 
 #define TAG_STORED 0x80
 #define TAG_TYPE   0x7f
@@ -545,6 +556,8 @@ struct db_batch *db_batch_create(struct db *db)
     b->db = db;
     buf_init(&b->copy);
     buf_init(&b->sql);
+    b->spec = sums_new();
+    b->spec_valid = true;
     return b;
 }
 
@@ -556,7 +569,7 @@ void db_batch_free(struct db_batch *b)
     x_free(b->v);
     x_free(b->tag);
     x_free(b->months);
-    rollup_sums_free(b->sums);
+    sums_free(b->spec);
     buf_free(&b->copy);
     buf_free(&b->sql);
     x_free(b);
@@ -658,6 +671,8 @@ void db_batch_add(struct db_batch *b, int64_t source_id, int64_t pos, const stru
             bl = block_match(e->ev.reply, strlen(e->ev.reply));
         e->block = bl != NULL ? bl->name : NULL;
     }
+    if (b->spec_valid)
+        sums_event(b->spec, e, (unsigned char)ev->type);
 }
 
 /* copy_flush - hand the buffered COPY data to libpq */
@@ -809,7 +824,7 @@ static void mark_returned(struct db_batch *b, enum event_type type, PGresult *r)
  * were new: slower, and only on a replay.
  */
 static int move_table(struct db_batch *b, const struct table *t, uint64_t staged,
-                      struct db_batch_result *res)
+                      struct db_batch_result *res, bool *straight)
 {
     char what[64], stg[64];
     bool conflict = false;
@@ -827,6 +842,7 @@ static int move_table(struct db_batch *b, const struct table *t, uint64_t staged
         if (exec_simple(b, "RELEASE SAVEPOINT mailpulse_move", what) < 0)
             return -1;
     } else if (conflict) {
+        *straight = false;
         if (exec_simple(b, "ROLLBACK TO SAVEPOINT mailpulse_move", what) < 0)
             return -1;
         snprintf(stg, sizeof(stg), "stg_%s", t->name);
@@ -844,6 +860,11 @@ static int move_table(struct db_batch *b, const struct table *t, uint64_t staged
         n = (uint64_t)PQntuples(r);
         mark_returned(b, t->type, r);
         PQclear(r);
+        /* The transaction may go on with another batch: its staging must start empty. */
+        buf_reset(&b->sql);
+        buf_printf(&b->sql, "TRUNCATE stg_%s", t->name);
+        if (exec_simple(b, b->sql.data, what) < 0)
+            return -1;
     } else {
         return -1;
     }
@@ -1237,11 +1258,11 @@ static int copy_text(struct db_batch *b, const char *sql, const struct buf *rows
 }
 
 /* suppress - the suppression list after the batch's stored deliveries (rows made by
- * add_rollups()) */
+ * sums_add()) */
 static int suppress(struct db_batch *b)
 {
     const char *what = "updating the suppression list";
-    struct rollup_sums *s = b->sums;
+    struct rollup_sums *s = b->db->sums;
 
     if (s->sent.len > 0 &&
         (copy_text(b, "COPY stg_sent (time, sd, rcpt) FROM STDIN", &s->sent, what) < 0 ||
@@ -1259,7 +1280,7 @@ static int suppress(struct db_batch *b)
 static int copy_sums(struct db_batch *b, enum rollup_id r)
 {
     const struct rollup *ru = &rollups[r];
-    const struct delta *d = &b->sums->d[r];
+    const struct delta *d = &b->db->sums->d[r];
     const char *what = "adding up the rollups";
     char col[32];
     bool failed = false;
@@ -1317,41 +1338,32 @@ static int copy_sums(struct db_batch *b, enum rollup_id r)
     return 0;
 }
 
-/* add_rollups - the rollups and the suppression list of the events the commit stored */
-static int add_rollups(struct db_batch *b)
+/* sums_new - empty sums */
+static struct rollup_sums *sums_new(void)
 {
-    if (b->sums == NULL) {
-        b->sums = xcalloc(1, sizeof(*b->sums));
-        for (int r = 0; r < R_COUNT; r++)
-            delta_init(&b->sums->d[r]);
-        buf_init(&b->sums->f.text);
-        buf_init(&b->sums->f.key);
-        buf_init(&b->sums->f.example);
-        buf_init(&b->sums->sent);
-        buf_init(&b->sums->lost);
-    }
-    for (int r = 0; r < R_COUNT; r++)
-        delta_reset(&b->sums->d[r]);
-    buf_reset(&b->sums->sent);
-    buf_reset(&b->sums->lost);
-    /* One pass over the stored events: each is read once for all of it. */
-    for (size_t i = 0; i < b->n; i++) {
-        if ((b->tag[i] & TAG_STORED) == 0 || (b->tag[i] & TAG_TYPE) == EV_BOUNCE_NOTICE ||
-            (b->tag[i] & TAG_TYPE) == EV_SMTP)
-            continue;
-        rollup_event(b->sums, &b->v[i]);
-        if ((b->tag[i] & TAG_TYPE) == EV_DELIVERY && !suppress_row(&b->sums->sent, &b->v[i], true))
-            suppress_row(&b->sums->lost, &b->v[i], false);
-    }
-    for (int r = 0; r < R_COUNT; r++)
-        if (b->sums->d[r].n > 0 && copy_sums(b, (enum rollup_id)r) < 0)
-            return -1;
+    struct rollup_sums *s = xcalloc(1, sizeof(*s));
 
-    return suppress(b);
+    for (int r = 0; r < R_COUNT; r++)
+        delta_init(&s->d[r]);
+    buf_init(&s->f.text);
+    buf_init(&s->f.key);
+    buf_init(&s->f.example);
+    buf_init(&s->sent);
+    buf_init(&s->lost);
+    return s;
 }
 
-/* rollup_sums_free - release the sums of a batch */
-static void rollup_sums_free(struct rollup_sums *s)
+/* sums_clear - every row forgotten; the memory stays */
+static void sums_clear(struct rollup_sums *s)
+{
+    for (int r = 0; r < R_COUNT; r++)
+        delta_reset(&s->d[r]);
+    buf_reset(&s->sent);
+    buf_reset(&s->lost);
+}
+
+/* sums_free - release sums; NULL is a no-op */
+static void sums_free(struct rollup_sums *s)
 {
     if (s == NULL)
         return;
@@ -1363,6 +1375,66 @@ static void rollup_sums_free(struct rollup_sums *s)
     buf_free(&s->sent);
     buf_free(&s->lost);
     x_free(s);
+}
+
+/* sums_event - one stored event of the given type into the sums */
+static void sums_event(struct rollup_sums *s, const struct entry *e, unsigned char type)
+{
+    if (type == EV_BOUNCE_NOTICE || type == EV_SMTP)
+        return;
+    rollup_event(s, e);
+    if (type == EV_DELIVERY && !suppress_row(&s->sent, e, true))
+        suppress_row(&s->lost, e, false);
+}
+
+/* sums_add - the sums of the events the batch stored, added to the transaction's: read from
+ * the events (after a replay's conflict, or when the batch's own sums are not valid) */
+static void sums_add(struct db_batch *b)
+{
+    for (size_t i = 0; i < b->n; i++)
+        if (b->tag[i] & TAG_STORED)
+            sums_event(b->db->sums, &b->v[i], b->tag[i] & TAG_TYPE);
+}
+
+/* sums_take - the batch's own sums (every event stored) added to the transaction's: handed
+ * over whole when the transaction has none yet */
+static void sums_take(struct db_batch *b)
+{
+    struct rollup_sums *t = b->db->sums, *s = b->spec;
+
+    if (b->db->sums_empty) {
+        b->db->sums = s;
+        b->spec = t;
+        b->db->sums_empty = false;
+        return;
+    }
+    for (int r = 0; r < R_COUNT; r++)
+        for (size_t i = 0; i < s->d[r].n; i++) {
+            const char *key, *ex;
+            const struct delta_row *row = delta_row(&s->d[r], i, &key, &ex);
+            int64_t *c = delta_add(&t->d[r], key, row->key_len, ex, row->ex_len);
+
+            for (int k = 0; k < DELTA_COUNTERS; k++)
+                c[k] += row->c[k];
+        }
+    buf_append(&t->sent, s->sent.data, s->sent.len);
+    buf_append(&t->lost, s->lost.data, s->lost.len);
+}
+
+/* sums_store - the transaction's sums into the rollups and the suppression list */
+static int sums_store(struct db_batch *b)
+{
+    for (int r = 0; r < R_COUNT; r++)
+        if (b->db->sums->d[r].n > 0 && copy_sums(b, (enum rollup_id)r) < 0)
+            return -1;
+    return suppress(b);
+}
+
+/* db_sums_free - release a connection's rollup sums (db_close) */
+void db_sums_free(struct db *db)
+{
+    sums_free(db->sums);
+    db->sums = NULL;
 }
 
 /* create_staging - the session's temporary staging tables, once per connection */
@@ -1527,29 +1599,60 @@ static int ensure_partitions(struct db_batch *b)
     return 0;
 }
 
-/* db_batch_commit - send the batch and the checkpoint in one transaction */
-int db_batch_commit(struct db_batch *b, int64_t source_id, int64_t checkpoint,
-                    struct db_batch_result *res)
+/* batch_clear - the batch empty, after its events went out in a transaction */
+static void batch_clear(struct db_batch *b)
 {
-    struct db_batch_result tmp;
+    sums_clear(b->spec);
+    b->spec_valid = true;
+    b->n = 0;
+    b->repaired = 0;
+    b->nmonths = 0;
+    b->month_lo = b->month_hi = 0;
+}
+
+/* txn_abort - roll the open transaction back; everything sent since the last commit is gone */
+static void txn_abort(struct db *db)
+{
+    db_rollback(db);
+    db->txn_open = false;
+    /* The staging tables and partitions may have been created in the rolled back work. */
+    db->staging_ready = false;
+    db->ahead_checked_us = 0;
+}
+
+/*
+ * batch_store - the batch's events into their tables and their sums into the transaction's,
+ * in the transaction open on the connection (begun here when there is none). The batch keeps
+ * its events.
+ */
+static int batch_store(struct db_batch *b, struct db_batch_result *res)
+{
     uint64_t staged[ARRAY_LEN(tables)] = {0};
+    bool straight = true;
     PGresult *r;
     size_t i, j;
 
-    if (res == NULL)
-        res = &tmp;
-    memset(res, 0, sizeof(*res));
-    if (b->n == 0 && source_id <= 0)
+    if (!b->db->txn_open) {
+        if (db_reconnect(b->db) < 0)
+            return -1;
+        r = db_exec(b->db,
+                    b->db->async_commit ? "BEGIN; SET LOCAL synchronous_commit = off" : "BEGIN",
+                    PGRES_COMMAND_OK, "BEGIN");
+        if (r == NULL)
+            return -1;
+        PQclear(r);
+        b->db->txn_open = true;
+        if (b->db->sums == NULL)
+            b->db->sums = sums_new();
+        sums_clear(b->db->sums);
+        b->db->sums_empty = true;
+        if (create_staging(b) < 0)
+            return -1;
+    }
+    if (b->n == 0)
         return 0;
-    if (db_reconnect(b->db) < 0)
-        goto failed;
-    r = db_exec(b->db, b->db->async_commit ? "BEGIN; SET LOCAL synchronous_commit = off" : "BEGIN",
-                PGRES_COMMAND_OK, "BEGIN");
-    if (r == NULL)
-        goto failed;
-    PQclear(r);
-    if (create_staging(b) < 0 || ensure_partitions(b) < 0)
-        goto failed;
+    if (ensure_partitions(b) < 0)
+        return -1;
     for (i = 0; i < b->n; i++) {
         b->tag[i] &= TAG_TYPE;
         for (j = 0; j < ARRAY_LEN(tables); j++)
@@ -1559,10 +1662,48 @@ int db_batch_commit(struct db_batch *b, int64_t source_id, int64_t checkpoint,
     for (j = 0; j < ARRAY_LEN(tables); j++) {
         if (staged[j] == 0)
             continue;
-        if (move_table(b, &tables[j], staged[j], res) < 0)
-            goto failed;
+        if (move_table(b, &tables[j], staged[j], res, &straight) < 0)
+            return -1;
     }
-    if (add_rollups(b) < 0)
+    if (straight && b->spec_valid)
+        sums_take(b);
+    else
+        sums_add(b);
+    /* Its sums are the transaction's now (or were not used): a retry reads the events. */
+    b->spec_valid = false;
+    return 0;
+}
+
+/* db_batch_send - the batch's events into the open transaction, without committing (db.h) */
+int db_batch_send(struct db_batch *b, struct db_batch_result *res)
+{
+    struct db_batch_result tmp;
+
+    if (res == NULL)
+        res = &tmp;
+    memset(res, 0, sizeof(*res));
+    if (batch_store(b, res) < 0) {
+        txn_abort(b->db);
+        memset(res, 0, sizeof(*res));
+        return -1;
+    }
+    batch_clear(b);
+    return 0;
+}
+
+/* db_batch_commit - send the batch and the checkpoint, and commit the transaction */
+int db_batch_commit(struct db_batch *b, int64_t source_id, int64_t checkpoint,
+                    struct db_batch_result *res)
+{
+    struct db_batch_result tmp;
+    PGresult *r;
+
+    if (res == NULL)
+        res = &tmp;
+    memset(res, 0, sizeof(*res));
+    if (b->n == 0 && source_id <= 0 && !b->db->txn_open)
+        return 0;
+    if (batch_store(b, res) < 0 || sums_store(b) < 0)
         goto failed;
     if (source_id > 0 && update_checkpoint(b, source_id, checkpoint) < 0)
         goto failed;
@@ -1570,22 +1711,17 @@ int db_batch_commit(struct db_batch *b, int64_t source_id, int64_t checkpoint,
         db_state_store(b->db, source_id, checkpoint, b->state_version, b->state, b->state_len) < 0)
         goto failed;
     r = db_exec(b->db, "COMMIT", PGRES_COMMAND_OK, "COMMIT");
+    b->db->txn_open = false;
     if (r == NULL)
         goto failed;
     PQclear(r);
-    b->n = 0;
-    b->repaired = 0;
-    b->nmonths = 0;
-    b->month_lo = b->month_hi = 0;
+    batch_clear(b);
     b->state = NULL;
     b->prefix_len = 0;
     return 0;
 
 failed:
-    db_rollback(b->db);
-    /* The staging tables and partitions may have been created in the rolled back work. */
-    b->db->staging_ready = false;
-    b->db->ahead_checked_us = 0;
+    txn_abort(b->db);
     memset(res, 0, sizeof(*res));
     return -1;
 }

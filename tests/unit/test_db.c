@@ -612,6 +612,95 @@ static void test_log_suppressions(void **state)
     db_batch_free(b);
 }
 
+/* rollups_exact - every rollup equals the count of the events it adds up */
+static void rollups_exact(PGconn *admin)
+{
+    int64_t events = sql_int(admin, "SELECT count(*) FROM facts WHERE time IS NOT NULL");
+
+    assert_int_equal(sql_int(admin, "SELECT sum(n) FROM rollups"), events);
+    assert_int_equal(sql_int(admin, "SELECT sum(n) FROM rollups_host"), events);
+    assert_int_equal(sql_int(admin, "SELECT sum(n) FROM rollups_host_minute"), events);
+    assert_int_equal(sql_int(admin, "SELECT sum(sent + deferred + bounced + expired)"
+                                    " FROM rollups_domain_day"),
+                     sql_int(admin, "SELECT count(*) FROM deliveries"
+                                    " WHERE time IS NOT NULL AND recipient_domain <> ''"));
+    assert_int_equal(sql_int(admin, "SELECT sum(n) FROM rollups_domain_month"),
+                     sql_int(admin, "SELECT count(*) FROM deliveries"
+                                    " WHERE time IS NOT NULL AND recipient_domain <> ''"));
+}
+
+/*
+ * test_batch_send - a transaction over several batches: their rows and rollups commit
+ * together (a duplicate of an earlier batch of the same transaction adds nothing), and a
+ * failure takes back the batches sent before it
+ */
+static void test_batch_send(void **state)
+{
+    struct fixture *f = *state;
+    struct db_batch *b1 = db_batch_create(f->db), *b2 = db_batch_create(f->db);
+    struct db_batch_result res;
+    struct event ev;
+    int64_t src, cp;
+    char list[256];
+
+    assert_int_equal(db_source_open(f->db, "mail.log", "id-send", NULL, 0, &src, &cp), 0);
+    add_sample(b1, src);
+    fail_hard(b1, src, 700, T0 + 5 * SEC, "gone@x.example");
+    assert_int_equal(db_batch_send(b1, &res), 0);
+    assert_int_equal(res.inserted, 8);
+    assert_int_equal(db_batch_count(b1), 0);
+    /* The second batch repeats a row of the first (its table then goes through staging),
+     * sends to the recipient that failed, later, and adds one more. */
+    mk_delivery(&ev, T0 + 2 * SEC, "mx1", "bob@Gmail.COM", ST_SENT, "250 2.0.0 OK");
+    db_batch_add(b2, src, 200, &ev);
+    sent_to(b2, src, 800, T0 + 6 * SEC, "gone@x.example");
+    mk_delivery(&ev, T0 + 7 * SEC, "mx1", "new@example.net", ST_SENT, "250 ok");
+    db_batch_add(b2, src, 900, &ev);
+    assert_int_equal(db_batch_commit(b2, src, 901, &res), 0);
+    assert_int_equal(res.inserted, 2);
+    assert_int_equal(res.duplicates, 1);
+    assert_int_equal(sql_int(f->admin, "SELECT count(*) FROM deliveries"), 6);
+    assert_int_equal(sql_int(f->admin, "SELECT checkpoint FROM sources WHERE name = 'mail.log'"),
+                     901);
+    rollups_exact(f->admin);
+    /* The failure was followed by a sent delivery in the transaction: not listed. */
+    sql_str(f->admin,
+            "SELECT coalesce(string_agg(recipient, '|' ORDER BY recipient), '')"
+            " FROM suppressions",
+            list, sizeof(list));
+    assert_string_equal(list, "x@example.com");
+
+    /* A failing commit takes back what the transaction sent before it, too. */
+    mk_delivery(&ev, T0 + 8 * SEC, "mx1", "lost@example.net", ST_SENT, "250 ok");
+    db_batch_add(b1, src, 1000, &ev);
+    assert_int_equal(db_batch_send(b1, &res), 0);
+    mk_delivery(&ev, T0 + 9 * SEC, "mx1", "kept@example.net", ST_SENT, "250 ok");
+    db_batch_add(b2, src, 1100, &ev);
+    assert_int_equal(db_batch_commit(b2, src + 1000, 1101, &res), -1); /* no such source */
+    assert_int_equal(db_batch_count(b2), 1);
+    assert_int_equal(db_batch_commit(b2, src, 1101, &res), 0);
+    assert_int_equal(res.inserted, 1);
+    assert_int_equal(sql_int(f->admin, "SELECT count(*) FROM deliveries WHERE pos = 1000"), 0);
+    assert_int_equal(sql_int(f->admin, "SELECT count(*) FROM deliveries WHERE pos = 1100"), 1);
+    rollups_exact(f->admin);
+
+    /* Two batches whose rows are all new: the second's sums are added to the first's. */
+    mk_delivery(&ev, T0 + 10 * SEC, "mx2", "one@example.net", ST_DEFERRED, "451 later");
+    db_batch_add(b1, src, 1200, &ev);
+    assert_int_equal(db_batch_send(b1, &res), 0);
+    mk_delivery(&ev, T0 + 11 * SEC, "mx2", "two@example.net", ST_DEFERRED, "451 later");
+    db_batch_add(b2, src, 1300, &ev);
+    mk_event(&ev, EV_MESSAGE, T0 + 11 * SEC, "mx2");
+    db_batch_add(b2, src, 1301, &ev);
+    assert_int_equal(db_batch_commit(b2, src, 1302, &res), 0);
+    assert_int_equal(sql_int(f->admin, "SELECT n FROM rollups_host WHERE host = 'mx2'"
+                                       " AND kind = 'deferred'"),
+                     2);
+    rollups_exact(f->admin);
+    db_batch_free(b1);
+    db_batch_free(b2);
+}
+
 /* test_bad_bytes - invalid UTF-8 is repaired and counted; COPY specials round-trip */
 static void test_bad_bytes(void **state)
 {
@@ -1822,6 +1911,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_batch_insert, setup_migrated, teardown),
         cmocka_unit_test_setup_teardown(test_replay, setup_migrated, teardown),
         cmocka_unit_test_setup_teardown(test_log_suppressions, setup_migrated, teardown),
+        cmocka_unit_test_setup_teardown(test_batch_send, setup_migrated, teardown),
         cmocka_unit_test_setup_teardown(test_bad_bytes, setup_migrated, teardown),
         cmocka_unit_test_setup_teardown(test_killed_connection, setup_migrated, teardown),
         cmocka_unit_test_setup_teardown(test_commit_error_keeps_batch, setup_migrated, teardown),

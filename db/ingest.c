@@ -176,22 +176,43 @@ static void put_lower(struct buf *o, const char *s)
     put_text(o, (const char *)tmp);
 }
 
+/* put_i64 - an integer in decimal */
+static void put_i64(struct buf *o, int64_t v)
+{
+    buf_reserve(o, 24);
+    o->len = (size_t)(fmt_i64(o->data + o->len, v) - o->data);
+    o->data[o->len] = 0;
+}
+
+/* put_number - a finite float in decimal: the shortest text that reads back as the same
+ * double, as PostgreSQL writes one */
+static void put_number(struct buf *o, double d)
+{
+    buf_reserve(o, 40);
+    o->len = (size_t)(fmt_double(o->data + o->len, d, 17) - o->data);
+    o->data[o->len] = 0;
+}
+
 /* put_int - an integer column; NULL unless known */
 static void put_int(struct buf *o, int64_t v, bool known)
 {
-    if (known)
-        buf_printf(o, "\t%lld", (long long)v);
-    else
+    if (known) {
+        buf_putc(o, '\t');
+        put_i64(o, v);
+    } else {
         buf_puts(o, "\t\\N");
+    }
 }
 
 /* put_double - a float column; NULL unless known and finite */
 static void put_double(struct buf *o, double d, bool known)
 {
-    if (known && isfinite(d))
-        buf_printf(o, "\t%.17g", d);
-    else
+    if (known && isfinite(d)) {
+        buf_putc(o, '\t');
+        put_number(o, d);
+    } else {
         buf_puts(o, "\t\\N");
+    }
 }
 
 /* put_bool - a boolean column */
@@ -241,7 +262,13 @@ static void put_head(struct buf *o, const struct event *ev)
 static void put_tail(struct buf *o, const struct entry *e)
 {
     put_bool(o, (e->ev.flags & EVF_TRUNCATED) != 0);
-    buf_printf(o, "\t%lld\t%lld\t%ld\n", (long long)e->source_id, (long long)e->pos, (long)e->seq);
+    buf_putc(o, '\t');
+    put_i64(o, e->source_id);
+    buf_putc(o, '\t');
+    put_i64(o, e->pos);
+    buf_putc(o, '\t');
+    put_i64(o, e->seq);
+    buf_putc(o, '\n');
 }
 
 /* row_message - one messages row */
@@ -284,7 +311,7 @@ static void row_delivery(struct buf *o, const struct entry *e)
             if (i)
                 buf_putc(o, ',');
             if (isfinite(ev->delays[i]))
-                buf_printf(o, "%.17g", ev->delays[i]);
+                put_number(o, ev->delays[i]);
             else
                 buf_puts(o, "NULL");
         }

@@ -30,6 +30,8 @@
  *
  *	size_t str_copy(char *dst, size_t dstlen, const char *src, size_t srclen);
  *	uint64_t hash_fnv1a64(const void *, size_t);
+ *	char *fmt_u64(char *w, uint64_t v); char *fmt_i64(char *w, int64_t v);
+ *	char *fmt_double(char *w, double d, int digits);
  *
  * DESCRIPTION
  *	Logging goes to stderr, one line per call, prefixed with the level; the format string is
@@ -64,6 +66,11 @@
  *
  *	str_copy() copies at most dstlen-1 bytes, always terminates dst, and returns the number
  *	of bytes of src that did not fit (0 when nothing was cut).
+ *
+ *	fmt_u64(), fmt_i64() and fmt_double() write a number as text at w, without a
+ *	terminator, and return the end: at most 20, 21 and 32 bytes. fmt_double() takes a
+ *	finite number and writes the shortest decimals (up to nine) that read back as exactly
+ *	that double, else "%.*g" with the given significant digits (17 keeps every double).
  *
  * OWNERSHIP
  *	A struct buf owns its data; buf_free() releases it. Nothing else here keeps pointers.
@@ -133,6 +140,9 @@ void time_civil_from_days(int64_t days, int64_t *y, int *m, int *d);
 
 size_t str_copy(char *dst, size_t dstlen, const char *src, size_t srclen);
 uint64_t hash_fnv1a64(const void *data, size_t len);
+char *fmt_u64(char *w, uint64_t v);
+char *fmt_i64(char *w, int64_t v);
+char *fmt_double(char *w, double d, int digits);
 
 /* word_hash_finish - the last mix of word_hash(); of the seed alone, the hash of 0 bytes */
 static inline uint64_t word_hash_finish(uint64_t h)

@@ -273,6 +273,63 @@ static void test_parse_relative_null(void **state)
 
 /* ---- civil dates ---- */
 
+/* fmt_text - fmt_double() of d as a string */
+static const char *fmt_text(char *out, double d, int digits)
+{
+    *fmt_double(out, d, digits) = 0;
+    return out;
+}
+
+/* test_fmt_numbers - integers in decimal; doubles short, and read back as the same double */
+static void test_fmt_numbers(void **state)
+{
+    char t[64];
+    uint64_t x = 88172645463325252ULL;
+
+    (void)state;
+    *fmt_i64(t, INT64_MIN) = 0;
+    assert_string_equal(t, "-9223372036854775808");
+    *fmt_i64(t, 0) = 0;
+    assert_string_equal(t, "0");
+    *fmt_u64(t, UINT64_MAX) = 0;
+    assert_string_equal(t, "18446744073709551615");
+    assert_string_equal(fmt_text(t, 0, 17), "0");
+    assert_string_equal(fmt_text(t, 455, 17), "455");
+    assert_string_equal(fmt_text(t, 1.3, 17), "1.3");
+    assert_string_equal(fmt_text(t, 0.01, 17), "0.01");
+    assert_string_equal(fmt_text(t, 0.1 + 0.2, 17), "0.30000000000000004");
+    assert_string_equal(fmt_text(t, -1.5, 17), "-1.5");
+    assert_string_equal(fmt_text(t, 1e20, 17), "1e+20");
+    assert_string_equal(fmt_text(t, 0.27, 15), "0.27");
+    /* Every kind of double, from a xorshift sequence: the text reads back exactly. */
+    for (int i = 0; i < 200000; i++) {
+        double d;
+
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        switch (i % 4) {
+        case 0: /* a delay as logged: up to four decimals */
+            d = (double)(x % 100000000) / (double)(1 + 9 * (x >> 60 & 1) + 990 * (x >> 61 & 1));
+            break;
+        case 1: /* any finite double */
+            memcpy(&d, &x, sizeof(d));
+            if (d != d || d - d != 0)
+                continue;
+            break;
+        case 2: /* near 2^53 and the 1e9 limit */
+            d = (double)(x % 2000000000) / 2 + (double)(x >> 40) / 4096;
+            break;
+        default:
+            d = (double)(x >> 11) / 9007199254740992.0;
+            break;
+        }
+        fmt_text(t, d, 17);
+        if (strtod(t, NULL) != d)
+            fail_msg("%s does not read back as %.17g", t, d);
+    }
+}
+
 /* test_civil_days - both directions of the civil-date routine, against known dates */
 static void test_civil_days(void **state)
 {
@@ -335,6 +392,7 @@ int main(void)
         cmocka_unit_test(test_xgrow),          cmocka_unit_test(test_hash),
         cmocka_unit_test(test_parse_relative), cmocka_unit_test(test_parse_relative_null),
         cmocka_unit_test(test_civil_days),     cmocka_unit_test(test_civil_walk),
+        cmocka_unit_test(test_fmt_numbers),
     };
 
     return cmocka_run_group_tests_name("util", tests, NULL, NULL);

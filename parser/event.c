@@ -474,32 +474,54 @@ static inline void put_2d(char *w, unsigned v)
     w[1] = (char)('0' + v % 10);
 }
 
-/*
- * second_text - "\"2026-11-28T17:30:17" (20 bytes, no NUL) for a second since the epoch;
- * false when its year has not four digits.
- */
-static bool second_text(int64_t secs, char *w)
+/* put_clock - "17:30:17" (8 bytes, no NUL) for a second of the day */
+static inline void put_clock(char *w, unsigned sod)
 {
-    int64_t days = secs >= 0 ? secs / 86400 : (secs - 86399) / 86400;
-    int64_t sod = secs - days * 86400, y;
+    put_2d(w, sod / 3600);
+    w[2] = ':';
+    put_2d(w + 3, sod / 60 % 60);
+    w[5] = ':';
+    put_2d(w + 6, sod % 60);
+}
+
+/* The text of the last second put_time() wrote, and its day. */
+struct second_memo {
+    int64_t secs, days;
+    bool valid;
+    char w[20];
+};
+
+/*
+ * second_text - "\"2026-11-28T17:30:17" (20 bytes, no NUL) for a second since the epoch,
+ * kept in *last; false when its year has not four digits. A second of the day of last takes
+ * its date: working out a date from a day count was half the cost of a new second. Not
+ * inlined, so that put_time(), whose stamps mostly repeat, is inlined into its caller.
+ */
+static __attribute__((noinline)) bool second_text(int64_t secs, char *w, struct second_memo *last)
+{
+    int64_t days = secs >= 0 ? secs / 86400 : (secs - 86399) / 86400, y;
     int m, d;
 
-    time_civil_from_days(days, &y, &m, &d);
-    if (y < 0 || y > 9999)
-        return false;
-    w[0] = '"';
-    put_2d(w + 1, (unsigned)(y / 100));
-    put_2d(w + 3, (unsigned)(y % 100));
-    w[5] = '-';
-    put_2d(w + 6, (unsigned)m);
-    w[8] = '-';
-    put_2d(w + 9, (unsigned)d);
-    w[11] = 'T';
-    put_2d(w + 12, (unsigned)(sod / 3600));
-    w[14] = ':';
-    put_2d(w + 15, (unsigned)(sod / 60 % 60));
-    w[17] = ':';
-    put_2d(w + 18, (unsigned)(sod % 60));
+    if (last->valid && days == last->days) {
+        memcpy(w, last->w, 12); /* '"', the date and 'T' */
+    } else {
+        time_civil_from_days(days, &y, &m, &d);
+        if (y < 0 || y > 9999)
+            return false;
+        w[0] = '"';
+        put_2d(w + 1, (unsigned)(y / 100));
+        put_2d(w + 3, (unsigned)(y % 100));
+        w[5] = '-';
+        put_2d(w + 6, (unsigned)m);
+        w[8] = '-';
+        put_2d(w + 9, (unsigned)d);
+        w[11] = 'T';
+    }
+    put_clock(w + 12, (unsigned)(secs - days * 86400));
+    memcpy(last->w, w, 20);
+    last->secs = secs;
+    last->days = days;
+    last->valid = true;
     return true;
 }
 
@@ -507,16 +529,13 @@ static bool second_text(int64_t secs, char *w)
  * put_time - "2026-11-28T17:30:17[.123456]+00:00" at w, as time_format_rfc3339() writes it;
  * the new cursor. Events come in bursts that share their second, most often their very
  * stamp: the whole text of the last stamp written is kept, and the text up to the seconds of
- * the last second (per thread, so no locking). The room of the writer (JSON_ROOM) takes the
- * kept text's 40 bytes copied at once, of which those past the stamp are written over next.
+ * the last second (per thread, so no locking), whose date the next seconds of its day take.
+ * The room of the writer (JSON_ROOM) takes the kept text's 40 bytes copied at once, of which
+ * those past the stamp are written over next.
  */
 static char *put_time(char *w, int64_t us)
 {
-    static _Thread_local struct {
-        int64_t secs;
-        bool valid;
-        char w[20];
-    } last;
+    static _Thread_local struct second_memo last;
     static _Thread_local struct {
         int64_t us;
         size_t len; /* 0: none kept */
@@ -533,11 +552,7 @@ static char *put_time(char *w, int64_t us)
     frac = us - secs * 1000000;
     if (last.valid && secs == last.secs) {
         memcpy(w, last.w, 20);
-    } else if (second_text(secs, w)) {
-        memcpy(last.w, w, 20);
-        last.secs = secs;
-        last.valid = true;
-    } else {
+    } else if (!second_text(secs, w, &last)) {
         char when[64];
 
         time_format_rfc3339(us, when, sizeof(when));

@@ -91,7 +91,11 @@ int cmd_each_event(struct parser *p, char **files, int nfiles,
             continue;
         }
         while ((r = lr_next(lr, &line, &len, &pos)) == 1) {
-            if (parser_line(p, line, len, &ev) == PARSE_EVENT)
+            /* most lines hold no NUL, and the line reader knows it already */
+            enum parse_result pr = lr_nul_free(lr) ? parser_line_nul_free(p, line, len, &ev)
+                                                   : parser_line(p, line, len, &ev);
+
+            if (pr == PARSE_EVENT)
                 fn(arg, &ev);
             while (parser_next(p, &ev)) /* a line's further events, and released hops */
                 fn(arg, &ev);

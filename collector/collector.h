@@ -7,6 +7,7 @@
  *
  *	struct lineread *lr_open(const char *path, char *err, size_t errlen);
  *	int lr_next(struct lineread *lr, const char **line, size_t *len, int64_t *pos);
+ *	int lr_nul_free(const struct lineread *lr);
  *	const char *lr_identity(struct lineread *lr);
  *	const char *lr_prefix(const struct lineread *lr, size_t *len);
  *	uint64_t lr_bytes(const struct lineread *lr);
@@ -71,6 +72,8 @@
  *	lr_next() returns 1 and the next line (without its newline; a last line without one is
  *	returned too), 0 at the end, -1 on a read error (logged). *pos is the byte offset where
  *	the line starts. Lines longer than COLLECT_MAX_LINE are cut and the rest skipped.
+ *	lr_nul_free() is 1 when the last line lr_next() returned holds no NUL byte (the bytes
+ *	are looked at once per read, not per line), so that it may go to parser_line_nul_free().
  *
  *	lr_identity() and tail_identity() name the file by its content, not its path: a hash of
  *	its first line, so the same log imported again, or grown, keeps its identity. They are
@@ -224,6 +227,7 @@ struct follow_line {
 
 struct lineread *lr_open(const char *path, char *err, size_t errlen);
 int lr_next(struct lineread *lr, const char **line, size_t *len, int64_t *pos);
+int lr_nul_free(const struct lineread *lr);
 const char *lr_identity(struct lineread *lr);
 const char *lr_prefix(const struct lineread *lr, size_t *len);
 uint64_t lr_bytes(const struct lineread *lr);

@@ -27,8 +27,19 @@ void linebuf_free(struct linebuf *lb)
 void linebuf_seek(struct linebuf *lb, int64_t offset)
 {
     lb->base = offset;
-    lb->start = lb->end = 0;
+    lb->start = lb->end = lb->nul = 0;
     lb->skipping = 0;
+}
+
+/* nul_find - lb->nul again once start has moved past it: the next NUL held, or end */
+static void nul_find(struct linebuf *lb)
+{
+    const char *z;
+
+    if (lb->nul >= lb->start)
+        return;
+    z = memchr(lb->data + lb->start, 0, lb->end - lb->start);
+    lb->nul = z ? (size_t)(z - lb->data) : lb->end;
 }
 
 static void warn_cut(struct linebuf *lb, int64_t pos)
@@ -52,6 +63,7 @@ int linebuf_take(struct linebuf *lb, const char **line, size_t *len, int64_t *po
             lb->start += n + 1;
             if (lb->skipping) {
                 lb->skipping = 0;
+                nul_find(lb);
                 continue;
             }
             *line = s;
@@ -61,19 +73,25 @@ int linebuf_take(struct linebuf *lb, const char **line, size_t *len, int64_t *po
                 *len = COLLECT_MAX_LINE;
                 warn_cut(lb, *pos);
             }
+            lb->nul_free = lb->nul >= (size_t)(s - lb->data) + *len;
+            nul_find(lb);
             return 1;
         }
         if (avail < COLLECT_MAX_LINE)
             return 0;
         /* An overlong line without its newline yet: hand out its head, skip the rest. */
         lb->start += avail;
-        if (lb->skipping)
+        if (lb->skipping) {
+            nul_find(lb);
             continue;
+        }
         lb->skipping = 1;
         *line = s;
         *len = COLLECT_MAX_LINE;
         *pos = lb->base + (int64_t)(s - lb->data);
         warn_cut(lb, *pos);
+        lb->nul_free = lb->nul >= (size_t)(s - lb->data) + *len;
+        nul_find(lb);
         return 1;
     }
 }
@@ -85,6 +103,8 @@ int linebuf_rest(struct linebuf *lb, const char **line, size_t *len, int64_t *po
     size_t avail = lb->end - lb->start;
 
     lb->start = lb->end;
+    lb->nul_free = lb->nul >= lb->end; /* the bytes of the line are all that were held */
+    lb->nul = lb->end;
     if (avail == 0 || lb->skipping)
         return 0;
     *line = s;
@@ -100,6 +120,7 @@ size_t linebuf_space(struct linebuf *lb, char **at)
         memmove(lb->data, lb->data + lb->start, lb->end - lb->start);
         lb->base += (int64_t)lb->start;
         lb->end -= lb->start;
+        lb->nul -= lb->start;
         lb->start = 0;
     }
     *at = lb->data + lb->end;
@@ -109,6 +130,13 @@ size_t linebuf_space(struct linebuf *lb, char **at)
 /* linebuf_added - n bytes were read to where linebuf_space() said */
 void linebuf_added(struct linebuf *lb, size_t n)
 {
+    /* One look for a NUL over all the bytes read (when none is held already): a call per
+     * read, not per line. */
+    if (lb->nul == lb->end) {
+        const char *z = memchr(lb->data + lb->end, 0, n);
+
+        lb->nul = z ? (size_t)(z - lb->data) : lb->end + n;
+    }
     lb->end += n;
 }
 
@@ -122,4 +150,10 @@ int64_t linebuf_position(const struct linebuf *lb)
 int64_t linebuf_read_end(const struct linebuf *lb)
 {
     return lb->base + (int64_t)lb->end;
+}
+
+/* linebuf_nul_free - does the last line handed out hold no NUL byte? */
+int linebuf_nul_free(const struct linebuf *lb)
+{
+    return lb->nul_free;
 }

@@ -10,6 +10,9 @@
  * to read to; linebuf_added() takes the bytes read there. linebuf_rest() hands out the
  * unterminated bytes left at the end of a stream that is read whole. name is used in the
  * warning about cut lines. The pointer of a line is valid until the next call.
+ * linebuf_nul_free() tells whether the last line handed out holds no NUL byte: the bytes
+ * read are looked at for a NUL once, as they are added, so that the parser need not look
+ * at each line again (parser_line_nul_free()).
  */
 #ifndef MAILPULSE_LINEBUF_H
 #define MAILPULSE_LINEBUF_H
@@ -22,6 +25,8 @@ struct linebuf {
     char *data;
     size_t start, end, cap;
     int64_t base; /* stream offset of data[0] */
+    size_t nul;   /* the first NUL at or after start, as an index of data; end when none */
+    int nul_free; /* the last line handed out holds no NUL byte */
     int skipping; /* in the rest of a cut line */
     uint64_t cut; /* lines cut */
 };
@@ -35,5 +40,6 @@ size_t linebuf_space(struct linebuf *lb, char **at);
 void linebuf_added(struct linebuf *lb, size_t n);
 int64_t linebuf_position(const struct linebuf *lb); /* first byte not handed out */
 int64_t linebuf_read_end(const struct linebuf *lb); /* offset after the last byte held */
+int linebuf_nul_free(const struct linebuf *lb);     /* the last line holds no NUL */
 
 #endif

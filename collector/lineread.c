@@ -135,6 +135,12 @@ int lr_next(struct lineread *lr, const char **line, size_t *len, int64_t *pos)
     }
 }
 
+/* lr_nul_free - does the last line lr_next() returned hold no NUL byte? */
+int lr_nul_free(const struct lineread *lr)
+{
+    return linebuf_nul_free(&lr->lb);
+}
+
 /* lr_prefix - the file's first bytes as far as read (decompressed; at most IDENT_PREFIX) */
 const char *lr_prefix(const struct lineread *lr, size_t *len)
 {

@@ -878,31 +878,18 @@ bool parser_next(struct parser *p, struct event *ev)
     return true;
 }
 
-/* parser_line - read one line; see parser.h for the three results */
-enum parse_result parser_line(struct parser *p, const char *line, size_t len, struct event *ev)
+/*
+ * line_read - read one line that holds no NUL byte; repaired: it is the copy of a line whose
+ * NULs parser_line() made '?' (see parser.h for the three results)
+ */
+static inline __attribute__((always_inline)) enum parse_result
+line_read(struct parser *p, const char *line, size_t len, struct event *ev, int repaired)
 {
     struct syslog_env env;
     struct parser_prog_stats *ps;
     enum parse_result r;
     enum event_mta mta;
-    int repaired = 0;
 
-    p->stats.lines++;
-    p->npending = p->ipending = 0;
-    /* A NUL would end every field copied from the line: '?' takes its place, as for the
-     * bytes utf8_scrub() replaces, and the event is flagged. */
-    if (len > 0 && memchr(line, 0, len) != NULL) {
-        if (len > p->clean_cap) {
-            p->clean = xrealloc(p->clean, len);
-            p->clean_cap = len;
-        }
-        memcpy(p->clean, line, len);
-        for (char *z = p->clean; (z = memchr(z, 0, len - (size_t)(z - p->clean))) != NULL;)
-            *z = '?';
-        line = p->clean;
-        repaired = 1;
-        p->stats.repaired++;
-    }
     /* Exim's own mainlog has no syslog envelope: "2026-11-28 17:30:17 ..." */
     if (len > 0 && exim_envelope(line, len, &env) == 0) {
         /* its program is always "exim": its counters are looked up once */
@@ -959,6 +946,37 @@ enum parse_result parser_line(struct parser *p, const char *line, size_t len, st
     if (p->held_n > 0)
         held_expire(p);
     return r;
+}
+
+/* parser_line - read one line; see parser.h for the three results */
+enum parse_result parser_line(struct parser *p, const char *line, size_t len, struct event *ev)
+{
+    p->stats.lines++;
+    p->npending = p->ipending = 0;
+    /* A NUL would end every field copied from the line: '?' takes its place, as for the
+     * bytes utf8_scrub() replaces, and the event is flagged. */
+    if (len > 0 && memchr(line, 0, len) != NULL) {
+        if (len > p->clean_cap) {
+            p->clean = xrealloc(p->clean, len);
+            p->clean_cap = len;
+        }
+        memcpy(p->clean, line, len);
+        for (char *z = p->clean; (z = memchr(z, 0, len - (size_t)(z - p->clean))) != NULL;)
+            *z = '?';
+        p->stats.repaired++;
+        return line_read(p, p->clean, len, ev, 1);
+    }
+    return line_read(p, line, len, ev, 0);
+}
+
+/* parser_line_nul_free - parser_line() for a line known to hold no NUL byte: the look for
+ * one, a call of memchr() per line, is left out (the line reader looked once per read) */
+enum parse_result parser_line_nul_free(struct parser *p, const char *line, size_t len,
+                                       struct event *ev)
+{
+    p->stats.lines++;
+    p->npending = p->ipending = 0;
+    return line_read(p, line, len, ev, 0);
 }
 
 /*

@@ -9,6 +9,8 @@
  *	void parser_free(struct parser *p);
  *	enum parse_result parser_line(struct parser *p, const char *line, size_t len,
  *				      struct event *ev);
+ *	enum parse_result parser_line_nul_free(struct parser *p, const char *line, size_t len,
+ *					       struct event *ev);
  *	bool parser_next(struct parser *p, struct event *ev);
  *	void parser_set_pos(struct parser *p, int64_t pos);
  *	size_t parser_held(const struct parser *p);
@@ -53,7 +55,8 @@ int parser_state_load(struct parser *p, const void *blob, size_t len, char *why,
  *	would have had without the wait.
  *	A NUL byte in a line is read as '?' (it would otherwise end the field it is in); the
  *	line is counted in stats.repaired and its event flagged EVF_BAD_BYTES. It does not
- *	allocate per line.
+ *	allocate per line. parser_line_nul_free() is parser_line() for a line the caller knows
+ *	holds no NUL byte (lr_nul_free()): it does not look for one.
  *
  *	parser_prog_stats() returns the per-program-name counters (lines, events, skipped, not
  *	understood, with the first few not-understood lines) in first-seen order.
@@ -139,6 +142,8 @@ struct buf;
 struct parser *parser_create(const struct parser_opts *opts);
 void parser_free(struct parser *p);
 enum parse_result parser_line(struct parser *p, const char *line, size_t len, struct event *ev);
+enum parse_result parser_line_nul_free(struct parser *p, const char *line, size_t len,
+                                       struct event *ev);
 bool parser_next(struct parser *p, struct event *ev);
 void parser_set_pos(struct parser *p, int64_t pos);
 size_t parser_held(const struct parser *p);

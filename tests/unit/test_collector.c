@@ -152,6 +152,42 @@ static void test_overlong_line(void **state)
     x_free(data);
 }
 
+/* lr_nul_free() says which lines hold a NUL byte: several in a read, one in the cut part of
+ * an overlong line (not handed out), one in the unterminated last line. */
+static void test_nul_free(void **state)
+{
+    static const char head[] = "a\0b\nclean\n\0\nx\0\0y\nclean too\n";
+    size_t big = COLLECT_MAX_LINE + 100, n = 0;
+    char *data = xmalloc(sizeof(head) + big + 32);
+    char path[256], err[256];
+    struct lineread *lr;
+    const char *line;
+    size_t len;
+    int64_t pos;
+    static const int want[] = {0, 1, 0, 0, 1, 1, 1, 0};
+
+    (void)state;
+    memcpy(data, head, sizeof(head) - 1);
+    n = sizeof(head) - 1;
+    memset(data + n, 'z', big);
+    data[n + COLLECT_MAX_LINE + 10] = 0; /* in the part cut off */
+    n += big;
+    memcpy(data + n, "\nnext\nlast\0", 12);
+    n += 12;
+    path_of(path, sizeof(path), "nul.log");
+    write_file(path, "w", data, n);
+    lr = lr_open(path, err, sizeof(err));
+    assert_non_null(lr);
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        assert_int_equal(lr_next(lr, &line, &len, &pos), 1);
+        assert_int_equal(lr_nul_free(lr), want[i]);
+        assert_int_equal(memchr(line, 0, len) == NULL, want[i]);
+    }
+    assert_int_equal(lr_next(lr, &line, &len, &pos), 0);
+    lr_close(lr);
+    x_free(data);
+}
+
 /* An overlong line that arrives whole in one read is cut as well, and the live reader and the
  * whole-file reader give a file with such a first line the same identity. */
 static void test_overlong_whole(void **state)
@@ -1061,6 +1097,7 @@ int main(void)
         cmocka_unit_test(test_gzip_same_positions_and_identity),
         cmocka_unit_test(test_missing_file),
         cmocka_unit_test(test_overlong_line),
+        cmocka_unit_test(test_nul_free),
         cmocka_unit_test(test_tail_partial_and_growth),
         cmocka_unit_test(test_tail_truncated_and_replaced),
         cmocka_unit_test(test_tail_marker),

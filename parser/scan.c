@@ -37,14 +37,18 @@ void scan_classify(struct parser *p, struct event *ev, enum event_status status)
     ev->hard = rr.hard;
 }
 
-/* The marks of one scan_unread() caller: their lengths and distinct first bytes. */
+/*
+ * The marks of one scan_unread() caller: their lengths and distinct first bytes, and the
+ * distinct pairs of their first two bytes (npairs 0 when a mark is one byte long).
+ */
 struct mark_set {
     const char *const *marks;
-    int n, nfirst;
+    int n, nfirst, npairs;
     size_t len[16];
-    char first[16];
+    char first[16], pair[4][2];
 #ifdef __SSE2__
-    __m128i firstv[16]; /* each first byte in all sixteen lanes */
+    __m128i firstv[16];             /* each first byte in all sixteen lanes */
+    __m128i pair0v[16], pair1v[16]; /* each pair's first and second byte, likewise */
 #endif
 };
 
@@ -64,18 +68,19 @@ static const struct mark_set *mark_set_of(const char *const *marks)
             return &sets[i];
     ms = &sets[next++ % ARRAY_LEN(sets)];
     ms->marks = marks;
-    ms->nfirst = 0;
+    ms->nfirst = ms->npairs = 0;
     for (ms->n = 0; ms->n < 16 && marks[ms->n]; ms->n++) {
+        const char *mk = marks[ms->n];
         int f = 0;
 
-        ms->len[ms->n] = strlen(marks[ms->n]);
-        while (f < ms->nfirst && ms->first[f] != marks[ms->n][0])
+        ms->len[ms->n] = strlen(mk);
+        while (f < ms->nfirst && ms->first[f] != mk[0])
             f++;
         if (f == ms->nfirst) {
 #ifdef __SSE2__
-            ms->firstv[ms->nfirst] = _mm_set1_epi8(marks[ms->n][0]);
+            ms->firstv[ms->nfirst] = _mm_set1_epi8(mk[0]);
 #endif
-            ms->first[ms->nfirst++] = marks[ms->n][0];
+            ms->first[ms->nfirst++] = mk[0];
         }
     }
 #ifdef __SSE2__
@@ -83,6 +88,33 @@ static const struct mark_set *mark_set_of(const char *const *marks)
      * chunk_marks() always compares */
     for (int f = ms->nfirst; f > 0 && f < 4; f++)
         ms->firstv[f] = ms->firstv[0];
+    /* the pairs, when every mark has two bytes or more and they are four at most */
+    for (int k = 0; k < ms->n; k++) {
+        const char *mk = marks[k];
+        int q = 0;
+
+        if (ms->len[k] < 2) {
+            ms->npairs = 0;
+            break;
+        }
+        while (q < ms->npairs && !(ms->pair[q][0] == mk[0] && ms->pair[q][1] == mk[1]))
+            q++;
+        if (q < ms->npairs)
+            continue;
+        if (ms->npairs == 4) {
+            ms->npairs = 0;
+            break;
+        }
+        ms->pair[ms->npairs][0] = mk[0];
+        ms->pair[ms->npairs][1] = mk[1];
+        ms->pair0v[ms->npairs] = _mm_set1_epi8(mk[0]);
+        ms->pair1v[ms->npairs] = _mm_set1_epi8(mk[1]);
+        ms->npairs++;
+    }
+    for (int q = ms->npairs; q > 0 && q < 4; q++) {
+        ms->pair0v[q] = ms->pair0v[0];
+        ms->pair1v[q] = ms->pair1v[0];
+    }
 #endif
     return ms;
 }
@@ -135,24 +167,39 @@ static inline unsigned word_lanes(__m128i x)
 #endif
 
 #ifdef __SSE2__
+/* pair_at - the lanes where x holds the first byte of pair q and y (the bytes one on) its
+ * second */
+static inline __m128i pair_at(__m128i x, __m128i y, const struct mark_set *ms, int q)
+{
+    return _mm_and_si128(_mm_cmpeq_epi8(x, ms->pair0v[q]), _mm_cmpeq_epi8(y, ms->pair1v[q]));
+}
+
 /*
  * chunk_marks - does a mark start a word at one of the sixteen bytes x loaded from at (of the
- * text [s, end)), the first seen of them left out? The first bytes are compared in all
- * lanes at once, four vectors or more (see mark_set_of()); a hit after a word byte is dropped
- * before any byte-wise look.
+ * text [s, end)), the first seen of them left out? y holds the sixteen bytes from at + 1,
+ * zero past end. The first two bytes of the marks are compared in all lanes at once when
+ * they make four pairs at most (see mark_set_of()), else their first bytes, four vectors or
+ * more: a mark's first byte alone is common in words ("r" of "reject"), a pair much less.
+ * A hit after a word byte is dropped before any byte-wise look.
  */
 static inline __attribute__((always_inline)) bool chunk_marks(const char *s, const char *end,
-                                                              const char *at, __m128i x,
+                                                              const char *at, __m128i x, __m128i y,
                                                               unsigned seen,
                                                               const struct mark_set *ms)
 {
-    __m128i hit = _mm_or_si128(
-        _mm_or_si128(_mm_cmpeq_epi8(x, ms->firstv[0]), _mm_cmpeq_epi8(x, ms->firstv[1])),
-        _mm_or_si128(_mm_cmpeq_epi8(x, ms->firstv[2]), _mm_cmpeq_epi8(x, ms->firstv[3])));
+    __m128i hit;
     unsigned bits;
 
-    for (int f = 4; f < ms->nfirst; f++)
-        hit = _mm_or_si128(hit, _mm_cmpeq_epi8(x, ms->firstv[f]));
+    if (ms->npairs) {
+        hit = _mm_or_si128(_mm_or_si128(pair_at(x, y, ms, 0), pair_at(x, y, ms, 1)),
+                           _mm_or_si128(pair_at(x, y, ms, 2), pair_at(x, y, ms, 3)));
+    } else {
+        hit = _mm_or_si128(
+            _mm_or_si128(_mm_cmpeq_epi8(x, ms->firstv[0]), _mm_cmpeq_epi8(x, ms->firstv[1])),
+            _mm_or_si128(_mm_cmpeq_epi8(x, ms->firstv[2]), _mm_cmpeq_epi8(x, ms->firstv[3])));
+        for (int f = 4; f < ms->nfirst; f++)
+            hit = _mm_or_si128(hit, _mm_cmpeq_epi8(x, ms->firstv[f]));
+    }
     bits = (unsigned)_mm_movemask_epi8(hit) & ~((1u << seen) - 1);
     if (bits == 0)
         return false;
@@ -179,23 +226,26 @@ enum parse_result scan_unread(const char *s, const char *end, const char *const 
         return PARSE_SKIP;
 
 #ifdef __SSE2__
-    for (; end - m >= 16; m += 16)
-        if (chunk_marks(s, end, m, _mm_loadu_si128((const __m128i *)(const void *)m), 0, ms))
+    /* whole chunks while the sixteen bytes one on are in the text too */
+    for (; end - m > 16; m += 16)
+        if (chunk_marks(s, end, m, _mm_loadu_si128((const __m128i *)(const void *)m),
+                        _mm_loadu_si128((const __m128i *)(const void *)(m + 1)), 0, ms))
             return PARSE_MALFORMED;
     if (m < end) {
         size_t rem = (size_t)(end - m);
+        __m128i x;
 
         if (end - s >= 16) {
             /* the sixteen bytes that end the text; those before m were looked at already */
-            if (chunk_marks(s, end, end - 16,
-                            _mm_loadu_si128((const __m128i *)(const void *)(end - 16)),
-                            16 - (unsigned)rem, ms))
+            x = _mm_loadu_si128((const __m128i *)(const void *)(end - 16));
+            if (chunk_marks(s, end, end - 16, x, _mm_srli_si128(x, 1), 16 - (unsigned)rem, ms))
                 return PARSE_MALFORMED;
         } else {
             char tmp[16] = {0};
 
-            memcpy(tmp, m, rem); /* the marks' first bytes are never NUL */
-            if (chunk_marks(s, end, m, _mm_loadu_si128((const __m128i *)(const void *)tmp), 0, ms))
+            memcpy(tmp, m, rem); /* the marks' bytes are never NUL */
+            x = _mm_loadu_si128((const __m128i *)(const void *)tmp);
+            if (chunk_marks(s, end, m, x, _mm_srli_si128(x, 1), 0, ms))
                 return PARSE_MALFORMED;
         }
     }

@@ -490,6 +490,26 @@ struct host_memo {
 #define HOST_MEMO 64 /* slots, direct-mapped by a hash of the value */
 
 /*
+ * host_memo_slot - the slot of an H= value (len bytes, 1 to 58): of eight bytes or more, its
+ * first and last eight (the head of the name, the tail of the address) and its length mixed,
+ * a third of word_hash()'s cost over the whole value; a shorter one through word_hash(). Two
+ * values that differ only between those bytes share a slot, and take turns in it: the slot
+ * is compared whole before it is used.
+ */
+static inline unsigned host_memo_slot(const char *val, size_t len, bool with_port)
+{
+    uint64_t a, b, h;
+
+    if (len < 8)
+        return (unsigned)(word_hash(val, len, with_port) >> 58);
+    memcpy(&a, val, 8);
+    memcpy(&b, val + len - 8, 8);
+    h = (a ^ (len << 1 | with_port)) * 0x9e3779b97f4a7c15ULL;
+    h = (h ^ (h >> 29) ^ b) * 0xc4ceb9fe1a85ec53ULL;
+    return (unsigned)(h >> 58);
+}
+
+/*
  * host_text - an H= value as an event's client or relay ("name[ip]", ":port" too when
  * with_port; host_format()) into out, and its (helo) in *helo, *helo_len (NULL, 0 when it has
  * none; a pointer into val). The text is a function of the value alone, and a log names the
@@ -506,7 +526,7 @@ static void host_text(const char *val, size_t len, bool with_port, char *out, si
     size_t n;
 
     if (len > 0 && len <= sizeof(memo[0].val)) {
-        m = &memo[word_hash(val, len, with_port ? 0x9e3779b97f4a7c15ULL : 0) >> 58];
+        m = &memo[host_memo_slot(val, len, with_port)];
         if (m->len == len && m->with_port == with_port && m->out_len < outlen &&
             bytes_equal(m->val, val, len)) {
             event_copy(out, m->out, (size_t)m->out_len + 1); /* no "rep movs" */

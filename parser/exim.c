@@ -142,6 +142,11 @@ static const char *pid_end(const char *s, const char *end, long *pid)
     return q + 1;
 }
 
+/* The fields of a mainlog stamp, "2026-11-28 17:30:17". */
+struct stamp_fields {
+    int year, mon, mday, hour, min, sec;
+};
+
 /*
  * exim_envelope - the stamp of a native mainlog line, and the syslog-like "host exim[pid]: "
  * that some setups write after it; 0, or -1 when the line does not start with such a stamp.
@@ -155,35 +160,33 @@ int exim_envelope(const char *line, size_t len, struct syslog_env *env)
     static _Thread_local struct {
         char text[19];
         bool valid;
-        int year, mon, mday, hour, min, sec;
+        struct stamp_fields f;
         int64_t local_us;
     } last;
     const char *p = line + 19, *end = line + len, *q;
-    int year, mon, mday, hour, min, sec;
+    struct stamp_fields st;
     int64_t frac = 0, scale = 1000000, us;
     bool same;
 
     if (len < 21)
         return -1;
+    /* the same stamp: its fields are taken only where needed, below (most lines need none) */
     same = last.valid && memcmp(line, last.text, sizeof(last.text)) == 0;
-    if (same) {
-        year = last.year, mon = last.mon, mday = last.mday;
-        hour = last.hour, min = last.min, sec = last.sec;
-    } else {
+    if (!same) {
         if (line[4] != '-' || line[7] != '-' || line[10] != ' ' || line[13] != ':' ||
             line[16] != ':')
             return -1;
-        year = digits_at(line, 4);
-        mon = digits_at(line + 5, 2);
-        mday = digits_at(line + 8, 2);
-        hour = digits_at(line + 11, 2);
-        min = digits_at(line + 14, 2);
-        sec = digits_at(line + 17, 2);
-        if (year < 1970 || mon < 1 || mon > 12 || mday < 1 || mday > 31 || hour < 0 || hour > 23 ||
-            min < 0 || min > 59 || sec < 0 || sec > 60)
+        st.year = digits_at(line, 4);
+        st.mon = digits_at(line + 5, 2);
+        st.mday = digits_at(line + 8, 2);
+        st.hour = digits_at(line + 11, 2);
+        st.min = digits_at(line + 14, 2);
+        st.sec = digits_at(line + 17, 2);
+        if (st.year < 1970 || st.mon < 1 || st.mon > 12 || st.mday < 1 || st.mday > 31 ||
+            st.hour < 0 || st.hour > 23 || st.min < 0 || st.min > 59 || st.sec < 0 || st.sec > 60)
             return -1;
-        if (sec == 60)
-            sec = 59;
+        if (st.sec == 60)
+            st.sec = 59;
     }
     if (p < end && *p == '.') {
         for (p++; p < end && *p >= '0' && *p <= '9'; p++) {
@@ -199,19 +202,20 @@ int exim_envelope(const char *line, size_t len, struct syslog_env *env)
     if (end - p >= 6 && (p[0] == '+' || p[0] == '-') && digits_at(p + 1, 4) >= 0 &&
         (p + 5 == end || p[5] == ' ')) {
         /* log_timezone: the stamp is in the logged offset, not in TZ */
-        int64_t off = digits_at(p + 1, 2) * 3600 + digits_at(p + 3, 2) * 60;
-        int64_t naive = time_days_from_civil(year, mon, mday) * 86400 + (int64_t)hour * 3600 +
-                        (int64_t)min * 60 + sec;
+        int64_t off = digits_at(p + 1, 2) * 3600 + digits_at(p + 3, 2) * 60, naive;
 
+        if (same)
+            st = last.f;
+        naive = time_days_from_civil(st.year, st.mon, st.mday) * 86400 + (int64_t)st.hour * 3600 +
+                (int64_t)st.min * 60 + st.sec;
         us = (naive - (p[0] == '-' ? -off : off)) * 1000000;
         p = scan_skip_spaces(p + 5, end);
     } else if (same) {
         us = last.local_us;
     } else {
-        us = time_local_to_utc_us(year, mon, mday, hour, min, sec);
+        us = time_local_to_utc_us(st.year, st.mon, st.mday, st.hour, st.min, st.sec);
         memcpy(last.text, line, sizeof(last.text));
-        last.year = year, last.mon = mon, last.mday = mday;
-        last.hour = hour, last.min = min, last.sec = sec;
+        last.f = st;
         last.local_us = us;
         last.valid = true;
     }

@@ -57,6 +57,8 @@ struct parser {
     uint32_t free_head; /* free list through entries[].newer, index + 1 */
     uint32_t live;
     uint32_t oldest, newest; /* insertion order, index + 1 */
+    uint32_t recent;         /* the entry found or made last, index + 1 (0 none); see
+                              * recent_entry() */
     /* entry index + 1 (0 empty) and the high half of its hash, side by side: a probe,
      * which mostly ends at the tag, touches one cache line where two arrays took two */
     struct pq_slot {
@@ -203,9 +205,11 @@ static uint64_t key_hash(const char *host, size_t host_len, const char *qid, siz
                               : word_hash_finish(0x9e3779b97f4a7c15ULL));
 }
 
-/* key_equal - does the entry hold this (host, queue id)? Both as stored (cut to size). */
-static bool key_equal(const struct pq_entry *e, const char *host, size_t host_len, const char *qid,
-                      size_t qid_len)
+/* key_equal - does the entry hold this (host, queue id)? Both as stored (cut to size). Inline:
+ * a few compares, which a call about doubled. */
+static inline __attribute__((always_inline)) bool key_equal(const struct pq_entry *e,
+                                                            const char *host, size_t host_len,
+                                                            const char *qid, size_t qid_len)
 {
     if (host_len >= sizeof(e->host))
         host_len = sizeof(e->host) - 1;
@@ -288,18 +292,40 @@ static void entry_drop(struct parser *p, uint32_t n)
         p, n, find_slot(p, e->hash, e->host, strlen(e->host), e->queue_id, strlen(e->queue_id)));
 }
 
+/*
+ * recent_entry - the entry found or made last when it is live and holds (host, queue id):
+ * a message's lines mostly follow one another (its arrival, deliveries and "Completed"), and
+ * comparing the key with one entry costs a third of hashing it and probing the index. Keys
+ * are unique in the table, so that entry is the one the index holds for it.
+ */
+static inline uint32_t recent_entry(const struct parser *p, const char *host, size_t host_len,
+                                    const char *qid, size_t qid_len)
+{
+    const struct pq_entry *e;
+
+    if (p->recent == 0)
+        return 0;
+    e = &p->entries[p->recent - 1];
+    return e->live && key_equal(e, host, host_len, qid, qid_len) ? p->recent : 0;
+}
+
 /* parser_queue_get - the entry of (host, queue id); made (evicting the oldest) when create */
 struct pq_entry *parser_queue_get(struct parser *p, const char *host, size_t host_len,
                                   const char *qid, size_t qid_len, bool create)
 {
-    uint64_t h = key_hash(host, host_len, qid, qid_len);
-    uint32_t slot = find_slot(p, h, host, host_len, qid, qid_len);
+    uint64_t h;
+    uint32_t slot, n = recent_entry(p, host, host_len, qid, qid_len);
     struct pq_entry *e;
     bool dropped = false;
-    uint32_t n;
 
-    if (p->index[slot].entry)
-        return &p->entries[p->index[slot].entry - 1];
+    if (n)
+        return &p->entries[n - 1];
+    h = key_hash(host, host_len, qid, qid_len);
+    slot = find_slot(p, h, host, host_len, qid, qid_len);
+    if (p->index[slot].entry) {
+        p->recent = p->index[slot].entry;
+        return &p->entries[p->recent - 1];
+    }
     if (!create)
         return NULL;
     /* Entries that outlived any queue lifetime leave first: their "removed" line was lost
@@ -352,6 +378,7 @@ struct pq_entry *parser_queue_get(struct parser *p, const char *host, size_t hos
     p->index[slot].entry = n;
     p->index[slot].tag = (uint32_t)(h >> 32);
     p->live++;
+    p->recent = n;
     return e;
 }
 
@@ -441,9 +468,18 @@ bool parser_queue_arrival(struct parser *p, const char *host, size_t host_len, c
 void parser_queue_remove(struct parser *p, const char *host, size_t host_len, const char *qid,
                          size_t qid_len)
 {
-    uint64_t h = key_hash(host, host_len, qid, qid_len);
-    uint32_t slot = find_slot(p, h, host, host_len, qid, qid_len);
+    uint32_t n = recent_entry(p, host, host_len, qid, qid_len), slot;
+    uint64_t h;
 
+    if (n) {
+        /* its slot: the one of its probe run that holds it, found without a key compare */
+        h = p->entries[n - 1].hash;
+        for (slot = (uint32_t)h & p->index_mask; p->index[slot].entry != n;)
+            slot = (slot + 1) & p->index_mask;
+    } else {
+        h = key_hash(host, host_len, qid, qid_len);
+        slot = find_slot(p, h, host, host_len, qid, qid_len);
+    }
     if (p->index[slot].entry) {
         entry_drop_at(p, p->index[slot].entry, slot);
         p->gone[p->gone_next] = h | 1;

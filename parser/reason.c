@@ -1,7 +1,7 @@
 /*
  * reason - classify a delivery outcome into a Sisimai reason name
  *
- * The rules are one table, tried in four passes: the few enhanced status codes that no
+ * The rules are four tables, tried in four passes: the few enhanced status codes that no
  * wording overrides (a full mailbox, a size limit), then words of the reply text (they are
  * the most specific: "5.7.1" says little, "listed at spamhaus" says a lot), then the
  * enhanced status code of RFC 3463 (exact subject.detail, then the subject alone), then the
@@ -29,8 +29,14 @@ struct reason_rule {
     bool hard;
 };
 
-/* Order matters within a kind: the first match wins, so specific rows come first. */
-static const struct reason_rule rules[] = {
+/*
+ * One table per pass, so that a pass reads its own rows only (it read the whole table,
+ * skipping the rows of other kinds, four times over). Order matters within a table: the
+ * first match wins, so specific rows come first.
+ */
+
+/* The first pass: the enhanced status codes no wording overrides. */
+static const struct reason_rule status_rules[] = {
     /*
      * Enhanced status codes whose meaning no reply wording overrides (Sisimai treats them as
      * explicit): a full mailbox, a per-mailbox or per-system size limit, a moved mailbox.
@@ -39,6 +45,10 @@ static const struct reason_rule rules[] = {
     {RK_STATUS, "2.3", REASON_EXCEEDLIMIT, false},
     {RK_STATUS, "3.4", REASON_MESGTOOBIG, false},
     {RK_STATUS, "1.6", REASON_HASMOVED, true},
+};
+
+/* The second pass: words of the reply text, lower case. */
+static const struct reason_rule text_rules[] = {
     /* Text: the recipient or its domain. */
     {RK_TEXT, "domain does not exist", REASON_HOSTUNKNOWN, true},
     {RK_TEXT, "domain may not exist", REASON_HOSTUNKNOWN, true},
@@ -209,6 +219,10 @@ static const struct reason_rule rules[] = {
     {RK_TEXT, "remote host closed connection", REASON_NETWORKERROR, false},
     {RK_TEXT, "connection closed", REASON_NETWORKERROR, false},
     {RK_TEXT, "domain is held", REASON_ONHOLD, false},
+};
+
+/* The third pass: the enhanced status code, exact, then its subject alone. */
+static const struct reason_rule dsn_rules[] = {
     /* Enhanced status codes, RFC 3463 and its registry: exact subject.detail. */
     {RK_DSN, "1.1", REASON_USERUNKNOWN, true},
     {RK_DSN, "1.2", REASON_HOSTUNKNOWN, true},
@@ -244,12 +258,17 @@ static const struct reason_rule rules[] = {
     {RK_DSN, "5.", REASON_SYNTAXERROR, false},
     {RK_DSN, "6.", REASON_CONTENTERROR, false},
     {RK_DSN, "7.", REASON_POLICYVIOLATION, false},
-    /* SMTP reply codes, RFC 5321, when nothing better is known. */
+};
+
+/* The fourth pass: the bare SMTP code. */
+static const struct reason_rule code_rules[] = {
+    /* SMTP reply codes, RFC 5321, when nothing better is known: a command not understood */
     {RK_CODE, "500", REASON_SYNTAXERROR, false},
     {RK_CODE, "501", REASON_SYNTAXERROR, false},
     {RK_CODE, "502", REASON_SYNTAXERROR, false},
     {RK_CODE, "503", REASON_SYNTAXERROR, false},
     {RK_CODE, "504", REASON_SYNTAXERROR, false},
+    /* and the codes that say more than their class */
     {RK_CODE, "421", REASON_TOOMANYCONN, false},
     {RK_CODE, "551", REASON_HASMOVED, true},
     {RK_CODE, "552", REASON_MAILBOXFULL, false},
@@ -330,13 +349,14 @@ static bool may_contain(const unsigned char *bits, const char *pattern)
     return true;
 }
 
-/* find_rule - the first rule of kind that matches, or NULL */
-static const struct reason_rule *find_rule(enum rule_kind kind, int smtp_code, const char *dsn,
+/* find_rule - the first of the n rules (a pass's table, all of kind) that matches, or NULL */
+static const struct reason_rule *find_rule(const struct reason_rule *rules, size_t n,
+                                           enum rule_kind kind, int smtp_code, const char *dsn,
                                            const char *lowered, const unsigned char *pairs)
 {
     size_t i;
 
-    for (i = 0; i < ARRAY_LEN(rules); i++) {
+    for (i = 0; i < n; i++) {
         const struct reason_rule *r = &rules[i];
 
         if (r->kind != kind)
@@ -378,13 +398,13 @@ void reason_classify(int smtp_code, const char *dsn, const char *text, enum even
     if (text == NULL)
         text = "";
     lower_pairs(lowered, sizeof(lowered), text, pairs);
-    r = find_rule(RK_STATUS, smtp_code, dsn, lowered, pairs);
+    r = find_rule(status_rules, ARRAY_LEN(status_rules), RK_STATUS, smtp_code, dsn, lowered, pairs);
     if (r == NULL)
-        r = find_rule(RK_TEXT, smtp_code, dsn, lowered, pairs);
+        r = find_rule(text_rules, ARRAY_LEN(text_rules), RK_TEXT, smtp_code, dsn, lowered, pairs);
     if (r == NULL)
-        r = find_rule(RK_DSN, smtp_code, dsn, lowered, pairs);
+        r = find_rule(dsn_rules, ARRAY_LEN(dsn_rules), RK_DSN, smtp_code, dsn, lowered, pairs);
     if (r == NULL && smtp_code >= 400 && smtp_code <= 599)
-        r = find_rule(RK_CODE, smtp_code, dsn, lowered, pairs);
+        r = find_rule(code_rules, ARRAY_LEN(code_rules), RK_CODE, smtp_code, dsn, lowered, pairs);
     if (r == NULL) {
         out->reason = event_reason_name(REASON_UNDEFINED);
         return;

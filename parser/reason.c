@@ -11,6 +11,8 @@
  *
  * Text rows are lower case; the reply is lowered once into a bounded stack buffer.
  */
+#include <pthread.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "parser/parser.h"
@@ -335,24 +337,55 @@ static void lower_pairs(char *out, size_t outlen, const char *s, unsigned char *
     out[i] = 0;
 }
 
-/* may_contain - could the text of the filter contain the pattern? */
-static bool may_contain(const unsigned char *bits, const char *pattern)
+/*
+ * The filter entries of each text row's byte pairs, in order, worked out once for all
+ * threads: hashing a row's pairs again for every reply was most of the cost of the text
+ * pass. A row longer than PATTERN_MAX bytes has its first pairs here only, which filters
+ * less but never wrongly (strstr() decides).
+ */
+#define PATTERN_MAX 48
+static struct {
+    uint8_t n;
+    uint16_t h[PATTERN_MAX - 1];
+} text_pairs[ARRAY_LEN(text_rules)];
+static pthread_once_t text_pairs_once = PTHREAD_ONCE_INIT;
+
+/* text_pairs_init - text_pairs[] of text_rules[] (through pthread_once()) */
+static void text_pairs_init(void)
 {
-    const unsigned char *t = (const unsigned char *)pattern;
+    for (size_t i = 0; i < ARRAY_LEN(text_rules); i++) {
+        const unsigned char *t = (const unsigned char *)text_rules[i].pattern;
+        unsigned n = 0;
 
-    for (; t[0] && t[1]; t++) {
-        unsigned h = pair_hash(t[0], t[1]);
-
-        if (!bits[h])
-            return false;
+        for (; t[0] && t[1] && n < PATTERN_MAX - 1; t++)
+            text_pairs[i].h[n++] = (uint16_t)pair_hash(t[0], t[1]);
+        text_pairs[i].n = (uint8_t)n;
     }
+}
+
+/* may_contain - could the text of the filter contain the pattern of text row i? */
+static inline bool may_contain(const unsigned char *bits, size_t i)
+{
+    for (unsigned k = 0; k < text_pairs[i].n; k++)
+        if (!bits[text_pairs[i].h[k]])
+            return false;
     return true;
 }
 
-/* find_rule - the first of the n rules (a pass's table, all of kind) that matches, or NULL */
+/* find_text_rule - the first text row that the lowered reply holds, or NULL */
+static const struct reason_rule *find_text_rule(const char *lowered, const unsigned char *pairs)
+{
+    pthread_once(&text_pairs_once, text_pairs_init);
+    for (size_t i = 0; i < ARRAY_LEN(text_rules); i++)
+        if (may_contain(pairs, i) && strstr(lowered, text_rules[i].pattern))
+            return &text_rules[i];
+    return NULL;
+}
+
+/* find_rule - the first of the n rules (a pass's table, all of kind, not RK_TEXT: see
+ * find_text_rule()) that matches, or NULL */
 static const struct reason_rule *find_rule(const struct reason_rule *rules, size_t n,
-                                           enum rule_kind kind, int smtp_code, const char *dsn,
-                                           const char *lowered, const unsigned char *pairs)
+                                           enum rule_kind kind, int smtp_code, const char *dsn)
 {
     size_t i;
 
@@ -361,8 +394,7 @@ static const struct reason_rule *find_rule(const struct reason_rule *rules, size
 
         if (r->kind != kind)
             continue;
-        if ((kind == RK_TEXT && may_contain(pairs, r->pattern) && strstr(lowered, r->pattern)) ||
-            ((kind == RK_DSN || kind == RK_STATUS) && dsn_matches(dsn, r->pattern)) ||
+        if (((kind == RK_DSN || kind == RK_STATUS) && dsn_matches(dsn, r->pattern)) ||
             (kind == RK_CODE && code_matches(smtp_code, r->pattern)))
             return r;
     }
@@ -398,13 +430,13 @@ void reason_classify(int smtp_code, const char *dsn, const char *text, enum even
     if (text == NULL)
         text = "";
     lower_pairs(lowered, sizeof(lowered), text, pairs);
-    r = find_rule(status_rules, ARRAY_LEN(status_rules), RK_STATUS, smtp_code, dsn, lowered, pairs);
+    r = find_rule(status_rules, ARRAY_LEN(status_rules), RK_STATUS, smtp_code, dsn);
     if (r == NULL)
-        r = find_rule(text_rules, ARRAY_LEN(text_rules), RK_TEXT, smtp_code, dsn, lowered, pairs);
+        r = find_text_rule(lowered, pairs);
     if (r == NULL)
-        r = find_rule(dsn_rules, ARRAY_LEN(dsn_rules), RK_DSN, smtp_code, dsn, lowered, pairs);
+        r = find_rule(dsn_rules, ARRAY_LEN(dsn_rules), RK_DSN, smtp_code, dsn);
     if (r == NULL && smtp_code >= 400 && smtp_code <= 599)
-        r = find_rule(code_rules, ARRAY_LEN(code_rules), RK_CODE, smtp_code, dsn, lowered, pairs);
+        r = find_rule(code_rules, ARRAY_LEN(code_rules), RK_CODE, smtp_code, dsn);
     if (r == NULL) {
         out->reason = event_reason_name(REASON_UNDEFINED);
         return;

@@ -266,6 +266,21 @@ static const unsigned char cclass[256] = {
 #undef CC_LETTER
 };
 
+#ifdef __SSE2__
+/* id_lanes - one bit per byte of the sixteen at s that is a message-id character [0-9A-Za-z] */
+static inline unsigned id_lanes(const char *s)
+{
+    __m128i x = _mm_loadu_si128((const __m128i *)(const void *)s);
+    __m128i lower = _mm_or_si128(x, _mm_set1_epi8(0x20));
+    __m128i digit = _mm_and_si128(_mm_cmpgt_epi8(x, _mm_set1_epi8('0' - 1)),
+                                  _mm_cmplt_epi8(x, _mm_set1_epi8('9' + 1)));
+    __m128i letter = _mm_and_si128(_mm_cmpgt_epi8(lower, _mm_set1_epi8('a' - 1)),
+                                   _mm_cmplt_epi8(lower, _mm_set1_epi8('z' + 1)));
+
+    return (unsigned)_mm_movemask_epi8(_mm_or_si128(digit, letter));
+}
+#endif
+
 /* msgid_len - the length of an Exim message id at s followed by a space or the end; or 0 */
 static size_t msgid_len(const char *s, const char *end)
 {
@@ -278,17 +293,13 @@ static size_t msgid_len(const char *s, const char *end)
         return 0;
 #ifdef __SSE2__
     /* Exim 4.96's 6-6-2 form, the sixteen bytes checked at once */
-    if (s[13] == '-' && (end - s == 16 || s[16] == ' ')) {
-        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)s);
-        __m128i lower = _mm_or_si128(x, _mm_set1_epi8(0x20));
-        __m128i digit = _mm_and_si128(_mm_cmpgt_epi8(x, _mm_set1_epi8('0' - 1)),
-                                      _mm_cmplt_epi8(x, _mm_set1_epi8('9' + 1)));
-        __m128i letter = _mm_and_si128(_mm_cmpgt_epi8(lower, _mm_set1_epi8('a' - 1)),
-                                       _mm_cmplt_epi8(lower, _mm_set1_epi8('z' + 1)));
-        unsigned id = (unsigned)_mm_movemask_epi8(_mm_or_si128(digit, letter));
-
-        return id == (0xffffu & ~(1u << 6) & ~(1u << 13)) ? 16 : 0;
-    }
+    if (s[13] == '-' && (end - s == 16 || s[16] == ' '))
+        return id_lanes(s) == (0xffffu & ~(1u << 6) & ~(1u << 13)) ? 16 : 0;
+    /* Exim 4.97's 6-11-4 form, its 23 bytes as the sixteen at s and the sixteen at s + 7;
+     * anything else in them is left to the loop below (it may hold a shorter id) */
+    if (end - s >= 23 && s[18] == '-' && (end - s == 23 || s[23] == ' ') &&
+        id_lanes(s) == (0xffffu & ~(1u << 6)) && id_lanes(s + 7) == (0xffffu & ~(1u << 11)))
+        return 23;
 #endif
     for (part = 0; part < 3; part++) {
         const char *b = p;

@@ -314,13 +314,14 @@ static inline unsigned pair_hash(unsigned char a, unsigned char b)
     return ((unsigned)a * 31u + b) & (PAIR_BITS - 1);
 }
 
-/* lower_pairs - lower_copy() and pairs_of() in one pass */
+/* lower_pairs - lower_copy() and pairs_of() in one pass; bits has PAIR_BITS + 1 entries */
 static void lower_pairs(char *out, size_t outlen, const char *s, unsigned char *bits)
 {
     unsigned char prev = 0;
     size_t i;
 
     memset(bits, 0, PAIR_BITS);
+    bits[PAIR_BITS] = 1; /* the entry of a pattern without a pair: it may always match */
     // cppcheck-suppress arrayIndexOutOfBoundsCond
     for (i = 0; i + 1 < outlen && s[i]; i++) {
         unsigned char c = (unsigned char)s[i];
@@ -340,34 +341,44 @@ static void lower_pairs(char *out, size_t outlen, const char *s, unsigned char *
 /*
  * The filter entries of each text row's byte pairs, in order, worked out once for all
  * threads: hashing a row's pairs again for every reply was most of the cost of the text
- * pass. A row longer than PATTERN_MAX bytes has its first pairs here only, which filters
- * less but never wrongly (strstr() decides).
+ * pass. The first pair's entries are an array of their own, read one after another: most
+ * rows fail there. A row longer than PATTERN_MAX bytes has its first pairs here only, which
+ * filters less but never wrongly (strstr() decides).
  */
 #define PATTERN_MAX 48
+static uint16_t text_first[ARRAY_LEN(text_rules)]; /* PAIR_BITS for a row without a pair */
 static struct {
-    uint8_t n;
-    uint16_t h[PATTERN_MAX - 1];
-} text_pairs[ARRAY_LEN(text_rules)];
+    uint8_t n; /* pairs after the first */
+    uint16_t h[PATTERN_MAX - 2];
+} text_rest[ARRAY_LEN(text_rules)];
 static pthread_once_t text_pairs_once = PTHREAD_ONCE_INIT;
 
-/* text_pairs_init - text_pairs[] of text_rules[] (through pthread_once()) */
+/* text_pairs_init - text_first[] and text_rest[] of text_rules[] (through pthread_once()) */
 static void text_pairs_init(void)
 {
     for (size_t i = 0; i < ARRAY_LEN(text_rules); i++) {
         const unsigned char *t = (const unsigned char *)text_rules[i].pattern;
         unsigned n = 0;
 
-        for (; t[0] && t[1] && n < PATTERN_MAX - 1; t++)
-            text_pairs[i].h[n++] = (uint16_t)pair_hash(t[0], t[1]);
-        text_pairs[i].n = (uint8_t)n;
+        text_first[i] = PAIR_BITS;
+        if (t[0] && t[1]) {
+            text_first[i] = (uint16_t)pair_hash(t[0], t[1]);
+            t++;
+        }
+        for (; t[0] && t[1] && n < PATTERN_MAX - 2; t++)
+            text_rest[i].h[n++] = (uint16_t)pair_hash(t[0], t[1]);
+        text_rest[i].n = (uint8_t)n;
     }
 }
 
-/* may_contain - could the text of the filter contain the pattern of text row i? */
+/* may_contain - could the text of the filter (PAIR_BITS + 1 entries, the last set) contain
+ * the pattern of text row i? */
 static inline bool may_contain(const unsigned char *bits, size_t i)
 {
-    for (unsigned k = 0; k < text_pairs[i].n; k++)
-        if (!bits[text_pairs[i].h[k]])
+    if (!bits[text_first[i]])
+        return false;
+    for (unsigned k = 0; k < text_rest[i].n; k++)
+        if (!bits[text_rest[i].h[k]])
             return false;
     return true;
 }
@@ -413,7 +424,7 @@ void reason_classify(int smtp_code, const char *dsn, const char *text, enum even
                      struct reason_result *out)
 {
     char lowered[EV_REPLY_LEN];
-    unsigned char pairs[PAIR_BITS];
+    unsigned char pairs[PAIR_BITS + 1];
     const struct reason_rule *r;
     bool permanent;
 

@@ -111,14 +111,19 @@ int cmd_each_event(struct parser *p, char **files, int nfiles,
     return rc;
 }
 
-/* parse_emit - one event as an NDJSON line, written out in 64 KiB pieces */
+/* Bytes of output written at a time: 128 KiB, as the line reader reads. A write each 64 KiB
+ * made 2,700 calls for the 500,000 lines of the eximstats bench, two fifths of the time
+ * strace -c counts in its system calls; pieces of 1 MiB cost more CPU time in all. */
+#define PARSE_OUT_CHUNK (1 << 17)
+
+/* parse_emit - one event as an NDJSON line, written out in PARSE_OUT_CHUNK pieces */
 static void parse_emit(void *arg, const struct event *ev)
 {
     struct buf *out = arg;
 
     event_format_json(ev, out);
     buf_putc(out, '\n');
-    if (out->len >= 65536) {
+    if (out->len >= PARSE_OUT_CHUNK) {
         fwrite(out->data, 1, out->len, stdout);
         buf_reset(out);
     }

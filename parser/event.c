@@ -329,26 +329,6 @@ static inline __attribute__((always_inline)) char *json_field(struct buf *out, c
         (w) = json_field((out), (w), (ev)->field, sizeof((ev)->field));                            \
     } while (0)
 
-/* put_uint - decimal digits of v at w; the new cursor */
-static char *put_uint(char *w, uint64_t v)
-{
-    uint64_t t = v;
-    size_t n = 1;
-    char *e;
-
-    /* count first, then write in place from the end */
-    while (t >= 10) {
-        t /= 10;
-        n++;
-    }
-    e = w + n;
-    do {
-        *--e = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    return w + n;
-}
-
 /* JSON_INT - "key":n, or "key":null when n is negative (unknown) */
 #define JSON_INT(w, name, n)                                                                       \
     do {                                                                                           \
@@ -357,7 +337,7 @@ static char *put_uint(char *w, uint64_t v)
     } while (0)
 
 /* json_int_value - n, or null when negative; up to three digits (SMTP codes, counts of
- * recipients, small sizes) without the division loop of put_uint() */
+ * recipients, small sizes) without the division loop of fmt_u64() */
 static char *json_int_value(char *w, int64_t n)
 {
     if (n < 0)
@@ -377,51 +357,16 @@ static char *json_int_value(char *w, int64_t n)
         w[2] = (char)('0' + n % 10);
         return w + 3;
     }
-    return put_uint(w, (uint64_t)n);
+    return fmt_u64(w, (uint64_t)n);
 }
 
-/*
- * format_double - a number in the shortest form that reads back as logged (1.3, 0.27). Delays
- * come from decimal text with few digits, so the fewest decimals k for which
- * round(d * 10^k) / 10^k == d give the same text as "%.15g" does; anything else (huge,
- * negative, more than 9 decimals) still goes through snprintf (at most 24 bytes).
- */
+/* format_double - a number in the shortest form that reads back as logged (1.3, 0.27; see
+ * fmt_double()), else with 15 significant digits; null when not finite or out of range */
 static char *format_double(char *w, double d)
 {
-    static const double pow10[] = {1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9};
-    char tmp[40];
-    int len, k;
-
     if (d != d || d > 1e300 || d < -1e300)
         return PUT_LIT(w, "null");
-    if (d >= 0 && d < 1e9 && d == (double)(uint64_t)d)
-        return put_uint(w, (uint64_t)d); /* "0", "2", "455": most delays are whole seconds */
-    if (d >= 0 && d < 1e9) {
-        for (k = 1; k < 10; k++) {
-            double scaled = d * pow10[k];
-            uint64_t r = (uint64_t)(scaled + 0.5);
-
-            if ((double)r / pow10[k] == d) {
-                uint64_t ip = r / (uint64_t)pow10[k], fp = r % (uint64_t)pow10[k];
-                int j;
-
-                w = put_uint(w, ip);
-                *w++ = '.';
-                for (j = k - 1; j >= 0; j--) {
-                    w[j] = (char)('0' + fp % 10);
-                    fp /= 10;
-                }
-                return w + k;
-            }
-        }
-    }
-    len = snprintf(tmp, sizeof(tmp), "%.15g", d);
-    if (len < 0)
-        len = 0;
-    if ((size_t)len >= sizeof(tmp))
-        len = sizeof(tmp) - 1;
-    memcpy(w, tmp, (size_t)len);
-    return w + len;
+    return fmt_double(w, d, 15);
 }
 
 /*

@@ -485,6 +485,27 @@ static void test_batch_insert(void **state)
     db_batch_free(b);
 }
 
+/* rollups_exact - every rollup equals the count of the events it adds up */
+static void rollups_exact(PGconn *admin)
+{
+    int64_t events = sql_int(admin, "SELECT count(*) FROM facts WHERE time IS NOT NULL");
+
+    assert_int_equal(sql_int(admin, "SELECT sum(n) FROM rollups"), events);
+    assert_int_equal(sql_int(admin, "SELECT sum(n) FROM rollups_host"), events);
+    assert_int_equal(sql_int(admin, "SELECT sum(n) FROM rollups_host_minute"), events);
+    assert_int_equal(sql_int(admin, "SELECT sum(sent + deferred + bounced + expired + rejected)"
+                                    " FROM rollups_sender_day WHERE axis = 'sasl_user'"),
+                     sql_int(admin, "SELECT count(*) FROM facts WHERE time IS NOT NULL"
+                                    " AND kind NOT IN ('received', 'notice')"));
+    assert_int_equal(sql_int(admin, "SELECT sum(sent + deferred + bounced + expired)"
+                                    " FROM rollups_domain_day"),
+                     sql_int(admin, "SELECT count(*) FROM deliveries"
+                                    " WHERE time IS NOT NULL AND recipient_domain <> ''"));
+    assert_int_equal(sql_int(admin, "SELECT sum(n) FROM rollups_domain_month"),
+                     sql_int(admin, "SELECT count(*) FROM deliveries"
+                                    " WHERE time IS NOT NULL AND recipient_domain <> ''"));
+}
+
 /* test_replay - the same events at the same positions again insert nothing */
 static void test_replay(void **state)
 {
@@ -510,18 +531,7 @@ static void test_replay(void **state)
     assert_int_equal(res.duplicates, 7);
     assert_int_equal(sql_int(f->admin, "SELECT count(*) FROM deliveries"), 4);
     /* Only the new row reached the rollups: each still counts every event once. */
-    assert_int_equal(sql_int(f->admin, "SELECT sum(n) FROM rollups"),
-                     sql_int(f->admin, "SELECT count(*) FROM facts WHERE time IS NOT NULL"));
-    assert_int_equal(sql_int(f->admin, "SELECT sum(n) FROM rollups_host_minute"),
-                     sql_int(f->admin, "SELECT count(*) FROM facts WHERE time IS NOT NULL"));
-    assert_int_equal(sql_int(f->admin, "SELECT sum(sent + deferred + bounced + expired + rejected)"
-                                       " FROM rollups_sender_day WHERE axis = 'sasl_user'"),
-                     sql_int(f->admin, "SELECT count(*) FROM facts WHERE time IS NOT NULL"
-                                       " AND kind NOT IN ('received', 'notice')"));
-    assert_int_equal(sql_int(f->admin, "SELECT sum(sent + deferred + bounced + expired)"
-                                       " FROM rollups_domain_day"),
-                     sql_int(f->admin, "SELECT count(*) FROM deliveries"
-                                       " WHERE time IS NOT NULL AND recipient_domain <> ''"));
+    rollups_exact(f->admin);
 
     /* Two events of one line are two rows (seq 0 and 1), and replay as duplicates. */
     mk_delivery(&ev, T0 + 10 * SEC, "mx1", "a@example.net", ST_SENT, "250 ok");
@@ -610,23 +620,6 @@ static void test_log_suppressions(void **state)
     sql_str(f->admin, q, list, sizeof(list));
     assert_string_equal(list, "a@x.example 2 userunknown 5.1.1|c@x.example 1 userunknown 5.1.1");
     db_batch_free(b);
-}
-
-/* rollups_exact - every rollup equals the count of the events it adds up */
-static void rollups_exact(PGconn *admin)
-{
-    int64_t events = sql_int(admin, "SELECT count(*) FROM facts WHERE time IS NOT NULL");
-
-    assert_int_equal(sql_int(admin, "SELECT sum(n) FROM rollups"), events);
-    assert_int_equal(sql_int(admin, "SELECT sum(n) FROM rollups_host"), events);
-    assert_int_equal(sql_int(admin, "SELECT sum(n) FROM rollups_host_minute"), events);
-    assert_int_equal(sql_int(admin, "SELECT sum(sent + deferred + bounced + expired)"
-                                    " FROM rollups_domain_day"),
-                     sql_int(admin, "SELECT count(*) FROM deliveries"
-                                    " WHERE time IS NOT NULL AND recipient_domain <> ''"));
-    assert_int_equal(sql_int(admin, "SELECT sum(n) FROM rollups_domain_month"),
-                     sql_int(admin, "SELECT count(*) FROM deliveries"
-                                    " WHERE time IS NOT NULL AND recipient_domain <> ''"));
 }
 
 /*

@@ -6,10 +6,13 @@
  * and counts the same repairs. One commit is one transaction, which db_batch_send() may have
  * begun with the events of earlier batches (the steps before the rollups, once per batch):
  *
+ *	SELECT mailpulse_ensure_partitions(...)	the months of the batch (see ensure_partitions),
+ *	    before BEGIN in a transaction of its own: creating a partition locks its parent
+ *	    against readers until the creating transaction ends (inside the transaction for a
+ *	    later batch of it)
  *	BEGIN
  *	CREATE TEMP TABLE IF NOT EXISTS stg_<table> (LIKE <table>) ON COMMIT DELETE ROWS
  *	    for the event tables, the rollup tables and the suppression list (once per session)
- *	SELECT mailpulse_ensure_partitions(...)	the months of the batch (see ensure_partitions)
  *	for each kind of event present:
  *	    SAVEPOINT; COPY <table> (...) FROM STDIN; RELEASE
  *	    when its unique key refuses a row (a replay): ROLLBACK TO SAVEPOINT,
@@ -1662,6 +1665,10 @@ static int batch_store(struct db_batch *b, struct db_batch_result *res)
     if (!b->db->txn_open) {
         if (db_reconnect(b->db) < 0)
             return -1;
+        /* Before the transaction, in one of its own: creating a partition locks the parent
+         * table against every reader until the creating transaction ends. */
+        if (ensure_partitions(b) < 0)
+            return -1;
         r = db_exec(b->db,
                     b->db->async_commit ? "BEGIN; SET LOCAL synchronous_commit = off" : "BEGIN",
                     PGRES_COMMAND_OK, "BEGIN");
@@ -1675,11 +1682,11 @@ static int batch_store(struct db_batch *b, struct db_batch_result *res)
         b->db->sums_empty = true;
         if (create_staging(b) < 0)
             return -1;
+    } else if (b->n > 0 && ensure_partitions(b) < 0) {
+        return -1;
     }
     if (b->n == 0)
         return 0;
-    if (ensure_partitions(b) < 0)
-        return -1;
     for (i = 0; i < b->n; i++) {
         b->tag[i] &= TAG_TYPE;
         for (j = 0; j < ARRAY_LEN(tables); j++)

@@ -642,6 +642,11 @@ static void test_batch_send(void **state)
     assert_int_equal(db_batch_send(b1, &res), 0);
     assert_int_equal(res.inserted, 8);
     assert_int_equal(db_batch_count(b1), 0);
+    /* Nothing is visible before the commit, and readers are not kept waiting meanwhile: the
+     * month's partitions were made in a transaction of their own. */
+    sql_exec(f->admin, "SET lock_timeout = '5s'");
+    assert_int_equal(sql_int(f->admin, "SELECT count(*) FROM deliveries"), 0);
+    sql_exec(f->admin, "RESET lock_timeout");
     /* The second batch repeats a row of the first (its table then goes through staging),
      * sends to the recipient that failed, later, and adds one more. */
     mk_delivery(&ev, T0 + 2 * SEC, "mx1", "bob@Gmail.COM", ST_SENT, "250 2.0.0 OK");

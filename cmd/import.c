@@ -209,6 +209,14 @@ static void import_over(struct retry *rt)
         log_info("the database is back after %.1f s; import continues", (double)lasted / 1e6);
 }
 
+/* res_add - add the rows of r to *to */
+static void res_add(struct db_batch_result *to, const struct db_batch_result *r)
+{
+    to->inserted += r->inserted;
+    to->duplicates += r->duplicates;
+    to->repaired += r->repaired;
+}
+
 /*
  * import_store - send b in the open transaction, or commit it with its checkpoint, waiting
  * out an outage; 0, -1, IMPORT_REWIND. A failure after earlier batches went into the
@@ -244,17 +252,13 @@ static int import_store(struct import_writer *w, struct db_batch *b, int64_t che
         rc = commit ? db_batch_commit(b, w->source_id, checkpoint, &res) : db_batch_send(b, &res);
         if (rc == 0) {
             import_over(&rt);
-            w->open_res.inserted += res.inserted;
-            w->open_res.duplicates += res.duplicates;
-            w->open_res.repaired += res.repaired;
+            res_add(&w->open_res, &res);
             if (!commit) {
                 w->open++;
                 return 0;
             }
             w->committed = checkpoint;
-            w->tot->res.inserted += w->open_res.inserted;
-            w->tot->res.duplicates += w->open_res.duplicates;
-            w->tot->res.repaired += w->open_res.repaired;
+            res_add(&w->tot->res, &w->open_res);
             w->open = 0;
             memset(&w->open_res, 0, sizeof(w->open_res));
             return 0;

@@ -32,7 +32,6 @@ struct db {
     PGconn *conn;
     bool txn_open;            /* a batch transaction is open (db_batch_send) */
     struct rollup_sums *sums; /* its rollup rows, added up as its batches are stored */
-    bool sums_empty;          /* none yet */
     bool staging_ready;       /* the temporary staging tables exist on this connection */
     bool reports_ready;       /* the bounce report statements are prepared on it */
     int64_t ahead_checked_us; /* when partitions ahead of now were last ensured */

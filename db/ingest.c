@@ -1426,16 +1426,24 @@ static void sums_add(struct db_batch *b)
             sums_event(b->db->sums, &b->v[i], b->tag[i] & TAG_TYPE);
 }
 
+/* sums_none - the sums hold no row */
+static bool sums_none(const struct rollup_sums *s)
+{
+    for (int r = 0; r < R_COUNT; r++)
+        if (s->d[r].n > 0)
+            return false;
+    return s->sent.len == 0 && s->lost.len == 0;
+}
+
 /* sums_take - the batch's own sums (every event stored) added to the transaction's: handed
  * over whole when the transaction has none yet */
 static void sums_take(struct db_batch *b)
 {
     struct rollup_sums *t = b->db->sums, *s = b->spec;
 
-    if (b->db->sums_empty) {
+    if (sums_none(t)) {
         b->db->sums = s;
         b->spec = t;
-        b->db->sums_empty = false;
         return;
     }
     for (int r = 0; r < R_COUNT; r++)
@@ -1604,7 +1612,7 @@ int db_month_of(int64_t us)
  * ensure_partitions - the monthly partitions for the months the batch's events fall in, and
  * (once an hour, unless db_partitions_ahead() turned it off) this month's and the next, so
  * that live data finds its partition ready.
- * Inside the batch's transaction; the SQL function takes no lock when they all exist. A
+ * The SQL function takes no lock when they all exist (see batch_store() for where it runs). A
  * batch usually spans one month; one spanning more than DB_MAX_MONTHS takes several
  * statements.
  */
@@ -1679,7 +1687,6 @@ static int batch_store(struct db_batch *b, struct db_batch_result *res)
         if (b->db->sums == NULL)
             b->db->sums = sums_new();
         sums_clear(b->db->sums);
-        b->db->sums_empty = true;
         if (create_staging(b) < 0)
             return -1;
     } else if (b->n > 0 && ensure_partitions(b) < 0) {

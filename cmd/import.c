@@ -157,11 +157,13 @@ struct import_writer {
     const char *prefix;       /* the file's first bytes (the reader's; they never change) */
     size_t prefix_len;        /* as many as were read when the pending batch was handed over */
     struct db_batch *pending; /* handed over, not yet committed */
+    struct db_batch *empty;   /* no events: commits the open transaction alone */
     int final;                /* it is the last batch of the file */
     int64_t source_id, checkpoint;
     int64_t committed; /* the checkpoint of the last commit that succeeded */
     int rereadable;    /* the file can be read again: a transaction may span batches */
     int open;          /* batches sent in the open transaction, not committed yet */
+    int64_t sent;      /* the checkpoint of the last of them */
     struct db_batch_result open_res; /* and their rows */
     int result;                      /* 0, -1 failed, IMPORT_REWIND */
     int quit;
@@ -255,6 +257,7 @@ static int import_store(struct import_writer *w, struct db_batch *b, int64_t che
             res_add(&w->open_res, &res);
             if (!commit) {
                 w->open++;
+                w->sent = checkpoint;
                 return 0;
             }
             w->committed = checkpoint;
@@ -324,8 +327,18 @@ static void *writer_main(void *arg)
             break;
         pthread_mutex_unlock(&w->lock);
         /* The db and the totals are the writer's while a batch is pending. */
-        int commit = w->final || !w->rereadable || w->open + 1 >= IMPORT_TXN_BATCHES;
-        int rc = import_store(w, w->pending, w->checkpoint, commit);
+        int rc = 0;
+
+        /* A batch that reaches a month without partitions yet starts a transaction: the open
+         * one commits first, with the checkpoint of its last batch, so that the partitions are
+         * made before BEGIN and no reader waits on them. */
+        if (w->open > 0 && db_batch_new_months(w->pending))
+            rc = import_store(w, w->empty, w->sent, 1);
+        if (rc == 0) {
+            int commit = w->final || !w->rereadable || w->open + 1 >= IMPORT_TXN_BATCHES;
+
+            rc = import_store(w, w->pending, w->checkpoint, commit);
+        }
         pthread_mutex_lock(&w->lock);
         w->result = rc;
         w->pending = NULL;
@@ -428,6 +441,7 @@ static int import_file(struct db *db, struct parser *p, const char *path)
     w.tot = &tot;
     w.pg = &pg;
     w.rereadable = strcmp(path, "-") != 0;
+    w.empty = db_batch_create(db);
     while ((r = lr_next(lr, &line, &len, &pos)) == 1) {
         if (!opened) {
             w.identity = lr_identity(lr);
@@ -489,6 +503,7 @@ static int import_file(struct db *db, struct parser *p, const char *path)
     progress_clear(&pg);
     db_batch_free(b);
     db_batch_free(spare);
+    db_batch_free(w.empty);
     lr_close(lr);
     if (rc != 0)
         return rc;

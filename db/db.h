@@ -21,6 +21,7 @@
  *			  const struct event *ev);
  *	size_t db_batch_count(const struct db_batch *b);
  *	int db_batch_send(struct db_batch *b, struct db_batch_result *res);
+ *	bool db_batch_new_months(const struct db_batch *b);
  *	int db_batch_commit(struct db_batch *b, int64_t source_id, int64_t checkpoint,
  *			    struct db_batch_result *res);
  *	void db_batch_free(struct db_batch *b);
@@ -212,6 +213,13 @@
  *	writer of old events (mailpulse import) turns it off: its batches make only the
  *	partitions of the months their events fall in.
  *
+ *	A batch sent as the first of a transaction has its partitions made before BEGIN, in a
+ *	transaction of their own: creating a partition locks its parent table against every
+ *	reader until the creating transaction ends. A later batch of an open transaction makes
+ *	those it lacks inside it. db_batch_new_months() says whether a batch has events in a
+ *	month this connection has not made or found partitions for outside a transaction, so
+ *	that a writer can commit the open transaction before sending it.
+ *
  * OWNERSHIP
  *	struct db and struct db_batch belong to the caller that created them; a batch borrows
  *	its db and must be freed before it. A struct db is used by one thread at a time.
@@ -336,6 +344,7 @@ struct db_batch *db_batch_create(struct db *db);
 void db_batch_add(struct db_batch *b, int64_t source_id, int64_t pos, const struct event *ev);
 size_t db_batch_count(const struct db_batch *b);
 int db_batch_send(struct db_batch *b, struct db_batch_result *res);
+bool db_batch_new_months(const struct db_batch *b);
 int db_batch_commit(struct db_batch *b, int64_t source_id, int64_t checkpoint,
                     struct db_batch_result *res);
 void db_batch_free(struct db_batch *b);

@@ -36,6 +36,8 @@ struct db {
     bool reports_ready;       /* the bounce report statements are prepared on it */
     int64_t ahead_checked_us; /* when partitions ahead of now were last ensured */
     bool no_ahead;            /* batches do not ensure them (db_partitions_ahead) */
+    int made[8];              /* months whose partitions were ensured outside a transaction */
+    int nmade;                /* (a ring of the latest; see db_batch_new_months()) */
     bool quiet;               /* warnings go to the debug log (a caller in a retry loop) */
     bool async_commit;        /* batch commits with synchronous_commit = off */
     char error[600];          /* the last warning's text, for db_error() */

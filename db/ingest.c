@@ -1608,6 +1608,18 @@ int db_month_of(int64_t us)
     return (tm.tm_year + 1900) * 12 + tm.tm_mon;
 }
 
+/* month_made - whether the month is in the connection's ring of months ensured outside a
+ * transaction */
+static bool month_made(const struct db *db, int month)
+{
+    int n = db->nmade < (int)ARRAY_LEN(db->made) ? db->nmade : (int)ARRAY_LEN(db->made);
+
+    for (int k = 0; k < n; k++)
+        if (db->made[k] == month)
+            return true;
+    return false;
+}
+
 /*
  * ensure_partitions - the monthly partitions for the months the batch's events fall in, and
  * (once an hour, unless db_partitions_ahead() turned it off) this month's and the next, so
@@ -1634,7 +1646,21 @@ static int ensure_partitions(struct db_batch *b)
         return -1;
     if (ahead)
         b->db->ahead_checked_us = now;
+    /* Made in a transaction of their own, they stay; made inside one, they may be rolled back. */
+    for (i = 0; i < b->nmonths && !b->db->txn_open; i++)
+        if (!month_made(b->db, b->months[i]))
+            b->db->made[b->db->nmade++ % ARRAY_LEN(b->db->made)] = b->months[i];
     return 0;
+}
+
+/* db_batch_new_months - whether the batch has events in a month whose partitions were not
+ * ensured outside a transaction on this connection (db.h) */
+bool db_batch_new_months(const struct db_batch *b)
+{
+    for (size_t i = 0; i < b->nmonths; i++)
+        if (!month_made(b->db, b->months[i]))
+            return true;
+    return false;
 }
 
 /* batch_clear - the batch empty, after its events went out in a transaction */

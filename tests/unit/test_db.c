@@ -695,6 +695,40 @@ static void test_batch_send(void **state)
                                        " AND kind = 'deferred'"),
                      2);
     rollups_exact(f->admin);
+
+    /* A batch reaching the next month, while a transaction is open: its writer commits the
+     * open one alone (a batch without events), and the next transaction makes the month's
+     * partitions before BEGIN, so readers do not wait on them either. */
+    struct db_batch *none = db_batch_create(f->db);
+
+    mk_delivery(&ev, T0 + 12 * SEC, "mx1", "dec@example.net", ST_SENT, "250 ok");
+    db_batch_add(b1, src, 1400, &ev);
+    assert_false(db_batch_new_months(b1));
+    assert_int_equal(db_batch_send(b1, &res), 0);
+    mk_delivery(&ev, T0 + 5 * 86400 * SEC, "mx1", "next@example.net", ST_SENT, "250 ok");
+    db_batch_add(b2, src, 1500, &ev);
+    assert_true(db_batch_new_months(b2));
+    assert_int_equal(db_batch_commit(none, src, 1401, &res), 0);
+    assert_int_equal(sql_int(f->admin, "SELECT checkpoint FROM sources WHERE name = 'mail.log'"),
+                     1401);
+    assert_int_equal(db_batch_send(b2, &res), 0);
+    sql_exec(f->admin, "SET lock_timeout = '5s'");
+    assert_int_equal(sql_int(f->admin, "SELECT count(*) FROM deliveries WHERE pos >= 1400"), 1);
+    sql_exec(f->admin, "RESET lock_timeout");
+    /* Partitions made inside a transaction might be rolled back: a batch in that month still
+     * counts as new. */
+    mk_delivery(&ev, T0 + 40 * 86400 * SEC, "mx1", "jan@example.net", ST_SENT, "250 ok");
+    db_batch_add(b1, src, 1600, &ev);
+    assert_int_equal(db_batch_commit(b1, src, 1601, &res), 0);
+    assert_int_equal(sql_int(f->admin, "SELECT count(*) FROM deliveries WHERE pos >= 1400"), 3);
+    mk_delivery(&ev, T0 + 41 * 86400 * SEC, "mx1", "jan2@example.net", ST_SENT, "250 ok");
+    db_batch_add(b1, src, 1700, &ev);
+    assert_true(db_batch_new_months(b1));
+    mk_delivery(&ev, T0 + 6 * 86400 * SEC, "mx1", "dec2@example.net", ST_SENT, "250 ok");
+    db_batch_add(b2, src, 1800, &ev);
+    assert_false(db_batch_new_months(b2));
+    rollups_exact(f->admin);
+    db_batch_free(none);
     db_batch_free(b1);
     db_batch_free(b2);
 }

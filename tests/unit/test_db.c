@@ -1470,6 +1470,39 @@ static void test_provider_ranges(void **state)
     assert_int_equal(t[0], deliveries_count(f, "sent", r.from_us, r.to_us));
 }
 
+/*
+ * test_rebuild_order - a rebuild writes each rollup table in time order, as the ingest does,
+ * so that a range's rows share pages. enable_sort off makes the planner aggregate by hash,
+ * whose output has no order of its own.
+ */
+static void test_rebuild_order(void **state)
+{
+    struct fixture *f = *state;
+    static const char *const checks[] = {
+        "SELECT count(*) FROM (SELECT hour, lag(hour) OVER (ORDER BY ctid) p FROM rollups) x"
+        " WHERE hour < p",
+        "SELECT count(*) FROM (SELECT minute, lag(minute) OVER (ORDER BY ctid) p"
+        " FROM rollups_host_minute) x WHERE minute < p",
+        "SELECT count(*) FROM (SELECT day, lag(day) OVER (ORDER BY ctid) p"
+        " FROM rollups_domain_day) x WHERE day < p",
+    };
+
+    sql_exec(f->admin, "SELECT mailpulse_ensure_partitions('2025-11-28', '2025-12-10')");
+    sql_exec(f->admin, "INSERT INTO sources (name, identity) VALUES ('gen', 'gen')");
+    sql_exec(f->admin,
+             "INSERT INTO deliveries (time, host, recipient, recipient_domain, status, source_id,"
+             " pos) SELECT timestamptz '2025-11-28T00:00:00Z' + i * interval '7 minutes',"
+             " 'mx' || (i % 3), 'u@d' || (i % 41) || '.example', 'd' || (i % 41) || '.example',"
+             " (ARRAY['sent', 'deferred', 'bounced'])[i % 3 + 1], (SELECT id FROM sources),"
+             " i FROM generate_series(1, 2000) i");
+    sql_exec(f->db->conn, "SET enable_sort = off");
+    assert_int_equal(db_rebuild_rollups(f->db, NULL), 0);
+    sql_exec(f->db->conn, "RESET enable_sort");
+    assert_true(sql_int(f->admin, "SELECT count(*) FROM rollups_host_minute") > 1000);
+    for (size_t i = 0; i < ARRAY_LEN(checks); i++)
+        assert_int_equal(sql_int(f->admin, checks[i]), 0);
+}
+
 /* test_rollups_read_and_rebuilt - whole hours come from rollups; rebuild restores them */
 static void test_rollups_read_and_rebuilt(void **state)
 {
@@ -1957,6 +1990,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_read_export, setup_migrated, teardown),
         cmocka_unit_test_setup_teardown(test_rollup_ranges, setup_migrated, teardown),
         cmocka_unit_test_setup_teardown(test_rollups_read_and_rebuilt, setup_migrated, teardown),
+        cmocka_unit_test_setup_teardown(test_rebuild_order, setup_migrated, teardown),
         cmocka_unit_test_setup_teardown(test_provider_ranges, setup_migrated, teardown),
         cmocka_unit_test_setup_teardown(test_domain_grains, setup_migrated, teardown),
         cmocka_unit_test_setup_teardown(test_null_time_replay, setup_migrated, teardown),

@@ -63,23 +63,26 @@ mod_obj   = $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard $(1)/*.c)) \
 # The front binary's parse path is compiled a second time, into $(BUILD)/front, for a link-time
 # optimized link: the per-line calls between parser/, util/ and collector/ (event fields,
 # hashes, the line reader) are then inlined across files. FRONT_LTO= builds it as before.
+# FRONT_OPT comes after OPT, and so after the -O2 of Debian's CFLAGS too: at -O3 the first
+# 100,000 lines of the eximstats bench's log take 152M instructions, at -O2 158M.
 FRONT_LTO ?= -flto=auto
+FRONT_OPT ?= -O3
 FRONT_SRC  = cmd/parse.c cmd/options.c $(patsubst %,collector/%.c,lineread linebuf ident) \
              $(wildcard parser/*.c) $(wildcard util/*.c)
 FRONT_OBJ  = $(BUILD)/obj/cmd/main-front.o $(FRONT_SRC:%.c=$(BUILD)/front/%.o)
 $(BUILD)/obj/cmd/main-front.o: cmd/main.c
 	@mkdir -p $(dir $@)
 	@echo "  CC      $< (front)"
-	@$(CC) $(CFLAGS) -DMAILPULSE_FRONT -c $< -o $@
+	@$(CC) $(CFLAGS) $(FRONT_OPT) -DMAILPULSE_FRONT -c $< -o $@
 
 $(BUILD)/front/%.o: %.c
 	@mkdir -p $(dir $@)
 	@echo "  CC      $< (front)"
-	@$(CC) $(CFLAGS) $(FRONT_LTO) -c $< -o $@
+	@$(CC) $(CFLAGS) $(FRONT_OPT) $(FRONT_LTO) -c $< -o $@
 
 $(BUILD)/mailpulse: $(FRONT_OBJ) | $(BUILD)/mailpulse-full
 	@echo "  LINK    $@"
-	@$(CC) $(CFLAGS) $(FRONT_LTO) $(LDFLAGS) -o $@ $(FRONT_OBJ) \
+	@$(CC) $(CFLAGS) $(FRONT_OPT) $(FRONT_LTO) $(LDFLAGS) -o $@ $(FRONT_OBJ) \
 		$(shell pkg-config --libs zlib) -lm
 
 deps_test_util      = util

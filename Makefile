@@ -75,10 +75,49 @@ $(BUILD)/obj/cmd/main-front.o: cmd/main.c
 	@echo "  CC      $< (front)"
 	@$(CC) $(CFLAGS) $(FRONT_OPT) -DMAILPULSE_FRONT -c $< -o $@
 
-$(BUILD)/front/%.o: %.c
+# Profile feedback (gcc): the same files are first compiled with -fprofile-generate into
+# $(BUILD)/pgo, that program parses the training logs below, and the counts it leaves steer
+# the compile of $(BUILD)/front: which branch falls through, what is inlined, which loops are
+# unrolled. Code the training never runs is compiled as without counts
+# (-fprofile-partial-training), not for size. The golden logs are read twice, so that lines
+# whose stamps go back (an older file after a newer one) are in the counts too: trained on
+# one pass, the Sendmail reader took 10% more instructions on a repeated log than without
+# feedback. The eximstats bench's log goes from 152M instructions for its first 100,000
+# lines to 139M (trained without tests/golden/exim_mta_e2e.log, which that log repeats:
+# 140M), the Postfix bench's from 213M to 202M, the Sendmail logs repeated from 92M to 91M.
+# FRONT_PGO= builds without (for a compiler other than gcc, or a cross build, whose program
+# cannot run here); sanitizer builds (SAN) are made without it too.
+FRONT_PGO ?= $(if $(SAN),,yes)
+PGO_TRAIN  = $(wildcard tests/corpora/exim-testsuite/log/*) $(wildcard tests/golden/*.log) \
+             samples/mail.log $(wildcard tests/golden/*.log)
+PGO_OBJ    = $(BUILD)/obj/cmd/main-front.o $(FRONT_SRC:%.c=$(BUILD)/pgo/front/%.o)
+PGO_GEN    = -fprofile-generate=$(abspath $(BUILD))/pgo/data
+PGO_USE    = -fprofile-use=$(abspath $(BUILD))/pgo/data -fprofile-partial-training
+
+# gcc names a file's counts, and tells its static functions apart, by the base name of the
+# object's auxiliary files: $(BUILD)/pgo/front/x.o is given that of $(BUILD)/front/x.o.
+$(BUILD)/pgo/front/%.o: %.c
+	@mkdir -p $(dir $@) $(BUILD)/front/$(dir $*)
+	@echo "  CC      $< (front, profiling)"
+	@$(CC) $(CFLAGS) $(FRONT_OPT) $(FRONT_LTO) $(PGO_GEN) -dumpdir $(BUILD)/front/$(dir $*) \
+		-dumpbase $(notdir $<) -dumpbase-ext .c -c $< -o $@
+
+$(BUILD)/pgo/mailpulse: $(PGO_OBJ)
+	@echo "  LINK    $@"
+	@$(CC) $(CFLAGS) $(FRONT_OPT) $(FRONT_LTO) $(PGO_GEN) $(LDFLAGS) -o $@ $(PGO_OBJ) \
+		$(shell pkg-config --libs zlib) -lm
+
+# Counts from one run only: gcc adds a run's counts to those already in the directory.
+$(BUILD)/pgo/profile: $(BUILD)/pgo/mailpulse $(PGO_TRAIN)
+	@rm -rf $(BUILD)/pgo/data
+	@echo "  PGO     $(words $(PGO_TRAIN)) training logs"
+	@TZ=UTC $(BUILD)/pgo/mailpulse parse --year 2026 $(PGO_TRAIN) >/dev/null
+	@touch $@
+
+$(BUILD)/front/%.o: %.c $(if $(FRONT_PGO),$(BUILD)/pgo/profile)
 	@mkdir -p $(dir $@)
 	@echo "  CC      $< (front)"
-	@$(CC) $(CFLAGS) $(FRONT_OPT) $(FRONT_LTO) -c $< -o $@
+	@$(CC) $(CFLAGS) $(FRONT_OPT) $(FRONT_LTO) $(if $(FRONT_PGO),$(PGO_USE)) -c $< -o $@
 
 $(BUILD)/mailpulse: $(FRONT_OBJ) | $(BUILD)/mailpulse-full
 	@echo "  LINK    $@"
@@ -273,5 +312,5 @@ deb:
 
 # Each object and binary depends on the headers it includes (-MMD -MP writes the lists);
 # included last, so that the first rule above stays the default goal.
-DEPS     = $(OBJ:.o=.d) $(CMD_OBJ:.o=.d) $(FRONT_OBJ:.o=.d) $(UNIT_BIN:=.d) $(TOOL_BIN:=.d) $(FUZZ_BIN:=.d)
+DEPS     = $(OBJ:.o=.d) $(CMD_OBJ:.o=.d) $(FRONT_OBJ:.o=.d) $(PGO_OBJ:.o=.d) $(UNIT_BIN:=.d) $(TOOL_BIN:=.d) $(FUZZ_BIN:=.d)
 -include $(wildcard $(DEPS))

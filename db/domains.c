@@ -15,8 +15,8 @@
  *
  * The exact counts of the candidates come from three parts of the range, for those domains
  * only: whole days from rollups_domain_day, the whole hours before the first and after the
- * last whole day from rollups (by its index on recipient domain and hour), and the partial
- * hours at the two ends from the deliveries themselves.
+ * last whole day from rollups_domain_hour (one row per domain and hour, whatever the hosts,
+ * senders and reasons), and the partial hours at the two ends from the deliveries themselves.
  *
  * The proof. By volume, the answer is final when the limit-th candidate has more than B
  * attempts (or B is 0, every domain being a candidate). A rate ordering lists only domains
@@ -118,12 +118,11 @@ static const char *const top_sql[] = {
  * $6 d1, $7 d2 (the whole days; both h2 when there are none), $8 V (1 by volume), $9 limit
  * plus what the proof needs. Rows in the order of the report.
  */
-/* The hours [a, b) of the candidates from rollups: one index range per domain. */
+/* The hours [a, b) of the candidates from rollups_domain_hour: a row per domain and hour. */
 #define EDGE_HOURS(a, b)                                                                           \
-    " UNION ALL SELECT recipient_domain, (kind = 'sent')::int * n, (kind = 'deferred')::int * n,"  \
-    " (kind = 'bounced')::int * n, (kind = 'expired')::int * n FROM rollups"                       \
-    " WHERE recipient_domain = ANY ($1::text[]) AND hour >= " a "::timestamptz"                    \
-    " AND hour < " b "::timestamptz AND kind IN ('sent', 'deferred', 'bounced', 'expired')"
+    " UNION ALL SELECT recipient_domain, sent, deferred, bounced, expired"                         \
+    " FROM rollups_domain_hour WHERE recipient_domain = ANY ($1::text[])"                          \
+    " AND hour >= " a "::timestamptz AND hour < " b "::timestamptz"
 /* The attempts of the candidates in [a, b), less than an hour. */
 #define EDGE_EVENTS(a, b)                                                                          \
     " UNION ALL SELECT recipient_domain, (status = 'sent')::int, (status = 'deferred')::int,"      \

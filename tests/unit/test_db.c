@@ -504,6 +504,20 @@ static void rollups_exact(PGconn *admin)
     assert_int_equal(sql_int(admin, "SELECT sum(n) FROM rollups_domain_month"),
                      sql_int(admin, "SELECT count(*) FROM deliveries"
                                     " WHERE time IS NOT NULL AND recipient_domain <> ''"));
+    assert_int_equal(sql_int(admin, "SELECT count(*) FROM (SELECT recipient_domain, hour, sent,"
+                                    " deferred, bounced, expired FROM rollups_domain_hour"
+                                    " EXCEPT SELECT recipient_domain, date_trunc('hour', time,"
+                                    " 'UTC'), count(*) FILTER (WHERE status = 'sent'),"
+                                    " count(*) FILTER (WHERE status = 'deferred'),"
+                                    " count(*) FILTER (WHERE status = 'bounced'),"
+                                    " count(*) FILTER (WHERE status = 'expired') FROM deliveries"
+                                    " WHERE time IS NOT NULL AND recipient_domain <> ''"
+                                    " GROUP BY 1, 2) x"),
+                     0);
+    assert_int_equal(sql_int(admin, "SELECT sum(sent + deferred + bounced + expired)"
+                                    " FROM rollups_domain_hour"),
+                     sql_int(admin, "SELECT count(*) FROM deliveries"
+                                    " WHERE time IS NOT NULL AND recipient_domain <> ''"));
 }
 
 /* test_replay - the same events at the same positions again insert nothing */
@@ -1485,6 +1499,8 @@ static void test_rebuild_order(void **state)
         " FROM rollups_host_minute) x WHERE minute < p",
         "SELECT count(*) FROM (SELECT day, lag(day) OVER (ORDER BY ctid) p"
         " FROM rollups_domain_day) x WHERE day < p",
+        "SELECT count(*) FROM (SELECT hour, lag(hour) OVER (ORDER BY ctid) p"
+        " FROM rollups_domain_hour) x WHERE hour < p",
     };
 
     sql_exec(f->admin, "SELECT mailpulse_ensure_partitions('2025-11-28', '2025-12-10')");

@@ -10,6 +10,10 @@ WARN     = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wformat=2 \
            -Wstrict-prototypes -Wmissing-prototypes -Wvla -Wpointer-arith
 OPT     ?= -O2 -g
 SAN     ?=
+# A tree built with other flags than these (`make asan`) keeps them in $(BUILD)/flags.mk, so
+# that a later make on that tree (`make install BUILD=build-asan`) builds with them too
+# instead of rebuilding or relinking it another way. The command line still wins.
+-include $(BUILD)/flags.mk
 CFLAGS   = $(WARN) $(OPT) $(SAN) -MMD -MP -I. $(shell pkg-config --cflags $(PKGS))
 LDLIBS   = $(shell pkg-config --libs $(PKGS)) -lm -lpthread
 LDFLAGS  = $(SAN)
@@ -207,8 +211,10 @@ test-only: bins
 	@sh tests/run.sh
 
 asan: setup
-	@$(MAKE) --no-print-directory BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer" \
-		SAN="-fsanitize=address,undefined -fno-sanitize-recover=all" bins
+	@mkdir -p build-asan
+	@printf '%s\n' 'OPT = -O1 -g -fno-omit-frame-pointer' \
+		'SAN = -fsanitize=address,undefined -fno-sanitize-recover=all' >build-asan/flags.mk
+	@$(MAKE) --no-print-directory BUILD=build-asan bins
 	@BUILD=build-asan ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 sh tests/run.sh
 

@@ -96,6 +96,23 @@ int64_t *delta_add(struct delta *d, const char *key, size_t len, const char *exa
     return r->c;
 }
 
+/* delta_find - the counters of key when it was added, else NULL */
+const int64_t *delta_find(const struct delta *d, const char *key, size_t len)
+{
+    uint64_t h;
+
+    if (d->n == 0)
+        return NULL;
+    h = word_hash(key, len, 0);
+    for (size_t s = (size_t)h & (d->nslots - 1); d->slots[s] != 0; s = (s + 1) & (d->nslots - 1)) {
+        const struct delta_row *r = &d->rows[d->slots[s] - 1];
+
+        if (r->hash == h && r->key_len == len && memcmp(d->text.data + r->key, key, len) == 0)
+            return r->c;
+    }
+    return NULL;
+}
+
 /* delta_row - row i, its key text and its example (NULL none); lengths in the row */
 const struct delta_row *delta_row(const struct delta *d, size_t i, const char **key,
                                   const char **example)

@@ -6,12 +6,14 @@
  *	void delta_free(struct delta *d);
  *	int64_t *delta_add(struct delta *d, const char *key, size_t len, const char *example,
  *	                   size_t exlen);
+ *	const int64_t *delta_find(const struct delta *d, const char *key, size_t len);
  *	const struct delta_row *delta_row(const struct delta *d, size_t i, const char **key,
  *	                                  const char **example);
  *
  * A key is the text of a rollup row's key columns, as the caller composes it (COPY text form);
  * equal keys are equal texts. delta_add() returns the DELTA_COUNTERS counters of the key (zero
- * when it is new) and keeps the least example given for it by byte order (NULL none). Rows
+ * when it is new) and keeps the least example given for it by byte order (NULL none);
+ * delta_find() returns the counters of a key already added, else NULL. Rows
  * come back in the order their keys were first added: d->n of them.
  */
 #ifndef MAILPULSE_DB_DELTA_H
@@ -43,6 +45,7 @@ void delta_init(struct delta *d);
 void delta_reset(struct delta *d);
 void delta_free(struct delta *d);
 int64_t *delta_add(struct delta *d, const char *key, size_t len, const char *example, size_t exlen);
+const int64_t *delta_find(const struct delta *d, const char *key, size_t len);
 const struct delta_row *delta_row(const struct delta *d, size_t i, const char **key,
                                   const char **example);
 

@@ -1047,7 +1047,9 @@ struct facts {
 struct rollup_sums {
     struct delta d[R_COUNT];
     struct facts f;
-    struct buf sent, lost; /* the rows of stg_sent and stg_suppress (see suppress_row()) */
+    struct delta sent; /* sender domain and recipient as COPY columns: the latest time sent */
+    struct buf lost;   /* the rows of stg_suppress (see suppress_row()) */
+    struct buf scratch;
 };
 
 /* field_set - field k of the event: s escaped for COPY */
@@ -1228,32 +1230,111 @@ static void rollup_event(struct rollup_sums *s, const struct entry *e)
 }
 
 /*
- * suppress_row - the suppression list's view of a stored delivery: sent (sent true: time,
- * sender domain, recipient) or failed for good (the same, then reason, dsn and reply)
+ * suppress_row - the suppression list's view of a stored delivery: sent to its recipient (the
+ * latest time per sender domain and recipient, in s->sent) or failed for good (a row of
+ * stg_suppress: time, sender domain, recipient, reason, dsn and reply, in s->lost)
  */
-static bool suppress_row(struct buf *o, const struct entry *e, bool sent)
+static void suppress_row(struct rollup_sums *s, const struct entry *e)
 {
     const struct event *ev = &e->ev;
     char t[48];
 
     if (!time_known(ev->time_us) || ev->recipient[0] == 0)
-        return false;
-    if (sent ? ev->status != ST_SENT
-             : !(ev->hard && (ev->status == ST_BOUNCED || ev->status == ST_EXPIRED)))
-        return false;
-    time_format_rfc3339(ev->time_us, t, sizeof(t));
-    buf_puts(o, t);
-    put_domain(o, ev->sender);
-    put_text(o, ev->recipient);
-    if (!sent) {
-        buf_putc(o, '\t');
-        put_escaped(o, ev->reason);
-        buf_putc(o, '\t');
-        put_escaped(o, ev->dsn);
-        put_text(o, ev->reply);
+        return;
+    if (ev->status == ST_SENT) {
+        int64_t *c;
+
+        buf_reset(&s->scratch);
+        put_domain(&s->scratch, ev->sender);
+        put_text(&s->scratch, ev->recipient);
+        c = delta_add(&s->sent, s->scratch.data, s->scratch.len, NULL, 0);
+        if (c[1] == 0 || ev->time_us > c[0])
+            c[0] = ev->time_us;
+        c[1] = 1;
+        return;
     }
-    buf_putc(o, '\n');
-    return true;
+    if (!(ev->hard && (ev->status == ST_BOUNCED || ev->status == ST_EXPIRED)))
+        return;
+    time_format_rfc3339(ev->time_us, t, sizeof(t));
+    buf_puts(&s->lost, t);
+    put_domain(&s->lost, ev->sender);
+    put_text(&s->lost, ev->recipient);
+    buf_putc(&s->lost, '\t');
+    put_escaped(&s->lost, ev->reason);
+    buf_putc(&s->lost, '\t');
+    put_escaped(&s->lost, ev->dsn);
+    put_text(&s->lost, ev->reply);
+    buf_putc(&s->lost, '\n');
+}
+
+/*
+ * fold_key - the sender domain and recipient columns of a suppression row (from the tab after
+ * the time) with ASCII letters in lower case, into o; false when a byte is not ASCII. Two
+ * recipients lower() takes to the same text fold to the same key when both are ASCII, whatever
+ * the database's collation, so equal keys are a superset of the matches lower() makes.
+ */
+static bool fold_key(struct buf *o, const char *cols, size_t len)
+{
+    bool ascii = true;
+
+    buf_reset(o);
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)cols[i];
+
+        ascii = ascii && c < 0x80;
+        buf_putc(o, (char)(c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c));
+    }
+    return ascii;
+}
+
+/*
+ * copy_sent - COPY into stg_sent the time, sender domain and recipient of each delivery sent,
+ * and whether a failure of the transaction may have the same recipient (hit). Only hits take
+ * part in the comparison with the failures, so that it does not lower() every recipient sent
+ * to.
+ */
+static int copy_sent(struct db_batch *b)
+{
+    struct rollup_sums *s = b->db->sums;
+    struct delta lost;
+    bool all = false, failed = false;
+    char t[48];
+
+    delta_init(&lost);
+    for (size_t off = 0; off < s->lost.len;) {
+        const char *row = s->lost.data + off, *end = memchr(row, '\n', s->lost.len - off);
+        const char *sd = memchr(row, '\t', (size_t)(end - row));
+        const char *rc = memchr(sd + 1, '\t', (size_t)(end - sd - 1));
+        const char *rc_end = memchr(rc + 1, '\t', (size_t)(end - rc - 1));
+
+        if (!fold_key(&s->scratch, sd, (size_t)(rc_end - sd)))
+            all = true;
+        delta_add(&lost, s->scratch.data, s->scratch.len, NULL, 0);
+        off = (size_t)(end - s->lost.data) + 1;
+    }
+    buf_reset(&b->sql);
+    buf_puts(&b->sql, "COPY stg_sent (time, sd, rcpt, hit) FROM STDIN");
+    if (copy_begin(b, "updating the suppression list") < 0) {
+        delta_free(&lost);
+        return -1;
+    }
+    for (size_t i = 0; i < s->sent.n && !failed; i++) {
+        const char *key, *ex;
+        const struct delta_row *r = delta_row(&s->sent, i, &key, &ex);
+        bool hit = all;
+
+        if (!hit && lost.n > 0)
+            hit = !fold_key(&s->scratch, key, r->key_len) ||
+                  delta_find(&lost, s->scratch.data, s->scratch.len) != NULL;
+        time_format_rfc3339(r->c[0], t, sizeof(t));
+        buf_puts(&b->copy, t);
+        buf_append(&b->copy, key, r->key_len);
+        buf_puts(&b->copy, hit ? "\tt\n" : "\tf\n");
+        if (b->copy.len >= COPY_CHUNK && copy_flush(b) < 0)
+            failed = true;
+    }
+    delta_free(&lost);
+    return copy_end(b, "updating the suppression list", failed, NULL);
 }
 
 /*
@@ -1273,7 +1354,7 @@ static bool suppress_row(struct buf *o, const struct entry *e, bool sent)
     " count(*) OVER (PARTITION BY rcpt, sd)"                                                       \
     " FROM (SELECT time, coalesce(sd, '') AS sd, lower(rcpt) AS rcpt, reason, dsn, reply"          \
     " FROM stg_suppress) f"                                                                        \
-    " WHERE NOT EXISTS (SELECT 1 FROM stg_sent g WHERE lower(g.rcpt) = f.rcpt"                     \
+    " WHERE NOT EXISTS (SELECT 1 FROM stg_sent g WHERE g.hit AND lower(g.rcpt) = f.rcpt"           \
     " AND coalesce(g.sd, '') = f.sd AND g.time > f.time)"                                          \
     " ORDER BY rcpt, sd, time DESC" DB_SUPPRESSION_UPSERT
 
@@ -1302,9 +1383,7 @@ static int suppress(struct db_batch *b)
     const char *what = "updating the suppression list";
     struct rollup_sums *s = b->db->sums;
 
-    if (s->sent.len > 0 &&
-        (copy_text(b, "COPY stg_sent (time, sd, rcpt) FROM STDIN", &s->sent, what) < 0 ||
-         exec_simple(b, UNSUPPRESS_SQL, what) < 0))
+    if (s->sent.n > 0 && (copy_sent(b) < 0 || exec_simple(b, UNSUPPRESS_SQL, what) < 0))
         return -1;
     if (s->lost.len > 0 &&
         (copy_text(b, "COPY stg_suppress (time, sd, rcpt, reason, dsn, reply) FROM STDIN", &s->lost,
@@ -1386,8 +1465,9 @@ static struct rollup_sums *sums_new(void)
     buf_init(&s->f.text);
     buf_init(&s->f.key);
     buf_init(&s->f.example);
-    buf_init(&s->sent);
+    delta_init(&s->sent);
     buf_init(&s->lost);
+    buf_init(&s->scratch);
     return s;
 }
 
@@ -1396,7 +1476,7 @@ static void sums_clear(struct rollup_sums *s)
 {
     for (int r = 0; r < R_COUNT; r++)
         delta_reset(&s->d[r]);
-    buf_reset(&s->sent);
+    delta_reset(&s->sent);
     buf_reset(&s->lost);
 }
 
@@ -1410,8 +1490,9 @@ static void sums_free(struct rollup_sums *s)
     buf_free(&s->f.text);
     buf_free(&s->f.key);
     buf_free(&s->f.example);
-    buf_free(&s->sent);
+    delta_free(&s->sent);
     buf_free(&s->lost);
+    buf_free(&s->scratch);
     x_free(s);
 }
 
@@ -1421,8 +1502,8 @@ static void sums_event(struct rollup_sums *s, const struct entry *e, unsigned ch
     if (type == EV_BOUNCE_NOTICE || type == EV_SMTP)
         return;
     rollup_event(s, e);
-    if (type == EV_DELIVERY && !suppress_row(&s->sent, e, true))
-        suppress_row(&s->lost, e, false);
+    if (type == EV_DELIVERY)
+        suppress_row(s, e);
 }
 
 /* sums_add - the sums of the events the batch stored, added to the transaction's: read from
@@ -1440,7 +1521,7 @@ static bool sums_none(const struct rollup_sums *s)
     for (int r = 0; r < R_COUNT; r++)
         if (s->d[r].n > 0)
             return false;
-    return s->sent.len == 0 && s->lost.len == 0;
+    return s->sent.n == 0 && s->lost.len == 0;
 }
 
 /* sums_take - the batch's own sums (every event stored) added to the transaction's: handed
@@ -1463,7 +1544,15 @@ static void sums_take(struct db_batch *b)
             for (int k = 0; k < DELTA_COUNTERS; k++)
                 c[k] += row->c[k];
         }
-    buf_append(&t->sent, s->sent.data, s->sent.len);
+    for (size_t i = 0; i < s->sent.n; i++) {
+        const char *key, *ex;
+        const struct delta_row *row = delta_row(&s->sent, i, &key, &ex);
+        int64_t *c = delta_add(&t->sent, key, row->key_len, NULL, 0);
+
+        if (c[1] == 0 || row->c[0] > c[0])
+            c[0] = row->c[0];
+        c[1] = 1;
+    }
     buf_append(&t->lost, s->lost.data, s->lost.len);
 }
 
@@ -1516,8 +1605,8 @@ static int create_staging(struct db_batch *b)
     r = db_exec(b->db,
                 "CREATE TEMP TABLE IF NOT EXISTS stg_suppress (time timestamptz, sd text,"
                 " rcpt text, reason text, dsn text, reply text) ON COMMIT DELETE ROWS;"
-                " CREATE TEMP TABLE IF NOT EXISTS stg_sent (time timestamptz, sd text, rcpt text)"
-                " ON COMMIT DELETE ROWS",
+                " CREATE TEMP TABLE IF NOT EXISTS stg_sent (time timestamptz, sd text, rcpt text,"
+                " hit boolean) ON COMMIT DELETE ROWS",
                 PGRES_COMMAND_OK, "creating staging tables");
     if (r == NULL)
         return -1;
@@ -1644,6 +1733,13 @@ static int ensure_partitions(struct db_batch *b)
     bool ahead = !b->db->no_ahead && now - b->db->ahead_checked_us > 3600 * 1000000LL;
     size_t i;
 
+    /* Months this connection made outside a transaction are there (until a rollback, which
+     * forgets them): no statement. */
+    for (i = 0; i < b->nmonths && month_made(b->db, b->months[i]); i++)
+        ;
+    if (!ahead && i == b->nmonths)
+        return 0;
+
     if (ahead && (db_months_add(b->db, o, &ms, db_month_of(now)) < 0 ||
                   db_months_add(b->db, o, &ms, db_month_of(now) + 1) < 0))
         return -1;
@@ -1690,7 +1786,15 @@ static void txn_abort(struct db *db)
     /* The staging tables and partitions may have been created in the rolled back work. */
     db->staging_ready = false;
     db->ahead_checked_us = 0;
+    db->nmade = 0;
 }
+
+/*
+ * The memory of a sort or hash in the writer's transactions: the upserts sort the rollup rows
+ * of a transaction by key and the suppression list sorts its failures, tens of thousands of
+ * rows each, which PostgreSQL's default of 4MB sends to disk.
+ */
+#define TXN_WORK_MEM "SET LOCAL work_mem = '64MB'"
 
 /*
  * batch_store - the batch's events into their tables and their sums into the transaction's,
@@ -1712,7 +1816,9 @@ static int batch_store(struct db_batch *b, struct db_batch_result *res)
         if (ensure_partitions(b) < 0)
             return -1;
         r = db_exec(b->db,
-                    b->db->async_commit ? "BEGIN; SET LOCAL synchronous_commit = off" : "BEGIN",
+                    b->db->async_commit ? "BEGIN; " TXN_WORK_MEM
+                                          "; SET LOCAL synchronous_commit = off"
+                                        : "BEGIN; " TXN_WORK_MEM,
                     PGRES_COMMAND_OK, "BEGIN");
         if (r == NULL)
             return -1;

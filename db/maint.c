@@ -49,6 +49,8 @@ int db_retention(struct db *db, int days, int *dropped)
         return -1;
     if (dropped != NULL)
         *dropped = (int)n;
+    if (n > 0)
+        db->nmade = 0; /* the months this connection made may be among those dropped */
     return 0;
 }
 

@@ -1,6 +1,6 @@
 /*
- * test_delta - cmocka tests of db/delta.c: counters by key text against a plain array, the
- * least example kept, the order of first addition, and a reset that keeps nothing
+ * test_delta - cmocka tests of db/delta.c: counters by key text against a plain array (and
+ * found, or not, by delta_find()), the least example kept, the order of first addition, and a reset that keeps nothing
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,7 +16,8 @@
 
 #define KEYS 5000
 
-/* test_against_array - 40,000 additions over 5,000 keys sum as a plain array does */
+/* test_against_array - 40,000 additions over 5,000 keys sum as a plain array does; a key never
+ * added is not found */
 static void test_against_array(void **state)
 {
     static int64_t want[KEYS][2];
@@ -48,9 +49,16 @@ static void test_against_array(void **state)
     for (int k = 0; k < KEYS; k++) {
         const char *kt, *ex;
         const struct delta_row *r;
+        const int64_t *found;
 
-        if (first[k] < 0)
+        snprintf(key, sizeof(key), "2026-11-01T00:00:00+00:00\tmx1\td%d.example", k);
+        found = delta_find(&d, key, strlen(key));
+        if (first[k] < 0) {
+            assert_null(found);
             continue;
+        }
+        assert_non_null(found);
+        assert_int_equal(found[0], want[k][0]);
         r = delta_row(&d, (size_t)first[k], &kt, &ex);
         snprintf(key, sizeof(key), "2026-11-01T00:00:00+00:00\tmx1\td%d.example", k);
         assert_int_equal(r->key_len, strlen(key));
@@ -89,7 +97,7 @@ static void test_example(void **state)
     delta_free(&d);
 }
 
-/* test_reset - a reset set is empty and counts from zero again */
+/* test_reset - a reset set is empty (finds nothing) and counts from zero again */
 static void test_reset(void **state)
 {
     struct delta d;
@@ -97,6 +105,7 @@ static void test_reset(void **state)
 
     (void)state;
     delta_init(&d);
+    assert_null(delta_find(&d, "999", 3));
     for (int round = 0; round < 3; round++) {
         for (int i = 0; i < 3000; i++) {
             char key[16];
@@ -108,8 +117,11 @@ static void test_reset(void **state)
         assert_int_equal(d.n, 1000);
         c = delta_add(&d, "999", 3, NULL, 0);
         assert_int_equal(c[4], 3);
+        assert_int_equal(delta_find(&d, "999", 3)[4], 3);
+        assert_null(delta_find(&d, "1000", 4));
         delta_reset(&d);
         assert_int_equal(d.n, 0);
+        assert_null(delta_find(&d, "999", 3));
     }
     delta_free(&d);
 }

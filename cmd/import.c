@@ -57,10 +57,15 @@ static const struct cmd_opt import_opts[] = {
 /*
  * Batches per transaction, when the file can be read again: the rollups of a transaction's
  * events are written once, at its commit, so fewer commits update each rollup row (a day's
- * row of a recipient domain, say) fewer times. A failure loses the batches the transaction
- * had, and the file is read again from its last checkpoint.
+ * row of a recipient domain, say) fewer times. Over a long tail of recipient domains most of
+ * a commit's rollup rows are new to the transaction, and the upserts cost about what the
+ * events' COPY does: an import of 1M rows over 100,000 domains took 1.6x a raw COPY with 5
+ * batches per transaction, 1.35x with 20, 1.2x with 50. The shared rows the others write too
+ * (rollups, the suppression list) are locked only by the upserts at the commit, so a longer
+ * transaction does not keep a live collector waiting longer. A failure loses the batches the
+ * transaction had, and the file is read again from its last checkpoint.
  */
-#define IMPORT_TXN_BATCHES 5
+#define IMPORT_TXN_BATCHES 50
 #define IMPORT_RETRY_S     900
 #define PROGRESS_EVERY_US  250000
 

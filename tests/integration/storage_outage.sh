@@ -59,7 +59,7 @@ outage() {
     nm=$1
     shift
     db=$(mkdb "$nm") || { not_ok "$nm: create database"; return; }
-    MAILPULSE_IMPORT_BATCH=2000 "$BIN" import --db "$db" "$LOG" >"$WORK/$nm.out" \
+    MAILPULSE_IMPORT_BATCH=200 "$BIN" import --db "$db" "$LOG" >"$WORK/$nm.out" \
         2>"$WORK/$nm.err" &
     pid=$!
     if ! wait_for 60 some_rows "$db"; then

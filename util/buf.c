@@ -197,8 +197,13 @@ size_t utf8_scrub(char *s)
     size_t bad = 0;
 
     while (p < end) {
-        size_t seq = utf8_seq_len(p, (size_t)(end - p));
+        size_t seq;
 
+        if (*p < 0x80) { /* most text is ASCII: no call per byte */
+            p++;
+            continue;
+        }
+        seq = utf8_seq_len(p, (size_t)(end - p));
         if (seq == 0) {
             *p++ = '?';
             bad++;

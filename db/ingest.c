@@ -1229,6 +1229,17 @@ static void rollup_event(struct rollup_sums *s, const struct entry *e)
     }
 }
 
+/* sent_at - a delivery sent to the sender domain and recipient of key at time us: the latest
+ * time is kept (c[0]; c[1] says there is one) */
+static void sent_at(struct delta *d, const char *key, size_t len, int64_t us)
+{
+    int64_t *c = delta_add(d, key, len, NULL, 0);
+
+    if (c[1] == 0 || us > c[0])
+        c[0] = us;
+    c[1] = 1;
+}
+
 /*
  * suppress_row - the suppression list's view of a stored delivery: sent to its recipient (the
  * latest time per sender domain and recipient, in s->sent) or failed for good (a row of
@@ -1242,15 +1253,10 @@ static void suppress_row(struct rollup_sums *s, const struct entry *e)
     if (!time_known(ev->time_us) || ev->recipient[0] == 0)
         return;
     if (ev->status == ST_SENT) {
-        int64_t *c;
-
         buf_reset(&s->scratch);
         put_domain(&s->scratch, ev->sender);
         put_text(&s->scratch, ev->recipient);
-        c = delta_add(&s->sent, s->scratch.data, s->scratch.len, NULL, 0);
-        if (c[1] == 0 || ev->time_us > c[0])
-            c[0] = ev->time_us;
-        c[1] = 1;
+        sent_at(&s->sent, s->scratch.data, s->scratch.len, ev->time_us);
         return;
     }
     if (!(ev->hard && (ev->status == ST_BOUNCED || ev->status == ST_EXPIRED)))
@@ -1547,11 +1553,8 @@ static void sums_take(struct db_batch *b)
     for (size_t i = 0; i < s->sent.n; i++) {
         const char *key, *ex;
         const struct delta_row *row = delta_row(&s->sent, i, &key, &ex);
-        int64_t *c = delta_add(&t->sent, key, row->key_len, NULL, 0);
 
-        if (c[1] == 0 || row->c[0] > c[0])
-            c[0] = row->c[0];
-        c[1] = 1;
+        sent_at(&t->sent, key, row->key_len, row->c[0]);
     }
     buf_append(&t->lost, s->lost.data, s->lost.len);
 }

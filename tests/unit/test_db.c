@@ -643,6 +643,90 @@ static void test_log_suppressions(void **state)
     db_batch_free(b);
 }
 
+/* dsn_with_db - dsn with its database replaced by name, as a conninfo string (caller frees) */
+static char *dsn_with_db(const char *name)
+{
+    PQconninfoOption *opts = PQconninfoParse(dsn, NULL);
+    struct buf o;
+
+    assert_non_null(opts);
+    buf_init(&o);
+    for (PQconninfoOption *k = opts; k->keyword != NULL; k++) {
+        const char *v = strcmp(k->keyword, "dbname") == 0 ? name : k->val;
+
+        if (v == NULL)
+            continue;
+        buf_printf(&o, "%s='", k->keyword);
+        for (; *v != 0; v++)
+            buf_printf(&o, "%s%c", *v == '\'' || *v == '\\' ? "\\" : "", *v);
+        buf_puts(&o, "' ");
+    }
+    PQconninfoFree(opts);
+    return o.data;
+}
+
+/*
+ * test_suppressions_icu - in a database whose collation lower()s beyond ASCII (ICU), a failure
+ * to a recipient that lower() takes to the same text as a later sent one is not listed: the
+ * Kelvin sign K (U+212A) lowers to k there
+ */
+static void test_suppressions_icu(void **state)
+{
+    char name[80], sql[256], err[256], *d;
+    const char *saved = getenv("PGOPTIONS");
+    char *saved_copy = saved != NULL ? xstrdup(saved) : NULL;
+    struct db_batch_result res;
+    struct db_batch *b;
+    struct db *db;
+    PGconn *admin, *c;
+    PGresult *r;
+    int64_t src, cp;
+
+    (void)state;
+    unsetenv("PGOPTIONS"); /* the new database has only its public schema */
+    admin = PQconnectdb(dsn);
+    assert_int_equal(PQstatus(admin), CONNECTION_OK);
+    sql_exec(admin, "SET client_min_messages = warning");
+    snprintf(name, sizeof(name), "%s_icu", schema);
+    snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s", name);
+    sql_exec(admin, sql);
+    snprintf(sql, sizeof(sql),
+             "CREATE DATABASE %s TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'und' "
+             "LOCALE 'C'",
+             name);
+    r = PQexec(admin, sql);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK)
+        fail_msg("%s: %s", sql, PQresultErrorMessage(r));
+    PQclear(r);
+    d = dsn_with_db(name);
+    db = db_open(d, err, sizeof(err));
+    if (db == NULL)
+        fail_msg("db_open: %s", err);
+    assert_int_equal(db_migrate(db, NULL), 0);
+    b = db_batch_create(db);
+    assert_int_equal(db_source_open(db, "mail.log", "id-icu", NULL, 0, &src, &cp), 0);
+    fail_hard(b, src, 10, T0, "\xe2\x84\xaa@x.example");
+    sent_to(b, src, 20, T0 + SEC, "k@x.example");
+    fail_hard(b, src, 30, T0, "z@x.example");
+    assert_int_equal(db_batch_commit(b, src, 31, &res), 0);
+    db_batch_free(b);
+    db_close(db);
+    c = PQconnectdb(d);
+    assert_int_equal(PQstatus(c), CONNECTION_OK);
+    assert_int_equal(sql_int(c, "SELECT count(*) FROM deliveries"), 3);
+    sql_str(c, "SELECT string_agg(recipient, '|') FROM suppressions", err, sizeof(err));
+    assert_string_equal(err, "z@x.example");
+    PQfinish(c);
+    snprintf(sql, sizeof(sql), "DROP DATABASE %s", name);
+    sql_exec(admin, sql);
+    PQfinish(admin);
+    x_free(d);
+    if (saved_copy != NULL) {
+        setenv("PGOPTIONS", saved_copy, 1);
+        x_free(saved_copy);
+    }
+}
+
 /*
  * test_batch_send - a transaction over several batches: their rows and rollups commit
  * together (a duplicate of an earlier batch of the same transaction adds nothing), and a
@@ -1999,6 +2083,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_batch_insert, setup_migrated, teardown),
         cmocka_unit_test_setup_teardown(test_replay, setup_migrated, teardown),
         cmocka_unit_test_setup_teardown(test_log_suppressions, setup_migrated, teardown),
+        cmocka_unit_test(test_suppressions_icu),
         cmocka_unit_test_setup_teardown(test_batch_send, setup_migrated, teardown),
         cmocka_unit_test_setup_teardown(test_bad_bytes, setup_migrated, teardown),
         cmocka_unit_test_setup_teardown(test_killed_connection, setup_migrated, teardown),

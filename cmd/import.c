@@ -60,7 +60,7 @@ static const struct cmd_opt import_opts[] = {
  * row of a recipient domain, say) fewer times. Over a long tail of recipient domains most of
  * a commit's rollup rows are new to the transaction, and the upserts cost about what the
  * events' COPY does: an import of 1M rows over 100,000 domains took 1.6x a raw COPY with 5
- * batches per transaction, 1.35x with 20, 1.2x with 50. The shared rows the others write too
+ * batches per transaction, 1.35x with 20, 1.25-1.3x with 50. The shared rows the others write too
  * (rollups, the suppression list) are locked only by the upserts at the commit, so a longer
  * transaction does not keep a live collector waiting longer. A failure loses the batches the
  * transaction had, and the file is read again from its last checkpoint.

@@ -30,18 +30,20 @@ struct rollup_sums;
 
 struct db {
     PGconn *conn;
-    bool txn_open;            /* a batch transaction is open (db_batch_send) */
-    struct rollup_sums *sums; /* its rollup rows, added up as its batches are stored */
-    bool staging_ready;       /* the temporary staging tables exist on this connection */
-    bool reports_ready;       /* the bounce report statements are prepared on it */
-    int64_t ahead_checked_us; /* when partitions ahead of now were last ensured */
-    bool no_ahead;            /* batches do not ensure them (db_partitions_ahead) */
-    int made[8];              /* months whose partitions were ensured outside a transaction */
-    int nmade;                /* (a ring of the latest; see db_batch_new_months()) */
-    bool quiet;               /* warnings go to the debug log (a caller in a retry loop) */
-    bool async_commit;        /* batch commits with synchronous_commit = off */
-    char error[600];          /* the last warning's text, for db_error() */
-    char sqlstate[6];         /* and its SQLSTATE, "" when there was none */
+    bool txn_open;                  /* a batch transaction is open (db_batch_send) */
+    struct rollup_sums *sums;       /* its rollup rows, added up as its batches are stored */
+    struct rollup_sums *sums_wait;  /* the last batch's, not added to them yet, or NULL */
+    struct rollup_sums *sums_spare; /* empty, for the next batch; or NULL */
+    bool staging_ready;             /* the temporary staging tables exist on this connection */
+    bool reports_ready;             /* the bounce report statements are prepared on it */
+    int64_t ahead_checked_us;       /* when partitions ahead of now were last ensured */
+    bool no_ahead;                  /* batches do not ensure them (db_partitions_ahead) */
+    int made[8];                    /* months whose partitions were ensured outside a transaction */
+    int nmade;                      /* (a ring of the latest; see db_batch_new_months()) */
+    bool quiet;                     /* warnings go to the debug log (a caller in a retry loop) */
+    bool async_commit;              /* batch commits with synchronous_commit = off */
+    char error[600];                /* the last warning's text, for db_error() */
+    char sqlstate[6];               /* and its SQLSTATE, "" when there was none */
 };
 
 int db_reconnect(struct db *db);

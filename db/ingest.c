@@ -736,6 +736,8 @@ static int copy_begin(struct db_batch *b, const char *what)
  * unique key refused a row (SQLSTATE 23505) and conflict is not NULL, *conflict is set and no
  * warning is logged: the caller takes the slower way that skips such rows.
  */
+static void sums_settle(struct db *db);
+
 static int copy_end(struct db_batch *b, const char *what, bool failed, bool *conflict)
 {
     PGconn *conn = b->db->conn;
@@ -750,6 +752,9 @@ static int copy_end(struct db_batch *b, const char *what, bool failed, bool *con
         db_warn_res(b->db, NULL, what);
         failed = true;
     }
+    /* The server still works through the rows sent: meanwhile, the last batch's sums. */
+    if (!failed)
+        sums_settle(b->db);
     /*
      * Read every result, so that the connection is ready for the next command. The guard
      * stops the loop should libpq keep reporting the COPY as in progress after an error.
@@ -1530,17 +1535,9 @@ static bool sums_none(const struct rollup_sums *s)
     return s->sent.n == 0 && s->lost.len == 0;
 }
 
-/* sums_take - the batch's own sums (every event stored) added to the transaction's: handed
- * over whole when the transaction has none yet */
-static void sums_take(struct db_batch *b)
+/* sums_merge - the rows of s added into t */
+static void sums_merge(struct rollup_sums *t, const struct rollup_sums *s)
 {
-    struct rollup_sums *t = b->db->sums, *s = b->spec;
-
-    if (sums_none(t)) {
-        b->db->sums = s;
-        b->spec = t;
-        return;
-    }
     for (int r = 0; r < R_COUNT; r++)
         for (size_t i = 0; i < s->d[r].n; i++) {
             const char *key, *ex;
@@ -1559,9 +1556,61 @@ static void sums_take(struct db_batch *b)
     buf_append(&t->lost, s->lost.data, s->lost.len);
 }
 
+/*
+ * sums_settle - the sums of the last batch stored, when they wait, added to the transaction's.
+ * The adding waits so that it runs while the server works through the next COPY (copy_end())
+ * instead of between two batches, when the server has nothing to do; the commit and anything
+ * else that reads the transaction's sums settle first. Adding is order-free (counts add up,
+ * the latest sending wins, the suppression rows are a multiset), so a later batch's sums
+ * taken whole before an earlier one's are added give the same rows.
+ */
+static void sums_settle(struct db *db)
+{
+    if (db->sums_wait == NULL)
+        return;
+    sums_merge(db->sums, db->sums_wait);
+    sums_clear(db->sums_wait);
+    db->sums_spare = db->sums_wait;
+    db->sums_wait = NULL;
+}
+
+/* sums_drop - the waiting sums forgotten (their transaction rolled back) */
+static void sums_drop(struct db *db)
+{
+    if (db->sums_wait == NULL)
+        return;
+    sums_clear(db->sums_wait);
+    db->sums_spare = db->sums_wait;
+    db->sums_wait = NULL;
+}
+
+/*
+ * sums_take - the batch's own sums (every event stored) made the transaction's: handed over
+ * whole when the transaction has none yet, else left to wait (sums_settle()) while the batch
+ * gets empty ones
+ */
+static void sums_take(struct db_batch *b)
+{
+    struct db *db = b->db;
+    struct rollup_sums *t = db->sums, *s = b->spec;
+
+    if (sums_none(t) && db->sums_wait == NULL) {
+        db->sums = s;
+        b->spec = t;
+        return;
+    }
+    sums_settle(db);
+    if (db->sums_spare == NULL)
+        db->sums_spare = sums_new();
+    b->spec = db->sums_spare;
+    db->sums_spare = NULL;
+    db->sums_wait = s;
+}
+
 /* sums_store - the transaction's sums into the rollups and the suppression list */
 static int sums_store(struct db_batch *b)
 {
+    sums_settle(b->db);
     for (int r = 0; r < R_COUNT; r++)
         if (b->db->sums->d[r].n > 0 && copy_sums(b, (enum rollup_id)r) < 0)
             return -1;
@@ -1572,7 +1621,9 @@ static int sums_store(struct db_batch *b)
 void db_sums_free(struct db *db)
 {
     sums_free(db->sums);
-    db->sums = NULL;
+    sums_free(db->sums_wait);
+    sums_free(db->sums_spare);
+    db->sums = db->sums_wait = db->sums_spare = NULL;
 }
 
 /* create_staging - the session's temporary staging tables, once per connection */
@@ -1786,6 +1837,7 @@ static void txn_abort(struct db *db)
 {
     db_rollback(db);
     db->txn_open = false;
+    sums_drop(db);
     /* The staging tables and partitions may have been created in the rolled back work. */
     db->staging_ready = false;
     db->ahead_checked_us = 0;

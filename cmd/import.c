@@ -66,8 +66,12 @@ static const struct cmd_opt import_opts[] = {
  * transaction had, and the file is read again from its last checkpoint.
  */
 #define IMPORT_TXN_BATCHES 50
-#define IMPORT_RETRY_S     900
-#define PROGRESS_EVERY_US  250000
+/* Each batch takes a subtransaction; past 64 in one transaction, every other session's
+ * snapshot looks the transaction's rows up in pg_subtrans while it runs (db/ingest.c). */
+_Static_assert(IMPORT_TXN_BATCHES <= 64,
+               "a transaction's batches must fit PostgreSQL's subxid cache");
+#define IMPORT_RETRY_S    900
+#define PROGRESS_EVERY_US 250000
 
 static size_t import_batch = IMPORT_BATCH;
 

@@ -850,61 +850,82 @@ static void mark_returned(struct db_batch *b, enum event_type type, PGresult *r)
 }
 
 /*
- * move_table - store the batch's events of one kind; count new rows and duplicates, and flag
- * the events stored (only those reach the rollups: a replay adds nothing).
- *
- * Usually none of the rows is there yet, and they are copied straight into the table. When
- * the table's unique key refuses one, that copy is undone (to a savepoint) and the rows go
- * through the staging table with INSERT ... ON CONFLICT DO NOTHING RETURNING, which tells which
- * were new: slower, and only on a replay.
+ * stage_table - store the batch's events of one kind through the staging table, with INSERT
+ * ... ON CONFLICT DO NOTHING RETURNING, which tells which were new: flag those stored (only
+ * they reach the rollups: a replay adds nothing); their count in *n
  */
-static int move_table(struct db_batch *b, const struct table *t, uint64_t staged,
-                      struct db_batch_result *res, bool *straight)
+static int stage_table(struct db_batch *b, const struct table *t, uint64_t *n)
 {
     char what[64], stg[64];
-    bool conflict = false;
     PGresult *r;
-    uint64_t n;
 
     snprintf(what, sizeof(what), "inserting into %s", t->name);
+    snprintf(stg, sizeof(stg), "stg_%s", t->name);
+    if (copy_rows(b, t, stg, NULL) < 0)
+        return -1;
+    buf_reset(&b->sql);
+    buf_printf(&b->sql,
+               "INSERT INTO %s (%s) SELECT %s FROM stg_%s"
+               " ON CONFLICT (source_id, pos, seq, time) DO NOTHING"
+               " RETURNING source_id, pos, seq",
+               t->name, t->cols, t->cols, t->name);
+    r = db_exec(b->db, b->sql.data, PGRES_TUPLES_OK, what);
+    if (r == NULL)
+        return -1;
+    *n = (uint64_t)PQntuples(r);
+    mark_returned(b, t->type, r);
+    PQclear(r);
+    /* The transaction may go on with another batch: its staging must start empty. */
+    buf_reset(&b->sql);
+    buf_printf(&b->sql, "TRUNCATE stg_%s", t->name);
+    return exec_simple(b, b->sql.data, what);
+}
+
+/*
+ * move_tables - store the batch's events (staged[j] of them into tables[j]); count new rows
+ * and duplicates, and flag the events stored. *straight: every event went straight in.
+ *
+ * Usually none of the rows is there yet, and they are copied straight into their tables. When
+ * a unique key refuses one, the batch's copies are undone (to a savepoint) and every table's
+ * rows go through stage_table(): slower, and only on a replay.
+ *
+ * One savepoint per batch, not per table: each savepoint that writes takes a subtransaction
+ * id, and while a transaction holds more than 64 of them (PGPROC_MAX_CACHED_SUBXIDS) every
+ * other session's snapshot overflows, and a reader of its rows (the dashboard reading recent
+ * deliveries during an import) looks each one up in pg_subtrans, shared by all sessions.
+ */
+static int move_tables(struct db_batch *b, const uint64_t *staged, struct db_batch_result *res,
+                       bool *straight)
+{
+    const char *what = "storing a batch";
+    bool conflict = false;
+    uint64_t n;
+    size_t i, j;
+
     if (exec_simple(b, "SAVEPOINT mailpulse_move", what) < 0)
         return -1;
-    if (copy_rows(b, t, t->name, &conflict) == 0) {
-        for (size_t i = 0; i < b->n; i++)
-            if ((b->tag[i] & TAG_TYPE) == t->type)
-                b->tag[i] |= TAG_STORED;
-        n = staged;
-        if (exec_simple(b, "RELEASE SAVEPOINT mailpulse_move", what) < 0)
+    for (j = 0; j < ARRAY_LEN(tables) && !conflict; j++)
+        if (staged[j] > 0 && copy_rows(b, &tables[j], tables[j].name, &conflict) < 0 && !conflict)
             return -1;
-    } else if (conflict) {
-        *straight = false;
-        if (exec_simple(b, "ROLLBACK TO SAVEPOINT mailpulse_move", what) < 0)
-            return -1;
-        snprintf(stg, sizeof(stg), "stg_%s", t->name);
-        if (copy_rows(b, t, stg, NULL) < 0)
-            return -1;
-        buf_reset(&b->sql);
-        buf_printf(&b->sql,
-                   "INSERT INTO %s (%s) SELECT %s FROM stg_%s"
-                   " ON CONFLICT (source_id, pos, seq, time) DO NOTHING"
-                   " RETURNING source_id, pos, seq",
-                   t->name, t->cols, t->cols, t->name);
-        r = db_exec(b->db, b->sql.data, PGRES_TUPLES_OK, what);
-        if (r == NULL)
-            return -1;
-        n = (uint64_t)PQntuples(r);
-        mark_returned(b, t->type, r);
-        PQclear(r);
-        /* The transaction may go on with another batch: its staging must start empty. */
-        buf_reset(&b->sql);
-        buf_printf(&b->sql, "TRUNCATE stg_%s", t->name);
-        if (exec_simple(b, b->sql.data, what) < 0)
-            return -1;
-    } else {
-        return -1;
+    if (!conflict) {
+        for (i = 0; i < b->n; i++)
+            b->tag[i] |= TAG_STORED;
+        for (j = 0; j < ARRAY_LEN(tables); j++)
+            res->inserted += staged[j];
+        return exec_simple(b, "RELEASE SAVEPOINT mailpulse_move", what);
     }
-    res->inserted += n;
-    res->duplicates += staged > n ? staged - n : 0;
+    *straight = false;
+    if (exec_simple(b, "ROLLBACK TO SAVEPOINT mailpulse_move", what) < 0 ||
+        exec_simple(b, "RELEASE SAVEPOINT mailpulse_move", what) < 0)
+        return -1;
+    for (j = 0; j < ARRAY_LEN(tables); j++) {
+        if (staged[j] == 0)
+            continue;
+        if (stage_table(b, &tables[j], &n) < 0)
+            return -1;
+        res->inserted += n;
+        res->duplicates += staged[j] > n ? staged[j] - n : 0;
+    }
     return 0;
 }
 
@@ -1895,12 +1916,8 @@ static int batch_store(struct db_batch *b, struct db_batch_result *res)
             staged[j] += b->tag[i] == tables[j].type;
     }
     res->repaired = b->repaired;
-    for (j = 0; j < ARRAY_LEN(tables); j++) {
-        if (staged[j] == 0)
-            continue;
-        if (move_table(b, &tables[j], staged[j], res, &straight) < 0)
-            return -1;
-    }
+    if (move_tables(b, staged, res, &straight) < 0)
+        return -1;
     if (straight && b->spec_valid)
         sums_take(b);
     else

@@ -787,7 +787,8 @@ static void test_batch_send(void **state)
     assert_int_equal(sql_int(f->admin, "SELECT count(*) FROM deliveries WHERE pos = 1100"), 1);
     rollups_exact(f->admin);
 
-    /* Two batches whose rows are all new: the second's sums are added to the first's. */
+    /* Three batches whose rows are all new: the second's and third's sums are added to the
+     * first's (the second's while the third's rows are copied, the third's at the commit). */
     mk_delivery(&ev, T0 + 10 * SEC, "mx2", "one@example.net", ST_DEFERRED, "451 later");
     db_batch_add(b1, src, 1200, &ev);
     assert_int_equal(db_batch_send(b1, &res), 0);
@@ -795,11 +796,24 @@ static void test_batch_send(void **state)
     db_batch_add(b2, src, 1300, &ev);
     mk_event(&ev, EV_MESSAGE, T0 + 11 * SEC, "mx2");
     db_batch_add(b2, src, 1301, &ev);
-    assert_int_equal(db_batch_commit(b2, src, 1302, &res), 0);
+    assert_int_equal(db_batch_send(b2, &res), 0);
+    mk_delivery(&ev, T0 + 11 * SEC, "mx2", "three@example.net", ST_DEFERRED, "451 later");
+    db_batch_add(b1, src, 1350, &ev);
+    mk_event(&ev, EV_MESSAGE, T0 + 11 * SEC, "mx2");
+    db_batch_add(b1, src, 1351, &ev);
+    assert_int_equal(db_batch_commit(b1, src, 1352, &res), 0);
     assert_int_equal(sql_int(f->admin, "SELECT n FROM rollups_host WHERE host = 'mx2'"
                                        " AND kind = 'deferred'"),
-                     2);
+                     3);
     rollups_exact(f->admin);
+    /* One subtransaction per batch, whatever its tables: rows keep the id of the one that
+     * wrote them. */
+    assert_int_equal(sql_int(f->admin,
+                             "SELECT count(DISTINCT xmin::text) FROM ("
+                             " SELECT xmin FROM deliveries WHERE pos BETWEEN 1200 AND 1351"
+                             " UNION ALL"
+                             " SELECT xmin FROM messages WHERE pos BETWEEN 1200 AND 1351) s"),
+                     3);
 
     /* A batch reaching the next month, while a transaction is open: its writer commits the
      * open one alone (a batch without events), and the next transaction makes the month's

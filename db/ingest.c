@@ -1542,6 +1542,7 @@ static void sums_event(struct rollup_sums *s, const struct entry *e, unsigned ch
  * the events (after a replay's conflict, or when the batch's own sums are not valid) */
 static void sums_add(struct db_batch *b)
 {
+    sums_settle(b->db);
     for (size_t i = 0; i < b->n; i++)
         if (b->tag[i] & TAG_STORED)
             sums_event(b->db->sums, &b->v[i], b->tag[i] & TAG_TYPE);
@@ -1580,10 +1581,9 @@ static void sums_merge(struct rollup_sums *t, const struct rollup_sums *s)
 /*
  * sums_settle - the sums of the last batch stored, when they wait, added to the transaction's.
  * The adding waits so that it runs while the server works through the next COPY (copy_end())
- * instead of between two batches, when the server has nothing to do; the commit and anything
- * else that reads the transaction's sums settle first. Adding is order-free (counts add up,
- * the latest sending wins, the suppression rows are a multiset), so a later batch's sums
- * taken whole before an earlier one's are added give the same rows.
+ * instead of between two batches, when the server has nothing to do. At most one batch's
+ * sums wait: whatever adds to the transaction's sums, or reads them, settles first, so they
+ * hold every batch's rows in the order of the batches, as when each was added at once.
  */
 static void sums_settle(struct db *db)
 {

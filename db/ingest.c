@@ -1578,24 +1578,7 @@ static void sums_merge(struct rollup_sums *t, const struct rollup_sums *s)
     buf_append(&t->lost, s->lost.data, s->lost.len);
 }
 
-/*
- * sums_settle - the sums of the last batch stored, when they wait, added to the transaction's.
- * The adding waits so that it runs while the server works through the next COPY (copy_end())
- * instead of between two batches, when the server has nothing to do. At most one batch's
- * sums wait: whatever adds to the transaction's sums, or reads them, settles first, so they
- * hold every batch's rows in the order of the batches, as when each was added at once.
- */
-static void sums_settle(struct db *db)
-{
-    if (db->sums_wait == NULL)
-        return;
-    sums_merge(db->sums, db->sums_wait);
-    sums_clear(db->sums_wait);
-    db->sums_spare = db->sums_wait;
-    db->sums_wait = NULL;
-}
-
-/* sums_drop - the waiting sums forgotten (their transaction rolled back) */
+/* sums_drop - the waiting sums forgotten (added in, or their transaction rolled back) */
 static void sums_drop(struct db *db)
 {
     if (db->sums_wait == NULL)
@@ -1606,6 +1589,20 @@ static void sums_drop(struct db *db)
 }
 
 /*
+ * sums_settle - the sums of the last batch stored, when they wait, added to the transaction's.
+ * The adding waits so that it runs while the server works through the next COPY (copy_end())
+ * instead of between two batches, when the server has nothing to do. At most one batch's
+ * sums wait: whatever adds to the transaction's sums, or reads them, settles first, so they
+ * hold every batch's rows in the order of the batches, as when each was added at once.
+ */
+static void sums_settle(struct db *db)
+{
+    if (db->sums_wait != NULL)
+        sums_merge(db->sums, db->sums_wait);
+    sums_drop(db);
+}
+
+/*
  * sums_take - the batch's own sums (every event stored) made the transaction's: handed over
  * whole when the transaction has none yet, else left to wait (sums_settle()) while the batch
  * gets empty ones
@@ -1613,14 +1610,14 @@ static void sums_drop(struct db *db)
 static void sums_take(struct db_batch *b)
 {
     struct db *db = b->db;
-    struct rollup_sums *t = db->sums, *s = b->spec;
+    struct rollup_sums *s = b->spec;
 
-    if (sums_none(t) && db->sums_wait == NULL) {
+    sums_settle(db);
+    if (sums_none(db->sums)) {
+        b->spec = db->sums;
         db->sums = s;
-        b->spec = t;
         return;
     }
-    sums_settle(db);
     if (db->sums_spare == NULL)
         db->sums_spare = sums_new();
     b->spec = db->sums_spare;

@@ -49,8 +49,7 @@ struct db_reports {
  * before: reports come within days (a message stays queued five days by default). The window
  * lets PostgreSQL read only the partitions of those months.
  */
-#define DELIVERY_WINDOW                                                                            \
-    " AND time >= s.time - interval '45 days' AND time <= s.time + interval '1 day'"
+#define DELIVERY_WINDOW "s.time - interval '45 days', s.time + interval '1 day'"
 
 /* The delivery a DSN is about (sql/007's mailpulse_dsn_delivery()). */
 #define DSN_MATCH                                                                                  \
@@ -129,8 +128,9 @@ static const char sql_complaint[] = "WITH s AS (SELECT " US_TIME(
               "$8") " AS arrival, nullif($9, '') AS message_id, nullif($10, '') AS subject,"
                     " $11::bigint AS source_id, $12::bigint AS msg_key, $13::integer AS seq),"
                     " m AS (SELECT d.host, d.queue_id, d.sender_domain FROM s,"
-                    " LATERAL (SELECT host, queue_id, sender_domain FROM deliveries"
-                    " WHERE message_id = s.message_id AND status = 'sent'" DELIVERY_WINDOW
+                    " LATERAL (SELECT host, queue_id, sender_domain"
+                    " FROM mailpulse_message_deliveries(s.message_id, " DELIVERY_WINDOW ")"
+                    " WHERE status = 'sent'"
                     " ORDER BY recipient IN (s.raw, s.recipient) DESC, time DESC LIMIT 1) d),"
                     " ins AS (INSERT INTO complaints (time, feedback_type, recipient, "
                     "recipient_domain, sender,"

@@ -667,15 +667,16 @@ int db_bounces(struct db *db, const struct db_query *q, int limit, const char *c
 
 /*
  * A message trail: the (host, queue id) pairs the key names, then every event of those
- * pairs. $1 queue id, $2 message-id, $3 recipient: exactly one is non-empty. Rejects have no
- * queue id as a rule (NOQUEUE), so for a recipient they are matched directly.
+ * pairs. $1 queue id, $2 message-id, $3 recipient: exactly one is non-empty. A Message-ID
+ * names the queue ids of its messages (the attempts have no index on it: sql/016). Rejects
+ * have no queue id as a rule (NOQUEUE), so for a recipient they are matched directly.
  */
 static const char trail_sql[] =
     "WITH k AS ("
     " SELECT host, queue_id FROM messages WHERE queue_id IS NOT NULL"
     "  AND (queue_id = $1::text OR message_id = $2::text)"
     " UNION SELECT host, queue_id FROM deliveries WHERE queue_id IS NOT NULL"
-    "  AND (queue_id = $1::text OR message_id = $2::text OR recipient = $3::text)"
+    "  AND (queue_id = $1::text OR recipient = $3::text)"
     " UNION SELECT host, queue_id FROM rejects WHERE queue_id = $1::text"
     " UNION SELECT host, queue_id FROM bounce_notices WHERE queue_id = $1::text)"
     "SELECT * FROM ("

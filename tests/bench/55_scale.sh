@@ -6,9 +6,11 @@
 # big providers, the rest to a domain whose rank is log-uniform on 1..100000 (rank r drawn
 # with probability about 1 / (r ln 100000), so a few tail domains are large and most are
 # small), with SCALE / 3 messages received and SCALE / 100 rejects. Attempts come from 8
-# submitting clients and, nine in ten, from one of 200 SASL users (the rest without a login). Some domains bounce
-# (every 13th rank: +20 %) or defer (every 17th: +30 %) more than the rest, so that the rate
-# orderings have something to find.
+# submitting clients and, nine in ten, from one of 200 SASL users (the rest without a login).
+# Some domains bounce (every 13th rank: +20 %) or defer (every 17th: +30 %) more than the
+# rest, so that the rate orderings have something to find. The rows are as wide as the
+# ingest's: an attempt carries a Message-ID of about 40 bytes (the parser copies its
+# message's onto it) and Postfix's four delays, a message a Message-ID as long.
 #
 # The rows are generated in SQL and the rollups rebuilt by `mailpulse db rebuild-rollups`,
 # which gives the rollups the ingest path would have kept. The database is kept under
@@ -44,13 +46,16 @@ SELECT mailpulse_ensure_partitions('2026-10-15', '2026-11-14');
 SET synchronous_commit = off;
 SET maintenance_work_mem = '512MB';
 SELECT setseed(0.55);
-INSERT INTO deliveries (time, host, mta, queue_id, sender, sender_domain, recipient,
-    recipient_domain, relay, delay, status, dsn, smtp_code, reply, reason, hard, source_id,
-    pos, seq, client, sasl_username)
+INSERT INTO deliveries (time, host, mta, queue_id, message_id, sender, sender_domain, recipient,
+    recipient_domain, relay, delay, delays, status, dsn, smtp_code, reply, reason, hard,
+    source_id, pos, seq, client, sasl_username)
 SELECT t, 'mx' || (i % 3 + 1), 'postfix', upper(to_hex(i * 7919 % 1048576 + 1048576 * (i % 3))),
+    '<' || to_char(t, 'YYYYMMDDHH24MISS') || '.' || upper(to_hex(i / 3 * 2654435761 % 4294967296))
+        || '@s' || (i / 3 % 20) || '.example>',
     'news@s' || (i % 20) || '.example', 's' || (i % 20) || '.example',
     'u' || (i % 50000) || '@' || d, d, 'mx.' || d || '[192.0.2.' || (r % 250 + 1) || ']:25',
-    (i % 97) / 10.0, st,
+    (i % 97) / 10.0,
+    ARRAY[(i % 31) / 100.0, 0, (i % 7) / 100.0, (i % 89) / 100.0]::double precision[], st,
     CASE st WHEN 'sent' THEN '2.0.0' WHEN 'deferred' THEN '4.7.0' WHEN 'bounced' THEN '5.1.1'
             ELSE '4.4.7' END,
     CASE st WHEN 'sent' THEN 250 WHEN 'bounced' THEN 550 ELSE 421 END,
@@ -79,7 +84,10 @@ FROM (SELECT i, t, r,
 INSERT INTO messages (time, host, mta, queue_id, message_id, sender, sender_domain, size,
     nrcpt, client, source_id, pos, seq)
 SELECT timestamptz '2026-10-15T00:00:00Z' + (i * (2592000.0 / (:n / 3))) * interval '1 second',
-    'mx' || (i % 3 + 1), 'postfix', upper(to_hex(i)), '<' || i || '@s' || (i % 20) || '.example>',
+    'mx' || (i % 3 + 1), 'postfix', upper(to_hex(i)),
+    '<' || to_char(timestamptz '2026-10-15T00:00:00Z'
+                   + (i * (2592000.0 / (:n / 3))) * interval '1 second', 'YYYYMMDDHH24MISS')
+        || '.' || upper(to_hex(i * 2654435761 % 4294967296)) || '@s' || (i % 20) || '.example>',
     'news@s' || (i % 20) || '.example', 's' || (i % 20) || '.example', 2000 + i % 50000, 3,
     'app' || (i % 8) || '[10.0.0.' || (i % 8 + 1) || ']', (SELECT id FROM sources WHERE identity = 'bench-scale'),
     :n + i, 0

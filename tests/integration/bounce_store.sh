@@ -72,6 +72,33 @@ check_eq "after a rebuild: linked as when the log came first" \
     "alice@ms.example async|bob@ms.example delayed|carol@gm.example logged|erin@ms.example async|zed@unknown.example unseen" \
     "$(psql "$DSN2" -qAt -c "SELECT string_agg(recipient || ' ' || link, '|' ORDER BY recipient) FROM dsn_reports")"
 
+# A Message-ID's attempts are found through its messages (sql/016): a queue id that a later
+# message used again on the same host brings that message's attempts too, and only the
+# attempts' own Message-ID tells them apart; a message received in one month finds its
+# attempts of the next, in a window that starts after it.
+DSN3=$(migrated_db bounce_store3) || exit 1
+psql "$DSN3" -qAt -v ON_ERROR_STOP=1 >/dev/null <<'EOF' || not_ok "insert the reused queue id's rows"
+SELECT mailpulse_ensure_partitions('2026-10-01', '2026-11-30');
+INSERT INTO sources (name, identity) VALUES ('reuse', 'reuse');
+INSERT INTO messages (time, host, queue_id, message_id, sender_domain, source_id, pos)
+SELECT t::timestamptz, 'mx9', q, m, sd, (SELECT id FROM sources), p FROM (VALUES
+    ('2026-11-20 10:00Z', 'R1', '<first@reuse.example>', 'first.example', 1),
+    ('2026-11-21 10:00Z', 'R1', '<second@reuse.example>', 'second.example', 2),
+    ('2026-10-31 23:59Z', 'R2', '<oct@reuse.example>', 'oct.example', 3)) v(t, q, m, sd, p);
+INSERT INTO deliveries (time, host, queue_id, message_id, sender_domain, recipient, status,
+    source_id, pos)
+SELECT t::timestamptz, 'mx9', q, m, sd, 'ann@reuse.example', 'bounced', (SELECT id FROM sources), p
+FROM (VALUES
+    ('2026-11-20 10:01Z', 'R1', '<first@reuse.example>', 'first.example', 11),
+    ('2026-11-21 10:01Z', 'R1', '<second@reuse.example>', 'second.example', 12),
+    ('2026-11-01 00:05Z', 'R2', '<oct@reuse.example>', 'oct.example', 13)) v(t, q, m, sd, p);
+EOF
+check_eq "a DSN of the first message of a reused queue id: its own delivery, not the later one" \
+    "bounced mx9 R1 first.example" \
+    "$(psql "$DSN3" -qAt -F' ' -c "SELECT * FROM mailpulse_dsn_delivery('<first@reuse.example>', 'ann@reuse.example', 'ann@reuse.example', NULL, '2026-11-22Z')")"
+check_eq "a message of October finds its attempt of November" "2026-11-01 00:05:00+00 oct.example" \
+    "$(psql "$DSN3" -qAt -F' ' -c "SET TIME ZONE 'UTC'; SELECT time, sender_domain FROM mailpulse_message_deliveries('<oct@reuse.example>', '2026-11-01Z', '2026-11-30Z')")"
+
 # The API over it (web-only serve).
 PORT=$(free_port)
 URL=http://127.0.0.1:$PORT

@@ -1,5 +1,6 @@
 /*
- * db - `mailpulse db`: schema migrations and status, retention, rebuilding the rollups
+ * db - `mailpulse db`: schema migrations and status, retention, rebuilding the rollups,
+ * compacting the indexes of ended months
  */
 #include <stdio.h>
 #include <string.h>
@@ -10,11 +11,17 @@
 static const char usage_db[] =
     "usage: mailpulse db migrate|status|rebuild-rollups [--db DSN]\n"
     "       mailpulse db retention --days N [--db DSN]\n"
+    "       mailpulse db compact [--days N] [--db DSN]\n"
     "\n"
     "migrate applies the schema migrations the database has not seen; status lists applied\n"
     "and pending versions. retention drops the monthly partitions of events that ended more\n"
     "than N days ago (the hourly rollups are kept). rebuild-rollups recomputes the hourly\n"
-    "rollups from the stored events.\n";
+    "rollups from the stored events. compact rebuilds, once, the indexes of the monthly\n"
+    "partitions that ended more than N days ago (default 7), which packs them; ingest and\n"
+    "reports go on meanwhile.\n";
+
+/* A month is left this many days after its end before its indexes are packed. */
+#define COMPACT_DAYS 7
 
 static const struct cmd_opt db_opts[] = {
     {"db", CLI_DB, CMD_ARG_REQUIRED},
@@ -38,14 +45,16 @@ int cmd_db(int argc, char **argv)
 
     if (first + 1 != argc ||
         (strcmp(what, "migrate") != 0 && strcmp(what, "status") != 0 &&
-         strcmp(what, "retention") != 0 && strcmp(what, "rebuild-rollups") != 0)) {
+         strcmp(what, "retention") != 0 && strcmp(what, "rebuild-rollups") != 0 &&
+         strcmp(what, "compact") != 0)) {
         fputs(usage_db, stderr);
         return 2;
     }
     if (strcmp(what, "retention") == 0 && cli.days < 1)
         fatal("db retention wants --days N (N >= 1)");
-    db = cmd_open_db(cli.dsn,
-                     strcmp(what, "retention") == 0 || strcmp(what, "rebuild-rollups") == 0);
+    db = cmd_open_db(cli.dsn, strcmp(what, "retention") == 0 ||
+                                  strcmp(what, "rebuild-rollups") == 0 ||
+                                  strcmp(what, "compact") == 0);
     if (strcmp(what, "migrate") == 0) {
         rc = db_migrate(db, stdout);
     } else if (strcmp(what, "status") == 0) {
@@ -57,6 +66,19 @@ int cmd_db(int argc, char **argv)
         if (rc == 0)
             printf("dropped %d partition%s older than %d days\n", dropped, dropped == 1 ? "" : "s",
                    cli.days);
+    } else if (strcmp(what, "compact") == 0) {
+        struct db_compaction c;
+
+        rc = db_compact(db, cli.days > 0 ? cli.days : COMPACT_DAYS, &c);
+        if (rc == 0 && c.busy)
+            printf("another process is compacting; nothing done\n");
+        else if (rc == 0)
+            printf("compacted %d partition%s: indexes %.1f MB -> %.1f MB\n", c.partitions,
+                   c.partitions == 1 ? "" : "s", (double)c.bytes_before / 1e6,
+                   (double)c.bytes_after / 1e6);
+        if (c.leftovers > 0)
+            printf("dropped %d index%s an interrupted rebuild had left\n", c.leftovers,
+                   c.leftovers == 1 ? "" : "es");
     } else {
         int64_t rows = 0;
 

@@ -61,6 +61,7 @@
  *	int db_ensure_partitions(struct db *db);
  *	int db_retention(struct db *db, int days, int *dropped);
  *	int db_rebuild_rollups(struct db *db, int64_t *rows);
+ *	int db_compact(struct db *db, int days, struct db_compaction *out);
  *	enum db_state db_state(struct db *db);
  *	void db_quiet(struct db *db, int quiet);
  *	const char *db_error(const struct db *db);
@@ -151,7 +152,9 @@
  *	Storage (sql/002, sql/003): the event tables are partitioned by month of their time; a batch
  *	commit creates the partitions its events need (and, once an hour, this month's and the
  *	next), and db_ensure_partitions() does the latter at startup. db_retention() drops the
- *	partitions that ended more than days ago (rollups stay) and says how many. Every commit
+ *	partitions that ended more than days ago (rollups stay) and says how many; db_compact()
+ *	rebuilds, once, the indexes of the partitions whose month ended more than days ago
+ *	(sql/017: keys that came in no order leave their pages partly empty). Every commit
  *	adds what it really inserted to the hourly rollups (rollups: per host, sender domain,
  *	recipient domain, kind, reason and DSN; rollups_host: without the two domains, for
  *	reports that filter on neither) in the same transaction;
@@ -382,6 +385,17 @@ enum db_state { DB_UP, DB_DOWN, DB_RESET };
 int db_ensure_partitions(struct db *db);
 int db_retention(struct db *db, int days, int *dropped);
 int db_rebuild_rollups(struct db *db, int64_t *rows);
+
+/* What db_compact() did. */
+struct db_compaction {
+    int busy;             /* another process was compacting: nothing done */
+    int leftovers;        /* invalid indexes of interrupted rebuilds dropped */
+    int partitions;       /* partitions whose indexes were rebuilt */
+    int64_t bytes_before; /* their indexes' size before and after */
+    int64_t bytes_after;
+};
+
+int db_compact(struct db *db, int days, struct db_compaction *out);
 enum db_state db_state(struct db *db);
 void db_quiet(struct db *db, int quiet);
 const char *db_error(const struct db *db);

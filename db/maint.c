@@ -1,9 +1,11 @@
 /*
- * maint - maintenance of the stored data: retention by whole partitions, rollup rebuilds
+ * maint - maintenance of the stored data: retention by whole partitions, rollup rebuilds,
+ * packing the indexes of months that have ended
  *
- * Both call the SQL functions of sql/002 (mailpulse_drop_partitions and
+ * Retention and rebuilds call the SQL functions of sql/002 (mailpulse_drop_partitions and
  * mailpulse_rebuild_rollups), each in one transaction of its own, so that an interrupted run
- * changes nothing.
+ * changes nothing. Compaction (sql/017) runs REINDEX CONCURRENTLY, which cannot run in a
+ * transaction: an interrupted one leaves an invalid index behind, which the next run drops.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,4 +76,169 @@ int db_ensure_partitions(struct db *db)
         return -1;
     db->ahead_checked_us = t;
     return 0;
+}
+
+/* Held for the session while one process compacts, so that two never rebuild at once. */
+#define COMPACT_LOCK "7236051971"
+
+/* run_sql - one statement without a result set; 0 or -1 (warned) */
+static int run_sql(struct db *db, const char *sql, const char *what)
+{
+    PGresult *res = PQexec(db->conn, sql);
+    int ok = res != NULL && PQresultStatus(res) == PGRES_COMMAND_OK;
+
+    if (!ok)
+        db_warn_res(db, res, what);
+    PQclear(res);
+    return ok ? 0 : -1;
+}
+
+/* qualified - "schema"."name" into out; -1 when libpq cannot quote them */
+static int qualified(struct db *db, const char *nsp, const char *rel, char *out, size_t len)
+{
+    char *a = PQescapeIdentifier(db->conn, nsp, strlen(nsp));
+    char *b = PQescapeIdentifier(db->conn, rel, strlen(rel));
+    int n = a != NULL && b != NULL ? snprintf(out, len, "%s.%s", a, b) : -1;
+
+    PQfreemem(a);
+    PQfreemem(b);
+    return n < 0 || (size_t)n >= len ? -1 : 0;
+}
+
+/* index_bytes - the size of the indexes of the named partition (its relname), or -1 */
+static int64_t index_bytes(struct db *db, const char *qname)
+{
+    const char *params[1] = {qname};
+    int64_t n = -1;
+    PGresult *res = PQexecParams(db->conn, "SELECT pg_indexes_size($1::regclass)", 1, NULL, params,
+                                 NULL, NULL, 0);
+
+    if (res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+        n = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    else
+        db_warn_res(db, res, "sizing indexes");
+    PQclear(res);
+    return n;
+}
+
+/* drop_leftovers - drop what interrupted rebuilds left; the number dropped, or -1 */
+static int drop_leftovers(struct db *db)
+{
+    PGresult *res = PQexec(db->conn, "SELECT * FROM mailpulse_compaction_leftovers()");
+    int n = 0;
+
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        db_warn_res(db, res, "looking for interrupted index rebuilds");
+        PQclear(res);
+        return -1;
+    }
+    for (int i = 0; i < PQntuples(res) && n >= 0; i++) {
+        char q[300], sql[340];
+
+        if (qualified(db, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1), q, sizeof(q)) < 0) {
+            n = -1;
+            break;
+        }
+        snprintf(sql, sizeof(sql), "DROP INDEX CONCURRENTLY IF EXISTS %s", q);
+        if (run_sql(db, sql, "dropping an interrupted index rebuild") < 0)
+            n = -1;
+        else
+            n++;
+    }
+    PQclear(res);
+    return n;
+}
+
+/* compact_one - rebuild the indexes of one partition and record it; 0 or -1 */
+static int compact_one(struct db *db, const char *nsp, const char *rel, struct db_compaction *out)
+{
+    char q[300], sql[340];
+    const char *params[3];
+    char before_s[24], after_s[24];
+    int64_t before, after;
+    PGresult *res;
+
+    if (qualified(db, nsp, rel, q, sizeof(q)) < 0 || (before = index_bytes(db, q)) < 0)
+        return -1;
+    snprintf(sql, sizeof(sql), "REINDEX TABLE CONCURRENTLY %s", q);
+    if (run_sql(db, sql, "rebuilding a month's indexes") < 0 || (after = index_bytes(db, q)) < 0)
+        return -1;
+    snprintf(before_s, sizeof(before_s), "%lld", (long long)before);
+    snprintf(after_s, sizeof(after_s), "%lld", (long long)after);
+    params[0] = rel;
+    params[1] = before_s;
+    params[2] = after_s;
+    res =
+        PQexecParams(db->conn,
+                     "INSERT INTO partition_compactions (name, index_bytes_before,"
+                     " index_bytes_after) VALUES ($1, $2, $3) ON CONFLICT (name) DO UPDATE"
+                     " SET compacted_at = now(), index_bytes_before = EXCLUDED.index_bytes_before,"
+                     " index_bytes_after = EXCLUDED.index_bytes_after",
+                     3, NULL, params, NULL, NULL, 0);
+    if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
+        db_warn_res(db, res, "recording a compaction");
+        PQclear(res);
+        return -1;
+    }
+    PQclear(res);
+    out->partitions++;
+    out->bytes_before += before;
+    out->bytes_after += after;
+    log_info("compacted %s: indexes %lld -> %lld bytes", rel, (long long)before, (long long)after);
+    return 0;
+}
+
+/*
+ * db_compact - rebuild the indexes of the monthly partitions whose month ended more than days
+ * ago and that were not rebuilt yet, oldest first; what was done in *out. Another process
+ * compacting at the same time makes this one do nothing (out->busy).
+ */
+int db_compact(struct db *db, int days, struct db_compaction *out)
+{
+    char cutoff[48];
+    const char *params[1] = {cutoff};
+    PGresult *res;
+    int rc = 0;
+
+    memset(out, 0, sizeof(*out));
+    if (days < 0) {
+        log_warn("db: compact: %d days is not an age", days);
+        return -1;
+    }
+    if (db_reconnect(db) < 0)
+        return -1;
+    res = PQexec(db->conn, "SELECT pg_try_advisory_lock(" COMPACT_LOCK ")");
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        db_warn_res(db, res, "compacting");
+        PQclear(res);
+        return -1;
+    }
+    out->busy = PQgetvalue(res, 0, 0)[0] != 't';
+    PQclear(res);
+    if (out->busy)
+        return 0;
+
+    /* A month dropped by retention and made again by a late log is not packed. */
+    if (run_sql(db,
+                "DELETE FROM partition_compactions WHERE to_regclass(quote_ident(name)) IS NULL",
+                "compacting") < 0 ||
+        (out->leftovers = drop_leftovers(db)) < 0) {
+        rc = -1;
+        goto unlock;
+    }
+    time_format_rfc3339(time_now_us() - (int64_t)days * 86400 * 1000000LL, cutoff, sizeof(cutoff));
+    res = PQexecParams(db->conn, "SELECT * FROM mailpulse_compaction_due($1::timestamptz)", 1, NULL,
+                       params, NULL, NULL, 0);
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        db_warn_res(db, res, "finding the months to compact");
+        rc = -1;
+    } else {
+        for (int i = 0; i < PQntuples(res) && rc == 0; i++)
+            rc = compact_one(db, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1), out);
+    }
+    PQclear(res);
+unlock:
+    res = PQexec(db->conn, "SELECT pg_advisory_unlock(" COMPACT_LOCK ")");
+    PQclear(res);
+    return rc;
 }

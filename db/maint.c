@@ -81,16 +81,13 @@ int db_ensure_partitions(struct db *db)
 /* Held for the session while one process compacts, so that two never rebuild at once. */
 #define COMPACT_LOCK "7236051971"
 
-/* run_sql - one statement without a result set; 0 or -1 (warned) */
-static int run_sql(struct db *db, const char *sql, const char *what)
+/* exec_ok - one statement without a result set; 0 or -1 (warned) */
+static int exec_ok(struct db *db, const char *sql, const char *what)
 {
-    PGresult *res = PQexec(db->conn, sql);
-    int ok = res != NULL && PQresultStatus(res) == PGRES_COMMAND_OK;
+    PGresult *res = db_exec(db, sql, PGRES_COMMAND_OK, what);
 
-    if (!ok)
-        db_warn_res(db, res, what);
     PQclear(res);
-    return ok ? 0 : -1;
+    return res != NULL ? 0 : -1;
 }
 
 /* qualified - "schema"."name" into out; -1 when libpq cannot quote them */
@@ -105,18 +102,13 @@ static int qualified(struct db *db, const char *nsp, const char *rel, char *out,
     return n < 0 || (size_t)n >= len ? -1 : 0;
 }
 
-/* index_bytes - the size of the indexes of the named partition (its relname), or -1 */
+/* index_bytes - the size of the indexes of the named partition, or -1 */
 static int64_t index_bytes(struct db *db, const char *qname)
 {
     const char *params[1] = {qname};
-    int64_t n = -1;
-    PGresult *res = PQexecParams(db->conn, "SELECT pg_indexes_size($1::regclass)", 1, NULL, params,
-                                 NULL, NULL, 0);
+    PGresult *res = db_run(db, "SELECT pg_indexes_size($1::regclass)", 1, params, "sizing indexes");
+    int64_t n = res != NULL && PQntuples(res) == 1 ? db_get_i64(res, 0, 0) : -1;
 
-    if (res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
-        n = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-    else
-        db_warn_res(db, res, "sizing indexes");
     PQclear(res);
     return n;
 }
@@ -124,14 +116,12 @@ static int64_t index_bytes(struct db *db, const char *qname)
 /* drop_leftovers - drop what interrupted rebuilds left; the number dropped, or -1 */
 static int drop_leftovers(struct db *db)
 {
-    PGresult *res = PQexec(db->conn, "SELECT * FROM mailpulse_compaction_leftovers()");
+    PGresult *res = db_exec(db, "SELECT * FROM mailpulse_compaction_leftovers()", PGRES_TUPLES_OK,
+                            "looking for interrupted index rebuilds");
     int n = 0;
 
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        db_warn_res(db, res, "looking for interrupted index rebuilds");
-        PQclear(res);
+    if (res == NULL)
         return -1;
-    }
     for (int i = 0; i < PQntuples(res) && n >= 0; i++) {
         char q[300], sql[340];
 
@@ -140,7 +130,7 @@ static int drop_leftovers(struct db *db)
             break;
         }
         snprintf(sql, sizeof(sql), "DROP INDEX CONCURRENTLY IF EXISTS %s", q);
-        if (run_sql(db, sql, "dropping an interrupted index rebuild") < 0)
+        if (exec_ok(db, sql, "dropping an interrupted index rebuild") < 0)
             n = -1;
         else
             n++;
@@ -161,25 +151,21 @@ static int compact_one(struct db *db, const char *nsp, const char *rel, struct d
     if (qualified(db, nsp, rel, q, sizeof(q)) < 0 || (before = index_bytes(db, q)) < 0)
         return -1;
     snprintf(sql, sizeof(sql), "REINDEX TABLE CONCURRENTLY %s", q);
-    if (run_sql(db, sql, "rebuilding a month's indexes") < 0 || (after = index_bytes(db, q)) < 0)
+    if (exec_ok(db, sql, "rebuilding a month's indexes") < 0 || (after = index_bytes(db, q)) < 0)
         return -1;
     snprintf(before_s, sizeof(before_s), "%lld", (long long)before);
     snprintf(after_s, sizeof(after_s), "%lld", (long long)after);
     params[0] = rel;
     params[1] = before_s;
     params[2] = after_s;
-    res =
-        PQexecParams(db->conn,
-                     "INSERT INTO partition_compactions (name, index_bytes_before,"
-                     " index_bytes_after) VALUES ($1, $2, $3) ON CONFLICT (name) DO UPDATE"
-                     " SET compacted_at = now(), index_bytes_before = EXCLUDED.index_bytes_before,"
-                     " index_bytes_after = EXCLUDED.index_bytes_after",
-                     3, NULL, params, NULL, NULL, 0);
-    if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
-        db_warn_res(db, res, "recording a compaction");
-        PQclear(res);
+    res = db_run(db,
+                 "INSERT INTO partition_compactions (name, index_bytes_before, index_bytes_after)"
+                 " VALUES ($1, $2, $3) ON CONFLICT (name) DO UPDATE SET compacted_at = now(),"
+                 " index_bytes_before = EXCLUDED.index_bytes_before,"
+                 " index_bytes_after = EXCLUDED.index_bytes_after RETURNING name",
+                 3, params, "recording a compaction");
+    if (res == NULL)
         return -1;
-    }
     PQclear(res);
     out->partitions++;
     out->bytes_before += before;
@@ -207,19 +193,18 @@ int db_compact(struct db *db, int days, struct db_compaction *out)
     }
     if (db_reconnect(db) < 0)
         return -1;
-    res = PQexec(db->conn, "SELECT pg_try_advisory_lock(" COMPACT_LOCK ")");
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        db_warn_res(db, res, "compacting");
-        PQclear(res);
+    res =
+        db_exec(db, "SELECT pg_try_advisory_lock(" COMPACT_LOCK ")", PGRES_TUPLES_OK, "compacting");
+    if (res == NULL)
         return -1;
-    }
     out->busy = PQgetvalue(res, 0, 0)[0] != 't';
     PQclear(res);
     if (out->busy)
         return 0;
 
-    /* A month dropped by retention and made again by a late log is not packed. */
-    if (run_sql(db,
+    /* The records of months retention dropped go: a month a late log makes again is packed
+     * again. */
+    if (exec_ok(db,
                 "DELETE FROM partition_compactions WHERE to_regclass(quote_ident(name)) IS NULL",
                 "compacting") < 0 ||
         (out->leftovers = drop_leftovers(db)) < 0) {
@@ -227,15 +212,11 @@ int db_compact(struct db *db, int days, struct db_compaction *out)
         goto unlock;
     }
     time_format_rfc3339(time_now_us() - (int64_t)days * 86400 * 1000000LL, cutoff, sizeof(cutoff));
-    res = PQexecParams(db->conn, "SELECT * FROM mailpulse_compaction_due($1::timestamptz)", 1, NULL,
-                       params, NULL, NULL, 0);
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        db_warn_res(db, res, "finding the months to compact");
-        rc = -1;
-    } else {
-        for (int i = 0; i < PQntuples(res) && rc == 0; i++)
-            rc = compact_one(db, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1), out);
-    }
+    res = db_run(db, "SELECT * FROM mailpulse_compaction_due($1::timestamptz)", 1, params,
+                 "finding the months to compact");
+    rc = res != NULL ? 0 : -1;
+    for (int i = 0; res != NULL && i < PQntuples(res) && rc == 0; i++)
+        rc = compact_one(db, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1), out);
     PQclear(res);
 unlock:
     res = PQexec(db->conn, "SELECT pg_advisory_unlock(" COMPACT_LOCK ")");

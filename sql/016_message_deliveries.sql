@@ -8,10 +8,12 @@
 -- an id up in that order. The column stays: it is what makes the match exact when a queue id
 -- was used again by a later message, and the attempts read out keep their Message-ID.
 --
--- A message is received before its attempts, so its row is no later than theirs (p_to). The
--- lookups it serves (a DSN's delivery, a complaint's, a message's trail) all have the
--- message's row too: the attempts of a queue id whose message line was not seen have no
--- Message-ID either.
+-- A message is received before its attempts, so its row is no later than theirs (p_to), and
+-- it is looked for no more than 45 days before the window (p_from): MTAs give a message up
+-- within days (Postfix and Sendmail after 5 by default), and without a lower bound every
+-- monthly partition of the history would be probed. The lookups it serves (a DSN's
+-- delivery, a complaint's) all have the message's row too: the attempts of a queue id whose
+-- message line was not seen have no Message-ID either.
 
 DROP INDEX deliveries_message_id_idx;
 
@@ -21,7 +23,9 @@ CREATE FUNCTION mailpulse_message_deliveries(p_message_id text, p_from timestamp
 RETURNS SETOF deliveries LANGUAGE sql STABLE AS $$
     SELECT d.* FROM deliveries d
     WHERE (d.host, d.queue_id) IN (SELECT m.host, m.queue_id FROM messages m
-                                   WHERE m.message_id = p_message_id AND m.time <= p_to)
+                                   WHERE m.message_id = p_message_id
+                                     AND m.time >= p_from - interval '45 days'
+                                     AND m.time <= p_to)
       AND d.message_id = p_message_id AND d.time >= p_from AND d.time <= p_to
 $$;
 

@@ -70,9 +70,14 @@ check_eq "the next run drops the leftover and rebuilds the month again" \
 check_eq "no invalid index is left" "0" "$(q "SELECT count(*) FROM pg_index WHERE NOT indisvalid")"
 
 # Two at once: the one that finds the lock held does nothing.
-psql "$DSN" -qAt -c "SELECT pg_advisory_lock(7236051971), pg_sleep(3)" >/dev/null &
+psql "$DSN" -qAt -c "SELECT pg_advisory_lock(7236051971), pg_sleep(4)" >/dev/null &
 holder=$!
-sleep 1
+n=0
+until [ "$(q "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted")" = 1 ] ||
+    [ $n -ge 50 ]; do
+    sleep 0.1
+    n=$((n + 1))
+done
 check_eq "while another process compacts: nothing done" "another process is compacting; nothing done" \
     "$("$BIN" db compact --db "$DSN" --days 1 2>&1)"
 wait $holder

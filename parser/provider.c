@@ -4,6 +4,8 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -359,36 +361,85 @@ static const struct block blocks[] = {
     {{"dmarc", NULL}, "DMARC policy", "DMARC", BLOCK_AUTH},
 };
 
-/* contains - word occurs in s[0..len), s folded to lower case already (word is folded here) */
-static int contains(const char *s, size_t len, const char *word)
-{
-    char w[64];
-    size_t wl = strlen(word);
+/*
+ * The distinct words of the rules, folded to lower case, each listed under its first two
+ * bytes: one pass over a reply finds every word it holds, instead of a search of the reply
+ * per word (block_match() runs on every failed attempt).
+ */
+#define BLOCK_WORDS 128
+static struct {
+    char pool[2048];
+    const char *word[BLOCK_WORDS];
+    size_t len[BLOCK_WORDS];
+    unsigned char next[BLOCK_WORDS]; /* the next word with the same first two bytes, + 1 */
+    unsigned char head[1 << 16];     /* the first word of each pair of bytes, + 1; 0: none */
+    unsigned char id[ARRAY_LEN(blocks)][ARRAY_LEN(blocks[0].words)]; /* each rule's words */
+    int n;
+} words;
+static pthread_once_t words_once = PTHREAD_ONCE_INIT;
 
-    if (wl == 0 || wl >= sizeof(w))
-        return wl == 0;
-    for (size_t i = 0; i < wl; i++)
-        w[i] = (char)tolower((unsigned char)word[i]);
-    return memmem(s, len, w, wl) != NULL;
+/* words_build - fill "words" from the rule table (once) */
+static void words_build(void)
+{
+    size_t used = 0;
+
+    for (size_t i = 0; i < ARRAY_LEN(blocks); i++) {
+        for (size_t k = 0; k < ARRAY_LEN(blocks[i].words) && blocks[i].words[k]; k++) {
+            const char *w = blocks[i].words[k];
+            size_t wl = strlen(w);
+            int id;
+
+            for (id = 0; id < words.n && strcasecmp(words.word[id], w) != 0; id++)
+                ;
+            if (id == words.n) {
+                char *f = words.pool + used;
+                unsigned pair;
+
+                /* The table's words are at least two bytes long, and fit. */
+                if (wl < 2 || used + wl + 1 > sizeof(words.pool) || words.n == BLOCK_WORDS)
+                    abort();
+                for (size_t c = 0; c <= wl; c++)
+                    f[c] = (char)tolower((unsigned char)w[c]);
+                used += wl + 1;
+                pair = (unsigned)(unsigned char)f[0] << 8 | (unsigned char)f[1];
+                words.word[id] = f;
+                words.len[id] = wl;
+                words.next[id] = words.head[pair];
+                words.head[pair] = (unsigned char)(id + 1);
+                words.n++;
+            }
+            words.id[i][k] = (unsigned char)id;
+        }
+    }
 }
 
 /* block_match - the first blocklist or policy rule whose words all occur in the reply */
 const struct block *block_match(const char *reply, size_t len)
 {
     char low[2048];
+    unsigned char found[BLOCK_WORDS] = {0};
 
     if (reply == NULL || len == 0)
         return NULL;
-    /* Fold the reply once; the words are folded as they are compared. */
+    pthread_once(&words_once, words_build);
+    /* Fold the reply once (the words are folded already), then note each word it holds. */
     if (len > sizeof(low))
         len = sizeof(low);
     for (size_t i = 0; i < len; i++)
         low[i] = (char)tolower((unsigned char)reply[i]);
+    for (size_t i = 0; i + 1 < len; i++) {
+        unsigned h = words.head[(unsigned)(unsigned char)low[i] << 8 | (unsigned char)low[i + 1]];
+
+        for (; h != 0; h = words.next[h - 1])
+            if (words.len[h - 1] <= len - i &&
+                memcmp(low + i + 2, words.word[h - 1] + 2, words.len[h - 1] - 2) == 0)
+                found[h - 1] = 1;
+    }
     for (size_t i = 0; i < ARRAY_LEN(blocks); i++) {
         int all = 1;
 
         for (size_t k = 0; k < ARRAY_LEN(blocks[i].words) && blocks[i].words[k] && all; k++)
-            all = contains(low, len, blocks[i].words[k]);
+            all = found[words.id[i][k]];
         if (all)
             return &blocks[i];
     }

@@ -189,6 +189,46 @@ static void test_block_match(void **state)
     assert_string_equal(block_kind_name(BLOCK_RATE), "rate");
 }
 
+/* Words are found wherever they stand: first, last, in upper case, beside words that begin
+ * alike, and only inside the first 2048 bytes of a reply. */
+static void test_block_match_edges(void **state)
+{
+    static const struct {
+        const char *reply;
+        const char *want;
+    } rows[] = {
+        {"spamcop", "SpamCop"},
+        {"550 BLOCKED BY SPAMCOP", "SpamCop"},
+        {"550 listed: spamrats", "SpamRATS"},
+        {"550 see sbl-xbl.spamhaus.org", "Spamhaus SBL-XBL"},
+        {"550 see https://spamhaus.org/xbl", "Spamhaus XBL"},
+        {"421 4.7.0 [TSS09] deferred, tss0", "Yahoo TSS09"},
+        {"421 4.7.0 tss0", NULL},
+        {"421 4.7.0 [ts02]", "Yahoo TS02"},
+        {"421 unusual rate of mail", NULL},
+        {"421 unusual rate of mail - GSMTP", "Gmail unusual rate"},
+        {"550 s3150 s3140", "Microsoft S3140"},
+        {"5", NULL},
+        {"sp", NULL},
+    };
+    char big[2100];
+
+    (void)state;
+    for (size_t i = 0; i < ARRAY_LEN(rows); i++) {
+        const struct block *b = block_match(rows[i].reply, strlen(rows[i].reply));
+
+        if (rows[i].want == NULL ? b != NULL : b == NULL || strcmp(b->name, rows[i].want) != 0)
+            fail_msg("row %zu (%s): want %s, got %s", i, rows[i].reply,
+                     rows[i].want ? rows[i].want : "nothing", b ? b->name : "nothing");
+    }
+    memset(big, 'x', sizeof(big));
+    memcpy(big + 2048 - 7, "spamcop", 7); /* ends at the last byte looked at */
+    assert_non_null(block_match(big, sizeof(big)));
+    memset(big, 'x', sizeof(big));
+    memcpy(big + 2048 - 6, "spamcop", 7); /* its last byte is past it */
+    assert_null(block_match(big, sizeof(big)));
+}
+
 /* A stored block name finds its rule again; every rule's name does. */
 static void test_block_named(void **state)
 {
@@ -212,9 +252,9 @@ static void test_block_named(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_provider_of),    cmocka_unit_test(test_provider_names),
-        cmocka_unit_test(test_provider_added), cmocka_unit_test(test_block_match),
-        cmocka_unit_test(test_block_named),
+        cmocka_unit_test(test_block_match_edges), cmocka_unit_test(test_provider_of),
+        cmocka_unit_test(test_provider_names),    cmocka_unit_test(test_provider_added),
+        cmocka_unit_test(test_block_match),       cmocka_unit_test(test_block_named),
     };
 
     return cmocka_run_group_tests_name("provider", tests, NULL, NULL);

@@ -193,17 +193,19 @@ void buf_json_string(struct buf *b, const char *s)
 size_t utf8_scrub(char *s)
 {
     unsigned char *p = (unsigned char *)s;
-    unsigned char *end = p + strlen(s);
     size_t bad = 0;
 
-    while (p < end) {
+    /* One pass to the NUL. Most text is ASCII (1..0x7f): no call per byte. */
+    for (;;) {
         size_t seq;
 
-        if (*p < 0x80) { /* most text is ASCII: no call per byte */
+        while ((unsigned)*p - 1u < 0x7fu)
             p++;
-            continue;
-        }
-        seq = utf8_seq_len(p, (size_t)(end - p));
+        if (*p == 0)
+            return bad;
+        /* A NUL is no continuation byte, so the check of a sequence stops at the end of the
+         * string without reading past it. */
+        seq = utf8_seq_len(p, 4);
         if (seq == 0) {
             *p++ = '?';
             bad++;
@@ -211,5 +213,4 @@ size_t utf8_scrub(char *s)
             p += seq;
         }
     }
-    return bad;
 }

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -56,6 +57,10 @@ static void test_utf8_scrub(void **state)
          "a?b", 1},
         {"\xe2\x82", "??", 2},
         {"\xf4\x90\x80\x80", "????", 4}, /* past U+10FFFF */
+        {"caf\xc3", "caf?", 1},          /* cut by the end of the string */
+        {"\xf0\x9f\x98", "???", 3},
+        {"", "", 0},
+        {"\x7f\x01 \xc3\xa9\xc3", "\x7f\x01 \xc3\xa9?", 1},
     };
     char s[32];
 
@@ -121,6 +126,47 @@ static void test_rfc3339(void **state)
         time_format_rfc3339(us, text, sizeof(text));
         assert_string_equal(text, rows[i].back);
     }
+}
+
+/* The formatter agrees with gmtime_r() and snprintf() from the year 0 to 9999, whole seconds
+ * and fractions, before 1970 and after, and cuts its text to the buffer as snprintf() does. */
+static void test_time_format_gmtime(void **state)
+{
+    const int64_t lo = -62167219200LL, hi = 253402300799LL; /* 0000-01-01 .. 9999-12-31 */
+    char got[64], want[64];
+    uint64_t x = 88172645463325252ULL;
+
+    (void)state;
+    for (int i = 0; i < 200000; i++) {
+        int64_t secs, frac, us;
+        time_t t;
+        struct tm tm;
+
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17; /* xorshift: a fixed sequence */
+        secs = lo + (int64_t)(x % (uint64_t)(hi - lo + 1));
+        frac = i % 3 == 0 ? 0 : (int64_t)(x >> 40) % 1000000;
+        if (i < 6) /* the edges, and midnights before 1970 */
+            secs = i == 0 ? lo : i == 1 ? hi : i == 2 ? -1 : i == 3 ? 0 : -86400LL * (i - 3);
+        else if (i % 7 == 0)
+            secs -= secs % 86400;
+        us = secs * 1000000 + frac;
+        t = (time_t)secs;
+        gmtime_r(&t, &tm);
+        if (frac)
+            snprintf(want, sizeof(want), "%04d-%02d-%02dT%02d:%02d:%02d.%06lld+00:00",
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                     (long long)frac);
+        else
+            snprintf(want, sizeof(want), "%04d-%02d-%02dT%02d:%02d:%02d+00:00", tm.tm_year + 1900,
+                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+        time_format_rfc3339(us, got, sizeof(got));
+        if (strcmp(got, want) != 0)
+            fail_msg("%lld us: got %s, want %s", (long long)us, got, want);
+    }
+    time_format_rfc3339(1795887017500000LL, got, 11);
+    assert_string_equal(got, "2026-11-28");
+    time_format_rfc3339(-1, got, sizeof(got));
+    assert_string_equal(got, "1969-12-31T23:59:59.999999+00:00");
 }
 
 static void test_local_time(void **state)
@@ -386,12 +432,19 @@ static void test_civil_walk(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_json_string),    cmocka_unit_test(test_utf8_scrub),
-        cmocka_unit_test(test_buf_grows),      cmocka_unit_test(test_rfc3339),
-        cmocka_unit_test(test_local_time),     cmocka_unit_test(test_str_copy),
-        cmocka_unit_test(test_xgrow),          cmocka_unit_test(test_hash),
-        cmocka_unit_test(test_parse_relative), cmocka_unit_test(test_parse_relative_null),
-        cmocka_unit_test(test_civil_days),     cmocka_unit_test(test_civil_walk),
+        cmocka_unit_test(test_json_string),
+        cmocka_unit_test(test_utf8_scrub),
+        cmocka_unit_test(test_buf_grows),
+        cmocka_unit_test(test_rfc3339),
+        cmocka_unit_test(test_time_format_gmtime),
+        cmocka_unit_test(test_local_time),
+        cmocka_unit_test(test_str_copy),
+        cmocka_unit_test(test_xgrow),
+        cmocka_unit_test(test_hash),
+        cmocka_unit_test(test_parse_relative),
+        cmocka_unit_test(test_parse_relative_null),
+        cmocka_unit_test(test_civil_days),
+        cmocka_unit_test(test_civil_walk),
         cmocka_unit_test(test_fmt_numbers),
     };
 

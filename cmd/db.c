@@ -69,9 +69,15 @@ int cmd_db(int argc, char **argv)
     } else if (strcmp(what, "compact") == 0) {
         struct db_compaction c;
 
-        rc = db_compact(db, cli.days > 0 ? cli.days : COMPACT_DAYS, &c);
+        int days = cli.days > 0 ? cli.days : COMPACT_DAYS;
+
+        rc = db_compact(db, days, &c);
         if (rc == 0 && c.busy)
             printf("another process is compacting; nothing done\n");
+        else if (rc == 0 && c.partitions == 0)
+            printf("nothing to compact: every month that ended more than %d day%s ago is"
+                   " compacted already\n",
+                   days, days == 1 ? "" : "s");
         else if (rc == 0)
             printf("compacted %d partition%s: indexes %.1f MB -> %.1f MB\n", c.partitions,
                    c.partitions == 1 ? "" : "s", (double)c.bytes_before / 1e6,

@@ -288,11 +288,12 @@ install: $(BUILD)/mailpulse $(BUILD)/mailpulse-full
 	$(INSTALL) -m 755 $(BUILD)/mailpulse-full $(DESTDIR)$(FULLDIR)/mailpulse-full
 	$(INSTALL) -m 644 man/mailpulse.8 $(DESTDIR)$(MANDIR)/man8/mailpulse.8
 	$(INSTALL) -m 644 man/mailpulse.conf.5 $(DESTDIR)$(MANDIR)/man5/mailpulse.conf.5
-	sed -e 's|/usr/local/bin/mailpulse|$(BINDIR)/mailpulse|g' \
-		-e 's|/etc/mailpulse.conf|$(SYSCONFDIR)/mailpulse.conf|g' \
-		-e 's|/usr/share/doc/mailpulse|$(DOCDIR)|g' contrib/mailpulse.service \
-		> $(DESTDIR)$(UNITDIR)/mailpulse.service
-	chmod 644 $(DESTDIR)$(UNITDIR)/mailpulse.service
+	for u in mailpulse.service mailpulse-compact.service mailpulse-compact.timer; do \
+		sed -e 's|/usr/local/bin/mailpulse|$(BINDIR)/mailpulse|g' \
+			-e 's|/etc/mailpulse.conf|$(SYSCONFDIR)/mailpulse.conf|g' \
+			-e 's|/usr/share/doc/mailpulse|$(DOCDIR)|g' contrib/$$u \
+			> $(DESTDIR)$(UNITDIR)/$$u && chmod 644 $(DESTDIR)$(UNITDIR)/$$u || exit 1; \
+	done
 	$(INSTALL) -m 644 contrib/bash-completion/mailpulse $(DESTDIR)$(BASHCOMPDIR)/mailpulse
 	$(INSTALL) -m 644 README.md $(DESTDIR)$(DOCDIR)/README.md
 	$(INSTALL) -m 644 contrib/mailpulse.conf $(DESTDIR)$(DOCDIR)/examples/mailpulse.conf
@@ -306,7 +307,8 @@ uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/mailpulse $(DESTDIR)$(FULLDIR)/mailpulse-full \
 		$(DESTDIR)$(MANDIR)/man8/mailpulse.8 \
 		$(DESTDIR)$(MANDIR)/man5/mailpulse.conf.5 $(DESTDIR)$(UNITDIR)/mailpulse.service \
-		$(DESTDIR)$(BASHCOMPDIR)/mailpulse
+		$(DESTDIR)$(UNITDIR)/mailpulse-compact.service \
+		$(DESTDIR)$(UNITDIR)/mailpulse-compact.timer $(DESTDIR)$(BASHCOMPDIR)/mailpulse
 	if cmp -s contrib/mailpulse.conf $(DESTDIR)$(SYSCONFDIR)/mailpulse.conf; then \
 		rm -f $(DESTDIR)$(SYSCONFDIR)/mailpulse.conf; fi
 	rm -rf $(DESTDIR)$(DOCDIR)

@@ -24,6 +24,7 @@
  *	void retry_sleep(int64_t us, volatile sig_atomic_t *stop);
  *
  *	int conf_load(struct serve_conf *c, int argc, char **argv);
+ *	const char *conf_dsn(const char *path);
  *	void conf_free(struct serve_conf *c);
  *	void conf_print(const struct serve_conf *c, FILE *fp);
  *
@@ -90,7 +91,8 @@
  *
  *	conf_load() builds the serve configuration: defaults, then the INI file (--config, or
  *	/etc/mailpulse.conf when it exists), then the rest of the command line on top. 0, or
- *	-1 after logging what is wrong.
+ *	-1 after logging what is wrong. conf_dsn() reads only the database of a configuration
+ *	file (its [serve] db =), for the db commands; it is fatal when the file cannot say.
  *
  * OWNERSHIP
  *	cmd_options() keeps no pointer; fn's arg points into argv. conf_load() allocates every
@@ -256,6 +258,7 @@ struct serve_conf {
 extern const char usage_serve[];
 
 int conf_load(struct serve_conf *c, int argc, char **argv);
+const char *conf_dsn(const char *path);
 void conf_free(struct serve_conf *c);
 void conf_set(char **dst, const char *value);
 void conf_print(const struct serve_conf *c, FILE *fp);

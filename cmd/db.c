@@ -9,38 +9,69 @@
 #include "util/util.h"
 
 static const char usage_db[] =
-    "usage: mailpulse db migrate|status|rebuild-rollups [--db DSN]\n"
-    "       mailpulse db retention --days N [--db DSN]\n"
-    "       mailpulse db compact [--days N] [--db DSN]\n"
+    "usage: mailpulse db migrate|status|rebuild-rollups [--db DSN | --config FILE]\n"
+    "       mailpulse db retention --days N [--db DSN | --config FILE]\n"
+    "       mailpulse db compact [--days N] [--db DSN | --config FILE]\n"
     "\n"
     "migrate applies the schema migrations the database has not seen; status lists applied\n"
     "and pending versions. retention drops the monthly partitions of events that ended more\n"
     "than N days ago (the hourly rollups are kept). rebuild-rollups recomputes the hourly\n"
     "rollups from the stored events. compact rebuilds, once, the indexes of the monthly\n"
     "partitions that ended more than N days ago (default 7), which packs them; ingest and\n"
-    "reports go on meanwhile.\n";
+    "reports go on meanwhile.\n"
+    "\n"
+    "--config FILE takes the database from the [serve] section's db = of serve's configuration\n"
+    "(as the shipped timer that runs compact does); --db wins over it.\n";
 
 /* A month is left this many days after its end before its indexes are packed. */
 #define COMPACT_DAYS 7
 
+/* --config: the one option of db's own */
+#define DB_CONFIG 1024
+
 static const struct cmd_opt db_opts[] = {
     {"db", CLI_DB, CMD_ARG_REQUIRED},
     {"days", CLI_DAYS, CMD_ARG_REQUIRED},
+    {"config", DB_CONFIG, CMD_ARG_REQUIRED},
     {NULL, 0, 0},
 };
 
-/* cmd_db - migrate, status, retention, rebuild-rollups */
+struct db_cli {
+    struct cli cli;
+    const char *config; /* --config FILE */
+    int dsn_given;      /* --db was given */
+};
+
+/* db_option - cmd_options' fn: --config here, the shared options by cli_option() */
+static int db_option(void *ctx, int key, const char *arg)
+{
+    struct db_cli *c = ctx;
+
+    if (key == DB_CONFIG) {
+        c->config = arg;
+        return 0;
+    }
+    if (key == CLI_DB)
+        c->dsn_given = 1;
+    return cli_option(&c->cli, key, arg);
+}
+
+/* cmd_db - migrate, status, retention, rebuild-rollups, compact */
 int cmd_db(int argc, char **argv)
 {
+    struct db_cli dc = {0};
     struct cli cli;
     const char *what;
     struct db *db;
     int first, rc;
 
-    cli_init(&cli);
-    first = cmd_options(argc, argv, db_opts, usage_db, cli_option, &cli, 0);
+    cli_init(&dc.cli);
+    first = cmd_options(argc, argv, db_opts, usage_db, db_option, &dc, 0);
     if (first < 0)
         return first == CMD_HELP ? 0 : 2;
+    cli = dc.cli;
+    if (dc.config != NULL && !dc.dsn_given)
+        cli.dsn = conf_dsn(dc.config);
     what = first < argc ? argv[first] : "";
 
     if (first + 1 != argc ||

@@ -542,6 +542,34 @@ static int conf_cli(struct serve_conf *c, int argc, char **argv, int pass)
     return cp.rc;
 }
 
+/* dsn_handler - ini_parse's handler for conf_dsn(): keep [serve] db =, pass over the rest */
+static int dsn_handler(void *user, const char *section, const char *name, const char *value)
+{
+    char **dsn = user;
+
+    if (strcmp(section, "serve") == 0 && strcmp(name, "db") == 0) {
+        x_free(*dsn);
+        *dsn = xstrdup(value);
+    }
+    return 1;
+}
+
+/* conf_dsn - the database the configuration file names ([serve] db =); fatal when it cannot */
+const char *conf_dsn(const char *path)
+{
+    static char *dsn;
+    int line = ini_parse(path, dsn_handler, &dsn);
+
+    if (line < 0)
+        fatal("cannot read the configuration %s: %s", path,
+              line == -1 ? strerror(errno) : "out of memory");
+    if (line > 0)
+        fatal("%s line %d: the line above is wrong", path, line);
+    if (dsn == NULL)
+        fatal("%s names no database: its [serve] section has no db = line", path);
+    return dsn;
+}
+
 /* conf_load - defaults, then the config file, then the command line; 0, CMD_HELP, -1 */
 int conf_load(struct serve_conf *c, int argc, char **argv)
 {

@@ -56,6 +56,21 @@ check_eq "a second run does nothing" "nothing to compact: every month that ended
     "$("$BIN" db compact --db "$DSN" --days 1 2>&1)"
 sizes >"$WORK/sizes.after"
 
+# --config: the database of serve's configuration, as the shipped timer runs it; --db wins.
+printf '[serve]\ndb = %s\nlisten = 127.0.0.1:1\n\n[source mail]\npath = /nonexistent\n' "$DSN" \
+    >"$WORK/mailpulse.conf"
+check_eq "db compact --config takes serve's database" \
+    "nothing to compact: every month that ended more than 1 day ago is compacted already" \
+    "$("$BIN" db compact --config "$WORK/mailpulse.conf" --days 1 2>&1)"
+printf '[serve]\ndb = host=/nonexistent dbname=none\n' >"$WORK/other.conf"
+check_eq "--db wins over the configuration's" \
+    "nothing to compact: every month that ended more than 1 day ago is compacted already" \
+    "$("$BIN" db compact --config "$WORK/other.conf" --db "$DSN" --days 1 2>&1)"
+printf '[web]\nlisten = 127.0.0.1:1\n' >"$WORK/nodb.conf"
+check_eq "a configuration without a database is refused by name" \
+    "mailpulse: error: $WORK/nodb.conf names no database: its [serve] section has no db = line" \
+    "$("$BIN" db compact --config "$WORK/nodb.conf" 2>&1)"
+
 # An interrupted rebuild leaves an invalid index named *_ccnew: made here by a unique index
 # that the rows break, built concurrently, which fails and stays behind invalid.
 q "CREATE UNIQUE INDEX CONCURRENTLY deliveries_p202610_host_idx_ccnew ON deliveries_p202610 (host)" \

@@ -56,6 +56,7 @@ grep '^[EW]: ' "$WORK/lintian.out" | head -20 | sed 's/^/# lintian: /'
 dpkg-deb -c "$DEB" | awk '{ print $6 }' | sed 's|^\./|/|' >"$WORK/contents"
 for f in /usr/bin/mailpulse /usr/lib/mailpulse/mailpulse-full /usr/share/man/man8/mailpulse.8.gz \
     /usr/share/man/man5/mailpulse.conf.5.gz /lib/systemd/system/mailpulse.service \
+    /lib/systemd/system/mailpulse-compact.service /lib/systemd/system/mailpulse-compact.timer \
     /etc/mailpulse.conf /usr/share/bash-completion/completions/mailpulse \
     /usr/share/doc/mailpulse/copyright /usr/share/doc/mailpulse/examples/grafana/mailpulse.json \
     /usr/share/doc/mailpulse/examples/prometheus/alerts.yml; do
@@ -128,6 +129,13 @@ t "in the throwaway root: the configuration is valid as shipped (--check-config)
     sh -c 'mailpulse serve --check-config | grep -q "/var/log/mail.log"'
 t "in the throwaway root: systemd-analyze verify mailpulse.service" \
     systemd-analyze verify /lib/systemd/system/mailpulse.service
+t "in the throwaway root: systemd-analyze verify the compaction service and timer" \
+    systemd-analyze verify /lib/systemd/system/mailpulse-compact.service \
+    /lib/systemd/system/mailpulse-compact.timer
+t "in the throwaway root: the compaction timer is not enabled" \
+    sh -c '! ls /etc/systemd/system/*.wants/mailpulse-compact.timer'
+t "in the throwaway root: db compact --config finds the shipped configuration's database" \
+    sh -c 'mailpulse db compact --config /etc/mailpulse.conf 2>&1 | grep -q "cannot connect to the database"' 
 t "in the throwaway root: man mailpulse finds the page" sh -c 'man -w mailpulse | grep -q mailpulse.8'
 t "in the throwaway root: dpkg --purge mailpulse" dpkg --purge mailpulse
 t "in the throwaway root: purge removed the binary, config and state" \

@@ -22,6 +22,8 @@ cat >"$WORK/want" <<'LIST'
 /etc/mailpulse.conf
 /usr/local/bin/mailpulse
 /usr/local/lib/mailpulse/mailpulse-full
+/usr/local/lib/systemd/system/mailpulse-compact.service
+/usr/local/lib/systemd/system/mailpulse-compact.timer
 /usr/local/lib/systemd/system/mailpulse.service
 /usr/local/share/bash-completion/completions/mailpulse
 /usr/local/share/doc/mailpulse/README.md
@@ -37,6 +39,9 @@ check_eq "the man page is mode 644" 644 "$(stat -c %a "$D/usr/local/share/man/ma
 check_eq "the unit's ExecStart names the installed binary" \
     "ExecStart=/usr/local/bin/mailpulse serve --config /etc/mailpulse.conf --foreground" \
     "$(grep '^ExecStart=' "$D/usr/local/lib/systemd/system/mailpulse.service")"
+check_eq "the compaction unit runs the installed binary on the installed configuration" \
+    "ExecStart=/usr/local/bin/mailpulse db compact --config /etc/mailpulse.conf" \
+    "$(grep '^ExecStart=' "$D/usr/local/lib/systemd/system/mailpulse-compact.service")"
 check_eq "the unit's Documentation names the installed docs" \
     "Documentation=man:mailpulse(8) man:mailpulse.conf(5) file:///usr/local/share/doc/mailpulse/README.md" \
     "$(grep '^Documentation=' "$D/usr/local/lib/systemd/system/mailpulse.service")"

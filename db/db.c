@@ -159,6 +159,17 @@ PGresult *db_exec(struct db *db, const char *sql, ExecStatusType expect, const c
     return NULL;
 }
 
+/* db_exec_cmd - run a statement that returns no rows; 0, or -1 after one warning */
+int db_exec_cmd(struct db *db, const char *sql, const char *what)
+{
+    PGresult *res = db_exec(db, sql, PGRES_COMMAND_OK, what);
+
+    if (res == NULL)
+        return -1;
+    PQclear(res);
+    return 0;
+}
+
 /* db_rollback - abandon an open or failed transaction, quietly */
 void db_rollback(struct db *db)
 {

@@ -49,6 +49,7 @@ struct db {
 int db_reconnect(struct db *db);
 void db_sums_free(struct db *db);
 PGresult *db_exec(struct db *db, const char *sql, ExecStatusType expect, const char *what);
+int db_exec_cmd(struct db *db, const char *sql, const char *what);
 void db_rollback(struct db *db);
 void db_warn_res(struct db *db, const PGresult *res, const char *what);
 void db_first_line(const char *msg, char *out, size_t outlen);

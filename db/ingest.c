@@ -799,17 +799,6 @@ static int copy_rows(struct db_batch *b, const struct table *t, const char *into
     return copy_end(b, what, failed, conflict);
 }
 
-/* exec_simple - run a statement that returns no rows */
-static int exec_simple(struct db_batch *b, const char *sql, const char *what)
-{
-    PGresult *r = db_exec(b->db, sql, PGRES_COMMAND_OK, what);
-
-    if (r == NULL)
-        return -1;
-    PQclear(r);
-    return 0;
-}
-
 /* cmp_key - order of (source_id, pos, seq) */
 static int cmp_key(const void *pa, const void *pb)
 {
@@ -878,7 +867,7 @@ static int stage_table(struct db_batch *b, const struct table *t, uint64_t *n)
     /* The transaction may go on with another batch: its staging must start empty. */
     buf_reset(&b->sql);
     buf_printf(&b->sql, "TRUNCATE stg_%s", t->name);
-    return exec_simple(b, b->sql.data, what);
+    return db_exec_cmd(b->db, b->sql.data, what);
 }
 
 /*
@@ -902,7 +891,7 @@ static int move_tables(struct db_batch *b, const uint64_t *staged, struct db_bat
     uint64_t n;
     size_t i, j;
 
-    if (exec_simple(b, "SAVEPOINT mailpulse_move", what) < 0)
+    if (db_exec_cmd(b->db, "SAVEPOINT mailpulse_move", what) < 0)
         return -1;
     for (j = 0; j < ARRAY_LEN(tables) && !conflict; j++)
         if (staged[j] > 0 && copy_rows(b, &tables[j], tables[j].name, &conflict) < 0 && !conflict)
@@ -912,11 +901,11 @@ static int move_tables(struct db_batch *b, const uint64_t *staged, struct db_bat
             b->tag[i] |= TAG_STORED;
         for (j = 0; j < ARRAY_LEN(tables); j++)
             res->inserted += staged[j];
-        return exec_simple(b, "RELEASE SAVEPOINT mailpulse_move", what);
+        return db_exec_cmd(b->db, "RELEASE SAVEPOINT mailpulse_move", what);
     }
     *straight = false;
-    if (exec_simple(b, "ROLLBACK TO SAVEPOINT mailpulse_move", what) < 0 ||
-        exec_simple(b, "RELEASE SAVEPOINT mailpulse_move", what) < 0)
+    if (db_exec_cmd(b->db, "ROLLBACK TO SAVEPOINT mailpulse_move", what) < 0 ||
+        db_exec_cmd(b->db, "RELEASE SAVEPOINT mailpulse_move", what) < 0)
         return -1;
     for (j = 0; j < ARRAY_LEN(tables); j++) {
         if (staged[j] == 0)
@@ -1415,12 +1404,12 @@ static int suppress(struct db_batch *b)
     const char *what = "updating the suppression list";
     struct rollup_sums *s = b->db->sums;
 
-    if (s->sent.n > 0 && (copy_sent(b) < 0 || exec_simple(b, UNSUPPRESS_SQL, what) < 0))
+    if (s->sent.n > 0 && (copy_sent(b) < 0 || db_exec_cmd(b->db, UNSUPPRESS_SQL, what) < 0))
         return -1;
     if (s->lost.len > 0 &&
         (copy_text(b, "COPY stg_suppress (time, sd, rcpt, reason, dsn, reply) FROM STDIN", &s->lost,
                    what) < 0 ||
-         exec_simple(b, SUPPRESS_SQL, what) < 0))
+         db_exec_cmd(b->db, SUPPRESS_SQL, what) < 0))
         return -1;
     return 0;
 }

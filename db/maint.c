@@ -81,15 +81,6 @@ int db_ensure_partitions(struct db *db)
 /* Held for the session while one process compacts, so that two never rebuild at once. */
 #define COMPACT_LOCK "7236051971"
 
-/* exec_ok - one statement without a result set; 0 or -1 (warned) */
-static int exec_ok(struct db *db, const char *sql, const char *what)
-{
-    PGresult *res = db_exec(db, sql, PGRES_COMMAND_OK, what);
-
-    PQclear(res);
-    return res != NULL ? 0 : -1;
-}
-
 /* qualified - "schema"."name" into out; -1 when libpq cannot quote them */
 static int qualified(struct db *db, const char *nsp, const char *rel, char *out, size_t len)
 {
@@ -130,7 +121,7 @@ static int drop_leftovers(struct db *db)
             break;
         }
         snprintf(sql, sizeof(sql), "DROP INDEX CONCURRENTLY IF EXISTS %s", q);
-        if (exec_ok(db, sql, "dropping an interrupted index rebuild") < 0)
+        if (db_exec_cmd(db, sql, "dropping an interrupted index rebuild") < 0)
             n = -1;
         else
             n++;
@@ -151,7 +142,8 @@ static int compact_one(struct db *db, const char *nsp, const char *rel, struct d
     if (qualified(db, nsp, rel, q, sizeof(q)) < 0 || (before = index_bytes(db, q)) < 0)
         return -1;
     snprintf(sql, sizeof(sql), "REINDEX TABLE CONCURRENTLY %s", q);
-    if (exec_ok(db, sql, "rebuilding a month's indexes") < 0 || (after = index_bytes(db, q)) < 0)
+    if (db_exec_cmd(db, sql, "rebuilding a month's indexes") < 0 ||
+        (after = index_bytes(db, q)) < 0)
         return -1;
     snprintf(before_s, sizeof(before_s), "%lld", (long long)before);
     snprintf(after_s, sizeof(after_s), "%lld", (long long)after);
@@ -204,9 +196,9 @@ int db_compact(struct db *db, int days, struct db_compaction *out)
 
     /* The records of months retention dropped go: a month a late log makes again is packed
      * again. */
-    if (exec_ok(db,
-                "DELETE FROM partition_compactions WHERE to_regclass(quote_ident(name)) IS NULL",
-                "compacting") < 0 ||
+    if (db_exec_cmd(
+            db, "DELETE FROM partition_compactions WHERE to_regclass(quote_ident(name)) IS NULL",
+            "compacting") < 0 ||
         (out->leftovers = drop_leftovers(db)) < 0) {
         rc = -1;
         goto unlock;

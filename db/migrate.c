@@ -23,17 +23,6 @@ static const char create_table_sql[] = "CREATE TABLE IF NOT EXISTS schema_migrat
                                        " name text NOT NULL,"
                                        " applied_at timestamptz NOT NULL DEFAULT now())";
 
-/* exec_cmd - run a command that returns no rows; 0 or -1 after one warning */
-static int exec_cmd(struct db *db, const char *sql, const char *what)
-{
-    PGresult *res = db_exec(db, sql, PGRES_COMMAND_OK, what);
-
-    if (res == NULL)
-        return -1;
-    PQclear(res);
-    return 0;
-}
-
 /* exec_lock - take the migration lock inside the open transaction */
 static int exec_lock(struct db *db)
 {
@@ -76,7 +65,7 @@ static int apply_one(struct db *db, const struct migration *m)
 
     snprintf(vbuf, sizeof(vbuf), "%d", m->version);
     snprintf(what, sizeof(what), "migration %03d_%s", m->version, m->name);
-    if (exec_cmd(db, "BEGIN", "BEGIN") < 0 || exec_lock(db) < 0)
+    if (db_exec_cmd(db, "BEGIN", "BEGIN") < 0 || exec_lock(db) < 0)
         goto out;
     have = version_applied(db, m->version);
     if (have < 0)
@@ -85,7 +74,7 @@ static int apply_one(struct db *db, const struct migration *m)
         rc = 0;
         goto out;
     }
-    if (exec_cmd(db, m->sql, what) < 0)
+    if (db_exec_cmd(db, m->sql, what) < 0)
         goto out;
     res = PQexecParams(db->conn,
                        "INSERT INTO schema_migrations (version, name) VALUES ($1::integer, $2)", 2,
@@ -94,7 +83,7 @@ static int apply_one(struct db *db, const struct migration *m)
         db_warn_res(db, res, "recording a migration");
         goto out;
     }
-    if (exec_cmd(db, "COMMIT", "COMMIT") < 0)
+    if (db_exec_cmd(db, "COMMIT", "COMMIT") < 0)
         goto out;
     rc = 1;
 out:
@@ -110,9 +99,9 @@ int db_migrate(struct db *db, FILE *out)
 
     if (db_reconnect(db) < 0)
         return -1;
-    if (exec_cmd(db, "BEGIN", "BEGIN") < 0 || exec_lock(db) < 0 ||
-        exec_cmd(db, create_table_sql, "creating schema_migrations") < 0 ||
-        exec_cmd(db, "COMMIT", "COMMIT") < 0) {
+    if (db_exec_cmd(db, "BEGIN", "BEGIN") < 0 || exec_lock(db) < 0 ||
+        db_exec_cmd(db, create_table_sql, "creating schema_migrations") < 0 ||
+        db_exec_cmd(db, "COMMIT", "COMMIT") < 0) {
         db_rollback(db);
         return -1;
     }

@@ -99,7 +99,6 @@ int cmd_db(int argc, char **argv)
                    cli.days);
     } else if (strcmp(what, "compact") == 0) {
         struct db_compaction c;
-
         int days = cli.days > 0 ? cli.days : COMPACT_DAYS;
 
         rc = db_compact(db, days, &c);

@@ -412,23 +412,6 @@ static char *json_double(char *w, double d)
             PUT_LIT(w, "false");                                                                   \
     } while (0)
 
-/* put_2d - two decimal digits */
-static inline void put_2d(char *w, unsigned v)
-{
-    w[0] = (char)('0' + v / 10);
-    w[1] = (char)('0' + v % 10);
-}
-
-/* put_clock - "17:30:17" (8 bytes, no NUL) for a second of the day */
-static inline void put_clock(char *w, unsigned sod)
-{
-    put_2d(w, sod / 3600);
-    w[2] = ':';
-    put_2d(w + 3, sod / 60 % 60);
-    w[5] = ':';
-    put_2d(w + 6, sod % 60);
-}
-
 /* The text of the last second put_time() wrote, and its day. */
 struct second_memo {
     int64_t secs, days;
@@ -444,25 +427,17 @@ struct second_memo {
  */
 static __attribute__((noinline)) bool second_text(int64_t secs, char *w, struct second_memo *last)
 {
-    int64_t days = secs >= 0 ? secs / 86400 : (secs - 86399) / 86400, y;
-    int m, d;
+    int64_t days = secs >= 0 ? secs / 86400 : (secs - 86399) / 86400;
 
     if (last->valid && days == last->days) {
         memcpy(w, last->w, 12); /* '"', the date and 'T' */
     } else {
-        time_civil_from_days(days, &y, &m, &d);
-        if (y < 0 || y > 9999)
+        if (time_put_date(w + 1, days) < 0)
             return false;
         w[0] = '"';
-        put_2d(w + 1, (unsigned)(y / 100));
-        put_2d(w + 3, (unsigned)(y % 100));
-        w[5] = '-';
-        put_2d(w + 6, (unsigned)m);
-        w[8] = '-';
-        put_2d(w + 9, (unsigned)d);
         w[11] = 'T';
     }
-    put_clock(w + 12, (unsigned)(secs - days * 86400));
+    time_put_clock(w + 12, (int)(secs - days * 86400));
     memcpy(last->w, w, 20);
     last->secs = secs;
     last->days = days;
@@ -507,16 +482,8 @@ static char *put_time(char *w, int64_t us)
         return w;
     }
     w += 20;
-    if (frac) {
-        int j;
-
-        *w++ = '.';
-        for (j = 5; j >= 0; j--) {
-            w[j] = (char)('0' + frac % 10);
-            frac /= 10;
-        }
-        w += 6;
-    }
+    if (frac)
+        w = time_put_frac(w, frac);
     PUT_LIT(w, "+00:00\"");
     /* at most 34 bytes: '"', 19, ".123456", "+00:00\"" */
     memcpy(stamp.text, start, sizeof(stamp.text));

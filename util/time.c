@@ -50,14 +50,51 @@ void time_civil_from_days(int64_t days, int64_t *y, int *m, int *d)
     *y = yoe + era * 400 + (*m <= 2);
 }
 
-/* digits_put - v (0 <= v < 10^n) as n decimal digits at p; the byte after them */
-static char *digits_put(char *p, int64_t v, int n)
+/* put_2d - two decimal digits */
+static void put_2d(char *w, int v)
 {
-    for (int i = n - 1; i >= 0; i--) {
-        p[i] = (char)('0' + v % 10);
-        v /= 10;
+    w[0] = (char)('0' + v / 10);
+    w[1] = (char)('0' + v % 10);
+}
+
+/* time_put_date - "2026-11-28" at w for a day count since 1970-01-01; -1 for a year that has
+ * not four digits (nothing written) */
+int time_put_date(char *w, int64_t days)
+{
+    int64_t y;
+    int m, d;
+
+    time_civil_from_days(days, &y, &m, &d);
+    if (y < 0 || y > 9999)
+        return -1;
+    put_2d(w, (int)(y / 100));
+    put_2d(w + 2, (int)(y % 100));
+    w[4] = '-';
+    put_2d(w + 5, m);
+    w[7] = '-';
+    put_2d(w + 8, d);
+    return 0;
+}
+
+/* time_put_clock - "17:30:17" at w for a second of the day */
+void time_put_clock(char *w, int sod)
+{
+    put_2d(w, sod / 3600);
+    w[2] = ':';
+    put_2d(w + 3, sod / 60 % 60);
+    w[5] = ':';
+    put_2d(w + 6, sod % 60);
+}
+
+/* time_put_frac - ".123456" at w for microseconds 0..999999; the byte after it */
+char *time_put_frac(char *w, int64_t frac)
+{
+    w[0] = '.';
+    for (int j = 6; j >= 1; j--) {
+        w[j] = (char)('0' + frac % 10);
+        frac /= 10;
     }
-    return p + n;
+    return w + 7;
 }
 
 /* time_format_rfc3339 - "2026-11-28T17:30:17[.123456]+00:00" */
@@ -66,44 +103,25 @@ void time_format_rfc3339(int64_t us, char *out, size_t outlen)
     int64_t secs = us >= 0 ? us / 1000000 : (us - 999999) / 1000000;
     int64_t frac = us - secs * 1000000;
     int64_t days = secs >= 0 ? secs / 86400 : (secs - 86399) / 86400;
-    int64_t sod = secs - days * 86400, y;
-    int m, d;
-    char text[40], *p = text;
+    char text[64], *p = text;
     size_t n;
 
     if (outlen == 0)
         return;
-    time_civil_from_days(days, &y, &m, &d);
-    if (y < 0 || y > 9999) {
-        time_t t = (time_t)secs;
-        struct tm tm;
+    if (time_put_date(p, days) == 0) {
+        p += 10;
+    } else { /* a year of more or fewer than four digits */
+        int64_t y;
+        int m, d;
 
-        gmtime_r(&t, &tm);
-        if (frac)
-            snprintf(out, outlen, "%04d-%02d-%02dT%02d:%02d:%02d.%06lld+00:00", tm.tm_year + 1900,
-                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (long long)frac);
-        else
-            snprintf(out, outlen, "%04d-%02d-%02dT%02d:%02d:%02d+00:00", tm.tm_year + 1900,
-                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
-        return;
+        time_civil_from_days(days, &y, &m, &d);
+        p += snprintf(p, 32, "%04lld-%02d-%02d", (long long)y, m, d);
     }
-    /* Digit by digit: every row stored and every event printed has its time written here,
-     * and snprintf() took a tenth of an import's own time. */
-    p = digits_put(p, y, 4);
-    *p++ = '-';
-    p = digits_put(p, m, 2);
-    *p++ = '-';
-    p = digits_put(p, d, 2);
     *p++ = 'T';
-    p = digits_put(p, sod / 3600, 2);
-    *p++ = ':';
-    p = digits_put(p, sod / 60 % 60, 2);
-    *p++ = ':';
-    p = digits_put(p, sod % 60, 2);
-    if (frac) {
-        *p++ = '.';
-        p = digits_put(p, frac, 6);
-    }
+    time_put_clock(p, (int)(secs - days * 86400));
+    p += 8;
+    if (frac)
+        p = time_put_frac(p, frac);
     memcpy(p, "+00:00", 6);
     n = (size_t)(p - text) + 6;
     if (n >= outlen)

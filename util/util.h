@@ -27,6 +27,8 @@
  *	int time_parse_relative(const char *s, int64_t now_us, int64_t *out_us);
  *	int64_t time_days_from_civil(int64_t y, int m, int d);
  *	void time_civil_from_days(int64_t days, int64_t *y, int *m, int *d);
+ *	int time_put_date(char *w, int64_t days); void time_put_clock(char *w, int sod);
+ *	char *time_put_frac(char *w, int64_t frac);
  *
  *	size_t str_copy(char *dst, size_t dstlen, const char *src, size_t srclen);
  *	uint64_t hash_fnv1a64(const void *, size_t);
@@ -50,7 +52,11 @@
  *	in place, every byte that is not part of valid UTF-8 with '?' and returns how many.
  *
  *	Times are microseconds since the Unix epoch, UTC. time_format_rfc3339() writes
- *	"2026-11-28T17:30:17+00:00" (with ".123456" when the microseconds are non-zero).
+ *	"2026-11-28T17:30:17+00:00" (with ".123456" when the microseconds are non-zero), from
+ *	its pieces, which the JSON writer of events uses too (no NUL after any of them):
+ *	time_put_date() "2026-11-28" (10 bytes) for a day count, or -1 and nothing written when
+ *	the year has not four digits; time_put_clock() "17:30:17" (8 bytes) for a second of the
+ *	day; time_put_frac() ".123456" (7 bytes) for the microseconds, returning the byte after.
  *	time_parse_rfc3339() accepts "YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM|-HH:MM)" (a space
  *	instead of T too) and returns 0, or -1 when the text is not such a time.
  *	time_local_to_utc_us() converts a broken-down wall-clock time of the local time zone (TZ)
@@ -129,6 +135,9 @@ size_t utf8_scrub(char *s);
 
 int64_t time_now_us(void);
 void time_format_rfc3339(int64_t us, char *out, size_t outlen);
+int time_put_date(char *w, int64_t days);
+void time_put_clock(char *w, int sod);
+char *time_put_frac(char *w, int64_t frac);
 int time_parse_rfc3339(const char *s, size_t len, int64_t *us);
 int64_t time_local_to_utc_us(int year, int mon, int mday, int hour, int min, int sec);
 int time_parse_relative(const char *s, int64_t now_us, int64_t *out_us);

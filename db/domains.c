@@ -15,8 +15,13 @@
  *
  * The exact counts of the candidates come from three parts of the range, for those domains
  * only: whole days from rollups_domain_day, the whole hours before the first and after the
- * last whole day from rollups_domain_hour (one row per domain and hour, whatever the hosts,
+ * last whole day from rollups_domain_hour (one row per domain, hour and host, whatever the
  * senders and reasons), and the partial hours at the two ends from the deliveries themselves.
+ *
+ * With a host filter the candidates and B are the same (a domain has no more attempts on one
+ * host than on all of them), and the exact counts are that host's: whole days from
+ * rollups_domain_host_day, whole hours from rollups_domain_hour's rows of the host, partial
+ * hours from the host's deliveries. The attempts that set V are the host's.
  *
  * The proof. By volume, the answer is final when the limit-th candidate has more than B
  * attempts (or B is 0, every domain being a candidate). A rate ordering lists only domains
@@ -116,37 +121,50 @@ static const char *const top_sql[] = {
 /*
  * The candidates' exact counts. $1 domains, $2 from, $3 to, $4 h1, $5 h2 (the whole hours),
  * $6 d1, $7 d2 (the whole days; both h2 when there are none), $8 V (1 by volume), $9 limit
- * plus what the proof needs. Rows in the order of the report.
+ * plus what the proof needs; with a host filter, $10 the host. Rows in the order of the
+ * report. The whole days come from rollups_domain_day over all hosts, from
+ * rollups_domain_host_day for one.
  */
-/* The hours [a, b) of the candidates from rollups_domain_hour: a row per domain and hour. */
-#define EDGE_HOURS(a, b)                                                                           \
+#define ONE_HOST " AND host = $10::text"
+/* The hours [a, b) of the candidates from rollups_domain_hour: a row per domain, hour, host. */
+#define EDGE_HOURS(a, b, host)                                                                     \
     " UNION ALL SELECT recipient_domain, sent, deferred, bounced, expired"                         \
     " FROM rollups_domain_hour WHERE recipient_domain = ANY ($1::text[])"                          \
-    " AND hour >= " a "::timestamptz AND hour < " b "::timestamptz"
+    " AND hour >= " a "::timestamptz AND hour < " b "::timestamptz" host
 /* The attempts of the candidates in [a, b), less than an hour. */
-#define EDGE_EVENTS(a, b)                                                                          \
+#define EDGE_EVENTS(a, b, host)                                                                    \
     " UNION ALL SELECT recipient_domain, (status = 'sent')::int, (status = 'deferred')::int,"      \
     " (status = 'bounced')::int, (status = 'expired')::int FROM deliveries"                        \
     " WHERE recipient_domain = ANY ($1::text[]) AND time >= " a "::timestamptz"                    \
-    " AND time < " b "::timestamptz"
+    " AND time < " b "::timestamptz" host
 
-#define EXACT_SQL(order)                                                                           \
+#define EXACT_SQL(order, days, host)                                                               \
     "SELECT recipient_domain, st, df, bo, ex, bo::float8 / greatest(total, 1),"                    \
     " df::float8 / greatest(total, 1), total FROM ("                                               \
     " SELECT recipient_domain, sum(st) st, sum(df) df, sum(bo) bo, sum(ex) ex,"                    \
     "  sum(st + df + bo + ex) total FROM ("                                                        \
     "  SELECT recipient_domain, sent st, deferred df, bounced bo, expired ex"                      \
-    "   FROM rollups_domain_day WHERE recipient_domain = ANY ($1::text[])"                         \
-    "   AND day >= $6::timestamptz AND day < $7::timestamptz" EDGE_HOURS("$4", "$6")               \
-        EDGE_HOURS("$7", "$5") EDGE_EVENTS("$2", "$4")                                             \
-            EDGE_EVENTS("$5", "$3") ") x GROUP BY 1) d"                                            \
-                                    " WHERE total >= $8::bigint ORDER BY " order                   \
-                                    ", recipient_domain LIMIT $9::integer"
+    "   FROM " days " WHERE recipient_domain = ANY ($1::text[])"                                   \
+    "   AND day >= $6::timestamptz AND day < $7::timestamptz" host EDGE_HOURS("$4", "$6", host)    \
+        EDGE_HOURS("$7", "$5", host) EDGE_EVENTS("$2", "$4", host)                                 \
+            EDGE_EVENTS("$5", "$3", host) ") x GROUP BY 1) d"                                      \
+                                          " WHERE total >= $8::bigint ORDER BY " order             \
+                                          ", recipient_domain LIMIT $9::integer"
+#define EXACT_ALL(order)     EXACT_SQL(order, "rollups_domain_day", "")
+#define EXACT_ON_HOST(order) EXACT_SQL(order, "rollups_domain_host_day", ONE_HOST)
 
-static const char *const exact_sql[] = {
-    [DB_ORDER_VOLUME] = EXACT_SQL("total DESC"),
-    [DB_ORDER_BOUNCE_RATE] = EXACT_SQL("6 DESC, total DESC"),
-    [DB_ORDER_DEFERRAL_RATE] = EXACT_SQL("7 DESC, total DESC"),
+/* [host filter][order] */
+static const char *const exact_sql[2][3] = {
+    {
+        [DB_ORDER_VOLUME] = EXACT_ALL("total DESC"),
+        [DB_ORDER_BOUNCE_RATE] = EXACT_ALL("6 DESC, total DESC"),
+        [DB_ORDER_DEFERRAL_RATE] = EXACT_ALL("7 DESC, total DESC"),
+    },
+    {
+        [DB_ORDER_VOLUME] = EXACT_ON_HOST("total DESC"),
+        [DB_ORDER_BOUNCE_RATE] = EXACT_ON_HOST("6 DESC, total DESC"),
+        [DB_ORDER_DEFERRAL_RATE] = EXACT_ON_HOST("7 DESC, total DESC"),
+    },
 };
 
 /* time_text - a time as timestamptz text */
@@ -220,7 +238,8 @@ static int bounded_round(struct db *db, const struct db_range *r, enum db_domain
                          void *arg)
 {
     char t[7][48], lv[24], lim[16], vol[24];
-    const char *v[9];
+    const char *v[10];
+    int on_host = r->host[0] != 0;
     struct buf doms;
     PGresult *res;
     int64_t bound, h1, h2, d1, d2;
@@ -260,7 +279,8 @@ static int bounded_round(struct db *db, const struct db_range *r, enum db_domain
         v[i + 1] = t[i];
     v[7] = vol;
     v[8] = lim;
-    res = db_run(db, exact_sql[order], 9, v, "domains");
+    v[9] = r->host;
+    res = db_run(db, exact_sql[on_host][order], 9 + on_host, v, "domains");
     buf_free(&doms);
     if (res == NULL)
         return -1;
@@ -296,8 +316,9 @@ out:
 }
 
 /*
- * db_domains_bounded - db_domains() for a closed range with no filter: 1 when it answered
- * (rows handed to fn), 0 when the caller must add up every domain, -1 on error.
+ * db_domains_bounded - db_domains() for a closed range with no filter but a host: 1 when it
+ * answered (rows handed to fn), 0 when the caller must add up every domain, -1 on error.
+ * attempts: the range's attempts on that host (on all hosts when r->host is "").
  */
 int db_domains_bounded(struct db *db, const struct db_range *r, enum db_domain_order order,
                        int limit, int64_t attempts,
@@ -309,7 +330,7 @@ int db_domains_bounded(struct db *db, const struct db_range *r, enum db_domain_o
     int per_unit, rc = 0;
 
     if (r->from_us <= 0 || r->to_us == INT64_MAX || r->to_us - r->from_us < HOUR_US || limit < 1 ||
-        (unsigned)order >= ARRAY_LEN(exact_sql))
+        r->sender_domain[0] != 0 || (unsigned)order >= ARRAY_LEN(exact_sql[0]))
         return 0;
     if (order != DB_ORDER_VOLUME)
         min_volume = attempts > 1000 ? (attempts + 999) / 1000 : 1;

@@ -965,6 +965,7 @@ enum rollup_id {
     R_DOMAIN_DAY,
     R_DOMAIN_MONTH,
     R_DOMAIN_HOUR,
+    R_DOMAIN_HOST_DAY,
     R_PROVIDER_HOUR,
     R_BLOCK_HOUR,
     R_SENDER_HOUR,
@@ -1012,11 +1013,17 @@ static const struct rollup {
     [R_DOMAIN_MONTH] =
         {"rollups_domain_month", "month, recipient_domain", {F_MONTH, F_RD, F_END}, "n", 0, false},
     [R_DOMAIN_HOUR] = {"rollups_domain_hour",
-                       "recipient_domain, hour",
-                       {F_RD, F_HOUR, F_END},
+                       "recipient_domain, hour, host",
+                       {F_RD, F_HOUR, F_HOST, F_END},
                        "sent, deferred, bounced, expired",
                        4,
                        false},
+    [R_DOMAIN_HOST_DAY] = {"rollups_domain_host_day",
+                           "recipient_domain, host, day",
+                           {F_RD, F_HOST, F_DAY, F_END},
+                           "sent, deferred, bounced, expired",
+                           4,
+                           false},
     [R_PROVIDER_HOUR] = {"rollups_provider_hour",
                          "provider, host, hour",
                          {F_PROVIDER, F_HOST, F_HOUR, F_END},
@@ -1225,6 +1232,7 @@ static void rollup_event(struct rollup_sums *s, const struct entry *e)
         rollup_add(s, R_DOMAIN_DAY, -1, kx, NULL);
         rollup_add(s, R_DOMAIN_MONTH, -1, kx, NULL);
         rollup_add(s, R_DOMAIN_HOUR, -1, kx, NULL);
+        rollup_add(s, R_DOMAIN_HOST_DAY, -1, kx, NULL);
     }
     field_set(f, F_PROVIDER, e->provider != NULL ? e->provider : "");
     field_set(f, F_PROVIDER_OR_OTHER,

@@ -467,11 +467,11 @@ static const char *const domains_sql[] = {
     [DB_ORDER_DEFERRAL_RATE] = DOMAINS_SQL("7 DESC, total DESC", MIN_VOLUME),
 };
 
-/* domains_unfiltered - the query filters on nothing but its range (db/domains.c applies) */
-static bool domains_unfiltered(const struct db_query *q)
+/* domains_boundable - the query filters on nothing but its range and host (db/domains.c) */
+static bool domains_boundable(const struct db_query *q)
 {
-    return q->range.host[0] == 0 && q->range.sender_domain[0] == 0 && q->domain[0] == 0 &&
-           q->reason[0] == 0 && q->dsn[0] == 0 && q->status == ST_NONE;
+    return q->range.sender_domain[0] == 0 && q->domain[0] == 0 && q->reason[0] == 0 &&
+           q->dsn[0] == 0 && q->status == ST_NONE;
 }
 
 /* db_domains - per recipient domain: counts by status and rates, in the order asked */
@@ -486,7 +486,7 @@ int db_domains(struct db *db, const struct db_query *q, enum db_domain_order ord
 
     if ((unsigned)order >= ARRAY_LEN(domains_sql))
         order = DB_ORDER_VOLUME;
-    if (domains_unfiltered(q)) {
+    if (domains_boundable(q)) {
         struct db_summary s;
         int rc;
 

@@ -62,7 +62,7 @@ rollups_consistent() {
              SELECT hour, host, kind, reason, dsn, n FROM rollups_host)) d")" = 0 ]
 }
 
-ROLLUP_TABLES="rollups rollups_host rollups_host_minute rollups_domain_hour rollups_domain_day
+ROLLUP_TABLES="rollups rollups_host rollups_host_minute rollups_domain_hour rollups_domain_host_day rollups_domain_day
     rollups_domain_month rollups_provider_hour rollups_block_hour rollups_sender_hour rollups_sender_day
     rollups_sender_reason_day"
 

@@ -78,6 +78,16 @@ PGresult *db_run(struct db *db, const char *sql, int n, const char *const *v, co
     " THEN EXCLUDED.reply ELSE suppressions.reply END"
 void db_range_time(int64_t us, bool is_from, char *out, size_t outlen);
 int64_t db_floor_hour(int64_t us);
+
+/*
+ * The whole units of a range, as timestamptz text (db_range_time()): [h1, h2) its whole hours
+ * and [d1, d2) the whole UTC days among them. With no whole hour inside, all four are the
+ * range's end (the events answer it all); with no whole day (or days false), d1 = d2 = h2.
+ */
+struct db_units {
+    char h1[48], h2[48], d1[48], d2[48];
+};
+void db_range_units(const struct db_range *r, bool days, struct db_units *u);
 int64_t db_get_i64(const PGresult *res, int row, int col);
 int db_sender_reasons_read(const char *s, struct db_sender_row *row);
 void db_fold_lower(char *s);

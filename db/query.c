@@ -9,6 +9,7 @@
  * (the events themselves) for the partial hours at its two ends, so any range is exact and
  * no more than two hours of events are scanned; without a domain filter, the minute rollups
  * answer the whole minutes of those hours and two minutes of events at most are scanned. Minute buckets read the events only.
+ * A summary for one sender domain reads the sender rollups by day and hour instead.
  * Lists (bounces, trail, export) read the event tables.
  */
 #include <errno.h>
@@ -123,6 +124,37 @@ static int64_t ceil_to(int64_t us, int64_t unit_us)
     int64_t f = us - (((us % unit_us) + unit_us) % unit_us);
 
     return f == us ? us : f + unit_us;
+}
+
+#define DAY_US (86400 * 1000000LL)
+
+/* db_range_units - the whole hours of r, and the whole UTC days among them when days */
+void db_range_units(const struct db_range *r, bool days, struct db_units *u)
+{
+    bool from_open = r->from_us <= 0, to_open = r->to_us == INT64_MAX;
+    int64_t a = 0, z = INT64_MAX, da, dz;
+
+    if (!from_open)
+        a = ceil_to(r->from_us, HOUR_US);
+    if (!to_open)
+        z = db_floor_hour(r->to_us);
+    if (!from_open && !to_open && a >= z) {
+        db_range_time(r->to_us, false, u->h1, sizeof(u->h1));
+        snprintf(u->h2, sizeof(u->h2), "%s", u->h1);
+        a = z = r->to_us;
+    } else {
+        db_range_time(a, true, u->h1, sizeof(u->h1));
+        db_range_time(z, false, u->h2, sizeof(u->h2));
+    }
+    da = from_open ? a : ceil_to(a, DAY_US);
+    dz = to_open ? z : z - (((z % DAY_US) + DAY_US) % DAY_US);
+    if (!days || (!from_open && !to_open && da >= dz)) {
+        snprintf(u->d1, sizeof(u->d1), "%s", u->h2);
+        snprintf(u->d2, sizeof(u->d2), "%s", u->h2);
+    } else {
+        db_range_time(da, true, u->d1, sizeof(u->d1));
+        db_range_time(dz, false, u->d2, sizeof(u->d2));
+    }
 }
 
 /*
@@ -389,7 +421,39 @@ static const char *bucket_name(enum db_bucket bucket)
 
 static const char summary_sql[] = FACTS_CTE " SELECT" KIND_SUMS " FROM f WHERE" FACTS_WHERE;
 
-/* db_summary - totals over [from, to), for one host or all */
+/*
+ * The totals of one sender domain. "rollups" holds its rows among those of every recipient
+ * domain (about one row per two attempts of a long tail), so the attempts and rejects come
+ * from the sender rollups instead: whole days from rollups_sender_day, the whole hours around
+ * them from rollups_sender_hour, each read as plain ranges of their keys; the messages it
+ * sent from the received rows of "rollups" (a partial index on sender domain and hour, sql/019);
+ * the partial hours at the two ends from the events. $1 from, $2 to, $3 host, $4 the sender
+ * domain, [$5, $6) the whole hours, [$7, $8) the whole days among them.
+ */
+#define SENDER_HOST " AND ($3::text = '' OR host = $3::text)"
+#define SENDER_HOURS(a, b)                                                                         \
+    " UNION ALL SELECT 0, (kind = 'sent')::int * n, (kind = 'deferred')::int * n,"                 \
+    " (kind = 'bounced')::int * n, (kind = 'expired')::int * n, (kind = 'rejected')::int * n"      \
+    " FROM rollups_sender_hour WHERE axis = 'sender_domain' AND hour >= " a "::timestamptz"        \
+    " AND hour < " b "::timestamptz AND key = $4::text" SENDER_HOST
+#define SENDER_EVENTS(a, b)                                                                        \
+    " UNION ALL SELECT (kind = 'received')::int, (kind = 'sent')::int, (kind = 'deferred')::int,"  \
+    " (kind = 'bounced')::int, (kind = 'expired')::int, (kind = 'rejected')::int FROM facts"       \
+    " WHERE time >= " a "::timestamptz AND time < " b "::timestamptz"                              \
+    " AND sender_domain = $4::text" SENDER_HOST
+static const char summary_sender_sql[] =
+    "SELECT coalesce(sum(rc), 0), coalesce(sum(st), 0), coalesce(sum(df), 0),"
+    " coalesce(sum(bo), 0), coalesce(sum(ex), 0), coalesce(sum(rj), 0) FROM ("
+    " SELECT 0 rc, sent st, deferred df, bounced bo, expired ex, rejected rj"
+    " FROM rollups_sender_day WHERE axis = 'sender_domain' AND day >= $7::timestamptz"
+    " AND day < $8::timestamptz AND key = $4::text" SENDER_HOST SENDER_HOURS("$5", "$7")
+        SENDER_HOURS("$8",
+                     "$6") " UNION ALL SELECT n, 0, 0, 0, 0, 0 FROM rollups"
+                           " WHERE kind = 'received' AND sender_domain = $4::text"
+                           " AND hour >= $5::timestamptz AND hour < $6::timestamptz" SENDER_HOST
+                               SENDER_EVENTS("$1", "$5") SENDER_EVENTS("$6", "$2") ") c";
+
+/* db_summary - totals over [from, to), for one host or all, one sender domain or all */
 int db_summary(struct db *db, const struct db_range *r, struct db_summary *out)
 {
     struct qparams p;
@@ -400,8 +464,16 @@ int db_summary(struct db *db, const struct db_range *r, struct db_summary *out)
 
     memset(out, 0, sizeof(*out));
     qparams_set(&p, r, NULL);
-    qparams_hours(&p, r, true);
-    res = db_run(db, summary_sql, NQP + 4, p.v, "summary");
+    if (p.sender_domain[0] != 0) {
+        struct db_units u;
+        const char *v[8] = {p.from, p.to, p.host, p.sender_domain, u.h1, u.h2, u.d1, u.d2};
+
+        db_range_units(r, true, &u);
+        res = db_run(db, summary_sender_sql, 8, v, "summary");
+    } else {
+        qparams_hours(&p, r, true);
+        res = db_run(db, summary_sql, NQP + 4, p.v, "summary");
+    }
     if (res == NULL)
         return -1;
     for (i = 0; i < 6 && PQntuples(res) == 1; i++)

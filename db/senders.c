@@ -51,8 +51,6 @@
 #include "db/db_int.h"
 #include "util/util.h"
 
-#define DAY_US (86400 * 1000000LL)
-
 /*
  * Per axis: its name, and its hourly rows (key, kind, reason, n, hour, host), and its key in
  * deliveries and in rejects. The sending host has no day tables of its own: its hours come
@@ -162,12 +160,6 @@ static const char senders_sql[] =
     "  ORDER BY r.rk) FROM r WHERE r.key = t.key AND r.rk <= $10::integer)"
     " FROM t ORDER BY %5$s";
 
-/* day_floor - the start of the UTC day holding us */
-static int64_t day_floor(int64_t us)
-{
-    return us - (((us % DAY_US) + DAY_US) % DAY_US);
-}
-
 /* db_sender_axis_name - "sender_domain", "sasl_user", "client_ip" or "host" */
 const char *db_sender_axis_name(enum db_sender_axis axis)
 {
@@ -227,11 +219,9 @@ int db_senders(struct db *db, const struct db_range *r, enum db_sender_axis axis
                enum db_domain_order order, int limit,
                int (*fn)(void *arg, const struct db_sender_row *row), void *arg)
 {
-    char from[48], to[48], h1[48], h2[48], d1[48], d2[48], host[EV_HOST_LEN], lim[16], rate[2],
-        nr[8];
-    const char *v[10] = {from, to, host, h1, h2, d1, d2, lim, rate, nr};
-    bool from_open = r->from_us <= 0, to_open = r->to_us == INT64_MAX;
-    int64_t a = 0, z = INT64_MAX, da, dz;
+    char from[48], to[48], host[EV_HOST_LEN], lim[16], rate[2], nr[8];
+    struct db_units u;
+    const char *v[10] = {from, to, host, u.h1, u.h2, u.d1, u.d2, lim, rate, nr};
     struct db_sender_row *row;
     struct buf sql;
     PGresult *res;
@@ -241,30 +231,8 @@ int db_senders(struct db *db, const struct db_range *r, enum db_sender_axis axis
         return -1;
     db_range_time(r->from_us, true, from, sizeof(from));
     db_range_time(r->to_us, false, to, sizeof(to));
-    if (!from_open)
-        a = db_floor_hour(r->from_us) == r->from_us ? r->from_us
-                                                    : db_floor_hour(r->from_us) + HOUR_US;
-    if (!to_open)
-        z = db_floor_hour(r->to_us);
-    if (!from_open && !to_open && a >= z) {
-        /* No whole hour inside: the events answer it all. */
-        snprintf(h1, sizeof(h1), "%s", to);
-        snprintf(h2, sizeof(h2), "%s", to);
-        a = z = r->to_us;
-    } else {
-        db_range_time(a, true, h1, sizeof(h1));
-        db_range_time(z, false, h2, sizeof(h2));
-    }
-    /* The whole days inside the whole hours; the host axis reads hours only. */
-    da = from_open ? a : (day_floor(a) == a ? a : day_floor(a) + DAY_US);
-    dz = to_open ? z : day_floor(z);
-    if (axis == DB_AXIS_HOST || (!from_open && !to_open && da >= dz)) {
-        snprintf(d1, sizeof(d1), "%s", h2);
-        snprintf(d2, sizeof(d2), "%s", h2);
-    } else {
-        db_range_time(da, true, d1, sizeof(d1));
-        db_range_time(dz, false, d2, sizeof(d2));
-    }
+    /* The host axis reads hours only. */
+    db_range_units(r, axis != DB_AXIS_HOST, &u);
     str_copy(host, sizeof(host), r->host, strnlen(r->host, sizeof(r->host)));
     utf8_scrub(host);
     snprintf(lim, sizeof(lim), "%d", limit > 0 ? limit : 0);

@@ -1643,7 +1643,7 @@ static void test_rebuild_order(void **state)
 static void test_rollups_read_and_rebuilt(void **state)
 {
     struct fixture *f = *state;
-    struct db_summary s;
+    struct db_summary s, s0;
     struct db_range r;
     struct db_query q;
     struct collect c;
@@ -1685,11 +1685,27 @@ static void test_rollups_read_and_rebuilt(void **state)
     load_read_set(f);
     assert_int_equal(sql_int(f->admin, "SELECT sum(n) FROM rollups"), 11);
     assert_int_equal(sql_int(f->admin, "SELECT sum(n) FROM rollups_host"), 11);
-    /* With a domain filter the domain rollups answer: they are spoiled, the others not. */
-    sql_exec(f->admin, "UPDATE rollups SET n = n + 1000 WHERE kind = 'sent'");
+    /* With a sender domain the sender rollups answer for the attempts, and the received rows
+     * of "rollups" for the messages: spoiled, they show; the others do not. */
     strcpy(r.sender_domain, "sender.org");
+    assert_int_equal(db_summary(f->db, &r, &s0), 0);
+    assert_true(s0.sent > 0 && s0.received > 0);
+    sql_exec(f->admin, "UPDATE rollups SET n = n + 1000 WHERE kind = 'sent'");
+    sql_exec(f->admin, "UPDATE rollups SET n = n + 1000 WHERE kind = 'received'"
+                       " AND sender_domain = 'sender.org'");
+    sql_exec(f->admin, "UPDATE rollups_sender_day SET sent = sent + 1000"
+                       " WHERE axis = 'sender_domain' AND key = 'sender.org' AND sent > 0");
     assert_int_equal(db_summary(f->db, &r, &s), 0);
-    assert_int_equal(s.sent, 2002);
+    assert_int_equal(s.sent, s0.sent + 1000 * sql_int(f->admin, "SELECT count(*)"
+                                                                " FROM rollups_sender_day"
+                                                                " WHERE key = 'sender.org'"
+                                                                " AND axis = 'sender_domain'"
+                                                                " AND sent > 0"));
+    assert_int_equal(s.received, s0.received + 1000 * sql_int(f->admin, "SELECT count(*)"
+                                                                        " FROM rollups WHERE"
+                                                                        " kind = 'received' AND"
+                                                                        " sender_domain ="
+                                                                        " 'sender.org'"));
     r.sender_domain[0] = 0;
     assert_int_equal(db_summary(f->db, &r, &s), 0);
     assert_int_equal(s.sent, 2);
@@ -1887,6 +1903,108 @@ static void test_domain_grains(void **state)
                                        " EXCEPT ALL SELECT * FROM before_m) x"),
                      0);
     buf_free(&got);
+}
+
+/*
+ * test_summary_sender - a summary for one sender domain (from the sender rollups, the received
+ * rows of "rollups" and the events of the partial hours) equals the counts over the events,
+ * for every host or one, over ranges with ragged and open ends.
+ */
+static void test_summary_sender(void **state)
+{
+    struct fixture *f = *state;
+    static const int64_t H = 3600 * SEC, D = 86400 * SEC;
+    static const char *const senders[] = {"news@a.example", "x@B.Example", "y@c.example", ""};
+    static const char *const domains[] = {"a.example", "b.example", "B.EXAMPLE", "none.example"};
+    static const char *const hosts[] = {"", "mx1", "mx2"};
+    static const int64_t ranges[][2] = {
+        {NOV01 - 2 * H - 1234567, NOV01 + 3 * H + 7654321},      /* mid-hour, across months */
+        {NOV01 - 30 * H - 17 * SEC, NOV01 + 40 * H + 3 * SEC},   /* mid-day, days between */
+        {OCT20 + 5 * D + 611 * SEC, NOV01 + 7 * D + 8 * H + 59}, /* mid-month to mid-month */
+        {OCT20 + 2 * D, NOV01 + 3 * D},                          /* whole days */
+        {NOV01 + 4 * H, NOV01 + 28 * H},                         /* a 24-hour range */
+        {NOV01 + 100, NOV01 + H + 100},                          /* no whole hour */
+        {0, NOV01 + 5 * H + 99},                                 /* open start */
+        {NOV01 - 3 * D - 7, INT64_MAX},                          /* open end */
+    };
+    struct db_batch *b = db_batch_create(f->db);
+    struct db_batch_result res;
+    struct db_summary s;
+    struct db_range r;
+    struct event ev;
+    int64_t src, ck;
+    uint64_t x = 7;
+    char want[256], got[256], sql[1024], ta[48], tb[48];
+    size_t i, k, h;
+    int n;
+
+    assert_int_equal(db_source_open(f->db, "senders", "senders", NULL, 0, &src, &ck), 0);
+    for (n = 0; n < 4000; n++) {
+        int64_t t = OCT20 + (int64_t)(lcg(&x) * (double)TAIL_US);
+        const char *sender = senders[(int)(lcg(&x) * 4)];
+        const char *host = lcg(&x) < 0.7 ? "mx1" : "mx2";
+        double u = lcg(&x);
+
+        if (u < 0.25) {
+            mk_event(&ev, EV_MESSAGE, t, host);
+            EVENT_SET(&ev, queue_id, "4ZxY2l3Xr9z1", 12);
+            if (sender[0] != 0 || lcg(&x) < 0.5)
+                EVENT_SET(&ev, client, "localhost[127.0.0.1]", 20);
+        } else if (u < 0.35) {
+            mk_event(&ev, EV_REJECT, t, host);
+            EVENT_SET(&ev, client, "bad.example[192.0.2.9]", 22);
+            EVENT_SET(&ev, recipient, "r@d.example", 11);
+            ev.smtp_code = 554;
+        } else {
+            static const enum event_status st[] = {ST_SENT,     ST_SENT,    ST_SENT,
+                                                   ST_DEFERRED, ST_BOUNCED, ST_EXPIRED};
+
+            mk_delivery(&ev, t, host, "r@d.example", st[(int)(lcg(&x) * 6)], "250 2.0.0 OK");
+        }
+        EVENT_SET(&ev, sender, sender, strlen(sender));
+        db_batch_add(b, src, n, &ev);
+        if (db_batch_count(b) == 700)
+            assert_int_equal(db_batch_commit(b, src, n, &res), 0);
+    }
+    assert_int_equal(db_batch_commit(b, src, n, &res), 0);
+    db_batch_free(b);
+    rollups_exact(f->admin);
+
+    for (i = 0; i < ARRAY_LEN(ranges); i++) {
+        for (h = 0; h < ARRAY_LEN(hosts); h++) {
+            for (k = 0; k < ARRAY_LEN(domains); k++) {
+                memset(&r, 0, sizeof(r));
+                r.from_us = ranges[i][0];
+                r.to_us = ranges[i][1];
+                snprintf(r.host, sizeof(r.host), "%s", hosts[h]);
+                snprintf(r.sender_domain, sizeof(r.sender_domain), "%s", domains[k]);
+                assert_int_equal(db_summary(f->db, &r, &s), 0);
+                snprintf(got, sizeof(got), "%lld %lld %lld %lld %lld %lld", (long long)s.received,
+                         (long long)s.sent, (long long)s.deferred, (long long)s.bounced,
+                         (long long)s.expired, (long long)s.rejected);
+                db_range_time(r.from_us, true, ta, sizeof(ta));
+                db_range_time(r.to_us, false, tb, sizeof(tb));
+                snprintf(sql, sizeof(sql),
+                         "SELECT format('%%s %%s %%s %%s %%s %%s',"
+                         " count(*) FILTER (WHERE kind = 'received'),"
+                         " count(*) FILTER (WHERE kind = 'sent'),"
+                         " count(*) FILTER (WHERE kind = 'deferred'),"
+                         " count(*) FILTER (WHERE kind = 'bounced'),"
+                         " count(*) FILTER (WHERE kind = 'expired'),"
+                         " count(*) FILTER (WHERE kind = 'rejected')) FROM facts"
+                         " WHERE time >= '%s' AND time < '%s' AND sender_domain = lower('%s')"
+                         " AND ('%s' = '' OR host = '%s')",
+                         ta, tb, domains[k], hosts[h], hosts[h]);
+                sql_str(f->admin, sql, want, sizeof(want));
+                if (strcmp(got, want) != 0)
+                    fail_msg("range %zu host '%s' sender domain %s: %s, want %s", i, hosts[h],
+                             domains[k], got, want);
+            }
+        }
+    }
+    /* The sender's own rows were counted: the check is not vacuous. */
+    assert_true(sql_int(f->admin, "SELECT count(*) FROM facts WHERE sender_domain = 'a.example'"
+                                  " AND kind = 'received'") > 100);
 }
 
 /* test_null_time_replay - an event without a time is stored once, and replays as a duplicate */
@@ -2141,6 +2259,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rebuild_order, setup_migrated, teardown),
         cmocka_unit_test_setup_teardown(test_provider_ranges, setup_migrated, teardown),
         cmocka_unit_test_setup_teardown(test_domain_grains, setup_migrated, teardown),
+        cmocka_unit_test_setup_teardown(test_summary_sender, setup_migrated, teardown),
         cmocka_unit_test_setup_teardown(test_null_time_replay, setup_migrated, teardown),
         cmocka_unit_test_setup_teardown(test_partitions_retention, setup_migrated, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_from_001, setup_empty, teardown),

@@ -592,8 +592,9 @@ int db_domains(struct db *db, const struct db_query *q, enum db_domain_order ord
     return 0;
 }
 
-/* Non-sent attempts unless one status is asked for. */
-#define WHERE_NOT_SENT " AND (($8::text = '' AND status <> 'sent') OR status = $8::text)"
+/* Non-sent attempts, of one status when one is asked for (never "sent": the routes refuse it).
+ * The first condition is the predicate of the partial indexes of sql/020, stated as they are. */
+#define WHERE_NOT_SENT " AND status <> 'sent' AND ($8::text = '' OR status = $8::text)"
 
 static const char reasons_sql[] =
     FACTS_CTE " SELECT reason, dsn, kind, sum(n), coalesce(min(example), '') FROM f"

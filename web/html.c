@@ -238,6 +238,34 @@ static void html_compact(struct buf *b, int64_t v)
     }
 }
 
+/*
+ * html_axis_label - grid line g's label, at v = g * step: every label of an axis in one unit,
+ * with as many decimals as the step needs ("0", "50k", "100k", ... not "50,000" beside "100k";
+ * "0.5M", "1.0M", ...). Exact below a top of 100,000, as html_compact() is.
+ */
+static void html_axis_label(struct buf *b, int64_t v, int64_t step, int64_t top)
+{
+    static const struct {
+        int64_t unit;
+        const char *suffix;
+    } scale[] = {{1000000000, "B"}, {1000000, "M"}, {1000, "k"}};
+    size_t i = 0;
+    int64_t p = 1;
+    int d = 0;
+
+    if (top < 100000 || v == 0) {
+        html_int(b, v);
+        return;
+    }
+    while (i + 1 < ARRAY_LEN(scale) && top < scale[i].unit)
+        i++;
+    while (d < 3 && (step * p) % scale[i].unit != 0) {
+        d++;
+        p *= 10;
+    }
+    buf_printf(b, "%.*f%s", d, (double)v / (double)scale[i].unit, scale[i].suffix);
+}
+
 /* html_pct - a rate as a percentage with one decimal */
 static void html_pct(struct buf *b, double rate)
 {
@@ -486,7 +514,7 @@ static void html_chart(struct buf *b, const struct db_point *pts, size_t n, enum
         buf_printf(b, "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"%s\"/>", L,
                    W - R, y, y, g == 0 ? "#c9ced6" : "#eef0f3");
         buf_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">", L - 6, y + 4);
-        html_compact(b, top * g / 4);
+        html_axis_label(b, top * g / 4, top / 4, top);
         buf_puts(b, "</text>");
     }
     for (i = 0; i < n; i++) {

@@ -108,23 +108,13 @@ struct prov_params {
  */
 static void prov_params_set(struct prov_params *p, const struct db_range *r, bool use_rollups)
 {
-    bool from_open = r->from_us <= 0, to_open = r->to_us == INT64_MAX;
-    int64_t a = 0, z = INT64_MAX;
+    struct db_units u;
 
     db_range_time(r->from_us, true, p->from, sizeof(p->from));
     db_range_time(r->to_us, false, p->to, sizeof(p->to));
-    if (!from_open)
-        a = db_floor_hour(r->from_us) == r->from_us ? r->from_us
-                                                    : db_floor_hour(r->from_us) + HOUR_US;
-    if (!to_open)
-        z = db_floor_hour(r->to_us);
-    if (!use_rollups || (!from_open && !to_open && a >= z)) {
-        snprintf(p->h1, sizeof(p->h1), "%s", p->to);
-        snprintf(p->h2, sizeof(p->h2), "%s", p->to);
-    } else {
-        db_range_time(a, true, p->h1, sizeof(p->h1));
-        db_range_time(z, false, p->h2, sizeof(p->h2));
-    }
+    db_range_units(r, false, &u);
+    snprintf(p->h1, sizeof(p->h1), "%s", use_rollups ? u.h1 : p->to);
+    snprintf(p->h2, sizeof(p->h2), "%s", use_rollups ? u.h2 : p->to);
     str_copy(p->host, sizeof(p->host), r->host, strnlen(r->host, sizeof(r->host)));
     utf8_scrub(p->host);
 }

@@ -20,6 +20,9 @@
 -- rollups_domain_day keeps one row per domain and day over all hosts: its (day, n DESC)
 -- index gives the busiest domains of a day, which the bound needs over all hosts.
 --
+-- Their counts are integers (they were bigint): one domain does not get 2^31 attempts from
+-- one host in an hour, and each row is 16 bytes smaller.
+--
 -- Both tables equal "rollups" summed over the other columns; the ingest keeps them in the
 -- transaction that keeps "rollups", and mailpulse_rebuild_domain_rollups() makes them again.
 
@@ -27,10 +30,10 @@ CREATE TABLE rollups_domain_hour_new (
     recipient_domain  text NOT NULL,
     hour              timestamptz NOT NULL,
     host              text NOT NULL,
-    sent              bigint NOT NULL DEFAULT 0,
-    deferred          bigint NOT NULL DEFAULT 0,
-    bounced           bigint NOT NULL DEFAULT 0,
-    expired           bigint NOT NULL DEFAULT 0,
+    sent              integer NOT NULL DEFAULT 0,
+    deferred          integer NOT NULL DEFAULT 0,
+    bounced           integer NOT NULL DEFAULT 0,
+    expired           integer NOT NULL DEFAULT 0,
     PRIMARY KEY (recipient_domain, hour, host)
 );
 DROP TABLE rollups_domain_hour;

@@ -9,6 +9,7 @@
  *	                int (*fn)(void *ctx, int key, const char *arg), void *ctx, int quiet);
  *	void cli_init(struct cli *cli);
  *	int cli_option(void *ctx, int key, const char *arg);
+ *	void cli_dsn_resolve(struct cli *cli);
  *	int cli_mta(const char *s, enum event_mta *out);
  *
  *	struct db *cmd_open_db(const char *dsn, int need_schema);
@@ -58,6 +59,8 @@
  *
  *	struct cli holds the options that parse, report, import and db share, and cli_option()
  *	is their fn; a value out of range is fatal, with a message that names the option.
+ *	cli_dsn_resolve(), after the options, takes the database of --config FILE (serve's
+ *	configuration, its [serve] db = line; fatal when it names none) unless --db was given.
  *
  *	cmd_open_db() connects (and, with need_schema, refuses a schema that is not current);
  *	failures are fatal. cmd_each_event() reads files ("-" is stdin, gzip transparently)
@@ -140,7 +143,8 @@ enum cli_key {
     CLI_TO,
     CLI_TOP,
     CLI_PROVIDERS,
-    CLI_BOUNCES
+    CLI_BOUNCES,
+    CLI_CONFIG
 };
 
 struct cli {
@@ -152,13 +156,16 @@ struct cli {
     const char *format; /* --format as given; NULL when absent */
     const char *from;   /* report --from, --to: RFC 3339 or -24h, -7d */
     const char *to;
-    int top;       /* report --top: rows per table, 0 all */
-    int top_given; /* --top was on the command line */
-    int bounces;   /* import --bounces: the operands are bounce messages */
+    int top;            /* report --top: rows per table, 0 all */
+    int top_given;      /* --top was on the command line */
+    int bounces;        /* import --bounces: the operands are bounce messages */
+    const char *config; /* --config FILE: the database of serve's configuration */
+    int dsn_given;      /* --db was on the command line */
 };
 
 void cli_init(struct cli *cli);
 int cli_option(void *ctx, int key, const char *arg);
+void cli_dsn_resolve(struct cli *cli);
 int cli_mta(const char *s, enum event_mta *out);
 
 struct db *cmd_open_db(const char *dsn, int need_schema);

@@ -26,52 +26,26 @@ static const char usage_db[] =
 /* A month is left this many days after its end before its indexes are packed. */
 #define COMPACT_DAYS 7
 
-/* --config: the one option of db's own */
-#define DB_CONFIG 1024
-
 static const struct cmd_opt db_opts[] = {
     {"db", CLI_DB, CMD_ARG_REQUIRED},
     {"days", CLI_DAYS, CMD_ARG_REQUIRED},
-    {"config", DB_CONFIG, CMD_ARG_REQUIRED},
+    {"config", CLI_CONFIG, CMD_ARG_REQUIRED},
     {NULL, 0, 0},
 };
-
-struct db_cli {
-    struct cli cli;
-    const char *config; /* --config FILE */
-    int dsn_given;      /* --db was given */
-};
-
-/* db_option - cmd_options' fn: --config here, the shared options by cli_option() */
-static int db_option(void *ctx, int key, const char *arg)
-{
-    struct db_cli *c = ctx;
-
-    if (key == DB_CONFIG) {
-        c->config = arg;
-        return 0;
-    }
-    if (key == CLI_DB)
-        c->dsn_given = 1;
-    return cli_option(&c->cli, key, arg);
-}
 
 /* cmd_db - migrate, status, retention, rebuild-rollups, compact */
 int cmd_db(int argc, char **argv)
 {
-    struct db_cli dc = {0};
     struct cli cli;
     const char *what;
     struct db *db;
     int first, rc;
 
-    cli_init(&dc.cli);
-    first = cmd_options(argc, argv, db_opts, usage_db, db_option, &dc, 0);
+    cli_init(&cli);
+    first = cmd_options(argc, argv, db_opts, usage_db, cli_option, &cli, 0);
     if (first < 0)
         return first == CMD_HELP ? 0 : 2;
-    cli = dc.cli;
-    if (dc.config != NULL && !dc.dsn_given)
-        cli.dsn = conf_dsn(dc.config);
+    cli_dsn_resolve(&cli);
     what = first < argc ? argv[first] : "";
 
     if (first + 1 != argc ||

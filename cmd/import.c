@@ -26,8 +26,9 @@
 #include "util/util.h"
 
 static const char usage_import[] =
-    "usage: mailpulse import [--db DSN] [--year Y] [--mta M] [--providers FILE] FILE...\n"
-    "       mailpulse import [--db DSN] --bounces FILE|DIR...\n"
+    "usage: mailpulse import [--db DSN | --config FILE] [--year Y] [--mta M] [--providers FILE]\n"
+    "                        FILE...\n"
+    "       mailpulse import [--db DSN | --config FILE] --bounces FILE|DIR...\n"
     "\n"
     "Load the events of each log (gzip read transparently) into PostgreSQL. Rows are keyed by\n"
     "the file's content identity and the line's byte offset, so importing the same file again\n"
@@ -43,9 +44,13 @@ static const char usage_import[] =
     "and linked to the deliveries of the same Message-ID.\n";
 
 static const struct cmd_opt import_opts[] = {
-    {"db", CLI_DB, CMD_ARG_REQUIRED},       {"year", CLI_YEAR, CMD_ARG_REQUIRED},
-    {"mta", CLI_MTA, CMD_ARG_REQUIRED},     {"providers", CLI_PROVIDERS, CMD_ARG_REQUIRED},
-    {"bounces", CLI_BOUNCES, CMD_ARG_NONE}, {NULL, 0, 0},
+    {"db", CLI_DB, CMD_ARG_REQUIRED},
+    {"year", CLI_YEAR, CMD_ARG_REQUIRED},
+    {"mta", CLI_MTA, CMD_ARG_REQUIRED},
+    {"providers", CLI_PROVIDERS, CMD_ARG_REQUIRED},
+    {"bounces", CLI_BOUNCES, CMD_ARG_NONE},
+    {"config", CLI_CONFIG, CMD_ARG_REQUIRED},
+    {NULL, 0, 0},
 };
 
 /*
@@ -627,6 +632,7 @@ int cmd_import(int argc, char **argv)
     first = cmd_options(argc, argv, import_opts, usage_import, cli_option, &cli, 0);
     if (first < 0)
         return first == CMD_HELP ? 0 : 2;
+    cli_dsn_resolve(&cli);
     if (first >= argc) {
         fputs(usage_import, stderr);
         return 2;

@@ -95,6 +95,16 @@ void cli_init(struct cli *cli)
     cli->dsn = env ? env : "";
 }
 
+/*
+ * cli_dsn_resolve - after the options: --config FILE names the database by its [serve] db =
+ * line (fatal when it cannot), unless --db named one; either wins over $MAILPULSE_DB
+ */
+void cli_dsn_resolve(struct cli *cli)
+{
+    if (cli->config != NULL && !cli->dsn_given)
+        cli->dsn = conf_dsn(cli->config);
+}
+
 /* cli_number - a whole number from lo to hi, or fatal with the option's own message */
 static int cli_number(const char *arg, long lo, long hi, const char *what)
 {
@@ -114,6 +124,10 @@ int cli_option(void *ctx, int key, const char *arg)
     switch (key) {
     case CLI_DB:
         cli->dsn = arg;
+        cli->dsn_given = 1;
+        break;
+    case CLI_CONFIG:
+        cli->config = arg;
         break;
     case CLI_YEAR:
         cli->year = cli_number(arg, 1970, 9999, "--year wants a year like 2026");

@@ -15,25 +15,23 @@
 static const char usage_report[] =
     "usage: mailpulse report [--format text|json|csv] [--from T] [--to T] [--top N] [--year Y]\n"
     "                        [--mta auto|postfix|exim|sendmail] [FILE...]\n"
-    "       mailpulse report --db DSN [--format text|json|csv] [--from T] [--to T] [--top N]\n"
+    "       mailpulse report --db DSN | --config FILE [--format text|json|csv] [--from T]\n"
+    "                        [--to T] [--top N]\n"
     "\n"
     "A pflogsumm-style summary: received, delivered, deferred (messages and deferrals),\n"
     "bounced, expired, rejected, bytes; per hour, per recipient domain, per sender, and the\n"
     "reasons with DSN codes of what was not sent. With FILEs (gzip read transparently; - is\n"
     "stdin) the logs are counted in memory, no database needed; with --db and no FILE the\n"
-    "numbers come from the database. T is RFC 3339 (2026-11-28T00:00:00Z), now, or relative\n"
+    "numbers come from the database (--config FILE: the one serve's configuration names). T is RFC "
+    "3339 (2026-11-28T00:00:00Z), now, or relative\n"
     "to now (-30m, -24h, -7d, -2w). --top limits the rows per table (default 20, 0 for all).\n";
 
 static const struct cmd_opt report_opts[] = {
-    {"db", CLI_DB, CMD_ARG_REQUIRED},
-    {"format", CLI_FORMAT, CMD_ARG_REQUIRED},
-    {"from", CLI_FROM, CMD_ARG_REQUIRED},
-    {"to", CLI_TO, CMD_ARG_REQUIRED},
-    {"top", CLI_TOP, CMD_ARG_REQUIRED},
-    {"year", CLI_YEAR, CMD_ARG_REQUIRED},
-    {"mta", CLI_MTA, CMD_ARG_REQUIRED},
-    {"stats", CLI_STATS, CMD_ARG_NONE},
-    {NULL, 0, 0},
+    {"db", CLI_DB, CMD_ARG_REQUIRED},         {"config", CLI_CONFIG, CMD_ARG_REQUIRED},
+    {"format", CLI_FORMAT, CMD_ARG_REQUIRED}, {"from", CLI_FROM, CMD_ARG_REQUIRED},
+    {"to", CLI_TO, CMD_ARG_REQUIRED},         {"top", CLI_TOP, CMD_ARG_REQUIRED},
+    {"year", CLI_YEAR, CMD_ARG_REQUIRED},     {"mta", CLI_MTA, CMD_ARG_REQUIRED},
+    {"stats", CLI_STATS, CMD_ARG_NONE},       {NULL, 0, 0},
 };
 
 /* report_time - an RFC 3339 time, "now", or -30m / -24h / -7d before now; fatal otherwise */
@@ -197,6 +195,7 @@ int cmd_report(int argc, char **argv)
     first = cmd_options(argc, argv, report_opts, usage_report, cli_option, &cli, 0);
     if (first < 0)
         return first == CMD_HELP ? 0 : 2;
+    cli_dsn_resolve(&cli);
     if (cli.format == NULL || strcmp(cli.format, "text") == 0)
         fmt = TALLY_TEXT;
     else if (strcmp(cli.format, "json") == 0)

@@ -34,3 +34,28 @@ for log in lm gen; do
     check "report --db text lists domains and reasons on $log" \
         grep -q "Recipients by Domain" "$WORK/$log.txt"
 done
+
+# --config FILE names the database by serve's configuration ([serve] db =), for import and
+# report as for db; --db wins over it, and a configuration without a database is refused.
+if DSN=$(new_db report_conf); then
+    printf '[serve]\ndb = %s\n' "$DSN" >"$WORK/with_db.conf"
+    printf '[serve]\nlisten = 127.0.0.1:8025\n' >"$WORK/no_db.conf"
+    "$BIN" db migrate --config "$WORK/with_db.conf" >/dev/null 2>&1
+    "$BIN" import --config "$WORK/with_db.conf" --year 2026 "$WORK/gen.log" >"$WORK/conf.out" 2>&1
+    check "import --config stores into the configuration's database" \
+        grep -q " stored, " "$WORK/conf.out"
+    check_eq "report --config equals report --db" "$(totals --db "$DSN")" \
+        "$(totals --config "$WORK/with_db.conf")"
+    check_eq "report --config equals report FILE (delivered deferrals bounced expired rejected)" \
+        "$(totals --year 2026 "$WORK/gen.log" | cut -d' ' -f2-6)" \
+        "$(totals --config "$WORK/with_db.conf" | cut -d' ' -f2-6)"
+    "$BIN" import --config "$WORK/no_db.conf" --db "$DSN" --year 2026 "$WORK/gen.log" \
+        >"$WORK/conf2.out" 2>&1
+    check "import --db wins over --config (the same log again: nothing new)" \
+        grep -q " 0 stored, " "$WORK/conf2.out"
+    "$BIN" report --config "$WORK/no_db.conf" >"$WORK/conf3.out" 2>&1
+    check "report --config without a db = line is refused by name" \
+        grep -q "no_db.conf names no database" "$WORK/conf3.out"
+else
+    not_ok "report --config: cannot create a database"
+fi

@@ -22,7 +22,8 @@
 # reply cache never answers): a 30-day range on whole hours, a 24-hour range on whole hours,
 # and a 7-day range that starts and ends mid-hour; the domains report and the dashboard also for
 # one sending host (the dashboard's host picker), the summary for one sender domain, and the
-# delivery errors of a tail domain, of one SASL user and of a client that has none. Prints p50 and p95 per endpoint and range
+# delivery errors of a tail domain, of one SASL user, of a client and of a reason that have
+# none. Prints p50 and p95 per endpoint and range
 # against the goals (API <= 100 ms, dashboard <= 300 ms, /bounces <= 100 ms), then bytes per
 # attempt (pg_total_relation_size of every table, index and rollup over the attempts).
 set -eu
@@ -166,7 +167,8 @@ goals = [('/api/v1/summary', 100), ('/api/v1/summary?sender_domain=s3.example', 
          ('/', 300), ('/?host=mx1', 300), ('/bounces', 100),
          ('/bounces?domain=tail3000.example', 100),
          ('/api/v1/bounces?sasl_user=user32@s12.example', 100),
-         ('/api/v1/bounces?client=192.0.2.200', 100)]
+         ('/api/v1/bounces?client=192.0.2.200', 100),
+         ('/api/v1/bounces?reason=mailboxfull', 100)]
 print('%-46s %5s %9s %9s %6s' % ('endpoint (uncached, %d requests each)' % reqs, 'range',
                                  'p50 ms', 'p95 ms', 'goal'))
 worst = 0

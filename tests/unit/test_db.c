@@ -2121,6 +2121,103 @@ static void test_migrate_from_001(void **state)
     assert_int_equal(s.received, 1);
 }
 
+/* got_sender - db_senders() callback: the first rows, copied */
+struct got_senders {
+    int n;
+    struct db_sender_row rows[4];
+};
+
+static int got_sender(void *arg, const struct db_sender_row *row)
+{
+    struct got_senders *g = arg;
+
+    if (g->n < (int)ARRAY_LEN(g->rows))
+        g->rows[g->n] = *row;
+    g->n++;
+    return 0;
+}
+
+/*
+ * test_migrate_sender_history - a database from before migration 009 whose oldest months
+ * retention dropped: 019 counts the sender domain's attempts of those months from "rollups",
+ * and the stored events', so that the summary of a sender domain and the senders report see
+ * them (the summary reads the sender rollups).
+ */
+static void test_migrate_sender_history(void **state)
+{
+    struct fixture *f = *state;
+    struct db_summary s;
+    struct db_range r;
+    struct got_senders g;
+    int i;
+
+    sql_exec(f->admin, "CREATE TABLE schema_migrations (version integer PRIMARY KEY,"
+                       " name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())");
+    for (i = 0; i < migrations_count && migrations[i].version <= 8; i++) {
+        char sql[256];
+
+        sql_exec(f->admin, migrations[i].sql);
+        snprintf(sql, sizeof(sql),
+                 "INSERT INTO schema_migrations (version, name) VALUES (%d, '%s')",
+                 migrations[i].version, migrations[i].name);
+        sql_exec(f->admin, sql);
+    }
+    sql_exec(f->admin, "SELECT mailpulse_ensure_partitions('2025-08-01', '2025-11-30')");
+    sql_exec(f->admin, "INSERT INTO sources (name, identity) VALUES ('l', 'i')");
+    sql_exec(f->admin,
+             "INSERT INTO deliveries (time, host, sender, sender_domain, recipient,"
+             " recipient_domain, status, reason, source_id, pos, seq) VALUES"
+             " ('2025-08-10 10:00+00', 'mx1', 'a@s.example', 's.example', 'b@y.com', 'y.com',"
+             " 'sent', NULL, 1, 0, 0),"
+             " ('2025-08-10 10:05+00', 'mx1', 'a@s.example', 's.example', 'c@y.com', 'y.com',"
+             " 'bounced', 'userunknown', 1, 10, 0),"
+             " ('2025-08-12 23:59+00', 'mx2', 'a@s.example', 's.example', 'd@y.com', 'y.com',"
+             " 'bounced', 'userunknown', 1, 20, 0),"
+             " ('2025-11-10 10:00+00', 'mx1', 'a@s.example', 's.example', 'b@y.com', 'y.com',"
+             " 'sent', NULL, 1, 30, 0)");
+    sql_exec(f->admin, "INSERT INTO rejects (time, host, sender, sender_domain, recipient, reason,"
+                       " source_id, pos) VALUES ('2025-08-11 09:00+00', 'mx1', 'a@s.example',"
+                       " 's.example', 'e@y.com', 'blocked', 1, 40)");
+    sql_exec(f->admin, "INSERT INTO messages (time, host, sender, sender_domain, client, source_id,"
+                       " pos) VALUES ('2025-08-10 09:59+00', 'mx1', 'a@s.example', 's.example',"
+                       " 'h[192.0.2.1]', 1, 50)");
+    sql_exec(f->admin, "SELECT mailpulse_rebuild_rollups()");
+    sql_exec(f->admin, "SELECT mailpulse_drop_partitions('2025-10-01')");
+    assert_int_equal(sql_int(f->admin, "SELECT count(*) FROM deliveries"), 1);
+    assert_int_equal(db_migrate(f->db, NULL), 0);
+
+    memset(&r, 0, sizeof(r));
+    r.from_us = 1754006400LL * SEC; /* 2025-08-01 */
+    r.to_us = 1756684800LL * SEC;   /* 2025-09-01 */
+    strcpy(r.sender_domain, "S.example");
+    assert_int_equal(db_summary(f->db, &r, &s), 0);
+    assert_int_equal(s.received, 1);
+    assert_int_equal(s.sent, 1);
+    assert_int_equal(s.bounced, 2);
+    assert_int_equal(s.rejected, 1);
+    r.to_us = INT64_MAX;
+    assert_int_equal(db_summary(f->db, &r, &s), 0);
+    assert_int_equal(s.sent, 2);
+    assert_int_equal(s.bounced, 2);
+    /* The senders report over August (whole days, and the hours of the 12th on mx2). */
+    r.from_us = 1754006400LL * SEC;
+    r.to_us = 1756684800LL * SEC;
+    r.sender_domain[0] = 0;
+    memset(&g, 0, sizeof(g));
+    assert_int_equal(
+        db_senders(f->db, &r, DB_AXIS_SENDER_DOMAIN, DB_ORDER_VOLUME, 10, got_sender, &g), 0);
+    assert_int_equal(g.n, 1);
+    assert_string_equal(g.rows[0].key, "s.example");
+    assert_int_equal(g.rows[0].sent, 1);
+    assert_int_equal(g.rows[0].bounced, 2);
+    assert_int_equal(g.rows[0].rejected, 1);
+    /* Each attempt and reject once: the hours from "rollups" and those from the events do
+     * not overlap. */
+    assert_int_equal(sql_int(f->admin, "SELECT sum(n) FROM rollups_sender_hour"
+                                       " WHERE axis = 'sender_domain'"),
+                     5);
+}
+
 /* index_count - the indexes of one table whose definition matches a LIKE pattern */
 static long long index_count(struct fixture *f, const char *table, const char *like)
 {
@@ -2263,6 +2360,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_null_time_replay, setup_migrated, teardown),
         cmocka_unit_test_setup_teardown(test_partitions_retention, setup_migrated, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_from_001, setup_empty, teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_sender_history, setup_empty, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_time_indexes, setup_empty, teardown),
     };
 

@@ -22,9 +22,9 @@ static const char usage_report[] =
     "bounced, expired, rejected, bytes; per hour, per recipient domain, per sender, and the\n"
     "reasons with DSN codes of what was not sent. With FILEs (gzip read transparently; - is\n"
     "stdin) the logs are counted in memory, no database needed; with --db and no FILE the\n"
-    "numbers come from the database (--config FILE: the one serve's configuration names). T is RFC "
-    "3339 (2026-11-28T00:00:00Z), now, or relative\n"
-    "to now (-30m, -24h, -7d, -2w). --top limits the rows per table (default 20, 0 for all).\n";
+    "numbers come from the database (--config FILE: the one serve's configuration names).\n"
+    "T is RFC 3339 (2026-11-28T00:00:00Z), now, or relative to now (-30m, -24h, -7d, -2w).\n"
+    "--top limits the rows per table (default 20, 0 for all).\n";
 
 static const struct cmd_opt report_opts[] = {
     {"db", CLI_DB, CMD_ARG_REQUIRED},         {"config", CLI_CONFIG, CMD_ARG_REQUIRED},
@@ -195,7 +195,8 @@ int cmd_report(int argc, char **argv)
     first = cmd_options(argc, argv, report_opts, usage_report, cli_option, &cli, 0);
     if (first < 0)
         return first == CMD_HELP ? 0 : 2;
-    cli_dsn_resolve(&cli);
+    if (first >= argc) /* the database's report: files need none */
+        cli_dsn_resolve(&cli);
     if (cli.format == NULL || strcmp(cli.format, "text") == 0)
         fmt = TALLY_TEXT;
     else if (strcmp(cli.format, "json") == 0)

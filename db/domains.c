@@ -237,7 +237,7 @@ static int bounded_round(struct db *db, const struct db_range *r, enum db_domain
                          bool months, int (*fn)(void *arg, const struct db_domain_row *row),
                          void *arg)
 {
-    char t[7][48], lv[24], lim[16], vol[24];
+    char t[7][48], lv[24], lim[16], vol[24], host[EV_HOST_LEN];
     const char *v[10];
     int on_host = r->host[0] != 0;
     struct buf doms;
@@ -279,7 +279,9 @@ static int bounded_round(struct db *db, const struct db_range *r, enum db_domain
         v[i + 1] = t[i];
     v[7] = vol;
     v[8] = lim;
-    v[9] = r->host;
+    str_copy(host, sizeof(host), r->host, strnlen(r->host, sizeof(r->host)));
+    utf8_scrub(host);
+    v[9] = host;
     res = db_run(db, exact_sql[on_host][order], 9 + on_host, v, "domains");
     buf_free(&doms);
     if (res == NULL)

@@ -95,7 +95,7 @@
  *	conf_load() builds the serve configuration: defaults, then the INI file (--config, or
  *	/etc/mailpulse.conf when it exists), then the rest of the command line on top. 0, or
  *	-1 after logging what is wrong. conf_dsn() reads only the database of a configuration
- *	file (its [serve] db =), for the db commands; it is fatal when the file cannot say.
+ *	file (its [serve] db =), for cli_dsn_resolve(); it is fatal when the file cannot say.
  *
  * OWNERSHIP
  *	cmd_options() keeps no pointer; fn's arg points into argv. conf_load() allocates every

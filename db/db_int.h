@@ -58,6 +58,7 @@ int db_state_store(struct db *db, int64_t source_id, int64_t position, int versi
 PGresult *db_run(struct db *db, const char *sql, int n, const char *const *v, const char *what);
 
 #define HOUR_US (3600 * 1000000LL)
+#define DAY_US  (86400 * 1000000LL)
 
 /*
  * The end of an INSERT INTO suppressions (sql/007): a recipient already listed for the sender
@@ -77,7 +78,7 @@ PGresult *db_run(struct db *db, const char *sql, int n, const char *const *v, co
     " reply = CASE WHEN EXCLUDED.last_time >= suppressions.last_time"                              \
     " THEN EXCLUDED.reply ELSE suppressions.reply END"
 void db_range_time(int64_t us, bool is_from, char *out, size_t outlen);
-int64_t db_floor_hour(int64_t us);
+int64_t db_floor_to(int64_t us, int64_t unit_us);
 
 /*
  * The whole units of a range, as timestamptz text (db_range_time()): [h1, h2) its whole hours

@@ -41,21 +41,14 @@
 #include "db/db_int.h"
 #include "util/util.h"
 
-#define DAY_US         (86400 * 1000000LL)
 #define BOUND_MAX_DAYS 8
 #define BOUND_MAX_L    20000
 #define MAX_UNITS      1300 /* a century of months; longer ranges add up every domain */
 
-/* floor_to - the start of the unit of size unit_us holding us */
-static int64_t floor_to(int64_t us, int64_t unit_us)
-{
-    return us - (((us % unit_us) + unit_us) % unit_us);
-}
-
 /* month_start - the first microsecond of the UTC month holding us, moved by add months */
 static int64_t month_start(int64_t us, int add)
 {
-    time_t s = (time_t)(floor_to(us, 1000000) / 1000000);
+    time_t s = (time_t)(db_floor_to(us, 1000000) / 1000000);
     struct tm tm;
 
     gmtime_r(&s, &tm);
@@ -82,9 +75,9 @@ static int units_array(int64_t from, int64_t to, bool *months, struct buf *out)
 
     buf_reset(out);
     buf_putc(out, '{');
-    *months = floor_to(to - 1, DAY_US) - floor_to(from, DAY_US) >= BOUND_MAX_DAYS * DAY_US;
+    *months = db_floor_to(to - 1, DAY_US) - db_floor_to(from, DAY_US) >= BOUND_MAX_DAYS * DAY_US;
     if (!*months) {
-        for (t = floor_to(from, DAY_US); t < to; t += DAY_US)
+        for (t = db_floor_to(from, DAY_US); t < to; t += DAY_US)
             put_time(out, t);
     } else {
         for (t = month_start(from, 0); t < to && n < MAX_UNITS; t = month_start(t, 1), n++)
@@ -167,12 +160,6 @@ static const char *const exact_sql[2][3] = {
     },
 };
 
-/* time_text - a time as timestamptz text */
-static void time_text(int64_t us, char *out, size_t outlen)
-{
-    time_format_rfc3339(us, out, outlen);
-}
-
 struct top_row { /* one row of top_sql */
     const char *domain;
     int unit;     /* index of its unit */
@@ -237,12 +224,13 @@ static int bounded_round(struct db *db, const struct db_range *r, enum db_domain
                          bool months, int (*fn)(void *arg, const struct db_domain_row *row),
                          void *arg)
 {
-    char t[7][48], lv[24], lim[16], vol[24], host[EV_HOST_LEN];
+    char from[48], to[48], lv[24], lim[16], vol[24], host[EV_HOST_LEN];
+    struct db_units u;
     const char *v[10];
     int on_host = r->host[0] != 0;
     struct buf doms;
     PGresult *res;
-    int64_t bound, h1, h2, d1, d2;
+    int64_t bound;
     int i, n, rc = -1;
 
     snprintf(lv, sizeof(lv), "%d", per_unit);
@@ -259,24 +247,18 @@ static int bounded_round(struct db *db, const struct db_range *r, enum db_domain
         return 0;
     }
 
-    h1 = floor_to(r->from_us, HOUR_US) == r->from_us ? r->from_us
-                                                     : floor_to(r->from_us, HOUR_US) + HOUR_US;
-    h2 = floor_to(r->to_us, HOUR_US);
-    d1 = floor_to(h1, DAY_US) == h1 ? h1 : floor_to(h1, DAY_US) + DAY_US;
-    d2 = floor_to(h2, DAY_US);
-    if (d1 >= d2)
-        d1 = d2 = h2;
-    time_text(r->from_us, t[0], sizeof(t[0]));
-    time_text(r->to_us, t[1], sizeof(t[1]));
-    time_text(h1, t[2], sizeof(t[2]));
-    time_text(h2, t[3], sizeof(t[3]));
-    time_text(d1, t[4], sizeof(t[4]));
-    time_text(d2, t[5], sizeof(t[5]));
+    db_range_time(r->from_us, true, from, sizeof(from));
+    db_range_time(r->to_us, false, to, sizeof(to));
+    db_range_units(r, true, &u);
     snprintf(vol, sizeof(vol), "%lld", (long long)min_volume);
     snprintf(lim, sizeof(lim), "%d", limit);
     v[0] = doms.data;
-    for (i = 0; i < 6; i++)
-        v[i + 1] = t[i];
+    v[1] = from;
+    v[2] = to;
+    v[3] = u.h1;
+    v[4] = u.h2;
+    v[5] = u.d1;
+    v[6] = u.d2;
     v[7] = vol;
     v[8] = lim;
     str_copy(host, sizeof(host), r->host, strnlen(r->host, sizeof(r->host)));

@@ -110,10 +110,10 @@ static void qparams_set(struct qparams *p, const struct db_range *r, const struc
     p->v[7] = p->status;
 }
 
-/* db_floor_hour - the start of the hour holding us */
-int64_t db_floor_hour(int64_t us)
+/* db_floor_to - the start of the unit of unit_us (an hour, a day) holding us */
+int64_t db_floor_to(int64_t us, int64_t unit_us)
 {
-    return us - (((us % HOUR_US) + HOUR_US) % HOUR_US);
+    return us - (((us % unit_us) + unit_us) % unit_us);
 }
 
 #define MINUTE_US (60 * 1000000LL)
@@ -121,12 +121,10 @@ int64_t db_floor_hour(int64_t us)
 /* ceil_to - the first boundary of units of unit_us at or after us */
 static int64_t ceil_to(int64_t us, int64_t unit_us)
 {
-    int64_t f = us - (((us % unit_us) + unit_us) % unit_us);
+    int64_t f = db_floor_to(us, unit_us);
 
     return f == us ? us : f + unit_us;
 }
-
-#define DAY_US (86400 * 1000000LL)
 
 /* db_range_units - the whole hours of r, and the whole UTC days among them when days */
 void db_range_units(const struct db_range *r, bool days, struct db_units *u)
@@ -137,7 +135,7 @@ void db_range_units(const struct db_range *r, bool days, struct db_units *u)
     if (!from_open)
         a = ceil_to(r->from_us, HOUR_US);
     if (!to_open)
-        z = db_floor_hour(r->to_us);
+        z = db_floor_to(r->to_us, HOUR_US);
     if (!from_open && !to_open && a >= z) {
         db_range_time(r->to_us, false, u->h1, sizeof(u->h1));
         snprintf(u->h2, sizeof(u->h2), "%s", u->h1);
@@ -147,7 +145,7 @@ void db_range_units(const struct db_range *r, bool days, struct db_units *u)
         db_range_time(z, false, u->h2, sizeof(u->h2));
     }
     da = from_open ? a : ceil_to(a, DAY_US);
-    dz = to_open ? z : z - (((z % DAY_US) + DAY_US) % DAY_US);
+    dz = to_open ? z : db_floor_to(z, DAY_US);
     if (!days || (!from_open && !to_open && da >= dz)) {
         snprintf(u->d1, sizeof(u->d1), "%s", u->h2);
         snprintf(u->d2, sizeof(u->d2), "%s", u->h2);
@@ -173,8 +171,8 @@ static void qparams_hours(struct qparams *p, const struct db_range *r, bool use_
         h1 = ceil_to(r->from_us, HOUR_US);
     }
     if (!to_open) {
-        m2 = db_floor_hour(r->to_us) + (r->to_us - db_floor_hour(r->to_us)) / MINUTE_US * MINUTE_US;
-        h2 = db_floor_hour(r->to_us);
+        m2 = db_floor_to(r->to_us, MINUTE_US);
+        h2 = db_floor_to(r->to_us, HOUR_US);
     }
     if (!use_rollups || (!from_open && !to_open && m1 >= m2)) {
         snprintf(p->h1, sizeof(p->h1), "%s", p->to);

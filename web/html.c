@@ -199,6 +199,12 @@ static void html_int(struct buf *b, int64_t v)
     }
 }
 
+/* The units of a compact count (html_compact(), html_axis_label()), largest first. */
+static const struct {
+    int64_t unit;
+    const char *suffix;
+} compact_units[] = {{1000000000, "B"}, {1000000, "M"}, {1000, "k"}};
+
 /*
  * html_compact - a count in at most five characters: exact below 100,000 ("99,999"), else
  * thousands, millions or billions with three significant digits ("412k", "10.0M", "1.25B").
@@ -206,10 +212,6 @@ static void html_int(struct buf *b, int64_t v)
  */
 static void html_compact(struct buf *b, int64_t v)
 {
-    static const struct {
-        double unit;
-        const char *suffix;
-    } scale[] = {{1e9, "B"}, {1e6, "M"}, {1e3, "k"}};
     double x = (double)(v < 0 ? -v : v);
     size_t i;
 
@@ -217,22 +219,22 @@ static void html_compact(struct buf *b, int64_t v)
         html_int(b, v);
         return;
     }
-    for (i = 0; i < ARRAY_LEN(scale); i++) {
-        double m = x / scale[i].unit;
+    for (i = 0; i < ARRAY_LEN(compact_units); i++) {
+        double m = x / (double)compact_units[i].unit;
 
-        if (m < 1 && i + 1 < ARRAY_LEN(scale))
+        if (m < 1 && i + 1 < ARRAY_LEN(compact_units))
             continue;
         if (v < 0)
             buf_putc(b, '-');
         /* Three significant digits, and 999.95k rounds up to the next unit's "1.00M". */
         if (m >= 999.5 && i > 0) {
-            buf_printf(b, "1.00%s", scale[i - 1].suffix);
+            buf_printf(b, "1.00%s", compact_units[i - 1].suffix);
         } else {
             buf_printf(b,
                        m >= 99.95   ? "%.0f%s"
                        : m >= 9.995 ? "%.1f%s"
                                     : "%.2f%s",
-                       m, scale[i].suffix);
+                       m, compact_units[i].suffix);
         }
         return;
     }
@@ -245,10 +247,6 @@ static void html_compact(struct buf *b, int64_t v)
  */
 static void html_axis_label(struct buf *b, int64_t v, int64_t step, int64_t top)
 {
-    static const struct {
-        int64_t unit;
-        const char *suffix;
-    } scale[] = {{1000000000, "B"}, {1000000, "M"}, {1000, "k"}};
     size_t i = 0;
     int64_t p = 1;
     int d = 0;
@@ -257,13 +255,13 @@ static void html_axis_label(struct buf *b, int64_t v, int64_t step, int64_t top)
         html_int(b, v);
         return;
     }
-    while (i + 1 < ARRAY_LEN(scale) && top < scale[i].unit)
+    while (i + 1 < ARRAY_LEN(compact_units) && top < compact_units[i].unit)
         i++;
-    while (d < 3 && (step * p) % scale[i].unit != 0) {
+    while (d < 3 && (step * p) % compact_units[i].unit != 0) {
         d++;
         p *= 10;
     }
-    buf_printf(b, "%.*f%s", d, (double)v / (double)scale[i].unit, scale[i].suffix);
+    buf_printf(b, "%.*f%s", d, (double)v / (double)compact_units[i].unit, compact_units[i].suffix);
 }
 
 /* html_pct - a rate as a percentage with one decimal */

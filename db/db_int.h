@@ -78,7 +78,11 @@ PGresult *db_run(struct db *db, const char *sql, int n, const char *const *v, co
     " reply = CASE WHEN EXCLUDED.last_time >= suppressions.last_time"                              \
     " THEN EXCLUDED.reply ELSE suppressions.reply END"
 void db_range_time(int64_t us, bool is_from, char *out, size_t outlen);
-int64_t db_floor_to(int64_t us, int64_t unit_us);
+/* db_floor_to - the start of the unit of unit_us (a minute, an hour, a day) holding us */
+static inline int64_t db_floor_to(int64_t us, int64_t unit_us)
+{
+    return us - (((us % unit_us) + unit_us) % unit_us);
+}
 
 /*
  * The whole units of a range, as timestamptz text (db_range_time()): [h1, h2) its whole hours

@@ -1094,24 +1094,17 @@ static void field_lower(struct facts *f, enum fact_field k, const char *s)
     field_set(f, k, tmp);
 }
 
-/* floor_div - a / d rounded down */
-static int64_t floor_div(int64_t a, int64_t d)
-{
-    return a / d - (a % d != 0 && (a < 0) != (d < 0));
-}
-
 /* field_times - the hour, minute, day and month of us, as timestamps (UTC) */
 static void field_times(struct facts *f, int64_t us)
 {
-    const int64_t hour = 3600 * INT64_C(1000000), day = 24 * hour;
     int64_t t[4], y;
     int m, d;
 
-    t[0] = floor_div(us, hour) * hour;
-    t[1] = floor_div(us, 60 * INT64_C(1000000)) * 60 * INT64_C(1000000);
-    t[2] = floor_div(us, day) * day;
-    time_civil_from_days(t[2] / day, &y, &m, &d);
-    t[3] = time_days_from_civil(y, m, 1) * day;
+    t[0] = db_floor_to(us, HOUR_US);
+    t[1] = db_floor_to(us, 60 * INT64_C(1000000));
+    t[2] = db_floor_to(us, DAY_US);
+    time_civil_from_days(t[2] / DAY_US, &y, &m, &d);
+    t[3] = time_days_from_civil(y, m, 1) * DAY_US;
     for (int k = 0; k < 4; k++) {
         if (t[k] != f->grain_us[k] || f->grain_text[k][0] == 0) {
             time_format_rfc3339(t[k], f->grain_text[k], sizeof(f->grain_text[k]));

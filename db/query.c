@@ -110,12 +110,6 @@ static void qparams_set(struct qparams *p, const struct db_range *r, const struc
     p->v[7] = p->status;
 }
 
-/* db_floor_to - the start of the unit of unit_us (an hour, a day) holding us */
-int64_t db_floor_to(int64_t us, int64_t unit_us)
-{
-    return us - (((us % unit_us) + unit_us) % unit_us);
-}
-
 #define MINUTE_US (60 * 1000000LL)
 
 /* ceil_to - the first boundary of units of unit_us at or after us */

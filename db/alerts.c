@@ -43,18 +43,16 @@ static const struct {
                            " FROM rollups_provider_hour, p"
                            " WHERE hour >= p.base_from AND hour <= p.now"
                            " GROUP BY provider ORDER BY provider LIMIT 1000"},
-    /* The window from "rollups" (its busiest 1000 domains), the baseline from the whole
-     * days of rollups_domain_day before the window: a week of "rollups" holds about one
-     * row per attempt for the long tail of domains, too many to sum every minute. */
+    /* The window from rollups_domain_hour (its busiest 1000 domains; the hours found by its
+     * BRIN index), the baseline from the whole days of rollups_domain_day before the window:
+     * a week of hours holds about one row per attempt for the long tail of domains, too
+     * many to sum every minute. */
     [DB_ALERT_DOMAIN] =
         {NULL, ALERT_WINDOWS
-         ", c AS (SELECT recipient_domain AS d, sum(n) AS n,"
-         " sum(n) FILTER (WHERE kind = 'deferred') AS def,"
-         " sum(n) FILTER (WHERE kind = 'bounced') AS bnc,"
-         " sum(n) FILTER (WHERE kind = 'expired') AS exp"
-         " FROM rollups, p WHERE hour >= p.cur_from AND hour <= p.now"
-         " AND recipient_domain <> '' AND kind IN ('sent', 'deferred', 'bounced', 'expired')"
-         " GROUP BY 1 ORDER BY 2 DESC LIMIT 1000) "
+         ", c AS (SELECT recipient_domain AS d, sum(sent + deferred + bounced + expired) AS n,"
+         " sum(deferred) AS def, sum(bounced) AS bnc, sum(expired) AS exp"
+         " FROM rollups_domain_hour, p WHERE hour >= p.cur_from AND hour <= p.now"
+         " AND recipient_domain <> '' GROUP BY 1 ORDER BY 2 DESC LIMIT 1000) "
          "SELECT c.d, '', c.n, c.def, c.bnc, c.exp, sum(dd.n), sum(dd.deferred),"
          " sum(dd.bounced), sum(dd.expired), " ALERT_BASE_HOURS
          " FROM c CROSS JOIN p LEFT JOIN rollups_domain_day dd ON dd.recipient_domain = c.d"

@@ -156,8 +156,9 @@
  *	rebuilds, once, the indexes of the partitions whose month ended more than days ago
  *	(sql/017: keys that came in no order leave their pages partly empty). Every commit
  *	adds what it really inserted to the hourly rollups (rollups: per host, sender domain,
- *	recipient domain, kind, reason and DSN; rollups_host: without the two domains, for
- *	reports that filter on neither) in the same transaction;
+ *	kind, reason and DSN; rollups_host: without the sender domain, for reports that filter
+ *	on no domain; rollups_domain_hour: attempts per recipient domain and host) in the same
+ *	transaction;
  *	db_rebuild_rollups() recomputes them from the events that are left (hours older than the
  *	oldest event keep their rollups) and gives the number of rollup rows. smtp events (from
  *	the sniffer) are stored in smtp_events.

@@ -987,8 +987,8 @@ static const struct rollup {
     bool example;
 } rollups[R_COUNT] = {
     [R_HOUR] = {"rollups",
-                "hour, host, sender_domain, recipient_domain, kind, reason, dsn",
-                {F_HOUR, F_HOST, F_SD, F_RD, F_KIND, F_REASON, F_DSN, F_END},
+                "hour, host, sender_domain, kind, reason, dsn",
+                {F_HOUR, F_HOST, F_SD, F_KIND, F_REASON, F_DSN, F_END},
                 "n",
                 0,
                 true},
@@ -1221,10 +1221,13 @@ static void rollup_event(struct rollup_sums *s, const struct entry *e)
     if (kx < 0) /* received, notice: no outcome, no sender rollups */
         return;
     outcome = kx <= 3;
+    /* The hour rows count every attempt (those without a recipient domain under ""), the
+     * day and month rows only those with one. */
+    if (outcome)
+        rollup_add(s, R_DOMAIN_HOUR, -1, kx, NULL);
     if (outcome && f->len[F_RD] > 0) {
         rollup_add(s, R_DOMAIN_DAY, -1, kx, NULL);
         rollup_add(s, R_DOMAIN_MONTH, -1, kx, NULL);
-        rollup_add(s, R_DOMAIN_HOUR, -1, kx, NULL);
         rollup_add(s, R_DOMAIN_HOST_DAY, -1, kx, NULL);
     }
     field_set(f, F_PROVIDER, e->provider != NULL ? e->provider : "");

@@ -371,16 +371,24 @@ static const char *bucket_name(enum db_bucket bucket)
  * only that kind, so it leaves out received and rejected.
  *
  * The rollup rows come from rollups_host (no domains, far fewer rows) when neither domain
- * filter is set, else from rollups; the planner drops the branch whose condition is false
- * before it runs. db_domains() needs the recipient domain and always reads rollups.
+ * filter is set, else from rollups, which knows the sender domain but not the recipient's;
+ * the planner drops the branch whose condition is false before it runs. An aggregate filtered
+ * by recipient domain reads no rollup (agg_hours()). db_domains() reads the whole hours from
+ * rollups_domain_hour, a row per domain, hour and host with a count per kind, when it filters
+ * on nothing those rows do not have (domains_hours()).
  */
 #define ROLLUPS_FULL(cond)                                                                         \
-    " SELECT hour AS t, host, sender_domain, recipient_domain, kind, reason, dsn, n, example"      \
-    " FROM rollups WHERE hour >= $9::timestamptz AND hour < $10::timestamptz AND " cond
+    " SELECT hour AS t, host, sender_domain, '' AS recipient_domain, kind, reason, dsn, n,"        \
+    " example FROM rollups WHERE hour >= $9::timestamptz AND hour < $10::timestamptz AND " cond
 #define ROLLUPS_HOST                                                                               \
     " SELECT hour, host, '', '', kind, reason, dsn, n, example FROM rollups_host"                  \
     " WHERE hour >= $9::timestamptz AND hour < $10::timestamptz"                                   \
     " AND $4::text = '' AND $5::text = ''"
+#define ROLLUPS_DOMAIN_HOUR                                                                        \
+    " SELECT hour AS t, host, '' AS sender_domain, recipient_domain, k.kind, '' AS reason,"        \
+    " '' AS dsn, k.n::bigint, NULL::text FROM rollups_domain_hour, LATERAL (VALUES"                \
+    " ('sent', sent), ('deferred', deferred), ('bounced', bounced), ('expired', expired))"         \
+    " k (kind, n) WHERE hour >= $9::timestamptz AND hour < $10::timestamptz AND k.n > 0"
 #define FACTS_CTE_WITH(rollup_rows, minutes)                                                       \
     "WITH f AS (" rollup_rows " UNION ALL"                                                         \
     " SELECT minute, host, '', '', kind, reason, dsn, n, example FROM rollups_host_minute"         \
@@ -396,7 +404,7 @@ static const char *bucket_name(enum db_bucket bucket)
 #define FACTS_CTE                                                                                  \
     FACTS_CTE_WITH(ROLLUPS_FULL("NOT " NO_DOMAIN_FILTER) " UNION ALL" ROLLUPS_HOST,                \
                    NO_DOMAIN_FILTER)
-#define FACTS_CTE_DOMAINS FACTS_CTE_WITH(ROLLUPS_FULL("true"), "false")
+#define FACTS_CTE_DOMAINS FACTS_CTE_WITH(ROLLUPS_DOMAIN_HOUR, "false")
 #define FACTS_WHERE                                                                                \
     " ($3::text = '' OR host = $3::text)"                                                          \
     " AND ($4::text = '' OR sender_domain = $4::text)"                                             \
@@ -410,6 +418,20 @@ static const char *bucket_name(enum db_bucket bucket)
     KIND_SUM("sent") "," KIND_SUM("deferred") "," KIND_SUM("bounced") "," KIND_SUM("expired")
 #define KIND_SUMS     KIND_SUM("received") "," KIND_SUMS_ATTEMPTS "," KIND_SUM("rejected")
 #define ATTEMPT_KINDS " kind IN ('sent', 'deferred', 'bounced', 'expired')"
+
+/* agg_hours - whether an aggregate's whole hours may come from the rollups: not when it
+ * filters by recipient domain, which neither rollups nor rollups_host is keyed by */
+static bool agg_hours(const struct db_query *q)
+{
+    return q->domain[0] == 0;
+}
+
+/* domains_hours - whether the domains report's whole hours may come from rollups_domain_hour:
+ * when it filters on nothing but host, recipient domain and status */
+static bool domains_hours(const struct db_query *q)
+{
+    return q->range.sender_domain[0] == 0 && q->reason[0] == 0 && q->dsn[0] == 0;
+}
 
 static const char summary_sql[] = FACTS_CTE " SELECT" KIND_SUMS " FROM f WHERE" FACTS_WHERE;
 
@@ -489,7 +511,7 @@ int db_timeseries(struct db *db, const struct db_query *q, enum db_bucket bucket
     int i;
 
     qparams_set(&p, &q->range, q);
-    qparams_hours(&p, &q->range, bucket != DB_BUCKET_MINUTE);
+    qparams_hours(&p, &q->range, bucket != DB_BUCKET_MINUTE && agg_hours(q));
     p.v[NQP + 4] = bucket_name(bucket);
     res = db_run(db, timeseries_sql, NQP + 5, p.v, "timeseries");
     if (res == NULL)
@@ -562,7 +584,7 @@ int db_domains(struct db *db, const struct db_query *q, enum db_domain_order ord
             return rc < 0 ? -1 : 0;
     }
     qparams_set(&p, &q->range, q);
-    qparams_hours(&p, &q->range, true);
+    qparams_hours(&p, &q->range, domains_hours(q));
     snprintf(lim, sizeof(lim), "%d", limit > 0 ? limit : 0);
     p.v[NQP + 4] = lim;
     res = db_run(db, domains_sql[order], NQP + 5, p.v, "domains");
@@ -605,7 +627,7 @@ int db_reasons(struct db *db, const struct db_query *q, int limit,
     int i;
 
     qparams_set(&p, &q->range, q);
-    qparams_hours(&p, &q->range, true);
+    qparams_hours(&p, &q->range, agg_hours(q));
     snprintf(lim, sizeof(lim), "%d", limit > 0 ? limit : 0);
     p.v[NQP + 4] = lim;
     res = db_run(db, reasons_sql, NQP + 5, p.v, "reasons");

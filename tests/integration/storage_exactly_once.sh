@@ -29,28 +29,51 @@ fingerprint() {
                 UNION ALL SELECT 'r' || t::text FROM rejects t
                 UNION ALL SELECT 'b' || t::text FROM bounce_notices t) x) || ' '
             || (SELECT md5(coalesce(string_agg(r, E'\n' ORDER BY r), '')) FROM (
-                SELECT concat_ws(':', hour, host, sender_domain, recipient_domain, kind,
-                                 reason, dsn, n) AS r FROM rollups) y)"
+                SELECT concat_ws(':', hour, host, sender_domain, kind, reason, dsn, n) AS r
+                FROM rollups) y)"
 }
 
-# rollups_consistent DSN: the rollups equal a recount from the events, and the host rollups
-# equal the rollups summed over the domains
+# rollups_consistent DSN: the rollups and the domain hour rollups equal a recount from the
+# events, and the host rollups equal the rollups summed over the sender domains
 rollups_consistent() {
     [ "$(psql "$1" -qAt -c "
         SELECT count(*) FROM (
-            (SELECT hour, host, sender_domain, recipient_domain, kind, reason, dsn, n
+            (SELECT hour, host, sender_domain, kind, reason, dsn, n
              FROM rollups
              EXCEPT ALL
-             SELECT date_trunc('hour', time, 'UTC'), host, sender_domain, recipient_domain,
-                    kind, reason, dsn, count(*)
-             FROM facts WHERE time IS NOT NULL GROUP BY 1, 2, 3, 4, 5, 6, 7)
+             SELECT date_trunc('hour', time, 'UTC'), host, sender_domain, kind, reason, dsn,
+                    count(*)
+             FROM facts WHERE time IS NOT NULL GROUP BY 1, 2, 3, 4, 5, 6)
             UNION ALL
-            (SELECT date_trunc('hour', time, 'UTC'), host, sender_domain, recipient_domain,
-                    kind, reason, dsn, count(*)
-             FROM facts WHERE time IS NOT NULL GROUP BY 1, 2, 3, 4, 5, 6, 7
+            (SELECT date_trunc('hour', time, 'UTC'), host, sender_domain, kind, reason, dsn,
+                    count(*)
+             FROM facts WHERE time IS NOT NULL GROUP BY 1, 2, 3, 4, 5, 6
              EXCEPT ALL
-             SELECT hour, host, sender_domain, recipient_domain, kind, reason, dsn, n
+             SELECT hour, host, sender_domain, kind, reason, dsn, n
              FROM rollups)) d")" = 0 ] &&
+        [ "$(psql "$1" -qAt -c "
+        SELECT count(*) FROM (
+            (SELECT recipient_domain, hour, host, sent, deferred, bounced, expired
+             FROM rollups_domain_hour
+             EXCEPT ALL
+             SELECT recipient_domain, date_trunc('hour', time, 'UTC'), host,
+                    count(*) FILTER (WHERE kind = 'sent'),
+                    count(*) FILTER (WHERE kind = 'deferred'),
+                    count(*) FILTER (WHERE kind = 'bounced'),
+                    count(*) FILTER (WHERE kind = 'expired')
+             FROM facts WHERE time IS NOT NULL
+              AND kind IN ('sent', 'deferred', 'bounced', 'expired') GROUP BY 1, 2, 3)
+            UNION ALL
+            (SELECT recipient_domain, date_trunc('hour', time, 'UTC'), host,
+                    count(*) FILTER (WHERE kind = 'sent'),
+                    count(*) FILTER (WHERE kind = 'deferred'),
+                    count(*) FILTER (WHERE kind = 'bounced'),
+                    count(*) FILTER (WHERE kind = 'expired')
+             FROM facts WHERE time IS NOT NULL
+              AND kind IN ('sent', 'deferred', 'bounced', 'expired') GROUP BY 1, 2, 3
+             EXCEPT ALL
+             SELECT recipient_domain, hour, host, sent, deferred, bounced, expired
+             FROM rollups_domain_hour)) d")" = 0 ] &&
         [ "$(psql "$1" -qAt -c "
         SELECT count(*) FROM (
             (SELECT hour, host, kind, reason, dsn, n FROM rollups_host
@@ -209,7 +232,8 @@ check_eq "the poisoned lines gave their rows too" \
     "$(psql "$PDB" -qAt -c 'SELECT count(*) FROM deliveries')"
 
 # --- db rebuild-rollups, db retention
-psql "$REF" -qAt -c "UPDATE rollups SET n = n + 7; UPDATE rollups_host SET n = n + 3" >/dev/null
+psql "$REF" -qAt -c "UPDATE rollups SET n = n + 7; UPDATE rollups_host SET n = n + 3;
+    UPDATE rollups_domain_hour SET sent = sent + 5" >/dev/null
 check "db rebuild-rollups" sh -c '"$1" db rebuild-rollups --db "$2" | grep -q "rebuilt the rollups"' \
     _ "$BIN" "$REF"
 check_eq "  ... restores the counts" "$want" "$(fingerprint "$REF")"
@@ -222,3 +246,9 @@ check "db retention --days 1 drops the old months" \
     sh -c '"$1" db retention --days 1 --db "$2" | grep -q "dropped [1-9]"' _ "$BIN" "$REF"
 check_eq "  ... their events are gone" 0 "$(psql "$REF" -qAt -c 'SELECT count(*) FROM deliveries')"
 check "  ... their rollups stay" [ "$(psql "$REF" -qAt -c 'SELECT sum(n) FROM rollups')" -gt 0 ]
+DOMAIN_SUMS="SELECT (SELECT sum(sent + deferred + bounced + expired) FROM rollups_domain_hour)
+    || ' ' || (SELECT sum(n) FROM rollups_domain_day) || ' ' || (SELECT sum(n) FROM rollups)"
+sums=$(psql "$REF" -qAt -c "$DOMAIN_SUMS")
+"$BIN" db rebuild-rollups --db "$REF" >/dev/null 2>&1
+check_eq "  ... and a rebuild without their events keeps them" "$sums" \
+    "$(psql "$REF" -qAt -c "$DOMAIN_SUMS")"

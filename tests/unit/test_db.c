@@ -474,14 +474,21 @@ static void test_batch_insert(void **state)
     /* The rollups of the same transaction: 1 received, 1 notice (no sender, no client: the
      * MTA's own), 3 attempts, 1 reject in one hour. */
     sql_str(f->admin,
-            "SELECT string_agg(concat_ws(':', kind, sender_domain, recipient_domain, reason, dsn,"
-            " n, coalesce(example, '-')), ' ' ORDER BY kind, recipient_domain) FROM rollups"
+            "SELECT string_agg(concat_ws(':', kind, sender_domain, reason, dsn,"
+            " n, coalesce(example, '-')), ' ' ORDER BY kind) FROM rollups"
             " WHERE hour = '2025-11-28 17:00:00+00'",
             v, sizeof(v));
-    assert_string_equal(v, "bounced::example.com:userunknown:5.1.1:1:550 5.1.1 unknown "
-                           "deferred::example.com:::1:451 try later "
-                           "notice:::::1:- received:example.org::::1:- "
-                           "rejected:::::1:- sent::gmail.com::2.0.0:1:-");
+    assert_string_equal(v, "bounced::userunknown:5.1.1:1:550 5.1.1 unknown "
+                           "deferred::::1:451 try later "
+                           "notice::::1:- received:example.org:::1:- "
+                           "rejected::::1:- sent:::2.0.0:1:-");
+    /* The attempts by recipient domain and host. */
+    sql_str(f->admin,
+            "SELECT string_agg(concat_ws(':', recipient_domain, host, sent, deferred, bounced,"
+            " expired), ' ' ORDER BY recipient_domain) FROM rollups_domain_hour"
+            " WHERE hour = '2025-11-28 17:00:00+00'",
+            v, sizeof(v));
+    assert_string_equal(v, "example.com:mx1:0:1:1:0 gmail.com:mx1:1:0:0:0");
     db_batch_free(b);
 }
 
@@ -519,20 +526,20 @@ static void rollups_exact(PGconn *admin)
                                     " FROM rollups_domain_host_day"),
                      sql_int(admin, "SELECT count(*) FROM deliveries"
                                     " WHERE time IS NOT NULL AND recipient_domain <> ''"));
+    /* The hour rows count the attempts without a recipient domain too, under "". */
     assert_int_equal(sql_int(admin, "SELECT count(*) FROM (SELECT recipient_domain, hour, host,"
                                     " sent, deferred, bounced, expired FROM rollups_domain_hour"
-                                    " EXCEPT SELECT recipient_domain, date_trunc('hour', time,"
-                                    " 'UTC'), host, count(*) FILTER (WHERE status = 'sent'),"
+                                    " EXCEPT SELECT coalesce(recipient_domain, ''),"
+                                    " date_trunc('hour', time, 'UTC'), host,"
+                                    " count(*) FILTER (WHERE status = 'sent'),"
                                     " count(*) FILTER (WHERE status = 'deferred'),"
                                     " count(*) FILTER (WHERE status = 'bounced'),"
                                     " count(*) FILTER (WHERE status = 'expired') FROM deliveries"
-                                    " WHERE time IS NOT NULL AND recipient_domain <> ''"
-                                    " GROUP BY 1, 2, 3) x"),
+                                    " WHERE time IS NOT NULL GROUP BY 1, 2, 3) x"),
                      0);
     assert_int_equal(sql_int(admin, "SELECT sum(sent + deferred + bounced + expired)"
                                     " FROM rollups_domain_hour"),
-                     sql_int(admin, "SELECT count(*) FROM deliveries"
-                                    " WHERE time IS NOT NULL AND recipient_domain <> ''"));
+                     sql_int(admin, "SELECT count(*) FROM deliveries WHERE time IS NOT NULL"));
 }
 
 /* test_replay - the same events at the same positions again insert nothing */
@@ -1655,6 +1662,7 @@ static void test_rollups_read_and_rebuilt(void **state)
     /* Spoil the rollups: the whole-hour reports show it, a sub-hour range does not. */
     sql_exec(f->admin, "UPDATE rollups SET n = n + 1000 WHERE kind = 'sent'");
     sql_exec(f->admin, "UPDATE rollups_host SET n = n + 1000 WHERE kind = 'sent'");
+    sql_exec(f->admin, "UPDATE rollups_domain_hour SET sent = sent + 1000 WHERE sent > 0");
     memset(&r, 0, sizeof(r));
     r.to_us = INT64_MAX;
     assert_int_equal(db_summary(f->db, &r, &s), 0);
@@ -2137,6 +2145,26 @@ static int got_sender(void *arg, const struct db_sender_row *row)
     return 0;
 }
 
+/* migrate_upto - an empty database migrated as db_migrate() would, up to version last; the
+ * index of the first migration not applied */
+static int migrate_upto(struct fixture *f, int last)
+{
+    int i;
+
+    sql_exec(f->admin, "CREATE TABLE schema_migrations (version integer PRIMARY KEY,"
+                       " name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())");
+    for (i = 0; i < migrations_count && migrations[i].version <= last; i++) {
+        char sql[256];
+
+        sql_exec(f->admin, migrations[i].sql);
+        snprintf(sql, sizeof(sql),
+                 "INSERT INTO schema_migrations (version, name) VALUES (%d, '%s')",
+                 migrations[i].version, migrations[i].name);
+        sql_exec(f->admin, sql);
+    }
+    return i;
+}
+
 /*
  * test_migrate_sender_history - a database from before migration 009 whose oldest months
  * retention dropped: 019 counts the sender domain's attempts of those months from "rollups",
@@ -2149,19 +2177,8 @@ static void test_migrate_sender_history(void **state)
     struct db_summary s;
     struct db_range r;
     struct got_senders g;
-    int i;
 
-    sql_exec(f->admin, "CREATE TABLE schema_migrations (version integer PRIMARY KEY,"
-                       " name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())");
-    for (i = 0; i < migrations_count && migrations[i].version <= 8; i++) {
-        char sql[256];
-
-        sql_exec(f->admin, migrations[i].sql);
-        snprintf(sql, sizeof(sql),
-                 "INSERT INTO schema_migrations (version, name) VALUES (%d, '%s')",
-                 migrations[i].version, migrations[i].name);
-        sql_exec(f->admin, sql);
-    }
+    migrate_upto(f, 8);
     sql_exec(f->admin, "SELECT mailpulse_ensure_partitions('2025-08-01', '2025-11-30')");
     sql_exec(f->admin, "INSERT INTO sources (name, identity) VALUES ('l', 'i')");
     sql_exec(f->admin,
@@ -2218,6 +2235,89 @@ static void test_migrate_sender_history(void **state)
                      5);
 }
 
+/*
+ * test_migrate_rollups_sender - migration 021 sums "rollups" over the recipient domains and
+ * gives rollups_domain_hour the attempts without one, for the hours whose events retention
+ * dropped too; a rebuild keeps those hours, and the reports read them
+ */
+static void test_migrate_rollups_sender(void **state)
+{
+    struct fixture *f = *state;
+    struct db_query q;
+    struct collect c;
+    struct db_summary s;
+
+    migrate_upto(f, 20);
+    sql_exec(f->admin, "SELECT mailpulse_ensure_partitions('2025-11-01', '2025-11-30')");
+    sql_exec(f->admin, "INSERT INTO sources (name, identity) VALUES ('l', 'i')");
+    sql_exec(f->admin,
+             "INSERT INTO deliveries (time, host, sender, sender_domain, recipient,"
+             " recipient_domain, status, reason, dsn, reply, source_id, pos, seq) VALUES"
+             " ('2025-11-10 10:00+00', 'mx1', 'a@s.example', 's.example', 'b@y.com', 'y.com',"
+             " 'sent', NULL, '2.0.0', NULL, 1, 0, 0),"
+             " ('2025-11-10 10:05+00', 'mx1', 'a@s.example', 's.example', 'c@z.com', 'z.com',"
+             " 'bounced', 'userunknown', '5.1.1', '550 no', 1, 10, 0),"
+             " ('2025-11-10 10:07+00', 'mx1', 'a@s.example', 's.example', 'root', NULL,"
+             " 'bounced', 'userunknown', '5.1.1', '550 none', 1, 20, 0)");
+    sql_exec(f->admin, "SELECT mailpulse_rebuild_rollups()");
+    /* An hour whose events retention dropped: only its rollup rows are left. */
+    sql_exec(f->admin,
+             "INSERT INTO rollups (hour, host, sender_domain, recipient_domain, kind, reason,"
+             " dsn, n, example) VALUES"
+             " ('2025-09-01 08:00+00', 'mx1', 's.example', 'old.example', 'sent', '', '', 5, NULL),"
+             " ('2025-09-01 08:00+00', 'mx1', 's.example', 'new.example', 'sent', '', '', 2, NULL),"
+             " ('2025-09-01 08:00+00', 'mx1', 's.example', '', 'deferred', 'x', '', 3, '451 a')");
+    sql_exec(f->admin, "INSERT INTO rollups_domain_hour (recipient_domain, hour, host, sent)"
+                       " VALUES ('old.example', '2025-09-01 08:00+00', 'mx1', 5),"
+                       " ('new.example', '2025-09-01 08:00+00', 'mx1', 2)");
+    assert_int_equal(db_migrate(f->db, NULL), 0);
+
+    assert_int_equal(sql_int(f->admin, "SELECT sum(n) FROM rollups"), 13);
+    assert_int_equal(sql_int(f->admin, "SELECT n FROM rollups WHERE hour = '2025-09-01 08:00+00'"
+                                       " AND kind = 'sent'"),
+                     7);
+    assert_int_equal(sql_int(f->admin, "SELECT n FROM rollups WHERE hour = '2025-11-10 10:00+00'"
+                                       " AND kind = 'bounced'"),
+                     2);
+    assert_int_equal(sql_int(f->admin,
+                             "SELECT deferred FROM rollups_domain_hour"
+                             " WHERE recipient_domain = '' AND hour = '2025-09-01 08:00+00'"),
+                     3);
+    assert_int_equal(sql_int(f->admin,
+                             "SELECT bounced FROM rollups_domain_hour"
+                             " WHERE recipient_domain = '' AND hour = '2025-11-10 10:00+00'"),
+                     1);
+    /* A rebuild makes the hours of the stored events again and keeps the older ones. */
+    sql_exec(f->admin, "UPDATE rollups_domain_hour SET sent = sent + 100"
+                       " WHERE hour = '2025-11-10 10:00+00'");
+    assert_int_equal(db_rebuild_rollups(f->db, NULL), 0);
+    assert_int_equal(sql_int(f->admin, "SELECT sent FROM rollups_domain_hour"
+                                       " WHERE recipient_domain = 'y.com'"),
+                     1);
+    assert_int_equal(sql_int(f->admin, "SELECT sum(sent + deferred + bounced + expired)"
+                                       " FROM rollups_domain_hour"),
+                     13);
+    /* Every domain of all time, the dropped hour's included, from the hour rows. */
+    query_all(&q);
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(db_domains(f->db, &q, DB_ORDER_VOLUME, 10, got_domain, &c), 0);
+    assert_int_equal(c.n, 4);
+    assert_string_equal(c.doms[0].domain, "old.example");
+    assert_int_equal(c.doms[0].sent, 5);
+    assert_string_equal(c.doms[1].domain, "new.example");
+    /* A summary for one recipient domain counts its events; for all, the rollups. */
+    memset(&s, 0, sizeof(s));
+    assert_int_equal(db_summary(f->db, &q.range, &s), 0);
+    assert_int_equal(s.sent, 8);
+    assert_int_equal(s.deferred, 3);
+    assert_int_equal(s.bounced, 2);
+    strcpy(q.domain, "Z.com");
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(db_reasons(f->db, &q, 10, got_reason, &c), 0);
+    assert_int_equal(c.n, 1);
+    assert_int_equal(c.reasons[0].count, 1);
+}
+
 /* index_count - the indexes of one table whose definition matches a LIKE pattern */
 static long long index_count(struct fixture *f, const char *table, const char *like)
 {
@@ -2246,15 +2346,7 @@ static void test_migrate_time_indexes(void **state)
     int64_t rows;
     int i;
 
-    sql_exec(f->admin, "CREATE TABLE schema_migrations (version integer PRIMARY KEY,"
-                       " name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())");
-    for (i = 0; i < migrations_count && migrations[i].version < 13; i++) {
-        sql_exec(f->admin, migrations[i].sql);
-        snprintf(sql, sizeof(sql),
-                 "INSERT INTO schema_migrations (version, name) VALUES (%d, '%s')",
-                 migrations[i].version, migrations[i].name);
-        sql_exec(f->admin, sql);
-    }
+    i = migrate_upto(f, 12);
     assert_true(i < migrations_count);
     assert_int_equal(migrations[i].version, 13);
     /* 600 attempts a minute apart from 2025-10-31 20:00, every seventh failed. */
@@ -2361,6 +2453,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_partitions_retention, setup_migrated, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_from_001, setup_empty, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_sender_history, setup_empty, teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_rollups_sender, setup_empty, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_time_indexes, setup_empty, teardown),
     };
 

@@ -308,17 +308,14 @@ static void row_delivery(struct buf *o, const struct entry *e)
     put_text(o, ev->relay);
     put_double(o, ev->delay, ev->has_delay);
     if (ev->has_delays) {
-        /* An array literal; a non-finite element becomes NULL. */
-        buf_puts(o, "\t{");
+        /* As Postfix logs them, "a/b/c/d"; a non-finite one is left empty. */
+        buf_putc(o, '\t');
         for (i = 0; i < 4; i++) {
             if (i)
-                buf_putc(o, ',');
+                buf_putc(o, '/');
             if (isfinite(ev->delays[i]))
                 put_number(o, ev->delays[i]);
-            else
-                buf_puts(o, "NULL");
         }
-        buf_putc(o, '}');
     } else {
         buf_puts(o, "\t\\N");
     }

@@ -263,7 +263,7 @@ enum ecol {
     " 2, " TIME_US("time") ", host, mta, queue_id, NULL, message_id, sender, recipient,"           \
                            " orig_recipient, relay, NULL, NULL, NULL, dsn, reply, reason, "        \
                            "status, smtp_code, hard,"                                              \
-                           " delay, delays::text, NULL::bigint, NULL::integer," EV_COLS_TAIL
+                           " delay, delays, NULL::bigint, NULL::integer," EV_COLS_TAIL
 #define EV_COLS_MESSAGE                                                                            \
     " 1, " TIME_US(                                                                                \
         "time") ", host, mta, queue_id, NULL, message_id, sender, NULL, NULL, NULL,"               \
@@ -280,21 +280,19 @@ enum ecol {
                 " NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL::integer, false,"           \
                 " NULL::double precision, NULL, NULL::bigint, NULL::integer," EV_COLS_TAIL
 
-/* parse_delays - "{0.1,0,NULL,0.8}" into four doubles (NaN for NULL) */
+/* parse_delays - "0.1/0//0.8" into four doubles (NaN for an empty one) */
 static void parse_delays(const char *s, double d[4])
 {
     int i;
 
-    if (*s == '{')
-        s++;
     for (i = 0; i < 4; i++) {
         char *end;
 
         d[i] = strtod(s, &end);
         if (end == s)
             d[i] = NAN;
-        s = end + strcspn(end, ",}");
-        if (*s == ',')
+        s = end + strcspn(end, "/");
+        if (*s == '/')
             s++;
     }
 }

@@ -58,7 +58,8 @@ SELECT t, 'mx' || (i % 3 + 1), 'postfix', upper(to_hex(i * 7919 % 1048576 + 1048
     'news@s' || (i % 20) || '.example', 's' || (i % 20) || '.example',
     'u' || (i % 50000) || '@' || d, d, 'mx.' || d || '[192.0.2.' || (r % 250 + 1) || ']:25',
     (i % 97) / 10.0,
-    ARRAY[(i % 31) / 100.0, 0, (i % 7) / 100.0, (i % 89) / 100.0]::double precision[], st,
+    concat_ws('/', (i % 31) / 100.0::float8, 0::float8, (i % 7) / 100.0::float8,
+              (i % 89) / 100.0::float8), st,
     CASE st WHEN 'sent' THEN '2.0.0' WHEN 'deferred' THEN '4.7.0' WHEN 'bounced' THEN '5.1.1'
             ELSE '4.4.7' END,
     CASE st WHEN 'sent' THEN 250 WHEN 'bounced' THEN 550 ELSE 421 END,

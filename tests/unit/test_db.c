@@ -447,7 +447,7 @@ static void test_batch_insert(void **state)
             " FROM deliveries WHERE pos = 200",
             v, sizeof(v));
     assert_string_equal(v, "2025-11-28 17:13:22|mx1|postfix|4ZxY2l3Xr9z1|bob@Gmail.COM|gmail.com|"
-                           "1.3|{0.1,0,0.4,0.8}|sent|2.0.0|250|250 2.0.0 OK|null|f|null|f|200|0");
+                           "1.3|0.1/0/0.4/0.8|sent|2.0.0|250|250 2.0.0 OK|null|f|null|f|200|0");
     sql_str(f->admin,
             "SELECT concat_ws('|', status, dsn, smtp_code, reason, hard, coalesce(delay, -1))"
             " FROM deliveries WHERE pos = 300",
@@ -1183,6 +1183,45 @@ static int got_event(void *arg, const struct event *ev)
     if (c->n < 32)
         c->evs[c->n] = *ev;
     return ++c->n == c->stop_after ? -1 : 0;
+}
+
+/* test_read_delays - a delivery's four delays are read back as they were stored, an empty
+ * one as NaN */
+static void test_read_delays(void **state)
+{
+    struct fixture *f = *state;
+    struct db_batch *b = db_batch_create(f->db);
+    struct db_batch_result res;
+    struct db_query q;
+    struct collect c;
+    const struct event *d = NULL;
+    int64_t src, cp;
+    int i;
+
+    assert_int_equal(db_source_open(f->db, "mail.log", "id-1", NULL, 0, &src, &cp), 0);
+    add_sample(b, src);
+    assert_int_equal(db_batch_commit(b, src, 700, &res), 0);
+    db_batch_free(b);
+    sql_exec(f->admin, "INSERT INTO deliveries (time, host, queue_id, recipient, status, delays,"
+                       " source_id, pos, seq) VALUES ('2025-11-28 17:13:30+00', 'mx1', 'QD1',"
+                       " 'd@example.com', 'sent', '0.1//123456.78/', 1, 900, 0)");
+    memset(&q, 0, sizeof(q));
+    strcpy(q.recipient, "bob@Gmail.COM");
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(db_message_trail(f->db, &q, 100, got_event, &c), 0);
+    for (i = 0; i < c.n && i < 32; i++)
+        if (c.evs[i].type == EV_DELIVERY && c.evs[i].has_delays)
+            d = &c.evs[i];
+    assert_non_null(d);
+    assert_true(d->delays[0] == 0.1 && d->delays[1] == 0 && d->delays[2] == 0.4 &&
+                d->delays[3] == 0.8);
+    strcpy(q.recipient, "d@example.com");
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(db_message_trail(f->db, &q, 100, got_event, &c), 0);
+    assert_int_equal(c.n, 1);
+    assert_true(c.evs[0].has_delays);
+    assert_true(c.evs[0].delays[0] == 0.1 && isnan(c.evs[0].delays[1]) &&
+                c.evs[0].delays[2] == 123456.78 && isnan(c.evs[0].delays[3]));
 }
 
 /* test_read_timeseries - buckets by hour, minute and day; filters; stopping early */
@@ -2238,11 +2277,13 @@ static void test_migrate_sender_history(void **state)
 /*
  * test_migrate_rollups_sender - migration 021 sums "rollups" over the recipient domains and
  * gives rollups_domain_hour the attempts without one, for the hours whose events retention
- * dropped too; a rebuild keeps those hours, and the reports read them
+ * dropped too; a rebuild keeps those hours, and the reports read them (and 022 turns the
+ * delays into text)
  */
 static void test_migrate_rollups_sender(void **state)
 {
     struct fixture *f = *state;
+    char v[64];
     struct db_query q;
     struct collect c;
     struct db_summary s;
@@ -2252,13 +2293,13 @@ static void test_migrate_rollups_sender(void **state)
     sql_exec(f->admin, "INSERT INTO sources (name, identity) VALUES ('l', 'i')");
     sql_exec(f->admin,
              "INSERT INTO deliveries (time, host, sender, sender_domain, recipient,"
-             " recipient_domain, status, reason, dsn, reply, source_id, pos, seq) VALUES"
+             " recipient_domain, status, reason, dsn, reply, delays, source_id, pos, seq) VALUES"
              " ('2025-11-10 10:00+00', 'mx1', 'a@s.example', 's.example', 'b@y.com', 'y.com',"
-             " 'sent', NULL, '2.0.0', NULL, 1, 0, 0),"
+             " 'sent', NULL, '2.0.0', NULL, '{0.1,NULL,0.04,123456.78}', 1, 0, 0),"
              " ('2025-11-10 10:05+00', 'mx1', 'a@s.example', 's.example', 'c@z.com', 'z.com',"
-             " 'bounced', 'userunknown', '5.1.1', '550 no', 1, 10, 0),"
+             " 'bounced', 'userunknown', '5.1.1', '550 no', NULL, 1, 10, 0),"
              " ('2025-11-10 10:07+00', 'mx1', 'a@s.example', 's.example', 'root', NULL,"
-             " 'bounced', 'userunknown', '5.1.1', '550 none', 1, 20, 0)");
+             " 'bounced', 'userunknown', '5.1.1', '550 none', NULL, 1, 20, 0)");
     sql_exec(f->admin, "SELECT mailpulse_rebuild_rollups()");
     /* An hour whose events retention dropped: only its rollup rows are left. */
     sql_exec(f->admin,
@@ -2271,6 +2312,9 @@ static void test_migrate_rollups_sender(void **state)
                        " VALUES ('old.example', '2025-09-01 08:00+00', 'mx1', 5),"
                        " ('new.example', '2025-09-01 08:00+00', 'mx1', 2)");
     assert_int_equal(db_migrate(f->db, NULL), 0);
+    /* Migration 022: the delays as Postfix writes them, the same numbers. */
+    sql_str(f->admin, "SELECT delays FROM deliveries WHERE pos = 0", v, sizeof(v));
+    assert_string_equal(v, "0.1//0.04/123456.78");
 
     assert_int_equal(sql_int(f->admin, "SELECT sum(n) FROM rollups"), 13);
     assert_int_equal(sql_int(f->admin, "SELECT n FROM rollups WHERE hour = '2025-09-01 08:00+00'"
@@ -2441,6 +2485,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_read_reasons, setup_migrated, teardown),
         cmocka_unit_test_setup_teardown(test_read_bounces, setup_migrated, teardown),
         cmocka_unit_test_setup_teardown(test_read_trail, setup_migrated, teardown),
+        cmocka_unit_test_setup_teardown(test_read_delays, setup_migrated, teardown),
         cmocka_unit_test_setup_teardown(test_read_metrics, setup_migrated, teardown),
         cmocka_unit_test_setup_teardown(test_read_export, setup_migrated, teardown),
         cmocka_unit_test_setup_teardown(test_rollup_ranges, setup_migrated, teardown),

@@ -450,8 +450,7 @@ int db_complaints(struct db *db, const struct db_range *r, const char *feedback_
     str_copy(ft, sizeof(ft), feedback_type ? feedback_type : "",
              feedback_type ? strlen(feedback_type) : 0);
     utf8_scrub(ft);
-    str_copy(host, sizeof(host), r->host, strnlen(r->host, sizeof(r->host)));
-    utf8_scrub(host);
+    DB_QCOPY(host, r->host);
     snprintf(lim, sizeof(lim), "%d", limit > 0 ? limit : 0);
     res = db_run(db, complaints_sql, 6, v, "complaints");
     if (res == NULL) {
@@ -519,8 +518,7 @@ int db_report_counts(struct db *db, const struct db_range *r, struct db_report_c
 
     memset(out, 0, sizeof(*out));
     range_params(r, from, to, sd, sizeof(sd));
-    str_copy(host, sizeof(host), r->host, strnlen(r->host, sizeof(r->host)));
-    utf8_scrub(host);
+    DB_QCOPY(host, r->host);
     res = db_run(db, counts_sql, 4, v, "report counts");
     if (res == NULL)
         return -1;
@@ -657,8 +655,7 @@ int db_report_counts_for(struct db *db, const struct db_range *r, enum db_report
         return 0;
     db_range_time(r->from_us, true, from, sizeof(from));
     db_range_time(r->to_us, false, to, sizeof(to));
-    str_copy(host, sizeof(host), r->host, strnlen(r->host, sizeof(r->host)));
-    utf8_scrub(host);
+    DB_QCOPY(host, r->host);
     buf_init(&arr);
     buf_putc(&arr, '{');
     for (size_t i = 0; i < n; i++) {

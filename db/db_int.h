@@ -60,6 +60,14 @@ PGresult *db_run(struct db *db, const char *sql, int n, const char *const *v, co
 #define HOUR_US (3600 * 1000000LL)
 #define DAY_US  (86400 * 1000000LL)
 
+/* DB_QCOPY - a fixed-size copy of a caller's fixed-size string, repaired so that the server
+ * accepts it (a query parameter) */
+#define DB_QCOPY(dst, src)                                                                         \
+    do {                                                                                           \
+        str_copy((dst), sizeof(dst), (src), strnlen((src), sizeof(src)));                          \
+        utf8_scrub(dst);                                                                           \
+    } while (0)
+
 /*
  * The end of an INSERT INTO suppressions (sql/007): a recipient already listed for the sender
  * domain adds the new failures to its count, and the newest failure's fields win. Shared by

@@ -261,8 +261,7 @@ static int bounded_round(struct db *db, const struct db_range *r, enum db_domain
     v[6] = u.d2;
     v[7] = vol;
     v[8] = lim;
-    str_copy(host, sizeof(host), r->host, strnlen(r->host, sizeof(r->host)));
-    utf8_scrub(host);
+    DB_QCOPY(host, r->host);
     v[9] = host;
     res = db_run(db, exact_sql[on_host][order], 9 + on_host, v, "domains");
     buf_free(&doms);

@@ -115,8 +115,7 @@ static void prov_params_set(struct prov_params *p, const struct db_range *r, boo
     db_range_units(r, false, &u);
     snprintf(p->h1, sizeof(p->h1), "%s", use_rollups ? u.h1 : p->to);
     snprintf(p->h2, sizeof(p->h2), "%s", use_rollups ? u.h2 : p->to);
-    str_copy(p->host, sizeof(p->host), r->host, strnlen(r->host, sizeof(r->host)));
-    utf8_scrub(p->host);
+    DB_QCOPY(p->host, r->host);
 }
 
 /* db_providers - attempts per provider over a range, most first */
@@ -195,8 +194,7 @@ int db_blocks(struct db *db, const struct db_range *r, int limit,
 
     db_range_time(r->from_us, true, from, sizeof(from));
     db_range_time(r->to_us, false, to, sizeof(to));
-    str_copy(host, sizeof(host), r->host, strnlen(r->host, sizeof(r->host)));
-    utf8_scrub(host);
+    DB_QCOPY(host, r->host);
     snprintf(lim, sizeof(lim), "%d", limit > 0 ? limit : 0);
     res = db_run(db, blocks_sql, 4, v, "blocks");
     if (res == NULL) {

@@ -68,13 +68,6 @@ struct qparams {
     " AND ($6::text = '' OR reason = $6::text)"                                                    \
     " AND ($7::text = '' OR dsn = $7::text)"
 
-/* A fixed-size copy of a caller's string, repaired so that the server accepts it. */
-#define QCOPY(dst, src)                                                                            \
-    do {                                                                                           \
-        str_copy((dst), sizeof(dst), (src), strnlen((src), sizeof(src)));                          \
-        utf8_scrub(dst);                                                                           \
-    } while (0)
-
 /* db_fold_lower - ASCII lower case in place */
 void db_fold_lower(char *s)
 {
@@ -89,14 +82,14 @@ static void qparams_set(struct qparams *p, const struct db_range *r, const struc
     memset(p, 0, sizeof(*p));
     db_range_time(r->from_us, true, p->from, sizeof(p->from));
     db_range_time(r->to_us, false, p->to, sizeof(p->to));
-    QCOPY(p->host, r->host);
-    QCOPY(p->sender_domain, r->sender_domain);
+    DB_QCOPY(p->host, r->host);
+    DB_QCOPY(p->sender_domain, r->sender_domain);
     db_fold_lower(p->sender_domain);
     if (q != NULL) {
-        QCOPY(p->domain, q->domain);
+        DB_QCOPY(p->domain, q->domain);
         db_fold_lower(p->domain);
-        QCOPY(p->reason, q->reason);
-        QCOPY(p->dsn, q->dsn);
+        DB_QCOPY(p->reason, q->reason);
+        DB_QCOPY(p->dsn, q->dsn);
         str_copy(p->status, sizeof(p->status), event_status_name(q->status),
                  strlen(event_status_name(q->status)));
     }
@@ -363,17 +356,18 @@ static const char *bucket_name(enum db_bucket bucket)
 
 /*
  * The rows an aggregate adds up: rollup rows for the whole hours [$9, $10), event rows (n = 1)
- * for [$1, $9) and [$10, $2), filtered by the eight shared parameters. Without a domain
+ * for [$1, $9) and [$10, $2), filtered by the eight shared parameters. Without a sender-domain
  * filter the minute rollups answer the whole minutes [$11, $9) and [$10, $12) of those
  * edges, and the events only [$1, $11) and [$12, $2). A status filter keeps
  * only that kind, so it leaves out received and rejected.
  *
- * The rollup rows come from rollups_host (no domains, far fewer rows) when neither domain
- * filter is set, else from rollups, which knows the sender domain but not the recipient's;
- * the planner drops the branch whose condition is false before it runs. An aggregate filtered
- * by recipient domain reads no rollup (agg_hours()). db_domains() reads the whole hours from
- * rollups_domain_hour, a row per domain, hour and host with a count per kind, when it filters
- * on nothing those rows do not have (domains_hours()).
+ * The rollup rows come from rollups_host (no domains, far fewer rows) without a sender-domain
+ * filter, else from rollups, which knows the sender domain but not the recipient's; the
+ * planner drops the branch whose condition is false before it runs. No rollup is keyed by
+ * recipient domain and reason, so an aggregate filtered by recipient domain has no whole
+ * hours or minutes: the events answer all of it (agg_hours()). db_domains() reads the whole
+ * hours from rollups_domain_hour, a row per domain, hour and host with a count per kind, when
+ * it filters on nothing those rows do not have (domains_hours()).
  */
 #define ROLLUPS_FULL(cond)                                                                         \
     " SELECT hour AS t, host, sender_domain, '' AS recipient_domain, kind, reason, dsn, n,"        \
@@ -381,7 +375,7 @@ static const char *bucket_name(enum db_bucket bucket)
 #define ROLLUPS_HOST                                                                               \
     " SELECT hour, host, '', '', kind, reason, dsn, n, example FROM rollups_host"                  \
     " WHERE hour >= $9::timestamptz AND hour < $10::timestamptz"                                   \
-    " AND $4::text = '' AND $5::text = ''"
+    " AND $4::text = ''"
 #define ROLLUPS_DOMAIN_HOUR                                                                        \
     " SELECT hour AS t, host, '' AS sender_domain, recipient_domain, k.kind, '' AS reason,"        \
     " '' AS dsn, k.n::bigint, NULL::text FROM rollups_domain_hour, LATERAL (VALUES"                \
@@ -398,10 +392,8 @@ static const char *bucket_name(enum db_bucket bucket)
     "   OR (time >= $12::timestamptz AND time < $2::timestamptz)"                                  \
     "  ELSE (time >= $1::timestamptz AND time < $9::timestamptz)"                                  \
     "   OR (time >= $10::timestamptz AND time < $2::timestamptz) END)"
-#define NO_DOMAIN_FILTER "($4::text = '' AND $5::text = '')"
 #define FACTS_CTE                                                                                  \
-    FACTS_CTE_WITH(ROLLUPS_FULL("NOT " NO_DOMAIN_FILTER) " UNION ALL" ROLLUPS_HOST,                \
-                   NO_DOMAIN_FILTER)
+    FACTS_CTE_WITH(ROLLUPS_FULL("$4::text <> ''") " UNION ALL" ROLLUPS_HOST, "$4::text = ''")
 #define FACTS_CTE_DOMAINS FACTS_CTE_WITH(ROLLUPS_DOMAIN_HOUR, "false")
 #define FACTS_WHERE                                                                                \
     " ($3::text = '' OR host = $3::text)"                                                          \
@@ -718,9 +710,9 @@ int db_bounces(struct db *db, const struct db_query *q, int limit, const char *c
         const char *v[NQP + 8];
         char prov[sizeof(q->provider)], sasl[sizeof(q->sasl_user)], cli[sizeof(q->client_ip)];
 
-        QCOPY(prov, q->provider);
-        QCOPY(sasl, q->sasl_user);
-        QCOPY(cli, q->client_ip);
+        DB_QCOPY(prov, q->provider);
+        DB_QCOPY(sasl, q->sasl_user);
+        DB_QCOPY(cli, q->client_ip);
         memcpy(v, p.v, sizeof(*v) * (NQP + 4));
         v[NQP + 4] = lim;
         v[NQP + 5] = prov;
@@ -786,11 +778,11 @@ int db_message_trail(struct db *db, const struct db_query *q, int limit,
 
     /* The first non-empty key; "" never matches a stored value (absent strings are NULL). */
     if (q->queue_id[0] != 0)
-        QCOPY(qid, q->queue_id);
+        DB_QCOPY(qid, q->queue_id);
     else if (q->message_id[0] != 0)
-        QCOPY(msgid, q->message_id);
+        DB_QCOPY(msgid, q->message_id);
     else
-        QCOPY(rcpt, q->recipient);
+        DB_QCOPY(rcpt, q->recipient);
     snprintf(lim, sizeof(lim), "%d", limit > 0 ? limit : 0);
     res = db_run(db, trail_sql, 4, v, "message trail");
     if (res == NULL)
@@ -920,9 +912,9 @@ struct db_export *db_export_open(struct db *db, enum db_export_what what, const 
     if ((unsigned)what >= ARRAY_LEN(export_sql))
         return NULL;
     qparams_set(&p, &q->range, q);
-    QCOPY(prov, q->provider);
-    QCOPY(sasl, q->sasl_user);
-    QCOPY(cli, q->client_ip);
+    DB_QCOPY(prov, q->provider);
+    DB_QCOPY(sasl, q->sasl_user);
+    DB_QCOPY(cli, q->client_ip);
     p.v[NQP] = prov; /* $9: the mailbox provider, "" for any */
     p.v[NQP + 1] = sasl;
     p.v[NQP + 2] = cli;

@@ -233,8 +233,7 @@ int db_senders(struct db *db, const struct db_range *r, enum db_sender_axis axis
     db_range_time(r->to_us, false, to, sizeof(to));
     /* The host axis reads hours only. */
     db_range_units(r, axis != DB_AXIS_HOST, &u);
-    str_copy(host, sizeof(host), r->host, strnlen(r->host, sizeof(r->host)));
-    utf8_scrub(host);
+    DB_QCOPY(host, r->host);
     snprintf(lim, sizeof(lim), "%d", limit > 0 ? limit : 0);
     snprintf(rate, sizeof(rate), "%d", order != DB_ORDER_VOLUME);
     snprintf(nr, sizeof(nr), "%d", DB_SENDER_REASONS);

@@ -2362,6 +2362,93 @@ static void test_migrate_rollups_sender(void **state)
     assert_int_equal(c.reasons[0].count, 1);
 }
 
+/*
+ * test_migrate_positions - migration 023 keeps every event and its place, makes the sources'
+ * ids and the events' source_id integers, and orders the position key without padding; an
+ * event stored again is still refused, one without a time too, and the sources' sequence
+ * stops at the integers' end
+ */
+static void test_migrate_positions(void **state)
+{
+    struct fixture *f = *state;
+    static const char *const tables[] = {"messages", "deliveries", "rejects", "bounce_notices",
+                                         "smtp_events"};
+    char sql[512], v[256];
+    PGresult *res;
+    size_t i;
+
+    migrate_upto(f, 22);
+    sql_exec(f->admin, "SELECT mailpulse_ensure_partitions('2025-11-01', '2025-11-30')");
+    sql_exec(f->admin, "INSERT INTO sources (name, identity) VALUES ('l', 'i'), ('m', 'j')");
+    sql_exec(f->admin, "INSERT INTO messages (time, host, queue_id, source_id, pos, seq) VALUES"
+                       " ('2025-11-10 10:00+00', 'mx1', 'Q1', 2, 4294967296, 0)");
+    sql_exec(f->admin,
+             "INSERT INTO deliveries (time, host, queue_id, recipient, status, source_id, pos,"
+             " seq) VALUES ('2025-11-10 10:01+00', 'mx1', 'Q1', 'a@y.com', 'sent', 2,"
+             " 4294967400, 0), ('2025-11-10 10:01+00', 'mx1', 'Q1', 'b@y.com', 'sent', 2,"
+             " 4294967400, 1), (NULL, 'mx1', 'Q1', 'c@y.com', 'deferred', 1, 7, 0)");
+    sql_exec(f->admin, "INSERT INTO rejects (time, host, recipient, source_id, pos) VALUES"
+                       " ('2025-11-10 10:02+00', 'mx1', 'd@y.com', 1, 9)");
+    sql_exec(f->admin, "INSERT INTO bounce_notices (time, host, queue_id, source_id, pos) VALUES"
+                       " ('2025-11-10 10:03+00', 'mx1', 'Q1', 1, 11)");
+    sql_exec(f->admin, "INSERT INTO smtp_events (time, host, stage, source_id, pos) VALUES"
+                       " ('2025-11-10 10:04+00', 'mx1', 'connect', 2, 13)");
+    sql_exec(f->admin, "INSERT INTO parser_state (source_id, identity, position, version, state)"
+                       " VALUES (2, 'j', 1, 1, 'x')");
+    assert_int_equal(db_migrate(f->db, NULL), 0);
+
+    for (i = 0; i < ARRAY_LEN(tables); i++) {
+        snprintf(sql, sizeof(sql),
+                 "SELECT format_type(atttypid, atttypmod) FROM pg_attribute"
+                 " WHERE attrelid = '%s'::regclass AND attname = 'source_id'",
+                 tables[i]);
+        sql_str(f->admin, sql, v, sizeof(v));
+        assert_string_equal(v, "integer");
+        snprintf(sql, sizeof(sql),
+                 "SELECT pg_get_constraintdef(oid) FROM pg_constraint"
+                 " WHERE conname = '%s_position_key'",
+                 tables[i]);
+        sql_str(f->admin, sql, v, sizeof(v));
+        assert_string_equal(v, "UNIQUE NULLS NOT DISTINCT (source_id, seq, pos, \"time\")");
+    }
+    sql_str(f->admin,
+            "SELECT format_type(atttypid, atttypmod) FROM pg_attribute"
+            " WHERE attrelid = 'sources'::regclass AND attname = 'id'",
+            v, sizeof(v));
+    assert_string_equal(v, "integer");
+    assert_int_equal(sql_int(f->admin, "SELECT max_value FROM pg_sequences"
+                                       " WHERE sequencename = 'sources_id_seq'"),
+                     2147483647);
+
+    /* Every event where it was, its place whole. */
+    assert_int_equal(sql_int(f->admin, "SELECT count(*) FROM deliveries WHERE source_id = 2"
+                                       " AND pos = 4294967400"),
+                     2);
+    assert_int_equal(sql_int(f->admin, "SELECT pos FROM messages WHERE queue_id = 'Q1'"),
+                     4294967296LL);
+    assert_int_equal(sql_int(f->admin, "SELECT count(*) FROM rejects") +
+                         sql_int(f->admin, "SELECT count(*) FROM bounce_notices") +
+                         sql_int(f->admin, "SELECT count(*) FROM smtp_events") +
+                         sql_int(f->admin, "SELECT count(*) FROM parser_state"),
+                     4);
+
+    /* Stored again, as the ingest does: refused, with and without a time. */
+    sql_exec(f->admin,
+             "INSERT INTO deliveries (time, host, queue_id, recipient, status, source_id, pos,"
+             " seq) VALUES ('2025-11-10 10:01+00', 'mx1', 'Q1', 'b@y.com', 'sent', 2,"
+             " 4294967400, 1), (NULL, 'mx1', 'Q1', 'c@y.com', 'deferred', 1, 7, 0),"
+             " ('2025-11-10 10:01+00', 'mx1', 'Q1', 'e@y.com', 'sent', 2, 4294967400, 2)"
+             " ON CONFLICT (source_id, pos, seq, time) DO NOTHING");
+    assert_int_equal(sql_int(f->admin, "SELECT count(*) FROM deliveries"), 4);
+
+    /* The sequence runs out before an event could carry an id it cannot hold. */
+    sql_exec(f->admin, "SELECT setval('sources_id_seq', 2147483647)");
+    assert_int_equal(sql_int(f->admin, "SELECT count(*) FROM sources"), 2);
+    res = PQexec(f->admin, "INSERT INTO sources (name, identity) VALUES ('n', 'k')");
+    assert_int_not_equal(PQresultStatus(res), PGRES_COMMAND_OK);
+    PQclear(res);
+}
+
 /* index_count - the indexes of one table whose definition matches a LIKE pattern */
 static long long index_count(struct fixture *f, const char *table, const char *like)
 {
@@ -2500,6 +2587,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_migrate_sender_history, setup_empty, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_rollups_sender, setup_empty, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_time_indexes, setup_empty, teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_positions, setup_empty, teardown),
     };
 
     dsn = getenv("MAILPULSE_TEST_DSN");

@@ -93,14 +93,29 @@ static inline int64_t db_floor_to(int64_t us, int64_t unit_us)
 }
 
 /*
- * The whole units of a range, as timestamptz text (db_range_time()): [h1, h2) its whole hours
- * and [d1, d2) the whole UTC days among them. With no whole hour inside, all four are the
- * range's end (the events answer it all); with no whole day (or days false), d1 = d2 = h2.
+ * The units of a range read from rollups, as timestamptz text (db_range_time()): [h1, h2)
+ * hours and [d1, d2) the whole UTC days among them; the ends of the range outside them are
+ * read from the events, [from, h1) and [h2, to). An end whose partial hour is longer than
+ * the rest of its hour (or a range that ends in the future) takes that whole hour from the
+ * rollup instead, and the events of the rest of the hour, [h1, from) or [to, h2), count
+ * negative: h1 > from, h2 > to. With no whole hour inside, all four are the range's end (the
+ * events answer it all); with no whole day (or days false), d1 = d2 = h2.
  */
 struct db_units {
     char h1[48], h2[48], d1[48], d2[48];
 };
 void db_range_units(const struct db_range *r, bool days, struct db_units *u);
+
+/*
+ * The events of table at one end of a range, between a and b (SQL expressions of
+ * timestamptz: one the end of the range, the other h1 or h2 of db_range_units()), that also
+ * meet cond (" AND ..."): FROM and WHERE, with s the sign each counts with: 1 when a <= b
+ * (they are in the range), else -1 (they are the rest of an hour a rollup gave whole).
+ */
+#define DB_EDGE_FROM(table, a, b, cond)                                                            \
+    " FROM " table ", (SELECT CASE WHEN " a "::timestamptz <= " b "::timestamptz THEN 1 ELSE -1"   \
+    " END AS s) edge WHERE time >= least(" a "::timestamptz, " b "::timestamptz)"                  \
+    " AND time < greatest(" a "::timestamptz, " b "::timestamptz)" cond
 int64_t db_get_i64(const PGresult *res, int row, int col);
 int db_sender_reasons_read(const char *s, struct db_sender_row *row);
 void db_fold_lower(char *s);

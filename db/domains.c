@@ -16,7 +16,8 @@
  * The exact counts of the candidates come from three parts of the range, for those domains
  * only: whole days from rollups_domain_day, the whole hours before the first and after the
  * last whole day from rollups_domain_hour (one row per domain, hour and host, whatever the
- * senders and reasons), and the partial hours at the two ends from the deliveries themselves.
+ * senders and reasons), and the partial hours at the two ends from the deliveries themselves
+ * (or an end's whole hour from rollups_domain_hour less the rest of it: db_range_units()).
  *
  * With a host filter the candidates and B are the same (a domain has no more attempts on one
  * host than on all of them), and the exact counts are that host's: whole days from
@@ -112,8 +113,9 @@ static const char *const top_sql[] = {
 };
 
 /*
- * The candidates' exact counts. $1 domains, $2 from, $3 to, $4 h1, $5 h2 (the whole hours),
- * $6 d1, $7 d2 (the whole days; both h2 when there are none), $8 V (1 by volume), $9 limit
+ * The candidates' exact counts. $1 domains, $2 from, $3 to, $4 h1, $5 h2 (the hours from
+ * rollups, db_range_units()), $6 d1, $7 d2 (the whole days; both h2 when there are none), $8
+ * V (1 by volume; the sums of a domain whose events there cancel its hour rows are 0), $9 limit
  * plus what the proof needs; with a host filter, $10 the host. Rows in the order of the
  * report. The whole days come from rollups_domain_day over all hosts, from
  * rollups_domain_host_day for one.
@@ -124,12 +126,12 @@ static const char *const top_sql[] = {
     " UNION ALL SELECT recipient_domain, sent, deferred, bounced, expired"                         \
     " FROM rollups_domain_hour WHERE recipient_domain = ANY ($1::text[])"                          \
     " AND hour >= " a "::timestamptz AND hour < " b "::timestamptz" host
-/* The attempts of the candidates in [a, b), less than an hour. */
+/* The attempts of the candidates at one end, between a and b, with their sign (DB_EDGE_FROM). */
 #define EDGE_EVENTS(a, b, host)                                                                    \
-    " UNION ALL SELECT recipient_domain, (status = 'sent')::int, (status = 'deferred')::int,"      \
-    " (status = 'bounced')::int, (status = 'expired')::int FROM deliveries"                        \
-    " WHERE recipient_domain = ANY ($1::text[]) AND time >= " a "::timestamptz"                    \
-    " AND time < " b "::timestamptz" host
+    " UNION ALL SELECT recipient_domain, s * (status = 'sent')::int,"                              \
+    " s * (status = 'deferred')::int, s * (status = 'bounced')::int,"                              \
+    " s * (status = 'expired')::int" DB_EDGE_FROM("deliveries", a, b,                              \
+                                                  " AND recipient_domain = ANY ($1::text[])" host)
 
 #define EXACT_SQL(order, days, host)                                                               \
     "SELECT recipient_domain, st, df, bo, ex, bo::float8 / greatest(total, 1),"                    \

@@ -22,7 +22,8 @@
  *	db_provider_series() gives the same counts per bucket (minute, hour or day, UTC) and
  *	provider, oldest bucket first, then by provider name; a bucket or provider without
  *	attempts has no row. Hour and day buckets read the whole hours from
- *	rollups_provider_hour and the partial hours at the ends from the deliveries; minute
+ *	rollups_provider_hour and the partial hours at the ends from the deliveries (or an
+ *	end's whole hour less the rest of it, db_range_units()); minute
  *	buckets read the deliveries alone, since the rollup has no finer grain.
  *
  *	db_blocks() reads the deliveries and rejects whose reply named a block rule (a partial
@@ -47,35 +48,41 @@
 #include "db/db_int.h"
 #include "util/util.h"
 
-/* Parameters: $1 from, $2 to, $3 host, [$4, $5) the whole hours, $6 the limit. */
+/* The attempts with a provider at the two ends of the range, with their sign (DB_EDGE_FROM). */
+#define PROV_END(a, b)                                                                             \
+    " SELECT time, provider, status, s" DB_EDGE_FROM(                                              \
+        "deliveries", a, b, " AND provider IS NOT NULL AND ($3::text = '' OR host = $3::text)")
+#define PROV_START PROV_END("$1", "$4")
+#define PROV_STOP  PROV_END("$5", "$2")
+
+/* Parameters: $1 from, $2 to, $3 host, [$4, $5) the hours from rollups (db_range_units()), $6
+ * the limit. */
 static const char providers_sql[] =
     "WITH f (provider, st, df, bo, ex) AS ("
     " SELECT provider, sent, deferred, bounced, expired FROM rollups_provider_hour"
     "  WHERE hour >= $4::timestamptz AND hour < $5::timestamptz"
     "  AND ($3::text = '' OR host = $3::text)"
     " UNION ALL"
-    " SELECT provider, (status = 'sent')::int, (status = 'deferred')::int,"
-    "  (status = 'bounced')::int, (status = 'expired')::int FROM deliveries"
-    "  WHERE provider IS NOT NULL AND time >= $1::timestamptz AND time < $2::timestamptz"
-    "  AND (time < $4::timestamptz OR time >= $5::timestamptz)"
-    "  AND ($3::text = '' OR host = $3::text))"
+    " SELECT provider, s * (status = 'sent')::int, s * (status = 'deferred')::int,"
+    "  s * (status = 'bounced')::int, s * (status = 'expired')::int"
+    "  FROM (" PROV_START " UNION ALL" PROV_STOP ") d)"
     " SELECT provider, sum(st), sum(df), sum(bo), sum(ex) FROM f GROUP BY 1"
+    " HAVING sum(st) + sum(df) + sum(bo) + sum(ex) > 0"
     " ORDER BY sum(st) + sum(df) + sum(bo) + sum(ex) DESC, 1 LIMIT $6::integer";
 
-/* Parameters: $1 from, $2 to, $3 host, [$4, $5) the whole hours, $6 the date_trunc unit. */
+/* Parameters: $1 from, $2 to, $3 host, [$4, $5) the hours from rollups, $6 the date_trunc unit. */
 static const char provider_series_sql[] =
     "WITH f (t, provider, st, df, bo, ex) AS ("
     " SELECT hour, provider, sent, deferred, bounced, expired FROM rollups_provider_hour"
     "  WHERE hour >= $4::timestamptz AND hour < $5::timestamptz"
     "  AND ($3::text = '' OR host = $3::text)"
     " UNION ALL"
-    " SELECT time, provider, (status = 'sent')::int, (status = 'deferred')::int,"
-    "  (status = 'bounced')::int, (status = 'expired')::int FROM deliveries"
-    "  WHERE provider IS NOT NULL AND time >= $1::timestamptz AND time < $2::timestamptz"
-    "  AND (time < $4::timestamptz OR time >= $5::timestamptz)"
-    "  AND ($3::text = '' OR host = $3::text))"
+    " SELECT time, provider, s * (status = 'sent')::int, s * (status = 'deferred')::int,"
+    "  s * (status = 'bounced')::int, s * (status = 'expired')::int"
+    "  FROM (" PROV_START " UNION ALL" PROV_STOP ") d)"
     " SELECT (extract(epoch FROM date_trunc($6::text, t, 'UTC')) * 1000000)::bigint, provider,"
-    "  sum(st), sum(df), sum(bo), sum(ex) FROM f GROUP BY 1, 2 ORDER BY 1, 2";
+    "  sum(st), sum(df), sum(bo), sum(ex) FROM f GROUP BY 1, 2"
+    " HAVING sum(st) + sum(df) + sum(bo) + sum(ex) > 0 ORDER BY 1, 2";
 
 /* Parameters: $1 from, $2 to, $3 host, $4 the limit. */
 static const char blocks_sql[] =

@@ -113,7 +113,12 @@ static int64_t ceil_to(int64_t us, int64_t unit_us)
     return f == us ? us : f + unit_us;
 }
 
-/* db_range_units - the whole hours of r, and the whole UTC days among them when days */
+/*
+ * db_range_units - the hours of r read from rollups, and the whole UTC days among them when
+ * days. Each end's partial hour is read from the events, or the whole hour from the rollup
+ * less the events of the rest of it, whichever reads fewer minutes of events; a range that
+ * ends in the future has no events after its end, so its last hour is taken whole.
+ */
 void db_range_units(const struct db_range *r, bool days, struct db_units *u)
 {
     bool from_open = r->from_us <= 0, to_open = r->to_us == INT64_MAX;
@@ -123,6 +128,12 @@ void db_range_units(const struct db_range *r, bool days, struct db_units *u)
         a = ceil_to(r->from_us, HOUR_US);
     if (!to_open)
         z = db_floor_to(r->to_us, HOUR_US);
+    if (!from_open && !to_open && a < z) {
+        if (a - r->from_us > HOUR_US / 2)
+            a -= HOUR_US;
+        if (r->to_us != z && (r->to_us - z > HOUR_US / 2 || r->to_us > time_now_us()))
+            z += HOUR_US;
+    }
     if (!from_open && !to_open && a >= z) {
         db_range_time(r->to_us, false, u->h1, sizeof(u->h1));
         snprintf(u->h2, sizeof(u->h2), "%s", u->h1);
@@ -431,8 +442,9 @@ static const char summary_sql[] = FACTS_CTE " SELECT" KIND_SUMS " FROM f WHERE" 
  * from the sender rollups instead: whole days from rollups_sender_day, the whole hours around
  * them from rollups_sender_hour, each read as plain ranges of their keys; the messages it
  * sent from the received rows of "rollups" (a partial index on sender domain and hour, sql/019);
- * the partial hours at the two ends from the events. $1 from, $2 to, $3 host, $4 the sender
- * domain, [$5, $6) the whole hours, [$7, $8) the whole days among them.
+ * the ends from the events, with their sign (DB_EDGE_FROM). $1 from, $2 to, $3 host, $4 the
+ * sender domain, [$5, $6) the hours from rollups (db_range_units()), [$7, $8) the whole days
+ * among them.
  */
 #define SENDER_HOST " AND ($3::text = '' OR host = $3::text)"
 #define SENDER_HOURS(a, b)                                                                         \
@@ -441,10 +453,10 @@ static const char summary_sql[] = FACTS_CTE " SELECT" KIND_SUMS " FROM f WHERE" 
     " FROM rollups_sender_hour WHERE axis = 'sender_domain' AND hour >= " a "::timestamptz"        \
     " AND hour < " b "::timestamptz AND key = $4::text" SENDER_HOST
 #define SENDER_EVENTS(a, b)                                                                        \
-    " UNION ALL SELECT (kind = 'received')::int, (kind = 'sent')::int, (kind = 'deferred')::int,"  \
-    " (kind = 'bounced')::int, (kind = 'expired')::int, (kind = 'rejected')::int FROM facts"       \
-    " WHERE time >= " a "::timestamptz AND time < " b "::timestamptz"                              \
-    " AND sender_domain = $4::text" SENDER_HOST
+    " UNION ALL SELECT s * (kind = 'received')::int, s * (kind = 'sent')::int,"                    \
+    " s * (kind = 'deferred')::int, s * (kind = 'bounced')::int, s * (kind = 'expired')::int,"     \
+    " s * (kind = 'rejected')::int" DB_EDGE_FROM("facts", a, b,                                    \
+                                                 " AND sender_domain = $4::text" SENDER_HOST)
 static const char summary_sender_sql[] =
     "SELECT coalesce(sum(rc), 0), coalesce(sum(st), 0), coalesce(sum(df), 0),"
     " coalesce(sum(bo), 0), coalesce(sum(ex), 0), coalesce(sum(rj), 0) FROM ("

@@ -88,36 +88,32 @@ static const char *const orders[] = {
 };
 
 /*
- * Parameters: $1 from, $2 to, $3 host, [$4, $5) the whole hours, [$6, $7) the whole days
- * among them (empty when none: $6 = $7), $8 the limit, $9 1 for a rate ordering (the
- * minimum volume applies), $10 the reasons per key. Filled in (numbered): the axis's keys
- * in deliveries (1) and in rejects (2), its hourly rows (3), its name (4), the ordering (5).
+ * Parameters: $1 from, $2 to, $3 host, [$4, $5) the hours from rollups (db_range_units()),
+ * [$6, $7) the whole days among them (empty when none: $6 = $7), $8 the limit, $9 1 for a
+ * rate ordering (the minimum volume applies), $10 the reasons per key. Filled in
+ * (numbered): the axis's keys in deliveries (1) and in rejects (2), its hourly rows (3), its
+ * name (4), the ordering (5).
  *
- * raw is the events of the partial hours at the two ends, hr the whole hours outside the
+ * raw is the events at the two ends with their sign (DB_EDGE_FROM), hr the hours outside the
  * whole days, each read as two plain ranges, which the time indexes find directly (one
  * range with the middle excluded by a filter would read every row in between, and a join
  * to a list of ranges makes the planner guess so many rows that it compiles the query); the counts add the days, hr and raw; the reasons of the listed keys add
  * rollups_sender_reason_day, hr and raw for those keys only, once (r is materialized: as a
  * subquery of each listed key it would read hr again for every key).
  */
+/* The events of table at one end of the range, between a and b, with their sign
+ * (DB_EDGE_FROM): their key, kind, reason and sign. */
+#define RAW_END(table, key, kind, a, b)                                                            \
+    " SELECT " key ", " kind ", coalesce(reason, ''), s" DB_EDGE_FROM(                             \
+        table, a, b, " AND ($3::text = '' OR host = $3::text)")
+/* The attempts and rejects at the start of the range, and at its end. */
+#define RAW_D1 RAW_END("deliveries", "%1$s", "status", "$1", "$4")
+#define RAW_D2 RAW_END("deliveries", "%1$s", "status", "$5", "$2")
+#define RAW_R1 RAW_END("rejects", "%2$s", "'rejected'", "$1", "$4")
+#define RAW_R2 RAW_END("rejects", "%2$s", "'rejected'", "$5", "$2")
 static const char senders_sql[] =
-    "WITH ax (name) AS (VALUES ('%4$s'::text)),"
-    " raw (key, kind, reason) AS ("
-    " SELECT %1$s, status, coalesce(reason, '') FROM deliveries"
-    "  WHERE time >= $1::timestamptz AND time < $4::timestamptz"
-    "  AND ($3::text = '' OR host = $3::text)"
-    " UNION ALL"
-    " SELECT %1$s, status, coalesce(reason, '') FROM deliveries"
-    "  WHERE time >= $5::timestamptz AND time < $2::timestamptz"
-    "  AND ($3::text = '' OR host = $3::text)"
-    " UNION ALL"
-    " SELECT %2$s, 'rejected', coalesce(reason, '') FROM rejects"
-    "  WHERE time >= $1::timestamptz AND time < $4::timestamptz"
-    "  AND ($3::text = '' OR host = $3::text)"
-    " UNION ALL"
-    " SELECT %2$s, 'rejected', coalesce(reason, '') FROM rejects"
-    "  WHERE time >= $5::timestamptz AND time < $2::timestamptz"
-    "  AND ($3::text = '' OR host = $3::text)),"
+    "WITH ax (name) AS (VALUES ('%4$s'::text)), raw (key, kind, reason, sg) AS (" RAW_D1
+    " UNION ALL" RAW_D2 " UNION ALL" RAW_R1 " UNION ALL" RAW_R2 "),"
     " hr AS (SELECT key, kind, reason, n FROM (%3$s) h"
     "  WHERE hour >= $4::timestamptz AND hour < $6::timestamptz"
     "  AND ($3::text = '' OR host = $3::text)"
@@ -134,13 +130,14 @@ static const char senders_sql[] =
     "  (kind = 'bounced')::int * n, (kind = 'expired')::int * n, (kind = 'rejected')::int * n"
     "  FROM hr"
     " UNION ALL"
-    " SELECT key, (kind = 'sent')::int, (kind = 'deferred')::int, (kind = 'bounced')::int,"
-    "  (kind = 'expired')::int, (kind = 'rejected')::int FROM raw),"
+    " SELECT key, sg * (kind = 'sent')::int, sg * (kind = 'deferred')::int,"
+    "  sg * (kind = 'bounced')::int, sg * (kind = 'expired')::int, sg * (kind = 'rejected')::int"
+    "  FROM raw),"
     " g AS (SELECT key, sum(st) st, sum(df) df, sum(bo) bo, sum(ex) ex, sum(rj) rj"
     "  FROM c GROUP BY key),"
     " a AS (SELECT *, st + df + bo + ex AS att, sum(st + df + bo + ex) OVER () AS total FROM g),"
     " t AS (SELECT key, st, df, bo, ex, rj, att FROM a"
-    "  WHERE $9::integer = 0 OR (att > 0 AND att * 1000 >= total)"
+    "  WHERE att + rj > 0 AND ($9::integer = 0 OR (att > 0 AND att * 1000 >= total))"
     "  ORDER BY %5$s LIMIT $8::integer),"
     " rs (key, reason, n) AS ("
     " SELECT key, reason, n FROM rollups_sender_reason_day"
@@ -151,11 +148,11 @@ static const char senders_sql[] =
     " SELECT key, reason, n FROM hr"
     "  WHERE kind <> 'sent' AND reason <> '' AND key IN (SELECT key FROM t)"
     " UNION ALL"
-    " SELECT key, reason, 1 FROM raw"
+    " SELECT key, reason, sg FROM raw"
     "  WHERE kind <> 'sent' AND reason <> '' AND key IN (SELECT key FROM t)),"
     " r AS MATERIALIZED (SELECT key, reason, sum(n) AS n,"
     "  row_number() OVER (PARTITION BY key ORDER BY sum(n) DESC, reason) AS rk"
-    "  FROM rs GROUP BY key, reason)"
+    "  FROM rs GROUP BY key, reason HAVING sum(n) > 0)"
     " SELECT key, st, df, bo, ex, rj, (SELECT string_agg(r.reason || ' ' || r.n, ' '"
     "  ORDER BY r.rk) FROM r WHERE r.key = t.key AND r.rk <= $10::integer)"
     " FROM t ORDER BY %5$s";

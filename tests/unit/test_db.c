@@ -1616,9 +1616,14 @@ static void test_provider_ranges(void **state)
     struct fixture *f = *state;
     static const int64_t H = 3600 * SEC, h0 = T0 - 800 * SEC;
     static const int64_t ranges[][2] = {
-        {T0, T0 + 60 * SEC},         {h0, h0 + H},
-        {h0 - H, h0 + 3 * H},        {T0 + 2 * SEC, T0 + 7201 * SEC},
-        {h0 + 30 * SEC, h0 + 2 * H}, {h0, T0 + 3600 * SEC},
+        {T0, T0 + 60 * SEC},
+        {h0, h0 + H},
+        {h0 - H, h0 + 3 * H},
+        {T0 + 2 * SEC, T0 + 7201 * SEC},
+        {h0 + 30 * SEC, h0 + 2 * H},
+        {h0, T0 + 3600 * SEC},
+        {h0 - H + 600 * SEC, h0 + 2 * H + 2700 * SEC},
+        {h0 - 2400 * SEC, h0 + 2 * H + 1200 * SEC},
     };
     static const char *const st[4] = {"sent", "deferred", "bounced", "expired"};
     struct db_range r;
@@ -1871,6 +1876,11 @@ static void test_domain_grains(void **state)
         {NOV01 - 31 * D, NOV01},                                    /* the whole of October */
         {OCT20 - 9 * D, OCT20 + 40 * D},                            /* beyond both ends */
         {NOV01 + 100, NOV01 + H + 100},                             /* one hour, no whole hour */
+        /* Ends whose hour comes whole from the rollups, less the rest of it: the last,
+         * both, and a last hour before midnight, which takes the whole day. */
+        {NOV01 + 2 * D + 5 * H + 3000 * SEC + 7, NOV01 + 3 * D + 9 * H + 2460 * SEC + 3},
+        {NOV01 + 5 * D + 1200 * SEC, NOV01 + 6 * D + 2 * H + 2700 * SEC},
+        {NOV01 + 12 * H + 600 * SEC, NOV01 + 3 * D - 600 * SEC},
     };
     static const int limits[] = {1, 3, 10, 200};
     static const char *const hosts[] = {"", "mx1", "mx2", "mx9"};
@@ -1952,6 +1962,15 @@ static void test_domain_grains(void **state)
     buf_free(&got);
 }
 
+/* got_sender_line - db_senders() callback: "key sent deferred bounced expired rejected" lines */
+static int got_sender_line(void *arg, const struct db_sender_row *r)
+{
+    buf_printf(arg, "%s%s %lld %lld %lld %lld %lld", ((struct buf *)arg)->len ? "\n" : "", r->key,
+               (long long)r->sent, (long long)r->deferred, (long long)r->bounced,
+               (long long)r->expired, (long long)r->rejected);
+    return 0;
+}
+
 /*
  * test_summary_sender - a summary for one sender domain (from the sender rollups, the received
  * rows of "rollups" and the events of the partial hours) equals the counts over the events,
@@ -1971,8 +1990,11 @@ static void test_summary_sender(void **state)
         {OCT20 + 2 * D, NOV01 + 3 * D},                          /* whole days */
         {NOV01 + 4 * H, NOV01 + 28 * H},                         /* a 24-hour range */
         {NOV01 + 100, NOV01 + H + 100},                          /* no whole hour */
-        {0, NOV01 + 5 * H + 99},                                 /* open start */
-        {NOV01 - 3 * D - 7, INT64_MAX},                          /* open end */
+        {NOV01 + 2 * D + 5 * H + 3000 * SEC + 7, NOV01 + 3 * D + 9 * H + 2460 * SEC + 3},
+        {NOV01 + 5 * D + 1200 * SEC, NOV01 + 6 * D + 2 * H + 2700 * SEC},
+        {NOV01 + 12 * H + 600 * SEC, NOV01 + 3 * D - 600 * SEC},
+        {0, NOV01 + 5 * H + 99},        /* open start */
+        {NOV01 - 3 * D - 7, INT64_MAX}, /* open end */
     };
     struct db_batch *b = db_batch_create(f->db);
     struct db_batch_result res;
@@ -1982,6 +2004,7 @@ static void test_summary_sender(void **state)
     int64_t src, ck;
     uint64_t x = 7;
     char want[256], got[256], sql[1024], ta[48], tb[48];
+    struct buf lines;
     size_t i, k, h;
     int n;
 
@@ -2049,6 +2072,43 @@ static void test_summary_sender(void **state)
             }
         }
     }
+    /* The senders report by sender domain adds up like the events too, ends included. */
+    buf_init(&lines);
+    for (i = 0; i < ARRAY_LEN(ranges); i++) {
+        for (h = 0; h < ARRAY_LEN(hosts); h++) {
+            char all[1024];
+
+            memset(&r, 0, sizeof(r));
+            r.from_us = ranges[i][0];
+            r.to_us = ranges[i][1];
+            snprintf(r.host, sizeof(r.host), "%s", hosts[h]);
+            buf_reset(&lines);
+            assert_int_equal(db_senders(f->db, &r, DB_AXIS_SENDER_DOMAIN, DB_ORDER_VOLUME, 10,
+                                        got_sender_line, &lines),
+                             0);
+            buf_putc(&lines, 0);
+            db_range_time(r.from_us, true, ta, sizeof(ta));
+            db_range_time(r.to_us, false, tb, sizeof(tb));
+            snprintf(
+                sql, sizeof(sql),
+                "SELECT coalesce(string_agg(format('%%s %%s %%s %%s %%s %%s', k, st, df, bo, ex,"
+                " rj), E'\\n' ORDER BY st + df + bo + ex DESC, rj DESC, k), '') FROM ("
+                " SELECT k, sum(st) st, sum(df) df, sum(bo) bo, sum(ex) ex, sum(rj) rj FROM ("
+                " SELECT coalesce(sender_domain, '') k, (status = 'sent')::int st,"
+                " (status = 'deferred')::int df, (status = 'bounced')::int bo,"
+                " (status = 'expired')::int ex, 0 rj FROM deliveries"
+                " WHERE time >= '%s' AND time < '%s' AND ('%s' = '' OR host = '%s')"
+                " UNION ALL SELECT coalesce(sender_domain, ''), 0, 0, 0, 0, 1 FROM rejects"
+                " WHERE time >= '%s' AND time < '%s' AND ('%s' = '' OR host = '%s')) x"
+                " GROUP BY k) y",
+                ta, tb, hosts[h], hosts[h], ta, tb, hosts[h], hosts[h]);
+            sql_str(f->admin, sql, all, sizeof(all));
+            if (strcmp(lines.data, all) != 0)
+                fail_msg("senders: range %zu host '%s':\n%s\nwant:\n%s", i, hosts[h], lines.data,
+                         all);
+        }
+    }
+    buf_free(&lines);
     /* The sender's own rows were counted: the check is not vacuous. */
     assert_true(sql_int(f->admin, "SELECT count(*) FROM facts WHERE sender_domain = 'a.example'"
                                   " AND kind = 'received'") > 100);

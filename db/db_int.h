@@ -96,8 +96,8 @@ static inline int64_t db_floor_to(int64_t us, int64_t unit_us)
  * The units of a range read from rollups, as timestamptz text (db_range_time()): [h1, h2)
  * hours and [d1, d2) the whole UTC days among them; the ends of the range outside them are
  * read from the events, [from, h1) and [h2, to). An end whose partial hour is longer than
- * the rest of its hour (or a range that ends in the future) takes that whole hour from the
- * rollup instead, and the events of the rest of the hour, [h1, from) or [to, h2), count
+ * the rest of its hour (after the end, up to now: a range that ends now) takes that whole
+ * hour from the rollup instead, and the events of the rest of the hour, [h1, from) or [to, h2), count
  * negative: h1 > from, h2 > to. With no whole hour inside, all four are the range's end (the
  * events answer it all); with no whole day (or days false), d1 = d2 = h2.
  */

@@ -116,8 +116,8 @@ static int64_t ceil_to(int64_t us, int64_t unit_us)
 /*
  * db_range_units - the hours of r read from rollups, and the whole UTC days among them when
  * days. Each end's partial hour is read from the events, or the whole hour from the rollup
- * less the events of the rest of it, whichever reads fewer minutes of events; a range that
- * ends in the future has no events after its end, so its last hour is taken whole.
+ * less the events of the rest of it, whichever spans less time with events in it (after the
+ * end of a range, those up to now: a range that ends now takes its last hour whole).
  */
 void db_range_units(const struct db_range *r, bool days, struct db_units *u)
 {
@@ -129,9 +129,14 @@ void db_range_units(const struct db_range *r, bool days, struct db_units *u)
     if (!to_open)
         z = db_floor_to(r->to_us, HOUR_US);
     if (!from_open && !to_open && a < z) {
+        /* The events after the end are those up to now at most. */
+        int64_t rest = z + HOUR_US - r->to_us, now = time_now_us();
+
+        if (now - r->to_us < rest)
+            rest = now > r->to_us ? now - r->to_us : 0;
         if (a - r->from_us > HOUR_US / 2)
             a -= HOUR_US;
-        if (r->to_us != z && (r->to_us - z > HOUR_US / 2 || r->to_us > time_now_us()))
+        if (r->to_us != z && rest < r->to_us - z)
             z += HOUR_US;
     }
     if (!from_open && !to_open && a >= z) {

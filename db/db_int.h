@@ -97,9 +97,9 @@ static inline int64_t db_floor_to(int64_t us, int64_t unit_us)
  * hours and [d1, d2) the whole UTC days among them; the ends of the range outside them are
  * read from the events, [from, h1) and [h2, to). An end whose partial hour is longer than
  * the rest of its hour (after the end, up to now: a range that ends now) takes that whole
- * hour from the rollup instead, and the events of the rest of the hour, [h1, from) or [to, h2), count
- * negative: h1 > from, h2 > to. With no whole hour inside, all four are the range's end (the
- * events answer it all); with no whole day (or days false), d1 = d2 = h2.
+ * hour from the rollup instead, and the events of the rest of the hour, [h1, from) or
+ * [to, h2), count negative: h1 > from, h2 > to. With no whole hour inside, all four are the
+ * range's end (the events answer it all); with no whole day (or days false), d1 = d2 = h2.
  */
 struct db_units {
     char h1[48], h2[48], d1[48], d2[48];
@@ -116,6 +116,11 @@ void db_range_units(const struct db_range *r, bool days, struct db_units *u);
     " FROM " table ", (SELECT CASE WHEN " a "::timestamptz <= " b "::timestamptz THEN 1 ELSE -1"   \
     " END AS s) edge WHERE time >= least(" a "::timestamptz, " b "::timestamptz)"                  \
     " AND time < greatest(" a "::timestamptz, " b "::timestamptz)" cond
+/* An attempt of DB_EDGE_FROM as its sent, deferred, bounced and expired counts, signed. */
+#define DB_EDGE_STATUS_COUNTS                                                                      \
+    " s * (status = 'sent')::int, s * (status = 'deferred')::int,"                                 \
+    " s * (status = 'bounced')::int, s * (status = 'expired')::int"
+
 int64_t db_get_i64(const PGresult *res, int row, int col);
 int db_sender_reasons_read(const char *s, struct db_sender_row *row);
 void db_fold_lower(char *s);

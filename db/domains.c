@@ -128,10 +128,8 @@ static const char *const top_sql[] = {
     " AND hour >= " a "::timestamptz AND hour < " b "::timestamptz" host
 /* The attempts of the candidates at one end, between a and b, with their sign (DB_EDGE_FROM). */
 #define EDGE_EVENTS(a, b, host)                                                                    \
-    " UNION ALL SELECT recipient_domain, s * (status = 'sent')::int,"                              \
-    " s * (status = 'deferred')::int, s * (status = 'bounced')::int,"                              \
-    " s * (status = 'expired')::int" DB_EDGE_FROM("deliveries", a, b,                              \
-                                                  " AND recipient_domain = ANY ($1::text[])" host)
+    " UNION ALL SELECT recipient_domain," DB_EDGE_STATUS_COUNTS DB_EDGE_FROM(                      \
+        "deliveries", a, b, " AND recipient_domain = ANY ($1::text[])" host)
 
 #define EXACT_SQL(order, days, host)                                                               \
     "SELECT recipient_domain, st, df, bo, ex, bo::float8 / greatest(total, 1),"                    \

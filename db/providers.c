@@ -63,9 +63,7 @@ static const char providers_sql[] =
     "  WHERE hour >= $4::timestamptz AND hour < $5::timestamptz"
     "  AND ($3::text = '' OR host = $3::text)"
     " UNION ALL"
-    " SELECT provider, s * (status = 'sent')::int, s * (status = 'deferred')::int,"
-    "  s * (status = 'bounced')::int, s * (status = 'expired')::int"
-    "  FROM (" PROV_START " UNION ALL" PROV_STOP ") d)"
+    " SELECT provider," DB_EDGE_STATUS_COUNTS " FROM (" PROV_START " UNION ALL" PROV_STOP ") d)"
     " SELECT provider, sum(st), sum(df), sum(bo), sum(ex) FROM f GROUP BY 1"
     " HAVING sum(st) + sum(df) + sum(bo) + sum(ex) > 0"
     " ORDER BY sum(st) + sum(df) + sum(bo) + sum(ex) DESC, 1 LIMIT $6::integer";
@@ -77,9 +75,8 @@ static const char provider_series_sql[] =
     "  WHERE hour >= $4::timestamptz AND hour < $5::timestamptz"
     "  AND ($3::text = '' OR host = $3::text)"
     " UNION ALL"
-    " SELECT time, provider, s * (status = 'sent')::int, s * (status = 'deferred')::int,"
-    "  s * (status = 'bounced')::int, s * (status = 'expired')::int"
-    "  FROM (" PROV_START " UNION ALL" PROV_STOP ") d)"
+    " SELECT time, provider," DB_EDGE_STATUS_COUNTS " FROM (" PROV_START " UNION ALL" PROV_STOP
+    ") d)"
     " SELECT (extract(epoch FROM date_trunc($6::text, t, 'UTC')) * 1000000)::bigint, provider,"
     "  sum(st), sum(df), sum(bo), sum(ex) FROM f GROUP BY 1, 2"
     " HAVING sum(st) + sum(df) + sum(bo) + sum(ex) > 0 ORDER BY 1, 2";

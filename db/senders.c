@@ -87,20 +87,6 @@ static const char *const orders[] = {
     [DB_ORDER_DEFERRAL_RATE] = "df::float8 / att DESC, att DESC, key",
 };
 
-/*
- * Parameters: $1 from, $2 to, $3 host, [$4, $5) the hours from rollups (db_range_units()),
- * [$6, $7) the whole days among them (empty when none: $6 = $7), $8 the limit, $9 1 for a
- * rate ordering (the minimum volume applies), $10 the reasons per key. Filled in
- * (numbered): the axis's keys in deliveries (1) and in rejects (2), its hourly rows (3), its
- * name (4), the ordering (5).
- *
- * raw is the events at the two ends with their sign (DB_EDGE_FROM), hr the hours outside the
- * whole days, each read as two plain ranges, which the time indexes find directly (one
- * range with the middle excluded by a filter would read every row in between, and a join
- * to a list of ranges makes the planner guess so many rows that it compiles the query); the counts add the days, hr and raw; the reasons of the listed keys add
- * rollups_sender_reason_day, hr and raw for those keys only, once (r is materialized: as a
- * subquery of each listed key it would read hr again for every key).
- */
 /* The events of table at one end of the range, between a and b, with their sign
  * (DB_EDGE_FROM): their key, kind, reason and sign. */
 #define RAW_END(table, key, kind, a, b)                                                            \
@@ -111,6 +97,22 @@ static const char *const orders[] = {
 #define RAW_D2 RAW_END("deliveries", "%1$s", "status", "$5", "$2")
 #define RAW_R1 RAW_END("rejects", "%2$s", "'rejected'", "$1", "$4")
 #define RAW_R2 RAW_END("rejects", "%2$s", "'rejected'", "$5", "$2")
+
+/*
+ * Parameters: $1 from, $2 to, $3 host, [$4, $5) the hours from rollups (db_range_units()),
+ * [$6, $7) the whole days among them (empty when none: $6 = $7), $8 the limit, $9 1 for a
+ * rate ordering (the minimum volume applies), $10 the reasons per key. Filled in
+ * (numbered): the axis's keys in deliveries (1) and in rejects (2), its hourly rows (3), its
+ * name (4), the ordering (5).
+ *
+ * raw is the events at the two ends with their sign (DB_EDGE_FROM), hr the hours outside the
+ * whole days, each read as two plain ranges, which the time indexes find directly (one
+ * range with the middle excluded by a filter would read every row in between, and a join
+ * to a list of ranges makes the planner guess so many rows that it compiles the query); the
+ * counts add the days, hr and raw; the reasons of the listed keys add
+ * rollups_sender_reason_day, hr and raw for those keys only, once (r is materialized: as a
+ * subquery of each listed key it would read hr again for every key).
+ */
 static const char senders_sql[] =
     "WITH ax (name) AS (VALUES ('%4$s'::text)), raw (key, kind, reason, sg) AS (" RAW_D1
     " UNION ALL" RAW_D2 " UNION ALL" RAW_R1 " UNION ALL" RAW_R2 "),"

@@ -70,9 +70,33 @@ need_genlog() {
     [ -x "$GENLOG" ] || { not_ok "genlog is built ($GENLOG)"; exit 1; }
 }
 
-# free_port: a TCP port on 127.0.0.1 that nothing listens on
+# free_port: a TCP port on 127.0.0.1 that nothing listens on, for a server the test starts
+# later. It lies outside the kernel's ephemeral range, so that no socket bound to port 0 (a
+# peer's listener, an outgoing connection) can take it before that server binds it, and it is
+# never handed out twice in one test (WORK/.ports, under a lock: MTAs are set up in parallel).
 free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+    flock "$WORK/.ports.lock" python3 -c '
+import os, random, socket, sys
+given = set()
+if os.path.exists(sys.argv[1]):
+    given = {int(p) for p in open(sys.argv[1]).read().split()}
+lo, hi = (int(x) for x in open("/proc/sys/net/ipv4/ip_local_port_range").read().split())
+pool = [p for p in list(range(10000, min(lo, 65536))) + list(range(hi + 1, 65536)) if p not in given]
+random.shuffle(pool)
+for port in pool:
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port))
+    except OSError:
+        continue
+    finally:
+        s.close()
+    with open(sys.argv[1], "a") as f:
+        f.write("%d\n" % port)
+    print(port)
+    sys.exit(0)
+sys.exit("free_port: no free port outside the ephemeral range")
+' "$WORK/.ports"
 }
 
 # json_get JSON KEY: the value of a top-level key (numbers and strings as text)

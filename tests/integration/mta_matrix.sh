@@ -554,6 +554,7 @@ for mta in postfix exim sendmail; do
     grep -v 'lost privilege for using -C' "$D/inner.err" 2>/dev/null | sed "s/^/# $mta: /"
     "$BIN" parse --mta "$mta" --stats "$log" >"$D/events.ndjson" 2>"$D/stats"
     check "matrix: mailpulse parse reads the $mta log" [ $? -eq 0 ]
+    sed -n "1s/^lines /# $mta log: lines /p" "$D/stats"
     check_eq "matrix: no line of the $mta log is not understood" 0 \
         "$(sed -n 's/.*not understood \([0-9]*\).*/\1/p' "$D/stats")"
     tap_run "matrix: matrix_check.py $mta" python3 "$ROOT/tests/mta/matrix_check.py" "$mta" "$M" "$D/events.ndjson" "$TABLE"

@@ -558,6 +558,11 @@ for mta in postfix exim sendmail; do
     check_eq "matrix: no line of the $mta log is not understood" 0 \
         "$(sed -n 's/.*not understood \([0-9]*\).*/\1/p' "$D/stats")"
     tap_run "matrix: matrix_check.py $mta" python3 "$ROOT/tests/mta/matrix_check.py" "$mta" "$M" "$D/events.ndjson" "$TABLE"
+    # A scenario the log has nothing of: what the submissions were told, and the log's end
+    if printf '%s\n' "$tap_out" | grep -q '^not ok.*: no event'; then
+        tail -n 15 "$D/submit.out" 2>/dev/null | sed "s/^/# $mta submit: /"
+        tail -n 15 "$log" 2>/dev/null | sed "s/^/# $mta log: /"
+    fi
     if [ -n "${MAILPULSE_KEEP_MTA_LOG:-}" ]; then
         cp "$log" "$MAILPULSE_KEEP_MTA_LOG.$mta"
     fi

@@ -7,8 +7,8 @@ usage: submit.py MATRIX HOST PORT MTA [FILTERPORT]
 One message per scenario, from the matrix's sender (or the scenario's own) to all of the scenario's recipients in
 one transaction; recipients the MTA refuses at RCPT are left out of it (that refusal is the
 scenario's point), and a transaction with none accepted ends at RSET. Prints one line per
-scenario: name and the SMTP codes the MTA gave to each RCPT. A scenario that names its MTAs
-("mtas") is left out for the others; one with "port": "filter" goes to FILTERPORT, the MTA's
+scenario: name, the SMTP codes the MTA gave to each RCPT, and the name in its EHLO reply.
+A scenario that names its MTAs ("mtas") is left out for the others; one with "port": "filter" goes to FILTERPORT, the MTA's
 listener whose mail passes through a content filter. A sender the MTA refuses at MAIL ends
 the transaction at RSET.
 
@@ -56,6 +56,8 @@ def main():
         to = fport if sc.get("port") == "filter" else port
         s = smtplib.SMTP(host, to, local_hostname="client.test", timeout=30)
         s.ehlo()
+        # the name the server gave in its EHLO reply: which MTA took the scenario
+        who = ((s.ehlo_resp or b"?").split() or [b"?"])[0].decode("utf-8", "replace")
         sender = sc.get("sender", m["sender"])
         code, _ = s.mail(sender)
         codes, took = [code], 0
@@ -69,7 +71,7 @@ def main():
         else:
             s.rset()
         s.quit()
-        print("%s %s" % (sc["name"], " ".join(str(c) for c in codes)))
+        print("%s %s (%s)" % (sc["name"], " ".join(str(c) for c in codes), who))
 
 
 if __name__ == "__main__":

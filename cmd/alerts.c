@@ -455,7 +455,7 @@ static void *alerts_main(void *arg)
         int ok = 0;
 
         if (a->db == NULL) {
-            a->db = db_open(a->dsn, err, sizeof(err));
+            a->db = db_open_reports(a->dsn, err, sizeof(err));
             if (a->db == NULL)
                 log_warn("alerts: %s; trying again at the next evaluation", err);
         }

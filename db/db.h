@@ -6,6 +6,7 @@
  *	#include "db/db.h"
  *
  *	struct db *db_open(const char *dsn, char *err, size_t errlen);
+ *	struct db *db_open_reports(const char *dsn, char *err, size_t errlen);
  *	void db_close(struct db *db);
  *	int db_ping(struct db *db);
  *
@@ -85,7 +86,9 @@
  *
  * DESCRIPTION
  *	db_open() connects with a libpq connection string ("" means the PG* environment) and
- *	returns NULL with a one-line message in err when it cannot.
+ *	returns NULL with a one-line message in err when it cannot. db_open_reports() does the
+ *	same for a connection that reads reports: its sessions plan without parallel workers
+ *	(SET max_parallel_workers_per_gather = 0, again after each reconnect).
  *
  *	db_migrate() applies the numbered migrations compiled in from sql/ that the database has
  *	not seen, each in its own transaction, recording them in schema_migrations; it prints
@@ -334,6 +337,7 @@ struct db_summary {
 };
 
 struct db *db_open(const char *dsn, char *err, size_t errlen);
+struct db *db_open_reports(const char *dsn, char *err, size_t errlen);
 void db_close(struct db *db);
 int db_ping(struct db *db);
 

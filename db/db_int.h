@@ -36,6 +36,7 @@ struct db {
     struct rollup_sums *sums_spare; /* empty, for the next batch; or NULL */
     bool staging_ready;             /* the temporary staging tables exist on this connection */
     bool reports_ready;             /* the bounce report statements are prepared on it */
+    const char *session;            /* SET commands run on each new session, or NULL */
     int64_t ahead_checked_us;       /* when partitions ahead of now were last ensured */
     bool no_ahead;                  /* batches do not ensure them (db_partitions_ahead) */
     int made[8];                    /* months whose partitions were ensured outside a transaction */
@@ -94,28 +95,42 @@ static inline int64_t db_floor_to(int64_t us, int64_t unit_us)
 
 /*
  * The units of a range read from rollups, as timestamptz text (db_range_time()): [h1, h2)
- * hours and [d1, d2) the whole UTC days among them; the ends of the range outside them are
- * read from the events, [from, h1) and [h2, to). An end whose partial hour is longer than
- * the rest of its hour (after the end, up to now: a range that ends now) takes that whole
- * hour from the rollup instead, and the events of the rest of the hour, [h1, from) or
- * [to, h2), count negative: h1 > from, h2 > to. With no whole hour inside, all four are the
- * range's end (the events answer it all); with no whole day (or days false), d1 = d2 = h2.
+ * hours and [d1, d2) UTC days; the ends of the range outside the hours are read from the
+ * events, [from, h1) and [h2, to), and the hours outside the days from the hourly rollups,
+ * [h1, d1) and [d2, h2). An end whose partial hour is longer than the rest of its hour
+ * (after the end, up to now: a range that ends now) takes that whole hour from the rollup
+ * instead, and the events of the rest of the hour, [h1, from) or [to, h2), count negative:
+ * h1 < from, h2 > to. Likewise a grain up: an end may take its whole day from the day
+ * rollups, and the rest of that day's hours, [d1, h1) or [h2, d2), count negative: d1 < h1,
+ * d2 > h2 (DB_SIGNED_FROM reads both ways). With no whole hour inside, all four are the
+ * range's end (the events answer it all); with no day read (or days false), d1 = d2 = h2.
  */
 struct db_units {
     char h1[48], h2[48], d1[48], d2[48];
 };
-void db_range_units(const struct db_range *r, bool days, struct db_units *u);
+/*
+ * Which days a reader takes from its day rollups: none; the whole days inside the range; or
+ * also an end's whole day less the rest of its hours when those span less time. The last
+ * pays for readers whose hourly rows are found by hour first (their cost is in proportion to
+ * the hours read), not for those that look up each key's hours (one index descent per key and
+ * range, whatever its length: a day read as well only adds descents).
+ */
+enum db_days { DB_DAYS_NONE, DB_DAYS_INSIDE, DB_DAYS_NEAREST };
+void db_range_units(const struct db_range *r, enum db_days days, struct db_units *u);
 
 /*
- * The events of table at one end of a range, between a and b (SQL expressions of
- * timestamptz: one the end of the range, the other h1 or h2 of db_range_units()), that also
- * meet cond (" AND ..."): FROM and WHERE, with s the sign each counts with: 1 when a <= b
- * (they are in the range), else -1 (they are the rest of an hour a rollup gave whole).
+ * The rows of table whose column col lies between a and b (SQL expressions of timestamptz),
+ * that also meet cond (" AND ..."): FROM and WHERE, with s the sign each counts with: 1 when
+ * a <= b (the rows of [a, b), in the range), else -1 (those of [b, a): the rest of a unit a
+ * coarser rollup gave whole). At one end of a range, its events between the end and h1 or h2
+ * of db_range_units() (DB_EDGE_FROM), and its hourly rollup rows between h1 and d1, or d2 and
+ * h2 (col "hour").
  */
-#define DB_EDGE_FROM(table, a, b, cond)                                                            \
+#define DB_SIGNED_FROM(table, col, a, b, cond)                                                     \
     " FROM " table ", (SELECT CASE WHEN " a "::timestamptz <= " b "::timestamptz THEN 1 ELSE -1"   \
-    " END AS s) edge WHERE time >= least(" a "::timestamptz, " b "::timestamptz)"                  \
-    " AND time < greatest(" a "::timestamptz, " b "::timestamptz)" cond
+    " END AS s) edge WHERE " col " >= least(" a "::timestamptz, " b "::timestamptz)"               \
+    " AND " col " < greatest(" a "::timestamptz, " b "::timestamptz)" cond
+#define DB_EDGE_FROM(table, a, b, cond) DB_SIGNED_FROM(table, "time", a, b, cond)
 /* An attempt of DB_EDGE_FROM as its sent, deferred, bounced and expired counts, signed. */
 #define DB_EDGE_STATUS_COUNTS                                                                      \
     " s * (status = 'sent')::int, s * (status = 'deferred')::int,"                                 \

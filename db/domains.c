@@ -18,6 +18,8 @@
  * last whole day from rollups_domain_hour (one row per domain, hour and host, whatever the
  * senders and reasons), and the partial hours at the two ends from the deliveries themselves
  * (or an end's whole hour from rollups_domain_hour less the rest of it: db_range_units()).
+ * The hours of a domain are found by its key, whatever their number, so no day that is not
+ * whole inside the range is read (DB_DAYS_INSIDE).
  *
  * With a host filter the candidates and B are the same (a domain has no more attempts on one
  * host than on all of them), and the exact counts are that host's: whole days from
@@ -121,11 +123,12 @@ static const char *const top_sql[] = {
  * rollups_domain_host_day for one.
  */
 #define ONE_HOST " AND host = $10::text"
-/* The hours [a, b) of the candidates from rollups_domain_hour: a row per domain, hour, host. */
+/* The hours of the candidates between a and b from rollups_domain_hour, a row per domain, hour
+ * and host, with their sign (DB_SIGNED_FROM). */
 #define EDGE_HOURS(a, b, host)                                                                     \
-    " UNION ALL SELECT recipient_domain, sent, deferred, bounced, expired"                         \
-    " FROM rollups_domain_hour WHERE recipient_domain = ANY ($1::text[])"                          \
-    " AND hour >= " a "::timestamptz AND hour < " b "::timestamptz" host
+    " UNION ALL SELECT recipient_domain, s * sent, s * deferred, s * bounced, s * "                \
+    "expired" DB_SIGNED_FROM("rollups_domain_hour", "hour", a, b,                                  \
+                             " AND recipient_domain = ANY ($1::text[])" host)
 /* The attempts of the candidates at one end, between a and b, with their sign (DB_EDGE_FROM). */
 #define EDGE_EVENTS(a, b, host)                                                                    \
     " UNION ALL SELECT recipient_domain," DB_EDGE_STATUS_COUNTS DB_EDGE_FROM(                      \
@@ -249,7 +252,7 @@ static int bounded_round(struct db *db, const struct db_range *r, enum db_domain
 
     db_range_time(r->from_us, true, from, sizeof(from));
     db_range_time(r->to_us, false, to, sizeof(to));
-    db_range_units(r, true, &u);
+    db_range_units(r, DB_DAYS_INSIDE, &u);
     snprintf(vol, sizeof(vol), "%lld", (long long)min_volume);
     snprintf(lim, sizeof(lim), "%d", limit);
     v[0] = doms.data;

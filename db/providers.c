@@ -116,7 +116,7 @@ static void prov_params_set(struct prov_params *p, const struct db_range *r, boo
 
     db_range_time(r->from_us, true, p->from, sizeof(p->from));
     db_range_time(r->to_us, false, p->to, sizeof(p->to));
-    db_range_units(r, false, &u);
+    db_range_units(r, DB_DAYS_NONE, &u);
     snprintf(p->h1, sizeof(p->h1), "%s", use_rollups ? u.h1 : p->to);
     snprintf(p->h2, sizeof(p->h2), "%s", use_rollups ? u.h2 : p->to);
     DB_QCOPY(p->host, r->host);

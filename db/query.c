@@ -113,16 +113,59 @@ static int64_t ceil_to(int64_t us, int64_t unit_us)
     return f == us ? us : f + unit_us;
 }
 
+/* hours_cost - the time in [x, y) (or [y, x)) before lim: what reading its hours costs */
+static int64_t hours_cost(int64_t x, int64_t y, int64_t lim)
+{
+    int64_t lo = x < y ? x : y, hi = x < y ? y : x;
+
+    if (hi > lim)
+        hi = lim;
+    return hi > lo ? hi - lo : 0;
+}
+
 /*
- * db_range_units - the hours of r read from rollups, and the whole UTC days among them when
- * days. Each end's partial hour is read from the events, or the whole hour from the rollup
- * less the events of the rest of it, whichever spans less time with events in it (after the
- * end of a range, those up to now: a range that ends now takes its last hour whole).
+ * range_days - the days [*d1, *d2) read from day rollups for the hours [a, z), each end of
+ * which is read as its hours up to the next whole day, or (unless inside) as that day whole
+ * less the rest of its hours (counted negative), whichever spans less time up to lim;
+ * *d1 == *d2 == z when no day is read. An open end (a == 0, z == INT64_MAX) takes the days up
+ * to it.
  */
-void db_range_units(const struct db_range *r, bool days, struct db_units *u)
+static void range_days(int64_t a, int64_t z, int64_t lim, bool inside, int64_t *d1, int64_t *d2)
+{
+    int64_t s[2], e[2], best = hours_cost(a, z, lim);
+    int i, j;
+
+    *d1 = *d2 = z;
+    s[0] = a == 0 ? a : ceil_to(a, DAY_US);
+    s[1] = a == 0 ? a : db_floor_to(a, DAY_US);
+    e[0] = z == INT64_MAX ? z : db_floor_to(z, DAY_US);
+    e[1] = z == INT64_MAX ? z : ceil_to(z, DAY_US);
+    for (i = 0; i < (inside ? 1 : 2); i++) {
+        for (j = 0; j < (inside ? 1 : 2); j++) {
+            int64_t cost = hours_cost(a, s[i], lim) + hours_cost(e[j], z, lim);
+
+            /* At equal cost the earlier option: days within the range before others. */
+            if (s[i] < e[j] && cost < best) {
+                best = cost;
+                *d1 = s[i];
+                *d2 = e[j];
+            }
+        }
+    }
+}
+
+/*
+ * db_range_units - the hours of r read from rollups, and the days among them when days. Each
+ * end's partial hour is read from the events, or the whole hour from the rollup less the
+ * events of the rest of it, whichever spans less time with events in it (after the end of a
+ * range, those up to now: a range that ends now takes its last hour whole). The same choice
+ * is made again a grain up: the hours from the end's hour to the next whole day, or that day
+ * whole from the day rollups less the rest of its hours, counted negative (range_days()).
+ */
+void db_range_units(const struct db_range *r, enum db_days days, struct db_units *u)
 {
     bool from_open = r->from_us <= 0, to_open = r->to_us == INT64_MAX;
-    int64_t a = 0, z = INT64_MAX, da, dz;
+    int64_t a = 0, z = INT64_MAX, d1, d2, now = time_now_us();
 
     if (!from_open)
         a = ceil_to(r->from_us, HOUR_US);
@@ -130,7 +173,7 @@ void db_range_units(const struct db_range *r, bool days, struct db_units *u)
         z = db_floor_to(r->to_us, HOUR_US);
     if (!from_open && !to_open && a < z) {
         /* The events after the end are those up to now at most. */
-        int64_t rest = z + HOUR_US - r->to_us, now = time_now_us();
+        int64_t rest = z + HOUR_US - r->to_us;
 
         if (now - r->to_us < rest)
             rest = now > r->to_us ? now - r->to_us : 0;
@@ -142,19 +185,24 @@ void db_range_units(const struct db_range *r, bool days, struct db_units *u)
     if (!from_open && !to_open && a >= z) {
         db_range_time(r->to_us, false, u->h1, sizeof(u->h1));
         snprintf(u->h2, sizeof(u->h2), "%s", u->h1);
-        a = z = r->to_us;
-    } else {
-        db_range_time(a, true, u->h1, sizeof(u->h1));
-        db_range_time(z, false, u->h2, sizeof(u->h2));
+        snprintf(u->d1, sizeof(u->d1), "%s", u->h1);
+        snprintf(u->d2, sizeof(u->d2), "%s", u->h1);
+        return;
     }
-    da = from_open ? a : ceil_to(a, DAY_US);
-    dz = to_open ? z : db_floor_to(z, DAY_US);
-    if (!days || (!from_open && !to_open && da >= dz)) {
+    db_range_time(a, true, u->h1, sizeof(u->h1));
+    db_range_time(z, false, u->h2, sizeof(u->h2));
+    /* The hours after the current one have no rows. */
+    d1 = d2 = z;
+    if (days == DB_DAYS_INSIDE)
+        range_days(a, z, INT64_MAX, true, &d1, &d2);
+    else if (days == DB_DAYS_NEAREST)
+        range_days(a, z, ceil_to(now + 1, HOUR_US), false, &d1, &d2);
+    if (d1 >= d2) {
         snprintf(u->d1, sizeof(u->d1), "%s", u->h2);
         snprintf(u->d2, sizeof(u->d2), "%s", u->h2);
     } else {
-        db_range_time(da, true, u->d1, sizeof(u->d1));
-        db_range_time(dz, false, u->d2, sizeof(u->d2));
+        db_range_time(d1, true, u->d1, sizeof(u->d1));
+        db_range_time(d2, false, u->d2, sizeof(u->d2));
     }
 }
 
@@ -444,19 +492,20 @@ static const char summary_sql[] = FACTS_CTE " SELECT" KIND_SUMS " FROM f WHERE" 
 /*
  * The totals of one sender domain. "rollups" holds its rows among those of every recipient
  * domain (about one row per two attempts of a long tail), so the attempts and rejects come
- * from the sender rollups instead: whole days from rollups_sender_day, the whole hours around
- * them from rollups_sender_hour, each read as plain ranges of their keys; the messages it
- * sent from the received rows of "rollups" (a partial index on sender domain and hour, sql/019);
- * the ends from the events, with their sign (DB_EDGE_FROM). $1 from, $2 to, $3 host, $4 the
- * sender domain, [$5, $6) the hours from rollups (db_range_units()), [$7, $8) the whole days
- * among them.
+ * from the sender rollups instead: days from rollups_sender_day, the whole hours around them
+ * from rollups_sender_hour with their sign (DB_SIGNED_FROM), each read as plain ranges of their
+ * keys; the messages it sent from the received rows of "rollups" (a partial index on sender
+ * domain and hour, sql/019); the ends from the events, with their sign (DB_EDGE_FROM). $1
+ * from, $2 to, $3 host, $4 the sender domain, [$5, $6) the hours from rollups, [$7, $8) the
+ * days (db_range_units()).
  */
 #define SENDER_HOST " AND ($3::text = '' OR host = $3::text)"
 #define SENDER_HOURS(a, b)                                                                         \
-    " UNION ALL SELECT 0, (kind = 'sent')::int * n, (kind = 'deferred')::int * n,"                 \
-    " (kind = 'bounced')::int * n, (kind = 'expired')::int * n, (kind = 'rejected')::int * n"      \
-    " FROM rollups_sender_hour WHERE axis = 'sender_domain' AND hour >= " a "::timestamptz"        \
-    " AND hour < " b "::timestamptz AND key = $4::text" SENDER_HOST
+    " UNION ALL SELECT 0, s * (kind = 'sent')::int * n, s * (kind = 'deferred')::int * n,"         \
+    " s * (kind = 'bounced')::int * n, s * (kind = 'expired')::int * n,"                           \
+    " s * (kind = 'rejected')::int * n" DB_SIGNED_FROM(                                            \
+        "rollups_sender_hour", "hour", a, b,                                                       \
+        " AND axis = 'sender_domain' AND key = $4::text" SENDER_HOST)
 #define SENDER_EVENTS(a, b)                                                                        \
     " UNION ALL SELECT s * (kind = 'received')::int, s * (kind = 'sent')::int,"                    \
     " s * (kind = 'deferred')::int, s * (kind = 'bounced')::int, s * (kind = 'expired')::int,"     \
@@ -489,7 +538,7 @@ int db_summary(struct db *db, const struct db_range *r, struct db_summary *out)
         struct db_units u;
         const char *v[8] = {p.from, p.to, p.host, p.sender_domain, u.h1, u.h2, u.d1, u.d2};
 
-        db_range_units(r, true, &u);
+        db_range_units(r, DB_DAYS_NEAREST, &u);
         res = db_run(db, summary_sender_sql, 8, v, "summary");
     } else {
         qparams_hours(&p, r, true);

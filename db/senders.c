@@ -92,6 +92,12 @@ static const char *const orders[] = {
 #define RAW_END(table, key, kind, a, b)                                                            \
     " SELECT " key ", " kind ", coalesce(reason, ''), s" DB_EDGE_FROM(                             \
         table, a, b, " AND ($3::text = '' OR host = $3::text)")
+/* The axis's hourly rows (3) between a and b, with their sign (DB_SIGNED_FROM); those between
+ * h1 and d1, and between d2 and h2. */
+#define HR_END(a, b)                                                                               \
+    DB_SIGNED_FROM("(%3$s) h", "hour", a, b, " AND ($3::text = '' OR host = $3::text)")
+#define HR_1 HR_END("$4", "$6")
+#define HR_2 HR_END("$7", "$5")
 /* The attempts and rejects at the start of the range, and at its end. */
 #define RAW_D1 RAW_END("deliveries", "%1$s", "status", "$1", "$4")
 #define RAW_D2 RAW_END("deliveries", "%1$s", "status", "$5", "$2")
@@ -99,30 +105,24 @@ static const char *const orders[] = {
 #define RAW_R2 RAW_END("rejects", "%2$s", "'rejected'", "$5", "$2")
 
 /*
- * Parameters: $1 from, $2 to, $3 host, [$4, $5) the hours from rollups (db_range_units()),
- * [$6, $7) the whole days among them (empty when none: $6 = $7), $8 the limit, $9 1 for a
- * rate ordering (the minimum volume applies), $10 the reasons per key. Filled in
- * (numbered): the axis's keys in deliveries (1) and in rejects (2), its hourly rows (3), its
- * name (4), the ordering (5).
+ * Parameters: $1 from, $2 to, $3 host, [$4, $5) the hours from rollups, [$6, $7) the days
+ * (empty when none: $6 = $7; db_range_units()), $8 the limit, $9 1 for a rate ordering (the
+ * minimum volume applies), $10 the reasons per key. Filled in (numbered): the axis's keys in
+ * deliveries (1) and in rejects (2), its hourly rows (3), its name (4), the ordering (5).
  *
  * raw is the events at the two ends with their sign (DB_EDGE_FROM), hr the hours outside the
- * whole days, each read as two plain ranges, which the time indexes find directly (one
- * range with the middle excluded by a filter would read every row in between, and a join
- * to a list of ranges makes the planner guess so many rows that it compiles the query); the
- * counts add the days, hr and raw; the reasons of the listed keys add
- * rollups_sender_reason_day, hr and raw for those keys only, once (r is materialized: as a
- * subquery of each listed key it would read hr again for every key).
+ * days with theirs (DB_SIGNED_FROM), each read as two plain ranges, which the time indexes
+ * find directly (one range with the middle excluded by a filter would read every row in
+ * between, and a join to a list of ranges makes the planner guess so many rows that it
+ * compiles the query); the counts add the days, hr and raw; the reasons of the listed keys
+ * add rollups_sender_reason_day, hr and raw for those keys only, once (r is materialized: as
+ * a subquery of each listed key it would read hr again for every key).
  */
 static const char senders_sql[] =
     "WITH ax (name) AS (VALUES ('%4$s'::text)), raw (key, kind, reason, sg) AS (" RAW_D1
     " UNION ALL" RAW_D2 " UNION ALL" RAW_R1 " UNION ALL" RAW_R2 "),"
-    " hr AS (SELECT key, kind, reason, n FROM (%3$s) h"
-    "  WHERE hour >= $4::timestamptz AND hour < $6::timestamptz"
-    "  AND ($3::text = '' OR host = $3::text)"
-    " UNION ALL"
-    " SELECT key, kind, reason, n FROM (%3$s) h"
-    "  WHERE hour >= $7::timestamptz AND hour < $5::timestamptz"
-    "  AND ($3::text = '' OR host = $3::text)),"
+    " hr AS (SELECT key, kind, reason, s * n AS n" HR_1 " UNION ALL"
+    " SELECT key, kind, reason, s * n" HR_2 "),"
     " c (key, st, df, bo, ex, rj) AS ("
     " SELECT key, sent, deferred, bounced, expired, rejected FROM rollups_sender_day"
     "  WHERE axis = (SELECT name FROM ax) AND day >= $6::timestamptz AND day < $7::timestamptz"
@@ -231,7 +231,7 @@ int db_senders(struct db *db, const struct db_range *r, enum db_sender_axis axis
     db_range_time(r->from_us, true, from, sizeof(from));
     db_range_time(r->to_us, false, to, sizeof(to));
     /* The host axis reads hours only. */
-    db_range_units(r, axis != DB_AXIS_HOST, &u);
+    db_range_units(r, axis != DB_AXIS_HOST ? DB_DAYS_NEAREST : DB_DAYS_NONE, &u);
     DB_QCOPY(host, r->host);
     snprintf(lim, sizeof(lim), "%d", limit > 0 ? limit : 0);
     snprintf(rate, sizeof(rate), "%d", order != DB_ORDER_VOLUME);

@@ -289,7 +289,7 @@ struct db *web_db(struct web *w)
     if (now < me->db_retry_us)
         return NULL;
     err[0] = 0;
-    me->db = db_open(w->dsn, err, sizeof(err));
+    me->db = db_open_reports(w->dsn, err, sizeof(err));
     if (me->db == NULL) {
         if (!me->db_down)
             log_warn("web: database unavailable: %s", err);

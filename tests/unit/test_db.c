@@ -227,6 +227,43 @@ static void test_ping(void **state)
     assert_string_equal(v, "t");
 }
 
+/* setting - the value of a server setting on conn */
+static void setting(PGconn *conn, const char *name, char *out, size_t outlen)
+{
+    char sql[128];
+
+    snprintf(sql, sizeof(sql), "SELECT current_setting('%s')", name);
+    sql_str(conn, sql, out, outlen);
+}
+
+/*
+ * test_open_reports - a connection for reports plans without parallel workers, also after it
+ * was reset; an ordinary one keeps the server's setting; both keep the environment's options
+ */
+static void test_open_reports(void **state)
+{
+    struct fixture *f = *state;
+    struct db *r;
+    char err[256], v[64], sql[64];
+
+    r = db_open_reports(dsn, err, sizeof(err));
+    assert_non_null(r);
+    setting(r->conn, "max_parallel_workers_per_gather", v, sizeof(v));
+    assert_string_equal(v, "0");
+    setting(r->conn, "search_path", v, sizeof(v));
+    assert_string_equal(v, schema);
+    setting(f->db->conn, "max_parallel_workers_per_gather", v, sizeof(v));
+    assert_string_not_equal(v, "0");
+    snprintf(sql, sizeof(sql), "SELECT pg_terminate_backend(%d, 5000)", PQbackendPID(r->conn));
+    sql_str(f->admin, sql, v, sizeof(v));
+    assert_string_equal(v, "t");
+    assert_int_equal(db_ping(r), -1);
+    assert_int_equal(db_reconnect(r), 0);
+    setting(r->conn, "max_parallel_workers_per_gather", v, sizeof(v));
+    assert_string_equal(v, "0");
+    db_close(r);
+}
+
 /* test_migrate_empty - from nothing: pending, migrate, applied, migrate again is a no-op */
 static void test_migrate_empty(void **state)
 {
@@ -1962,13 +1999,77 @@ static void test_domain_grains(void **state)
     buf_free(&got);
 }
 
-/* got_sender_line - db_senders() callback: "key sent deferred bounced expired rejected" lines */
+/* got_sender_line - db_senders() callback: "key sent deferred bounced expired rejected" lines,
+ * then "reason n" for each of the key's top reasons */
 static int got_sender_line(void *arg, const struct db_sender_row *r)
 {
+    int i;
+
     buf_printf(arg, "%s%s %lld %lld %lld %lld %lld", ((struct buf *)arg)->len ? "\n" : "", r->key,
                (long long)r->sent, (long long)r->deferred, (long long)r->bounced,
                (long long)r->expired, (long long)r->rejected);
+    for (i = 0; i < r->nreasons; i++)
+        buf_printf(arg, " %s %lld", r->reasons[i].reason, (long long)r->reasons[i].n);
     return 0;
+}
+
+/* units_are - db_range_units() of [from, to) with days gives hours [h1, h2) and days [d1, d2) */
+static void units_are(int64_t from, int64_t to, int64_t h1, int64_t h2, int64_t d1, int64_t d2)
+{
+    struct db_range r;
+    struct db_units u, want;
+
+    memset(&r, 0, sizeof(r));
+    r.from_us = from;
+    r.to_us = to;
+    db_range_units(&r, DB_DAYS_NEAREST, &u);
+    db_range_time(h1, true, want.h1, sizeof(want.h1));
+    db_range_time(h2, false, want.h2, sizeof(want.h2));
+    db_range_time(d1, true, want.d1, sizeof(want.d1));
+    db_range_time(d2, false, want.d2, sizeof(want.d2));
+    if (strcmp(u.h1, want.h1) != 0 || strcmp(u.h2, want.h2) != 0 || strcmp(u.d1, want.d1) != 0 ||
+        strcmp(u.d2, want.d2) != 0)
+        fail_msg("hours %s %s days %s %s, want %s %s, %s %s", u.h1, u.h2, u.d1, u.d2, want.h1,
+                 want.h2, want.d1, want.d2);
+}
+
+/*
+ * test_range_units - the units a range is read in: at each end the partial hour or the rest
+ * of it, then the hours up to the next day or the rest of that day, whichever spans less
+ */
+static void test_range_units(void **state)
+{
+    static const int64_t M = 60 * SEC, H = 3600 * SEC, D = 86400 * SEC;
+    int64_t now = time_now_us(), today = now - (now % D), hour = now - (now % H);
+
+    (void)state;
+    /* 05:50 to 09:41 the next day: the first day whole less its first 6 hours; 9 hours
+     * after the second day's start and the rest of 09:00 from the events; the last hour
+     * whole less its last 19 minutes. */
+    units_are(NOV01 + 2 * D + 5 * H + 50 * M, NOV01 + 3 * D + 9 * H + 41 * M, NOV01 + 2 * D + 6 * H,
+              NOV01 + 3 * D + 10 * H, NOV01 + 2 * D, NOV01 + 3 * D);
+    /* 17:59:43 to 16:00:03 two days later: 6 hours to the first whole day, the last day whole
+     * less its last 8 hours. */
+    units_are(NOV01 - 30 * H - 17 * SEC, NOV01 + 40 * H + 3 * SEC, NOV01 - 30 * H, NOV01 + 40 * H,
+              NOV01 - D, NOV01 + 2 * D);
+    /* Two hours inside a day: hours only (no day read: both days are the hours' end). */
+    units_are(NOV01 + 10 * H, NOV01 + 12 * H, NOV01 + 10 * H, NOV01 + 12 * H, NOV01 + 12 * H,
+              NOV01 + 12 * H);
+    /* Whole days, and an open start: days only. */
+    units_are(NOV01 - 2 * D, NOV01 + 3 * D, NOV01 - 2 * D, NOV01 + 3 * D, NOV01 - 2 * D,
+              NOV01 + 3 * D);
+    units_are(0, NOV01 + 3 * D, 0, NOV01 + 3 * D, 0, NOV01 + 3 * D);
+    /* From 03:00 on: that day whole less its first 3 hours. */
+    units_are(NOV01 + 3 * H, INT64_MAX, NOV01 + 3 * H, INT64_MAX, NOV01, INT64_MAX);
+    /* The last 24 hours, to now: today whole (no later hour has rows), and yesterday's hours
+     * from the start's hour (whole when more than half of it is in the range), or yesterday
+     * whole less its hours before it, whichever are fewer. */
+    if (now - hour > 2 * M && now - hour < H - 2 * M) {
+        int64_t a = hour + H - D - (now - hour < H / 2 ? H : 0);
+        int64_t d1 = (a - (today - D)) * 2 < D ? today - D : today;
+
+        units_are(now - D, now, a, hour + H, d1, today + D);
+    }
 }
 
 /*
@@ -2060,7 +2161,7 @@ static void test_summary_sender(void **state)
     struct event ev;
     int64_t src, ck;
     uint64_t x = 7;
-    char want[256], got[256], sql[1024], ta[48], tb[48];
+    char want[256], got[256], sql[2048], ta[48], tb[48];
     struct buf lines;
     size_t i, k, h;
     int n;
@@ -2072,6 +2173,9 @@ static void test_summary_sender(void **state)
         const char *host = lcg(&x) < 0.7 ? "mx1" : "mx2";
         double u = lcg(&x);
 
+        static const char *const reasons[] = {"blocked", "userunknown", "mailboxfull", "speeding"};
+        const char *reason = reasons[(int)(lcg(&x) * 4)];
+
         if (u < 0.25) {
             mk_event(&ev, EV_MESSAGE, t, host);
             EVENT_SET(&ev, queue_id, "4ZxY2l3Xr9z1", 12);
@@ -2081,12 +2185,15 @@ static void test_summary_sender(void **state)
             mk_event(&ev, EV_REJECT, t, host);
             EVENT_SET(&ev, client, "bad.example[192.0.2.9]", 22);
             EVENT_SET(&ev, recipient, "r@d.example", 11);
+            EVENT_SET(&ev, reason, reason, strlen(reason));
             ev.smtp_code = 554;
         } else {
             static const enum event_status st[] = {ST_SENT,     ST_SENT,    ST_SENT,
                                                    ST_DEFERRED, ST_BOUNCED, ST_EXPIRED};
 
             mk_delivery(&ev, t, host, "r@d.example", st[(int)(lcg(&x) * 6)], "250 2.0.0 OK");
+            if (ev.status != ST_SENT)
+                EVENT_SET(&ev, reason, reason, strlen(reason));
         }
         EVENT_SET(&ev, sender, sender, strlen(sender));
         db_batch_add(b, src, n, &ev);
@@ -2129,11 +2236,12 @@ static void test_summary_sender(void **state)
             }
         }
     }
-    /* The senders report by sender domain adds up like the events too, ends included. */
+    /* The senders report by sender domain adds up like the events too, ends included, and so
+     * do the top reasons of each sender domain. */
     buf_init(&lines);
     for (i = 0; i < ARRAY_LEN(ranges); i++) {
         for (h = 0; h < ARRAY_LEN(hosts); h++) {
-            char all[1024];
+            char all[2048];
 
             memset(&r, 0, sizeof(r));
             r.from_us = ranges[i][0];
@@ -2148,17 +2256,21 @@ static void test_summary_sender(void **state)
             db_range_time(r.to_us, false, tb, sizeof(tb));
             snprintf(
                 sql, sizeof(sql),
-                "SELECT coalesce(string_agg(format('%%s %%s %%s %%s %%s %%s', k, st, df, bo, ex,"
-                " rj), E'\\n' ORDER BY st + df + bo + ex DESC, rj DESC, k), '') FROM ("
-                " SELECT k, sum(st) st, sum(df) df, sum(bo) bo, sum(ex) ex, sum(rj) rj FROM ("
-                " SELECT coalesce(sender_domain, '') k, (status = 'sent')::int st,"
+                "WITH x AS (SELECT coalesce(sender_domain, '') k, (status = 'sent')::int st,"
                 " (status = 'deferred')::int df, (status = 'bounced')::int bo,"
-                " (status = 'expired')::int ex, 0 rj FROM deliveries"
+                " (status = 'expired')::int ex, 0 rj, CASE WHEN status <> 'sent' THEN reason END rs"
+                " FROM deliveries"
                 " WHERE time >= '%s' AND time < '%s' AND ('%s' = '' OR host = '%s')"
-                " UNION ALL SELECT coalesce(sender_domain, ''), 0, 0, 0, 0, 1 FROM rejects"
-                " WHERE time >= '%s' AND time < '%s' AND ('%s' = '' OR host = '%s')) x"
+                " UNION ALL SELECT coalesce(sender_domain, ''), 0, 0, 0, 0, 1, reason FROM rejects"
+                " WHERE time >= '%s' AND time < '%s' AND ('%s' = '' OR host = '%s'))"
+                "SELECT coalesce(string_agg(format('%%s %%s %%s %%s %%s %%s%%s', k, st, df, bo, ex,"
+                " rj, (SELECT coalesce(string_agg(' ' || rs || ' ' || n, '' ORDER BY n DESC, rs),"
+                " '') FROM (SELECT rs, count(*) n FROM x WHERE x.k = y.k AND rs <> ''"
+                " GROUP BY rs ORDER BY n DESC, rs LIMIT %d) z)),"
+                " E'\\n' ORDER BY st + df + bo + ex DESC, rj DESC, k), '') FROM ("
+                " SELECT k, sum(st) st, sum(df) df, sum(bo) bo, sum(ex) ex, sum(rj) rj FROM x"
                 " GROUP BY k) y",
-                ta, tb, hosts[h], hosts[h], ta, tb, hosts[h], hosts[h]);
+                ta, tb, hosts[h], hosts[h], ta, tb, hosts[h], hosts[h], DB_SENDER_REASONS);
             sql_str(f->admin, sql, all, sizeof(all));
             if (strcmp(lines.data, all) != 0)
                 fail_msg("senders: range %zu host '%s':\n%s\nwant:\n%s", i, hosts[h], lines.data,
@@ -2669,6 +2781,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_open_bad),
+        cmocka_unit_test(test_range_units),
         cmocka_unit_test_setup_teardown(test_ping, setup_empty, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_empty, setup_empty, teardown),
         cmocka_unit_test_setup_teardown(test_schema_behind, setup_empty, teardown),
@@ -2682,6 +2795,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_batch_send, setup_migrated, teardown),
         cmocka_unit_test_setup_teardown(test_bad_bytes, setup_migrated, teardown),
         cmocka_unit_test_setup_teardown(test_killed_connection, setup_migrated, teardown),
+        cmocka_unit_test_setup_teardown(test_open_reports, setup_empty, teardown),
         cmocka_unit_test_setup_teardown(test_commit_error_keeps_batch, setup_migrated, teardown),
         cmocka_unit_test_setup_teardown(test_summary, setup_migrated, teardown),
         cmocka_unit_test_setup_teardown(test_read_timeseries, setup_migrated, teardown),

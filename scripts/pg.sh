@@ -11,7 +11,8 @@
 # cluster is created and kept in DIR/pg/postgresql.conf:
 #   PG_PORT set             that port;
 #   DIR named "var"         $PGPORT_MAILPULSE, default 5433 (the `make run` cluster);
-#   otherwise               a free port from 55432 + random (throwaway test clusters).
+#   otherwise               a free port from 15432 up to the kernel's ephemeral range
+#                           (throwaway test clusters).
 # A later start with PG_PORT set moves the cluster to that port.
 #
 # Debian's binaries are used by absolute path: a different pg_ctl may be first in PATH.
@@ -83,10 +84,11 @@ running() {
     as_pg "$PGBIN/pg_ctl" status -D "$data" >/dev/null 2>&1
 }
 
-# port_free PORT - true when nothing listens on PORT (TCP, any address)
+# port_free PORT - true when no TCP socket uses PORT, in any state and on any address: a
+# client's connection, even closed and in TIME_WAIT, keeps the server from binding it
 port_free() {
     if command -v ss >/dev/null 2>&1; then
-        [ -z "$(ss -Htln "sport = :$1" 2>/dev/null)" ]
+        [ -z "$(ss -Htan "sport = :$1" 2>/dev/null)" ]
     else
         # Without ss: a port where pg_isready gets no answer at all (status 2) is free.
         _rc=0
@@ -105,17 +107,22 @@ pick_port() {
         echo "${PGPORT_MAILPULSE:-5433}"
         return
     fi
+    # Below the kernel's ephemeral range, which clients' connections draw their own ports
+    # from: one of those could take the port between this choice and the server's bind.
+    _lo=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+    [ "$_lo" -gt 20432 ] 2>/dev/null || _lo=32768
     _i=0
     while [ $_i -lt 50 ]; do
         # awk's rand() seeded from the clock and our pid differs between concurrent runs.
-        _p=$(awk -v s="$$$_i" 'BEGIN { srand(); srand(srand() + s); print 55432 + int(rand() * 5000) }')
+        _p=$(awk -v s="$$$_i" -v lo="$_lo" \
+            'BEGIN { srand(); srand(srand() + s); print 15432 + int(rand() * (lo - 15432)) }')
         if port_free "$_p"; then
             echo "$_p"
             return
         fi
         _i=$((_i + 1))
     done
-    die "no free TCP port found in 55432-60431"
+    die "no free TCP port found in 15432-$((_lo - 1))"
 }
 
 case $cmd in

@@ -72,8 +72,9 @@ need_genlog() {
 
 # free_port: a TCP port on 127.0.0.1 that nothing listens on, for a server the test starts
 # later. It lies outside the kernel's ephemeral range, so that no socket bound to port 0 (a
-# peer's listener, an outgoing connection) can take it before that server binds it, and it is
-# never handed out twice in one test (WORK/.ports, under a lock: MTAs are set up in parallel).
+# peer's listener, an outgoing connection) can take it before that server binds it, and
+# outside 15432 up to that range, where scripts/pg.sh puts throwaway clusters; it is never
+# handed out twice in one test (WORK/.ports, under a lock: MTAs are set up in parallel).
 free_port() {
     flock "$WORK/.ports.lock" python3 -c '
 import os, random, socket, sys
@@ -81,7 +82,7 @@ given = set()
 if os.path.exists(sys.argv[1]):
     given = {int(p) for p in open(sys.argv[1]).read().split()}
 lo, hi = (int(x) for x in open("/proc/sys/net/ipv4/ip_local_port_range").read().split())
-pool = [p for p in list(range(10000, min(lo, 65536))) + list(range(hi + 1, 65536)) if p not in given]
+pool = [p for p in list(range(10000, min(lo, 15432))) + list(range(hi + 1, 65536)) if p not in given]
 random.shuffle(pool)
 for port in pool:
     s = socket.socket()

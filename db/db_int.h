@@ -104,9 +104,12 @@ static inline int64_t db_floor_to(int64_t us, int64_t unit_us)
  * rollups, and the rest of that day's hours, [d1, h1) or [h2, d2), count negative: d1 < h1,
  * d2 > h2 (DB_SIGNED_FROM reads both ways). With no whole hour inside, all four are the
  * range's end (the events answer it all); with no day read (or days false), d1 = d2 = h2.
+ * A reader with minute rollups may read [m1, h1) and [h2, m2) from them (signed as well), and
+ * only [from, m1) and [m2, to) from the events: less than a minute at each end.
  */
 struct db_units {
     char h1[48], h2[48], d1[48], d2[48];
+    char m1[48], m2[48]; /* the minute boundaries nearest from and to between them and h1, h2 */
 };
 /*
  * Which days a reader takes from its day rollups: none; the whole days inside the range; or

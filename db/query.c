@@ -187,10 +187,21 @@ void db_range_units(const struct db_range *r, enum db_days days, struct db_units
         snprintf(u->h2, sizeof(u->h2), "%s", u->h1);
         snprintf(u->d1, sizeof(u->d1), "%s", u->h1);
         snprintf(u->d2, sizeof(u->d2), "%s", u->h1);
+        snprintf(u->m1, sizeof(u->m1), "%s", u->h1);
+        snprintf(u->m2, sizeof(u->m2), "%s", u->h1);
         return;
     }
     db_range_time(a, true, u->h1, sizeof(u->h1));
     db_range_time(z, false, u->h2, sizeof(u->h2));
+    /* The minute boundary next to each end on the side of its hour boundary. */
+    db_range_time(from_open         ? a
+                  : r->from_us <= a ? ceil_to(r->from_us, MINUTE_US)
+                                    : db_floor_to(r->from_us, MINUTE_US),
+                  true, u->m1, sizeof(u->m1));
+    db_range_time(to_open         ? z
+                  : z <= r->to_us ? db_floor_to(r->to_us, MINUTE_US)
+                                  : ceil_to(r->to_us, MINUTE_US),
+                  false, u->m2, sizeof(u->m2));
     /* The hours after the current one have no rows. */
     d1 = d2 = z;
     if (days == DB_DAYS_INSIDE)

@@ -23,11 +23,13 @@
  *
  *	db_senders() adds up, per key of the axis, the sent, deferred, bounced and expired
  *	delivery attempts and the rejects of the range, with the DB_SENDER_REASONS most frequent
- *	reasons of the attempts that were not sent and of the rejects. The whole UTC days of
- *	the range come from rollups_sender_day (their reasons, for the listed keys only, from
+ *	reasons of the attempts that were not sent and of the rejects. The UTC days of the
+ *	range come from rollups_sender_day (their reasons, for the listed keys only, from
  *	rollups_sender_reason_day), the whole hours around them from rollups_sender_hour
- *	(every whole hour from rollups_host for the host axis), the partial hours at the two
- *	ends from the deliveries and rejects themselves, so any range is exact. The key
+ *	(every whole hour from rollups_host for the host axis, and the whole minutes of the
+ *	partial hours from rollups_host_minute), the partial hours (for the host axis, minutes)
+ *	at the two ends from the deliveries and rejects themselves, so any range is exact
+ *	(db_range_units() says how an end is read). The key
  *	is "" where the log did not say (no SASL login, a local submission). Ordered by
  *	attempts, then rejects, most first, or by bounce or deferral rate, highest first, among
  *	the keys with at least one thousandth of the range's attempts (rounded up); then by
@@ -52,32 +54,40 @@
 #include "util/util.h"
 
 /*
- * Per axis: its name, and its hourly rows (key, kind, reason, n, hour, host), and its key in
- * deliveries and in rejects. The sending host has no day tables of its own: its hours come
- * from rollups_host, which holds a few rows per hour.
+ * Per axis: its name, its hourly rows (key, kind, reason, n, hour, host), its key in
+ * deliveries and in rejects, and its minute rows (key, kind, reason, n, minute, host), or
+ * NULL. The sending host has no day tables of its own: its hours come from rollups_host,
+ * which holds a few rows per hour, and the whole minutes at the ends of a range from
+ * rollups_host_minute.
  */
+#define NO_MINUTES                                                                                 \
+    "SELECT ''::text AS key, '' AS kind, '' AS reason, 0 AS n, NULL::timestamptz AS minute,"       \
+    " '' AS host WHERE false"
 static const struct {
     const char *name;
     const char *hours;
     const char *delivery_key;
     const char *reject_key;
+    const char *minutes;
 } axes[] = {
     [DB_AXIS_SENDER_DOMAIN] = {"sender_domain",
                                "SELECT key, kind, reason, n, hour, host FROM rollups_sender_hour"
                                " WHERE axis = 'sender_domain'",
-                               "coalesce(sender_domain, '')", "coalesce(sender_domain, '')"},
+                               "coalesce(sender_domain, '')", "coalesce(sender_domain, '')", NULL},
     [DB_AXIS_SASL_USER] = {"sasl_user",
                            "SELECT key, kind, reason, n, hour, host FROM rollups_sender_hour"
                            " WHERE axis = 'sasl_user'",
-                           "coalesce(sasl_username, '')", "''::text"},
+                           "coalesce(sasl_username, '')", "''::text", NULL},
     [DB_AXIS_CLIENT_IP] = {"client_ip",
                            "SELECT key, kind, reason, n, hour, host FROM rollups_sender_hour"
                            " WHERE axis = 'client_ip'",
-                           "mailpulse_client_ip(client)", "mailpulse_client_ip(client)"},
+                           "mailpulse_client_ip(client)", "mailpulse_client_ip(client)", NULL},
     [DB_AXIS_HOST] = {"host",
                       "SELECT host AS key, kind, reason, n, hour, host FROM rollups_host"
                       " WHERE kind NOT IN ('received', 'notice')",
-                      "host", "host"},
+                      "host", "host",
+                      "SELECT host AS key, kind, reason, n, minute, host FROM rollups_host_minute"
+                      " WHERE kind NOT IN ('received', 'notice')"},
 };
 
 /* The ORDER BY of each db_domain_order, over the columns of "t" below. */
@@ -99,18 +109,27 @@ static const char *const orders[] = {
 #define HR_1 HR_END("$4", "$6")
 #define HR_2 HR_END("$7", "$5")
 /* The attempts and rejects at the start of the range, and at its end. */
-#define RAW_D1 RAW_END("deliveries", "%1$s", "status", "$1", "$4")
-#define RAW_D2 RAW_END("deliveries", "%1$s", "status", "$5", "$2")
-#define RAW_R1 RAW_END("rejects", "%2$s", "'rejected'", "$1", "$4")
-#define RAW_R2 RAW_END("rejects", "%2$s", "'rejected'", "$5", "$2")
+#define RAW_D1 RAW_END("deliveries", "%1$s", "status", "$1", "$11")
+#define RAW_D2 RAW_END("deliveries", "%1$s", "status", "$12", "$2")
+#define RAW_R1 RAW_END("rejects", "%2$s", "'rejected'", "$1", "$11")
+#define RAW_R2 RAW_END("rejects", "%2$s", "'rejected'", "$12", "$2")
+/* The axis's minute rows (6) between m1 and h1, and between h2 and m2, with their sign. */
+#define MIN_END(a, b)                                                                              \
+    " SELECT key, kind, reason, s * n" DB_SIGNED_FROM("(%6$s) mn", "minute", a, b,                 \
+                                                      " AND ($3::text = '' OR host = $3::text)")
+#define MIN_1 MIN_END("$11", "$4")
+#define MIN_2 MIN_END("$5", "$12")
 
 /*
  * Parameters: $1 from, $2 to, $3 host, [$4, $5) the hours from rollups, [$6, $7) the days
  * (empty when none: $6 = $7; db_range_units()), $8 the limit, $9 1 for a rate ordering (the
- * minimum volume applies), $10 the reasons per key. Filled in (numbered): the axis's keys in
- * deliveries (1) and in rejects (2), its hourly rows (3), its name (4), the ordering (5).
+ * minimum volume applies), $10 the reasons per key, $11 and $12 the minute boundaries next to
+ * the ends (m1 and m2 of db_range_units(); h1 and h2 for an axis without minute rows). Filled
+ * in (numbered): the axis's keys in deliveries (1) and in rejects (2), its hourly rows (3),
+ * its name (4), the ordering (5), its minute rows (6).
  *
- * raw is the events at the two ends with their sign (DB_EDGE_FROM), hr the hours outside the
+ * raw is the events at the two ends with their sign (DB_EDGE_FROM) and the minute rows
+ * around them with theirs (sg is a row's signed count), hr the hours outside the
  * days with theirs (DB_SIGNED_FROM), each read as two plain ranges, which the time indexes
  * find directly (one range with the middle excluded by a filter would read every row in
  * between, and a join to a list of ranges makes the planner guess so many rows that it
@@ -120,7 +139,8 @@ static const char *const orders[] = {
  */
 static const char senders_sql[] =
     "WITH ax (name) AS (VALUES ('%4$s'::text)), raw (key, kind, reason, sg) AS (" RAW_D1
-    " UNION ALL" RAW_D2 " UNION ALL" RAW_R1 " UNION ALL" RAW_R2 "),"
+    " UNION ALL" RAW_D2 " UNION ALL" RAW_R1 " UNION ALL" RAW_R2 " UNION ALL" MIN_1
+    " UNION ALL" MIN_2 "),"
     " hr AS (SELECT key, kind, reason, s * n AS n" HR_1 " UNION ALL"
     " SELECT key, kind, reason, s * n" HR_2 "),"
     " c (key, st, df, bo, ex, rj) AS ("
@@ -220,7 +240,7 @@ int db_senders(struct db *db, const struct db_range *r, enum db_sender_axis axis
 {
     char from[48], to[48], host[EV_HOST_LEN], lim[16], rate[2], nr[8];
     struct db_units u;
-    const char *v[10] = {from, to, host, u.h1, u.h2, u.d1, u.d2, lim, rate, nr};
+    const char *v[12] = {from, to, host, u.h1, u.h2, u.d1, u.d2, lim, rate, nr, u.m1, u.m2};
     struct db_sender_row *row;
     struct buf sql;
     PGresult *res;
@@ -230,8 +250,12 @@ int db_senders(struct db *db, const struct db_range *r, enum db_sender_axis axis
         return -1;
     db_range_time(r->from_us, true, from, sizeof(from));
     db_range_time(r->to_us, false, to, sizeof(to));
-    /* The host axis reads hours only. */
+    /* The host axis reads no days. */
     db_range_units(r, axis != DB_AXIS_HOST ? DB_DAYS_NEAREST : DB_DAYS_NONE, &u);
+    if (axes[axis].minutes == NULL) { /* the events up to the hours */
+        v[10] = u.h1;
+        v[11] = u.h2;
+    }
     DB_QCOPY(host, r->host);
     snprintf(lim, sizeof(lim), "%d", limit > 0 ? limit : 0);
     snprintf(rate, sizeof(rate), "%d", order != DB_ORDER_VOLUME);
@@ -239,8 +263,9 @@ int db_senders(struct db *db, const struct db_range *r, enum db_sender_axis axis
 
     buf_init(&sql);
     buf_printf(&sql, senders_sql, axes[axis].delivery_key, axes[axis].reject_key, axes[axis].hours,
-               axes[axis].name, orders[order]);
-    res = db_run(db, sql.data, 10, v, "senders");
+               axes[axis].name, orders[order],
+               axes[axis].minutes != NULL ? axes[axis].minutes : NO_MINUTES);
+    res = db_run(db, sql.data, 12, v, "senders");
     buf_free(&sql);
     if (res == NULL)
         return -1;

@@ -2236,32 +2236,34 @@ static void test_summary_sender(void **state)
             }
         }
     }
-    /* The senders report by sender domain adds up like the events too, ends included, and so
-     * do the top reasons of each sender domain. */
+    /* The senders report by sender domain (days, hours and events) and by host (hours,
+     * minutes and events) adds up like the events too, ends included, and so do the top
+     * reasons of each key. */
     buf_init(&lines);
-    for (i = 0; i < ARRAY_LEN(ranges); i++) {
+    for (i = 0; i < 2 * ARRAY_LEN(ranges); i++) {
         for (h = 0; h < ARRAY_LEN(hosts); h++) {
+            enum db_sender_axis axis = i % 2 ? DB_AXIS_HOST : DB_AXIS_SENDER_DOMAIN;
+            const char *key = i % 2 ? "host" : "coalesce(sender_domain, '')";
             char all[2048];
 
             memset(&r, 0, sizeof(r));
-            r.from_us = ranges[i][0];
-            r.to_us = ranges[i][1];
+            r.from_us = ranges[i / 2][0];
+            r.to_us = ranges[i / 2][1];
             snprintf(r.host, sizeof(r.host), "%s", hosts[h]);
             buf_reset(&lines);
-            assert_int_equal(db_senders(f->db, &r, DB_AXIS_SENDER_DOMAIN, DB_ORDER_VOLUME, 10,
-                                        got_sender_line, &lines),
-                             0);
+            assert_int_equal(
+                db_senders(f->db, &r, axis, DB_ORDER_VOLUME, 10, got_sender_line, &lines), 0);
             buf_putc(&lines, 0);
             db_range_time(r.from_us, true, ta, sizeof(ta));
             db_range_time(r.to_us, false, tb, sizeof(tb));
             snprintf(
                 sql, sizeof(sql),
-                "WITH x AS (SELECT coalesce(sender_domain, '') k, (status = 'sent')::int st,"
+                "WITH x AS (SELECT %s k, (status = 'sent')::int st,"
                 " (status = 'deferred')::int df, (status = 'bounced')::int bo,"
                 " (status = 'expired')::int ex, 0 rj, CASE WHEN status <> 'sent' THEN reason END rs"
                 " FROM deliveries"
                 " WHERE time >= '%s' AND time < '%s' AND ('%s' = '' OR host = '%s')"
-                " UNION ALL SELECT coalesce(sender_domain, ''), 0, 0, 0, 0, 1, reason FROM rejects"
+                " UNION ALL SELECT %s, 0, 0, 0, 0, 1, reason FROM rejects"
                 " WHERE time >= '%s' AND time < '%s' AND ('%s' = '' OR host = '%s'))"
                 "SELECT coalesce(string_agg(format('%%s %%s %%s %%s %%s %%s%%s', k, st, df, bo, ex,"
                 " rj, (SELECT coalesce(string_agg(' ' || rs || ' ' || n, '' ORDER BY n DESC, rs),"
@@ -2270,11 +2272,12 @@ static void test_summary_sender(void **state)
                 " E'\\n' ORDER BY st + df + bo + ex DESC, rj DESC, k), '') FROM ("
                 " SELECT k, sum(st) st, sum(df) df, sum(bo) bo, sum(ex) ex, sum(rj) rj FROM x"
                 " GROUP BY k) y",
-                ta, tb, hosts[h], hosts[h], ta, tb, hosts[h], hosts[h], DB_SENDER_REASONS);
+                key, ta, tb, hosts[h], hosts[h], key, ta, tb, hosts[h], hosts[h],
+                DB_SENDER_REASONS);
             sql_str(f->admin, sql, all, sizeof(all));
             if (strcmp(lines.data, all) != 0)
-                fail_msg("senders: range %zu host '%s':\n%s\nwant:\n%s", i, hosts[h], lines.data,
-                         all);
+                fail_msg("senders by %s: range %zu host '%s':\n%s\nwant:\n%s",
+                         db_sender_axis_name(axis), i / 2, hosts[h], lines.data, all);
         }
     }
     buf_free(&lines);
@@ -2640,13 +2643,15 @@ static void test_migrate_positions(void **state)
     for (i = 0; i < ARRAY_LEN(tables); i++) {
         snprintf(sql, sizeof(sql),
                  "SELECT pg_get_constraintdef(oid) FROM pg_constraint"
-                 " WHERE conname = '%s_position_key'",
+                 " WHERE conname = '%s_position_key'"
+                 " AND connamespace = current_schema()::regnamespace",
                  tables[i]);
         sql_str(f->admin, sql, v, sizeof(v));
         assert_string_equal(v, "UNIQUE NULLS NOT DISTINCT (source_id, seq, pos, \"time\")");
     }
     assert_int_equal(sql_int(f->admin, "SELECT max_value FROM pg_sequences"
-                                       " WHERE sequencename = 'sources_id_seq'"),
+                                       " WHERE sequencename = 'sources_id_seq'"
+                                       " AND schemaname = current_schema()"),
                      2147483647);
 
     /* Every event where it was, its place whole. */

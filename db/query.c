@@ -125,23 +125,24 @@ static int64_t hours_cost(int64_t x, int64_t y, int64_t lim)
 
 /*
  * range_days - the days [*d1, *d2) read from day rollups for the hours [a, z), each end of
- * which is read as its hours up to the next whole day, or (unless inside) as that day whole
+ * which is read as its hours up to the next whole day, or (DB_DAYS_NEAREST) as that day whole
  * less the rest of its hours (counted negative), whichever spans less time up to lim;
  * *d1 == *d2 == z when no day is read. An open end (a == 0, z == INT64_MAX) takes the days up
  * to it.
  */
-static void range_days(int64_t a, int64_t z, int64_t lim, bool inside, int64_t *d1, int64_t *d2)
+static void range_days(int64_t a, int64_t z, int64_t lim, enum db_days days, int64_t *d1,
+                       int64_t *d2)
 {
     int64_t s[2], e[2], best = hours_cost(a, z, lim);
-    int i, j;
+    int i, j, n = days == DB_DAYS_NEAREST ? 2 : days == DB_DAYS_INSIDE;
 
     *d1 = *d2 = z;
     s[0] = a == 0 ? a : ceil_to(a, DAY_US);
     s[1] = a == 0 ? a : db_floor_to(a, DAY_US);
     e[0] = z == INT64_MAX ? z : db_floor_to(z, DAY_US);
     e[1] = z == INT64_MAX ? z : ceil_to(z, DAY_US);
-    for (i = 0; i < (inside ? 1 : 2); i++) {
-        for (j = 0; j < (inside ? 1 : 2); j++) {
+    for (i = 0; i < n; i++) {
+        for (j = 0; j < n; j++) {
             int64_t cost = hours_cost(a, s[i], lim) + hours_cost(e[j], z, lim);
 
             /* At equal cost the earlier option: days within the range before others. */
@@ -203,11 +204,7 @@ void db_range_units(const struct db_range *r, enum db_days days, struct db_units
                                   : ceil_to(r->to_us, MINUTE_US),
                   false, u->m2, sizeof(u->m2));
     /* The hours after the current one have no rows. */
-    d1 = d2 = z;
-    if (days == DB_DAYS_INSIDE)
-        range_days(a, z, INT64_MAX, true, &d1, &d2);
-    else if (days == DB_DAYS_NEAREST)
-        range_days(a, z, ceil_to(now + 1, HOUR_US), false, &d1, &d2);
+    range_days(a, z, ceil_to(now + 1, HOUR_US), days, &d1, &d2);
     if (d1 >= d2) {
         snprintf(u->d1, sizeof(u->d1), "%s", u->h2);
         snprintf(u->d2, sizeof(u->d2), "%s", u->h2);

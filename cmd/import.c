@@ -511,6 +511,10 @@ static int import_file(struct db *db, struct parser *p, const char *path)
         pthread_cond_broadcast(&w.cond);
         pthread_mutex_unlock(&w.lock);
         pthread_join(w.thread, NULL);
+        /* The ranges of the BRIN indexes the last minute filled, summarized now, so that the
+         * reports right after the import read none of them in full. */
+        if (rc == 0)
+            (void)db_summarize(db, NULL);
     }
     pthread_mutex_destroy(&w.lock);
     pthread_cond_destroy(&w.cond);

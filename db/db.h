@@ -63,6 +63,7 @@
  *	int db_retention(struct db *db, int days, int *dropped);
  *	int db_rebuild_rollups(struct db *db, int64_t *rows);
  *	int db_compact(struct db *db, int days, struct db_compaction *out);
+ *	int db_summarize(struct db *db, int64_t *ranges);
  *	enum db_state db_state(struct db *db);
  *	void db_quiet(struct db *db, int quiet);
  *	const char *db_error(const struct db *db);
@@ -157,7 +158,12 @@
  *	next), and db_ensure_partitions() does the latter at startup. db_retention() drops the
  *	partitions that ended more than days ago (rollups stay) and says how many; db_compact()
  *	rebuilds, once, the indexes of the partitions whose month ended more than days ago
- *	(sql/017: keys that came in no order leave their pages partly empty). Every commit
+ *	(sql/017: keys that came in no order leave their pages partly empty). The event tables
+ *	find a time range through BRIN indexes (sql/013, sql/024), which scan a page range in
+ *	full until it is summarized: db_summarize() summarizes the new ranges of every BRIN
+ *	index of the schema (skipping an index another session holds) and says how many; a
+ *	batch commit does it when the last was a minute ago or more, and an import at its end.
+ *	Every commit
  *	adds what it really inserted to the hourly rollups (rollups: per host, sender domain,
  *	kind, reason and DSN; rollups_host: without the sender domain, for reports that filter
  *	on no domain; rollups_domain_hour: attempts per recipient domain and host) in the same
@@ -390,6 +396,7 @@ enum db_state { DB_UP, DB_DOWN, DB_RESET };
 int db_ensure_partitions(struct db *db);
 int db_retention(struct db *db, int days, int *dropped);
 int db_rebuild_rollups(struct db *db, int64_t *rows);
+int db_summarize(struct db *db, int64_t *ranges);
 
 /* What db_compact() did. */
 struct db_compaction {

@@ -38,6 +38,7 @@ struct db {
     bool reports_ready;             /* the bounce report statements are prepared on it */
     const char *session;            /* SET commands run on each new session, or NULL */
     int64_t ahead_checked_us;       /* when partitions ahead of now were last ensured */
+    int64_t summarized_us;          /* when db_summarize() last ran, 0 never */
     bool no_ahead;                  /* batches do not ensure them (db_partitions_ahead) */
     int made[8];                    /* months whose partitions were ensured outside a transaction */
     int nmade;                      /* (a ring of the latest; see db_batch_new_months()) */

@@ -1931,6 +1931,22 @@ int db_batch_send(struct db_batch *b, struct db_batch_result *res)
     return 0;
 }
 
+#define SUMMARIZE_EVERY_US (60 * 1000000LL)
+
+/*
+ * summarize_due - after a commit, the new BRIN ranges summarized when that was last done a
+ * minute ago or more. The events are stored already: a failure here is only a warning (the
+ * ranges stay unsummarized, and scans read them, until the next try).
+ */
+static void summarize_due(struct db *db)
+{
+    int64_t now = time_now_us();
+
+    if (now - db->summarized_us < SUMMARIZE_EVERY_US && now >= db->summarized_us)
+        return;
+    (void)db_summarize(db, NULL);
+}
+
 /* db_batch_commit - send the batch and the checkpoint, and commit the transaction */
 int db_batch_commit(struct db_batch *b, int64_t source_id, int64_t checkpoint,
                     struct db_batch_result *res)
@@ -1958,6 +1974,7 @@ int db_batch_commit(struct db_batch *b, int64_t source_id, int64_t checkpoint,
     batch_clear(b);
     b->state = NULL;
     b->prefix_len = 0;
+    summarize_due(b->db);
     return 0;
 
 failed:

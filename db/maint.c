@@ -62,6 +62,14 @@ int db_rebuild_rollups(struct db *db, int64_t *rows)
     return one_value(db, "SELECT mailpulse_rebuild_rollups()", 0, NULL, "rebuilding rollups", rows);
 }
 
+/* db_summarize - summarize the new page ranges of the BRIN indexes (db.h) */
+int db_summarize(struct db *db, int64_t *ranges)
+{
+    db->summarized_us = time_now_us();
+    return one_value(db, "SELECT mailpulse_summarize_brin()", 0, NULL, "summarizing BRIN ranges",
+                     ranges);
+}
+
 /* db_ensure_partitions - partitions for this month and the next (startup) */
 int db_ensure_partitions(struct db *db)
 {

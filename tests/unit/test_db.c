@@ -1572,6 +1572,146 @@ static void test_read_export(void **state)
     assert_int_equal(db_ping(f->db), 0);
 }
 
+/* index_count - the indexes of one table whose definition matches a LIKE pattern */
+static long long index_count(struct fixture *f, const char *table, const char *like)
+{
+    char sql[512];
+
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM pg_indexes WHERE schemaname = current_schema()"
+             " AND tablename = '%s' AND indexdef LIKE '%s'",
+             table, like);
+    return sql_int(f->admin, sql);
+}
+
+/*
+ * test_read_export_windows - a bounded export walks its range in windows: every attempt of
+ * [from, to) once, in time order, those on a window's edge and a microsecond before it
+ * included, across a gap of two years, and nothing at "to" or before "from"
+ */
+static void test_read_export_windows(void **state)
+{
+    struct fixture *f = *state;
+    static const int64_t H = 3600 * SEC, Y = 365 * 24 * 3600 * SEC;
+    struct db_batch *b = db_batch_create(f->db);
+    struct db_export *x;
+    struct db_query q;
+    struct event ev;
+    char sql[256], a[48], z[48];
+    int64_t src, cp, from = T0 - 3 * H, to = T0 + 2 * Y + 5 * H, t;
+    PGresult *r;
+    int i, n = 0, rc;
+
+    assert_int_equal(db_source_open(f->db, "mail.log", "export-w", NULL, 0, &src, &cp), 0);
+    for (i = 0; i < 1200; i++) {
+        /* Hours from "from" on, their edges and a microsecond before them, then the next
+         * year's and the one after, and one at "to" and one before "from". */
+        int k = i % 12;
+
+        t = from + (i / 12) * (H / 4) + (k < 4 ? 0 : k < 8 ? -1 : 17 * SEC);
+        if (i % 100 == 1)
+            t += Y;
+        if (i % 100 == 2)
+            t += 2 * Y;
+        if (i == 3)
+            t = to;
+        if (i == 4)
+            t = from - 1;
+        mk_delivery(&ev, t, "mx1", "r@example.com", i % 5 == 0 ? ST_BOUNCED : ST_SENT, "x");
+        db_batch_add(b, src, i, &ev);
+    }
+    assert_int_equal(db_batch_commit(b, src, 1200, NULL), 0);
+    db_batch_free(b);
+    memset(&q, 0, sizeof(q));
+    q.range.from_us = from;
+    q.range.to_us = to;
+    time_format_rfc3339(from, a, sizeof(a));
+    time_format_rfc3339(to, z, sizeof(z));
+    snprintf(sql, sizeof(sql),
+             "SELECT (extract(epoch FROM time) * 1000000)::bigint, pos FROM deliveries"
+             " WHERE time >= '%s' AND time < '%s' ORDER BY time, source_id, pos, seq",
+             a, z);
+    r = PQexec(f->admin, sql);
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    assert_true(PQntuples(r) > 1100 && PQntuples(r) < 1200);
+    x = db_export_open(f->db, DB_EXPORT_DELIVERIES, &q);
+    assert_non_null(x);
+    while ((rc = db_export_next(x, &ev)) == 1) {
+        assert_true(n < PQntuples(r));
+        assert_int_equal(ev.time_us, strtoll(PQgetvalue(r, n, 0), NULL, 10));
+        n++;
+    }
+    assert_int_equal(rc, 0);
+    assert_int_equal(n, PQntuples(r));
+    db_export_close(x);
+    PQclear(r);
+    assert_int_equal(db_ping(f->db), 0);
+}
+
+/*
+ * test_summarize - the attempts' time has a BRIN index and no B-tree but that of the failed
+ * ones; rows a commit adds leave page ranges unsummarized, which every scan of the index
+ * reads, until db_summarize() summarizes them (once: a second call finds none)
+ */
+static void test_summarize(void **state)
+{
+    struct fixture *f = *state;
+    struct db_batch *b = db_batch_create(f->db);
+    struct event ev;
+    int64_t src, cp, ranges = -1;
+    PGresult *r;
+    char plan[4096] = "";
+    int i;
+
+    assert_int_equal(index_count(f, "deliveries", "%USING brin (\"time\")%"), 1);
+    assert_int_equal(index_count(f, "deliveries", "%btree (\"time\")"), 0);
+    assert_int_equal(index_count(f, "deliveries", "%btree (\"time\") WHERE (status <> ''sent''%"),
+                     1);
+    assert_int_equal(db_source_open(f->db, "mail.log", "brin", NULL, 0, &src, &cp), 0);
+    /* The first commit summarizes (none was done yet); later ones within a minute do not. */
+    mk_delivery(&ev, T0, "mx1", "r@example.com", ST_SENT, "x");
+    db_batch_add(b, src, 0, &ev);
+    assert_int_equal(db_batch_commit(b, src, 1, NULL), 0);
+    sql_exec(f->admin, "ALTER TABLE deliveries_p202511 SET (autovacuum_enabled = off)");
+    for (i = 1; i < 20000; i++) {
+        mk_delivery(&ev, T0 + i * SEC, "mx1", "r@example.com", ST_SENT, "x");
+        db_batch_add(b, src, i, &ev);
+    }
+    assert_int_equal(db_batch_commit(b, src, 20000, NULL), 0);
+    db_batch_free(b);
+
+    /* One second of the 20000: unsummarized, the scan reads every page. */
+    sql_exec(f->admin, "SET enable_seqscan = off");
+    r = PQexec(f->admin, "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF)"
+                         " SELECT count(*) FROM deliveries_p202511"
+                         " WHERE time >= '2025-11-28T17:30:00Z' AND time < '2025-11-28T17:30:01Z'");
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    for (i = 0; i < PQntuples(r); i++)
+        if (strstr(PQgetvalue(r, i, 0), "Heap Blocks") != NULL)
+            snprintf(plan, sizeof(plan), "%s", PQgetvalue(r, i, 0));
+    PQclear(r);
+    assert_true(sql_int(f->admin, "SELECT pg_relation_size('deliveries_p202511') / 8192") > 100);
+    assert_non_null(strstr(plan, "lossy="));
+    assert_true(strtol(strstr(plan, "lossy=") + 6, NULL, 10) >
+                sql_int(f->admin, "SELECT pg_relation_size('deliveries_p202511') / 8192 - 64"));
+
+    assert_int_equal(db_summarize(f->db, &ranges), 0);
+    assert_true(ranges > 3);
+    r = PQexec(f->admin, "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF)"
+                         " SELECT count(*) FROM deliveries_p202511"
+                         " WHERE time >= '2025-11-28T17:30:00Z' AND time < '2025-11-28T17:30:01Z'");
+    plan[0] = 0;
+    for (i = 0; i < PQntuples(r); i++)
+        if (strstr(PQgetvalue(r, i, 0), "Heap Blocks") != NULL)
+            snprintf(plan, sizeof(plan), "%s", PQgetvalue(r, i, 0));
+    PQclear(r);
+    sql_exec(f->admin, "RESET enable_seqscan");
+    assert_non_null(strstr(plan, "lossy="));
+    assert_true(strtol(strstr(plan, "lossy=") + 6, NULL, 10) <= 64);
+    assert_int_equal(db_summarize(f->db, &ranges), 0);
+    assert_int_equal(ranges, 0);
+}
+
 /* facts_count - the events of a kind in [a, b) counted directly, to check the reports by */
 static long long facts_count(struct fixture *f, const char *kind, int64_t a, int64_t b)
 {
@@ -2683,18 +2823,6 @@ static void test_migrate_positions(void **state)
     PQclear(res);
 }
 
-/* index_count - the indexes of one table whose definition matches a LIKE pattern */
-static long long index_count(struct fixture *f, const char *table, const char *like)
-{
-    char sql[512];
-
-    snprintf(sql, sizeof(sql),
-             "SELECT count(*) FROM pg_indexes WHERE schemaname = current_schema()"
-             " AND tablename = '%s' AND indexdef LIKE '%s'",
-             table, like);
-    return sql_int(f->admin, sql);
-}
-
 /*
  * test_migrate_time_indexes - a database with rows stored before 013 ends with a BRIN index
  * on the messages' time in every partition, old and new, and no B-tree there; the attempts
@@ -2740,8 +2868,9 @@ static void test_migrate_time_indexes(void **state)
         assert_int_equal(index_count(f, parts[i], "%USING brin (\"time\")%"), 1);
         assert_int_equal(index_count(f, parts[i], "%btree (\"time\")"), 0);
     }
-    assert_int_equal(index_count(f, "deliveries_p202510", "%btree (\"time\")"), 1);
-    assert_int_equal(index_count(f, "deliveries_p202601", "%btree (\"time\")"), 1);
+    /* The attempts' B-tree on time became a BRIN index (024_time_brin). */
+    assert_int_equal(index_count(f, "deliveries_p202510", "%btree (\"time\")"), 0);
+    assert_int_equal(index_count(f, "deliveries_p202601", "%USING brin (\"time\")%"), 1);
     assert_int_equal(index_count(f, "rollups", "%(host, hour)%"), 0);
     assert_int_equal(index_count(f, "messages_p202510", "%USING hash (message_id)%"), 1);
     assert_int_equal(index_count(f, "messages_p202601", "%USING hash (message_id)%"), 1);
@@ -2811,6 +2940,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_read_delays, setup_migrated, teardown),
         cmocka_unit_test_setup_teardown(test_read_metrics, setup_migrated, teardown),
         cmocka_unit_test_setup_teardown(test_read_export, setup_migrated, teardown),
+        cmocka_unit_test_setup_teardown(test_read_export_windows, setup_migrated, teardown),
+        cmocka_unit_test_setup_teardown(test_summarize, setup_migrated, teardown),
         cmocka_unit_test_setup_teardown(test_rollup_ranges, setup_migrated, teardown),
         cmocka_unit_test_setup_teardown(test_rollups_read_and_rebuilt, setup_migrated, teardown),
         cmocka_unit_test_setup_teardown(test_rebuild_order, setup_migrated, teardown),

@@ -105,13 +105,17 @@ struct db *db_open(const char *dsn, char *err, size_t errlen)
 
 /*
  * db_open_reports - db_open() for a connection that answers reports. Its queries read a few
- * thousand rollup rows each, in milliseconds, where starting parallel workers costs more
- * than they save (55_scale at 10M on two cores: the domains report over 30 days 11.4 -> 6.3
- * ms at p50, and nothing slower), so its session plans without them.
+ * thousand rows each, in milliseconds, so its session plans without what pays off only for
+ * long queries: parallel workers, whose start costs more than they save (55_scale at 10M on
+ * two cores: the domains report over 30 days 11.4 -> 6.3 ms at p50, and nothing slower), and
+ * JIT compilation, which the planner starts once a plan's cost estimate passes
+ * jit_above_cost and which takes tens of milliseconds (55_scale at 30M: the SASL-user report
+ * over 7 days mid-hour, whose two ends read the attempts through BRIN bitmap scans that are
+ * estimated high, 80 -> 45 ms).
  */
 struct db *db_open_reports(const char *dsn, char *err, size_t errlen)
 {
-    return connect_with(dsn, "SET max_parallel_workers_per_gather = 0", err, errlen);
+    return connect_with(dsn, "SET max_parallel_workers_per_gather = 0; SET jit = off", err, errlen);
 }
 
 /* db_close - disconnect and free; db_close(NULL) is a no-op */

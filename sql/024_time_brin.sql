@@ -1,12 +1,18 @@
 -- 024_time_brin - the attempts found by time through a BRIN index, and BRIN ranges that the
 -- writer keeps summarized.
 --
--- The B-tree on the attempts' time held an entry per attempt, about 21 bytes of the 742 an
+-- The B-tree on the attempts' time held an entry per attempt, about 20 bytes of the 742 an
 -- attempt took on 10M attempts. The attempts arrive in time order, as the messages do
--- (013_storage), so a BRIN index of a few bytes per 32 pages finds a time range's blocks as
--- well: at 10M attempts every report of `make bench`'s 55_scale stayed within its goal, the
--- per-sender reports' partial hours included, for which 013 kept the B-tree (they read the
--- rollups for more of a range since). Two readers needed its order:
+-- (013_storage), so a BRIN index finds a time range's blocks with a minimum and a maximum per
+-- 128 pages. A scan reads the whole index of a partition, so the number of ranges sets its
+-- cost: at 30M attempts (18M in a month's partition) 2 ms per scan with 32 pages per range,
+-- 0.5 ms with 128, where a B-tree takes a few microseconds; a range's end then reads up to
+-- two ranges (about 6,000 attempts) more than it needs. On 55_scale's 7-day mid-hour ranges
+-- at 30M that is the dashboard at 39 ms p50 against 34 with the B-tree, and the SASL-user
+-- report at 35 against 34. (013 kept the B-tree because the SASL-user report's p95 doubled
+-- with BRIN. At 30M the same doubling showed again, and it was JIT compilation, which the
+-- bitmap scans' higher cost estimates set off: report connections plan without JIT now,
+-- db_open_reports().) Two readers needed the B-tree's order:
 --   * the bounces page without a filter walks the failed attempts newest first: a B-tree on
 --     the time of the attempts that were not sent (a tenth of them, or less) serves it;
 --   * an export of attempts is in time order: it reads the range in windows and sorts each
@@ -21,7 +27,7 @@
 -- the end of an import (db_summarize()). It summarizes the new ranges of every BRIN index of
 -- the schema (those of messages, attempts and rollups_domain_hour), and skips an index whose
 -- table another session holds, e.g. a REINDEX of `mailpulse db compact`, instead of waiting.
-CREATE INDEX deliveries_time_brin ON deliveries USING brin (time) WITH (pages_per_range = 32);
+CREATE INDEX deliveries_time_brin ON deliveries USING brin (time) WITH (pages_per_range = 128);
 CREATE INDEX deliveries_failed_time_idx ON deliveries (time) WHERE status <> 'sent';
 DROP INDEX deliveries_time_idx;
 

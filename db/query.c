@@ -909,37 +909,15 @@ int db_metric_counts(struct db *db, int (*fn)(void *arg, const struct db_metric_
 /*
  * Export: a server-side cursor in a transaction of its own, fetched EXPORT_FETCH rows at a
  * time, so that memory stays flat however many rows there are.
- *
- * The attempts are found by time through a BRIN index, which gives no order: a cursor over a
- * whole range would sort all of it before its first row. So an export of events walks the
- * range in consecutive windows [cur, cur + len), a cursor each, all in the one snapshot of
- * the transaction; each window sorts only its own rows. The windows tile the range exactly;
- * their length only sets how much one sort holds: it starts at an hour, doubles after a
- * window of fewer than EXPORT_WINDOW_FEW rows (so that years without events pass in a few
- * steps) and halves after one of more than EXPORT_WINDOW_MANY. A range with an unbounded
- * end is one window.
  */
-#define EXPORT_FETCH        1000 /* as in the FETCH statement below */
-#define EXPORT_WINDOW_FEW   20000
-#define EXPORT_WINDOW_MANY  200000
-#define EXPORT_WINDOW_FIRST HOUR_US
-#define EXPORT_WINDOW_MIN   (60 * 1000000LL)
+#define EXPORT_FETCH 1000 /* as in the FETCH statement below */
 
 struct db_export {
     struct db *db;
     enum db_export_what what;
-    PGresult *res;    /* the current batch */
-    int row;          /* next row of res */
-    bool done;        /* the last window's cursor is exhausted, or failed */
-    bool window_end;  /* the current window's cursor is exhausted */
-    struct qparams p; /* the statement's parameters; $1 and $2 the current window */
-    int nparams;
-    int64_t cur, to;   /* the next window starts at cur; the range ends at to */
-    int64_t len;       /* the next window's length; 0: one window, the whole range */
-    int64_t in_window; /* rows the current window gave so far */
-    char prov[sizeof(((struct db_query *)0)->provider)];
-    char sasl[sizeof(((struct db_query *)0)->sasl_user)];
-    char cli[sizeof(((struct db_query *)0)->client_ip)];
+    PGresult *res; /* the current batch */
+    int row;       /* next row of res */
+    bool done;     /* the cursor is exhausted, or failed */
 };
 
 /* $10 the submitter's SASL user, $11 the submitting client's IP address; "" for any */
@@ -997,127 +975,63 @@ int db_export_columns(const struct db_export *x, const char *const **names)
     return 0;
 }
 
-/* export_declare - declare the cursor of the next window (or of the whole range); -1 */
-static int export_declare(struct db_export *x)
-{
-    PGresult *res;
-
-    if (x->len > 0) {
-        int64_t end = x->to - x->cur <= x->len ? x->to : x->cur + x->len;
-
-        time_format_rfc3339(x->cur, x->p.from, sizeof(x->p.from));
-        time_format_rfc3339(end, x->p.to, sizeof(x->p.to));
-        x->cur = end;
-    } else {
-        x->cur = x->to;
-    }
-    x->window_end = false;
-    x->in_window = 0;
-    res = PQexecParams(x->db->conn, export_sql[x->what], x->nparams, NULL, x->p.v, NULL, NULL, 0);
-    if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
-        db_warn_res(x->db, res, "export");
-        PQclear(res);
-        return -1;
-    }
-    PQclear(res);
-    return 0;
-}
-
-/* export_next_window - close the exhausted cursor and declare the next window's; 0 when the
- * range is done, -1 on failure */
-static int export_next_window(struct db_export *x)
-{
-    PGresult *res;
-
-    if (x->cur >= x->to)
-        return 0;
-    if (x->in_window < EXPORT_WINDOW_FEW)
-        x->len = x->len > (INT64_MAX / 2) ? INT64_MAX / 2 : x->len * 2;
-    else if (x->in_window > EXPORT_WINDOW_MANY && x->len / 2 >= EXPORT_WINDOW_MIN)
-        x->len /= 2;
-    res = db_exec(x->db, "CLOSE mailpulse_export", PGRES_COMMAND_OK, "export");
-    if (res == NULL)
-        return -1;
-    PQclear(res);
-    return export_declare(x) < 0 ? -1 : 1;
-}
-
 /* db_export_open - begin a transaction and declare the export cursor; NULL on failure */
 struct db_export *db_export_open(struct db *db, enum db_export_what what, const struct db_query *q)
 {
     struct db_export *x;
+    struct qparams p;
+    char prov[sizeof(q->provider)], sasl[sizeof(q->sasl_user)], cli[sizeof(q->client_ip)];
     PGresult *res;
 
     if ((unsigned)what >= ARRAY_LEN(export_sql))
         return NULL;
-    x = xcalloc(1, sizeof(*x));
-    x->db = db;
-    x->what = what;
-    qparams_set(&x->p, &q->range, q);
-    DB_QCOPY(x->prov, q->provider);
-    DB_QCOPY(x->sasl, q->sasl_user);
-    DB_QCOPY(x->cli, q->client_ip);
-    x->p.v[NQP] = x->prov; /* $9: the mailbox provider, "" for any */
-    x->p.v[NQP + 1] = x->sasl;
-    x->p.v[NQP + 2] = x->cli;
-    x->nparams = what >= DB_EXPORT_COMPLAINTS ? 4 : NQP + 3;
-    x->cur = q->range.from_us;
-    x->to = q->range.to_us;
-    /* Events in time windows when both ends are bounded; the other exports in one cursor. */
-    if (what < DB_EXPORT_COMPLAINTS && q->range.from_us > 0 && q->range.to_us != INT64_MAX &&
-        q->range.from_us < q->range.to_us)
-        x->len = EXPORT_WINDOW_FIRST;
+    qparams_set(&p, &q->range, q);
+    DB_QCOPY(prov, q->provider);
+    DB_QCOPY(sasl, q->sasl_user);
+    DB_QCOPY(cli, q->client_ip);
+    p.v[NQP] = prov; /* $9: the mailbox provider, "" for any */
+    p.v[NQP + 1] = sasl;
+    p.v[NQP + 2] = cli;
     if (db_reconnect(db) < 0)
-        goto failed;
+        return NULL;
     res =
         db_exec(db, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", PGRES_COMMAND_OK, "export");
     if (res == NULL)
-        goto failed;
+        return NULL;
     PQclear(res);
-    if (export_declare(x) < 0) {
+    res = PQexecParams(db->conn, export_sql[what], what >= DB_EXPORT_COMPLAINTS ? 4 : NQP + 3, NULL,
+                       p.v, NULL, NULL, 0);
+    if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
+        db_warn_res(db, res, "export");
+        PQclear(res);
         db_rollback(db);
-        goto failed;
+        return NULL;
     }
+    PQclear(res);
+    x = xcalloc(1, sizeof(*x));
+    x->db = db;
+    x->what = what;
     return x;
-
-failed:
-    x_free(x);
-    return NULL;
 }
 
 /* export_fetch - the next batch of the cursor: 1 when a row is ready, 0 at the end, -1 */
 static int export_fetch(struct db_export *x)
 {
-    int r;
-
     if (x->res != NULL && x->row < PQntuples(x->res))
         return 1;
     PQclear(x->res);
     x->res = NULL;
-    for (;;) {
-        if (x->done)
-            return 0;
-        if (x->window_end) {
-            r = export_next_window(x);
-            if (r <= 0) {
-                x->done = true;
-                return r;
-            }
-        }
-        x->res = db_exec(x->db, "FETCH 1000 FROM mailpulse_export", PGRES_TUPLES_OK, "export");
-        if (x->res == NULL) {
-            x->done = true;
-            return -1;
-        }
-        x->row = 0;
-        x->in_window += PQntuples(x->res);
-        if (PQntuples(x->res) < EXPORT_FETCH)
-            x->window_end = true;
-        if (PQntuples(x->res) > 0)
-            return 1;
-        PQclear(x->res);
-        x->res = NULL;
+    if (x->done)
+        return 0;
+    x->res = db_exec(x->db, "FETCH 1000 FROM mailpulse_export", PGRES_TUPLES_OK, "export");
+    if (x->res == NULL) {
+        x->done = true;
+        return -1;
     }
+    x->row = 0;
+    if (PQntuples(x->res) < EXPORT_FETCH)
+        x->done = true;
+    return PQntuples(x->res) > 0;
 }
 
 /* db_export_next - the next row: 1 and ev, 0 at the end, -1 on error */

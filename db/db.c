@@ -109,9 +109,9 @@ struct db *db_open(const char *dsn, char *err, size_t errlen)
  * long queries: parallel workers, whose start costs more than they save (55_scale at 10M on
  * two cores: the domains report over 30 days 11.4 -> 6.3 ms at p50, and nothing slower), and
  * JIT compilation, which the planner starts once a plan's cost estimate passes
- * jit_above_cost and which takes tens of milliseconds (55_scale at 30M: the SASL-user report
- * over 7 days mid-hour, whose two ends read the attempts through BRIN bitmap scans that are
- * estimated high, 80 -> 45 ms).
+ * jit_above_cost and which takes tens of milliseconds (55_scale at 30M, with a BRIN index on
+ * the attempts' time, whose bitmap scans are estimated high: the SASL-user report over 7 days
+ * mid-hour 80 -> 45 ms).
  */
 struct db *db_open_reports(const char *dsn, char *err, size_t errlen)
 {

@@ -158,12 +158,12 @@
  *	next), and db_ensure_partitions() does the latter at startup. db_retention() drops the
  *	partitions that ended more than days ago (rollups stay) and says how many; db_compact()
  *	rebuilds, once, the indexes of the partitions whose month ended more than days ago
- *	(sql/017: keys that came in no order leave their pages partly empty). The event tables
- *	find a time range through BRIN indexes (sql/013, sql/024), which scan a page range in
- *	full until it is summarized: db_summarize() summarizes the new ranges of every BRIN
- *	index of the schema (skipping an index another session holds) and says how many; a
- *	batch commit does it when the last was a minute ago or more, and an import at its end.
- *	Every commit
+ *	(sql/017: keys that came in no order leave their pages partly empty). The messages and
+ *	rollups_domain_hour find a time range through BRIN indexes (sql/013, sql/021; minmax-multi
+ *	since sql/024), which scan a page range in full until it is summarized: db_summarize()
+ *	summarizes the new ranges of every BRIN index of the schema (skipping an index another
+ *	session holds) and says how many; a batch commit does it when the last was a minute ago
+ *	or more, and an import at its end. Every commit
  *	adds what it really inserted to the hourly rollups (rollups: per host, sender domain,
  *	kind, reason and DSN; rollups_host: without the sender domain, for reports that filter
  *	on no domain; rollups_domain_hour: attempts per recipient domain and host) in the same

@@ -1627,7 +1627,7 @@ static void test_read_export_range(void **state)
     PGresult *r;
     int i, n = 0, rc;
 
-    assert_int_equal(db_source_open(f->db, "mail.log", "export-w", NULL, 0, &src, &cp), 0);
+    assert_int_equal(db_source_open(f->db, "mail.log", "export-range", NULL, 0, &src, &cp), 0);
     for (i = 0; i < 1200; i++) {
         /* Hours from "from" on, their edges and a microsecond before them, then the next
          * year's and the one after, and one at "to" and one before "from". */
@@ -1653,7 +1653,7 @@ static void test_read_export_range(void **state)
     time_format_rfc3339(from, a, sizeof(a));
     time_format_rfc3339(to, z, sizeof(z));
     snprintf(sql, sizeof(sql),
-             "SELECT (extract(epoch FROM time) * 1000000)::bigint, pos FROM deliveries"
+             "SELECT (extract(epoch FROM time) * 1000000)::bigint FROM deliveries"
              " WHERE time >= '%s' AND time < '%s' ORDER BY time, source_id, pos, seq",
              a, z);
     r = PQexec(f->admin, sql);

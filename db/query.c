@@ -8,7 +8,8 @@
  * Aggregates read the hourly rollups for the whole hours of a range and the view "facts"
  * (the events themselves) for the partial hours at its two ends, so any range is exact and
  * no more than two hours of events are scanned; without a domain filter, the minute rollups
- * answer the whole minutes of those hours and two minutes of events at most are scanned. Minute buckets read the events only.
+ * answer the whole minutes of those hours and two minutes of events at most are scanned.
+ * Minute buckets read every whole minute from the minute rollups (no hours), the same way.
  * A summary for one sender domain reads the sender rollups by day and hour instead.
  * Lists (bounces, trail, export) read the event tables.
  */
@@ -575,7 +576,13 @@ int db_timeseries(struct db *db, const struct db_query *q, enum db_bucket bucket
     int i;
 
     qparams_set(&p, &q->range, q);
-    qparams_hours(&p, &q->range, bucket != DB_BUCKET_MINUTE && agg_hours(q));
+    qparams_hours(&p, &q->range, agg_hours(q));
+    if (bucket == DB_BUCKET_MINUTE) {
+        /* An hour's rollup row would fall into its first minute: no hours, and every whole
+         * minute from the minute rollups, [m1, m2) as [$11, $9) with $9 = $10 = $12. */
+        snprintf(p.h1, sizeof(p.h1), "%s", p.m2);
+        snprintf(p.h2, sizeof(p.h2), "%s", p.m2);
+    }
     p.v[NQP + 4] = bucket_name(bucket);
     res = db_run(db, timeseries_sql, NQP + 5, p.v, "timeseries");
     if (res == NULL)

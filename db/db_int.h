@@ -59,8 +59,9 @@ int db_state_store(struct db *db, int64_t source_id, int64_t position, int versi
                    const void *state, size_t len);
 PGresult *db_run(struct db *db, const char *sql, int n, const char *const *v, const char *what);
 
-#define HOUR_US (3600 * 1000000LL)
-#define DAY_US  (86400 * 1000000LL)
+#define MINUTE_US (60 * 1000000LL)
+#define HOUR_US   (3600 * 1000000LL)
+#define DAY_US    (86400 * 1000000LL)
 
 /* DB_QCOPY - a fixed-size copy of a caller's fixed-size string, repaired so that the server
  * accepts it (a query parameter) */

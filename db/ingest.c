@@ -964,6 +964,7 @@ enum rollup_id {
     R_DOMAIN_HOUR,
     R_DOMAIN_HOST_DAY,
     R_PROVIDER_HOUR,
+    R_PROVIDER_MINUTE,
     R_BLOCK_HOUR,
     R_SENDER_HOUR,
     R_SENDER_DAY,
@@ -1027,6 +1028,12 @@ static const struct rollup {
                          "sent, deferred, bounced, expired",
                          4,
                          false},
+    [R_PROVIDER_MINUTE] = {"rollups_provider_minute",
+                           "minute, host, provider",
+                           {F_MINUTE, F_HOST, F_PROVIDER, F_END},
+                           "sent, deferred, bounced, expired",
+                           4,
+                           false},
     [R_BLOCK_HOUR] = {"rollups_block_hour",
                       "block, host, provider, hour",
                       {F_BLOCK, F_HOST, F_PROVIDER_OR_OTHER, F_HOUR, F_END},
@@ -1231,8 +1238,10 @@ static void rollup_event(struct rollup_sums *s, const struct entry *e)
     field_set(f, F_PROVIDER_OR_OTHER,
               e->provider != NULL && e->provider[0] != 0 ? e->provider : "other");
     field_set(f, F_BLOCK, e->block != NULL ? e->block : "");
-    if (outcome && f->len[F_PROVIDER] > 0)
+    if (outcome && f->len[F_PROVIDER] > 0) {
         rollup_add(s, R_PROVIDER_HOUR, -1, kx, NULL);
+        rollup_add(s, R_PROVIDER_MINUTE, -1, kx, NULL);
+    }
     if (f->len[F_BLOCK] > 0)
         rollup_add(s, R_BLOCK_HOUR, -1, kx, NULL);
     client_ip(f, ev->client);

@@ -15,16 +15,17 @@
  *
  * DESCRIPTION
  *	db_providers() adds up sent, deferred, bounced and expired attempts per provider: the
- *	whole hours of the range from rollups_provider_hour, the partial hours at its ends
- *	from the deliveries themselves, so that any range is exact. Rows are ordered by
- *	attempts, most first, then by name; at most limit of them.
+ *	whole hours of the range from rollups_provider_hour, the whole minutes of the partial
+ *	hours at its ends from rollups_provider_minute (or an end's whole hour less the rest
+ *	of it, db_range_units()), and less than a minute at each end from the deliveries
+ *	themselves, so that any range is exact. Rows are ordered by attempts, most first, then
+ *	by name; at most limit of them.
  *
  *	db_provider_series() gives the same counts per bucket (minute, hour or day, UTC) and
  *	provider, oldest bucket first, then by provider name; a bucket or provider without
- *	attempts has no row. Hour and day buckets read the whole hours from
- *	rollups_provider_hour and the partial hours at the ends from the deliveries (or an
- *	end's whole hour less the rest of it, db_range_units()); minute
- *	buckets read the deliveries alone, since the rollup has no finer grain.
+ *	attempts has no row. Hour and day buckets read as db_providers() does; minute buckets
+ *	read every whole minute from rollups_provider_minute and the partial minutes at the
+ *	ends from the deliveries.
  *
  *	db_blocks() reads the deliveries and rejects whose reply named a block rule (a partial
  *	index holds just those) and groups them by host, block and provider: the first and
@@ -48,38 +49,40 @@
 #include "db/db_int.h"
 #include "util/util.h"
 
-/* The attempts with a provider at the two ends of the range, with their sign (DB_EDGE_FROM). */
-#define PROV_END(a, b)                                                                             \
-    " SELECT time, provider, status, s" DB_EDGE_FROM(                                              \
-        "deliveries", a, b, " AND provider IS NOT NULL AND ($3::text = '' OR host = $3::text)")
-#define PROV_START PROV_END("$1", "$4")
-#define PROV_STOP  PROV_END("$5", "$2")
+#define PROV_HOST " AND ($3::text = '' OR host = $3::text)"
+/* The attempts with a provider between a and b, with their sign (DB_EDGE_FROM). */
+#define PROV_EVENTS(a, b)                                                                          \
+    " SELECT time, provider," DB_EDGE_STATUS_COUNTS DB_EDGE_FROM(                                  \
+        "deliveries", a, b, " AND provider IS NOT NULL" PROV_HOST)
+/* The whole minutes between a and b from rollups_provider_minute, with their sign. */
+#define PROV_MINUTES(a, b)                                                                         \
+    " SELECT minute, provider, s * sent, s * deferred, s * bounced, s * expired" DB_SIGNED_FROM(   \
+        "rollups_provider_minute", "minute", a, b, PROV_HOST)
+/*
+ * The rows both provider queries add up, (time, provider, sent, deferred, bounced, expired):
+ * $1 from, $2 to, $3 host, [$4, $5) the whole hours from rollups_provider_hour, the minutes
+ * between $7 and $4 and between $5 and $8 from rollups_provider_minute, and the attempts
+ * between $1 and $7 and between $8 and $2 (db_range_units(): each signed, so that an end may
+ * take its hour whole less the rest of it).
+ */
+#define PROV_ROWS                                                                                  \
+    "WITH f (t, provider, st, df, bo, ex) AS ("                                                    \
+    " SELECT hour, provider, sent, deferred, bounced, expired FROM rollups_provider_hour"          \
+    "  WHERE hour >= $4::timestamptz AND hour < $5::timestamptz" PROV_HOST                         \
+    " UNION ALL" PROV_MINUTES("$7", "$4") " UNION ALL" PROV_MINUTES(                               \
+        "$5", "$8") " UNION ALL" PROV_EVENTS("$1", "$7") " UNION ALL" PROV_EVENTS("$8", "$2") ")"
 
-/* Parameters: $1 from, $2 to, $3 host, [$4, $5) the hours from rollups (db_range_units()), $6
- * the limit. */
+/* PROV_ROWS per provider; $6 the limit. */
 static const char providers_sql[] =
-    "WITH f (provider, st, df, bo, ex) AS ("
-    " SELECT provider, sent, deferred, bounced, expired FROM rollups_provider_hour"
-    "  WHERE hour >= $4::timestamptz AND hour < $5::timestamptz"
-    "  AND ($3::text = '' OR host = $3::text)"
-    " UNION ALL"
-    " SELECT provider," DB_EDGE_STATUS_COUNTS " FROM (" PROV_START " UNION ALL" PROV_STOP ") d)"
-    " SELECT provider, sum(st), sum(df), sum(bo), sum(ex) FROM f GROUP BY 1"
-    " HAVING sum(st) + sum(df) + sum(bo) + sum(ex) > 0"
-    " ORDER BY sum(st) + sum(df) + sum(bo) + sum(ex) DESC, 1 LIMIT $6::integer";
+    PROV_ROWS " SELECT provider, sum(st), sum(df), sum(bo), sum(ex) FROM f GROUP BY 1"
+              " HAVING sum(st) + sum(df) + sum(bo) + sum(ex) > 0"
+              " ORDER BY sum(st) + sum(df) + sum(bo) + sum(ex) DESC, 1 LIMIT $6::integer";
 
-/* Parameters: $1 from, $2 to, $3 host, [$4, $5) the hours from rollups, $6 the date_trunc unit. */
+/* PROV_ROWS per bucket and provider; $6 the date_trunc unit. */
 static const char provider_series_sql[] =
-    "WITH f (t, provider, st, df, bo, ex) AS ("
-    " SELECT hour, provider, sent, deferred, bounced, expired FROM rollups_provider_hour"
-    "  WHERE hour >= $4::timestamptz AND hour < $5::timestamptz"
-    "  AND ($3::text = '' OR host = $3::text)"
-    " UNION ALL"
-    " SELECT time, provider," DB_EDGE_STATUS_COUNTS " FROM (" PROV_START " UNION ALL" PROV_STOP
-    ") d)"
-    " SELECT (extract(epoch FROM date_trunc($6::text, t, 'UTC')) * 1000000)::bigint, provider,"
-    "  sum(st), sum(df), sum(bo), sum(ex) FROM f GROUP BY 1, 2"
-    " HAVING sum(st) + sum(df) + sum(bo) + sum(ex) > 0 ORDER BY 1, 2";
+    PROV_ROWS " SELECT (extract(epoch FROM date_trunc($6::text, t, 'UTC')) * 1000000)::bigint,"
+              " provider, sum(st), sum(df), sum(bo), sum(ex) FROM f GROUP BY 1, 2"
+              " HAVING sum(st) + sum(df) + sum(bo) + sum(ex) > 0 ORDER BY 1, 2";
 
 /* Parameters: $1 from, $2 to, $3 host, $4 the limit. */
 static const char blocks_sql[] =
@@ -101,24 +104,44 @@ static const char blocks_sql[] =
     " FROM b g GROUP BY 1, 2, 3 ORDER BY 6 DESC, 1, 2, 3 LIMIT $4::integer) s"
     " ORDER BY n DESC, host, block, provider";
 
-/* The parameters both provider queries share: the range, its host and its whole hours. */
+/* The parameters both provider queries share: the range, its host, its whole hours and
+ * minutes. */
 struct prov_params {
-    char from[48], to[48], h1[48], h2[48], host[EV_HOST_LEN];
+    char from[48], to[48], h1[48], h2[48], m1[48], m2[48], host[EV_HOST_LEN];
 };
 
 /*
- * prov_params_set - the range as text, and [h1, h2) the whole hours inside it; with
- * use_rollups false (or no whole hour inside) h1 = h2 = to, so the events answer it all
+ * prov_params_set - the range as text and its units (db_range_units()). For minute buckets, an
+ * hour's row would fall into the hour's first minute: no hours then, every whole minute from
+ * the minute rollup, [m1, m2) read as [m1, h1) with h1 = h2 = m2, and the partial minutes at
+ * the ends from the events.
  */
-static void prov_params_set(struct prov_params *p, const struct db_range *r, bool use_rollups)
+static void prov_params_set(struct prov_params *p, const struct db_range *r, bool minutes)
 {
     struct db_units u;
 
     db_range_time(r->from_us, true, p->from, sizeof(p->from));
     db_range_time(r->to_us, false, p->to, sizeof(p->to));
     db_range_units(r, DB_DAYS_NONE, &u);
-    snprintf(p->h1, sizeof(p->h1), "%s", use_rollups ? u.h1 : p->to);
-    snprintf(p->h2, sizeof(p->h2), "%s", use_rollups ? u.h2 : p->to);
+    if (minutes) {
+        int64_t m1 = r->from_us, m2 = r->to_us;
+
+        if (r->from_us > 0 && db_floor_to(r->from_us, MINUTE_US) != r->from_us)
+            m1 = db_floor_to(r->from_us, MINUTE_US) + MINUTE_US;
+        if (r->to_us != INT64_MAX)
+            m2 = db_floor_to(r->to_us, MINUTE_US);
+        if (m1 >= m2)
+            m1 = m2 = r->to_us;
+        db_range_time(m1, true, p->m1, sizeof(p->m1));
+        db_range_time(m2, false, p->m2, sizeof(p->m2));
+        snprintf(p->h1, sizeof(p->h1), "%s", p->m2);
+        snprintf(p->h2, sizeof(p->h2), "%s", p->m2);
+    } else {
+        snprintf(p->h1, sizeof(p->h1), "%s", u.h1);
+        snprintf(p->h2, sizeof(p->h2), "%s", u.h2);
+        snprintf(p->m1, sizeof(p->m1), "%s", u.m1);
+        snprintf(p->m2, sizeof(p->m2), "%s", u.m2);
+    }
     DB_QCOPY(p->host, r->host);
 }
 
@@ -128,14 +151,14 @@ int db_providers(struct db *db, const struct db_range *r, int limit,
 {
     struct prov_params p;
     char lim[16];
-    const char *v[6] = {p.from, p.to, p.host, p.h1, p.h2, lim};
+    const char *v[8] = {p.from, p.to, p.host, p.h1, p.h2, lim, p.m1, p.m2};
     struct db_provider_row row;
     PGresult *res;
     int i;
 
-    prov_params_set(&p, r, true);
+    prov_params_set(&p, r, false);
     snprintf(lim, sizeof(lim), "%d", limit > 0 ? limit : 0);
-    res = db_run(db, providers_sql, 6, v, "providers");
+    res = db_run(db, providers_sql, 8, v, "providers");
     if (res == NULL)
         return -1;
     for (i = 0; i < PQntuples(res); i++) {
@@ -161,13 +184,13 @@ int db_provider_series(struct db *db, const struct db_range *r, enum db_bucket b
     const char *unit = bucket == DB_BUCKET_MINUTE ? "minute"
                        : bucket == DB_BUCKET_DAY  ? "day"
                                                   : "hour";
-    const char *v[6] = {p.from, p.to, p.host, p.h1, p.h2, unit};
+    const char *v[8] = {p.from, p.to, p.host, p.h1, p.h2, unit, p.m1, p.m2};
     struct db_provider_point pt;
     PGresult *res;
     int i;
 
-    prov_params_set(&p, r, bucket != DB_BUCKET_MINUTE);
-    res = db_run(db, provider_series_sql, 6, v, "provider series");
+    prov_params_set(&p, r, bucket == DB_BUCKET_MINUTE);
+    res = db_run(db, provider_series_sql, 8, v, "provider series");
     if (res == NULL)
         return -1;
     for (i = 0; i < PQntuples(res); i++) {

@@ -104,8 +104,6 @@ static void qparams_set(struct qparams *p, const struct db_range *r, const struc
     p->v[7] = p->status;
 }
 
-#define MINUTE_US (60 * 1000000LL)
-
 /* ceil_to - the first boundary of units of unit_us at or after us */
 static int64_t ceil_to(int64_t us, int64_t unit_us)
 {

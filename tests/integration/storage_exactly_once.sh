@@ -86,8 +86,8 @@ rollups_consistent() {
 }
 
 ROLLUP_TABLES="rollups rollups_host rollups_host_minute rollups_domain_hour rollups_domain_host_day rollups_domain_day
-    rollups_domain_month rollups_provider_hour rollups_block_hour rollups_sender_hour rollups_sender_day
-    rollups_sender_reason_day"
+    rollups_domain_month rollups_provider_hour rollups_provider_minute rollups_block_hour rollups_sender_hour
+    rollups_sender_day rollups_sender_reason_day"
 
 # rollup_digest DSN: the rows of every rollup table (without the example reply), one line each
 rollup_digest() {

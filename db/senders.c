@@ -130,7 +130,9 @@ static const char *const orders[] = {
  *
  * raw is the events at the two ends with their sign (DB_EDGE_FROM) and the minute rows
  * around them with theirs (sg is a row's signed count), hr the hours outside the
- * days with theirs (DB_SIGNED_FROM), each read as two plain ranges, which the time indexes
+ * days with theirs (DB_SIGNED_FROM), each added up per key, kind and reason as it is read
+ * (both are read twice: a few hundred rows instead of every attempt and hour row), each
+ * range read as two plain ranges, which the time indexes
  * find directly (one range with the middle excluded by a filter would read every row in
  * between, and a join to a list of ranges makes the planner guess so many rows that it
  * compiles the query); the counts add the days, hr and raw; the reasons of the listed keys
@@ -138,11 +140,12 @@ static const char *const orders[] = {
  * a subquery of each listed key it would read hr again for every key).
  */
 static const char senders_sql[] =
-    "WITH ax (name) AS (VALUES ('%4$s'::text)), raw (key, kind, reason, sg) AS (" RAW_D1
-    " UNION ALL" RAW_D2 " UNION ALL" RAW_R1 " UNION ALL" RAW_R2 " UNION ALL" MIN_1
-    " UNION ALL" MIN_2 "),"
-    " hr AS (SELECT key, kind, reason, s * n AS n" HR_1 " UNION ALL"
-    " SELECT key, kind, reason, s * n" HR_2 "),"
+    "WITH ax (name) AS (VALUES ('%4$s'::text)), raw (key, kind, reason, sg) AS ("
+    " SELECT key, kind, reason, sum(sg) FROM (" RAW_D1 " UNION ALL" RAW_D2 " UNION ALL" RAW_R1
+    " UNION ALL" RAW_R2 " UNION ALL" MIN_1 " UNION ALL" MIN_2 ") e (key, kind, reason, sg)"
+    " GROUP BY 1, 2, 3),"
+    " hr AS (SELECT key, kind, reason, sum(n) AS n FROM (SELECT key, kind, reason, s * n AS n" HR_1
+    " UNION ALL SELECT key, kind, reason, s * n" HR_2 ") e GROUP BY 1, 2, 3),"
     " c (key, st, df, bo, ex, rj) AS ("
     " SELECT key, sent, deferred, bounced, expired, rejected FROM rollups_sender_day"
     "  WHERE axis = (SELECT name FROM ax) AND day >= $6::timestamptz AND day < $7::timestamptz"

@@ -645,7 +645,9 @@ int db_domains(struct db *db, const struct db_query *q, enum db_domain_order ord
         struct db_summary s;
         int rc;
 
-        if (db_summary(db, &q->range, &s) < 0)
+        /* Only the rate orders' minimum volume needs the range's attempts. */
+        memset(&s, 0, sizeof(s));
+        if (order != DB_ORDER_VOLUME && db_summary(db, &q->range, &s) < 0)
             return -1;
         rc = db_domains_bounded(db, &q->range, order, limit,
                                 s.sent + s.deferred + s.bounced + s.expired, fn, arg);

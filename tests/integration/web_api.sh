@@ -195,6 +195,28 @@ check "dashboard: sent KPI 5" grep -q 'id="kpi-sent"><span class="label">Sent</s
 check "dashboard: chart with 24 hourly buckets" grep -q 'data-total="11" data-buckets="24"' "$WORK/dash.html"
 check "dashboard: bar titles" grep -q '<title>2026-11-27 09:00 UTC — 4 sent, 3 deferred, 1 bounced, 0 expired</title>' "$WORK/dash.html"
 check "dashboard: no script anywhere" sh -c '! grep -qi "<script" "$1"' _ "$WORK/dash.html"
+# The cards add up the chart's buckets: they must equal the summary over the same range, for
+# minute, hour and day buckets, ends off the hour and off the minute, and one host.
+for rq in "from=2026-11-27T09:12:30Z&to=2026-11-27T10:47:10Z" \
+    "from=2026-11-27T08:59:59Z&to=2026-11-27T19:00:01Z" \
+    "from=2026-11-20T00:00:00Z&to=2026-11-30T00:00:00Z" "$RANGE&host=mx1"; do
+    curl -s "$URL/?$rq" >"$WORK/dash2.html"
+    curl -s "$URL/api/v1/summary?$rq" >"$WORK/sum2.json"
+    if python3 - "$WORK/dash2.html" "$WORK/sum2.json" <<'EOF'; then ok "dashboard cards = summary ($rq)"; else not_ok "dashboard cards = summary ($rq)"; fi
+import json, re, sys
+page = open(sys.argv[1]).read()
+j = json.load(open(sys.argv[2]))
+got = {k: int(v) for k, v in re.findall(
+    r'id="kpi-([a-z]+)"><span class="label">[^<]*</span><span class="value" data-value="(-?[0-9]+)"',
+    page)}
+want = {k: j[k] for k in ("received", "sent", "deferred", "bounced", "expired", "rejected")}
+want["attempts"] = j["sent"] + j["deferred"] + j["bounced"] + j["expired"]
+bad = {k: (got.get(k), v) for k, v in want.items() if got.get(k) != v}
+if bad or want["attempts"] == 0:
+    sys.stderr.write("cards vs summary: %r %r\n" % (bad, want))
+sys.exit(1 if bad or want["attempts"] == 0 else 0)
+EOF
+done
 curl -s "$URL/bounces?$RANGE&status=bounced" >"$WORK/b.html"
 check "bounces page: 2 rows for status=bounced" grep -q 'id="bounces" data-rows="2"' "$WORK/b.html"
 check "bounces page: CSV link keeps the filters" \

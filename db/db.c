@@ -169,6 +169,10 @@ void db_warn_res(struct db *db, const PGresult *res, const char *what)
     if (msg == NULL || msg[0] == 0)
         msg = PQerrorMessage(db->conn);
     db_first_line(msg, line, sizeof(line));
+    /* A result that is no error but not the kind expected (rows from a statement that was to
+     * return none, say) has no message of its own: name what came instead. */
+    if ((msg == NULL || msg[0] == 0) && res != NULL)
+        snprintf(line, sizeof(line), "unexpected result %s", PQresStatus(PQresultStatus(res)));
     snprintf(db->error, sizeof(db->error), "%.64s: %.500s", what, line);
     log_msg(db->quiet ? LOG_LEVEL_DEBUG : LOG_LEVEL_WARN, "db: %s", db->error);
 }

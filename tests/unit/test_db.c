@@ -227,6 +227,20 @@ static void test_ping(void **state)
     assert_string_equal(v, "t");
 }
 
+/* test_unexpected_result - a statement that returns rows where none were expected is named,
+ * not reported as an unknown error */
+static void test_unexpected_result(void **state)
+{
+    struct fixture *f = *state;
+
+    db_quiet(f->db, 1);
+    assert_int_equal(db_exec_cmd(f->db, "SELECT 1", "probe"), -1);
+    assert_string_equal(db_error(f->db), "probe: unexpected result PGRES_TUPLES_OK");
+    assert_int_equal(db_exec_cmd(f->db, "SELECT 1/0", "probe"), -1);
+    assert_string_equal(db_error(f->db), "probe: division by zero");
+    db_quiet(f->db, 0);
+}
+
 /* setting - the value of a server setting on conn */
 static void setting(PGconn *conn, const char *name, char *out, size_t outlen)
 {
@@ -3166,6 +3180,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_open_bad),
         cmocka_unit_test(test_range_units),
+        cmocka_unit_test_setup_teardown(test_unexpected_result, setup_empty, teardown),
         cmocka_unit_test_setup_teardown(test_ping, setup_empty, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_empty, setup_empty, teardown),
         cmocka_unit_test_setup_teardown(test_schema_behind, setup_empty, teardown),

@@ -122,6 +122,13 @@ struct db_units {
  */
 enum db_days { DB_DAYS_NONE, DB_DAYS_INSIDE, DB_DAYS_NEAREST };
 void db_range_units(const struct db_range *r, enum db_days days, struct db_units *u);
+/*
+ * db_minute_units - the units of r for minute buckets, where an hour's rollup row would fall
+ * into the hour's first minute: no hours or days, every whole minute [m1, m2) read as
+ * [m1, h1) with h1 = h2 = d1 = d2 = m2, and the partial minutes at the ends from the events.
+ * With no whole minute inside, all six are the range's end (the events answer it all).
+ */
+void db_minute_units(const struct db_range *r, struct db_units *u);
 
 /*
  * The rows of table whose column col lies between a and b (SQL expressions of timestamptz),

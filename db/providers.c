@@ -104,44 +104,24 @@ static const char blocks_sql[] =
     " FROM b g GROUP BY 1, 2, 3 ORDER BY 6 DESC, 1, 2, 3 LIMIT $4::integer) s"
     " ORDER BY n DESC, host, block, provider";
 
-/* The parameters both provider queries share: the range, its host, its whole hours and
- * minutes. */
+/* The parameters both provider queries share: the range, its host and its units. */
 struct prov_params {
-    char from[48], to[48], h1[48], h2[48], m1[48], m2[48], host[EV_HOST_LEN];
+    char from[48], to[48], host[EV_HOST_LEN];
+    struct db_units u;
 };
 
 /*
- * prov_params_set - the range as text and its units (db_range_units()). For minute buckets, an
- * hour's row would fall into the hour's first minute: no hours then, every whole minute from
- * the minute rollup, [m1, m2) read as [m1, h1) with h1 = h2 = m2, and the partial minutes at
- * the ends from the events.
+ * prov_params_set - the range as text and its units: db_range_units(), or for minute buckets
+ * db_minute_units()
  */
 static void prov_params_set(struct prov_params *p, const struct db_range *r, bool minutes)
 {
-    struct db_units u;
-
     db_range_time(r->from_us, true, p->from, sizeof(p->from));
     db_range_time(r->to_us, false, p->to, sizeof(p->to));
-    db_range_units(r, DB_DAYS_NONE, &u);
-    if (minutes) {
-        int64_t m1 = r->from_us, m2 = r->to_us;
-
-        if (r->from_us > 0 && db_floor_to(r->from_us, MINUTE_US) != r->from_us)
-            m1 = db_floor_to(r->from_us, MINUTE_US) + MINUTE_US;
-        if (r->to_us != INT64_MAX)
-            m2 = db_floor_to(r->to_us, MINUTE_US);
-        if (m1 >= m2)
-            m1 = m2 = r->to_us;
-        db_range_time(m1, true, p->m1, sizeof(p->m1));
-        db_range_time(m2, false, p->m2, sizeof(p->m2));
-        snprintf(p->h1, sizeof(p->h1), "%s", p->m2);
-        snprintf(p->h2, sizeof(p->h2), "%s", p->m2);
-    } else {
-        snprintf(p->h1, sizeof(p->h1), "%s", u.h1);
-        snprintf(p->h2, sizeof(p->h2), "%s", u.h2);
-        snprintf(p->m1, sizeof(p->m1), "%s", u.m1);
-        snprintf(p->m2, sizeof(p->m2), "%s", u.m2);
-    }
+    if (minutes)
+        db_minute_units(r, &p->u);
+    else
+        db_range_units(r, DB_DAYS_NONE, &p->u);
     DB_QCOPY(p->host, r->host);
 }
 
@@ -151,7 +131,7 @@ int db_providers(struct db *db, const struct db_range *r, int limit,
 {
     struct prov_params p;
     char lim[16];
-    const char *v[8] = {p.from, p.to, p.host, p.h1, p.h2, lim, p.m1, p.m2};
+    const char *v[8] = {p.from, p.to, p.host, p.u.h1, p.u.h2, lim, p.u.m1, p.u.m2};
     struct db_provider_row row;
     PGresult *res;
     int i;
@@ -184,7 +164,7 @@ int db_provider_series(struct db *db, const struct db_range *r, enum db_bucket b
     const char *unit = bucket == DB_BUCKET_MINUTE ? "minute"
                        : bucket == DB_BUCKET_DAY  ? "day"
                                                   : "hour";
-    const char *v[8] = {p.from, p.to, p.host, p.h1, p.h2, unit, p.m1, p.m2};
+    const char *v[8] = {p.from, p.to, p.host, p.u.h1, p.u.h2, unit, p.u.m1, p.u.m2};
     struct db_provider_point pt;
     PGresult *res;
     int i;

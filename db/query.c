@@ -213,6 +213,22 @@ void db_range_units(const struct db_range *r, enum db_days days, struct db_units
     }
 }
 
+/* db_minute_units - see db_int.h */
+void db_minute_units(const struct db_range *r, struct db_units *u)
+{
+    int64_t m1 = r->from_us <= 0 ? r->from_us : ceil_to(r->from_us, MINUTE_US);
+    int64_t m2 = r->to_us == INT64_MAX ? r->to_us : db_floor_to(r->to_us, MINUTE_US);
+
+    if (m1 >= m2)
+        m1 = m2 = r->to_us;
+    db_range_time(m1, true, u->m1, sizeof(u->m1));
+    db_range_time(m2, false, u->m2, sizeof(u->m2));
+    snprintf(u->h1, sizeof(u->h1), "%s", u->m2);
+    snprintf(u->h2, sizeof(u->h2), "%s", u->m2);
+    snprintf(u->d1, sizeof(u->d1), "%s", u->m2);
+    snprintf(u->d2, sizeof(u->d2), "%s", u->m2);
+}
+
 /*
  * qparams_hours - $9 .. $12 of an aggregate. [$9, $10) are the whole hours inside the range,
  * read from the hourly rollups; [$11, $9) and [$10, $12) the whole minutes around them, read
@@ -575,11 +591,14 @@ int db_timeseries(struct db *db, const struct db_query *q, enum db_bucket bucket
 
     qparams_set(&p, &q->range, q);
     qparams_hours(&p, &q->range, agg_hours(q));
-    if (bucket == DB_BUCKET_MINUTE) {
-        /* An hour's rollup row would fall into its first minute: no hours, and every whole
-         * minute from the minute rollups, [m1, m2) as [$11, $9) with $9 = $10 = $12. */
-        snprintf(p.h1, sizeof(p.h1), "%s", p.m2);
-        snprintf(p.h2, sizeof(p.h2), "%s", p.m2);
+    if (bucket == DB_BUCKET_MINUTE && agg_hours(q)) {
+        struct db_units u;
+
+        db_minute_units(&q->range, &u);
+        snprintf(p.h1, sizeof(p.h1), "%s", u.h1);
+        snprintf(p.h2, sizeof(p.h2), "%s", u.h2);
+        snprintf(p.m1, sizeof(p.m1), "%s", u.m1);
+        snprintf(p.m2, sizeof(p.m2), "%s", u.m2);
     }
     p.v[NQP + 4] = bucket_name(bucket);
     res = db_run(db, timeseries_sql, NQP + 5, p.v, "timeseries");

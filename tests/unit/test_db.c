@@ -1777,6 +1777,17 @@ static long long facts_count(struct fixture *f, const char *kind, int64_t a, int
     return sql_int(f->admin, sql);
 }
 
+/* facts_check - each count of s against the events of its kind in [a, b) */
+static void facts_check(struct fixture *f, const struct db_summary *s, int64_t a, int64_t b)
+{
+    assert_int_equal(s->received, facts_count(f, "received", a, b));
+    assert_int_equal(s->sent, facts_count(f, "sent", a, b));
+    assert_int_equal(s->deferred, facts_count(f, "deferred", a, b));
+    assert_int_equal(s->bounced, facts_count(f, "bounced", a, b));
+    assert_int_equal(s->expired, facts_count(f, "expired", a, b));
+    assert_int_equal(s->rejected, facts_count(f, "rejected", a, b));
+}
+
 /* test_rollup_ranges - any range, hour-aligned or not, adds up exactly like the events */
 static void test_rollup_ranges(void **state)
 {
@@ -1801,12 +1812,7 @@ static void test_rollup_ranges(void **state)
         r.from_us = ranges[i][0];
         r.to_us = ranges[i][1];
         assert_int_equal(db_summary(f->db, &r, &s), 0);
-        assert_int_equal(s.received, facts_count(f, "received", r.from_us, r.to_us));
-        assert_int_equal(s.sent, facts_count(f, "sent", r.from_us, r.to_us));
-        assert_int_equal(s.deferred, facts_count(f, "deferred", r.from_us, r.to_us));
-        assert_int_equal(s.bounced, facts_count(f, "bounced", r.from_us, r.to_us));
-        assert_int_equal(s.expired, facts_count(f, "expired", r.from_us, r.to_us));
-        assert_int_equal(s.rejected, facts_count(f, "rejected", r.from_us, r.to_us));
+        facts_check(f, &s, r.from_us, r.to_us);
     }
 }
 
@@ -1814,31 +1820,28 @@ static void test_rollup_ranges(void **state)
 static void minute_check(struct fixture *f, const struct db_query *q, const struct collect *c)
 {
     static const int64_t M = 60 * SEC;
-    int64_t total = 0;
+    struct db_summary total = {0, 0, 0, 0, 0, 0};
     int i;
 
     assert_true(c->n <= 16);
     for (i = 0; i < c->n; i++) {
         const struct db_point *p = &c->pts[i];
+        const struct db_summary s = {p->received, p->sent,    p->deferred,
+                                     p->bounced,  p->expired, p->rejected};
         int64_t a = p->bucket_us < q->range.from_us ? q->range.from_us : p->bucket_us;
         int64_t b = p->bucket_us + M > q->range.to_us ? q->range.to_us : p->bucket_us + M;
 
         assert_int_equal(p->bucket_us % M, 0);
-        assert_int_equal(p->received, facts_count(f, "received", a, b));
-        assert_int_equal(p->sent, facts_count(f, "sent", a, b));
-        assert_int_equal(p->deferred, facts_count(f, "deferred", a, b));
-        assert_int_equal(p->bounced, facts_count(f, "bounced", a, b));
-        assert_int_equal(p->expired, facts_count(f, "expired", a, b));
-        assert_int_equal(p->rejected, facts_count(f, "rejected", a, b));
-        total += p->received + p->sent + p->deferred + p->bounced + p->expired + p->rejected;
+        facts_check(f, &s, a, b);
+        total.received += s.received;
+        total.sent += s.sent;
+        total.deferred += s.deferred;
+        total.bounced += s.bounced;
+        total.expired += s.expired;
+        total.rejected += s.rejected;
     }
     /* No bucket with events is missing. */
-    assert_int_equal(total, facts_count(f, "received", q->range.from_us, q->range.to_us) +
-                                facts_count(f, "sent", q->range.from_us, q->range.to_us) +
-                                facts_count(f, "deferred", q->range.from_us, q->range.to_us) +
-                                facts_count(f, "bounced", q->range.from_us, q->range.to_us) +
-                                facts_count(f, "expired", q->range.from_us, q->range.to_us) +
-                                facts_count(f, "rejected", q->range.from_us, q->range.to_us));
+    facts_check(f, &total, q->range.from_us, q->range.to_us);
 }
 
 /*

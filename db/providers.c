@@ -104,17 +104,20 @@ static const char blocks_sql[] =
     " FROM b g GROUP BY 1, 2, 3 ORDER BY 6 DESC, 1, 2, 3 LIMIT $4::integer) s"
     " ORDER BY n DESC, host, block, provider";
 
-/* The parameters both provider queries share: the range, its host and its units. */
+/* The parameters both provider queries share: the range, its host and its units, and v
+ * pointing at them as $1 .. $8 of PROV_ROWS; $6 (v[5]) is each query's own. */
 struct prov_params {
     char from[48], to[48], host[EV_HOST_LEN];
     struct db_units u;
+    const char *v[8];
 };
 
 /*
  * prov_params_set - the range as text and its units: db_range_units(), or for minute buckets
- * db_minute_units()
+ * db_minute_units(); own is $6
  */
-static void prov_params_set(struct prov_params *p, const struct db_range *r, bool minutes)
+static void prov_params_set(struct prov_params *p, const struct db_range *r, bool minutes,
+                            const char *own)
 {
     db_range_time(r->from_us, true, p->from, sizeof(p->from));
     db_range_time(r->to_us, false, p->to, sizeof(p->to));
@@ -123,6 +126,14 @@ static void prov_params_set(struct prov_params *p, const struct db_range *r, boo
     else
         db_range_units(r, DB_DAYS_NONE, &p->u);
     DB_QCOPY(p->host, r->host);
+    p->v[0] = p->from;
+    p->v[1] = p->to;
+    p->v[2] = p->host;
+    p->v[3] = p->u.h1;
+    p->v[4] = p->u.h2;
+    p->v[5] = own;
+    p->v[6] = p->u.m1;
+    p->v[7] = p->u.m2;
 }
 
 /* db_providers - attempts per provider over a range, most first */
@@ -131,14 +142,13 @@ int db_providers(struct db *db, const struct db_range *r, int limit,
 {
     struct prov_params p;
     char lim[16];
-    const char *v[8] = {p.from, p.to, p.host, p.u.h1, p.u.h2, lim, p.u.m1, p.u.m2};
     struct db_provider_row row;
     PGresult *res;
     int i;
 
-    prov_params_set(&p, r, false);
     snprintf(lim, sizeof(lim), "%d", limit > 0 ? limit : 0);
-    res = db_run(db, providers_sql, 8, v, "providers");
+    prov_params_set(&p, r, false, lim);
+    res = db_run(db, providers_sql, 8, p.v, "providers");
     if (res == NULL)
         return -1;
     for (i = 0; i < PQntuples(res); i++) {
@@ -164,13 +174,12 @@ int db_provider_series(struct db *db, const struct db_range *r, enum db_bucket b
     const char *unit = bucket == DB_BUCKET_MINUTE ? "minute"
                        : bucket == DB_BUCKET_DAY  ? "day"
                                                   : "hour";
-    const char *v[8] = {p.from, p.to, p.host, p.u.h1, p.u.h2, unit, p.u.m1, p.u.m2};
     struct db_provider_point pt;
     PGresult *res;
     int i;
 
-    prov_params_set(&p, r, bucket == DB_BUCKET_MINUTE);
-    res = db_run(db, provider_series_sql, 8, v, "provider series");
+    prov_params_set(&p, r, bucket == DB_BUCKET_MINUTE, unit);
+    res = db_run(db, provider_series_sql, 8, p.v, "provider series");
     if (res == NULL)
         return -1;
     for (i = 0; i < PQntuples(res); i++) {

@@ -468,20 +468,23 @@ static const char *bucket_name(enum db_bucket bucket)
     " '' AS dsn, k.n::bigint, NULL::text FROM rollups_domain_hour, LATERAL (VALUES"                \
     " ('sent', sent), ('deferred', deferred), ('bounced', bounced), ('expired', expired))"         \
     " k (kind, n) WHERE hour >= $9::timestamptz AND hour < $10::timestamptz AND k.n > 0"
-#define FACTS_CTE_WITH(rollup_rows, minutes)                                                       \
+#define FACTS_CTE_WITH(rollup_rows, minutes, events)                                               \
     "WITH f AS (" rollup_rows " UNION ALL"                                                         \
     " SELECT minute, host, '', '', kind, reason, dsn, n, example FROM rollups_host_minute"         \
     " WHERE " minutes " AND ((minute >= $11::timestamptz AND minute < $9::timestamptz)"            \
     "  OR (minute >= $10::timestamptz AND minute < $12::timestamptz))"                             \
     " UNION ALL"                                                                                   \
-    " SELECT time, host, sender_domain, recipient_domain, kind, reason, dsn, 1, reply FROM facts"  \
-    " WHERE CASE WHEN " minutes "  THEN (time >= $1::timestamptz AND time < $11::timestamptz)"     \
+    " SELECT time, host, sender_domain, recipient_domain, kind, reason, dsn, 1, reply "            \
+    "FROM " events " WHERE CASE WHEN " minutes                                                     \
+    "  THEN (time >= $1::timestamptz AND time < $11::timestamptz)"                                 \
     "   OR (time >= $12::timestamptz AND time < $2::timestamptz)"                                  \
     "  ELSE (time >= $1::timestamptz AND time < $9::timestamptz)"                                  \
     "   OR (time >= $10::timestamptz AND time < $2::timestamptz) END)"
-#define FACTS_CTE                                                                                  \
-    FACTS_CTE_WITH(ROLLUPS_FULL("$4::text <> ''") " UNION ALL" ROLLUPS_HOST, "$4::text = ''")
-#define FACTS_CTE_DOMAINS FACTS_CTE_WITH(ROLLUPS_DOMAIN_HOUR, "false")
+#define FACTS_ROLLUPS ROLLUPS_FULL("$4::text <> ''") " UNION ALL" ROLLUPS_HOST
+#define FACTS_CTE     FACTS_CTE_WITH(FACTS_ROLLUPS, "$4::text = ''", "facts")
+/* For an aggregate of the attempts alone: their events without the messages' (sql/028). */
+#define FACTS_CTE_ATTEMPTS FACTS_CTE_WITH(FACTS_ROLLUPS, "$4::text = ''", "attempt_facts")
+#define FACTS_CTE_DOMAINS  FACTS_CTE_WITH(ROLLUPS_DOMAIN_HOUR, "false", "attempt_facts")
 #define FACTS_WHERE                                                                                \
     " ($3::text = '' OR host = $3::text)"                                                          \
     " AND ($4::text = '' OR sender_domain = $4::text)"                                             \
@@ -700,10 +703,10 @@ int db_domains(struct db *db, const struct db_query *q, enum db_domain_order ord
  * The first condition is the predicate of the partial indexes of sql/020, stated as they are. */
 #define WHERE_NOT_SENT " AND status <> 'sent' AND ($8::text = '' OR status = $8::text)"
 
-static const char reasons_sql[] =
-    FACTS_CTE " SELECT reason, dsn, kind, sum(n), coalesce(min(example), '') FROM f"
-              " WHERE" FACTS_WHERE " AND" ATTEMPT_KINDS " AND ($8::text <> '' OR kind <> 'sent')"
-              " GROUP BY 1, 2, 3 ORDER BY 4 DESC, 1, 2, 3 LIMIT $13::integer";
+static const char reasons_sql[] = FACTS_CTE_ATTEMPTS
+    " SELECT reason, dsn, kind, sum(n), coalesce(min(example), '') FROM f"
+    " WHERE" FACTS_WHERE " AND" ATTEMPT_KINDS " AND ($8::text <> '' OR kind <> 'sent')"
+    " GROUP BY 1, 2, 3 ORDER BY 4 DESC, 1, 2, 3 LIMIT $13::integer";
 
 /* db_reasons - non-sent attempts counted by reason, DSN code and status, most frequent first */
 int db_reasons(struct db *db, const struct db_query *q, int limit,

@@ -1424,6 +1424,51 @@ static void test_read_reasons(void **state)
     assert_string_equal(c.reasons[0].example, "550 5.1.1 no such user");
 }
 
+/* message_scans - the scans of the messages' partitions so far, the reports' connection's
+ * pending statistics flushed first */
+static long long message_scans(struct fixture *f)
+{
+    PQclear(PQexec(f->db->conn, "SELECT pg_stat_force_next_flush()"));
+    sql_exec(f->admin, "SELECT pg_stat_clear_snapshot()");
+    return sql_int(f->admin, "SELECT coalesce(sum(seq_scan + coalesce(idx_scan, 0)), 0)"
+                             " FROM pg_stat_user_tables WHERE schemaname = current_schema()"
+                             " AND relname LIKE 'messages%'");
+}
+
+/* test_attempts_skip_messages - the aggregates of attempts alone do not scan the messages of
+ * their range's ends; one that counts received messages does */
+static void test_attempts_skip_messages(void **state)
+{
+    struct fixture *f = *state;
+    struct db_summary sum;
+    struct db_query q;
+    struct collect c;
+    long long n0, n1;
+
+    load_read_set(f);
+    memset(&q, 0, sizeof(q));
+    /* Ends inside a minute: the events between them and the next minute are read. */
+    q.range.from_us = T0 - 30 * SEC;
+    q.range.to_us = T0 + 7230 * SEC;
+    n0 = message_scans(f);
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(db_reasons(f->db, &q, 10, got_reason, &c), 0);
+    assert_int_equal(c.n, 3);
+    strcpy(q.range.sender_domain, "other.org"); /* not the bounded search: the events' query */
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(db_domains(f->db, &q, DB_ORDER_VOLUME, 10, got_domain, &c), 0);
+    assert_int_equal(c.n, 1);
+    assert_string_equal(c.doms[0].domain, "yahoo.com");
+    n1 = message_scans(f);
+    assert_int_equal(n1, n0);
+
+    /* The control: the summary counts the messages received, so it reads them. */
+    q.range.sender_domain[0] = 0;
+    assert_int_equal(db_summary(f->db, &q.range, &sum), 0);
+    assert_int_equal(sum.received, 3);
+    assert_true(message_scans(f) > n1);
+}
+
 /* index_count - the indexes of one table whose definition matches a LIKE pattern */
 static long long index_count(struct fixture *f, const char *table, const char *like)
 {
@@ -3203,6 +3248,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_read_timeseries, setup_migrated, teardown),
         cmocka_unit_test_setup_teardown(test_read_domains, setup_migrated, teardown),
         cmocka_unit_test_setup_teardown(test_read_reasons, setup_migrated, teardown),
+        cmocka_unit_test_setup_teardown(test_attempts_skip_messages, setup_migrated, teardown),
         cmocka_unit_test_setup_teardown(test_read_bounces, setup_migrated, teardown),
         cmocka_unit_test_setup_teardown(test_read_trail, setup_migrated, teardown),
         cmocka_unit_test_setup_teardown(test_read_delays, setup_migrated, teardown),

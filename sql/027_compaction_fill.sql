@@ -10,8 +10,8 @@
 -- Changing fillfactor takes SHARE UPDATE EXCLUSIVE on the index alone: reads and writes of
 -- the partition go on.
 
--- mailpulse_fill_indexes - fillfactor 100 on each B-tree of p_table that has another; how
--- many were changed
+-- mailpulse_fill_indexes - fillfactor 100 on each B-tree of p_table that does not have it yet;
+-- how many were changed
 CREATE FUNCTION mailpulse_fill_indexes(p_table regclass)
 RETURNS integer LANGUAGE plpgsql AS $$
 DECLARE

@@ -1,8 +1,9 @@
 #!/bin/sh
 # db_compact.sh - `mailpulse db compact` rebuilds the indexes of the months that have ended,
-# once: they come out smaller, valid and answering the same reports, a second run does
-# nothing, a month too recent for --days is left alone, and an invalid index an interrupted
-# rebuild left behind is dropped by the next run.
+# once: they come out smaller (B-trees full), valid and answering the same reports, a second
+# run does nothing, a month whose B-tree is not full is due again, a late log's rows go in, a
+# month too recent for --days is left alone, and an invalid index an interrupted rebuild left
+# behind is dropped by the next run.
 set -u
 . "$(dirname "$0")/lib.sh"
 need_genlog
@@ -65,6 +66,16 @@ check_eq "the report over October is the same" "$before_summary" \
 check_eq "a second run does nothing" "nothing to compact: every month that ended more than 1 day ago is compacted already" \
     "$("$BIN" db compact --db "$DSN" --days 1 2>&1)"
 sizes >"$WORK/sizes.after"
+
+# A month compacted before its B-trees were rebuilt full (or given a new index since) is due
+# again, once.
+q "ALTER INDEX deliveries_p202610_queue_id_idx RESET (fillfactor)"
+check_eq "a month with a B-tree not yet full is compacted again" "compacted 1 partition" \
+    "$("$BIN" db compact --db "$DSN" --days 1 2>/dev/null | sed 's/:.*//')"
+check_eq "its B-trees are full again" "fillfactor=100" \
+    "$(q "SELECT array_to_string(reloptions, ',') FROM pg_class WHERE relname = 'deliveries_p202610_queue_id_idx'")"
+check_eq "and then it is not due" "nothing to compact: every month that ended more than 1 day ago is compacted already" \
+    "$("$BIN" db compact --db "$DSN" --days 1 2>&1)"
 
 # A late log for the compacted month: its rows go into the full pages, which split.
 "$GENLOG" --messages 500 --seed 8 --rfc3339 --start 2026-10-20T00:00:00Z >"$WORK/late.log"

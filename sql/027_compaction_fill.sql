@@ -10,6 +10,18 @@
 -- Changing fillfactor takes SHARE UPDATE EXCLUSIVE on the index alone: reads and writes of
 -- the partition go on.
 
+-- mailpulse_unfilled_btrees - the B-trees of p_table without fillfactor 100
+CREATE FUNCTION mailpulse_unfilled_btrees(p_table regclass)
+RETURNS SETOF regclass LANGUAGE sql STABLE AS $$
+    SELECT x.indexrelid::regclass
+    FROM pg_index x
+    JOIN pg_class c ON c.oid = x.indexrelid
+    JOIN pg_am a ON a.oid = c.relam
+    WHERE x.indrelid = p_table AND a.amname = 'btree'
+      AND NOT coalesce(c.reloptions @> ARRAY['fillfactor=100'], false)
+    ORDER BY 1
+$$;
+
 -- mailpulse_fill_indexes - fillfactor 100 on each B-tree of p_table that does not have it yet;
 -- how many were changed
 CREATE FUNCTION mailpulse_fill_indexes(p_table regclass)
@@ -18,15 +30,7 @@ DECLARE
     idx regclass;
     n integer := 0;
 BEGIN
-    FOR idx IN
-        SELECT x.indexrelid::regclass
-        FROM pg_index x
-        JOIN pg_class c ON c.oid = x.indexrelid
-        JOIN pg_am a ON a.oid = c.relam
-        WHERE x.indrelid = p_table AND a.amname = 'btree'
-          AND NOT coalesce(c.reloptions @> ARRAY['fillfactor=100'], false)
-        ORDER BY 1
-    LOOP
+    FOR idx IN SELECT * FROM mailpulse_unfilled_btrees(p_table) LOOP
         EXECUTE format('ALTER INDEX %s SET (fillfactor = 100)', idx);
         n := n + 1;
     END LOOP;

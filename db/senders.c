@@ -54,11 +54,12 @@
 #include "util/util.h"
 
 /*
- * Per axis: its name, its hourly rows (key, kind, reason, n, hour, host), its key in
- * deliveries and in rejects, and its minute rows (key, kind, reason, n, minute, host), or
- * NULL. The sending host has no day tables of its own: its hours come from rollups_host,
- * which holds a few rows per hour, and the whole minutes at the ends of a range from
- * rollups_host_minute.
+ * Per axis: its name, its hourly rows (key, kind, reason, n, hour, host), the columns its key
+ * is made from in deliveries and in rejects, the key made of them (of "key": the events are
+ * added up by the columns first, so that a function of them runs once per group, not once
+ * per event), and its minute rows (key, kind, reason, n, minute, host), or NULL. The sending
+ * host has no day tables of its own: its hours come from rollups_host, which holds a few rows
+ * per hour, and the whole minutes at the ends of a range from rollups_host_minute.
  */
 #define NO_MINUTES                                                                                 \
     "SELECT ''::text AS key, '' AS kind, '' AS reason, 0 AS n, NULL::timestamptz AS minute,"       \
@@ -68,24 +69,26 @@ static const struct {
     const char *hours;
     const char *delivery_key;
     const char *reject_key;
+    const char *key;
     const char *minutes;
 } axes[] = {
     [DB_AXIS_SENDER_DOMAIN] = {"sender_domain",
                                "SELECT key, kind, reason, n, hour, host FROM rollups_sender_hour"
                                " WHERE axis = 'sender_domain'",
-                               "coalesce(sender_domain, '')", "coalesce(sender_domain, '')", NULL},
+                               "coalesce(sender_domain, '')", "coalesce(sender_domain, '')", "key",
+                               NULL},
     [DB_AXIS_SASL_USER] = {"sasl_user",
                            "SELECT key, kind, reason, n, hour, host FROM rollups_sender_hour"
                            " WHERE axis = 'sasl_user'",
-                           "coalesce(sasl_username, '')", "''::text", NULL},
+                           "coalesce(sasl_username, '')", "''::text", "key", NULL},
     [DB_AXIS_CLIENT_IP] = {"client_ip",
                            "SELECT key, kind, reason, n, hour, host FROM rollups_sender_hour"
                            " WHERE axis = 'client_ip'",
-                           "mailpulse_client_ip(client)", "mailpulse_client_ip(client)", NULL},
+                           "client", "client", "mailpulse_client_ip(key)", NULL},
     [DB_AXIS_HOST] = {"host",
                       "SELECT host AS key, kind, reason, n, hour, host FROM rollups_host"
                       " WHERE kind NOT IN ('received', 'notice')",
-                      "host", "host",
+                      "host", "host", "key",
                       "SELECT host AS key, kind, reason, n, minute, host FROM rollups_host_minute"
                       " WHERE kind NOT IN ('received', 'notice')"},
 };
@@ -125,8 +128,8 @@ static const char *const orders[] = {
  * (empty when none: $6 = $7; db_range_units()), $8 the limit, $9 1 for a rate ordering (the
  * minimum volume applies), $10 the reasons per key, $11 and $12 the minute boundaries next to
  * the ends (m1 and m2 of db_range_units(); h1 and h2 for an axis without minute rows). Filled
- * in (numbered): the axis's keys in deliveries (1) and in rejects (2), its hourly rows (3),
- * its name (4), the ordering (5), its minute rows (6).
+ * in (numbered): the axis's key columns in deliveries (1) and in rejects (2), its hourly rows
+ * (3), its name (4), the ordering (5), its minute rows (6), its key of those columns (7).
  *
  * raw is the events at the two ends with their sign (DB_EDGE_FROM) and the minute rows
  * around them with theirs (sg is a row's signed count), hr the hours outside the
@@ -141,8 +144,11 @@ static const char *const orders[] = {
  */
 static const char senders_sql[] =
     "WITH ax (name) AS (VALUES ('%4$s'::text)), raw (key, kind, reason, sg) AS ("
-    " SELECT key, kind, reason, sum(sg) FROM (" RAW_D1 " UNION ALL" RAW_D2 " UNION ALL" RAW_R1
-    " UNION ALL" RAW_R2 " UNION ALL" MIN_1 " UNION ALL" MIN_2 ") e (key, kind, reason, sg)"
+    " SELECT key, kind, reason, sum(sg) FROM ("
+    " SELECT %7$s, kind, reason, sg FROM (SELECT key, kind, reason, sum(sg) AS sg FROM (" RAW_D1
+    " UNION ALL" RAW_D2 " UNION ALL" RAW_R1 " UNION ALL" RAW_R2 ") ev (key, kind, reason, sg)"
+    " GROUP BY 1, 2, 3) ev"
+    " UNION ALL" MIN_1 " UNION ALL" MIN_2 ") e (key, kind, reason, sg)"
     " GROUP BY 1, 2, 3),"
     " hr AS (SELECT key, kind, reason, sum(n) AS n FROM (SELECT key, kind, reason, s * n AS n" HR_1
     " UNION ALL SELECT key, kind, reason, s * n" HR_2 ") e GROUP BY 1, 2, 3),"
@@ -267,7 +273,7 @@ int db_senders(struct db *db, const struct db_range *r, enum db_sender_axis axis
     buf_init(&sql);
     buf_printf(&sql, senders_sql, axes[axis].delivery_key, axes[axis].reject_key, axes[axis].hours,
                axes[axis].name, orders[order],
-               axes[axis].minutes != NULL ? axes[axis].minutes : NO_MINUTES);
+               axes[axis].minutes != NULL ? axes[axis].minutes : NO_MINUTES, axes[axis].key);
     res = db_run(db, sql.data, 12, v, "senders");
     buf_free(&sql);
     if (res == NULL)

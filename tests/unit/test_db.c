@@ -2649,9 +2649,16 @@ static void test_summary_sender(void **state)
             static const enum event_status st[] = {ST_SENT,     ST_SENT,    ST_SENT,
                                                    ST_DEFERRED, ST_BOUNCED, ST_EXPIRED};
 
+            /* Submitters as Postfix names them, a bare address, and none. */
+            static const char *const clients[] = {"app1[10.0.0.1]", "app2.example[10.0.0.2]",
+                                                  "unknown[10.0.0.1]", "10.0.0.3", NULL};
+            const char *client = clients[(int)(lcg(&x) * 5)];
+
             mk_delivery(&ev, t, host, "r@d.example", st[(int)(lcg(&x) * 6)], "250 2.0.0 OK");
             if (ev.status != ST_SENT)
                 EVENT_SET(&ev, reason, reason, strlen(reason));
+            if (client != NULL)
+                EVENT_SET(&ev, client, client, strlen(client));
         }
         EVENT_SET(&ev, sender, sender, strlen(sender));
         db_batch_add(b, src, n, &ev);
@@ -2694,19 +2701,24 @@ static void test_summary_sender(void **state)
             }
         }
     }
-    /* The senders report by sender domain (days, hours and events) and by host (hours,
-     * minutes and events) adds up like the events too, ends included, and so do the top
-     * reasons of each key. */
+    /* The senders report by sender domain (days, hours and events), by host (hours,
+     * minutes and events) and by client address (days, hours and events, whose key is made
+     * of the client's name and address) adds up like the events too, ends included, and so
+     * do the top reasons of each key. */
     buf_init(&lines);
-    for (i = 0; i < 2 * ARRAY_LEN(ranges); i++) {
+    for (i = 0; i < 3 * ARRAY_LEN(ranges); i++) {
         for (h = 0; h < ARRAY_LEN(hosts); h++) {
-            enum db_sender_axis axis = i % 2 ? DB_AXIS_HOST : DB_AXIS_SENDER_DOMAIN;
-            const char *key = i % 2 ? "host" : "coalesce(sender_domain, '')";
+            static const enum db_sender_axis axes[] = {DB_AXIS_SENDER_DOMAIN, DB_AXIS_HOST,
+                                                       DB_AXIS_CLIENT_IP};
+            static const char *const keys[] = {"coalesce(sender_domain, '')", "host",
+                                               "mailpulse_client_ip(client)"};
+            enum db_sender_axis axis = axes[i % 3];
+            const char *key = keys[i % 3];
             char all[2048];
 
             memset(&r, 0, sizeof(r));
-            r.from_us = ranges[i / 2][0];
-            r.to_us = ranges[i / 2][1];
+            r.from_us = ranges[i / 3][0];
+            r.to_us = ranges[i / 3][1];
             snprintf(r.host, sizeof(r.host), "%s", hosts[h]);
             buf_reset(&lines);
             assert_int_equal(
@@ -2735,7 +2747,7 @@ static void test_summary_sender(void **state)
             sql_str(f->admin, sql, all, sizeof(all));
             if (strcmp(lines.data, all) != 0)
                 fail_msg("senders by %s: range %zu host '%s':\n%s\nwant:\n%s",
-                         db_sender_axis_name(axis), i / 2, hosts[h], lines.data, all);
+                         db_sender_axis_name(axis), i / 3, hosts[h], lines.data, all);
         }
     }
     buf_free(&lines);

@@ -56,10 +56,11 @@
 /*
  * Per axis: its name, its hourly rows (key, kind, reason, n, hour, host), the columns its key
  * is made from in deliveries and in rejects, the key made of them (of "key": the events are
- * added up by the columns first, so that a function of them runs once per group, not once
- * per event), and its minute rows (key, kind, reason, n, minute, host), or NULL. The sending
- * host has no day tables of its own: its hours come from rollups_host, which holds a few rows
- * per hour, and the whole minutes at the ends of a range from rollups_host_minute.
+ * added up by those columns, and a function of them runs once per sum, not once per event),
+ * and its minute rows (key, kind, reason, n, minute, host), or NULL: only an axis whose key is
+ * its column has minute rows, which hold the key itself. The sending host has no day tables
+ * of its own: its hours come from rollups_host, which holds a few rows per hour, and the whole
+ * minutes at the ends of a range from rollups_host_minute.
  */
 #define NO_MINUTES                                                                                 \
     "SELECT ''::text AS key, '' AS kind, '' AS reason, 0 AS n, NULL::timestamptz AS minute,"       \
@@ -132,7 +133,8 @@ static const char *const orders[] = {
  * (3), its name (4), the ordering (5), its minute rows (6), its key of those columns (7).
  *
  * raw is the events at the two ends with their sign (DB_EDGE_FROM) and the minute rows
- * around them with theirs (sg is a row's signed count), hr the hours outside the
+ * around them with theirs (sg is a row's signed count), added up by the events' key columns
+ * (7 makes the key of them where c and rs read raw), hr the hours outside the
  * days with theirs (DB_SIGNED_FROM), each added up per key, kind and reason as it is read
  * (both are read twice: a few hundred rows instead of every attempt and hour row), each
  * range read as two plain ranges, which the time indexes
@@ -144,11 +146,8 @@ static const char *const orders[] = {
  */
 static const char senders_sql[] =
     "WITH ax (name) AS (VALUES ('%4$s'::text)), raw (key, kind, reason, sg) AS ("
-    " SELECT key, kind, reason, sum(sg) FROM ("
-    " SELECT %7$s, kind, reason, sg FROM (SELECT key, kind, reason, sum(sg) AS sg FROM (" RAW_D1
-    " UNION ALL" RAW_D2 " UNION ALL" RAW_R1 " UNION ALL" RAW_R2 ") ev (key, kind, reason, sg)"
-    " GROUP BY 1, 2, 3) ev"
-    " UNION ALL" MIN_1 " UNION ALL" MIN_2 ") e (key, kind, reason, sg)"
+    " SELECT key, kind, reason, sum(sg) FROM (" RAW_D1 " UNION ALL" RAW_D2 " UNION ALL" RAW_R1
+    " UNION ALL" RAW_R2 " UNION ALL" MIN_1 " UNION ALL" MIN_2 ") e (key, kind, reason, sg)"
     " GROUP BY 1, 2, 3),"
     " hr AS (SELECT key, kind, reason, sum(n) AS n FROM (SELECT key, kind, reason, s * n AS n" HR_1
     " UNION ALL SELECT key, kind, reason, s * n" HR_2 ") e GROUP BY 1, 2, 3),"
@@ -161,7 +160,7 @@ static const char senders_sql[] =
     "  (kind = 'bounced')::int * n, (kind = 'expired')::int * n, (kind = 'rejected')::int * n"
     "  FROM hr"
     " UNION ALL"
-    " SELECT key, sg * (kind = 'sent')::int, sg * (kind = 'deferred')::int,"
+    " SELECT %7$s, sg * (kind = 'sent')::int, sg * (kind = 'deferred')::int,"
     "  sg * (kind = 'bounced')::int, sg * (kind = 'expired')::int, sg * (kind = 'rejected')::int"
     "  FROM raw),"
     " g AS (SELECT key, sum(st) st, sum(df) df, sum(bo) bo, sum(ex) ex, sum(rj) rj"
@@ -179,8 +178,8 @@ static const char senders_sql[] =
     " SELECT key, reason, n FROM hr"
     "  WHERE kind <> 'sent' AND reason <> '' AND key IN (SELECT key FROM t)"
     " UNION ALL"
-    " SELECT key, reason, sg FROM raw"
-    "  WHERE kind <> 'sent' AND reason <> '' AND key IN (SELECT key FROM t)),"
+    " SELECT %7$s, reason, sg FROM raw"
+    "  WHERE kind <> 'sent' AND reason <> '' AND %7$s IN (SELECT key FROM t)),"
     " r AS MATERIALIZED (SELECT key, reason, sum(n) AS n,"
     "  row_number() OVER (PARTITION BY key ORDER BY sum(n) DESC, reason) AS rk"
     "  FROM rs GROUP BY key, reason HAVING sum(n) > 0)"
@@ -257,6 +256,7 @@ int db_senders(struct db *db, const struct db_range *r, enum db_sender_axis axis
 
     if ((unsigned)axis >= ARRAY_LEN(axes) || (unsigned)order >= ARRAY_LEN(orders))
         return -1;
+    ASSERT(axes[axis].minutes == NULL || strcmp(axes[axis].key, "key") == 0);
     db_range_time(r->from_us, true, from, sizeof(from));
     db_range_time(r->to_us, false, to, sizeof(to));
     /* The host axis reads no days. */

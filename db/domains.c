@@ -129,15 +129,10 @@ static const char *const top_sql[] = {
     " UNION ALL SELECT recipient_domain, s * sent, s * deferred, s * bounced, s * "                \
     "expired" DB_SIGNED_FROM("rollups_domain_hour", "hour", a, b,                                  \
                              " AND recipient_domain = ANY ($1::text[])" host)
-/* The attempts of the candidates at one end, between a and b, with their sign (DB_EDGE_FROM),
- * counted per domain there: counting by a filter costs each attempt less than a signed
- * product per status would. */
+/* The attempts of the candidates at one end, between a and b, with their sign (DB_EDGE_FROM). */
 #define EDGE_EVENTS(a, b, host)                                                                    \
-    " UNION ALL SELECT recipient_domain, s * count(*) FILTER (WHERE status = 'sent'),"             \
-    " s * count(*) FILTER (WHERE status = 'deferred'),"                                            \
-    " s * count(*) FILTER (WHERE status = 'bounced'),"                                             \
-    " s * count(*) FILTER (WHERE status = 'expired')" DB_EDGE_FROM(                                \
-        "deliveries", a, b, " AND recipient_domain = ANY ($1::text[])" host) " GROUP BY 1, s"
+    " UNION ALL SELECT recipient_domain," DB_EDGE_STATUS_COUNTS DB_EDGE_FROM(                      \
+        "deliveries", a, b, " AND recipient_domain = ANY ($1::text[])" host)
 
 #define EXACT_SQL(order, days, host)                                                               \
     "SELECT recipient_domain, st, df, bo, ex, bo::float8 / greatest(total, 1),"                    \

@@ -1,8 +1,8 @@
 #!/bin/sh
 # 55_scale.sh - report latency and storage at a sending platform's cardinality.
 #
-# SCALE (default 10000000) delivery attempts over 30 days (2026-10-15 to 2026-11-14, across a
-# month boundary) from 3 hosts to a long tail of 100,000 recipient domains: 40 % go to three
+# SCALE (default 10000000) delivery attempts over SCALE_DAYS days (default 30: 2026-10-15 to
+# 2026-11-14, across a month boundary; the set always ends on 2026-11-14) from 3 hosts to a long tail of 100,000 recipient domains: 40 % go to three
 # big providers, the rest to a domain whose rank is log-uniform on 1..100000 (rank r drawn
 # with probability about 1 / (r ln 100000), so a few tail domains are large and most are
 # small), with SCALE / 3 messages received and SCALE / 100 rejects. Attempts come from 8
@@ -13,6 +13,11 @@
 # message's onto it), Postfix's four delays and the mailbox provider its recipient domain
 # names (google, microsoft, yahoo for the three big ones, other for the rest), a message a
 # Message-ID as long.
+#
+# A set of fewer days has the traffic per hour of a month of SCALE * 30 / SCALE_DAYS attempts:
+# SCALE=40000000 SCALE_DAYS=12 has the density of 100M attempts a month, for the ranges of 24
+# hours and of 7 days mid-hour (the 30-day range needs 30 days and is left out); what it does
+# not have is a month's total size, its caches and the depth of its indexes.
 #
 # The rows are generated in SQL and the rollups rebuilt by `mailpulse db rebuild-rollups`,
 # which gives the rollups the ingest path would have kept. The database is kept under
@@ -33,6 +38,7 @@
 set -eu
 cd "$(dirname "$0")/../.."
 SCALE=${SCALE:-10000000}
+DAYS=${SCALE_DAYS:-30}
 REQS=${SCALE_REQUESTS:-20}
 DIR=${SCALE_BENCH_DIR:-$(pwd)/build/bench-scale}
 BIN=${MAILPULSE_BIN:-$(pwd)/build/mailpulse}
@@ -45,15 +51,17 @@ kept_cluster 55_scale "$DIR"
 STORAGE_SQL="SELECT sum(pg_total_relation_size(c.oid))
     FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace
     WHERE s.nspname = 'public' AND c.relkind IN ('r', 'm') AND c.relname <> 'bench_info'"
-psql "$DSN" -qAt -c "ALTER TABLE IF EXISTS bench_info ADD COLUMN IF NOT EXISTS written bigint" >/dev/null
+psql "$DSN" -qAt -c "ALTER TABLE IF EXISTS bench_info ADD COLUMN IF NOT EXISTS written bigint" \
+    -c "ALTER TABLE IF EXISTS bench_info ADD COLUMN IF NOT EXISTS days integer" >/dev/null
 
 # SHAPE names the generator's version: a kept set of an older one is made anew.
 SHAPE=2
-have=$(psql "$DSN" -qAt -c "SELECT rows || '/' || shape FROM bench_info" 2>/dev/null || echo 0)
-if [ "$have" != "$SCALE/$SHAPE" ]; then
-    echo "generating $SCALE delivery attempts to 100000 domains in SQL ..."
+have=$(psql "$DSN" -qAt -c "SELECT rows || '/' || shape || '/' || coalesce(days, 30) FROM bench_info" \
+    2>/dev/null || echo 0)
+if [ "$have" != "$SCALE/$SHAPE/$DAYS" ]; then
+    echo "generating $SCALE delivery attempts over $DAYS days to 100000 domains in SQL ..."
     t0=$(date +%s)
-    psql "$DSN" -qAt -v ON_ERROR_STOP=1 -v n="$SCALE" >/dev/null <<'EOF'
+    psql "$DSN" -qAt -v ON_ERROR_STOP=1 -v n="$SCALE" -v days="$DAYS" >/dev/null <<'EOF'
 DROP TABLE IF EXISTS bench_info;
 TRUNCATE deliveries, messages, rejects, bounce_notices;
 -- The rollups too: rebuilt over a set made before, they would keep its rows' dead space.
@@ -63,7 +71,9 @@ DO $$ DECLARE t text; BEGIN
     LOOP EXECUTE format('TRUNCATE %I', t); END LOOP;
 END $$;
 INSERT INTO sources (name, identity) VALUES ('bench', 'bench-scale') ON CONFLICT DO NOTHING;
-SELECT mailpulse_ensure_partitions('2026-10-15', '2026-11-14');
+\set t0 '(timestamptz ''2026-11-14T00:00:00Z'' - ' :days ' * interval ''1 day'')'
+\set span '(' :days ' * 86400.0)'
+SELECT mailpulse_ensure_partitions(:t0, '2026-11-14');
 SET synchronous_commit = off;
 SET maintenance_work_mem = '512MB';
 SELECT setseed(0.55);
@@ -98,18 +108,16 @@ FROM (SELECT i, t, r,
                   WHEN u < 0.09 + CASE WHEN r % 13 = 0 THEN 0.2 ELSE 0 END
                              + CASE WHEN r % 17 = 0 THEN 0.3 ELSE 0 END THEN 'deferred'
                   ELSE 'sent' END AS st
-      FROM (SELECT i, timestamptz '2026-10-15T00:00:00Z'
-                      + (i * (2592000.0 / :n)) * interval '1 second' AS t,
+      FROM (SELECT i, :t0 + (i * (:span / :n)) * interval '1 second' AS t,
                    CASE WHEN i % 5 < 2 THEN -(i % 3 + 1)
                         ELSE least(100000, floor(exp(random() * ln(100001)))::integer) END AS r,
                    random() AS u
             FROM generate_series(0::bigint, :n - 1) i) g0) g;
 INSERT INTO messages (time, host, mta, queue_id, message_id, sender, sender_domain, size,
     nrcpt, client, source_id, pos, seq)
-SELECT timestamptz '2026-10-15T00:00:00Z' + (i * (2592000.0 / (:n / 3))) * interval '1 second',
+SELECT :t0 + (i * (:span / (:n / 3))) * interval '1 second',
     'mx' || (i % 3 + 1), 'postfix', upper(to_hex(i)),
-    '<' || to_char(timestamptz '2026-10-15T00:00:00Z'
-                   + (i * (2592000.0 / (:n / 3))) * interval '1 second', 'YYYYMMDDHH24MISS')
+    '<' || to_char(:t0 + (i * (:span / (:n / 3))) * interval '1 second', 'YYYYMMDDHH24MISS')
         || '.' || upper(to_hex(i * 2654435761 % 4294967296)) || '@s' || (i % 20) || '.example>',
     'news@s' || (i % 20) || '.example', 's' || (i % 20) || '.example', 2000 + i % 50000, 3,
     'app' || (i % 8) || '[10.0.0.' || (i % 8 + 1) || ']', (SELECT id FROM sources WHERE identity = 'bench-scale'),
@@ -117,7 +125,7 @@ SELECT timestamptz '2026-10-15T00:00:00Z' + (i * (2592000.0 / (:n / 3))) * inter
 FROM generate_series(0::bigint, :n / 3 - 1) i;
 INSERT INTO rejects (time, host, mta, client, helo, sender, sender_domain, recipient,
     recipient_domain, smtp_code, dsn, reply, reason, source_id, pos, seq)
-SELECT timestamptz '2026-10-15T00:00:00Z' + (i * (2592000.0 / (:n / 100))) * interval '1 second',
+SELECT :t0 + (i * (:span / (:n / 100))) * interval '1 second',
     'mx' || (i % 3 + 1), 'postfix', 'unknown[198.51.100.' || (i % 200) || ']', 'spam' || (i % 50),
     'x' || i || '@spam' || (i % 50) || '.example', 'spam' || (i % 50) || '.example',
     'u' || i || '@s1.example', 's1.example', 554, '5.7.1',
@@ -131,7 +139,7 @@ EOF
     "$BIN" db rebuild-rollups --db "$DSN"
     psql "$DSN" -qAt -v ON_ERROR_STOP=1 -c "VACUUM ANALYZE" \
         -c "CREATE TABLE bench_info AS SELECT $SCALE::bigint AS rows, $SHAPE AS shape,
-                NULL::bigint AS written" >/dev/null
+                NULL::bigint AS written, $DAYS AS days" >/dev/null
     psql "$DSN" -qAt -c "UPDATE bench_info SET written = ($STORAGE_SQL)" >/dev/null
     echo "rollups rebuilt in $(($(date +%s) - t1)) s; generated in $(($(date +%s) - t0)) s"
 fi
@@ -165,9 +173,9 @@ kept_serve 55_scale "$DIR"
 # One request at a time; every request its own range, each shifted by whole hours (30 and 1
 # days) or by hours and minutes (7 days, mid-hour at both ends). A reply that is not 200 stops
 # the bench: a fast error page must not pass for a fast report.
-python3 - "$URL" "$REQS" <<'EOF'
+python3 - "$URL" "$REQS" "$DAYS" <<'EOF'
 import sys, time, urllib.request, datetime as dt
-url, reqs = sys.argv[1], int(sys.argv[2])
+url, reqs, days = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 end = dt.datetime(2026, 11, 14, tzinfo=dt.timezone.utc)
 def iso(t):
     return t.strftime('%Y-%m-%dT%H:%M:%SZ')
@@ -204,6 +212,8 @@ print('%-46s %5s %9s %9s %6s' % ('endpoint (uncached, %d requests each)' % reqs,
 worst = 0
 for path, goal in goals:
     for kind in ('30d', '24h', '7d-mid'):
+        if kind == '30d' and days < 30:
+            continue  # longer than the set
         if 'bucket=minute' in path and kind != '24h':
             continue  # more minutes than a request may ask for
         ms = []
@@ -223,4 +233,4 @@ for path, goal in goals:
         print('%-46s %5s %9.1f %9.1f %6s' % (path, kind, p50, p95,
                                               ('<=%d' % goal) + (' ' if p95 <= goal else '!')))
 EOF
-echo "(SCALE=$SCALE; one client, requests in sequence; '!' marks a p95 over its goal)"
+echo "(SCALE=$SCALE over $DAYS days: $((SCALE / DAYS)) attempts a day; one client, requests in sequence; '!' marks a p95 over its goal)"

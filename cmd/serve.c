@@ -646,6 +646,9 @@ static void serve_globs(struct serve *s)
         run_release(r, 1);
         if (serve_commit(s, r) != 0)
             return; /* stopping: the rows come again from the checkpoint */
+        /* Closed before it is said: whoever reads the line finds the descriptor given back. */
+        source_close(r->src);
+        r->src = NULL;
         log_info("source %s: %s is gone and was read to its end; closed", r->name, r->path);
         run_state_path(s, r->name, r->path, state, sizeof(state));
         if (unlink(state) != 0 && errno != ENOENT)

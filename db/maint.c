@@ -150,6 +150,14 @@ static int compact_one(struct db *db, const char *nsp, const char *rel, struct d
 
     if (qualified(db, nsp, rel, q, sizeof(q)) < 0 || (before = index_bytes(db, q)) < 0)
         return -1;
+    /* Not recorded until rebuilt: a rebuild cut short after the fill below would otherwise
+     * leave a recorded month whose B-trees all say full, which is due no more. */
+    params[0] = rel;
+    res = db_run(db, "DELETE FROM partition_compactions WHERE name = $1 RETURNING name", 1, params,
+                 "forgetting a compaction");
+    if (res == NULL)
+        return -1;
+    PQclear(res);
     /* Its B-trees rebuilt full: a month that has ended takes almost no rows (sql/027). */
     params[0] = q;
     res = db_run(db, "SELECT mailpulse_fill_indexes($1::regclass)", 1, params,

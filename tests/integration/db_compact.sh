@@ -1,9 +1,9 @@
 #!/bin/sh
 # db_compact.sh - `mailpulse db compact` rebuilds the indexes of the months that have ended,
 # once: they come out smaller (B-trees full), valid and answering the same reports, a second
-# run does nothing, a month whose B-tree is not full is due again, a late log's rows go in, a
-# month too recent for --days is left alone, and an invalid index an interrupted rebuild left
-# behind is dropped by the next run.
+# run does nothing, a month whose B-tree is not full is due again, and so is one whose rebuild
+# was cut short, a late log's rows go in, a month too recent for --days is left alone, and an
+# invalid index an interrupted rebuild left behind is dropped by the next run.
 set -u
 . "$(dirname "$0")/lib.sh"
 need_genlog
@@ -76,6 +76,19 @@ check_eq "its B-trees are full again" "fillfactor=100" \
     "$(q "SELECT array_to_string(reloptions, ',') FROM pg_class WHERE relname = 'deliveries_p202610_queue_id_idx'")"
 check_eq "and then it is not due" "nothing to compact: every month that ended more than 1 day ago is compacted already" \
     "$("$BIN" db compact --db "$DSN" --days 1 2>&1)"
+
+# A rebuild cut short after its B-trees were set full (a lock it waits for past lock_timeout)
+# leaves the month due: the next run rebuilds it.
+q "ALTER INDEX deliveries_p202610_queue_id_idx RESET (fillfactor)"
+psql "$DSN" -qAt -c "BEGIN" -c "LOCK TABLE deliveries_p202610 IN SHARE MODE" \
+    -c "SELECT pg_sleep(4)" -c "COMMIT" >/dev/null 2>&1 &
+locker=$!
+sleep 1
+PGOPTIONS="-c lock_timeout=500" "$BIN" db compact --db "$DSN" --days 1 >/dev/null 2>"$WORK/cut.err"
+check "a rebuild that cannot take its lock fails" grep -q "lock timeout" "$WORK/cut.err"
+wait "$locker"
+check_eq "the month it cut short is compacted by the next run" "compacted 1 partition" \
+    "$("$BIN" db compact --db "$DSN" --days 1 2>/dev/null | sed 's/:.*//')"
 
 # A late log for the compacted month: its rows go into the full pages, which split.
 "$GENLOG" --messages 500 --seed 8 --rfc3339 --start 2026-10-20T00:00:00Z >"$WORK/late.log"

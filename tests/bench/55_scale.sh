@@ -2,17 +2,16 @@
 # 55_scale.sh - report latency and storage at a sending platform's cardinality.
 #
 # SCALE (default 10000000) delivery attempts over SCALE_DAYS days (default 30: 2026-10-15 to
-# 2026-11-14, across a month boundary; the set always ends on 2026-11-14) from 3 hosts to a long tail of 100,000 recipient domains: 40 % go to three
-# big providers, the rest to a domain whose rank is log-uniform on 1..100000 (rank r drawn
-# with probability about 1 / (r ln 100000), so a few tail domains are large and most are
-# small), with SCALE / 3 messages received and SCALE / 100 rejects. Attempts come from 8
-# submitting clients and, nine in ten, from one of 200 SASL users (the rest without a login).
-# Some domains bounce (every 13th rank: +20 %) or defer (every 17th: +30 %) more than the
-# rest, so that the rate orderings have something to find. The rows are as wide as the
-# ingest's: an attempt carries a Message-ID of about 40 bytes (the parser copies its
-# message's onto it), Postfix's four delays and the mailbox provider its recipient domain
-# names (google, microsoft, yahoo for the three big ones, other for the rest), a message a
-# Message-ID as long.
+# 2026-11-14, across a month boundary; the set always ends on 2026-11-14) from 3 hosts to a long
+# tail of 100,000 recipient domains: 40 % go to three big providers, the rest to a domain whose rank
+# is log-uniform on 1..100000 (rank r drawn with probability about 1 / (r ln 100000), so a few tail
+# domains are large and most are small), with SCALE / 3 messages received and SCALE / 100 rejects.
+# Attempts come from 8 submitting clients and, nine in ten, from one of 200 SASL users (the rest
+# without a login). Some domains bounce (every 13th rank: +20 %) or defer (every 17th: +30 %) more
+# than the rest, so that the rate orderings have something to find. The rows are as wide as the
+# ingest's: an attempt carries a Message-ID of about 40 bytes (the parser copies its message's onto
+# it), Postfix's four delays and the mailbox provider its recipient domain names (google, microsoft,
+# yahoo for the three big ones, other for the rest), a message a Message-ID as long.
 #
 # A set of fewer days has the traffic per hour of a month of SCALE * 30 / SCALE_DAYS attempts:
 # SCALE=40000000 SCALE_DAYS=12 has the density of 100M attempts a month, for the ranges of 24

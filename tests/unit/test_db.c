@@ -2708,12 +2708,14 @@ static void test_summary_sender(void **state)
     buf_init(&lines);
     for (i = 0; i < 3 * ARRAY_LEN(ranges); i++) {
         for (h = 0; h < ARRAY_LEN(hosts); h++) {
-            static const enum db_sender_axis axes[] = {DB_AXIS_SENDER_DOMAIN, DB_AXIS_HOST,
-                                                       DB_AXIS_CLIENT_IP};
-            static const char *const keys[] = {"coalesce(sender_domain, '')", "host",
-                                               "mailpulse_client_ip(client)"};
-            enum db_sender_axis axis = axes[i % 3];
-            const char *key = keys[i % 3];
+            static const struct {
+                enum db_sender_axis axis;
+                const char *key; /* its key over the events */
+            } axes[] = {{DB_AXIS_SENDER_DOMAIN, "coalesce(sender_domain, '')"},
+                        {DB_AXIS_HOST, "host"},
+                        {DB_AXIS_CLIENT_IP, "mailpulse_client_ip(client)"}};
+            enum db_sender_axis axis = axes[i % ARRAY_LEN(axes)].axis;
+            const char *key = axes[i % ARRAY_LEN(axes)].key;
             char all[2048];
 
             memset(&r, 0, sizeof(r));

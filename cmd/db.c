@@ -9,7 +9,7 @@
 #include "util/util.h"
 
 static const char usage_db[] =
-    "usage: mailpulse db migrate|status|rebuild-rollups [--db DSN | --config FILE]\n"
+    "usage: mailpulse db migrate|status|rebuild-rollups|roll [--db DSN | --config FILE]\n"
     "       mailpulse db retention --days N [--db DSN | --config FILE]\n"
     "       mailpulse db compact [--days N] [--db DSN | --config FILE]\n"
     "\n"
@@ -18,7 +18,9 @@ static const char usage_db[] =
     "than N days ago (the hourly rollups are kept). rebuild-rollups recomputes the hourly\n"
     "rollups from the stored events. compact rebuilds, once, the indexes of the monthly\n"
     "partitions that ended more than N days ago (default 7), which packs them; ingest and\n"
-    "reports go on meanwhile.\n"
+    "reports go on meanwhile. roll adds up the per-key ten-minute rollups of the buckets that\n"
+    "ended ten minutes ago or more and were not added up yet (serve does it every minute;\n"
+    "import leaves it to them), so that reports read less of the events at a range's ends.\n"
     "\n"
     "--config FILE takes the database from the [serve] section's db = of serve's configuration\n"
     "(as the shipped timer that runs compact does); --db wins over it.\n";
@@ -33,7 +35,7 @@ static const struct cmd_opt db_opts[] = {
     {NULL, 0, 0},
 };
 
-/* cmd_db - migrate, status, retention, rebuild-rollups, compact */
+/* cmd_db - migrate, status, retention, rebuild-rollups, compact, roll */
 int cmd_db(int argc, char **argv)
 {
     struct cli cli;
@@ -51,7 +53,7 @@ int cmd_db(int argc, char **argv)
     if (first + 1 != argc ||
         (strcmp(what, "migrate") != 0 && strcmp(what, "status") != 0 &&
          strcmp(what, "retention") != 0 && strcmp(what, "rebuild-rollups") != 0 &&
-         strcmp(what, "compact") != 0)) {
+         strcmp(what, "compact") != 0 && strcmp(what, "roll") != 0)) {
         fputs(usage_db, stderr);
         return 2;
     }
@@ -59,7 +61,7 @@ int cmd_db(int argc, char **argv)
         fatal("db retention wants --days N (N >= 1)");
     db = cmd_open_db(cli.dsn, strcmp(what, "retention") == 0 ||
                                   strcmp(what, "rebuild-rollups") == 0 ||
-                                  strcmp(what, "compact") == 0);
+                                  strcmp(what, "compact") == 0 || strcmp(what, "roll") == 0);
     if (strcmp(what, "migrate") == 0) {
         rc = db_migrate(db, stdout);
     } else if (strcmp(what, "status") == 0) {
@@ -89,6 +91,16 @@ int cmd_db(int argc, char **argv)
         if (c.leftovers > 0)
             printf("dropped %d index%s an interrupted rebuild had left\n", c.leftovers,
                    c.leftovers == 1 ? "" : "es");
+    } else if (strcmp(what, "roll") == 0) {
+        int64_t t0 = time_now_us(), through = 0;
+        char when[48];
+
+        rc = db_roll_tenmin(db, 0, &through);
+        if (rc == 0) {
+            time_format_rfc3339(through, when, sizeof(when));
+            printf("ten-minute rollups added up to %s (%.1f s)\n", when,
+                   (double)(time_now_us() - t0) / 1e6);
+        }
     } else {
         int64_t rows = 0;
 

@@ -1058,6 +1058,7 @@ int cmd_serve(int argc, char **argv)
         fatal("cannot make the state directory %s: %s (set state_dir or --state-dir)",
               s.conf.state_dir, strerror(errno));
     s.db = cmd_open_db(s.conf.dsn, 1);
+    db_roll_on_commit(s.db, 1);
     if (db_ensure_partitions(s.db) != 0)
         log_warn("cannot create this month's partitions now; the first commit will");
     retry_init(&s.retry, 0);

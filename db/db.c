@@ -91,6 +91,7 @@ static struct db *connect_with(const char *dsn, const char *session, char *err, 
         goto out;
     }
     db = xcalloc(1, sizeof(*db));
+    db->tenmin_through = INT64_MIN;
     db->conn = conn;
     db->session = session;
 out:

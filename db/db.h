@@ -64,6 +64,8 @@
  *	int db_rebuild_rollups(struct db *db, int64_t *rows);
  *	int db_compact(struct db *db, int days, struct db_compaction *out);
  *	int db_summarize(struct db *db, int64_t *ranges);
+ *	int db_roll_tenmin(struct db *db, int64_t budget_us, int64_t *through_us);
+ *	void db_roll_on_commit(struct db *db, int on);
  *	enum db_state db_state(struct db *db);
  *	void db_quiet(struct db *db, int quiet);
  *	const char *db_error(const struct db *db);
@@ -163,7 +165,13 @@
  *	since sql/024), which scan a page range in full until it is summarized: db_summarize()
  *	summarizes the new ranges of every BRIN index of the schema (skipping an index another
  *	session holds) and says how many; a batch commit does it when the last was a minute ago
- *	or more, and an import at its end. Every commit
+ *	or more, and an import at its end. db_roll_tenmin() adds up the ten-minute buckets of the
+ *	per-key rollups (sql/031) that ended ten minutes ago or more and were not added up yet,
+ *	from the events, a span at a time, for budget_us at most (0: until none is left; one span
+ *	at least), and gives the time before which every bucket is added up (INT64_MIN: none);
+ *	-1 on error. Events stored later for such a bucket are added to it by their commit. With
+ *	db_roll_on_commit() on, a batch commit does it for a second when it was last done a
+ *	minute ago or more. Every commit
  *	adds what it really inserted to the hourly rollups (rollups: per host, sender domain,
  *	kind, reason and DSN; rollups_host: without the sender domain, for reports that filter
  *	on no domain; rollups_domain_hour: attempts per recipient domain and host) in the same
@@ -397,6 +405,8 @@ int db_ensure_partitions(struct db *db);
 int db_retention(struct db *db, int days, int *dropped);
 int db_rebuild_rollups(struct db *db, int64_t *rows);
 int db_summarize(struct db *db, int64_t *ranges);
+int db_roll_tenmin(struct db *db, int64_t budget_us, int64_t *through_us);
+void db_roll_on_commit(struct db *db, int on);
 
 /* What db_compact() did. */
 struct db_compaction {

@@ -39,13 +39,18 @@ struct db {
     const char *session;            /* SET commands run on each new session, or NULL */
     int64_t ahead_checked_us;       /* when partitions ahead of now were last ensured */
     int64_t summarized_us;          /* when db_summarize() last ran, 0 never */
-    bool no_ahead;                  /* batches do not ensure them (db_partitions_ahead) */
-    int made[8];                    /* months whose partitions were ensured outside a transaction */
-    int nmade;                      /* (a ring of the latest; see db_batch_new_months()) */
-    bool quiet;                     /* warnings go to the debug log (a caller in a retry loop) */
-    bool async_commit;              /* batch commits with synchronous_commit = off */
-    char error[600];                /* the last warning's text, for db_error() */
-    char sqlstate[6];               /* and its SQLSTATE, "" when there was none */
+    int64_t rolled_us;              /* when db_roll_tenmin() last ran, 0 never */
+    bool roll_tenmin;               /* batch commits move the ten-minute rollups on */
+    /* tenmin_rolled.through as the open transaction read it (or the last one did; INT64_MIN
+     * before any): its events before it are added to the ten-minute rollups (sql/031) */
+    int64_t tenmin_through;
+    bool no_ahead;     /* batches do not ensure them (db_partitions_ahead) */
+    int made[8];       /* months whose partitions were ensured outside a transaction */
+    int nmade;         /* (a ring of the latest; see db_batch_new_months()) */
+    bool quiet;        /* warnings go to the debug log (a caller in a retry loop) */
+    bool async_commit; /* batch commits with synchronous_commit = off */
+    char error[600];   /* the last warning's text, for db_error() */
+    char sqlstate[6];  /* and its SQLSTATE, "" when there was none */
 };
 
 int db_reconnect(struct db *db);
@@ -62,6 +67,8 @@ PGresult *db_run(struct db *db, const char *sql, int n, const char *const *v, co
 #define MINUTE_US (60 * 1000000LL)
 #define HOUR_US   (3600 * 1000000LL)
 #define DAY_US    (86400 * 1000000LL)
+/* The grain of rollups_domain_tenmin and rollups_sender_tenmin (sql/031). */
+#define DB_TENMIN_US (600 * 1000000LL)
 
 /* DB_QCOPY - a fixed-size copy of a caller's fixed-size string, repaired so that the server
  * accepts it (a query parameter) */
@@ -112,6 +119,8 @@ static inline int64_t db_floor_to(int64_t us, int64_t unit_us)
 struct db_units {
     char h1[48], h2[48], d1[48], d2[48];
     char m1[48], m2[48]; /* the minute boundaries nearest from and to between them and h1, h2 */
+    char t1[48], t2[48]; /* the ten-minute boundaries of db_range_tenmin() */
+    int64_t h1_us, h2_us;
 };
 /*
  * Which days a reader takes from its day rollups: none; the whole days inside the range; or
@@ -122,6 +131,15 @@ struct db_units {
  */
 enum db_days { DB_DAYS_NONE, DB_DAYS_INSIDE, DB_DAYS_NEAREST };
 void db_range_units(const struct db_range *r, enum db_days days, struct db_units *u);
+/*
+ * db_range_tenmin - t1 and t2 of u (from db_range_units()) for a reader of the ten-minute
+ * rollups (sql/031): [t1, h1) and [h2, t2) are read from them, signed like the rest, and only
+ * [from, t1) and [t2, to) from the events, five minutes at most at each end. A boundary is
+ * the nearer of the two around its end whose buckets up to h1 (h2) all lie before through
+ * (db_tenmin_through()); h1 (h2) when neither does.
+ */
+void db_range_tenmin(const struct db_range *r, int64_t through, struct db_units *u);
+int db_tenmin_through(struct db *db, int64_t *through);
 /*
  * db_minute_units - the units of r for minute buckets, where an hour's rollup row would fall
  * into the hour's first minute: no hours or days, every whole minute [m1, m2) read as

@@ -16,8 +16,10 @@
  * The exact counts of the candidates come from three parts of the range, for those domains
  * only: whole days from rollups_domain_day, the whole hours before the first and after the
  * last whole day from rollups_domain_hour (one row per domain, hour and host, whatever the
- * senders and reasons), and the partial hours at the two ends from the deliveries themselves
- * (or an end's whole hour from rollups_domain_hour less the rest of it: db_range_units()).
+ * senders and reasons), and the partial hours at the two ends (or an end's whole hour from
+ * rollups_domain_hour less the rest of it: db_range_units()) from rollups_domain_tenmin where
+ * its buckets are added up, and the rest, five minutes at most, from the deliveries
+ * themselves (db_range_tenmin()).
  * The hours of a domain are found by its key, whatever their number, so no day that is not
  * whole inside the range is read (DB_DAYS_INSIDE).
  *
@@ -118,16 +120,22 @@ static const char *const top_sql[] = {
  * The candidates' exact counts. $1 domains, $2 from, $3 to, $4 h1, $5 h2 (the hours from
  * rollups, db_range_units()), $6 d1, $7 d2 (the whole days; both h2 when there are none), $8
  * V (1 by volume; the sums of a domain whose events there cancel its hour rows are 0), $9 limit
- * plus what the proof needs; with a host filter, $10 the host. Rows in the order of the
- * report. The whole days come from rollups_domain_day over all hosts, from
- * rollups_domain_host_day for one.
+ * plus what the proof needs, $10 t1, $11 t2 (the ten minutes from rollups_domain_tenmin,
+ * db_range_tenmin()); with a host filter, $12 the host. Rows in the order of the report. The
+ * whole days come from rollups_domain_day over all hosts, from rollups_domain_host_day for one.
  */
-#define ONE_HOST " AND host = $10::text"
+#define ONE_HOST " AND host = $12::text"
 /* The hours of the candidates between a and b from rollups_domain_hour, a row per domain, hour
  * and host, with their sign (DB_SIGNED_FROM). */
 #define EDGE_HOURS(a, b, host)                                                                     \
     " UNION ALL SELECT recipient_domain, s * sent, s * deferred, s * bounced, s * "                \
     "expired" DB_SIGNED_FROM("rollups_domain_hour", "hour", a, b,                                  \
+                             " AND recipient_domain = ANY ($1::text[])" host)
+/* The ten minutes of the candidates between a and b from rollups_domain_tenmin, with their
+ * sign (DB_SIGNED_FROM). */
+#define EDGE_TENMIN(a, b, host)                                                                    \
+    " UNION ALL SELECT recipient_domain, s * sent, s * deferred, s * bounced, s * "                \
+    "expired" DB_SIGNED_FROM("rollups_domain_tenmin", "tenmin", a, b,                              \
                              " AND recipient_domain = ANY ($1::text[])" host)
 /* The attempts of the candidates at one end, between a and b, with their sign (DB_EDGE_FROM). */
 #define EDGE_EVENTS(a, b, host)                                                                    \
@@ -142,10 +150,11 @@ static const char *const top_sql[] = {
     "  SELECT recipient_domain, sent st, deferred df, bounced bo, expired ex"                      \
     "   FROM " days " WHERE recipient_domain = ANY ($1::text[])"                                   \
     "   AND day >= $6::timestamptz AND day < $7::timestamptz" host EDGE_HOURS("$4", "$6", host)    \
-        EDGE_HOURS("$7", "$5", host) EDGE_EVENTS("$2", "$4", host)                                 \
-            EDGE_EVENTS("$5", "$3", host) ") x GROUP BY 1) d"                                      \
-                                          " WHERE total >= $8::bigint ORDER BY " order             \
-                                          ", recipient_domain LIMIT $9::integer"
+        EDGE_HOURS("$7", "$5", host) EDGE_TENMIN("$10", "$4", host) EDGE_TENMIN("$5", "$11", host) \
+            EDGE_EVENTS("$2", "$10", host)                                                         \
+                EDGE_EVENTS("$11", "$3", host) ") x GROUP BY 1) d"                                 \
+                                               " WHERE total >= $8::bigint ORDER BY " order        \
+                                               ", recipient_domain LIMIT $9::integer"
 #define EXACT_ALL(order)     EXACT_SQL(order, "rollups_domain_day", "")
 #define EXACT_ON_HOST(order) EXACT_SQL(order, "rollups_domain_host_day", ONE_HOST)
 
@@ -229,8 +238,9 @@ static int bounded_round(struct db *db, const struct db_range *r, enum db_domain
 {
     char from[48], to[48], lv[24], lim[16], vol[24], host[EV_HOST_LEN];
     struct db_units u;
-    const char *v[10];
+    const char *v[12];
     int on_host = r->host[0] != 0;
+    int64_t through;
     struct buf doms;
     PGresult *res;
     int64_t bound;
@@ -253,6 +263,11 @@ static int bounded_round(struct db *db, const struct db_range *r, enum db_domain
     db_range_time(r->from_us, true, from, sizeof(from));
     db_range_time(r->to_us, false, to, sizeof(to));
     db_range_units(r, DB_DAYS_INSIDE, &u);
+    if (db_tenmin_through(db, &through) < 0) {
+        buf_free(&doms);
+        return -1;
+    }
+    db_range_tenmin(r, through, &u);
     snprintf(vol, sizeof(vol), "%lld", (long long)min_volume);
     snprintf(lim, sizeof(lim), "%d", limit);
     v[0] = doms.data;
@@ -264,9 +279,11 @@ static int bounded_round(struct db *db, const struct db_range *r, enum db_domain
     v[6] = u.d2;
     v[7] = vol;
     v[8] = lim;
+    v[9] = u.t1;
+    v[10] = u.t2;
     DB_QCOPY(host, r->host);
-    v[9] = host;
-    res = db_run(db, exact_sql[on_host][order], 9 + on_host, v, "domains");
+    v[11] = host;
+    res = db_run(db, exact_sql[on_host][order], 11 + on_host, v, "domains");
     buf_free(&doms);
     if (res == NULL)
         return -1;

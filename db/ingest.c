@@ -930,6 +930,7 @@ enum fact_field {
     F_MINUTE,
     F_DAY,
     F_MONTH,
+    F_TENMIN,
     F_HOST,
     F_SD,
     F_RD,
@@ -969,6 +970,8 @@ enum rollup_id {
     R_SENDER_HOUR,
     R_SENDER_DAY,
     R_SENDER_REASON_DAY,
+    R_DOMAIN_TENMIN,
+    R_SENDER_TENMIN,
     R_COUNT
 };
 
@@ -1058,14 +1061,28 @@ static const struct rollup {
                              "n",
                              0,
                              false},
+    /* Only the events before tenmin_rolled.through: later buckets are added up from the
+     * events once they have passed (sql/031). */
+    [R_DOMAIN_TENMIN] = {"rollups_domain_tenmin",
+                         "recipient_domain, tenmin, host",
+                         {F_RD, F_TENMIN, F_HOST, F_END},
+                         "sent, deferred, bounced, expired",
+                         4,
+                         false},
+    [R_SENDER_TENMIN] = {"rollups_sender_tenmin",
+                         "axis, tenmin, key, host, kind, reason",
+                         {F_AXIS, F_TENMIN, F_AXIS_KEY, F_HOST, F_KIND, F_REASON, F_END},
+                         "n",
+                         0,
+                         false},
 };
 
 /* The fields of the event being added up, and the last times formatted (most repeat). */
 struct facts {
     struct buf text;
     size_t off[F_AXIS], len[F_AXIS];
-    int64_t grain_us[4]; /* F_HOUR .. F_MONTH: the truncated time whose text is at off[] */
-    char grain_text[4][40];
+    int64_t grain_us[5]; /* F_HOUR .. F_TENMIN: the truncated time whose text is at off[] */
+    char grain_text[5][40];
     struct buf key;
     struct buf example;
 };
@@ -1076,6 +1093,7 @@ struct rollup_sums {
     struct delta sent; /* sender domain and recipient as COPY columns: the latest time sent */
     struct buf lost;   /* the rows of stg_suppress (see suppress_row()) */
     struct buf scratch;
+    int64_t tenmin_through; /* the events before it count in the ten-minute rollups */
 };
 
 /* field_set - field k of the event: s escaped for COPY */
@@ -1098,10 +1116,10 @@ static void field_lower(struct facts *f, enum fact_field k, const char *s)
     field_set(f, k, tmp);
 }
 
-/* field_times - the hour, minute, day and month of us, as timestamps (UTC) */
+/* field_times - the hour, minute, day, month and ten minutes of us, as timestamps (UTC) */
 static void field_times(struct facts *f, int64_t us)
 {
-    int64_t t[4], y;
+    int64_t t[5], y;
     int m, d;
 
     t[0] = db_floor_to(us, HOUR_US);
@@ -1109,7 +1127,8 @@ static void field_times(struct facts *f, int64_t us)
     t[2] = db_floor_to(us, DAY_US);
     time_civil_from_days(t[2] / DAY_US, &y, &m, &d);
     t[3] = time_days_from_civil(y, m, 1) * DAY_US;
-    for (int k = 0; k < 4; k++) {
+    t[4] = db_floor_to(us, DB_TENMIN_US);
+    for (int k = 0; k < 5; k++) {
         if (t[k] != f->grain_us[k] || f->grain_text[k][0] == 0) {
             time_format_rfc3339(t[k], f->grain_text[k], sizeof(f->grain_text[k]));
             f->grain_us[k] = t[k];
@@ -1229,6 +1248,8 @@ static void rollup_event(struct rollup_sums *s, const struct entry *e)
      * day and month rows only those with one. */
     if (outcome)
         rollup_add(s, R_DOMAIN_HOUR, -1, kx, NULL);
+    if (outcome && ev->time_us < s->tenmin_through)
+        rollup_add(s, R_DOMAIN_TENMIN, -1, kx, NULL);
     if (outcome && f->len[F_RD] > 0) {
         rollup_add(s, R_DOMAIN_DAY, -1, kx, NULL);
         rollup_add(s, R_DOMAIN_MONTH, -1, kx, NULL);
@@ -1251,6 +1272,8 @@ static void rollup_event(struct rollup_sums *s, const struct entry *e)
         rollup_add(s, R_SENDER_DAY, a, kx, NULL);
         if (kx != 0 && f->len[F_REASON] > 0)
             rollup_add(s, R_SENDER_REASON_DAY, a, kx, NULL);
+        if (ev->time_us < s->tenmin_through)
+            rollup_add(s, R_SENDER_TENMIN, a, kx, NULL);
     }
 }
 
@@ -1490,6 +1513,8 @@ static int copy_sums(struct db_batch *b, enum rollup_id r)
 static struct rollup_sums *sums_new(void)
 {
     struct rollup_sums *s = xcalloc(1, sizeof(*s));
+
+    s->tenmin_through = INT64_MIN;
 
     for (int r = 0; r < R_COUNT; r++)
         delta_init(&s->d[r]);
@@ -1842,6 +1867,7 @@ bool db_batch_new_months(const struct db_batch *b)
 static void batch_clear(struct db_batch *b)
 {
     sums_clear(b->spec);
+    b->spec->tenmin_through = b->db->tenmin_through;
     b->spec_valid = true;
     b->n = 0;
     b->repaired = 0;
@@ -1869,6 +1895,12 @@ static void txn_abort(struct db *db)
 #define TXN_WORK_MEM "SET LOCAL work_mem = '64MB'"
 
 /*
+ * A writing transaction holds this lock to its end: mailpulse_roll_tenmin() waits for it, so
+ * "through" stays as the transaction read it (sql/031).
+ */
+#define TENMIN_LOCK "LOCK TABLE tenmin_rolled IN ROW EXCLUSIVE MODE"
+
+/*
  * batch_store - the batch's events into their tables and their sums into the transaction's,
  * in the transaction open on the connection (begun here when there is none). The batch keeps
  * its events.
@@ -1889,16 +1921,19 @@ static int batch_store(struct db_batch *b, struct db_batch_result *res)
             return -1;
         r = db_exec(b->db,
                     b->db->async_commit ? "BEGIN; " TXN_WORK_MEM
-                                          "; SET LOCAL synchronous_commit = off"
-                                        : "BEGIN; " TXN_WORK_MEM,
+                                          "; SET LOCAL synchronous_commit = off; " TENMIN_LOCK
+                                        : "BEGIN; " TXN_WORK_MEM "; " TENMIN_LOCK,
                     PGRES_COMMAND_OK, "BEGIN");
         if (r == NULL)
             return -1;
         PQclear(r);
         b->db->txn_open = true;
+        if (db_tenmin_through(b->db, &b->db->tenmin_through) < 0)
+            return -1;
         if (b->db->sums == NULL)
             b->db->sums = sums_new();
         sums_clear(b->db->sums);
+        b->db->sums->tenmin_through = b->db->tenmin_through;
         if (create_staging(b) < 0)
             return -1;
     } else if (b->n > 0 && ensure_partitions(b) < 0) {
@@ -1914,6 +1949,10 @@ static int batch_store(struct db_batch *b, struct db_batch_result *res)
     res->repaired = b->repaired;
     if (move_tables(b, staged, res, &straight) < 0)
         return -1;
+    /* The spec counted the ten-minute rollups as "through" was when the batch was emptied
+     * (batch_clear(), on this thread): the transaction may have read another since. */
+    if (b->spec->tenmin_through != b->db->tenmin_through)
+        b->spec_valid = false;
     if (straight && b->spec_valid)
         sums_take(b);
     else
@@ -1956,6 +1995,23 @@ static void summarize_due(struct db *db)
     (void)db_summarize(db, NULL);
 }
 
+#define ROLL_EVERY_US  (60 * 1000000LL)
+#define ROLL_BUDGET_US (1000000LL)
+
+/*
+ * roll_due - after a commit, with db_roll_on_commit() on, the passed ten-minute buckets added
+ * up for a second at most, when that was last done a minute ago or more. A failure is only a
+ * warning: the reports read those buckets from the events until a later try.
+ */
+static void roll_due(struct db *db)
+{
+    int64_t now = time_now_us();
+
+    if (!db->roll_tenmin || (now - db->rolled_us < ROLL_EVERY_US && now >= db->rolled_us))
+        return;
+    (void)db_roll_tenmin(db, ROLL_BUDGET_US, NULL);
+}
+
 /* db_batch_commit - send the batch and the checkpoint, and commit the transaction */
 int db_batch_commit(struct db_batch *b, int64_t source_id, int64_t checkpoint,
                     struct db_batch_result *res)
@@ -1984,6 +2040,7 @@ int db_batch_commit(struct db_batch *b, int64_t source_id, int64_t checkpoint,
     b->state = NULL;
     b->prefix_len = 0;
     summarize_due(b->db);
+    roll_due(b->db);
     return 0;
 
 failed:

@@ -71,6 +71,51 @@ int db_summarize(struct db *db, int64_t *ranges)
                      ranges);
 }
 
+/* The ten-minute buckets are added up once they ended this long ago, and this much time of
+ * events (from the first after "through") per transaction. */
+#define ROLL_LAG_US (10 * MINUTE_US)
+#define ROLL_SPAN   "1 hour"
+
+/* db_roll_tenmin - the passed ten-minute buckets added up from the events (db.h) */
+int db_roll_tenmin(struct db *db, int64_t budget_us, int64_t *through_us)
+{
+    char until[48];
+    const char *params[1] = {until};
+    int64_t start = time_now_us(), target = db_floor_to(start - ROLL_LAG_US, DB_TENMIN_US), w;
+    PGresult *res;
+
+    db->rolled_us = start;
+    time_format_rfc3339(target, until, sizeof(until));
+    for (;;) {
+        if (db_reconnect(db) < 0)
+            return -1;
+        res =
+            PQexecParams(db->conn,
+                         "SELECT CASE WHEN w = '-infinity' THEN NULL"
+                         " ELSE (extract(epoch FROM w) * 1000000)::bigint END"
+                         " FROM mailpulse_roll_tenmin($1::timestamptz, interval '" ROLL_SPAN "') w",
+                         1, NULL, params, NULL, NULL, 0);
+        if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+            db_warn_res(db, res, "adding up the ten-minute rollups");
+            PQclear(res);
+            return -1;
+        }
+        w = PQgetisnull(res, 0, 0) ? INT64_MIN : strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+        PQclear(res);
+        if (w >= target || (budget_us > 0 && time_now_us() - start >= budget_us))
+            break;
+    }
+    if (through_us != NULL)
+        *through_us = w;
+    return 0;
+}
+
+/* db_roll_on_commit - whether batch commits run db_roll_tenmin() now and then (db.h) */
+void db_roll_on_commit(struct db *db, int on)
+{
+    db->roll_tenmin = on != 0;
+}
+
 /* db_ensure_partitions - partitions for this month and the next (startup) */
 int db_ensure_partitions(struct db *db)
 {

@@ -182,7 +182,10 @@ void db_range_units(const struct db_range *r, enum db_days days, struct db_units
         if (r->to_us != z && rest < r->to_us - z)
             z += HOUR_US;
     }
+    u->h1_us = a;
+    u->h2_us = z;
     if (!from_open && !to_open && a >= z) {
+        u->h1_us = u->h2_us = r->to_us;
         db_range_time(r->to_us, false, u->h1, sizeof(u->h1));
         snprintf(u->h2, sizeof(u->h2), "%s", u->h1);
         snprintf(u->d1, sizeof(u->d1), "%s", u->h1);
@@ -211,6 +214,55 @@ void db_range_units(const struct db_range *r, enum db_days days, struct db_units
         db_range_time(d1, true, u->d1, sizeof(u->d1));
         db_range_time(d2, false, u->d2, sizeof(u->d2));
     }
+}
+
+/*
+ * tenmin_end - the ten-minute boundary next to end e (a range's from or to) whose buckets up to
+ * hour boundary h all lie before through, the nearest of the two around e; h when neither
+ * does, or when e is open or on h.
+ */
+static int64_t tenmin_end(int64_t e, int64_t h, int64_t through)
+{
+    int64_t lo = db_floor_to(e, DB_TENMIN_US), hi = lo == e ? e : lo + DB_TENMIN_US;
+    int64_t best = h;
+
+    if (e <= 0 || e == INT64_MAX || e == h)
+        return h;
+    if ((lo > h ? lo : h) <= through)
+        best = lo;
+    if ((hi > h ? hi : h) <= through && (best == h || hi - e < e - lo))
+        best = hi;
+    return best;
+}
+
+/* db_range_tenmin - see db_int.h */
+void db_range_tenmin(const struct db_range *r, int64_t through, struct db_units *u)
+{
+    if (u->h1_us == r->to_us) { /* no whole hour: the events answer it all */
+        snprintf(u->t1, sizeof(u->t1), "%s", u->h1);
+        snprintf(u->t2, sizeof(u->t2), "%s", u->h2);
+        return;
+    }
+    db_range_time(tenmin_end(r->from_us, u->h1_us, through), true, u->t1, sizeof(u->t1));
+    db_range_time(tenmin_end(r->to_us, u->h2_us, through), false, u->t2, sizeof(u->t2));
+}
+
+/* db_tenmin_through - tenmin_rolled.through (sql/031), INT64_MIN when none is added up */
+int db_tenmin_through(struct db *db, int64_t *through)
+{
+    PGresult *res = db_run(db,
+                           "SELECT CASE WHEN through = '-infinity' THEN NULL"
+                           " ELSE (extract(epoch FROM through) * 1000000)::bigint END"
+                           " FROM tenmin_rolled",
+                           0, NULL, "reading the ten-minute rollups' progress");
+
+    if (res == NULL)
+        return -1;
+    *through = PQntuples(res) == 1 && !PQgetisnull(res, 0, 0)
+                   ? strtoll(PQgetvalue(res, 0, 0), NULL, 10)
+                   : INT64_MIN;
+    PQclear(res);
+    return 0;
 }
 
 /* db_minute_units - see db_int.h */

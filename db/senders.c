@@ -26,10 +26,11 @@
  *	reasons of the attempts that were not sent and of the rejects. The UTC days of the
  *	range come from rollups_sender_day (their reasons, for the listed keys only, from
  *	rollups_sender_reason_day), the whole hours around them from rollups_sender_hour
- *	(every whole hour from rollups_host for the host axis, and the whole minutes of the
- *	partial hours from rollups_host_minute), the partial hours (for the host axis, minutes)
- *	at the two ends from the deliveries and rejects themselves, so any range is exact
- *	(db_range_units() says how an end is read). The key
+ *	(every whole hour from rollups_host for the host axis), the whole ten minutes of the
+ *	partial hours from rollups_sender_tenmin where they are added up (the whole minutes
+ *	from rollups_host_minute for the host axis), the rest at the two ends from the
+ *	deliveries and rejects themselves, so any range is exact (db_range_units() and
+ *	db_range_tenmin() say how an end is read). The key
  *	is "" where the log did not say (no SASL login, a local submission). Ordered by
  *	attempts, then rejects, most first, or by bounce or deferral rate, highest first, among
  *	the keys with at least one thousandth of the range's attempts (rounded up); then by
@@ -57,14 +58,15 @@
  * Per axis: its name, its hourly rows (key, kind, reason, n, hour, host), the columns its key
  * is made from in deliveries and in rejects, the key made of them (of "key": the events are
  * added up by those columns, and a function of them runs once per sum, not once per event),
- * and its minute rows (key, kind, reason, n, minute, host), or NULL: only an axis whose key is
- * its column has minute rows, which hold the key itself. The sending host has no day tables
- * of its own: its hours come from rollups_host, which holds a few rows per hour, and the whole
- * minutes at the ends of a range from rollups_host_minute.
+ * and its rows of the grain below the hour (key, kind, reason, n, minute, host), which hold
+ * the key itself. The sending host has no day tables of its own: its hours come from
+ * rollups_host, which holds a few rows per hour, and the whole minutes at the ends of a range
+ * from rollups_host_minute. The other axes read the whole ten minutes at the ends from
+ * rollups_sender_tenmin, those that are added up (db_range_tenmin()).
  */
-#define NO_MINUTES                                                                                 \
-    "SELECT ''::text AS key, '' AS kind, '' AS reason, 0 AS n, NULL::timestamptz AS minute,"       \
-    " '' AS host WHERE false"
+#define TENMIN(axis)                                                                               \
+    "SELECT key, kind, reason, n, tenmin AS minute, host FROM rollups_sender_tenmin"               \
+    " WHERE axis = '" axis "'"
 static const struct {
     const char *name;
     const char *hours;
@@ -77,15 +79,15 @@ static const struct {
                                "SELECT key, kind, reason, n, hour, host FROM rollups_sender_hour"
                                " WHERE axis = 'sender_domain'",
                                "coalesce(sender_domain, '')", "coalesce(sender_domain, '')", "key",
-                               NULL},
+                               TENMIN("sender_domain")},
     [DB_AXIS_SASL_USER] = {"sasl_user",
                            "SELECT key, kind, reason, n, hour, host FROM rollups_sender_hour"
                            " WHERE axis = 'sasl_user'",
-                           "coalesce(sasl_username, '')", "''::text", "key", NULL},
+                           "coalesce(sasl_username, '')", "''::text", "key", TENMIN("sasl_user")},
     [DB_AXIS_CLIENT_IP] = {"client_ip",
                            "SELECT key, kind, reason, n, hour, host FROM rollups_sender_hour"
                            " WHERE axis = 'client_ip'",
-                           "client", "client", "mailpulse_client_ip(key)", NULL},
+                           "client", "client", "mailpulse_client_ip(key)", TENMIN("client_ip")},
     [DB_AXIS_HOST] = {"host",
                       "SELECT host AS key, kind, reason, n, hour, host FROM rollups_host"
                       " WHERE kind NOT IN ('received', 'notice')",
@@ -117,7 +119,8 @@ static const char *const orders[] = {
 #define RAW_D2 RAW_END("deliveries", "%1$s", "status", "$12", "$2")
 #define RAW_R1 RAW_END("rejects", "%2$s", "'rejected'", "$1", "$11")
 #define RAW_R2 RAW_END("rejects", "%2$s", "'rejected'", "$12", "$2")
-/* The axis's minute rows (6) between m1 and h1, and between h2 and m2, with their sign. */
+/* The axis's rows below the hour (6) between m1 and h1, and between h2 and m2, with their
+ * sign. */
 #define MIN_END(a, b)                                                                              \
     " SELECT key, kind, reason, s * n" DB_SIGNED_FROM("(%6$s) mn", "minute", a, b,                 \
                                                       " AND ($3::text = '' OR host = $3::text)")
@@ -127,28 +130,30 @@ static const char *const orders[] = {
 /*
  * Parameters: $1 from, $2 to, $3 host, [$4, $5) the hours from rollups, [$6, $7) the days
  * (empty when none: $6 = $7; db_range_units()), $8 the limit, $9 1 for a rate ordering (the
- * minimum volume applies), $10 the reasons per key, $11 and $12 the minute boundaries next to
- * the ends (m1 and m2 of db_range_units(); h1 and h2 for an axis without minute rows). Filled
- * in (numbered): the axis's key columns in deliveries (1) and in rejects (2), its hourly rows
- * (3), its name (4), the ordering (5), its minute rows (6), its key of those columns (7).
+ * minimum volume applies), $10 the reasons per key, $11 and $12 the boundaries below the hour
+ * next to the ends (m1 and m2 of db_range_units() for the host axis, t1 and t2 of
+ * db_range_tenmin() for the others). Filled in (numbered): the axis's key columns in
+ * deliveries (1) and in rejects (2), its hourly rows (3), its name (4), the ordering (5), its
+ * rows below the hour (6), its key of those columns (7).
  *
- * raw is the events at the two ends with their sign (DB_EDGE_FROM) and the minute rows
- * around them with theirs (sg is a row's signed count), added up by the events' key columns
- * (7 makes the key of them where c and rs read raw), hr the hours outside the
- * days with theirs (DB_SIGNED_FROM), each added up per key, kind and reason as it is read
- * (both are read twice: a few hundred rows instead of every attempt and hour row), each
- * range read as two plain ranges, which the time indexes
- * find directly (one range with the middle excluded by a filter would read every row in
- * between, and a join to a list of ranges makes the planner guess so many rows that it
- * compiles the query); the counts add the days, hr and raw; the reasons of the listed keys
- * add rollups_sender_reason_day, hr and raw for those keys only, once (r is materialized: as
- * a subquery of each listed key it would read hr again for every key).
+ * raw is the events at the two ends with their sign (DB_EDGE_FROM), added up by the events'
+ * key columns (7 makes the key of them where c and rs read raw), sub the rows below the hour
+ * around them with theirs (sg is a row's signed count), hr the hours outside the days with
+ * theirs (DB_SIGNED_FROM), each added up per key, kind and reason as it is read (each is read
+ * twice: a few hundred rows instead of every attempt and hour row), each range read as two
+ * plain ranges, which the time indexes find directly (one range with the middle excluded by
+ * a filter would read every row in between, and a join to a list of ranges makes the planner
+ * guess so many rows that it compiles the query); the counts add the days, hr, sub and raw;
+ * the reasons of the listed keys add rollups_sender_reason_day, hr, sub and raw for those
+ * keys only, once (r is materialized: as a subquery of each listed key it would read hr
+ * again for every key).
  */
 static const char senders_sql[] =
     "WITH ax (name) AS (VALUES ('%4$s'::text)), raw (key, kind, reason, sg) AS ("
     " SELECT key, kind, reason, sum(sg) FROM (" RAW_D1 " UNION ALL" RAW_D2 " UNION ALL" RAW_R1
-    " UNION ALL" RAW_R2 " UNION ALL" MIN_1 " UNION ALL" MIN_2 ") e (key, kind, reason, sg)"
-    " GROUP BY 1, 2, 3),"
+    " UNION ALL" RAW_R2 ") e (key, kind, reason, sg) GROUP BY 1, 2, 3),"
+    " sub (key, kind, reason, sg) AS (SELECT key, kind, reason, sum(sg) FROM (" MIN_1
+    " UNION ALL" MIN_2 ") e (key, kind, reason, sg) GROUP BY 1, 2, 3),"
     " hr AS (SELECT key, kind, reason, sum(n) AS n FROM (SELECT key, kind, reason, s * n AS n" HR_1
     " UNION ALL SELECT key, kind, reason, s * n" HR_2 ") e GROUP BY 1, 2, 3),"
     " c (key, st, df, bo, ex, rj) AS ("
@@ -159,6 +164,10 @@ static const char senders_sql[] =
     " SELECT key, (kind = 'sent')::int * n, (kind = 'deferred')::int * n,"
     "  (kind = 'bounced')::int * n, (kind = 'expired')::int * n, (kind = 'rejected')::int * n"
     "  FROM hr"
+    " UNION ALL"
+    " SELECT key, sg * (kind = 'sent')::int, sg * (kind = 'deferred')::int,"
+    "  sg * (kind = 'bounced')::int, sg * (kind = 'expired')::int, sg * (kind = 'rejected')::int"
+    "  FROM sub"
     " UNION ALL"
     " SELECT %7$s, sg * (kind = 'sent')::int, sg * (kind = 'deferred')::int,"
     "  sg * (kind = 'bounced')::int, sg * (kind = 'expired')::int, sg * (kind = 'rejected')::int"
@@ -176,6 +185,9 @@ static const char senders_sql[] =
     "  AND ($3::text = '' OR host = $3::text)"
     " UNION ALL"
     " SELECT key, reason, n FROM hr"
+    "  WHERE kind <> 'sent' AND reason <> '' AND key IN (SELECT key FROM t)"
+    " UNION ALL"
+    " SELECT key, reason, sg FROM sub"
     "  WHERE kind <> 'sent' AND reason <> '' AND key IN (SELECT key FROM t)"
     " UNION ALL"
     " SELECT %7$s, reason, sg FROM raw"
@@ -249,6 +261,7 @@ int db_senders(struct db *db, const struct db_range *r, enum db_sender_axis axis
     char from[48], to[48], host[EV_HOST_LEN], lim[16], rate[2], nr[8];
     struct db_units u;
     const char *v[12] = {from, to, host, u.h1, u.h2, u.d1, u.d2, lim, rate, nr, u.m1, u.m2};
+    int64_t through;
     struct db_sender_row *row;
     struct buf sql;
     PGresult *res;
@@ -256,14 +269,16 @@ int db_senders(struct db *db, const struct db_range *r, enum db_sender_axis axis
 
     if ((unsigned)axis >= ARRAY_LEN(axes) || (unsigned)order >= ARRAY_LEN(orders))
         return -1;
-    ASSERT(axes[axis].minutes == NULL || strcmp(axes[axis].key, "key") == 0);
     db_range_time(r->from_us, true, from, sizeof(from));
     db_range_time(r->to_us, false, to, sizeof(to));
-    /* The host axis reads no days. */
+    /* The host axis reads no days, and minutes below the hour. */
     db_range_units(r, axis != DB_AXIS_HOST ? DB_DAYS_NEAREST : DB_DAYS_NONE, &u);
-    if (axes[axis].minutes == NULL) { /* the events up to the hours */
-        v[10] = u.h1;
-        v[11] = u.h2;
+    if (axis != DB_AXIS_HOST) {
+        if (db_tenmin_through(db, &through) < 0)
+            return -1;
+        db_range_tenmin(r, through, &u);
+        v[10] = u.t1;
+        v[11] = u.t2;
     }
     DB_QCOPY(host, r->host);
     snprintf(lim, sizeof(lim), "%d", limit > 0 ? limit : 0);
@@ -272,8 +287,7 @@ int db_senders(struct db *db, const struct db_range *r, enum db_sender_axis axis
 
     buf_init(&sql);
     buf_printf(&sql, senders_sql, axes[axis].delivery_key, axes[axis].reject_key, axes[axis].hours,
-               axes[axis].name, orders[order],
-               axes[axis].minutes != NULL ? axes[axis].minutes : NO_MINUTES, axes[axis].key);
+               axes[axis].name, orders[order], axes[axis].minutes, axes[axis].key);
     res = db_run(db, sql.data, 12, v, "senders");
     buf_free(&sql);
     if (res == NULL)

@@ -2471,6 +2471,34 @@ static int got_sender_line(void *arg, const struct db_sender_row *r)
     return 0;
 }
 
+/* senders_counted - what db_senders() by volume must answer for r, counted over the events,
+ * whose key is the SQL expression dkey over the attempts and rkey over the rejects */
+static void senders_counted(struct fixture *f, const char *dkey, const char *rkey,
+                            const struct db_range *r, char *out, size_t outlen)
+{
+    char sql[2048], ta[48], tb[48];
+
+    db_range_time(r->from_us, true, ta, sizeof(ta));
+    db_range_time(r->to_us, false, tb, sizeof(tb));
+    snprintf(sql, sizeof(sql),
+             "WITH x AS (SELECT %s k, (status = 'sent')::int st,"
+             " (status = 'deferred')::int df, (status = 'bounced')::int bo,"
+             " (status = 'expired')::int ex, 0 rj, CASE WHEN status <> 'sent' THEN reason END rs"
+             " FROM deliveries"
+             " WHERE time >= '%s' AND time < '%s' AND ('%s' = '' OR host = '%s')"
+             " UNION ALL SELECT %s, 0, 0, 0, 0, 1, reason FROM rejects"
+             " WHERE time >= '%s' AND time < '%s' AND ('%s' = '' OR host = '%s'))"
+             "SELECT coalesce(string_agg(format('%%s %%s %%s %%s %%s %%s%%s', k, st, df, bo, ex,"
+             " rj, (SELECT coalesce(string_agg(' ' || rs || ' ' || n, '' ORDER BY n DESC, rs),"
+             " '') FROM (SELECT rs, count(*) n FROM x WHERE x.k = y.k AND rs <> ''"
+             " GROUP BY rs ORDER BY n DESC, rs LIMIT %d) z)),"
+             " E'\\n' ORDER BY st + df + bo + ex DESC, rj DESC, k), '') FROM ("
+             " SELECT k, sum(st) st, sum(df) df, sum(bo) bo, sum(ex) ex, sum(rj) rj FROM x"
+             " GROUP BY k) y",
+             dkey, ta, tb, r->host, r->host, rkey, ta, tb, r->host, r->host, DB_SENDER_REASONS);
+    sql_str(f->admin, sql, out, outlen);
+}
+
 /* units_are - db_range_units() of [from, to) with days gives hours [h1, h2) and days [d1, d2) */
 static void units_are(int64_t from, int64_t to, int64_t h1, int64_t h2, int64_t d1, int64_t d2)
 {
@@ -2726,27 +2754,7 @@ static void test_summary_sender(void **state)
             assert_int_equal(
                 db_senders(f->db, &r, axis, DB_ORDER_VOLUME, 10, got_sender_line, &lines), 0);
             buf_putc(&lines, 0);
-            db_range_time(r.from_us, true, ta, sizeof(ta));
-            db_range_time(r.to_us, false, tb, sizeof(tb));
-            snprintf(
-                sql, sizeof(sql),
-                "WITH x AS (SELECT %s k, (status = 'sent')::int st,"
-                " (status = 'deferred')::int df, (status = 'bounced')::int bo,"
-                " (status = 'expired')::int ex, 0 rj, CASE WHEN status <> 'sent' THEN reason END rs"
-                " FROM deliveries"
-                " WHERE time >= '%s' AND time < '%s' AND ('%s' = '' OR host = '%s')"
-                " UNION ALL SELECT %s, 0, 0, 0, 0, 1, reason FROM rejects"
-                " WHERE time >= '%s' AND time < '%s' AND ('%s' = '' OR host = '%s'))"
-                "SELECT coalesce(string_agg(format('%%s %%s %%s %%s %%s %%s%%s', k, st, df, bo, ex,"
-                " rj, (SELECT coalesce(string_agg(' ' || rs || ' ' || n, '' ORDER BY n DESC, rs),"
-                " '') FROM (SELECT rs, count(*) n FROM x WHERE x.k = y.k AND rs <> ''"
-                " GROUP BY rs ORDER BY n DESC, rs LIMIT %d) z)),"
-                " E'\\n' ORDER BY st + df + bo + ex DESC, rj DESC, k), '') FROM ("
-                " SELECT k, sum(st) st, sum(df) df, sum(bo) bo, sum(ex) ex, sum(rj) rj FROM x"
-                " GROUP BY k) y",
-                key, ta, tb, hosts[h], hosts[h], key, ta, tb, hosts[h], hosts[h],
-                DB_SENDER_REASONS);
-            sql_str(f->admin, sql, all, sizeof(all));
+            senders_counted(f, key, key, &r, all, sizeof(all));
             if (strcmp(lines.data, all) != 0)
                 fail_msg("senders by %s: range %zu host '%s':\n%s\nwant:\n%s",
                          db_sender_axis_name(axis), i / 3, hosts[h], lines.data, all);
@@ -2756,6 +2764,227 @@ static void test_summary_sender(void **state)
     /* The sender's own rows were counted: the check is not vacuous. */
     assert_true(sql_int(f->admin, "SELECT count(*) FROM facts WHERE sender_domain = 'a.example'"
                                   " AND kind = 'received'") > 100);
+}
+
+/* tenmin_exact - the ten-minute rollups hold what the events before "before" add up to, and
+ * nothing after it */
+static void tenmin_exact(struct fixture *f, const char *before)
+{
+    char sql[2048];
+
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM ((SELECT * FROM rollups_domain_tenmin WHERE tenmin < '%s'"
+             " EXCEPT ALL SELECT coalesce(recipient_domain, ''), mailpulse_tenmin(time), host,"
+             " count(*) FILTER (WHERE status = 'sent'), count(*) FILTER (WHERE status ="
+             " 'deferred'), count(*) FILTER (WHERE status = 'bounced'), count(*) FILTER (WHERE"
+             " status = 'expired') FROM deliveries WHERE time < '%s' GROUP BY 1, 2, 3)"
+             " UNION ALL (SELECT coalesce(recipient_domain, ''), mailpulse_tenmin(time), host,"
+             " count(*) FILTER (WHERE status = 'sent'), count(*) FILTER (WHERE status ="
+             " 'deferred'), count(*) FILTER (WHERE status = 'bounced'), count(*) FILTER (WHERE"
+             " status = 'expired') FROM deliveries WHERE time < '%s' GROUP BY 1, 2, 3"
+             " EXCEPT ALL SELECT * FROM rollups_domain_tenmin)) x",
+             before, before, before);
+    assert_int_equal(sql_int(f->admin, sql), 0);
+    snprintf(sql, sizeof(sql),
+             "WITH e AS (SELECT time, host, coalesce(sender_domain, '') sd, client,"
+             " coalesce(sasl_username, '') sasl, status kind, coalesce(reason, '') reason"
+             " FROM deliveries WHERE time < '%s' UNION ALL SELECT time, host,"
+             " coalesce(sender_domain, ''), client, '', 'rejected', coalesce(reason, '')"
+             " FROM rejects WHERE time < '%s'),"
+             " w AS (SELECT mailpulse_tenmin(time) tenmin, host, g.axis, g.key, kind, reason,"
+             " count(*)::int n FROM e CROSS JOIN LATERAL (VALUES ('sender_domain', sd),"
+             " ('sasl_user', sasl), ('client_ip', mailpulse_client_ip(client))) g (axis, key)"
+             " GROUP BY 1, 2, 3, 4, 5, 6)"
+             " SELECT count(*) FROM ((SELECT * FROM rollups_sender_tenmin WHERE tenmin < '%s'"
+             " EXCEPT ALL SELECT * FROM w) UNION ALL (SELECT * FROM w EXCEPT ALL"
+             " SELECT * FROM rollups_sender_tenmin)) x",
+             before, before, before);
+    assert_int_equal(sql_int(f->admin, sql), 0);
+    snprintf(sql, sizeof(sql),
+             "SELECT (SELECT count(*) FROM rollups_domain_tenmin WHERE tenmin >= '%s')"
+             " + (SELECT count(*) FROM rollups_sender_tenmin WHERE tenmin >= '%s')",
+             before, before);
+    assert_int_equal(sql_int(f->admin, sql), 0);
+}
+
+/* tenmin_reports - the senders (three axes) and domains reports over ranges with ragged ends
+ * equal the counts over the events */
+static void tenmin_reports(struct fixture *f, const int64_t (*ranges)[2], size_t nranges)
+{
+    static const struct {
+        enum db_sender_axis axis;
+        const char *dkey, *rkey;
+    } axes[] = {
+        {DB_AXIS_SENDER_DOMAIN, "coalesce(sender_domain, '')", "coalesce(sender_domain, '')"},
+        {DB_AXIS_SASL_USER, "coalesce(sasl_username, '')", "''"},
+        {DB_AXIS_CLIENT_IP, "mailpulse_client_ip(client)", "mailpulse_client_ip(client)"}};
+    static const char *const hosts[] = {"", "mx1"};
+    char want[8192];
+    struct db_query q;
+    struct buf got;
+
+    buf_init(&got);
+    for (size_t i = 0; i < nranges; i++) {
+        for (size_t h = 0; h < ARRAY_LEN(hosts); h++) {
+            memset(&q, 0, sizeof(q));
+            q.range.from_us = ranges[i][0];
+            q.range.to_us = ranges[i][1];
+            snprintf(q.range.host, sizeof(q.range.host), "%s", hosts[h]);
+            for (size_t a = 0; a < ARRAY_LEN(axes); a++) {
+                buf_reset(&got);
+                assert_int_equal(db_senders(f->db, &q.range, axes[a].axis, DB_ORDER_VOLUME, 10,
+                                            got_sender_line, &got),
+                                 0);
+                buf_putc(&got, 0);
+                senders_counted(f, axes[a].dkey, axes[a].rkey, &q.range, want, sizeof(want));
+                if (strcmp(got.data, want) != 0)
+                    fail_msg("senders by %s: range %zu host '%s':\n%s\nwant:\n%s",
+                             db_sender_axis_name(axes[a].axis), i, hosts[h], got.data, want);
+            }
+            for (int o = DB_ORDER_VOLUME; o <= DB_ORDER_BOUNCE_RATE; o++) {
+                domains_counted(f, q.range.from_us, q.range.to_us, hosts[h],
+                                (enum db_domain_order)o, 10, want, sizeof(want));
+                buf_reset(&got);
+                assert_int_equal(
+                    db_domains(f->db, &q, (enum db_domain_order)o, 10, got_domain_line, &got), 0);
+                buf_putc(&got, 0);
+                if (strcmp(got.data, want) != 0)
+                    fail_msg("domains: range %zu host '%s' order %d:\n%s\nwant:\n%s", i, hosts[h],
+                             o, got.data, want);
+            }
+        }
+    }
+    buf_free(&got);
+}
+
+/*
+ * test_tenmin_rollups - the ten-minute rollups (sql/031): added up once a bucket has passed,
+ * a span at a time; an event stored later for a bucket added up already is added to it by its
+ * own commit, and one for a later bucket is not; the senders and domains reports read whole
+ * ten minutes from them at their ends where they are added up, the events elsewhere, and stay
+ * exact on both sides of "through" and across it.
+ */
+static void test_tenmin_rollups(void **state)
+{
+    struct fixture *f = *state;
+    static const int64_t M = 60 * SEC, H = 3600 * SEC, D = 86400 * SEC;
+    static const int64_t THROUGH = NOV01 + 3 * D + 50 * M; /* "through" after the first roll */
+    static const int64_t ranges[][2] = {
+        {NOV01 + 2 * D + 5 * H + 3000 * SEC + 7, NOV01 + 3 * D + 9 * H + 2460 * SEC + 3},
+        {NOV01 + 5 * H + 17 * M + 3, NOV01 + 3 * D + 47 * M},    /* across "through" */
+        {NOV01 + 5 * H + 23 * M + 1, NOV01 + 3 * D + 6 * M},     /* both ends before it */
+        {NOV01 + 3 * D + 2 * H + 4 * M, NOV01 + 5 * D + 31 * M}, /* after it */
+        {OCT20 + 2 * D + 1, NOV01 + 7 * D + 8 * H + 59},         /* days between */
+        {NOV01 + 10 * H + 12 * M, NOV01 + 10 * H + 48 * M},      /* no whole hour */
+        {NOV01 + 20 * M, NOV01 + 2 * H},                         /* on ten minutes */
+    };
+    static const char *const senders[] = {"news@a.example", "x@B.Example", ""};
+    static const char *const sasl[] = {"alice", "bob@b.example", ""};
+    static const char *const clients[] = {"app1[10.0.0.1]", "10.0.0.3", ""};
+    static const char *const reasons[] = {"blocked", "userunknown", "mailboxfull"};
+    struct db_batch *b = db_batch_create(f->db);
+    struct db_batch_result res;
+    struct db_query q;
+    struct event ev;
+    int64_t src, ck, through = 0, got0, got1;
+    uint64_t x = 11;
+    char when[48], rcpt[64], sql[512];
+    struct buf lines;
+    int n;
+
+    assert_int_equal(db_source_open(f->db, "tenmin", "tenmin", NULL, 0, &src, &ck), 0);
+    for (n = 0; n < 7000; n++) {
+        /* The last thousand come after the first roll: most for buckets added up already. */
+        int64_t t = OCT20 + (int64_t)(lcg(&x) * (double)TAIL_US);
+        int rank = lcg(&x) < 0.4 ? 0 : (int)exp(lcg(&x) * log(300.0));
+        const char *host = lcg(&x) < 0.6 ? "mx1" : "mx2";
+        const char *sender = senders[(int)(lcg(&x) * 3)], *client = clients[(int)(lcg(&x) * 3)];
+        const char *reason = reasons[(int)(lcg(&x) * 3)];
+        double u = lcg(&x);
+
+        if (n == 6000) {
+            assert_int_equal(db_batch_commit(b, src, n, &res), 0);
+            time_format_rfc3339(THROUGH + 7 * M, when, sizeof(when));
+            snprintf(sql, sizeof(sql),
+                     "SELECT count(*) FROM generate_series(1, 40) WHERE"
+                     " mailpulse_roll_tenmin('%s', '2 days') < '%s'",
+                     when, when);
+            sql_int(f->admin, sql);
+            time_format_rfc3339(THROUGH, when, sizeof(when));
+            snprintf(sql, sizeof(sql), "SELECT count(*) FROM tenmin_rolled WHERE through = '%s'",
+                     when);
+            assert_int_equal(sql_int(f->admin, sql), 1);
+            tenmin_exact(f, when);
+        }
+        if (u < 0.1) {
+            mk_event(&ev, EV_REJECT, t, host);
+            EVENT_SET(&ev, recipient, "r@d.example", 11);
+            ev.smtp_code = 554;
+            EVENT_SET(&ev, reason, reason, strlen(reason));
+        } else {
+            static const enum event_status st[] = {ST_SENT,     ST_SENT,    ST_SENT,
+                                                   ST_DEFERRED, ST_BOUNCED, ST_EXPIRED};
+            const char *s = sasl[(int)(lcg(&x) * 3)];
+
+            snprintf(rcpt, sizeof(rcpt), "u%d@%s%d.example", n % 31, rank ? "tail" : "big", rank);
+            mk_delivery(&ev, t, host, rcpt, st[(int)(lcg(&x) * 6)], "250 2.0.0 OK");
+            if (ev.status != ST_SENT)
+                EVENT_SET(&ev, reason, reason, strlen(reason));
+            EVENT_SET(&ev, sasl_username, s, strlen(s));
+        }
+        EVENT_SET(&ev, client, client, strlen(client));
+        EVENT_SET(&ev, sender, sender, strlen(sender));
+        db_batch_add(b, src, n, &ev);
+        if (db_batch_count(b) == 500)
+            assert_int_equal(db_batch_commit(b, src, n, &res), 0);
+    }
+    assert_int_equal(db_batch_commit(b, src, n, &res), 0);
+    db_batch_free(b);
+
+    /* The late events before "through" were added by their commits, the others not. */
+    time_format_rfc3339(THROUGH, when, sizeof(when));
+    tenmin_exact(f, when);
+    tenmin_reports(f, ranges, ARRAY_LEN(ranges));
+
+    /* The reports read the rollup: a count changed there shows in them. The first range
+     * starts at 5:50:00.000007, so its start reads [5:50, 6:00) from the ten minutes. */
+    memset(&q, 0, sizeof(q));
+    q.range.from_us = ranges[0][0];
+    q.range.to_us = ranges[0][1];
+    buf_init(&lines);
+    assert_int_equal(db_senders(f->db, &q.range, DB_AXIS_SASL_USER, DB_ORDER_VOLUME, 10,
+                                got_sender_line, &lines),
+                     0);
+    got0 = (int64_t)lines.len;
+    assert_int_equal(sql_int(f->admin, "WITH u AS (UPDATE rollups_sender_tenmin SET n = n + 100000"
+                                       " WHERE ctid = (SELECT ctid FROM rollups_sender_tenmin"
+                                       " WHERE axis = 'sasl_user' AND kind = 'sent'"
+                                       " AND tenmin = '2026-11-03 05:50:00+00' LIMIT 1)"
+                                       " RETURNING 1) SELECT count(*) FROM u"),
+                     1);
+    buf_reset(&lines);
+    assert_int_equal(db_senders(f->db, &q.range, DB_AXIS_SASL_USER, DB_ORDER_VOLUME, 10,
+                                got_sender_line, &lines),
+                     0);
+    got1 = (int64_t)lines.len;
+    assert_true(got1 > got0); /* a key's sent count grew by six digits */
+    sql_exec(f->admin, "UPDATE rollups_sender_tenmin SET n = n - 100000 WHERE n > 100000");
+    buf_free(&lines);
+
+    /* The rest is added up (every bucket has passed by now), and a rebuild makes the same. */
+    assert_int_equal(db_roll_tenmin(f->db, 0, &through), 0);
+    assert_true(through >= NOV01 + 30 * D);
+    time_format_rfc3339(through, when, sizeof(when));
+    tenmin_exact(f, when);
+    tenmin_reports(f, ranges, ARRAY_LEN(ranges));
+    sql_exec(f->admin, "CREATE TEMP TABLE tm_before AS SELECT * FROM rollups_sender_tenmin");
+    assert_int_equal(db_rebuild_rollups(f->db, &(int64_t){0}), 0);
+    assert_int_equal(sql_int(f->admin, "SELECT count(*) FROM ((SELECT * FROM tm_before EXCEPT ALL"
+                                       " SELECT * FROM rollups_sender_tenmin) UNION ALL"
+                                       " (SELECT * FROM rollups_sender_tenmin EXCEPT ALL"
+                                       " SELECT * FROM tm_before)) x"),
+                     0);
+    tenmin_exact(f, when);
 }
 
 /* test_null_time_replay - an event without a time is stored once, and replays as a duplicate */
@@ -3292,6 +3521,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_migrate_time_indexes, setup_empty, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_positions, setup_empty, teardown),
         cmocka_unit_test_setup_teardown(test_edges_now, setup_migrated, teardown),
+        cmocka_unit_test_setup_teardown(test_tenmin_rollups, setup_migrated, teardown),
     };
 
     dsn = getenv("MAILPULSE_TEST_DSN");

@@ -1241,6 +1241,9 @@ static void rollup_event(struct rollup_sums *s, const struct entry *e)
     rollup_add(s, R_HOUR, -1, kx, example);
     rollup_add(s, R_HOST, -1, kx, example);
     rollup_add(s, R_HOST_MINUTE, -1, kx, example);
+    /* The ten minutes count the messages received under their sender domain (axes[0]). */
+    if (ev->type == EV_MESSAGE && strcmp(kind, "received") == 0 && ev->time_us < s->tenmin_through)
+        rollup_add(s, R_SENDER_TENMIN, 0, kx, NULL);
     if (kx < 0) /* received, notice: no outcome, no sender rollups */
         return;
     outcome = kx <= 3;

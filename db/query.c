@@ -573,9 +573,11 @@ static const char summary_sql[] = FACTS_CTE " SELECT" KIND_SUMS " FROM f WHERE" 
  * from the sender rollups instead: days from rollups_sender_day, the whole hours around them
  * from rollups_sender_hour with their sign (DB_SIGNED_FROM), each read as plain ranges of their
  * keys; the messages it sent from the received rows of "rollups" (a partial index on sender
- * domain and hour, sql/019); the ends from the events, with their sign (DB_EDGE_FROM). $1
- * from, $2 to, $3 host, $4 the sender domain, [$5, $6) the hours from rollups, [$7, $8) the
- * days (db_range_units()).
+ * domain and hour, sql/019); the whole ten minutes at the ends from rollups_sender_tenmin
+ * (attempts, rejects and messages received), the rest of the ends from the events, with
+ * their sign (DB_SIGNED_FROM, DB_EDGE_FROM). $1 from, $2 to, $3 host, $4 the sender domain,
+ * [$5, $6) the hours from rollups, [$7, $8) the days (db_range_units()), $9 and $10 the
+ * ten-minute boundaries next to the ends (db_range_tenmin()).
  */
 #define SENDER_HOST " AND ($3::text = '' OR host = $3::text)"
 #define SENDER_HOURS(a, b)                                                                         \
@@ -583,6 +585,12 @@ static const char summary_sql[] = FACTS_CTE " SELECT" KIND_SUMS " FROM f WHERE" 
     " s * (kind = 'bounced')::int * n, s * (kind = 'expired')::int * n,"                           \
     " s * (kind = 'rejected')::int * n" DB_SIGNED_FROM(                                            \
         "rollups_sender_hour", "hour", a, b,                                                       \
+        " AND axis = 'sender_domain' AND key = $4::text" SENDER_HOST)
+#define SENDER_TENMIN(a, b)                                                                        \
+    " UNION ALL SELECT s * (kind = 'received')::int * n, s * (kind = 'sent')::int * n,"            \
+    " s * (kind = 'deferred')::int * n, s * (kind = 'bounced')::int * n,"                          \
+    " s * (kind = 'expired')::int * n, s * (kind = 'rejected')::int * n" DB_SIGNED_FROM(           \
+        "rollups_sender_tenmin", "tenmin", a, b,                                                   \
         " AND axis = 'sender_domain' AND key = $4::text" SENDER_HOST)
 #define SENDER_EVENTS(a, b)                                                                        \
     " UNION ALL SELECT s * (kind = 'received')::int, s * (kind = 'sent')::int,"                    \
@@ -599,7 +607,8 @@ static const char summary_sender_sql[] =
                      "$6") " UNION ALL SELECT n, 0, 0, 0, 0, 0 FROM rollups"
                            " WHERE kind = 'received' AND sender_domain = $4::text"
                            " AND hour >= $5::timestamptz AND hour < $6::timestamptz" SENDER_HOST
-                               SENDER_EVENTS("$1", "$5") SENDER_EVENTS("$6", "$2") ") c";
+                               SENDER_TENMIN("$9", "$5") SENDER_TENMIN("$6", "$10")
+                                   SENDER_EVENTS("$1", "$9") SENDER_EVENTS("$10", "$2") ") c";
 
 /* db_summary - totals over [from, to), for one host or all, one sender domain or all */
 int db_summary(struct db *db, const struct db_range *r, struct db_summary *out)
@@ -614,10 +623,15 @@ int db_summary(struct db *db, const struct db_range *r, struct db_summary *out)
     qparams_set(&p, r, NULL);
     if (p.sender_domain[0] != 0) {
         struct db_units u;
-        const char *v[8] = {p.from, p.to, p.host, p.sender_domain, u.h1, u.h2, u.d1, u.d2};
+        const char *v[10] = {p.from, p.to, p.host, p.sender_domain, u.h1, u.h2, u.d1,
+                             u.d2,   u.t1, u.t2};
+        int64_t through;
 
         db_range_units(r, DB_DAYS_NEAREST, &u);
-        res = db_run(db, summary_sender_sql, 8, v, "summary");
+        if (db_tenmin_through(db, &through) < 0)
+            return -1;
+        db_range_tenmin(r, through, &u);
+        res = db_run(db, summary_sender_sql, 10, v, "summary");
     } else {
         qparams_hours(&p, r, true);
         res = db_run(db, summary_sql, NQP + 4, p.v, "summary");

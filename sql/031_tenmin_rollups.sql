@@ -10,7 +10,9 @@
 --   rollups_domain_tenmin   per recipient domain x ten minutes x host: sent, deferred,
 --                           bounced, expired (as rollups_domain_hour, '' included).
 --   rollups_sender_tenmin   per axis x ten minutes x key x host x kind x reason: n (as
---                           rollups_sender_hour, without the received messages).
+--                           rollups_sender_hour; the messages received count under the
+--                           sender domain axis only, kind 'received', for the summary of
+--                           one sender domain).
 --
 -- Over a long tail almost every (ten minutes, domain) pair is new, so writing these rows with
 -- every import transaction would upsert about one more row per two attempts. Instead a bucket
@@ -86,9 +88,14 @@ BEGIN
           UNION ALL
           SELECT time, host, coalesce(sender_domain, ''), client, '', 'rejected',
                  coalesce(reason, '')
-          FROM rejects WHERE time >= p_from AND time < p_to) e
+          FROM rejects WHERE time >= p_from AND time < p_to
+          UNION ALL
+          SELECT time, host, coalesce(sender_domain, ''), NULL, NULL, 'received', ''
+          FROM messages WHERE time >= p_from AND time < p_to
+          AND (coalesce(sender, '') <> '' OR coalesce(client, '') <> '')) e
     CROSS JOIN LATERAL (VALUES ('sender_domain', e.sd), ('sasl_user', e.sasl),
                                ('client_ip', mailpulse_client_ip(e.client))) g (axis, key)
+    WHERE e.kind <> 'received' OR g.axis = 'sender_domain'
     GROUP BY 3, 1, 4, 2, 5, 6 ORDER BY 3, 1, 4, 2, 5, 6
     ON CONFLICT (axis, tenmin, key, host, kind, reason) DO UPDATE SET n = r.n + EXCLUDED.n;
 END $$;
@@ -112,7 +119,8 @@ BEGIN
         RETURN w;
     END IF;
     SELECT mailpulse_tenmin(least((SELECT min(time) FROM deliveries WHERE time >= w),
-                                  (SELECT min(time) FROM rejects WHERE time >= w)))
+                                  (SELECT min(time) FROM rejects WHERE time >= w),
+                                  (SELECT min(time) FROM messages WHERE time >= w)))
         INTO first;
     IF first IS NULL OR first >= target THEN
         nxt := target;
@@ -135,7 +143,8 @@ BEGIN
     LOCK TABLE rollups_domain_tenmin, rollups_sender_tenmin IN EXCLUSIVE MODE;
     SELECT through INTO w FROM tenmin_rolled;
     SELECT mailpulse_tenmin(least((SELECT min(time) FROM deliveries),
-                                  (SELECT min(time) FROM rejects)))
+                                  (SELECT min(time) FROM rejects),
+                                  (SELECT min(time) FROM messages)))
         INTO oldest;
     IF oldest IS NULL OR oldest >= w THEN
         RETURN;

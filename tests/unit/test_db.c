@@ -2790,15 +2790,16 @@ static void tenmin_exact(struct fixture *f, const char *before)
              " coalesce(sasl_username, '') sasl, status kind, coalesce(reason, '') reason"
              " FROM deliveries WHERE time < '%s' UNION ALL SELECT time, host,"
              " coalesce(sender_domain, ''), client, '', 'rejected', coalesce(reason, '')"
-             " FROM rejects WHERE time < '%s'),"
+             " FROM rejects WHERE time < '%s' UNION ALL SELECT time, host, sender_domain,"
+             " NULL, NULL, kind, '' FROM facts WHERE kind = 'received' AND time < '%s'),"
              " w AS (SELECT mailpulse_tenmin(time) tenmin, host, g.axis, g.key, kind, reason,"
              " count(*)::int n FROM e CROSS JOIN LATERAL (VALUES ('sender_domain', sd),"
              " ('sasl_user', sasl), ('client_ip', mailpulse_client_ip(client))) g (axis, key)"
-             " GROUP BY 1, 2, 3, 4, 5, 6)"
+             " WHERE kind <> 'received' OR g.axis = 'sender_domain' GROUP BY 1, 2, 3, 4, 5, 6)"
              " SELECT count(*) FROM ((SELECT * FROM rollups_sender_tenmin WHERE tenmin < '%s'"
              " EXCEPT ALL SELECT * FROM w) UNION ALL (SELECT * FROM w EXCEPT ALL"
              " SELECT * FROM rollups_sender_tenmin)) x",
-             before, before, before);
+             before, before, before, before);
     assert_int_equal(sql_int(f->admin, sql), 0);
     snprintf(sql, sizeof(sql),
              "SELECT (SELECT count(*) FROM rollups_domain_tenmin WHERE tenmin >= '%s')"
@@ -2840,6 +2841,35 @@ static void tenmin_reports(struct fixture *f, const int64_t (*ranges)[2], size_t
                 if (strcmp(got.data, want) != 0)
                     fail_msg("senders by %s: range %zu host '%s':\n%s\nwant:\n%s",
                              db_sender_axis_name(axes[a].axis), i, hosts[h], got.data, want);
+            }
+            for (size_t k = 0; k < 2; k++) { /* a sender domain's summary */
+                static const char *const sd[] = {"a.example", "b.example"};
+                struct db_summary sum;
+                char ta[48], tb[48], sql[1024], line[256];
+
+                snprintf(q.range.sender_domain, sizeof(q.range.sender_domain), "%s", sd[k]);
+                assert_int_equal(db_summary(f->db, &q.range, &sum), 0);
+                q.range.sender_domain[0] = 0;
+                snprintf(line, sizeof(line), "%lld %lld %lld %lld %lld %lld",
+                         (long long)sum.received, (long long)sum.sent, (long long)sum.deferred,
+                         (long long)sum.bounced, (long long)sum.expired, (long long)sum.rejected);
+                db_range_time(q.range.from_us, true, ta, sizeof(ta));
+                db_range_time(q.range.to_us, false, tb, sizeof(tb));
+                snprintf(sql, sizeof(sql),
+                         "SELECT format('%%s %%s %%s %%s %%s %%s',"
+                         " count(*) FILTER (WHERE kind = 'received'),"
+                         " count(*) FILTER (WHERE kind = 'sent'),"
+                         " count(*) FILTER (WHERE kind = 'deferred'),"
+                         " count(*) FILTER (WHERE kind = 'bounced'),"
+                         " count(*) FILTER (WHERE kind = 'expired'),"
+                         " count(*) FILTER (WHERE kind = 'rejected')) FROM facts"
+                         " WHERE time >= '%s' AND time < '%s' AND sender_domain = '%s'"
+                         " AND ('%s' = '' OR host = '%s')",
+                         ta, tb, sd[k], hosts[h], hosts[h]);
+                sql_str(f->admin, sql, want, sizeof(want));
+                if (strcmp(line, want) != 0)
+                    fail_msg("summary of '%s': range %zu host '%s': %s, want %s", sd[k], i,
+                             hosts[h], line, want);
             }
             for (int o = DB_ORDER_VOLUME; o <= DB_ORDER_BOUNCE_RATE; o++) {
                 domains_counted(f, q.range.from_us, q.range.to_us, hosts[h],
@@ -2921,6 +2951,9 @@ static void test_tenmin_rollups(void **state)
             EVENT_SET(&ev, recipient, "r@d.example", 11);
             ev.smtp_code = 554;
             EVENT_SET(&ev, reason, reason, strlen(reason));
+        } else if (u < 0.3) { /* a message received, or (no sender, no client) a notice */
+            mk_event(&ev, EV_MESSAGE, t, host);
+            EVENT_SET(&ev, queue_id, "4ZxY2l3Xr9z1", 12);
         } else {
             static const enum event_status st[] = {ST_SENT,     ST_SENT,    ST_SENT,
                                                    ST_DEFERRED, ST_BOUNCED, ST_EXPIRED};

@@ -986,6 +986,7 @@ static const struct rollup {
     const char *counts;
     int per_kind; /* counters per kind: kinds[0 .. per_kind - 1]; 0: one count "n" */
     bool example;
+    bool append; /* the sums go in as rows of their own (a key may have several): no upsert */
 } rollups[R_COUNT] = {
     [R_HOUR] = {"rollups",
                 "hour, host, sender_domain, kind, reason, dsn",
@@ -1068,13 +1069,15 @@ static const struct rollup {
                          {F_RD, F_TENMIN, F_HOST, F_END},
                          "sent, deferred, bounced, expired",
                          4,
-                         false},
+                         false,
+                         true},
     [R_SENDER_TENMIN] = {"rollups_sender_tenmin",
                          "axis, tenmin, key, host, kind, reason",
                          {F_AXIS, F_TENMIN, F_AXIS_KEY, F_HOST, F_KIND, F_REASON, F_END},
                          "n",
                          0,
-                         false},
+                         false,
+                         true},
 };
 
 /* The fields of the event being added up, and the last times formatted (most repeat). */
@@ -1486,6 +1489,12 @@ static int copy_sums(struct db_batch *b, enum rollup_id r)
     if (copy_end(b, what, failed, NULL) < 0)
         return -1;
 
+    if (ru->append) {
+        buf_reset(&b->sql);
+        buf_printf(&b->sql, "INSERT INTO %s (%s, %s) SELECT %s, %s FROM stg_%s", ru->table,
+                   ru->keys, ru->counts, ru->keys, ru->counts, ru->table);
+        return db_exec_cmd(b->db, b->sql.data, what);
+    }
     /* The rows go in key order, so that two writers lock shared rollup rows in the same order
      * and wait rather than deadlock. */
     buf_reset(&b->sql);

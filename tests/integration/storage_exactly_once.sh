@@ -89,12 +89,20 @@ ROLLUP_TABLES="rollups rollups_host rollups_host_minute rollups_domain_hour roll
     rollups_domain_month rollups_provider_hour rollups_provider_minute rollups_block_hour rollups_sender_hour
     rollups_sender_day rollups_sender_reason_day rollups_domain_tenmin rollups_sender_tenmin"
 
-# rollup_digest DSN: the rows of every rollup table (without the example reply), one line each
+# rollup_digest DSN: the rows of every rollup table (without the example reply), one line each;
+# the ten-minute rollups' summed per key (a key may have several rows there)
 rollup_digest() {
     for t in $ROLLUP_TABLES; do
+        case $t in
+        rollups_domain_tenmin) rows="SELECT recipient_domain, tenmin, host, sum(sent) s,
+            sum(deferred) d, sum(bounced) b, sum(expired) e FROM $t GROUP BY 1, 2, 3" ;;
+        rollups_sender_tenmin) rows="SELECT tenmin, host, axis, key, kind, reason, sum(n) n
+            FROM $t GROUP BY 1, 2, 3, 4, 5, 6" ;;
+        *) rows="SELECT * FROM $t" ;;
+        esac
         psql "$1" -qAt -v ON_ERROR_STOP=1 -c "SELECT '$t ' || count(*) || ' '
             || md5(coalesce(string_agg(r, E'\n' ORDER BY r), ''))
-            FROM (SELECT (to_jsonb(t) - 'example')::text AS r FROM $t t) x"
+            FROM (SELECT (to_jsonb(t) - 'example')::text AS r FROM ($rows) t) x"
     done
 }
 

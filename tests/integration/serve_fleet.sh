@@ -31,6 +31,21 @@ check "the web-only server answers" wait_http "$WURL/healthz"
 both_in() { [ "$(json_get "$(curl -s "$WURL/api/v1/summary?$RANGE")" sent)" = 10 ]; }
 check "the web-only server sees both collectors' rows" wait_for 20 both_in
 
+# The collectors add up the ten-minute rollups of the buckets that have passed (their commit
+# runs it when it last ran a minute ago or more: at once at the start), each attempt once,
+# whichever collector's commit came first.
+q() { psql "$DSN" -qAt -c "$1"; }
+rolled() {
+    [ "$(q "SELECT through > now() - interval '1 hour' FROM tenmin_rolled")" = t ] &&
+        [ "$(q "SELECT sum(sent + deferred + bounced + expired) FROM rollups_domain_tenmin")" = \
+            "$(q "SELECT count(*) FROM deliveries")" ] &&
+        [ "$(q "SELECT sum(n) FROM rollups_sender_tenmin WHERE axis = 'sasl_user'")" = \
+            "$(q "SELECT (SELECT count(*) FROM deliveries) + (SELECT count(*) FROM rejects)")" ]
+}
+check "the collectors added up every attempt into the ten-minute rollups, once" wait_for 20 rolled
+check_eq "db roll: nothing left but to say so" "ten-minute rollups added up to" \
+    "$("$BIN" db roll --db "$DSN" | cut -d' ' -f1-5)"
+
 summary() { curl -s "$WURL/api/v1/summary?$RANGE$1"; }
 s=$(summary "")
 check_eq "fleet: received 8 (4 per host)" 8 "$(json_get "$s" received)"

@@ -96,6 +96,7 @@ struct serve {
     uint64_t resumed;          /* segments that went on from a stored parser state */
     struct serve_sniff *sniff; /* the [sniff] capture, NULL when off */
     int64_t retention_due_us;  /* when retention runs next */
+    int64_t roll_due_us;       /* when db_roll_tenmin() runs next */
     int64_t ping_due_us;       /* when an idle daemon checks the database next */
 };
 
@@ -970,6 +971,33 @@ static void serve_retention(struct serve *s)
 }
 
 /*
+ * serve_roll - every minute, the ten-minute buckets that have passed added up from their
+ * events (db_roll_tenmin()), for a second at most: web-only too, so that a fleet's database
+ * gets them whoever writes it. A failure is retried the next minute; a database this server
+ * may not write (a read-only role, a standby) is left to the others.
+ */
+#define SERVE_ROLL_US        (60 * 1000000LL)
+#define SERVE_ROLL_BUDGET_US (1000000LL)
+
+static void serve_roll(struct serve *s)
+{
+    int64_t now = time_now_us();
+    int up;
+
+    if (now < s->roll_due_us)
+        return;
+    s->roll_due_us = now + SERVE_ROLL_US;
+    pthread_mutex_lock(&s->in.lock);
+    up = s->in.st.db_up;
+    pthread_mutex_unlock(&s->in.lock);
+    if (up && db_roll_tenmin(s->db, SERVE_ROLL_BUDGET_US, NULL) == -2) {
+        log_info("this server may not write the database: the ten-minute rollups are left to"
+                 " the collectors or `mailpulse db roll`");
+        s->roll_due_us = INT64_MAX;
+    }
+}
+
+/*
  * serve_ping - an idle daemon commits nothing, so nothing would tell it the database went
  * away: every SERVE_PING_US without a commit it asks the server, so that /healthz and
  * /metrics say the truth about db_up.
@@ -1058,7 +1086,6 @@ int cmd_serve(int argc, char **argv)
         fatal("cannot make the state directory %s: %s (set state_dir or --state-dir)",
               s.conf.state_dir, strerror(errno));
     s.db = cmd_open_db(s.conf.dsn, 1);
-    db_roll_on_commit(s.db, 1);
     if (db_ensure_partitions(s.db) != 0)
         log_warn("cannot create this month's partitions now; the first commit will");
     retry_init(&s.retry, 0);
@@ -1105,6 +1132,7 @@ int cmd_serve(int argc, char **argv)
         serve_globs(&s);
         serve_metrics(&s);
         serve_retention(&s);
+        serve_roll(&s);
         if (!any)
             serve_ping(&s);
         if (any || serve_activity(&s) != activity) {

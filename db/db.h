@@ -65,8 +65,7 @@
  *	int db_compact(struct db *db, int days, struct db_compaction *out);
  *	int db_summarize(struct db *db, int64_t *ranges);
  *	int db_roll_tenmin(struct db *db, int64_t budget_us, int64_t *through_us);
- *	void db_roll_on_commit(struct db *db, int on);
- *	enum db_state db_state(struct db *db);
+ *	 *	enum db_state db_state(struct db *db);
  *	void db_quiet(struct db *db, int quiet);
  *	const char *db_error(const struct db *db);
  *	int db_transient(const struct db *db);
@@ -169,9 +168,9 @@
  *	per-key rollups (sql/031) that ended ten minutes ago or more and were not added up yet,
  *	from the events, a span at a time, for budget_us at most (0: until none is left; one span
  *	at least), and gives the time before which every bucket is added up (INT64_MIN: none);
- *	-1 on error. Events stored later for such a bucket are added to it by their commit. With
- *	db_roll_on_commit() on, a batch commit does it for a second when it was last done a
- *	minute ago or more. Every commit
+ *	-1 on error, -2 when the server refuses the writing for good (no right to, a read-only
+ *	standby). Events stored later for such a bucket are added to it by their commit.
+ *	Every commit
  *	adds what it really inserted to the hourly rollups (rollups: per host, sender domain,
  *	kind, reason and DSN; rollups_host: without the sender domain, for reports that filter
  *	on no domain; rollups_domain_hour: attempts per recipient domain and host) in the same
@@ -406,7 +405,6 @@ int db_retention(struct db *db, int days, int *dropped);
 int db_rebuild_rollups(struct db *db, int64_t *rows);
 int db_summarize(struct db *db, int64_t *ranges);
 int db_roll_tenmin(struct db *db, int64_t budget_us, int64_t *through_us);
-void db_roll_on_commit(struct db *db, int on);
 
 /* What db_compact() did. */
 struct db_compaction {

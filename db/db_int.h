@@ -39,8 +39,6 @@ struct db {
     const char *session;            /* SET commands run on each new session, or NULL */
     int64_t ahead_checked_us;       /* when partitions ahead of now were last ensured */
     int64_t summarized_us;          /* when db_summarize() last ran, 0 never */
-    int64_t rolled_us;              /* when db_roll_tenmin() last ran, 0 never */
-    bool roll_tenmin;               /* batch commits move the ten-minute rollups on */
     /* tenmin_rolled.through as the open transaction read it (or the last one did; INT64_MIN
      * before any): its events before it are added to the ten-minute rollups (sql/031) */
     int64_t tenmin_through;

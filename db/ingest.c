@@ -2007,23 +2007,6 @@ static void summarize_due(struct db *db)
     (void)db_summarize(db, NULL);
 }
 
-#define ROLL_EVERY_US  (60 * 1000000LL)
-#define ROLL_BUDGET_US (1000000LL)
-
-/*
- * roll_due - after a commit, with db_roll_on_commit() on, the passed ten-minute buckets added
- * up for a second at most, when that was last done a minute ago or more. A failure is only a
- * warning: the reports read those buckets from the events until a later try.
- */
-static void roll_due(struct db *db)
-{
-    int64_t now = time_now_us();
-
-    if (!db->roll_tenmin || (now - db->rolled_us < ROLL_EVERY_US && now >= db->rolled_us))
-        return;
-    (void)db_roll_tenmin(db, ROLL_BUDGET_US, NULL);
-}
-
 /* db_batch_commit - send the batch and the checkpoint, and commit the transaction */
 int db_batch_commit(struct db_batch *b, int64_t source_id, int64_t checkpoint,
                     struct db_batch_result *res)
@@ -2052,7 +2035,6 @@ int db_batch_commit(struct db_batch *b, int64_t source_id, int64_t checkpoint,
     b->state = NULL;
     b->prefix_len = 0;
     summarize_due(b->db);
-    roll_due(b->db);
     return 0;
 
 failed:

@@ -84,7 +84,10 @@ int db_roll_tenmin(struct db *db, int64_t budget_us, int64_t *through_us)
     int64_t start = time_now_us(), target = db_floor_to(start - ROLL_LAG_US, DB_TENMIN_US), w;
     PGresult *res;
 
-    db->rolled_us = start;
+    if (db->txn_open) { /* the roll must not run in, nor hold locks for, a batch's transaction */
+        log_warn("db: the ten-minute rollups cannot be added up inside a batch transaction");
+        return -1;
+    }
     time_format_rfc3339(target, until, sizeof(until));
     for (;;) {
         if (db_reconnect(db) < 0)
@@ -98,7 +101,9 @@ int db_roll_tenmin(struct db *db, int64_t budget_us, int64_t *through_us)
         if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
             db_warn_res(db, res, "adding up the ten-minute rollups");
             PQclear(res);
-            return -1;
+            /* No right to write, or a read-only server (a standby): trying again is no use. */
+            return strcmp(db->sqlstate, "42501") == 0 || strcmp(db->sqlstate, "25006") == 0 ? -2
+                                                                                            : -1;
         }
         w = PQgetisnull(res, 0, 0) ? INT64_MIN : strtoll(PQgetvalue(res, 0, 0), NULL, 10);
         PQclear(res);
@@ -108,12 +113,6 @@ int db_roll_tenmin(struct db *db, int64_t budget_us, int64_t *through_us)
     if (through_us != NULL)
         *through_us = w;
     return 0;
-}
-
-/* db_roll_on_commit - whether batch commits run db_roll_tenmin() now and then (db.h) */
-void db_roll_on_commit(struct db *db, int on)
-{
-    db->roll_tenmin = on != 0;
 }
 
 /* db_ensure_partitions - partitions for this month and the next (startup) */

@@ -144,7 +144,7 @@ EOF
     echo "rollups rebuilt in $(($(date +%s) - t1)) s; generated in $(($(date +%s) - t0)) s"
 fi
 
-# The ten-minute rollups are added up once a bucket has passed (serve's writer does it every
+# The ten-minute rollups are added up once a bucket has passed (serve does it every
 # minute; a set made in SQL has every bucket passed): before the reports, and after a newer
 # binary migrated a kept set.
 "$BIN" db roll --db "$DSN" | sed 's/^/db roll: /'

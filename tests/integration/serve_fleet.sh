@@ -31,9 +31,9 @@ check "the web-only server answers" wait_http "$WURL/healthz"
 both_in() { [ "$(json_get "$(curl -s "$WURL/api/v1/summary?$RANGE")" sent)" = 10 ]; }
 check "the web-only server sees both collectors' rows" wait_for 20 both_in
 
-# The collectors add up the ten-minute rollups of the buckets that have passed (their commit
-# runs it when it last ran a minute ago or more: at once at the start), each attempt once,
-# whichever collector's commit came first.
+# The servers add up the ten-minute rollups of the buckets that have passed (every minute,
+# the first time at the start), each attempt once, whichever server rolled or collector
+# committed first.
 q() { psql "$DSN" -qAt -c "$1"; }
 rolled() {
     [ "$(q "SELECT through > now() - interval '1 hour' FROM tenmin_rolled")" = t ] &&
@@ -42,7 +42,7 @@ rolled() {
         [ "$(q "SELECT sum(n) FROM rollups_sender_tenmin WHERE axis = 'sasl_user'")" = \
             "$(q "SELECT (SELECT count(*) FROM deliveries) + (SELECT count(*) FROM rejects)")" ]
 }
-check "the collectors added up every attempt into the ten-minute rollups, once" wait_for 20 rolled
+check "the servers added up every attempt into the ten-minute rollups, once" wait_for 20 rolled
 check_eq "db roll: nothing left but to say so" "ten-minute rollups added up to" \
     "$("$BIN" db roll --db "$DSN" | cut -d' ' -f1-5)"
 
@@ -69,3 +69,23 @@ check "--check-config says web only" sh -c "'$BIN' serve --db '$DSN' --config /d
 kill "$WPID"
 wait "$WPID"
 check_eq "the web-only server exits 0 on SIGTERM" 0 "$?"
+
+# A web-only server whose role may only read (a dashboard's own login) serves the reports and
+# leaves the ten-minute rollups to the others, saying so once.
+psql "$DSN" -qAt -c "DROP ROLE IF EXISTS fleet_ro" -c "CREATE ROLE fleet_ro LOGIN" \
+    -c "GRANT SELECT ON ALL TABLES IN SCHEMA public TO fleet_ro" >/dev/null 2>&1
+RO_DSN=$(echo "$DSN" | sed 's/user=[^ ]*/user=fleet_ro/')
+case $RO_DSN in *user=fleet_ro*) ;; *) RO_DSN="$RO_DSN user=fleet_ro" ;; esac
+ROPORT=$(free_port)
+"$BIN" serve --db "$RO_DSN" --listen "127.0.0.1:$ROPORT" --state-dir "$WORK" 2>"$WORK/ro.err" &
+ROPID=$!
+SERVE_PIDS="$SERVE_PIDS $ROPID"
+check "a read-only web-only server answers" wait_http "http://127.0.0.1:$ROPORT/healthz"
+check_eq "  ... with the fleet's counts" 10 \
+    "$(json_get "$(curl -s "http://127.0.0.1:$ROPORT/api/v1/summary?$RANGE")" sent)"
+said() { grep -q "may not write the database" "$WORK/ro.err"; }
+check "  ... and leaves the ten-minute rollups to the others, saying so" wait_for 10 said
+check_eq "  ... once" 1 "$(grep -c "may not write the database" "$WORK/ro.err")"
+kill "$ROPID"
+wait "$ROPID"
+psql "$DSN" -qAt -c "DROP OWNED BY fleet_ro" -c "DROP ROLE fleet_ro" >/dev/null

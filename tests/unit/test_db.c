@@ -2471,6 +2471,37 @@ static int got_sender_line(void *arg, const struct db_sender_row *r)
     return 0;
 }
 
+/* sender_summary_is_counted - db_summary() of r (with its sender domain) equals the count
+ * over the events; label names the case in a failure */
+static void sender_summary_is_counted(struct fixture *f, const struct db_range *r,
+                                      const char *label)
+{
+    struct db_summary s;
+    char got[256], want[256], sql[1024], ta[48], tb[48];
+
+    assert_int_equal(db_summary(f->db, r, &s), 0);
+    snprintf(got, sizeof(got), "%lld %lld %lld %lld %lld %lld", (long long)s.received,
+             (long long)s.sent, (long long)s.deferred, (long long)s.bounced, (long long)s.expired,
+             (long long)s.rejected);
+    db_range_time(r->from_us, true, ta, sizeof(ta));
+    db_range_time(r->to_us, false, tb, sizeof(tb));
+    snprintf(sql, sizeof(sql),
+             "SELECT format('%%s %%s %%s %%s %%s %%s',"
+             " count(*) FILTER (WHERE kind = 'received'),"
+             " count(*) FILTER (WHERE kind = 'sent'),"
+             " count(*) FILTER (WHERE kind = 'deferred'),"
+             " count(*) FILTER (WHERE kind = 'bounced'),"
+             " count(*) FILTER (WHERE kind = 'expired'),"
+             " count(*) FILTER (WHERE kind = 'rejected')) FROM facts"
+             " WHERE time >= '%s' AND time < '%s' AND sender_domain = lower('%s')"
+             " AND ('%s' = '' OR host = '%s')",
+             ta, tb, r->sender_domain, r->host, r->host);
+    sql_str(f->admin, sql, want, sizeof(want));
+    if (strcmp(got, want) != 0)
+        fail_msg("%s, host '%s' sender domain %s: %s, want %s", label, r->host, r->sender_domain,
+                 got, want);
+}
+
 /* senders_counted - what db_senders() by volume must answer for r, counted over the events,
  * whose key is the SQL expression dkey over the attempts and rkey over the rejects */
 static void senders_counted(struct fixture *f, const char *dkey, const char *rkey,
@@ -2642,12 +2673,11 @@ static void test_summary_sender(void **state)
     };
     struct db_batch *b = db_batch_create(f->db);
     struct db_batch_result res;
-    struct db_summary s;
     struct db_range r;
     struct event ev;
     int64_t src, ck;
     uint64_t x = 7;
-    char want[256], got[256], sql[2048], ta[48], tb[48];
+    char label[64];
     struct buf lines;
     size_t i, k, h;
     int n;
@@ -2705,27 +2735,8 @@ static void test_summary_sender(void **state)
                 r.to_us = ranges[i][1];
                 snprintf(r.host, sizeof(r.host), "%s", hosts[h]);
                 snprintf(r.sender_domain, sizeof(r.sender_domain), "%s", domains[k]);
-                assert_int_equal(db_summary(f->db, &r, &s), 0);
-                snprintf(got, sizeof(got), "%lld %lld %lld %lld %lld %lld", (long long)s.received,
-                         (long long)s.sent, (long long)s.deferred, (long long)s.bounced,
-                         (long long)s.expired, (long long)s.rejected);
-                db_range_time(r.from_us, true, ta, sizeof(ta));
-                db_range_time(r.to_us, false, tb, sizeof(tb));
-                snprintf(sql, sizeof(sql),
-                         "SELECT format('%%s %%s %%s %%s %%s %%s',"
-                         " count(*) FILTER (WHERE kind = 'received'),"
-                         " count(*) FILTER (WHERE kind = 'sent'),"
-                         " count(*) FILTER (WHERE kind = 'deferred'),"
-                         " count(*) FILTER (WHERE kind = 'bounced'),"
-                         " count(*) FILTER (WHERE kind = 'expired'),"
-                         " count(*) FILTER (WHERE kind = 'rejected')) FROM facts"
-                         " WHERE time >= '%s' AND time < '%s' AND sender_domain = lower('%s')"
-                         " AND ('%s' = '' OR host = '%s')",
-                         ta, tb, domains[k], hosts[h], hosts[h]);
-                sql_str(f->admin, sql, want, sizeof(want));
-                if (strcmp(got, want) != 0)
-                    fail_msg("range %zu host '%s' sender domain %s: %s, want %s", i, hosts[h],
-                             domains[k], got, want);
+                snprintf(label, sizeof(label), "range %zu", i);
+                sender_summary_is_counted(f, &r, label);
             }
         }
     }
@@ -2844,32 +2855,12 @@ static void tenmin_reports(struct fixture *f, const int64_t (*ranges)[2], size_t
             }
             for (size_t k = 0; k < 2; k++) { /* a sender domain's summary */
                 static const char *const sd[] = {"a.example", "b.example"};
-                struct db_summary sum;
-                char ta[48], tb[48], sql[1024], line[256];
+                char label[64];
 
                 snprintf(q.range.sender_domain, sizeof(q.range.sender_domain), "%s", sd[k]);
-                assert_int_equal(db_summary(f->db, &q.range, &sum), 0);
+                snprintf(label, sizeof(label), "summary: range %zu", i);
+                sender_summary_is_counted(f, &q.range, label);
                 q.range.sender_domain[0] = 0;
-                snprintf(line, sizeof(line), "%lld %lld %lld %lld %lld %lld",
-                         (long long)sum.received, (long long)sum.sent, (long long)sum.deferred,
-                         (long long)sum.bounced, (long long)sum.expired, (long long)sum.rejected);
-                db_range_time(q.range.from_us, true, ta, sizeof(ta));
-                db_range_time(q.range.to_us, false, tb, sizeof(tb));
-                snprintf(sql, sizeof(sql),
-                         "SELECT format('%%s %%s %%s %%s %%s %%s',"
-                         " count(*) FILTER (WHERE kind = 'received'),"
-                         " count(*) FILTER (WHERE kind = 'sent'),"
-                         " count(*) FILTER (WHERE kind = 'deferred'),"
-                         " count(*) FILTER (WHERE kind = 'bounced'),"
-                         " count(*) FILTER (WHERE kind = 'expired'),"
-                         " count(*) FILTER (WHERE kind = 'rejected')) FROM facts"
-                         " WHERE time >= '%s' AND time < '%s' AND sender_domain = '%s'"
-                         " AND ('%s' = '' OR host = '%s')",
-                         ta, tb, sd[k], hosts[h], hosts[h]);
-                sql_str(f->admin, sql, want, sizeof(want));
-                if (strcmp(line, want) != 0)
-                    fail_msg("summary of '%s': range %zu host '%s': %s, want %s", sd[k], i,
-                             hosts[h], line, want);
             }
             for (int o = DB_ORDER_VOLUME; o <= DB_ORDER_BOUNCE_RATE; o++) {
                 domains_counted(f, q.range.from_us, q.range.to_us, hosts[h],

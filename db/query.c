@@ -223,11 +223,13 @@ void db_range_units(const struct db_range *r, enum db_days days, struct db_units
  */
 static int64_t tenmin_end(int64_t e, int64_t h, int64_t through)
 {
-    int64_t lo = db_floor_to(e, DB_TENMIN_US), hi = lo == e ? e : lo + DB_TENMIN_US;
-    int64_t best = h;
+    int64_t lo, hi, best = h;
 
-    if (e <= 0 || e == INT64_MAX || e == h)
+    /* Open ends, and times so far out that the next boundary would not fit. */
+    if (e <= 0 || e > INT64_MAX - DB_TENMIN_US || e == h)
         return h;
+    lo = db_floor_to(e, DB_TENMIN_US);
+    hi = lo == e ? e : lo + DB_TENMIN_US;
     if ((lo > h ? lo : h) <= through)
         best = lo;
     if ((hi > h ? hi : h) <= through && (best == h || hi - e < e - lo))

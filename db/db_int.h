@@ -67,6 +67,10 @@ PGresult *db_run(struct db *db, const char *sql, int n, const char *const *v, co
 #define DAY_US    (86400 * 1000000LL)
 /* The grain of rollups_domain_tenmin and rollups_sender_tenmin (sql/031). */
 #define DB_TENMIN_US (600 * 1000000LL)
+/* A timestamptz expression x as microseconds, -infinity as INT64_MIN (a bigint column). */
+#define DB_TIME_US_OR_MIN(x)                                                                       \
+    "CASE WHEN " x " = '-infinity' THEN '-9223372036854775808'::bigint"                            \
+    " ELSE (extract(epoch FROM " x ") * 1000000)::bigint END"
 
 /* DB_QCOPY - a fixed-size copy of a caller's fixed-size string, repaired so that the server
  * accepts it (a query parameter) */

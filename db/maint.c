@@ -82,34 +82,22 @@ int db_roll_tenmin(struct db *db, int64_t budget_us, int64_t *through_us)
     char until[48];
     const char *params[1] = {until};
     int64_t start = time_now_us(), target = db_floor_to(start - ROLL_LAG_US, DB_TENMIN_US), w;
-    PGresult *res;
 
     if (db->txn_open) { /* the roll must not run in, nor hold locks for, a batch's transaction */
         log_warn("db: the ten-minute rollups cannot be added up inside a batch transaction");
         return -1;
     }
     time_format_rfc3339(target, until, sizeof(until));
-    for (;;) {
-        if (db_reconnect(db) < 0)
-            return -1;
-        res =
-            PQexecParams(db->conn,
-                         "SELECT CASE WHEN w = '-infinity' THEN NULL"
-                         " ELSE (extract(epoch FROM w) * 1000000)::bigint END"
-                         " FROM mailpulse_roll_tenmin($1::timestamptz, interval '" ROLL_SPAN "') w",
-                         1, NULL, params, NULL, NULL, 0);
-        if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
-            db_warn_res(db, res, "adding up the ten-minute rollups");
-            PQclear(res);
+    do {
+        if (one_value(
+                db,
+                "SELECT " DB_TIME_US_OR_MIN("w") " FROM mailpulse_roll_tenmin($1::timestamptz,"
+                                                 " interval '" ROLL_SPAN "') w",
+                1, params, "adding up the ten-minute rollups", &w) < 0)
             /* No right to write, or a read-only server (a standby): trying again is no use. */
             return strcmp(db->sqlstate, "42501") == 0 || strcmp(db->sqlstate, "25006") == 0 ? -2
                                                                                             : -1;
-        }
-        w = PQgetisnull(res, 0, 0) ? INT64_MIN : strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-        PQclear(res);
-        if (w >= target || (budget_us > 0 && time_now_us() - start >= budget_us))
-            break;
-    }
+    } while (w < target && (budget_us <= 0 || time_now_us() - start < budget_us));
     if (through_us != NULL)
         *through_us = w;
     return 0;

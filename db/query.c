@@ -252,17 +252,12 @@ void db_range_tenmin(const struct db_range *r, int64_t through, struct db_units 
 /* db_tenmin_through - tenmin_rolled.through (sql/031), INT64_MIN when none is added up */
 int db_tenmin_through(struct db *db, int64_t *through)
 {
-    PGresult *res = db_run(db,
-                           "SELECT CASE WHEN through = '-infinity' THEN NULL"
-                           " ELSE (extract(epoch FROM through) * 1000000)::bigint END"
-                           " FROM tenmin_rolled",
-                           0, NULL, "reading the ten-minute rollups' progress");
+    PGresult *res = db_run(db, "SELECT " DB_TIME_US_OR_MIN("through") " FROM tenmin_rolled", 0,
+                           NULL, "reading the ten-minute rollups' progress");
 
     if (res == NULL)
         return -1;
-    *through = PQntuples(res) == 1 && !PQgetisnull(res, 0, 0)
-                   ? strtoll(PQgetvalue(res, 0, 0), NULL, 10)
-                   : INT64_MIN;
+    *through = PQntuples(res) == 1 ? db_get_i64(res, 0, 0) : INT64_MIN;
     PQclear(res);
     return 0;
 }

@@ -223,18 +223,21 @@ void db_range_units(const struct db_range *r, enum db_days days, struct db_units
  */
 static int64_t tenmin_end(int64_t e, int64_t h, int64_t through)
 {
-    int64_t lo, hi, best = h;
+    int64_t lo, hi;
+    bool lo_ok, hi_ok;
 
     /* Open ends, and times so far out that the next boundary would not fit. */
     if (e <= 0 || e > INT64_MAX - DB_TENMIN_US || e == h)
         return h;
     lo = db_floor_to(e, DB_TENMIN_US);
     hi = lo == e ? e : lo + DB_TENMIN_US;
-    if ((lo > h ? lo : h) <= through)
-        best = lo;
-    if ((hi > h ? hi : h) <= through && (best == h || hi - e < e - lo))
-        best = hi;
-    return best;
+    lo_ok = (lo > h ? lo : h) <= through;
+    hi_ok = (hi > h ? hi : h) <= through;
+    /* lo may be h itself (an end just after an hour boundary): still the nearer one when
+     * e is nearer to it than to hi. */
+    if (hi_ok && (!lo_ok || hi - e < e - lo))
+        return hi;
+    return lo_ok ? lo : h;
 }
 
 /* db_range_tenmin - see db_int.h */

@@ -2590,6 +2590,57 @@ static void test_range_units(void **state)
 }
 
 /*
+ * tenmin_is - db_range_tenmin() of [from, to), with the buckets before through added up, gives
+ * the ten-minute boundaries t1 and t2
+ */
+static void tenmin_is(int64_t from, int64_t to, int64_t through, int64_t t1, int64_t t2)
+{
+    struct db_range r;
+    struct db_units u;
+    char w1[48], w2[48];
+
+    memset(&r, 0, sizeof(r));
+    r.from_us = from;
+    r.to_us = to;
+    db_range_units(&r, DB_DAYS_NEAREST, &u);
+    db_range_tenmin(&r, through, &u);
+    db_range_time(t1, true, w1, sizeof(w1));
+    db_range_time(t2, false, w2, sizeof(w2));
+    if (strcmp(u.t1, w1) != 0 || strcmp(u.t2, w2) != 0)
+        fail_msg("ten minutes %s %s, want %s %s", u.t1, u.t2, w1, w2);
+}
+
+/*
+ * test_range_tenmin - each end reads the events of at most five minutes: the partial ten
+ * minutes, or the rest of them when that is shorter, and only buckets already added up
+ */
+static void test_range_tenmin(void **state)
+{
+    static const int64_t M = 60 * SEC, H = 3600 * SEC, D = 86400 * SEC;
+    const int64_t later = NOV01 + 10 * D;
+
+    (void)state;
+    /* 05:01:37 to 21:42:37: the first hour whole less its first 97 seconds (not the 8.4
+     * minutes to 05:10), and the last ten minutes from 21:40. */
+    tenmin_is(NOV01 + 5 * H + 97 * SEC, NOV01 + 3 * D + 21 * H + 42 * M + 37 * SEC, later,
+              NOV01 + 5 * H, NOV01 + 3 * D + 21 * H + 40 * M);
+    /* 05:08 to 21:02: from 05:10 less two minutes, to 21:00 and two minutes more. */
+    tenmin_is(NOV01 + 5 * H + 8 * M, NOV01 + 3 * D + 21 * H + 2 * M, later, NOV01 + 5 * H + 10 * M,
+              NOV01 + 3 * D + 21 * H);
+    /* 05:34 to 21:57: the nearer boundary inside each end's hour. */
+    tenmin_is(NOV01 + 5 * H + 34 * M, NOV01 + 3 * D + 21 * H + 57 * M, later,
+              NOV01 + 5 * H + 30 * M, NOV01 + 3 * D + 22 * H);
+    /* Buckets not yet added up are not read: the hour boundary, or the farther boundary
+     * when the nearer one is not added up. */
+    tenmin_is(NOV01 + 5 * H + 8 * M, NOV01 + 3 * D + 21 * H + 2 * M, NOV01 + 5 * H + 5 * M,
+              NOV01 + 5 * H, NOV01 + 3 * D + 21 * H);
+    tenmin_is(NOV01 + 5 * H + 34 * M, NOV01 + 3 * D + 21 * H + 57 * M, NOV01 + 3 * D + 21 * H,
+              NOV01 + 5 * H + 30 * M, NOV01 + 3 * D + 22 * H);
+    tenmin_is(NOV01 + 5 * H + 34 * M, NOV01 + 3 * D + 21 * H + 57 * M, NOV01, NOV01 + 6 * H,
+              NOV01 + 3 * D + 22 * H);
+}
+
+/*
  * test_edges_now - ranges that end around now, with attempts stored after their end: the
  * domains report still equals the count over the attempt rows, whichever way each end's
  * partial hour is read (the events after the end, up to now, count negative when the last
@@ -3495,6 +3546,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_open_bad),
         cmocka_unit_test(test_range_units),
+        cmocka_unit_test(test_range_tenmin),
         cmocka_unit_test_setup_teardown(test_unexpected_result, setup_empty, teardown),
         cmocka_unit_test_setup_teardown(test_ping, setup_empty, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_empty, setup_empty, teardown),

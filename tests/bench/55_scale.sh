@@ -171,7 +171,7 @@ fi
 # What the ten-minute rollups take (in the figure below; a set kept from before they existed
 # has them added later, not in the figure above).
 tenmin=$(psql "$DSN" -qAt -c "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)
-    FROM pg_class c WHERE c.relkind = 'r' AND c.relname LIKE 'rollups_%_tenmin'")
+    FROM pg_class c WHERE c.relkind = 'r' AND c.relname LIKE 'rollups_%_tenmin%'")
 printf 'of which ten-minute rollups: %.0f MB, %.1f bytes per attempt\n' \
     "$(echo "$tenmin / 1048576" | bc -l)" "$(echo "$tenmin / $attempts" | bc -l)"
 bytes=$(psql "$DSN" -qAt -c "$STORAGE_SQL")

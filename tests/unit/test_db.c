@@ -3032,7 +3032,8 @@ static void test_tenmin_rollups(void **state)
                      0);
     got0 = (int64_t)lines.len;
     assert_int_equal(sql_int(f->admin, "WITH u AS (UPDATE rollups_sender_tenmin SET n = n + 100000"
-                                       " WHERE ctid = (SELECT ctid FROM rollups_sender_tenmin"
+                                       " WHERE (tableoid, ctid) = (SELECT tableoid, ctid"
+                                       " FROM rollups_sender_tenmin"
                                        " WHERE axis = 'sasl_user' AND kind = 'sent'"
                                        " AND tenmin = '2026-11-03 05:50:00+00' LIMIT 1)"
                                        " RETURNING 1) SELECT count(*) FROM u"),
@@ -3114,9 +3115,10 @@ static void test_partitions_retention(void **state)
                      4);
     assert_int_equal(db_ensure_partitions(f->db), 0);
 
-    /* Keep 30 days: the 2019 months go (7 tables x 2 months), this month stays. */
+    /* Keep 30 days: the 2019 months go (9 tables x 2 months: 7 of events, 2 of ten-minute
+     * rollups), this month stays. */
     assert_int_equal(db_retention(f->db, 30, &dropped), 0);
-    assert_int_equal(dropped, 14);
+    assert_int_equal(dropped, 18);
     assert_int_equal(sql_int(f->admin, "SELECT count(*) FROM deliveries"), 1);
     assert_int_equal(sql_int(f->admin, "SELECT to_regclass('deliveries_p201902') IS NULL::int"
                                        " FROM (SELECT 1) x"),
@@ -3541,6 +3543,83 @@ static void test_migrate_time_indexes(void **state)
     assert_string_equal(c.evs[0].queue_id, "Q123");
 }
 
+/*
+ * test_migrate_tenmin_partitions - ten-minute rollups made before 032 move into monthly
+ * partitions, row for row, except those of a month whose events retention had dropped; then
+ * retention drops a month's ten-minute rows with its events, and a later month gets its
+ * partitions when its buckets are added up
+ */
+static void test_migrate_tenmin_partitions(void **state)
+{
+    struct fixture *f = *state;
+    static const char digest[] =
+        "SELECT md5(string_agg(r, ',' ORDER BY r)) FROM ("
+        " SELECT concat_ws('/', tenmin, recipient_domain, host, sent, deferred, bounced, expired)"
+        " r FROM rollups_domain_tenmin WHERE tenmin >= '2025-10-01'"
+        " UNION ALL SELECT concat_ws('/', tenmin, host, axis, key, kind, reason, n)"
+        " FROM rollups_sender_tenmin WHERE tenmin >= '2025-10-01') x";
+    char before[64], after[64];
+    int i;
+
+    i = migrate_upto(f, 31);
+    assert_true(i < migrations_count);
+    assert_int_equal(migrations[i].version, 32);
+    /* Attempts every 7 minutes from 2025-09-30 12:00 to 2025-10-01 12:00, every fifth
+     * deferred, and messages received; all added up, then September's events dropped. */
+    sql_exec(f->admin, "INSERT INTO sources (name, identity) VALUES ('l', 'i')");
+    sql_exec(f->admin, "SELECT mailpulse_ensure_partitions('2025-09-30', '2025-10-01')");
+    sql_exec(f->admin,
+             "INSERT INTO deliveries (time, host, sender, sender_domain, recipient,"
+             " recipient_domain, status, reply, source_id, pos, seq, sasl_username)"
+             " SELECT timestamptz '2025-09-30 12:00:00+00' + i * interval '7 minutes',"
+             " 'mx' || i % 2, 'a@ex.org', 'ex.org', 'u' || i || '@y' || i % 3 || '.com',"
+             " 'y' || i % 3 || '.com', CASE WHEN i % 5 = 0 THEN 'deferred' ELSE 'sent' END,"
+             " 'r' || i, 1, i, 0, 'user' || i % 4 FROM generate_series(0, 205) i");
+    sql_exec(f->admin, "INSERT INTO messages (time, host, queue_id, sender, sender_domain, client,"
+                       " source_id, pos, seq) SELECT timestamptz '2025-09-30 12:03:00+00'"
+                       " + i * interval '11 minutes', 'mx1', 'Q' || i, 'a@ex.org', 'ex.org',"
+                       " 'c[192.0.2.1]', 1, 1000 + i, 0 FROM generate_series(0, 130) i");
+    assert_int_equal(sql_int(f->admin, "SELECT (mailpulse_roll_tenmin('2025-10-02', '3 days')"
+                                       " = '2025-10-02')::int"),
+                     1);
+    assert_true(sql_int(f->admin, "SELECT count(*) FROM rollups_domain_tenmin"
+                                  " WHERE tenmin < '2025-10-01'") > 0);
+    assert_int_equal(sql_int(f->admin, "SELECT mailpulse_drop_partitions('2025-10-01')"), 7);
+    sql_str(f->admin, digest, before, sizeof(before));
+
+    assert_int_equal(db_migrate(f->db, NULL), 0);
+    assert_int_equal(sql_int(f->admin, "SELECT count(*) FROM pg_class WHERE relkind = 'p'"
+                                       " AND relname IN ('rollups_domain_tenmin',"
+                                       " 'rollups_sender_tenmin')"),
+                     2);
+    sql_str(f->admin, digest, after, sizeof(after));
+    assert_string_equal(after, before);
+    assert_int_equal(sql_int(f->admin, "SELECT count(*) FROM rollups_domain_tenmin"
+                                       " WHERE tenmin < '2025-10-01'"),
+                     0);
+    assert_int_equal(sql_int(f->admin,
+                             "SELECT count(*) FROM pg_class"
+                             " WHERE relkind = 'r' AND relname LIKE 'rollups\\_%\\_tenmin\\_p%'"),
+                     2);
+
+    /* November's attempts, added up: November's partitions are made for them. */
+    sql_exec(f->admin, "SELECT mailpulse_ensure_partitions('2025-11-05', '2025-11-05')");
+    sql_exec(f->admin, "INSERT INTO deliveries (time, host, recipient_domain, status,"
+                       " source_id, pos, seq) VALUES ('2025-11-05 10:00:00+00', 'mx1',"
+                       " 'z.com', 'sent', 1, 5000, 0)");
+    sql_exec(f->admin, "DROP TABLE rollups_domain_tenmin_p202511, rollups_sender_tenmin_p202511");
+    assert_int_equal(sql_int(f->admin, "SELECT (mailpulse_roll_tenmin('2025-11-06', '60 days')"
+                                       " = '2025-11-06')::int"),
+                     1);
+    assert_int_equal(sql_int(f->admin, "SELECT sum(sent) FROM rollups_domain_tenmin_p202511"), 1);
+    /* Retention takes October's ten-minute rows with its events. */
+    assert_int_equal(sql_int(f->admin, "SELECT mailpulse_drop_partitions('2025-11-01')"), 9);
+    assert_int_equal(sql_int(f->admin, "SELECT count(*) FROM rollups_domain_tenmin"), 1);
+    assert_int_equal(sql_int(f->admin, "SELECT count(*) FROM rollups_sender_tenmin"
+                                       " WHERE tenmin < '2025-11-01'"),
+                     0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -3589,6 +3668,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_migrate_sender_history, setup_empty, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_rollups_sender, setup_empty, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_time_indexes, setup_empty, teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_tenmin_partitions, setup_empty, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_positions, setup_empty, teardown),
         cmocka_unit_test_setup_teardown(test_edges_now, setup_migrated, teardown),
         cmocka_unit_test_setup_teardown(test_tenmin_rollups, setup_migrated, teardown),

@@ -1,0 +1,119 @@
+-- 032_tenmin_partitions - the ten-minute rollups partitioned by month, dropped with the events.
+--
+-- rollups_domain_tenmin and rollups_sender_tenmin (031) serve only the ends of a range: the
+-- whole ten minutes next to an end whose rest is read from the events. Once retention has
+-- dropped a month's events, the ends in that month are no longer exact (the events of their
+-- last minutes are gone), and its ten-minute rows refine nothing the hour rollups do not give:
+-- kept, they would add about 80 bytes per attempt for ever (at 10M attempts, 784 MB a month)
+-- to a database whose events retention keeps bounded. So both tables are now partitioned by
+-- month of "tenmin" like the event tables, listed in partitioned_tables:
+-- mailpulse_ensure_partitions() makes their months with the events' (a batch, the daemon's
+-- hourly call), mailpulse_drop_partitions() drops them with the events', and `db compact`
+-- packs their indexes once a month has ended. The hour, day and month rollups stay as before.
+--
+-- mailpulse_tenmin_add() makes the partitions of the months it adds up, for the months that
+-- have events (a range may reach far past them: a rebuild up to a "through" far ahead).
+-- The rows are copied from the old tables, whose months get their partitions here.
+
+ALTER TABLE rollups_domain_tenmin RENAME TO rollups_domain_tenmin_031;
+ALTER INDEX rollups_domain_tenmin_idx RENAME TO rollups_domain_tenmin_031_idx;
+ALTER TABLE rollups_sender_tenmin RENAME TO rollups_sender_tenmin_031;
+ALTER INDEX rollups_sender_tenmin_idx RENAME TO rollups_sender_tenmin_031_idx;
+
+CREATE TABLE rollups_domain_tenmin (
+    tenmin            timestamptz NOT NULL,
+    sent              integer NOT NULL DEFAULT 0,
+    deferred          integer NOT NULL DEFAULT 0,
+    bounced           integer NOT NULL DEFAULT 0,
+    expired           integer NOT NULL DEFAULT 0,
+    recipient_domain  text NOT NULL,
+    host              text NOT NULL
+) PARTITION BY RANGE (tenmin);
+CREATE INDEX rollups_domain_tenmin_idx ON rollups_domain_tenmin (tenmin);
+
+CREATE TABLE rollups_sender_tenmin (
+    tenmin    timestamptz NOT NULL,
+    n         integer NOT NULL DEFAULT 0,
+    host      text NOT NULL,
+    axis      text NOT NULL CHECK (axis IN ('sender_domain', 'sasl_user', 'client_ip')),
+    key       text NOT NULL,
+    kind      text NOT NULL,
+    reason    text NOT NULL
+) PARTITION BY RANGE (tenmin);
+CREATE INDEX rollups_sender_tenmin_idx ON rollups_sender_tenmin (axis, tenmin);
+
+INSERT INTO partitioned_tables (name)
+VALUES ('rollups_domain_tenmin'), ('rollups_sender_tenmin');
+
+-- mailpulse_tenmin_partitions - the partitions of every table for the months in [p_from, p_to)
+-- that have a partition of attempts, rejects or messages (the months events can be in)
+CREATE FUNCTION mailpulse_tenmin_partitions(p_from timestamptz, p_to timestamptz)
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    m timestamptz;
+BEGIN
+    FOR m IN
+        SELECT DISTINCT to_timestamp(right(c.relname, 6), 'YYYYMM')::timestamp
+                            AT TIME ZONE 'UTC' AS m
+        FROM pg_inherits i
+        JOIN pg_class c ON c.oid = i.inhrelid
+        WHERE i.inhparent IN (to_regclass('deliveries'), to_regclass('rejects'),
+                              to_regclass('messages'))
+          AND c.relname ~ '_p[0-9]{6}$'
+        ORDER BY 1
+    LOOP
+        IF m < p_to AND m + interval '1 month' > p_from THEN
+            PERFORM mailpulse_ensure_partitions(m, m);
+        END IF;
+    END LOOP;
+END $$;
+
+SELECT mailpulse_tenmin_partitions('-infinity', 'infinity');
+-- A bucket of a month whose events are gone (retention) has no partition to go to.
+CREATE TEMP TABLE tenmin_months ON COMMIT DROP AS
+SELECT to_timestamp(right(c.relname, 6), 'YYYYMM')::timestamp AT TIME ZONE 'UTC' AS m
+FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+WHERE i.inhparent = 'rollups_domain_tenmin'::regclass AND c.relname ~ '_p[0-9]{6}$';
+INSERT INTO rollups_domain_tenmin
+SELECT * FROM rollups_domain_tenmin_031
+WHERE date_trunc('month', tenmin, 'UTC') IN (SELECT m FROM tenmin_months)
+ORDER BY tenmin;
+INSERT INTO rollups_sender_tenmin
+SELECT * FROM rollups_sender_tenmin_031
+WHERE date_trunc('month', tenmin, 'UTC') IN (SELECT m FROM tenmin_months)
+ORDER BY axis, tenmin;
+DROP TABLE rollups_domain_tenmin_031, rollups_sender_tenmin_031;
+
+-- mailpulse_tenmin_add - as in 031, with the partitions of the months it adds up made first.
+CREATE OR REPLACE FUNCTION mailpulse_tenmin_add(p_from timestamptz, p_to timestamptz)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM mailpulse_tenmin_partitions(p_from, p_to);
+    INSERT INTO rollups_domain_tenmin (recipient_domain, tenmin, host, sent, deferred, bounced,
+                                       expired)
+    SELECT coalesce(recipient_domain, ''), mailpulse_tenmin(time), host,
+           count(*) FILTER (WHERE status = 'sent'),
+           count(*) FILTER (WHERE status = 'deferred'),
+           count(*) FILTER (WHERE status = 'bounced'),
+           count(*) FILTER (WHERE status = 'expired')
+    FROM deliveries WHERE time >= p_from AND time < p_to
+    GROUP BY 1, 2, 3 ORDER BY 2, 1, 3;
+    INSERT INTO rollups_sender_tenmin (tenmin, host, axis, key, kind, reason, n)
+    SELECT mailpulse_tenmin(e.time), e.host, g.axis, g.key, e.kind, e.reason, count(*)
+    FROM (SELECT time, host, coalesce(sender_domain, '') AS sd, client,
+                 coalesce(sasl_username, '') AS sasl, status AS kind,
+                 coalesce(reason, '') AS reason
+          FROM deliveries WHERE time >= p_from AND time < p_to
+          UNION ALL
+          SELECT time, host, coalesce(sender_domain, ''), client, '', 'rejected',
+                 coalesce(reason, '')
+          FROM rejects WHERE time >= p_from AND time < p_to
+          UNION ALL
+          SELECT time, host, coalesce(sender_domain, ''), NULL, NULL, 'received', ''
+          FROM messages WHERE time >= p_from AND time < p_to
+          AND (coalesce(sender, '') <> '' OR coalesce(client, '') <> '')) e
+    CROSS JOIN LATERAL (VALUES ('sender_domain', e.sd), ('sasl_user', e.sasl),
+                               ('client_ip', mailpulse_client_ip(e.client))) g (axis, key)
+    WHERE e.kind <> 'received' OR g.axis = 'sender_domain'
+    GROUP BY 3, 1, 4, 2, 5, 6 ORDER BY 1, 3, 4, 2, 5, 6;
+END $$;

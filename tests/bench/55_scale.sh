@@ -151,11 +151,13 @@ fi
 attempts=$(psql "$DSN" -qAt -c "SELECT count(*) FROM deliveries")
 echo "data: $attempts attempts to $(psql "$DSN" -qAt -c \
     "SELECT count(DISTINCT recipient_domain) FROM deliveries") recipient domains"
+# A partitioned rollup (the ten-minute ones) as one line: its partitions summed.
 psql "$DSN" -qAt -F ' ' -c "
-    SELECT c.relname, pg_total_relation_size(c.oid)
+    SELECT coalesce(p.relname, c.relname) t, sum(pg_total_relation_size(c.oid))
     FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace
+    LEFT JOIN pg_inherits i ON i.inhrelid = c.oid LEFT JOIN pg_class p ON p.oid = i.inhparent
     WHERE s.nspname = 'public' AND c.relkind = 'r' AND c.relname LIKE 'rollups%'
-    ORDER BY 1" |
+    GROUP BY 1 ORDER BY 1" |
     while read -r t b; do
         printf '  %-24s %8.1f MB %10s rows\n' "$t" "$(echo "$b / 1048576" | bc -l)" \
             "$(psql "$DSN" -qAt -c "SELECT count(*) FROM $t")"

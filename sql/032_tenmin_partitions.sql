@@ -12,7 +12,8 @@
 -- packs their indexes once a month has ended. The hour, day and month rollups stay as before.
 --
 -- mailpulse_tenmin_add() makes the partitions of the months it adds up, for the months that
--- have events (a range may reach far past them: a rebuild up to a "through" far ahead).
+-- have events (a range may reach far past them: a rebuild up to a "through" far ahead),
+-- then adds them up as before (031's function, renamed mailpulse_tenmin_sum).
 -- The rows are copied from the old tables, whose months get their partitions here.
 
 ALTER TABLE rollups_domain_tenmin RENAME TO rollups_domain_tenmin_031;
@@ -87,36 +88,12 @@ DROP TABLE rollups_domain_tenmin_031, rollups_sender_tenmin_031;
 -- plans of the ends guess.
 ANALYZE rollups_domain_tenmin, rollups_sender_tenmin;
 
--- mailpulse_tenmin_add - as in 031, with the partitions of the months it adds up made first.
-CREATE OR REPLACE FUNCTION mailpulse_tenmin_add(p_from timestamptz, p_to timestamptz)
+-- mailpulse_tenmin_add - as in 031 (whose body is now mailpulse_tenmin_sum), with the
+-- partitions of the months it adds up made first.
+ALTER FUNCTION mailpulse_tenmin_add(timestamptz, timestamptz) RENAME TO mailpulse_tenmin_sum;
+CREATE FUNCTION mailpulse_tenmin_add(p_from timestamptz, p_to timestamptz)
 RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM mailpulse_tenmin_partitions(p_from, p_to);
-    INSERT INTO rollups_domain_tenmin (recipient_domain, tenmin, host, sent, deferred, bounced,
-                                       expired)
-    SELECT coalesce(recipient_domain, ''), mailpulse_tenmin(time), host,
-           count(*) FILTER (WHERE status = 'sent'),
-           count(*) FILTER (WHERE status = 'deferred'),
-           count(*) FILTER (WHERE status = 'bounced'),
-           count(*) FILTER (WHERE status = 'expired')
-    FROM deliveries WHERE time >= p_from AND time < p_to
-    GROUP BY 1, 2, 3 ORDER BY 2, 1, 3;
-    INSERT INTO rollups_sender_tenmin (tenmin, host, axis, key, kind, reason, n)
-    SELECT mailpulse_tenmin(e.time), e.host, g.axis, g.key, e.kind, e.reason, count(*)
-    FROM (SELECT time, host, coalesce(sender_domain, '') AS sd, client,
-                 coalesce(sasl_username, '') AS sasl, status AS kind,
-                 coalesce(reason, '') AS reason
-          FROM deliveries WHERE time >= p_from AND time < p_to
-          UNION ALL
-          SELECT time, host, coalesce(sender_domain, ''), client, '', 'rejected',
-                 coalesce(reason, '')
-          FROM rejects WHERE time >= p_from AND time < p_to
-          UNION ALL
-          SELECT time, host, coalesce(sender_domain, ''), NULL, NULL, 'received', ''
-          FROM messages WHERE time >= p_from AND time < p_to
-          AND (coalesce(sender, '') <> '' OR coalesce(client, '') <> '')) e
-    CROSS JOIN LATERAL (VALUES ('sender_domain', e.sd), ('sasl_user', e.sasl),
-                               ('client_ip', mailpulse_client_ip(e.client))) g (axis, key)
-    WHERE e.kind <> 'received' OR g.axis = 'sender_domain'
-    GROUP BY 3, 1, 4, 2, 5, 6 ORDER BY 1, 3, 4, 2, 5, 6;
+    PERFORM mailpulse_tenmin_sum(p_from, p_to);
 END $$;

@@ -21,67 +21,46 @@ ALTER INDEX rollups_domain_tenmin_idx RENAME TO rollups_domain_tenmin_031_idx;
 ALTER TABLE rollups_sender_tenmin RENAME TO rollups_sender_tenmin_031;
 ALTER INDEX rollups_sender_tenmin_idx RENAME TO rollups_sender_tenmin_031_idx;
 
-CREATE TABLE rollups_domain_tenmin (
-    tenmin            timestamptz NOT NULL,
-    sent              integer NOT NULL DEFAULT 0,
-    deferred          integer NOT NULL DEFAULT 0,
-    bounced           integer NOT NULL DEFAULT 0,
-    expired           integer NOT NULL DEFAULT 0,
-    recipient_domain  text NOT NULL,
-    host              text NOT NULL
-) PARTITION BY RANGE (tenmin);
+-- The same columns, defaults and check, partitioned.
+CREATE TABLE rollups_domain_tenmin (LIKE rollups_domain_tenmin_031 INCLUDING DEFAULTS
+                                    INCLUDING CONSTRAINTS) PARTITION BY RANGE (tenmin);
 CREATE INDEX rollups_domain_tenmin_idx ON rollups_domain_tenmin (tenmin);
-
-CREATE TABLE rollups_sender_tenmin (
-    tenmin    timestamptz NOT NULL,
-    n         integer NOT NULL DEFAULT 0,
-    host      text NOT NULL,
-    axis      text NOT NULL CHECK (axis IN ('sender_domain', 'sasl_user', 'client_ip')),
-    key       text NOT NULL,
-    kind      text NOT NULL,
-    reason    text NOT NULL
-) PARTITION BY RANGE (tenmin);
+CREATE TABLE rollups_sender_tenmin (LIKE rollups_sender_tenmin_031 INCLUDING DEFAULTS
+                                    INCLUDING CONSTRAINTS) PARTITION BY RANGE (tenmin);
 CREATE INDEX rollups_sender_tenmin_idx ON rollups_sender_tenmin (axis, tenmin);
 
 INSERT INTO partitioned_tables (name)
 VALUES ('rollups_domain_tenmin'), ('rollups_sender_tenmin');
 
--- mailpulse_tenmin_partitions - the partitions of every table for the months in [p_from, p_to)
--- that have a partition of attempts, rejects or messages (the months events can be in)
+-- mailpulse_event_months - the months (their first instant) that have a partition of attempts,
+-- rejects or messages: the months events can be in
+CREATE FUNCTION mailpulse_event_months()
+RETURNS SETOF timestamptz LANGUAGE sql STABLE AS $$
+    SELECT DISTINCT to_timestamp(right(c.relname, 6), 'YYYYMM')::timestamp AT TIME ZONE 'UTC'
+    FROM pg_inherits i
+    JOIN pg_class c ON c.oid = i.inhrelid
+    WHERE i.inhparent IN (to_regclass('deliveries'), to_regclass('rejects'),
+                          to_regclass('messages'))
+      AND c.relname ~ '_p[0-9]{6}$'
+$$;
+
+-- mailpulse_tenmin_partitions - the partitions of every table for the months of events in
+-- [p_from, p_to)
 CREATE FUNCTION mailpulse_tenmin_partitions(p_from timestamptz, p_to timestamptz)
-RETURNS void LANGUAGE plpgsql AS $$
-DECLARE
-    m timestamptz;
-BEGIN
-    FOR m IN
-        SELECT DISTINCT to_timestamp(right(c.relname, 6), 'YYYYMM')::timestamp
-                            AT TIME ZONE 'UTC' AS m
-        FROM pg_inherits i
-        JOIN pg_class c ON c.oid = i.inhrelid
-        WHERE i.inhparent IN (to_regclass('deliveries'), to_regclass('rejects'),
-                              to_regclass('messages'))
-          AND c.relname ~ '_p[0-9]{6}$'
-        ORDER BY 1
-    LOOP
-        IF m < p_to AND m + interval '1 month' > p_from THEN
-            PERFORM mailpulse_ensure_partitions(m, m);
-        END IF;
-    END LOOP;
-END $$;
+RETURNS void LANGUAGE sql AS $$
+    SELECT count(mailpulse_ensure_partitions(m, m)) FROM mailpulse_event_months() m
+    WHERE m < p_to AND m + interval '1 month' > p_from;
+$$;
 
 SELECT mailpulse_tenmin_partitions('-infinity', 'infinity');
 -- A bucket of a month whose events are gone (retention) has no partition to go to.
-CREATE TEMP TABLE tenmin_months ON COMMIT DROP AS
-SELECT to_timestamp(right(c.relname, 6), 'YYYYMM')::timestamp AT TIME ZONE 'UTC' AS m
-FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-WHERE i.inhparent = 'rollups_domain_tenmin'::regclass AND c.relname ~ '_p[0-9]{6}$';
 INSERT INTO rollups_domain_tenmin
 SELECT * FROM rollups_domain_tenmin_031
-WHERE date_trunc('month', tenmin, 'UTC') IN (SELECT m FROM tenmin_months)
+WHERE date_trunc('month', tenmin, 'UTC') IN (SELECT mailpulse_event_months())
 ORDER BY tenmin;
 INSERT INTO rollups_sender_tenmin
 SELECT * FROM rollups_sender_tenmin_031
-WHERE date_trunc('month', tenmin, 'UTC') IN (SELECT m FROM tenmin_months)
+WHERE date_trunc('month', tenmin, 'UTC') IN (SELECT mailpulse_event_months())
 ORDER BY axis, tenmin;
 DROP TABLE rollups_domain_tenmin_031, rollups_sender_tenmin_031;
 -- Statistics now, not when autovacuum comes to the new partitions: without them the reports'

@@ -3209,6 +3209,22 @@ static int migrate_upto(struct fixture *f, int last)
 }
 
 /*
+ * migrate_old - a database as an older mailpulse left it: migrated up to version last (the
+ * next migration being last + 1), with the partitions of [from, to] and one source, id 1
+ */
+static void migrate_old(struct fixture *f, int last, const char *from, const char *to)
+{
+    char sql[256];
+    int i = migrate_upto(f, last);
+
+    assert_true(i < migrations_count);
+    assert_int_equal(migrations[i].version, last + 1);
+    snprintf(sql, sizeof(sql), "SELECT mailpulse_ensure_partitions('%s', '%s')", from, to);
+    sql_exec(f->admin, sql);
+    sql_exec(f->admin, "INSERT INTO sources (name, identity) VALUES ('l', 'i')");
+}
+
+/*
  * test_migrate_sender_history - a database from before migration 009 whose oldest months
  * retention dropped: 019 counts the sender domain's attempts of those months from "rollups",
  * and the stored events', so that the summary of a sender domain and the senders report see
@@ -3221,9 +3237,7 @@ static void test_migrate_sender_history(void **state)
     struct db_range r;
     struct got_senders g;
 
-    migrate_upto(f, 8);
-    sql_exec(f->admin, "SELECT mailpulse_ensure_partitions('2025-08-01', '2025-11-30')");
-    sql_exec(f->admin, "INSERT INTO sources (name, identity) VALUES ('l', 'i')");
+    migrate_old(f, 8, "2025-08-01", "2025-11-30");
     sql_exec(f->admin,
              "INSERT INTO deliveries (time, host, sender, sender_domain, recipient,"
              " recipient_domain, status, reason, source_id, pos, seq) VALUES"
@@ -3292,9 +3306,7 @@ static void test_migrate_rollups_sender(void **state)
     struct collect c;
     struct db_summary s;
 
-    migrate_upto(f, 20);
-    sql_exec(f->admin, "SELECT mailpulse_ensure_partitions('2025-11-01', '2025-11-30')");
-    sql_exec(f->admin, "INSERT INTO sources (name, identity) VALUES ('l', 'i')");
+    migrate_old(f, 20, "2025-11-01", "2025-11-30");
     sql_exec(f->admin,
              "INSERT INTO deliveries (time, host, sender, sender_domain, recipient,"
              " recipient_domain, status, reason, dsn, reply, delays, source_id, pos, seq) VALUES"
@@ -3472,12 +3484,8 @@ static void test_migrate_time_indexes(void **state)
     int64_t rows;
     int i;
 
-    i = migrate_upto(f, 12);
-    assert_true(i < migrations_count);
-    assert_int_equal(migrations[i].version, 13);
+    migrate_old(f, 12, "2025-10-31", "2025-11-01");
     /* 600 attempts a minute apart from 2025-10-31 20:00, every seventh failed. */
-    sql_exec(f->admin, "INSERT INTO sources (name, identity) VALUES ('l', 'i')");
-    sql_exec(f->admin, "SELECT mailpulse_ensure_partitions('2025-10-31', '2025-11-01')");
     sql_exec(f->admin,
              "INSERT INTO deliveries (time, host, sender, sender_domain, recipient,"
              " recipient_domain, status, reply, source_id, pos, seq)"
@@ -3559,15 +3567,10 @@ static void test_migrate_tenmin_partitions(void **state)
         " UNION ALL SELECT concat_ws('/', tenmin, host, axis, key, kind, reason, n)"
         " FROM rollups_sender_tenmin WHERE tenmin >= '2025-10-01') x";
     char before[64], after[64];
-    int i;
 
-    i = migrate_upto(f, 31);
-    assert_true(i < migrations_count);
-    assert_int_equal(migrations[i].version, 32);
+    migrate_old(f, 31, "2025-09-30", "2025-10-01");
     /* Attempts every 7 minutes from 2025-09-30 12:00 to 2025-10-01 12:00, every fifth
      * deferred, and messages received; all added up, then September's events dropped. */
-    sql_exec(f->admin, "INSERT INTO sources (name, identity) VALUES ('l', 'i')");
-    sql_exec(f->admin, "SELECT mailpulse_ensure_partitions('2025-09-30', '2025-10-01')");
     sql_exec(f->admin,
              "INSERT INTO deliveries (time, host, sender, sender_domain, recipient,"
              " recipient_domain, status, reply, source_id, pos, seq, sasl_username)"
